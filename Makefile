@@ -1,0 +1,40 @@
+# dnpu: the two commands a user needs are `make demo` and `make test`.
+# Both install what they need first (scripts/setup.sh is idempotent).
+
+VENV ?= .venv
+RUN  := VENV=$(VENV) scripts/venv-run
+PY   := $(RUN) python
+
+.PHONY: help setup demo test test-slow check-generated generate bench-mx clean
+
+help:
+	@echo "make demo             install, then run the most complete demo that exists"
+	@echo "make test             install, check generated files, run the test suite (what CI runs)"
+	@echo "make test-slow        the long regressions (pytest -m slow)"
+	@echo "make check-generated  fail if a file generated from hw/*.toml is stale"
+	@echo "make generate         regenerate headers, Python tables and docs from hw/*.toml"
+	@echo "make bench-mx         MX codec throughput"
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(PY) scripts/demo.py
+
+test: setup check-generated
+	@$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	@$(RUN) pytest -m slow $(PYTEST_ARGS)
+
+check-generated: setup
+	@$(PY) -m dnpu.codegen --check
+
+generate: setup
+	@$(PY) -m dnpu.codegen
+
+bench-mx: setup
+	@$(PY) scripts/bench_mx.py
+
+clean:
+	rm -rf build sim_build .pytest_cache .hypothesis

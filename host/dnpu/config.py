@@ -1,0 +1,256 @@
+"""Hardware profiles: `hw/config/<profile>.toml`, validated into a frozen object.
+
+The TOML files are the single source of every hardware parameter. This module
+holds their schema (which keys exist, their types and limits); everything else
+(generated Verilog headers, the emulator, the compiler, the runtime's attach
+check) reads a loaded `Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "HASHED_SECTIONS"]
+
+
+class ConfigError(ValueError):
+    """A hardware profile that is missing, malformed or out of range."""
+
+
+def hw_dir() -> Path:
+    """The `hw/` folder: `$DNPU_HW_DIR`, else the one beside the package's source tree."""
+    env = os.environ.get("DNPU_HW_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "hw"
+
+
+def _pow2(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def _check(pred: Callable[[Any], bool], what: str) -> Callable[[Any], str | None]:
+    return lambda v: None if pred(v) else what
+
+
+def _one_of(*allowed: Any) -> Callable[[Any], str | None]:
+    return _check(lambda v: v in allowed, "one of " + ", ".join(map(str, allowed)))
+
+
+def _pow2_in(lo: int, hi: int) -> Callable[[Any], str | None]:
+    return _check(lambda v: _pow2(v) and lo <= v <= hi, f"a power of two from {lo} to {hi}")
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], str | None]:
+    return _check(lambda v: lo <= v <= hi, f"an integer from {lo} to {hi}")
+
+
+def _mx_formats(v: list) -> str | None:
+    from dnpu.mx import FORMATS  # the format table's one home
+
+    bad = [f for f in v if f not in FORMATS]
+    if bad or not v or len(set(v)) != len(v):
+        return f"a non-empty list of distinct MX formats from {sorted(FORMATS)} (bad: {bad})"
+    return None
+
+
+# section -> key -> (type, validator or None, required, doc)
+_Field = tuple[type, Callable[[Any], str | None] | None, bool, str]
+SCHEMA: dict[str, dict[str, _Field]] = {
+    "profile": {
+        "name": (str, None, True, "profile name"),
+        "description": (str, None, True, "one line for humans"),
+        "target": (str, _one_of("sim", "fpga", "asic"), True, "what the profile is for"),
+        "part": (str, None, False, "FPGA part number (fpga targets)"),
+    },
+    "clock": {
+        "f_clk_mhz": (float, _check(lambda v: 0 < v <= 5000, "a frequency in MHz, > 0"), True, "core clock"),
+    },
+    "vector": {
+        "vlen": (int, _pow2_in(2, 4096), True, "vector lanes (BF16 elements per vector-SRAM row)"),
+    },
+    "sram": {
+        "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
+        "fp_words": (int, _pow2_in(16, 1 << 20), True, "FP SRAM depth in FP32 words"),
+        "int_words": (int, _pow2_in(16, 1 << 20), True, "int SRAM depth in 32-bit words"),
+    },
+    "ctrl": {
+        "loop_depth": (int, _int_in(1, 16), True, "nested hardware loops"),
+        "fetch_words": (int, _pow2_in(1, 256), True, "instruction fetch burst in 32-bit words"),
+    },
+    "mx": {
+        "block": (int, _pow2_in(8, 64), True, "MX block size (elements per shared scale)"),
+        "formats": (list, _mx_formats, True, "MX element formats the prefetch engine decodes"),
+    },
+    "axi": {
+        "data_width": (int, _one_of(32, 64, 128, 256, 512), True, "AXI4 master data bits"),
+        "addr_width": (int, _int_in(32, 64), True, "AXI4 master address bits"),
+        "max_burst": (int, _pow2_in(1, 256), True, "beats per AXI4 burst"),
+        "id_width": (int, _int_in(1, 16), True, "AXI4 ID bits"),
+    },
+    "memory": {
+        "read_latency": (int, _int_in(0, 100000), True, "cycles from AR handshake to first R beat"),
+        "bytes_per_cycle": (int, _int_in(1, 1 << 16), True, "sustained memory bandwidth"),
+    },
+}
+
+# What config_hash covers: every parameter that changes the RTL. Not the name or
+# description, not the clock (same RTL, other timing) and not the memory model.
+HASHED_SECTIONS = ("vector", "sram", "ctrl", "mx", "axi")
+
+
+def _section_class(section: str) -> type:
+    fields = [(k, t if k not in ("formats",) else tuple, dataclasses.field(default=None))
+              for k, (t, _, _, _) in SCHEMA[section].items()]
+    return dataclasses.make_dataclass(section.capitalize(), fields, frozen=True)
+
+
+_SECTION_CLASSES = {s: _section_class(s) for s in SCHEMA}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated hardware profile. Sections are frozen dataclasses named as in the TOML."""
+
+    path: str
+    profile: Any
+    clock: Any
+    vector: Any
+    sram: Any
+    ctrl: Any
+    mx: Any
+    axi: Any
+    memory: Any
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        return {s: dataclasses.asdict(getattr(self, s)) for s in SCHEMA}
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 (hex) of the hashed sections in canonical JSON: stable across key order and comments."""
+        body = {s: self.sections()[s] for s in HASHED_SECTIONS}
+        canon = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()
+
+    @property
+    def config_hash32(self) -> int:
+        """The low 32 bits the NPU's CONFIG_HASH register holds."""
+        return int(self.config_hash[-8:], 16)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def beat_bytes(self) -> int:
+        return self.axi.data_width // 8
+
+    def flat(self) -> dict[str, Any]:
+        """SECTION_KEY -> value, for generated headers (e.g. VECTOR_VLEN)."""
+        out = {}
+        for s, kv in self.sections().items():
+            for k, v in kv.items():
+                if v is not None:
+                    out[f"{s}_{k}".upper()] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def describe(self) -> str:
+        lines = [f"profile {self.profile.name}: {self.profile.description}",
+                 f"  file         {self.path}",
+                 f"  config_hash  {self.config_hash}  (register CONFIG_HASH = 0x{self.config_hash32:08x})"]
+        for s, kv in self.sections().items():
+            for k, v in kv.items():
+                if v is None:
+                    continue
+                if isinstance(v, tuple):
+                    v = ", ".join(v)
+                lines.append(f"  {s + '.' + k:<22} {v}")
+        return "\n".join(lines)
+
+
+def profiles() -> list[str]:
+    """Names of the profiles in hw/config/."""
+    return sorted(p.stem for p in (hw_dir() / "config").glob("*.toml"))
+
+
+def _resolve(profile_or_path: str | os.PathLike) -> Path:
+    s = os.fspath(profile_or_path)
+    p = Path(s)
+    if s.endswith(".toml") or os.sep in s or p.is_file():
+        if not p.is_file():
+            raise ConfigError(f"{s}: no such hardware profile file")
+        return p
+    p = hw_dir() / "config" / f"{s}.toml"
+    if not p.is_file():
+        raise ConfigError(f"unknown hardware profile {s!r}: choose one of {profiles()} "
+                          f"or give the path of a .toml file")
+    return p
+
+
+def _typed(where: str, typ: type, v: Any) -> Any:
+    if typ is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    if typ is int and isinstance(v, bool) or not isinstance(v, typ):
+        raise ConfigError(f"{where}: expected {typ.__name__}, got {type(v).__name__} {v!r}")
+    if typ is list:
+        if not all(isinstance(x, str) for x in v):
+            raise ConfigError(f"{where}: expected a list of strings, got {v!r}")
+        return tuple(v)
+    return v
+
+
+def load(profile_or_path: str | os.PathLike = "sim") -> Config:
+    """Load and validate a profile by name (`sim`) or path; errors name the file and key."""
+    path = _resolve(profile_or_path)
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+    for s in raw:
+        if s not in SCHEMA:
+            raise ConfigError(f"{path}: unknown section [{s}] (known: {', '.join(SCHEMA)})")
+    sections = {}
+    for s, keys in SCHEMA.items():
+        table = raw.get(s)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: missing section [{s}]")
+        for k in table:
+            if k not in keys:
+                raise ConfigError(f"{path}: [{s}] unknown key {k!r} (known: {', '.join(keys)})")
+        values = {}
+        for k, (typ, check, required, _doc) in keys.items():
+            where = f"{path}: [{s}] {k}"
+            if k not in table:
+                if required:
+                    raise ConfigError(f"{where}: missing")
+                values[k] = None
+                continue
+            v = _typed(where, typ, table[k])
+            if check is not None and (why := check(v)) is not None:
+                raise ConfigError(f"{where} = {table[k]!r}: must be {why}")
+            values[k] = v
+        sections[s] = _SECTION_CLASSES[s](**values)
+
+    cfg = Config(path=str(path), **sections)
+    _cross_check(cfg)
+    return cfg
+
+
+def _cross_check(cfg: Config) -> None:
+    where = cfg.path
+    if cfg.profile.target == "fpga" and cfg.profile.part is None:
+        raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
+    if cfg.profile.target != "asic" and cfg.memory.bytes_per_cycle > cfg.beat_bytes:
+        raise ConfigError(
+            f"{where}: [memory] bytes_per_cycle = {cfg.memory.bytes_per_cycle}: one AXI4 port moves at "
+            f"most axi.data_width/8 = {cfg.beat_bytes} bytes a cycle")
+    if cfg.profile.name != Path(where).stem and Path(where).parent == hw_dir() / "config":
+        raise ConfigError(f"{where}: [profile] name = {cfg.profile.name!r} must match the file name")

@@ -1,0 +1,41 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    d = SHARED / "data"
+    if not d.is_dir():
+        pytest.skip(f"shared test data not found at {d}")
+    return d
+
+
+@pytest.fixture
+def hw_copy(tmp_path, monkeypatch) -> Path:
+    """A private copy of hw/ (TOML tables only) that DNPU_HW_DIR points at."""
+    dst = tmp_path / "hw"
+    shutil.copytree(REPO / "hw", dst, ignore=shutil.ignore_patterns("rtl"))
+    monkeypatch.setenv("DNPU_HW_DIR", str(dst))
+    return dst
+
+
+def dnpu_cli() -> list[str]:
+    """The installed console script (the venv's), so tests exercise what users run."""
+    exe = shutil.which("dnpu")
+    if exe is None:
+        pytest.skip("the dnpu console script is not on PATH (run through `make test`)")
+    return [exe]
+
+
+os.environ.setdefault("PYTHONHASHSEED", "0")
