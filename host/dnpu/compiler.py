@@ -1,0 +1,234 @@
+"""Compiler: one diffusion sampling step as an NPU program.
+
+`sampling_program(config, B, L, V, mode, flow)` emits assembly with hardware
+loops over batch rows and positions (never unrolled), assembles it with
+`dnpu.isa`, and says where every input and output lives in external memory
+(`Program.layout`, offsets from one base address that the runtime chooses).
+
+Two flows, both kept so the benchmark can compare them:
+
+- ``phased``: the paper's flow. Per position: H_PREFETCH_V the logits row into
+  vector SRAM, V_RED_MAX_IDX (max and argmax in one instruction), V_SUB_VF and
+  V_EXP_V in place, V_RED_SUM, S_RECI_FP. Several passes over the row.
+- ``fused``: dnpu's single pass. Per position: H_SAMPLE_FUSED streams the row
+  once (online max/argmax with the rescaled exp-sum), then S_RECI_FP.
+
+Then per batch row: confidences of unmasked positions become -inf
+(S_SEL_FP), the commit mask comes from V_TOPK_MASK (quota k) or from
+V_TOPK_MASK with k = 1 plus V_THRESH_MASK (threshold), and V_SELECT_INT writes
+x_new = where(commit, x0, x).
+
+External memory (all int32/FP32 little-endian, every buffer 64-byte aligned):
+logits (B*L rows, each row `mx.pack`ed on its own at a fixed stride), mask
+int32 [B, L] (0/1), x int32 [B, L], k int32 [B] or threshold FP32 [1],
+outputs x_new int32 [B, L], x0 int32 [B, L], conf FP32 [B, L].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from dnpu import isa, mx
+from dnpu.config import Config
+
+__all__ = ["Program", "Buffer", "CompileError", "sampling_program", "ALIGN", "ARG_ORDER"]
+
+ALIGN = 64  # every buffer starts on a 512-bit boundary: one full beat at any supported width
+
+# Which argument register carries which buffer's address.
+ARG_ORDER = ("logits", "mask", "x", "commit_arg", "x_new", "x0", "conf")
+
+MODES = ("topk", "threshold")
+FLOWS = ("phased", "fused")
+
+
+class CompileError(ValueError):
+    """A shape or option the profile cannot run; the message names the limit."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Buffer:
+    name: str
+    offset: int  # bytes from the layout base
+    nbytes: int
+    dtype: str  # "mx", "int32" or "float32"
+    shape: tuple[int, ...]
+    output: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A compiled sampling step: the binary, its source, and its memory layout."""
+
+    config_name: str
+    B: int
+    L: int
+    V: int
+    mode: str
+    flow: str
+    fmt: str
+    asm: str
+    binary: bytes
+    layout: dict[str, Buffer]
+    row_stride: int  # bytes between consecutive packed logits rows
+
+    @property
+    def nbytes(self) -> int:
+        """External memory the step needs, program included."""
+        return max(b.offset + b.nbytes for b in self.layout.values())
+
+    def args(self, base: int) -> list[int]:
+        """Argument register values (ARG0..) for a layout placed at `base`."""
+        return [base + self.layout[name].offset for name in ARG_ORDER]
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _li(reg: str, value: int) -> list[str]:
+    """Load a 32-bit constant: S_ADDI alone when it fits 17 signed bits, else S_LUI + S_ADDI."""
+    if -(1 << 16) <= value < (1 << 16):
+        return [f"S_ADDI {reg}, x0, {value}"]
+    hi, lo = value >> 11, value & 0x7FF
+    return [f"S_LUI {reg}, {hi}", f"S_ADDI {reg}, {reg}, {lo}"]
+
+
+def _limits(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str) -> None:
+    name = cfg.name
+    for what, v in (("B", B), ("L", L), ("V", V)):
+        if not isinstance(v, int) or v < 1:
+            raise CompileError(f"{what} = {v!r}: must be a positive integer")
+    if mode not in MODES:
+        raise CompileError(f"mode {mode!r}: choose one of {MODES}")
+    if flow not in FLOWS:
+        raise CompileError(f"flow {flow!r}: choose one of {FLOWS}")
+    if fmt not in cfg.mx.formats:
+        raise CompileError(f"MX format {fmt!r}: profile {name} decodes only {list(cfg.mx.formats)}")
+    vlen, block = cfg.vector.vlen, cfg.mx.block
+    if V % block or V % vlen:
+        raise CompileError(f"V = {V}: must be a multiple of the MX block ({block}) and of VLEN ({vlen}) "
+                           f"on profile {name}; pad the vocabulary")
+    rows = V // vlen
+    if flow == "phased" and rows > cfg.sram.vector_rows:
+        raise CompileError(f"V = {V}: the phased flow holds a whole logits row in vector SRAM, "
+                           f"{rows} rows > sram.vector_rows = {cfg.sram.vector_rows} on profile {name}; "
+                           f"use flow='fused' or a larger profile")
+    int_words = 4 * L + (B if mode == "topk" else 0)
+    if int_words > cfg.sram.int_words:
+        raise CompileError(f"L = {L}, B = {B}: needs {int_words} int SRAM words > sram.int_words = "
+                           f"{cfg.sram.int_words} on profile {name}")
+    if L + 1 > cfg.sram.fp_words:
+        raise CompileError(f"L = {L}: needs {L + 1} FP SRAM words > sram.fp_words = {cfg.sram.fp_words} "
+                           f"on profile {name}")
+    count_max = (1 << isa.FIELDS["count"].width) - 1
+    if B > count_max:
+        raise CompileError(f"B = {B}: the batch loop counts at most {count_max} rows")
+    if 3 * L >= 1 << 16:
+        raise CompileError(f"L = {L}: int SRAM offsets 3L must fit a 17-bit signed immediate")
+
+
+def _layout(B: int, L: int, V: int, mode: str, fmt: str, block: int, program_bytes: int):
+    row_stride = mx.packed_nbytes(V, fmt, block)  # a multiple of 64: rows stay aligned
+    specs = [
+        ("program", program_bytes, "int32", (program_bytes // 4,), False),
+        ("logits", B * L * row_stride, "mx", (B, L, V), False),
+        ("mask", 4 * B * L, "int32", (B, L), False),
+        ("x", 4 * B * L, "int32", (B, L), False),
+        ("commit_arg", 4 * B if mode == "topk" else 4, "int32" if mode == "topk" else "float32",
+         (B,) if mode == "topk" else (1,), False),
+        ("x_new", 4 * B * L, "int32", (B, L), True),
+        ("x0", 4 * B * L, "int32", (B, L), True),
+        ("conf", 4 * B * L, "float32", (B, L), True),
+    ]
+    layout, off = {}, 0
+    for name, nbytes, dtype, shape, out in specs:
+        layout[name] = Buffer(name, off, nbytes, dtype, shape, out)
+        off = _align(off + nbytes)
+    return layout, row_stride
+
+
+def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str, row_stride: int) -> str:
+    rows = V // cfg.vector.vlen
+    arg = {name: i for i, name in enumerate(ARG_ORDER)}
+    # Register plan. INT SRAM: [0,L) mask, [L,2L) x then x_new, [2L,3L) x0, [3L,4L) commit, [4L,4L+B) k.
+    # FP SRAM: [0,L) conf, [L] threshold.
+    a = [f"# sampling step: profile {cfg.name}, B={B} L={L} V={V}, mode={mode}, flow={flow}, fmt={fmt}",
+         f"S_LD_ARG x1, {arg['logits']}       # logits row pointer",
+         f"S_LD_ARG x2, {arg['mask']}       # mask row pointer",
+         f"S_LD_ARG x3, {arg['x']}       # x row pointer",
+         f"S_LD_ARG x4, {arg['commit_arg']}       # k vector / threshold",
+         f"S_LD_ARG x5, {arg['x_new']}       # x_new row pointer",
+         f"S_LD_ARG x6, {arg['x0']}       # x0 row pointer",
+         f"S_LD_ARG x7, {arg['conf']}       # conf row pointer",
+         *_li("x8", row_stride), *_li("x9", L), *_li("x10", rows),
+         *_li("x11", 2 * L), *_li("x12", 3 * L),
+         "S_LI_FP f6, 0xFF80        # -inf: the confidence of an unmasked position"]
+    if mode == "topk":
+        a += ["S_SLLI x13, x9, 2         # x13 = 4L: where k lands in int SRAM",
+              f"S_ADDI x15, x0, {B}",
+              "H_LOAD_INT x13, x4, x15",
+              "S_ADD x4, x13, x0         # x4 = int SRAM address of k[b]"]
+    else:
+        a += ["S_ADDI x15, x0, 1",
+              "H_LOAD_FP x9, x4, x15     # FP[L] = threshold",
+              "S_LD_FP f7, x9, 0"]
+    a += [f"C_LOOPI {B}, @row_end",
+          "  H_LOAD_INT x0, x2, x9     # INT[0,L) = mask",
+          "  H_LOAD_INT x9, x3, x9     # INT[L,2L) = x",
+          "  S_ADDI x13, x0, 0         # l = 0",
+          "  C_LOOP x9, @pos_end"]
+    if flow == "phased":
+        a += [f"    H_PREFETCH_V x0, x1, x10, {fmt}",
+              "    V_RED_MAX_IDX f0, x14, x0, x10",
+              "    V_SUB_VF x0, x0, f0, x10",
+              "    V_EXP_V x0, x0, x10",
+              "    V_RED_SUM f1, x0, x10"]
+    else:
+        a += [f"    H_SAMPLE_FUSED x14, f1, x1, x10, {fmt}"]
+    a += ["    S_RECI_FP f2, f1          # p = softmax probability of x0",
+          "    S_LD_INT x15, x13, 0      # mask[l]",
+          "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
+          "    S_ST_FP f3, x13, 0",
+          f"    S_ST_INT x14, x13, {2 * L}    # x0[l]",
+          "    S_ADD x1, x1, x8",
+          "    S_ADDI x13, x13, 1",
+          "  pos_end:"]
+    if mode == "topk":
+        a += ["  S_LD_INT x15, x4, 0       # k[b]",
+              "  V_TOPK_MASK x12, x0, x15, x9",
+              "  S_ADDI x4, x4, 1"]
+    else:
+        a += ["  S_ADDI x15, x0, 1",
+              "  V_TOPK_MASK x12, x0, x15, x9   # the best masked position always commits",
+              "  V_THRESH_MASK x12, x0, f7, x9  # and every one at or above the threshold"]
+    a += ["  V_SELECT_INT x9, x12, x11, x9   # x_new = where(commit, x0, x)",
+          "  H_STORE_INT x9, x5, x9",
+          "  H_STORE_INT x11, x6, x9",
+          "  H_STORE_FP x0, x7, x9",
+          "  S_SLLI x15, x9, 2         # 4L bytes per int32/FP32 row",
+          "  S_ADD x2, x2, x15",
+          "  S_ADD x3, x3, x15",
+          "  S_ADD x5, x5, x15",
+          "  S_ADD x6, x6, x15",
+          "  S_ADD x7, x7, x15",
+          "row_end:",
+          "C_HALT"]
+    return "\n".join(a) + "\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str) -> Program:
+    _limits(cfg, B, L, V, mode, flow, fmt)
+    row_stride = mx.packed_nbytes(V, fmt, cfg.mx.block)
+    src = _source(cfg, B, L, V, mode, flow, fmt, row_stride)
+    binary = isa.assemble(src, filename=f"<sampling {mode}/{flow}>")
+    layout, _ = _layout(B, L, V, mode, fmt, cfg.mx.block, len(binary))
+    return Program(cfg.name, B, L, V, mode, flow, fmt, src, binary, layout, row_stride)
+
+
+def sampling_program(config: Config, B: int, L: int, V: int, mode: str = "topk",
+                     flow: str = "fused", fmt: str = "e4m3") -> Program:
+    """Compile one sampling step for `config` (a loaded profile); cached per shape."""
+    return _compile(config, B, L, V, mode, flow, fmt)
