@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,34 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(label: str):
+    """A one-line progress meter on stderr (only when it is a terminal)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+    return show
+
+
+def _cmd_check_sampling(args: argparse.Namespace) -> int:
+    from dnpu import checks
+
+    r = checks.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
+                              fmt=args.fmt, progress=_progress(f"check-sampling {args.backend}"))
+    text = json.dumps(r, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    ok = r["token_mismatches"] == 0 and r["bound_violations"] == 0
+    if not ok:
+        print(f"dnpu check-sampling: FAILED: {r['token_mismatches']} token mismatches, "
+              f"{r['bound_violations']} confidence-bound violations; first: {r['first_failure']}",
+              file=sys.stderr)
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dnpu import __version__
 
@@ -74,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", type=lambda v: int(v, 0), default=0, help="address of the first word")
     s.add_argument("--bare", action="store_true", help="no addresses: output re-assembles as is")
     s.set_defaults(func=_cmd_disasm)
+
+    s = sub.add_parser("check-sampling", help="random sampling steps on a backend against the torch reference")
+    s.add_argument("--backend", default=os.environ.get("DNPU_BACKEND", "emu"),
+                   help="NPU backend to check (default: $DNPU_BACKEND or emu)")
+    s.add_argument("--cases", type=int, default=100, help="random steps to run")
+    s.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
+    s.add_argument("--config", default="sim", help="hardware profile")
+    s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
+    s.add_argument("--json", help="also write the summary to this file")
+    s.set_defaults(func=_cmd_check_sampling)
     return p
 
 

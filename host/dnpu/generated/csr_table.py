@@ -264,12 +264,12 @@ ENUMS = {
         (
             'LOOP_OVERFLOW',
             3,
-            'hardware loops nested deeper than ctrl.loop_depth, or a loop length of 0',
+            "hardware loops nested deeper than ctrl.loop_depth, a loop length of 0, or a loop body extending past the enclosing loop's end",
         ),
         (
             'MISALIGNED',
             4,
-            'a memory address not aligned as the instruction requires (4 bytes; an MX group for H_PREFETCH_V)',
+            'a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) 16 bytes and a whole number of MX blocks',
         ),
         ('AXI_READ', 5, 'SLVERR or DECERR on an AXI4 read (fetch or data)'),
         ('AXI_WRITE', 6, 'SLVERR or DECERR on an AXI4 write response'),

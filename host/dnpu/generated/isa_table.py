@@ -387,7 +387,7 @@ INSTRS = (
         'class': 'memory',
         'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'addr'), ('rs2', 'x', 'n'), ('fmt', 'mxfmt', 'fmt')),
         'used': 0x0387FFFF,
-        'semantics': 'stream n rows of packed MX data (docs/MX.md layout, format fmt) from M[x[addr]], dequantize to BF16 into V[x[vd]..]; x[addr] must start an MX group and n*VLEN must be a whole number of groups',
+        'semantics': 'stream n rows of packed MX data (docs/MX.md layout, format fmt) from M[x[addr]], dequantize to BF16 into V[x[vd]..]; x[addr] must start an MX group (16-byte aligned) and n*VLEN must be a whole number of MX blocks (a last partial group is read only as far as needed)',
     },
     {
         'name': 'H_LOAD_INT',
@@ -441,6 +441,6 @@ INSTRS = (
             ('fmt', 'mxfmt', 'fmt'),
         ),
         'used': 0x03BFFFFF,
-        'semantics': 'stream n rows of VLEN packed MX logits (format fmt) from M[x[addr]] once: x[idx] = argmax (lowest index wins), f[sum] = sum of exp(l - max) by the online rescaled algorithm of docs/NUMERICS.md; nothing is written to vector SRAM',
+        'semantics': 'stream n rows of VLEN packed MX logits (format fmt) from M[x[addr]] once: x[idx] = argmax (lowest index wins), f[sum] = sum of exp(l - max) by the online rescaled algorithm of docs/NUMERICS.md; nothing is written to vector SRAM; address and n as for H_PREFETCH_V',
     },
 )
