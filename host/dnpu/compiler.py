@@ -13,6 +13,12 @@ Two flows, both kept so the benchmark can compare them:
 - ``fused``: dnpu's single pass. Per position: H_SAMPLE_FUSED streams the row
   once (online max/argmax with the rescaled exp-sum), then S_RECI_FP.
 
+One deliberate difference from the paper: it maps the FP32 confidences to BF16
+vectors (S_MAP_V_FP) before V_TOPK_MASK; dnpu's V_TOPK_MASK ranks the FP32
+values in FP SRAM directly in both flows, because BF16 confidences tie where
+the float64 reference does not, and the commit decision must follow the
+reference.
+
 Then per batch row: confidences of unmasked positions become -inf
 (S_SEL_FP), the commit mask comes from V_TOPK_MASK (quota k) or from
 V_TOPK_MASK with k = 1 plus V_THRESH_MASK (threshold), and V_SELECT_INT writes
