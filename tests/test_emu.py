@@ -378,6 +378,22 @@ def test_prefetch_equals_dequantize_bf16(fmt):
     assert res.bytes_read == 3 * gb + gb
 
 
+@pytest.mark.parametrize("fmt", ["e4m3", "e2m1", "e3m2"])
+def test_prefetch_of_a_partial_group(fmt):
+    # 5 blocks: a stream that ends inside its first group is read only as far as it goes.
+    rng = np.random.default_rng(3)
+    block = CFG.mx.block
+    x = rng.normal(0, 4, 5 * block).astype(np.float32)
+    q = mx.quantize(x, fmt, block)
+    e = new()
+    e.write(DATA, mx.pack(q))
+    rows = x.size // VLEN
+    e, res = ok(f"{li('x1', DATA)}\nS_ADDI x2, x0, {rows}\nH_PREFETCH_V x0, x1, x2, {fmt}", e)
+    assert (e.vsram[:rows] == mx.dequantize_bf16(q).reshape(rows, VLEN)).all()
+    block_bytes = (mx.group_nbytes(fmt, block) - mx.GROUP_BLOCKS) // mx.GROUP_BLOCKS
+    assert res.bytes_read == mx.GROUP_BLOCKS + 5 * block_bytes
+
+
 def fused_slow(bits: np.ndarray, vlen: int) -> tuple[int, int]:
     """The documented H_SAMPLE_FUSED algorithm, element by element."""
     vals = [float(v) for v in N.bf16_value(bits)]
@@ -570,7 +586,7 @@ def test_misaligned():
     fault(f"{li('x1', DATA + 2)}\nS_ADDI x2, x0, 1\nH_LOAD_INT x0, x1, x2", ErrCause.MISALIGNED, 3)
     fault(f"{li('x1', DATA + 1)}\nS_ADDI x2, x0, 1\nH_STORE_FP x0, x1, x2", ErrCause.MISALIGNED, 3)
     fault(f"{li('x1', DATA + 2)}\nS_ADDI x2, x0, 1\nH_STORE_V x0, x1, x2", ErrCause.MISALIGNED, 3)
-    # MX streams: 16-byte group starts, whole groups
+    # MX streams: group starts at a beat, whole MX blocks
     ge_rows = mx.group_elements("e4m3", CFG.mx.block) // VLEN
     fault(f"{li('x1', DATA + 8)}\nS_ADDI x2, x0, {ge_rows}\nH_PREFETCH_V x0, x1, x2, e4m3",
           ErrCause.MISALIGNED, 3)

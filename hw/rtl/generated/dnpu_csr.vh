@@ -60,7 +60,7 @@
 `define DNPU_ERR_ILLEGAL_INSTR                   3'd1  // unknown opcode, or a bit an instruction does not use is set
 `define DNPU_ERR_SRAM_RANGE                      3'd2  // a vector, FP or int SRAM access outside the memory
 `define DNPU_ERR_LOOP_OVERFLOW                   3'd3  // hardware loops nested deeper than ctrl.loop_depth, a loop length of 0, or a loop body extending past the enclosing loop's end
-`define DNPU_ERR_MISALIGNED                      3'd4  // a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) 16 bytes and a whole number of MX blocks
+`define DNPU_ERR_MISALIGNED                      3'd4  // a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) an AXI beat (at least 16 bytes) and a whole number of MX blocks
 `define DNPU_ERR_AXI_READ                        3'd5  // SLVERR or DECERR on an AXI4 read (fetch or data)
 `define DNPU_ERR_AXI_WRITE                       3'd6  // SLVERR or DECERR on an AXI4 write response
 
