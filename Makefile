@@ -5,12 +5,13 @@ VENV ?= .venv
 RUN  := VENV=$(VENV) scripts/venv-run
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow lint check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
 	@echo "make test             install, check generated files, run the test suite (what CI runs)"
 	@echo "make test-slow        the long regressions (pytest -m slow)"
+	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
 	@echo "make check-generated  fail if a file generated from hw/*.toml is stale"
 	@echo "make generate         regenerate headers, Python tables and docs from hw/*.toml"
 	@echo "make bench-mx         MX codec throughput"
@@ -26,6 +27,10 @@ test: setup check-generated
 
 test-slow: setup
 	@$(RUN) pytest -m slow $(PYTEST_ARGS)
+
+# The lint checks live beside each block's cocotb tests (one list of sources per block).
+lint: setup
+	@$(RUN) pytest -q -m rtl -k lint $(PYTEST_ARGS)
 
 check-generated: setup
 	@$(PY) -m dnpu.codegen --check
