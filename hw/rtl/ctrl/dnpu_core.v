@@ -1,0 +1,798 @@
+`default_nettype none
+// dnpu_core: the NPU's controller. Fetch, decode, hardware loops, the scalar
+// integer unit, FP register moves, the int and FP SRAMs and the word
+// load/store path to external memory. docs/EXECUTION.md is the specification
+// and dnpu.emu the golden model: every fault must have the emulator's cause
+// and PC, and retire the same instructions in the same order.
+//
+// ---- What runs here (this increment) ----------------------------------------
+//   control     C_HALT, C_NOP, C_LOOP, C_LOOPI
+//   scalar int  S_ADDI, S_LUI, S_ADD, S_SUB, S_MUL, S_MIN, S_MAX, S_SLT,
+//               S_SLLI, S_SRLI, S_LD_ARG, S_LD_INT, S_ST_INT
+//   FP moves    S_LI_FP, S_LD_FP, S_ST_FP, S_SEL_FP (no arithmetic)
+//   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP
+//
+// ---- Not yet in RTL: see issue 4 ---------------------------------------------
+// These decode as ILLEGAL_INSTR for now (the emulator executes them). They are
+// integrated in a later increment with the FP units (hw/rtl/fp/) and the MX
+// dequantizer (hw/rtl/mx/):
+//   scalar FP   S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP, S_RECI_FP,
+//               S_LT_FP, S_MAP_V_FP
+//   vector      V_ADD_VV, V_SUB_VV, V_MUL_VV, V_ADD_VF, V_SUB_VF, V_MUL_VF,
+//               V_EXP_V, V_FILL_VF, V_RED_MAX, V_RED_SUM, V_RED_MAX_IDX,
+//               V_TOPK_MASK, V_THRESH_MASK, V_SELECT_INT
+//   memory      H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED
+//
+// ---- Structure ---------------------------------------------------------------
+// A multi-cycle controller (no pipeline yet): FETCH (line buffer lookup, or a
+// line fill through the read engine) -> EXEC (decode and execute; most
+// instructions retire here) -> FETCH. Scalar SRAM loads take one more cycle
+// (LDW: synchronous-read SRAM), H_LOAD_* stream words in LOAD, H_STORE_* in
+// STORE, each retiring when its transfer is complete (a store when every B
+// response is in), so a fault always belongs to the instruction that caused it.
+//
+// Cost: FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
+// S_LD_INT / S_LD_FP; a line miss adds the memory's latency and the line's
+// beats; H_LOAD_* / H_STORE_* move one 32-bit word a cycle (the int and FP
+// SRAMs are 32 bits wide), a store then waits for its last B response.
+//
+// Fetch: FETCH_LINES line buffers of FETCH_WORDS words, direct-mapped on the
+// line address; a miss reads the aligned line in one burst. Two lines keep a
+// loop body that straddles a line boundary resident. The buffers are emptied
+// at START and SOFT_RESET (the host may have written a new program), never
+// otherwise: a program must not write the memory it runs from (EXECUTION.md).
+// Each word keeps the error flag of the beat it came in: a read error only
+// faults (AXI_READ, ERR_PC = that word's address) when the word is executed,
+// so read-ahead past the end of a program is harmless.
+//
+// Fault priority inside one instruction (EXECUTION.md): fetch error, then
+// ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, AXI_READ/AXI_WRITE.
+// A faulting instruction writes no register and does not retire. PC stays at
+// the faulting (or halting) instruction, like dnpu.emu's PC.
+//
+// SOFT_RESET: back to idle with x/f registers, loop stack, status, cause,
+// ERR_PC and PC cleared; SRAMs, arguments and counters are kept. A transfer in
+// flight is aborted: the engines finish the AXI bursts already issued on their
+// own (data dropped, writes with WSTRB = 0) and take the next command after.
+// START together with SOFT_RESET starts after the reset.
+//
+// Counter strobes (to dnpu_csr), registered: instret on each retire;
+// stall_fetch in cycles spent waiting for a line fill; stall_mem_rd in cycles
+// an H_LOAD_* waits for read data; stall_mem_wr in cycles an H_STORE_* waits on
+// the AXI write channels (AW/W not ready, or B outstanding after the data).
+//
+// Retire trace (registered, one cycle after the retire): PC, word, and the x
+// or f register written (x0 writes are dropped, as in the emulator's trace).
+
+`include "dnpu_isa.vh"
+`include "dnpu_csr.vh"
+
+module dnpu_core #(
+    // dnpu_top passes the profile's values (hw/config/*.toml via dnpu_cfg_*.vh).
+    parameter integer ADDR_W      = 32,
+    parameter integer DATA_W      = 128,
+    parameter integer ID_W        = 4,
+    parameter integer FETCH_WORDS = 8,
+    parameter integer LOOP_DEPTH  = 4,
+    parameter integer INT_WORDS   = 2048,
+    parameter integer FP_WORDS    = 1024
+) (
+    input  wire                             clk,
+    input  wire                             rst_n,
+
+    // from dnpu_csr
+    input  wire                             start_i,
+    input  wire                             soft_reset_i,
+    input  wire [31:0]                      prog_base_i,
+    input  wire [`DNPU_CSR_ARG_COUNT*32-1:0] args_i,
+
+    // to dnpu_csr
+    output wire                             busy_o,
+    output reg                              done_o,
+    output reg                              error_o,
+    output reg  [`DNPU_ERR_W-1:0]           err_cause_o,
+    output reg  [31:0]                      err_pc_o,
+    output wire [31:0]                      pc_o,
+    output reg                              instret_o,
+    output reg                              stall_fetch_o,
+    output reg                              stall_mem_rd_o,
+    output reg                              stall_mem_wr_o,
+
+    // read engine (dnpu_axi_rd)
+    output wire                             rd_cmd_valid,
+    input  wire                             rd_cmd_ready,
+    output wire [ADDR_W-1:0]                rd_cmd_addr,
+    output wire [31:0]                      rd_cmd_beats,
+    output wire [ID_W-1:0]                  rd_cmd_id,
+    input  wire                             rd_valid,
+    input  wire [DATA_W-1:0]                rd_data,
+    input  wire                             rd_err,
+    input  wire                             rd_last,
+    output wire                             rd_ready,
+    output wire                             rd_abort,
+
+    // write engine (dnpu_axi_wr)
+    output wire                             wr_cmd_valid,
+    input  wire                             wr_cmd_ready,
+    output wire [ADDR_W-1:0]                wr_cmd_addr,
+    output wire [31:0]                      wr_cmd_words,
+    output wire [ID_W-1:0]                  wr_cmd_id,
+    output wire                             wr_valid,
+    output wire [31:0]                      wr_data,
+    input  wire                             wr_ready,
+    input  wire                             wr_done,
+    input  wire                             wr_err,
+    input  wire                             wr_stall,
+    output wire                             wr_abort,
+
+    // retire trace
+    output reg                              retire_valid,
+    output reg  [31:0]                      retire_pc,
+    output reg  [31:0]                      retire_word,
+    output reg                              retire_x_we,
+    output reg  [3:0]                       retire_x_idx,
+    output reg  [31:0]                      retire_x_data,
+    output reg                              retire_f_we,
+    output reg  [2:0]                       retire_f_idx,
+    output reg  [31:0]                      retire_f_data
+);
+    // ---- geometry ---------------------------------------------------------------
+    localparam integer BB        = DATA_W / 8;            // bytes per AXI beat
+    localparam integer LOG_BB    = $clog2(BB);
+    localparam integer WPB       = DATA_W / 32;           // words per beat
+    localparam integer LOG_WPB   = $clog2(WPB);
+    localparam integer LW        = FETCH_WORDS;           // words per fetch line (power of 2)
+    localparam integer LOG_LW    = $clog2(LW);
+    localparam integer LOG_LB    = LOG_LW + 2;            // log2 bytes per line
+    localparam integer LINE_BEATS = (4 * LW >= BB) ? (4 * LW / BB) : 1;
+    localparam integer FETCH_LINES = 2;                   // see the header
+    localparam integer TAG_W     = 32 - LOG_LB;
+    localparam integer IAW       = $clog2(INT_WORDS);
+    localparam integer FAW       = $clog2(FP_WORDS);
+    localparam integer SP_W      = $clog2(LOOP_DEPTH + 1);
+    localparam integer LS_W      = (LOOP_DEPTH > 1) ? $clog2(LOOP_DEPTH) : 1;  // stack index
+    localparam [31:0]  INT_D32   = INT_WORDS;
+    localparam [31:0]  FP_D32    = FP_WORDS;
+    localparam [32:0]  INT_DEPTH = {1'b0, INT_D32};
+    localparam [32:0]  FP_DEPTH  = {1'b0, FP_D32};
+    localparam [31:0]  DEPTH_32  = LOOP_DEPTH;
+    localparam [SP_W-1:0] DEPTH_FULL = DEPTH_32[SP_W-1:0];
+    // One byte past the top of the AXI address space, in 35 bits (0 = beyond).
+    localparam [34:0]  ADDR_TOP  = (ADDR_W >= 35) ? 35'd0 : (35'd1 << ADDR_W);
+    // AXI IDs only label traffic (one read and one write engine, in order).
+    localparam [ID_W-1:0] ID_FETCH = 0;
+    localparam [ID_W-1:0] ID_DATA  = 1;
+
+    localparam [2:0] ST_IDLE  = 3'd0,
+                     ST_FETCH = 3'd1,   // look up PC in the line buffers
+                     ST_FILL  = 3'd2,   // a line fill is in flight
+                     ST_EXEC  = 3'd3,   // decode and execute ir
+                     ST_LDW   = 3'd4,   // S_LD_INT / S_LD_FP: SRAM data arrives
+                     ST_LOAD  = 3'd5,   // H_LOAD_*: words stream into an SRAM
+                     ST_STORE = 3'd6;   // H_STORE_*: words stream out of an SRAM
+
+    reg [2:0]  state;
+    reg [31:0] pc;
+    reg [31:0] ir;
+    reg        ir_err;                  // ir came in an AXI error beat
+
+    assign busy_o = (state != ST_IDLE);
+    assign pc_o   = pc;
+
+    // ---- registers ----------------------------------------------------------------
+    reg [31:0] xr [0:15];                // xr[0] is never written: x0 reads 0
+    reg [31:0] fr [0:7];
+
+    // ---- loop stack (EXECUTION.md "Hardware loops") ---------------------------------
+    // Entry k: start PC, end (address of the body's last instruction, 33 bits so a
+    // body running past 2^32 compares like the emulator's unbounded integers) and
+    // the iterations still to run including the current one.
+    reg [31:0]     ls_start [0:LOOP_DEPTH-1];
+    reg [32:0]     ls_end   [0:LOOP_DEPTH-1];
+    reg [31:0]     ls_rem   [0:LOOP_DEPTH-1];
+    reg [SP_W-1:0] sp;                  // entries in use
+
+    // ---- fetch line buffers ------------------------------------------------------
+    reg [31:0]             lbuf  [0:FETCH_LINES*LW-1];
+    reg [FETCH_LINES*LW-1:0] lerr;
+    reg [TAG_W-1:0]        ltag  [0:FETCH_LINES-1];
+    reg [FETCH_LINES-1:0]  lval;
+
+    wire [TAG_W-1:0]  pc_tag  = pc[31:LOG_LB];
+    wire              pc_slot = pc[LOG_LB];                       // FETCH_LINES = 2
+    wire [LOG_LW-1:0] pc_word = pc[LOG_LB-1:2];
+    wire              hit     = lval[pc_slot] & (ltag[pc_slot] == pc_tag);
+    wire [LOG_LW:0]   hit_idx = {pc_slot, pc_word};
+
+    reg  [31:0]       fill_idx;        // beat of the line being filled
+    // Word offset of the line in its first beat: 0 when a line is one beat or
+    // more, else where the line sits in the (wider) beat.
+    localparam [31:0] WPB_M1 = WPB - 1;
+    wire [31:0] line_addr  = {pc_tag, {LOG_LB{1'b0}}};
+    wire [31:0] line_lane0 = (line_addr >> 2) & WPB_M1;
+    // Which line words the current fill beat carries, and their data.
+    reg  [LW-1:0]    fill_sel;
+    reg  [32*LW-1:0] fill_wd;
+    reg  [31:0]      fill_pos;
+    integer w;
+    always @* begin
+        fill_sel = {LW{1'b0}};
+        fill_wd  = {32*LW{1'b0}};
+        fill_pos = 32'd0;
+        for (w = 0; w < LW; w = w + 1) begin
+            fill_pos = line_lane0 + w;
+            fill_sel[w] = (fill_idx == (fill_pos >> LOG_WPB));
+            fill_wd[32*w +: 32] = rd_data[{fill_pos[LOG_WPB-1:0], 5'd0} +: 32];
+        end
+    end
+
+    // ---- decode --------------------------------------------------------------------
+    wire [6:0]  op     = ir[`DNPU_F_OPCODE_LSB +: `DNPU_F_OPCODE_W];
+    wire [3:0]  f_rd   = ir[`DNPU_F_RD_LSB  +: `DNPU_F_RD_W];
+    wire [3:0]  f_rs1  = ir[`DNPU_F_RS1_LSB +: `DNPU_F_RS1_W];
+    wire [3:0]  f_rs2  = ir[`DNPU_F_RS2_LSB +: `DNPU_F_RS2_W];
+    wire [3:0]  f_rs3  = ir[`DNPU_F_RS3_LSB +: `DNPU_F_RS3_W];
+    wire [31:0] imm17  = {{(32-`DNPU_F_IMM17_W){ir[`DNPU_F_IMM17_LSB + `DNPU_F_IMM17_W - 1]}},
+                          ir[`DNPU_F_IMM17_LSB +: `DNPU_F_IMM17_W]};
+    wire [31:0] imm21  = {{(32-`DNPU_F_IMM21_W){1'b0}}, ir[`DNPU_F_IMM21_LSB +: `DNPU_F_IMM21_W]};
+    wire [15:0] imm16  = ir[`DNPU_F_IMM16_LSB +: `DNPU_F_IMM16_W];
+    wire [4:0]  shamt  = ir[`DNPU_F_SHAMT_LSB +: `DNPU_F_SHAMT_W];
+    wire [2:0]  argi   = ir[`DNPU_F_ARGI_LSB +: `DNPU_F_ARGI_W];
+    wire [31:0] cnt15  = {{(32-`DNPU_F_COUNT_W){1'b0}}, ir[`DNPU_F_COUNT_LSB +: `DNPU_F_COUNT_W]};
+    wire [9:0]  len10  = ir[`DNPU_F_LEN_LSB +: `DNPU_F_LEN_W];
+
+    // Bits the instruction may set; 0 = not an instruction of this RTL.
+    function [31:0] used_mask;
+        input [6:0] opc;
+        begin
+            case (opc)
+                `DNPU_OP_C_HALT:      used_mask = `DNPU_USED_C_HALT;
+                `DNPU_OP_C_NOP:       used_mask = `DNPU_USED_C_NOP;
+                `DNPU_OP_C_LOOP:      used_mask = `DNPU_USED_C_LOOP;
+                `DNPU_OP_C_LOOPI:     used_mask = `DNPU_USED_C_LOOPI;
+                `DNPU_OP_S_ADDI:      used_mask = `DNPU_USED_S_ADDI;
+                `DNPU_OP_S_LUI:       used_mask = `DNPU_USED_S_LUI;
+                `DNPU_OP_S_ADD:       used_mask = `DNPU_USED_S_ADD;
+                `DNPU_OP_S_SUB:       used_mask = `DNPU_USED_S_SUB;
+                `DNPU_OP_S_MUL:       used_mask = `DNPU_USED_S_MUL;
+                `DNPU_OP_S_MIN:       used_mask = `DNPU_USED_S_MIN;
+                `DNPU_OP_S_MAX:       used_mask = `DNPU_USED_S_MAX;
+                `DNPU_OP_S_SLT:       used_mask = `DNPU_USED_S_SLT;
+                `DNPU_OP_S_SLLI:      used_mask = `DNPU_USED_S_SLLI;
+                `DNPU_OP_S_SRLI:      used_mask = `DNPU_USED_S_SRLI;
+                `DNPU_OP_S_LD_ARG:    used_mask = `DNPU_USED_S_LD_ARG;
+                `DNPU_OP_S_LD_INT:    used_mask = `DNPU_USED_S_LD_INT;
+                `DNPU_OP_S_ST_INT:    used_mask = `DNPU_USED_S_ST_INT;
+                `DNPU_OP_S_LI_FP:     used_mask = `DNPU_USED_S_LI_FP;
+                `DNPU_OP_S_LD_FP:     used_mask = `DNPU_USED_S_LD_FP;
+                `DNPU_OP_S_ST_FP:     used_mask = `DNPU_USED_S_ST_FP;
+                `DNPU_OP_S_SEL_FP:    used_mask = `DNPU_USED_S_SEL_FP;
+                `DNPU_OP_H_LOAD_INT:  used_mask = `DNPU_USED_H_LOAD_INT;
+                `DNPU_OP_H_STORE_INT: used_mask = `DNPU_USED_H_STORE_INT;
+                `DNPU_OP_H_LOAD_FP:   used_mask = `DNPU_USED_H_LOAD_FP;
+                `DNPU_OP_H_STORE_FP:  used_mask = `DNPU_USED_H_STORE_FP;
+                // not yet in RTL: see issue 4 (scalar FP arithmetic, S_LT_FP,
+                // S_MAP_V_FP, every V_*, H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED;
+                // list in the header): ILLEGAL_INSTR like an unknown opcode.
+                default:              used_mask = 32'd0;
+            endcase
+        end
+    endfunction
+
+    wire [31:0] used    = used_mask(op);
+    wire        illegal = (used == 32'd0) | ((ir & ~used) != 32'd0);
+
+    // ---- operands ------------------------------------------------------------------
+    // Register reads are plain array selects, not a function: a function that reads
+    // module state in a continuous assignment is not re-evaluated by every
+    // simulator when that state changes (Icarus is not).
+    wire [31:0] xa = (f_rs1 == 4'd0) ? 32'd0 : xr[f_rs1];
+    wire [31:0] xb = (f_rs2 == 4'd0) ? 32'd0 : xr[f_rs2];
+    wire [31:0] xc = (f_rs3 == 4'd0) ? 32'd0 : xr[f_rs3];
+    wire [31:0] xd = (f_rd  == 4'd0) ? 32'd0 : xr[f_rd];   // rd as a source: stores, SRAM bases
+    wire [31:0] fa = fr[f_rs1[2:0]];
+    wire [31:0] fb = fr[f_rs2[2:0]];
+    wire [31:0] fd = fr[f_rd[2:0]];
+
+    wire        lt_s   = $signed(xa) < $signed(xb);
+    wire [31:0] prod   = xa * xb;         // the low 32 bits are all S_MUL keeps
+    wire [31:0] saddr  = xa + imm17;      // S_LD/S_ST word address, mod 2^32
+    wire        int_in = ({1'b0, saddr} < INT_DEPTH);
+    wire        fp_in  = ({1'b0, saddr} < FP_DEPTH);
+
+    // H_LOAD_* / H_STORE_*: SRAM base in rd, byte address in rs1, count in rs2.
+    wire        h_is_fp  = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
+    wire        h_n0     = (xb == 32'd0);
+    wire        h_misal  = (xa[1:0] != 2'b00);
+    wire [32:0] h_end    = {1'b0, xd} + {1'b0, xb};
+    wire        h_range  = h_end > (h_is_fp ? FP_DEPTH : INT_DEPTH);
+    wire [34:0] h_top    = {3'b000, xa} + {1'b0, xb, 2'b00};
+    // A range running past the top of the address space would wrap on the bus;
+    // no slave answers it, so it faults like an unmapped range (the emulator's
+    // memory ends there too), without a transaction.
+    wire        h_past   = (ADDR_TOP != 35'd0) & (h_top > ADDR_TOP);
+    wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, xa[LOG_BB-1:2]};
+    wire [31:0] h_beats  = ((h_lane0 + xb - 32'd1) >> LOG_WPB) + 32'd1;
+
+    // ---- loops ---------------------------------------------------------------------
+    wire        is_loop   = (op == `DNPU_OP_C_LOOP) | (op == `DNPU_OP_C_LOOPI);
+    wire [31:0] loop_cnt  = (op == `DNPU_OP_C_LOOP) ? xa : cnt15;
+    wire [32:0] loop_end  = {1'b0, pc} + {21'd0, len10, 2'b00};
+    wire [LS_W-1:0] sp_top = sp[LS_W-1:0] - 1'b1;  // innermost entry (used when sp != 0)
+    wire [LS_W-1:0] sp_new = sp[LS_W-1:0];  // the entry a push fills (sp < LOOP_DEPTH)
+    wire        loop_len0 = (len10 == 10'd0);
+    wire        loop_out  = (sp != {SP_W{1'b0}}) & (loop_end > ls_end[sp_top]);
+    wire        loop_skip = (loop_cnt == 32'd0);
+    wire        loop_full = (sp == DEPTH_FULL);
+
+    // End rule: after the instruction at e retires (or a count-0 body ending at
+    // e is skipped), close loops ending at e innermost first. Ends nest, so the
+    // loops that end at e are the top entries of the stack.
+    wire [32:0] er_e = (state == ST_EXEC && is_loop) ? loop_end : {1'b0, pc};
+    reg  [31:0]     er_next;
+    reg  [SP_W-1:0] er_sp;
+    reg             er_dec;           // decrement entry er_idx
+    reg  [LS_W-1:0] er_idx;
+    reg             er_stop;
+    integer k;
+    always @* begin
+        er_next = er_e[31:0] + 32'd4;
+        er_sp   = sp;
+        er_dec  = 1'b0;
+        er_idx  = {LS_W{1'b0}};
+        er_stop = 1'b0;
+        for (k = LOOP_DEPTH - 1; k >= 0; k = k - 1) begin
+            if (!er_stop && k < sp) begin
+                if (ls_end[k] != er_e) begin
+                    er_stop = 1'b1;
+                end else if (ls_rem[k] > 32'd1) begin
+                    er_next = ls_start[k];
+                    er_sp   = k[SP_W-1:0] + 1'b1;
+                    er_dec  = 1'b1;
+                    er_idx  = k[LS_W-1:0];
+                    er_stop = 1'b1;
+                end else begin
+                    er_sp   = k[SP_W-1:0];                  // popped
+                end
+            end
+        end
+    end
+
+    // ---- SRAMs ---------------------------------------------------------------------
+    reg              int_we, fp_we, int_re, fp_re;
+    reg  [IAW-1:0]   int_waddr, int_raddr;
+    reg  [FAW-1:0]   fp_waddr, fp_raddr;
+    reg  [31:0]      sram_wdata;
+    wire [31:0]      int_rdata, fp_rdata;
+
+    dnpu_sram #(.WIDTH(32), .DEPTH(INT_WORDS)) u_int_sram (
+        .clk(clk), .we(int_we), .waddr(int_waddr), .wdata(sram_wdata),
+        .re(int_re), .raddr(int_raddr), .rdata(int_rdata));
+
+    dnpu_sram #(.WIDTH(32), .DEPTH(FP_WORDS)) u_fp_sram (
+        .clk(clk), .we(fp_we), .waddr(fp_waddr), .wdata(sram_wdata),
+        .re(fp_re), .raddr(fp_raddr), .rdata(fp_rdata));
+
+    // ---- word load/store streams -------------------------------------------------
+    reg  [31:0] mo_base;               // SRAM word address of the range
+    reg  [31:0] mo_n;                  // words
+    reg  [31:0] mo_cnt;                // words written (LOAD) / SRAM reads issued (STORE)
+    reg         mo_fp;                 // FP SRAM, else int SRAM
+    reg         st_hold;               // the SRAM read register holds an unsent word
+
+    wire        up_valid, up_err, up_s_ready;
+    wire [31:0] up_data;
+    wire        up_start;
+
+    dnpu_beat_unpack #(.DATA_W(DATA_W)) u_unpack (
+        .clk(clk), .rst_n(rst_n),
+        .start(up_start), .start_lane(xa[LOG_BB-1:2]), .start_words(xb),
+        .flush(rd_abort),
+        .s_valid(rd_valid & (state == ST_LOAD)), .s_data(rd_data), .s_err(rd_err),
+        .s_ready(up_s_ready),
+        .m_valid(up_valid), .m_data(up_data), .m_err(up_err), .m_ready(1'b1));
+
+    wire        st_rd_more = (mo_cnt != mo_n);
+    wire        wr_hs      = wr_valid & wr_ready;
+    wire        st_re      = (state == ST_STORE) & st_rd_more & (~st_hold | wr_hs);
+
+    assign wr_valid = (state == ST_STORE) & st_hold;
+    assign wr_data  = mo_fp ? fp_rdata : int_rdata;
+
+    // ---- execute -------------------------------------------------------------------
+    // Everything an instruction does in its last cycle, as next-state values.
+    reg        x_fault;
+    reg [`DNPU_ERR_W-1:0] x_cause;
+    reg        x_retire;               // retires this cycle
+    reg        x_halt;
+    reg        x_push;                 // a loop is pushed (next PC = pc + 4)
+    reg        x_xwe;
+    reg [31:0] x_xdata;
+    reg        x_fwe;
+    reg [31:0] x_fdata;
+    reg        x_ldw;                  // go to LDW
+    reg        x_rd_cmd, x_wr_cmd;     // H_LOAD / H_STORE transfer command
+    reg        x_load;                 // ... taken: go to LOAD
+
+    assign up_start = (state == ST_EXEC) & ~soft_reset_i & x_load;
+
+    always @* begin
+        x_fault  = 1'b0;
+        x_cause  = `DNPU_ERR_NONE;
+        x_retire = 1'b0;
+        x_halt   = 1'b0;
+        x_push   = 1'b0;
+        x_xwe    = 1'b0;
+        x_xdata  = 32'd0;
+        x_fwe    = 1'b0;
+        x_fdata  = 32'd0;
+        x_ldw    = 1'b0;
+        x_rd_cmd = 1'b0;
+        x_wr_cmd = 1'b0;
+        x_load   = 1'b0;
+        if (ir_err) begin
+            x_fault = 1'b1;
+            x_cause = `DNPU_ERR_AXI_READ;
+        end else if (illegal) begin
+            x_fault = 1'b1;
+            x_cause = `DNPU_ERR_ILLEGAL_INSTR;
+        end else begin
+            case (op)
+                `DNPU_OP_C_HALT: begin
+                    x_retire = 1'b1;
+                    x_halt   = 1'b1;
+                end
+                `DNPU_OP_C_LOOP, `DNPU_OP_C_LOOPI: begin
+                    if (loop_len0 | loop_out) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_LOOP_OVERFLOW;
+                    end else if (loop_skip) begin
+                        x_retire = 1'b1;              // the end rule at loop_end
+                    end else if (loop_full) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_LOOP_OVERFLOW;
+                    end else begin
+                        x_retire = 1'b1;
+                        x_push   = 1'b1;
+                    end
+                end
+                `DNPU_OP_S_ADDI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa + imm17; end
+                `DNPU_OP_S_LUI:    begin x_retire = 1'b1; x_xwe = 1'b1;
+                                         x_xdata = imm21 << `DNPU_F_IMM21_LSB; end
+                `DNPU_OP_S_ADD:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa + xb; end
+                `DNPU_OP_S_SUB:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa - xb; end
+                `DNPU_OP_S_MUL:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = prod; end
+                `DNPU_OP_S_MIN:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = lt_s ? xa : xb; end
+                `DNPU_OP_S_MAX:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = lt_s ? xb : xa; end
+                `DNPU_OP_S_SLT:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = {31'd0, lt_s}; end
+                `DNPU_OP_S_SLLI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa << shamt; end
+                `DNPU_OP_S_SRLI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa >> shamt; end
+                `DNPU_OP_S_LD_ARG: begin x_retire = 1'b1; x_xwe = 1'b1;
+                                         x_xdata = args_i[{argi, 5'd0} +: 32]; end
+                `DNPU_OP_S_LI_FP:  begin x_retire = 1'b1; x_fwe = 1'b1; x_fdata = {imm16, 16'd0}; end
+                `DNPU_OP_S_SEL_FP: begin x_retire = 1'b1; x_fwe = 1'b1;
+                                         x_fdata = (xc != 32'd0) ? fa : fb; end
+                `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP: begin
+                    if ((op == `DNPU_OP_S_LD_FP) ? ~fp_in : ~int_in) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else begin
+                        x_ldw = 1'b1;                  // retires in LDW
+                    end
+                end
+                `DNPU_OP_S_ST_INT, `DNPU_OP_S_ST_FP: begin
+                    if ((op == `DNPU_OP_S_ST_FP) ? ~fp_in : ~int_in) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else begin
+                        x_retire = 1'b1;
+                    end
+                end
+                `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP,
+                `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP: begin
+                    if (h_n0) begin
+                        x_retire = 1'b1;               // n = 0: no check, no access
+                    end else if (h_misal) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_MISALIGNED;
+                    end else if (h_range) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else if (h_past) begin
+                        x_fault = 1'b1;
+                        x_cause = (op == `DNPU_OP_H_LOAD_INT || op == `DNPU_OP_H_LOAD_FP)
+                                ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
+                    end else if (op == `DNPU_OP_H_LOAD_INT || op == `DNPU_OP_H_LOAD_FP) begin
+                        x_rd_cmd = 1'b1;
+                        x_load   = rd_cmd_ready;       // else wait here for the engine
+                    end else begin
+                        x_wr_cmd = 1'b1;              // STORE once the engine takes it
+                    end
+                end
+                default: begin                         // C_NOP
+                    x_retire = 1'b1;
+                end
+            endcase
+        end
+    end
+
+    // ---- retire / fault of the current instruction, whichever state ends it ----
+    wire ld_last   = (state == ST_LOAD) & up_valid & ~up_err & (mo_cnt == mo_n - 32'd1);
+    wire st_end    = (state == ST_STORE) & wr_done;
+    reg        retire;
+    reg        fault;
+    reg [`DNPU_ERR_W-1:0] cause;
+    always @* begin
+        retire = 1'b0;
+        fault  = 1'b0;
+        cause  = `DNPU_ERR_NONE;
+        case (state)
+            ST_FETCH: if (pc[1:0] != 2'b00) begin          // only via PROG_BASE
+                fault = 1'b1;
+                cause = `DNPU_ERR_MISALIGNED;
+            end
+            ST_EXEC: begin
+                retire = x_retire;
+                fault  = x_fault;
+                cause  = x_cause;
+            end
+            ST_LDW:  retire = 1'b1;
+            ST_LOAD: if (up_valid & up_err) begin
+                fault = 1'b1;
+                cause = `DNPU_ERR_AXI_READ;
+            end else begin
+                retire = ld_last;
+            end
+            ST_STORE: if (st_end & wr_err) begin
+                fault = 1'b1;
+                cause = `DNPU_ERR_AXI_WRITE;
+            end else begin
+                retire = st_end;
+            end
+            default: ;
+        endcase
+        if (soft_reset_i) begin
+            retire = 1'b0;
+            fault  = 1'b0;
+        end
+    end
+
+    // Register written at retire: EXEC's, or LDW's SRAM data.
+    wire        ldw_fp  = (op == `DNPU_OP_S_LD_FP);
+    wire        w_xwe   = (state == ST_LDW) ? ~ldw_fp : x_xwe;
+    wire [31:0] w_xdata = (state == ST_LDW) ? int_rdata : x_xdata;
+    wire        w_fwe   = (state == ST_LDW) ? ldw_fp : x_fwe;
+    wire [31:0] w_fdata = (state == ST_LDW) ? fp_rdata : x_fdata;
+    wire        w_halt  = (state == ST_EXEC) & x_halt;
+    wire        w_push  = (state == ST_EXEC) & x_push;
+    wire [31:0] next_pc = w_push ? pc + 32'd4 : er_next;
+
+    // ---- SRAM port control ---------------------------------------------------------
+    always @* begin
+        int_we     = 1'b0;
+        fp_we      = 1'b0;
+        int_re     = 1'b0;
+        fp_re      = 1'b0;
+        int_waddr  = saddr[IAW-1:0];
+        fp_waddr   = saddr[FAW-1:0];
+        int_raddr  = saddr[IAW-1:0];
+        fp_raddr   = saddr[FAW-1:0];
+        sram_wdata = (op == `DNPU_OP_S_ST_FP) ? fd : xd;
+        case (state)
+            ST_EXEC: begin
+                if (x_retire & ~soft_reset_i) begin
+                    int_we = (op == `DNPU_OP_S_ST_INT);
+                    fp_we  = (op == `DNPU_OP_S_ST_FP);
+                end
+                if (x_ldw) begin
+                    int_re = (op == `DNPU_OP_S_LD_INT);
+                    fp_re  = (op == `DNPU_OP_S_LD_FP);
+                end
+            end
+            ST_LOAD: begin
+                int_waddr  = mo_base[IAW-1:0] + mo_cnt[IAW-1:0];
+                fp_waddr   = mo_base[FAW-1:0] + mo_cnt[FAW-1:0];
+                sram_wdata = up_data;
+                if (up_valid & ~up_err & ~soft_reset_i) begin
+                    int_we = ~mo_fp;
+                    fp_we  = mo_fp;
+                end
+            end
+            ST_STORE: begin
+                int_raddr = mo_base[IAW-1:0] + mo_cnt[IAW-1:0];
+                fp_raddr  = mo_base[FAW-1:0] + mo_cnt[FAW-1:0];
+                int_re    = st_re & ~mo_fp;
+                fp_re     = st_re & mo_fp;
+            end
+            default: ;
+        endcase
+    end
+
+    // ---- engine commands -----------------------------------------------------------
+    // A 32-bit byte address on the AXI address bus (ADDR_W >= 32). A function, not a
+    // replication: {(ADDR_W-32){..}} would be zero-width, illegal in Verilog-2005.
+    function [ADDR_W-1:0] axi_addr;
+        input [31:0] a;
+        begin
+            axi_addr = {ADDR_W{1'b0}};
+            axi_addr[31:0] = a;
+        end
+    endfunction
+
+    wire fetch_miss = (state == ST_FETCH) & (pc[1:0] == 2'b00) & ~hit & ~soft_reset_i;
+    wire exec_rd    = (state == ST_EXEC) & x_rd_cmd & ~soft_reset_i;
+
+    assign rd_cmd_valid = fetch_miss | exec_rd;
+    assign rd_cmd_addr  = axi_addr(exec_rd ? xa : line_addr);
+    assign rd_cmd_beats = exec_rd ? h_beats : LINE_BEATS;
+    assign rd_cmd_id    = exec_rd ? ID_DATA : ID_FETCH;
+    assign rd_ready     = (state == ST_FILL) | ((state == ST_LOAD) & up_s_ready);
+    assign rd_abort     = soft_reset_i | fault;
+
+    assign wr_cmd_valid = (state == ST_EXEC) & x_wr_cmd & ~soft_reset_i;
+    assign wr_cmd_addr  = axi_addr(xa);
+    assign wr_cmd_words = xb;
+    assign wr_cmd_id    = ID_DATA;
+    assign wr_abort     = soft_reset_i;
+
+    // ---- state -----------------------------------------------------------------------
+    integer i;
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            state       <= ST_IDLE;
+            pc          <= 32'd0;
+            ir          <= 32'd0;
+            ir_err      <= 1'b0;
+            done_o      <= 1'b0;
+            error_o     <= 1'b0;
+            err_cause_o <= `DNPU_ERR_NONE;
+            err_pc_o    <= 32'd0;
+            sp          <= {SP_W{1'b0}};
+            lval        <= {FETCH_LINES{1'b0}};
+            st_hold     <= 1'b0;
+            for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
+            for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
+        end else begin
+            // -- per state
+            case (state)
+                ST_FETCH: if (hit) begin
+                    ir     <= lbuf[hit_idx];
+                    ir_err <= lerr[hit_idx];
+                    state  <= ST_EXEC;
+                end else if (fetch_miss & rd_cmd_ready) begin
+                    lval[pc_slot] <= 1'b0;
+                    ltag[pc_slot] <= pc_tag;
+                    fill_idx      <= 32'd0;
+                    state         <= ST_FILL;
+                end
+                ST_FILL: if (rd_valid) begin
+                    fill_idx <= fill_idx + 32'd1;
+                    if (rd_last) begin
+                        lval[pc_slot] <= 1'b1;
+                        state         <= ST_FETCH;
+                    end
+                end
+                ST_EXEC: begin
+                    if (x_ldw)
+                        state <= ST_LDW;
+                    if (exec_rd & rd_cmd_ready) begin
+                        state <= ST_LOAD;
+                    end
+                    if (wr_cmd_valid & wr_cmd_ready) begin
+                        state <= ST_STORE;
+                    end
+                    // operands of a transfer, used if LOAD / STORE follows
+                    mo_base <= xd;
+                    mo_n    <= xb;
+                    mo_cnt  <= 32'd0;
+                    mo_fp   <= h_is_fp;
+                    st_hold <= 1'b0;
+                end
+                ST_LOAD: if (up_valid & ~up_err)
+                    mo_cnt <= mo_cnt + 32'd1;
+                ST_STORE: begin
+                    if (st_re)
+                        mo_cnt <= mo_cnt + 32'd1;
+                    st_hold <= st_re | (st_hold & ~wr_hs);
+                end
+                default: ;
+            endcase
+
+            // -- retire: registers, loop stack, next PC
+            if (retire) begin
+                if (w_xwe && f_rd != 4'd0)
+                    xr[f_rd] <= w_xdata;
+                if (w_fwe)
+                    fr[f_rd[2:0]] <= w_fdata;
+                if (w_halt) begin
+                    state  <= ST_IDLE;
+                    done_o <= 1'b1;
+                end else begin
+                    state <= ST_FETCH;
+                    pc    <= next_pc;
+                end
+                if (w_push) begin
+                    ls_start[sp_new] <= pc + 32'd4;
+                    ls_end[sp_new]   <= loop_end;
+                    ls_rem[sp_new]   <= loop_cnt;
+                    sp           <= sp + 1'b1;
+                end else if (!w_halt) begin
+                    sp <= er_sp;
+                    if (er_dec)
+                        ls_rem[er_idx] <= ls_rem[er_idx] - 32'd1;
+                end
+            end
+            if (fault) begin
+                state       <= ST_IDLE;
+                error_o     <= 1'b1;
+                err_cause_o <= cause;
+                err_pc_o    <= pc;
+            end
+
+            // -- host control
+            if (soft_reset_i) begin
+                state       <= ST_IDLE;
+                pc          <= 32'd0;
+                done_o      <= 1'b0;
+                error_o     <= 1'b0;
+                err_cause_o <= `DNPU_ERR_NONE;
+                err_pc_o    <= 32'd0;
+                sp          <= {SP_W{1'b0}};
+                lval        <= {FETCH_LINES{1'b0}};
+                st_hold     <= 1'b0;
+                for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
+                for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
+            end
+            if (start_i && (state == ST_IDLE || soft_reset_i)) begin
+                state       <= ST_FETCH;
+                pc          <= prog_base_i;
+                done_o      <= 1'b0;
+                error_o     <= 1'b0;
+                err_cause_o <= `DNPU_ERR_NONE;
+                err_pc_o    <= 32'd0;
+                sp          <= {SP_W{1'b0}};
+                lval        <= {FETCH_LINES{1'b0}};
+            end
+        end
+        // Line fill data (no reset: lval guards it).
+        if (state == ST_FILL && rd_valid) begin
+            for (i = 0; i < LW; i = i + 1) begin
+                if (fill_sel[i]) begin
+                    lbuf[{pc_slot, i[LOG_LW-1:0]}] <= fill_wd[32*i +: 32];
+                    lerr[{pc_slot, i[LOG_LW-1:0]}] <= rd_err;
+                end
+            end
+        end
+    end
+
+    // ---- counter strobes and retire trace ---------------------------------------------
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            instret_o      <= 1'b0;
+            stall_fetch_o  <= 1'b0;
+            stall_mem_rd_o <= 1'b0;
+            stall_mem_wr_o <= 1'b0;
+            retire_valid   <= 1'b0;
+        end else begin
+            instret_o      <= retire;
+            stall_fetch_o  <= fetch_miss | ((state == ST_FILL) & ~soft_reset_i);
+            stall_mem_rd_o <= ~soft_reset_i & (state == ST_LOAD) & ~up_valid;
+            stall_mem_wr_o <= ~soft_reset_i & (state == ST_STORE) & wr_stall;
+            retire_valid   <= retire;
+        end
+        retire_pc     <= pc;
+        retire_word   <= ir;
+        retire_x_we   <= retire & w_xwe & (f_rd != 4'd0);
+        retire_x_idx  <= f_rd;
+        retire_x_data <= w_xdata;
+        retire_f_we   <= retire & w_fwe;
+        retire_f_idx  <= f_rd[2:0];
+        retire_f_data <= w_fdata;
+    end
+
+    // SRAM bases beyond the address bits were range-checked before use.
+    wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)]};
+
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,175 @@
+`default_nettype none
+// dnpu_axi_rd: AXI4 read engine. One command = a run of whole data beats from
+// external memory; the beats come out in order on a valid/ready stream.
+//
+// Command (taken when cmd_valid & cmd_ready; cmd_ready only while idle):
+//   cmd_addr   byte address of the first byte wanted; the engine starts at the
+//              beat that holds it (the low log2(DATA_W/8) bits are dropped), so
+//              every burst is beat-aligned and every beat is full width
+//   cmd_beats  beats to read, >= 1 (the caller counts them from its byte range)
+//   cmd_id     ARID of every burst of the command
+// Out: m_data/m_err/m_last per beat, m_err = RRESP is SLVERR or DECERR (the
+// caller faults AXI_READ), m_last on the command's last beat.
+//
+// Bursts: INCR, ARSIZE = the full data width, at most MAX_BURST beats, never
+// crossing a 4 KiB boundary (AXI4 rule), up to MAX_OUT bursts in flight so the
+// memory's read latency overlaps the previous burst's data.
+//
+// abort (the core faulted or took SOFT_RESET): no new burst is issued; an AR
+// already raised stays up until accepted (AXI4 does not allow withdrawing it),
+// and the R beats of every burst already issued are accepted and dropped.
+// cmd_ready comes back when the last of them has arrived, so the next command
+// never sees a stale beat. The engine never waits on m_ready while aborting.
+//
+// Only one ID is in flight at a time and AXI4 keeps one ID's responses in
+// order, so RID is not needed to route beats.
+
+module dnpu_axi_rd #(
+    parameter integer ADDR_W    = 32,    // dnpu_top passes the profile's values
+    parameter integer DATA_W    = 128,
+    parameter integer ID_W      = 4,
+    parameter integer MAX_BURST = 16
+) (
+    input  wire                clk,
+    input  wire                rst_n,
+
+    input  wire                cmd_valid,
+    output wire                cmd_ready,
+    input  wire [ADDR_W-1:0]   cmd_addr,
+    input  wire [31:0]         cmd_beats,
+    input  wire [ID_W-1:0]     cmd_id,
+
+    output wire                m_valid,
+    output wire [DATA_W-1:0]   m_data,
+    output wire                m_err,
+    output wire                m_last,
+    input  wire                m_ready,
+
+    input  wire                abort,
+
+    output wire [ID_W-1:0]     m_axi_arid,
+    output wire [ADDR_W-1:0]   m_axi_araddr,
+    output wire [7:0]          m_axi_arlen,
+    output wire [2:0]          m_axi_arsize,
+    output wire [1:0]          m_axi_arburst,
+    output wire                m_axi_arlock,
+    output wire [3:0]          m_axi_arcache,
+    output wire [2:0]          m_axi_arprot,
+    output wire                m_axi_arvalid,
+    input  wire                m_axi_arready,
+    input  wire [ID_W-1:0]     m_axi_rid,
+    input  wire [DATA_W-1:0]   m_axi_rdata,
+    input  wire [1:0]          m_axi_rresp,
+    input  wire                m_axi_rlast,
+    input  wire                m_axi_rvalid,
+    output wire                m_axi_rready
+);
+    localparam integer BB      = DATA_W / 8;          // bytes per beat
+    localparam integer LOG_BB  = $clog2(BB);
+    // Four bursts in flight cover the sim profile's 20-cycle read latency with
+    // 16-beat bursts twice over; more only adds counter bits.
+    localparam integer MAX_OUT = 4;
+    localparam integer OUT_W   = 3;
+    localparam [31:0]  MAXB    = MAX_BURST;
+    localparam [31:0]  PAGE    = 32'd4096;            // AXI4 bursts must not cross 4 KiB
+
+    reg                active;       // a command is being delivered
+    reg                aborting;     // dropping the beats of bursts already issued
+    reg [ADDR_W-1:0]   ar_next;      // next burst address (beat-aligned)
+    reg [31:0]         ar_left;      // beats not yet requested
+    reg [31:0]         rx_left;      // beats not yet delivered
+    reg [OUT_W-1:0]    outstanding;  // bursts issued whose last beat has not arrived
+    reg                arvalid_q;
+    reg [ADDR_W-1:0]   araddr_q;
+    reg [7:0]          arlen_q;
+    reg [ID_W-1:0]     arid_q;
+    reg [ID_W-1:0]     cmd_id_q;
+
+    // Next burst: as long as allowed, up to the 4 KiB boundary.
+    wire [31:0] to_page = (PAGE - {20'd0, ar_next[11:0]}) >> LOG_BB;
+    wire [31:0] lim     = (ar_left < MAXB) ? ar_left : MAXB;
+    wire [31:0] blen    = (lim < to_page) ? lim : to_page;
+    wire [31:0] bbytes  = blen << LOG_BB;            // <= 4096
+    wire [ADDR_W-1:0] bstep = {{(ADDR_W-13){1'b0}}, bbytes[12:0]};
+
+    wire ar_hs   = arvalid_q & m_axi_arready;
+    wire r_hs    = m_axi_rvalid & m_axi_rready;
+    wire issue   = active & ~aborting & ~arvalid_q & (ar_left != 32'd0)
+                 & (outstanding != MAX_OUT[OUT_W-1:0]);
+    wire idle    = ~active & ~aborting & ~arvalid_q & (outstanding == {OUT_W{1'b0}});
+
+    assign cmd_ready = idle;
+
+    assign m_valid = m_axi_rvalid & active & ~aborting;
+    assign m_data  = m_axi_rdata;
+    assign m_err   = m_axi_rresp[1];                  // SLVERR (10) or DECERR (11)
+    assign m_last  = (rx_left == 32'd1);
+    assign m_axi_rready = aborting | (active & m_ready);
+
+    assign m_axi_arid    = arid_q;
+    assign m_axi_araddr  = araddr_q;
+    assign m_axi_arlen   = arlen_q;
+    assign m_axi_arsize  = LOG_BB[2:0];
+    assign m_axi_arburst = 2'b01;                     // INCR
+    assign m_axi_arlock  = 1'b0;
+    assign m_axi_arcache = 4'b0011;                   // normal, non-cacheable, bufferable
+    assign m_axi_arprot  = 3'b000;
+    assign m_axi_arvalid = arvalid_q;
+
+    wire [OUT_W-1:0] out_inc = {{(OUT_W-1){1'b0}}, issue};
+    wire [OUT_W-1:0] out_dec = {{(OUT_W-1){1'b0}}, r_hs & m_axi_rlast};
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            active      <= 1'b0;
+            aborting    <= 1'b0;
+            ar_left     <= 32'd0;
+            rx_left     <= 32'd0;
+            outstanding <= {OUT_W{1'b0}};
+            arvalid_q   <= 1'b0;
+        end else begin
+            // Bursts count as outstanding from the moment AR is raised: a raised
+            // AR is committed (it may not be withdrawn).
+            outstanding <= outstanding + out_inc - out_dec;
+            if (ar_hs)
+                arvalid_q <= 1'b0;
+            if (issue) begin
+                arvalid_q <= 1'b1;
+                ar_next   <= ar_next + bstep;
+                ar_left   <= ar_left - blen;
+            end
+            if (m_valid & m_ready) begin
+                rx_left <= rx_left - 32'd1;
+                if (rx_left == 32'd1)
+                    active <= 1'b0;
+            end
+            if (cmd_valid & idle) begin
+                active  <= 1'b1;
+                ar_next <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
+                ar_left <= cmd_beats;
+                rx_left <= cmd_beats;
+            end
+            if (abort & ~idle) begin
+                active   <= 1'b0;
+                aborting <= 1'b1;
+                ar_left  <= 32'd0;
+            end else if (aborting & ~arvalid_q & (outstanding == out_dec)) begin
+                aborting <= 1'b0;                      // the last dropped beat is in
+            end
+        end
+        if (issue) begin
+            araddr_q <= ar_next;
+            arlen_q  <= blen[7:0] - 8'd1;
+            arid_q   <= cmd_id_q;
+        end
+        if (cmd_valid & idle)
+            cmd_id_q <= cmd_id;
+    end
+
+    // RID is not needed (see above); RRESP[1] alone tells an error; the
+    // command's low address bits only pick bytes inside the first beat.
+    wire unused_ok = &{1'b0, m_axi_rid, m_axi_rresp[0], cmd_addr[LOG_BB-1:0], bbytes[31:13]};
+
+endmodule
+
+`default_nettype wire
