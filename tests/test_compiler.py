@@ -25,17 +25,18 @@ def test_program_size_does_not_grow_with_the_shape(mode, flow):
 def test_phased_flow_is_the_papers_instruction_sequence():
     names = mnemonics(compiler.sampling_program(SIM, 2, 8, 1024, "topk", "phased"))
     order = ["H_PREFETCH_V", "V_RED_MAX_IDX", "V_SUB_VF", "V_EXP_V", "V_RED_SUM", "S_RECI_FP",
-             "V_TOPK_MASK", "V_SELECT_INT"]
+             "S_MAP_V_FP", "V_TOPK_MASK_V", "V_SELECT_INT"]
     pos = [names.index(n) for n in order]
     assert pos == sorted(pos)
-    assert "H_SAMPLE_FUSED" not in names
+    assert "H_SAMPLE_FUSED" not in names and "V_TOPK_MASK" not in names
 
 
 def test_fused_flow_streams_once():
     names = mnemonics(compiler.sampling_program(SIM, 2, 8, 1024, "threshold", "fused"))
     assert names.count("H_SAMPLE_FUSED") == 1
     assert "H_PREFETCH_V" not in names and "V_EXP_V" not in names
-    assert "V_THRESH_MASK" in names and "V_TOPK_MASK" in names
+    assert "V_THRESH_MASK" in names and "V_TOPK_MASK" in names  # FP32 ranking
+    assert "S_MAP_V_FP" not in names and "V_TOPK_MASK_V" not in names
 
 
 def test_layout_is_aligned_and_disjoint():
@@ -84,6 +85,7 @@ def test_li_builds_the_constant(value):
     ((2, 8, 16), "V = 16: must be a multiple of the MX block (32)"),
     ((2, 600, 512), "int SRAM words > sram.int_words = 2048"),
     ((1, 8, 32768, "topk", "phased"), "sram.vector_rows = 1024"),
+    ((1, 64, 16384, "topk", "phased"), "1024 + 4 rows > sram.vector_rows"),
     ((1, 8, 512, "greedy"), "mode 'greedy'"),
     ((1, 8, 512, "topk", "twopass"), "flow 'twopass'"),
     ((0, 8, 512), "B = 0: must be a positive integer"),

@@ -316,6 +316,26 @@ def test_topk_thresh_select():
     assert (e.intsram[60:68] == sel).all()
 
 
+def test_topk_mask_v_ranks_bf16_vector_elements():
+    # Values that differ in FP32 but tie once narrowed to BF16: the lowest index wins the tie.
+    e = new()
+    vals = np.array([0.5, 0.9, 0.90001, -np.inf, 0.1, 0.95, 0.2, 0.3] + [0.0] * (2 * VLEN - 8))
+    e.vsram[3:5] = N.round_bf16(vals).reshape(2, VLEN)
+    assert N.round_bf16(np.array([0.9]))[0] == N.round_bf16(np.array([0.90001]))[0]
+    e.intsram[10:10 + 2 * VLEN] = 7
+    ok(f"""
+        S_ADDI x1, x0, 10
+        S_ADDI x2, x0, 3
+        S_ADDI x3, x0, 2
+        S_ADDI x4, x0, {VLEN + 4}
+        V_TOPK_MASK_V x1, x2, x3, x4
+    """, e)
+    want = np.zeros(VLEN + 4, np.int32)
+    want[[1, 5]] = 1                        # 0.95, then the first of the tied 0.9s
+    assert (e.intsram[10:14 + VLEN] == want).all()
+    assert (e.intsram[14 + VLEN:10 + 2 * VLEN] == 7).all()  # beyond n: untouched
+
+
 # ---- memory ---------------------------------------------------------------------------------------
 
 def test_load_store_words_and_vectors():

@@ -33,9 +33,14 @@ def test_emu_matches_torch_on_dominant_logits(flow, V):
     k = np.minimum(mask.sum(1), 3)
     ref, got = _step(logits, mask, x, flow, k=k)
     np.testing.assert_array_equal(got.x0, ref.x0)
-    np.testing.assert_array_equal(got.x_new, ref.x_new)
     assert np.all(np.isneginf(got.conf[~mask]))
-    np.testing.assert_allclose(got.conf[mask], ref.conf[mask], rtol=2e-2)
+    case = checks.Case(logits, mask, x, k, None, flow, "dominant")
+    bound = checks.case_bound(case, SIM.vector.vlen, "e4m3", SIM.mx.block)
+    np.testing.assert_allclose(got.conf[mask], ref.conf[mask], rtol=bound)
+    if flow == "fused":  # FP32 ranking: these confidences are far apart
+        np.testing.assert_array_equal(got.x_new, ref.x_new)
+    else:  # BF16 ranking (the paper's): commits may differ only as near ties
+        assert checks.classify(case, ref, got, bound)["token_mismatches"] == 0
 
 
 @pytest.mark.parametrize("flow", ["phased", "fused"])

@@ -13,11 +13,11 @@ Two flows, both kept so the benchmark can compare them:
 - ``fused``: dnpu's single pass. Per position: H_SAMPLE_FUSED streams the row
   once (online max/argmax with the rescaled exp-sum), then S_RECI_FP.
 
-One deliberate difference from the paper: it maps the FP32 confidences to BF16
-vectors (S_MAP_V_FP) before V_TOPK_MASK; dnpu's V_TOPK_MASK ranks the FP32
-values in FP SRAM directly in both flows, because BF16 confidences tie where
-the float64 reference does not, and the commit decision must follow the
-reference.
+The commit differs between the flows too. ``phased`` follows the paper: the
+FP32 confidences are mapped to BF16 vectors (S_MAP_V_FP) and V_TOPK_MASK_V
+ranks those. ``fused`` ranks the FP32 confidences in FP SRAM (V_TOPK_MASK):
+BF16 confidences tie where the float64 reference does not, so the fused flow's
+commit follows the reference more closely.
 
 Then per batch row: confidences of unmasked positions become -inf
 (S_SEL_FP), the commit mask comes from V_TOPK_MASK (quota k) or from
@@ -117,10 +117,11 @@ def _limits(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str)
         raise CompileError(f"V = {V}: must be a multiple of the MX block ({block}) and of VLEN ({vlen}) "
                            f"on profile {name}; pad the vocabulary")
     rows = V // vlen
-    if flow == "phased" and rows > cfg.sram.vector_rows:
-        raise CompileError(f"V = {V}: the phased flow holds a whole logits row in vector SRAM, "
-                           f"{rows} rows > sram.vector_rows = {cfg.sram.vector_rows} on profile {name}; "
-                           f"use flow='fused' or a larger profile")
+    conf_rows = -(-L // vlen)
+    if flow == "phased" and rows + conf_rows > cfg.sram.vector_rows:
+        raise CompileError(f"V = {V}, L = {L}: the phased flow holds a whole logits row and the row's "
+                           f"confidences in vector SRAM, {rows} + {conf_rows} rows > sram.vector_rows = "
+                           f"{cfg.sram.vector_rows} on profile {name}; use flow='fused' or a larger profile")
     int_words = 4 * L + (B if mode == "topk" else 0)
     if int_words > cfg.sram.int_words:
         raise CompileError(f"L = {L}, B = {B}: needs {int_words} int SRAM words > sram.int_words = "
@@ -201,13 +202,19 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
           "    S_ADD x1, x1, x8",
           "    S_ADDI x13, x13, 1",
           "  pos_end:"]
+    if flow == "phased":
+        # The paper's phase 4: confidences to BF16 vectors (after the logits row), top-k there.
+        a += ["  S_MAP_V_FP x10, x0, x9      # V[rows..] = BF16(conf)"]
+        topk = "V_TOPK_MASK_V x12, x10, x15, x9"
+    else:
+        topk = "V_TOPK_MASK x12, x0, x15, x9"
     if mode == "topk":
         a += ["  S_LD_INT x15, x4, 0       # k[b]",
-              "  V_TOPK_MASK x12, x0, x15, x9",
+              f"  {topk}",
               "  S_ADDI x4, x4, 1"]
     else:
         a += ["  S_ADDI x15, x0, 1",
-              "  V_TOPK_MASK x12, x0, x15, x9   # the best masked position always commits",
+              f"  {topk}   # the best masked position always commits",
               "  V_THRESH_MASK x12, x0, f7, x9  # and every one at or above the threshold"]
     a += ["  V_SELECT_INT x9, x12, x11, x9   # x_new = where(commit, x0, x)",
           "  H_STORE_INT x9, x5, x9",

@@ -799,6 +799,18 @@ class Emulator:
         self._intsram[dst:dst + n] = nm.topk_mask(nm.f32_value(self._fpsram[src:src + n]), k)
         return {"INT": (dst, n)}
 
+    @_op("V_TOPK_MASK_V")
+    def _v_topk_mask_v(self, a):
+        dst, va, k, n = self._x[a["idst"]], self._x[a["va"]], self._x[a["k"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        rows = -(-n // self.vlen)
+        self._sram("vector", va, rows, self.vector_rows)
+        self._sram("int", dst, n, self.int_words)
+        vals = nm.bf16_value(self._vsram[va:va + rows]).reshape(-1)[:n]
+        self._intsram[dst:dst + n] = nm.topk_mask(vals, k)
+        return {"INT": (dst, n)}
+
     @_op("V_THRESH_MASK")
     def _v_thresh_mask(self, a):
         dst, src, n = self._x[a["idst"]], self._x[a["fsrc"]], self._x[a["n"]]

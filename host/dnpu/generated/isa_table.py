@@ -2,8 +2,8 @@
 """The instruction set as plain literals, read by dnpu.isa."""
 
 NAME = 'dnpu'
-VERSION = (0, 2)
-VERSION_WORD = 0x00000002
+VERSION = (0, 3)
+VERSION_WORD = 0x00000003
 WORD_BITS = 32
 NOTES = 'Conventions the semantics lines use:\n  x[i]   int register (32-bit, x0 reads 0, writes to x0 are dropped)\n  f[i]   FP32 register\n  V[r]   vector SRAM row r (VLEN BF16 elements), addressed in rows\n  FP[a]  FP SRAM word a (FP32), INT[a] int SRAM word a (32-bit), addressed in words\n  M[a]   external memory byte address a (DRAM, via the AXI4 master)\n  n      an element or row count taken from a register; n = 0 does nothing\nEvery bit an instruction does not use must be zero; otherwise, like an unknown\nopcode, the word is illegal (fault ILLEGAL_INSTR).'
 REGS = {
@@ -364,6 +364,14 @@ INSTRS = (
         'operands': (('rd', 'x', 'idst'), ('rs1', 'x', 'fsrc'), ('rs2', 'x', 'k'), ('rs3', 'x', 'n')),
         'used': 0x007FFFFF,
         'semantics': 'INT[x[idst]+j] = 1 for the x[k] largest of FP[x[fsrc]+j], j < n (ties: lowest j; -inf is never chosen), else 0',
+    },
+    {
+        'name': 'V_TOPK_MASK_V',
+        'opcode': 0x3E,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'idst'), ('rs1', 'x', 'va'), ('rs2', 'x', 'k'), ('rs3', 'x', 'n')),
+        'used': 0x007FFFFF,
+        'semantics': "INT[x[idst]+j] = 1 for the x[k] largest of the n BF16 elements from row x[va] on, row-major (ties: lowest j; -inf is never chosen), else 0, j < n (the paper's top-k on confidences mapped to vectors by S_MAP_V_FP)",
     },
     {
         'name': 'V_THRESH_MASK',

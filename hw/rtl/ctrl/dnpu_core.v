@@ -20,7 +20,7 @@
 //               S_LT_FP, S_MAP_V_FP
 //   vector      V_ADD_VV, V_SUB_VV, V_MUL_VV, V_ADD_VF, V_SUB_VF, V_MUL_VF,
 //               V_EXP_V, V_FILL_VF, V_RED_MAX, V_RED_SUM, V_RED_MAX_IDX,
-//               V_TOPK_MASK, V_THRESH_MASK, V_SELECT_INT
+//               V_TOPK_MASK, V_TOPK_MASK_V, V_THRESH_MASK, V_SELECT_INT
 //   memory      H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED
 //
 // ---- Structure ---------------------------------------------------------------

@@ -2,11 +2,11 @@
 `ifndef DNPU_ISA_VH
 `define DNPU_ISA_VH
 
-// dnpu ISA 0.2: opcodes, instruction fields, used-bit masks, enums.
+// dnpu ISA 0.3: opcodes, instruction fields, used-bit masks, enums.
 
-`define DNPU_ISA_VERSION                         32'h00000002  // major << 16 | minor
+`define DNPU_ISA_VERSION                         32'h00000003  // major << 16 | minor
 `define DNPU_ISA_VERSION_MAJOR                   0
-`define DNPU_ISA_VERSION_MINOR                   2
+`define DNPU_ISA_VERSION_MINOR                   3
 `define DNPU_ISA_WORD_BITS                       32
 
 // Register files
@@ -99,6 +99,7 @@
 `define DNPU_OP_V_RED_SUM                        7'h39  // V_RED_SUM rd, va, n
 `define DNPU_OP_V_RED_MAX_IDX                    7'h3A  // V_RED_MAX_IDX rd, idx, va, n
 `define DNPU_OP_V_TOPK_MASK                      7'h3B  // V_TOPK_MASK idst, fsrc, k, n
+`define DNPU_OP_V_TOPK_MASK_V                    7'h3E  // V_TOPK_MASK_V idst, va, k, n
 `define DNPU_OP_V_THRESH_MASK                    7'h3D  // V_THRESH_MASK idst, fsrc, t, n
 `define DNPU_OP_V_SELECT_INT                     7'h3C  // V_SELECT_INT idst, imask, isrc, n
 
@@ -159,6 +160,7 @@
 `define DNPU_USED_V_RED_SUM                      32'h00787BFF
 `define DNPU_USED_V_RED_MAX_IDX                  32'h007FFBFF
 `define DNPU_USED_V_TOPK_MASK                    32'h007FFFFF
+`define DNPU_USED_V_TOPK_MASK_V                  32'h007FFFFF
 `define DNPU_USED_V_THRESH_MASK                  32'h007BFFFF
 `define DNPU_USED_V_SELECT_INT                   32'h007FFFFF
 `define DNPU_USED_H_PREFETCH_V                   32'h0387FFFF
