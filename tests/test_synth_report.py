@@ -1,0 +1,69 @@
+import importlib.util
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from dnpu import config
+
+from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("synth_report", REPO / "scripts" / "synth_report.py")
+synth_report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(synth_report)
+
+STAT = """
+=== dnpu_top ===
+        1   BUFG
+        9   FDRE
+        2   LUT2
+
+        +----------Count including submodules.
+        |
+     8643 cells
+        1   BUFG
+      356   CARRY4
+        3   DSP48E1
+     3147   FDRE
+       12   FDSE
+      567   LUT2
+     1106   LUT6
+       39   RAM32M
+        3   RAMB36E1
+        2   RAMB18E1
+"""
+
+
+def test_stat_is_read_from_the_whole_hierarchy():
+    cells = synth_report.parse_stat(STAT)
+    assert cells["FDRE"] == 3147 and cells["LUT6"] == 1106
+    use = synth_report.resources(cells)
+    assert use["lut"] == 567 + 1106 + 4 * 39
+    assert use["lutram_luts"] == 4 * 39
+    assert use["ff"] == 3147 + 12
+    assert use["dsp"] == 3
+    assert use["bram36"] == 3 + 1.0
+
+
+def test_every_fpga_profile_names_a_known_part():
+    parts = tomllib.loads((REPO / "hw" / "fpga_parts.toml").read_text())
+    for name in config.profiles():
+        cfg = config.load(name)
+        if cfg.profile.target == "fpga":
+            assert cfg.profile.part in parts, name
+
+
+def test_sources_exclude_test_benches():
+    srcs = synth_report.rtl_sources()
+    assert "hw/rtl/top/dnpu_top.v" in srcs
+    assert not [s for s in srcs if "_tb" in s]
+
+
+@pytest.mark.slow
+def test_pynq_z2_build_fits_the_xc7z020(tmp_path):
+    out = tmp_path / "synth.json"
+    r = subprocess.run([sys.executable, "scripts/synth_report.py", "--config", "pynq-z2", "--json", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "fits the xc7z020" in r.stdout
