@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(iverilog g++ make perl ccache)
+APT_PKGS=(iverilog g++ make perl ccache liblz4-dev zlib1g-dev)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.dnpu-setup"
 

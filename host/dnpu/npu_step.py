@@ -2,9 +2,9 @@
 
 `dnpu.sampling.transfer(..., backend="emu")` validates and quantizes its
 inputs, then calls `run` here. The program comes from `dnpu.compiler`; this
-module only fills the program's memory layout and reads its outputs, so every
-backend (emulator today; Verilator and the board through `dnpu.runtime`) sees
-the same bytes.
+module only fills the program's memory layout and reads its outputs through
+`dnpu.runtime`, so every backend (emulator, Verilator co-simulation, and later
+the board) sees the same bytes.
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from dnpu import compiler, mx
 from dnpu import config as config_mod
 from dnpu.config import Config
 
-__all__ = ["run", "memory_image", "BASE", "NPUError"]
-
-# Where the emulator places a step's layout: non-zero so that a null address
-# in a program faults instead of silently reading the layout.
-BASE = 0x0001_0000
+__all__ = ["run", "memory_image", "NPUError"]
 
 
 class NPUError(RuntimeError):
@@ -71,19 +67,21 @@ def _read_outputs(prog: compiler.Program, read) -> tuple[np.ndarray, np.ndarray,
     return x_new, x0, conf
 
 
-def _run_emu(cfg: Config, prog: compiler.Program, img: dict[str, bytes]):
-    from dnpu import emu
+def _run_device(backend: str, cfg: Config, prog: compiler.Program, img: dict[str, bytes]):
+    from dnpu import runtime
 
-    dev = emu.Emulator(cfg)
-    dev.map(BASE, prog.nbytes)
-    for name, data in img.items():
-        dev.write(BASE + prog.layout[name].offset, data)
-    # A generous budget: the program's dynamic length is about (10 + 4)·B·L + 20·B instructions.
-    budget = 64 + 32 * prog.B * (prog.L + 4)
-    res = dev.run(BASE + prog.layout["program"].offset, args=prog.args(BASE), max_instructions=budget)
-    if res.status != "halted":
-        raise NPUError(f"emu: sampling program did not halt: {res}")
-    return _read_outputs(prog, lambda off, n: dev.read(BASE + off, n))
+    with runtime.open(backend, config=cfg) as dev:
+        buf = dev.alloc(prog.nbytes)  # 64-byte aligned, as compiler.ALIGN assumes
+        for name, data in img.items():
+            buf.write(data, offset=prog.layout[name].offset)
+        # The emulator counts instructions: the program runs about (10 + 4)·B·L + 20·B of them.
+        # Co-simulation counts cycles: its default budget and no-progress watchdog apply.
+        budget = 64 + 32 * prog.B * (prog.L + 4) if dev.budget_unit == "instructions" else None
+        try:
+            dev.run(buf.addr + prog.layout["program"].offset, args=prog.args(buf.addr), timeout=budget)
+        except runtime.DeviceError as e:
+            raise NPUError(f"{backend}: the sampling program did not halt:\n{e}") from e
+        return _read_outputs(prog, lambda off, n: buf.read(n, offset=off))
 
 
 def run(backend: str, q: mx.MXArray, mask: np.ndarray, x: np.ndarray, k: np.ndarray | None,
@@ -103,7 +101,6 @@ def run(backend: str, q: mx.MXArray, mask: np.ndarray, x: np.ndarray, k: np.ndar
     mode = "topk" if k is not None else "threshold"
     prog = compiler.sampling_program(cfg, B, L, V, mode=mode, flow=flow, fmt=q.fmt)
     img = memory_image(prog, q, mask, x, k, threshold)
-    if backend == "emu":
-        return _run_emu(cfg, prog, img)
-    raise ValueError(f"backend {backend!r}: this build runs NPU sampling on 'emu' only "
-                     f"(the Verilator and board runtimes arrive with dnpu.runtime)")
+    from dnpu import runtime
+
+    return _run_device(runtime.backend_name(backend), cfg, prog, img)

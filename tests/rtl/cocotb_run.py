@@ -49,8 +49,14 @@ def run_block(toplevel: str, sources: list[Path], test_module: str, *, sim: str 
         pytest.skip(f"{sim} is not installed (run through `make test`, which installs it)")
     parameters = dict(parameters or {})
     defines = dict(defines or {})
-    key = hashlib.sha256(json.dumps([toplevel, sorted(map(str, sources)), parameters, defines],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:12]
+    # The key covers file contents, headers included: a simulator that finds a built
+    # model skips the build (Icarus does), so a stale model must never match.
+    h = hashlib.sha256(json.dumps([toplevel, sorted(map(str, sources)), parameters, defines],
+                                  sort_keys=True, default=str).encode())
+    for f in sorted(set(map(Path, sources)) | {p for d in INCLUDES if d.is_dir() for p in d.iterdir()}):
+        if f.is_file():
+            h.update(f.read_bytes())
+    key = h.hexdigest()[:12]
     build_dir = REPO / "build" / "rtl" / sim / f"{toplevel}-{key}"
     build_args: list[str] = []
     if sim == "verilator":

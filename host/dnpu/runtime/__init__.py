@@ -1,0 +1,80 @@
+"""dnpu.runtime: one small device interface, several backends (after VTA's driver.h).
+
+    import dnpu.runtime as rt
+    with rt.open("verilator", config="sim") as dev:     # or "emu"; None: $DNPU_BACKEND, else "emu"
+        prog = dev.load(dnpu.isa.assemble(src))          # a Buffer in device memory
+        out = dev.alloc(4096)                            # 64-byte aligned, zero-filled
+        info = dev.run(prog, args=[out], timeout=1_000_000)   # cycles (verilator) / instructions (emu)
+        out.read(64), dev.counters(), info.cycles
+        dev.reset()                                      # SOFT_RESET
+
+`open` attaches: it reads ID, ISA_VERSION and CONFIG_HASH over the register interface and
+refuses a device that is not the one the host expects (AttachError). Every run is bounded:
+a fault, a budget or watchdog stop raises DeviceError with PC, STATUS, ERR_CAUSE, ERR_PC,
+counters and bytes moved.
+
+Backends: `emu` (dnpu.emu, the functional emulator) and `verilator` (the RTL in the C++
+co-simulation harness of cosim/, built and cached on first use). A board backend (`pynq`)
+comes later.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dnpu import config as _config
+from dnpu.config import Config
+from dnpu.runtime.device import ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, RunInfo
+from dnpu.runtime.errors import AttachError, DeviceError
+
+__all__ = ["open", "backend_name", "Device", "Buffer", "RunInfo", "DeviceError", "AttachError", "BACKENDS",
+           "DEFAULT_BACKEND", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
+
+BACKENDS = ("emu", "verilator")
+DEFAULT_BACKEND = "emu"
+_LATER = {"pynq": "the PYNQ board backend is not written yet (it comes with the board runtime)"}
+
+
+def backend_name(backend: str | None = None) -> str:
+    """The backend `open` would use: the argument, else $DNPU_BACKEND, else "emu"."""
+    chosen = backend if backend else os.environ.get("DNPU_BACKEND") or DEFAULT_BACKEND
+    name = chosen.strip().lower()
+    source = "argument backend=" if backend else ("DNPU_BACKEND" if os.environ.get("DNPU_BACKEND") else "default")
+    if name in _LATER:
+        raise ValueError(f"backend {name!r} ({source}): {_LATER[name]}; available: {', '.join(BACKENDS)}")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {chosen!r} ({source}): choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+def _as_config(c: str | os.PathLike | Config) -> Config:
+    return c if isinstance(c, Config) else _config.load(c)
+
+
+def open(backend: str | None = None, config: str | os.PathLike | Config = "sim", *,
+         expect_config: str | os.PathLike | Config | None = None, **kw) -> Device:  # noqa: A001
+    """Open and attach a device.
+
+    backend        "emu" | "verilator"; None: $DNPU_BACKEND, else "emu"
+    config         the hardware profile (name, .toml path or Config) the device is built for
+    expect_config  the profile the host expects to find (default: config); attach refuses a
+                   device whose CONFIG_HASH differs from it
+    **kw           backend options: heap_base, heap_size (all); verilator: watchdog, cache_dir,
+                   rebuild, build_log, and the DRAM knobs read_latency, write_latency,
+                   bytes_per_cycle, max_reads, max_writes, stress_seed, stall_reads_after,
+                   stall_writes_after
+    """
+    name = backend_name(backend)
+    cfg = _as_config(config)
+    expect = _as_config(expect_config) if expect_config is not None else None
+    if name == "emu":
+        from dnpu.runtime.emu_backend import EmuDevice as cls
+    else:
+        from dnpu.runtime.verilator_backend import VerilatorDevice as cls
+    dev = cls(cfg, expect_config=expect, **kw)
+    try:
+        dev.attach()
+    except BaseException:
+        dev.close()
+        raise
+    return dev

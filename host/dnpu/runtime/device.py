@@ -1,0 +1,378 @@
+"""The device interface every backend implements (after VTA's driver.h), and buffers.
+
+A backend supplies the primitives (register access, memory map/write/read, one run,
+counters, reset); this module does the rest the same way for all of them: attach checks,
+allocation, program loading, the run protocol and error reports.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+import numpy as np
+
+from dnpu import csr, isa
+from dnpu.config import Config
+from dnpu.runtime.errors import AttachError, DeviceError
+
+__all__ = ["Device", "Buffer", "RunInfo", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
+
+ALIGN = 64                      # every buffer: 64-byte aligned and sized (EXECUTION.md)
+HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
+HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is sparse in both models)
+
+_BUSY = csr.mask("STATUS", "BUSY")
+_M32 = 0xFFFF_FFFF
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """A finished run. `cycles` is None on backends without a clock (emu)."""
+    backend: str
+    outcome: str                # "halted" for a returned RunInfo
+    prog: int
+    args: list[int]
+    budget: int
+    budget_unit: str            # "cycles" or "instructions"
+    cycles: int | None
+    instret: int
+    wall_s: float               # host time of the run itself
+    counters: dict[str, int]
+    detail: str = ""
+
+    @property
+    def cycles_per_s(self) -> float | None:
+        """Simulated cycles per second of host time (co-simulation speed)."""
+        if self.cycles is None or self.wall_s <= 0:
+            return None
+        return self.cycles / self.wall_s
+
+
+class Buffer:
+    """A region of device memory: `addr` (also int(buf)), `nbytes`; write/read at an offset."""
+
+    __slots__ = ("device", "addr", "nbytes", "size", "_freed")
+
+    def __init__(self, device: "Device", addr: int, nbytes: int, size: int) -> None:
+        self.device = device
+        self.addr = addr
+        self.nbytes = nbytes
+        self.size = size            # bytes reserved (nbytes rounded up to ALIGN)
+        self._freed = False
+
+    def __index__(self) -> int:
+        return self.addr
+
+    __int__ = __index__
+
+    def __repr__(self) -> str:
+        state = " freed" if self._freed else ""
+        return f"<Buffer 0x{self.addr:08X} {self.nbytes} bytes on {self.device.backend}{state}>"
+
+    def __enter__(self) -> "Buffer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.free()
+
+    @property
+    def freed(self) -> bool:
+        return self._freed
+
+    def _span(self, offset: int, n: int, what: str) -> None:
+        if self._freed:
+            raise ValueError(f"{what} on a freed buffer (0x{self.addr:08X})")
+        if offset < 0 or n < 0 or offset + n > self.nbytes:
+            raise ValueError(f"{what}: bytes [{offset}, {offset + n}) outside the buffer's {self.nbytes} bytes")
+
+    def write(self, data, offset: int = 0) -> None:
+        """Copy bytes (bytes, bytearray, memoryview or a NumPy array's raw bytes) in at `offset`."""
+        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(memoryview(data).cast("B"))
+        self._span(int(offset), len(raw), "write")
+        self.device._write(self.addr + int(offset), raw)
+
+    def read(self, n: int | None = None, offset: int = 0) -> bytes:
+        """`n` bytes from `offset` (default: to the end of the buffer)."""
+        offset = int(offset)
+        n = self.nbytes - offset if n is None else int(n)
+        self._span(offset, n, "read")
+        return self.device._read(self.addr + offset, n)
+
+    def free(self) -> None:
+        """Give the range back to the allocator (idempotent). The memory stays mapped until
+        a later alloc reuses it: a program that still uses it does not fault."""
+        if not self._freed:
+            self._freed = True
+            self.device._release(self)
+
+
+class _Heap:
+    """First-fit allocator over [base, base + size) in ALIGN units."""
+
+    def __init__(self, base: int, size: int) -> None:
+        if base % ALIGN or size % ALIGN or size <= 0:
+            raise ValueError(f"heap [0x{base:X}, +0x{size:X}): base and size must be multiples of {ALIGN}")
+        self.base, self.size = base, size
+        self.free_starts = [base]
+        self.free_sizes = [size]
+
+    def alloc(self, n: int) -> int:
+        for i, (s, k) in enumerate(zip(self.free_starts, self.free_sizes)):
+            if k >= n:
+                if k == n:
+                    del self.free_starts[i], self.free_sizes[i]
+                else:
+                    self.free_starts[i], self.free_sizes[i] = s + n, k - n
+                return s
+        free = sum(self.free_sizes)
+        raise MemoryError(f"device heap exhausted: {n} bytes wanted, {free} free in "
+                          f"{len(self.free_sizes)} piece(s) (largest {max(self.free_sizes, default=0)}) of "
+                          f"[0x{self.base:08X}, 0x{self.base + self.size:08X})")
+
+    def release(self, s: int, n: int) -> None:
+        i = bisect.bisect_left(self.free_starts, s)
+        self.free_starts.insert(i, s)
+        self.free_sizes.insert(i, n)
+        # merge with the right, then the left neighbour
+        if i + 1 < len(self.free_starts) and s + n == self.free_starts[i + 1]:
+            self.free_sizes[i] += self.free_sizes.pop(i + 1)
+            self.free_starts.pop(i + 1)
+        if i > 0 and self.free_starts[i - 1] + self.free_sizes[i - 1] == s:
+            self.free_sizes[i - 1] += self.free_sizes.pop(i)
+            self.free_starts.pop(i)
+
+
+def _addr(x) -> int:
+    if isinstance(x, Buffer):
+        if x.freed:
+            raise ValueError(f"{x!r} is freed")
+        return x.addr
+    v = int(x)
+    if not 0 <= v <= _M32:
+        raise ValueError(f"{x}: not a 32-bit device address or value")
+    return v
+
+
+class Device:
+    """One NPU. Use `dnpu.runtime.open(...)`, which builds the backend and attaches.
+
+        with dnpu.runtime.open("verilator", config="sim") as dev:
+            prog = dev.load(isa.assemble(src))          # a Buffer
+            out = dev.alloc(4096)
+            dev.run(prog, args=[out], timeout=1_000_000)
+            out.read(64); dev.counters()
+
+    Backend primitives (subclasses): read_csr, write_csr, counters, reset, _map, _write,
+    _read, _run, _close, _bytes_moved; class attributes backend, default_budget, budget_unit.
+    """
+
+    backend = "?"
+    default_budget = 10_000_000
+    budget_unit = "cycles"
+
+    def __init__(self, config: Config, *, expect_config: Config | None = None,
+                 heap_base: int = HEAP_BASE, heap_size: int = HEAP_SIZE) -> None:
+        self.config = config
+        self.expect_config = expect_config or config
+        self._heap = _Heap(heap_base, heap_size)
+        self._buffers: dict[int, Buffer] = {}
+        self._closed = False
+        self.info: dict = {"backend": self.backend, "profile": config.name}
+
+    # ---- backend primitives ---------------------------------------------------------------
+    def read_csr(self, name: str) -> int:
+        raise NotImplementedError
+
+    def write_csr(self, name: str, value: int) -> None:
+        raise NotImplementedError
+
+    def counters(self) -> dict[str, int]:
+        """The backend's performance counters (since the last run started, by default)."""
+        raise NotImplementedError
+
+    def reset(self, hard: bool = False) -> None:
+        """SOFT_RESET: abort a run, clear status, registers and loop stack (memory, SRAMs,
+        counters and arguments kept). hard=True: a full reset (rst_n on the co-simulation;
+        counters cleared)."""
+        raise NotImplementedError
+
+    def _map(self, addr: int, nbytes: int) -> None:
+        raise NotImplementedError
+
+    def _write(self, addr: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _read(self, addr: int, n: int) -> bytes:
+        raise NotImplementedError
+
+    def _run(self, prog: int, args: list[int], budget: int, opts: dict) -> RunInfo:
+        raise NotImplementedError
+
+    def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
+        return None, None, ""
+
+    def _close(self) -> None:
+        pass
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the device (idempotent); its buffers become unusable."""
+        if not self._closed:
+            self._closed = True
+            for b in list(self._buffers.values()):
+                b._freed = True
+            self._buffers.clear()
+            self._close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"the {self.backend} device is closed")
+
+    def __repr__(self) -> str:
+        return f"<dnpu {self.backend} device, profile {self.config.name}{' (closed)' if self._closed else ''}>"
+
+    # ---- attach ------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Read ID, ISA_VERSION and CONFIG_HASH over the register interface; refuse a device
+        that is not what this host expects (AttachError naming both sides)."""
+        self._check_open()
+        exp = self.expect_config
+        dev_id = self.read_csr("ID")
+        dev_isa = self.read_csr("ISA_VERSION")
+        dev_hash = self.read_csr("CONFIG_HASH")
+        self.info.update(id=dev_id, isa_version=dev_isa, config_hash32=dev_hash)
+        if dev_id != csr.ID_MAGIC:
+            raise AttachError(f"device ID 0x{dev_id:08X} != 0x{csr.ID_MAGIC:08X} (\"DNPU\"): no dnpu NPU answers "
+                              f"on the register interface", field="ID", device_value=dev_id,
+                              expected_value=csr.ID_MAGIC, backend=self.backend, profile=self.config.name)
+        host_isa = isa.VERSION_WORD
+        if dev_isa != host_isa:
+            raise AttachError(f"device ISA_VERSION {dev_isa >> 16}.{dev_isa & 0xFFFF} (0x{dev_isa:08X}) != host "
+                              f"ISA {host_isa >> 16}.{host_isa & 0xFFFF} (0x{host_isa:08X}): the NPU and this "
+                              f"dnpu package implement different instruction sets", field="ISA_VERSION",
+                              device_value=dev_isa, expected_value=host_isa, backend=self.backend,
+                              profile=self.config.name)
+        want = exp.config_hash32
+        if dev_hash != want:
+            raise AttachError(f"device CONFIG_HASH 0x{dev_hash:08X} != profile {exp.name} 0x{want:08X}: the "
+                              f"{self.backend} device was built for another hardware profile (or "
+                              f"{exp.path} changed after the device was built)", field="CONFIG_HASH",
+                              device_value=dev_hash, expected_value=want, backend=self.backend,
+                              profile=self.config.name)
+
+    # ---- memory ------------------------------------------------------------------------------
+    def alloc(self, nbytes: int, *, zero: bool = True) -> Buffer:
+        """A buffer of `nbytes` at a 64-byte aligned device address, mapped in the device's
+        memory and zero-filled (zero=False skips the fill)."""
+        self._check_open()
+        nbytes = int(nbytes)
+        if nbytes <= 0:
+            raise ValueError(f"alloc({nbytes}): a buffer needs at least one byte")
+        size = -(-nbytes // ALIGN) * ALIGN
+        addr = self._heap.alloc(size)
+        try:
+            self._map(addr, size)
+            if zero:
+                self._write(addr, bytes(size))
+        except BaseException:
+            self._heap.release(addr, size)
+            raise
+        buf = Buffer(self, addr, nbytes, size)
+        self._buffers[addr] = buf
+        return buf
+
+    def _release(self, buf: Buffer) -> None:
+        if self._buffers.get(buf.addr) is buf:
+            del self._buffers[buf.addr]
+            self._heap.release(buf.addr, buf.size)
+
+    def load(self, program) -> Buffer:
+        """Place a program in device memory: bytes (`dnpu.isa.assemble` output), a list of
+        32-bit words, or assembly text. Returns its Buffer (pass it, or int(it), to run)."""
+        if isinstance(program, str):
+            program = isa.assemble(program)
+        elif isinstance(program, (list, tuple)):
+            program = b"".join((int(w) & _M32).to_bytes(4, "little") for w in program)
+        raw = program.tobytes() if isinstance(program, np.ndarray) else bytes(program)
+        if not raw or len(raw) % 4:
+            raise ValueError(f"a program is a non-empty sequence of 32-bit words; got {len(raw)} bytes")
+        buf = self.alloc(len(raw), zero=False)
+        buf.write(raw)
+        return buf
+
+    # ---- running -----------------------------------------------------------------------------
+    def status(self) -> dict[str, int]:
+        return {n: self.read_csr(n) for n in ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")}
+
+    def run(self, prog, args=(), timeout: int | None = None, *, wave=None, wave_from: int = 0,
+            watchdog: int | None = None, clear_counters: bool = True) -> RunInfo:
+        """Run the program at `prog` (a Buffer or an address) with ARG0.. = args (Buffers or
+        ints; the other argument registers keep their values) until C_HALT.
+
+        timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`
+        (seconds on a board, later; default: the backend's default_budget). wave / wave_from: an FST waveform of the run
+        (from its cycle wave_from on; co-simulation only). watchdog: cycles without a retire
+        or an AXI handshake before the co-simulation gives up (None: the device's setting;
+        the emulator cannot hang on a bus and ignores it). clear_counters: counters() then
+        describes this run alone.
+
+        Returns a RunInfo; raises DeviceError for a fault, a budget or watchdog stop, a
+        device still busy from an earlier run, or a simulator failure."""
+        self._check_open()
+        prog_addr = _addr(prog)
+        args = [_addr(a) for a in args]
+        if len(args) > 8:
+            raise ValueError(f"{len(args)} arguments: the NPU has 8 argument registers")
+        budget = self.default_budget if timeout is None else int(timeout)
+        if budget <= 0:
+            raise ValueError(f"timeout = {timeout}: the budget must be positive ({self.budget_unit})")
+        if self.read_csr("STATUS") & _BUSY:
+            raise self.error("busy", "the device is still running a program (an earlier run stopped on its "
+                                     "budget or watchdog): reset() it first", prog_addr, args, budget)
+        info = self._run(prog_addr, args, budget, {"wave": wave, "wave_from": int(wave_from),
+                                                   "watchdog": watchdog, "clear_counters": clear_counters})
+        if info.outcome == "halted":
+            return info
+        summaries = {
+            "fault": "the program faulted",
+            "budget": f"the program did not halt within its budget of {budget} {self.budget_unit}",
+            "watchdog": "the co-simulation watchdog stopped the run: no instruction retired and no AXI4 "
+                        "handshake happened for too long (a hung bus?)",
+            "sim_error": "the simulated RTL reported an error ($stop/$fatal)",
+            "axil_timeout": "the register interface did not answer",
+            "internal": "the emulator failed (a bug in dnpu.emu, not in the program)",
+        }
+        summary = summaries.get(info.outcome, info.outcome)
+        if info.outcome == "fault":
+            cause = self.read_csr("ERR_CAUSE")
+            try:
+                name = csr.ErrCause(cause).name
+            except ValueError:
+                name = f"cause {cause}"
+            summary = f"the program faulted: {name} at 0x{self.read_csr('ERR_PC'):08X}"
+        raise self.error(info.outcome, summary, prog_addr, args, budget, elapsed=info.cycles if
+                         self.budget_unit == "cycles" else info.instret, detail=info.detail)
+
+    def error(self, reason: str, summary: str, prog: int | None = None, args=None, budget: int | None = None,
+              elapsed: int | None = None, detail: str = "") -> DeviceError:
+        """A DeviceError with the device's registers, counters and bytes moved read now."""
+        regs = self.status()
+        cnt = self.counters()
+        rd, wr, note = self._bytes_moved(cnt)
+        err = regs["ERR_CAUSE"] if (regs["ERR_CAUSE"] or reason == "fault") else None
+        return DeviceError(summary, reason=reason, backend=self.backend, profile=self.config.name,
+                           pc=regs["PC"], status=regs["STATUS"], err_cause=err,
+                           err_pc=regs["ERR_PC"] if err is not None else None, counters=cnt,
+                           bytes_read=rd, bytes_written=wr, bytes_note=note, budget=budget,
+                           budget_unit=self.budget_unit, elapsed=elapsed, prog=prog, args=args, detail=detail)

@@ -1,0 +1,169 @@
+"""Backend `verilator`: dnpu_top's RTL in the C++ co-simulation harness (cosim/).
+
+The model is built on first use and cached (dnpu.runtime.cosim). Python calls the harness
+once per transaction: a register access over AXI4-Lite, a block of memory, a whole run
+(clocked in C++ until STATUS shows the end, the cycle budget runs out, or the watchdog
+sees no retire and no AXI4 handshake for `watchdog` cycles).
+
+DRAM model knobs (keyword arguments of dnpu.runtime.open, or set_dram later):
+read_latency and bytes_per_cycle (default: the profile's [memory]), write_latency
+(default: read_latency), max_reads / max_writes (outstanding bursts, default 8),
+stress_seed (random back-pressure and latency; 0 = off), and the test switches
+stall_reads_after / stall_writes_after (stop answering after n more R beats / B responses;
+-1 = never).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dnpu import csr
+from dnpu.config import Config
+from dnpu.runtime import cosim
+from dnpu.runtime.device import Device, RunInfo
+
+__all__ = ["VerilatorDevice", "COUNTERS", "DRAM_KNOBS"]
+
+COUNTERS = tuple(r.name for r in csr.REGS.values() if r.counter)
+DRAM_KNOBS = ("read_latency", "write_latency", "bytes_per_cycle", "max_reads", "max_writes", "stress_seed",
+              "stall_reads_after", "stall_writes_after")
+_START = csr.mask("CTRL", "START")
+_SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
+_CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
+
+
+class VerilatorDevice(Device):
+    backend = "verilator"
+    default_budget = 50_000_000
+    budget_unit = "cycles"
+
+    def __init__(self, config: Config, *, watchdog: int = 100_000, cache_dir: str | os.PathLike | None = None,
+                 rebuild: bool = False, build_log=None, read_latency: int | None = None,
+                 write_latency: int | None = None, bytes_per_cycle: int | None = None,
+                 max_reads: int | None = None, max_writes: int | None = None, stress_seed: int = 0,
+                 stall_reads_after: int = -1, stall_writes_after: int = -1, **kw) -> None:
+        super().__init__(config, **kw)
+        self.model = None
+        self.build = cosim.ensure_built(config.name, cache_dir=cache_dir, rebuild=rebuild, log=build_log)
+        period_ps = max(1, round(1e6 / config.clock.f_clk_mhz))
+        self.model = cosim.Model(self.build.path, clock_period_ps=period_ps)
+        self.beat_bytes = self.model.beat_bytes
+        self.watchdog = int(watchdog)
+        rl = config.memory.read_latency if read_latency is None else read_latency
+        self.set_dram(read_latency=rl, write_latency=rl if write_latency is None else write_latency,
+                      bytes_per_cycle=config.memory.bytes_per_cycle if bytes_per_cycle is None else bytes_per_cycle,
+                      max_reads=8 if max_reads is None else max_reads,
+                      max_writes=8 if max_writes is None else max_writes, stress_seed=stress_seed,
+                      stall_reads_after=stall_reads_after, stall_writes_after=stall_writes_after)
+        self.info.update(model=str(self.build.path), model_key=self.build.key, built=self.build.built,
+                         build_seconds=round(self.build.seconds, 2), harness=self.model.build_info)
+
+    # ---- DRAM model ------------------------------------------------------------------------
+    def set_dram(self, **knobs: int) -> None:
+        """Change DRAM model knobs (see the module docstring); takes effect at the next cycle."""
+        self._check_open()
+        for k, v in knobs.items():
+            if k not in DRAM_KNOBS:
+                raise TypeError(f"unknown DRAM knob {k!r} (knobs: {', '.join(DRAM_KNOBS)})")
+            self.model.set(k, int(v))
+
+    def dram(self) -> dict[str, int]:
+        """The DRAM model's knobs and handshake counts (ar, r, aw, w, b, protocol_errors)."""
+        self._check_open()
+        names = DRAM_KNOBS + ("ar", "r", "aw", "w", "b", "protocol_errors", "cycle")
+        return {n: self.model.get(n) for n in names}
+
+    def describe(self) -> str:
+        """The harness's view of the bus right now (outstanding bursts, last handshakes, ...)."""
+        self._check_open()
+        return self.model.describe()
+
+    # ---- registers -------------------------------------------------------------------------
+    def read_csr(self, name: str) -> int:
+        self._check_open()
+        return self.model.csr_read(csr.offset(name))
+
+    def write_csr(self, name: str, value: int) -> None:
+        self._check_open()
+        self.model.csr_write(csr.offset(name), value)
+
+    def counters(self) -> dict[str, int]:
+        self._check_open()
+        out = {}
+        for n in COUNTERS:                   # LO first: it latches HI
+            lo = self.model.csr_read(csr.offset(f"{n}_LO"))
+            hi = self.model.csr_read(csr.offset(f"{n}_HI"))
+            out[n] = csr.combine64(lo, hi)
+        out["RD_BYTES"] = out["RD_BEATS"] * self.beat_bytes
+        out["WR_BYTES"] = out["WR_BEATS"] * self.beat_bytes
+        return out
+
+    def reset(self, hard: bool = False) -> None:
+        self._check_open()
+        if hard:
+            self.model.reset(4)
+        else:
+            self.model.csr_write(csr.offset("CTRL"), _SOFT_RESET)
+            self.model.step(2)
+
+    # ---- memory ------------------------------------------------------------------------------
+    def _map(self, addr: int, nbytes: int) -> None:
+        self.model.map(addr, nbytes)
+
+    def _write(self, addr: int, data: bytes) -> None:
+        self._check_open()
+        self.model.write(addr, data)
+
+    def _read(self, addr: int, n: int) -> bytes:
+        self._check_open()
+        return self.model.read(addr, n)
+
+    # ---- running -----------------------------------------------------------------------------
+    def _run(self, prog: int, args: list[int], budget: int, opts: dict) -> RunInfo:
+        m = self.model
+        m.csr_write(csr.offset("PROG_BASE"), prog)
+        for k, a in enumerate(args):
+            m.csr_write(csr.offset(f"ARG{k}"), a)
+        watchdog = self.watchdog if opts.get("watchdog") is None else int(opts["watchdog"])
+        wave = opts.get("wave")
+        if wave:
+            os.makedirs(os.path.dirname(os.path.abspath(wave)), exist_ok=True)
+            m.wave_open(wave, m.cycle + max(0, int(opts.get("wave_from", 0))))
+        ctrl = _START | (_CLEAR if opts.get("clear_counters", True) else 0)
+        try:
+            t0 = time.perf_counter()
+            r = m.run(ctrl, budget, watchdog)
+            wall = time.perf_counter() - t0
+        finally:
+            if wave:
+                m.wave_close()
+        reason = r.reason
+        if reason == "idle":
+            outcome = "halted" if r.status & csr.mask("STATUS", "DONE") else "fault"
+        else:
+            outcome = reason
+        detail = ""
+        if outcome in ("budget", "watchdog", "sim_error", "axil_timeout"):
+            detail = (f"harness: {r.cycles} cycles simulated, {r.retired} instructions retired, last retire "
+                      f"PC 0x{r.last_retire_pc:08X}, last retire or AXI4 handshake at cycle {r.last_progress} "
+                      f"(now {r.end_cycle}; watchdog {watchdog or 'off'})\n" + m.describe())
+        counters = self.counters() if outcome == "halted" else {}
+        return RunInfo(backend=self.backend, outcome=outcome, prog=prog, args=list(args), budget=budget,
+                       budget_unit=self.budget_unit, cycles=r.cycles,
+                       instret=counters.get("INSTRET", r.retired), wall_s=wall, counters=counters, detail=detail)
+
+    def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
+        return counters.get("RD_BYTES"), counters.get("WR_BYTES"), \
+            f"whole {self.beat_bytes}-byte AXI4 beats: RD_BEATS x {self.beat_bytes}, WR_BEATS x " \
+            f"{self.beat_bytes}; reads include instruction fetch"
+
+    def _close(self) -> None:
+        if self.model is not None:
+            self.model.close()
+            self.model = None
+
+    def _check_open(self) -> None:
+        super()._check_open()
+        if self.model is None:
+            raise ValueError("the verilator device has no model (closed)")
