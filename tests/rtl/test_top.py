@@ -17,17 +17,24 @@ from run to run on both, as on the NPU). Where EXECUTION.md leaves a result unsp
 (the range a faulting transfer would have written), the bench skips that range and
 copies the RTL's contents into the mirror.
 
-Tests (cocotb, all on Verilator; scalar_int_ops, loops, faults_partial_and_fetch and
-soft_reset also on Icarus):
+Tests (cocotb, all on Verilator; scalar_int_ops, loops, faults_partial_and_fetch,
+soft_reset and fp_smoke also on Icarus):
   scalar_int_ops           every scalar int instruction over edge values, ARGs, x0
   fp_moves                 S_LI_FP / S_LD_FP / S_ST_FP / S_SEL_FP, H_LOAD_FP / H_STORE_FP
+  fp_smoke                 every scalar FP instruction on a few specials (short)
+  fp_add_sub, fp_mul       S_ADD_FP / S_SUB_FP / S_MUL_FP: specials pairwise, rounding ties,
+                           DAZ/FTZ, zero signs, overflow, NaN/Inf, random operands
+  fp_max_lt                S_MAX_FP / S_LT_FP: -0 vs +0, NaN order, DAZ, random operands
+  fp_exp                   S_EXP_FP: both saturation thresholds ulp by ulp, tiny t, random
+  fp_reci                  S_RECI_FP (multi-cycle): 1/0, 1/Inf, the FTZ edge, back to back
   sram_edges               SRAM ends, x + imm wrap, n = 0 transfers skip every check
   transfers                lane offsets, burst and 4 KiB splits, whole-SRAM transfers
   loops                    nesting, same-end nesting, count 0, full depth, C_HALT in a loop
   faults                   every cause at its PC, cause priority
   faults_partial_and_fetch AXI errors mid-transfer and on fetch, read-ahead never faults
   not_yet_in_rtl           the instructions of a later increment fault ILLEGAL_INSTR
-  soft_reset               after a fault, during an endless run with transfers in flight
+  soft_reset               after a fault, during an endless run with transfers in flight,
+                           with a reciprocal in flight
   counters                 exact beats and bursts, INSTRET, BUSY_CYCLES, CLEAR_COUNTERS
   random_programs          20 seeded random programs, lockstep
 pytest: test_top_verilator, test_top_icarus (subset), test_top_lint (every profile).
@@ -94,7 +101,8 @@ COUNTERS = [r.name for r in csr.REGS.values() if r.counter]
 IMPLEMENTED = {"C_HALT", "C_NOP", "C_LOOP", "C_LOOPI", "S_ADDI", "S_LUI", "S_ADD", "S_SUB",
                "S_MUL", "S_MIN", "S_MAX", "S_SLT", "S_SLLI", "S_SRLI", "S_LD_ARG", "S_LD_INT",
                "S_ST_INT", "S_LI_FP", "S_LD_FP", "S_ST_FP", "S_SEL_FP", "H_LOAD_INT",
-               "H_STORE_INT", "H_LOAD_FP", "H_STORE_FP"}
+               "H_STORE_INT", "H_LOAD_FP", "H_STORE_FP", "S_ADD_FP", "S_SUB_FP", "S_MUL_FP",
+               "S_MAX_FP", "S_EXP_FP", "S_RECI_FP", "S_LT_FP"}
 NOT_YET = [n for n in isa.INSTRS if n not in IMPLEMENTED]
 
 
@@ -452,6 +460,260 @@ async def fp_moves(dut):
     await asm_run(tb, lines, args=[DATA + 0x200, OUT + 0x400], expect="halted")
 
 
+# ---------------------------------------------------------------------------
+# Tests: scalar FP arithmetic (docs/NUMERICS.md; the emulator decides every bit)
+# ---------------------------------------------------------------------------
+
+def f32b(v: float) -> int:
+    """FP32 bits of the float nearest v."""
+    return int(np.array([v], np.float32).view(np.uint32)[0])
+
+
+def _b2f(bits: int) -> float:
+    return float(np.array([bits], np.uint32).view(np.float32)[0])
+
+
+# Operands every FP family sees: zeros, subnormals (DAZ), the normal range's ends,
+# infinities, NaNs with and without payload, and ordinary numbers.
+FP_SPECIALS = [
+    0x00000000, 0x80000000,                         # +-0
+    0x00000001, 0x807FFFFF, 0x00400000,             # subnormals: read as +-0
+    0x00800000, 0x80800000, 0x00800001, 0x00FFFFFF,  # around the smallest normal
+    0x3F800000, 0xBF800000, 0x3F800001, 0x3F7FFFFF, 0x3FC00000, 0x40000000, 0xC0400000,
+    0x33800000, 0x33000000,                         # 2^-24, 2^-25
+    0x7F7FFFFF, 0xFF7FFFFF, 0x7F000000,             # the largest finite, 2^127
+    0x7F800000, 0xFF800000,                         # +-Inf
+    0x7FC00000, 0x7F800001, 0xFFFFFFFF, 0xFFC00000,  # NaNs (payloads, sign)
+]
+
+# Add/sub: ties to even, just-above/below ties, cancellation, zero signs, FTZ of a
+# result below 2^-126, overflow by rounding, Inf - Inf, sticky over a large gap.
+FP_ADD_CASES = [
+    (0x3F800000, 0x33800000), (0x3F800001, 0x33800000), (0x3F800000, 0x33800001),
+    (0x4B800000, 0x3F800000), (0x4B800001, 0x3F800000), (0x4B800000, 0x40400000),
+    (0x3F800000, 0xBF7FFFFF), (0x3F800000, 0xB3000000), (0x3F800000, 0xB3000001),
+    (0x3F800000, 0xB3800001), (0x3F800000, 0x0C000000), (0x3F800000, 0x8C000000),
+    (0x00800001, 0x80800000), (0x00800000, 0x80800001), (0x00800000, 0x00800000),
+    (0x01000000, 0x80FFFFFF), (0x00FFFFFF, 0x80800000), (0x00800000, 0x00000001),
+    (0x7F7FFFFF, 0x73000000), (0x7F7FFFFF, 0x72FFFFFF), (0x7F7FFFFF, 0x73000001),
+    (0xFF7FFFFF, 0xF3000000), (0x7F7FFFFF, 0x7F7FFFFF), (0x7F7FFFFF, 0x7F000000),
+    (0x7F800000, 0xFF800000), (0x7F800000, 0x7F800000), (0x7F800000, 0xFF7FFFFF),
+    (0x80000000, 0x80000000), (0x80000001, 0x80000005), (0x00000001, 0x80000001),
+    (0x40490FDB, 0xC0490FDB), (0x3DCCCCCD, 0x3E4CCCCD), (0x4B7FFFFF, 0x3F000000),
+]
+
+# Mul: the NUMERICS FTZ example 2^-63(1-2^-24) x 2^-63 -> +0, products at 2^-126,
+# overflow, 0 x Inf, zero and subnormal signs.
+FP_MUL_CASES = [
+    (0x1FFFFFFF, 0x20000000), (0x20000000, 0x20000000), (0x20000001, 0x1FFFFFFF),
+    (0x1FFFFFFF, 0x1FFFFFFF), (0x20000000, 0x1F800000), (0x1FC00000, 0x1FAAAAAB),
+    (0x5F800000, 0x5F800000), (0x5F7FFFFF, 0x5F800000), (0x5F800000, 0x5F000000),
+    (0x7F7FFFFF, 0x3F800001), (0x7F7FFFFF, 0x3F7FFFFF), (0x7F000000, 0x40000000),
+    (0x00000000, 0x7F800000), (0x80000001, 0xFF800000), (0x7F800000, 0xBF800000),
+    (0x80000000, 0x40A00000), (0x80000003, 0x40400000), (0x3FFFFFFF, 0x3FFFFFFF),
+    (0x3F800001, 0x3F7FFFFF), (0x3FAAAAAB, 0x40400000),
+]
+
+# Max / LT: -0 vs +0 both ways, NaN vs numbers and NaN, subnormal vs zero, equal values.
+FP_CMP_CASES = [
+    (0x80000000, 0x00000000), (0x00000000, 0x80000000), (0x00000001, 0x80000000),
+    (0x80000001, 0x00000002), (0x807FFFFF, 0x00000000), (0x7F800001, 0x7FC00000),
+    (0xFFFFFFFF, 0x7F800000), (0x7F800000, 0xFFC00000), (0xFF800000, 0x7F800001),
+    (0x3F800000, 0x3F800000), (0xBF800000, 0xBF800001), (0x00800000, 0x80800000),
+]
+
+
+def _exp_operands(rng: random.Random) -> list[int]:
+    """EXP: specials, both thresholds (t = fp32(x * LOG2E) crossing 128 and -126) bit by
+    bit, |t| < 2^-6 (the tiny-t path), n = 127 with p rounding to 2, random values."""
+    ops = list(FP_SPECIALS)
+    log2e = _b2f(0x3FB8AA3B)
+    for t in (128.0, -126.0, 127.0, -125.0, 1.0, -1.0):
+        c = f32b(t / log2e)
+        ops += [(c + d) & M32 for d in range(-24, 25)]
+    for e in range(100, 124):                      # 2^-27 .. 2^-4: around |t| = 2^-6
+        for s in (0, 1):
+            ops.append(s << 31 | e << 23 | rng.getrandbits(23))
+            ops.append(s << 31 | e << 23)
+    ops += [f32b(rng.uniform(-90.0, 90.0)) for _ in range(120)]
+    ops += [f32b(rng.uniform(-1.0, 1.0)) for _ in range(40)]
+    ops += [rng.getrandbits(32) for _ in range(60)]
+    return ops
+
+
+def _reci_operands(rng: random.Random) -> list[int]:
+    """RECI: 1/+-0 and 1/subnormal = +-Inf, 1/+-Inf = +-0, NaN, the FTZ edge
+    1/0x7E800000 = 2^-126 kept and 1/0x7E800001 flushed, powers of two, random values."""
+    ops = list(FP_SPECIALS)
+    ops += [0x7E800000, 0x7E800001, 0xFE800000, 0xFE800001, 0x7E7FFFFF, 0x7E7FFFFE,
+            0x7EFFFFFF, 0x00800000, 0x80FFFFFF, 0x40400000, 0x3F800000, 0x3FFFFFFF]
+    ops += [rng.getrandbits(1) << 31 | e << 23 for e in range(1, 255, 7)]
+    ops += [rng.getrandbits(1) << 31 | rng.randint(1, 254) << 23 | rng.getrandbits(23) for _ in range(60)]
+    ops += [rng.getrandbits(32) for _ in range(30)]
+    return ops
+
+
+def _binary_random(rng: random.Random, n: int) -> list[tuple[int, int]]:
+    """Random pairs: any bits, close exponents (cancellation, alignment) and opposite
+    signs, near-equal magnitudes."""
+    out = []
+    for k in range(n):
+        a = rng.getrandbits(32)
+        kind = k % 4
+        if kind == 0:
+            b = rng.getrandbits(32)
+        elif kind == 1:
+            e = (a >> 23 & 0xFF) + rng.randint(-26, 26)
+            b = rng.getrandbits(1) << 31 | (min(max(e, 0), 255) << 23) | rng.getrandbits(23)
+        elif kind == 2:
+            b = (a ^ 0x80000000) ^ rng.getrandbits(rng.randint(0, 8))
+        else:
+            a = rng.getrandbits(1) << 31 | rng.randint(100, 150) << 23 | rng.getrandbits(23)
+            b = rng.getrandbits(1) << 31 | rng.randint(100, 150) << 23 | rng.getrandbits(23)
+        out.append((a, b))
+    return out
+
+
+def _mul_edges(rng: random.Random, n: int) -> list[tuple[int, int]]:
+    """Products rounding around 2^-126 (kept or flushed) and 2^128 (overflow)."""
+    out = []
+    for k in range(n):
+        low = k % 2 == 0
+        target = 2.0 ** -126 if low else 2.0 ** 128
+        e = rng.randint(60, 66) if low else rng.randint(186, 192)
+        a = rng.getrandbits(1) << 31 | e << 23 | rng.getrandbits(23)
+        b = f32b(target / abs(_b2f(a)))
+        out.append((a, (b + rng.randint(-2, 2)) & 0x7FFFFFFF | rng.getrandbits(1) << 31))
+    return out
+
+
+def _pair_words(pairs) -> list[int]:
+    return [w for p in pairs for w in p]
+
+
+async def _fp_batches(tb: Bench, operands: list[int], arity: int, body: list[str], n_fp: int,
+                      n_int: int = 0) -> None:
+    """Run `body` once per operand group (arity words; the body reads them at x3, x3+1),
+    writing n_fp results at FP SRAM x4.. and n_int at INT SRAM x5.., in as many programs as
+    the FP SRAM needs; H_STORE_FP / H_STORE_INT the results. Everything is compared with
+    the emulator after each program (registers, SRAMs, memory, trace)."""
+    assert len(operands) % arity == 0
+    groups = len(operands) // arity
+    per = FP_WORDS // (arity + n_fp)
+    for k0 in range(0, groups, per):
+        n = min(per, groups - k0)
+        words_in = operands[k0 * arity:(k0 + n) * arity]
+        world().write(DATA, b"".join(int(v).to_bytes(4, "little") for v in words_in))
+        lines = ["S_LD_ARG x1, 0", "S_LD_ARG x2, 1", f"S_ADDI x6, x0, {n * arity}",
+                 "H_LOAD_FP x0, x1, x6", "S_ADDI x3, x0, 0", f"S_ADDI x4, x0, {n * arity}",
+                 "S_ADDI x5, x0, 0", f"S_ADDI x6, x0, {n}"]
+        step = [f"S_ADDI x3, x3, {arity}", f"S_ADDI x4, x4, {n_fp}"]
+        if n_int:
+            step.append(f"S_ADDI x5, x5, {n_int}")
+        lines += [f"C_LOOP x6, {len(body) + len(step)}"] + body + step
+        lines += [f"S_ADDI x7, x0, {n * arity}", f"S_ADDI x8, x0, {n * n_fp}",
+                  "H_STORE_FP x7, x2, x8"]
+        if n_int:
+            lines += [f"S_ADDI x8, x0, {n * n_int}", f"S_ADDI x9, x2, {4 * n * n_fp}",
+                      "H_STORE_INT x0, x9, x8"]
+        lines.append("C_HALT")
+        await asm_run(tb, lines, args=[DATA, OUT], expect="halted")
+
+
+@cocotb.test(timeout_time=60, timeout_unit="sec")
+async def fp_smoke(dut):
+    """Every scalar FP instruction once per pair of a few specials, straight-line (the
+    short test that also runs on Icarus); results to both SRAMs and out through AXI."""
+    tb = await Bench(dut).start(seed=16)
+    vals = [0x80000000, 0x00000001, 0x3F800000, 0xC0400000, 0x7F7FFFFF, 0x7F800000, 0x7F800001,
+            0x42B17218, 0x7E800001]
+    world().write(DATA + 0x100, b"".join(v.to_bytes(4, "little") for v in vals))
+    lines = ["S_LD_ARG x1, 0", "S_LD_ARG x2, 1", f"S_ADDI x3, x0, {len(vals)}", "H_LOAD_FP x0, x1, x3"]
+    out = 16
+    for i in range(len(vals)):
+        lines += [f"S_LD_FP f1, x0, {i}", "S_EXP_FP f3, f1", "S_RECI_FP f4, f1",
+                  f"S_ST_FP f3, x0, {out}", f"S_ST_FP f4, x0, {out + 1}"]
+        out += 2
+        for j in (0, 2, 5, 6, 7):
+            lines += [f"S_LD_FP f2, x0, {j}", "S_ADD_FP f5, f1, f2", "S_SUB_FP f6, f1, f2",
+                      "S_MUL_FP f7, f1, f2", "S_MAX_FP f0, f1, f2", "S_LT_FP x4, f1, f2",
+                      f"S_ST_FP f5, x0, {out}", f"S_ST_FP f6, x0, {out + 1}",
+                      f"S_ST_FP f7, x0, {out + 2}", f"S_ST_FP f0, x0, {out + 3}",
+                      f"S_ST_INT x4, x0, {out}"]
+            out += 4
+    lines += [f"S_ADDI x5, x0, {out}", "H_STORE_FP x0, x2, x5", "C_HALT"]
+    await asm_run(tb, lines, args=[DATA + 0x100, OUT + 0x800], expect="halted")
+
+
+@cocotb.test(timeout_time=180, timeout_unit="sec")
+async def fp_add_sub(dut):
+    """S_ADD_FP / S_SUB_FP: every pair of specials both ways, hand-picked rounding, FTZ,
+    zero-sign and overflow cases, random pairs; rd = rs (an accumulator) too."""
+    tb = await Bench(dut).start(seed=11)
+    rng = random.Random(11)
+    pairs = [(a, b) for a in FP_SPECIALS for b in FP_SPECIALS] + FP_ADD_CASES + _binary_random(rng, 240)
+    body = ["S_LD_FP f1, x3, 0", "S_LD_FP f2, x3, 1",
+            "S_ADD_FP f3, f1, f2", "S_SUB_FP f4, f1, f2", "S_ADD_FP f5, f2, f1", "S_SUB_FP f6, f2, f1",
+            "S_ST_FP f3, x4, 0", "S_ST_FP f4, x4, 1", "S_ST_FP f5, x4, 2", "S_ST_FP f6, x4, 3",
+            "S_ADD_FP f7, f7, f3"]
+    await _fp_batches(tb, _pair_words(pairs), 2, body, 4)
+    await asm_run(tb, ["S_LI_FP f1, 0x3F80", "S_ADD_FP f1, f1, f1", "S_SUB_FP f2, f1, f1",
+                       "S_LI_FP f3, 0x8000", "S_SUB_FP f4, f3, f2", "S_ADD_FP f5, f3, f3", "C_HALT"],
+                  expect="halted")
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def fp_mul(dut):
+    """S_MUL_FP: pairs of specials, products rounding at 2^-126 (kept / flushed) and at
+    2^128 (overflow), 0 x Inf, signs of zeros, random pairs; squares (rs1 = rs2)."""
+    tb = await Bench(dut).start(seed=12)
+    rng = random.Random(12)
+    pairs = ([(a, b) for a in FP_SPECIALS for b in FP_SPECIALS] + FP_MUL_CASES
+             + _mul_edges(rng, 80) + _binary_random(rng, 160))
+    body = ["S_LD_FP f1, x3, 0", "S_LD_FP f2, x3, 1", "S_MUL_FP f3, f1, f2", "S_MUL_FP f4, f2, f1",
+            "S_MUL_FP f5, f1, f1", "S_ST_FP f3, x4, 0", "S_ST_FP f4, x4, 1", "S_ST_FP f5, x4, 2"]
+    await _fp_batches(tb, _pair_words(pairs), 2, body, 3)
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def fp_max_lt(dut):
+    """S_MAX_FP (b if b > a else a, as its DAZ value, NaN canonical) and S_LT_FP (into x
+    registers, x0 dropped): every pair of specials both ways, -0/+0 ties, NaN order,
+    subnormal vs zero, random pairs; rd = rs1."""
+    tb = await Bench(dut).start(seed=13)
+    rng = random.Random(13)
+    pairs = [(a, b) for a in FP_SPECIALS for b in FP_SPECIALS] + FP_CMP_CASES + _binary_random(rng, 160)
+    body = ["S_LD_FP f1, x3, 0", "S_LD_FP f2, x3, 1", "S_MAX_FP f3, f1, f2", "S_MAX_FP f4, f2, f1",
+            "S_LT_FP x9, f1, f2", "S_LT_FP x10, f2, f1", "S_LT_FP x11, f1, f1", "S_LT_FP x0, f2, f1",
+            "S_ST_FP f3, x4, 0", "S_ST_FP f4, x4, 1", "S_ST_INT x9, x5, 0", "S_ST_INT x10, x5, 1",
+            "S_ST_INT x11, x5, 2", "S_MAX_FP f1, f1, f2", "S_ST_FP f1, x4, 2"]
+    await _fp_batches(tb, _pair_words(pairs), 2, body, 3, n_int=3)
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def fp_exp(dut):
+    """S_EXP_FP: specials (EXP(+-0) = 1, +-Inf, NaN, subnormals), x around both
+    saturation thresholds ulp by ulp, the |t| < 2^-6 path, random values; rd = rs."""
+    tb = await Bench(dut).start(seed=14)
+    rng = random.Random(14)
+    body = ["S_LD_FP f1, x3, 0", "S_EXP_FP f2, f1", "S_ST_FP f2, x4, 0", "S_EXP_FP f1, f1",
+            "S_ST_FP f1, x4, 1"]
+    await _fp_batches(tb, _exp_operands(rng), 1, body, 2)
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def fp_reci(dut):
+    """S_RECI_FP (multi-cycle): 1/0, 1/subnormal, 1/Inf, NaN, the FTZ edge around
+    0x7E800000, powers of two, random values; back-to-back reciprocals (1/(1/x)) and a
+    reciprocal feeding the next instruction."""
+    tb = await Bench(dut).start(seed=15)
+    rng = random.Random(15)
+    body = ["S_LD_FP f1, x3, 0", "S_RECI_FP f2, f1", "S_RECI_FP f3, f2", "S_MUL_FP f4, f2, f1",
+            "S_ST_FP f2, x4, 0", "S_ST_FP f3, x4, 1", "S_ST_FP f4, x4, 2", "S_RECI_FP f1, f1",
+            "S_LT_FP x9, f1, f2", "S_ST_INT x9, x5, 0"]
+    await _fp_batches(tb, _reci_operands(rng), 1, body, 3, n_int=1)
+
+
 @cocotb.test(timeout_time=60, timeout_unit="sec")
 async def sram_edges(dut):
     """SRAM words at both ends, x + imm wrapping mod 2^32, n = 0 transfers that would
@@ -592,6 +854,11 @@ FAULTS = [
     ("unused bit in C_HALT", [], _op("C_HALT") | (1 << 7), ErrCause.ILLEGAL_INSTR),
     ("f register 8 in S_LI_FP", [], isa.encode("S_LI_FP", 1, 0x3F80) | (1 << 10), ErrCause.ILLEGAL_INSTR),
     ("unused bit in S_LD_ARG", [], isa.encode("S_LD_ARG", 1, 2) | (1 << 14), ErrCause.ILLEGAL_INSTR),
+    ("f register 8 in S_ADD_FP rs2", [], isa.encode("S_ADD_FP", 1, 2, 3) | (1 << 18), ErrCause.ILLEGAL_INSTR),
+    ("f register 8 in S_MUL_FP rd", ["S_LI_FP f1, 0x3F80"], isa.encode("S_MUL_FP", 1, 1, 1) | (1 << 10),
+     ErrCause.ILLEGAL_INSTR),
+    ("rs2 bits in S_RECI_FP", [], isa.encode("S_RECI_FP", 1, 2) | (1 << 15), ErrCause.ILLEGAL_INSTR),
+    ("f register 8 in S_LT_FP rs1", [], isa.encode("S_LT_FP", 1, 2, 3) | (1 << 14), ErrCause.ILLEGAL_INSTR),
     ("unused bit in C_LOOP with length 0", [], _op("C_LOOP") | (1 << 7), ErrCause.ILLEGAL_INSTR),
     ("S_LD_INT past the end", [f"S_LD_INT x1, x0, {INT_WORDS}"], None, ErrCause.SRAM_RANGE),
     ("S_ST_FP past the end", ["S_ADDI x2, x0, 5", f"S_ST_FP f0, x2, {FP_WORDS - 5}"], None,
@@ -730,6 +997,24 @@ INFINITE = """
 end: C_HALT
 """
 GOOD_AT, INFINITE_AT = PROG + 0x7000, PROG + 0x7400
+# An endless stream of reciprocals, and a program whose first reciprocal follows a
+# SOFT_RESET | START at once: it must find the reciprocal unit idle.
+RECI_LOOP = """
+    S_LI_FP f1, 0x4040
+    C_LOOPI 32767, @end
+      C_LOOPI 32767, @end
+        S_RECI_FP f2, f1
+        S_EXP_FP f3, f2
+end: C_HALT
+"""
+RECI_FIRST = """
+    S_LI_FP f1, 0x40A0
+    S_RECI_FP f2, f1
+    S_MUL_FP f3, f2, f1
+    S_RECI_FP f4, f3
+    C_HALT
+"""
+RECI_LOOP_AT, RECI_FIRST_AT = PROG + 0x7A00, PROG + 0x7B00
 
 
 async def _expect_reset_state(tb: Bench) -> None:
@@ -744,7 +1029,8 @@ async def soft_reset(dut):
     """SOFT_RESET after a fault and during a run that never ends (transfers in flight):
     status, cause, PC and registers clear, SRAMs stay, the AXI bursts already issued
     finish cleanly, and a good program runs next. START while busy is ignored;
-    SOFT_RESET | START in one write starts after the reset."""
+    SOFT_RESET | START in one write starts after the reset, also while a reciprocal is
+    in flight (the next S_RECI_FP finds the unit idle)."""
     tb = await Bench(dut).start(seed=9)
     w = world()
     rng = random.Random(9)
@@ -790,6 +1076,22 @@ async def soft_reset(dut):
     st = await tb.wait_idle(50_000)
     await ClockCycles(dut.clk, 2)
     await tb.compare(res, st, loose=True)
+    # 4. the same with S_RECI_FP in flight, at every phase of a loop iteration
+    place(RECI_LOOP_AT, words(RECI_LOOP))
+    place(RECI_FIRST_AT, words(RECI_FIRST))
+    w.mem.stress = False                # a short fetch: the new S_RECI_FP comes early
+    for delay in range(60, 104, 3):
+        w.emu.soft_reset()
+        res = w.emu.run(RECI_FIRST_AT, args=[0] * 8, trace=True)
+        await tb.start_rtl(RECI_LOOP_AT, [0] * 8)
+        await tb.wr("PROG_BASE", RECI_FIRST_AT)
+        await ClockCycles(dut.clk, delay)
+        assert await tb.rd("STATUS") == BUSY, await tb.diag()
+        await tb.wr("CTRL", SOFT_RESET | START)
+        st = await tb.wait_idle(5_000)
+        await ClockCycles(dut.clk, 2)
+        await tb.compare(res, st, loose=True)
+    w.mem.stress = True
 
 
 def _bursts(addr: int, nbytes: int) -> list[tuple[int, int]]:
@@ -861,6 +1163,7 @@ class ProgGen:
     then a program ends in a fault (illegal word, range, alignment, unmapped)."""
 
     ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
+    FP_ALU = ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP")
 
     def __init__(self, seed: int):
         self.r = random.Random(seed)
@@ -872,8 +1175,24 @@ class ProgGen:
     def src(self) -> int:
         return self.r.choice([0, 1, 2] + list(range(3, 16)))
 
+    def fp_op(self) -> list[str]:
+        """Scalar FP arithmetic on whatever the f registers hold (S_LI_FP and S_LD_FP
+        patterns: NaNs, infinities and subnormals included)."""
+        r = self.r
+        k = r.random()
+        f = [r.randint(0, 7) for _ in range(3)]
+        if k < 0.55:
+            return [f"{r.choice(self.FP_ALU)} f{f[0]}, f{f[1]}, f{f[2]}"]
+        if k < 0.75:
+            return [f"S_LT_FP x{r.choice([0] + list(range(3, 16)))}, f{f[1]}, f{f[2]}"]
+        if k < 0.9:
+            return [f"S_EXP_FP f{f[0]}, f{f[1]}"]
+        return [f"S_RECI_FP f{f[0]}, f{f[1]}"]
+
     def simple(self) -> list[str]:
         r = self.r
+        if r.random() < 0.2:
+            return self.fp_op()
         k = r.random()
         d = self.reg()
         if k < 0.25:
@@ -1010,9 +1329,11 @@ def _legal(word: int) -> bool:
 # ---------------------------------------------------------------------------
 
 TOP_SOURCES = ["top/dnpu_top.v", "ctrl/dnpu_csr.v", "ctrl/dnpu_core.v", "mem/dnpu_sram.v",
-               "dma/dnpu_axi_rd.v", "dma/dnpu_axi_wr.v", "dma/dnpu_beat_unpack.v"]
+               "dma/dnpu_axi_rd.v", "dma/dnpu_axi_wr.v", "dma/dnpu_beat_unpack.v",
+               "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp_exp.v",
+               "fp/dnpu_exp_table.v", "fp/dnpu_fp32_reci.v"]
 DEFINES = {"DNPU_PROFILE_SIM": 1}
-ICARUS_SUBSET = ["scalar_int_ops", "loops", "faults_partial_and_fetch", "soft_reset"]
+ICARUS_SUBSET = ["scalar_int_ops", "loops", "faults_partial_and_fetch", "soft_reset", "fp_smoke"]
 
 
 def _run(sim: str, testcase=None):

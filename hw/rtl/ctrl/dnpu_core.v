@@ -1,6 +1,6 @@
 `default_nettype none
 // dnpu_core: the NPU's controller. Fetch, decode, hardware loops, the scalar
-// integer unit, FP register moves, the int and FP SRAMs and the word
+// integer unit, the scalar FP unit, the int and FP SRAMs and the word
 // load/store path to external memory. docs/EXECUTION.md is the specification
 // and dnpu.emu the golden model: every fault must have the emulator's cause
 // and PC, and retire the same instructions in the same order.
@@ -9,15 +9,16 @@
 //   control     C_HALT, C_NOP, C_LOOP, C_LOOPI
 //   scalar int  S_ADDI, S_LUI, S_ADD, S_SUB, S_MUL, S_MIN, S_MAX, S_SLT,
 //               S_SLLI, S_SRLI, S_LD_ARG, S_LD_INT, S_ST_INT
-//   FP moves    S_LI_FP, S_LD_FP, S_ST_FP, S_SEL_FP (no arithmetic)
+//   FP moves    S_LI_FP, S_LD_FP, S_ST_FP, S_SEL_FP
+//   scalar FP   S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP, S_RECI_FP,
+//               S_LT_FP (one shared instance of each hw/rtl/fp unit)
 //   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP
 //
 // ---- Not yet in RTL: see issue 4 ---------------------------------------------
 // These decode as ILLEGAL_INSTR for now (the emulator executes them). They are
-// integrated in a later increment with the FP units (hw/rtl/fp/) and the MX
-// dequantizer (hw/rtl/mx/):
-//   scalar FP   S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP, S_RECI_FP,
-//               S_LT_FP, S_MAP_V_FP
+// integrated in a later increment with the vector unit and the MX dequantizer
+// (hw/rtl/mx/):
+//   scalar FP   S_MAP_V_FP
 //   vector      V_ADD_VV, V_SUB_VV, V_MUL_VV, V_ADD_VF, V_SUB_VF, V_MUL_VF,
 //               V_EXP_V, V_FILL_VF, V_RED_MAX, V_RED_SUM, V_RED_MAX_IDX,
 //               V_TOPK_MASK, V_TOPK_MASK_V, V_THRESH_MASK, V_SELECT_INT
@@ -30,9 +31,18 @@
 // (LDW: synchronous-read SRAM), H_LOAD_* stream words in LOAD, H_STORE_* in
 // STORE, each retiring when its transfer is complete (a store when every B
 // response is in), so a fault always belongs to the instruction that caused it.
+// Scalar FP arithmetic (S_ADD/SUB/MUL/MAX/EXP/RECI_FP, S_LT_FP) retires in FPU:
+// EXEC registers the operands (fpu_a, fpu_b), FPU writes the unit's result. So
+// every path through a combinational FP unit starts at a flop and ends at the
+// register file (one whole unit per cycle, no register read or decode in front
+// of it). S_RECI_FP starts the iterative reciprocal in EXEC (from the register
+// file: the unit samples its operand) and waits in FPU for its done. SOFT_RESET
+// resets the reciprocal unit too, so a new program never finds it busy.
 //
 // Cost: FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
-// S_LD_INT / S_LD_FP; a line miss adds the memory's latency and the line's
+// S_LD_INT / S_LD_FP and the scalar FP ops but S_RECI_FP, which takes 28
+// (FETCH, EXEC, then 26 in FPU: the reciprocal's done comes 25 edges after the
+// edge that starts it); a line miss adds the memory's latency and the line's
 // beats; H_LOAD_* / H_STORE_* move one 32-bit word a cycle (the int and FP
 // SRAMs are 32 bits wide), a store then waits for its last B response.
 //
@@ -169,7 +179,8 @@ module dnpu_core #(
                      ST_EXEC  = 3'd3,   // decode and execute ir
                      ST_LDW   = 3'd4,   // S_LD_INT / S_LD_FP: SRAM data arrives
                      ST_LOAD  = 3'd5,   // H_LOAD_*: words stream into an SRAM
-                     ST_STORE = 3'd6;   // H_STORE_*: words stream out of an SRAM
+                     ST_STORE = 3'd6,   // H_STORE_*: words stream out of an SRAM
+                     ST_FPU   = 3'd7;   // scalar FP: the unit's result is written
 
     reg [2:0]  state;
     reg [31:0] pc;
@@ -267,13 +278,20 @@ module dnpu_core #(
                 `DNPU_OP_S_LD_FP:     used_mask = `DNPU_USED_S_LD_FP;
                 `DNPU_OP_S_ST_FP:     used_mask = `DNPU_USED_S_ST_FP;
                 `DNPU_OP_S_SEL_FP:    used_mask = `DNPU_USED_S_SEL_FP;
+                `DNPU_OP_S_ADD_FP:    used_mask = `DNPU_USED_S_ADD_FP;
+                `DNPU_OP_S_SUB_FP:    used_mask = `DNPU_USED_S_SUB_FP;
+                `DNPU_OP_S_MUL_FP:    used_mask = `DNPU_USED_S_MUL_FP;
+                `DNPU_OP_S_MAX_FP:    used_mask = `DNPU_USED_S_MAX_FP;
+                `DNPU_OP_S_EXP_FP:    used_mask = `DNPU_USED_S_EXP_FP;
+                `DNPU_OP_S_RECI_FP:   used_mask = `DNPU_USED_S_RECI_FP;
+                `DNPU_OP_S_LT_FP:     used_mask = `DNPU_USED_S_LT_FP;
                 `DNPU_OP_H_LOAD_INT:  used_mask = `DNPU_USED_H_LOAD_INT;
                 `DNPU_OP_H_STORE_INT: used_mask = `DNPU_USED_H_STORE_INT;
                 `DNPU_OP_H_LOAD_FP:   used_mask = `DNPU_USED_H_LOAD_FP;
                 `DNPU_OP_H_STORE_FP:  used_mask = `DNPU_USED_H_STORE_FP;
-                // not yet in RTL: see issue 4 (scalar FP arithmetic, S_LT_FP,
-                // S_MAP_V_FP, every V_*, H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED;
-                // list in the header): ILLEGAL_INSTR like an unknown opcode.
+                // not yet in RTL: see issue 4 (S_MAP_V_FP, every V_*,
+                // H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED; list in the header):
+                // ILLEGAL_INSTR like an unknown opcode.
                 default:              used_mask = 32'd0;
             endcase
         end
@@ -399,6 +417,50 @@ module dnpu_core #(
     assign wr_valid = (state == ST_STORE) & st_hold;
     assign wr_data  = mo_fp ? fp_rdata : int_rdata;
 
+    // ---- scalar FP unit ------------------------------------------------------------
+    // One instance of each hw/rtl/fp unit. fpu_a / fpu_b are loaded in EXEC of a
+    // scalar FP op and hold through FPU (ir holds too, so the op decodes from it).
+    wire        op_add  = (op == `DNPU_OP_S_ADD_FP);
+    wire        op_sub  = (op == `DNPU_OP_S_SUB_FP);
+    wire        op_mul  = (op == `DNPU_OP_S_MUL_FP);
+    wire        op_max  = (op == `DNPU_OP_S_MAX_FP);
+    wire        op_exp  = (op == `DNPU_OP_S_EXP_FP);
+    wire        op_reci = (op == `DNPU_OP_S_RECI_FP);
+    wire        op_lt   = (op == `DNPU_OP_S_LT_FP);
+    wire        is_fpu  = op_add | op_sub | op_mul | op_max | op_exp | op_reci | op_lt;
+
+    reg  [31:0] fpu_a, fpu_b;
+    wire [31:0] add_y, mul_y, exp_y, reci_y;
+    wire        b_gt_a, cmp_eq, reci_busy, reci_done;
+    wire        reci_start;
+
+    dnpu_fp32_add u_fp_add (.a(fpu_a), .b(fpu_b), .sub(op_sub), .y(add_y));
+    dnpu_fp32_mul u_fp_mul (.a(fpu_a), .b(fpu_b), .y(mul_y));
+    // gt(b, a): S_MAX_FP takes b iff b > a; S_LT_FP is a < b = gt(b, a).
+    dnpu_fp_cmp   u_fp_cmp (.a(fpu_b), .b(fpu_a), .gt(b_gt_a), .eq(cmp_eq));
+    dnpu_fp_exp   u_fp_exp (.x(fpu_a), .y(exp_y));
+    // SOFT_RESET aborts a reciprocal in flight (the unit's reset is synchronous), so
+    // the next S_RECI_FP finds it idle.
+    dnpu_fp32_reci u_fp_reci (.clk(clk), .rst_n(rst_n & ~soft_reset_i), .start(reci_start),
+                              .x(fa), .busy(reci_busy), .done(reci_done), .y(reci_y));
+
+    // S_MAX_FP: the chosen operand's DAZ-read value (NUMERICS section 5): a
+    // subnormal is a zero of its sign, a NaN the canonical NaN. Ties (-0 vs +0,
+    // equal values, two NaNs) keep rs1.
+    wire [31:0] max_c   = b_gt_a ? fpu_b : fpu_a;
+    wire        max_nan = (&max_c[30:23]) & (|max_c[22:0]);
+    wire        max_daz = ~(|max_c[30:23]);
+    wire [31:0] max_y   = max_nan ? 32'h7FC0_0000 : (max_daz ? {max_c[31], 31'd0} : max_c);
+
+    reg  [31:0] fpu_y;                 // the f register result in FPU
+    always @* begin
+        if (op_mul)       fpu_y = mul_y;
+        else if (op_max)  fpu_y = max_y;
+        else if (op_exp)  fpu_y = exp_y;
+        else if (op_reci) fpu_y = reci_y;
+        else              fpu_y = add_y;   // S_ADD_FP, S_SUB_FP
+    end
+
     // ---- execute -------------------------------------------------------------------
     // Everything an instruction does in its last cycle, as next-state values.
     reg        x_fault;
@@ -411,10 +473,12 @@ module dnpu_core #(
     reg        x_fwe;
     reg [31:0] x_fdata;
     reg        x_ldw;                  // go to LDW
+    reg        x_fpu;                  // go to FPU (scalar FP arithmetic)
     reg        x_rd_cmd, x_wr_cmd;     // H_LOAD / H_STORE transfer command
     reg        x_load;                 // ... taken: go to LOAD
 
-    assign up_start = (state == ST_EXEC) & ~soft_reset_i & x_load;
+    assign up_start   = (state == ST_EXEC) & ~soft_reset_i & x_load;
+    assign reci_start = (state == ST_EXEC) & ~soft_reset_i & x_fpu & op_reci;
 
     always @* begin
         x_fault  = 1'b0;
@@ -427,6 +491,7 @@ module dnpu_core #(
         x_fwe    = 1'b0;
         x_fdata  = 32'd0;
         x_ldw    = 1'b0;
+        x_fpu    = 1'b0;
         x_rd_cmd = 1'b0;
         x_wr_cmd = 1'b0;
         x_load   = 1'b0;
@@ -472,6 +537,10 @@ module dnpu_core #(
                 `DNPU_OP_S_LI_FP:  begin x_retire = 1'b1; x_fwe = 1'b1; x_fdata = {imm16, 16'd0}; end
                 `DNPU_OP_S_SEL_FP: begin x_retire = 1'b1; x_fwe = 1'b1;
                                          x_fdata = (xc != 32'd0) ? fa : fb; end
+                `DNPU_OP_S_ADD_FP, `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP,
+                `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_LT_FP: begin
+                    x_fpu = 1'b1;                      // retires in FPU
+                end
                 `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP: begin
                     if ((op == `DNPU_OP_S_LD_FP) ? ~fp_in : ~int_in) begin
                         x_fault = 1'b1;
@@ -537,6 +606,7 @@ module dnpu_core #(
                 cause  = x_cause;
             end
             ST_LDW:  retire = 1'b1;
+            ST_FPU:  retire = op_reci ? reci_done : 1'b1;
             ST_LOAD: if (up_valid & up_err) begin
                 fault = 1'b1;
                 cause = `DNPU_ERR_AXI_READ;
@@ -557,12 +627,14 @@ module dnpu_core #(
         end
     end
 
-    // Register written at retire: EXEC's, or LDW's SRAM data.
+    // Register written at retire: EXEC's, LDW's SRAM data, or FPU's result.
     wire        ldw_fp  = (op == `DNPU_OP_S_LD_FP);
-    wire        w_xwe   = (state == ST_LDW) ? ~ldw_fp : x_xwe;
-    wire [31:0] w_xdata = (state == ST_LDW) ? int_rdata : x_xdata;
-    wire        w_fwe   = (state == ST_LDW) ? ldw_fp : x_fwe;
-    wire [31:0] w_fdata = (state == ST_LDW) ? fp_rdata : x_fdata;
+    wire        in_ldw  = (state == ST_LDW);
+    wire        in_fpu  = (state == ST_FPU);
+    wire        w_xwe   = in_ldw ? ~ldw_fp    : (in_fpu ? op_lt : x_xwe);
+    wire [31:0] w_xdata = in_ldw ? int_rdata  : (in_fpu ? {31'd0, b_gt_a} : x_xdata);
+    wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : x_fwe);
+    wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_y : x_fdata);
     wire        w_halt  = (state == ST_EXEC) & x_halt;
     wire        w_push  = (state == ST_EXEC) & x_push;
     wire [31:0] next_pc = w_push ? pc + 32'd4 : er_next;
@@ -675,6 +747,12 @@ module dnpu_core #(
                 ST_EXEC: begin
                     if (x_ldw)
                         state <= ST_LDW;
+                    if (x_fpu)
+                        state <= ST_FPU;
+                    if (is_fpu) begin          // operands of a scalar FP op
+                        fpu_a <= fa;
+                        fpu_b <= fb;
+                    end
                     if (exec_rd & rd_cmd_ready) begin
                         state <= ST_LOAD;
                     end
@@ -790,8 +868,10 @@ module dnpu_core #(
         retire_f_data <= w_fdata;
     end
 
-    // SRAM bases beyond the address bits were range-checked before use.
-    wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)]};
+    // SRAM bases beyond the address bits were range-checked before use. The
+    // comparator's eq is for the vector unit; the reciprocal is never busy in EXEC
+    // (FPU waits for its done).
+    wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)], cmp_eq, reci_busy};
 
 endmodule
 
