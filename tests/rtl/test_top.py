@@ -10,8 +10,8 @@ compares:
   * the retire trace in lockstep: PC, word and the x / f register written by every
     retired instruction (the emulator's trace=True);
   * INSTRET with the emulator's count, and the counters' invariants;
-  * all architectural state: x0..x15, f0..f7 and both SRAMs (read through the
-    hierarchy), and every mapped byte of memory.
+  * all architectural state: x0..x15, f0..f7, the int, FP and vector SRAMs (read
+    through the hierarchy), and every mapped byte of memory.
 One emulator mirrors the DUT for the whole simulation (registers and SRAMs carry over
 from run to run on both, as on the NPU). Where EXECUTION.md leaves a result unspecified
 (the range a faulting transfer would have written), the bench skips that range and
@@ -33,6 +33,12 @@ soft_reset and fp_smoke also on Icarus):
   faults                   every cause at its PC, cause priority
   faults_partial_and_fetch AXI errors mid-transfer and on fetch, read-ahead never faults
   not_yet_in_rtl           the instructions of a later increment fault ILLEGAL_INSTR
+  vector_prefetch          H_PREFETCH_V of every MX format of the profile (random tensors,
+                           NaN blocks, partial last groups), back to back, then H_STORE_V:
+                           rows checked against mx.dequantize_bf16 and the emulator
+  vector_faults            H_PREFETCH_V / H_STORE_V: every cause, their priority, n = 0
+  vector_stream_rate       one long e4m3 prefetch, memory never stalling: >= 0.95 R beats
+                           per cycle over the prefetch's data window
   soft_reset               after a fault, during an endless run with transfers in flight,
                            with a reciprocal in flight
   counters                 exact beats and bursts, INSTRET, BUSY_CYCLES, CLEAR_COUNTERS
@@ -59,7 +65,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from dnpu import config, csr, isa
+from dnpu import config, csr, isa, mx
 from dnpu.csr import ErrCause
 from dnpu.emu import Emulator
 
@@ -78,6 +84,10 @@ FP_WORDS = CFG.sram.fp_words
 LOOP_DEPTH = CFG.ctrl.loop_depth
 FETCH_WORDS = CFG.ctrl.fetch_words
 MAX_BURST = CFG.axi.max_burst
+VLEN = CFG.vector.vlen
+VEC_ROWS = CFG.sram.vector_rows
+MX_BLOCK = CFG.mx.block
+MX_FORMATS = list(CFG.mx.formats)
 M32 = (1 << 32) - 1
 
 # Memory layout, shared by the emulator and the AXI model. Regions are beat-aligned.
@@ -102,7 +112,7 @@ IMPLEMENTED = {"C_HALT", "C_NOP", "C_LOOP", "C_LOOPI", "S_ADDI", "S_LUI", "S_ADD
                "S_MUL", "S_MIN", "S_MAX", "S_SLT", "S_SLLI", "S_SRLI", "S_LD_ARG", "S_LD_INT",
                "S_ST_INT", "S_LI_FP", "S_LD_FP", "S_ST_FP", "S_SEL_FP", "H_LOAD_INT",
                "H_STORE_INT", "H_LOAD_FP", "H_STORE_FP", "S_ADD_FP", "S_SUB_FP", "S_MUL_FP",
-               "S_MAX_FP", "S_EXP_FP", "S_RECI_FP", "S_LT_FP"}
+               "S_MAX_FP", "S_EXP_FP", "S_RECI_FP", "S_LT_FP", "H_PREFETCH_V", "H_STORE_V"}
 NOT_YET = [n for n in isa.INSTRS if n not in IMPLEMENTED]
 
 
@@ -268,9 +278,12 @@ class Bench:
         sram, addr, n = int(x[d.operands[0]]), int(x[d.args["addr"]]), int(x[d.args["n"]])
         if d.name.startswith("H_LOAD"):
             return [("FP" if d.name.endswith("FP") else "INT", sram, n)]
+        if d.name == "H_PREFETCH_V":
+            return [("V", sram, n)]
+        nbytes = 2 * VLEN * n if d.name == "H_STORE_V" else 4 * n
         out = []
         for base, size in REGIONS:
-            lo, hi = max(addr, base), min(addr + 4 * n, base + size)
+            lo, hi = max(addr, base), min(addr + nbytes, base + size)
             if hi > lo:
                 out.append(("M", lo, hi - lo))
         return out
@@ -332,12 +345,17 @@ class Bench:
         n = INT_WORDS if which == "INT" else FP_WORDS
         return np.array([int(arr[i].value) for i in range(n)], np.uint32)
 
+    def rtl_vsram(self) -> np.ndarray:
+        arr = self.dut.u_core.u_vec_sram.mem
+        raw = b"".join(int(arr[i].value).to_bytes(2 * VLEN, "little") for i in range(VEC_ROWS))
+        return np.frombuffer(raw, "<u2").reshape(VEC_ROWS, VLEN).copy()
+
     def compare_state(self, unspecified, head: str) -> None:
         emu = self.w.emu
         x, f = self.rtl_regs()
         assert x == [int(v) for v in emu.x], f"x regs: RTL {x} != emulator {list(emu.x)}\n{head}"
         assert f == [int(v) for v in emu.f], f"f regs: RTL {f} != emulator {list(emu.f)}\n{head}"
-        skip = {"INT": [], "FP": [], "M": []}
+        skip = {"INT": [], "FP": [], "V": [], "M": []}
         for kind, a, n in unspecified:
             skip[kind].append((a, n))
         for kind, esram in (("INT", emu.intsram), ("FP", emu.fpsram)):
@@ -348,6 +366,13 @@ class Bench:
             assert bad.size == 0, (f"{kind} SRAM differs at {bad[:8].tolist()}: RTL "
                                    f"{[hex(v) for v in rs[bad[:8]]]} != emulator "
                                    f"{[hex(v) for v in esram[bad[:8]]]}\n{head}")
+        rv, ev = self.rtl_vsram(), emu.vsram
+        for a, n in skip["V"]:
+            ev[a:a + n] = rv[a:a + n]
+        bad = np.flatnonzero((rv != ev).any(axis=1))
+        assert bad.size == 0, (f"vector SRAM differs in rows {bad[:8].tolist()}: row {bad[0]} RTL "
+                               f"{[hex(v) for v in rv[bad[0]]]} != emulator "
+                               f"{[hex(v) for v in ev[bad[0]]]}\n{head}")
         for a, n in skip["M"]:
             self.w.emu.write(a, self.w.mem.read(a, n))
         for base, n in REGIONS:
@@ -967,6 +992,180 @@ async def not_yet_in_rtl(dut):
 
 
 # ---------------------------------------------------------------------------
+# Tests: vector SRAM, H_PREFETCH_V, H_STORE_V
+# ---------------------------------------------------------------------------
+
+def make_mx(rng: np.random.Generator, fmt: str, rows: int) -> mx.MXArray:
+    """rows*VLEN elements of format fmt: random magnitudes over a wide range, some
+    all-zero, tiny and huge blocks, and NaN blocks (scale 0xFF)."""
+    n = rows * VLEN
+    nb = n // MX_BLOCK
+    x = rng.standard_normal(n) * np.exp2(rng.integers(-20, 20, nb)).repeat(MX_BLOCK)
+    x = x.reshape(nb, MX_BLOCK)
+    for b in rng.choice(nb, size=max(1, nb // 6), replace=False):
+        x[b] = rng.choice([0.0, 1e-38, 1e30]) * rng.standard_normal(MX_BLOCK)
+    q = mx.quantize(x.reshape(-1).astype(np.float32), fmt, MX_BLOCK)
+    scales = q.scales.copy()
+    scales[rng.choice(nb, size=max(1, nb // 8), replace=False)] = 0xFF       # NaN blocks
+    return mx.MXArray(fmt=q.fmt, block=MX_BLOCK, shape=q.shape, scales=scales, codes=q.codes)
+
+
+def mx_rows(m: mx.MXArray) -> np.ndarray:
+    return mx.dequantize_bf16(m).reshape(-1, VLEN)
+
+
+def prefetch_lines(vd: int, addr: int, n: int, fmt: str) -> list[str]:
+    return li(1, vd) + li(2, addr) + li(3, n) + [f"H_PREFETCH_V x1, x2, x3, {fmt}"]
+
+
+def store_v_lines(va: int, addr: int, n: int) -> list[str]:
+    return li(4, va) + li(5, addr) + li(6, n) + ["H_STORE_V x4, x5, x6"]
+
+
+@cocotb.test(timeout_time=240, timeout_unit="sec")
+async def vector_prefetch(dut):
+    """Every MX format the profile decodes: random tensors with NaN blocks, row counts
+    ending in a partial last group (and one whole group), prefetched back to back into
+    vector SRAM, compared row by row with mx.dequantize_bf16, then stored with
+    H_STORE_V and read back from memory (lockstep with the emulator throughout)."""
+    tb = await Bench(dut).start(seed=21)
+    rng = np.random.default_rng(21)
+    rpb = max(1, MX_BLOCK // VLEN)                # rows per block
+    ge_rows = mx.GROUP_BLOCKS * MX_BLOCK // VLEN  # rows per group
+    plans = []                                    # (fmt, vd, addr, rows, rows_bf16)
+    addr, vd = DATA, 0
+    for k, fmt in enumerate(MX_FORMATS):
+        for rows in (ge_rows + rpb * (1 + 2 * k), rpb * (3 + k), ge_rows):
+            m = make_mx(rng, fmt, rows)
+            buf = mx.pack(m)
+            world().write(addr, buf)
+            plans.append((fmt, vd, addr, rows, mx_rows(m)))
+            addr += len(buf) + 16 * int(rng.integers(0, 4))   # 16-byte (group) alignment
+            vd += rows
+    assert addr <= DATA + DATA_SIZE and vd <= VEC_ROWS, (addr, vd)
+    # back to back: one program, every prefetch in a row, then the stores
+    lines = []
+    for fmt, v, a, rows, _ in plans:
+        lines += prefetch_lines(v, a, rows, fmt)
+    out = OUT
+    outs = []
+    for fmt, v, a, rows, _ in plans:
+        if out + 2 * VLEN * rows > OUT + OUT_SIZE:
+            break
+        lines += store_v_lines(v, out + 4 * (len(outs) % 3), rows)
+        outs.append((out + 4 * (len(outs) % 3), rows, v))
+        out += 2 * VLEN * rows + 16
+    for stress in (True, False):
+        tb.w.mem.stress = stress
+        await asm_run(tb, lines, "C_HALT", expect="halted")
+        vs = tb.rtl_vsram()
+        for fmt, v, a, rows, want in plans:
+            bad = np.flatnonzero((vs[v:v + rows] != want).any(axis=1))
+            assert bad.size == 0, f"{fmt} rows {rows} at V[{v}]: rows {bad[:4].tolist()} differ"
+        for o, rows, v in outs:
+            got = np.frombuffer(tb.w.mem.read(o, 2 * VLEN * rows), "<u2").reshape(rows, VLEN)
+            assert (got == vs[v:v + rows]).all(), f"H_STORE_V of V[{v}], {rows} rows at 0x{o:X}"
+        world().write(OUT, bytes(OUT_SIZE))
+    # one-row and in-place overwrites: a second prefetch over rows already holding data
+    fmt, v, a, rows, _ = plans[0]
+    await asm_run(tb, prefetch_lines(v + 5 * rpb, a, rpb, fmt), store_v_lines(0, OUT + 8, 1),
+                  "C_HALT", expect="halted")
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def vector_faults(dut):
+    """H_PREFETCH_V and H_STORE_V: MISALIGNED (address, n*VLEN not whole blocks),
+    SRAM_RANGE, AXI_READ / AXI_WRITE (DECERR, SLVERR, a stream or store running off a
+    region mid-way), an fmt code past the formats (ILLEGAL_INSTR), the priority
+    between them, n = 0 skipping every check."""
+    tb = await Bench(dut).start(seed=22)
+    rng = np.random.default_rng(22)
+    rpb = max(1, MX_BLOCK // VLEN)
+    ge_rows = mx.GROUP_BLOCKS * MX_BLOCK // VLEN
+    m = make_mx(rng, "e4m3", 2 * ge_rows)
+    world().write(DATA, mx.pack(m))
+    align = max(16, BB)
+    E = ErrCause
+    cases = [
+        (prefetch_lines(0, DATA + 4, rpb, "e4m3"), E.MISALIGNED),
+        (prefetch_lines(0, DATA + align // 2, rpb, "e2m1"), E.MISALIGNED),
+        (prefetch_lines(VEC_ROWS - 1, DATA, rpb, "e5m2"), E.SRAM_RANGE),
+        (prefetch_lines(VEC_ROWS, DATA + 4, rpb, "e5m2"), E.MISALIGNED),      # priority
+        (prefetch_lines(VEC_ROWS - rpb + 1, DATA, rpb, "int8"), E.SRAM_RANGE),
+        # past the top of the address space and out of range: dnpu.emu checks the
+        # stream before the range (an unmapped stream in range of the bus with a bad
+        # range is left out: EXECUTION.md says SRAM_RANGE, dnpu.emu AXI_READ)
+        (prefetch_lines(VEC_ROWS, M32 & ~(align - 1), ge_rows, "int8"), E.AXI_READ),
+        (prefetch_lines(0, M32 & ~(align - 1), ge_rows, "e4m3"), E.AXI_READ),  # past the top
+        (prefetch_lines(0, HOLE, ge_rows, "e4m3"), E.AXI_READ),
+        (prefetch_lines(3, SLV, 2 * ge_rows, "e3m2"), E.AXI_READ),
+        (prefetch_lines(7, EDGE, ge_rows, "e2m3"), E.AXI_READ),                # runs off EDGE
+        (prefetch_lines(VEC_ROWS + 5, DATA + 1, 0, "e4m3"), None),            # n = 0
+        (store_v_lines(0, OUT + 2, 1), E.MISALIGNED),
+        (store_v_lines(VEC_ROWS - 2, OUT, 3), E.SRAM_RANGE),
+        (store_v_lines(VEC_ROWS - 2, OUT + 1, 3), E.MISALIGNED),
+        (store_v_lines(0, HOLE, 2), E.AXI_WRITE),
+        (store_v_lines(0, M32 & ~3, 2), E.AXI_WRITE),
+        (store_v_lines(1, EDGE + EDGE_SIZE - 4 * VLEN, 4), E.AXI_WRITE),      # runs off EDGE
+        (store_v_lines(VEC_ROWS + 9, HOLE + 2, 0), None),
+    ]
+    if rpb > 1:
+        cases.append((prefetch_lines(0, DATA, rpb + 1, "e4m3"), E.MISALIGNED))
+    for k, (lines, cause) in enumerate(cases):
+        tb.w.mem.stress = k % 2 == 0
+        base = PROG + 0x2000 + 0x100 * k
+        res = await asm_run(tb, lines, "C_HALT", base=base,
+                            expect="halted" if cause is None else "fault", expect_cause=cause)
+        if cause is not None:
+            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
+    # fmt codes past the formats: ILLEGAL_INSTR (the emulator agrees)
+    for code in range(len(isa.MXFMT_NAMES), 8):
+        w = isa.encode("H_PREFETCH_V", 1, 2, 3, "e4m3") | code << 23     # fmt[25:23]
+        base = place(PROG + 0x3000 + 0x20 * code, words(prefetch_lines(0, DATA, rpb, "e4m3")[:-1])
+                     + [w] + words("C_HALT"))
+        await tb.run(base, expect="fault", expect_cause=E.ILLEGAL_INSTR)
+    # after every fault, a clean prefetch works (the dequantizer was flushed)
+    await asm_run(tb, prefetch_lines(10, DATA, 2 * ge_rows, "e4m3"), "C_HALT", expect="halted")
+    assert (tb.rtl_vsram()[10:10 + 2 * ge_rows] == mx_rows(m)).all()
+
+
+@cocotb.test(timeout_time=120, timeout_unit="sec")
+async def vector_stream_rate(dut):
+    """One long e4m3 H_PREFETCH_V, the memory never stalling (every READY 1, fixed
+    latency): R beats accepted per cycle from the prefetch's first data beat to its
+    last must be >= 0.95."""
+    tb = await Bench(dut).start(stress=False, seed=23)
+    rng = np.random.default_rng(23)
+    ge_rows = mx.GROUP_BLOCKS * MX_BLOCK // VLEN
+    gbytes = mx.group_nbytes("e4m3", MX_BLOCK)
+    groups = min(VEC_ROWS // ge_rows, (DATA_SIZE - 64) // gbytes)
+    rows = groups * ge_rows
+    m = make_mx(rng, "e4m3", rows)
+    world().write(DATA, mx.pack(m))
+    core, d = dut.u_core, dut
+    beats: list[int] = []
+
+    def sample():
+        if int(core.state.value) == 8 and int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
+            beats.append(tb.cycle)
+
+    tb.w.mem.per_cycle.append(sample)
+    try:
+        await asm_run(tb, prefetch_lines(0, DATA, rows, "e4m3"), "C_HALT", expect="halted")
+    finally:
+        tb.w.mem.per_cycle.remove(sample)
+    want_beats = -(-(groups * gbytes) // BB)
+    assert len(beats) == want_beats, (len(beats), want_beats)
+    window = beats[-1] - beats[0] + 1
+    rate = len(beats) / window
+    dut._log.info(f"H_PREFETCH_V e4m3 {rows} rows: {len(beats)} R beats in {window} cycles "
+                  f"= {rate:.4f} beats/cycle")
+    print(f"vector_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    assert rate >= 0.95, rate
+    assert (tb.rtl_vsram()[:rows] == mx_rows(m)).all()
+
+
+# ---------------------------------------------------------------------------
 # Tests: control, counters
 # ---------------------------------------------------------------------------
 
@@ -1331,7 +1530,8 @@ def _legal(word: int) -> bool:
 TOP_SOURCES = ["top/dnpu_top.v", "ctrl/dnpu_csr.v", "ctrl/dnpu_core.v", "mem/dnpu_sram.v",
                "dma/dnpu_axi_rd.v", "dma/dnpu_axi_wr.v", "dma/dnpu_beat_unpack.v",
                "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp_exp.v",
-               "fp/dnpu_exp_table.v", "fp/dnpu_fp32_reci.v"]
+               "fp/dnpu_exp_table.v", "fp/dnpu_fp32_reci.v", "mx/dnpu_mx_dequant.v",
+               "mx/dnpu_mx_lane.v"]
 DEFINES = {"DNPU_PROFILE_SIM": 1}
 ICARUS_SUBSET = ["scalar_int_ops", "loops", "faults_partial_and_fetch", "soft_reset", "fp_smoke"]
 

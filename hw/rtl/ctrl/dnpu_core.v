@@ -12,7 +12,8 @@
 //   FP moves    S_LI_FP, S_LD_FP, S_ST_FP, S_SEL_FP
 //   scalar FP   S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP, S_RECI_FP,
 //               S_LT_FP (one shared instance of each hw/rtl/fp unit)
-//   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP
+//   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP, H_PREFETCH_V,
+//               H_STORE_V (vector SRAM, one instance of hw/rtl/mx/dnpu_mx_dequant)
 //
 // ---- Not yet in RTL: see issue 4 ---------------------------------------------
 // These decode as ILLEGAL_INSTR for now (the emulator executes them). They are
@@ -22,7 +23,7 @@
 //   vector      V_ADD_VV, V_SUB_VV, V_MUL_VV, V_ADD_VF, V_SUB_VF, V_MUL_VF,
 //               V_EXP_V, V_FILL_VF, V_RED_MAX, V_RED_SUM, V_RED_MAX_IDX,
 //               V_TOPK_MASK, V_TOPK_MASK_V, V_THRESH_MASK, V_SELECT_INT
-//   memory      H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED
+//   memory      H_SAMPLE_FUSED
 //
 // ---- Structure ---------------------------------------------------------------
 // A multi-cycle controller (no pipeline yet): FETCH (line buffer lookup, or a
@@ -45,6 +46,23 @@
 // edge that starts it); a line miss adds the memory's latency and the line's
 // beats; H_LOAD_* / H_STORE_* move one 32-bit word a cycle (the int and FP
 // SRAMs are 32 bits wide), a store then waits for its last B response.
+//
+// Vector SRAM: VEC_ROWS rows of VLEN BF16 lanes (lane i at bits 16i), one row
+// per cycle, synchronous read (dnpu_sram). H_PREFETCH_V (state PREF): EXEC
+// makes the emulator's checks (fmt, n = 0, MISALIGNED: address a multiple of
+// max(16, beat bytes) and n*VLEN a multiple of MX_BLOCK, a stream past the top
+// of the address space (AXI_READ, before SRAM_RANGE like dnpu.emu), SRAM_RANGE;
+// an unmapped stream with a bad range faults SRAM_RANGE here, EXECUTION.md's
+// order, while dnpu.emu checks the mapping first), then gives the read engine exactly the
+// beats the stream needs (the dequantizer's bytes_needed contract) and the
+// dequantizer its command in the same cycle; beats go straight from the engine
+// into the dequantizer, rows out of it into the vector SRAM, one a cycle; the
+// instruction retires on the dequantizer's done. An error beat faults AXI_READ
+// (rows before it may be written: unspecified); the engine is aborted and the
+// dequantizer reset the cycle after (dq_flush), also on SOFT_RESET. H_STORE_V
+// streams rows through STORE as BF16 words (two lanes a word, lane 0 in the
+// low half), VLEN/2 words a row, one word a cycle. Every profile decodes all
+// six MX formats (mx.formats), so only an fmt code past them is ILLEGAL_INSTR.
 //
 // Fetch: FETCH_LINES line buffers of FETCH_WORDS words, direct-mapped on the
 // line address; a miss reads the aligned line in one burst. Two lines keep a
@@ -85,7 +103,10 @@ module dnpu_core #(
     parameter integer FETCH_WORDS = 8,
     parameter integer LOOP_DEPTH  = 4,
     parameter integer INT_WORDS   = 2048,
-    parameter integer FP_WORDS    = 1024
+    parameter integer FP_WORDS    = 1024,
+    parameter integer VLEN        = 16,
+    parameter integer VEC_ROWS    = 1024,
+    parameter integer MX_BLOCK    = 32
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -173,16 +194,17 @@ module dnpu_core #(
     localparam [ID_W-1:0] ID_FETCH = 0;
     localparam [ID_W-1:0] ID_DATA  = 1;
 
-    localparam [2:0] ST_IDLE  = 3'd0,
-                     ST_FETCH = 3'd1,   // look up PC in the line buffers
-                     ST_FILL  = 3'd2,   // a line fill is in flight
-                     ST_EXEC  = 3'd3,   // decode and execute ir
-                     ST_LDW   = 3'd4,   // S_LD_INT / S_LD_FP: SRAM data arrives
-                     ST_LOAD  = 3'd5,   // H_LOAD_*: words stream into an SRAM
-                     ST_STORE = 3'd6,   // H_STORE_*: words stream out of an SRAM
-                     ST_FPU   = 3'd7;   // scalar FP: the unit's result is written
+    localparam [3:0] ST_IDLE  = 4'd0,
+                     ST_FETCH = 4'd1,   // look up PC in the line buffers
+                     ST_FILL  = 4'd2,   // a line fill is in flight
+                     ST_EXEC  = 4'd3,   // decode and execute ir
+                     ST_LDW   = 4'd4,   // S_LD_INT / S_LD_FP: SRAM data arrives
+                     ST_LOAD  = 4'd5,   // H_LOAD_*: words stream into an SRAM
+                     ST_STORE = 4'd6,   // H_STORE_*: words stream out of an SRAM
+                     ST_FPU   = 4'd7,   // scalar FP: the unit's result is written
+                     ST_PREF  = 4'd8;   // H_PREFETCH_V: beats -> dequantizer -> rows
 
-    reg [2:0]  state;
+    reg [3:0]  state;
     reg [31:0] pc;
     reg [31:0] ir;
     reg        ir_err;                  // ir came in an AXI error beat
@@ -289,8 +311,10 @@ module dnpu_core #(
                 `DNPU_OP_H_STORE_INT: used_mask = `DNPU_USED_H_STORE_INT;
                 `DNPU_OP_H_LOAD_FP:   used_mask = `DNPU_USED_H_LOAD_FP;
                 `DNPU_OP_H_STORE_FP:  used_mask = `DNPU_USED_H_STORE_FP;
+                `DNPU_OP_H_PREFETCH_V: used_mask = `DNPU_USED_H_PREFETCH_V;
+                `DNPU_OP_H_STORE_V:   used_mask = `DNPU_USED_H_STORE_V;
                 // not yet in RTL: see issue 4 (S_MAP_V_FP, every V_*,
-                // H_PREFETCH_V, H_STORE_V, H_SAMPLE_FUSED; list in the header):
+                // H_SAMPLE_FUSED; list in the header):
                 // ILLEGAL_INSTR like an unknown opcode.
                 default:              used_mask = 32'd0;
             endcase
@@ -298,7 +322,10 @@ module dnpu_core #(
     endfunction
 
     wire [31:0] used    = used_mask(op);
-    wire        illegal = (used == 32'd0) | ((ir & ~used) != 32'd0);
+    wire [2:0]  mxfmt   = ir[`DNPU_F_FMT_LSB +: `DNPU_F_FMT_W];
+    localparam [3:0] MXFMT_N = `DNPU_MXFMT_COUNT;
+    wire        bad_fmt = (op == `DNPU_OP_H_PREFETCH_V) & ({1'b0, mxfmt} >= MXFMT_N);
+    wire        illegal = (used == 32'd0) | ((ir & ~used) != 32'd0) | bad_fmt;
 
     // ---- operands ------------------------------------------------------------------
     // Register reads are plain array selects, not a function: a function that reads
@@ -331,6 +358,41 @@ module dnpu_core #(
     wire        h_past   = (ADDR_TOP != 35'd0) & (h_top > ADDR_TOP);
     wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, xa[LOG_BB-1:2]};
     wire [31:0] h_beats  = ((h_lane0 + xb - 32'd1) >> LOG_WPB) + 32'd1;
+
+    // H_PREFETCH_V / H_STORE_V: vector SRAM row base in rd, byte address in rs1,
+    // rows in rs2. Sizes below are used only once the range check passed
+    // (n <= VEC_ROWS), so 48 bits never overflow.
+    localparam integer VAW     = $clog2(VEC_ROWS);
+    localparam integer LOG_VL  = $clog2(VLEN);
+    localparam [31:0]  VR_32   = VEC_ROWS;
+    localparam [32:0]  VR_DEPTH = {1'b0, VR_32};
+    localparam integer MXA     = (BB > 16) ? BB : 16;      // stream alignment, bytes
+    localparam integer LOG_MXA = $clog2(MXA);
+    localparam integer LOG_BLK = $clog2(MX_BLOCK);
+    // n*VLEN a multiple of the block: n a multiple of BLOCK/VLEN when VLEN < BLOCK.
+    localparam integer RALN    = (VLEN < MX_BLOCK) ? (LOG_BLK - LOG_VL) : 0;
+    localparam [31:0]  RALN_M  = (32'd1 << RALN) - 32'd1;
+    wire        v_range  = h_end > VR_DEPTH;
+    wire        p_misal  = (xa[LOG_MXA-1:0] != {LOG_MXA{1'b0}}) | ((xb & RALN_M) != 32'd0);
+    wire [47:0] p_elems  = {16'd0, xb} << LOG_VL;            // n*VLEN
+    wire [47:0] p_blocks = p_elems >> LOG_BLK;
+    wire [47:0] p_hdr    = ((p_blocks + 48'd15) >> 4) << 4;  // 16 bytes per (partial) group
+    reg  [47:0] p_code;                                      // code bytes
+    always @* begin
+        case (mxfmt)
+            `DNPU_MXFMT_E3M2, `DNPU_MXFMT_E2M3: p_code = (p_elems * 48'd3) >> 2;
+            `DNPU_MXFMT_E2M1:                   p_code = p_elems >> 1;
+            default:                            p_code = p_elems;
+        endcase
+    end
+    wire [47:0] p_bytes  = p_hdr + p_code;
+    localparam [31:0]  BB_M1   = BB - 1;
+    wire [47:0] p_beats  = (p_bytes + {16'd0, BB_M1}) >> LOG_BB;
+    wire [47:0] p_top    = {16'd0, xa} + (p_beats << LOG_BB);
+    wire        p_past   = (ADDR_TOP != 35'd0) & (p_top > {13'd0, ADDR_TOP});
+    wire [47:0] sv_top   = {16'd0, xa} + (p_elems << 1);     // H_STORE_V: 2 bytes a lane
+    wire        sv_past  = (ADDR_TOP != 35'd0) & (sv_top > {13'd0, ADDR_TOP});
+    wire [31:0] sv_words = p_elems[32:1];                    // n*VLEN/2
 
     // ---- loops ---------------------------------------------------------------------
     wire        is_loop   = (op == `DNPU_OP_C_LOOP) | (op == `DNPU_OP_C_LOOPI);
@@ -392,11 +454,35 @@ module dnpu_core #(
         .re(fp_re), .raddr(fp_raddr), .rdata(fp_rdata));
 
     // ---- word load/store streams -------------------------------------------------
-    reg  [31:0] mo_base;               // SRAM word address of the range
-    reg  [31:0] mo_n;                  // words
-    reg  [31:0] mo_cnt;                // words written (LOAD) / SRAM reads issued (STORE)
+    reg  [31:0] mo_base;               // SRAM word (vector: row) address of the range
+    reg  [31:0] mo_n;                  // words (vector: rows)
+    reg  [31:0] mo_cnt;                // words / rows written (LOAD, PREF) or read (STORE)
     reg         mo_fp;                 // FP SRAM, else int SRAM
+    reg         mo_vec;                // H_STORE_V: vector SRAM rows
     reg         st_hold;               // the SRAM read register holds an unsent word
+    reg  [LOG_VL-2:0] vst_w;           // H_STORE_V: word of the held row sent next
+
+    // ---- vector SRAM and the MX dequantizer ------------------------------------------
+    reg                  vec_we, vec_re;
+    reg  [VAW-1:0]       vec_waddr, vec_raddr;
+    wire [VLEN*16-1:0]   vec_rdata;
+    wire [VLEN*16-1:0]   dq_row;
+    wire                 dq_row_valid, dq_s_ready, dq_done, dq_cmd_ready, dq_cmd_error;
+    wire                 dq_cmd_valid;
+    reg                  dq_flush;     // reset the dequantizer (after a fault / SOFT_RESET)
+
+    dnpu_sram #(.WIDTH(VLEN * 16), .DEPTH(VEC_ROWS)) u_vec_sram (
+        .clk(clk), .we(vec_we), .waddr(vec_waddr), .wdata(dq_row),
+        .re(vec_re), .raddr(vec_raddr), .rdata(vec_rdata));
+
+    dnpu_mx_dequant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mx (
+        .clk(clk), .rst_n(rst_n & ~dq_flush),
+        .cmd_valid(dq_cmd_valid), .cmd_ready(dq_cmd_ready), .cmd_fmt(mxfmt),
+        .cmd_rows(xb[23:0]), .cmd_error(dq_cmd_error),
+        .s_data(rd_data), .s_valid(rd_valid & ~rd_err & (state == ST_PREF)),
+        .s_ready(dq_s_ready),
+        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(1'b1),
+        .done(dq_done));
 
     wire        up_valid, up_err, up_s_ready;
     wire [31:0] up_data;
@@ -412,10 +498,12 @@ module dnpu_core #(
 
     wire        st_rd_more = (mo_cnt != mo_n);
     wire        wr_hs      = wr_valid & wr_ready;
-    wire        st_re      = (state == ST_STORE) & st_rd_more & (~st_hold | wr_hs);
+    localparam [31:0] VW_LAST = VLEN / 2 - 1;
+    wire        st_wlast   = ~mo_vec | (vst_w == VW_LAST[LOG_VL-2:0]);   // last word of the held item
+    wire        st_re      = (state == ST_STORE) & st_rd_more & (~st_hold | (wr_hs & st_wlast));
 
     assign wr_valid = (state == ST_STORE) & st_hold;
-    assign wr_data  = mo_fp ? fp_rdata : int_rdata;
+    assign wr_data  = mo_vec ? vec_rdata[{vst_w, 5'd0} +: 32] : (mo_fp ? fp_rdata : int_rdata);
 
     // ---- scalar FP unit ------------------------------------------------------------
     // One instance of each hw/rtl/fp unit. fpu_a / fpu_b are loaded in EXEC of a
@@ -476,8 +564,10 @@ module dnpu_core #(
     reg        x_fpu;                  // go to FPU (scalar FP arithmetic)
     reg        x_rd_cmd, x_wr_cmd;     // H_LOAD / H_STORE transfer command
     reg        x_load;                 // ... taken: go to LOAD
+    reg        x_pref;                 // H_PREFETCH_V taken: go to PREF
 
     assign up_start   = (state == ST_EXEC) & ~soft_reset_i & x_load;
+    assign dq_cmd_valid = (state == ST_EXEC) & ~soft_reset_i & x_pref;
     assign reci_start = (state == ST_EXEC) & ~soft_reset_i & x_fpu & op_reci;
 
     always @* begin
@@ -495,6 +585,7 @@ module dnpu_core #(
         x_rd_cmd = 1'b0;
         x_wr_cmd = 1'b0;
         x_load   = 1'b0;
+        x_pref   = 1'b0;
         if (ir_err) begin
             x_fault = 1'b1;
             x_cause = `DNPU_ERR_AXI_READ;
@@ -578,6 +669,41 @@ module dnpu_core #(
                         x_wr_cmd = 1'b1;              // STORE once the engine takes it
                     end
                 end
+                `DNPU_OP_H_PREFETCH_V: begin
+                    if (h_n0) begin
+                        x_retire = 1'b1;
+                    end else if (p_misal) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_MISALIGNED;
+                    end else if (p_past) begin     // before SRAM_RANGE, as dnpu.emu
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_AXI_READ;
+                    end else if (v_range) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else begin
+                        // both take their command in the same cycle (the
+                        // dequantizer is idle here: done came before retire)
+                        x_rd_cmd = dq_cmd_ready;
+                        x_pref   = dq_cmd_ready & rd_cmd_ready;
+                    end
+                end
+                `DNPU_OP_H_STORE_V: begin
+                    if (h_n0) begin
+                        x_retire = 1'b1;
+                    end else if (h_misal) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_MISALIGNED;
+                    end else if (v_range) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else if (sv_past) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_AXI_WRITE;
+                    end else begin
+                        x_wr_cmd = 1'b1;
+                    end
+                end
                 default: begin                         // C_NOP
                     x_retire = 1'b1;
                 end
@@ -612,6 +738,12 @@ module dnpu_core #(
                 cause = `DNPU_ERR_AXI_READ;
             end else begin
                 retire = ld_last;
+            end
+            ST_PREF: if (rd_valid & rd_err) begin
+                fault = 1'b1;
+                cause = `DNPU_ERR_AXI_READ;
+            end else begin
+                retire = dq_done;
             end
             ST_STORE: if (st_end & wr_err) begin
                 fault = 1'b1;
@@ -650,6 +782,10 @@ module dnpu_core #(
         int_raddr  = saddr[IAW-1:0];
         fp_raddr   = saddr[FAW-1:0];
         sram_wdata = (op == `DNPU_OP_S_ST_FP) ? fd : xd;
+        vec_we     = 1'b0;
+        vec_re     = 1'b0;
+        vec_waddr  = mo_base[VAW-1:0] + mo_cnt[VAW-1:0];
+        vec_raddr  = mo_base[VAW-1:0] + mo_cnt[VAW-1:0];
         case (state)
             ST_EXEC: begin
                 if (x_retire & ~soft_reset_i) begin
@@ -673,9 +809,11 @@ module dnpu_core #(
             ST_STORE: begin
                 int_raddr = mo_base[IAW-1:0] + mo_cnt[IAW-1:0];
                 fp_raddr  = mo_base[FAW-1:0] + mo_cnt[FAW-1:0];
-                int_re    = st_re & ~mo_fp;
+                int_re    = st_re & ~mo_fp & ~mo_vec;
                 fp_re     = st_re & mo_fp;
+                vec_re    = st_re & mo_vec;
             end
+            ST_PREF:  vec_we = dq_row_valid & ~soft_reset_i;
             default: ;
         endcase
     end
@@ -696,14 +834,16 @@ module dnpu_core #(
 
     assign rd_cmd_valid = fetch_miss | exec_rd;
     assign rd_cmd_addr  = axi_addr(exec_rd ? xa : line_addr);
-    assign rd_cmd_beats = exec_rd ? h_beats : LINE_BEATS;
+    wire   is_pref      = (op == `DNPU_OP_H_PREFETCH_V);
+    assign rd_cmd_beats = exec_rd ? (is_pref ? p_beats[31:0] : h_beats) : LINE_BEATS;
     assign rd_cmd_id    = exec_rd ? ID_DATA : ID_FETCH;
-    assign rd_ready     = (state == ST_FILL) | ((state == ST_LOAD) & up_s_ready);
+    assign rd_ready     = (state == ST_FILL) | ((state == ST_LOAD) & up_s_ready) |
+                          ((state == ST_PREF) & dq_s_ready);
     assign rd_abort     = soft_reset_i | fault;
 
     assign wr_cmd_valid = (state == ST_EXEC) & x_wr_cmd & ~soft_reset_i;
     assign wr_cmd_addr  = axi_addr(xa);
-    assign wr_cmd_words = xb;
+    assign wr_cmd_words = (op == `DNPU_OP_H_STORE_V) ? sv_words : xb;
     assign wr_cmd_id    = ID_DATA;
     assign wr_abort     = soft_reset_i;
 
@@ -722,9 +862,11 @@ module dnpu_core #(
             sp          <= {SP_W{1'b0}};
             lval        <= {FETCH_LINES{1'b0}};
             st_hold     <= 1'b0;
+            dq_flush    <= 1'b0;
             for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
             for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
         end else begin
+            dq_flush <= soft_reset_i | fault;
             // -- per state
             case (state)
                 ST_FETCH: if (hit) begin
@@ -754,7 +896,7 @@ module dnpu_core #(
                         fpu_b <= fb;
                     end
                     if (exec_rd & rd_cmd_ready) begin
-                        state <= ST_LOAD;
+                        state <= is_pref ? ST_PREF : ST_LOAD;
                     end
                     if (wr_cmd_valid & wr_cmd_ready) begin
                         state <= ST_STORE;
@@ -764,14 +906,20 @@ module dnpu_core #(
                     mo_n    <= xb;
                     mo_cnt  <= 32'd0;
                     mo_fp   <= h_is_fp;
+                    mo_vec  <= (op == `DNPU_OP_H_STORE_V);
+                    vst_w   <= {(LOG_VL-1){1'b0}};
                     st_hold <= 1'b0;
                 end
+                ST_PREF: if (dq_row_valid)
+                    mo_cnt <= mo_cnt + 32'd1;
                 ST_LOAD: if (up_valid & ~up_err)
                     mo_cnt <= mo_cnt + 32'd1;
                 ST_STORE: begin
                     if (st_re)
                         mo_cnt <= mo_cnt + 32'd1;
-                    st_hold <= st_re | (st_hold & ~wr_hs);
+                    st_hold <= st_re | (st_hold & ~(wr_hs & st_wlast));
+                    if (wr_hs)
+                        vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;
                 end
                 default: ;
             endcase
@@ -854,7 +1002,8 @@ module dnpu_core #(
         end else begin
             instret_o      <= retire;
             stall_fetch_o  <= fetch_miss | ((state == ST_FILL) & ~soft_reset_i);
-            stall_mem_rd_o <= ~soft_reset_i & (state == ST_LOAD) & ~up_valid;
+            stall_mem_rd_o <= ~soft_reset_i & (((state == ST_LOAD) & ~up_valid) |
+                                                ((state == ST_PREF) & dq_s_ready & ~rd_valid));
             stall_mem_wr_o <= ~soft_reset_i & (state == ST_STORE) & wr_stall;
             retire_valid   <= retire;
         end
@@ -871,7 +1020,10 @@ module dnpu_core #(
     // SRAM bases beyond the address bits were range-checked before use. The
     // comparator's eq is for the vector unit; the reciprocal is never busy in EXEC
     // (FPU waits for its done).
-    wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)], cmp_eq, reci_busy};
+    // The dequantizer never sees a bad command (EXEC checked it); p_*, sv_* high
+    // bits are zero once the range check passed.
+    wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)], cmp_eq, reci_busy,
+                       dq_cmd_error, p_beats[47:32], p_elems[47:33], p_elems[0]};
 
 endmodule
 

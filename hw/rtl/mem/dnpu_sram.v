@@ -32,11 +32,15 @@ module dnpu_sram #(
 );
     reg [WIDTH-1:0] mem [0:DEPTH-1];
 
+    // Zero through a parameter: a {WIDTH{1'b0}} replication of a wide row (the
+    // vector SRAM on asic-2048: 32768 bits) trips Verilator's replication limit.
+    localparam [WIDTH-1:0] ZERO = 0;
+
     integer i;
     initial begin
         for (i = 0; i < DEPTH; i = i + 1)
-            mem[i] = {WIDTH{1'b0}};
-        rdata = {WIDTH{1'b0}};
+            mem[i] = ZERO;
+        rdata = ZERO;
     end
 
     always @(posedge clk) begin

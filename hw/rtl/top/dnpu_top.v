@@ -160,7 +160,9 @@ module dnpu_top (
     dnpu_core #(
         .ADDR_W(ADDR_W), .DATA_W(DATA_W), .ID_W(ID_W),
         .FETCH_WORDS(`DNPU_CFG_CTRL_FETCH_WORDS), .LOOP_DEPTH(`DNPU_CFG_CTRL_LOOP_DEPTH),
-        .INT_WORDS(`DNPU_CFG_SRAM_INT_WORDS), .FP_WORDS(`DNPU_CFG_SRAM_FP_WORDS)
+        .INT_WORDS(`DNPU_CFG_SRAM_INT_WORDS), .FP_WORDS(`DNPU_CFG_SRAM_FP_WORDS),
+        .VLEN(`DNPU_CFG_VECTOR_VLEN), .VEC_ROWS(`DNPU_CFG_SRAM_VECTOR_ROWS),
+        .MX_BLOCK(`DNPU_CFG_MX_BLOCK)
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .start_i(start), .soft_reset_i(soft_reset), .prog_base_i(prog_base), .args_i(args),
