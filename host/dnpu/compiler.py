@@ -40,7 +40,7 @@ from dnpu.config import Config
 
 __all__ = ["Program", "Buffer", "CompileError", "sampling_program", "ALIGN", "ARG_ORDER"]
 
-ALIGN = 64  # every buffer starts on a 512-bit boundary: one full beat at any supported width
+ALIGN = mx.PACK_ALIGN  # every buffer starts on a 512-bit boundary: one full beat at any supported width
 
 # Which argument register carries which buffer's address.
 ARG_ORDER = ("logits", "mask", "x", "commit_arg", "x_new", "x0", "conf")

@@ -12,13 +12,13 @@ import dataclasses
 
 import numpy as np
 
-from dnpu import csr, isa
+from dnpu import csr, isa, mx
 from dnpu.config import Config
 from dnpu.runtime.errors import AttachError, DeviceError
 
 __all__ = ["Device", "Buffer", "RunInfo", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
 
-ALIGN = 64                      # every buffer: 64-byte aligned and sized (EXECUTION.md)
+ALIGN = mx.PACK_ALIGN           # every buffer: aligned and sized to the widest AXI beat (EXECUTION.md)
 HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
 HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is sparse in both models)
 
