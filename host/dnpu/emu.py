@@ -492,7 +492,7 @@ class Emulator:
         return name
 
     def _mx_stream(self, addr: int, n: int, fmt: str) -> tuple[int, int]:
-        """Checks for an MX stream of n rows at addr: (blocks, bytes it occupies).
+        """Checks for an MX stream of n rows at addr: (bytes it occupies, whole-beat span).
 
         The stream starts at a group; a last partial group is read only as far as its
         blocks go. The hardware reads whole AXI beats, so the span up to the next beat
@@ -511,11 +511,17 @@ class Emulator:
         nbytes = groups * gbytes + (mx.GROUP_BLOCKS + rest * block_bytes if rest else 0)
         beat = self.config.beat_bytes
         span = -(-(addr + nbytes) // beat) * beat - addr
+        if addr + span > self.mem.limit:  # known from the operands alone: before the SRAM range
+            raise _Fault(ErrCause.AXI_READ, f"MX stream read of [0x{addr:08X}, +{span}) runs past the "
+                                            f"top of the address space")
+        return nbytes, span
+
+    def _mx_mapped(self, addr: int, span: int) -> None:
+        """The stream's whole beats must be mapped (checked after the SRAM range)."""
         if not self.mem.is_mapped(addr, span):
             bad = self.mem.first_unmapped(addr, span)
             raise _Fault(ErrCause.AXI_READ, f"MX stream read of [0x{addr:08X}, +{span}) (whole beats) "
                                             f"hits unmapped 0x{bad:08X}")
-        return blocks, nbytes
 
     def _mx_bf16(self, raw: np.ndarray, n: int, fmt: str) -> np.ndarray:
         total = n * self.vlen
@@ -841,8 +847,9 @@ class Emulator:
         fmt = self._fmt(a["fmt"])
         if n == 0:
             return None
-        _, nbytes = self._mx_stream(addr, n, fmt)
+        nbytes, span = self._mx_stream(addr, n, fmt)
         self._sram("vector", vd, n, self.vector_rows)
+        self._mx_mapped(addr, span)
         raw = self._rd(addr, nbytes)
         self._vsram[vd:vd + n] = self._mx_bf16(raw, n, fmt)
         return {"V": (vd, n)}
@@ -853,7 +860,8 @@ class Emulator:
         fmt = self._fmt(a["fmt"])
         if n == 0:
             return None
-        _, nbytes = self._mx_stream(addr, n, fmt)
+        nbytes, span = self._mx_stream(addr, n, fmt)
+        self._mx_mapped(addr, span)
         raw = self._rd(addr, nbytes)
         idx, s = nm.fused_sample(self._mx_bf16(raw, n, fmt).reshape(-1), self.vlen)
         w = self._wf(a["sum"], s)

@@ -1092,10 +1092,10 @@ async def vector_faults(dut):
         (prefetch_lines(VEC_ROWS - 1, DATA, rpb, "e5m2"), E.SRAM_RANGE),
         (prefetch_lines(VEC_ROWS, DATA + 4, rpb, "e5m2"), E.MISALIGNED),      # priority
         (prefetch_lines(VEC_ROWS - rpb + 1, DATA, rpb, "int8"), E.SRAM_RANGE),
-        # past the top of the address space and out of range: dnpu.emu checks the
-        # stream before the range (an unmapped stream in range of the bus with a bad
-        # range is left out: EXECUTION.md says SRAM_RANGE, dnpu.emu AXI_READ)
+        # past the top of the address space (known from the operands) comes before the
+        # SRAM range; an unmapped stream inside the address space comes after it
         (prefetch_lines(VEC_ROWS, M32 & ~(align - 1), ge_rows, "int8"), E.AXI_READ),
+        (prefetch_lines(VEC_ROWS, HOLE, ge_rows, "e4m3"), E.SRAM_RANGE),
         (prefetch_lines(0, M32 & ~(align - 1), ge_rows, "e4m3"), E.AXI_READ),  # past the top
         (prefetch_lines(0, HOLE, ge_rows, "e4m3"), E.AXI_READ),
         (prefetch_lines(3, SLV, 2 * ge_rows, "e3m2"), E.AXI_READ),

@@ -51,9 +51,9 @@
 // per cycle, synchronous read (dnpu_sram). H_PREFETCH_V (state PREF): EXEC
 // makes the emulator's checks (fmt, n = 0, MISALIGNED: address a multiple of
 // max(16, beat bytes) and n*VLEN a multiple of MX_BLOCK, a stream past the top
-// of the address space (AXI_READ, before SRAM_RANGE like dnpu.emu), SRAM_RANGE;
-// an unmapped stream with a bad range faults SRAM_RANGE here, EXECUTION.md's
-// order, while dnpu.emu checks the mapping first), then gives the read engine exactly the
+// of the address space (AXI_READ: known from the operands, so before SRAM_RANGE,
+// as EXECUTION.md and dnpu.emu say), SRAM_RANGE; an unmapped stream is found only
+// by reading it (AXI_READ after the range check)), then gives the read engine exactly the
 // beats the stream needs (the dequantizer's bytes_needed contract) and the
 // dequantizer its command in the same cycle; beats go straight from the engine
 // into the dequantizer, rows out of it into the vector SRAM, one a cycle; the
