@@ -119,13 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from dnpu.config import ConfigError
+    from dnpu.isa import AsmError, DisasmError
 
-    expected: tuple[type[BaseException], ...] = (ConfigError,)
-    try:
-        from dnpu.isa import AsmError, DisasmError
-        expected += (AsmError, DisasmError)
-    except ImportError:
-        pass
+    expected = (ConfigError, AsmError, DisasmError)
     try:
         return args.func(args)
     except expected as e:

@@ -136,8 +136,7 @@ def _limits(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str)
         raise CompileError(f"L = {L}: int SRAM offsets 3L must fit a 17-bit signed immediate")
 
 
-def _layout(B: int, L: int, V: int, mode: str, fmt: str, block: int, program_bytes: int):
-    row_stride = mx.packed_nbytes(V, fmt, block)  # a multiple of 64: rows stay aligned
+def _layout(B: int, L: int, V: int, mode: str, row_stride: int, program_bytes: int) -> dict[str, Buffer]:
     specs = [
         ("program", program_bytes, "int32", (program_bytes // 4,), False),
         ("logits", B * L * row_stride, "mx", (B, L, V), False),
@@ -153,7 +152,7 @@ def _layout(B: int, L: int, V: int, mode: str, fmt: str, block: int, program_byt
     for name, nbytes, dtype, shape, out in specs:
         layout[name] = Buffer(name, off, nbytes, dtype, shape, out)
         off = _align(off + nbytes)
-    return layout, row_stride
+    return layout
 
 
 def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str, row_stride: int) -> str:
@@ -234,10 +233,10 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
 @functools.lru_cache(maxsize=64)
 def _compile(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str) -> Program:
     _limits(cfg, B, L, V, mode, flow, fmt)
-    row_stride = mx.packed_nbytes(V, fmt, cfg.mx.block)
+    row_stride = mx.packed_nbytes(V, fmt, cfg.mx.block)  # a multiple of 64: rows stay aligned
     src = _source(cfg, B, L, V, mode, flow, fmt, row_stride)
     binary = isa.assemble(src, filename=f"<sampling {mode}/{flow}>")
-    layout, _ = _layout(B, L, V, mode, fmt, cfg.mx.block, len(binary))
+    layout = _layout(B, L, V, mode, row_stride, len(binary))
     return Program(cfg.name, B, L, V, mode, flow, fmt, src, binary, layout, row_stride)
 
 

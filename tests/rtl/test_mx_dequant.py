@@ -395,7 +395,7 @@ def _runner():
     return cocotb_run
 
 
-def _run(sim: str, data_w: int, vlen: int, block: int, quick: bool, monkeypatch) -> None:
+def _run(sim: str, data_w: int, vlen: int, block: int, quick: bool) -> None:
     cr = _runner()
     rtl_sources, run_block = cr.rtl_sources, cr.run_block
 
@@ -408,13 +408,13 @@ def _run(sim: str, data_w: int, vlen: int, block: int, quick: bool, monkeypatch)
 @pytest.mark.rtl
 @pytest.mark.parametrize("data_w,vlen,block", VERILATOR_COMBOS,
                          ids=[f"w{d}-v{v}-b{b}" for d, v, b in VERILATOR_COMBOS])
-def test_mx_dequant_verilator(data_w, vlen, block, monkeypatch):
-    _run("verilator", data_w, vlen, block, quick=False, monkeypatch=monkeypatch)
+def test_mx_dequant_verilator(data_w, vlen, block):
+    _run("verilator", data_w, vlen, block, quick=False)
 
 
 @pytest.mark.rtl
-def test_mx_dequant_icarus(monkeypatch):
-    _run("icarus", *ICARUS_COMBO, quick=True, monkeypatch=monkeypatch)
+def test_mx_dequant_icarus():
+    _run("icarus", *ICARUS_COMBO, quick=True)
 
 
 @pytest.mark.rtl
