@@ -74,6 +74,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     },
     "vector": {
         "vlen": (int, _pow2_in(2, 4096), True, "vector lanes (BF16 elements per vector-SRAM row)"),
+        "lanes": (int, _pow2_in(1, 4096), True,
+                  "arithmetic lanes of the vector unit: a row goes through them in vlen/lanes cycles"),
     },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
@@ -246,6 +248,9 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
 
 def _cross_check(cfg: Config) -> None:
     where = cfg.path
+    if cfg.vector.lanes > cfg.vector.vlen:
+        raise ConfigError(f"{where}: [vector] lanes = {cfg.vector.lanes}: at most vlen = {cfg.vector.vlen} "
+                          "(a row is split over the lanes, never the other way round)")
     if cfg.profile.target == "fpga" and cfg.profile.part is None:
         raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
     if cfg.profile.target != "asic" and cfg.memory.bytes_per_cycle > cfg.beat_bytes:

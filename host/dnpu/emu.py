@@ -702,14 +702,25 @@ class Emulator:
     def _vrows(self, base: int, n: int) -> np.ndarray:
         return nm.bf16_value(self._vsram[base:base + n])
 
+    def _rowwise(self, vd: int, srcs: tuple[int, ...], n: int, fn) -> None:
+        """V[vd+i] = fn(i0, i1) row by row in increasing i, each row read after the rows
+        before it were written (EXECUTION.md): fn(first, count) maps source rows
+        [first, first+count) to result bits. Done in one piece unless a destination row
+        is a source row of a later i (0 < vd - src < n)."""
+        if any(0 < vd - s < n for s in srcs):
+            for i in range(n):
+                self._vsram[vd + i:vd + i + 1] = fn(i, 1)
+        else:
+            self._vsram[vd:vd + n] = fn(0, n)
+
     def _vv(self, a, op) -> dict | None:
         vd, va, vb, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["vb"]], self._x[a["n"]]
         if n == 0:
             return None
         for base in (va, vb, vd):
             self._sram("vector", base, n, self.vector_rows)
-        res = op(self._vrows(va, n), self._vrows(vb, n), "bf16")
-        self._vsram[vd:vd + n] = nm.bf16_bits(res)
+        self._rowwise(vd, (va, vb), n, lambda i, c: nm.bf16_bits(
+            op(self._vrows(va + i, c), self._vrows(vb + i, c), "bf16")))
         return {"V": (vd, n)}
 
     def _vf(self, a, op) -> dict | None:
@@ -718,8 +729,8 @@ class Emulator:
             return None
         for base in (va, vd):
             self._sram("vector", base, n, self.vector_rows)
-        res = op(self._vrows(va, n), self._fv(a["s"]), "bf16")
-        self._vsram[vd:vd + n] = nm.bf16_bits(res)
+        s = self._fv(a["s"])
+        self._rowwise(vd, (va,), n, lambda i, c: nm.bf16_bits(op(self._vrows(va + i, c), s, "bf16")))
         return {"V": (vd, n)}
 
     @_op("V_ADD_VV")
@@ -753,7 +764,7 @@ class Emulator:
             return None
         self._sram("vector", va, n, self.vector_rows)
         self._sram("vector", vd, n, self.vector_rows)
-        self._vsram[vd:vd + n] = nm.exp_bf16(self._vsram[va:va + n])
+        self._rowwise(vd, (va,), n, lambda i, c: nm.exp_bf16(self._vsram[va + i:va + i + c]))
         return {"V": (vd, n)}
 
     @_op("V_FILL_VF")
@@ -835,9 +846,14 @@ class Emulator:
             return None
         for base in (msk, src, dst):
             self._sram("int", base, n, self.int_words)
-        m = self._intsram[msk:msk + n] != 0
-        s = self._intsram[src:src + n].copy()
-        self._intsram[dst:dst + n][m] = s[m]
+        if 0 < dst - msk < n or 0 < dst - src < n:     # element by element, in order
+            for j in range(n):
+                if self._intsram[msk + j]:
+                    self._intsram[dst + j] = self._intsram[src + j]
+        else:
+            m = self._intsram[msk:msk + n] != 0
+            s = self._intsram[src:src + n].copy()
+            self._intsram[dst:dst + n][m] = s[m]
         return {"INT": (dst, n)}
 
     # ---- memory --------------------------------------------------------------------------

@@ -372,8 +372,11 @@ def golden_binary(a, b, op_sub):
     sub = nm.f32_sub(a, b).astype(U32)
     av, bv = nm.f32_value(a), nm.f32_value(b)
     gt_ab, gt_ba = nm.gt(av, bv), nm.gt(bv, av)
+    # BF16 results (V_ADD/SUB/MUL_VV/VF) in FP32 bits: the BF16 pattern in the top half
+    b16 = {k: (nm.bf16_bits(f(av, bv, "bf16")).astype(U32) << U32(16))
+           for k, f in (("add16_y", nm.add), ("sub16_y", nm.sub), ("mul16_y", nm.mul))}
     return {"add_y": add, "sub_y": sub, "mul_y": nm.f32_mul(a, b).astype(U32),
-            "cmp_gt": gt_ab.astype(U32), "cmp_eq": (~gt_ab & ~gt_ba).astype(U32)}
+            "cmp_gt": gt_ab.astype(U32), "cmp_eq": (~gt_ab & ~gt_ba).astype(U32), **b16}
 
 
 # ---------------------------------------------------------------------------
@@ -458,13 +461,17 @@ async def binary_ops(dut):
     _log_counts("binary vectors", counts)
     t0 = time.perf_counter()
     got = await apply_comb(dut, {"a": (a, 32), "b": (b, 32), "op_sub": (op_sub, 1)},
-                           {"add_y": 32, "sub_y": 32, "mul_y": 32, "cmp_gt": 1, "cmp_eq": 1})
+                           {"add_y": 32, "sub_y": 32, "mul_y": 32, "cmp_gt": 1, "cmp_eq": 1,
+                            "add16_y": 32, "sub16_y": 32, "mul16_y": 32})
     dut_log(f"binary ops: {a.size} vectors in {time.perf_counter() - t0:.1f} s")
     want = golden_binary(a, b, op_sub)
     ins = {"a": a, "b": b}
     check("dnpu_fp32_add (a + b)", got["add_y"], want["add_y"], ins)
     check("dnpu_fp32_add (a - b)", got["sub_y"], want["sub_y"], ins)
     check("dnpu_fp32_mul", got["mul_y"], want["mul_y"], ins)
+    check("dnpu_fp32_add bf16 (a + b)", got["add16_y"], want["add16_y"], ins)
+    check("dnpu_fp32_add bf16 (a - b)", got["sub16_y"], want["sub16_y"], ins)
+    check("dnpu_fp32_mul bf16", got["mul16_y"], want["mul16_y"], ins)
     check("dnpu_fp_cmp gt", got["cmp_gt"], want["cmp_gt"], ins, width=1)
     check("dnpu_fp_cmp eq", got["cmp_eq"], want["cmp_eq"], ins, width=1)
 

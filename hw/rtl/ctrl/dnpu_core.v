@@ -14,16 +14,15 @@
 //               S_LT_FP (one shared instance of each hw/rtl/fp unit)
 //   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP, H_PREFETCH_V,
 //               H_STORE_V (vector SRAM, one instance of hw/rtl/mx/dnpu_mx_dequant)
+//   vector      every V_*, S_MAP_V_FP and H_SAMPLE_FUSED, in hw/rtl/vector/dnpu_vec
+//               (state VEC: EXEC makes the checks, the unit does the work and
+//               pulses done with the f / x results; H_SAMPLE_FUSED's rows come
+//               from the dequantizer like H_PREFETCH_V's, into the unit)
 //
 // ---- Not yet in RTL: see issue 4 ---------------------------------------------
-// These decode as ILLEGAL_INSTR for now (the emulator executes them). They are
-// integrated in a later increment with the vector unit and the MX dequantizer
-// (hw/rtl/mx/):
-//   scalar FP   S_MAP_V_FP
-//   vector      V_ADD_VV, V_SUB_VV, V_MUL_VV, V_ADD_VF, V_SUB_VF, V_MUL_VF,
-//               V_EXP_V, V_FILL_VF, V_RED_MAX, V_RED_SUM, V_RED_MAX_IDX,
-//               V_TOPK_MASK, V_TOPK_MASK_V, V_THRESH_MASK, V_SELECT_INT
-//   memory      H_SAMPLE_FUSED
+// Instructions listed here decode as ILLEGAL_INSTR (the emulator executes them);
+// tools (tests/rtl/test_top.py, dnpu.proggen) read this list. It is empty:
+//   (none)
 //
 // ---- Structure ---------------------------------------------------------------
 // A multi-cycle controller (no pipeline yet): FETCH (line buffer lookup, or a
@@ -105,6 +104,7 @@ module dnpu_core #(
     parameter integer INT_WORDS   = 2048,
     parameter integer FP_WORDS    = 1024,
     parameter integer VLEN        = 16,
+    parameter integer LANES       = 16,
     parameter integer VEC_ROWS    = 1024,
     parameter integer MX_BLOCK    = 32
 ) (
@@ -202,7 +202,8 @@ module dnpu_core #(
                      ST_LOAD  = 4'd5,   // H_LOAD_*: words stream into an SRAM
                      ST_STORE = 4'd6,   // H_STORE_*: words stream out of an SRAM
                      ST_FPU   = 4'd7,   // scalar FP: the unit's result is written
-                     ST_PREF  = 4'd8;   // H_PREFETCH_V: beats -> dequantizer -> rows
+                     ST_PREF  = 4'd8,   // H_PREFETCH_V: beats -> dequantizer -> rows
+                     ST_VEC   = 4'd9;   // the vector unit works (dnpu_vec)
 
     reg [3:0]  state;
     reg [31:0] pc;
@@ -313,9 +314,23 @@ module dnpu_core #(
                 `DNPU_OP_H_STORE_FP:  used_mask = `DNPU_USED_H_STORE_FP;
                 `DNPU_OP_H_PREFETCH_V: used_mask = `DNPU_USED_H_PREFETCH_V;
                 `DNPU_OP_H_STORE_V:   used_mask = `DNPU_USED_H_STORE_V;
-                // not yet in RTL: see issue 4 (S_MAP_V_FP, every V_*,
-                // H_SAMPLE_FUSED; list in the header):
-                // ILLEGAL_INSTR like an unknown opcode.
+                `DNPU_OP_H_SAMPLE_FUSED: used_mask = `DNPU_USED_H_SAMPLE_FUSED;
+                `DNPU_OP_S_MAP_V_FP:  used_mask = `DNPU_USED_S_MAP_V_FP;
+                `DNPU_OP_V_ADD_VV:    used_mask = `DNPU_USED_V_ADD_VV;
+                `DNPU_OP_V_SUB_VV:    used_mask = `DNPU_USED_V_SUB_VV;
+                `DNPU_OP_V_MUL_VV:    used_mask = `DNPU_USED_V_MUL_VV;
+                `DNPU_OP_V_ADD_VF:    used_mask = `DNPU_USED_V_ADD_VF;
+                `DNPU_OP_V_SUB_VF:    used_mask = `DNPU_USED_V_SUB_VF;
+                `DNPU_OP_V_MUL_VF:    used_mask = `DNPU_USED_V_MUL_VF;
+                `DNPU_OP_V_EXP_V:     used_mask = `DNPU_USED_V_EXP_V;
+                `DNPU_OP_V_FILL_VF:   used_mask = `DNPU_USED_V_FILL_VF;
+                `DNPU_OP_V_RED_MAX:   used_mask = `DNPU_USED_V_RED_MAX;
+                `DNPU_OP_V_RED_SUM:   used_mask = `DNPU_USED_V_RED_SUM;
+                `DNPU_OP_V_RED_MAX_IDX: used_mask = `DNPU_USED_V_RED_MAX_IDX;
+                `DNPU_OP_V_TOPK_MASK: used_mask = `DNPU_USED_V_TOPK_MASK;
+                `DNPU_OP_V_TOPK_MASK_V: used_mask = `DNPU_USED_V_TOPK_MASK_V;
+                `DNPU_OP_V_THRESH_MASK: used_mask = `DNPU_USED_V_THRESH_MASK;
+                `DNPU_OP_V_SELECT_INT: used_mask = `DNPU_USED_V_SELECT_INT;
                 default:              used_mask = 32'd0;
             endcase
         end
@@ -324,7 +339,8 @@ module dnpu_core #(
     wire [31:0] used    = used_mask(op);
     wire [2:0]  mxfmt   = ir[`DNPU_F_FMT_LSB +: `DNPU_F_FMT_W];
     localparam [3:0] MXFMT_N = `DNPU_MXFMT_COUNT;
-    wire        bad_fmt = (op == `DNPU_OP_H_PREFETCH_V) & ({1'b0, mxfmt} >= MXFMT_N);
+    wire        is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
+    wire        bad_fmt = ((op == `DNPU_OP_H_PREFETCH_V) | is_fused) & ({1'b0, mxfmt} >= MXFMT_N);
     wire        illegal = (used == 32'd0) | ((ir & ~used) != 32'd0) | bad_fmt;
 
     // ---- operands ------------------------------------------------------------------
@@ -393,6 +409,48 @@ module dnpu_core #(
     wire [47:0] sv_top   = {16'd0, xa} + (p_elems << 1);     // H_STORE_V: 2 bytes a lane
     wire        sv_past  = (ADDR_TOP != 35'd0) & (sv_top > {13'd0, ADDR_TOP});
     wire [31:0] sv_words = p_elems[32:1];                    // n*VLEN/2
+
+    // Vector-unit instructions (dnpu_vec): n is rs3, but rs2 for S_MAP_V_FP;
+    // each base + count must fit its SRAM (dnpu.emu's order; one cause).
+    localparam [31:0] VL_M1 = VLEN - 1;
+    wire        op_map   = (op == `DNPU_OP_S_MAP_V_FP);
+    wire [31:0] vn       = op_map ? xb : xc;
+    wire        vn0      = (vn == 32'd0);
+    wire [32:0] vrows    = ({1'b0, vn} + {1'b0, VL_M1}) >> LOG_VL;   // ceil(n / VLEN)
+    function out_of;                                    // base + count > depth
+        input [31:0] base;
+        input [32:0] count;
+        input [32:0] depth;
+        begin
+            out_of = ({2'b00, base} + {1'b0, count}) > {1'b0, depth};
+        end
+    endfunction
+    wire [32:0] vn33     = {1'b0, vn};
+    reg         v_bad;                                   // SRAM_RANGE
+    reg         v_op;                                    // a dnpu_vec instruction (not fused)
+    always @* begin
+        v_op  = 1'b1;
+        v_bad = 1'b0;
+        case (op)
+            `DNPU_OP_V_ADD_VV, `DNPU_OP_V_SUB_VV, `DNPU_OP_V_MUL_VV:
+                v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xb, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
+            `DNPU_OP_V_ADD_VF, `DNPU_OP_V_SUB_VF, `DNPU_OP_V_MUL_VF, `DNPU_OP_V_EXP_V:
+                v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
+            `DNPU_OP_V_FILL_VF:
+                v_bad = out_of(xd, vn33, VR_DEPTH);
+            `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_SUM, `DNPU_OP_V_RED_MAX_IDX:
+                v_bad = out_of(xa, vn33, VR_DEPTH);
+            `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_THRESH_MASK:
+                v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+            `DNPU_OP_V_TOPK_MASK_V:
+                v_bad = out_of(xa, vrows, VR_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+            `DNPU_OP_V_SELECT_INT:
+                v_bad = out_of(xa, vn33, INT_DEPTH) | out_of(xb, vn33, INT_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+            `DNPU_OP_S_MAP_V_FP:
+                v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vrows, VR_DEPTH);
+            default: v_op = 1'b0;
+        endcase
+    end
 
     // ---- loops ---------------------------------------------------------------------
     wire        is_loop   = (op == `DNPU_OP_C_LOOP) | (op == `DNPU_OP_C_LOOPI);
@@ -470,18 +528,49 @@ module dnpu_core #(
     wire                 dq_row_valid, dq_s_ready, dq_done, dq_cmd_ready, dq_cmd_error;
     wire                 dq_cmd_valid;
     reg                  dq_flush;     // reset the dequantizer (after a fault / SOFT_RESET)
+    // The dequantizer streams for H_PREFETCH_V (rows to the vector SRAM) and for
+    // H_SAMPLE_FUSED (rows to dnpu_vec).
+    wire                 in_fuse   = (state == ST_VEC) & is_fused;
+    wire                 dq_stream = (state == ST_PREF) | in_fuse;
+
+    reg  [VLEN*16-1:0]   vec_wdata;
 
     dnpu_sram #(.WIDTH(VLEN * 16), .DEPTH(VEC_ROWS)) u_vec_sram (
-        .clk(clk), .we(vec_we), .waddr(vec_waddr), .wdata(dq_row),
+        .clk(clk), .we(vec_we), .waddr(vec_waddr), .wdata(vec_wdata),
         .re(vec_re), .raddr(vec_raddr), .rdata(vec_rdata));
+
+    // ---- vector unit ------------------------------------------------------------------
+    // Started from EXEC with the operand registers; owns the SRAM ports in VEC.
+    // Reset with the dequantizer after a fault, and by SOFT_RESET at once.
+    wire                 vu_done, vu_dq_ready;
+    wire [31:0]          vu_res_f, vu_res_x;
+    wire                 vu_vs_re, vu_vs_we, vu_is_re, vu_is_we, vu_fs_re;
+    wire [VAW-1:0]       vu_vs_raddr, vu_vs_waddr;
+    wire [VLEN*16-1:0]   vu_vs_wdata;
+    wire [IAW-1:0]       vu_is_raddr, vu_is_waddr;
+    wire [31:0]          vu_is_wdata;
+    wire [FAW-1:0]       vu_fs_raddr;
+    wire                 vu_start;
+
+    dnpu_vec #(.VLEN(VLEN), .LANES(LANES), .VEC_ROWS(VEC_ROWS), .INT_WORDS(INT_WORDS),
+               .FP_WORDS(FP_WORDS)) u_vec (
+        .clk(clk), .rst_n(rst_n & ~soft_reset_i & ~dq_flush),
+        .start(vu_start), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb), .a_rs3(xc), .f_s(fb),
+        .done(vu_done), .res_f(vu_res_f), .res_x(vu_res_x),
+        .vs_re(vu_vs_re), .vs_raddr(vu_vs_raddr), .vs_rdata(vec_rdata),
+        .vs_we(vu_vs_we), .vs_waddr(vu_vs_waddr), .vs_wdata(vu_vs_wdata),
+        .is_re(vu_is_re), .is_raddr(vu_is_raddr), .is_rdata(int_rdata),
+        .is_we(vu_is_we), .is_waddr(vu_is_waddr), .is_wdata(vu_is_wdata),
+        .fs_re(vu_fs_re), .fs_raddr(vu_fs_raddr), .fs_rdata(fp_rdata),
+        .dq_valid(dq_row_valid & in_fuse), .dq_row(dq_row), .dq_ready(vu_dq_ready));
 
     dnpu_mx_dequant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mx (
         .clk(clk), .rst_n(rst_n & ~dq_flush),
         .cmd_valid(dq_cmd_valid), .cmd_ready(dq_cmd_ready), .cmd_fmt(mxfmt),
         .cmd_rows(xb[23:0]), .cmd_error(dq_cmd_error),
-        .s_data(rd_data), .s_valid(rd_valid & ~rd_err & (state == ST_PREF)),
+        .s_data(rd_data), .s_valid(rd_valid & ~rd_err & dq_stream),
         .s_ready(dq_s_ready),
-        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(1'b1),
+        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(~in_fuse | vu_dq_ready),
         .done(dq_done));
 
     wire        up_valid, up_err, up_s_ready;
@@ -522,8 +611,8 @@ module dnpu_core #(
     wire        b_gt_a, cmp_eq, reci_busy, reci_done;
     wire        reci_start;
 
-    dnpu_fp32_add u_fp_add (.a(fpu_a), .b(fpu_b), .sub(op_sub), .y(add_y));
-    dnpu_fp32_mul u_fp_mul (.a(fpu_a), .b(fpu_b), .y(mul_y));
+    dnpu_fp32_add u_fp_add (.a(fpu_a), .b(fpu_b), .sub(op_sub), .bf16(1'b0), .y(add_y));
+    dnpu_fp32_mul u_fp_mul (.a(fpu_a), .b(fpu_b), .bf16(1'b0), .y(mul_y));
     // gt(b, a): S_MAX_FP takes b iff b > a; S_LT_FP is a < b = gt(b, a).
     dnpu_fp_cmp   u_fp_cmp (.a(fpu_b), .b(fpu_a), .gt(b_gt_a), .eq(cmp_eq));
     dnpu_fp_exp   u_fp_exp (.x(fpu_a), .y(exp_y));
@@ -564,11 +653,13 @@ module dnpu_core #(
     reg        x_fpu;                  // go to FPU (scalar FP arithmetic)
     reg        x_rd_cmd, x_wr_cmd;     // H_LOAD / H_STORE transfer command
     reg        x_load;                 // ... taken: go to LOAD
-    reg        x_pref;                 // H_PREFETCH_V taken: go to PREF
+    reg        x_pref;                 // H_PREFETCH_V / H_SAMPLE_FUSED stream taken
+    reg        x_vec;                  // dnpu_vec starts: go to VEC
 
     assign up_start   = (state == ST_EXEC) & ~soft_reset_i & x_load;
     assign dq_cmd_valid = (state == ST_EXEC) & ~soft_reset_i & x_pref;
     assign reci_start = (state == ST_EXEC) & ~soft_reset_i & x_fpu & op_reci;
+    assign vu_start   = (state == ST_EXEC) & ~soft_reset_i & x_vec;
 
     always @* begin
         x_fault  = 1'b0;
@@ -586,6 +677,7 @@ module dnpu_core #(
         x_wr_cmd = 1'b0;
         x_load   = 1'b0;
         x_pref   = 1'b0;
+        x_vec    = 1'b0;
         if (ir_err) begin
             x_fault = 1'b1;
             x_cause = `DNPU_ERR_AXI_READ;
@@ -704,8 +796,34 @@ module dnpu_core #(
                         x_wr_cmd = 1'b1;
                     end
                 end
-                default: begin                         // C_NOP
-                    x_retire = 1'b1;
+                `DNPU_OP_H_SAMPLE_FUSED: begin         // H_PREFETCH_V's checks, no SRAM
+                    if (h_n0) begin
+                        x_retire = 1'b1;
+                    end else if (p_misal) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_MISALIGNED;
+                    end else if (p_past) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_AXI_READ;
+                    end else begin
+                        x_rd_cmd = dq_cmd_ready;
+                        x_pref   = dq_cmd_ready & rd_cmd_ready;
+                        x_vec    = x_pref;
+                    end
+                end
+                default: begin
+                    if (v_op) begin                    // dnpu_vec
+                        if (vn0) begin
+                            x_retire = 1'b1;
+                        end else if (v_bad) begin
+                            x_fault = 1'b1;
+                            x_cause = `DNPU_ERR_SRAM_RANGE;
+                        end else begin
+                            x_vec = 1'b1;
+                        end
+                    end else begin                     // C_NOP
+                        x_retire = 1'b1;
+                    end
                 end
             endcase
         end
@@ -745,6 +863,12 @@ module dnpu_core #(
             end else begin
                 retire = dq_done;
             end
+            ST_VEC: if (is_fused & rd_valid & rd_err) begin
+                fault = 1'b1;
+                cause = `DNPU_ERR_AXI_READ;
+            end else begin
+                retire = vu_done;
+            end
             ST_STORE: if (st_end & wr_err) begin
                 fault = 1'b1;
                 cause = `DNPU_ERR_AXI_WRITE;
@@ -763,10 +887,18 @@ module dnpu_core #(
     wire        ldw_fp  = (op == `DNPU_OP_S_LD_FP);
     wire        in_ldw  = (state == ST_LDW);
     wire        in_fpu  = (state == ST_FPU);
-    wire        w_xwe   = in_ldw ? ~ldw_fp    : (in_fpu ? op_lt : x_xwe);
-    wire [31:0] w_xdata = in_ldw ? int_rdata  : (in_fpu ? {31'd0, b_gt_a} : x_xdata);
-    wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : x_fwe);
-    wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_y : x_fdata);
+    // VEC: V_RED_MAX_IDX writes f[rd] and x[rs2], H_SAMPLE_FUSED x[rd] and
+    // f[rs3], V_RED_MAX / V_RED_SUM f[rd]; the rest no register.
+    wire        in_vec  = (state == ST_VEC);
+    wire        op_rmi  = (op == `DNPU_OP_V_RED_MAX_IDX);
+    wire        vec_xwe = op_rmi | is_fused;
+    wire        vec_fwe = op_rmi | is_fused | (op == `DNPU_OP_V_RED_MAX) | (op == `DNPU_OP_V_RED_SUM);
+    wire        w_xwe   = in_ldw ? ~ldw_fp    : (in_fpu ? op_lt : (in_vec ? vec_xwe : x_xwe));
+    wire [31:0] w_xdata = in_ldw ? int_rdata  : (in_fpu ? {31'd0, b_gt_a} : (in_vec ? vu_res_x : x_xdata));
+    wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : (in_vec ? vec_fwe : x_fwe));
+    wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_y : (in_vec ? vu_res_f : x_fdata));
+    wire [3:0]  w_xidx  = (in_vec & op_rmi) ? f_rs2 : f_rd;
+    wire [2:0]  w_fidx  = (in_vec & is_fused) ? f_rs3[2:0] : f_rd[2:0];
     wire        w_halt  = (state == ST_EXEC) & x_halt;
     wire        w_push  = (state == ST_EXEC) & x_push;
     wire [31:0] next_pc = w_push ? pc + 32'd4 : er_next;
@@ -786,6 +918,7 @@ module dnpu_core #(
         vec_re     = 1'b0;
         vec_waddr  = mo_base[VAW-1:0] + mo_cnt[VAW-1:0];
         vec_raddr  = mo_base[VAW-1:0] + mo_cnt[VAW-1:0];
+        vec_wdata  = dq_row;
         case (state)
             ST_EXEC: begin
                 if (x_retire & ~soft_reset_i) begin
@@ -814,6 +947,20 @@ module dnpu_core #(
                 vec_re    = st_re & mo_vec;
             end
             ST_PREF:  vec_we = dq_row_valid & ~soft_reset_i;
+            ST_VEC: begin
+                vec_re     = vu_vs_re;
+                vec_raddr  = vu_vs_raddr;
+                vec_we     = vu_vs_we & ~soft_reset_i;
+                vec_waddr  = vu_vs_waddr;
+                vec_wdata  = vu_vs_wdata;
+                int_re     = vu_is_re;
+                int_raddr  = vu_is_raddr;
+                int_we     = vu_is_we & ~soft_reset_i;
+                int_waddr  = vu_is_waddr;
+                sram_wdata = vu_is_wdata;
+                fp_re      = vu_fs_re;
+                fp_raddr   = vu_fs_raddr;
+            end
             default: ;
         endcase
     end
@@ -835,10 +982,10 @@ module dnpu_core #(
     assign rd_cmd_valid = fetch_miss | exec_rd;
     assign rd_cmd_addr  = axi_addr(exec_rd ? xa : line_addr);
     wire   is_pref      = (op == `DNPU_OP_H_PREFETCH_V);
-    assign rd_cmd_beats = exec_rd ? (is_pref ? p_beats[31:0] : h_beats) : LINE_BEATS;
+    assign rd_cmd_beats = exec_rd ? ((is_pref | is_fused) ? p_beats[31:0] : h_beats) : LINE_BEATS;
     assign rd_cmd_id    = exec_rd ? ID_DATA : ID_FETCH;
     assign rd_ready     = (state == ST_FILL) | ((state == ST_LOAD) & up_s_ready) |
-                          ((state == ST_PREF) & dq_s_ready);
+                          (dq_stream & dq_s_ready);
     assign rd_abort     = soft_reset_i | fault;
 
     assign wr_cmd_valid = (state == ST_EXEC) & x_wr_cmd & ~soft_reset_i;
@@ -896,8 +1043,10 @@ module dnpu_core #(
                         fpu_b <= fb;
                     end
                     if (exec_rd & rd_cmd_ready) begin
-                        state <= is_pref ? ST_PREF : ST_LOAD;
+                        state <= is_fused ? ST_VEC : (is_pref ? ST_PREF : ST_LOAD);
                     end
+                    if (x_vec)
+                        state <= ST_VEC;
                     if (wr_cmd_valid & wr_cmd_ready) begin
                         state <= ST_STORE;
                     end
@@ -926,10 +1075,10 @@ module dnpu_core #(
 
             // -- retire: registers, loop stack, next PC
             if (retire) begin
-                if (w_xwe && f_rd != 4'd0)
-                    xr[f_rd] <= w_xdata;
+                if (w_xwe && w_xidx != 4'd0)
+                    xr[w_xidx] <= w_xdata;
                 if (w_fwe)
-                    fr[f_rd[2:0]] <= w_fdata;
+                    fr[w_fidx] <= w_fdata;
                 if (w_halt) begin
                     state  <= ST_IDLE;
                     done_o <= 1'b1;
@@ -1009,11 +1158,11 @@ module dnpu_core #(
         end
         retire_pc     <= pc;
         retire_word   <= ir;
-        retire_x_we   <= retire & w_xwe & (f_rd != 4'd0);
-        retire_x_idx  <= f_rd;
+        retire_x_we   <= retire & w_xwe & (w_xidx != 4'd0);
+        retire_x_idx  <= w_xidx;
         retire_x_data <= w_xdata;
         retire_f_we   <= retire & w_fwe;
-        retire_f_idx  <= f_rd[2:0];
+        retire_f_idx  <= w_fidx;
         retire_f_data <= w_fdata;
     end
 

@@ -4,6 +4,11 @@
 // DAZ read, one RNE rounding with an unbounded exponent, then overflow / FTZ,
 // canonical NaN, IEEE infinities and zero signs) for section 2.2 (S_ADD_FP,
 // S_SUB_FP, and the FP32 adds of V_RED_SUM, section 6).
+// With bf16 = 1 the exact sum is rounded once to 8 significant bits instead
+// (the BF16 results of V_ADD/SUB_VV/VF): y is then a BF16 value in FP32 bits,
+// y[15:0] = 0, and y[31:16] the BF16 pattern. BF16 has FP32's exponent range,
+// so overflow and FTZ are the same; the jamming argument below holds a fortiori
+// (the rounding boundaries are coarser).
 //
 // Why 3 bits below the significand give the exactly rounded sum: the smaller
 // operand is aligned into a 27-bit field (24 bits + 3 below) and every bit
@@ -24,6 +29,7 @@ module dnpu_fp32_add (
     input  wire [31:0] a,
     input  wire [31:0] b,
     input  wire        sub,
+    input  wire        bf16,
     output reg  [31:0] y
 );
     wire        sa    = a[31];
@@ -71,8 +77,11 @@ module dnpu_fp32_add (
     wire [4:0]  lz   = {z16, z8, z4, z2, z1};   // <= 27 unless sum == 0
     // The leading one moves to bit 27 and drops out: norm holds the bits below it.
     wire [26:0] norm = z1 ? {n4[25:0], 1'b0} : n4[26:0];
-    wire        up   = norm[3] & ((|norm[2:0]) | norm[4]);
-    wire [23:0] frr  = {1'b0, norm[26:4]} + {23'd0, up};  // frr[23]: carry to 2.0
+    wire        up32 = norm[3] & ((|norm[2:0]) | norm[4]);
+    wire        up16 = norm[19] & ((|norm[18:0]) | norm[20]);
+    wire [23:0] frt  = bf16 ? {1'b0, norm[26:20], 16'd0} : {1'b0, norm[26:4]};
+    wire [23:0] inc  = bf16 ? {7'd0, up16, 16'd0} : {23'd0, up32};
+    wire [23:0] frr  = frt + inc;                          // frr[23]: carry to 2.0
     // Field bit 26 carries mx's exponent; the leading one at bit 27 is one above.
     wire [9:0]  er   = {2'b00, mx[30:23]} + 10'd1 + {9'd0, frr[23]} - {5'd0, lz};
     wire        uf   = er[9] | (er == 10'd0);

@@ -8,10 +8,13 @@
 // rounded exponent is a 10-bit two's-complement value, so a product just below
 // 2^-126 that rounds up to 2^-126 is kept and one that rounds to a 24-bit value
 // below 2^-126 is flushed (the NUMERICS example 2^-63(1-2^-24) x 2^-63 -> +0).
+// With bf16 = 1 the product is rounded once to 8 significant bits (V_MUL_VV/VF):
+// y[15:0] = 0 and y[31:16] is the BF16 pattern.
 
 module dnpu_fp32_mul (
     input  wire [31:0] a,
     input  wire [31:0] b,
+    input  wire        bf16,
     output reg  [31:0] y
 );
     wire        sy     = a[31] ^ b[31];
@@ -30,8 +33,11 @@ module dnpu_fp32_mul (
     wire [22:0] fr   = hi ? prod[46:24] : prod[45:23];   // below the leading one
     wire        g    = hi ? prod[23] : prod[22];
     wire        st   = (|prod[21:0]) | (hi & prod[22]);
-    wire        up   = g & (st | fr[0]);
-    wire [23:0] frr  = {1'b0, fr} + {23'd0, up};          // frr[23]: carry to 2.0
+    wire        up32 = g & (st | fr[0]);
+    wire        up16 = fr[15] & ((|fr[14:0]) | g | st | fr[16]);
+    wire [23:0] frt  = bf16 ? {1'b0, fr[22:16], 16'd0} : {1'b0, fr};
+    wire [23:0] inc  = bf16 ? {7'd0, up16, 16'd0} : {23'd0, up32};
+    wire [23:0] frr  = frt + inc;                          // frr[23]: carry to 2.0
     wire [9:0]  er   = {2'b00, a[30:23]} + {2'b00, b[30:23]} + {9'd0, hi}
                      + {9'd0, frr[23]} - 10'd127;
     wire        uf   = er[9] | (er == 10'd0);

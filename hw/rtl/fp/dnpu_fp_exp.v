@@ -38,7 +38,7 @@ module dnpu_fp_exp (
     localparam [31:0] LOG2E = 32'h3FB8_AA3B;
 
     wire [31:0] t;
-    dnpu_fp32_mul u_t (.a(x), .b(LOG2E), .y(t));
+    dnpu_fp32_mul u_t (.a(x), .b(LOG2E), .bf16(1'b0), .y(t));
 
     wire        ts      = t[31];
     wire [7:0]  te      = t[30:23];

@@ -6,6 +6,7 @@
 // [32l +: 32] of a 32-bit bus, [16l +: 16] of bf16_y and bit l of a 1-bit bus.
 //   add_y = a + b, sub_y = a - b; op_sub swaps the two (both adders see their
 //           sub port toggle); mul_y = a * b; cmp_gt/cmp_eq = dnpu_fp_cmp(a, b)
+//   add16_y, sub16_y, mul16_y: the same with bf16 = 1 (rounded once to BF16)
 //   exp_y = EXP(x), bf16_y = bf16(x); the reciprocals take x on reci_start.
 
 module dnpu_fp_tb_top #(
@@ -21,6 +22,9 @@ module dnpu_fp_tb_top #(
     output wire [32*LANES-1:0] add_y,
     output wire [32*LANES-1:0] sub_y,
     output wire [32*LANES-1:0] mul_y,
+    output wire [32*LANES-1:0] add16_y,
+    output wire [32*LANES-1:0] sub16_y,
+    output wire [32*LANES-1:0] mul16_y,
     output wire [LANES-1:0]    cmp_gt,
     output wire [LANES-1:0]    cmp_eq,
     output wire [32*LANES-1:0] exp_y,
@@ -34,12 +38,24 @@ module dnpu_fp_tb_top #(
         for (l = 0; l < LANES; l = l + 1) begin : g_lane
             wire [31:0] sum_y;
             wire [31:0] dif_y;
-            dnpu_fp32_add u_add (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(op_sub[l]),  .y(sum_y));
-            dnpu_fp32_add u_sub (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(~op_sub[l]), .y(dif_y));
+            wire [31:0] sum16_y;
+            wire [31:0] dif16_y;
+            dnpu_fp32_add u_add (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(op_sub[l]),  .bf16(1'b0),
+                                 .y(sum_y));
+            dnpu_fp32_add u_sub (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(~op_sub[l]), .bf16(1'b0),
+                                 .y(dif_y));
+            dnpu_fp32_add u_add16 (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(op_sub[l]),  .bf16(1'b1),
+                                   .y(sum16_y));
+            dnpu_fp32_add u_sub16 (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(~op_sub[l]), .bf16(1'b1),
+                                   .y(dif16_y));
             assign add_y[32*l +: 32] = op_sub[l] ? dif_y : sum_y;
             assign sub_y[32*l +: 32] = op_sub[l] ? sum_y : dif_y;
+            assign add16_y[32*l +: 32] = op_sub[l] ? dif16_y : sum16_y;
+            assign sub16_y[32*l +: 32] = op_sub[l] ? sum16_y : dif16_y;
 
-            dnpu_fp32_mul    u_mul (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .y(mul_y[32*l +: 32]));
+            dnpu_fp32_mul    u_mul (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b0), .y(mul_y[32*l +: 32]));
+            dnpu_fp32_mul    u_mul16 (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b1),
+                                      .y(mul16_y[32*l +: 32]));
             dnpu_fp_cmp      u_cmp (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .gt(cmp_gt[l]), .eq(cmp_eq[l]));
             dnpu_fp_exp      u_exp (.x(x[32*l +: 32]), .y(exp_y[32*l +: 32]));
             dnpu_f32_to_bf16 u_n16 (.a(x[32*l +: 32]), .y16(bf16_y[16*l +: 16]));

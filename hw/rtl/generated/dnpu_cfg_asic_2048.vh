@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'h5CA9F13B  // CSR CONFIG_HASH
-// config_hash = 0a8813c6a6941e881642a20d44a5b40ac26a1dd71dd71843f74576735ca9f13b
+`define DNPU_CFG_HASH32                          32'h583A1402  // CSR CONFIG_HASH
+// config_hash = 213a8b293883bafb5fe4151c3ad61ca5d7d2e6cc54c2af7f774d2f61583a1402
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -32,6 +32,7 @@
 `define DNPU_CFG_SRAM_FP_WORDS                   4096
 `define DNPU_CFG_SRAM_INT_WORDS                  8192
 `define DNPU_CFG_SRAM_VECTOR_ROWS                512
+`define DNPU_CFG_VECTOR_LANES                    2048
 `define DNPU_CFG_VECTOR_VLEN                     2048
 
 `endif // DNPU_CFG_ASIC_2048_VH

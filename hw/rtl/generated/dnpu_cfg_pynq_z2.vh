@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'hA3F244A9  // CSR CONFIG_HASH
-// config_hash = 0ea3f1e569c858182ebd08b7f78c88c407984647202c59d42e06ed3ca3f244a9
+`define DNPU_CFG_HASH32                          32'h67D7AA56  // CSR CONFIG_HASH
+// config_hash = 09a5a66be20b1e32b27041d08c5704b9e9b7c178b02147e57d7922b067d7aa56
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -33,6 +33,7 @@
 `define DNPU_CFG_SRAM_FP_WORDS                   1024
 `define DNPU_CFG_SRAM_INT_WORDS                  2048
 `define DNPU_CFG_SRAM_VECTOR_ROWS                4096
+`define DNPU_CFG_VECTOR_LANES                    8
 `define DNPU_CFG_VECTOR_VLEN                     32
 
 `endif // DNPU_CFG_PYNQ_Z2_VH

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'h05496F08  // CSR CONFIG_HASH
-// config_hash = 3c8aaf20f6b801a47ee66efba351677d9f1afba95f45c70be482606405496f08
+`define DNPU_CFG_HASH32                          32'hD9390886  // CSR CONFIG_HASH
+// config_hash = 87512902391aa87afe3a2e25b66c8b46157ac2c7815e7bca1bef32f0d9390886
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -32,6 +32,7 @@
 `define DNPU_CFG_SRAM_FP_WORDS                   1024
 `define DNPU_CFG_SRAM_INT_WORDS                  2048
 `define DNPU_CFG_SRAM_VECTOR_ROWS                1024
+`define DNPU_CFG_VECTOR_LANES                    16
 `define DNPU_CFG_VECTOR_VLEN                     16
 
 `endif // DNPU_CFG_SIM_VH

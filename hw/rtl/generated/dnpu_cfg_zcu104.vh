@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'hBCCB71A3  // CSR CONFIG_HASH
-// config_hash = 09145cf8dcee8e752a35308dd1452cc1e988d1afbf39a26b929633f1bccb71a3
+`define DNPU_CFG_HASH32                          32'h5C02114F  // CSR CONFIG_HASH
+// config_hash = 1a32ed1055ca912844221c610fd7fe16c88301eebc945d18e0a88f525c02114f
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -33,6 +33,7 @@
 `define DNPU_CFG_SRAM_FP_WORDS                   2048
 `define DNPU_CFG_SRAM_INT_WORDS                  4096
 `define DNPU_CFG_SRAM_VECTOR_ROWS                4096
+`define DNPU_CFG_VECTOR_LANES                    32
 `define DNPU_CFG_VECTOR_VLEN                     64
 
 `endif // DNPU_CFG_ZCU104_VH

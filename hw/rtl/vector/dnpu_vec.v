@@ -1,0 +1,549 @@
+`default_nettype none
+// dnpu_vec: the vector unit. Executes every V_* instruction, S_MAP_V_FP and the
+// datapath of H_SAMPLE_FUSED for dnpu_core, which has already decoded the
+// instruction, made its checks (n = 0, SRAM_RANGE, the MX stream's) and hands
+// over the operand registers on `start`; `done` pulses once with the results.
+// docs/NUMERICS.md defines every value, dnpu.emu is the golden model.
+//
+// Lanes. A row holds VLEN BF16 elements; the arithmetic has LANES lanes (the
+// profile's vector.lanes), so a row goes through them as C = VLEN/LANES chunks,
+// one a cycle. Comparators are cheap, so the max/argmax tree spans the whole
+// row; adders, multipliers and EXP units are not, so they exist LANES times.
+//
+// Three engines, one active at a time:
+//
+//  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_FILL_VF), row by row in
+//    increasing order: read row a (and row b), C chunk cycles through the
+//    lanes, write the row. V*F / V_EXP_V take C + 3 cycles a row, V*V C + 4,
+//    V_FILL_VF one. Row i is written before row i+1 is read, so overlapping
+//    source and destination ranges behave as docs/EXECUTION.md says (in order).
+//
+//  * Row pipeline (V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM, H_SAMPLE_FUSED). Rows
+//    arrive from the vector SRAM or, for H_SAMPLE_FUSED, from the MX
+//    dequantizer (valid/ready). On arrival the max tree gives the row's
+//    maximum c and its lane; the running maximum m and index update (m' = c if
+//    c > m). The max-only reductions stop there: one row a cycle. Otherwise the
+//    row sits in stage B for C cycles and its chunks flow through
+//      S1  d = fp32(l - m')        (V_RED_SUM: d = l)   and rd = fp32(m - m')
+//      S2  e = EXP(d)              (V_RED_SUM: e = d)   and r  = EXP(rd)
+//      S3  the LANES-lane pairwise sum of e
+//      L1.. pairwise combination of the C chunk sums (one level per log2 C)
+//      S5  s = fp32(fp32(s * r) + row sum)   (V_RED_SUM: s = fp32(s + row sum))
+//    which is NUMERICS' online algorithm with the row as the chunk. A new row
+//    is accepted every C cycles, so at C = 1 the fused path takes one row a
+//    cycle: the dequantizer's rate, one AXI beat a cycle.
+//
+//  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT)
+//    on the FP / int SRAM ports, one word a cycle:
+//      S_MAP_V_FP      rows*VLEN + 1 cycles (the padding lanes too)
+//      V_THRESH_MASK   n + 1
+//      V_SELECT_INT    3 per element (mask, source, write: in order)
+//      V_TOPK_MASK(_V) n*(n+2) + 1: for each j, the rank of element j is the
+//                      number of elements ranked before it (i < j: v_i >= v_j,
+//                      i > j: v_i > v_j); j is chosen if rank < k and v_j is
+//                      not -inf. Exactly the emulator's stable descending order.
+
+`include "dnpu_isa.vh"
+
+module dnpu_vec #(
+    parameter integer VLEN      = 16,
+    parameter integer LANES     = 16,
+    parameter integer VEC_ROWS  = 1024,
+    parameter integer INT_WORDS = 2048,
+    parameter integer FP_WORDS  = 1024
+) (
+    input  wire                     clk,
+    input  wire                     rst_n,        // synchronous; also SOFT_RESET / a fault
+
+    input  wire                     start,
+    input  wire [6:0]               op,
+    input  wire [31:0]              a_rd,         // x[rd]
+    input  wire [31:0]              a_rs1,        // x[rs1]
+    input  wire [31:0]              a_rs2,        // x[rs2]
+    input  wire [31:0]              a_rs3,        // x[rs3]
+    input  wire [31:0]              f_s,          // f[rs2]
+    output reg                      done,
+    output reg  [31:0]              res_f,
+    output reg  [31:0]              res_x,
+
+    output reg                      vs_re,
+    output reg  [$clog2(VEC_ROWS)-1:0] vs_raddr,
+    input  wire [VLEN*16-1:0]       vs_rdata,
+    output reg                      vs_we,
+    output reg  [$clog2(VEC_ROWS)-1:0] vs_waddr,
+    output reg  [VLEN*16-1:0]       vs_wdata,
+
+    output reg                      is_re,
+    output reg  [$clog2(INT_WORDS)-1:0] is_raddr,
+    input  wire [31:0]              is_rdata,
+    output reg                      is_we,
+    output reg  [$clog2(INT_WORDS)-1:0] is_waddr,
+    output reg  [31:0]              is_wdata,
+
+    output reg                      fs_re,
+    output reg  [$clog2(FP_WORDS)-1:0] fs_raddr,
+    input  wire [31:0]              fs_rdata,
+
+    input  wire                     dq_valid,
+    input  wire [VLEN*16-1:0]       dq_row,
+    output wire                     dq_ready
+);
+    localparam integer P      = LANES;
+    localparam integer C      = VLEN / LANES;
+    localparam integer LOG_C  = (C > 1) ? $clog2(C) : 0;
+    localparam integer CW     = (C > 1) ? $clog2(C) : 1;      // chunk counter width
+    localparam integer LOG_VL = $clog2(VLEN);
+    localparam integer VAW    = $clog2(VEC_ROWS);
+    localparam integer IAW    = $clog2(INT_WORDS);
+    localparam integer FAW    = $clog2(FP_WORDS);
+    localparam [31:0] C_M1   = C - 1;
+    localparam [CW-1:0] C_LAST = C_M1[CW-1:0];
+    localparam [31:0] NEG_INF = 32'hFF80_0000;
+
+    // ---- the instruction ----------------------------------------------------------
+    reg [6:0]  opq;
+    reg [31:0] q_rd, q_rs1, q_rs2, q_rs3, q_s;
+    wire o_vv   = (opq == `DNPU_OP_V_ADD_VV) | (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_MUL_VV);
+    wire o_sub  = (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_SUB_VF);
+    wire o_mul  = (opq == `DNPU_OP_V_MUL_VV) | (opq == `DNPU_OP_V_MUL_VF);
+    wire o_exp  = (opq == `DNPU_OP_V_EXP_V);
+    wire o_rmax = (opq == `DNPU_OP_V_RED_MAX) | (opq == `DNPU_OP_V_RED_MAX_IDX);
+    wire o_rsum = (opq == `DNPU_OP_V_RED_SUM);
+    wire o_fuse = (opq == `DNPU_OP_H_SAMPLE_FUSED);
+    wire o_map  = (opq == `DNPU_OP_S_MAP_V_FP);
+    wire o_tkv  = (opq == `DNPU_OP_V_TOPK_MASK_V);
+    wire o_thr  = (opq == `DNPU_OP_V_THRESH_MASK);
+    // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED.
+    wire [31:0] q_n = (o_map | o_fuse) ? q_rs2 : q_rs3;
+
+    localparam [3:0] M_IDLE = 4'd0,
+                     // elementwise
+                     M_ERD  = 4'd1,   // read row a
+                     M_ERDB = 4'd2,   // row a arrives, read row b (V*V)
+                     M_ELAT = 4'd3,   // the last operand row arrives
+                     M_ECH  = 4'd4,   // chunks through the lanes
+                     M_EWR  = 4'd5,   // write the row
+                     M_FILL = 4'd6,
+                     // row pipeline
+                     M_PIPE = 4'd7,
+                     // word engines
+                     M_WORD = 4'd8,   // S_MAP_V_FP, V_THRESH_MASK: one word a cycle
+                     M_TKJ  = 4'd9,   // top-k: read element j
+                     M_TKI  = 4'd10,  // top-k: element j arrives, stream i
+                     M_SEL0 = 4'd11,  // select: read mask j
+                     M_SEL1 = 4'd12,  // select: mask arrives, read source j
+                     M_SEL2 = 4'd13,  // select: source arrives, write
+                     M_DONE = 4'd14;
+    reg [3:0]  mode;
+    reg [31:0] ri;                    // row / element being worked on (issued)
+    reg [CW-1:0] ch;                  // chunk
+
+    // ---- lanes ------------------------------------------------------------------------
+    reg  [VLEN*16-1:0] ra, rb;        // operand rows (elementwise); ra = stage B (pipeline)
+    reg  [VLEN*16-1:0] wrow;          // result row being built
+    reg  [31:0]        m_new;         // stage B: m' of the row in ra
+    reg  [31:0]        m_old;         //          m before it
+    wire [P*16-1:0]    ca = ra[16*P*ch +: 16*P];   // chunk ch of the operand rows
+    wire [P*16-1:0]    cb = rb[16*P*ch +: 16*P];
+    wire               pipe_sum = o_rsum | o_fuse;
+
+    reg  [P*32-1:0]    s1_d;          // S1 output: d per lane
+    wire [P*32-1:0]    add_y, mul_y, exp_y;
+    wire [P*16-1:0]    nar_y;
+    genvar l;
+    generate
+        for (l = 0; l < P; l = l + 1) begin : g_lane
+            wire [31:0] la = {ca[16*l +: 16], 16'd0};
+            wire [31:0] lb = o_vv ? {cb[16*l +: 16], 16'd0} : (o_fuse ? m_new : q_s);
+            // One adder per lane: BF16-rounded for V_ADD/SUB_*, FP32 l - m' in S1.
+            dnpu_fp32_add u_add (.a(la), .b(lb), .sub(o_sub | o_fuse), .bf16(~o_fuse),
+                                 .y(add_y[32*l +: 32]));
+            dnpu_fp32_mul u_mul (.a(la), .b(lb), .bf16(1'b1), .y(mul_y[32*l +: 32]));
+            // EXP: of the widened element (V_EXP_V) or of S1's d (fused).
+            dnpu_fp_exp   u_exp (.x(o_fuse ? s1_d[32*l +: 32] : la), .y(exp_y[32*l +: 32]));
+            dnpu_f32_to_bf16 u_nar (.a(exp_y[32*l +: 32]), .y16(nar_y[16*l +: 16]));
+        end
+    endgenerate
+
+    // elementwise result chunk
+    reg [P*16-1:0] eres;
+    integer j;
+    always @* begin
+        for (j = 0; j < P; j = j + 1) begin
+            if (o_exp)      eres[16*j +: 16] = nar_y[16*j +: 16];
+            else if (o_mul) eres[16*j +: 16] = mul_y[32*j+16 +: 16];
+            else            eres[16*j +: 16] = add_y[32*j+16 +: 16];
+        end
+    end
+
+    // fill row: BF16(f[s]) in every lane
+    wire [15:0] fill16;
+    dnpu_f32_to_bf16 u_fill (.a(q_s), .y16(fill16));
+
+    // ---- row pipeline -------------------------------------------------------------------
+    // Row input: the vector SRAM's read data the cycle after a read, or the
+    // dequantizer's row.
+    reg         rd_pend;              // a row read was issued last cycle
+    wire        in_v   = o_fuse ? dq_valid : rd_pend;
+    wire [VLEN*16-1:0] in_row = o_fuse ? dq_row : vs_rdata;
+    reg         b_v;                  // stage B holds a row (ra)
+    wire        b_free = ~b_v | (ch == C_LAST);       // B can take a row this cycle
+    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free);
+    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free;
+
+    wire [31:0]       c_raw;
+    wire [LOG_VL-1:0] c_lane;
+    dnpu_vec_maxtree #(.N(VLEN), .IW(LOG_VL)) u_max (.x(in_row), .y(c_raw), .idx(c_lane));
+    // The chosen element's DAZ-read value (NUMERICS section 5).
+    wire        c_nan = (&c_raw[30:23]) & (|c_raw[22:0]);
+    wire [31:0] c_val = c_nan ? 32'h7FC0_0000 : (~(|c_raw[30:23]) ? {c_raw[31], 31'd0} : c_raw);
+    reg  [31:0] m_run, idx_run;
+    reg  [31:0] rows_in;              // rows accepted
+    wire        c_gt, c_eq;
+    dnpu_fp_cmp u_mcmp (.a(c_val), .b(m_run), .gt(c_gt), .eq(c_eq));
+    wire [31:0] m_next = c_gt ? c_val : m_run;
+
+    // Issue SRAM row reads so that each arrives when it can be taken: the
+    // max-only reductions every cycle, the summing ones when B frees next cycle.
+    wire        b_v_n  = in_go | (b_v & ~(ch == C_LAST));
+    wire [CW-1:0] ch_n = in_go ? {CW{1'b0}} : ((b_v & ~(ch == C_LAST)) ? ch + 1'b1 : ch);
+    wire        rd_more = (ri != q_n);
+    wire        pipe_rd = (mode == M_PIPE) & ~o_fuse & rd_more &
+                          (o_rmax | ~b_v_n | (ch_n == C_LAST));
+
+    // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r
+    reg         s1_v, s1_last;
+    reg  [31:0] s1_rd;
+    reg         s2_v, s2_last;
+    reg  [P*32-1:0] s2_e;
+    reg  [31:0] s2_r;
+    reg         s3_v, s3_last;
+    reg  [31:0] s3_sum, s3_r;
+    wire [31:0] rd_y, r_y;
+    dnpu_fp32_add u_rd (.a(m_old), .b(m_new), .sub(1'b1), .bf16(1'b0), .y(rd_y));
+    dnpu_fp_exp   u_r  (.x(s1_rd), .y(r_y));
+    wire [31:0] tree_y;
+    dnpu_vec_sumtree #(.N(P)) u_sum (.x(s2_e), .y(tree_y));
+
+    // chunk-combination levels (C > 1): lv_* index 0 is S3's output
+    wire        row_v;
+    wire [31:0] row_sum, row_r;
+    generate
+        if (C == 1) begin : g_c1
+            assign row_v   = s3_v;
+            assign row_sum = s3_sum;
+            assign row_r   = s3_r;
+            wire unused_ok = &{1'b0, s3_last};
+        end else begin : g_cn
+            // level k takes a stream of sums (lv_*[k]) and emits the sum of each
+            // consecutive pair (lv_*[k+1]): a hold register and one adder.
+            wire [LOG_C:0]       lv_v;
+            wire [32*LOG_C+31:0] lv_x;
+            wire [32*LOG_C+31:0] lv_r;
+            assign lv_v[0]    = s3_v;
+            assign lv_x[31:0] = s3_sum;
+            assign lv_r[31:0] = s3_r;
+            genvar k;
+            for (k = 0; k < LOG_C; k = k + 1) begin : g_lv
+                reg         h_v, o_v;
+                reg  [31:0] h_x, o_x, o_r;
+                wire [31:0] y;
+                dnpu_fp32_add u_add (.a(h_x), .b(lv_x[32*k +: 32]), .sub(1'b0), .bf16(1'b0), .y(y));
+                always @(posedge clk) begin
+                    if (!rst_n) begin
+                        h_v <= 1'b0;
+                        o_v <= 1'b0;
+                    end else begin
+                        o_v <= lv_v[k] & h_v;
+                        if (lv_v[k])
+                            h_v <= ~h_v;
+                    end
+                    if (lv_v[k] & ~h_v)
+                        h_x <= lv_x[32*k +: 32];
+                    o_x <= y;
+                    o_r <= lv_r[32*k +: 32];
+                end
+                assign lv_v[k+1]            = o_v;
+                assign lv_x[32*(k+1) +: 32] = o_x;
+                assign lv_r[32*(k+1) +: 32] = o_r;
+            end
+            assign row_v   = lv_v[LOG_C];
+            assign row_sum = lv_x[32*LOG_C +: 32];
+            assign row_r   = lv_r[32*LOG_C +: 32];
+            wire unused_ok = &{1'b0, s3_last};
+        end
+    endgenerate
+
+    reg  [31:0] s_acc, rows_out;
+    wire [31:0] sr_y, s_y;
+    dnpu_fp32_mul u_sr (.a(s_acc), .b(row_r), .bf16(1'b0), .y(sr_y));
+    dnpu_fp32_add u_s  (.a(o_rsum ? s_acc : sr_y), .b(row_sum), .sub(1'b0), .bf16(1'b0), .y(s_y));
+
+    // ---- word engines ---------------------------------------------------------------
+    reg         w_pend;               // a word read was issued last cycle
+    reg  [31:0] w_j;                  // its element index
+    reg  [31:0] tk_vj;                // top-k: element j (FP32 bits)
+    reg  [31:0] tk_rank;
+    reg  [31:0] ti;                   // top-k: i issued
+    reg  [LOG_VL-1:0] v_lane;         // lane of the element arriving (vector source)
+    reg         sel_m;                // select: the mask word was nonzero
+    wire [15:0] v_elem = vs_rdata[16*v_lane +: 16];
+    wire [31:0] w_val  = o_tkv ? {v_elem, 16'd0} : fs_rdata;   // the arriving element
+    wire [15:0] map16;
+    dnpu_f32_to_bf16 u_map (.a(fs_rdata), .y16(map16));
+    // One comparator: top-k compares v_i with v_j; V_THRESH_MASK t with v.
+    wire [31:0] cmp_a = o_thr ? q_s : w_val;
+    wire [31:0] cmp_b = o_thr ? w_val : tk_vj;
+    wire        w_gt, w_eq;
+    dnpu_fp_cmp u_wcmp (.a(cmp_a), .b(cmp_b), .gt(w_gt), .eq(w_eq));
+    wire [31:0] map_total = ((q_n + VLEN - 1) >> LOG_VL) << LOG_VL;  // n rounded up to rows
+    wire [31:0] w_total   = o_map ? map_total : q_n;
+    wire        ranks_bf  = (w_j < ri) ? (w_gt | w_eq) : w_gt;       // element w_j ranks before ri
+    wire [31:0] rank_n    = tk_rank + {31'd0, (w_j != ri) & ranks_bf};
+    wire        tk_last   = (w_j == q_n - 32'd1);
+    wire        vj_ninf   = (tk_vj == NEG_INF);
+
+    // ---- sequencing --------------------------------------------------------------------
+    integer b;
+    always @* begin
+        vs_re    = 1'b0;
+        vs_raddr = q_rs1[VAW-1:0] + ri[VAW-1:0];
+        vs_we    = 1'b0;
+        vs_waddr = q_rd[VAW-1:0] + ri[VAW-1:0];
+        vs_wdata = wrow;
+        is_re    = 1'b0;
+        is_raddr = q_rs1[IAW-1:0] + ri[IAW-1:0];
+        is_we    = 1'b0;
+        is_waddr = q_rd[IAW-1:0] + ri[IAW-1:0];
+        is_wdata = 32'd1;
+        fs_re    = 1'b0;
+        fs_raddr = q_rs1[FAW-1:0] + ri[FAW-1:0];
+        case (mode)
+            M_ERD:  vs_re = 1'b1;
+            M_ERDB: begin
+                vs_re    = 1'b1;
+                vs_raddr = q_rs2[VAW-1:0] + ri[VAW-1:0];
+            end
+            M_EWR:  vs_we = 1'b1;
+            M_FILL: begin
+                vs_we = 1'b1;
+                for (b = 0; b < VLEN; b = b + 1)
+                    vs_wdata[16*b +: 16] = fill16;
+            end
+            M_PIPE: vs_re = pipe_rd;
+            M_WORD: begin
+                fs_re = ri < q_n;
+                if (o_map) begin
+                    // the row is complete with the lane arriving now
+                    vs_waddr = q_rd[VAW-1:0] + w_j[LOG_VL +: VAW];
+                    vs_wdata = wrow;
+                    vs_wdata[16*w_j[LOG_VL-1:0] +: 16] = (w_j < q_n) ? map16 : NEG_INF[31:16];
+                    vs_we    = w_pend & (w_j[LOG_VL-1:0] == {LOG_VL{1'b1}});
+                end else begin
+                    is_waddr = q_rd[IAW-1:0] + w_j[IAW-1:0];
+                    is_we    = w_pend & ~w_gt;                 // v >= t: not (t > v)
+                end
+            end
+            M_TKJ, M_TKI: begin
+                // M_TKJ reads element ri; M_TKI reads element ti
+                if (o_tkv) begin
+                    vs_re    = (mode == M_TKJ) | (ti < q_n);
+                    vs_raddr = q_rs1[VAW-1:0] + ((mode == M_TKJ) ? ri[LOG_VL +: VAW] : ti[LOG_VL +: VAW]);
+                end else begin
+                    fs_re    = (mode == M_TKJ) | (ti < q_n);
+                    fs_raddr = q_rs1[FAW-1:0] + ((mode == M_TKJ) ? ri[FAW-1:0] : ti[FAW-1:0]);
+                end
+                is_waddr = q_rd[IAW-1:0] + ri[IAW-1:0];
+                is_wdata = {31'd0, (rank_n < q_rs2) & ~vj_ninf};
+                is_we    = (mode == M_TKI) & w_pend & tk_last;
+            end
+            M_SEL0: is_re = 1'b1;                            // mask j
+            M_SEL1: begin
+                is_re    = 1'b1;
+                is_raddr = q_rs2[IAW-1:0] + ri[IAW-1:0];     // source j
+            end
+            M_SEL2: begin
+                is_we    = sel_m;
+                is_wdata = is_rdata;
+            end
+            default: ;
+        endcase
+    end
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            mode    <= M_IDLE;
+            done    <= 1'b0;
+            rd_pend <= 1'b0;
+            b_v     <= 1'b0;
+            s1_v    <= 1'b0;
+            s2_v    <= 1'b0;
+            s3_v    <= 1'b0;
+            w_pend  <= 1'b0;
+        end else begin
+            done <= 1'b0;
+            case (mode)
+                M_IDLE: if (start) begin
+                    opq     <= op;
+                    q_rd    <= a_rd;
+                    q_rs1   <= a_rs1;
+                    q_rs2   <= a_rs2;
+                    q_rs3   <= a_rs3;
+                    q_s     <= f_s;
+                    ri      <= 32'd0;
+                    ti      <= 32'd0;
+                    ch      <= {CW{1'b0}};
+                    m_run   <= NEG_INF;
+                    idx_run <= 32'd0;
+                    rows_in <= 32'd0;
+                    rows_out <= 32'd0;
+                    s_acc   <= 32'd0;
+                    b_v     <= 1'b0;
+                    rd_pend <= 1'b0;
+                    w_pend  <= 1'b0;
+                    tk_rank <= 32'd0;
+                    case (op)
+                        `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
+                        `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
+                        `DNPU_OP_H_SAMPLE_FUSED: mode <= M_PIPE;
+                        `DNPU_OP_S_MAP_V_FP, `DNPU_OP_V_THRESH_MASK: mode <= M_WORD;
+                        `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_TOPK_MASK_V: mode <= M_TKJ;
+                        `DNPU_OP_V_SELECT_INT:   mode <= M_SEL0;
+                        default:                 mode <= M_ERD;
+                    endcase
+                end
+
+                // -- elementwise
+                M_ERD:  mode <= o_vv ? M_ERDB : M_ELAT;
+                M_ERDB: begin
+                    ra   <= vs_rdata;
+                    mode <= M_ELAT;
+                end
+                M_ELAT: begin
+                    if (o_vv) rb <= vs_rdata;
+                    else      ra <= vs_rdata;
+                    ch   <= {CW{1'b0}};
+                    mode <= M_ECH;
+                end
+                M_ECH: begin
+                    wrow[16*P*ch +: 16*P] <= eres;
+                    ch <= ch + 1'b1;
+                    if (ch == C_LAST)
+                        mode <= M_EWR;
+                end
+                M_EWR: begin
+                    ri   <= ri + 32'd1;
+                    mode <= (ri + 32'd1 == q_n) ? M_DONE : M_ERD;
+                end
+                M_FILL: begin
+                    ri <= ri + 32'd1;
+                    if (ri + 32'd1 == q_n)
+                        mode <= M_DONE;
+                end
+
+                // -- row pipeline
+                M_PIPE: begin
+                    rd_pend <= pipe_rd;
+                    if (pipe_rd)
+                        ri <= ri + 32'd1;
+                    if (in_go) begin
+                        rows_in <= rows_in + 32'd1;
+                        m_run   <= m_next;
+                        if (c_gt)
+                            idx_run <= {rows_in[31-LOG_VL:0], c_lane};
+                        ra      <= in_row;
+                        m_new   <= m_next;
+                        m_old   <= m_run;
+                    end
+                    b_v <= b_v_n & pipe_sum;
+                    ch  <= ch_n;
+                    // S1
+                    s1_v    <= b_v & pipe_sum;
+                    s1_last <= ch == C_LAST;
+                    for (b = 0; b < P; b = b + 1)
+                        s1_d[32*b +: 32] <= o_rsum ? {ca[16*b +: 16], 16'd0} : add_y[32*b +: 32];
+                    s1_rd   <= rd_y;
+                    // S2
+                    s2_v    <= s1_v;
+                    s2_last <= s1_last;
+                    s2_e    <= o_rsum ? s1_d : exp_y;
+                    s2_r    <= r_y;
+                    // S3
+                    s3_v    <= s2_v;
+                    s3_last <= s2_last;
+                    s3_sum  <= tree_y;
+                    s3_r    <= s2_r;
+                    // S5
+                    if (row_v) begin
+                        s_acc    <= s_y;
+                        rows_out <= rows_out + 32'd1;
+                    end
+                    if (o_rmax ? (in_go & (rows_in + 32'd1 == q_n))
+                               : (row_v & (rows_out + 32'd1 == q_n)))
+                        mode <= M_DONE;
+                end
+
+                // -- word engines
+                M_WORD: begin
+                    w_pend <= ri < w_total;
+                    w_j    <= ri;
+                    if (ri < w_total)
+                        ri <= ri + 32'd1;
+                    if (o_map && w_pend)
+                        wrow[16*w_j[LOG_VL-1:0] +: 16] <= (w_j < q_n) ? map16 : NEG_INF[31:16];
+                    if (w_pend && w_j + 32'd1 == w_total)
+                        mode <= M_DONE;
+                end
+                M_TKJ: begin
+                    v_lane <= ri[LOG_VL-1:0];
+                    ti     <= 32'd0;
+                    w_pend <= 1'b0;
+                    mode   <= M_TKI;
+                end
+                M_TKI: begin
+                    if (!w_pend) begin
+                        tk_vj   <= w_val;                    // element j arrived
+                        tk_rank <= 32'd0;
+                    end else begin
+                        tk_rank <= rank_n;
+                    end
+                    w_pend <= ti < q_n;
+                    w_j    <= ti;
+                    v_lane <= ti[LOG_VL-1:0];
+                    if (ti < q_n)
+                        ti <= ti + 32'd1;
+                    if (w_pend && tk_last) begin
+                        ri <= ri + 32'd1;
+                        if (ri + 32'd1 == q_n) begin
+                            mode <= M_DONE;
+                        end else begin
+                            mode <= M_TKJ;
+                        end
+                    end
+                end
+                M_SEL0: mode <= M_SEL1;
+                M_SEL1: begin
+                    sel_m <= is_rdata != 32'd0;
+                    mode  <= M_SEL2;
+                end
+                M_SEL2: begin
+                    ri   <= ri + 32'd1;
+                    mode <= (ri + 32'd1 == q_n) ? M_DONE : M_SEL0;
+                end
+                M_DONE: begin
+                    done  <= 1'b1;
+                    res_f <= o_rmax ? m_run : s_acc;
+                    res_x <= idx_run;
+                    mode  <= M_IDLE;
+                end
+                default: mode <= M_IDLE;
+            endcase
+        end
+    end
+
+    // The core range-checked every base (base + n within the SRAM), so the
+    // address bits above each SRAM's width are zero or irrelevant.
+    wire unused_ok = &{1'b0, c_eq, s2_last, s1_last, q_rd, q_rs1, q_rs2};
+endmodule
+
+`default_nettype wire

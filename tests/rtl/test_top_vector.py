@@ -1,0 +1,329 @@
+"""dnpu_top's vector unit (hw/rtl/vector/dnpu_vec.v): every V_* instruction, S_MAP_V_FP and
+H_SAMPLE_FUSED, run against the emulator bit for bit with test_top's lockstep bench (retire
+trace, registers, all three SRAMs and memory compared after every program; random AXI
+back-pressure unless a test says otherwise).
+
+Vector SRAM contents come from S_MAP_V_FP of FP32 words loaded with H_LOAD_FP, so any BF16
+pattern can be placed: NaNs with payloads, +-Inf, +-0, subnormals (DAZ), the largest
+finite values, and many repeated values (ties for the reductions and top-k).
+
+Tests (cocotb, Verilator; `vector_masks` also on Icarus):
+  vector_elementwise   V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_FILL_VF over special-rich rows,
+                       in place and with overlapping ranges (in order, EXECUTION.md)
+  vector_reductions    V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM: ties, NaNs, all -inf rows
+  vector_masks         S_MAP_V_FP padding, V_TOPK_MASK(_V) (k = 0 .. > n, ties, NaN,
+                       -inf), V_THRESH_MASK, V_SELECT_INT (overlapping ranges too)
+  vector_fused         H_SAMPLE_FUSED on every MX format (NaN blocks, partial groups)
+  vector_unit_faults   SRAM_RANGE of every vector instruction, n = 0, H_SAMPLE_FUSED's
+                       MISALIGNED / AXI_READ / bad fmt
+  fused_stream_rate    one long e4m3 H_SAMPLE_FUSED, memory never stalling: >= 0.95 R
+                       beats per cycle over the stream's data window
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import cocotb
+
+from dnpu import mx
+from dnpu.csr import ErrCause
+
+try:  # collected by pytest as a member of the tests/rtl package
+    from .cocotb_run import rtl_sources, run_block
+    from . import test_top as T
+except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYTHONPATH
+    from cocotb_run import rtl_sources, run_block
+    import test_top as T
+
+VLEN, VEC_ROWS, FP_WORDS, INT_WORDS = T.VLEN, T.VEC_ROWS, T.FP_WORDS, T.INT_WORDS
+DATA, OUT, HOLE, PROG = T.DATA, T.OUT, T.HOLE, T.PROG
+li = T.li
+
+# BF16 patterns worth having in every row
+SPECIAL16 = [0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F81, 0x0001, 0x807F, 0x0080,
+             0x8080, 0x7F7F, 0xFF7F, 0x3F80, 0xBF80, 0x3F81, 0x4000, 0xC2F7, 0x42B1, 0x42FE]
+
+
+def fp_words(rng: np.random.Generator, n: int, specials: float = 0.15, ties: float = 0.2,
+             narrow_exact: float = 0.7) -> np.ndarray:
+    """n FP32 words for H_LOAD_FP: mostly BF16-exact values (so S_MAP_V_FP is exact),
+    some with low bits set (S_MAP_V_FP rounds them), BF16 specials and repeated values."""
+    mag = rng.standard_normal(n) * np.exp2(rng.integers(-8, 9, n))
+    w = mag.astype(np.float32).view(np.uint32).copy()
+    exact = rng.random(n) < narrow_exact
+    w[exact] &= np.uint32(0xFFFF0000)
+    sp = rng.random(n) < specials
+    w[sp] = np.array(SPECIAL16, np.uint32)[rng.integers(0, len(SPECIAL16), int(sp.sum()))] << 16
+    tie = rng.random(n) < ties
+    if n > 1:
+        w[tie] = w[rng.integers(0, n, int(tie.sum()))]
+    return w
+
+
+def load_fp(words: np.ndarray, fbase: int = 0, addr: int = DATA) -> list[str]:
+    """Place words at addr and H_LOAD_FP them into FP[fbase..]."""
+    T.world().write(addr, words.astype("<u4").tobytes())
+    return li(1, fbase) + li(2, addr) + li(3, words.size) + ["H_LOAD_FP x1, x2, x3"]
+
+
+def map_rows(vd: int, fsrc: int, n: int) -> list[str]:
+    return li(1, vd) + li(2, fsrc) + li(3, n) + ["S_MAP_V_FP x1, x2, x3"]
+
+
+def ld_f(fd: int, fword: int) -> list[str]:
+    return li(9, fword) + [f"S_LD_FP f{fd}, x9, 0"]
+
+
+async def fill_vsram(tb, rng, rows: int, **kw) -> None:
+    """V[0 .. rows) = random special-rich rows (through FP SRAM, in pieces)."""
+    per = (FP_WORDS // VLEN) * VLEN
+    lines = []
+    done = 0
+    while done < rows * VLEN:
+        n = min(per, rows * VLEN - done)
+        lines += load_fp(fp_words(rng, n, **kw), 0, DATA) + map_rows(done // VLEN, 0, n)
+        await T.asm_run(tb, lines, "C_HALT", expect="halted")
+        lines = []
+        done += n
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def vector_elementwise(dut):
+    tb = await T.Bench(dut).start(seed=31)
+    rng = np.random.default_rng(31)
+    rows = 48
+    await fill_vsram(tb, rng, rows)
+    # scalar operands: specials and ordinary values in FP[0..8)
+    fw = np.array([0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x00000001,
+                   0x3F800001, 0x40490FDB], np.uint32)
+    pre = load_fp(fw, 0, DATA + 0x1000) + [f"S_LD_FP f{k}, x0, {k}" for k in range(8)]
+    await T.asm_run(tb, pre, "C_HALT", expect="halted")
+    ops = []
+    for name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV"):
+        for vd, va, vb, n in ((100, 0, 8, 8), (8, 8, 16, 4), (17, 16, 0, 5), (15, 16, 24, 6), (200, 3, 3, 1)):
+            ops.append(li(4, vd) + li(5, va) + li(6, vb) + li(7, n) + [f"{name} x4, x5, x6, x7"])
+    for name in ("V_ADD_VF", "V_SUB_VF", "V_MUL_VF"):
+        for vd, va, f, n in ((120, 24, 0, 8), (24, 24, 2, 3), (33, 32, 7, 4), (300, 0, 4, 16), (301, 40, 6, 8)):
+            ops.append(li(4, vd) + li(5, va) + li(7, n) + [f"{name} x4, x5, f{f}, x7"])
+    for vd, va, n in ((140, 0, 24), (0, 0, 3), (41, 40, 5)):
+        ops.append(li(4, vd) + li(5, va) + li(7, n) + ["V_EXP_V x4, x5, x7"])
+    for vd, f, n in ((160, 7, 3), (163, 4, 1), (170, 5, 2)):
+        ops.append(li(4, vd) + li(7, n) + [f"V_FILL_VF x4, f{f}, x7"])
+    for k, lines in enumerate(ops):
+        tb.w.mem.stress = k % 2 == 0
+        await T.asm_run(tb, lines, "C_HALT", expect="halted", base=PROG + 0x100 * (k % 32))
+    # a loop of them back to back (the unit restarts right after done)
+    body = li(4, 400) + li(5, 0) + li(6, 8) + li(7, 2)
+    loop = ["C_LOOPI 5, 4", "V_SUB_VF x4, x5, f6, x7", "V_EXP_V x4, x4, x7", "V_MUL_VV x4, x4, x6, x7",
+            "S_ADDI x4, x4, 2"]
+    await T.asm_run(tb, body, loop, "C_HALT", expect="halted")
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def vector_reductions(dut):
+    tb = await T.Bench(dut).start(seed=32)
+    rng = np.random.default_rng(32)
+    rows = 40
+    await fill_vsram(tb, rng, rows, specials=0.05)
+    # rows with exact ties of the maximum, -inf rows, NaN late, -0/+0 maxima
+    special = np.zeros((8, VLEN), np.uint32)
+    special[0] = 0x3F800000
+    special[1] = 0xFF800000
+    special[2] = 0xFF800000
+    special[2, VLEN - 1] = 0x7FC10000
+    special[3] = 0x80000000
+    special[3, VLEN // 2] = 0x00000000
+    special[4] = 0x00010000                       # subnormal BF16: reads as +0 (DAZ)
+    special[5] = 0x7F800000
+    special[5, 3] = 0xFF800000
+    special[6] = 0xFF7F0000
+    special[7] = 0x42000000
+    special[7, 5] = 0x42010000
+    pre = load_fp(special.reshape(-1), 0, DATA + 0x2000) + map_rows(rows, 0, special.size)
+    await T.asm_run(tb, pre, "C_HALT", expect="halted")
+    cases = [(0, 1), (0, 7), (3, 20), (rows, 1), (rows + 1, 1), (rows + 1, 2), (rows + 2, 1), (rows + 3, 2),
+             (rows + 4, 1), (rows + 5, 1), (rows + 6, 2), (rows, 8), (0, rows + 8), (rows - 1, 3)]
+    for k, (va, n) in enumerate(cases):
+        tb.w.mem.stress = k % 3 != 0
+        lines = li(5, va) + li(7, n) + ["V_RED_MAX f1, x5, x7", "V_RED_MAX_IDX f2, x6, x5, x7",
+                                        "V_RED_SUM f3, x5, x7", "V_RED_MAX_IDX f4, x0, x5, x7"]
+        await T.asm_run(tb, lines, "C_HALT", expect="halted", base=PROG + 0x100 * k)
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def vector_masks(dut):
+    tb = await T.Bench(dut).start(seed=33)
+    rng = np.random.default_rng(33)
+    fast = os.environ.get("DNPU_TOP_QUICK") == "1"      # the Icarus subset
+    # FP values with ties, NaNs and -inf in FP[0..64)
+    vals = fp_words(rng, 64, specials=0.3, ties=0.4)
+    vals[[5, 17]] = 0xFF800000
+    vals[9] = 0x7FC00000
+    vals[30] = 0x7FC00000
+    # ints in INT[0..128): mask 0/1/other, sources
+    ints = rng.integers(-3, 3, 128).astype(np.int64) & 0xFFFFFFFF
+    T.world().write(DATA + 0x3000, ints.astype("<u4").tobytes())
+    pre = (load_fp(vals, 0, DATA) + li(1, 0) + li(2, DATA + 0x3000) + li(3, 128) + ["H_LOAD_INT x1, x2, x3"]
+           + map_rows(0, 0, 64) + map_rows(10, 3, 37) + map_rows(20, 60, 4) + map_rows(30, 2, 1))
+    await T.asm_run(tb, pre, "C_HALT", expect="halted")
+    ops = []
+    topk = [(200, 0, 3, 20), (230, 0, 0, 7), (240, 4, 64, 9), (250, 0, 1, 1), (260, 8, 5, 32),
+            (300, 0, 0xFFFFFFFF, 12)]
+    for dst, src, k, n in topk[:3] if fast else topk:
+        ops.append(li(4, dst) + li(5, src) + li(6, k) + li(7, n) + ["V_TOPK_MASK x4, x5, x6, x7"])
+    topv = [(400, 0, 5, 40), (450, 10, 2, 37), (500, 20, 4, 4), (510, 30, 1, VLEN), (530, 1, 3, 20)]
+    for dst, va, k, n in topv[:2] if fast else topv:
+        ops.append(li(4, dst) + li(5, va) + li(6, k) + li(7, n) + ["V_TOPK_MASK_V x4, x5, x6, x7"])
+    for dst, src, fidx, n in ((600, 0, 0, 64), (600, 10, 1, 20), (700, 5, 2, 9)):
+        ops.append(li(4, dst) + li(5, src) + li(9, fidx) + ["S_LD_FP f3, x9, 0"] + li(7, n)
+                   + ["V_THRESH_MASK x4, x5, f3, x7"])
+    for dst, m, s, n in ((800, 0, 64, 40), (1, 0, 64, 30), (64, 60, 63, 20), (70, 72, 71, 10)):
+        ops.append(li(4, dst) + li(5, m) + li(6, s) + li(7, n) + ["V_SELECT_INT x4, x5, x6, x7"])
+    for k, lines in enumerate(ops):
+        tb.w.mem.stress = k % 2 == 1
+        await T.asm_run(tb, lines, "C_HALT", expect="halted", base=PROG + 0x100 * (k % 32),
+                        budget=1_000_000)
+
+
+def fused_lines(addr: int, n: int, fmt: str, idx: int = 10, f: int = 5) -> list[str]:
+    return li(2, addr) + li(3, n) + [f"H_SAMPLE_FUSED x{idx}, f{f}, x2, x3, {fmt}"]
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def vector_fused(dut):
+    tb = await T.Bench(dut).start(seed=34)
+    rng = np.random.default_rng(34)
+    rpb = max(1, T.MX_BLOCK // VLEN)
+    ge_rows = mx.GROUP_BLOCKS * T.MX_BLOCK // VLEN
+    addr = DATA
+    plans = []
+    for k, fmt in enumerate(T.MX_FORMATS):
+        for rows in (ge_rows + rpb * (1 + k), rpb):
+            m = T.make_mx(rng, fmt, rows)
+            if k % 2:                                       # no NaN blocks: a finite sum
+                m = mx.MXArray(fmt=m.fmt, block=m.block, shape=m.shape,
+                               scales=np.where(m.scales == 0xFF, 0x70, m.scales).astype(np.uint8),
+                               codes=m.codes)
+            buf = mx.pack(m)
+            T.world().write(addr, buf)
+            plans.append((fmt, addr, rows))
+            addr += len(buf) + 16 * int(rng.integers(0, 3))
+    assert addr <= DATA + T.DATA_SIZE
+    for k, (fmt, a, rows) in enumerate(plans):
+        tb.w.mem.stress = k % 2 == 0
+        await T.asm_run(tb, fused_lines(a, rows, fmt, idx=1 + k % 15, f=k % 8), "C_HALT", expect="halted",
+                        base=PROG + 0x100 * k)
+    # back to back with a prefetch and reductions of the same rows (the phased pieces)
+    fmt, a, rows = plans[0]
+    await T.asm_run(tb, fused_lines(a, rows, fmt), T.prefetch_lines(0, a, rows, fmt),
+                    li(7, rows), "V_RED_MAX_IDX f1, x11, x1, x7", fused_lines(a, rows, fmt, idx=12, f=2),
+                    "C_HALT", expect="halted")
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def vector_unit_faults(dut):
+    tb = await T.Bench(dut).start(seed=35)
+    E = ErrCause
+    R, F, I = VEC_ROWS, FP_WORDS, INT_WORDS
+
+    def op4(name, a, b, c, d, mid="x6"):
+        return li(4, a) + li(5, b) + li(6, c) + li(7, d) + [f"{name} x4, x5, {mid}, x7"]
+
+    cases = [
+        (op4("V_ADD_VV", R - 1, 0, 0, 2), E.SRAM_RANGE),
+        (op4("V_SUB_VV", 0, R - 1, 0, 2), E.SRAM_RANGE),
+        (op4("V_MUL_VV", 0, 0, R, 1), E.SRAM_RANGE),
+        (op4("V_ADD_VV", R + 5, R + 5, R + 5, 0), None),                  # n = 0: no check
+        (op4("V_SUB_VF", R - 3, 0, 0, 4, "f1"), E.SRAM_RANGE),
+        (op4("V_MUL_VF", 0, 0xFFFFFFFF, 0, 4, "f1"), E.SRAM_RANGE),       # no wrap-around
+        (li(4, 0) + li(5, R - 2) + li(7, 3) + ["V_EXP_V x4, x5, x7"], E.SRAM_RANGE),
+        (li(4, R) + li(7, 1) + ["V_FILL_VF x4, f0, x7"], E.SRAM_RANGE),
+        (li(5, R - 1) + li(7, 2) + ["V_RED_MAX f1, x5, x7"], E.SRAM_RANGE),
+        (li(5, R) + li(7, 1) + ["V_RED_SUM f1, x5, x7"], E.SRAM_RANGE),
+        (li(5, 0) + li(7, R + 1) + ["V_RED_MAX_IDX f1, x2, x5, x7"], E.SRAM_RANGE),
+        (op4("V_TOPK_MASK", 0, F - 2, 1, 3), E.SRAM_RANGE),
+        (op4("V_TOPK_MASK", I - 1, 0, 1, 2), E.SRAM_RANGE),
+        (op4("V_TOPK_MASK_V", 0, R - 1, 1, VLEN + 1), E.SRAM_RANGE),      # 2 rows
+        (op4("V_TOPK_MASK_V", 0, R - 1, 1, VLEN), None),                  # 1 row: fits
+        (op4("V_THRESH_MASK", 0, F, 0, 1, "f0"), E.SRAM_RANGE),
+        (op4("V_SELECT_INT", 0, 0, I - 1, 2), E.SRAM_RANGE),
+        (op4("V_SELECT_INT", I, I, I, 0), None),
+        (li(1, R - 1) + li(2, 0) + li(3, VLEN + 1) + ["S_MAP_V_FP x1, x2, x3"], E.SRAM_RANGE),
+        (li(1, 0) + li(2, F - 1) + li(3, 2) + ["S_MAP_V_FP x1, x2, x3"], E.SRAM_RANGE),
+        (fused_lines(DATA + 4, 4, "e4m3"), E.MISALIGNED),
+        (fused_lines(HOLE, 64, "e4m3"), E.AXI_READ),
+        (fused_lines(T.SLV, 64, "e5m2"), E.AXI_READ),
+        (fused_lines(T.M32 & ~63, 64, "int8"), E.AXI_READ),                # past the top
+        (fused_lines(HOLE + 1, 0, "e4m3"), None),
+    ]
+    if max(1, T.MX_BLOCK // VLEN) > 1:
+        cases.append((fused_lines(DATA, 1, "e4m3"), E.MISALIGNED))
+    for k, (lines, cause) in enumerate(cases):
+        tb.w.mem.stress = k % 2 == 0
+        base = PROG + 0x100 * k
+        res = await T.asm_run(tb, lines, "C_HALT", base=base,
+                              expect="halted" if cause is None else "fault", expect_cause=cause)
+        if cause is not None:
+            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
+    # an fmt code past the formats is an illegal instruction
+    base = PROG + 0x4000
+    fmt = T.isa.FIELDS["fmt"]
+    w = T.isa.encode("H_SAMPLE_FUSED", 1, 2, 3, 4, 0) | (((1 << fmt.width) - 1) << fmt.lsb)
+    T.place(base, T.words("C_NOP") + [w] + T.words("C_HALT"))
+    st, cause, epc = await tb.run_rtl_only(base)
+    assert (st, cause, epc) == (T.ERROR, E.ILLEGAL_INSTR, base + 4), (st, cause, epc)
+
+
+@cocotb.test(timeout_time=240, timeout_unit="sec")
+async def fused_stream_rate(dut):
+    """One long e4m3 H_SAMPLE_FUSED, memory never stalling: R beats accepted per cycle from
+    the stream's first data beat to its last must be >= 0.95."""
+    tb = await T.Bench(dut).start(stress=False, seed=36)
+    rng = np.random.default_rng(36)
+    ge_rows = mx.GROUP_BLOCKS * T.MX_BLOCK // VLEN
+    gbytes = mx.group_nbytes("e4m3", T.MX_BLOCK)
+    groups = (T.DATA_SIZE - 64) // gbytes
+    rows = groups * ge_rows
+    m = T.make_mx(rng, "e4m3", rows)
+    T.world().write(DATA, mx.pack(m))
+    core, d = dut.u_core, dut
+    beats: list[int] = []
+
+    def sample():
+        if int(core.state.value) == 9 and int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
+            beats.append(tb.cycle)
+
+    tb.w.mem.per_cycle.append(sample)
+    try:
+        await T.asm_run(tb, fused_lines(DATA, rows, "e4m3"), "C_HALT", expect="halted")
+    finally:
+        tb.w.mem.per_cycle.remove(sample)
+    want_beats = -(-(groups * gbytes) // T.BB)
+    assert len(beats) == want_beats, (len(beats), want_beats)
+    window = beats[-1] - beats[0] + 1
+    rate = len(beats) / window
+    print(f"fused_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    assert rate >= 0.95, rate
+
+
+# ---------------------------------------------------------------------------
+# pytest entries
+# ---------------------------------------------------------------------------
+
+def _run(sim: str, testcase=None, extra_env=None):
+    run_block("dnpu_top", rtl_sources(*T.TOP_SOURCES), __name__, sim=sim, defines=T.DEFINES,
+              testcase=testcase, extra_env=extra_env)
+
+
+@pytest.mark.rtl
+def test_top_vector_verilator():
+    _run("verilator")
+
+
+@pytest.mark.rtl
+def test_top_vector_icarus():
+    _run("icarus", ["vector_masks"], extra_env={"DNPU_TOP_QUICK": "1"})
