@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--json", help="also write the summary to this file")
     s.set_defaults(func=_cmd_check_sampling)
+
+    from dnpu import cli_perf  # check-perf, project (issue 7)
+
+    cli_perf.add_commands(sub)
     return p
 
 

@@ -1,0 +1,713 @@
+"""Analytical cycle model of the dnpu NPU, calibrated against the RTL.
+
+The controller (hw/rtl/ctrl/dnpu_core.v) is a multi-cycle machine without a pipeline:
+every instruction is FETCH + EXEC (+ the state that finishes it), and the next
+instruction is fetched only after the previous one retired. Nothing overlaps between
+instructions, so a program's cycles are the sum of its instructions' cycles, plus the
+instruction-fetch misses, plus a fixed start/stop overhead. The ISA has no branches: the
+only control flow is hardware loops whose counts come from x registers set by scalar
+integer ops and S_LD_ARG. So `program()` walks the dynamic instruction stream, tracking the
+x registers, the loop stack and the two fetch line buffers (never data), and adds each
+instruction's closed-form cost (`instr_cycles`). The MX stream instructions
+(H_PREFETCH_V, H_SAMPLE_FUSED) have a throughput set by three coupled rates (the DRAM's
+beats, the dequantizer's byte buffer, the vector unit's row rate); `stream_cycles` steps a
+register-level model of exactly that part of the RTL, cached per shape.
+
+    est = step("sim", B=2, L=8, V=4096, mode="topk", flow="fused")
+    est.cycles, est.phases, est.seconds, est.ops["H_SAMPLE_FUSED"]
+    bound(cfg, B, L, V, "e4m3")                   # max(B*L*V/VLEN, bytes/bytes_per_cycle)
+
+`step_closed()` is the same sampling step as a formula (per-instruction costs times
+counts, with the fetch-miss counts of the program's layout); it agrees with `step()`.
+
+Every constant below names its origin: the RTL state machine that produces it, and the
+measurement on the Verilator co-simulation (profiles sim, pynq-z2, zcu104; retire-port
+traces, `dev.run(..., trace=True)`, cycle of each retire) that confirmed it. docs/PERF.md
+has the table. Memory timing is the co-simulation's DRAM model (cosim/dram.h) with the
+profile's [memory] section: read_latency cycles from AR to the first R beat, a bandwidth
+credit of bytes_per_cycle, at most one beat a cycle; write latency = read latency (the
+verilator backend's default).
+
+Two memory-port variants (`port`):
+
+* ``"rtl"`` (default): the RTL as built: one AXI4 read port of axi.data_width bits, the
+  read engine's 4 bursts in flight, the dequantizer's one chunk a cycle. On asic-2048 this
+  port moves at most 64 bytes a cycle, a sixteenth of its memory.bytes_per_cycle (1024).
+* ``"ideal"``: a memory port and MX decoder that keep up with memory.bytes_per_cycle
+  (what the asic-2048 profile's HBM figure assumes): a stream of `n` bytes and `r` rows
+  takes max(n / bytes_per_cycle, r * (vlen/lanes for H_SAMPLE_FUSED, else 1)) cycles
+  after its latency. Used for projections and the design-space sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+from dnpu import compiler, isa, mx
+from dnpu import config as config_mod
+from dnpu.config import Config
+
+__all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
+           "step", "step_closed", "bound", "stream_bytes", "PHASES", "CONSTANTS", "HEAP_BASE", "pad_vocab",
+           "variant", "miss_cycles"]
+
+HEAP_BASE = 0x0100_0000          # where dnpu.runtime's allocator places the first buffer
+PHASES = ("memory", "vector", "scalar", "control")
+
+
+class ModelError(ValueError):
+    """A program the model cannot time (a data-dependent count, a shape the profile rejects)."""
+
+
+# ---- constants: every one from the RTL, confirmed by Verilator retire traces ------------------
+# name: (value, origin)
+CONSTANTS: dict[str, tuple[int, str]] = {
+    "RUN_OVERHEAD": (8, "harness run(): START write over AXI4-Lite reaches the core, and the STATUS poll "
+                        "sees DONE after C_HALT; measured 8 on sim, pynq-z2, zcu104 (straight-line code)"),
+    "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost')"),
+    "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
+    "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
+    "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
+    "MISS": (2, "fetch miss: FETCH issues the line read, FILL waits read_latency + line beats, +2 "
+                "(engine issue, AR handshake); measured RL+beats+2 on all three profiles"),
+    "LOAD": (4, "H_LOAD_*: EXEC, read engine issue, AR, unpacker register: 4 + RL + n (one word a cycle)"),
+    "STORE": (6, "H_STORE_INT/FP/V: EXEC, AW, W pipeline, B response: 6 + write_latency + words"),
+    "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
+                  "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
+    "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
+                      "log2(C) chunk-sum levels, S5, M_DONE: C + log2(C) + 4"),
+    "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
+    "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
+    "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
+    "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
+    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
+    "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
+    "THRESH": (5, "V_THRESH_MASK: n + 1 words, + 4"),
+    "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
+    "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
+    "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
+                          "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
+    "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
+}
+_K = {k: v for k, (v, _) in CONSTANTS.items()}
+
+# Opcode -> phase of the paper's breakdown.
+_PHASE_OF_CLASS = {"control": "control", "scalar_int": "scalar", "scalar_fp": "scalar", "vector": "vector",
+                   "memory": "memory"}
+
+
+# ---- the machine a profile describes ----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """The timing parameters of one profile (and memory-port variant)."""
+    name: str
+    vlen: int
+    lanes: int
+    beat_bytes: int
+    fetch_words: int
+    read_latency: int
+    write_latency: int
+    bytes_per_cycle: int
+    max_burst: int
+    mx_block: int
+    f_clk_mhz: float
+    port: str = "rtl"
+    fetch_lines: int = 2          # dnpu_core FETCH_LINES: direct-mapped line buffers (a localparam of the RTL)
+
+    @property
+    def C(self) -> int:
+        return self.vlen // self.lanes
+
+    @property
+    def log2C(self) -> int:
+        return self.C.bit_length() - 1
+
+    @property
+    def line_bytes(self) -> int:
+        return 4 * self.fetch_words
+
+    @property
+    def line_beats(self) -> int:
+        return max(1, self.line_bytes // self.beat_bytes)
+
+    @property
+    def beat_period(self) -> int:
+        """Cycles between R beats of the DRAM model: its credit gains bytes_per_cycle a cycle but
+        banks at most one beat (cosim/dram.h), so a beat every ceil(beat_bytes / bytes_per_cycle)."""
+        return -(-self.beat_bytes // self.bytes_per_cycle)
+
+    @property
+    def inflight_rate(self) -> float:
+        """Beats a cycle the read engine sustains on a long stream: RD_MAX_OUT bursts in flight,
+        each holding its slot for RL + burst + 1 cycles (dnpu_axi_rd)."""
+        burst = min(self.max_burst, 4096 // self.beat_bytes)
+        return _K["RD_MAX_OUT"] * burst / (self.read_latency + burst + 1)
+
+    @property
+    def beat_rate(self) -> float:
+        """Sustained beats a cycle of a long read stream."""
+        return min(1.0 / self.beat_period, self.inflight_rate)
+
+    @property
+    def read_bpc(self) -> float:
+        """Sustained read bytes a cycle of a long stream."""
+        if self.port == "ideal":
+            return float(self.bytes_per_cycle)
+        return self.beat_bytes * self.beat_rate
+
+    @property
+    def write_word_rate(self) -> float:
+        """32-bit words a cycle into the write engine: one, unless the DRAM's credit is slower."""
+        return min(1.0, self.beat_bytes / 4 / self.beat_period) if self.port == "rtl" else 1.0
+
+
+def machine(cfg: Config | str, port: str = "rtl") -> Machine:
+    """The timing parameters of a profile (a Config, a name or a .toml path)."""
+    if not isinstance(cfg, Config):
+        cfg = config_mod.load(cfg)
+    if port not in ("rtl", "ideal"):
+        raise ValueError(f"port {port!r}: choose 'rtl' or 'ideal'")
+    return Machine(name=cfg.name, vlen=cfg.vector.vlen, lanes=cfg.vector.lanes, beat_bytes=cfg.beat_bytes,
+                   fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
+                   write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
+                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port)
+
+
+# ---- MX streams ------------------------------------------------------------------------------------
+def stream_bytes(n_elements: int, fmt: str, block: int) -> int:
+    """Bytes of a packed MX stream of n elements: the dequantizer's bytes_needed
+    (16 scale bytes per group of 16 blocks, then the codes; docs/MX.md)."""
+    f = mx.format_info(fmt)
+    nb = -(-n_elements // block)
+    return 16 * (-(-nb // 16)) + n_elements * f.bits // 8
+
+
+@functools.lru_cache(maxsize=4096)
+def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
+    """Cycles from the first beat the DRAM could present to the last row delivered (H_PREFETCH_V:
+    the dequantizer's last row handshake; H_SAMPLE_FUSED: the vector unit accepting its last row).
+
+    port "rtl": a register-level model of hw/rtl/mx/dnpu_mx_dequant.v (byte buffer of CAP =
+    CMAX + beat bytes, s_ready = fill <= CMAX from registers, one 16-byte header or one
+    SE-element slice a cycle, D1 and m_data stages), fed by cosim/dram.h's R channel (a credit
+    of read_bpc bytes a cycle, one beat a cycle, RVALID held until taken) and drained by
+    dnpu_vec's stage B (a row every C cycles) for H_SAMPLE_FUSED, or by the vector SRAM (a row
+    a cycle) for H_PREFETCH_V."""
+    if rows <= 0:
+        return 0
+    bits = mx.format_info(fmt).bits
+    nbytes = stream_bytes(rows * m.vlen, fmt, m.mx_block)
+    C = m.C if fused else 1
+    if m.port == "ideal":
+        return max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
+
+    IB = m.beat_bytes
+    GE = 16 * m.mx_block
+    SE = min(m.vlen, GE)
+    RPS = m.vlen // SE
+    SPG = GE // SE
+    CMAX = max(SE, 16)
+    sb = SE * bits // 8
+    total_beats = -(-nbytes // IB)
+    total_slices = rows * RPS
+    rate = m.bytes_per_cycle
+    cap = max(IB, rate)
+    credit, rvalid, sent = cap, False, 0              # DRAM R channel
+    fill, beats_left, hdr, g = 0, total_beats, True, 0  # dequantizer buffer
+    slices_left = total_slices
+    d1_v = d1_eor = d1_last = False                     # stage D1
+    m_v = m_last = False                                # m_data
+    b_v, ch = False, 0                                  # dnpu_vec stage B (fused)
+    c_last = C - 1
+    t = 0
+    limit = 64 * (total_beats + total_slices + rows * C) + 1000
+    while t < limit:
+        # -- combinational, from this cycle's registers
+        m_ready = (not b_v or ch == c_last) if fused else True
+        s_go = rvalid and beats_left > 0 and fill <= CMAX
+        d2_go = (not m_v) or m_ready
+        d1_ready = (not d1_v) or d2_go
+        working = slices_left > 0
+        hdr_go = working and hdr and fill >= 16
+        slice_go = working and not hdr and fill >= sb and d1_ready
+        row_hs = m_v and m_ready
+        if row_hs and m_last:
+            break
+        # -- registers
+        take = 16 if hdr_go else (sb if slice_go else 0)
+        last_go = slice_go and slices_left == 1
+        fill = 0 if last_go else fill - take + (IB if s_go else 0)
+        if s_go:
+            beats_left -= 1
+        if hdr_go:
+            hdr = False
+        elif slice_go:
+            slices_left -= 1
+            if g == SPG - 1:
+                g, hdr = 0, True
+            else:
+                g += 1
+        # D1 -> m_data
+        if d1_v and d2_go:
+            m_v, m_last = d1_eor, d1_last
+        elif m_ready:
+            m_v = False
+        if slice_go:
+            d1_v = True
+            d1_eor = (total_slices - slices_left) % RPS == 0      # slices_left already decremented
+            d1_last = last_go
+        elif d2_go:
+            d1_v = False
+        # vector unit stage B
+        if fused:
+            if row_hs:
+                b_v, ch = True, 0
+            elif b_v and ch != c_last:
+                ch += 1
+            else:
+                b_v = False
+        # DRAM R channel (cosim/dram.h edge(): the handshake, then credit, then the next beat)
+        if s_go:
+            rvalid = False
+        credit = min(credit + rate, cap)
+        if not rvalid and sent < total_beats and credit >= IB:
+            rvalid, credit, sent = True, credit - IB, sent + 1
+        t += 1
+    else:
+        raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
+    return max(t, math.ceil(total_beats / m.inflight_rate))
+
+
+# ---- per-instruction cycles ---------------------------------------------------------------------------
+def _x(x: list, r: int, what: str, name: str) -> int:
+    v = x[r]
+    if v is None:
+        raise ModelError(f"{name}: {what} comes from x{r}, which holds data loaded at run time "
+                         f"(S_LD_INT, a reduction's index, ...): the model cannot time it")
+    return v
+
+
+def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None) -> tuple[int, int]:
+    """(cycles, of which vector-phase cycles) of one instruction whose fetch line is resident:
+    FETCH + EXEC + the state that finishes it. `a`: the decoded operands by role, `x`: the
+    integer registers (None for a data-dependent value). Fetch misses are added by the caller."""
+    FE = _K["FE"]
+    if name in ("C_HALT", "C_NOP", "C_LOOP", "C_LOOPI", "S_ADDI", "S_LUI", "S_ADD", "S_SUB", "S_MUL",
+                "S_MIN", "S_MAX", "S_SLT", "S_SLLI", "S_SRLI", "S_LD_ARG", "S_ST_INT", "S_ST_FP", "S_LI_FP",
+                "S_SEL_FP"):
+        return FE, 0
+    if name in ("S_LD_INT", "S_LD_FP"):
+        return FE + _K["LDW"], 0
+    if name in ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP", "S_EXP_FP", "S_LT_FP"):
+        return FE + _K["FPU"], 0
+    if name == "S_RECI_FP":
+        return FE + _K["RECI"], 0
+    RL, WL = m.read_latency, m.write_latency
+    if name in ("H_LOAD_INT", "H_LOAD_FP", "H_STORE_INT", "H_STORE_FP"):
+        n = _x(x, a["n"], "the word count", name)
+        if n == 0:
+            return FE, 0
+        if name.startswith("H_LOAD"):
+            lane0 = (_x(x, a["addr"], "the address", name) % m.beat_bytes) // 4
+            beats = -(-(lane0 + n) // (m.beat_bytes // 4))
+            return _K["LOAD"] + RL + max(n, beats * m.beat_period), 0
+        words = (x[a["addr"]] or 0) % m.beat_bytes // 4 + n           # from the first beat's lane 0
+        return _K["STORE"] + WL + math.ceil(n / m.write_word_rate) + _one_beat_burst(m, words), 0
+    if name == "H_STORE_V":
+        n = _x(x, a["n"], "the row count", name)
+        if n == 0:
+            return FE, 0
+        return _K["STORE"] + WL + math.ceil(n * m.vlen // 2 / m.write_word_rate), 0
+    if name in ("H_PREFETCH_V", "H_SAMPLE_FUSED"):
+        n = _x(x, a["n"], "the row count", name)
+        if n == 0:
+            return FE, 0
+        fused = name == "H_SAMPLE_FUSED"
+        s = stream_cycles(m, fmt, n, fused)
+        cyc = _K["STREAM"] + RL + s
+        if not fused:
+            return cyc, 0
+        tail = m.C + m.log2C + _K["FUSED_TAIL"]
+        # The part of the stream beyond what the memory needs is the vector unit's.
+        mem_s = min(s, math.ceil(stream_bytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
+        return cyc + tail, (s - mem_s) + tail
+    # dnpu_vec instructions
+    if name == "S_MAP_V_FP":
+        n = _x(x, a["n"], "the element count", name)
+        return (FE, FE) if n == 0 else (_K["MAP"] + -(-n // m.vlen) * m.vlen,) * 2
+    n = _x(x, a["n"], "the count", name)
+    if n == 0:
+        return FE, FE
+    C = m.C
+    if name in ("V_ADD_VF", "V_SUB_VF", "V_MUL_VF", "V_EXP_V"):
+        c = _K["VEC"] + n * (C + _K["EW_VF"])
+    elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV"):
+        c = _K["VEC"] + n * (C + _K["EW_VV"])
+    elif name == "V_FILL_VF":
+        c = _K["VEC"] + n
+    elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):
+        c = _K["RED_MAX"] + n
+    elif name == "V_RED_SUM":
+        c = _K["RED_SUM"] + m.log2C + n * C
+    elif name == "V_THRESH_MASK":
+        c = _K["THRESH"] + n
+    elif name == "V_SELECT_INT":
+        c = _K["VEC"] + _K["SELECT"] * n
+    elif name in ("V_TOPK_MASK", "V_TOPK_MASK_V"):
+        c = _K["TOPK"] + n * (n + 2)
+    else:
+        raise ModelError(f"{name}: no timing rule (a new instruction? add it to dnpu.perf.analytical)")
+    return c, c
+
+
+def _one_beat_burst(m: Machine, words: int) -> int:
+    per_burst = m.max_burst * m.beat_bytes // 4
+    return _K["ONE_BEAT_BURST"] if words > 1 and words % per_burst == 1 else 0
+
+
+def miss_cycles(m: Machine) -> int:
+    """Extra cycles of a fetch-line miss: the line's read latency and beats (dnpu_core FILL)."""
+    return m.read_latency + m.line_beats * (m.beat_period if m.port == "rtl" else 1) + _K["MISS"]
+
+
+# ---- the estimate ---------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Estimate:
+    """Cycles of one program run as the RTL would count them (RunInfo.cycles)."""
+    machine: Machine
+    cycles: int
+    instret: int
+    phases: dict[str, int]            # memory, vector, scalar, control (sum = cycles)
+    ops: dict[str, list[int]]         # opcode -> [count, cycles (fetch misses not included)]
+    fetch_misses: int
+    fetch_cycles: int                 # cycles lost to fetch misses (inside phases["control"])
+    what: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / (self.machine.f_clk_mhz * 1e6)
+
+    def fractions(self) -> dict[str, float]:
+        return {k: v / self.cycles for k, v in self.phases.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.machine.name, "port": self.machine.port, "cycles": self.cycles,
+                "f_clk_mhz": self.machine.f_clk_mhz, "seconds": self.seconds, "instret": self.instret,
+                "phases": dict(self.phases), "phase_fractions": {k: round(v, 4) for k, v in self.fractions().items()},
+                "fetch_misses": self.fetch_misses, "fetch_cycles": self.fetch_cycles,
+                "ops": {k: {"count": c, "cycles": cy} for k, (c, cy) in sorted(self.ops.items())}, **self.what}
+
+
+_M32 = 0xFFFF_FFFF
+
+
+def _decode_all(binary: bytes) -> list:
+    out = []
+    for i in range(0, len(binary), 4):
+        w = int.from_bytes(binary[i:i + 4], "little")
+        try:
+            d = isa.decode(w)
+        except isa.DisasmError as e:
+            raise ModelError(f"word {i // 4}: {e}") from None
+        ins = d.instr
+        fmt = isa.MXFMT_NAMES.get(d.args.get("fmt")) if "fmt" in d.args else None
+        out.append((d.name, d.args, _PHASE_OF_CLASS[ins.cls], fmt))
+    return out
+
+
+def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int = HEAP_BASE, *,
+            port: str = "rtl", max_instructions: int = 50_000_000) -> Estimate:
+    """Cycles of running `binary` at `prog_addr` with ARG0.. = `args` (ints), as
+    `Device.run(...).cycles` counts them on the verilator backend. The program must halt
+    without a fault (the model does not check SRAM ranges or alignment)."""
+    m = cfg if isinstance(cfg, Machine) else machine(cfg, port)
+    code = _decode_all(binary)
+    ncode = len(code)
+    argv = [int(a) & _M32 for a in args] + [0] * (8 - len(args))
+    x: list = [0] * 16
+    loops: list[list[int]] = []
+    lb = m.line_bytes
+    tags = [None] * m.fetch_lines
+    nl = m.fetch_lines
+    miss = miss_cycles(m)
+    phases = dict.fromkeys(PHASES, 0)
+    ops: dict[str, list[int]] = {}
+    cache: dict = {}
+    misses = instret = 0
+    pc = prog_addr
+    total = _K["RUN_OVERHEAD"]
+
+    def next_after(end_pc: int) -> int:
+        while loops and loops[-1][1] == end_pc:
+            top = loops[-1]
+            top[2] -= 1
+            if top[2] > 0:
+                return top[0]
+            loops.pop()
+        return (end_pc + 4) & _M32
+
+    while True:
+        if instret >= max_instructions:
+            raise ModelError(f"no C_HALT within {max_instructions} instructions")
+        i = (pc - prog_addr) >> 2
+        if not 0 <= i < ncode or pc & 3:
+            raise ModelError(f"PC 0x{pc:08X} outside the program ({ncode} words at 0x{prog_addr:08X})")
+        line = pc // lb
+        slot = line % nl
+        if tags[slot] != line:
+            tags[slot] = line
+            misses += 1
+            total += miss
+        name, a, phase, fmt = code[i]
+        instret += 1
+        # cost (cached on the operand values that can matter)
+        if phase == "memory" or phase == "vector" or name == "S_MAP_V_FP":
+            key = (i, x[a["n"]] if "n" in a else None,
+                   (x[a["addr"]] or 0) % m.beat_bytes if "addr" in a and x[a["addr"]] is not None else None)
+            c = cache.get(key)
+            if c is None:
+                c = cache[key] = instr_cycles(m, name, a, x, fmt)
+        else:
+            c = cache.get(name)
+            if c is None:
+                c = cache[name] = instr_cycles(m, name, a, x, fmt)
+        cyc, vec = c
+        total += cyc
+        if name == "H_SAMPLE_FUSED":
+            phases["memory"] += cyc - vec
+            phases["vector"] += vec
+        elif name == "S_MAP_V_FP":
+            phases["vector"] += cyc
+        else:
+            phases[phase] += cyc
+        o = ops.get(name)
+        if o is None:
+            ops[name] = [1, cyc]
+        else:
+            o[0] += 1
+            o[1] += cyc
+        # architectural effects on x and the loop stack
+        nxt = None
+        if name == "C_HALT":
+            break
+        if name in ("C_LOOP", "C_LOOPI"):
+            count = a["count"] if name == "C_LOOPI" else _x(x, a["rs1"], "the loop count", name)
+            end = pc + 4 * a["len"]
+            if count == 0:
+                nxt = next_after(end)
+            else:
+                loops.append([pc + 4, end, count])
+                nxt = pc + 4
+        elif name == "S_ADDI":
+            v = x[a["rs1"]]
+            _wx(x, a["rd"], None if v is None else v + a["imm"])
+        elif name == "S_LUI":
+            _wx(x, a["rd"], a["imm"] << 11)
+        elif name in ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT"):
+            p, q = x[a["rs1"]], x[a["rs2"]]
+            if p is None or q is None:
+                v = None
+            elif name == "S_ADD":
+                v = p + q
+            elif name == "S_SUB":
+                v = p - q
+            elif name == "S_MUL":
+                v = p * q
+            else:
+                ps, qs = _s32(p), _s32(q)
+                v = min(ps, qs) if name == "S_MIN" else max(ps, qs) if name == "S_MAX" else int(ps < qs)
+            _wx(x, a["rd"], v)
+        elif name in ("S_SLLI", "S_SRLI"):
+            v = x[a["rs1"]]
+            _wx(x, a["rd"], None if v is None else (v << a["shamt"] if name == "S_SLLI" else v >> a["shamt"]))
+        elif name == "S_LD_ARG":
+            _wx(x, a["rd"], argv[a["argi"]])
+        elif name in ("S_LD_INT", "S_LT_FP"):
+            _wx(x, a["rd"], None)                     # data: unknown to the model
+        elif name == "V_RED_MAX_IDX":
+            _wx(x, a["idx"], None)
+        elif name == "H_SAMPLE_FUSED":
+            _wx(x, a["idx"], None)
+        pc = nxt if nxt is not None else next_after(pc)
+    phases["control"] += _K["RUN_OVERHEAD"] + misses * miss
+    return Estimate(m, total, instret, phases, ops, misses, misses * miss)
+
+
+def _s32(v: int) -> int:
+    v &= _M32
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _wx(x: list, rd: int, v) -> None:
+    if rd:
+        x[rd] = None if v is None else v & _M32
+
+
+# ---- the sampling step --------------------------------------------------------------------------------
+def pad_vocab(cfg: Config, V: int) -> int:
+    """V rounded up to what the compiler accepts (a multiple of VLEN and of the MX block)."""
+    q = math.lcm(cfg.vector.vlen, cfg.mx.block)
+    return -(-V // q) * q
+
+
+def _cfg(cfg: Config | str) -> Config:
+    return cfg if isinstance(cfg, Config) else config_mod.load(cfg)
+
+
+def step(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
+         fmt: str = "e4m3", *, port: str = "rtl", pad: bool = False) -> Estimate:
+    """Cycles of one sampling step (`dnpu.compiler.sampling_program`) run as dnpu.npu_step runs
+    it: the program and its buffers in one allocation at the heap base. pad=True rounds V up to
+    a multiple of VLEN and the MX block first (what the compiler requires; the vocabulary is
+    padded with logits that never win)."""
+    c = _cfg(cfg)
+    Vp = pad_vocab(c, V) if pad else V
+    try:
+        prog = compiler.sampling_program(c, B, L, Vp, mode=mode, flow=flow, fmt=fmt)
+    except compiler.CompileError as e:
+        raise ModelError(str(e)) from None
+    est = program(machine(c, port), prog.binary, prog.args(HEAP_BASE), HEAP_BASE)
+    est.what = {"B": B, "L": L, "V": V, "V_padded": Vp, "mode": mode, "flow": flow, "fmt": fmt}
+    return est
+
+
+def bound(cfg: Config | str, B: int, L: int, V: int, fmt: str = "e4m3") -> dict[str, float]:
+    """The single-pass bound of a sampling step: every logit through the vector unit once at VLEN
+    elements a cycle, or the packed MX logits through memory once at bytes_per_cycle, whichever is
+    slower: max(B*L*V/VLEN, bytes/bytes_per_cycle). Also the same with the RTL's one AXI port
+    (at most axi.data_width/8 bytes a cycle) as `port_cycles`."""
+    c = _cfg(cfg)
+    nbytes = B * L * stream_bytes(V, fmt, c.mx.block)
+    vec = B * L * V / c.vector.vlen
+    mem = nbytes / c.memory.bytes_per_cycle
+    port = nbytes / min(c.memory.bytes_per_cycle, c.beat_bytes)
+    return {"cycles": max(vec, mem), "vector_cycles": vec, "memory_cycles": mem, "bytes": nbytes,
+            "port_cycles": max(vec, port)}
+
+
+# ---- closed form ------------------------------------------------------------------------------------------
+def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
+                fmt: str = "e4m3", *, port: str = "rtl") -> int:
+    """The sampling step's cycles as a formula over the compiler's program shape:
+
+        T = RUN_OVERHEAD + prologue + B * (row + L * position + commit(L)) + misses * miss
+
+    with `position` the per-position body (H_SAMPLE_FUSED, or H_PREFETCH_V and the four
+    phased vector instructions; then S_RECI_FP, S_LD_INT and five 2-cycle instructions), `row`
+    the two H_LOAD_INT of mask and x, the loop set-up, the three stores and six pointer
+    updates, `commit(L)` top-k (L*(L+2) + 4) and the select (3L + 4), plus V_THRESH_MASK or
+    S_LD_INT/S_ADDI for the mode and S_MAP_V_FP for the phased flow. The fetch-miss count
+    comes from the program's layout (two direct-mapped lines of ctrl.fetch_words words): the
+    first pass through each line, plus the lines each loop body evicts per iteration."""
+    c = _cfg(cfg)
+    m = machine(c, port)
+    prog = compiler.sampling_program(c, B, L, V, mode=mode, flow=flow, fmt=fmt)
+    code = _decode_all(prog.binary)
+    rows = V // c.vector.vlen
+    x = [0] * 16
+
+    def cost(name, **regs):
+        for r, v in regs.items():
+            x[int(r[1:])] = v
+        ins = next(a for (nm, a, _, f) in code if nm == name)
+        f = next((f for (nm, _, _, f) in code if nm == name), None)
+        return instr_cycles(m, name, ins, x, f)[0]
+
+    two = _K["FE"]
+    # Prologue: 7 S_LD_ARG, the constants, S_LI_FP, and the commit argument's load.
+    n_pro = next(i for i, (nm, *_ ) in enumerate(code) if nm == "C_LOOPI")
+    pro = 0
+    for nm, a, _, f in code[:n_pro]:
+        if nm in ("H_LOAD_INT", "H_LOAD_FP"):
+            n = B if nm == "H_LOAD_INT" else 1
+            lane0 = ((HEAP_BASE + prog.layout["commit_arg"].offset) % m.beat_bytes) // 4
+            beats = -(-(lane0 + n) // (m.beat_bytes // 4))
+            pro += _K["LOAD"] + m.read_latency + max(n, beats * m.beat_period)
+        else:
+            pro += instr_cycles(m, nm, a, x, f)[0]
+    pro += two                                                     # C_LOOPI B
+    load = _K["LOAD"] + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
+    store = _K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
+    row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
+    if flow == "fused":
+        fused = _K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, True) + m.C + m.log2C + _K["FUSED_TAIL"]
+        pos = fused
+    else:
+        pos = (_K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, False)      # H_PREFETCH_V
+               + _K["RED_MAX"] + rows                                                  # V_RED_MAX_IDX
+               + 2 * (_K["VEC"] + rows * (m.C + _K["EW_VF"]))                           # V_SUB_VF, V_EXP_V
+               + _K["RED_SUM"] + m.log2C + rows * m.C)                                 # V_RED_SUM
+        row += _K["MAP"] + -(-L // m.vlen) * m.vlen                                    # S_MAP_V_FP
+    pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two            # S_RECI_FP, S_LD_INT, 5 more
+    commit = _K["TOPK"] + L * (L + 2) + _K["VEC"] + _K["SELECT"] * L
+    if mode == "topk":
+        commit += two + _K["LDW"] + two                            # S_LD_INT k, S_ADDI
+    else:
+        commit += two + _K["THRESH"] + L                           # S_ADDI, V_THRESH_MASK
+    misses = _closed_misses(code, m, B, L)
+    return _K["RUN_OVERHEAD"] + pro + B * (row + L * pos + commit) + misses * miss_cycles(m) + two  # + C_HALT
+
+
+def _closed_misses(code: list, m: Machine, B: int, L: int) -> int:
+    """Fetch misses of the two-loop sampling program from its layout: walk the PC sequence of
+    the first two outer iterations with the inner loop's first two iterations (the buffer state
+    repeats after that), then scale by the iteration counts."""
+    lb = m.line_bytes
+    names = [c[0] for c in code]
+    o_start = names.index("C_LOOPI") + 1
+    o_end = o_start + code[o_start - 1][1]["len"]                  # exclusive
+    i_loop = names.index("C_LOOP", o_start)
+    i_start, i_end = i_loop + 1, i_loop + 1 + code[i_loop][1]["len"]
+
+    def run(seq, tags):
+        n = 0
+        for i in seq:
+            line = (HEAP_BASE + 4 * i) // lb
+            if tags[line % m.fetch_lines] != line:
+                tags[line % m.fetch_lines] = line
+                n += 1
+        return n
+
+    pre = list(range(0, o_start))
+    head = list(range(o_start, i_start))
+    body = list(range(i_start, i_end))
+    tail = list(range(i_end, o_end))
+    tags = [None] * m.fetch_lines
+    n = run(pre, tags)
+    per_outer = []
+    for _ in range(2):
+        k = run(head, tags)
+        inner = [run(body, tags) for _ in range(min(L, 2))]
+        k += inner[0] + (L - 1) * (inner[1] if L > 1 else 0)
+        k += run(tail, tags)
+        per_outer.append(k)
+    n += per_outer[0] + (B - 1) * per_outer[1] if B > 1 else per_outer[0]
+    n += run([o_end], tags)                                           # C_HALT
+    return n
+
+
+def variant(cfg: Config | str, name: str | None = None, **changes: Any) -> Config:
+    """A validated in-memory copy of a profile with `changes` as section__key=value
+    (e.g. vector__vlen=1024, memory__bytes_per_cycle=256), checked by the same schema
+    validators and cross-checks as dnpu.config.load."""
+    c = _cfg(cfg)
+    sections = {s: dataclasses.asdict(getattr(c, s)) for s in config_mod.SCHEMA}
+    for key, v in changes.items():
+        s, _, k = key.partition("__")
+        if s not in config_mod.SCHEMA or k not in config_mod.SCHEMA[s]:
+            raise config_mod.ConfigError(f"variant: unknown setting {key!r} (use section__key)")
+        typ, check, _req, _doc = config_mod.SCHEMA[s][k]
+        where = f"variant of {c.name}: [{s}] {k}"
+        v = config_mod._typed(where, typ, v)
+        if check is not None and (why := check(v)) is not None:
+            raise config_mod.ConfigError(f"{where} = {v!r}: must be {why}")
+        sections[s][k] = v
+    if name:
+        sections["profile"]["name"] = name
+    built = {s: config_mod._SECTION_CLASSES[s](**kv) for s, kv in sections.items()}
+    out = Config(path=f"<variant of {c.name}>", **built)
+    config_mod._cross_check(out)
+    return out
