@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the summary to this file")
     s.set_defaults(func=_cmd_check_sampling)
 
+    from dnpu import cli_gen  # generate, eval, check-generate (issue 6)
+
+    cli_gen.add_commands(sub)
+
     from dnpu import cli_perf  # check-perf, project (issue 7)
 
     cli_perf.add_commands(sub)

@@ -1,0 +1,236 @@
+"""Diffusion-LLM generation with the sampling step on a chosen backend (the NPU).
+
+The loop is LLaDA's block-wise semi-autoregressive one, with Fast-dLLM's
+threshold commit and KV caches (shared/REFERENCE.md):
+
+* The sequence is the prompt followed by ``gen_length`` mask tokens, filled in
+  blocks of ``block_length``, left to right; ``steps`` are spread evenly over the
+  blocks (:func:`dnpu.sampling.schedule`).
+* Each step, the host runs the model forward (on the model's device: CUDA when
+  the model is there, else CPU), takes the current block's logits
+  ``[B, block_length, V]`` and hands them to :func:`dnpu.sampling.transfer`, which
+  MX-quantizes them and runs argmax, confidence and commit on ``sampler``
+  (``"torch"``: the float64 reference; ``"emu"``, ``"verilator"``, ``"pynq"``: the
+  NPU). The commit rule is LLaDA's quota (``k`` per row from
+  :func:`dnpu.sampling.num_transfer_tokens` on the block's mask at its start) or,
+  with ``threshold``, Fast-dLLM's (best masked position plus every one with
+  confidence >= threshold; the block runs until it has no mask left, at most
+  ``block_length`` steps, and ``steps`` only has to pass the schedule check).
+* A quota step in which no row commits anything (LLaDA's schedule gives zero
+  quotas when a block has fewer masks than steps) is skipped without a forward:
+  its forward's logits would be unused, so the tokens are the same.
+
+KV caches (``kv_cache``): ``"none"`` runs the whole sequence every step.
+``"prefix"``: at each block's first step one full forward also returns every
+layer's K/V; later steps feed the block and everything after it and reuse the
+prefix K/V. ``"dual"``: same refresh, later steps feed only the block; prefix
+and suffix K/V stay frozen until the next block. Keys are cached before RoPE
+(see :mod:`dnpu.model.llada`). With a cache the logits are an approximation
+(the cached K/V were computed from older tokens), exactly as in Fast-dLLM.
+
+Temperature: 0 (greedy) is the cross-validation mode: every sampler sees the
+same logits and the NPU must return the same tokens as ``"torch"``. With
+``temperature > 0`` the host perturbs the block's logits before quantization,
+in float64 with a seeded CPU generator: ``l + T * g``, ``g = -log(-log u)``,
+``u ~ U(0, 1)`` (standard Gumbel). Its argmax is LLaDA's
+``argmax exp(l) / (-log u)^T``; unlike LLaDA, the confidence is then the
+softmax of the perturbed logits (the NPU sees one logits tensor), and the noise
+is the same for every sampler, so backends still agree token for token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from . import mx, sampling
+
+__all__ = ["generate", "GenerationStats", "Progress", "KV_CACHES"]
+
+KV_CACHES = ("none", "prefix", "dual")
+
+
+class Progress(NamedTuple):
+    """Passed to the ``progress`` callback after every step."""
+
+    block: int  # 0-based index of the current block
+    num_blocks: int
+    step: int  # 1-based step within the block
+    max_steps: int  # most steps this block can take (steps per block, or block_length with threshold)
+    steps_done: int  # steps (forwards) run so far in the whole generation
+    masked_left: int  # mask tokens left in the generated region, all rows
+
+
+@dataclasses.dataclass
+class GenerationStats:
+    """Where the time of one :func:`generate` call went (seconds)."""
+
+    forward_s: float = 0.0  # model forwards, including copying the block's logits to the host
+    sample_s: float = 0.0  # dnpu.sampling.transfer: quantize + the step on the sampler
+    other_s: float = 0.0  # everything else (noise, bookkeeping)
+    wall_s: float = 0.0
+    forwards: int = 0
+    tokens: int = 0  # generated positions, B * gen_length
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.wall_s if self.wall_s > 0 else math.inf
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["tokens_per_s"] = self.tokens_per_s
+        return d
+
+
+def _prompt_tensor(prompt_ids, device):
+    import torch
+
+    if isinstance(prompt_ids, torch.Tensor):
+        t = prompt_ids.detach()
+    else:
+        try:
+            arr = np.asarray(prompt_ids)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"prompt_ids must be an int tensor/array [B, P]; got {type(prompt_ids).__name__}") from e
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"prompt_ids must hold integer token ids; got dtype {arr.dtype}")
+        t = torch.from_numpy(arr.astype(np.int64))
+    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+        raise ValueError(f"prompt_ids must hold integer token ids; got {t.dtype}")
+    if t.ndim == 1:
+        raise ValueError(f"prompt_ids must be [B, P] (a batch of prompts); got shape {tuple(t.shape)}: "
+                         "use prompt_ids[None] for one prompt")
+    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"prompt_ids must be a non-empty [B, P]; got shape {tuple(t.shape)}")
+    return t.to(device=device, dtype=torch.int64)
+
+
+def _pad_vocab(logits):
+    """Pad V up to a multiple of the MX block with each row's minimum logit: a pad never
+    wins the argmax (ties go to the lowest index) and leaves the last block's scale as is."""
+    import torch
+
+    V = logits.shape[-1]
+    pad = -V % mx.DEFAULT_BLOCK
+    if not pad:
+        return logits
+    fill = logits.amin(dim=-1, keepdim=True).expand(*logits.shape[:-1], pad)
+    return torch.cat([logits, fill], dim=-1)
+
+
+def _check_choice(v, what, choices):
+    if not isinstance(v, str) or v not in choices:
+        raise ValueError(f"unknown {what} {v!r}: use one of {', '.join(map(repr, choices))}")
+    return v
+
+
+def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: int, sampler: str = "torch",
+             threshold: float | None = None, kv_cache: str = "none", fmt: str = "e4m3", flow: str = "fused",
+             temperature: float = 0.0, seed: int = 0, config="sim",
+             progress: Callable[[Progress], None] | None = None, return_stats: bool = False):
+    """Generate ``gen_length`` tokens after each prompt (see the module docstring).
+
+    Args:
+        model: a :class:`dnpu.model.LLaDA` (anything with ``config.mask_token_id`` and
+            the ``forward(ids, kv=, start=, return_kv=)`` contract); its device and
+            dtype are used as they are (e.g. ``model.to("cuda", torch.bfloat16)``).
+        prompt_ids: int ``[B, P]`` (torch or NumPy); every row has the same length.
+        gen_length, block_length, steps: LLaDA's schedule; ``block_length`` divides
+            ``gen_length`` and the number of blocks divides ``steps``.
+        sampler: ``"torch"`` or an NPU backend (``"emu"``, ``"verilator"``, ``"pynq"``),
+            passed to :func:`dnpu.sampling.transfer` as ``backend``.
+        threshold: Fast-dLLM confidence threshold in (0, 1]; None = LLaDA quotas.
+        kv_cache: ``"none"``, ``"prefix"`` or ``"dual"``.
+        fmt, flow, config: MX format of the logits, NPU flow, hardware profile.
+        temperature, seed: Gumbel noise (module docstring); 0 = greedy.
+        progress: called with a :class:`Progress` after every step.
+        return_stats: also return a :class:`GenerationStats`.
+
+    Returns:
+        int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens),
+        or ``(tokens, stats)``.
+    """
+    import torch
+
+    t_wall = time.perf_counter()
+    sampler = _check_choice(sampler, "sampler", sampling.BACKENDS)
+    kv_cache = _check_choice(kv_cache, "kv_cache", KV_CACHES)
+    steps_per_block = sampling.schedule(gen_length, block_length, steps)
+    if threshold is not None:
+        threshold = sampling._check_threshold(threshold)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0 \
+            or math.isinf(temperature):
+        raise ValueError(f"temperature must be a finite float >= 0; got {temperature!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int; got {seed!r}")
+    mask_id = int(model.config.mask_token_id)
+    device = next(model.parameters()).device
+    prompt = _prompt_tensor(prompt_ids, device)
+    B, P = prompt.shape
+    num_blocks = gen_length // block_length
+    noise_gen = torch.Generator(device="cpu").manual_seed(seed) if temperature > 0 else None
+    cuda = device.type == "cuda"
+    stats = GenerationStats(tokens=B * gen_length)
+
+    x = torch.cat([prompt, torch.full((B, gen_length), mask_id, dtype=torch.int64, device=device)], dim=1)
+    steps_done = 0
+    with torch.no_grad():
+        for blk in range(num_blocks):
+            s = P + blk * block_length
+            e = s + block_length
+            quotas = None
+            if threshold is None:
+                quotas = sampling.num_transfer_tokens((x[:, s:e] == mask_id).cpu().numpy(), steps_per_block)
+            max_steps = steps_per_block if threshold is None else block_length
+            kv = None
+            for i in range(max_steps):
+                mask_block = (x[:, s:e] == mask_id).cpu().numpy()
+                if not mask_block.any():
+                    break
+                if quotas is not None and not quotas[:, i].any():
+                    continue
+                t0 = time.perf_counter()
+                if kv_cache == "none":
+                    logits = model(x)[:, s:e]
+                elif i == 0 or kv is None:  # block start: full forward, refresh the cache
+                    full, kv = model(x, return_kv=True)
+                    logits = full[:, s:e]
+                elif kv_cache == "prefix":
+                    logits = model(x[:, s:], kv=kv, start=s)[:, :block_length]
+                else:  # dual
+                    logits = model(x[:, s:e], kv=kv, start=s)
+                logits = logits.detach().to("cpu")
+                if cuda:
+                    torch.cuda.synchronize(device)
+                t1 = time.perf_counter()
+                stats.forward_s += t1 - t0
+                stats.forwards += 1
+                logits = _pad_vocab(logits)
+                if noise_gen is not None:
+                    u = torch.rand(logits.shape, generator=noise_gen, dtype=torch.float64)
+                    u = u.clamp_(min=torch.finfo(torch.float64).tiny)
+                    logits = logits.double() + temperature * -torch.log(-torch.log(u))
+                x_block = x[:, s:e].cpu().numpy()
+                t2 = time.perf_counter()
+                stats.other_s += t2 - t1
+                if quotas is not None:
+                    r = sampling.transfer(logits, mask_block, x_block, k=quotas[:, i], backend=sampler,
+                                          fmt=fmt, flow=flow, config=config)
+                else:
+                    r = sampling.transfer(logits, mask_block, x_block, threshold=threshold, backend=sampler,
+                                          fmt=fmt, flow=flow, config=config)
+                t3 = time.perf_counter()
+                stats.sample_s += t3 - t2
+                x[:, s:e] = torch.from_numpy(r.x_new).to(device)
+                steps_done += 1
+                if progress is not None:
+                    progress(Progress(blk, num_blocks, i + 1, max_steps, steps_done,
+                                      int((x[:, P:] == mask_id).sum())))
+    out = x.cpu()
+    stats.wall_s = time.perf_counter() - t_wall
+    stats.other_s = max(0.0, stats.wall_s - stats.forward_s - stats.sample_s)
+    return (out, stats) if return_stats else out
