@@ -1,4 +1,5 @@
-"""`dnpu generate`, `dnpu eval` and `dnpu check-generate`: generation on the NPU.
+"""`dnpu generate`, `dnpu eval` and `dnpu check-generate`: generation on the NPU
+(and `dnpu bench`, registered here from :mod:`dnpu.bench`).
 
 Registered by :func:`dnpu.cli.build_parser` through :func:`add_commands`; each
 command is a thin shell over :mod:`dnpu.generation` and
@@ -186,7 +187,7 @@ def _common(s: argparse.ArgumentParser, backend_default: str) -> None:
 
 
 def add_commands(sub) -> None:
-    """Register generate, eval and check-generate on `dnpu`'s subparsers."""
+    """Register generate, eval, check-generate and bench on `dnpu`'s subparsers."""
     env_backend = os.environ.get("DNPU_BACKEND", "emu")
 
     s = sub.add_parser("generate", help="generate text with the sampling step on an NPU backend")
@@ -207,3 +208,7 @@ def add_commands(sub) -> None:
     s.add_argument("--batch", type=int, default=64, help="prompts per generate call")
     _common(s, env_backend)
     s.set_defaults(func=_cmd_check_generate)
+
+    from dnpu import bench  # dnpu bench: forward and sampling times, NPU cycles, the asic-2048 projection
+
+    bench.add_command(sub)

@@ -49,7 +49,7 @@ import numpy as np
 
 from . import mx, sampling
 
-__all__ = ["generate", "GenerationStats", "Progress", "KV_CACHES"]
+__all__ = ["generate", "GenerationStats", "Progress", "StepRecord", "KV_CACHES"]
 
 KV_CACHES = ("none", "prefix", "dual")
 
@@ -84,6 +84,29 @@ class GenerationStats:
         d = dataclasses.asdict(self)
         d["tokens_per_s"] = self.tokens_per_s
         return d
+
+
+@dataclasses.dataclass
+class StepRecord:
+    """One step of :func:`generate`, kept when ``step_log`` is a list (for ``dnpu bench``).
+
+    The arrays are the exact inputs and output of that step's :func:`dnpu.sampling.transfer`,
+    so the step can be replayed on another sampler; ``seq`` is the whole sequence before the
+    step (what a ``kv_cache="none"`` forward saw)."""
+
+    block: int  # 0-based block index
+    step: int  # 1-based step within the block
+    start: int  # the block's first position in the sequence
+    forward_s: float  # this step's forward (host clock, CUDA synchronized)
+    sample_s: float  # this step's sampling.transfer (host clock: quantize + the sampler)
+    logits: object  # CPU torch tensor [B, L, V_padded] handed to transfer (noise included)
+    mask: np.ndarray  # bool [B, L]
+    x: np.ndarray  # int64 [B, L], the block before the step
+    k: np.ndarray | None  # LLaDA quotas [B], or None with threshold
+    threshold: float | None
+    x_new: np.ndarray  # int64 [B, L], the block after the step
+    seq: object  # CPU int64 tensor [B, P + gen_length] before the step
+    run_info: object = None  # dnpu.runtime.RunInfo of an NPU sampler (cycles: None on emu); None on torch
 
 
 def _prompt_tensor(prompt_ids, device):
@@ -131,7 +154,8 @@ def _check_choice(v, what, choices):
 def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: int, sampler: str = "torch",
              threshold: float | None = None, kv_cache: str = "none", fmt: str = "e4m3", flow: str = "fused",
              temperature: float = 0.0, seed: int = 0, config="sim",
-             progress: Callable[[Progress], None] | None = None, return_stats: bool = False):
+             progress: Callable[[Progress], None] | None = None, return_stats: bool = False,
+             step_log: list | None = None):
     """Generate ``gen_length`` tokens after each prompt (see the module docstring).
 
     Args:
@@ -149,6 +173,9 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         temperature, seed: Gumbel noise (module docstring); 0 = greedy.
         progress: called with a :class:`Progress` after every step.
         return_stats: also return a :class:`GenerationStats`.
+        step_log: a list to append one :class:`StepRecord` per step to (the step's
+            inputs, outputs, host times and, on an NPU sampler, its RunInfo with the
+            cycle count); None (default): nothing is kept.
 
     Returns:
         int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens),
@@ -215,16 +242,23 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
                     u = u.clamp_(min=torch.finfo(torch.float64).tiny)
                     logits = logits.double() + temperature * -torch.log(-torch.log(u))
                 x_block = x[:, s:e].cpu().numpy()
+                infos: list = []
+                extra = {"run_info": infos} if step_log is not None else {}
                 t2 = time.perf_counter()
                 stats.other_s += t2 - t1
                 if quotas is not None:
                     r = sampling.transfer(logits, mask_block, x_block, k=quotas[:, i], backend=sampler,
-                                          fmt=fmt, flow=flow, config=config)
+                                          fmt=fmt, flow=flow, config=config, **extra)
                 else:
                     r = sampling.transfer(logits, mask_block, x_block, threshold=threshold, backend=sampler,
-                                          fmt=fmt, flow=flow, config=config)
+                                          fmt=fmt, flow=flow, config=config, **extra)
                 t3 = time.perf_counter()
                 stats.sample_s += t3 - t2
+                if step_log is not None:
+                    step_log.append(StepRecord(
+                        blk, i + 1, s, t1 - t0, t3 - t2, logits, mask_block, x_block.copy(),
+                        None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
+                        infos[-1] if infos else None))
                 x[:, s:e] = torch.from_numpy(r.x_new).to(device)
                 steps_done += 1
                 if progress is not None:

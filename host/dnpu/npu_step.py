@@ -5,6 +5,13 @@ inputs, then calls `run` here. The program comes from `dnpu.compiler`; this
 module only fills the program's memory layout and reads its outputs through
 `dnpu.runtime`, so every backend (emulator, Verilator co-simulation, and later
 the board) sees the same bytes.
+
+Cycle counts: pass ``run_info=[]`` (a list) to `run` (or to
+``sampling.transfer``) and the step's :class:`dnpu.runtime.RunInfo` is appended to
+it: ``cycles`` (the NPU's cycle counter on the co-simulation and the board; None
+on the emulator, which has no clock), ``instret``, ``counters``, ``wall_s`` (host
+time of the run). The step's NPU time is ``cycles / (f_clk_mhz * 1e6)`` of the
+profile (``dnpu bench`` reports it).
 """
 
 from __future__ import annotations
@@ -67,7 +74,8 @@ def _read_outputs(prog: compiler.Program, read) -> tuple[np.ndarray, np.ndarray,
     return x_new, x0, conf
 
 
-def _run_device(backend: str, cfg: Config, prog: compiler.Program, img: dict[str, bytes]):
+def _run_device(backend: str, cfg: Config, prog: compiler.Program, img: dict[str, bytes],
+                run_info: list | None = None):
     from dnpu import runtime
 
     with runtime.open(backend, config=cfg) as dev:
@@ -78,15 +86,20 @@ def _run_device(backend: str, cfg: Config, prog: compiler.Program, img: dict[str
         # Co-simulation counts cycles: its default budget and no-progress watchdog apply.
         budget = 64 + 32 * prog.B * (prog.L + 4) if dev.budget_unit == "instructions" else None
         try:
-            dev.run(buf.addr + prog.layout["program"].offset, args=prog.args(buf.addr), timeout=budget)
+            info = dev.run(buf.addr + prog.layout["program"].offset, args=prog.args(buf.addr), timeout=budget)
         except runtime.DeviceError as e:
             raise NPUError(f"{backend}: the sampling program did not halt:\n{e}") from e
+        if run_info is not None:
+            run_info.append(info)
         return _read_outputs(prog, lambda off, n: buf.read(n, offset=off))
 
 
 def run(backend: str, q: mx.MXArray, mask: np.ndarray, x: np.ndarray, k: np.ndarray | None,
-        threshold: float | None, flow: str, config: str | Config = "sim"):
-    """Run one step on `backend`; returns (x_new int64, x0 int64, conf float64), each [B, L]."""
+        threshold: float | None, flow: str, config: str | Config = "sim", run_info: list | None = None):
+    """Run one step on `backend`; returns (x_new int64, x0 int64, conf float64), each [B, L].
+
+    run_info: a list to append the run's :class:`dnpu.runtime.RunInfo` to (cycles,
+    instret, counters); None (default): not kept."""
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     if q.block != cfg.mx.block:
         raise ValueError(f"block = {q.block}: profile {cfg.name} decodes MX blocks of {cfg.mx.block}; "
@@ -103,4 +116,4 @@ def run(backend: str, q: mx.MXArray, mask: np.ndarray, x: np.ndarray, k: np.ndar
     img = memory_image(prog, q, mask, x, k, threshold)
     from dnpu import runtime
 
-    return _run_device(runtime.backend_name(backend), cfg, prog, img)
+    return _run_device(runtime.backend_name(backend), cfg, prog, img, run_info)

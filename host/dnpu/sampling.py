@@ -235,6 +235,7 @@ def transfer(
     flow: str = "fused",
     config="sim",
     device=None,
+    run_info: list | None = None,
 ) -> StepResult:
     """One sampling step at temperature 0 (see the module docstring for the rule).
 
@@ -253,6 +254,9 @@ def transfer(
             backends only, validated for all).
         config: hardware profile for NPU backends (ignored by ``"torch"``).
         device: torch device for ``backend="torch"`` (default CPU; e.g. ``"cuda"``).
+        run_info: optional list; an NPU backend appends the step's
+            :class:`dnpu.runtime.RunInfo` to it (``cycles``: the NPU's cycle counter, None
+            on ``"emu"``; ``instret``, ``counters``). ``"torch"`` appends nothing.
 
     Returns:
         :class:`StepResult` ``(x_new int64, x0 int64, conf float64)``, NumPy [B, L].
@@ -329,7 +333,10 @@ def transfer(
             raise NotImplementedError(
                 f"backend {backend!r} needs dnpu.npu_step, which is not available yet; use backend='torch'"
             ) from e
-        out = npu_step.run(backend, q, m, xa, karr, tau, flow, config)
+        if run_info is None:
+            out = npu_step.run(backend, q, m, xa, karr, tau, flow, config)
+        else:
+            out = npu_step.run(backend, q, m, xa, karr, tau, flow, config, run_info=run_info)
         return _as_result(out, (B, L), backend)
 
     return _torch_step(deq, m, xa, karr, tau, device)
