@@ -21,7 +21,7 @@ extern "C" {
 #define DNPU_COSIM_API __attribute__((visibility("default")))
 
 /* Bumped whenever a signature or the run-result layout changes. */
-#define DNPU_COSIM_ABI_VERSION 1
+#define DNPU_COSIM_ABI_VERSION 2
 
 typedef struct dnpu_cosim dnpu_cosim;
 
@@ -47,6 +47,18 @@ typedef struct {
     uint32_t reserved;
 } dnpu_cosim_run_result;
 
+/* One retired instruction as the retire_* port of dnpu_top showed it (the trace capture). */
+typedef struct {
+    uint64_t cycle;             /* absolute cycle of the rising edge that sampled it */
+    uint32_t pc;                /* retire_pc */
+    uint32_t word;              /* retire_word */
+    uint32_t x_data;            /* retire_x_data (meaningful when x_we) */
+    uint32_t f_data;            /* retire_f_data (meaningful when f_we) */
+    uint8_t x_we, x_idx;        /* an x register write: retire_x_we, retire_x_idx */
+    uint8_t f_we, f_idx;        /* an f register write: retire_f_we, retire_f_idx */
+    uint32_t reserved;
+} dnpu_cosim_retire;
+
 /* What this library was built for, e.g. "profile=sim data_width=128 ...". */
 DNPU_COSIM_API int dnpu_cosim_abi_version(void);
 DNPU_COSIM_API const char *dnpu_cosim_build_info(void);
@@ -60,7 +72,8 @@ DNPU_COSIM_API const char *dnpu_cosim_error(const dnpu_cosim *h);
 /* Knobs (set) and statistics (get) by name; unknown names fail. See cosim/README.md:
  * read_latency, write_latency, bytes_per_cycle, max_reads, max_writes, stall_reads_after,
  * stall_writes_after, stress_seed, axil_timeout; get also: cycle, beat_bytes, data_width,
- * addr_width, id_width, max_burst, ar, r, aw, w, b, retired, protocol_errors, regions. */
+ * addr_width, id_width, max_burst, ar, r, aw, w, b, retired, protocol_errors, regions,
+ * pages, wave_open, trace_count, trace_dropped, trace_capacity. */
 DNPU_COSIM_API int dnpu_cosim_set(dnpu_cosim *h, const char *name, int64_t value);
 DNPU_COSIM_API int dnpu_cosim_get(dnpu_cosim *h, const char *name, int64_t *value);
 
@@ -88,6 +101,15 @@ DNPU_COSIM_API int dnpu_cosim_mem_read(dnpu_cosim *h, uint64_t addr, void *data,
  * AXI4 handshake for `watchdog` cycles (0 = no watchdog). Returns 0 and fills *res. */
 DNPU_COSIM_API int dnpu_cosim_run(dnpu_cosim *h, uint32_t ctrl, uint64_t budget, uint64_t watchdog,
                                   dnpu_cosim_run_result *res);
+
+/* Retire trace capture. trace_start(capacity): clear the buffer and record every retire from
+ * now on, the first `capacity` of them (later ones are only counted: statistic
+ * trace_dropped); capacity 0 switches capture off (the buffer is kept for reading).
+ * At most DNPU_COSIM_TRACE_MAX entries. trace_read copies up to n entries from index
+ * `first` into out and returns how many it copied (statistic trace_count: entries held). */
+#define DNPU_COSIM_TRACE_MAX (1ull << 24)
+DNPU_COSIM_API int dnpu_cosim_trace_start(dnpu_cosim *h, uint64_t capacity);
+DNPU_COSIM_API int64_t dnpu_cosim_trace_read(dnpu_cosim *h, uint64_t first, dnpu_cosim_retire *out, uint64_t n);
 
 /* FST waveform to `path`, dumping from absolute cycle `from_cycle` on; closed by
  * wave_close, by the next wave_open or by destroy. */

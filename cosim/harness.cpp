@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #if !defined(DNPU_COSIM_PROFILE_NAME) || !defined(DNPU_COSIM_DATA_W) || !defined(DNPU_COSIM_ADDR_W) || \
     !defined(DNPU_COSIM_ID_W) || !defined(DNPU_COSIM_MAX_BURST) || !defined(DNPU_COSIM_CSR_CTRL) ||   \
@@ -41,6 +42,7 @@ constexpr unsigned BB = DNPU_COSIM_DATA_W / 8;
 static_assert(BB >= 4 && BB <= MAX_BEAT_BYTES && (BB & (BB - 1)) == 0, "AXI4 data width");
 static_assert(sizeof(std::declval<Vdnpu_top&>().m_axi_rdata) * 8 >= DNPU_COSIM_DATA_W,
               "m_axi_rdata narrower than DNPU_COSIM_DATA_W: model and profile disagree");
+static_assert(sizeof(dnpu_cosim_retire) == 32, "dnpu_cosim_retire layout (the Python binding mirrors it)");
 static_assert(sizeof(std::declval<Vdnpu_top&>().m_axi_araddr) * 8 >= DNPU_COSIM_ADDR_W,
               "m_axi_araddr narrower than DNPU_COSIM_ADDR_W: model and profile disagree");
 
@@ -101,6 +103,8 @@ struct dnpu_cosim {
     uint64_t retired = 0, last_progress = 0;
     uint32_t last_retire_pc = 0;
     int64_t axil_timeout = 10000;
+    std::vector<dnpu_cosim_retire> trace;   // retire trace capture (trace_start)
+    uint64_t trace_cap = 0, trace_dropped = 0;
     std::string error;
 
     // AXI4-Lite master: one write and one read transaction at a time.
@@ -184,6 +188,15 @@ struct dnpu_cosim {
         sample_master();
         const bool retire = t->retire_valid;
         const uint32_t retire_pc = retire ? static_cast<uint32_t>(t->retire_pc) : 0;
+        if (retire && trace_cap) {
+            rt.word = t->retire_word;
+            rt.x_we = t->retire_x_we;
+            rt.x_idx = t->retire_x_idx;
+            rt.x_data = t->retire_x_data;
+            rt.f_we = t->retire_f_we;
+            rt.f_idx = t->retire_f_idx;
+            rt.f_data = t->retire_f_data;
+        }
         const bool al_aw = al.aw && t->s_axil_awready;
         const bool al_w = al.w && t->s_axil_wready;
         const bool al_b = t->s_axil_bvalid;
@@ -203,6 +216,7 @@ struct dnpu_cosim {
         if (retire) {
             ++retired;
             last_retire_pc = retire_pc;
+            if (trace_cap) record_retire(retire_pc);
         }
         if (hs || retire) last_progress = cycle;
         if (al_aw) al.aw = false;
@@ -232,6 +246,30 @@ struct dnpu_cosim {
         t->eval();
         dump(cycle * period + period / 2);
     }
+
+    // One trace entry from the retire port as sampled before this cycle's edge (rt).
+    void record_retire(uint32_t pc) {
+        if (trace.size() >= trace_cap) {
+            ++trace_dropped;
+            return;
+        }
+        dnpu_cosim_retire e{};
+        e.cycle = cycle;
+        e.pc = pc;
+        e.word = rt.word;
+        e.x_we = rt.x_we;
+        e.x_idx = rt.x_idx;
+        e.x_data = rt.x_data;
+        e.f_we = rt.f_we;
+        e.f_idx = rt.f_idx;
+        e.f_data = rt.f_data;
+        trace.push_back(e);
+    }
+
+    struct {
+        uint32_t word = 0, x_data = 0, f_data = 0;
+        uint8_t x_we = 0, x_idx = 0, f_we = 0, f_idx = 0;
+    } rt;   // the retire port sampled before the edge (only while capturing)
 
     // Start a transaction between cycles: the new VALIDs reach the model's inputs now.
     void start_write(uint32_t off, uint32_t v) {
@@ -506,6 +544,9 @@ int dnpu_cosim_get(dnpu_cosim* h, const char* name, int64_t* v) {
     else if (n == "regions") *v = static_cast<int64_t>(d.mem.region_count());
     else if (n == "pages") *v = static_cast<int64_t>(d.mem.page_count());
     else if (n == "wave_open") *v = h->fst ? 1 : 0;
+    else if (n == "trace_count") *v = static_cast<int64_t>(h->trace.size());
+    else if (n == "trace_dropped") *v = static_cast<int64_t>(h->trace_dropped);
+    else if (n == "trace_capacity") *v = static_cast<int64_t>(h->trace_cap);
     else {
         h->error = "unknown statistic '" + n + "'";
         return -1;
@@ -585,6 +626,32 @@ int dnpu_cosim_run(dnpu_cosim* h, uint32_t ctrl, uint64_t budget, uint64_t watch
                    dnpu_cosim_run_result* res) {
     GUARD_BEGIN
     return h->run(ctrl, budget, watchdog, res);
+    GUARD_END(h)
+}
+
+int dnpu_cosim_trace_start(dnpu_cosim* h, uint64_t capacity) {
+    GUARD_BEGIN
+    if (capacity > DNPU_COSIM_TRACE_MAX)
+        return h->fail("trace_start(" + std::to_string(capacity) + "): at most " +
+                       std::to_string(DNPU_COSIM_TRACE_MAX) + " entries"),
+               -1;
+    if (capacity) {
+        h->trace.clear();
+        h->trace.reserve(std::min<uint64_t>(capacity, 1u << 16));
+        h->trace_dropped = 0;
+    }
+    h->trace_cap = capacity;
+    return 0;
+    GUARD_END(h)
+}
+
+int64_t dnpu_cosim_trace_read(dnpu_cosim* h, uint64_t first, dnpu_cosim_retire* out, uint64_t n) {
+    GUARD_BEGIN
+    const uint64_t have = h->trace.size();
+    if (first > have) return 0;
+    const uint64_t k = std::min<uint64_t>(n, have - first);
+    if (k) std::memcpy(out, h->trace.data() + first, k * sizeof(dnpu_cosim_retire));
+    return static_cast<int64_t>(k);
     GUARD_END(h)
 }
 

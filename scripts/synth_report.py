@@ -72,7 +72,7 @@ def synthesize(cfg, family: str, out_dir: Path) -> tuple[dict[str, int], float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
     rel = out_dir.relative_to(REPO)  # YoWASP sees the file system from the working directory down
-    script = (f"read_verilog -D{define} -Ihw/rtl/generated {' '.join(rtl_sources())}; "
+    script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
               f"synth_xilinx -top dnpu_top -family {family}; tee -o {rel}/stat.txt stat")
     t0 = time.perf_counter()
     r = subprocess.run([yosys, "-q", "-l", f"{rel}/yosys.log", "-p", script], cwd=REPO,

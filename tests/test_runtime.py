@@ -3,6 +3,8 @@ counters and the error reports. The same API on `verilator` is in tests/test_cos
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -33,15 +35,19 @@ def test_backend_choice(monkeypatch):
         assert d.backend == "emu"
 
 
-def test_backend_unknown_and_later(monkeypatch):
+def test_backend_unknown_and_pynq_without_pynq(monkeypatch):
     monkeypatch.delenv("DNPU_BACKEND", raising=False)
-    with pytest.raises(ValueError, match=r"unknown backend 'fpga'.*emu, verilator"):
+    with pytest.raises(ValueError, match=r"unknown backend 'fpga'.*emu, verilator, pynq"):
         rt.open("fpga")
     monkeypatch.setenv("DNPU_BACKEND", "cuda")
     with pytest.raises(ValueError, match=r"'cuda' \(DNPU_BACKEND\)"):
         rt.open()
-    with pytest.raises(ValueError, match="not written yet"):
-        rt.open("pynq")
+    monkeypatch.setenv("DNPU_BACKEND", "pynq")
+    assert rt.backend_name() == "pynq"
+    monkeypatch.setitem(sys.modules, "pynq", None)         # no pynq package here: import fails
+    with pytest.raises(DeviceError, match=r"needs the `pynq` package.*PYNQ board image") as ei:
+        rt.open()
+    assert ei.value.reason == "attach" and ei.value.backend == "pynq"
 
 
 def test_backend_options_are_checked():

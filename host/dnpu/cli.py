@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_gen.add_commands(sub)
 
+    from dnpu import cli_lockstep
+    cli_lockstep.add_parser(sub)
+
     from dnpu import cli_perf  # check-perf, project (issue 7)
 
     cli_perf.add_commands(sub)

@@ -13,6 +13,9 @@ Outputs (paths relative to the repository root):
     host/dnpu/generated/isa_table.py      plain literals read by dnpu.isa
     host/dnpu/generated/csr_table.py      plain literals read by dnpu.csr
     docs/ISA.md, docs/CSR.md
+    bitstreams/<board>/dnpu.hwh           one per FPGA profile: the hardware handoff PYNQ's
+                                          Overlay reads (the NPU's AXI4-Lite window on the
+                                          PS's general-purpose port and its register map)
 
 Every output is a pure function of the source tables: no timestamps, no absolute
 paths, so `--check` can compare byte for byte. The tables are validated first;
@@ -35,7 +38,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["CodegenError", "Isa", "Csr", "Profile", "load_isa", "load_csr", "load_profiles",
-           "generate", "write_files", "check", "main", "GENERATED_DIRS", "ISA_TOML", "CSR_TOML"]
+           "generate", "write_files", "check", "main", "GENERATED_DIRS", "ISA_TOML", "CSR_TOML",
+           "emit_hwh", "hwh_text", "HWH_INSTANCE", "PS_FAMILIES"]
 
 ISA_TOML = "hw/isa.toml"
 CSR_TOML = "hw/csr.toml"
@@ -889,6 +893,149 @@ def emit_cfg_vh(p: Profile) -> str:
             + "\n".join(d.lines) + "\n\n`endif // " + guard + "\n")
 
 
+# ---- PYNQ hardware handoff (.hwh) -----------------------------------------------------------
+
+HWH_INSTANCE = "dnpu_0"         # the NPU's instance name in the block design (ip_dict key)
+HWH_WINDOW = 0x1_0000           # bytes of the AXI4-Lite window the address editor assigns
+# The processing system of each FPGA family, by part-number prefix: PYNQ's HWH parser
+# finds the PS module by MODTYPE and reads its PL clock parameters; the NPU's registers sit
+# on the PS's first general-purpose master port, its AXI4 master on a high-performance
+# slave port into the PS DDR (physical addresses).
+PS_FAMILIES = {
+    "xc7z": {"arch": "zynq", "modtype": "processing_system7", "vlnv": "xilinx.com:ip:processing_system7:5.5",
+             "master": "M_AXI_GP0", "base": 0x4000_0000, "hp": "S_AXI_HP0", "pll_mhz": 1000.0,
+             "div": "PCW_FCLK{i}_PERIPHERAL_DIVISOR{j}", "enable": "PCW_FPGA_FCLK{i}_ENABLE",
+             "freq": "PCW_FPGA{i}_PERIPHERAL_FREQMHZ"},
+    "xczu": {"arch": "zynquplus", "modtype": "zynq_ultra_ps_e", "vlnv": "xilinx.com:ip:zynq_ultra_ps_e:3.3",
+             "master": "M_AXI_HPM0_FPD", "base": 0xA000_0000, "hp": "S_AXI_HP0_FPD", "pll_mhz": 1500.0,
+             "div": "PSU__CRL_APB__PL{i}_REF_CTRL__DIVISOR{j}", "enable": "PSU__FPGA_PL{i}_ENABLE",
+             "freq": "PSU__CRL_APB__PL{i}_REF_CTRL__FREQMHZ"},
+}
+_HWH_ACCESS = {"ro": "read-only", "rw": "read-write", "wo": "write-only", "w1p": "write-only"}
+
+
+def _xml(v: Any) -> str:
+    return (str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _csr_words(csr: Csr) -> list[tuple[str, int, Reg]]:
+    """(word name, byte offset, register) of every 32-bit word, as dnpu.csr names them."""
+    out = []
+    for r in csr.regs:
+        for k in range(r.count):
+            base = f"{r.name}{k}" if r.count > 1 else r.name
+            if r.width == 64:
+                out += [(f"{base}_LO", r.offset + 8 * k, r), (f"{base}_HI", r.offset + 8 * k + 4, r)]
+            else:
+                out.append((base, r.offset + 4 * k, r))
+    return out
+
+
+def _divisors(pll_mhz: float, f_mhz: float) -> tuple[int, int]:
+    """The PL clock divisor pair (each 1..63) whose frequency is closest to f_mhz."""
+    best = min(((abs(pll_mhz / (a * b) - f_mhz), a, b) for a in range(1, 64) for b in range(1, 64)))
+    return best[1], best[2]
+
+
+def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
+    """The .hwh PYNQ's Overlay parses for a board build of profile p: the PS (with its PL
+    clock 0 at the profile's f_clk_mhz) and the NPU, whose AXI4-Lite window and register map
+    (from hw/csr.toml) become ip_dict["dnpu_0"]. family: a key of PS_FAMILIES (default: from
+    the profile's part)."""
+    part = p.flat.get("PROFILE_PART") or ""
+    if family is None:
+        family = next((k for k in PS_FAMILIES if part.startswith(k)), None)
+        if family is None:
+            raise CodegenError(f"{p.file}: profile.part {part!r}: no processing system known for it "
+                               f"(known part prefixes: {', '.join(PS_FAMILIES)})")
+    ps = PS_FAMILIES[family]
+    f_mhz = float(p.flat["CLOCK_F_CLK_MHZ"])
+    d0, d1 = _divisors(ps["pll_mhz"], f_mhz)
+    window = max(HWH_WINDOW, 1 << csr.addr_width)
+    base = ps["base"]
+    L = [f"<!-- {_banner(f'{csr.file} and {p.file}', '').strip()} -->",
+         "<!-- The NPU's part of a Vivado hardware handoff: what dnpu.runtime's pynq backend and "
+         "PYNQ's Overlay read. A Vivado build of the board writes the full file next to dnpu.bit. -->",
+         f'<EDKSYSTEM EDWVERSION="1.2" VIVADOVERSION="2022.1">',
+         f'  <SYSTEMINFO ARCH="{ps["arch"]}" BOARD="{_xml(p.name)}" DEVICE="{_xml(part)}" NAME="dnpu"/>',
+         "  <EXTERNALPORTS/>",
+         "  <MODULES>"]
+    params = {"DNPU_PROFILE": p.name, "CONFIG_HASH": p.config_hash, "CONFIG_HASH32": f"0x{p.config_hash32:08X}",
+              "ISA_VERSION": f"0x{isa.version_word:08X}", "CSR_ID": f"0x{csr.id_magic:08X}",
+              "C_S_AXIL_ADDR_WIDTH": csr.addr_width, "C_S_AXIL_DATA_WIDTH": csr.data_width,
+              "C_M_AXI_ADDR_WIDTH": p.flat["AXI_ADDR_WIDTH"], "C_M_AXI_DATA_WIDTH": p.flat["AXI_DATA_WIDTH"],
+              "C_M_AXI_ID_WIDTH": p.flat["AXI_ID_WIDTH"], "FREQ_MHZ": f"{f_mhz:g}"}
+    L.append(f'    <MODULE FULLNAME="/{HWH_INSTANCE}" INSTANCE="{HWH_INSTANCE}" MODTYPE="dnpu_top" '
+             f'VLNV="dnpu:npu:dnpu_top:{isa.version[0]}.{isa.version[1]}">')
+    L.append("      <PARAMETERS>")
+    L += [f'        <PARAMETER NAME="{k}" VALUE="{_xml(v)}"/>' for k, v in params.items()]
+    L.append("      </PARAMETERS>")
+    L.append("      <MEMORYMAP/>")
+    L.append("      <REGISTERS>")
+    for name, off, r in _csr_words(csr):
+        acc = _HWH_ACCESS[r.access]
+        L.append(f'        <REGISTER NAME="{name}">')
+        L += [f'          <PROPERTY NAME="DESCRIPTION" VALUE="{_xml(_one_line(r.doc))}"/>',
+              f'          <PROPERTY NAME="ADDRESS_OFFSET" VALUE="0x{off:X}"/>',
+              '          <PROPERTY NAME="SIZE" VALUE="32"/>',
+              f'          <PROPERTY NAME="ACCESS" VALUE="{acc}"/>']
+        if r.fields:
+            L.append("          <FIELDS>")
+            for f in r.fields:
+                L += [f'            <FIELD NAME="{f.name}">',
+                      f'              <PROPERTY NAME="DESCRIPTION" VALUE="{_xml(_one_line(f.doc))}"/>',
+                      f'              <PROPERTY NAME="ACCESS" VALUE="{acc}"/>',
+                      f'              <PROPERTY NAME="BIT_OFFSET" VALUE="{f.lsb}"/>',
+                      f'              <PROPERTY NAME="BIT_WIDTH" VALUE="{f.width}"/>',
+                      "            </FIELD>"]
+            L.append("          </FIELDS>")
+        L.append("        </REGISTER>")
+    L.append("      </REGISTERS>")
+    L.append("      <BUSINTERFACES>")
+    L.append('        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="s_axil" TYPE="SLAVE" VLNV="xilinx.com:interface:aximm:1.0"/>')
+    L.append('        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="m_axi" TYPE="MASTER" VLNV="xilinx.com:interface:aximm:1.0"/>')
+    L.append("      </BUSINTERFACES>")
+    L.append("    </MODULE>")
+    ps_name = ps["modtype"] + "_0"
+    L.append(f'    <MODULE FULLNAME="/{ps_name}" INSTANCE="{ps_name}" MODTYPE="{ps["modtype"]}" VLNV="{ps["vlnv"]}">')
+    L.append("      <PARAMETERS>")
+    for i in range(4):
+        on = i == 0
+        a, b = (d0, d1) if on else (1, 1)
+        L.append(f'        <PARAMETER NAME="{ps["enable"].format(i=i)}" VALUE="{int(on)}"/>')
+        L.append(f'        <PARAMETER NAME="{ps["div"].format(i=i, j=0)}" VALUE="{a}"/>')
+        L.append(f'        <PARAMETER NAME="{ps["div"].format(i=i, j=1)}" VALUE="{b}"/>')
+        if on:
+            L.append(f'        <PARAMETER NAME="{ps["freq"].format(i=i)}" VALUE="{ps["pll_mhz"] / (a * b):g}"/>')
+    L.append("      </PARAMETERS>")
+    L.append("      <MEMORYMAP>")
+    L.append(f'        <MEMRANGE ADDRESSBLOCK="reg0" BASENAME="C_BASEADDR" BASEVALUE="0x{base:08X}" '
+             f'HIGHNAME="C_HIGHADDR" HIGHVALUE="0x{base + window - 1:08X}" INSTANCE="{HWH_INSTANCE}" '
+             f'IS_DATA="TRUE" MASTERBUSINTERFACE="{ps["master"]}" MEMTYPE="REGISTER" SLAVEBUSINTERFACE="s_axil"/>')
+    L.append("      </MEMORYMAP>")
+    L.append("      <BUSINTERFACES>")
+    L.append(f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="{ps["master"]}" TYPE="MASTER" '
+             f'VLNV="xilinx.com:interface:aximm:1.0"/>')
+    L.append(f'        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="{ps["hp"]}" TYPE="SLAVE" '
+             f'VLNV="xilinx.com:interface:aximm:1.0"/>')
+    L.append("      </BUSINTERFACES>")
+    L.append("    </MODULE>")
+    L.append("  </MODULES>")
+    L.append("</EDKSYSTEM>")
+    return "\n".join(L) + "\n"
+
+
+def hwh_text(profile: str, root: Path | str | None = None, family: str | None = None) -> str:
+    """emit_hwh for one profile by name (a profile without a part, e.g. sim, needs family:
+    the stand-in board of the tests uses "xc7z")."""
+    root = Path(root) if root is not None else _default_root()
+    p = next((x for x in load_profiles(root) if x.name == profile), None)
+    if p is None:
+        raise CodegenError(f"no hardware profile {profile!r} under {root / CONFIG_DIR}")
+    return emit_hwh(p, load_csr(root), load_isa(root), family)
+
+
 # ---- Python literals ---------------------------------------------------------------------
 
 class _Hex(int):
@@ -1209,6 +1356,8 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
             raise CodegenError(f"{p.file}: profile name {p.name!r} maps to {fn} like {seen[fn]!r}")
         seen[fn] = p.name
         out[f"{RTL_GEN}/{fn}"] = emit_cfg_vh(p)
+        if p.flat.get("PROFILE_TARGET") == "fpga":
+            out[f"bitstreams/{p.name}/dnpu.hwh"] = emit_hwh(p, csr, isa)
     return dict(sorted(out.items()))
 
 

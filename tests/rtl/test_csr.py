@@ -719,7 +719,7 @@ def test_csr_lint():
     """Verilator -Wall is clean on dnpu_csr.v: no warning at all."""
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed")
-    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/generated",
+    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/generated", "-Ihw/rtl/common",
                         f"hw/rtl/{CSR_SRC}", "--top-module", "dnpu_csr"],
                        cwd=REPO, capture_output=True, text=True)
     out = p.stdout + p.stderr

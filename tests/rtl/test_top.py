@@ -1552,7 +1552,7 @@ def test_top_lint(profile):
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed")
     srcs = [f"hw/rtl/{s}" for s in TOP_SOURCES]
-    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/generated",
+    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/generated", "-Ihw/rtl/common",
                         f"-DDNPU_PROFILE_{profile}", "--top-module", "dnpu_top", *srcs],
                        cwd=REPO, capture_output=True, text=True)
     out = p.stdout + p.stderr

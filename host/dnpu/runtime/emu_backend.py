@@ -12,7 +12,7 @@ import time
 from dnpu import csr
 from dnpu.config import Config
 from dnpu.emu import Emulator
-from dnpu.runtime.device import Device, RunInfo
+from dnpu.runtime.device import Device, Retire, RunInfo
 
 __all__ = ["EmuDevice", "COUNTERS"]
 
@@ -91,9 +91,11 @@ class EmuDevice(Device):
                              "(the emulator has no signals)")
         if opts.get("clear_counters", True):
             self._counts = dict.fromkeys(COUNTERS, 0)
+        cap = int(opts.get("trace") or 0)
         t0 = time.perf_counter()
-        res = self.emu.run(prog, args=args, max_instructions=budget)
+        res = self.emu.run(prog, args=args, max_instructions=budget, trace=bool(cap))
         wall = time.perf_counter() - t0
+        trace, dropped = (self._trace(res.trace, cap), max(0, len(res.trace) - cap)) if cap else (None, 0)
         c = self._counts
         c["INSTRET"] += res.instret
         c["DATA_RD_BYTES"] += res.bytes_read
@@ -102,7 +104,21 @@ class EmuDevice(Device):
         detail = res.message if res.status in ("fault", "internal") else ""
         return RunInfo(backend=self.backend, outcome=res.status, prog=prog, args=list(args), budget=budget,
                        budget_unit=self.budget_unit, cycles=None, instret=res.instret, wall_s=wall,
-                       counters=dict(c), detail=detail)
+                       counters=dict(c), detail=detail, trace=trace, trace_dropped=dropped)
+
+    @staticmethod
+    def _trace(entries, cap: int) -> list[Retire]:
+        """The emulator's TraceEntry list as Retire tuples (its register writes: "x5", "f1")."""
+        out = []
+        for e in entries[:cap]:
+            x = f = None
+            for k, v in e.writes.items():
+                if k[0] == "x":
+                    x = (int(k[1:]), int(v))
+                elif k[0] == "f":
+                    f = (int(k[1:]), int(v))
+            out.append(Retire(e.pc, e.word, x, f))
+        return out
 
     def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
         rd = counters.get("DATA_RD_BYTES", 0) + counters.get("FETCH_BYTES", 0)

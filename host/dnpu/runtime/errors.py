@@ -24,6 +24,9 @@ class DeviceError(RuntimeError):
     budget, budget_unit, elapsed   the run's budget and how much of it was used
     prog, run_args   the program address and argument registers of the run
     detail        backend diagnosis (the emulator's fault message, the harness's bus state)
+    trace, trace_dropped   the run's retired instructions (list of Retire) when it was
+                  started with run(trace=...), else None / 0
+    run_info      the RunInfo of the failed run (cycles, wall time), when there was one
 
     str(e) is a multi-line report.
     """
@@ -58,6 +61,9 @@ class DeviceError(RuntimeError):
         self.prog = prog
         self.run_args = list(args) if args is not None else None
         self.detail = detail
+        self.trace = None
+        self.trace_dropped = 0
+        self.run_info = None
 
     @property
     def err_cause_name(self) -> str | None:

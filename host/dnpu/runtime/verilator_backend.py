@@ -21,7 +21,7 @@ import time
 from dnpu import csr
 from dnpu.config import Config
 from dnpu.runtime import cosim
-from dnpu.runtime.device import Device, RunInfo
+from dnpu.runtime.device import Device, Retire, RunInfo
 
 __all__ = ["VerilatorDevice", "COUNTERS", "DRAM_KNOBS"]
 
@@ -131,6 +131,9 @@ class VerilatorDevice(Device):
             os.makedirs(os.path.dirname(os.path.abspath(wave)), exist_ok=True)
             m.wave_open(wave, m.cycle + max(0, int(opts.get("wave_from", 0))))
         ctrl = _START | (_CLEAR if opts.get("clear_counters", True) else 0)
+        cap = int(opts.get("trace") or 0)
+        if cap:
+            m.trace_start(min(cap, cosim.TRACE_MAX))
         try:
             t0 = time.perf_counter()
             r = m.run(ctrl, budget, watchdog)
@@ -138,6 +141,10 @@ class VerilatorDevice(Device):
         finally:
             if wave:
                 m.wave_close()
+            if cap:
+                m.trace_start(0)
+        trace, dropped = (self._trace(m.trace_read(), r.end_cycle - r.cycles), m.get("trace_dropped")) \
+            if cap else (None, 0)
         reason = r.reason
         if reason == "idle":
             outcome = "halted" if r.status & csr.mask("STATUS", "DONE") else "fault"
@@ -151,7 +158,17 @@ class VerilatorDevice(Device):
         counters = self.counters() if outcome == "halted" else {}
         return RunInfo(backend=self.backend, outcome=outcome, prog=prog, args=list(args), budget=budget,
                        budget_unit=self.budget_unit, cycles=r.cycles,
-                       instret=counters.get("INSTRET", r.retired), wall_s=wall, counters=counters, detail=detail)
+                       instret=counters.get("INSTRET", r.retired), wall_s=wall, counters=counters, detail=detail,
+                       trace=trace, trace_dropped=dropped)
+
+    @staticmethod
+    def _trace(a, c0: int) -> list[Retire]:
+        """The harness's capture (cosim.RETIRE_DTYPE records) as Retire tuples, cycles counted
+        from c0 (the run's first cycle: the START write's)."""
+        cols = [a[k].tolist() for k in ("pc", "word", "x_we", "x_idx", "x_data", "f_we", "f_idx", "f_data")]
+        cols.append((a["cycle"] - c0).tolist())
+        return [Retire(pc, word, (xi, xd) if xw else None, (fi, fd) if fw else None, cyc)
+                for pc, word, xw, xi, xd, fw, fi, fd, cyc in zip(*cols)]
 
     def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
         return counters.get("RD_BYTES"), counters.get("WR_BYTES"), \

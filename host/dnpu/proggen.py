@@ -1,0 +1,563 @@
+"""Seeded random programs that are valid for the NPU: the lockstep check's source of programs.
+
+    gen = ProgGen(config.load("sim"), seed=5)          # excludes what the RTL lacks
+    p = gen.program(17)                                # the same program for the same (seed, 17)
+    p.words, p.buffers, p.args, p.fault                # what to load, how to call it
+
+A program is random instructions within legal ranges: hardware loops (`C_LOOPI` and
+`C_LOOP`, nested up to `ctrl.loop_depth`, counts 0..3, bodies that often end together),
+scalar int and FP operations, scalar SRAM loads and stores, `H_LOAD/STORE_INT/FP`,
+`H_PREFETCH_V` of packed MX tensors in every format of the profile (group-aligned
+starts, partial last groups), `H_STORE_V`, and the vector unit (`V_*`, `S_MAP_V_FP`,
+`H_SAMPLE_FUSED`) with ranges inside the profile's SRAMs and destinations that equal,
+overlap by part or avoid their sources (docs/EXECUTION.md: the result of working in
+order, row by row or element by element). A program that
+halts ends by storing the whole int, FP and vector SRAMs into its output buffer, so a
+final memory comparison covers every SRAM. With `faults` > 0 some programs carry one
+deliberate fault (an illegal word, a zero-length loop, a misaligned, out-of-range or
+unmapped transfer); the rest of the program is legal either way.
+
+Instructions the RTL does not execute yet fault ILLEGAL_INSTR there while the emulator
+executes them: `not_yet_in_rtl()` reads their list from the one place it lives, the
+"Not yet in RTL" comment block of hw/rtl/ctrl/dnpu_core.v, and `ProgGen` leaves them out
+by default. As that list shrinks the generator picks the new instructions up by itself.
+
+Registers: x1, x2, x3 hold the data, output and MX buffer addresses (ARG0..ARG2) and are
+never written after the prologue; x4..x15 are scratch. Each memory or vector instruction
+sets its operand registers just before it (so it stays legal inside loops, whatever the
+random instructions around it did to the scratch registers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from dnpu import isa, mx
+from dnpu.config import Config
+
+__all__ = ["ProgGen", "GenProgram", "BufferSpec", "not_yet_in_rtl", "core_source", "HOLE"]
+
+M32 = 0xFFFF_FFFF
+HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors)
+SCRATCH = tuple(range(4, 16))
+ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
+FP_ALU = ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP")
+# FP32 patterns S_LI_FP may load (high halves): zeros, ones, subnormal, NaN, infinities, ...
+FP_PATTERNS = (0x0000, 0x8000, 0x3F80, 0xBF80, 0x4000, 0x0001, 0x807F, 0x7F80, 0xFF80, 0x7FC0,
+               0xFFFF, 0x7F7F, 0xC2C8, 0x42B0, 0x3C00, 0xC300)
+
+
+def core_source() -> Path:
+    """hw/rtl/ctrl/dnpu_core.v of the RTL tree the co-simulation builds ($DNPU_RTL_DIR too)."""
+    from dnpu.runtime.cosim import rtl_dir
+
+    return rtl_dir() / "ctrl" / "dnpu_core.v"
+
+
+def not_yet_in_rtl(core: str | Path | None = None) -> frozenset[str]:
+    """The instructions the RTL core does not execute yet: the mnemonics listed in the
+    comment block that starts with "Not yet in RTL" in dnpu_core.v (up to the next
+    "// ----" heading). No such block: the core executes everything."""
+    path = Path(core) if core is not None else core_source()
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read the RTL core {path} for its 'Not yet in RTL' list: "
+                                f"{e.strerror}") from None
+    head = text.find("Not yet in RTL")
+    if head < 0:
+        return frozenset()
+    body = text[head:].split("\n", 1)[1] if "\n" in text[head:] else ""
+    end = re.search(r"^\s*//\s*-{3,}", body, re.M)
+    block = body[:end.start()] if end else body
+    names = set(re.findall(r"\b[CSVH]_[A-Z0-9_]+\b", block))
+    unknown = sorted(names - set(isa.INSTRS))
+    if unknown:
+        raise ValueError(f"{path}: the 'Not yet in RTL' block names {unknown}, which are no "
+                         f"instructions of hw/isa.toml")
+    return frozenset(names)
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferSpec:
+    """A buffer a program expects in device memory, allocated in list order."""
+    name: str
+    data: bytes                 # initial contents (the buffer's size)
+
+
+@dataclasses.dataclass
+class GenProgram:
+    """One generated program and the memory it runs in."""
+    seed: int
+    index: int
+    words: list[int]
+    lines: list[str]            # one per word: its assembly (or ".word 0x..." for an illegal one)
+    buffers: list[BufferSpec]   # allocate in this order: program first, then these
+    args: list[str]             # ARG0.. = the addresses of these buffers
+    fault: str | None           # the deliberate fault inserted, if any (it may not be reached)
+    excluded: frozenset[str]
+
+    @property
+    def binary(self) -> bytes:
+        return b"".join(w.to_bytes(4, "little") for w in self.words)
+
+    def listing(self, base: int, around: int | None = None, context: int = 8) -> str:
+        """Address, word and assembly per line; `around` (an address) marks that line with
+        '>>' and shows `context` lines either side."""
+        lo, hi = 0, len(self.words)
+        if around is not None:
+            k = (around - base) // 4
+            lo, hi = max(0, k - context), min(len(self.words), k + context + 1)
+        out = []
+        for k in range(lo, hi):
+            a = base + 4 * k
+            mark = ">>" if a == around else "  "
+            out.append(f"{mark} {a:08X}:  {self.words[k]:08X}  {self.lines[k]}")
+        return "\n".join(out)
+
+
+def _li(rd: int, v: int) -> list[str]:
+    """x[rd] = v: one S_ADDI when it fits imm17, else S_LUI + S_ADDI."""
+    v &= M32
+    if v <= 0xFFFF:
+        return [f"S_ADDI x{rd}, x0, {v}"]
+    return [f"S_LUI x{rd}, {v >> 11}", f"S_ADDI x{rd}, x{rd}, {v & 0x7FF}"]
+
+
+class ProgGen:
+    """Random valid programs for one hardware profile; program(i) is a pure function of
+    (config, seed, i, options)."""
+
+    def __init__(self, config: Config, seed: int = 0, *, exclude: set[str] | frozenset[str] | None = None,
+                 faults: float = 0.3, size: int = 40, max_count: int = 3) -> None:
+        self.cfg = config
+        self.seed = int(seed)
+        self.exclude = frozenset(not_yet_in_rtl() if exclude is None else exclude)
+        self.faults = float(faults)
+        self.size = int(size)
+        self.max_count = int(max_count)
+        c = config
+        self.vlen = c.vector.vlen
+        self.rows = c.sram.vector_rows
+        self.fpw = c.sram.fp_words
+        self.intw = c.sram.int_words
+        self.depth = c.ctrl.loop_depth
+        self.block = c.mx.block
+        self.formats = list(c.mx.formats)
+        self.beat = c.beat_bytes
+        self.mx_align = max(mx.GROUP_BLOCKS, self.beat)
+        # Buffers: data (random words for H_LOAD_*), out (scratch for stores, then the SRAM
+        # dump), mx (one packed tensor per format), edge (64 bytes, allocated last).
+        self.data_bytes = 0x4000
+        self.scratch_bytes = 0x4000
+        self.dump_int = self.scratch_bytes
+        self.dump_fp = self.dump_int + 4 * self.intw
+        self.dump_v = self.dump_fp + 4 * self.fpw
+        self.out_bytes = self.dump_v + 2 * self.vlen * self.rows
+        # MX tensors: enough rows for a few groups and a partial last group.
+        unit = self.block // np.gcd(self.block, self.vlen)      # rows per whole block multiple
+        self.row_unit = unit
+        group_rows = max(1, mx.GROUP_BLOCKS * self.block // self.vlen)
+        self.mx_rows = min(self.rows, max(unit, (3 * group_rows + unit) // unit * unit))
+        self.mx_off: dict[str, int] = {}
+        off = 0
+        for f in self.formats:
+            self.mx_off[f] = off
+            off += mx.packed_nbytes(self.mx_rows * self.vlen, f, self.block)
+        self.mx_bytes = off
+        self.gens = self._generators()
+
+    # ---- the instruction menu -------------------------------------------------------------
+    def _generators(self) -> list[tuple[float, tuple[str, ...], object]]:
+        """(weight, the instructions it emits, generator); those emitting an excluded
+        instruction are left out."""
+        menu = [
+            (14, ALU, self.g_alu),
+            (4, ("S_ADDI", "S_LUI"), self.g_imm),
+            (3, ("S_SLLI", "S_SRLI"), self.g_shift),
+            (2, ("S_LD_ARG",), self.g_ld_arg),
+            (5, ("S_LD_INT", "S_ST_INT"), self.g_int_sram),
+            (4, ("S_LI_FP",), self.g_li_fp),
+            (4, ("S_LD_FP", "S_ST_FP"), self.g_fp_sram),
+            (2, ("S_SEL_FP",), self.g_sel_fp),
+            (6, FP_ALU, self.g_fp_alu),
+            (2, ("S_LT_FP",), self.g_lt_fp),
+            (2, ("S_EXP_FP",), self.g_exp_fp),
+            (1, ("S_RECI_FP",), self.g_reci_fp),
+            (1, ("C_NOP",), self.g_nop),
+            (8, ("H_LOAD_INT", "H_LOAD_FP", "H_STORE_INT", "H_STORE_FP"), self.g_transfer),
+            (5, ("H_PREFETCH_V",), self.g_prefetch),
+            (3, ("H_STORE_V",), self.g_store_v),
+            (2, ("H_SAMPLE_FUSED",), self.g_sample_fused),
+            (2, ("H_SAMPLE_FUSED_N",), self.g_sample_fused_n),
+            (2, ("S_MAP_V_FP",), self.g_map_v_fp),
+            (2, ("V_ADD_VV",), lambda r: self.g_vv(r, "V_ADD_VV")),
+            (2, ("V_SUB_VV",), lambda r: self.g_vv(r, "V_SUB_VV")),
+            (2, ("V_MUL_VV",), lambda r: self.g_vv(r, "V_MUL_VV")),
+            (2, ("V_ADD_VF",), lambda r: self.g_vf(r, "V_ADD_VF")),
+            (2, ("V_SUB_VF",), lambda r: self.g_vf(r, "V_SUB_VF")),
+            (2, ("V_MUL_VF",), lambda r: self.g_vf(r, "V_MUL_VF")),
+            (2, ("V_EXP_V",), self.g_exp_v),
+            (2, ("V_FILL_VF",), self.g_fill),
+            (2, ("V_RED_MAX",), lambda r: self.g_red(r, "V_RED_MAX")),
+            (2, ("V_RED_SUM",), lambda r: self.g_red(r, "V_RED_SUM")),
+            (2, ("V_RED_MAX_IDX",), lambda r: self.g_red(r, "V_RED_MAX_IDX")),
+            (2, ("V_TOPK_MASK",), self.g_topk),
+            (2, ("V_TOPK_MASK_V",), self.g_topk_v),
+            (2, ("V_THRESH_MASK",), self.g_thresh),
+            (2, ("V_SELECT_INT",), self.g_select),
+        ]
+        covered = {n for _, names, _ in menu for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
+        # An instruction hw/isa.toml gained and this menu lacks is not generated: listed
+        # here (check-lockstep reports it, tests/test_lockstep.py fails on it).
+        self.uncovered = sorted(set(isa.INSTRS) - covered)
+        # (a menu entry for an instruction hw/isa.toml does not have is skipped)
+        return [(w, names, g) for w, names, g in menu
+                if not set(names) & self.exclude and set(names) <= set(isa.INSTRS)]
+
+    def enabled(self) -> list[str]:
+        """The instructions this generator may emit."""
+        out = {n for _, names, _ in self.gens for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
+        return sorted(out - self.exclude)
+
+    # ---- operand helpers ----------------------------------------------------------------------
+    @staticmethod
+    def regs(r: random.Random, k: int) -> list[int]:
+        """k distinct scratch registers."""
+        return r.sample(SCRATCH, k)
+
+    @staticmethod
+    def src(r: random.Random) -> int:
+        return r.choice((0, 1, 2, 3) + SCRATCH)
+
+    @staticmethod
+    def count(r: random.Random, limit: int, big: int = 200) -> int:
+        """An element/row count in [0, limit]: 0, small, around bursts, or anything."""
+        if limit <= 0:
+            return 0
+        c = r.choice((0, 1, 2, 3, 4, 5, 8, 16, 17, 33, 64, r.randint(1, big), r.randint(1, limit)))
+        return min(c, limit)
+
+    @staticmethod
+    def placed(r: random.Random, n: int, depth: int) -> int:
+        """A base with base + n <= depth."""
+        return r.randint(0, max(0, depth - n))
+
+    def range_pair(self, r: random.Random, n: int, depth: int) -> tuple[int, int]:
+        """(dst, src) ranges of n in [0, depth): the same (in place), overlapping by part
+        (EXECUTION.md: the result is that of working in order), or disjoint."""
+        a = self.placed(r, n, depth)
+        k = r.random()
+        if k < 0.3 or n == 0:
+            return a, a
+        if k < 0.55:
+            lo, hi = max(0, a - n + 1), min(depth - n, a + n - 1)
+            return r.randint(lo, hi), a
+        for _ in range(20):
+            b = self.placed(r, n, depth)
+            if b + n <= a or a + n <= b:
+                return b, a
+        return a, a
+
+    # ---- scalar ------------------------------------------------------------------------------------
+    def g_alu(self, r):
+        return [f"{r.choice(ALU)} x{r.choice(SCRATCH)}, x{self.src(r)}, x{self.src(r)}"]
+
+    def g_imm(self, r):
+        if r.random() < 0.7:
+            return [f"S_ADDI x{r.choice(SCRATCH)}, x{self.src(r)}, {r.randint(-65536, 65535)}"]
+        return [f"S_LUI x{r.choice(SCRATCH)}, {r.getrandbits(21)}"]
+
+    def g_shift(self, r):
+        return [f"{r.choice(('S_SLLI', 'S_SRLI'))} x{r.choice(SCRATCH)}, x{self.src(r)}, {r.randint(0, 31)}"]
+
+    def g_ld_arg(self, r):
+        return [f"S_LD_ARG x{r.choice(SCRATCH)}, {r.randint(0, 7)}"]
+
+    def g_int_sram(self, r):
+        if r.random() < 0.5:
+            return [f"S_ST_INT x{self.src(r)}, x0, {r.randint(0, self.intw - 1)}"]
+        if r.random() < 0.7:
+            return [f"S_LD_INT x{r.choice(SCRATCH)}, x0, {r.randint(0, self.intw - 1)}"]
+        b, d = self.regs(r, 2)        # base register + negative/positive offset
+        a = r.randint(0, self.intw - 1)
+        off = r.randint(-a, min(65535, self.intw - 1 - a)) if a else r.randint(0, min(65535, self.intw - 1))
+        base = (a - off) & M32
+        return _li(b, base) + [f"S_LD_INT x{d}, x{b}, {off}"]
+
+    def g_li_fp(self, r):
+        bits = r.choice(FP_PATTERNS) if r.random() < 0.5 else r.getrandbits(16)
+        return [f"S_LI_FP f{r.randint(0, 7)}, 0x{bits:04X}"]
+
+    def g_fp_sram(self, r):
+        if r.random() < 0.5:
+            return [f"S_ST_FP f{r.randint(0, 7)}, x0, {r.randint(0, self.fpw - 1)}"]
+        return [f"S_LD_FP f{r.randint(0, 7)}, x0, {r.randint(0, self.fpw - 1)}"]
+
+    def g_sel_fp(self, r):
+        return [f"S_SEL_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}, f{r.randint(0, 7)}, x{self.src(r)}"]
+
+    def g_fp_alu(self, r):
+        return [f"{r.choice(FP_ALU)} f{r.randint(0, 7)}, f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
+
+    def g_lt_fp(self, r):
+        return [f"S_LT_FP x{r.choice((0,) + SCRATCH)}, f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
+
+    def g_exp_fp(self, r):
+        return [f"S_EXP_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
+
+    def g_reci_fp(self, r):
+        return [f"S_RECI_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
+
+    def g_nop(self, r):
+        return ["C_NOP"]
+
+    # ---- external memory ------------------------------------------------------------------------
+    def g_transfer(self, r, fault: str | None = None):
+        fp = r.random() < 0.4
+        store = r.random() < 0.5
+        op = ("H_STORE_" if store else "H_LOAD_") + ("FP" if fp else "INT")
+        depth = self.fpw if fp else self.intw
+        area, size = (2, self.scratch_bytes) if store else (1, self.data_bytes)
+        n = self.count(r, min(depth, size // 4))
+        s = self.placed(r, n, depth)
+        off = 4 * r.randint(0, (size - 4 * n) // 4)
+        a, b, c = self.regs(r, 3)
+        out = _li(a, s) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x{area}"]
+        if fault == "misaligned":
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}", f"S_ADDI x{b}, x{b}, {r.choice((1, 2, 3))}"]
+        elif fault == "sram_range":
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + _li(a, depth - max(n, 1) + 1)
+        elif fault == "unmapped":
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + _li(b, HOLE + 4 * r.randint(0, 16))
+        elif fault == "run_off":       # past the edge buffer (allocated last, nothing after it)
+            out += [f"S_LD_ARG x{b}, 3", f"S_ADDI x{b}, x{b}, {4 * r.randint(0, 15)}",
+                    f"S_ADDI x{c}, x0, {r.randint(17, 64)}"] + _li(a, 0)
+        return out + [f"{op} x{a}, x{b}, x{c}"]
+
+    def mx_stream(self, r) -> tuple[str, int, int]:
+        """(format, byte offset in the mx buffer, rows) of a legal MX stream: it starts at a
+        group boundary that is an AXI beat boundary and n*VLEN is a whole number of blocks."""
+        fmt = r.choice(self.formats)
+        gbytes = mx.group_nbytes(fmt, self.block)
+        gelems = mx.GROUP_BLOCKS * self.block
+        starts = [g for g in range(0, self.mx_rows * self.vlen // gelems + 1)
+                  if (g * gbytes) % self.mx_align == 0 and (g * gelems) % self.vlen == 0]
+        g = r.choice(starts)
+        row0 = g * gelems // self.vlen
+        room = (self.mx_rows - row0) // self.row_unit
+        n = self.row_unit * r.choice((0, 1, 2, r.randint(0, max(0, room)), room)) if room > 0 else 0
+        return fmt, self.mx_off[fmt] + g * gbytes, min(n, self.rows)
+
+    def g_prefetch(self, r, fault: str | None = None):
+        fmt, off, n = self.mx_stream(r)
+        v = self.placed(r, n, self.rows)
+        a, b, c = self.regs(r, 3)
+        out = _li(a, v) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3"]
+        if fault == "misaligned":
+            out += [f"S_ADDI x{b}, x{b}, {r.choice((4, 8, 12))}", f"S_ADDI x{c}, x0, {self.row_unit}"]
+        elif fault == "sram_range":
+            out += [f"S_ADDI x{c}, x0, {self.row_unit}"] + _li(a, self.rows - self.row_unit + 1)
+        return out + [f"H_PREFETCH_V x{a}, x{b}, x{c}, {fmt}"]
+
+    def g_sample_fused(self, r):
+        fmt, off, n = self.mx_stream(r)
+        idx, b, c = self.regs(r, 3)
+        return _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3",
+                                          f"H_SAMPLE_FUSED x{idx}, f{r.randint(0, 7)}, x{b}, x{c}, {fmt}"]
+
+    def g_sample_fused_n(self, r):
+        """count positions of n rows each at the packed row stride, from a format's tensor on
+        (later positions may run into the next format's bytes: still mapped, still MX)."""
+        fmt = r.choice(self.formats)
+        n = self.row_unit * r.randint(1, max(1, min(self.mx_rows, 64) // self.row_unit))
+        stride = mx.packed_nbytes(n * self.vlen, fmt, self.block)
+        off = self.mx_off[fmt]
+        most = min(8, (self.mx_bytes - off) // stride, self.intw, self.fpw)
+        count = r.choice((0, 1, r.randint(0, most), most)) if r.random() < 0.9 else 0
+        if r.random() < 0.05:
+            n = 0
+        d, b, c, k = self.regs(r, 4)
+        return (_li(d, self.placed(r, count, min(self.intw, self.fpw))) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3"] +
+                _li(c, n) + _li(k, count) + [f"H_SAMPLE_FUSED_N x{d}, x{b}, x{c}, x{k}, {fmt}"])
+
+    def g_store_v(self, r):
+        n = self.count(r, min(self.rows, self.scratch_bytes // (2 * self.vlen)), big=64)
+        v = self.placed(r, n, self.rows)
+        off = 4 * r.randint(0, (self.scratch_bytes - 2 * self.vlen * n) // 4)
+        a, b, c = self.regs(r, 3)
+        return _li(a, v) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
+
+    # ---- vector unit -------------------------------------------------------------------------------
+    def g_map_v_fp(self, r):
+        n = self.count(r, min(self.fpw, self.rows * self.vlen))
+        rows = -(-n // self.vlen)
+        fs, vd = self.placed(r, n, self.fpw), self.placed(r, rows, self.rows)
+        a, b, c = self.regs(r, 3)
+        return _li(a, vd) + _li(b, fs) + _li(c, n) + [f"S_MAP_V_FP x{a}, x{b}, x{c}"]
+
+    def g_vv(self, r, op):
+        n = self.count(r, self.rows, big=64)
+        vd, va = self.range_pair(r, n, self.rows)
+        vb = r.choice((va, vd, self.range_pair(r, n, self.rows)[0]))
+        d, a, b, c = self.regs(r, 4)
+        return _li(d, vd) + _li(a, va) + _li(b, vb) + _li(c, n) + [f"{op} x{d}, x{a}, x{b}, x{c}"]
+
+    def g_vf(self, r, op):
+        n = self.count(r, self.rows, big=64)
+        vd, va = self.range_pair(r, n, self.rows)
+        d, a, c = self.regs(r, 3)
+        return _li(d, vd) + _li(a, va) + _li(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
+
+    def g_exp_v(self, r):
+        n = self.count(r, self.rows, big=64)
+        vd, va = self.range_pair(r, n, self.rows)
+        d, a, c = self.regs(r, 3)
+        return _li(d, vd) + _li(a, va) + _li(c, n) + [f"V_EXP_V x{d}, x{a}, x{c}"]
+
+    def g_fill(self, r):
+        n = self.count(r, self.rows, big=64)
+        d, c = self.regs(r, 2)
+        return _li(d, self.placed(r, n, self.rows)) + _li(c, n) + [f"V_FILL_VF x{d}, f{r.randint(0, 7)}, x{c}"]
+
+    def g_red(self, r, op):
+        n = self.count(r, self.rows, big=64)
+        a, c, idx = self.regs(r, 3)
+        out = _li(a, self.placed(r, n, self.rows)) + _li(c, n)
+        fd = r.randint(0, 7)
+        if op == "V_RED_MAX_IDX":
+            return out + [f"V_RED_MAX_IDX f{fd}, x{idx}, x{a}, x{c}"]
+        return out + [f"{op} f{fd}, x{a}, x{c}"]
+
+    # The RTL ranks top-k elements one against each other: n*(n+2) cycles, no retire, no bus
+    # traffic. TOPK_MAX keeps that inside the lockstep's watchdog and its run time small.
+    TOPK_MAX = 300
+
+    def g_topk(self, r):
+        n = self.count(r, min(self.fpw, self.intw, self.TOPK_MAX))
+        d, s, k, c = self.regs(r, 4)
+        return (_li(d, self.placed(r, n, self.intw)) + _li(s, self.placed(r, n, self.fpw)) +
+                _li(k, r.randint(0, n + 2)) + _li(c, n) + [f"V_TOPK_MASK x{d}, x{s}, x{k}, x{c}"])
+
+    def g_topk_v(self, r):
+        n = self.count(r, min(self.intw, self.rows * self.vlen, self.TOPK_MAX))
+        rows = -(-n // self.vlen)
+        d, a, k, c = self.regs(r, 4)
+        return (_li(d, self.placed(r, n, self.intw)) + _li(a, self.placed(r, rows, self.rows)) +
+                _li(k, r.randint(0, n + 2)) + _li(c, n) + [f"V_TOPK_MASK_V x{d}, x{a}, x{k}, x{c}"])
+
+    def g_thresh(self, r):
+        n = self.count(r, min(self.fpw, self.intw))
+        d, s, c = self.regs(r, 3)
+        return (_li(d, self.placed(r, n, self.intw)) + _li(s, self.placed(r, n, self.fpw)) + _li(c, n) +
+                [f"V_THRESH_MASK x{d}, x{s}, f{r.randint(0, 7)}, x{c}"])
+
+    def g_select(self, r):
+        n = self.count(r, self.intw)
+        dst, src = self.range_pair(r, n, self.intw)
+        msk = r.choice((src, dst, self.range_pair(r, n, self.intw)[0]))
+        d, m, s, c = self.regs(r, 4)
+        return _li(d, dst) + _li(m, msk) + _li(s, src) + _li(c, n) + [f"V_SELECT_INT x{d}, x{m}, x{s}, x{c}"]
+
+    # ---- structure ----------------------------------------------------------------------------------
+    def simple(self, r) -> list[str]:
+        weights = [w for w, _, _ in self.gens]
+        _, _, g = r.choices(self.gens, weights)[0]
+        return g(r)
+
+    def nest(self, r, depth: int, budget: int) -> list:
+        items: list = []
+        for _ in range(r.randint(max(1, budget // 2), budget)):
+            if depth < self.depth and r.random() < 0.18:
+                items.append(("loop", r.randint(0, self.max_count), r.random() < 0.3,
+                              self.nest(r, depth + 1, max(1, budget // 3))))
+            else:
+                items.append(("ins", self.simple(r)))
+        return items
+
+    def emit(self, r, items) -> list[str]:
+        out: list[str] = []
+        for it in items:
+            if it[0] == "ins":
+                out += it[1]
+                continue
+            _, count, by_reg, body = it
+            lines = self.emit(r, body)
+            if by_reg:
+                rr = r.choice(SCRATCH)
+                out += [f"S_ADDI x{rr}, x0, {count}", f"C_LOOP x{rr}, {len(lines)}"]
+            else:
+                out.append(f"C_LOOPI {count}, {len(lines)}")
+            out += lines
+        return out
+
+    def fault_lines(self, r, kind: str) -> list[str]:
+        if kind == "loop_len0":
+            return [f"C_LOOPI {r.randint(1, 3)}, 0"]
+        if kind in ("misaligned", "sram_range") and r.random() < 0.4 and "H_PREFETCH_V" not in self.exclude:
+            return self.g_prefetch(r, kind)
+        return self.g_transfer(r, kind)
+
+    def epilogue(self) -> list[str]:
+        """Store the whole int, FP and vector SRAMs into the dump area of the output buffer."""
+        out = []
+        for op, n, off in (("H_STORE_INT", self.intw, self.dump_int), ("H_STORE_FP", self.fpw, self.dump_fp),
+                           ("H_STORE_V", self.rows, self.dump_v)):
+            if op in self.exclude:
+                continue
+            out += _li(4, 0) + _li(5, n) + _li(6, off) + ["S_ADD x6, x6, x2", f"{op} x4, x6, x5"]
+        return out
+
+    # ---- data ---------------------------------------------------------------------------------------
+    def mx_image(self, rng: np.random.Generator) -> bytes:
+        buf = bytearray(self.mx_bytes)
+        n = self.mx_rows * self.vlen
+        for f in self.formats:
+            bits = mx.FORMATS[f].bits
+            nb = n // self.block
+            scales = rng.integers(112, 142, nb, dtype=np.uint8)          # 2^-15 .. 2^14
+            special = rng.random(nb)
+            scales[special < 0.05] = 0xFF                                # NaN blocks
+            scales[(special >= 0.05) & (special < 0.1)] = rng.choice(np.array([0, 1, 254], np.uint8))
+            codes = rng.integers(0, 1 << bits, n, dtype=np.uint16).astype(np.uint8)
+            packed = mx.pack(mx.MXArray(f, self.block, (n,), scales, codes))
+            buf[self.mx_off[f]:self.mx_off[f] + len(packed)] = packed
+        return bytes(buf)
+
+    def program(self, index: int) -> GenProgram:
+        """Program number `index` of this seed."""
+        r = random.Random(f"dnpu.proggen/{self.seed}/{index}")
+        rng = np.random.default_rng(r.getrandbits(64))
+        fault = None
+        if self.faults > 0 and r.random() < self.faults:
+            fault = r.choice(("illegal", "loop_len0", "misaligned", "sram_range", "unmapped", "run_off"))
+        # top-level items one by one, so that a fault goes between two of them (never into
+        # a loop body, whose length is already encoded)
+        chunks = [self.emit(r, [it]) for it in self.nest(r, 0, self.size)]
+        bad = None
+        if fault is not None:
+            if fault == "illegal":
+                bad = r.choice([0x0000_0000, 0x0000_007F, isa.encode("S_ADD", 1, 2, 3) | 1 << 20,
+                                isa.encode("C_NOP") | 1 << 31])
+                chunk = [None]
+            else:
+                chunk = list(self.fault_lines(r, fault))
+            chunks.insert(r.randint(0, len(chunks)), chunk)
+        prologue = ["S_LD_ARG x1, 0", "S_LD_ARG x2, 1", "S_LD_ARG x3, 2"]
+        lines = prologue + [ln for c in chunks for ln in c] + self.epilogue() + ["C_HALT"]
+        legal = isa.assemble_words("\n".join(ln for ln in lines if ln is not None))
+        if len(legal) != sum(ln is not None for ln in lines):
+            raise RuntimeError("dnpu.proggen: an assembly line did not give exactly one word")
+        it = iter(legal)
+        words = [bad if ln is None else next(it) for ln in lines]
+        lines = [f".word 0x{bad:08X}  (illegal)" if ln is None else ln for ln in lines]
+        data = rng.integers(0, 256, self.data_bytes, dtype=np.uint8).tobytes()
+        buffers = [BufferSpec("data", data), BufferSpec("out", bytes(self.out_bytes)),
+                   BufferSpec("mx", self.mx_image(rng)), BufferSpec("edge", bytes(range(64)))]
+        return GenProgram(seed=self.seed, index=index, words=words, lines=lines, buffers=buffers,
+                          args=["data", "out", "mx", "edge"], fault=fault, excluded=self.exclude)

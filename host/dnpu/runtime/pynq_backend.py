@@ -1,0 +1,233 @@
+"""Backend `pynq`: the NPU in a PYNQ board's programmable logic.
+
+    with dnpu.runtime.open("pynq", config="pynq-z2") as dev:     # on the board's ARM
+        ...                                                        # the same Device API
+
+Opening it imports `pynq` (only then: the package exists on PYNQ board images, not on
+a workstation), loads `bitstreams/<board>/dnpu.bit` with `pynq.Overlay` (which reads the
+`dnpu.hwh` beside it), finds the NPU in `overlay.ip_dict["dnpu_0"]` and reaches its
+registers through `pynq.MMIO(phys_addr, addr_range)`. Device memory is one physically
+contiguous `pynq.allocate` buffer (the pool, `heap_size` bytes, 32 MiB by default) that
+the runtime's allocator carves into 64-byte aligned buffers: the NPU's AXI4 master sees
+PS DRAM physical addresses, so a buffer's device address is the pool's `device_address`
+plus its offset. The pool is cacheable on the PS: every host write is flushed and every
+host read invalidated first (PynqBuffer slices flush exactly their bytes).
+
+A run's budget is in seconds of wall-clock time (`timeout`; default 10 s): the host
+writes PROG_BASE and ARG0.., CTRL = START | CLEAR_COUNTERS, then polls STATUS until the
+program ends or the deadline passes. There is no retire trace and no waveform on a
+board. The board folder is `$DNPU_BITSTREAM_DIR/<board>` (default: `bitstreams/` beside
+the package's source tree), `<board>` the profile's name unless `board=` says otherwise.
+
+Off the board, tests/pynq_standin is a `pynq` that implements the subset used here on
+the Verilator model (the .hwh generated from hw/csr.toml by dnpu.codegen), so this code
+path runs in CI: `PYTHONPATH=tests/pynq_standin`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dnpu import csr
+from dnpu.config import Config
+from dnpu.runtime.device import ALIGN, Device, RunInfo
+from dnpu.runtime.errors import DeviceError
+
+__all__ = ["PynqDevice", "COUNTERS", "bitstream_dir", "IP_NAME"]
+
+COUNTERS = tuple(r.name for r in csr.REGS.values() if r.counter)
+IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
+POOL_BYTES = 32 << 20
+_START = csr.mask("CTRL", "START")
+_SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
+_CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
+_BUSY = csr.mask("STATUS", "BUSY")
+_DONE = csr.mask("STATUS", "DONE")
+_ERROR = csr.mask("STATUS", "ERROR")
+_REPO = Path(__file__).resolve().parents[3]
+
+
+def bitstream_dir() -> Path:
+    """Where the board folders are: $DNPU_BITSTREAM_DIR, else bitstreams/ of the source tree."""
+    env = os.environ.get("DNPU_BITSTREAM_DIR")
+    return Path(env) if env else _REPO / "bitstreams"
+
+
+def _import_pynq():
+    try:
+        return importlib.import_module("pynq")
+    except ImportError as e:
+        raise DeviceError(
+            "the pynq backend needs the `pynq` package, which comes with the PYNQ board image "
+            "(run dnpu on the board's ARM, or `pip install 'dnpu[board]'` there); on this machine use "
+            f"backend 'verilator' or 'emu' (import pynq: {e})", reason="attach", backend="pynq") from None
+
+
+class PynqDevice(Device):
+    backend = "pynq"
+    default_budget = 10.0
+    budget_unit = "seconds"
+
+    def __init__(self, config: Config, *, board: str | None = None, bitstreams: str | os.PathLike | None = None,
+                 download: bool = True, heap_size: int = POOL_BYTES, poll_interval: float = 0.0, **kw) -> None:
+        self.pynq = _import_pynq()
+        self.board = board or config.name
+        folder = Path(bitstreams) if bitstreams else bitstream_dir()
+        self.bitfile = folder / self.board / "dnpu.bit"
+        hwh = self.bitfile.with_suffix(".hwh")
+        missing = [p for p in (self.bitfile, hwh) if not p.is_file()]
+        if missing:
+            have = sorted(p.parent.name for p in folder.glob("*/dnpu.bit")) if folder.is_dir() else []
+            raise DeviceError(f"no board build for {self.board!r}: {', '.join(map(str, missing))} missing "
+                              f"(boards with a dnpu.bit under {folder}: {', '.join(have) or 'none'}; the .hwh "
+                              f"comes from `make generate`, the .bit from the board's Vivado build, see "
+                              f"bitstreams/README.md; DNPU_BITSTREAM_DIR moves the folder)",
+                              reason="attach", backend="pynq", profile=config.name)
+        self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
+        ip = self.overlay.ip_dict.get(IP_NAME)
+        if ip is None:
+            raise DeviceError(f"{hwh}: no IP {IP_NAME!r} in the overlay (IPs: {', '.join(self.overlay.ip_dict)})",
+                              reason="attach", backend="pynq", profile=config.name)
+        need = 1 << max(r.offset for r in csr.REGS.values()).bit_length()
+        if ip["addr_range"] < need:
+            raise DeviceError(f"{hwh}: {IP_NAME}'s window is {ip['addr_range']} bytes; the register map "
+                              f"needs {need}", reason="attach", backend="pynq", profile=config.name)
+        self._check_registers(hwh, ip.get("registers") or {})
+        self.phys_addr = int(ip["phys_addr"])
+        self.mmio = self.pynq.MMIO(self.phys_addr, int(ip["addr_range"]))
+        size = -(-int(heap_size) // ALIGN) * ALIGN
+        self.pool = self.pynq.allocate((size,), dtype=np.uint8)
+        base = int(self.pool.device_address)
+        if base % ALIGN:
+            raise DeviceError(f"pynq.allocate gave a buffer at 0x{base:X}, not {ALIGN}-byte aligned",
+                              reason="attach", backend="pynq")
+        self.poll_interval = float(poll_interval)
+        super().__init__(config, heap_base=base, heap_size=size, **kw)
+        self.beat_bytes = config.beat_bytes
+        self.info.update(board=self.board, bitfile=str(self.bitfile), phys_addr=self.phys_addr,
+                         pool=(base, size))
+
+    @staticmethod
+    def _check_registers(hwh: Path, regs: dict) -> None:
+        """The .hwh's register map (when it has one) must be the one this package speaks."""
+        bad = []
+        for name, r in regs.items():
+            try:
+                off = csr.offset(name)
+            except KeyError:
+                bad.append(f"{name} (unknown to dnpu.csr)")
+                continue
+            if int(r["address_offset"]) != off:
+                bad.append(f"{name} at 0x{int(r['address_offset']):X}, dnpu.csr says 0x{off:X}")
+        if bad:
+            raise DeviceError(f"{hwh}: the register map differs from hw/csr.toml: {'; '.join(bad[:5])} "
+                              f"(a stale .hwh: `make generate`, or a bitstream of another dnpu version)",
+                              reason="attach", backend="pynq")
+
+    # ---- registers -------------------------------------------------------------------------
+    def read_csr(self, name: str) -> int:
+        self._check_open()
+        return int(self.mmio.read(csr.offset(name))) & 0xFFFF_FFFF
+
+    def write_csr(self, name: str, value: int) -> None:
+        self._check_open()
+        self.mmio.write(csr.offset(name), int(value) & 0xFFFF_FFFF)
+
+    def counters(self) -> dict[str, int]:
+        self._check_open()
+        out = {}
+        for n in COUNTERS:                   # LO first: it latches HI
+            lo = self.read_csr(f"{n}_LO")
+            hi = self.read_csr(f"{n}_HI")
+            out[n] = csr.combine64(lo, hi)
+        out["RD_BYTES"] = out["RD_BEATS"] * self.beat_bytes
+        out["WR_BYTES"] = out["WR_BEATS"] * self.beat_bytes
+        return out
+
+    def reset(self, hard: bool = False) -> None:
+        """SOFT_RESET; hard=True downloads the bitstream again (the PL's full reset; DRAM kept)."""
+        self._check_open()
+        if hard:
+            self.overlay.download()
+        else:
+            self.write_csr("CTRL", _SOFT_RESET)
+
+    # ---- memory ------------------------------------------------------------------------------
+    def _span(self, addr: int, n: int) -> slice:
+        off = addr - self._heap.base
+        if off < 0 or off + n > self._heap.size:
+            raise ValueError(f"[0x{addr:X}, +{n}) is outside the pynq.allocate pool "
+                             f"[0x{self._heap.base:X}, +{self._heap.size})")
+        return slice(off, off + n)
+
+    def _map(self, addr: int, nbytes: int) -> None:
+        self._span(addr, nbytes)         # the pool is PS DRAM: mapped already
+
+    def _write(self, addr: int, data: bytes) -> None:
+        self._check_open()
+        view = self.pool[self._span(addr, len(data))]
+        view[:] = np.frombuffer(data, np.uint8)
+        view.flush()                     # out of the PS caches, into DRAM where the NPU reads
+
+    def _read(self, addr: int, n: int) -> bytes:
+        self._check_open()
+        view = self.pool[self._span(addr, n)]
+        view.invalidate()                # drop stale cache lines: the NPU wrote DRAM
+        return view.tobytes()
+
+    # ---- running -----------------------------------------------------------------------------
+    def _run(self, prog: int, args: list[int], budget: float, opts: dict) -> RunInfo:
+        if opts.get("wave"):
+            raise ValueError("waveforms come from the RTL simulation: open the 'verilator' backend to record one")
+        if opts.get("trace"):
+            raise ValueError("a board has no retire trace (dnpu_top's retire port is left unconnected): "
+                             "trace runs on the 'verilator' or 'emu' backend")
+        self.write_csr("PROG_BASE", prog)
+        for k, a in enumerate(args):
+            self.write_csr(f"ARG{k}", a)
+        clear = opts.get("clear_counters", True)
+        t0 = time.perf_counter()
+        deadline = t0 + budget
+        self.write_csr("CTRL", _START | (_CLEAR if clear else 0))
+        polls, status = 0, 0
+        while True:
+            status = self.read_csr("STATUS")
+            polls += 1
+            if not status & _BUSY and status & (_DONE | _ERROR):
+                # The previous run's DONE/ERROR until START reaches the core: with the counters
+                # cleared by the same write, a run that has begun has BUSY_CYCLES > 0.
+                if not clear or self.read_csr("BUSY_CYCLES_LO") or self.read_csr("BUSY_CYCLES_HI"):
+                    break
+            if time.perf_counter() >= deadline:
+                break
+            if self.poll_interval:
+                time.sleep(self.poll_interval)
+        wall = time.perf_counter() - t0
+        if status & _BUSY or not status & (_DONE | _ERROR):
+            outcome = "budget"
+        else:
+            outcome = "halted" if status & _DONE else "fault"
+        counters = self.counters()
+        detail = ""
+        if outcome == "budget":
+            detail = (f"polled STATUS {polls} times over {wall:.3f} s; last STATUS 0x{status:X}; the NPU is still "
+                      f"busy at PC 0x{self.read_csr('PC'):08X}")
+        return RunInfo(backend=self.backend, outcome=outcome, prog=prog, args=list(args), budget=budget,
+                       budget_unit=self.budget_unit, cycles=counters["BUSY_CYCLES"], instret=counters["INSTRET"],
+                       wall_s=wall, counters=counters, detail=detail)
+
+    def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
+        return counters.get("RD_BYTES"), counters.get("WR_BYTES"), \
+            f"whole {self.beat_bytes}-byte AXI4 beats: RD_BEATS x {self.beat_bytes}, WR_BEATS x " \
+            f"{self.beat_bytes}; reads include instruction fetch"
+
+    def _close(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.freebuffer()
+            self.pool = None

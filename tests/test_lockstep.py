@@ -1,0 +1,295 @@
+"""The lockstep check (dnpu.lockstep, `dnpu check-lockstep`), its program generator
+(dnpu.proggen) and the retire trace it compares (Device.run(trace=...) on emu and on the
+co-simulation's retire-port capture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+
+import dnpu.runtime as rt
+from dnpu import cli, config, isa, lockstep, proggen
+from dnpu.csr import ErrCause
+from dnpu.emu import Emulator
+from dnpu.runtime import DeviceError, Retire, cosim
+
+from conftest import dnpu_cli
+
+SIM = config.load("sim")
+CORE = cosim.rtl_dir() / "ctrl" / "dnpu_core.v"
+FAULT_CAUSE = {"illegal": ErrCause.ILLEGAL_INSTR, "loop_len0": ErrCause.LOOP_OVERFLOW,
+               "misaligned": ErrCause.MISALIGNED, "sram_range": ErrCause.SRAM_RANGE,
+               "unmapped": None, "run_off": None}      # None: AXI_READ or AXI_WRITE (a load or a store)
+
+
+@pytest.fixture(scope="module")
+def model():
+    if shutil.which("make") is None or shutil.which("g++") is None:
+        pytest.skip("a C++ compiler and make are needed to build the co-simulation model")
+    try:
+        cosim.verilator_exe()
+    except cosim.CosimBuildError as e:
+        pytest.skip(str(e))
+    return cosim.ensure_built("sim")
+
+
+# ---------------------------------------------------------------------------
+# the "Not yet in RTL" list
+# ---------------------------------------------------------------------------
+
+CORE_TEXT = """// ---- Implemented ----
+//   scalar int  S_ADD, S_SUB
+//
+// ---- Not yet in RTL: see issue 4 ----
+// These decode as ILLEGAL_INSTR for now:
+//   scalar FP   S_MAP_V_FP
+//   vector      V_ADD_VV, V_EXP_V,
+//               V_TOPK_MASK
+//   memory      H_SAMPLE_FUSED
+//
+// ---- Structure ----
+// not a list: C_HALT V_RED_SUM
+"""
+
+
+def test_not_yet_in_rtl_reads_the_comment_block(tmp_path):
+    f = tmp_path / "dnpu_core.v"
+    f.write_text(CORE_TEXT)
+    assert proggen.not_yet_in_rtl(f) == {"S_MAP_V_FP", "V_ADD_VV", "V_EXP_V", "V_TOPK_MASK", "H_SAMPLE_FUSED"}
+    f.write_text(CORE_TEXT.replace("V_EXP_V,", "V_EXP_V, V_NOT_AN_OP,"))
+    with pytest.raises(ValueError, match=r"V_NOT_AN_OP"):
+        proggen.not_yet_in_rtl(f)
+    f.write_text(CORE_TEXT.split("// ---- Not yet")[0])           # the block is gone: all implemented
+    assert proggen.not_yet_in_rtl(f) == frozenset()
+    with pytest.raises(FileNotFoundError, match="Not yet in RTL"):
+        proggen.not_yet_in_rtl(tmp_path / "missing.v")
+
+
+def test_not_yet_in_rtl_of_the_real_core():
+    names = proggen.not_yet_in_rtl()
+    assert names <= set(isa.INSTRS)
+    assert names == proggen.not_yet_in_rtl(CORE)
+    # what the control path, scalar units and memory engines need is in the RTL
+    assert not names & {"C_HALT", "C_LOOP", "C_LOOPI", "S_ADD", "H_LOAD_INT", "H_STORE_INT", "H_PREFETCH_V"}
+    gen = proggen.ProgGen(SIM, 1)
+    assert gen.exclude == names and not set(gen.enabled()) & names
+    assert gen.uncovered == [], f"dnpu.proggen has no generator for {gen.uncovered} (hw/isa.toml grew)"
+
+
+# ---------------------------------------------------------------------------
+# the generator
+# ---------------------------------------------------------------------------
+
+def _mnemonics(gp: proggen.GenProgram) -> Counter:
+    out = Counter()
+    for w in gp.words:
+        try:
+            out[isa.decode(w).name] += 1
+        except isa.DisasmError:
+            out["<illegal>"] += 1
+    return out
+
+
+def test_proggen_is_reproducible():
+    a, b = proggen.ProgGen(SIM, 7), proggen.ProgGen(SIM, 7)
+    for i in (0, 3, 11):
+        pa, pb = a.program(i), b.program(i)
+        assert pa.words == pb.words and pa.buffers == pb.buffers and pa.fault == pb.fault
+    assert a.program(0).words != a.program(1).words
+    assert a.program(0).words != proggen.ProgGen(SIM, 8).program(0).words
+    assert len(a.program(2).lines) == len(a.program(2).words)
+
+
+def test_proggen_leaves_out_excluded_instructions():
+    excl = frozenset({"S_MUL", "H_STORE_V", "V_ADD_VV"})
+    gen = proggen.ProgGen(SIM, 2, exclude=excl)
+    seen = Counter()
+    for i in range(30):
+        seen += _mnemonics(gen.program(i))
+    assert not set(seen) & excl
+    assert {"S_ADD", "C_LOOPI", "H_PREFETCH_V", "V_EXP_V", "H_SAMPLE_FUSED"} <= set(seen)
+
+
+def _run_emu(gp: proggen.GenProgram):
+    """gp on a bare emulator with the runtime's layout (64-byte aligned buffers, edge last)."""
+    emu = Emulator(SIM)
+    addr = rt.HEAP_BASE
+    spans = [("program", gp.binary)] + [(b.name, b.data) for b in gp.buffers]
+    where = {}
+    for name, data in spans:
+        n = -(-len(data) // rt.ALIGN) * rt.ALIGN
+        emu.map(addr, n)
+        emu.write(addr, data)
+        where[name] = addr
+        addr += n
+    return emu.run(where["program"], args=[where[a] for a in gp.args], max_instructions=lockstep.EMU_BUDGET)
+
+
+def test_proggen_programs_are_legal_with_every_instruction():
+    """With nothing excluded (the vector unit included) every program runs on the emulator
+    and ends in C_HALT, or in the fault that was put in on purpose: the operands the
+    generator picks for instructions the RTL does not have yet are legal too."""
+    gen = proggen.ProgGen(SIM, 3, exclude=frozenset())
+    seen, ends = Counter(), Counter()
+    for i in range(40):
+        gp = gen.program(i)
+        seen += _mnemonics(gp)
+        res = _run_emu(gp)
+        assert res.status in ("halted", "fault"), f"program {i}: {res}"
+        if res.status == "fault":
+            assert gp.fault is not None, f"program {i} faulted without a deliberate fault: {res}\n" \
+                                         f"{gp.listing(rt.HEAP_BASE, around=res.pc)}"
+            want = FAULT_CAUSE[gp.fault]
+            if want is None:
+                assert res.cause in (ErrCause.AXI_READ, ErrCause.AXI_WRITE), res
+            else:
+                assert res.cause == want, f"program {i} ({gp.fault}): {res}"
+        ends[res.status] += 1
+    assert ends["halted"] >= 20, ends
+    missing = set(isa.INSTRS) - set(seen)
+    assert not missing, f"40 programs never used {sorted(missing)}"
+
+
+# ---------------------------------------------------------------------------
+# the retire trace through the runtime
+# ---------------------------------------------------------------------------
+
+TRACE_SRC = """
+    S_LD_ARG x1, 0
+    S_ADDI x2, x0, 5
+    C_LOOPI 3, @e
+    S_ADDI x2, x2, 1
+e:  S_LI_FP f1, 0x3F80
+    S_ADD_FP f2, f1, f1
+    S_ADDI x0, x2, 1
+    S_ST_INT x2, x0, 9
+    C_HALT
+"""
+
+
+def test_retire_trace_same_on_both_backends(model):
+    traces = {}
+    for backend in ("emu", "verilator"):
+        with rt.open(backend) as dev:
+            prog = dev.load(TRACE_SRC)
+            assert dev.run(prog).trace is None                       # off unless asked
+            info = dev.run(prog, trace=True)
+            traces[backend] = info.trace
+            assert info.trace_dropped == 0 and len(info.trace) == info.instret == 11
+            small = dev.run(prog, trace=4)                            # bounded capture
+            assert (len(small.trace), small.trace_dropped) == (4, 7)
+            assert small.trace == info.trace[:4]          # the same timing, run after run
+    e, v = traces["emu"], traces["verilator"]
+    assert [r[:4] for r in v] == [r[:4] for r in e]
+    p = e[0].pc
+    assert [r.pc - p for r in e] == [0, 4, 8, 12, 12, 12, 16, 20, 24, 28, 32]
+    assert e[5] == Retire(p + 12, isa.assemble_words("S_ADDI x2, x2, 1")[0], (2, 8), None)
+    assert e[7].f == (2, 0x4000_0000) and e[7].x is None
+    assert e[8].x is None                                           # a write to x0 is no write
+    assert all(r.cycle is None for r in e)
+    cyc = [r.cycle for r in v]
+    assert 0 < cyc[0] and all(b > a for a, b in zip(cyc, cyc[1:]))   # cycles of the run
+    assert "S_ADD_FP f2, f1, f1" in str(e[7]) and "f2 = 0x40000000" in str(e[7])
+
+
+def test_retire_trace_of_a_faulting_run(model):
+    for backend in ("emu", "verilator"):
+        with rt.open(backend) as dev:
+            prog = dev.load(f"S_ADDI x3, x0, 7\nC_NOP\nS_LD_INT x4, x3, {SIM.sram.int_words}\nC_HALT")
+            with pytest.raises(DeviceError) as ei:
+                dev.run(prog, trace=True)
+            e = ei.value
+            assert e.err_cause == ErrCause.SRAM_RANGE and e.run_info.outcome == "fault"
+            assert [r.pc - prog.addr for r in e.trace] == [0, 4]       # the faulting one does not retire
+            assert e.trace[0].x == (3, 7)
+
+
+def test_trace_capacity_is_checked(model):
+    with rt.open("verilator") as dev:
+        prog = dev.load("C_HALT")
+        with pytest.raises(ValueError, match="capacity"):
+            dev.run(prog, trace=-1)
+        with pytest.raises(cosim.CosimError, match="capacity"):
+            dev.model.trace_start(cosim.TRACE_MAX + 1)
+
+
+# ---------------------------------------------------------------------------
+# lockstep
+# ---------------------------------------------------------------------------
+
+def test_check_lockstep_agrees(model):
+    r = lockstep.check_lockstep(8, seed=11)
+    assert r["mismatches"] == 0, r["first_mismatch"]
+    assert r["programs"] == 8 and sum(r["outcomes"].values()) == 8
+    assert r["cycles"] > r["instructions"] > 8 * 20
+    assert r["outcomes"].get("halted", 0) >= 4
+    assert r["excluded"] == sorted(proggen.not_yet_in_rtl())
+
+
+def _corrupt(retire_index: int):
+    """A run_pair whose RTL side has retire #retire_index's x write changed (a fake divergence)."""
+    real = lockstep.run_pair
+
+    def run_pair(cfg, gp, **kw):
+        emu, rtl, base = real(cfg, gp, **kw)
+        if gp.index == 1:
+            r = rtl.trace[retire_index]
+            x = (r.x[0], r.x[1] ^ 0x10) if r.x else (9, 0x1234)
+            rtl.trace[retire_index] = r._replace(x=x)
+        return emu, rtl, base
+    return run_pair
+
+
+def test_cli_json(model, tmp_path):
+    out = tmp_path / "ls.json"
+    p = subprocess.run(dnpu_cli() + ["check-lockstep", "--programs", "4", "--seed", "3", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = json.loads(out.read_text())
+    assert (r["programs"], r["mismatches"]) == (4, 0) and isinstance(r["cycles"], int) and r["cycles"] > 0
+    assert json.loads(p.stdout)["cycles"] == r["cycles"]
+
+
+def test_cli_fails_on_a_mismatch(model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(lockstep, "run_pair", _corrupt(5))
+    out = tmp_path / "ls.json"
+    rc = cli.main(["check-lockstep", "--programs", "3", "--seed", "3", "--json", str(out)])
+    assert rc == 1
+    r = json.loads(out.read_text())
+    assert (r["programs"], r["mismatches"]) == (3, 1)
+    err = capsys.readouterr().err
+    assert "lockstep mismatch in program 1 of seed 3" in err
+    assert "retire #5 differs in x write" in err
+    assert "emulator: pc 0x" in err and "RTL:      pc 0x" in err and "cycle" in err
+    assert ">> " in err                                 # the listing marks the instruction
+    assert "FAILED: 1 of 3 programs diverge" in err
+    assert r["first_mismatch"].splitlines()[0] in err
+
+
+def test_compare_reports_each_kind_of_difference():
+    gp = proggen.ProgGen(SIM, 0, faults=0).program(0)
+    base = 0x0100_0000
+    regs = {"STATUS": 2, "ERR_CAUSE": 0, "ERR_PC": 0, "PC": base + 8}
+    tr = [Retire(base, gp.words[0], (1, 5), None), Retire(base + 4, gp.words[1], (2, 6), None)]
+
+    def side(backend, **kw):
+        d = dict(backend=backend, outcome="halted", trace=list(tr), trace_dropped=0, regs=dict(regs),
+                 instret=2, cycles=None if backend == "emu" else 40, memory={"out": bytes(64)})
+        d.update(kw)
+        return lockstep.Side(**d)
+
+    assert lockstep.compare(gp, side("emu"), side("verilator"), base) is None
+    m = lockstep.compare(gp, side("emu"), side("verilator", trace=tr[:1], instret=1), base)
+    assert m.what == "trace length" and "the emulator retired 2 instructions, the RTL 1" in m.text
+    m = lockstep.compare(gp, side("emu"), side("verilator", regs={**regs, "PC": base + 12}), base)
+    assert m.what == "status" and "PC 0x0100000C" in m.text
+    m = lockstep.compare(gp, side("emu"), side("verilator", memory={"out": bytes(9) + b"\1" + bytes(54)}), base)
+    assert m.what == "memory" and "buffer 'out' differs first at byte 9" in m.text
+    m = lockstep.compare(gp, side("emu"), side("verilator", outcome="watchdog", error="bus hung"), base)
+    assert m.what == "run" and "bus hung" in m.text
+    m = lockstep.compare(gp, side("emu"), side("verilator", trace=[tr[0], tr[1]._replace(word=0)]), base)
+    assert m.what == "retire" and "retire #1 differs in word" in m.text
