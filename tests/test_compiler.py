@@ -33,7 +33,8 @@ def test_phased_flow_is_the_papers_instruction_sequence():
 
 def test_fused_flow_streams_once():
     names = mnemonics(compiler.sampling_program(SIM, 2, 8, 1024, "threshold", "fused"))
-    assert names.count("H_SAMPLE_FUSED") == 1
+    assert names.count("H_SAMPLE_FUSED_N") == 1                 # once per batch row (in the row loop)
+    assert "H_SAMPLE_FUSED" not in names and "S_RECI_FP" not in names  # the reciprocal is in it
     assert "H_PREFETCH_V" not in names and "V_EXP_V" not in names
     assert "V_THRESH_MASK" in names and "V_TOPK_MASK" in names  # FP32 ranking
     assert "S_MAP_V_FP" not in names and "V_TOPK_MASK_V" not in names

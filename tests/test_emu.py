@@ -470,6 +470,109 @@ def test_sample_fused_vs_slow_reference(fmt):
     assert res.bytes_read == 4 * 2 * mx.group_nbytes(fmt, CFG.mx.block)
 
 
+def _fused_n_setup(fmt: str, count: int, V: int, seed: int = 12):
+    """count packed logits rows of V elements at DATA, one every packed_nbytes (the
+    compiler's row stride): (emulator, quantized rows, stride)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(0, 4, (count, V))
+    rows[0, 5:9] = rows[0].max() + 1.0                    # a tie for the argmax
+    if count > 2:
+        rows[2, 17] = np.nan
+    q = mx.quantize(rows.astype(np.float32), fmt, CFG.mx.block)
+    stride = mx.packed_nbytes(V, fmt, CFG.mx.block)
+    assert stride % mx.PACK_ALIGN == 0
+    e = new()
+    for p in range(count):
+        e.write(DATA + p * stride, mx.pack(mx.MXArray(fmt, q.block, (V,), q.scales[p], q.codes[p])))
+    return e, q, stride
+
+
+@pytest.mark.parametrize("fmt,V", [("e4m3", 1024), ("e2m1", 512), ("e3m2", 96), ("int8", 32)])
+def test_sample_fused_n_equals_fused_then_reci(fmt, V):
+    count = 5
+    e, q, stride = _fused_n_setup(fmt, count, V)
+    e.intsram[:] = 0x77
+    e.fpsram[:] = 0x77
+    rows = V // VLEN
+    dst = 9
+    e, res = ok(f"{li('x1', DATA)}\nS_ADDI x2, x0, {rows}\nS_ADDI x3, x0, {count}\nS_ADDI x4, x0, {dst}\n"
+                f"H_SAMPLE_FUSED_N x4, x1, x2, x3, {fmt}", e)
+    deq = mx.dequantize_bf16(q)
+    for p in range(count):
+        idx, s = N.fused_sample(deq[p], VLEN)
+        assert int(e.intsram[dst + p]) == idx, p
+        assert int(e.fpsram[dst + p]) == int(N.reci_f32(s)), p
+    assert (e.intsram[:dst] == 0x77).all() and (e.intsram[dst + count:] == 0x77).all()
+    assert (e.fpsram[:dst] == 0x77).all() and (e.fpsram[dst + count:] == 0x77).all()
+    assert res.trace is None or True
+    # the same as H_SAMPLE_FUSED + S_RECI_FP per position, through the trace's writes
+    e2 = new()
+    e2.write(DATA, e.read(DATA, count * stride))
+    src = [li("x1", DATA), f"S_ADDI x2, x0, {rows}", li("x3", stride)]
+    for p in range(count):
+        src += [f"H_SAMPLE_FUSED x5, f1, x1, x2, {fmt}", "S_RECI_FP f2, f1", f"S_ST_FP f2, x0, {p}",
+                f"S_ST_INT x5, x0, {p}", "S_ADD x1, x1, x3"]
+    e2, _ = ok("\n".join(src), e2)
+    assert (e2.intsram[:count] == e.intsram[dst:dst + count]).all()
+    assert (e2.fpsram[:count] == e.fpsram[dst:dst + count]).all()
+
+
+def test_sample_fused_n_faults():
+    fmt, V, count = "e4m3", 512, 4
+    rows = V // VLEN
+    IW, FW = CFG.sram.int_words, CFG.sram.fp_words
+    pre = f"{li('x1', DATA)}\nS_ADDI x2, x0, {rows}\nS_ADDI x3, x0, {count}\n"
+    # fmt past the formats: illegal (even with count = 0)
+    fmtf = isa.FIELDS["fmt"]
+    w = isa.encode("H_SAMPLE_FUSED_N", 1, 2, 3, 0, 0) | (((1 << fmtf.width) - 1) << fmtf.lsb)
+    e = new()
+    e.write(PROG, np.array([w], "<u4").tobytes() + isa.assemble("C_HALT"))
+    r = e.run(PROG)
+    assert (r.status, r.cause, r.pc) == ("fault", ErrCause.ILLEGAL_INSTR, PROG)
+    # n = 0 / count = 0: no checks (unmapped, misaligned, out of range), nothing written
+    e = new()
+    e, res = ok(f"{li('x1', 0xFFFFFFF1)}\n{li('x4', IW + 5)}\nS_ADDI x2, x0, 3\n"
+                f"H_SAMPLE_FUSED_N x4, x1, x0, x2, e4m3\nH_SAMPLE_FUSED_N x4, x1, x2, x0, e4m3", e)
+    assert (e.intsram == 0).all() and (e.fpsram == 0).all() and res.instret == 8
+    # MISALIGNED before SRAM_RANGE; SRAM_RANGE (int or FP) before any stream
+    fault(f"{li('x1', DATA + 8)}\n{li('x4', IW)}\nS_ADDI x2, x0, {rows}\nS_ADDI x3, x0, 1\n"
+          f"H_SAMPLE_FUSED_N x4, x1, x2, x3, e4m3", ErrCause.MISALIGNED, 6)
+    fault(f"{li('x1', DATA)}\nS_ADDI x2, x0, 1\nS_ADDI x3, x0, 1\n"
+          f"H_SAMPLE_FUSED_N x0, x1, x2, x3, e4m3", ErrCause.MISALIGNED, 4)       # n*VLEN < block
+    for dst, cnt in ((FW - 3, 4), (IW - 1, 2), (0, FW + 1)):
+        e = new()
+        fault(f"{li('x1', 0xFFFFFF00)}\nS_ADDI x2, x0, {rows}\n{li('x3', cnt)}\n{li('x4', dst)}\n"
+              f"H_SAMPLE_FUSED_N x4, x1, x2, x3, e4m3", ErrCause.SRAM_RANGE, 7, e)
+        assert (e.intsram == 0).all() and (e.fpsram == 0).all()
+    # AXI_READ at position p: unmapped (position 2 runs off the mapped memory) ...
+    e, q, stride = _fused_n_setup(fmt, 2, V)
+    base = PROG + MEM - 2 * stride - stride // 2
+    e.write(base, e.read(DATA, 2 * stride))
+    e.intsram[:] = 0x55
+    e.fpsram[:] = 0x55
+    res = fault(f"{li('x1', base)}\nS_ADDI x2, x0, {rows}\nS_ADDI x3, x0, {count}\nS_ADDI x4, x0, 3\n"
+                f"H_SAMPLE_FUSED_N x4, x1, x2, x3, {fmt}", ErrCause.AXI_READ, 5, e)
+    deq = mx.dequantize_bf16(q)
+    for p in range(2):                                      # positions 0, 1 written
+        idx, s = N.fused_sample(deq[p], VLEN)
+        assert (int(e.intsram[3 + p]), int(e.fpsram[3 + p])) == (idx, int(N.reci_f32(s)))
+    assert (e.intsram[5:] == 0x55).all() and (e.fpsram[5:] == 0x55).all()
+    assert (e.intsram[:3] == 0x55).all() and "position 2" in res.message
+    # ... and past the top of the address space (position 1), position 0 written
+    e = emu.Emulator(CFG)
+    e.map(PROG, MEM)
+    top = (1 << 32) - mx.packed_nbytes(V, fmt, CFG.mx.block) - 64
+    e.map(top, (1 << 32) - top)
+    e.write(PROG, isa.assemble(f"{li('x1', top)}\nS_ADDI x2, x0, {rows}\nS_ADDI x3, x0, 3\n"
+                               f"H_SAMPLE_FUSED_N x0, x1, x2, x3, {fmt}\nC_HALT"))
+    r = e.run(PROG)
+    assert (r.status, r.cause, r.pc) == ("fault", ErrCause.AXI_READ, PROG + 16)
+    assert "position 1" in r.message and "top" in r.message
+    idx, s = N.fused_sample(np.zeros(V, np.uint16), VLEN)
+    assert (int(e.intsram[0]), int(e.fpsram[0])) == (idx, int(N.reci_f32(s))) and e.fpsram[1] == 0
+    EXERCISED.add("H_SAMPLE_FUSED_N")
+
+
 # ---- loops ---------------------------------------------------------------------------------------
 
 def test_loops_nested_zero_same_end():
@@ -560,7 +663,7 @@ def test_illegal_instruction():
     for bad in (isa.encode("C_NOP") | 1 << 20,                    # a stray bit
                 isa.encode("S_ADD_FP", 0, 1, 2) | 1 << 10,        # f register 8..15
                 isa.encode("H_PREFETCH_V", 1, 2, 3, "e4m3") | 6 << 23,   # no such mxfmt
-                0x61, 0x7F):                                        # reserved opcodes
+                0x62, 0x7F):                                        # reserved opcodes
         e = new()
         e.write(PROG, struct.pack("<I", bad))
         res = e.run(PROG)

@@ -10,8 +10,11 @@ Two flows, both kept so the benchmark can compare them:
 - ``phased``: the paper's flow. Per position: H_PREFETCH_V the logits row into
   vector SRAM, V_RED_MAX_IDX (max and argmax in one instruction), V_SUB_VF and
   V_EXP_V in place, V_RED_SUM, S_RECI_FP. Several passes over the row.
-- ``fused``: dnpu's single pass. Per position: H_SAMPLE_FUSED streams the row
-  once (online max/argmax with the rescaled exp-sum), then S_RECI_FP.
+- ``fused``: dnpu's single pass. Per batch row one H_SAMPLE_FUSED_N streams the
+  L logits rows back to back, once each (online max/argmax with the rescaled
+  exp-sum, the reciprocal in the background): x0 lands in INT[0, L) and the
+  softmax probability of x0 in FP[0, L); a short loop then masks the
+  confidences.
 
 The commit differs between the flows too. ``phased`` follows the paper: the
 FP32 confidences are mapped to BF16 vectors (S_MAP_V_FP) and V_TOPK_MASK_V
@@ -158,8 +161,12 @@ def _layout(B: int, L: int, V: int, mode: str, row_stride: int, program_bytes: i
 def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str, row_stride: int) -> str:
     rows = V // cfg.vector.vlen
     arg = {name: i for i, name in enumerate(ARG_ORDER)}
-    # Register plan. INT SRAM: [0,L) mask, [L,2L) x then x_new, [2L,3L) x0, [3L,4L) commit, [4L,4L+B) k.
-    # FP SRAM: [0,L) conf, [L] threshold.
+    fused = flow == "fused"
+    # Register plan. INT SRAM: phased [0,L) mask, [L,2L) x then x_new, [2L,3L) x0, [3L,4L) commit,
+    # [4L,4L+B) k; fused the same with x0 and mask swapped (H_SAMPLE_FUSED_N writes x0 to INT[0,L)
+    # and the probabilities to FP[0,L): one dst for both). FP SRAM: [0,L) conf, [L] threshold.
+    # x8 = row_stride (phased) or L*row_stride (fused: the batch row's logits).
+    x0_at, mask_at = ("x0", "x11") if fused else ("x11", "x0")
     a = [f"# sampling step: profile {cfg.name}, B={B} L={L} V={V}, mode={mode}, flow={flow}, fmt={fmt}",
          f"S_LD_ARG x1, {arg['logits']}       # logits row pointer",
          f"S_LD_ARG x2, {arg['mask']}       # mask row pointer",
@@ -170,6 +177,7 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
          f"S_LD_ARG x7, {arg['conf']}       # conf row pointer",
          *_li("x8", row_stride), *_li("x9", L), *_li("x10", rows),
          *_li("x11", 2 * L), *_li("x12", 3 * L),
+         *(["S_MUL x8, x8, x9          # the batch row's logits: L rows"] if fused else []),
          "S_LI_FP f6, 0xFF80        # -inf: the confidence of an unmasked position"]
     if mode == "topk":
         a += ["S_SLLI x13, x9, 2         # x13 = 4L: where k lands in int SRAM",
@@ -181,26 +189,36 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
               "H_LOAD_FP x9, x4, x15     # FP[L] = threshold",
               "S_LD_FP f7, x9, 0"]
     a += [f"C_LOOPI {B}, @row_end",
-          "  H_LOAD_INT x0, x2, x9     # INT[0,L) = mask",
-          "  H_LOAD_INT x9, x3, x9     # INT[L,2L) = x",
-          "  S_ADDI x13, x0, 0         # l = 0",
-          "  C_LOOP x9, @pos_end"]
+          f"  H_LOAD_INT {mask_at}, x2, x9     # mask",
+          "  H_LOAD_INT x9, x3, x9     # INT[L,2L) = x"]
+    if fused:
+        a += [f"  H_SAMPLE_FUSED_N x0, x1, x10, x9, {fmt}   # INT[l] = x0, FP[l] = its probability, l < L",
+              "  S_ADD x1, x1, x8",
+              "  S_ADDI x13, x0, 0         # l = 0",
+              "  C_LOOP x9, @pos_end",
+              f"    S_LD_INT x15, x13, {2 * L}   # mask[l]",
+              "    S_LD_FP f2, x13, 0",
+              "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
+              "    S_ST_FP f3, x13, 0",
+              "    S_ADDI x13, x13, 1",
+              "  pos_end:"]
+    else:
+        a += ["  S_ADDI x13, x0, 0         # l = 0",
+              "  C_LOOP x9, @pos_end"]
     if flow == "phased":
         a += [f"    H_PREFETCH_V x0, x1, x10, {fmt}",
               "    V_RED_MAX_IDX f0, x14, x0, x10",
               "    V_SUB_VF x0, x0, f0, x10",
               "    V_EXP_V x0, x0, x10",
               "    V_RED_SUM f1, x0, x10"]
-    else:
-        a += [f"    H_SAMPLE_FUSED x14, f1, x1, x10, {fmt}"]
-    a += ["    S_RECI_FP f2, f1          # p = softmax probability of x0",
-          "    S_LD_INT x15, x13, 0      # mask[l]",
-          "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
-          "    S_ST_FP f3, x13, 0",
-          f"    S_ST_INT x14, x13, {2 * L}    # x0[l]",
-          "    S_ADD x1, x1, x8",
-          "    S_ADDI x13, x13, 1",
-          "  pos_end:"]
+        a += ["    S_RECI_FP f2, f1          # p = softmax probability of x0",
+              "    S_LD_INT x15, x13, 0      # mask[l]",
+              "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
+              "    S_ST_FP f3, x13, 0",
+              f"    S_ST_INT x14, x13, {2 * L}    # x0[l]",
+              "    S_ADD x1, x1, x8",
+              "    S_ADDI x13, x13, 1",
+              "  pos_end:"]
     if flow == "phased":
         # The paper's phase 4: confidences to BF16 vectors (after the logits row), top-k there.
         a += ["  S_MAP_V_FP x10, x0, x9      # V[rows..] = BF16(conf)"]
@@ -215,9 +233,9 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
         a += ["  S_ADDI x15, x0, 1",
               f"  {topk}   # the best masked position always commits",
               "  V_THRESH_MASK x12, x0, f7, x9  # and every one at or above the threshold"]
-    a += ["  V_SELECT_INT x9, x12, x11, x9   # x_new = where(commit, x0, x)",
+    a += [f"  V_SELECT_INT x9, x12, {x0_at}, x9   # x_new = where(commit, x0, x)",
           "  H_STORE_INT x9, x5, x9",
-          "  H_STORE_INT x11, x6, x9",
+          f"  H_STORE_INT {x0_at}, x6, x9",
           "  H_STORE_FP x0, x7, x9",
           "  S_SLLI x15, x9, 2         # 4L bytes per int32/FP32 row",
           "  S_ADD x2, x2, x15",

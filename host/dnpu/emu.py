@@ -497,13 +497,8 @@ class Emulator:
         The stream starts at a group; a last partial group is read only as far as its
         blocks go. The hardware reads whole AXI beats, so the span up to the next beat
         boundary must be readable too (its tail is discarded)."""
+        self._mx_aligned(addr, n)
         total = n * self.vlen
-        align = max(mx.GROUP_BLOCKS, self.config.beat_bytes)  # a group start in byte 0 of a beat
-        if addr % align or total % self.block:
-            raise _Fault(ErrCause.MISALIGNED,
-                         f"MX stream at 0x{addr:08X} of {n} rows x {self.vlen}: the address must be "
-                         f"{align}-byte aligned (an MX group start at an AXI beat) and n*VLEN a "
-                         f"multiple of the MX block ({self.block})")
         blocks = total // self.block
         groups, rest = divmod(blocks, mx.GROUP_BLOCKS)
         gbytes = mx.group_nbytes(fmt, self.block)
@@ -515,6 +510,15 @@ class Emulator:
             raise _Fault(ErrCause.AXI_READ, f"MX stream read of [0x{addr:08X}, +{span}) runs past the "
                                             f"top of the address space")
         return nbytes, span
+
+    def _mx_aligned(self, addr: int, n: int) -> None:
+        """MISALIGNED unless an MX stream of n rows may start at addr."""
+        align = max(mx.GROUP_BLOCKS, self.config.beat_bytes)  # a group start in byte 0 of a beat
+        if addr % align or (n * self.vlen) % self.block:
+            raise _Fault(ErrCause.MISALIGNED,
+                         f"MX stream at 0x{addr:08X} of {n} rows x {self.vlen}: the address must be "
+                         f"{align}-byte aligned (an MX group start at an AXI beat) and n*VLEN a "
+                         f"multiple of the MX block ({self.block})")
 
     def _mx_mapped(self, addr: int, span: int) -> None:
         """The stream's whole beats must be mapped (checked after the SRAM range)."""
@@ -883,6 +887,34 @@ class Emulator:
         w = self._wf(a["sum"], s)
         w.update(self._wx(a["idx"], idx))
         return w
+
+    @_op("H_SAMPLE_FUSED_N")
+    def _h_sample_fused_n(self, a):
+        """H_SAMPLE_FUSED over x[count] positions at the packed row stride. Checks in
+        order (docs/EXECUTION.md): fmt (ILLEGAL_INSTR); n = 0 or count = 0 retires;
+        MISALIGNED (the same for every position: the stride is a multiple of 64);
+        SRAM_RANGE (dst + count in the int and the FP SRAM); then position by position
+        the stream's AXI_READ (past the top, then unmapped), positions before it written."""
+        dst, addr, n, count = self._x[a["dst"]], self._x[a["addr"]], self._x[a["n"]], self._x[a["count"]]
+        fmt = self._fmt(a["fmt"])
+        if n == 0 or count == 0:
+            return None
+        self._mx_aligned(addr, n)                 # position 0's: the stride keeps every one aligned
+        self._sram("int", dst, count, self.int_words)
+        self._sram("FP", dst, count, self.fp_words)
+        stride = mx.packed_nbytes(n * self.vlen, fmt, self.block)
+        for p in range(count):
+            pa = addr + p * stride
+            try:
+                nbytes, span = self._mx_stream(pa, n, fmt)
+                self._mx_mapped(pa, span)
+            except _Fault as f:
+                raise _Fault(f.cause, f"position {p} of {count} (positions before it written): {f.msg}") from None
+            raw = self._rd(pa, nbytes)
+            idx, s = nm.fused_sample(self._mx_bf16(raw, n, fmt).reshape(-1), self.vlen)
+            self._intsram[dst + p] = idx
+            self._fpsram[dst + p] = int(nm.reci_f32(s))
+        return {"INT": (dst, count), "FP": (dst, count)}
 
     def _load_words(self, a, dst_role: str, sram: np.ndarray, what: str) -> dict | None:
         dst, addr, n = self._x[a[dst_role]], self._x[a["addr"]], self._x[a["n"]]

@@ -866,7 +866,7 @@ FAULTS = [
     ("opcode 0x00", ["S_ADDI x1, x0, 1", "C_NOP"], 0x00000000, ErrCause.ILLEGAL_INSTR),
     ("opcode unassigned 0x05", ["C_NOP"], 0x05, ErrCause.ILLEGAL_INSTR),
     ("opcode unassigned 0x1D", [], 0x1D | (3 << 7), ErrCause.ILLEGAL_INSTR),
-    ("opcode reserved 0x61", [], 0x61, ErrCause.ILLEGAL_INSTR),
+    ("opcode reserved 0x62", [], 0x62, ErrCause.ILLEGAL_INSTR),
     ("opcode reserved 0x7F", ["C_NOP"] * 9, 0x7F, ErrCause.ILLEGAL_INSTR),
     ("unused bit in S_ADD", ["C_NOP"], isa.encode("S_ADD", 1, 2, 3) | (1 << 31), ErrCause.ILLEGAL_INSTR),
     ("unused bit in C_HALT", [], _op("C_HALT") | (1 << 7), ErrCause.ILLEGAL_INSTR),

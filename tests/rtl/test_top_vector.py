@@ -18,6 +18,14 @@ Tests (cocotb, Verilator; `vector_masks` also on Icarus):
                        MISALIGNED / AXI_READ / bad fmt
   fused_stream_rate    one long e4m3 H_SAMPLE_FUSED, memory never stalling: >= 0.95 R
                        beats per cycle over the stream's data window
+  vector_fused_n       H_SAMPLE_FUSED_N on every MX format, counts 1..5, partial groups,
+                       positions shorter than the reciprocal, dst at the SRAMs' top,
+                       back to back with H_SAMPLE_FUSED
+  fused_n_faults       H_SAMPLE_FUSED_N: AXI_READ mid-stream (DECERR inside and at the start
+                       of a later position, SLVERR, past the top), positions before it
+                       written; SRAM_RANGE, MISALIGNED, count / n = 0, bad fmt
+  fused_n_stream_rate  three V = 4096 e4m3 positions in one H_SAMPLE_FUSED_N, memory never
+                       stalling: >= 0.95 R beats per cycle over the whole multi-position stream
 """
 
 from __future__ import annotations
@@ -307,6 +315,139 @@ async def fused_stream_rate(dut):
     window = beats[-1] - beats[0] + 1
     rate = len(beats) / window
     print(f"fused_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    assert rate >= 0.95, rate
+
+
+def fused_n_lines(dst: int, addr: int, n: int, count: int, fmt: str) -> list[str]:
+    return li(1, dst) + li(2, addr) + li(3, n) + li(4, count) + [f"H_SAMPLE_FUSED_N x1, x2, x3, x4, {fmt}"]
+
+
+def place_positions(rng, fmt: str, rows: int, count: int, addr: int, finite: bool | None = None) -> int:
+    """count packed logits rows of `rows` vector rows at addr, one every packed_nbytes
+    (H_SAMPLE_FUSED_N's stride); every other one without NaN blocks (a finite sum)
+    unless finite says. Returns the stride."""
+    stride = mx.packed_nbytes(rows * VLEN, fmt, T.MX_BLOCK)
+    for p in range(count):
+        m = T.make_mx(rng, fmt, rows)
+        if (p % 2 == 1) if finite is None else finite:
+            m = mx.MXArray(fmt=m.fmt, block=m.block, shape=m.shape,
+                           scales=np.where(m.scales == 0xFF, 0x70, m.scales).astype(np.uint8), codes=m.codes)
+        buf = mx.pack(m)
+        assert len(buf) == stride
+        T.world().write(addr + p * stride, buf)
+    return stride
+
+
+@cocotb.test(timeout_time=400, timeout_unit="sec")
+async def vector_fused_n(dut):
+    tb = await T.Bench(dut).start(seed=37)
+    rng = np.random.default_rng(37)
+    rpb = max(1, T.MX_BLOCK // VLEN)
+    ge_rows = mx.GROUP_BLOCKS * T.MX_BLOCK // VLEN
+    top = min(FP_WORDS, INT_WORDS)
+    k = 0
+    for j, fmt in enumerate(T.MX_FORMATS):
+        for rows, count in ((ge_rows + rpb * (1 + j), 1 + j % 3), (rpb, 5), (2 * ge_rows, 2)):
+            stride = place_positions(rng, fmt, rows, count, DATA)
+            assert count * stride <= T.DATA_SIZE
+            dst = (top - count) if k % 3 == 2 else 7 * k
+            tb.w.mem.stress = k % 2 == 0
+            await T.asm_run(tb, fused_n_lines(dst, DATA, rows, count, fmt), "C_HALT", expect="halted",
+                            base=PROG + 0x100 * (k % 64))
+            k += 1
+    # back to back: H_SAMPLE_FUSED_N, H_SAMPLE_FUSED of one of its rows, H_SAMPLE_FUSED_N again,
+    # and count / n = 0 between them
+    fmt, rows, count = "e4m3", ge_rows, 4
+    stride = place_positions(rng, fmt, rows, count, DATA)
+    tb.w.mem.stress = True
+    await T.asm_run(tb, fused_n_lines(100, DATA, rows, count, fmt), fused_lines(DATA + stride, rows, fmt),
+                    li(5, 0), "H_SAMPLE_FUSED_N x1, x2, x3, x5, e4m3", "H_SAMPLE_FUSED_N x1, x2, x5, x4, e4m3",
+                    fused_n_lines(200, DATA + stride, rows, count - 1, fmt), "C_HALT", expect="halted")
+    # in a hardware loop, as the compiler uses it
+    await T.asm_run(tb, li(1, 300) + li(2, DATA) + li(3, rows) + li(4, 2) + li(6, 2 * stride),
+                    ["C_LOOPI 2, 3", "H_SAMPLE_FUSED_N x1, x2, x3, x4, e4m3", "S_ADD x2, x2, x6",
+                     "S_ADDI x1, x1, 2"], "C_HALT", expect="halted")
+
+
+@cocotb.test(timeout_time=400, timeout_unit="sec")
+async def fused_n_faults(dut):
+    tb = await T.Bench(dut).start(seed=38)
+    rng = np.random.default_rng(38)
+    E = ErrCause
+    rpb = max(1, T.MX_BLOCK // VLEN)
+    ge_rows = mx.GROUP_BLOCKS * T.MX_BLOCK // VLEN
+    fmt, rows = "e4m3", ge_rows
+    stride = mx.packed_nbytes(rows * VLEN, fmt, T.MX_BLOCK)
+    end_d, end_o = DATA + T.DATA_SIZE, OUT + T.OUT_SIZE
+    cases = []
+    # DECERR in the middle of position 2 (its first beats are mapped), at the start of position 1
+    b = end_d - 2 * stride - ((stride // 2) & ~63)
+    place_positions(rng, fmt, rows, 2, b)
+    T.world().write(b + 2 * stride, bytes(end_d - b - 2 * stride))
+    cases.append((fused_n_lines(10, b, rows, 4, fmt), E.AXI_READ))
+    b2 = end_o - stride
+    place_positions(rng, fmt, rows, 1, b2, finite=True)
+    cases.append((fused_n_lines(20, b2, rows, 3, fmt), E.AXI_READ))
+    cases.append((fused_n_lines(30, T.SLV, rows, 2, fmt), E.AXI_READ))                # SLVERR at 0
+    cases.append((fused_n_lines(40, (T.M32 & ~63) - stride, rows, 3, fmt), E.AXI_READ))  # then past the top
+    cases.append((fused_n_lines(50, T.M32 & ~63, rows, 2, fmt), E.AXI_READ))          # past the top at 0
+    cases.append((fused_n_lines(60, HOLE, rows, 1, "e2m1"), E.AXI_READ))
+    # SRAM_RANGE (int or FP), before any stream; MISALIGNED first
+    cases.append((fused_n_lines(FP_WORDS - 2, DATA, rows, 3, fmt), E.SRAM_RANGE))
+    cases.append((fused_n_lines(INT_WORDS - 1, HOLE, rows, 2, fmt), E.SRAM_RANGE))
+    cases.append((fused_n_lines(0, DATA, rows, 0xFFFFFFFF, fmt), E.SRAM_RANGE))
+    cases.append((fused_n_lines(FP_WORDS, DATA + 4, rows, 1, fmt), E.MISALIGNED))
+    if rpb > 1:
+        cases.append((fused_n_lines(0, DATA, 1, 1, fmt), E.MISALIGNED))
+    # count = 0 / n = 0: no checks
+    cases.append((fused_n_lines(INT_WORDS + 9, HOLE + 4, rows, 0, fmt), None))
+    cases.append((fused_n_lines(INT_WORDS + 9, HOLE + 4, 0, 3, fmt), None))
+    # a good one after the faults: the engines recovered
+    place_positions(rng, fmt, rows, 2, DATA)
+    cases.append((fused_n_lines(70, DATA, rows, 2, fmt), None))
+    for k, (lines, cause) in enumerate(cases):
+        tb.w.mem.stress = k % 2 == 1
+        base = PROG + 0x100 * k
+        res = await T.asm_run(tb, lines, "C_HALT", base=base,
+                              expect="halted" if cause is None else "fault", expect_cause=cause)
+        if cause is not None:
+            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
+    # an fmt code past the formats is an illegal instruction
+    base = PROG + 0x4000
+    fmtf = T.isa.FIELDS["fmt"]
+    w = T.isa.encode("H_SAMPLE_FUSED_N", 1, 2, 3, 4, 0) | (((1 << fmtf.width) - 1) << fmtf.lsb)
+    T.place(base, T.words("C_NOP") + [w] + T.words("C_HALT"))
+    st, cause, epc = await tb.run_rtl_only(base)
+    assert (st, cause, epc) == (T.ERROR, E.ILLEGAL_INSTR, base + 4), (st, cause, epc)
+
+
+@cocotb.test(timeout_time=300, timeout_unit="sec")
+async def fused_n_stream_rate(dut):
+    """Three V = 4096 e4m3 positions in one H_SAMPLE_FUSED_N, memory never stalling: R beats
+    accepted per cycle from the first data beat to the last must be >= 0.95 (the read
+    latency and the turn-around between positions included)."""
+    tb = await T.Bench(dut).start(stress=False, seed=39)
+    rng = np.random.default_rng(39)
+    rows, count = 4096 // VLEN, 3
+    stride = place_positions(rng, "e4m3", rows, count, DATA, finite=True)
+    assert count * stride <= T.DATA_SIZE
+    core, d = dut.u_core, dut
+    beats: list[int] = []
+
+    def sample():
+        if int(core.state.value) == 9 and int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
+            beats.append(tb.cycle)
+
+    tb.w.mem.per_cycle.append(sample)
+    try:
+        await T.asm_run(tb, fused_n_lines(0, DATA, rows, count, "e4m3"), "C_HALT", expect="halted")
+    finally:
+        tb.w.mem.per_cycle.remove(sample)
+    per = -(-(stride) // T.BB)          # V = 4096: whole groups, no padding
+    assert len(beats) == count * per, (len(beats), count * per)
+    window = beats[-1] - beats[0] + 1
+    rate = len(beats) / window
+    print(f"fused_n_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
     assert rate >= 0.95, rate
 
 

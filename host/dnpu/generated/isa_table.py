@@ -32,7 +32,7 @@ FIELDS = {
 ENUMS = {'mxfmt': {'e4m3': 0, 'e5m2': 1, 'e3m2': 2, 'e2m3': 3, 'e2m1': 4, 'int8': 5}}
 CLASSES = ('control', 'scalar_int', 'scalar_fp', 'vector', 'memory')
 RESERVED = (
-    {'first': 0x61, 'last': 0x67, 'use': 'more fused streaming kernels'},
+    {'first': 0x62, 'last': 0x67, 'use': 'more fused streaming kernels'},
     {'first': 0x68, 'last': 0x6F, 'use': 'KV-cache / attention over MX and BAOS-quantized blocks'},
     {'first': 0x70, 'last': 0x7F, 'use': 'matrix unit'},
 )
@@ -450,5 +450,19 @@ INSTRS = (
         ),
         'used': 0x03BFFFFF,
         'semantics': 'stream n rows of VLEN packed MX logits (format fmt) from M[x[addr]] once: x[idx] = argmax (lowest index wins), f[sum] = sum of exp(l - max) by the online rescaled algorithm of docs/NUMERICS.md; nothing is written to vector SRAM; address and n as for H_PREFETCH_V',
+    },
+    {
+        'name': 'H_SAMPLE_FUSED_N',
+        'opcode': 0x61,
+        'class': 'memory',
+        'operands': (
+            ('rd', 'x', 'dst'),
+            ('rs1', 'x', 'addr'),
+            ('rs2', 'x', 'n'),
+            ('rs3', 'x', 'count'),
+            ('fmt', 'mxfmt', 'fmt'),
+        ),
+        'used': 0x03FFFFFF,
+        'semantics': "for positions p < x[count] in order: H_SAMPLE_FUSED's stream of the n rows at M[x[addr] + p*stride] (stride = mx.packed_nbytes(n*VLEN, fmt): the compiler's logits row stride, a multiple of 64), INT[x[dst]+p] = its argmax, FP[x[dst]+p] = RECI(its sum), as S_RECI_FP; n = 0 or count = 0 does nothing; x[dst]+count must fit the int and the FP SRAM; a position whose stream faults (AXI_READ) leaves positions < p written and none after (docs/EXECUTION.md)",
     },
 )

@@ -7,14 +7,14 @@ instructions, so a program's cycles are the sum of its instructions' cycles, plu
 instruction-fetch misses, plus a fixed start/stop overhead. The ISA has no branches: the
 only control flow is hardware loops whose counts come from x registers set by scalar
 integer ops and S_LD_ARG. So `program()` walks the dynamic instruction stream, tracking the
-x registers, the loop stack and the two fetch line buffers (never data), and adds each
+x registers, the loop stack and the four fetch line buffers (never data), and adds each
 instruction's closed-form cost (`instr_cycles`). The MX stream instructions
-(H_PREFETCH_V, H_SAMPLE_FUSED) have a throughput set by three coupled rates (the DRAM's
+(H_PREFETCH_V, H_SAMPLE_FUSED(_N)) have a throughput set by three coupled rates (the DRAM's
 beats, the dequantizer's byte buffer, the vector unit's row rate); `stream_cycles` steps a
 register-level model of exactly that part of the RTL, cached per shape.
 
     est = step("sim", B=2, L=8, V=4096, mode="topk", flow="fused")
-    est.cycles, est.phases, est.seconds, est.ops["H_SAMPLE_FUSED"]
+    est.cycles, est.phases, est.seconds, est.ops["H_SAMPLE_FUSED_N"]
     bound(cfg, B, L, V, "e4m3")                   # max(B*L*V/VLEN, bytes/bytes_per_cycle)
 
 `step_closed()` is the same sampling step as a formula (per-instruction costs times
@@ -79,6 +79,13 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                   "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
     "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
                       "log2(C) chunk-sum levels, S5, M_DONE: C + log2(C) + 4"),
+    "FN_START": (1, "H_SAMPLE_FUSED_N issues its first read command in VEC, one cycle after EXEC"),
+    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + log2(C) + 4 cycles "
+                  "after its last row's handshake; the next position's rows are taken after it"),
+    "RECI_N": (25, "H_SAMPLE_FUSED_N: dnpu_vec's dnpu_fp32_reci: done 25 cycles after fn_end starts it; "
+                   "a position's fn_end waits for the previous reciprocal's done"),
+    "FN_TAIL": (27, "H_SAMPLE_FUSED_N after the last fn_end: the reciprocal (25), FP write with fn_fin, "
+                    "M_DONE, the done pulse: retire 27 cycles after it"),
     "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
     "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
     "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
@@ -115,7 +122,7 @@ class Machine:
     mx_block: int
     f_clk_mhz: float
     port: str = "rtl"
-    fetch_lines: int = 2          # dnpu_core FETCH_LINES: direct-mapped line buffers (a localparam of the RTL)
+    fetch_lines: int = 4          # dnpu_core FETCH_LINES: direct-mapped line buffers (a localparam of the RTL)
 
     @property
     def C(self) -> int:
@@ -186,7 +193,7 @@ def stream_bytes(n_elements: int, fmt: str, block: int) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
+def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) -> int:
     """Cycles from the first beat the DRAM could present to the last row delivered (H_PREFETCH_V:
     the dequantizer's last row handshake; H_SAMPLE_FUSED: the vector unit accepting its last row).
 
@@ -195,14 +202,24 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
     SE-element slice a cycle, D1 and m_data stages), fed by cosim/dram.h's R channel (a credit
     of read_bpc bytes a cycle, one beat a cycle, RVALID held until taken) and drained by
     dnpu_vec's stage B (a row every C cycles) for H_SAMPLE_FUSED, or by the vector SRAM (a row
-    a cycle) for H_PREFETCH_V."""
-    if rows <= 0:
+    a cycle) for H_PREFETCH_V.
+
+    count > 1 (H_SAMPLE_FUSED_N, fused): `count` such streams back to back, to the cycle the
+    last position's results are final in dnpu_vec (fn_end). The R channel runs on (the
+    read engine has the next position's bursts queued); between positions the dequantizer
+    turns round (done, a new command, active two cycles after the last row handshake) and
+    dnpu_vec takes the next position's first row only after fn_end, C + log2(C) + FN_END
+    cycles after the last row's handshake and at least RECI_N cycles after the previous
+    fn_end (its reciprocal must be done)."""
+    if rows <= 0 or count <= 0:
         return 0
     bits = mx.format_info(fmt).bits
     nbytes = stream_bytes(rows * m.vlen, fmt, m.mx_block)
     C = m.C if fused else 1
+    end_gap = m.C + m.log2C + _K["FN_END"]
     if m.port == "ideal":
-        return max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
+        one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
+        return one if count == 1 else count * one + count * end_gap
 
     IB = m.beat_bytes
     GE = 16 * m.mx_block
@@ -218,16 +235,17 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
     credit, rvalid, sent = cap, False, 0              # DRAM R channel
     fill, beats_left, hdr, g = 0, total_beats, True, 0  # dequantizer buffer
     slices_left = total_slices
+    pos, dq_on, vec_on, fn_end = 0, 0, 0, -(1 << 30)    # H_SAMPLE_FUSED_N: position, restart cycles
     d1_v = d1_eor = d1_last = False                     # stage D1
     m_v = m_last = False                                # m_data
     b_v, ch = False, 0                                  # dnpu_vec stage B (fused)
     c_last = C - 1
     t = 0
-    limit = 64 * (total_beats + total_slices + rows * C) + 1000
+    limit = count * (64 * (total_beats + total_slices + rows * C) + 1000)
     while t < limit:
         # -- combinational, from this cycle's registers
-        m_ready = (not b_v or ch == c_last) if fused else True
-        s_go = rvalid and beats_left > 0 and fill <= CMAX
+        m_ready = ((not b_v or ch == c_last) and t >= vec_on) if fused else True
+        s_go = rvalid and beats_left > 0 and fill <= CMAX and t >= dq_on
         d2_go = (not m_v) or m_ready
         d1_ready = (not d1_v) or d2_go
         working = slices_left > 0
@@ -235,7 +253,21 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
         slice_go = working and not hdr and fill >= sb and d1_ready
         row_hs = m_v and m_ready
         if row_hs and m_last:
-            break
+            if count > 1:
+                fn_end = max(t + end_gap, fn_end + _K["RECI_N"])
+            pos += 1
+            if pos == count:
+                break
+            # the next position: the dequantizer's new command, dnpu_vec after fn_end
+            fill, beats_left, hdr, g, slices_left = 0, total_beats, True, 0, total_slices
+            d1_v = m_v = m_last = False
+            dq_on, vec_on = t + 2, fn_end + 1
+            b_v, ch = True, 0
+            credit = min(credit + rate, cap)
+            if not rvalid and sent < count * total_beats and credit >= IB:
+                rvalid, credit, sent = True, credit - IB, sent + 1
+            t += 1
+            continue
         # -- registers
         take = 16 if hdr_go else (sb if slice_go else 0)
         last_go = slice_go and slices_left == 1
@@ -273,11 +305,13 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool) -> int:
         if s_go:
             rvalid = False
         credit = min(credit + rate, cap)
-        if not rvalid and sent < total_beats and credit >= IB:
+        if not rvalid and sent < count * total_beats and credit >= IB:
             rvalid, credit, sent = True, credit - IB, sent + 1
         t += 1
     else:
         raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
+    if count > 1:
+        return max(fn_end, math.ceil(count * total_beats / m.inflight_rate))
     return max(t, math.ceil(total_beats / m.inflight_rate))
 
 
@@ -321,6 +355,18 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         if n == 0:
             return FE, 0
         return _K["STORE"] + WL + math.ceil(n * m.vlen // 2 / m.write_word_rate), 0
+    if name == "H_SAMPLE_FUSED_N":
+        n = _x(x, a["n"], "the row count", name)
+        count = _x(x, a["count"], "the position count", name)
+        if n == 0 or count == 0:
+            return FE, 0
+        if count == 1:
+            s = stream_cycles(m, fmt, n, True) + m.C + m.log2C + _K["FN_END"]
+        else:
+            s = stream_cycles(m, fmt, n, True, count)
+        cyc = _K["STREAM"] + _K["FN_START"] + RL + s + _K["FN_TAIL"]
+        mem_s = min(s, math.ceil(count * stream_bytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
+        return cyc, (s - mem_s) + _K["FN_TAIL"]
     if name in ("H_PREFETCH_V", "H_SAMPLE_FUSED"):
         n = _x(x, a["n"], "the row count", name)
         if n == 0:
@@ -465,7 +511,7 @@ def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int 
         instret += 1
         # cost (cached on the operand values that can matter)
         if phase == "memory" or phase == "vector" or name == "S_MAP_V_FP":
-            key = (i, x[a["n"]] if "n" in a else None,
+            key = (i, x[a["n"]] if "n" in a else None, x[a["count"]] if "count" in a else None,
                    (x[a["addr"]] or 0) % m.beat_bytes if "addr" in a and x[a["addr"]] is not None else None)
             c = cache.get(key)
             if c is None:
@@ -476,7 +522,7 @@ def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int 
                 c = cache[name] = instr_cycles(m, name, a, x, fmt)
         cyc, vec = c
         total += cyc
-        if name == "H_SAMPLE_FUSED":
+        if name in ("H_SAMPLE_FUSED", "H_SAMPLE_FUSED_N"):
             phases["memory"] += cyc - vec
             phases["vector"] += vec
         elif name == "S_MAP_V_FP":
@@ -595,12 +641,14 @@ def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", f
 
         T = RUN_OVERHEAD + prologue + B * (row + L * position + commit(L)) + misses * miss
 
-    with `position` the per-position body (H_SAMPLE_FUSED, or H_PREFETCH_V and the four
-    phased vector instructions; then S_RECI_FP, S_LD_INT and five 2-cycle instructions), `row`
+    with `position` the per-position body (phased: H_PREFETCH_V and the four phased vector
+    instructions, then S_RECI_FP, S_LD_INT and five 2-cycle instructions; fused: the
+    confidence mask, S_LD_INT, S_LD_FP and three 2-cycle instructions, with the batch row's
+    one H_SAMPLE_FUSED_N and its S_ADD in `row`), `row`
     the two H_LOAD_INT of mask and x, the loop set-up, the three stores and six pointer
     updates, `commit(L)` top-k (L*(L+2) + 4) and the select (3L + 4), plus V_THRESH_MASK or
     S_LD_INT/S_ADDI for the mode and S_MAP_V_FP for the phased flow. The fetch-miss count
-    comes from the program's layout (two direct-mapped lines of ctrl.fetch_words words): the
+    comes from the program's layout (four direct-mapped lines of ctrl.fetch_words words): the
     first pass through each line, plus the lines each loop body evicts per iteration."""
     c = _cfg(cfg)
     m = machine(c, port)
@@ -633,15 +681,15 @@ def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", f
     store = _K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
     if flow == "fused":
-        fused = _K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, True) + m.C + m.log2C + _K["FUSED_TAIL"]
-        pos = fused
+        row += cost("H_SAMPLE_FUSED_N", x10=rows, x9=L) + two             # and S_ADD x1
+        pos = 2 * (two + _K["LDW"]) + 3 * two                            # S_LD_INT, S_LD_FP, SEL, ST, ADDI
     else:
         pos = (_K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, False)      # H_PREFETCH_V
                + _K["RED_MAX"] + rows                                                  # V_RED_MAX_IDX
                + 2 * (_K["VEC"] + rows * (m.C + _K["EW_VF"]))                           # V_SUB_VF, V_EXP_V
                + _K["RED_SUM"] + m.log2C + rows * m.C)                                 # V_RED_SUM
         row += _K["MAP"] + -(-L // m.vlen) * m.vlen                                    # S_MAP_V_FP
-    pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two            # S_RECI_FP, S_LD_INT, 5 more
+        pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two        # S_RECI_FP, S_LD_INT, 5 more
     commit = _K["TOPK"] + L * (L + 2) + _K["VEC"] + _K["SELECT"] * L
     if mode == "topk":
         commit += two + _K["LDW"] + two                            # S_LD_INT k, S_ADDI

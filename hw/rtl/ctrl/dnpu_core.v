@@ -14,10 +14,29 @@
 //               S_LT_FP (one shared instance of each hw/rtl/fp unit)
 //   memory      H_LOAD_INT, H_STORE_INT, H_LOAD_FP, H_STORE_FP, H_PREFETCH_V,
 //               H_STORE_V (vector SRAM, one instance of hw/rtl/mx/dnpu_mx_dequant)
-//   vector      every V_*, S_MAP_V_FP and H_SAMPLE_FUSED, in hw/rtl/vector/dnpu_vec
-//               (state VEC: EXEC makes the checks, the unit does the work and
-//               pulses done with the f / x results; H_SAMPLE_FUSED's rows come
-//               from the dequantizer like H_PREFETCH_V's, into the unit)
+//   vector      every V_*, S_MAP_V_FP, H_SAMPLE_FUSED and H_SAMPLE_FUSED_N, in
+//               hw/rtl/vector/dnpu_vec (state VEC: EXEC makes the checks, the
+//               unit does the work and pulses done with the f / x results;
+//               H_SAMPLE_FUSED's rows come from the dequantizer like
+//               H_PREFETCH_V's, into the unit)
+//
+// ---- H_SAMPLE_FUSED_N ----------------------------------------------------------
+// EXEC: fmt (ILLEGAL_INSTR, with the decode), n = 0 or count = 0 retires with
+// no check, MISALIGNED (position 0's stream; the stride, mx.packed_nbytes of
+// n*VLEN elements, is a multiple of 64, so every position's is the same),
+// SRAM_RANGE (dst + count past the int or the FP SRAM); then VEC with the
+// vector unit started. In VEC the core keeps one read command per position
+// going (address fn_addr, += stride each; p_beats beats) as soon as the read
+// engine takes it (dnpu_axi_rd queues a command once the previous one's bursts
+// are issued, so the latency is paid once) and one dequantizer command per
+// position as soon as the dequantizer is idle; beats go to the dequantizer as
+// for H_SAMPLE_FUSED, rows to dnpu_vec, which writes INT[dst+p] (argmax) and,
+// from its own reciprocal unit, FP[dst+p] through its SRAM ports. A position
+// whose stream runs past the top of the address space (found when its command
+// is due: no command is issued) or whose beat comes with an AXI error (the
+// engine is aborted at once) sets fn_stop at that position; the unit finishes
+// and writes every position before it, then done: the instruction faults
+// AXI_READ (positions >= it not written), else it retires on done.
 //
 // ---- Not yet in RTL: see issue 4 ---------------------------------------------
 // Instructions listed here decode as ILLEGAL_INSTR (the emulator executes them);
@@ -63,9 +82,10 @@
 // low half), VLEN/2 words a row, one word a cycle. Every profile decodes all
 // six MX formats (mx.formats), so only an fmt code past them is ILLEGAL_INSTR.
 //
-// Fetch: FETCH_LINES line buffers of FETCH_WORDS words, direct-mapped on the
-// line address; a miss reads the aligned line in one burst. Two lines keep a
-// loop body that straddles a line boundary resident. The buffers are emptied
+// Fetch: FETCH_LINES = 4 line buffers of FETCH_WORDS words, direct-mapped on
+// the low two line-address bits; a miss reads the aligned line in one burst.
+// Four lines keep a loop body of up to four consecutive lines resident (the
+// sampling step's batch-row loop). The buffers are emptied
 // at START and SOFT_RESET (the host may have written a new program), never
 // otherwise: a program must not write the memory it runs from (EXECUTION.md).
 // Each word keeps the error flag of the beat it came in: a read error only
@@ -176,7 +196,8 @@ module dnpu_core #(
     localparam integer LOG_LW    = $clog2(LW);
     localparam integer LOG_LB    = LOG_LW + 2;            // log2 bytes per line
     localparam integer LINE_BEATS = (4 * LW >= BB) ? (4 * LW / BB) : 1;
-    localparam integer FETCH_LINES = 2;                   // see the header
+    localparam integer FETCH_LINES = 4;                   // see the header (a power of 2)
+    localparam integer LOG_FL    = $clog2(FETCH_LINES);
     localparam integer TAG_W     = 32 - LOG_LB;
     localparam integer IAW       = $clog2(INT_WORDS);
     localparam integer FAW       = $clog2(FP_WORDS);
@@ -233,10 +254,10 @@ module dnpu_core #(
     reg [FETCH_LINES-1:0]  lval;
 
     wire [TAG_W-1:0]  pc_tag  = pc[31:LOG_LB];
-    wire              pc_slot = pc[LOG_LB];                       // FETCH_LINES = 2
+    wire [LOG_FL-1:0] pc_slot = pc[LOG_LB +: LOG_FL];
     wire [LOG_LW-1:0] pc_word = pc[LOG_LB-1:2];
     wire              hit     = lval[pc_slot] & (ltag[pc_slot] == pc_tag);
-    wire [LOG_LW:0]   hit_idx = {pc_slot, pc_word};
+    wire [LOG_FL+LOG_LW-1:0] hit_idx = {pc_slot, pc_word};
 
     reg  [31:0]       fill_idx;        // beat of the line being filled
     // Word offset of the line in its first beat: 0 when a line is one beat or
@@ -315,6 +336,7 @@ module dnpu_core #(
                 `DNPU_OP_H_PREFETCH_V: used_mask = `DNPU_USED_H_PREFETCH_V;
                 `DNPU_OP_H_STORE_V:   used_mask = `DNPU_USED_H_STORE_V;
                 `DNPU_OP_H_SAMPLE_FUSED: used_mask = `DNPU_USED_H_SAMPLE_FUSED;
+                `DNPU_OP_H_SAMPLE_FUSED_N: used_mask = `DNPU_USED_H_SAMPLE_FUSED_N;
                 `DNPU_OP_S_MAP_V_FP:  used_mask = `DNPU_USED_S_MAP_V_FP;
                 `DNPU_OP_V_ADD_VV:    used_mask = `DNPU_USED_V_ADD_VV;
                 `DNPU_OP_V_SUB_VV:    used_mask = `DNPU_USED_V_SUB_VV;
@@ -340,7 +362,8 @@ module dnpu_core #(
     wire [2:0]  mxfmt   = ir[`DNPU_F_FMT_LSB +: `DNPU_F_FMT_W];
     localparam [3:0] MXFMT_N = `DNPU_MXFMT_COUNT;
     wire        is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
-    wire        bad_fmt = ((op == `DNPU_OP_H_PREFETCH_V) | is_fused) & ({1'b0, mxfmt} >= MXFMT_N);
+    wire        is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
+    wire        bad_fmt = ((op == `DNPU_OP_H_PREFETCH_V) | is_fused | is_fn) & ({1'b0, mxfmt} >= MXFMT_N);
     wire        illegal = (used == 32'd0) | ((ir & ~used) != 32'd0) | bad_fmt;
 
     // ---- operands ------------------------------------------------------------------
@@ -402,6 +425,18 @@ module dnpu_core #(
         endcase
     end
     wire [47:0] p_bytes  = p_hdr + p_code;
+    // H_SAMPLE_FUSED_N's position stride: mx.packed_nbytes(n*VLEN) = whole groups
+    // (p_hdr/16 of them, 16*MX_BLOCK elements each) rounded up to 64 bytes.
+    wire [47:0] g_elems  = p_hdr << LOG_BLK;                 // elements of the whole groups
+    reg  [47:0] g_code;
+    always @* begin
+        case (mxfmt)
+            `DNPU_MXFMT_E3M2, `DNPU_MXFMT_E2M3: g_code = (g_elems * 48'd3) >> 2;
+            `DNPU_MXFMT_E2M1:                   g_code = g_elems >> 1;
+            default:                            g_code = g_elems;
+        endcase
+    end
+    wire [47:0] fn_stride_c = ((p_hdr + g_code + 48'd63) >> 6) << 6;
     localparam [31:0]  BB_M1   = BB - 1;
     wire [47:0] p_beats  = (p_bytes + {16'd0, BB_M1}) >> LOG_BB;
     wire [47:0] p_top    = {16'd0, xa} + (p_beats << LOG_BB);
@@ -507,8 +542,12 @@ module dnpu_core #(
         .clk(clk), .we(int_we), .waddr(int_waddr), .wdata(sram_wdata),
         .re(int_re), .raddr(int_raddr), .rdata(int_rdata));
 
+    // The FP SRAM has its own write data in VEC: H_SAMPLE_FUSED_N may write an
+    // int word and an FP word in the same cycle.
+    wire [31:0]      fp_wdata;
+
     dnpu_sram #(.WIDTH(32), .DEPTH(FP_WORDS)) u_fp_sram (
-        .clk(clk), .we(fp_we), .waddr(fp_waddr), .wdata(sram_wdata),
+        .clk(clk), .we(fp_we), .waddr(fp_waddr), .wdata(fp_wdata),
         .re(fp_re), .raddr(fp_raddr), .rdata(fp_rdata));
 
     // ---- word load/store streams -------------------------------------------------
@@ -530,7 +569,8 @@ module dnpu_core #(
     reg                  dq_flush;     // reset the dequantizer (after a fault / SOFT_RESET)
     // The dequantizer streams for H_PREFETCH_V (rows to the vector SRAM) and for
     // H_SAMPLE_FUSED (rows to dnpu_vec).
-    wire                 in_fuse   = (state == ST_VEC) & is_fused;
+    wire                 in_fn     = (state == ST_VEC) & is_fn;
+    wire                 in_fuse   = (state == ST_VEC) & (is_fused | is_fn);
     wire                 dq_stream = (state == ST_PREF) | in_fuse;
 
     reg  [VLEN*16-1:0]   vec_wdata;
@@ -550,7 +590,26 @@ module dnpu_core #(
     wire [IAW-1:0]       vu_is_raddr, vu_is_waddr;
     wire [31:0]          vu_is_wdata;
     wire [FAW-1:0]       vu_fs_raddr;
+    wire                 vu_fs_we;
+    wire [FAW-1:0]       vu_fs_waddr;
+    wire [31:0]          vu_fs_wdata;
     wire                 vu_start;
+
+    // ---- H_SAMPLE_FUSED_N's stream sequencing (state VEC) ---------------------------
+    // One read command and one dequantizer command per position, each issued as
+    // soon as its engine takes it (the read engine queues a command once the
+    // previous one's bursts are all issued), so positions stream back to back.
+    reg  [47:0] fn_addr;               // next position's stream address
+    reg  [47:0] fn_stride, fn_span, fn_pbeats;
+    reg  [31:0] fn_rq, fn_dq;          // next position to read / to dequantize
+    reg  [31:0] fn_bpos, fn_bcnt;      // position and beat of the next beat delivered
+    reg         fn_stop;               // position fn_stop_pos faulted AXI_READ
+    reg  [31:0] fn_stop_pos;
+    wire        fn_more   = in_fn & (fn_rq != xc) & ~fn_stop;
+    wire        fn_past   = fn_more & (ADDR_TOP != 35'd0) & ((fn_addr + fn_span) > {13'd0, ADDR_TOP});
+    wire        fn_err    = in_fn & rd_valid & rd_err;      // an error beat of position fn_bpos
+    wire        fn_rd     = fn_more & ~fn_past & ~fn_err & ~soft_reset_i;
+    wire        fn_dqv    = in_fn & (fn_dq != xc) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset_i;
 
     dnpu_vec #(.VLEN(VLEN), .LANES(LANES), .VEC_ROWS(VEC_ROWS), .INT_WORDS(INT_WORDS),
                .FP_WORDS(FP_WORDS)) u_vec (
@@ -562,7 +621,9 @@ module dnpu_core #(
         .is_re(vu_is_re), .is_raddr(vu_is_raddr), .is_rdata(int_rdata),
         .is_we(vu_is_we), .is_waddr(vu_is_waddr), .is_wdata(vu_is_wdata),
         .fs_re(vu_fs_re), .fs_raddr(vu_fs_raddr), .fs_rdata(fp_rdata),
-        .dq_valid(dq_row_valid & in_fuse), .dq_row(dq_row), .dq_ready(vu_dq_ready));
+        .fs_we(vu_fs_we), .fs_waddr(vu_fs_waddr), .fs_wdata(vu_fs_wdata),
+        .dq_valid(dq_row_valid & in_fuse), .dq_row(dq_row), .dq_ready(vu_dq_ready),
+        .stop(fn_stop), .stop_pos(fn_stop_pos));
 
     dnpu_mx_dequant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mx (
         .clk(clk), .rst_n(rst_n & ~dq_flush),
@@ -657,7 +718,7 @@ module dnpu_core #(
     reg        x_vec;                  // dnpu_vec starts: go to VEC
 
     assign up_start   = (state == ST_EXEC) & ~soft_reset_i & x_load;
-    assign dq_cmd_valid = (state == ST_EXEC) & ~soft_reset_i & x_pref;
+    assign dq_cmd_valid = ((state == ST_EXEC) & ~soft_reset_i & x_pref) | fn_dqv;
     assign reci_start = (state == ST_EXEC) & ~soft_reset_i & x_fpu & op_reci;
     assign vu_start   = (state == ST_EXEC) & ~soft_reset_i & x_vec;
 
@@ -796,6 +857,19 @@ module dnpu_core #(
                         x_wr_cmd = 1'b1;
                     end
                 end
+                `DNPU_OP_H_SAMPLE_FUSED_N: begin       // streams and results in VEC
+                    if (h_n0 | (xc == 32'd0)) begin
+                        x_retire = 1'b1;
+                    end else if (p_misal) begin        // the same for every position
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_MISALIGNED;
+                    end else if (out_of(xd, {1'b0, xc}, INT_DEPTH) | out_of(xd, {1'b0, xc}, FP_DEPTH)) begin
+                        x_fault = 1'b1;
+                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else begin
+                        x_vec = 1'b1;                  // AXI_READ, per position, in VEC
+                    end
+                end
                 `DNPU_OP_H_SAMPLE_FUSED: begin         // H_PREFETCH_V's checks, no SRAM
                     if (h_n0) begin
                         x_retire = 1'b1;
@@ -865,6 +939,9 @@ module dnpu_core #(
             end
             ST_VEC: if (is_fused & rd_valid & rd_err) begin
                 fault = 1'b1;
+                cause = `DNPU_ERR_AXI_READ;
+            end else if (is_fn & fn_stop) begin   // positions before fn_stop_pos written
+                fault = vu_done;
                 cause = `DNPU_ERR_AXI_READ;
             end else begin
                 retire = vu_done;
@@ -960,6 +1037,8 @@ module dnpu_core #(
                 sram_wdata = vu_is_wdata;
                 fp_re      = vu_fs_re;
                 fp_raddr   = vu_fs_raddr;
+                fp_we      = vu_fs_we & ~soft_reset_i;
+                fp_waddr   = vu_fs_waddr;
             end
             default: ;
         endcase
@@ -979,14 +1058,16 @@ module dnpu_core #(
     wire fetch_miss = (state == ST_FETCH) & (pc[1:0] == 2'b00) & ~hit & ~soft_reset_i;
     wire exec_rd    = (state == ST_EXEC) & x_rd_cmd & ~soft_reset_i;
 
-    assign rd_cmd_valid = fetch_miss | exec_rd;
-    assign rd_cmd_addr  = axi_addr(exec_rd ? xa : line_addr);
+    assign fp_wdata     = (state == ST_VEC) ? vu_fs_wdata : sram_wdata;
+    assign rd_cmd_valid = fetch_miss | exec_rd | fn_rd;
+    assign rd_cmd_addr  = axi_addr(exec_rd ? xa : (in_fn ? fn_addr[31:0] : line_addr));
     wire   is_pref      = (op == `DNPU_OP_H_PREFETCH_V);
-    assign rd_cmd_beats = exec_rd ? ((is_pref | is_fused) ? p_beats[31:0] : h_beats) : LINE_BEATS;
-    assign rd_cmd_id    = exec_rd ? ID_DATA : ID_FETCH;
+    assign rd_cmd_beats = exec_rd ? ((is_pref | is_fused) ? p_beats[31:0] : h_beats)
+                        : (in_fn ? fn_pbeats[31:0] : LINE_BEATS);
+    assign rd_cmd_id    = (exec_rd | in_fn) ? ID_DATA : ID_FETCH;
     assign rd_ready     = (state == ST_FILL) | ((state == ST_LOAD) & up_s_ready) |
                           (dq_stream & dq_s_ready);
-    assign rd_abort     = soft_reset_i | fault;
+    assign rd_abort     = soft_reset_i | fault | fn_err;
 
     assign wr_cmd_valid = (state == ST_EXEC) & x_wr_cmd & ~soft_reset_i;
     assign wr_cmd_addr  = axi_addr(xa);
@@ -1058,6 +1139,39 @@ module dnpu_core #(
                     mo_vec  <= (op == `DNPU_OP_H_STORE_V);
                     vst_w   <= {(LOG_VL-1){1'b0}};
                     st_hold <= 1'b0;
+                    // H_SAMPLE_FUSED_N's stream state, used if VEC follows
+                    fn_addr   <= {16'd0, xa};
+                    fn_stride <= fn_stride_c;
+                    fn_pbeats <= p_beats;
+                    fn_span   <= p_beats << LOG_BB;
+                    fn_rq     <= 32'd0;
+                    fn_dq     <= 32'd0;
+                    fn_bpos   <= 32'd0;
+                    fn_bcnt   <= 32'd0;
+                    fn_stop   <= 1'b0;
+                end
+                ST_VEC: if (is_fn) begin
+                    if (fn_rd & rd_cmd_ready) begin
+                        fn_addr <= fn_addr + fn_stride;
+                        fn_rq   <= fn_rq + 32'd1;
+                    end
+                    if (fn_dqv & dq_cmd_ready)
+                        fn_dq <= fn_dq + 32'd1;
+                    if (rd_valid & rd_ready & ~rd_err) begin
+                        if (fn_bcnt + 32'd1 == fn_pbeats[31:0]) begin
+                            fn_bcnt <= 32'd0;
+                            fn_bpos <= fn_bpos + 32'd1;
+                        end else begin
+                            fn_bcnt <= fn_bcnt + 32'd1;
+                        end
+                    end
+                    if (fn_err) begin                  // the first error beat aborts the engine
+                        fn_stop     <= 1'b1;
+                        fn_stop_pos <= fn_bpos;
+                    end else if (fn_past) begin        // no command for this position
+                        fn_stop     <= 1'b1;
+                        fn_stop_pos <= fn_rq;
+                    end
                 end
                 ST_PREF: if (dq_row_valid)
                     mo_cnt <= mo_cnt + 32'd1;
@@ -1172,7 +1286,7 @@ module dnpu_core #(
     // The dequantizer never sees a bad command (EXEC checked it); p_*, sv_* high
     // bits are zero once the range check passed.
     wire unused_ok = &{1'b0, mo_base[31:(IAW > FAW ? IAW : FAW)], cmp_eq, reci_busy,
-                       dq_cmd_error, p_beats[47:32], p_elems[47:33], p_elems[0]};
+                       dq_cmd_error, p_beats[47:32], p_elems[47:33], p_elems[0], fn_pbeats[47:32]};
 
 endmodule
 

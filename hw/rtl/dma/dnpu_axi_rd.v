@@ -2,14 +2,18 @@
 // dnpu_axi_rd: AXI4 read engine. One command = a run of whole data beats from
 // external memory; the beats come out in order on a valid/ready stream.
 //
-// Command (taken when cmd_valid & cmd_ready; cmd_ready only while idle):
+// Command (taken when cmd_valid & cmd_ready; cmd_ready while idle, and also while
+// a command is still being delivered once every burst of it has been issued
+// (the queued command's bursts follow at once, its beats come after the
+// previous command's in order: H_SAMPLE_FUSED_N streams positions back to back
+// this way, paying the read latency once):
 //   cmd_addr   byte address of the first byte wanted; the engine starts at the
 //              beat that holds it (the low log2(DATA_W/8) bits are dropped), so
 //              every burst is beat-aligned and every beat is full width
 //   cmd_beats  beats to read, >= 1 (the caller counts them from its byte range)
 //   cmd_id     ARID of every burst of the command
 // Out: m_data/m_err/m_last per beat, m_err = RRESP is SLVERR or DECERR (the
-// caller faults AXI_READ), m_last on the command's last beat.
+// caller faults AXI_READ), m_last on the last beat of the commands taken so far.
 //
 // Bursts: INCR, ARSIZE = the full data width, at most MAX_BURST beats, never
 // crossing a 4 KiB boundary (AXI4 rule), up to MAX_OUT bursts in flight so the
@@ -98,7 +102,11 @@ module dnpu_axi_rd #(
                  & (outstanding != MAX_OUT[OUT_W-1:0]);
     wire idle    = ~active & ~aborting & ~arvalid_q & (outstanding == {OUT_W{1'b0}});
 
-    assign cmd_ready = idle;
+    // Queueing behind an active command: all its bursts issued (ar_left = 0).
+    wire queue   = active & ~aborting & (ar_left == 32'd0);
+    assign cmd_ready = idle | queue;
+    wire cmd_go  = cmd_valid & cmd_ready;
+    wire rx_take = m_valid & m_ready;
 
     assign m_valid = m_axi_rvalid & active & ~aborting;
     assign m_data  = m_axi_rdata;
@@ -138,16 +146,16 @@ module dnpu_axi_rd #(
                 ar_next   <= ar_next + bstep;
                 ar_left   <= ar_left - blen;
             end
-            if (m_valid & m_ready) begin
+            if (rx_take) begin
                 rx_left <= rx_left - 32'd1;
                 if (rx_left == 32'd1)
                     active <= 1'b0;
             end
-            if (cmd_valid & idle) begin
+            if (cmd_go) begin
                 active  <= 1'b1;
                 ar_next <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
                 ar_left <= cmd_beats;
-                rx_left <= cmd_beats;
+                rx_left <= (idle ? 32'd0 : rx_left) + cmd_beats - {31'd0, rx_take};
             end
             if (abort & ~idle) begin
                 active   <= 1'b0;
@@ -162,7 +170,7 @@ module dnpu_axi_rd #(
             arlen_q  <= blen[7:0] - 8'd1;
             arid_q   <= cmd_id_q;
         end
-        if (cmd_valid & idle)
+        if (cmd_go)
             cmd_id_q <= cmd_id;
     end
 

@@ -111,9 +111,10 @@
 `define DNPU_OP_H_STORE_FP                       7'h54  // H_STORE_FP fsrc, addr, n
 `define DNPU_OP_H_STORE_V                        7'h55  // H_STORE_V va, addr, n
 `define DNPU_OP_H_SAMPLE_FUSED                   7'h60  // H_SAMPLE_FUSED idx, sum, addr, n, fmt
+`define DNPU_OP_H_SAMPLE_FUSED_N                 7'h61  // H_SAMPLE_FUSED_N dst, addr, n, count, fmt
 
 // Reserved opcode ranges (decode as ILLEGAL_INSTR until assigned)
-//   7'h61 .. 7'h67  more fused streaming kernels
+//   7'h62 .. 7'h67  more fused streaming kernels
 //   7'h68 .. 7'h6F  KV-cache / attention over MX and BAOS-quantized blocks
 //   7'h70 .. 7'h7F  matrix unit
 
@@ -170,5 +171,6 @@
 `define DNPU_USED_H_STORE_FP                     32'h0007FFFF
 `define DNPU_USED_H_STORE_V                      32'h0007FFFF
 `define DNPU_USED_H_SAMPLE_FUSED                 32'h03BFFFFF
+`define DNPU_USED_H_SAMPLE_FUSED_N               32'h03FFFFFF
 
 `endif // DNPU_ISA_VH

@@ -1,6 +1,6 @@
 `default_nettype none
 // dnpu_vec: the vector unit. Executes every V_* instruction, S_MAP_V_FP and the
-// datapath of H_SAMPLE_FUSED for dnpu_core, which has already decoded the
+// datapath of H_SAMPLE_FUSED(_N) for dnpu_core, which has already decoded the
 // instruction, made its checks (n = 0, SRAM_RANGE, the MX stream's) and hands
 // over the operand registers on `start`; `done` pulses once with the results.
 // docs/NUMERICS.md defines every value, dnpu.emu is the golden model.
@@ -32,6 +32,20 @@
 //    which is NUMERICS' online algorithm with the row as the chunk. A new row
 //    is accepted every C cycles, so at C = 1 the fused path takes one row a
 //    cycle: the dequantizer's rate, one AXI beat a cycle.
+//
+//    H_SAMPLE_FUSED_N runs the same pipeline once per position p < count (a_rs3),
+//    n (a_rs2) rows each: rows of p + 1 are taken only once p's last row has
+//    left S5 (a few cycles, hidden behind the dequantizer's turn-around between
+//    positions). Then, in one cycle, INT[dst + p] = the argmax (int SRAM port),
+//    the reciprocal of s starts on this unit's own dnpu_fp32_reci, and m, idx, s
+//    restart from -inf, 0, +0. The reciprocal's done (25 cycles later) writes
+//    FP[dst + p] (the FP SRAM write port), so it runs under the next position's
+//    rows; a position that ends while the previous reciprocal is still running
+//    waits for its done. stop / stop_pos (from the core: the stream of position
+//    stop_pos faulted AXI_READ, on an error beat or past the top of the address
+//    space) end the instruction once every position before stop_pos is written;
+//    rows of stop_pos already taken are dropped. done pulses after the last
+//    FP write (res_f / res_x are not used).
 //
 //  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT)
 //    on the FP / int SRAM ports, one word a cycle:
@@ -84,9 +98,16 @@ module dnpu_vec #(
     output reg  [$clog2(FP_WORDS)-1:0] fs_raddr,
     input  wire [31:0]              fs_rdata,
 
+    output reg                      fs_we,
+    output reg  [$clog2(FP_WORDS)-1:0] fs_waddr,
+    output reg  [31:0]              fs_wdata,
+
     input  wire                     dq_valid,
     input  wire [VLEN*16-1:0]       dq_row,
-    output wire                     dq_ready
+    output wire                     dq_ready,
+
+    input  wire                     stop,         // H_SAMPLE_FUSED_N: position stop_pos faulted
+    input  wire [31:0]              stop_pos
 );
     localparam integer P      = LANES;
     localparam integer C      = VLEN / LANES;
@@ -109,11 +130,12 @@ module dnpu_vec #(
     wire o_exp  = (opq == `DNPU_OP_V_EXP_V);
     wire o_rmax = (opq == `DNPU_OP_V_RED_MAX) | (opq == `DNPU_OP_V_RED_MAX_IDX);
     wire o_rsum = (opq == `DNPU_OP_V_RED_SUM);
-    wire o_fuse = (opq == `DNPU_OP_H_SAMPLE_FUSED);
+    wire o_fn   = (opq == `DNPU_OP_H_SAMPLE_FUSED_N);
+    wire o_fuse = (opq == `DNPU_OP_H_SAMPLE_FUSED) | o_fn;
     wire o_map  = (opq == `DNPU_OP_S_MAP_V_FP);
     wire o_tkv  = (opq == `DNPU_OP_V_TOPK_MASK_V);
     wire o_thr  = (opq == `DNPU_OP_V_THRESH_MASK);
-    // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED.
+    // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED(_N).
     wire [31:0] q_n = (o_map | o_fuse) ? q_rs2 : q_rs3;
 
     localparam [3:0] M_IDLE = 4'd0,
@@ -184,12 +206,17 @@ module dnpu_vec #(
     // Row input: the vector SRAM's read data the cycle after a read, or the
     // dequantizer's row.
     reg         rd_pend;              // a row read was issued last cycle
+    reg  [31:0] rows_in;              // rows accepted (H_SAMPLE_FUSED_N: of this position)
     wire        in_v   = o_fuse ? dq_valid : rd_pend;
     wire [VLEN*16-1:0] in_row = o_fuse ? dq_row : vs_rdata;
     reg         b_v;                  // stage B holds a row (ra)
     wire        b_free = ~b_v | (ch == C_LAST);       // B can take a row this cycle
-    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free);
-    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free;
+    // H_SAMPLE_FUSED_N: the position being taken, and whether it may take rows.
+    reg  [31:0] pos;
+    wire        pos_stop = stop & (pos >= stop_pos);
+    wire        pos_live = ~o_fn | ((rows_in != q_n) & (pos != q_rs3) & ~pos_stop);
+    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free) & pos_live;
+    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & pos_live;
 
     wire [31:0]       c_raw;
     wire [LOG_VL-1:0] c_lane;
@@ -198,7 +225,6 @@ module dnpu_vec #(
     wire        c_nan = (&c_raw[30:23]) & (|c_raw[22:0]);
     wire [31:0] c_val = c_nan ? 32'h7FC0_0000 : (~(|c_raw[30:23]) ? {c_raw[31], 31'd0} : c_raw);
     reg  [31:0] m_run, idx_run;
-    reg  [31:0] rows_in;              // rows accepted
     wire        c_gt, c_eq;
     dnpu_fp_cmp u_mcmp (.a(c_val), .b(m_run), .gt(c_gt), .eq(c_eq));
     wire [31:0] m_next = c_gt ? c_val : m_run;
@@ -279,6 +305,21 @@ module dnpu_vec #(
     dnpu_fp32_mul u_sr (.a(s_acc), .b(row_r), .bf16(1'b0), .y(sr_y));
     dnpu_fp32_add u_s  (.a(o_rsum ? s_acc : sr_y), .b(row_sum), .sub(1'b0), .bf16(1'b0), .y(s_y));
 
+    // ---- H_SAMPLE_FUSED_N: per-position results ------------------------------------
+    // fn_end: position pos is complete (every row through S5) and the reciprocal
+    // can take its sum (idle, or delivering the previous one this cycle).
+    reg         r_pend;               // a reciprocal is running for position r_pos
+    reg  [FAW-1:0] r_pos;
+    wire        r_done;
+    wire [31:0] rc_y;
+    wire        r_busy;
+    wire        fn_end  = (mode == M_PIPE) & o_fn & (pos != q_rs3) & ~pos_stop &
+                          (rows_in == q_n) & (rows_out == q_n) & (~r_pend | r_done);
+    wire        fn_last = ~r_pend | r_done;       // no reciprocal left after this cycle (if none starts)
+    wire        fn_fin  = (mode == M_PIPE) & o_fn & ((pos == q_rs3) | pos_stop) & fn_last;
+    dnpu_fp32_reci u_reci (.clk(clk), .rst_n(rst_n), .start(fn_end), .x(s_acc),
+                           .busy(r_busy), .done(r_done), .y(rc_y));
+
     // ---- word engines ---------------------------------------------------------------
     reg         w_pend;               // a word read was issued last cycle
     reg  [31:0] w_j;                  // its element index
@@ -318,6 +359,9 @@ module dnpu_vec #(
         is_wdata = 32'd1;
         fs_re    = 1'b0;
         fs_raddr = q_rs1[FAW-1:0] + ri[FAW-1:0];
+        fs_we    = r_done & r_pend;
+        fs_waddr = q_rd[FAW-1:0] + r_pos;
+        fs_wdata = rc_y;
         case (mode)
             M_ERD:  vs_re = 1'b1;
             M_ERDB: begin
@@ -330,7 +374,12 @@ module dnpu_vec #(
                 for (b = 0; b < VLEN; b = b + 1)
                     vs_wdata[16*b +: 16] = fill16;
             end
-            M_PIPE: vs_re = pipe_rd;
+            M_PIPE: begin
+                vs_re    = pipe_rd;
+                is_we    = fn_end;
+                is_waddr = q_rd[IAW-1:0] + pos[IAW-1:0];
+                is_wdata = idx_run;
+            end
             M_WORD: begin
                 fs_re = ri < q_n;
                 if (o_map) begin
@@ -380,8 +429,15 @@ module dnpu_vec #(
             s2_v    <= 1'b0;
             s3_v    <= 1'b0;
             w_pend  <= 1'b0;
+            r_pend  <= 1'b0;
         end else begin
             done <= 1'b0;
+            if (fn_end) begin
+                r_pend <= 1'b1;
+                r_pos  <= pos[FAW-1:0];
+            end else if (r_done) begin
+                r_pend <= 1'b0;
+            end
             case (mode)
                 M_IDLE: if (start) begin
                     opq     <= op;
@@ -402,10 +458,11 @@ module dnpu_vec #(
                     rd_pend <= 1'b0;
                     w_pend  <= 1'b0;
                     tk_rank <= 32'd0;
+                    pos     <= 32'd0;
                     case (op)
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
-                        `DNPU_OP_H_SAMPLE_FUSED: mode <= M_PIPE;
+                        `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: mode <= M_PIPE;
                         `DNPU_OP_S_MAP_V_FP, `DNPU_OP_V_THRESH_MASK: mode <= M_WORD;
                         `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_TOPK_MASK_V: mode <= M_TKJ;
                         `DNPU_OP_V_SELECT_INT:   mode <= M_SEL0;
@@ -478,9 +535,18 @@ module dnpu_vec #(
                         s_acc    <= s_y;
                         rows_out <= rows_out + 32'd1;
                     end
-                    if (o_rmax ? (in_go & (rows_in + 32'd1 == q_n))
-                               : (row_v & (rows_out + 32'd1 == q_n)))
+                    if (o_fn ? fn_fin
+                             : o_rmax ? (in_go & (rows_in + 32'd1 == q_n))
+                             : (row_v & (rows_out + 32'd1 == q_n)))
                         mode <= M_DONE;
+                    if (fn_end) begin               // next position: m, idx, s restart
+                        pos      <= pos + 32'd1;
+                        m_run    <= NEG_INF;
+                        idx_run  <= 32'd0;
+                        rows_in  <= 32'd0;
+                        rows_out <= 32'd0;
+                        s_acc    <= 32'd0;
+                    end
                 end
 
                 // -- word engines
@@ -543,7 +609,7 @@ module dnpu_vec #(
 
     // The core range-checked every base (base + n within the SRAM), so the
     // address bits above each SRAM's width are zero or irrelevant.
-    wire unused_ok = &{1'b0, c_eq, s2_last, s1_last, q_rd, q_rs1, q_rs2};
+    wire unused_ok = &{1'b0, c_eq, s2_last, s1_last, q_rd, q_rs1, q_rs2, r_busy};
 endmodule
 
 `default_nettype wire
