@@ -147,7 +147,7 @@ def run_cocotb(cfg, image: bytes, base: int, prog_off: int, args_of, outs, budge
     args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"] + \
         [a for d in _tops(rtl) for a in ("-y", d)]
     t0 = time.perf_counter()
-    runner.build(sources=[rtl / "top" / "dnpu_top.v"], includes=[rtl / "generated"], hdl_toplevel="dnpu_top",
+    runner.build(sources=[rtl / "top" / "dnpu_top.v"], includes=[rtl / "generated", rtl / "common"], hdl_toplevel="dnpu_top",
                  defines={define: 1}, build_args=args, build_dir=build_dir, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
     build_s = time.perf_counter() - t0

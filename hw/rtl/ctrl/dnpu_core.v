@@ -51,8 +51,8 @@
 // STORE, each retiring when its transfer is complete (a store when every B
 // response is in), so a fault always belongs to the instruction that caused it.
 // Scalar FP arithmetic (S_ADD/SUB/MUL/MAX/EXP/RECI_FP, S_LT_FP) retires in FPU:
-// EXEC registers the operands (fpu_a, fpu_b), FPU writes the unit's result. So
-// every path through a combinational FP unit starts at a flop and ends at the
+// EXEC registers the operands (fpu_a, fpu_b), FPU writes the unit's result (sfp_f).
+// So every path through a combinational FP unit starts at a flop and ends at the
 // register file (one whole unit per cycle, no register read or decode in front
 // of it). S_RECI_FP starts the iterative reciprocal in EXEC (from the register
 // file: the unit samples its operand) and waits in FPU for its done. SOFT_RESET
@@ -656,8 +656,10 @@ module dnpu_core #(
     assign wr_data  = mo_vec ? vec_rdata[{vst_w, 5'd0} +: 32] : (mo_fp ? fp_rdata : int_rdata);
 
     // ---- scalar FP unit ------------------------------------------------------------
-    // One instance of each hw/rtl/fp unit. fpu_a / fpu_b are loaded in EXEC of a
-    // scalar FP op and hold through FPU (ir holds too, so the op decodes from it).
+    // fpu_a / fpu_b are loaded in EXEC of a scalar FP op and hold through FPU (ir holds
+    // too, so the op decodes from it). The result is sfp_f of them, called where FPU
+    // writes the register (and the trace): one adder, multiplier, EXP and comparator in
+    // synthesis; in Verilator evaluated only in that cycle (see dnpu_fp_funcs.vh).
     wire        op_add  = (op == `DNPU_OP_S_ADD_FP);
     wire        op_sub  = (op == `DNPU_OP_S_SUB_FP);
     wire        op_mul  = (op == `DNPU_OP_S_MUL_FP);
@@ -668,36 +670,49 @@ module dnpu_core #(
     wire        is_fpu  = op_add | op_sub | op_mul | op_max | op_exp | op_reci | op_lt;
 
     reg  [31:0] fpu_a, fpu_b;
-    wire [31:0] add_y, mul_y, exp_y, reci_y;
+    wire [31:0] reci_y;
     wire        b_gt_a, cmp_eq, reci_busy, reci_done;
     wire        reci_start;
 
-    dnpu_fp32_add u_fp_add (.a(fpu_a), .b(fpu_b), .sub(op_sub), .bf16(1'b0), .y(add_y));
-    dnpu_fp32_mul u_fp_mul (.a(fpu_a), .b(fpu_b), .bf16(1'b0), .y(mul_y));
-    // gt(b, a): S_MAX_FP takes b iff b > a; S_LT_FP is a < b = gt(b, a).
+    // gt(b, a): S_LT_FP is a < b = gt(b, a).
     dnpu_fp_cmp   u_fp_cmp (.a(fpu_b), .b(fpu_a), .gt(b_gt_a), .eq(cmp_eq));
-    dnpu_fp_exp   u_fp_exp (.x(fpu_a), .y(exp_y));
     // SOFT_RESET aborts a reciprocal in flight (the unit's reset is synchronous), so
     // the next S_RECI_FP finds it idle.
     dnpu_fp32_reci u_fp_reci (.clk(clk), .rst_n(rst_n & ~soft_reset_i), .start(reci_start),
                               .x(fa), .busy(reci_busy), .done(reci_done), .y(reci_y));
 
-    // S_MAX_FP: the chosen operand's DAZ-read value (NUMERICS section 5): a
-    // subnormal is a zero of its sign, a NaN the canonical NaN. Ties (-0 vs +0,
-    // equal values, two NaNs) keep rs1.
-    wire [31:0] max_c   = b_gt_a ? fpu_b : fpu_a;
-    wire        max_nan = (&max_c[30:23]) & (|max_c[22:0]);
-    wire        max_daz = ~(|max_c[30:23]);
-    wire [31:0] max_y   = max_nan ? 32'h7FC0_0000 : (max_daz ? {max_c[31], 31'd0} : max_c);
+`include "dnpu_fp_funcs.vh"
 
-    reg  [31:0] fpu_y;                 // the f register result in FPU
-    always @* begin
-        if (op_mul)       fpu_y = mul_y;
-        else if (op_max)  fpu_y = max_y;
-        else if (op_exp)  fpu_y = exp_y;
-        else if (op_reci) fpu_y = reci_y;
-        else              fpu_y = add_y;   // S_ADD_FP, S_SUB_FP
-    end
+    // The f register result of a scalar FP op in FPU. S_MAX_FP: b if b > a (ties: -0 vs
+    // +0, equal values, two NaNs keep rs1), as the chosen operand's DAZ-read value
+    // (NUMERICS section 5: a subnormal is a zero of its sign, a NaN the canonical NaN).
+    // (Lint: fp_cmp_f's eq is not needed here.)
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [31:0] sfp_f;
+        input [6:0]  sf_op;
+        input [31:0] sf_a, sf_b, sf_reci;
+        reg   [1:0]  sf_c;
+        reg   [31:0] sf_m;
+        begin
+            case (sf_op)
+                `DNPU_OP_S_MUL_FP:  sfp_f = fp_mul_f(sf_a, sf_b, 1'b0);
+                `DNPU_OP_S_EXP_FP:  sfp_f = fp_exp_f(sf_a);
+                `DNPU_OP_S_RECI_FP: sfp_f = sf_reci;
+                `DNPU_OP_S_MAX_FP: begin
+                    sf_c = fp_cmp_f(sf_b, sf_a);
+                    sf_m = sf_c[1] ? sf_b : sf_a;
+                    if ((&sf_m[30:23]) & (|sf_m[22:0]))
+                        sfp_f = 32'h7FC0_0000;
+                    else if (~(|sf_m[30:23]))
+                        sfp_f = {sf_m[31], 31'd0};
+                    else
+                        sfp_f = sf_m;
+                end
+                default:            sfp_f = fp_add_f(sf_a, sf_b, sf_op == `DNPU_OP_S_SUB_FP, 1'b0);
+            endcase
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
 
     // ---- execute -------------------------------------------------------------------
     // Everything an instruction does in its last cycle, as next-state values.
@@ -973,7 +988,8 @@ module dnpu_core #(
     wire        w_xwe   = in_ldw ? ~ldw_fp    : (in_fpu ? op_lt : (in_vec ? vec_xwe : x_xwe));
     wire [31:0] w_xdata = in_ldw ? int_rdata  : (in_fpu ? {31'd0, b_gt_a} : (in_vec ? vu_res_x : x_xdata));
     wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : (in_vec ? vec_fwe : x_fwe));
-    wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_y : (in_vec ? vu_res_f : x_fdata));
+    // (in FPU the value is sfp_f, computed where it is written)
+    wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_vec ? vu_res_f : x_fdata);
     wire [3:0]  w_xidx  = (in_vec & op_rmi) ? f_rs2 : f_rd;
     wire [2:0]  w_fidx  = (in_vec & is_fused) ? f_rs3[2:0] : f_rd[2:0];
     wire        w_halt  = (state == ST_EXEC) & x_halt;
@@ -1192,7 +1208,7 @@ module dnpu_core #(
                 if (w_xwe && w_xidx != 4'd0)
                     xr[w_xidx] <= w_xdata;
                 if (w_fwe)
-                    fr[w_fidx] <= w_fdata;
+                    fr[w_fidx] <= in_fpu ? sfp_f(op, fpu_a, fpu_b, reci_y) : w_fdata;
                 if (w_halt) begin
                     state  <= ST_IDLE;
                     done_o <= 1'b1;
@@ -1270,14 +1286,16 @@ module dnpu_core #(
             stall_mem_wr_o <= ~soft_reset_i & (state == ST_STORE) & wr_stall;
             retire_valid   <= retire;
         end
-        retire_pc     <= pc;
-        retire_word   <= ir;
         retire_x_we   <= retire & w_xwe & (w_xidx != 4'd0);
-        retire_x_idx  <= w_xidx;
-        retire_x_data <= w_xdata;
         retire_f_we   <= retire & w_fwe;
-        retire_f_idx  <= w_fidx;
-        retire_f_data <= w_fdata;
+        if (retire) begin                 // the rest is read only with retire_valid
+            retire_pc     <= pc;
+            retire_word   <= ir;
+            retire_x_idx  <= w_xidx;
+            retire_x_data <= w_xdata;
+            retire_f_idx  <= w_fidx;
+            retire_f_data <= in_fpu ? sfp_f(op, fpu_a, fpu_b, reci_y) : w_fdata;
+        end
     end
 
     // SRAM bases beyond the address bits were range-checked before use. The

@@ -163,40 +163,99 @@ module dnpu_vec #(
     // ---- lanes ------------------------------------------------------------------------
     reg  [VLEN*16-1:0] ra, rb;        // operand rows (elementwise); ra = stage B (pipeline)
     reg  [VLEN*16-1:0] wrow;          // result row being built
-    reg  [31:0]        m_new;         // stage B: m' of the row in ra
-    reg  [31:0]        m_old;         //          m before it
+    reg  [31:0]        m_old;         // stage B: the running max before the row in ra
+                                      // (its m' is m_run while B holds it)
     wire [P*16-1:0]    ca = ra[16*P*ch +: 16*P];   // chunk ch of the operand rows
     wire [P*16-1:0]    cb = rb[16*P*ch +: 16*P];
     wire               pipe_sum = o_rsum | o_fuse;
 
     reg  [P*32-1:0]    s1_d;          // S1 output: d per lane
-    wire [P*32-1:0]    add_y, mul_y, exp_y;
-    wire [P*16-1:0]    nar_y;
-    genvar l;
-    generate
-        for (l = 0; l < P; l = l + 1) begin : g_lane
-            wire [31:0] la = {ca[16*l +: 16], 16'd0};
-            wire [31:0] lb = o_vv ? {cb[16*l +: 16], 16'd0} : (o_fuse ? m_new : q_s);
-            // One adder per lane: BF16-rounded for V_ADD/SUB_*, FP32 l - m' in S1.
-            dnpu_fp32_add u_add (.a(la), .b(lb), .sub(o_sub | o_fuse), .bf16(~o_fuse),
-                                 .y(add_y[32*l +: 32]));
-            dnpu_fp32_mul u_mul (.a(la), .b(lb), .bf16(1'b1), .y(mul_y[32*l +: 32]));
-            // EXP: of the widened element (V_EXP_V) or of S1's d (fused).
-            dnpu_fp_exp   u_exp (.x(o_fuse ? s1_d[32*l +: 32] : la), .y(exp_y[32*l +: 32]));
-            dnpu_f32_to_bf16 u_nar (.a(exp_y[32*l +: 32]), .y16(nar_y[16*l +: 16]));
-        end
-    endgenerate
 
-    // elementwise result chunk
-    reg [P*16-1:0] eres;
-    integer j;
-    always @* begin
-        for (j = 0; j < P; j = j + 1) begin
-            if (o_exp)      eres[16*j +: 16] = nar_y[16*j +: 16];
-            else if (o_mul) eres[16*j +: 16] = mul_y[32*j+16 +: 16];
-            else            eres[16*j +: 16] = add_y[32*j+16 +: 16];
+    // ---- arithmetic, as functions called under enables ---------------------------------
+    // The lanes, trees and scalar steps below are the hw/rtl/common/dnpu_fp_funcs.vh
+    // functions called inside the clocked block, each under the condition that needs
+    // its result. Synthesis builds the same LANES adders / multipliers / EXP units (one
+    // call site per lane and op); Verilator runs them only when enabled, so an idle
+    // vector unit costs the co-simulation almost nothing.
+`include "dnpu_fp_funcs.vh"
+
+    // V_ADD/SUB/MUL_* (BF16 result, rounded once) or V_EXP_V (EXP, then narrowed) of
+    // one lane: the BF16 element el_a and the other operand el_b (FP32 bits).
+    // (Lint: a BF16-rounded result's low half, and fp_cmp_f's eq in take_f, are unused
+    // by design.)
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [15:0] elem_f;
+        input [15:0] el_a;
+        input [31:0] el_b;
+        input        el_exp, el_mul, el_sub;
+        reg   [31:0] el_y;
+        begin
+            if (el_exp) begin
+                elem_f = fp_narrow_f(fp_exp_f({el_a, 16'd0}));
+            end else begin
+                if (el_mul) el_y = fp_mul_f({el_a, 16'd0}, el_b, 1'b1);
+                else        el_y = fp_add_f({el_a, 16'd0}, el_b, el_sub, 1'b1);
+                elem_f = el_y[31:16];
+            end
         end
-    end
+    endfunction
+
+    // The pairwise FP32 sum of the P lanes: (0,1), (2,3), ... then pairs of pairs
+    // (NUMERICS section 6). In place: pair i of a level lands in slot i, which no later
+    // pair of that level reads.
+    function [31:0] lane_sum_f;
+        input [P*32-1:0] ls_v;
+        reg   [P*32-1:0] ls_w;
+        integer ls_l, ls_i;
+        begin
+            ls_w = ls_v;
+            for (ls_l = 1; ls_l < P; ls_l = ls_l * 2)
+                for (ls_i = 0; ls_i < P / 2; ls_i = ls_i + 1)
+                    if (ls_i < P / (2 * ls_l))
+                        ls_w[32*ls_i +: 32] = fp_add_f(ls_w[64*ls_i +: 32], ls_w[64*ls_i+32 +: 32],
+                                                       1'b0, 1'b0);
+            lane_sum_f = ls_w[31:0];
+        end
+    endfunction
+
+    // A row taken into the running maximum: {m', m, idx'} from the row, m and idx.
+    // The row's maximum by a pairwise tree in which the upper half wins only if
+    // strictly greater (equal maxima: the lowest lane; NaNs: the first), as the
+    // chosen element's DAZ-read value (NUMERICS section 5); m' = c if c > m.
+    function [95:0] take_f;
+        input [VLEN*16-1:0] tk_row;
+        input [31:0]        tk_m;
+        input [31:0]        tk_idx;
+        input [31-LOG_VL:0] tk_rown;          // the row's number (its elements: rown * VLEN ..)
+        reg   [VLEN*32-1:0] tk_w;
+        reg   [VLEN*LOG_VL-1:0] tk_ix;
+        reg   [31:0]        tk_c;
+        reg   [1:0]         tk_g;
+        integer tk_l, tk_i;
+        begin
+            for (tk_i = 0; tk_i < VLEN; tk_i = tk_i + 1) begin
+                tk_w[32*tk_i +: 32]          = {tk_row[16*tk_i +: 16], 16'd0};
+                tk_ix[LOG_VL*tk_i +: LOG_VL] = tk_i[LOG_VL-1:0];
+            end
+            for (tk_l = 1; tk_l < VLEN; tk_l = tk_l * 2)
+                for (tk_i = 0; tk_i < VLEN / 2; tk_i = tk_i + 1)
+                    if (tk_i < VLEN / (2 * tk_l)) begin
+                        tk_g = fp_cmp_f(tk_w[64*tk_i+32 +: 32], tk_w[64*tk_i +: 32]);
+                        tk_w[32*tk_i +: 32] = tk_g[1] ? tk_w[64*tk_i+32 +: 32] : tk_w[64*tk_i +: 32];
+                        tk_ix[LOG_VL*tk_i +: LOG_VL] = tk_g[1] ? tk_ix[LOG_VL*(2*tk_i+1) +: LOG_VL]
+                                                               : tk_ix[LOG_VL*(2*tk_i) +: LOG_VL];
+                    end
+            tk_c = tk_w[31:0];
+            if ((&tk_c[30:23]) & (|tk_c[22:0]))
+                tk_c = 32'h7FC0_0000;
+            else if (~(|tk_c[30:23]))
+                tk_c = {tk_c[31], 31'd0};
+            tk_g = fp_cmp_f(tk_c, tk_m);
+            take_f = {tk_g[1] ? tk_c : tk_m, tk_m,
+                      tk_g[1] ? {tk_rown, tk_ix[LOG_VL-1:0]} : tk_idx};
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
 
     // fill row: BF16(f[s]) in every lane
     wire [15:0] fill16;
@@ -218,16 +277,7 @@ module dnpu_vec #(
     wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free) & pos_live;
     assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & pos_live;
 
-    wire [31:0]       c_raw;
-    wire [LOG_VL-1:0] c_lane;
-    dnpu_vec_maxtree #(.N(VLEN), .IW(LOG_VL)) u_max (.x(in_row), .y(c_raw), .idx(c_lane));
-    // The chosen element's DAZ-read value (NUMERICS section 5).
-    wire        c_nan = (&c_raw[30:23]) & (|c_raw[22:0]);
-    wire [31:0] c_val = c_nan ? 32'h7FC0_0000 : (~(|c_raw[30:23]) ? {c_raw[31], 31'd0} : c_raw);
     reg  [31:0] m_run, idx_run;
-    wire        c_gt, c_eq;
-    dnpu_fp_cmp u_mcmp (.a(c_val), .b(m_run), .gt(c_gt), .eq(c_eq));
-    wire [31:0] m_next = c_gt ? c_val : m_run;
 
     // Issue SRAM row reads so that each arrives when it can be taken: the
     // max-only reductions every cycle, the summing ones when B frees next cycle.
@@ -245,11 +295,6 @@ module dnpu_vec #(
     reg  [31:0] s2_r;
     reg         s3_v, s3_last;
     reg  [31:0] s3_sum, s3_r;
-    wire [31:0] rd_y, r_y;
-    dnpu_fp32_add u_rd (.a(m_old), .b(m_new), .sub(1'b1), .bf16(1'b0), .y(rd_y));
-    dnpu_fp_exp   u_r  (.x(s1_rd), .y(r_y));
-    wire [31:0] tree_y;
-    dnpu_vec_sumtree #(.N(P)) u_sum (.x(s2_e), .y(tree_y));
 
     // chunk-combination levels (C > 1): lv_* index 0 is S3's output
     wire        row_v;
@@ -273,8 +318,6 @@ module dnpu_vec #(
             for (k = 0; k < LOG_C; k = k + 1) begin : g_lv
                 reg         h_v, o_v;
                 reg  [31:0] h_x, o_x, o_r;
-                wire [31:0] y;
-                dnpu_fp32_add u_add (.a(h_x), .b(lv_x[32*k +: 32]), .sub(1'b0), .bf16(1'b0), .y(y));
                 always @(posedge clk) begin
                     if (!rst_n) begin
                         h_v <= 1'b0;
@@ -286,7 +329,8 @@ module dnpu_vec #(
                     end
                     if (lv_v[k] & ~h_v)
                         h_x <= lv_x[32*k +: 32];
-                    o_x <= y;
+                    if (lv_v[k] & h_v)
+                        o_x <= fp_add_f(h_x, lv_x[32*k +: 32], 1'b0, 1'b0);
                     o_r <= lv_r[32*k +: 32];
                 end
                 assign lv_v[k+1]            = o_v;
@@ -301,9 +345,6 @@ module dnpu_vec #(
     endgenerate
 
     reg  [31:0] s_acc, rows_out;
-    wire [31:0] sr_y, s_y;
-    dnpu_fp32_mul u_sr (.a(s_acc), .b(row_r), .bf16(1'b0), .y(sr_y));
-    dnpu_fp32_add u_s  (.a(o_rsum ? s_acc : sr_y), .b(row_sum), .sub(1'b0), .bf16(1'b0), .y(s_y));
 
     // ---- H_SAMPLE_FUSED_N: per-position results ------------------------------------
     // fn_end: position pos is complete (every row through S5) and the reciprocal
@@ -483,7 +524,10 @@ module dnpu_vec #(
                     mode <= M_ECH;
                 end
                 M_ECH: begin
-                    wrow[16*P*ch +: 16*P] <= eres;
+                    for (b = 0; b < P; b = b + 1)
+                        wrow[16*(P*ch + b) +: 16] <= elem_f(ca[16*b +: 16],
+                                                            o_vv ? {cb[16*b +: 16], 16'd0} : q_s,
+                                                            o_exp, o_mul, o_sub);
                     ch <= ch + 1'b1;
                     if (ch == C_LAST)
                         mode <= M_EWR;
@@ -505,34 +549,43 @@ module dnpu_vec #(
                         ri <= ri + 32'd1;
                     if (in_go) begin
                         rows_in <= rows_in + 32'd1;
-                        m_run   <= m_next;
-                        if (c_gt)
-                            idx_run <= {rows_in[31-LOG_VL:0], c_lane};
+                        {m_run, m_old, idx_run} <= take_f(in_row, m_run, idx_run, rows_in[31-LOG_VL:0]);
                         ra      <= in_row;
-                        m_new   <= m_next;
-                        m_old   <= m_run;
                     end
                     b_v <= b_v_n & pipe_sum;
                     ch  <= ch_n;
                     // S1
                     s1_v    <= b_v & pipe_sum;
                     s1_last <= ch == C_LAST;
-                    for (b = 0; b < P; b = b + 1)
-                        s1_d[32*b +: 32] <= o_rsum ? {ca[16*b +: 16], 16'd0} : add_y[32*b +: 32];
-                    s1_rd   <= rd_y;
+                    if (b_v & o_rsum)
+                        for (b = 0; b < P; b = b + 1)
+                            s1_d[32*b +: 32] <= {ca[16*b +: 16], 16'd0};
+                    if (b_v & o_fuse) begin         // l - m' (m' of B's row is m_run)
+                        for (b = 0; b < P; b = b + 1)
+                            s1_d[32*b +: 32] <= fp_add_f({ca[16*b +: 16], 16'd0}, m_run, 1'b1, 1'b0);
+                        s1_rd <= fp_add_f(m_old, m_run, 1'b1, 1'b0);
+                    end
                     // S2
                     s2_v    <= s1_v;
                     s2_last <= s1_last;
-                    s2_e    <= o_rsum ? s1_d : exp_y;
-                    s2_r    <= r_y;
+                    if (s1_v & o_rsum)
+                        s2_e <= s1_d;
+                    if (s1_v & o_fuse) begin
+                        for (b = 0; b < P; b = b + 1)
+                            s2_e[32*b +: 32] <= fp_exp_f(s1_d[32*b +: 32]);
+                        s2_r <= fp_exp_f(s1_rd);
+                    end
                     // S3
                     s3_v    <= s2_v;
                     s3_last <= s2_last;
-                    s3_sum  <= tree_y;
-                    s3_r    <= s2_r;
+                    if (s2_v) begin
+                        s3_sum <= lane_sum_f(s2_e);
+                        s3_r   <= s2_r;
+                    end
                     // S5
                     if (row_v) begin
-                        s_acc    <= s_y;
+                        if (o_rsum) s_acc <= fp_add_f(s_acc, row_sum, 1'b0, 1'b0);
+                        else        s_acc <= fp_add_f(fp_mul_f(s_acc, row_r, 1'b0), row_sum, 1'b0, 1'b0);
                         rows_out <= rows_out + 32'd1;
                     end
                     if (o_fn ? fn_fin
@@ -609,7 +662,7 @@ module dnpu_vec #(
 
     // The core range-checked every base (base + n within the SRAM), so the
     // address bits above each SRAM's width are zero or irrelevant.
-    wire unused_ok = &{1'b0, c_eq, s2_last, s1_last, q_rd, q_rs1, q_rs2, r_busy};
+    wire unused_ok = &{1'b0, s2_last, s1_last, q_rd, q_rs1, q_rs2, r_busy};
 endmodule
 
 `default_nettype wire
