@@ -18,7 +18,9 @@ def test_program_size_does_not_grow_with_the_shape(mode, flow):
     big = compiler.sampling_program(SIM, 4, 64, 8192, mode, flow)
     assert len(small.binary) == len(big.binary)  # hardware loops, nothing unrolled
     names = mnemonics(big)
-    assert names.count("C_LOOPI") == 1 and names.count("C_LOOP") == 1
+    # phased: the batch-row loop around the position loop; fused: the tile loop around the
+    # confidence-mask loop and the per-row commit loop
+    assert names.count("C_LOOPI") == (2 if flow == "fused" else 1) and names.count("C_LOOP") == 1
     assert names[-1] == "C_HALT"
 
 
@@ -33,11 +35,31 @@ def test_phased_flow_is_the_papers_instruction_sequence():
 
 def test_fused_flow_streams_once():
     names = mnemonics(compiler.sampling_program(SIM, 2, 8, 1024, "threshold", "fused"))
-    assert names.count("H_SAMPLE_FUSED_N") == 1                 # once per batch row (in the row loop)
+    assert names.count("H_SAMPLE_FUSED_N") == 1                 # once per tile of rows (in the tile loop)
     assert "H_SAMPLE_FUSED" not in names and "S_RECI_FP" not in names  # the reciprocal is in it
     assert "H_PREFETCH_V" not in names and "V_EXP_V" not in names
     assert "V_THRESH_MASK" in names and "V_TOPK_MASK" in names  # FP32 ranking
     assert "S_MAP_V_FP" not in names and "V_TOPK_MASK_V" not in names
+
+
+@pytest.mark.parametrize("prof,B,L,mode,G", [
+    ("sim", 2, 8, "topk", 2), ("sim", 4, 64, "topk", 4), ("sim", 64, 32, "topk", 8),
+    ("sim", 12, 45, "threshold", 6), ("sim", 7, 100, "topk", 1), ("pynq-z2", 3, 200, "threshold", 1),
+])
+def test_fused_flow_tiles_the_batch(prof, B, L, mode, G):
+    cfg = config.load(prof)
+    assert compiler.tile_rows(cfg, B, L, mode) == G
+    n = G * L
+    assert 4 * n + (G if mode == "topk" else 0) <= cfg.sram.int_words and n + 1 <= cfg.sram.fp_words
+    prog = compiler.sampling_program(cfg, B, L, 512, mode, "fused")
+    assert f"C_LOOPI {B // G}, @tile_end" in prog.asm and f"C_LOOPI {G}, @row_end" in prog.asm
+
+
+def test_fused_flow_takes_more_rows_than_one_tile_holds():
+    # 1900 values of k do not fit next to a row's positions; the fused flow loads k a tile at a time
+    compiler.sampling_program(SIM, 1900, 64, 512, "topk", "fused")
+    with pytest.raises(CompileError, match="int SRAM words"):
+        compiler.sampling_program(SIM, 1900, 64, 512, "topk", "phased")
 
 
 def test_layout_is_aligned_and_disjoint():

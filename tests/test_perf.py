@@ -77,7 +77,7 @@ def test_data_dependent_count_is_refused():
         an.program(SIM, isa.assemble(src))
 
 
-@pytest.mark.parametrize("prof,B,L,V", [("sim", 2, 8, 4096), ("sim", 3, 5, 512), ("pynq-z2", 1, 16, 1024),
+@pytest.mark.parametrize("prof,B,L,V", [("sim", 2, 8, 4096), ("sim", 3, 5, 512), ("sim", 12, 45, 512), ("pynq-z2", 1, 16, 1024),
                                         ("asic-2048", 16, 32, 126976)])
 @pytest.mark.parametrize("flow", ["fused", "phased"])
 @pytest.mark.parametrize("mode", ["topk", "threshold"])

@@ -637,19 +637,33 @@ def bound(cfg: Config | str, B: int, L: int, V: int, fmt: str = "e4m3") -> dict[
 # ---- closed form ------------------------------------------------------------------------------------------
 def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
                 fmt: str = "e4m3", *, port: str = "rtl") -> int:
-    """The sampling step's cycles as a formula over the compiler's program shape:
+    """The sampling step's cycles as a formula over the compiler's program shape.
+
+    phased:
 
         T = RUN_OVERHEAD + prologue + B * (row + L * position + commit(L)) + misses * miss
 
-    with `position` the per-position body (phased: H_PREFETCH_V and the four phased vector
-    instructions, then S_RECI_FP, S_LD_INT and five 2-cycle instructions; fused: the
-    confidence mask, S_LD_INT, S_LD_FP and three 2-cycle instructions, with the batch row's
-    one H_SAMPLE_FUSED_N and its S_ADD in `row`), `row`
-    the two H_LOAD_INT of mask and x, the loop set-up, the three stores and six pointer
+    with `position` the per-position body (H_PREFETCH_V and the four phased vector
+    instructions, then S_RECI_FP, S_LD_INT and five 2-cycle instructions), `row` the two
+    H_LOAD_INT of mask and x, the loop set-up, S_MAP_V_FP, the three stores and six pointer
     updates, `commit(L)` top-k (L*(L+2) + 4) and the select (3L + 4), plus V_THRESH_MASK or
-    S_LD_INT/S_ADDI for the mode and S_MAP_V_FP for the phased flow. The fetch-miss count
-    comes from the program's layout (four direct-mapped lines of ctrl.fetch_words words): the
-    first pass through each line, plus the lines each loop body evicts per iteration."""
+    S_LD_INT/S_ADDI for the mode.
+
+    fused (tiles of G = compiler.tile_rows(...) batch rows, n = G*L positions, B/G tiles):
+
+        T = RUN_OVERHEAD + prologue + sum over tiles (tile) + misses * miss
+        tile = loads(mask, x: n words each) + H_SAMPLE_FUSED_N(count n) + n * mask_position
+               + G * row_commit(L) + [V_THRESH_MASK(n)] + V_SELECT_INT(n) + 3 stores of n words
+               + the 2-cycle set-up and pointer updates
+
+    with `mask_position` = S_LD_INT, S_LD_FP (3 each) and S_SEL_FP, S_ST_FP, S_ADDI (2 each),
+    `row_commit(L)` = V_TOPK_MASK over the row's L confidences (L*(L+2) + 4) and its loop body
+    (topk: S_LD_INT of k, S_ADDI and two S_ADD; threshold: two S_ADD), and in topk mode the
+    tile's H_LOAD_INT of G k values. Loads and stores are timed at each tile's addresses.
+
+    The fetch-miss count comes from the program's layout (four direct-mapped lines of
+    ctrl.fetch_words words): the first pass through each line, plus the lines each loop body
+    evicts per iteration (_closed_misses)."""
     c = _cfg(cfg)
     m = machine(c, port)
     prog = compiler.sampling_program(c, B, L, V, mode=mode, flow=flow, fmt=fmt)
@@ -664,8 +678,15 @@ def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", f
         f = next((f for (nm, _, _, f) in code if nm == name), None)
         return instr_cycles(m, name, ins, x, f)[0]
 
+    def dma(name, buf, offset_bytes, n):
+        """H_LOAD_*/H_STORE_* of n words at a buffer of the layout, offset_bytes into it."""
+        r = [0] * 16
+        r[1], r[2] = HEAP_BASE + prog.layout[buf].offset + offset_bytes, n
+        return instr_cycles(m, name, {"addr": 1, "n": 2}, r)[0]
+
     two = _K["FE"]
-    # Prologue: 7 S_LD_ARG, the constants, S_LI_FP, and the commit argument's load.
+    # Prologue: 7 S_LD_ARG, the constants, S_LI_FP, and the commit argument's load (phased: all
+    # B k, or the threshold; fused: the threshold only, k is loaded per tile).
     n_pro = next(i for i, (nm, *_ ) in enumerate(code) if nm == "C_LOOPI")
     pro = 0
     for nm, a, _, f in code[:n_pro]:
@@ -676,65 +697,85 @@ def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", f
             pro += _K["LOAD"] + m.read_latency + max(n, beats * m.beat_period)
         else:
             pro += instr_cycles(m, nm, a, x, f)[0]
-    pro += two                                                     # C_LOOPI B
+    pro += two                                                     # C_LOOPI (batch rows / tiles)
+    topk_row = _K["TOPK"] + L * (L + 2)                             # V_TOPK_MASK over one row's L
+    if flow == "fused":
+        G = compiler.tile_rows(c, B, L, mode)
+        n, T = G * L, B // G
+        pos = 2 * (two + _K["LDW"]) + 3 * two                        # S_LD_INT, S_LD_FP, SEL, ST, ADDI
+        body = 0
+        for t in range(T):
+            o = 4 * n * t
+            tile = dma("H_LOAD_INT", "mask", o, n) + dma("H_LOAD_INT", "x", o, n)
+            tile += cost("H_SAMPLE_FUSED_N", x10=rows, x11=n) + two + two + two   # S_ADD x1, S_ADDI, C_LOOP
+            tile += n * pos + two + two                                # S_ADD x14 = 3n, S_ADDI x13
+            if mode == "topk":
+                tile += 2 * two + dma("H_LOAD_INT", "commit_arg", 4 * G * t, G)   # S_ADD, S_ADDI, k
+                tile += two + G * (topk_row + (two + _K["LDW"]) + 3 * two)         # C_LOOPI, rows
+                tile += 3 * two                                                    # 2 S_SUB, S_ADDI x4
+            else:
+                tile += two + two + G * (topk_row + 2 * two) + two                # S_ADDI, C_LOOPI, rows, S_SUB
+                tile += _K["THRESH"] + n                                           # V_THRESH_MASK
+            tile += _K["VEC"] + _K["SELECT"] * n                                   # V_SELECT_INT
+            tile += (dma("H_STORE_INT", "x_new", o, n) + dma("H_STORE_INT", "x0", o, n)
+                     + dma("H_STORE_FP", "conf", o, n))
+            tile += 6 * two                                                        # S_SLLI + 5 S_ADD
+            body += tile
+        misses = _closed_misses(code, m, {9: L, 11: n})
+        return _K["RUN_OVERHEAD"] + pro + body + misses * miss_cycles(m) + two    # + C_HALT
     load = _K["LOAD"] + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
     store = _K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
-    if flow == "fused":
-        row += cost("H_SAMPLE_FUSED_N", x10=rows, x9=L) + two             # and S_ADD x1
-        pos = 2 * (two + _K["LDW"]) + 3 * two                            # S_LD_INT, S_LD_FP, SEL, ST, ADDI
-    else:
-        pos = (_K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, False)      # H_PREFETCH_V
-               + _K["RED_MAX"] + rows                                                  # V_RED_MAX_IDX
-               + 2 * (_K["VEC"] + rows * (m.C + _K["EW_VF"]))                           # V_SUB_VF, V_EXP_V
-               + _K["RED_SUM"] + m.log2C + rows * m.C)                                 # V_RED_SUM
-        row += _K["MAP"] + -(-L // m.vlen) * m.vlen                                    # S_MAP_V_FP
-        pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two        # S_RECI_FP, S_LD_INT, 5 more
-    commit = _K["TOPK"] + L * (L + 2) + _K["VEC"] + _K["SELECT"] * L
+    pos = (_K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, False)      # H_PREFETCH_V
+           + _K["RED_MAX"] + rows                                                  # V_RED_MAX_IDX
+           + 2 * (_K["VEC"] + rows * (m.C + _K["EW_VF"]))                           # V_SUB_VF, V_EXP_V
+           + _K["RED_SUM"] + m.log2C + rows * m.C)                                 # V_RED_SUM
+    row += _K["MAP"] + -(-L // m.vlen) * m.vlen                                    # S_MAP_V_FP
+    pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two        # S_RECI_FP, S_LD_INT, 5 more
+    commit = topk_row + _K["VEC"] + _K["SELECT"] * L
     if mode == "topk":
         commit += two + _K["LDW"] + two                            # S_LD_INT k, S_ADDI
     else:
         commit += two + _K["THRESH"] + L                           # S_ADDI, V_THRESH_MASK
-    misses = _closed_misses(code, m, B, L)
+    misses = _closed_misses(code, m, {9: L})
     return _K["RUN_OVERHEAD"] + pro + B * (row + L * pos + commit) + misses * miss_cycles(m) + two  # + C_HALT
 
 
-def _closed_misses(code: list, m: Machine, B: int, L: int) -> int:
-    """Fetch misses of the two-loop sampling program from its layout: walk the PC sequence of
-    the first two outer iterations with the inner loop's first two iterations (the buffer state
-    repeats after that), then scale by the iteration counts."""
+def _closed_misses(code: list, m: Machine, counts: dict[int, int]) -> int:
+    """Fetch misses of a program of (nested) hardware loops from its layout. A loop body's PC
+    sequence is the same every iteration, so after its first iteration the line buffers hold
+    the same lines at the end of every iteration: walk the first two iterations of each loop
+    (recursively) and count the second one (count - 1) times. `counts`: the x registers that
+    C_LOOP counts come from (the compiler's constants)."""
     lb = m.line_bytes
-    names = [c[0] for c in code]
-    o_start = names.index("C_LOOPI") + 1
-    o_end = o_start + code[o_start - 1][1]["len"]                  # exclusive
-    i_loop = names.index("C_LOOP", o_start)
-    i_start, i_end = i_loop + 1, i_loop + 1 + code[i_loop][1]["len"]
+    tags: list = [None] * m.fetch_lines
 
-    def run(seq, tags):
-        n = 0
-        for i in seq:
-            line = (HEAP_BASE + 4 * i) // lb
-            if tags[line % m.fetch_lines] != line:
-                tags[line % m.fetch_lines] = line
-                n += 1
+    def touch(i: int) -> int:
+        line = (HEAP_BASE + 4 * i) // lb
+        if tags[line % m.fetch_lines] != line:
+            tags[line % m.fetch_lines] = line
+            return 1
+        return 0
+
+    def run(lo: int, hi: int) -> int:                                # instructions lo..hi-1
+        n, i = 0, lo
+        while i < hi:
+            name, a = code[i][0], code[i][1]
+            n += touch(i)
+            if name in ("C_LOOP", "C_LOOPI"):
+                count = a["count"] if name == "C_LOOPI" else counts[a["rs1"]]
+                end = i + 1 + a["len"]
+                if count:
+                    first = run(i + 1, end)
+                    n += first + ((count - 1) * run(i + 1, end) if count > 1 else 0)
+                i = end
+                continue
+            if name == "C_HALT":
+                break
+            i += 1
         return n
 
-    pre = list(range(0, o_start))
-    head = list(range(o_start, i_start))
-    body = list(range(i_start, i_end))
-    tail = list(range(i_end, o_end))
-    tags = [None] * m.fetch_lines
-    n = run(pre, tags)
-    per_outer = []
-    for _ in range(2):
-        k = run(head, tags)
-        inner = [run(body, tags) for _ in range(min(L, 2))]
-        k += inner[0] + (L - 1) * (inner[1] if L > 1 else 0)
-        k += run(tail, tags)
-        per_outer.append(k)
-    n += per_outer[0] + (B - 1) * per_outer[1] if B > 1 else per_outer[0]
-    n += run([o_end], tags)                                           # C_HALT
-    return n
+    return run(0, len(code))
 
 
 def variant(cfg: Config | str, name: str | None = None, **changes: Any) -> Config:
