@@ -19,8 +19,12 @@ def test_program_size_does_not_grow_with_the_shape(mode, flow):
     assert len(small.binary) == len(big.binary)  # hardware loops, nothing unrolled
     names = mnemonics(big)
     # phased: the batch-row loop around the position loop; fused: the tile loop around the
-    # confidence-mask loop and the per-row commit loop
-    assert names.count("C_LOOPI") == (2 if flow == "fused" else 1) and names.count("C_LOOP") == 1
+    # per-row commit loop (the confidences are masked by one V_MASK_FP a tile)
+    if flow == "fused":
+        assert names.count("C_LOOPI") == 2 and names.count("C_LOOP") == 0
+        assert names.count("V_MASK_FP") == 1 and "S_SEL_FP" not in names
+    else:
+        assert names.count("C_LOOPI") == 1 and names.count("C_LOOP") == 1
     assert names[-1] == "C_HALT"
 
 

@@ -316,6 +316,29 @@ def test_topk_thresh_select():
     assert (e.intsram[60:68] == sel).all()
 
 
+def test_mask_fp_writes_the_fill_where_the_mask_is_zero():
+    e = new()
+    vals = np.array([0.5, 0.25, 2.0, -1.0, 0.75, 3.0], np.float32).view(np.uint32)
+    e.fpsram[10:16] = vals
+    e.intsram[100:106] = np.array([1, 0, 7, 0, 0, -1], np.int64) & 0xFFFFFFFF
+    before = e.fpsram.copy()
+    ok("""
+        S_LI_FP f3, 0xFF80          # -inf
+        S_ADDI x1, x0, 10
+        S_ADDI x2, x0, 100
+        S_ADDI x4, x0, 6
+        V_MASK_FP x1, x2, f3, x4
+    """, e)
+    want = before.copy()
+    want[[11, 13, 14]] = 0xFF800000                                    # where the mask is 0
+    assert (e.fpsram == want).all()
+    # n = 0 checks nothing; a range past the FP or the int SRAM faults SRAM_RANGE
+    FW, IW = CFG.sram.fp_words, CFG.sram.int_words
+    ok(f"{li('x1', FW + 9)}\nV_MASK_FP x1, x1, f3, x0", e)
+    fault(f"{li('x1', FW - 2)}\nS_ADDI x4, x0, 3\nV_MASK_FP x1, x0, f3, x4", ErrCause.SRAM_RANGE, 3, e)
+    fault(f"{li('x2', IW - 2)}\nS_ADDI x4, x0, 3\nV_MASK_FP x0, x2, f3, x4", ErrCause.SRAM_RANGE, 3, e)
+
+
 def test_topk_mask_v_ranks_bf16_vector_elements():
     # Values that differ in FP32 but tie once narrowed to BF16: the lowest index wins the tie.
     e = new()

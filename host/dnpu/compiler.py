@@ -24,7 +24,8 @@ BF16 confidences tie where the float64 reference does not, so the fused flow's
 commit follows the reference more closely.
 
 Then (phased: per batch row; fused: per tile, with only the top-k per batch row):
-confidences of unmasked positions become -inf (S_SEL_FP), the commit mask comes
+confidences of unmasked positions become -inf (phased: S_SEL_FP per position; fused:
+one V_MASK_FP over the tile), the commit mask comes
 from V_TOPK_MASK (quota k) or from V_TOPK_MASK with k = 1 plus V_THRESH_MASK
 (threshold), and V_SELECT_INT writes x_new = where(commit, x0, x). The fused flow
 loads mask, x (and k) and stores x_new, x0 and conf once per tile.
@@ -286,14 +287,7 @@ def _source_fused(cfg: Config, B: int, L: int, V: int, mode: str, fmt: str, row_
           "  H_LOAD_INT x11, x3, x11    # INT[n,2n) = x",
           f"  H_SAMPLE_FUSED_N x0, x1, x10, x11, {fmt}   # INT[p] = x0, FP[p] = its probability, p < n",
           "  S_ADD x1, x1, x8",
-          "  S_ADDI x13, x0, 0         # p = 0",
-          "  C_LOOP x11, @pos_end",
-          f"    S_LD_INT x15, x13, {2 * n}   # mask[p]",
-          "    S_LD_FP f2, x13, 0",
-          "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
-          "    S_ST_FP f3, x13, 0",
-          "    S_ADDI x13, x13, 1",
-          "  pos_end:",
+          "  V_MASK_FP x0, x12, f6, x11   # conf = mask ? p : -inf, p < n",
           "  S_ADD x14, x12, x11        # x14 = 3n: the commit mask",
           "  S_ADDI x13, x0, 0          # the row's confidences: FP[rL, rL+L)"]
     if mode == "topk":

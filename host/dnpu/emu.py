@@ -860,6 +860,17 @@ class Emulator:
             self._intsram[dst:dst + n][m] = s[m]
         return {"INT": (dst, n)}
 
+    @_op("V_MASK_FP")
+    def _v_mask_fp(self, a):
+        dst, msk, n = self._x[a["fdst"]], self._x[a["imask"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("FP", dst, n, self.fp_words)
+        self._sram("int", msk, n, self.int_words)
+        off = self._intsram[msk:msk + n] == 0
+        self._fpsram[dst:dst + n][off] = self._f[a["s"]]
+        return {"FP": (dst, n)}
+
     # ---- memory --------------------------------------------------------------------------
     @_op("H_PREFETCH_V")
     def _h_prefetch_v(self, a):

@@ -211,6 +211,7 @@ class ProgGen:
             (2, ("V_TOPK_MASK_V",), self.g_topk_v),
             (2, ("V_THRESH_MASK",), self.g_thresh),
             (2, ("V_SELECT_INT",), self.g_select),
+            (2, ("V_MASK_FP",), self.g_mask_fp),
         ]
         covered = {n for _, names, _ in menu for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
         # An instruction hw/isa.toml gained and this menu lacks is not generated: listed
@@ -463,6 +464,12 @@ class ProgGen:
         msk = r.choice((src, dst, self.range_pair(r, n, self.intw)[0]))
         d, m, s, c = self.regs(r, 4)
         return _li(d, dst) + _li(m, msk) + _li(s, src) + _li(c, n) + [f"V_SELECT_INT x{d}, x{m}, x{s}, x{c}"]
+
+    def g_mask_fp(self, r):
+        n = self.count(r, min(self.fpw, self.intw))
+        d, m, c = self.regs(r, 3)
+        return (_li(d, self.placed(r, n, self.fpw)) + _li(m, self.placed(r, n, self.intw)) + _li(c, n) +
+                [f"V_MASK_FP x{d}, x{m}, f{r.randint(0, 7)}, x{c}"])
 
     # ---- structure ----------------------------------------------------------------------------------
     def simple(self, r) -> list[str]:

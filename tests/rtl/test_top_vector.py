@@ -12,7 +12,7 @@ Tests (cocotb, Verilator; `vector_masks` also on Icarus):
                        in place and with overlapping ranges (in order, EXECUTION.md)
   vector_reductions    V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM: ties, NaNs, all -inf rows
   vector_masks         S_MAP_V_FP padding, V_TOPK_MASK(_V) (k = 0 .. > n, ties, NaN,
-                       -inf), V_THRESH_MASK, V_SELECT_INT (overlapping ranges too)
+                       -inf), V_THRESH_MASK, V_SELECT_INT (overlapping ranges too), V_MASK_FP
   vector_fused         H_SAMPLE_FUSED on every MX format (NaN blocks, partial groups)
   vector_unit_faults   SRAM_RANGE of every vector instruction, n = 0, H_SAMPLE_FUSED's
                        MISALIGNED / AXI_READ / bad fmt
@@ -191,6 +191,9 @@ async def vector_masks(dut):
                    + ["V_THRESH_MASK x4, x5, f3, x7"])
     for dst, m, s, n in ((800, 0, 64, 40), (1, 0, 64, 30), (64, 60, 63, 20), (70, 72, 71, 10)):
         ops.append(li(4, dst) + li(5, m) + li(6, s) + li(7, n) + ["V_SELECT_INT x4, x5, x6, x7"])
+    for dst, m, fidx, n in ((0, 0, 5, 64), (100, 30, 9, 40), (300, 127, 17, 1)):   # fill: a NaN, -inf, ...
+        ops.append(li(4, dst) + li(5, m) + li(9, fidx) + ["S_LD_FP f2, x9, 0"] + li(7, n)
+                   + ["V_MASK_FP x4, x5, f2, x7"])
     for k, lines in enumerate(ops):
         tb.w.mem.stress = k % 2 == 1
         await T.asm_run(tb, lines, "C_HALT", expect="halted", base=PROG + 0x100 * (k % 32),
@@ -260,6 +263,9 @@ async def vector_unit_faults(dut):
         (op4("V_THRESH_MASK", 0, F, 0, 1, "f0"), E.SRAM_RANGE),
         (op4("V_SELECT_INT", 0, 0, I - 1, 2), E.SRAM_RANGE),
         (op4("V_SELECT_INT", I, I, I, 0), None),
+        (op4("V_MASK_FP", F - 1, 0, 0, 2, "f1"), E.SRAM_RANGE),
+        (op4("V_MASK_FP", 0, I - 1, 0, 2, "f1"), E.SRAM_RANGE),
+        (op4("V_MASK_FP", F, I, 0, 0, "f1"), None),
         (li(1, R - 1) + li(2, 0) + li(3, VLEN + 1) + ["S_MAP_V_FP x1, x2, x3"], E.SRAM_RANGE),
         (li(1, 0) + li(2, F - 1) + li(3, 2) + ["S_MAP_V_FP x1, x2, x3"], E.SRAM_RANGE),
         (fused_lines(DATA + 4, 4, "e4m3"), E.MISALIGNED),

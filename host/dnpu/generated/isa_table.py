@@ -390,6 +390,14 @@ INSTRS = (
         'semantics': 'INT[x[idst]+j] = INT[x[isrc]+j] if INT[x[imask]+j] != 0 else unchanged, j < n (masked update of tokens)',
     },
     {
+        'name': 'V_MASK_FP',
+        'opcode': 0x3F,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'fdst'), ('rs1', 'x', 'imask'), ('rs2', 'f', 's'), ('rs3', 'x', 'n')),
+        'used': 0x007BFFFF,
+        'semantics': 'FP[x[fdst]+j] = f[s] (its bits) if INT[x[imask]+j] == 0 else unchanged, j < n (the confidence of positions that may not commit, e.g. -inf)',
+    },
+    {
         'name': 'H_PREFETCH_V',
         'opcode': 0x50,
         'class': 'memory',

@@ -92,7 +92,7 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
     "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
-    "THRESH": (5, "V_THRESH_MASK: n + 1 words, + 4"),
+    "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4"),
     "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
     "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
@@ -398,7 +398,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         c = _K["RED_MAX"] + n
     elif name == "V_RED_SUM":
         c = _K["RED_SUM"] + m.log2C + n * C
-    elif name == "V_THRESH_MASK":
+    elif name in ("V_THRESH_MASK", "V_MASK_FP"):
         c = _K["THRESH"] + n
     elif name == "V_SELECT_INT":
         c = _K["VEC"] + _K["SELECT"] * n
@@ -702,13 +702,13 @@ def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", f
     if flow == "fused":
         G = compiler.tile_rows(c, B, L, mode)
         n, T = G * L, B // G
-        pos = 2 * (two + _K["LDW"]) + 3 * two                        # S_LD_INT, S_LD_FP, SEL, ST, ADDI
         body = 0
         for t in range(T):
             o = 4 * n * t
             tile = dma("H_LOAD_INT", "mask", o, n) + dma("H_LOAD_INT", "x", o, n)
-            tile += cost("H_SAMPLE_FUSED_N", x10=rows, x11=n) + two + two + two   # S_ADD x1, S_ADDI, C_LOOP
-            tile += n * pos + two + two                                # S_ADD x14 = 3n, S_ADDI x13
+            tile += cost("H_SAMPLE_FUSED_N", x10=rows, x11=n) + two          # and S_ADD x1
+            tile += _K["THRESH"] + n                                   # V_MASK_FP over the tile
+            tile += two + two                                          # S_ADD x14 = 3n, S_ADDI x13
             if mode == "topk":
                 tile += 2 * two + dma("H_LOAD_INT", "commit_arg", 4 * G * t, G)   # S_ADD, S_ADDI, k
                 tile += two + G * (topk_row + (two + _K["LDW"]) + 3 * two)         # C_LOOPI, rows

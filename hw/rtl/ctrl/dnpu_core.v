@@ -353,6 +353,7 @@ module dnpu_core #(
                 `DNPU_OP_V_TOPK_MASK_V: used_mask = `DNPU_USED_V_TOPK_MASK_V;
                 `DNPU_OP_V_THRESH_MASK: used_mask = `DNPU_USED_V_THRESH_MASK;
                 `DNPU_OP_V_SELECT_INT: used_mask = `DNPU_USED_V_SELECT_INT;
+                `DNPU_OP_V_MASK_FP:   used_mask = `DNPU_USED_V_MASK_FP;
                 default:              used_mask = 32'd0;
             endcase
         end
@@ -483,6 +484,8 @@ module dnpu_core #(
                 v_bad = out_of(xa, vn33, INT_DEPTH) | out_of(xb, vn33, INT_DEPTH) | out_of(xd, vn33, INT_DEPTH);
             `DNPU_OP_S_MAP_V_FP:
                 v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vrows, VR_DEPTH);
+            `DNPU_OP_V_MASK_FP:
+                v_bad = out_of(xd, vn33, FP_DEPTH) | out_of(xa, vn33, INT_DEPTH);
             default: v_op = 1'b0;
         endcase
     end

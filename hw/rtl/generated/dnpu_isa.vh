@@ -102,6 +102,7 @@
 `define DNPU_OP_V_TOPK_MASK_V                    7'h3E  // V_TOPK_MASK_V idst, va, k, n
 `define DNPU_OP_V_THRESH_MASK                    7'h3D  // V_THRESH_MASK idst, fsrc, t, n
 `define DNPU_OP_V_SELECT_INT                     7'h3C  // V_SELECT_INT idst, imask, isrc, n
+`define DNPU_OP_V_MASK_FP                        7'h3F  // V_MASK_FP fdst, imask, s, n
 
 // Opcodes: memory
 `define DNPU_OP_H_PREFETCH_V                     7'h50  // H_PREFETCH_V vd, addr, n, fmt
@@ -164,6 +165,7 @@
 `define DNPU_USED_V_TOPK_MASK_V                  32'h007FFFFF
 `define DNPU_USED_V_THRESH_MASK                  32'h007BFFFF
 `define DNPU_USED_V_SELECT_INT                   32'h007FFFFF
+`define DNPU_USED_V_MASK_FP                      32'h007BFFFF
 `define DNPU_USED_H_PREFETCH_V                   32'h0387FFFF
 `define DNPU_USED_H_LOAD_INT                     32'h0007FFFF
 `define DNPU_USED_H_STORE_INT                    32'h0007FFFF

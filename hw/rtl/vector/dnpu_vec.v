@@ -51,6 +51,7 @@
 //    on the FP / int SRAM ports, one word a cycle:
 //      S_MAP_V_FP      rows*VLEN + 1 cycles (the padding lanes too)
 //      V_THRESH_MASK   n + 1
+//      V_MASK_FP       n + 1 (mask word read from the int SRAM, FP write the next cycle)
 //      V_SELECT_INT    3 per element (mask, source, write: in order)
 //      V_TOPK_MASK(_V) n*(n+2) + 1: for each j, the rank of element j is the
 //                      number of elements ranked before it (i < j: v_i >= v_j,
@@ -135,6 +136,7 @@ module dnpu_vec #(
     wire o_map  = (opq == `DNPU_OP_S_MAP_V_FP);
     wire o_tkv  = (opq == `DNPU_OP_V_TOPK_MASK_V);
     wire o_thr  = (opq == `DNPU_OP_V_THRESH_MASK);
+    wire o_mfp  = (opq == `DNPU_OP_V_MASK_FP);
     // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED(_N).
     wire [31:0] q_n = (o_map | o_fuse) ? q_rs2 : q_rs3;
 
@@ -149,7 +151,7 @@ module dnpu_vec #(
                      // row pipeline
                      M_PIPE = 4'd7,
                      // word engines
-                     M_WORD = 4'd8,   // S_MAP_V_FP, V_THRESH_MASK: one word a cycle
+                     M_WORD = 4'd8,   // S_MAP_V_FP, V_THRESH_MASK, V_MASK_FP: a word a cycle
                      M_TKJ  = 4'd9,   // top-k: read element j
                      M_TKI  = 4'd10,  // top-k: element j arrives, stream i
                      M_SEL0 = 4'd11,  // select: read mask j
@@ -422,8 +424,14 @@ module dnpu_vec #(
                 is_wdata = idx_run;
             end
             M_WORD: begin
-                fs_re = ri < q_n;
-                if (o_map) begin
+                fs_re = ~o_mfp & (ri < q_n);
+                if (o_mfp) begin
+                    // V_MASK_FP: INT[imask + j] read, FP[fdst + j] = f[s] where it is 0
+                    is_re    = ri < q_n;
+                    fs_waddr = q_rd[FAW-1:0] + w_j[FAW-1:0];
+                    fs_wdata = q_s;
+                    fs_we    = w_pend & (is_rdata == 32'd0);
+                end else if (o_map) begin
                     // the row is complete with the lane arriving now
                     vs_waddr = q_rd[VAW-1:0] + w_j[LOG_VL +: VAW];
                     vs_wdata = wrow;
@@ -504,7 +512,8 @@ module dnpu_vec #(
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
                         `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: mode <= M_PIPE;
-                        `DNPU_OP_S_MAP_V_FP, `DNPU_OP_V_THRESH_MASK: mode <= M_WORD;
+                        `DNPU_OP_S_MAP_V_FP, `DNPU_OP_V_THRESH_MASK,
+                        `DNPU_OP_V_MASK_FP:      mode <= M_WORD;
                         `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_TOPK_MASK_V: mode <= M_TKJ;
                         `DNPU_OP_V_SELECT_INT:   mode <= M_SEL0;
                         default:                 mode <= M_ERD;
