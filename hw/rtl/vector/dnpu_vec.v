@@ -175,33 +175,14 @@ module dnpu_vec #(
 
     // ---- arithmetic, as functions called under enables ---------------------------------
     // The lanes, trees and scalar steps below are the hw/rtl/common/dnpu_fp_funcs.vh
-    // functions called inside the clocked block, each under the condition that needs
-    // its result. Synthesis builds the same LANES adders / multipliers / EXP units (one
-    // call site per lane and op); Verilator runs them only when enabled, so an idle
-    // vector unit costs the co-simulation almost nothing.
+    // functions, each called under the condition that needs its result. Synthesis builds
+    // one adder, multiplier and EXP unit per lane (one call site each, inputs muxed between
+    // the elementwise engine and the fused pipeline); Verilator runs a call only when it
+    // is enabled, so an idle vector unit costs the co-simulation almost nothing.
 `include "dnpu_fp_funcs.vh"
 
-    // V_ADD/SUB/MUL_* (BF16 result, rounded once) or V_EXP_V (EXP, then narrowed) of
-    // one lane: the BF16 element el_a and the other operand el_b (FP32 bits).
-    // (Lint: a BF16-rounded result's low half, and fp_cmp_f's eq in take_f, are unused
-    // by design.)
+    // (Lint: fp_cmp_f's eq in take_f is unused by design.)
     /* verilator lint_off UNUSEDSIGNAL */
-    function [15:0] elem_f;
-        input [15:0] el_a;
-        input [31:0] el_b;
-        input        el_exp, el_mul, el_sub;
-        reg   [31:0] el_y;
-        begin
-            if (el_exp) begin
-                elem_f = fp_narrow_f(fp_exp_f({el_a, 16'd0}));
-            end else begin
-                if (el_mul) el_y = fp_mul_f({el_a, 16'd0}, el_b, 1'b1);
-                else        el_y = fp_add_f({el_a, 16'd0}, el_b, el_sub, 1'b1);
-                elem_f = el_y[31:16];
-            end
-        end
-    endfunction
-
     // The pairwise FP32 sum of the P lanes: (0,1), (2,3), ... then pairs of pairs
     // (NUMERICS section 6). In place: pair i of a level lands in slot i, which no later
     // pair of that level reads.
@@ -347,6 +328,31 @@ module dnpu_vec #(
     endgenerate
 
     reg  [31:0] s_acc, rows_out;
+
+    // Per lane: the adder (V_ADD/SUB_*: BF16 result; fused S1: FP32 l - m', m' of stage B's
+    // row being m_run), the multiplier (V_MUL_*: BF16) and EXP (V_EXP_V of the element; fused
+    // S2 of S1's d). Zero when not enabled.
+    wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul) | ((mode == M_PIPE) & b_v & o_fuse);
+    wire ln_mul_en = (mode == M_ECH) & o_mul;
+    wire ln_exp_en = ((mode == M_ECH) & o_exp) | ((mode == M_PIPE) & s1_v & o_fuse);
+    reg  [P*32-1:0] ln_add, ln_mul, ln_exp;
+    integer ln;
+    always @* begin
+        ln_add = {P*32{1'b0}};
+        ln_mul = {P*32{1'b0}};
+        ln_exp = {P*32{1'b0}};
+        for (ln = 0; ln < P; ln = ln + 1) begin
+            if (ln_add_en)
+                ln_add[32*ln +: 32] = fp_add_f({ca[16*ln +: 16], 16'd0},
+                                               o_fuse ? m_run : (o_vv ? {cb[16*ln +: 16], 16'd0} : q_s),
+                                               o_sub | o_fuse, ~o_fuse);
+            if (ln_mul_en)
+                ln_mul[32*ln +: 32] = fp_mul_f({ca[16*ln +: 16], 16'd0},
+                                               o_vv ? {cb[16*ln +: 16], 16'd0} : q_s, 1'b1);
+            if (ln_exp_en)
+                ln_exp[32*ln +: 32] = fp_exp_f(o_fuse ? s1_d[32*ln +: 32] : {ca[16*ln +: 16], 16'd0});
+        end
+    end
 
     // ---- H_SAMPLE_FUSED_N: per-position results ------------------------------------
     // fn_end: position pos is complete (every row through S5) and the reciprocal
@@ -534,9 +540,8 @@ module dnpu_vec #(
                 end
                 M_ECH: begin
                     for (b = 0; b < P; b = b + 1)
-                        wrow[16*(P*ch + b) +: 16] <= elem_f(ca[16*b +: 16],
-                                                            o_vv ? {cb[16*b +: 16], 16'd0} : q_s,
-                                                            o_exp, o_mul, o_sub);
+                        wrow[16*(P*ch + b) +: 16] <= o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
+                                                   : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
                     ch <= ch + 1'b1;
                     if (ch == C_LAST)
                         mode <= M_EWR;
@@ -571,7 +576,7 @@ module dnpu_vec #(
                             s1_d[32*b +: 32] <= {ca[16*b +: 16], 16'd0};
                     if (b_v & o_fuse) begin         // l - m' (m' of B's row is m_run)
                         for (b = 0; b < P; b = b + 1)
-                            s1_d[32*b +: 32] <= fp_add_f({ca[16*b +: 16], 16'd0}, m_run, 1'b1, 1'b0);
+                            s1_d[32*b +: 32] <= ln_add[32*b +: 32];
                         s1_rd <= fp_add_f(m_old, m_run, 1'b1, 1'b0);
                     end
                     // S2
@@ -581,7 +586,7 @@ module dnpu_vec #(
                         s2_e <= s1_d;
                     if (s1_v & o_fuse) begin
                         for (b = 0; b < P; b = b + 1)
-                            s2_e[32*b +: 32] <= fp_exp_f(s1_d[32*b +: 32]);
+                            s2_e[32*b +: 32] <= ln_exp[32*b +: 32];
                         s2_r <= fp_exp_f(s1_rd);
                     end
                     // S3
