@@ -336,11 +336,13 @@ module dnpu_vec #(
     wire ln_mul_en = (mode == M_ECH) & o_mul;
     wire ln_exp_en = ((mode == M_ECH) & o_exp) | ((mode == M_PIPE) & s1_v & o_fuse);
     reg  [P*32-1:0] ln_add, ln_mul, ln_exp;
+    // zero through a parameter: {P*32{1'b0}} passes Verilator's replication limit at 2048 lanes
+    localparam [P*32-1:0] LN_ZERO = 0;
     integer ln;
     always @* begin
-        ln_add = {P*32{1'b0}};
-        ln_mul = {P*32{1'b0}};
-        ln_exp = {P*32{1'b0}};
+        ln_add = LN_ZERO;
+        ln_mul = LN_ZERO;
+        ln_exp = LN_ZERO;
         for (ln = 0; ln < P; ln = ln + 1) begin
             if (ln_add_en)
                 ln_add[32*ln +: 32] = fp_add_f({ca[16*ln +: 16], 16'd0},
