@@ -185,7 +185,7 @@ module dnpu_core #(
     output reg  [31:0]                      retire_x_data,
     output reg                              retire_f_we,
     output reg  [2:0]                       retire_f_idx,
-    output reg  [31:0]                      retire_f_data
+    output wire [31:0]                      retire_f_data
 );
     // ---- geometry ---------------------------------------------------------------
     localparam integer BB        = DATA_W / 8;            // bytes per AXI beat
@@ -1297,9 +1297,12 @@ module dnpu_core #(
             retire_x_idx  <= w_xidx;
             retire_x_data <= w_xdata;
             retire_f_idx  <= w_fidx;
-            retire_f_data <= in_fpu ? sfp_f(op, fpu_a, fpu_b, reci_y) : w_fdata;
         end
     end
+
+    // The f value a retire wrote, read back from the register file the cycle after (no
+    // second retire can come that soon): one scalar FP unit, not a copy for the trace.
+    assign retire_f_data = fr[retire_f_idx];
 
     // SRAM bases beyond the address bits were range-checked before use. The
     // comparator's eq is for the vector unit; the reciprocal is never busy in EXEC

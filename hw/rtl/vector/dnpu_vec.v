@@ -600,8 +600,9 @@ module dnpu_vec #(
                     end
                     // S5
                     if (row_v) begin
-                        if (o_rsum) s_acc <= fp_add_f(s_acc, row_sum, 1'b0, 1'b0);
-                        else        s_acc <= fp_add_f(fp_mul_f(s_acc, row_r, 1'b0), row_sum, 1'b0, 1'b0);
+                        // one adder for both (V_RED_SUM adds to s, the fused path to s * r)
+                        s_acc <= fp_add_f(o_rsum ? s_acc : fp_mul_f(s_acc, row_r, 1'b0), row_sum,
+                                          1'b0, 1'b0);
                         rows_out <= rows_out + 32'd1;
                     end
                     if (o_fn ? fn_fin
