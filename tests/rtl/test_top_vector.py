@@ -99,6 +99,53 @@ async def fill_vsram(tb, rng, rows: int, **kw) -> None:
         done += n
 
 
+ST_VEC = 9          # dnpu_core's state while dnpu_vec works (hw/rtl/ctrl/dnpu_core.v)
+
+
+async def run_fault_cases(tb, cases, stress_odd: bool = False) -> None:
+    """Each (lines, cause) on both sides; a fault must be at the case's last instruction."""
+    for k, (lines, cause) in enumerate(cases):
+        tb.w.mem.stress = (k % 2 == 1) if stress_odd else (k % 2 == 0)
+        base = PROG + 0x100 * k
+        res = await T.asm_run(tb, lines, "C_HALT", base=base,
+                              expect="halted" if cause is None else "fault", expect_cause=cause)
+        if cause is not None:
+            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
+
+
+async def bad_fmt_is_illegal(tb, name: str) -> None:
+    """An fmt code past the formats makes `name` an illegal instruction."""
+    base = PROG + 0x4000
+    fmt = T.isa.FIELDS["fmt"]
+    ops = [0] * len(T.isa.INSTRS[name].operands)
+    w = T.isa.encode(name, *ops) | (((1 << fmt.width) - 1) << fmt.lsb)
+    T.place(base, T.words("C_NOP") + [w] + T.words("C_HALT"))
+    st, cause, epc = await tb.run_rtl_only(base)
+    assert (st, cause, epc) == (T.ERROR, ErrCause.ILLEGAL_INSTR, base + 4), (name, st, cause, epc)
+
+
+async def r_beat_rate(tb, dut, lines, want_beats: int, what: str) -> float:
+    """Run lines (memory never stalling); R beats accepted while dnpu_vec works, per cycle
+    from the first to the last; the beat count must be want_beats."""
+    beats: list[int] = []
+
+    def sample():
+        if (int(dut.u_core.state.value) == ST_VEC and int(dut.m_axi_rvalid.value)
+                and int(dut.m_axi_rready.value)):
+            beats.append(tb.cycle)
+
+    tb.w.mem.per_cycle.append(sample)
+    try:
+        await T.asm_run(tb, lines, "C_HALT", expect="halted")
+    finally:
+        tb.w.mem.per_cycle.remove(sample)
+    assert len(beats) == want_beats, (len(beats), want_beats)
+    window = beats[-1] - beats[0] + 1
+    rate = len(beats) / window
+    print(f"{what}: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    return rate
+
+
 @cocotb.test(timeout_time=300, timeout_unit="sec")
 async def vector_elementwise(dut):
     tb = await T.Bench(dut).start(seed=31)
@@ -276,20 +323,8 @@ async def vector_unit_faults(dut):
     ]
     if max(1, T.MX_BLOCK // VLEN) > 1:
         cases.append((fused_lines(DATA, 1, "e4m3"), E.MISALIGNED))
-    for k, (lines, cause) in enumerate(cases):
-        tb.w.mem.stress = k % 2 == 0
-        base = PROG + 0x100 * k
-        res = await T.asm_run(tb, lines, "C_HALT", base=base,
-                              expect="halted" if cause is None else "fault", expect_cause=cause)
-        if cause is not None:
-            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
-    # an fmt code past the formats is an illegal instruction
-    base = PROG + 0x4000
-    fmt = T.isa.FIELDS["fmt"]
-    w = T.isa.encode("H_SAMPLE_FUSED", 1, 2, 3, 4, 0) | (((1 << fmt.width) - 1) << fmt.lsb)
-    T.place(base, T.words("C_NOP") + [w] + T.words("C_HALT"))
-    st, cause, epc = await tb.run_rtl_only(base)
-    assert (st, cause, epc) == (T.ERROR, E.ILLEGAL_INSTR, base + 4), (st, cause, epc)
+    await run_fault_cases(tb, cases)
+    await bad_fmt_is_illegal(tb, "H_SAMPLE_FUSED")
 
 
 @cocotb.test(timeout_time=240, timeout_unit="sec")
@@ -304,23 +339,8 @@ async def fused_stream_rate(dut):
     rows = groups * ge_rows
     m = T.make_mx(rng, "e4m3", rows)
     T.world().write(DATA, mx.pack(m))
-    core, d = dut.u_core, dut
-    beats: list[int] = []
-
-    def sample():
-        if int(core.state.value) == 9 and int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
-            beats.append(tb.cycle)
-
-    tb.w.mem.per_cycle.append(sample)
-    try:
-        await T.asm_run(tb, fused_lines(DATA, rows, "e4m3"), "C_HALT", expect="halted")
-    finally:
-        tb.w.mem.per_cycle.remove(sample)
-    want_beats = -(-(groups * gbytes) // T.BB)
-    assert len(beats) == want_beats, (len(beats), want_beats)
-    window = beats[-1] - beats[0] + 1
-    rate = len(beats) / window
-    print(f"fused_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    rate = await r_beat_rate(tb, dut, fused_lines(DATA, rows, "e4m3"), -(-(groups * gbytes) // T.BB),
+                             "fused_stream_rate")
     assert rate >= 0.95, rate
 
 
@@ -411,20 +431,8 @@ async def fused_n_faults(dut):
     # a good one after the faults: the engines recovered
     place_positions(rng, fmt, rows, 2, DATA)
     cases.append((fused_n_lines(70, DATA, rows, 2, fmt), None))
-    for k, (lines, cause) in enumerate(cases):
-        tb.w.mem.stress = k % 2 == 1
-        base = PROG + 0x100 * k
-        res = await T.asm_run(tb, lines, "C_HALT", base=base,
-                              expect="halted" if cause is None else "fault", expect_cause=cause)
-        if cause is not None:
-            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
-    # an fmt code past the formats is an illegal instruction
-    base = PROG + 0x4000
-    fmtf = T.isa.FIELDS["fmt"]
-    w = T.isa.encode("H_SAMPLE_FUSED_N", 1, 2, 3, 4, 0) | (((1 << fmtf.width) - 1) << fmtf.lsb)
-    T.place(base, T.words("C_NOP") + [w] + T.words("C_HALT"))
-    st, cause, epc = await tb.run_rtl_only(base)
-    assert (st, cause, epc) == (T.ERROR, E.ILLEGAL_INSTR, base + 4), (st, cause, epc)
+    await run_fault_cases(tb, cases, stress_odd=True)
+    await bad_fmt_is_illegal(tb, "H_SAMPLE_FUSED_N")
 
 
 @cocotb.test(timeout_time=300, timeout_unit="sec")
@@ -437,23 +445,9 @@ async def fused_n_stream_rate(dut):
     rows, count = 4096 // VLEN, 3
     stride = place_positions(rng, "e4m3", rows, count, DATA, finite=True)
     assert count * stride <= T.DATA_SIZE
-    core, d = dut.u_core, dut
-    beats: list[int] = []
-
-    def sample():
-        if int(core.state.value) == 9 and int(d.m_axi_rvalid.value) and int(d.m_axi_rready.value):
-            beats.append(tb.cycle)
-
-    tb.w.mem.per_cycle.append(sample)
-    try:
-        await T.asm_run(tb, fused_n_lines(0, DATA, rows, count, "e4m3"), "C_HALT", expect="halted")
-    finally:
-        tb.w.mem.per_cycle.remove(sample)
-    per = -(-(stride) // T.BB)          # V = 4096: whole groups, no padding
-    assert len(beats) == count * per, (len(beats), count * per)
-    window = beats[-1] - beats[0] + 1
-    rate = len(beats) / window
-    print(f"fused_n_stream_rate: {len(beats)} beats / {window} cycles = {rate:.4f} beats/cycle")
+    per = -(-stride // T.BB)            # V = 4096: whole groups, no padding
+    rate = await r_beat_rate(tb, dut, fused_n_lines(0, DATA, rows, count, "e4m3"), count * per,
+                             "fused_n_stream_rate")
     assert rate >= 0.95, rate
 
 
