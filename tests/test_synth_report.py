@@ -60,6 +60,21 @@ def test_sources_exclude_test_benches():
     assert not [s for s in srcs if "_tb" in s]
 
 
+def test_progress_names_the_last_pass_yosys_announced(tmp_path):
+    log = tmp_path / "yosys.log"
+    assert synth_report.current_pass(log) == "starting"
+    log.write_text("1. Executing Verilog-2005 frontend: a.v\n...\n17.47. Executing ABC9 pass.\n"
+                   "17.47.1. Executing ABC9_OPS pass (helper functions for ABC9).\nExtracted 5 AND gates\n")
+    assert synth_report.current_pass(log) == "ABC9_OPS pass (helper functions for ABC9)"
+
+
+def test_a_synthesis_past_its_timeout_is_stopped_and_says_where(tmp_path):
+    cfg = config.load("pynq-z2")
+    out = REPO / "build" / "test-synth-timeout"
+    with pytest.raises(SystemExit, match=r"did not finish within 1 s \(in: .+\); killed"):
+        synth_report.synthesize(cfg, "xc7", out, timeout=1, progress_every=0.5)
+
+
 @pytest.mark.slow
 def test_pynq_z2_build_fits_the_xc7z020(tmp_path):
     out = tmp_path / "synth.json"

@@ -2,11 +2,9 @@
 // single home of that logic. `include it inside a module body (no include guard: every
 // module that uses the functions needs its own copy).
 //
-// Why functions: the hw/rtl/fp modules are thin wrappers around them, and the vector
-// unit calls them inside clocked blocks under an enable. Verilator evaluates a module's
-// combinational logic on every clock edge; a function called under `if (en)` runs only
-// when en is set, which keeps the co-simulation fast while the vector lanes are idle.
-// Synthesis sees the same logic either way.
+// Why functions: the hw/rtl/fp modules are thin wrappers that call them under an enable
+// (Verilator then skips an idle unit's arithmetic), the core's scalar FP unit calls them
+// in one case statement, and the function bodies are the one copy of the logic.
 //
 // Every function follows "the rule" of NUMERICS section 2: DAZ read, one RNE rounding
 // with an unbounded exponent, then overflow / FTZ, canonical NaN 0x7FC00000.

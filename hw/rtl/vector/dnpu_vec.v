@@ -112,6 +112,8 @@ module dnpu_vec #(
 );
     localparam integer P      = LANES;
     localparam integer C      = VLEN / LANES;
+    localparam integer GROUPS = (P < 8) ? P : 8;              // lane groups (dnpu_vec_lanes)
+    localparam integer G      = P / GROUPS;                    // lanes a group
     localparam integer LOG_C  = (C > 1) ? $clog2(C) : 0;
     localparam integer CW     = (C > 1) ? $clog2(C) : 1;      // chunk counter width
     localparam integer LOG_VL = $clog2(VLEN);
@@ -173,34 +175,17 @@ module dnpu_vec #(
 
     reg  [P*32-1:0]    s1_d;          // S1 output: d per lane
 
-    // ---- arithmetic, as functions called under enables ---------------------------------
-    // The lanes, trees and scalar steps below are the hw/rtl/common/dnpu_fp_funcs.vh
-    // functions, each called under the condition that needs its result. Synthesis builds
-    // one adder, multiplier and EXP unit per lane (one call site each, inputs muxed between
-    // the elementwise engine and the fused pipeline); Verilator runs a call only when it
-    // is enabled, so an idle vector unit costs the co-simulation almost nothing.
+    // ---- arithmetic ----------------------------------------------------------------------
+    // Every adder, multiplier and EXP unit has an enable and computes only while it is
+    // enabled (in Verilator: an idle vector unit costs the co-simulation almost nothing):
+    // the lanes in GROUPS dnpu_vec_lanes (one adder, multiplier and EXP per lane, shared by
+    // the elementwise engine and the fused pipeline; see there why groups), the scalar
+    // steps (S1's rd, S2's r, S5, the chunk levels) and the group-sum tree as hw/rtl/fp
+    // instances. The max tree's comparators are cheap and stay inline.
 `include "dnpu_fp_funcs.vh"
 
     // (Lint: fp_cmp_f's eq in take_f is unused by design.)
     /* verilator lint_off UNUSEDSIGNAL */
-    // The pairwise FP32 sum of the P lanes: (0,1), (2,3), ... then pairs of pairs
-    // (NUMERICS section 6). In place: pair i of a level lands in slot i, which no later
-    // pair of that level reads.
-    function [31:0] lane_sum_f;
-        input [P*32-1:0] ls_v;
-        reg   [P*32-1:0] ls_w;
-        integer ls_l, ls_i;
-        begin
-            ls_w = ls_v;
-            for (ls_l = 1; ls_l < P; ls_l = ls_l * 2)
-                for (ls_i = 0; ls_i < P / 2; ls_i = ls_i + 1)
-                    if (ls_i < P / (2 * ls_l))
-                        ls_w[32*ls_i +: 32] = fp_add_f(ls_w[64*ls_i +: 32], ls_w[64*ls_i+32 +: 32],
-                                                       1'b0, 1'b0);
-            lane_sum_f = ls_w[31:0];
-        end
-    endfunction
-
     // A row taken into the running maximum: {m', m, idx'} from the row, m and idx.
     // The row's maximum by a pairwise tree in which the upper half wins only if
     // strictly greater (equal maxima: the lowest lane; NaNs: the first), as the
@@ -279,6 +264,33 @@ module dnpu_vec #(
     reg         s3_v, s3_last;
     reg  [31:0] s3_sum, s3_r;
 
+    // S1's rd = fp32(m - m') and S2's r = EXP(rd), fused path only
+    wire [31:0] s1_rd_y, s2_r_y;
+    dnpu_fp32_add u_s1_rd (.en(b_v & o_fuse), .a(m_old), .b(m_run), .sub(1'b1), .bf16(1'b0),
+                           .y(s1_rd_y));
+    dnpu_fp_exp   u_s2_r  (.en(s1_v & o_fuse), .x(s1_rd), .y(s2_r_y));
+
+    // S3: the pairwise FP32 sum of the P lanes, (0,1), (2,3), ... then pairs of pairs
+    // (NUMERICS section 6): each group sums its G lanes, then a heap of adders sums the
+    // groups' sums: node k (1 <= k < GROUPS) adds nodes 2k and 2k + 1, group g is node
+    // GROUPS + g, the row's sum is node 1.
+    wire [GROUPS*32-1:0] grp_sum;
+    wire [31:0] s3_in;
+    generate
+        if (GROUPS == 1) begin : g_sum1
+            assign s3_in = grp_sum;
+        end else begin : g_sum
+            wire [64*GROUPS-1:32] node /* verilator split_var */;
+            assign node[32*GROUPS +: 32*GROUPS] = grp_sum;
+            genvar k;
+            for (k = 1; k < GROUPS; k = k + 1) begin : g_node
+                dnpu_fp32_add u_add (.en(s2_v), .a(node[64*k +: 32]), .b(node[64*k+32 +: 32]),
+                                     .sub(1'b0), .bf16(1'b0), .y(node[32*k +: 32]));
+            end
+            assign s3_in = node[63:32];
+        end
+    endgenerate
+
     // chunk-combination levels (C > 1): lv_* index 0 is S3's output
     wire        row_v;
     wire [31:0] row_sum, row_r;
@@ -301,6 +313,9 @@ module dnpu_vec #(
             for (k = 0; k < LOG_C; k = k + 1) begin : g_lv
                 reg         h_v, o_v;
                 reg  [31:0] h_x, o_x, o_r;
+                wire [31:0] pair_y;
+                dnpu_fp32_add u_add (.en(lv_v[k] & h_v), .a(h_x), .b(lv_x[32*k +: 32]),
+                                     .sub(1'b0), .bf16(1'b0), .y(pair_y));
                 always @(posedge clk) begin
                     if (!rst_n) begin
                         h_v <= 1'b0;
@@ -313,7 +328,7 @@ module dnpu_vec #(
                     if (lv_v[k] & ~h_v)
                         h_x <= lv_x[32*k +: 32];
                     if (lv_v[k] & h_v)
-                        o_x <= fp_add_f(h_x, lv_x[32*k +: 32], 1'b0, 1'b0);
+                        o_x <= pair_y;
                     o_r <= lv_r[32*k +: 32];
                 end
                 assign lv_v[k+1]            = o_v;
@@ -335,26 +350,25 @@ module dnpu_vec #(
     wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul) | ((mode == M_PIPE) & b_v & o_fuse);
     wire ln_mul_en = (mode == M_ECH) & o_mul;
     wire ln_exp_en = ((mode == M_ECH) & o_exp) | ((mode == M_PIPE) & s1_v & o_fuse);
-    reg  [P*32-1:0] ln_add, ln_mul, ln_exp;
-    // zero through a parameter: {P*32{1'b0}} passes Verilator's replication limit at 2048 lanes
-    localparam [P*32-1:0] LN_ZERO = 0;
-    integer ln;
-    always @* begin
-        ln_add = LN_ZERO;
-        ln_mul = LN_ZERO;
-        ln_exp = LN_ZERO;
-        for (ln = 0; ln < P; ln = ln + 1) begin
-            if (ln_add_en)
-                ln_add[32*ln +: 32] = fp_add_f({ca[16*ln +: 16], 16'd0},
-                                               o_fuse ? m_run : (o_vv ? {cb[16*ln +: 16], 16'd0} : q_s),
-                                               o_sub | o_fuse, ~o_fuse);
-            if (ln_mul_en)
-                ln_mul[32*ln +: 32] = fp_mul_f({ca[16*ln +: 16], 16'd0},
-                                               o_vv ? {cb[16*ln +: 16], 16'd0} : q_s, 1'b1);
-            if (ln_exp_en)
-                ln_exp[32*ln +: 32] = fp_exp_f(o_fuse ? s1_d[32*ln +: 32] : {ca[16*ln +: 16], 16'd0});
+    wire [P*32-1:0] ln_add, ln_mul, ln_exp;
+    genvar gg;
+    generate
+        for (gg = 0; gg < GROUPS; gg = gg + 1) begin : g_grp
+            dnpu_vec_lanes #(.G(G)) u_lanes (
+                .add_en(ln_add_en), .mul_en(ln_mul_en), .exp_en(ln_exp_en), .sum_en(s2_v),
+                .fuse(o_fuse), .vv(o_vv), .sub(o_sub),
+                .a16(ca[16*G*gg +: 16*G]), .b16(cb[16*G*gg +: 16*G]), .s(q_s), .m(m_run),
+                .d(s1_d[32*G*gg +: 32*G]), .e(s2_e[32*G*gg +: 32*G]),
+                .add_y(ln_add[32*G*gg +: 32*G]), .mul_y(ln_mul[32*G*gg +: 32*G]),
+                .exp_y(ln_exp[32*G*gg +: 32*G]), .sum_y(grp_sum[32*gg +: 32]));
         end
-    end
+    endgenerate
+
+    // S5: s = fp32(fp32(s * r) + row sum), V_RED_SUM s = fp32(s + row sum): one adder for both
+    wire [31:0] s5_mul_y, s5_y;
+    dnpu_fp32_mul u_s5_mul (.en(row_v & ~o_rsum), .a(s_acc), .b(row_r), .bf16(1'b0), .y(s5_mul_y));
+    dnpu_fp32_add u_s5_add (.en(row_v), .a(o_rsum ? s_acc : s5_mul_y), .b(row_sum), .sub(1'b0),
+                            .bf16(1'b0), .y(s5_y));
 
     // ---- H_SAMPLE_FUSED_N: per-position results ------------------------------------
     // fn_end: position pos is complete (every row through S5) and the reciprocal
@@ -579,7 +593,7 @@ module dnpu_vec #(
                     if (b_v & o_fuse) begin         // l - m' (m' of B's row is m_run)
                         for (b = 0; b < P; b = b + 1)
                             s1_d[32*b +: 32] <= ln_add[32*b +: 32];
-                        s1_rd <= fp_add_f(m_old, m_run, 1'b1, 1'b0);
+                        s1_rd <= s1_rd_y;
                     end
                     // S2
                     s2_v    <= s1_v;
@@ -589,20 +603,18 @@ module dnpu_vec #(
                     if (s1_v & o_fuse) begin
                         for (b = 0; b < P; b = b + 1)
                             s2_e[32*b +: 32] <= ln_exp[32*b +: 32];
-                        s2_r <= fp_exp_f(s1_rd);
+                        s2_r <= s2_r_y;
                     end
                     // S3
                     s3_v    <= s2_v;
                     s3_last <= s2_last;
                     if (s2_v) begin
-                        s3_sum <= lane_sum_f(s2_e);
+                        s3_sum <= s3_in;
                         s3_r   <= s2_r;
                     end
                     // S5
                     if (row_v) begin
-                        // one adder for both (V_RED_SUM adds to s, the fused path to s * r)
-                        s_acc <= fp_add_f(o_rsum ? s_acc : fp_mul_f(s_acc, row_r, 1'b0), row_sum,
-                                          1'b0, 1'b0);
+                        s_acc <= s5_y;
                         rows_out <= rows_out + 32'd1;
                     end
                     if (o_fn ? fn_fin
