@@ -467,4 +467,6 @@ def test_top_vector_verilator():
 
 @pytest.mark.rtl
 def test_top_vector_icarus():
-    _run("icarus", ["vector_masks"], extra_env={"DNPU_TOP_QUICK": "1"})
+    # the word engines, and the lanes' arithmetic with its group-sum tree (dnpu_vec_lanes)
+    _run("icarus", ["vector_masks", "vector_reductions", "vector_elementwise", "vector_fused"],
+         extra_env={"DNPU_TOP_QUICK": "1"})
