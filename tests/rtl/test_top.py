@@ -42,7 +42,7 @@ soft_reset and fp_smoke also on Icarus):
   soft_reset               after a fault, during an endless run with transfers in flight,
                            with a reciprocal in flight
   counters                 exact beats and bursts, INSTRET, BUSY_CYCLES, CLEAR_COUNTERS
-  random_programs          20 seeded random programs, lockstep
+  random_programs          12 random programs of dnpu.proggen (whole ISA), lockstep
 pytest: test_top_verilator, test_top_icarus (subset), test_top_lint (every profile).
 
 File layout: bench helpers, program helpers, the cocotb tests, the pytest entries.
@@ -68,6 +68,7 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 from dnpu import config, csr, isa, mx
 from dnpu.csr import ErrCause
 from dnpu.emu import Emulator
+from dnpu.proggen import HOLE as GEN_HOLE, ProgGen
 
 try:  # collected by pytest as a member of the tests/rtl package
     from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
@@ -97,7 +98,9 @@ OUT, OUT_SIZE = 0x0004_0000, 0x4000
 EDGE, EDGE_SIZE = 0x0006_0000, 0x40      # a short region with nothing after it
 SLV, SLV_SIZE = 0x0008_0000, 0x1000      # answers SLVERR (unmapped for the emulator)
 HOLE = 0x0009_0000                       # nothing there: DECERR
-REGIONS = [(PROG, PROG_SIZE), (DATA, DATA_SIZE), (OUT, OUT_SIZE), (EDGE, EDGE_SIZE)]
+GEN, GEN_SIZE = 0x0010_0000, 0x20000     # random_programs' buffers (dnpu.proggen's HOLE is unmapped)
+REGIONS = [(PROG, PROG_SIZE), (DATA, DATA_SIZE), (OUT, OUT_SIZE), (EDGE, EDGE_SIZE), (GEN, GEN_SIZE)]
+assert not any(b <= GEN_HOLE < b + n for b, n in REGIONS + [(SLV, SLV_SIZE)]), "proggen's HOLE is mapped"
 
 BUSY = csr.mask("STATUS", "BUSY")
 DONE = csr.mask("STATUS", "DONE")
@@ -1350,172 +1353,37 @@ async def counters(dut):
 # Random programs
 # ---------------------------------------------------------------------------
 
-class ProgGen:
-    """Random programs over the implemented subset. x1 (DATA) and x2 (OUT) hold buffer
-    bases and are never overwritten; loops nest up to the depth with small counts (0
-    included) and bodies that often end together; transfers are mostly legal, and now and
-    then a program ends in a fault (illegal word, range, alignment, unmapped)."""
-
-    ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
-    FP_ALU = ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP")
-
-    def __init__(self, seed: int):
-        self.r = random.Random(seed)
-        self.fault_budget = 1 if self.r.random() < 0.4 else 0
-
-    def reg(self) -> int:
-        return self.r.randint(3, 15)
-
-    def src(self) -> int:
-        return self.r.choice([0, 1, 2] + list(range(3, 16)))
-
-    def fp_op(self) -> list[str]:
-        """Scalar FP arithmetic on whatever the f registers hold (S_LI_FP and S_LD_FP
-        patterns: NaNs, infinities and subnormals included)."""
-        r = self.r
-        k = r.random()
-        f = [r.randint(0, 7) for _ in range(3)]
-        if k < 0.55:
-            return [f"{r.choice(self.FP_ALU)} f{f[0]}, f{f[1]}, f{f[2]}"]
-        if k < 0.75:
-            return [f"S_LT_FP x{r.choice([0] + list(range(3, 16)))}, f{f[1]}, f{f[2]}"]
-        if k < 0.9:
-            return [f"S_EXP_FP f{f[0]}, f{f[1]}"]
-        return [f"S_RECI_FP f{f[0]}, f{f[1]}"]
-
-    def simple(self) -> list[str]:
-        r = self.r
-        if r.random() < 0.2:
-            return self.fp_op()
-        k = r.random()
-        d = self.reg()
-        if k < 0.25:
-            return [f"{r.choice(self.ALU)} x{d}, x{self.src()}, x{self.src()}"]
-        if k < 0.35:
-            return [f"S_ADDI x{d}, x{self.src()}, {r.randint(-65536, 65535)}"]
-        if k < 0.40:
-            return [f"S_LUI x{d}, {r.getrandbits(21)}"]
-        if k < 0.47:
-            return [f"{r.choice(('S_SLLI', 'S_SRLI'))} x{d}, x{self.src()}, {r.randint(0, 31)}"]
-        if k < 0.50:
-            return [f"S_LD_ARG x{d}, {r.randint(0, 7)}"]
-        if k < 0.58:
-            return [f"S_ST_INT x{self.src()}, x0, {r.randint(0, INT_WORDS - 1)}"]
-        if k < 0.64:
-            return [f"S_LD_INT x{d}, x0, {r.randint(0, INT_WORDS - 1)}"]
-        if k < 0.68:
-            return [f"S_LI_FP f{r.randint(0, 7)}, 0x{r.getrandbits(16):04X}"]
-        if k < 0.72:
-            return [f"S_ST_FP f{r.randint(0, 7)}, x0, {r.randint(0, FP_WORDS - 1)}"]
-        if k < 0.76:
-            return [f"S_LD_FP f{r.randint(0, 7)}, x0, {r.randint(0, FP_WORDS - 1)}"]
-        if k < 0.80:
-            return [f"S_SEL_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}, f{r.randint(0, 7)}, "
-                    f"x{self.src()}"]
-        if k < 0.83:
-            return ["C_NOP"]
-        return self.transfer()
-
-    def transfer(self) -> list[str]:
-        r = self.r
-        fp = r.random() < 0.4
-        store = r.random() < 0.5
-        op = ("H_STORE_" if store else "H_LOAD_") + ("FP" if fp else "INT")
-        depth = FP_WORDS if fp else INT_WORDS
-        n = r.choice([0, 1, 2, 3, 4, 5, 8, 17, 64, r.randint(1, 200)])
-        base = r.randint(0, depth - max(n, 1))
-        area, size = (OUT, OUT_SIZE) if store else (DATA, DATA_SIZE)
-        off = 4 * r.randint(0, (size - 4 * n) // 4 - 1) if 4 * n < size else 0
-        a, b = self.reg(), self.reg()
-        while b == a:
-            b = self.reg()
-        c = self.reg()
-        while c in (a, b):
-            c = self.reg()
-        out = [f"S_ADDI x{a}, x0, {base}", f"S_ADDI x{c}, x0, {n}"]
-        out += li(b, off) + [f"S_ADD x{b}, x{b}, x{2 if store else 1}"]
-        if self.fault_budget and r.random() < 0.3:
-            self.fault_budget = 0
-            kind = r.randint(0, 3)
-            if kind == 0:
-                out.append(f"S_ADDI x{b}, x{b}, {r.choice([1, 2, 3])}")           # MISALIGNED
-            elif kind == 1:
-                out.append(f"S_ADDI x{a}, x0, {depth - n + 1}")                   # SRAM_RANGE
-            elif kind == 2:
-                out += li(b, r.choice([HOLE, SLV]) + 4 * r.randint(0, 64))       # AXI error
-            else:
-                out.append(f"S_ADDI x{c}, x{c}, 1")                              # may run off
-        out.append(f"{op} x{a}, x{b}, x{c}")
-        return out
-
-    def block(self, depth: int, budget: int) -> list:
-        r = self.r
-        items: list = []
-        for _ in range(r.randint(max(1, budget // 2), budget)):
-            if depth < LOOP_DEPTH and r.random() < 0.2:
-                items.append(("loop", r.choice([0, 1, 2, 3, 4]), r.random() < 0.3,
-                              self.block(depth + 1, max(1, budget // 3))))
-            else:
-                items.append(("ins", self.simple()))
-        return items
-
-    def emit(self, items) -> list[str]:
-        out: list[str] = []
-        for it in items:
-            if it[0] == "ins":
-                out += it[1]
-            else:
-                _, count, by_reg, body = it
-                body_lines = self.emit(body)
-                if by_reg:
-                    rr = self.reg()
-                    out += [f"S_ADDI x{rr}, x0, {count}", f"C_LOOP x{rr}, {len(body_lines)}"]
-                else:
-                    out.append(f"C_LOOPI {count}, {len(body_lines)}")
-                out += body_lines
-        return out
-
-    def program(self) -> list[int]:
-        lines = ["S_LD_ARG x1, 0", "S_LD_ARG x2, 1"] + self.emit(self.block(0, 24))
-        ws = words(lines)
-        if self.fault_budget and self.r.random() < 0.5:
-            # an illegal word somewhere after the prologue
-            bad = self.r.choice([0, 0x05, 0x7F, isa.encode("S_ADD", 1, 2, 3) | 1 << 20])
-            ws.insert(self.r.randint(2, len(ws)), bad)
-        return ws + words("C_HALT")
-
-
-@cocotb.test(timeout_time=240, timeout_unit="sec")
+@cocotb.test(timeout_time=600, timeout_unit="sec")
 async def random_programs(dut):
-    """20 seeded random programs over the implemented subset, lockstep with the emulator
-    (DNPU_TOP_RANDOM overrides the count)."""
-    n_prog = int(os.environ.get("DNPU_TOP_RANDOM", "20"))
+    """Seeded random programs of dnpu.proggen (the whole ISA the core executes: loops,
+    scalar int/FP, transfers, prefetch of every MX format, the vector unit, deliberate
+    faults), lockstep with the emulator on the cocotb AXI memory with random back-pressure.
+    DNPU_TOP_RANDOM overrides the count (default 12)."""
+    n_prog = int(os.environ.get("DNPU_TOP_RANDOM", "12"))
     tb = await Bench(dut).start(seed=10)
-    rng = random.Random(10)
-    world().write(DATA, rand_bytes(rng, DATA_SIZE))
+    gen = ProgGen(CFG, seed=10)
     statuses: dict[str, int] = {}
-    for seed in range(n_prog):
-        ws = ProgGen(seed).program()
-        base = place(PROG + (seed % 4) * 0x1000 + 4 * (seed % 7), ws)
-        tb.w.mem.stress = seed % 3 != 0
+    for i in range(n_prog):
+        gp = gen.program(i)
+        addrs, a = {}, GEN
+        for b in gp.buffers:                 # the runtime's allocation rule: aligned, in order
+            a = -(-a // mx.PACK_ALIGN) * mx.PACK_ALIGN
+            world().write(a, b.data)
+            addrs[b.name] = a
+            a += len(b.data)
+        assert a <= GEN + GEN_SIZE, (a - GEN, [(b.name, len(b.data)) for b in gp.buffers])
+        base = place(PROG + (i % 4) * 0x1000 + 4 * (i % 7), gp.words)
+        tb.w.mem.stress = i % 3 != 0
         try:
-            res = await tb.run(base, [DATA, OUT])
+            res = await tb.run(base, [addrs[n] for n in gp.args], budget=2_000_000)
         except AssertionError as e:
-            listing = isa.listing(b"".join(x.to_bytes(4, "little") for x in ws), base) \
-                if all(_legal(x) for x in ws) else "(has an illegal word)"
-            raise AssertionError(f"random program seed {seed}:\n{listing}\n{e}") from None
+            listing = "\n".join(f"  {base + 4 * k:08X} {line}" for k, line in enumerate(gp.lines))
+            raise AssertionError(f"dnpu.proggen seed 10 program {i} (fault: {gp.fault}):\n{listing}\n{e}") \
+                from None
         key = res.status if res.status != "fault" else res.cause.name
         statuses[key] = statuses.get(key, 0) + 1
     dut._log.info(f"random programs: {statuses}")
     assert statuses.get("halted", 0) >= n_prog // 2, statuses
-
-
-def _legal(word: int) -> bool:
-    try:
-        isa.decode(word)
-        return True
-    except isa.DisasmError:
-        return False
 
 
 # ---------------------------------------------------------------------------
