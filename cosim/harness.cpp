@@ -187,6 +187,7 @@ struct dnpu_cosim {
         Vdnpu_top* t = top.get();
         sample_master();
         const bool retire = t->retire_valid;
+        const bool sram_write = t->sram_write;     // progress inside the NPU (watchdog)
         const uint32_t retire_pc = retire ? static_cast<uint32_t>(t->retire_pc) : 0;
         if (retire && trace_cap) {
             rt.word = t->retire_word;
@@ -218,7 +219,7 @@ struct dnpu_cosim {
             last_retire_pc = retire_pc;
             if (trace_cap) record_retire(retire_pc);
         }
-        if (hs || retire) last_progress = cycle;
+        if (hs || retire || sram_write) last_progress = cycle;
         if (al_aw) al.aw = false;
         if (al_w) al.w = false;
         if (al_b && al.b && !al.aw && !al.w) {

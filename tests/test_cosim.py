@@ -546,6 +546,23 @@ def test_watchdog_recovery_by_hard_reset(vdev):
     assert vdev.run(w.prog, args=w.args, watchdog=500).outcome == "halted"
 
 
+def test_a_long_top_k_is_progress_not_a_hang(pair):
+    """V_TOPK_MASK over n = 400 words works n(n+2)+1 = 160 801 cycles before it retires,
+    with no bus traffic: past the default 100 000-cycle watchdog. Its mask writes (one per
+    n + 2 cycles, the sram_write port) are progress, so it runs to the emulator's result."""
+    n = 400
+    prog = asm("S_LD_ARG x1, 0", "S_LD_ARG x2, 1", f"S_ADDI x3, x0, {n}", "H_LOAD_FP x0, x1, x3",
+               "S_ADDI x4, x0, 37", "V_TOPK_MASK x0, x0, x4, x3", "H_STORE_INT x0, x2, x3", "C_HALT")
+    e, v = pair
+    assert v.watchdog == 100_000
+    results = run_both(pair, prog)
+    assert_same_halt(results, "top-k of 400")
+    (_, _), (wv, rv) = results
+    assert rv.cycles > n * (n + 2) > v.watchdog, rv.cycles
+    mask = np.frombuffer(wv.out.read(4 * n), "<u4")
+    assert mask.sum() == 37, mask.sum()
+
+
 # ---------------------------------------------------------------------------
 # waveforms
 # ---------------------------------------------------------------------------

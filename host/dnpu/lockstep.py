@@ -33,9 +33,7 @@ __all__ = ["check_lockstep", "run_pair", "compare", "Mismatch", "Side"]
 
 EMU_BUDGET = 2_000_000          # instructions: generated programs retire a few thousand
 RTL_BUDGET = 50_000_000         # cycles (the watchdog ends a hung run much earlier)
-WATCHDOG = 1_000_000            # cycles without a retire or an AXI4 handshake: above the longest
-                                # legitimate silence of a generated program (a top-k of
-                                # ProgGen.TOPK_MAX elements, ~90 k cycles)
+WATCHDOG = 1_000_000            # cycles without a retire, an SRAM write or an AXI4 handshake
 
 
 @dataclasses.dataclass

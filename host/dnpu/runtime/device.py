@@ -353,8 +353,8 @@ class Device:
 
         timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`,
         in seconds of wall-clock time on `pynq` (default: the backend's default_budget). wave / wave_from: an FST waveform of the run
-        (from its cycle wave_from on; co-simulation only). watchdog: cycles without a retire
-        or an AXI handshake before the co-simulation gives up (None: the device's setting;
+        (from its cycle wave_from on; co-simulation only). watchdog: cycles without a retire,
+        an SRAM write or an AXI handshake before the co-simulation gives up (None: the device's setting;
         the emulator cannot hang on a bus and ignores it). clear_counters: counters() then
         describes this run alone. trace: record every retired instruction (True: up to
         TRACE_DEFAULT of them, an int: up to that many) as a list of Retire in
@@ -389,8 +389,8 @@ class Device:
         summaries = {
             "fault": "the program faulted",
             "budget": f"the program did not halt within its budget of {budget} {self.budget_unit}",
-            "watchdog": "the co-simulation watchdog stopped the run: no instruction retired and no AXI4 "
-                        "handshake happened for too long (a hung bus?)",
+            "watchdog": "the co-simulation watchdog stopped the run: no instruction retired, no SRAM was "
+                        "written and no AXI4 handshake happened for too long (a hung bus?)",
             "sim_error": "the simulated RTL reported an error ($stop/$fatal)",
             "axil_timeout": "the register interface did not answer",
             "internal": "the emulator failed (a bug in dnpu.emu, not in the program)",

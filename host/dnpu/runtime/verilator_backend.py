@@ -3,7 +3,7 @@
 The model is built on first use and cached (dnpu.runtime.cosim). Python calls the harness
 once per transaction: a register access over AXI4-Lite, a block of memory, a whole run
 (clocked in C++ until STATUS shows the end, the cycle budget runs out, or the watchdog
-sees no retire and no AXI4 handshake for `watchdog` cycles).
+sees no retire, no SRAM write and no AXI4 handshake for `watchdog` cycles).
 
 DRAM model knobs (keyword arguments of dnpu.runtime.open, or set_dram later):
 read_latency and bytes_per_cycle (default: the profile's [memory]), write_latency

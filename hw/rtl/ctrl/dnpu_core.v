@@ -185,7 +185,8 @@ module dnpu_core #(
     output reg  [31:0]                      retire_x_data,
     output reg                              retire_f_we,
     output reg  [2:0]                       retire_f_idx,
-    output wire [31:0]                      retire_f_data
+    output wire [31:0]                      retire_f_data,
+    output reg                              sram_write      // an SRAM was written the cycle before
 );
     // ---- geometry ---------------------------------------------------------------
     localparam integer BB        = DATA_W / 8;            // bytes per AXI beat
@@ -1281,6 +1282,7 @@ module dnpu_core #(
             stall_mem_rd_o <= 1'b0;
             stall_mem_wr_o <= 1'b0;
             retire_valid   <= 1'b0;
+            sram_write     <= 1'b0;
         end else begin
             instret_o      <= retire;
             stall_fetch_o  <= fetch_miss | ((state == ST_FILL) & ~soft_reset_i);
@@ -1288,6 +1290,7 @@ module dnpu_core #(
                                                 ((state == ST_PREF) & dq_s_ready & ~rd_valid));
             stall_mem_wr_o <= ~soft_reset_i & (state == ST_STORE) & wr_stall;
             retire_valid   <= retire;
+            sram_write     <= int_we | fp_we | vec_we;
         end
         retire_x_we   <= retire & w_xwe & (w_xidx != 4'd0);
         retire_f_we   <= retire & w_fwe;

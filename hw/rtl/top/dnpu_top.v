@@ -12,6 +12,10 @@
 //   retire_*  trace of retired instructions (one cycle after each retire): PC,
 //             word and the x / f register written, for lockstep checks against
 //             dnpu.emu's trace. Leave unconnected on a board.
+//   sram_write an int, FP or vector SRAM was written the cycle before: progress
+//             without a retire or bus traffic (V_TOPK_MASK works for n(n+2)+1 cycles
+//             before it retires), which the co-simulation's watchdog counts.
+//             Leave unconnected on a board.
 //
 // The hardware profile is chosen at compile time with one define,
 // DNPU_PROFILE_SIM / _PYNQ_Z2 / _ZCU104 / _ASIC_2048, which selects the
@@ -108,7 +112,8 @@ module dnpu_top (
     output wire [31:0]                            retire_x_data,
     output wire                                   retire_f_we,
     output wire [2:0]                             retire_f_idx,
-    output wire [31:0]                            retire_f_data
+    output wire [31:0]                            retire_f_data,
+    output wire                                   sram_write
 );
     localparam integer ADDR_W = `DNPU_CFG_AXI_ADDR_WIDTH;
     localparam integer DATA_W = `DNPU_CFG_AXI_DATA_WIDTH;
@@ -181,7 +186,8 @@ module dnpu_top (
         .wr_done(wr_done), .wr_err(wr_err), .wr_stall(wr_stall), .wr_abort(wr_abort),
         .retire_valid(retire_valid), .retire_pc(retire_pc), .retire_word(retire_word),
         .retire_x_we(retire_x_we), .retire_x_idx(retire_x_idx), .retire_x_data(retire_x_data),
-        .retire_f_we(retire_f_we), .retire_f_idx(retire_f_idx), .retire_f_data(retire_f_data));
+        .retire_f_we(retire_f_we), .retire_f_idx(retire_f_idx), .retire_f_data(retire_f_data),
+        .sram_write(sram_write));
 
     // ---- AXI4 engines ----------------------------------------------------------------
     dnpu_axi_rd #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .ID_W(ID_W),
