@@ -2,7 +2,8 @@
 dnpu.runtime: the program and MX logits go in through the NPU's AXI ports, results come back
 from the harness's DRAM model) and on the emulator: tokens, argmax and confidence bits must be
 identical, for both flows, both commit rules, several MX formats, on the `sim` profile (one row
-a cycle through 16 lanes) and `pynq-z2` (32-element rows through 8 lanes, 4 chunks a row)."""
+a cycle through 16 lanes) and `pynq-z2` (32-element rows through 8 lanes, 4 chunks a row), and
+in `make test-slow` on `zcu104` (32 lanes)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def _toolchain():
         pytest.skip("a C++ compiler and make are needed to build the co-simulation model")
 
 
-@pytest.mark.parametrize("profile,seed,n", [("sim", 11, 8), ("pynq-z2", 12, 5)])
+@pytest.mark.parametrize("profile,seed,n", [
+    ("sim", 11, 8), ("pynq-z2", 12, 5),
+    # 32 lanes: four a dnpu_vec_lanes group (sim: two, pynq-z2: one); its own model build
+    pytest.param("zcu104", 13, 4, marks=pytest.mark.slow)])
 def test_verilator_step_is_bit_exact_with_the_emulator(profile, seed, n):
     for case, lg, mask, x, fmt in _cases(seed, n):
         for flow in ("fused", "phased"):
