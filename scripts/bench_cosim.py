@@ -8,7 +8,7 @@ Python, on the same program and memory image, in one run.
 
 Programs (--program):
   sampling   one sampling step from dnpu.compiler.sampling_program (B x L rows of V MX
-             logits, --flow phased or fused, top-k), the memory image of dnpu.npu_step
+             logits, --flow phased or fused, top-k), the memory image of dnpu.sampling.npu
   prefetch   memory- and loop-heavy, vector unit not needed: repeated H_PREFETCH_V of an
              e4m3 MX tensor with a scalar loop after each, then H_STORE_V / H_STORE_INT
 Both sides get the same bytes at the same addresses; their output buffers must agree
@@ -38,7 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
 import dnpu.runtime as rt  # noqa: E402
-from dnpu import compiler, config, isa, mx, npu_step  # noqa: E402
+from dnpu import compiler
+from dnpu.spec import config, isa, mx
+from dnpu.sampling import npu as npu_step  # noqa: E402
 
 TARGET_CPS = 1_000_000
 TARGET_RATIO = 30.0

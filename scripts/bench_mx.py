@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Throughput of dnpu.mx on a LLaDA-scale tensor (32 x 126464 float32 logits).
+"""Throughput of dnpu.spec.mx on a LLaDA-scale tensor (32 x 126464 float32 logits).
 
 For every element format: quantize, dequantize (float32), dequantize_bf16, pack and
 unpack, each timed as the median of --runs runs after one warm-up.  Exits 1 if the
@@ -24,7 +24,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "host"))
 
 import numpy as np  # noqa: E402
 
-from dnpu import mx  # noqa: E402
+from dnpu.spec import mx  # noqa: E402
 
 SHAPE = (32, 126464)  # LLaDA: 32 positions x vocabulary 126464
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     x = (rng.standard_normal(SHAPE) * 3.0).astype(np.float32)
     n = x.size
     print(
-        f"dnpu.mx bench: shape {SHAPE} float32 ({n:,} elements), block {args.block}, "
+        f"dnpu.spec.mx bench: shape {SHAPE} float32 ({n:,} elements), block {args.block}, "
         f"median of {args.runs}; numpy {np.__version__}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
     )
     hdr = f"{'format':6} {'op':16} {'ms':>9} {'Melem/s':>9}"

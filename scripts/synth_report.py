@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
-from dnpu import config  # noqa: E402
+from dnpu.spec import config  # noqa: E402
 
 # Which Yosys cells count toward which resource (7-series and UltraScale+ names).
 CELL_CLASSES = {

@@ -11,7 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dnpu import bench, cli, config, generate, mx, sampling  # noqa: E402
+from dnpu import bench, cli, generate, sampling
+from dnpu.spec import config, mx  # noqa: E402
 from dnpu.model import load  # noqa: E402
 
 TOTAL_KEYS = {"label", "sampling_s", "per_step_s", "forward_s", "total_s", "tokens_per_s", "sampling_share"}

@@ -1,7 +1,7 @@
 import struct
 import subprocess
 
-from dnpu import isa, mx
+from dnpu.spec import isa, mx
 
 from conftest import dnpu_cli
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 import dnpu
-from dnpu import codegen, config, csr, isa
+import dnpu.spec
+from dnpu import codegen
+from dnpu.spec import config, csr, isa
 from dnpu.codegen import CodegenError
 
 from conftest import REPO
@@ -56,8 +58,8 @@ def test_committed_files_are_current():
 def test_expected_outputs():
     files = codegen.generate(REPO)
     want = {"hw/rtl/generated/dnpu_isa.vh", "hw/rtl/generated/dnpu_csr.vh",
-            "host/dnpu/generated/__init__.py", "host/dnpu/generated/isa_table.py",
-            "host/dnpu/generated/csr_table.py", "docs/ISA.md", "docs/CSR.md"}
+            "host/dnpu/spec/generated/__init__.py", "host/dnpu/spec/generated/isa_table.py",
+            "host/dnpu/spec/generated/csr_table.py", "docs/ISA.md", "docs/CSR.md"}
     want |= {f"hw/rtl/generated/dnpu_cfg_{p.replace('-', '_')}.vh" for p in config.profiles()}
     want |= {f"bitstreams/{p}/dnpu.hwh" for p in config.profiles() if config.load(p).profile.target == "fpga"}
     assert {"bitstreams/pynq-z2/dnpu.hwh", "bitstreams/zcu104/dnpu.hwh"} <= want
@@ -91,7 +93,7 @@ def test_check_names_stale_file(root):
     assert r.returncode == 1
     out = r.stdout
     assert "stale: docs/ISA.md" in out
-    assert "stale: host/dnpu/generated/isa_table.py" in out
+    assert "stale: host/dnpu/spec/generated/isa_table.py" in out
     assert "no operation at all" in out                 # the diff head
     assert "dnpu_csr.vh" not in out                     # untouched outputs are not reported
     # regenerating fixes it
@@ -111,15 +113,15 @@ def test_check_opcode_change_makes_rtl_header_stale(root):
 def test_check_missing_and_unexpected_files(root):
     (root / "docs/CSR.md").unlink()
     (root / "hw/rtl/generated/dnpu_old.vh").write_text("// stray\n")
-    (root / "host/dnpu/generated/old_table.py").write_text("")
-    (root / "host/dnpu/generated/__pycache__").mkdir()
-    (root / "host/dnpu/generated/__pycache__/x.pyc").write_bytes(b"")
+    (root / "host/dnpu/spec/generated/old_table.py").write_text("")
+    (root / "host/dnpu/spec/generated/__pycache__").mkdir()
+    (root / "host/dnpu/spec/generated/__pycache__/x.pyc").write_bytes(b"")
     buf = io.StringIO()
     assert codegen.check(root, out=buf) == 1
     out = buf.getvalue()
     assert "missing: docs/CSR.md" in out
     assert "unexpected: hw/rtl/generated/dnpu_old.vh" in out
-    assert "unexpected: host/dnpu/generated/old_table.py" in out
+    assert "unexpected: host/dnpu/spec/generated/old_table.py" in out
     assert "__pycache__" not in out
 
 
@@ -299,7 +301,7 @@ def test_profile_headers_match_config():
 
 
 def test_profiles_via_stub_config(tmp_path, monkeypatch):
-    """The profile part written against the dnpu.config API, driven by a stub."""
+    """The profile part written against the dnpu.spec.config API, driven by a stub."""
     class Cfg:
         path = str(tmp_path / "hw/config/my-prof.toml")
         config_hash = "ab" * 31 + "deadbeef"
@@ -309,11 +311,11 @@ def test_profiles_via_stub_config(tmp_path, monkeypatch):
             return {"VECTOR_VLEN": 8, "AXI_USER": True, "PROFILE_NAME": "my-prof",
                     "MX_FORMATS": ["e4m3", "int8"], "CLOCK_F_CLK_MHZ": 125.5, "NEG": -3}
 
-    stub = types.ModuleType("dnpu.config")
+    stub = types.ModuleType("dnpu.spec.config")
     stub.profiles = lambda: ["my-prof"]
     stub.load = lambda name: Cfg()
-    monkeypatch.setitem(sys.modules, "dnpu.config", stub)
-    monkeypatch.setattr(dnpu, "config", stub)
+    monkeypatch.setitem(sys.modules, "dnpu.spec.config", stub)
+    monkeypatch.setattr(dnpu.spec, "config", stub)
     make = tmp_path / "hw"
     make.mkdir()
     shutil.copy(REPO / "hw/isa.toml", make / "isa.toml")

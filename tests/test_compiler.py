@@ -1,6 +1,7 @@
 import pytest
 
-from dnpu import compiler, config, isa, mx
+from dnpu import compiler
+from dnpu.spec import config, isa, mx
 from dnpu.compiler import CompileError
 
 SIM = config.load("sim")

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from dnpu import config
-from dnpu.config import ConfigError
+from dnpu.spec import config
+from dnpu.spec.config import ConfigError
 
 from conftest import dnpu_cli
 

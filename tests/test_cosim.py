@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import dnpu.runtime as rt
-from dnpu import config, csr, isa
-from dnpu.csr import ErrCause
+from dnpu.spec import config, csr, isa
+from dnpu.spec.csr import ErrCause
 from dnpu.runtime import AttachError, DeviceError, cosim
 
 pytestmark = pytest.mark.rtl

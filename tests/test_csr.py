@@ -1,12 +1,12 @@
-"""dnpu.csr: the register map API over the generated table, and its agreement with the
+"""dnpu.spec.csr: the register map API over the generated table, and its agreement with the
 generated Verilog header."""
 
 import re
 
 import pytest
 
-from dnpu import csr, isa
-from dnpu.generated import csr_table
+from dnpu.spec import csr, isa
+from dnpu.spec.generated import csr_table
 
 from conftest import REPO
 

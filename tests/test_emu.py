@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from dnpu import config, emu, isa, mx
-from dnpu import numerics as N
-from dnpu.csr import ErrCause
+from dnpu.spec import config, isa, mx
+from dnpu import emu
+from dnpu.spec import numerics as N
+from dnpu.spec.csr import ErrCause
 
 CFG = config.load("sim")
 VLEN = CFG.vector.vlen

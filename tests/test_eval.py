@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dnpu import cli, npu_step  # noqa: E402
+from dnpu import cli
+from dnpu.sampling import npu as npu_step  # noqa: E402
 from dnpu.model import DEFAULT_MODEL_DIR, load, model_info  # noqa: E402
 
 

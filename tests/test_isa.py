@@ -1,13 +1,13 @@
-"""dnpu.isa: encode/decode, the assembler and the disassembler, all on the generated table."""
+"""dnpu.spec.isa: encode/decode, the assembler and the disassembler, all on the generated table."""
 
 import struct
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dnpu import isa
-from dnpu.generated import isa_table
-from dnpu.isa import AsmError, DisasmError, EncodeError
+from dnpu.spec import isa
+from dnpu.spec.generated import isa_table
+from dnpu.spec.isa import AsmError, DisasmError, EncodeError
 
 NAMES = sorted(isa.INSTRS)
 

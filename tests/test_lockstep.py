@@ -1,5 +1,5 @@
-"""The lockstep check (dnpu.lockstep, `dnpu check-lockstep`), its program generator
-(dnpu.proggen) and the retire trace it compares (Device.run(trace=...) on emu and on the
+"""The lockstep check (dnpu.verify.lockstep, `dnpu check-lockstep`), its program generator
+(dnpu.verify.proggen) and the retire trace it compares (Device.run(trace=...) on emu and on the
 co-simulation's retire-port capture)."""
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from collections import Counter
 import pytest
 
 import dnpu.runtime as rt
-from dnpu import cli, config, isa, lockstep, proggen
-from dnpu.csr import ErrCause
+from dnpu import cli
+from dnpu.spec import config, isa
+from dnpu.verify import lockstep, proggen
+from dnpu.spec.csr import ErrCause
 from dnpu.emu import Emulator
 from dnpu.runtime import DeviceError, Retire, cosim
 
 from conftest import dnpu_cli
 
 SIM = config.load("sim")
-CORE = cosim.rtl_dir() / "ctrl" / "dnpu_core.v"
 FAULT_CAUSE = {"illegal": ErrCause.ILLEGAL_INSTR, "loop_len0": ErrCause.LOOP_OVERFLOW,
                "misaligned": ErrCause.MISALIGNED, "sram_range": ErrCause.SRAM_RANGE,
                "unmapped": None, "run_off": None}      # None: AXI_READ or AXI_WRITE (a load or a store)
@@ -37,47 +38,10 @@ def model():
     return cosim.ensure_built("sim")
 
 
-# ---------------------------------------------------------------------------
-# the "Not yet in RTL" list
-# ---------------------------------------------------------------------------
-
-CORE_TEXT = """// ---- Implemented ----
-//   scalar int  S_ADD, S_SUB
-//
-// ---- Not yet in RTL: see issue 4 ----
-// These decode as ILLEGAL_INSTR for now:
-//   scalar FP   S_MAP_V_FP
-//   vector      V_ADD_VV, V_EXP_V,
-//               V_TOPK_MASK
-//   memory      H_SAMPLE_FUSED
-//
-// ---- Structure ----
-// not a list: C_HALT V_RED_SUM
-"""
-
-
-def test_not_yet_in_rtl_reads_the_comment_block(tmp_path):
-    f = tmp_path / "dnpu_core.v"
-    f.write_text(CORE_TEXT)
-    assert proggen.not_yet_in_rtl(f) == {"S_MAP_V_FP", "V_ADD_VV", "V_EXP_V", "V_TOPK_MASK", "H_SAMPLE_FUSED"}
-    f.write_text(CORE_TEXT.replace("V_EXP_V,", "V_EXP_V, V_NOT_AN_OP,"))
-    with pytest.raises(ValueError, match=r"V_NOT_AN_OP"):
-        proggen.not_yet_in_rtl(f)
-    f.write_text(CORE_TEXT.split("// ---- Not yet")[0])           # the block is gone: all implemented
-    assert proggen.not_yet_in_rtl(f) == frozenset()
-    with pytest.raises(FileNotFoundError, match="Not yet in RTL"):
-        proggen.not_yet_in_rtl(tmp_path / "missing.v")
-
-
-def test_not_yet_in_rtl_of_the_real_core():
-    names = proggen.not_yet_in_rtl()
-    assert names <= set(isa.INSTRS)
-    assert names == proggen.not_yet_in_rtl(CORE)
-    # what the control path, scalar units and memory engines need is in the RTL
-    assert not names & {"C_HALT", "C_LOOP", "C_LOOPI", "S_ADD", "H_LOAD_INT", "H_STORE_INT", "H_PREFETCH_V"}
+def test_proggen_draws_every_instruction():
     gen = proggen.ProgGen(SIM, 1)
-    assert gen.exclude == names and not set(gen.enabled()) & names
-    assert gen.uncovered == [], f"dnpu.proggen has no generator for {gen.uncovered} (hw/isa.toml grew)"
+    assert gen.exclude == frozenset()
+    assert gen.uncovered == [], f"dnpu.verify.proggen has no generator for {gen.uncovered} (hw/isa.toml grew)"
 
 
 # ---------------------------------------------------------------------------
@@ -227,7 +191,7 @@ def test_check_lockstep_agrees(model):
     assert r["programs"] == 8 and sum(r["outcomes"].values()) == 8
     assert r["cycles"] > r["instructions"] > 8 * 20
     assert r["outcomes"].get("halted", 0) >= 4
-    assert r["excluded"] == sorted(proggen.not_yet_in_rtl())
+    assert r["excluded"] == []
 
 
 def _corrupt(retire_index: int):

@@ -1,6 +1,6 @@
-"""dnpu.mx quantize / dequantize against the shared vectors and independent oracles.
+"""dnpu.spec.mx quantize / dequantize against the shared vectors and independent oracles.
 
-Oracles (written here, independent of dnpu.mx's bit tricks):
+Oracles (written here, independent of dnpu.spec.mx's bit tricks):
 
 * scale: ``np.frexp`` on float64 (floor(log2 a) = frexp exponent - 1); a zero or
   input-subnormal amax gives the clamped minimum.
@@ -30,11 +30,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnpu import mx
+from dnpu.spec import mx
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mx_test_vectors.json"
 
-# The spec, written out independently of dnpu.mx.FORMATS:
+# The spec, written out independently of dnpu.spec.mx.FORMATS:
 # name: (w, E, M, bias, emax, max normal)
 SPEC = {
     "e4m3": (8, 4, 3, 7, 8, 448.0),

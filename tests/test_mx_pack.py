@@ -1,4 +1,4 @@
-"""dnpu.mx packed memory layout: pack / unpack / packed_nbytes against a spec-literal reference."""
+"""dnpu.spec.mx packed memory layout: pack / unpack / packed_nbytes against a spec-literal reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnpu import mx
+from dnpu.spec import mx
 
 WIDTH = {"e4m3": 8, "e5m2": 8, "e3m2": 6, "e2m3": 6, "e2m1": 4, "int8": 8}
 BLOCKS = [8, 16, 32, 64]

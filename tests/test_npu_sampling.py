@@ -6,7 +6,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from dnpu import checks, config, mx, npu_step, sampling
+from dnpu.verify import sampling as checks
+from dnpu.spec import config, mx
+from dnpu.sampling import npu as npu_step
+from dnpu import sampling
 
 from conftest import dnpu_cli
 

@@ -1,4 +1,4 @@
-"""dnpu.numerics against exact rational references and the documented figures (docs/NUMERICS.md)."""
+"""dnpu.spec.numerics against exact rational references and the documented figures (docs/NUMERICS.md)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnpu import mx
-from dnpu import numerics as N
+from dnpu.spec import mx
+from dnpu.spec import numerics as N
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "NUMERICS.md"
 ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import dnpu.runtime as rt
-from dnpu import codegen, config, csr, isa, sampling
-from dnpu.csr import ErrCause
+from dnpu import codegen, sampling
+from dnpu.spec import config, csr, isa
+from dnpu.spec.csr import ErrCause
 from dnpu.runtime import DeviceError, cosim
 
 from conftest import REPO, dnpu_cli

@@ -1,6 +1,6 @@
 """dnpu.sampling.transfer, backend "torch", against an independent float64 NumPy oracle.
 
-The oracle (written here) takes the same MX-quantized logits (dnpu.mx is tested on its
+The oracle (written here) takes the same MX-quantized logits (dnpu.spec.mx is tested on its
 own in test_mx.py), then: ``np.argmax`` (documented: the first maximum wins),
 ``p = 1 / np.sum(np.exp(l - max))``, and a stable ``np.argsort`` of ``-conf`` over the
 masked positions for the ranking (equal confidences keep position order).
@@ -17,7 +17,8 @@ import pytest
 import torch
 
 import dnpu
-from dnpu import mx
+import dnpu.sampling
+from dnpu.spec import mx
 from dnpu.sampling import StepResult, transfer
 
 # --------------------------------------------------------------------------- oracle
@@ -315,8 +316,8 @@ def test_npu_backend_gets_the_quantized_logits_and_arguments(monkeypatch):
         return x.copy(), np.zeros_like(x), np.full(x.shape, 0.5)
 
     fake = types.SimpleNamespace(run=run)
-    monkeypatch.setitem(sys.modules, "dnpu.npu_step", fake)
-    monkeypatch.setattr(dnpu, "npu_step", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "dnpu.sampling.npu", fake)
+    monkeypatch.setattr(dnpu.sampling, "npu", fake, raising=False)
     rng = np.random.default_rng(9)
     logits, mask, x = random_case(rng, 2, 6, 64, 3.0)
     mask[:, 0] = True
@@ -335,17 +336,7 @@ def test_npu_backend_gets_the_quantized_logits_and_arguments(monkeypatch):
     assert calls[1][4] is None and calls[1][5] == 0.9 and calls[1][6] == "fused"
 
 
-def test_npu_backend_without_npu_step_says_so(monkeypatch):
-    monkeypatch.setitem(sys.modules, "dnpu.npu_step", None)  # makes the import fail
-    monkeypatch.delattr(dnpu, "npu_step", raising=False)
-    logits = np.zeros((1, 2, 32), np.float32)
-    with pytest.raises(NotImplementedError, match="dnpu.npu_step"):
-        transfer(logits, np.ones((1, 2), bool), np.zeros((1, 2), np.int64), k=1, backend="emu")
-
-
 def test_emu_backend_agrees_with_torch_on_well_separated_confidences():
-    pytest.importorskip("dnpu.npu_step")
-    pytest.importorskip("dnpu.emu")  # npu_step's emu backend runs dnpu.emu (written concurrently)
     # Confidences well apart from each other and from the threshold, so any NPU
     # arithmetic within its documented bound commits the same positions.
     heights = [6.0, 1.0, 4.0, 2.5, 8.0, 0.0, 5.0, 3.0]

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from dnpu import config
+from dnpu.spec import config
 
 from conftest import REPO
 

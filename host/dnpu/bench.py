@@ -181,11 +181,11 @@ def _run(model_dir, *, backend, prompts, config, project_config, flows, gen_leng
          threshold, kv_cache, fmt, compile, reps, seed, device, dtype, threads, llada, progress) -> dict[str, Any]:
     import torch
 
-    from dnpu import config as config_mod
+    from dnpu.spec import config as config_mod
     from dnpu import sampling
     from dnpu.generation import generate
     from dnpu.model import load, model_info
-    from dnpu.model.evaluate import generation_defaults
+    from dnpu.verify.generation import generation_defaults
     from dnpu.model.tasks import get_task
 
     say = progress or (lambda s: None)
@@ -571,7 +571,7 @@ def plot(r: dict[str, Any], path) -> None:
 def _cmd(args) -> int:
     import json
 
-    from dnpu import cli_gen
+    from dnpu.cli import gen as cli_gen
 
     try:
         flows = tuple(f.strip() for f in args.flows.split(",") if f.strip())

@@ -47,7 +47,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import mx, sampling
+from dnpu import sampling
+from dnpu.spec import mx
 
 __all__ = ["generate", "GenerationStats", "Progress", "StepRecord", "KV_CACHES"]
 

@@ -27,7 +27,7 @@ import cocotb
 from cocotb.triggers import RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from dnpu import csr
+from dnpu.spec import csr
 
 try:  # imported by the simulator as rtl.bench_cosim_top (tests/ on sys.path)
     from .axi_mem import AxiMem

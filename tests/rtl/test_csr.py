@@ -1,7 +1,7 @@
 """dnpu_csr (hw/rtl/ctrl/dnpu_csr.v): the AXI4-Lite control/status register block.
 
 cocotb coroutines (run inside the simulator) and the pytest entries that build and
-run them on Verilator and Icarus. Offsets, bits and causes come from `dnpu.csr`
+run them on Verilator and Icarus. Offsets, bits and causes come from `dnpu.spec.csr`
 (generated from hw/csr.toml), never from numbers written here.
 
 Timing convention of the benches: every sample is taken 2 ns after a falling edge
@@ -24,8 +24,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-from dnpu import csr
-from dnpu.isa import VERSION_WORD
+from dnpu.spec import csr
+from dnpu.spec.isa import VERSION_WORD
 
 try:  # collected by pytest as a member of the tests/rtl package
     from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
@@ -692,7 +692,7 @@ def _run(sim: str):
     # overrides run_block's), which holds tests/ but not tests/rtl: a bare "test_csr"
     # would load tests/test_csr.py. Our own dotted name (rtl.test_csr) is unambiguous.
     module = __name__
-    from dnpu import config
+    from dnpu.spec import config
     h = config.load("sim").config_hash32
     srcs = rtl_sources(CSR_SRC)
     # Sized literals: both simulators take them, and a hash with bit 31 set stays unsigned.

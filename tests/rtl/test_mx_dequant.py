@@ -1,9 +1,9 @@
 """dnpu_mx_dequant (hw/rtl/mx/): packed MX beats in, BF16 rows out, bit for bit
-against dnpu.mx.dequantize_bf16.
+against dnpu.spec.mx.dequantize_bf16.
 
 The file is both the pytest entry (bottom) and the cocotb test module the
 simulator imports; the DUT parameters reach the cocotb side through MXDQ_*
-environment variables. Golden: dnpu.mx.quantize (and hand-built MXArrays that
+environment variables. Golden: dnpu.spec.mx.quantize (and hand-built MXArrays that
 hold every code of a format under chosen scales) -> mx.pack -> beats; every
 row is compared with mx.dequantize_bf16 of the same MXArray.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from dnpu import isa, mx
+from dnpu.spec import isa, mx
 
 # ---------------------------------------------------------------------------- contract
 

@@ -42,7 +42,7 @@ soft_reset and fp_smoke also on Icarus):
   soft_reset               after a fault, during an endless run with transfers in flight,
                            with a reciprocal in flight
   counters                 exact beats and bursts, INSTRET, BUSY_CYCLES, CLEAR_COUNTERS
-  random_programs          12 random programs of dnpu.proggen (whole ISA), lockstep
+  random_programs          12 random programs of dnpu.verify.proggen (whole ISA), lockstep
 pytest: test_top_verilator, test_top_icarus (subset), test_top_lint (every profile).
 
 File layout: bench helpers, program helpers, the cocotb tests, the pytest entries.
@@ -65,10 +65,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from dnpu import config, csr, isa, mx
-from dnpu.csr import ErrCause
+from dnpu.spec import config, csr, isa, mx
+from dnpu.spec.csr import ErrCause
 from dnpu.emu import Emulator
-from dnpu.proggen import HOLE as GEN_HOLE, ProgGen
+from dnpu.verify.proggen import HOLE as GEN_HOLE, ProgGen
 from dnpu.runtime.device import ALIGN as DEVICE_ALIGN
 
 try:  # collected by pytest as a member of the tests/rtl package
@@ -99,7 +99,7 @@ OUT, OUT_SIZE = 0x0004_0000, 0x4000
 EDGE, EDGE_SIZE = 0x0006_0000, 0x40      # a short region with nothing after it
 SLV, SLV_SIZE = 0x0008_0000, 0x1000      # answers SLVERR (unmapped for the emulator)
 HOLE = 0x0009_0000                       # nothing there: DECERR
-GEN, GEN_SIZE = 0x0010_0000, 0x20000     # random_programs' buffers (dnpu.proggen's HOLE is unmapped)
+GEN, GEN_SIZE = 0x0010_0000, 0x20000     # random_programs' buffers (dnpu.verify.proggen's HOLE is unmapped)
 REGIONS = [(PROG, PROG_SIZE), (DATA, DATA_SIZE), (OUT, OUT_SIZE), (EDGE, EDGE_SIZE), (GEN, GEN_SIZE)]
 assert not any(b <= GEN_HOLE < b + n for b, n in REGIONS + [(SLV, SLV_SIZE)]), "proggen's HOLE is mapped"
 
@@ -1356,7 +1356,7 @@ async def counters(dut):
 
 @cocotb.test(timeout_time=600, timeout_unit="sec")
 async def random_programs(dut):
-    """Seeded random programs of dnpu.proggen (the whole ISA the core executes: loops,
+    """Seeded random programs of dnpu.verify.proggen (the whole ISA the core executes: loops,
     scalar int/FP, transfers, prefetch of every MX format, the vector unit, deliberate
     faults), lockstep with the emulator on the cocotb AXI memory with random back-pressure.
     DNPU_TOP_RANDOM overrides the count (default 12)."""
@@ -1379,7 +1379,7 @@ async def random_programs(dut):
             res = await tb.run(base, [addrs[n] for n in gp.args], budget=2_000_000)
         except AssertionError as e:
             listing = "\n".join(f"  {base + 4 * k:08X} {line}" for k, line in enumerate(gp.lines))
-            raise AssertionError(f"dnpu.proggen seed 10 program {i} (fault: {gp.fault}):\n{listing}\n{e}") \
+            raise AssertionError(f"dnpu.verify.proggen seed 10 program {i} (fault: {gp.fault}):\n{listing}\n{e}") \
                 from None
         key = res.status if res.status != "fault" else res.cause.name
         statuses[key] = statuses.get(key, 0) + 1

@@ -37,8 +37,8 @@ import pytest
 
 import cocotb
 
-from dnpu import mx
-from dnpu.csr import ErrCause
+from dnpu.spec import mx
+from dnpu.spec.csr import ErrCause
 
 try:  # collected by pytest as a member of the tests/rtl package
     from .cocotb_run import rtl_sources, run_block

@@ -46,9 +46,10 @@ import functools
 import math
 from typing import Any
 
-from dnpu import compiler, isa, mx
-from dnpu import config as config_mod
-from dnpu.config import Config
+from dnpu import compiler
+from dnpu.spec import isa, mx
+from dnpu.spec import config as config_mod
+from dnpu.spec.config import Config
 
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
            "step", "step_closed", "bound", "stream_bytes", "PHASES", "CONSTANTS", "HEAP_BASE", "pad_vocab",
@@ -605,7 +606,7 @@ def _cfg(cfg: Config | str) -> Config:
 
 def step(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
          fmt: str = "e4m3", *, port: str = "rtl", pad: bool = False) -> Estimate:
-    """Cycles of one sampling step (`dnpu.compiler.sampling_program`) run as dnpu.npu_step runs
+    """Cycles of one sampling step (`dnpu.compiler.sampling_program`) run as dnpu.sampling.npu runs
     it: the program and its buffers in one allocation at the heap base. pad=True rounds V up to
     a multiple of VLEN and the MX block first (what the compiler requires; the vocabulary is
     padded with logits that never win)."""
@@ -781,7 +782,7 @@ def _closed_misses(code: list, m: Machine, counts: dict[int, int]) -> int:
 def variant(cfg: Config | str, name: str | None = None, **changes: Any) -> Config:
     """A validated in-memory copy of a profile with `changes` as section__key=value
     (e.g. vector__vlen=1024, memory__bytes_per_cycle=256), checked by the same schema
-    validators and cross-checks as dnpu.config.load."""
+    validators and cross-checks as dnpu.spec.config.load."""
     c = _cfg(cfg)
     sections = {s: dataclasses.asdict(getattr(c, s)) for s in config_mod.SCHEMA}
     for key, v in changes.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dnpu import config as config_mod
+from dnpu.spec import config as config_mod
 from dnpu.perf import analytical
 
 __all__ = ["PAPER", "projection", "bench_row", "gpu_times", "format_table"]

@@ -2,7 +2,7 @@
 
     import dnpu.runtime as rt
     with rt.open("verilator", config="sim") as dev:     # "emu", "verilator", "pynq"; None: $DNPU_BACKEND, else "emu"
-        prog = dev.load(dnpu.isa.assemble(src))          # a Buffer in device memory
+        prog = dev.load(dnpu.spec.isa.assemble(src))          # a Buffer in device memory
         out = dev.alloc(4096)                            # 64-byte aligned, zero-filled
         info = dev.run(prog, args=[out], timeout=1_000_000)   # cycles (verilator) / instructions (emu) / s (pynq)
         out.read(64), dev.counters(), info.cycles
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import os
 
-from dnpu import config as _config
-from dnpu.config import Config
+from dnpu.spec import config as _config
+from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, Retire, RunInfo
 from dnpu.runtime.errors import AttachError, DeviceError
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnpu import csr
+from dnpu.spec import csr
 
 __all__ = ["Model", "RunStats", "BuildResult", "CosimError", "CosimBuildError", "ensure_built",
            "cache_key", "cache_root", "profile_define", "rtl_dir", "cosim_dir", "BUILD_COUNT",

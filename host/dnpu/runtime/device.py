@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dnpu import csr, isa, mx
-from dnpu.config import Config
+from dnpu.spec import csr, isa, mx
+from dnpu.spec.config import Config
 from dnpu.runtime.errors import AttachError, DeviceError
 
 __all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT"]
@@ -329,7 +329,7 @@ class Device:
             self._heap.release(buf.addr, buf.size)
 
     def load(self, program) -> Buffer:
-        """Place a program in device memory: bytes (`dnpu.isa.assemble` output), a list of
+        """Place a program in device memory: bytes (`dnpu.spec.isa.assemble` output), a list of
         32-bit words, or assembly text. Returns its Buffer (pass it, or int(it), to run)."""
         if isinstance(program, str):
             program = isa.assemble(program)

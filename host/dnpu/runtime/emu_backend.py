@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from dnpu import csr
-from dnpu.config import Config
+from dnpu.spec import csr
+from dnpu.spec.config import Config
 from dnpu.emu import Emulator
 from dnpu.runtime.device import Device, Retire, RunInfo
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dnpu import csr
-from dnpu.csr import ErrCause
+from dnpu.spec import csr
+from dnpu.spec.csr import ErrCause
 
 __all__ = ["DeviceError", "AttachError"]
 
@@ -18,7 +18,7 @@ class DeviceError(RuntimeError):
     reason        "fault" | "budget" | "watchdog" | "busy" | "sim_error" | "axil_timeout" |
                   "internal" | "attach"
     backend, profile
-    pc, status, err_cause (dnpu.csr.ErrCause), err_cause_name, err_pc
+    pc, status, err_cause (dnpu.spec.csr.ErrCause), err_cause_name, err_pc
     counters      dict of the backend's counters after the run
     bytes_read, bytes_written   bytes moved over the memory port (see bytes_note)
     budget, budget_unit, elapsed   the run's budget and how much of it was used

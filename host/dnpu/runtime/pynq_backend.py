@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dnpu import csr
-from dnpu.config import Config
+from dnpu.spec import csr
+from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
 
@@ -120,10 +120,10 @@ class PynqDevice(Device):
             try:
                 off = csr.offset(name)
             except KeyError:
-                bad.append(f"{name} (unknown to dnpu.csr)")
+                bad.append(f"{name} (unknown to dnpu.spec.csr)")
                 continue
             if int(r["address_offset"]) != off:
-                bad.append(f"{name} at 0x{int(r['address_offset']):X}, dnpu.csr says 0x{off:X}")
+                bad.append(f"{name} at 0x{int(r['address_offset']):X}, dnpu.spec.csr says 0x{off:X}")
         if bad:
             raise DeviceError(f"{hwh}: the register map differs from hw/csr.toml: {'; '.join(bad[:5])} "
                               f"(a stale .hwh: `make generate`, or a bitstream of another dnpu version)",

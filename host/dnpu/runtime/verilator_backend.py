@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import time
 
-from dnpu import csr
-from dnpu.config import Config
+from dnpu.spec import csr
+from dnpu.spec.config import Config
 from dnpu.runtime import cosim
 from dnpu.runtime.device import Device, Retire, RunInfo
 

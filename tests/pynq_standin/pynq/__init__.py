@@ -144,7 +144,7 @@ class Overlay:
     def download(self) -> None:
         """Program the PL: a fresh model of the profile (registers, SRAMs and counters at their
         power-on values); DRAM, which lives outside the PL, keeps the allocations' contents."""
-        from dnpu import config
+        from dnpu.spec import config
         from dnpu.runtime import cosim
 
         old = _PL.model

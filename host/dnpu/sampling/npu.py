@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dnpu import compiler, mx
-from dnpu import config as config_mod
-from dnpu.config import Config
+from dnpu import compiler
+from dnpu.spec import mx
+from dnpu.spec import config as config_mod
+from dnpu.spec.config import Config
 
 __all__ = ["run", "memory_image", "NPUError"]
 

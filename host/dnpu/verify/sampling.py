@@ -15,8 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from dnpu import config as config_mod
-from dnpu import mx, numerics, sampling
+from dnpu.spec import config as config_mod
+from dnpu.spec import mx, numerics
+from dnpu import sampling
 
 __all__ = ["Case", "random_case", "check_sampling", "classify"]
 

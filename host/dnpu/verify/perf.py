@@ -14,8 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from dnpu import compiler, mx, npu_step
-from dnpu import config as config_mod
+from dnpu import compiler
+from dnpu.spec import mx
+from dnpu.sampling import npu as npu_step
+from dnpu.spec import config as config_mod
 from dnpu.perf import analytical
 
 __all__ = ["DEFAULT_GRID", "MODES", "FLOWS", "run_point", "check_perf", "MAX_ERROR_PCT", "FUSED_TARGET"]

@@ -1,5 +1,5 @@
 """Lockstep check: the RTL (Verilator co-simulation) against the emulator, instruction by
-instruction, on random valid programs from `dnpu.proggen`.
+instruction, on random valid programs from `dnpu.verify.proggen`.
 
     r = check_lockstep(programs=200, seed=5)     # {"programs": 200, "mismatches": 0, "cycles": ...}
 
@@ -24,10 +24,10 @@ import dataclasses
 import time
 from typing import Callable
 
-from dnpu import config as config_mod
-from dnpu import csr
-from dnpu.config import Config
-from dnpu.proggen import GenProgram, ProgGen
+from dnpu.spec import config as config_mod
+from dnpu.spec import csr
+from dnpu.spec.config import Config
+from dnpu.verify.proggen import GenProgram, ProgGen
 
 __all__ = ["check_lockstep", "run_pair", "compare", "Mismatch", "Side"]
 
@@ -179,8 +179,8 @@ def check_lockstep(programs: int = 100, seed: int = 0, config: str | Config = "s
                    on_mismatch: Callable[[Mismatch], None] | None = None) -> dict:
     """Run `programs` generated programs of `seed` in lockstep; the JSON-ready summary:
     programs, mismatches, cycles (total RTL cycles), plus instructions (retired, RTL),
-    outcomes (per end: "halted", "fault:<CAUSE>"), excluded (the opcodes left out because
-    the RTL lacks them), not_generated (ISA instructions dnpu.proggen has no generator
+    outcomes (per end: "halted", "fault:<CAUSE>"), excluded (the opcodes left out on request:
+    `exclude`), not_generated (ISA instructions dnpu.verify.proggen has no generator
     for), first_mismatch (the report text or None), wall_s."""
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     gen = ProgGen(cfg, seed, exclude=exclude, faults=faults, size=size)

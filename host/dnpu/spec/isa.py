@@ -1,6 +1,6 @@
 """The dnpu instruction set: encode, decode, assemble, disassemble.
 
-Everything here comes from dnpu.generated.isa_table, which `python -m dnpu.codegen`
+Everything here comes from dnpu.spec.generated.isa_table, which `python -m dnpu.codegen`
 writes from hw/isa.toml; this module never reads the TOML. See docs/ISA.md.
 
 Assembly syntax, one instruction per line:
@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
-from dnpu.generated import isa_table as _t
+from dnpu.spec.generated import isa_table as _t
 
 __all__ = ["VERSION", "VERSION_WORD", "WORD_BITS", "INSTRS", "BY_OPCODE", "FIELDS", "MXFMT",
            "MXFMT_NAMES", "NREGS", "NREGS_X", "NREGS_F", "CLASSES", "RESERVED", "Field", "Operand",

@@ -30,8 +30,8 @@ the current block (LLaDA gives them confidence -inf, which is the same thing), s
 Where the reference's numbers come from
 ---------------------------------------
 Every backend sees the same logits: they are first MX-quantized with
-:func:`dnpu.mx.quantize` (``fmt``, ``block``; see ``docs/MX.md``) and dequantized
-with :func:`dnpu.mx.dequantize` (float32, exact for every MX value that fits
+:func:`dnpu.spec.mx.quantize` (``fmt``, ``block``; see ``docs/MX.md``) and dequantized
+with :func:`dnpu.spec.mx.dequantize` (float32, exact for every MX value that fits
 float32). The ``torch`` backend then works in float64 on those values: the argmax
 and the maximum are exact; ``l - max`` and ``exp`` are float64 operations of the
 torch device (exp within about 1 ulp); the sum over the vocabulary is done in a
@@ -63,7 +63,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import mx
+from dnpu.spec import mx
 
 __all__ = [
     "StepResult",
@@ -248,7 +248,7 @@ def transfer(
             masked count. Exactly one of ``k`` and ``threshold``.
         threshold: Fast-dLLM confidence threshold in (0, 1].
         backend: ``"torch"`` (this module's float64 reference) or an NPU backend
-            (``"emu"``, ``"verilator"``, ``"pynq"``), run by ``dnpu.npu_step``.
+            (``"emu"``, ``"verilator"``, ``"pynq"``), run by ``dnpu.sampling.npu``.
         fmt, block: the MX format and block size the logits are quantized to.
         flow: ``"fused"`` or ``"phased"``; how the NPU schedules the step (NPU
             backends only, validated for all).
@@ -325,14 +325,8 @@ def transfer(
             )
 
     if backend != "torch":
-        try:
-            from . import npu_step
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.npu_step":
-                raise
-            raise NotImplementedError(
-                f"backend {backend!r} needs dnpu.npu_step, which is not available yet; use backend='torch'"
-            ) from e
+        from dnpu.sampling import npu as npu_step
+
         if run_info is None:
             out = npu_step.run(backend, q, m, xa, karr, tau, flow, config)
         else:

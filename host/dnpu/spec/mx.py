@@ -210,7 +210,7 @@ class MXArray:
 
 def _check_mx(mx: MXArray) -> MXFormat:
     if not isinstance(mx, MXArray):
-        raise ValueError(f"expected an MXArray (from dnpu.mx.quantize or unpack); got {type(mx).__name__}")
+        raise ValueError(f"expected an MXArray (from dnpu.spec.mx.quantize or unpack); got {type(mx).__name__}")
     f = format_info(mx.fmt)
     block = _check_block(mx.block)
     shape = tuple(mx.shape)

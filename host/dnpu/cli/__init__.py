@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from dnpu import config, isa
+    from dnpu.spec import config, isa
 
     cfg = config.load(args.config)
     if args.json:
@@ -26,7 +26,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_asm(args: argparse.Namespace) -> int:
-    from dnpu import isa
+    from dnpu.spec import isa
 
     src = Path(args.source)
     try:
@@ -41,7 +41,7 @@ def _cmd_asm(args: argparse.Namespace) -> int:
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
-    from dnpu import isa
+    from dnpu.spec import isa
 
     path = Path(args.binary)
     try:
@@ -65,7 +65,7 @@ def _progress(label: str):
 
 
 def _cmd_check_sampling(args: argparse.Namespace) -> int:
-    from dnpu import checks
+    from dnpu.verify import sampling as checks
 
     r = checks.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
                               fmt=args.fmt, progress=_progress(f"check-sampling {args.backend}"))
@@ -114,14 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="also write the summary to this file")
     s.set_defaults(func=_cmd_check_sampling)
 
-    from dnpu import cli_gen  # generate, eval, check-generate (issue 6)
+    from dnpu.cli import gen as cli_gen  # generate, eval, check-generate (issue 6)
 
     cli_gen.add_commands(sub)
 
-    from dnpu import cli_lockstep
+    from dnpu.cli import lockstep as cli_lockstep
     cli_lockstep.add_parser(sub)
 
-    from dnpu import cli_perf  # check-perf, project (issue 7)
+    from dnpu.cli import perf as cli_perf  # check-perf, project (issue 7)
 
     cli_perf.add_commands(sub)
     return p
@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from dnpu.config import ConfigError
-    from dnpu.isa import AsmError, DisasmError
+    from dnpu.spec.config import ConfigError
+    from dnpu.spec.isa import AsmError, DisasmError
 
     expected = (ConfigError, AsmError, DisasmError)
     try:

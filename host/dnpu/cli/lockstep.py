@@ -1,5 +1,5 @@
 """`dnpu check-lockstep`: the RTL against the emulator, retire by retire, on random programs
-(dnpu.lockstep). Registered by dnpu.cli.build_parser."""
+(dnpu.verify.lockstep). Registered by dnpu.cli.build_parser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _cmd_check_lockstep(args: argparse.Namespace) -> int:
-    from dnpu import lockstep
+    from dnpu.verify import lockstep
     from dnpu.runtime.cosim import CosimError
 
     printed = []

@@ -11,8 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..generation import generate
-from .tasks import get_task
+from dnpu.generation import generate
+from dnpu.model.tasks import get_task
 
 __all__ = ["generation_defaults", "evaluate", "check_generate"]
 

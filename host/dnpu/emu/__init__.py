@@ -1,19 +1,19 @@
 """Functional emulator: the bit-exact golden model of the dnpu NPU.
 
 It executes the same binary programs the RTL executes: 32-bit little-endian words fetched
-from modelled external memory at PROG_BASE, decoded by `dnpu.isa.decode`, with every
-arithmetic step from `dnpu.numerics` (docs/NUMERICS.md) and the execution model of
+from modelled external memory at PROG_BASE, decoded by `dnpu.spec.isa.decode`, with every
+arithmetic step from `dnpu.spec.numerics` (docs/NUMERICS.md) and the execution model of
 docs/EXECUTION.md (hardware loops, faults, memory).  Vector and memory instructions are
 vectorised with NumPy.
 
-    emu = Emulator(dnpu.config.load("sim"))
+    emu = Emulator(dnpu.spec.config.load("sim"))
     emu.map(0x1000, 4096)                    # a region of modelled DRAM (zero-filled)
-    emu.write(0x1000, dnpu.isa.assemble(src))
+    emu.write(0x1000, dnpu.spec.isa.assemble(src))
     res = emu.run(0x1000, args=[...], max_instructions=100_000, trace=True)
     res.status, res.cause, res.pc, emu.x[5], emu.fpsram[:4], emu.read(0x1800, 64)
 
 A program never raises out of `run`: faults come back in the RunResult (status "fault",
-cause a `dnpu.csr.ErrCause`, pc the faulting instruction's address).  Misuse of the host
+cause a `dnpu.spec.csr.ErrCause`, pc the faulting instruction's address).  Misuse of the host
 API (writing unmapped memory, bad arguments) raises EmuError.
 """
 
@@ -26,10 +26,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from dnpu import csr, isa, mx
-from dnpu import numerics as nm
-from dnpu.config import Config
-from dnpu.csr import ErrCause
+from dnpu.spec import csr, isa, mx
+from dnpu.spec import numerics as nm
+from dnpu.spec.config import Config
+from dnpu.spec.csr import ErrCause
 
 __all__ = ["Emulator", "RunResult", "TraceEntry", "Memory", "EmuError", "HANDLERS"]
 
@@ -212,7 +212,7 @@ class Emulator:
 
     def __init__(self, config: Config | str = "sim") -> None:
         if isinstance(config, str):
-            from dnpu import config as config_mod
+            from dnpu.spec import config as config_mod
             config = config_mod.load(config)
         self.config = config
         self.vlen = config.vector.vlen

@@ -2,7 +2,7 @@
 
 `sampling_program(config, B, L, V, mode, flow)` emits assembly with hardware
 loops over batch rows and positions (never unrolled), assembles it with
-`dnpu.isa`, and says where every input and output lives in external memory
+`dnpu.spec.isa`, and says where every input and output lives in external memory
 (`Program.layout`, offsets from one base address that the runtime chooses).
 
 Two flows, both kept so the benchmark can compare them:
@@ -41,8 +41,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from dnpu import isa, mx
-from dnpu.config import Config
+from dnpu.spec import isa, mx
+from dnpu.spec.config import Config
 
 __all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "ALIGN", "ARG_ORDER"]
 

@@ -1,6 +1,6 @@
 """The dnpu control/status register map, for the runtime, the co-simulation and reports.
 
-Everything here comes from dnpu.generated.csr_table, which `python -m dnpu.codegen`
+Everything here comes from dnpu.spec.generated.csr_table, which `python -m dnpu.codegen`
 writes from hw/csr.toml; see docs/CSR.md.
 
     offset("STATUS")        0x010
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from dnpu.generated import csr_table as _t
+from dnpu.spec.generated import csr_table as _t
 
 __all__ = ["DATA_WIDTH", "ADDR_WIDTH", "ID_MAGIC", "REGS", "ADDR_MAP", "Reg", "Field", "ErrCause",
            "offset", "name_at", "field", "mask", "get_field", "set_field", "fields_of",
@@ -162,7 +162,7 @@ def combine64(lo: int, hi: int) -> int:
 
 def isa_version_word() -> int:
     """What ISA_VERSION must read for this host's ISA (major << 16 | minor)."""
-    from dnpu.generated import isa_table
+    from dnpu.spec.generated import isa_table
     return isa_table.VERSION_WORD
 
 

@@ -3,7 +3,7 @@
 
 Registered by :func:`dnpu.cli.build_parser` through :func:`add_commands`; each
 command is a thin shell over :mod:`dnpu.generation` and
-:mod:`dnpu.model.evaluate`. Errors a user can fix (a bad prompt, a missing or
+:mod:`dnpu.verify.generation`. Errors a user can fix (a bad prompt, a missing or
 broken checkpoint, inconsistent generation settings) print one line and exit 2.
 """
 
@@ -46,7 +46,7 @@ def _load(args):
 
 
 def _gen_settings(args, info: dict, task_name: str | None) -> dict:
-    from dnpu.model.evaluate import generation_defaults
+    from dnpu.verify.generation import generation_defaults
     from dnpu.model.tasks import get_task
 
     d = generation_defaults(info, get_task(task_name or info.get("task") or "add3"))
@@ -70,7 +70,7 @@ def _fail(cmd: str, e: Exception) -> int:
 
 
 def _user_errors():
-    from dnpu.config import ConfigError
+    from dnpu.spec.config import ConfigError
     from dnpu.model import CheckpointError
 
     return (ValueError, FileNotFoundError, CheckpointError, ConfigError, NotImplementedError)
@@ -116,7 +116,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from dnpu.model.evaluate import evaluate
+    from dnpu.verify.generation import evaluate
 
     try:
         model, tok, info = _load(args)
@@ -141,7 +141,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_generate(args: argparse.Namespace) -> int:
-    from dnpu.model.evaluate import check_generate
+    from dnpu.verify.generation import check_generate
 
     try:
         model, tok, info = _load(args)

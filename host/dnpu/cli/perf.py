@@ -18,7 +18,7 @@ def _progress(label: str):
 
 
 def _cmd_check_perf(args: argparse.Namespace) -> int:
-    from dnpu.perf import check
+    from dnpu.verify import perf as check
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     r = check.check_perf(configs, modes=tuple(args.modes.split(",")), flows=tuple(args.flows.split(",")),

@@ -1,6 +1,6 @@
 """Seeded random programs that are valid for the NPU: the lockstep check's source of programs.
 
-    gen = ProgGen(config.load("sim"), seed=5)          # excludes what the RTL lacks
+    gen = ProgGen(config.load("sim"), seed=5)          # every instruction of the ISA
     p = gen.program(17)                                # the same program for the same (seed, 17)
     p.words, p.buffers, p.args, p.fault                # what to load, how to call it
 
@@ -17,10 +17,8 @@ final memory comparison covers every SRAM. With `faults` > 0 some programs carry
 deliberate fault (an illegal word, a zero-length loop, a misaligned, out-of-range or
 unmapped transfer); the rest of the program is legal either way.
 
-Instructions the RTL does not execute yet fault ILLEGAL_INSTR there while the emulator
-executes them: `not_yet_in_rtl()` reads their list from the one place it lives, the
-"Not yet in RTL" comment block of hw/rtl/ctrl/dnpu_core.v, and `ProgGen` leaves them out
-by default. As that list shrinks the generator picks the new instructions up by itself.
+`exclude` leaves instructions out (e.g. to bisect a mismatch); by default every
+instruction of hw/isa.toml that the generator knows how to emit is drawn.
 
 Registers: x1, x2, x3 hold the data, output and MX buffer addresses (ARG0..ARG2) and are
 never written after the prologue; x4..x15 are scratch. Each memory or vector instruction
@@ -32,15 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import re
-from pathlib import Path
 
 import numpy as np
 
-from dnpu import isa, mx
-from dnpu.config import Config
+from dnpu.spec import isa, mx
+from dnpu.spec.config import Config
 
-__all__ = ["ProgGen", "GenProgram", "BufferSpec", "not_yet_in_rtl", "core_source", "HOLE"]
+__all__ = ["ProgGen", "GenProgram", "BufferSpec", "HOLE"]
 
 M32 = 0xFFFF_FFFF
 HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors)
@@ -50,37 +46,6 @@ FP_ALU = ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP")
 # FP32 patterns S_LI_FP may load (high halves): zeros, ones, subnormal, NaN, infinities, ...
 FP_PATTERNS = (0x0000, 0x8000, 0x3F80, 0xBF80, 0x4000, 0x0001, 0x807F, 0x7F80, 0xFF80, 0x7FC0,
                0xFFFF, 0x7F7F, 0xC2C8, 0x42B0, 0x3C00, 0xC300)
-
-
-def core_source() -> Path:
-    """hw/rtl/ctrl/dnpu_core.v of the RTL tree the co-simulation builds ($DNPU_RTL_DIR too)."""
-    from dnpu.runtime.cosim import rtl_dir
-
-    return rtl_dir() / "ctrl" / "dnpu_core.v"
-
-
-def not_yet_in_rtl(core: str | Path | None = None) -> frozenset[str]:
-    """The instructions the RTL core does not execute yet: the mnemonics listed in the
-    comment block that starts with "Not yet in RTL" in dnpu_core.v (up to the next
-    "// ----" heading). No such block: the core executes everything."""
-    path = Path(core) if core is not None else core_source()
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise FileNotFoundError(f"cannot read the RTL core {path} for its 'Not yet in RTL' list: "
-                                f"{e.strerror}") from None
-    head = text.find("Not yet in RTL")
-    if head < 0:
-        return frozenset()
-    body = text[head:].split("\n", 1)[1] if "\n" in text[head:] else ""
-    end = re.search(r"^\s*//\s*-{3,}", body, re.M)
-    block = body[:end.start()] if end else body
-    names = set(re.findall(r"\b[CSVH]_[A-Z0-9_]+\b", block))
-    unknown = sorted(names - set(isa.INSTRS))
-    if unknown:
-        raise ValueError(f"{path}: the 'Not yet in RTL' block names {unknown}, which are no "
-                         f"instructions of hw/isa.toml")
-    return frozenset(names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +102,7 @@ class ProgGen:
                  faults: float = 0.3, size: int = 40, max_count: int = 3) -> None:
         self.cfg = config
         self.seed = int(seed)
-        self.exclude = frozenset(not_yet_in_rtl() if exclude is None else exclude)
+        self.exclude = frozenset(exclude or ())
         self.faults = float(faults)
         self.size = int(size)
         self.max_count = int(max_count)
@@ -538,7 +503,7 @@ class ProgGen:
 
     def program(self, index: int) -> GenProgram:
         """Program number `index` of this seed."""
-        r = random.Random(f"dnpu.proggen/{self.seed}/{index}")
+        r = random.Random(f"dnpu.proggen/{self.seed}/{index}")  # the stream that seeds name; keep it
         rng = np.random.default_rng(r.getrandbits(64))
         fault = None
         if self.faults > 0 and r.random() < self.faults:
@@ -559,7 +524,7 @@ class ProgGen:
         lines = prologue + [ln for c in chunks for ln in c] + self.epilogue() + ["C_HALT"]
         legal = isa.assemble_words("\n".join(ln for ln in lines if ln is not None))
         if len(legal) != sum(ln is not None for ln in lines):
-            raise RuntimeError("dnpu.proggen: an assembly line did not give exactly one word")
+            raise RuntimeError("dnpu.verify.proggen: an assembly line did not give exactly one word")
         it = iter(legal)
         words = [bad if ln is None else next(it) for ln in lines]
         lines = [f".word 0x{bad:08X}  (illegal)" if ln is None else ln for ln in lines]

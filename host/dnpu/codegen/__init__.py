@@ -1,5 +1,5 @@
 """One table generates the rest: hw/isa.toml, hw/csr.toml and the hardware profiles
-(hw/config/*.toml, through dnpu.config) are turned into Verilog headers, Python
+(hw/config/*.toml, through dnpu.spec.config) are turned into Verilog headers, Python
 tables and Markdown docs.
 
     python -m dnpu.codegen [--root DIR] [--out DIR] [--check]
@@ -9,9 +9,9 @@ Outputs (paths relative to the repository root):
     hw/rtl/generated/dnpu_isa.vh          opcodes, fields, used-bit masks, enums
     hw/rtl/generated/dnpu_csr.vh          CSR offsets, field bits, error causes
     hw/rtl/generated/dnpu_cfg_<p>.vh      one per hardware profile (- becomes _)
-    host/dnpu/generated/__init__.py
-    host/dnpu/generated/isa_table.py      plain literals read by dnpu.isa
-    host/dnpu/generated/csr_table.py      plain literals read by dnpu.csr
+    host/dnpu/spec/generated/__init__.py
+    host/dnpu/spec/generated/isa_table.py      plain literals read by dnpu.spec.isa
+    host/dnpu/spec/generated/csr_table.py      plain literals read by dnpu.spec.csr
     docs/ISA.md, docs/CSR.md
     bitstreams/<board>/dnpu.hwh           one per FPGA profile: the hardware handoff PYNQ's
                                           Overlay reads (the NPU's AXI4-Lite window on the
@@ -45,7 +45,7 @@ ISA_TOML = "hw/isa.toml"
 CSR_TOML = "hw/csr.toml"
 CONFIG_DIR = "hw/config"
 RTL_GEN = "hw/rtl/generated"
-PY_GEN = "host/dnpu/generated"
+PY_GEN = "host/dnpu/spec/generated"
 # Directories codegen owns entirely: a file there that it does not write is stale.
 GENERATED_DIRS = (RTL_GEN, PY_GEN)
 
@@ -70,7 +70,7 @@ class CodegenError(Exception):
 
 
 def _default_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 # ----------------------------------------------------------------------------------------
@@ -660,7 +660,7 @@ def cross_check(isa: Isa, csr: Csr, profiles: list["Profile"] = ()) -> None:
 
 
 # ----------------------------------------------------------------------------------------
-# Hardware profiles (through dnpu.config)
+# Hardware profiles (through dnpu.spec.config)
 # ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -686,8 +686,8 @@ def _hw_dir_env(hw: Path) -> Iterator[None]:
 
 
 def load_profiles(root: Path) -> list[Profile]:
-    """Every profile in <root>/hw/config, loaded by dnpu.config (pointed at root's hw/)."""
-    from dnpu import config
+    """Every profile in <root>/hw/config, loaded by dnpu.spec.config (pointed at root's hw/)."""
+    from dnpu.spec import config
 
     out = []
     with _hw_dir_env(root / "hw"):
@@ -884,7 +884,7 @@ def emit_cfg_vh(p: Profile) -> str:
                 v = list(v)
             d.comment(f"{mname} = {json.dumps(v, ensure_ascii=True)}")
     guard = f"DNPU_CFG_{tag}_VH"
-    return (_banner(f"{p.file} (through dnpu.config)", "//") + f"`ifndef {guard}\n`define {guard}\n"
+    return (_banner(f"{p.file} (through dnpu.spec.config)", "//") + f"`ifndef {guard}\n`define {guard}\n"
             + "`ifdef DNPU_CFG_VH\n"
               "  // Another profile header was included first and these macros would silently\n"
               "  // redefine its values: the next line is a deliberate syntax error.\n"
@@ -920,7 +920,7 @@ def _xml(v: Any) -> str:
 
 
 def _csr_words(csr: Csr) -> list[tuple[str, int, Reg]]:
-    """(word name, byte offset, register) of every 32-bit word, as dnpu.csr names them."""
+    """(word name, byte offset, register) of every 32-bit word, as dnpu.spec.csr names them."""
     out = []
     for r in csr.regs:
         for k in range(r.count):
@@ -1077,7 +1077,7 @@ def _py_module(source: str, doc: str, names: list[tuple[str, Any]]) -> str:
 
 def emit_isa_table(isa: Isa) -> str:
     opd = (isa.fields["opcode"].width + 3) // 4
-    return _py_module(isa.file, "The instruction set as plain literals, read by dnpu.isa.", [
+    return _py_module(isa.file, "The instruction set as plain literals, read by dnpu.spec.isa.", [
         ("NAME", isa.name),
         ("VERSION", tuple(isa.version)),
         ("VERSION_WORD", _Hex(isa.version_word, 8)),
@@ -1099,7 +1099,7 @@ def emit_isa_table(isa: Isa) -> str:
 
 def emit_csr_table(csr: Csr) -> str:
     ad = (csr.addr_width + 3) // 4
-    return _py_module(csr.file, "The CSR map as plain literals, read by dnpu.csr.", [
+    return _py_module(csr.file, "The CSR map as plain literals, read by dnpu.spec.csr.", [
         ("DATA_WIDTH", csr.data_width),
         ("ADDR_WIDTH", csr.addr_width),
         ("ID_MAGIC", _Hex(csr.id_magic, 8)),
@@ -1187,7 +1187,7 @@ def emit_isa_md(isa: Isa) -> str:
                     f"# {isa.name} instruction set, version {isa.version[0]}.{isa.version[1]}", "",
                     f"Generated from `{isa.file}` by `python -m dnpu.codegen`; the same table "
                     "generates `hw/rtl/generated/dnpu_isa.vh` (RTL decoder) and "
-                    "`host/dnpu/generated/isa_table.py` (assembler, emulator). The CSR "
+                    "`host/dnpu/spec/generated/isa_table.py` (assembler, emulator). The CSR "
                     f"`ISA_VERSION` reads `0x{isa.version_word:08X}` (major << 16 | minor).", "",
                     "## Conventions", "", "```text", isa.notes, "```", ""]
     L += ["## Register files", "",
@@ -1277,7 +1277,7 @@ def emit_csr_md(csr: Csr, isa: Isa) -> str:
                     "# dnpu control/status registers", "",
                     f"Generated from `{csr.file}` by `python -m dnpu.codegen`; the same table "
                     "generates `hw/rtl/generated/dnpu_csr.vh` and "
-                    "`host/dnpu/generated/csr_table.py` (`dnpu.csr`).", "",
+                    "`host/dnpu/spec/generated/csr_table.py` (`dnpu.spec.csr`).", "",
                     f"AXI4-Lite slave, {csr.data_width}-bit data, {csr.addr_width}-bit byte "
                     f"addresses. `ID` reads `0x{csr.id_magic:08X}` {_magic_ascii(csr.id_magic)}.", "",
                     "```text", csr.notes, "```", "",
@@ -1308,7 +1308,7 @@ def emit_csr_md(csr: Csr, isa: Isa) -> str:
     if c64:
         L += ["## 64-bit registers", "",
               "A 64-bit register is two words: the low word at its offset (`NAME_LO`, also plain "
-              "`NAME` in `dnpu.csr.offset`) and the high word at offset + 4 (`NAME_HI`). Reading "
+              "`NAME` in `dnpu.spec.csr.offset`) and the high word at offset + 4 (`NAME_HI`). Reading "
               "the low word latches the high word, so read LO first, then HI: the pair is one "
               "consistent 64-bit value. Reading HI alone returns the latch from the last LO read.",
               "", "Registers: " + ", ".join(f"`{r.name}`" for r in c64) + ".", ""]
@@ -1466,6 +1466,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dnpu.codegen: error:\n{e}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

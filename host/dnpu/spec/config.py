@@ -28,7 +28,7 @@ def hw_dir() -> Path:
     env = os.environ.get("DNPU_HW_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "hw"
+    return Path(__file__).resolve().parents[3] / "hw"
 
 
 def _pow2(v: int) -> bool:
@@ -52,7 +52,7 @@ def _int_in(lo: int, hi: int) -> Callable[[Any], str | None]:
 
 
 def _mx_formats(v: list) -> str | None:
-    from dnpu.mx import FORMATS  # the format table's one home
+    from dnpu.spec.mx import FORMATS  # the format table's one home
 
     bad = [f for f in v if f not in FORMATS]
     if bad or not v or len(set(v)) != len(v):
