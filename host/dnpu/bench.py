@@ -9,7 +9,7 @@ total:
   generation took);
 * **PyTorch baseline sampling**: LLaDA's low-confidence sampling written natively
   in PyTorch (softmax in FP32 of the model's logits, argmax, top-k quota or
-  Fast-dLLM threshold commit; :func:`torch_sample`) on the step's logits, already on
+  Fast-dLLM threshold commit; :func:`dnpu.sampling.reference.rule`) on the step's logits, already on
   the device, in eager mode and under ``torch.compile`` (median of ``reps``; a
   compile failure is recorded, not raised). On a GPU it is timed with CUDA events;
   on a CPU with ``time.perf_counter``, and the table and JSON say so;
@@ -35,7 +35,6 @@ logits, so the tokens must agree (``tokens_match``; the command exits 1 if not).
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import statistics
@@ -46,37 +45,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["run", "torch_sample", "format_table", "plot", "add_command", "environment"]
+__all__ = ["run", "format_table", "plot", "add_command", "environment"]
 
 FLOWS = ("phased", "fused")
-
-
-# --------------------------------------------------------------------------- the PyTorch baseline
-
-
-def torch_sample(logits, mask, x, k=None, threshold: float | None = None):
-    """LLaDA's low-confidence sampling step in native PyTorch (the baseline the NPU replaces).
-
-    ``logits`` [B, L, V] on any device and float dtype (FP32 arithmetic), ``mask`` bool
-    [B, L], ``x`` int64 [B, L]; ``k`` int64 [B] (quota: the k most confident masked
-    positions, ties to the lower position) or ``threshold`` (Fast-dLLM: the most confident
-    masked position plus every masked one with confidence >= threshold). Returns x_new."""
-    import torch
-
-    p = torch.softmax(logits.float(), dim=-1)
-    conf0, x0 = p.max(dim=-1)
-    conf = torch.where(mask, conf0, torch.full_like(conf0, -math.inf))
-    B, L = conf.shape
-    pos = torch.arange(L, device=conf.device).expand(B, L)
-    if threshold is None:
-        order = torch.sort(-conf, dim=1, stable=True).indices
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, pos)
-        commit = (rank < k.unsqueeze(1)) & mask
-    else:
-        best = conf.argmax(dim=1, keepdim=True)
-        commit = mask & ((conf >= threshold) | (pos == best))
-    return torch.where(commit, x0, x)
 
 
 def _cpu_name() -> str:
@@ -185,7 +156,8 @@ def _run(model_dir, *, backend, prompts, config, project_config, flows, gen_leng
     from dnpu import sampling
     from dnpu.generation import generate
     from dnpu.model import load, model_info
-    from dnpu.verify.generation import generation_defaults
+    from dnpu.model.tasks import generation_defaults
+    from dnpu.sampling.reference import rule
     from dnpu.model.tasks import get_task
 
     say = progress or (lambda s: None)
@@ -281,14 +253,14 @@ def _run(model_dir, *, backend, prompts, config, project_config, flows, gen_leng
         else:
             row["forward_s"] = rec.forward_s
             row["forward_method"] = "timed once during generation (KV cache)"
-        row["torch_eager_s"] = timed(lambda a=inputs[i]: torch_sample(*a))
+        row["torch_eager_s"] = timed(lambda a=inputs[i]: rule(*a))
         row["torch_compile_s"] = None
         rows.append(row)
     compile_info: dict[str, Any] = {"enabled": bool(compile)}
     if compile:
         say("torch.compile the baseline sampling")
         try:
-            compiled = torch.compile(torch_sample)
+            compiled = torch.compile(rule)
             for i, row in enumerate(rows):
                 if i == 0:  # compiles now (warm-up of the timer runs it again)
                     t0 = time.perf_counter()
@@ -385,7 +357,7 @@ def _run(model_dir, *, backend, prompts, config, project_config, flows, gen_leng
         "backend": backend,
         "profile": {"name": cfg.name, "f_clk_mhz": cfg.clock.f_clk_mhz, "vlen": cfg.vector.vlen},
         "projection_profile": {"name": pcfg.name, "f_clk_mhz": pcfg.clock.f_clk_mhz, "vlen": pcfg.vector.vlen},
-        "baseline": {"what": "LLaDA low-confidence sampling in native PyTorch (dnpu.bench.torch_sample): FP32 "
+        "baseline": {"what": "LLaDA low-confidence sampling in native PyTorch (dnpu.sampling.reference.rule): FP32 "
                              "softmax of the model's logits, argmax, top-k or threshold commit; logits already "
                              "on the device", "timer": env["timer"], "torch_compile": compile_info},
         "prompts": [task.prompt(a, b) for a, b in pairs],

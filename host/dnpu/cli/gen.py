@@ -46,7 +46,7 @@ def _load(args):
 
 
 def _gen_settings(args, info: dict, task_name: str | None) -> dict:
-    from dnpu.verify.generation import generation_defaults
+    from dnpu.model.tasks import generation_defaults
     from dnpu.model.tasks import get_task
 
     d = generation_defaults(info, get_task(task_name or info.get("task") or "add3"))

@@ -21,7 +21,7 @@ import re
 
 import numpy as np
 
-__all__ = ["AdditionTask", "get_task", "TASK_NAMES_HELP"]
+__all__ = ["AdditionTask", "get_task", "TASK_NAMES_HELP", "generation_defaults"]
 
 TASK_NAMES_HELP = "addN: N-digit addition, N in 1..8 (e.g. add3)"
 _HELDOUT_MOD = 50  # 1 pair in 50 is held out
@@ -145,3 +145,12 @@ def get_task(name: str) -> AdditionTask:
     if not m:
         raise ValueError(f"unknown task {name!r}: tasks are {TASK_NAMES_HELP}")
     return AdditionTask(int(m[1]))
+
+
+def generation_defaults(info: dict, task) -> dict:
+    """gen_length / block_length / steps: the model's ``dnpu_task.json`` when it was
+    trained on ``task``, else the task's answer length in two blocks, one token a step."""
+    if info.get("task") == task.name:
+        return {k: int(info[k]) for k in ("gen_length", "block_length", "steps")}
+    g = task.gen_length
+    return {"gen_length": g, "block_length": max(1, g // 2), "steps": g}

@@ -13,7 +13,6 @@ arithmetic in FP32) is timed there in eager mode and under torch.compile with CU
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from dnpu.spec import config as config_mod
@@ -80,24 +79,10 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
 
 
 def _gpu_step(logits, mask, x, k):
-    """The sampling step on device tensors: the reference rule of dnpu.sampling (argmax with
-    lowest-index ties, conf = 1/sum(exp(l - max)) where masked, top-k commit by descending conf
-    and ascending position, x_new = where(commit, x0, x)) in FP32 on BF16 logits."""
-    import torch
+    """The sampling step on device tensors, in the PyTorch user's float32 arithmetic."""
+    from dnpu.sampling.reference import rule
 
-    lg = logits.float()
-    B, L, V = lg.shape
-    mx_ = lg.amax(dim=-1, keepdim=True)
-    vidx = torch.arange(V, device=lg.device)
-    x0 = torch.where(lg == mx_, vidx, V).amin(dim=-1)
-    p = 1.0 / torch.exp(lg - mx_).sum(dim=-1)
-    conf = torch.where(mask, p, torch.full_like(p, -math.inf))
-    pos = torch.arange(L, device=lg.device).expand(B, L)
-    order = torch.sort(-conf, dim=1, stable=True).indices
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, pos)
-    commit = (rank < k.unsqueeze(1)) & mask
-    return torch.where(commit, x0, x), x0, conf
+    return rule(logits, mask, x, k)
 
 
 def gpu_times(B: int, L: int, V: int, iters: int = 50, warmup: int = 5) -> dict[str, Any]:

@@ -57,7 +57,6 @@ rejected too.
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import NamedTuple
 
@@ -364,52 +363,15 @@ def _torch_device(device):
     return dev
 
 
-def _tree_sum(t):
-    """Sum over the last dimension in a fixed order: zero-pad to a power of two, then
-    repeatedly add the upper half onto the lower half (elementwise IEEE adds)."""
-    import torch
-
-    n = t.shape[-1]
-    n2 = 1 << max(0, (n - 1).bit_length())
-    if n2 != n:
-        t = torch.nn.functional.pad(t, (0, n2 - n))
-    while n2 > 1:
-        n2 //= 2
-        t = t[..., :n2] + t[..., n2:]
-    return t[..., 0]
-
-
 def _torch_step(deq: np.ndarray, mask: np.ndarray, x: np.ndarray, k, tau, device) -> StepResult:
     import torch
 
+    from dnpu.sampling.reference import rule
+
     dev = _torch_device(device)
-    lg = torch.from_numpy(deq).to(device=dev, dtype=torch.float64)
-    m = torch.from_numpy(mask).to(dev)
-    xt = torch.from_numpy(x).to(dev)
-    B, L, V = lg.shape
-
-    # x0: lowest index among the maxima (torch.argmax's tie rule is not documented).
-    mx_ = lg.amax(dim=-1, keepdim=True)
-    vidx = torch.arange(V, device=dev, dtype=torch.int64)
-    x0 = torch.where(lg == mx_, vidx, V).amin(dim=-1)
-    p = 1.0 / _tree_sum(torch.exp(lg - mx_))
-    neg_inf = torch.tensor(-math.inf, dtype=torch.float64, device=dev)
-    conf = torch.where(m, p, neg_inf)
-
-    pos = torch.arange(L, device=dev, dtype=torch.int64).expand(B, L)
-    if k is not None:
-        # Rank by descending conf, ties by ascending position: a stable ascending sort of -conf
-        # (unmasked positions, -conf = +inf, sort last; a masked conf is in (0, 1]).
-        order = torch.sort(-conf, dim=1, stable=True).indices
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, pos)
-        kt = torch.from_numpy(k).to(dev).unsqueeze(1)
-        commit = (rank < kt) & m
-    else:
-        best_conf = conf.amax(dim=1, keepdim=True)
-        best_pos = torch.where(m & (conf == best_conf), pos, L).amin(dim=1, keepdim=True)
-        commit = m & ((conf >= tau) | (pos == best_pos))  # best_pos = L when the row has no masked position
-    x_new = torch.where(commit, x0, xt)
+    kt = None if k is None else torch.from_numpy(k).to(dev)
+    x_new, x0, conf = rule(torch.from_numpy(deq).to(dev), torch.from_numpy(mask).to(dev),
+                           torch.from_numpy(x).to(dev), kt, tau, exact=True)
     return StepResult(
         x_new.cpu().numpy().astype(np.int64, copy=False),
         x0.cpu().numpy().astype(np.int64, copy=False),

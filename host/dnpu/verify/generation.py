@@ -14,16 +14,7 @@ import numpy as np
 from dnpu.generation import generate
 from dnpu.model.tasks import get_task
 
-__all__ = ["generation_defaults", "evaluate", "check_generate"]
-
-
-def generation_defaults(info: dict, task) -> dict:
-    """gen_length / block_length / steps: the model's ``dnpu_task.json`` when it was
-    trained on ``task``, else the task's answer length in two blocks, one token a step."""
-    if info.get("task") == task.name:
-        return {k: int(info[k]) for k in ("gen_length", "block_length", "steps")}
-    g = task.gen_length
-    return {"gen_length": g, "block_length": max(1, g // 2), "steps": g}
+__all__ = ["evaluate", "check_generate"]
 
 
 def _batches(n: int, size: int):
