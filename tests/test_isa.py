@@ -309,3 +309,26 @@ def test_listing_text():
     text = isa.listing(data, base=0x40)
     assert text.splitlines()[0] == f"00000040:  {isa.encode('S_ADDI', 1, 0, 5):08X}  S_ADDI x1, x0, 5"
     assert text.splitlines()[1] == "00000044:  00000001  C_HALT"
+
+
+@given(st.one_of(st.integers(-(1 << 33), 1 << 33), st.sampled_from([0, -1, 65535, -65536, 65536, 0x7FFFFFFF, 0x80000000])))
+@settings(max_examples=300, deadline=None)
+def test_load_imm_sets_the_value(value):
+    """Executing load_imm's words by their semantics lines (S_ADDI: x[rd] = x[rs1] + imm,
+    S_LUI: x[rd] = imm << (32 - imm width)) leaves value mod 2**32 in the register."""
+    lines = isa.load_imm("x7", value)
+    x = [0] * isa.NREGS_X
+    lui_shift = isa.WORD_BITS - next(o for o in isa.INSTRS["S_LUI"].operands if not o.is_reg).field.width
+    for w in struct.unpack(f"<{len(lines)}I", isa.assemble("\n".join(lines))):
+        d = isa.decode(w)
+        a = d.args
+        if d.name == "S_ADDI":
+            x[a["rd"]] = (x[a["rs1"]] + a["imm"]) & 0xFFFF_FFFF
+        else:
+            assert d.name == "S_LUI"
+            x[a["rd"]] = (a["imm"] << lui_shift) & 0xFFFF_FFFF
+    assert x[7] == value & 0xFFFF_FFFF
+    v = value & 0xFFFF_FFFF
+    signed = v - (1 << 32) if v >> 31 else v
+    assert len(lines) == (1 if -(1 << 16) <= signed < (1 << 16) else 2)
+    assert isa.load_imm(7, value) == lines

@@ -99,14 +99,6 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _li(reg: str, value: int) -> list[str]:
-    """Load a 32-bit constant: S_ADDI alone when it fits 17 signed bits, else S_LUI + S_ADDI."""
-    if -(1 << 16) <= value < (1 << 16):
-        return [f"S_ADDI {reg}, x0, {value}"]
-    hi, lo = value >> 11, value & 0x7FF
-    return [f"S_LUI {reg}, {hi}", f"S_ADDI {reg}, {reg}, {lo}"]
-
-
 def _limits(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str) -> None:
     name = cfg.name
     for what, v in (("B", B), ("L", L), ("V", V)):
@@ -192,8 +184,8 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
          f"S_LD_ARG x5, {arg['x_new']}       # x_new row pointer",
          f"S_LD_ARG x6, {arg['x0']}       # x0 row pointer",
          f"S_LD_ARG x7, {arg['conf']}       # conf row pointer",
-         *_li("x8", row_stride), *_li("x9", L), *_li("x10", rows),
-         *_li("x11", 2 * L), *_li("x12", 3 * L),
+         *isa.load_imm("x8", row_stride), *isa.load_imm("x9", L), *isa.load_imm("x10", rows),
+         *isa.load_imm("x11", 2 * L), *isa.load_imm("x12", 3 * L),
          "S_LI_FP f6, 0xFF80        # -inf: the confidence of an unmasked position"]
     if mode == "topk":
         a += ["S_SLLI x13, x9, 2         # x13 = 4L: where k lands in int SRAM",
@@ -274,8 +266,8 @@ def _source_fused(cfg: Config, B: int, L: int, V: int, mode: str, fmt: str, row_
          f"S_LD_ARG x5, {arg['x_new']}       # x_new pointer",
          f"S_LD_ARG x6, {arg['x0']}       # x0 pointer",
          f"S_LD_ARG x7, {arg['conf']}       # conf pointer",
-         *_li("x8", row_stride), *_li("x9", L), *_li("x10", rows),
-         *_li("x11", n), *_li("x12", 2 * n),
+         *isa.load_imm("x8", row_stride), *isa.load_imm("x9", L), *isa.load_imm("x10", rows),
+         *isa.load_imm("x11", n), *isa.load_imm("x12", 2 * n),
          "S_MUL x8, x8, x11          # a tile's logits: n rows",
          "S_LI_FP f6, 0xFF80        # -inf: the confidence of an unmasked position"]
     if mode == "threshold":

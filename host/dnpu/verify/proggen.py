@@ -86,14 +86,6 @@ class GenProgram:
         return "\n".join(out)
 
 
-def _li(rd: int, v: int) -> list[str]:
-    """x[rd] = v: one S_ADDI when it fits imm17, else S_LUI + S_ADDI."""
-    v &= M32
-    if v <= 0xFFFF:
-        return [f"S_ADDI x{rd}, x0, {v}"]
-    return [f"S_LUI x{rd}, {v >> 11}", f"S_ADDI x{rd}, x{rd}, {v & 0x7FF}"]
-
-
 class ProgGen:
     """Random valid programs for one hardware profile; program(i) is a pure function of
     (config, seed, i, options)."""
@@ -254,7 +246,7 @@ class ProgGen:
         a = r.randint(0, self.intw - 1)
         off = r.randint(-a, min(65535, self.intw - 1 - a)) if a else r.randint(0, min(65535, self.intw - 1))
         base = (a - off) & M32
-        return _li(b, base) + [f"S_LD_INT x{d}, x{b}, {off}"]
+        return isa.load_imm(b, base) + [f"S_LD_INT x{d}, x{b}, {off}"]
 
     def g_li_fp(self, r):
         bits = r.choice(FP_PATTERNS) if r.random() < 0.5 else r.getrandbits(16)
@@ -294,16 +286,16 @@ class ProgGen:
         s = self.placed(r, n, depth)
         off = 4 * r.randint(0, (size - 4 * n) // 4)
         a, b, c = self.regs(r, 3)
-        out = _li(a, s) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x{area}"]
+        out = isa.load_imm(a, s) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x{area}"]
         if fault == "misaligned":
             out += [f"S_ADDI x{c}, x0, {max(n, 1)}", f"S_ADDI x{b}, x{b}, {r.choice((1, 2, 3))}"]
         elif fault == "sram_range":
-            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + _li(a, depth - max(n, 1) + 1)
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + isa.load_imm(a, depth - max(n, 1) + 1)
         elif fault == "unmapped":
-            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + _li(b, HOLE + 4 * r.randint(0, 16))
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}"] + isa.load_imm(b, HOLE + 4 * r.randint(0, 16))
         elif fault == "run_off":       # past the edge buffer (allocated last, nothing after it)
             out += [f"S_LD_ARG x{b}, 3", f"S_ADDI x{b}, x{b}, {4 * r.randint(0, 15)}",
-                    f"S_ADDI x{c}, x0, {r.randint(17, 64)}"] + _li(a, 0)
+                    f"S_ADDI x{c}, x0, {r.randint(17, 64)}"] + isa.load_imm(a, 0)
         return out + [f"{op} x{a}, x{b}, x{c}"]
 
     def mx_stream(self, r) -> tuple[str, int, int]:
@@ -324,17 +316,17 @@ class ProgGen:
         fmt, off, n = self.mx_stream(r)
         v = self.placed(r, n, self.rows)
         a, b, c = self.regs(r, 3)
-        out = _li(a, v) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3"]
+        out = isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x3"]
         if fault == "misaligned":
             out += [f"S_ADDI x{b}, x{b}, {r.choice((4, 8, 12))}", f"S_ADDI x{c}, x0, {self.row_unit}"]
         elif fault == "sram_range":
-            out += [f"S_ADDI x{c}, x0, {self.row_unit}"] + _li(a, self.rows - self.row_unit + 1)
+            out += [f"S_ADDI x{c}, x0, {self.row_unit}"] + isa.load_imm(a, self.rows - self.row_unit + 1)
         return out + [f"H_PREFETCH_V x{a}, x{b}, x{c}, {fmt}"]
 
     def g_sample_fused(self, r):
         fmt, off, n = self.mx_stream(r)
         idx, b, c = self.regs(r, 3)
-        return _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3",
+        return isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x3",
                                           f"H_SAMPLE_FUSED x{idx}, f{r.randint(0, 7)}, x{b}, x{c}, {fmt}"]
 
     def g_sample_fused_n(self, r):
@@ -349,15 +341,15 @@ class ProgGen:
         if r.random() < 0.05:
             n = 0
         d, b, c, k = self.regs(r, 4)
-        return (_li(d, self.placed(r, count, min(self.intw, self.fpw))) + _li(b, off) + [f"S_ADD x{b}, x{b}, x3"] +
-                _li(c, n) + _li(k, count) + [f"H_SAMPLE_FUSED_N x{d}, x{b}, x{c}, x{k}, {fmt}"])
+        return (isa.load_imm(d, self.placed(r, count, min(self.intw, self.fpw))) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x3"] +
+                isa.load_imm(c, n) + isa.load_imm(k, count) + [f"H_SAMPLE_FUSED_N x{d}, x{b}, x{c}, x{k}, {fmt}"])
 
     def g_store_v(self, r):
         n = self.count(r, min(self.rows, self.scratch_bytes // (2 * self.vlen)), big=64)
         v = self.placed(r, n, self.rows)
         off = 4 * r.randint(0, (self.scratch_bytes - 2 * self.vlen * n) // 4)
         a, b, c = self.regs(r, 3)
-        return _li(a, v) + _li(c, n) + _li(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
+        return isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
 
     # ---- vector unit -------------------------------------------------------------------------------
     def g_map_v_fp(self, r):
@@ -365,36 +357,36 @@ class ProgGen:
         rows = -(-n // self.vlen)
         fs, vd = self.placed(r, n, self.fpw), self.placed(r, rows, self.rows)
         a, b, c = self.regs(r, 3)
-        return _li(a, vd) + _li(b, fs) + _li(c, n) + [f"S_MAP_V_FP x{a}, x{b}, x{c}"]
+        return isa.load_imm(a, vd) + isa.load_imm(b, fs) + isa.load_imm(c, n) + [f"S_MAP_V_FP x{a}, x{b}, x{c}"]
 
     def g_vv(self, r, op):
         n = self.count(r, self.rows, big=64)
         vd, va = self.range_pair(r, n, self.rows)
         vb = r.choice((va, vd, self.range_pair(r, n, self.rows)[0]))
         d, a, b, c = self.regs(r, 4)
-        return _li(d, vd) + _li(a, va) + _li(b, vb) + _li(c, n) + [f"{op} x{d}, x{a}, x{b}, x{c}"]
+        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(b, vb) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, x{b}, x{c}"]
 
     def g_vf(self, r, op):
         n = self.count(r, self.rows, big=64)
         vd, va = self.range_pair(r, n, self.rows)
         d, a, c = self.regs(r, 3)
-        return _li(d, vd) + _li(a, va) + _li(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
+        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
 
     def g_exp_v(self, r):
         n = self.count(r, self.rows, big=64)
         vd, va = self.range_pair(r, n, self.rows)
         d, a, c = self.regs(r, 3)
-        return _li(d, vd) + _li(a, va) + _li(c, n) + [f"V_EXP_V x{d}, x{a}, x{c}"]
+        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"V_EXP_V x{d}, x{a}, x{c}"]
 
     def g_fill(self, r):
         n = self.count(r, self.rows, big=64)
         d, c = self.regs(r, 2)
-        return _li(d, self.placed(r, n, self.rows)) + _li(c, n) + [f"V_FILL_VF x{d}, f{r.randint(0, 7)}, x{c}"]
+        return isa.load_imm(d, self.placed(r, n, self.rows)) + isa.load_imm(c, n) + [f"V_FILL_VF x{d}, f{r.randint(0, 7)}, x{c}"]
 
     def g_red(self, r, op):
         n = self.count(r, self.rows, big=64)
         a, c, idx = self.regs(r, 3)
-        out = _li(a, self.placed(r, n, self.rows)) + _li(c, n)
+        out = isa.load_imm(a, self.placed(r, n, self.rows)) + isa.load_imm(c, n)
         fd = r.randint(0, 7)
         if op == "V_RED_MAX_IDX":
             return out + [f"V_RED_MAX_IDX f{fd}, x{idx}, x{a}, x{c}"]
@@ -407,20 +399,20 @@ class ProgGen:
     def g_topk(self, r):
         n = self.count(r, min(self.fpw, self.intw, self.TOPK_MAX))
         d, s, k, c = self.regs(r, 4)
-        return (_li(d, self.placed(r, n, self.intw)) + _li(s, self.placed(r, n, self.fpw)) +
-                _li(k, r.randint(0, n + 2)) + _li(c, n) + [f"V_TOPK_MASK x{d}, x{s}, x{k}, x{c}"])
+        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(s, self.placed(r, n, self.fpw)) +
+                isa.load_imm(k, r.randint(0, n + 2)) + isa.load_imm(c, n) + [f"V_TOPK_MASK x{d}, x{s}, x{k}, x{c}"])
 
     def g_topk_v(self, r):
         n = self.count(r, min(self.intw, self.rows * self.vlen, self.TOPK_MAX))
         rows = -(-n // self.vlen)
         d, a, k, c = self.regs(r, 4)
-        return (_li(d, self.placed(r, n, self.intw)) + _li(a, self.placed(r, rows, self.rows)) +
-                _li(k, r.randint(0, n + 2)) + _li(c, n) + [f"V_TOPK_MASK_V x{d}, x{a}, x{k}, x{c}"])
+        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(a, self.placed(r, rows, self.rows)) +
+                isa.load_imm(k, r.randint(0, n + 2)) + isa.load_imm(c, n) + [f"V_TOPK_MASK_V x{d}, x{a}, x{k}, x{c}"])
 
     def g_thresh(self, r):
         n = self.count(r, min(self.fpw, self.intw))
         d, s, c = self.regs(r, 3)
-        return (_li(d, self.placed(r, n, self.intw)) + _li(s, self.placed(r, n, self.fpw)) + _li(c, n) +
+        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(s, self.placed(r, n, self.fpw)) + isa.load_imm(c, n) +
                 [f"V_THRESH_MASK x{d}, x{s}, f{r.randint(0, 7)}, x{c}"])
 
     def g_select(self, r):
@@ -428,12 +420,12 @@ class ProgGen:
         dst, src = self.range_pair(r, n, self.intw)
         msk = r.choice((src, dst, self.range_pair(r, n, self.intw)[0]))
         d, m, s, c = self.regs(r, 4)
-        return _li(d, dst) + _li(m, msk) + _li(s, src) + _li(c, n) + [f"V_SELECT_INT x{d}, x{m}, x{s}, x{c}"]
+        return isa.load_imm(d, dst) + isa.load_imm(m, msk) + isa.load_imm(s, src) + isa.load_imm(c, n) + [f"V_SELECT_INT x{d}, x{m}, x{s}, x{c}"]
 
     def g_mask_fp(self, r):
         n = self.count(r, min(self.fpw, self.intw))
         d, m, c = self.regs(r, 3)
-        return (_li(d, self.placed(r, n, self.fpw)) + _li(m, self.placed(r, n, self.intw)) + _li(c, n) +
+        return (isa.load_imm(d, self.placed(r, n, self.fpw)) + isa.load_imm(m, self.placed(r, n, self.intw)) + isa.load_imm(c, n) +
                 [f"V_MASK_FP x{d}, x{m}, f{r.randint(0, 7)}, x{c}"])
 
     # ---- structure ----------------------------------------------------------------------------------
@@ -482,7 +474,7 @@ class ProgGen:
                            ("H_STORE_V", self.rows, self.dump_v)):
             if op in self.exclude:
                 continue
-            out += _li(4, 0) + _li(5, n) + _li(6, off) + ["S_ADD x6, x6, x2", f"{op} x4, x6, x5"]
+            out += isa.load_imm(4, 0) + isa.load_imm(5, n) + isa.load_imm(6, off) + ["S_ADD x6, x6, x2", f"{op} x4, x6, x5"]
         return out
 
     # ---- data ---------------------------------------------------------------------------------------
