@@ -62,6 +62,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dnpu.compiler import FLOWS
+from dnpu.runtime import BACKENDS as NPU_BACKENDS
 from dnpu.spec import mx
 
 __all__ = [
@@ -74,9 +76,7 @@ __all__ = [
     "FLOWS",
 ]
 
-NPU_BACKENDS = ("emu", "verilator", "pynq")
 BACKENDS = ("torch",) + NPU_BACKENDS
-FLOWS = ("fused", "phased")
 
 
 class StepResult(NamedTuple):
