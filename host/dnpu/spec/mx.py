@@ -44,6 +44,7 @@ __all__ = [
     "pack",
     "unpack",
     "packed_nbytes",
+    "stream_nbytes",
     "group_elements",
     "group_nbytes",
     "GROUP_BLOCKS",
@@ -474,6 +475,19 @@ def packed_nbytes(n_elements: int, fmt: str, block: int = DEFAULT_BLOCK) -> int:
     groups = -(-(n_elements // block) // GROUP_BLOCKS)
     raw = groups * group_nbytes(fmt, block)
     return -(-raw // PACK_ALIGN) * PACK_ALIGN
+
+
+def stream_nbytes(n_elements: int, fmt: str, block: int = DEFAULT_BLOCK) -> int:
+    """Bytes the NPU reads of a packed stream of ``n_elements`` elements, from its first
+    group to its last block: 16 scale bytes per group begun, then the codes of the
+    ``n_elements / block`` blocks (a last partial group is read only as far as its blocks
+    go; the padding of :func:`packed_nbytes` is not read)."""
+    block = _check_block(block)
+    n_elements = int(n_elements)
+    if n_elements < 0 or n_elements % block:
+        raise ValueError(f"n_elements {n_elements} must be a non-negative multiple of block {block}")
+    nb = n_elements // block
+    return GROUP_BLOCKS * -(-nb // GROUP_BLOCKS) + n_elements * format_info(fmt).bits // 8
 
 
 def _pack_codes(c: np.ndarray, w: int) -> np.ndarray:
