@@ -1,0 +1,145 @@
+"""bitstreams/<board>/dnpu.hwh: the part of a Vivado hardware handoff that PYNQ's Overlay
+and dnpu.runtime's pynq backend read, one per FPGA profile: the processing system (its PL
+clock 0 at the profile's f_clk_mhz) and the NPU, whose AXI4-Lite window and register map
+(from hw/csr.toml) become ip_dict["dnpu_0"]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dnpu.codegen.csr_model import Csr
+from dnpu.codegen.isa_model import Isa
+from dnpu.codegen.tables import CONFIG_DIR, Profile, default_root, load_tables
+from dnpu.codegen.text import banner, one_line
+from dnpu.codegen.validate import CodegenError
+
+HWH_INSTANCE = "dnpu_0"         # the NPU's instance name in the block design (ip_dict key)
+HWH_WINDOW = 0x1_0000           # bytes of the AXI4-Lite window the address editor assigns
+# The processing system of each FPGA family, by part-number prefix: PYNQ's HWH parser
+# finds the PS module by MODTYPE and reads its PL clock parameters; the NPU's registers sit
+# on the PS's first general-purpose master port, its AXI4 master on a high-performance
+# slave port into the PS DDR (physical addresses).
+PS_FAMILIES = {
+    "xc7z": {"arch": "zynq", "modtype": "processing_system7", "vlnv": "xilinx.com:ip:processing_system7:5.5",
+             "master": "M_AXI_GP0", "base": 0x4000_0000, "hp": "S_AXI_HP0", "pll_mhz": 1000.0,
+             "div": "PCW_FCLK{i}_PERIPHERAL_DIVISOR{j}", "enable": "PCW_FPGA_FCLK{i}_ENABLE",
+             "freq": "PCW_FPGA{i}_PERIPHERAL_FREQMHZ"},
+    "xczu": {"arch": "zynquplus", "modtype": "zynq_ultra_ps_e", "vlnv": "xilinx.com:ip:zynq_ultra_ps_e:3.3",
+             "master": "M_AXI_HPM0_FPD", "base": 0xA000_0000, "hp": "S_AXI_HP0_FPD", "pll_mhz": 1500.0,
+             "div": "PSU__CRL_APB__PL{i}_REF_CTRL__DIVISOR{j}", "enable": "PSU__FPGA_PL{i}_ENABLE",
+             "freq": "PSU__CRL_APB__PL{i}_REF_CTRL__FREQMHZ"},
+}
+_HWH_ACCESS = {"ro": "read-only", "rw": "read-write", "wo": "write-only", "w1p": "write-only"}
+_AXIMM = 'VLNV="xilinx.com:interface:aximm:1.0"'
+
+
+def _xml(v: Any) -> str:
+    return (str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _props(indent: int, props: dict[str, Any]) -> list[str]:
+    return [f'{" " * indent}<PROPERTY NAME="{k}" VALUE="{_xml(v)}"/>' for k, v in props.items()]
+
+
+def _divisors(pll_mhz: float, f_mhz: float) -> tuple[int, int]:
+    """The PL clock divisor pair (each 1..63) whose frequency is closest to f_mhz."""
+    best = min(((abs(pll_mhz / (a * b) - f_mhz), a, b) for a in range(1, 64) for b in range(1, 64)))
+    return best[1], best[2]
+
+
+def _registers(csr: Csr) -> list[str]:
+    L = ["      <REGISTERS>"]
+    for name, off, r in csr.words():
+        acc = _HWH_ACCESS[r.access]
+        L.append(f'        <REGISTER NAME="{name}">')
+        L += _props(10, {"DESCRIPTION": one_line(r.doc), "ADDRESS_OFFSET": f"0x{off:X}", "SIZE": 32,
+                         "ACCESS": acc})
+        if r.fields:
+            L.append("          <FIELDS>")
+            for f in r.fields:
+                L.append(f'            <FIELD NAME="{f.name}">')
+                L += _props(14, {"DESCRIPTION": one_line(f.doc), "ACCESS": acc, "BIT_OFFSET": f.lsb,
+                                 "BIT_WIDTH": f.width})
+                L.append("            </FIELD>")
+            L.append("          </FIELDS>")
+        L.append("        </REGISTER>")
+    L.append("      </REGISTERS>")
+    return L
+
+
+def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
+    """The .hwh PYNQ's Overlay parses for a board build of profile p. family: a key of
+    PS_FAMILIES (default: from the profile's part)."""
+    part = p.flat.get("PROFILE_PART") or ""
+    if family is None:
+        family = next((k for k in PS_FAMILIES if part.startswith(k)), None)
+        if family is None:
+            raise CodegenError(f"{p.file}: profile.part {part!r}: no processing system known for it "
+                               f"(known part prefixes: {', '.join(PS_FAMILIES)})")
+    ps = PS_FAMILIES[family]
+    f_mhz = float(p.flat["CLOCK_F_CLK_MHZ"])
+    d0, d1 = _divisors(ps["pll_mhz"], f_mhz)
+    window = max(HWH_WINDOW, 1 << csr.addr_width)
+    base = ps["base"]
+    params = {"DNPU_PROFILE": p.name, "CONFIG_HASH": p.config_hash, "CONFIG_HASH32": f"0x{p.config_hash32:08X}",
+              "ISA_VERSION": f"0x{isa.version_word:08X}", "CSR_ID": f"0x{csr.id_magic:08X}",
+              "C_S_AXIL_ADDR_WIDTH": csr.addr_width, "C_S_AXIL_DATA_WIDTH": csr.data_width,
+              "C_M_AXI_ADDR_WIDTH": p.flat["AXI_ADDR_WIDTH"], "C_M_AXI_DATA_WIDTH": p.flat["AXI_DATA_WIDTH"],
+              "C_M_AXI_ID_WIDTH": p.flat["AXI_ID_WIDTH"], "FREQ_MHZ": f"{f_mhz:g}"}
+    L = [f"<!-- {banner(f'{csr.file} and {p.file}', '').strip()} -->",
+         "<!-- The NPU's part of a Vivado hardware handoff: what dnpu.runtime's pynq backend and "
+         "PYNQ's Overlay read. A Vivado build of the board writes the full file next to dnpu.bit. -->",
+         '<EDKSYSTEM EDWVERSION="1.2" VIVADOVERSION="2022.1">',
+         f'  <SYSTEMINFO ARCH="{ps["arch"]}" BOARD="{_xml(p.name)}" DEVICE="{_xml(part)}" NAME="dnpu"/>',
+         "  <EXTERNALPORTS/>",
+         "  <MODULES>",
+         f'    <MODULE FULLNAME="/{HWH_INSTANCE}" INSTANCE="{HWH_INSTANCE}" MODTYPE="dnpu_top" '
+         f'VLNV="dnpu:npu:dnpu_top:{isa.version[0]}.{isa.version[1]}">',
+         "      <PARAMETERS>",
+         *(f'        <PARAMETER NAME="{k}" VALUE="{_xml(v)}"/>' for k, v in params.items()),
+         "      </PARAMETERS>",
+         "      <MEMORYMAP/>",
+         *_registers(csr),
+         "      <BUSINTERFACES>",
+         f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="s_axil" TYPE="SLAVE" {_AXIMM}/>',
+         f'        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="m_axi" TYPE="MASTER" {_AXIMM}/>',
+         "      </BUSINTERFACES>",
+         "    </MODULE>"]
+    ps_name = ps["modtype"] + "_0"
+    L.append(f'    <MODULE FULLNAME="/{ps_name}" INSTANCE="{ps_name}" MODTYPE="{ps["modtype"]}" VLNV="{ps["vlnv"]}">')
+    L.append("      <PARAMETERS>")
+    for i in range(4):
+        on = i == 0
+        a, b = (d0, d1) if on else (1, 1)
+        L.append(f'        <PARAMETER NAME="{ps["enable"].format(i=i)}" VALUE="{int(on)}"/>')
+        L.append(f'        <PARAMETER NAME="{ps["div"].format(i=i, j=0)}" VALUE="{a}"/>')
+        L.append(f'        <PARAMETER NAME="{ps["div"].format(i=i, j=1)}" VALUE="{b}"/>')
+        if on:
+            L.append(f'        <PARAMETER NAME="{ps["freq"].format(i=i)}" VALUE="{ps["pll_mhz"] / (a * b):g}"/>')
+    L += ["      </PARAMETERS>",
+          "      <MEMORYMAP>",
+          f'        <MEMRANGE ADDRESSBLOCK="reg0" BASENAME="C_BASEADDR" BASEVALUE="0x{base:08X}" '
+          f'HIGHNAME="C_HIGHADDR" HIGHVALUE="0x{base + window - 1:08X}" INSTANCE="{HWH_INSTANCE}" '
+          f'IS_DATA="TRUE" MASTERBUSINTERFACE="{ps["master"]}" MEMTYPE="REGISTER" SLAVEBUSINTERFACE="s_axil"/>',
+          "      </MEMORYMAP>",
+          "      <BUSINTERFACES>",
+          f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="{ps["master"]}" TYPE="MASTER" {_AXIMM}/>',
+          f'        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="{ps["hp"]}" TYPE="SLAVE" {_AXIMM}/>',
+          "      </BUSINTERFACES>",
+          "    </MODULE>",
+          "  </MODULES>",
+          "</EDKSYSTEM>"]
+    return "\n".join(L) + "\n"
+
+
+def hwh_text(profile: str, root: Path | str | None = None, family: str | None = None) -> str:
+    """emit_hwh for one profile by name (a profile without a part, e.g. sim, needs family:
+    the stand-in board of the tests uses "xc7z")."""
+    root = Path(root) if root is not None else default_root()
+    t = load_tables(root)
+    p = t.profile(profile)
+    if p is None:
+        raise CodegenError(f"no hardware profile {profile!r} under {root / CONFIG_DIR}")
+    return emit_hwh(p, t.csr, t.isa, family)
