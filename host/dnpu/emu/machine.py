@@ -1,0 +1,486 @@
+"""The emulator's machine: modelled external memory, the run loop, fetch and decode, hardware
+loops, faults, the trace and the checks every instruction group shares (docs/EXECUTION.md).
+
+The instruction handlers live beside it by group (`scalar`: control, scalar int and FP;
+`vector`: V_*; `memory`: H_* transfers and MX streams), each registered with `_op`;
+`dnpu.emu.Emulator` puts them together.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import traceback
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from dnpu.spec import csr, isa
+from dnpu.spec import numerics as nm
+from dnpu.spec.config import Config
+from dnpu.spec.csr import ErrCause
+
+__all__ = ["Core", "RunResult", "TraceEntry", "Memory", "EmuError", "HANDLERS"]
+
+_M32 = 0xFFFFFFFF
+_STATUS_BUSY = csr.mask("STATUS", "BUSY")
+_STATUS_DONE = csr.mask("STATUS", "DONE")
+_STATUS_ERROR = csr.mask("STATUS", "ERROR")
+
+
+class EmuError(ValueError):
+    """Host-side misuse of the emulator API (not an NPU fault)."""
+
+
+class _Fault(Exception):
+    def __init__(self, cause: ErrCause, msg: str) -> None:
+        super().__init__(msg)
+        self.cause = cause
+        self.msg = msg
+
+
+# ------------------------------------------------------------------------------------------------
+# modelled external memory
+
+class Memory:
+    """Sparse little-endian byte store behind the AXI4 master.  Only mapped regions exist:
+    an NPU read of an unmapped byte is an AXI read error (DECERR), a write an AXI write
+    error.  Mapped bytes start as zero."""
+
+    PAGE_BITS = 16
+    PAGE = 1 << PAGE_BITS
+
+    def __init__(self, addr_bits: int = 32) -> None:
+        self.limit = 1 << addr_bits
+        self._pages: dict[int, np.ndarray] = {}
+        self._starts: list[int] = []      # sorted, merged, disjoint [start, end) regions
+        self._ends: list[int] = []
+
+    # regions -----------------------------------------------------------------------------
+    def map(self, addr: int, nbytes: int) -> None:
+        addr, nbytes = int(addr), int(nbytes)
+        if addr < 0 or nbytes < 0 or addr + nbytes > self.limit:
+            raise EmuError(f"map(0x{addr:X}, {nbytes}): outside the {self.limit.bit_length() - 1}-bit "
+                           f"address space")
+        if nbytes == 0:
+            return
+        start, end = addr, addr + nbytes
+        i = bisect.bisect_left(self._ends, start)       # first region ending at/after start
+        j = bisect.bisect_right(self._starts, end)      # regions starting at/before end
+        if i < j:
+            start = min(start, self._starts[i])
+            end = max(end, self._ends[j - 1])
+        self._starts[i:j] = [start]
+        self._ends[i:j] = [end]
+
+    def regions(self) -> list[tuple[int, int]]:
+        """Mapped regions as (start, nbytes)."""
+        return [(s, e - s) for s, e in zip(self._starts, self._ends)]
+
+    def is_mapped(self, addr: int, nbytes: int) -> bool:
+        if nbytes <= 0:
+            return True
+        i = bisect.bisect_right(self._starts, addr) - 1
+        return i >= 0 and addr + nbytes <= self._ends[i]
+
+    def first_unmapped(self, addr: int, nbytes: int) -> int:
+        """The first unmapped byte address in [addr, addr + nbytes) (assumes one exists)."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self._ends[i]:
+            return self._ends[i]
+        return addr
+
+    # raw access (no checks) ----------------------------------------------------------------
+    def load(self, addr: int, n: int) -> np.ndarray:
+        out = np.zeros(n, np.uint8)
+        pos = 0
+        while pos < n:
+            a = addr + pos
+            p, off = a >> self.PAGE_BITS, a & (self.PAGE - 1)
+            k = min(n - pos, self.PAGE - off)
+            page = self._pages.get(p)
+            if page is not None:
+                out[pos:pos + k] = page[off:off + k]
+            pos += k
+        return out
+
+    def store(self, addr: int, data) -> None:
+        src = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else \
+            np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        n = src.size
+        pos = 0
+        while pos < n:
+            a = addr + pos
+            p, off = a >> self.PAGE_BITS, a & (self.PAGE - 1)
+            k = min(n - pos, self.PAGE - off)
+            page = self._pages.get(p)
+            if page is None:
+                page = self._pages[p] = np.zeros(self.PAGE, np.uint8)
+            page[off:off + k] = src[pos:pos + k]
+            pos += k
+
+    def word(self, addr: int) -> int:
+        page = self._pages.get(addr >> self.PAGE_BITS)
+        if page is None:
+            return 0
+        off = addr & (self.PAGE - 1)
+        if off <= self.PAGE - 4:
+            return int(page[off:off + 4].view("<u4")[0])
+        return int(self.load(addr, 4).view("<u4")[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+
+class TraceEntry(NamedTuple):
+    """One retired instruction: its address, word, assembly text and what it wrote:
+    {"x5": value, "f1": bits, "V": (row, nrows), "FP": (word, n), "INT": (word, n),
+    "M": (byte address, nbytes)}."""
+    pc: int
+    word: int
+    text: str
+    writes: dict
+
+
+@dataclasses.dataclass
+class RunResult:
+    """How a run ended.  status: "halted" (C_HALT retired), "fault" (cause, pc = the faulting
+    instruction), "budget" (max_instructions retired without halting; pc = the next
+    instruction) or "internal" (an emulator bug; message has the traceback)."""
+    status: str
+    cause: ErrCause
+    pc: int
+    instret: int
+    class_counts: dict[str, int]
+    op_counts: dict[str, int]
+    bytes_read: int            # data bytes read over AXI (prefetch, loads, fused sampling)
+    bytes_written: int         # data bytes written over AXI (stores)
+    fetch_bytes: int           # instruction bytes fetched (4 per fetched word)
+    message: str = ""
+    trace: list[TraceEntry] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "halted"
+
+    @property
+    def err_pc(self) -> int:
+        return self.pc if self.status == "fault" else 0
+
+    def __str__(self) -> str:
+        head = f"{self.status} at pc 0x{self.pc:08X}"
+        if self.status == "fault":
+            head += f": {csr.describe_error(int(self.cause))}"
+        if self.message:
+            head += f" ({self.message})"
+        return (f"{head}; {self.instret} instructions retired, {self.bytes_read} bytes read, "
+                f"{self.bytes_written} bytes written")
+
+
+# ------------------------------------------------------------------------------------------------
+# the emulator
+
+HANDLERS: dict[str, str] = {}
+
+
+def _op(name: str) -> Callable:
+    def deco(fn: Callable) -> Callable:
+        if name in HANDLERS:
+            raise RuntimeError(f"two emulator handlers for {name}")
+        HANDLERS[name] = fn.__name__
+        return fn
+    return deco
+
+
+class Core:
+    """State, host access, the run loop and the shared checks of the NPU; the handler
+    groups (`dnpu.emu.scalar`, `.vector`, `.memory`) are mixed in by `dnpu.emu.Emulator`."""
+
+    def __init__(self, config: Config | str = "sim") -> None:
+        if isinstance(config, str):
+            from dnpu.spec import config as config_mod
+            config = config_mod.load(config)
+        self.config = config
+        self.vlen = config.vector.vlen
+        self.vector_rows = config.sram.vector_rows
+        self.fp_words = config.sram.fp_words
+        self.int_words = config.sram.int_words
+        self.loop_depth = config.ctrl.loop_depth
+        self.block = config.mx.block
+        self.formats = tuple(config.mx.formats)
+        self.mem = Memory(config.axi.addr_width)
+        self._vsram = np.zeros((self.vector_rows, self.vlen), np.uint16)
+        self._fpsram = np.zeros(self.fp_words, np.uint32)
+        self._intsram = np.zeros(self.int_words, np.uint32)
+        self._x = [0] * isa.NREGS_X
+        self._f = [0] * isa.NREGS_F
+        self.prog_base = 0
+        self.args = [0] * 8
+        self.status = 0
+        self.err_cause = ErrCause.NONE
+        self.err_pc = 0
+        self.pc = 0
+        self.instret = 0                 # cumulative, like the INSTRET counter
+        self.total_bytes_read = 0
+        self.total_bytes_written = 0
+        self._loops: list[list[int]] = []   # [start_pc, end_pc, remaining]
+        self._decoded: dict[int, tuple] = {}
+        self._fetch: dict[int, int] = {}     # pc -> word, cleared by every memory write
+        self._jump: int | None = None        # next pc set by a loop instruction
+        self._retired = 0
+        self._stats = self._new_stats()
+        self._trace: list[TraceEntry] | None = None
+        self._bound = {name: getattr(self, meth) for name, meth in HANDLERS.items()}
+
+    # ---- host access ----------------------------------------------------------------------
+    @property
+    def x(self) -> np.ndarray:
+        """x0..x15 (uint32, a read-only copy)."""
+        a = np.array(self._x, np.uint32)
+        a.flags.writeable = False
+        return a
+
+    @property
+    def f(self) -> np.ndarray:
+        """f0..f7 as FP32 bits (uint32, a read-only copy); `f_values` gives float32."""
+        a = np.array(self._f, np.uint32)
+        a.flags.writeable = False
+        return a
+
+    @property
+    def f_values(self) -> np.ndarray:
+        return self.f.view(np.float32)
+
+    @property
+    def vsram(self) -> np.ndarray:
+        """Vector SRAM, uint16 BF16 bits [vector_rows, vlen] (the live array)."""
+        return self._vsram
+
+    @property
+    def fpsram(self) -> np.ndarray:
+        """FP SRAM, uint32 FP32 bits [fp_words] (the live array)."""
+        return self._fpsram
+
+    @property
+    def intsram(self) -> np.ndarray:
+        """Int SRAM, uint32 [int_words] (the live array; .view(np.int32) for signed)."""
+        return self._intsram
+
+    def set_x(self, i: int, value: int) -> None:
+        if i:
+            self._x[i] = int(value) & _M32
+
+    def set_f(self, i: int, bits: int) -> None:
+        self._f[i] = int(bits) & _M32
+
+    def map(self, addr: int, nbytes: int) -> None:
+        """Declare [addr, addr + nbytes) as memory (zero-filled where not yet written)."""
+        self.mem.map(addr, nbytes)
+
+    def write(self, addr: int, data, auto_map: bool = False) -> None:
+        """Host write into mapped memory (auto_map=True maps the range first)."""
+        data = bytes(data) if not isinstance(data, np.ndarray) else data.tobytes()
+        if auto_map:
+            self.mem.map(addr, len(data))
+        if not self.mem.is_mapped(addr, len(data)):
+            raise EmuError(f"write(0x{addr:X}, {len(data)} bytes): not all mapped; "
+                           f"map() the region first (mapped: {self._regions_text()})")
+        self.mem.store(addr, data)
+        self._fetch.clear()
+
+    def read(self, addr: int, n: int) -> bytes:
+        """Host read of mapped memory."""
+        if not self.mem.is_mapped(addr, n):
+            raise EmuError(f"read(0x{addr:X}, {n}): not all mapped (mapped: {self._regions_text()})")
+        return self.mem.load(addr, n).tobytes()
+
+    def _regions_text(self) -> str:
+        r = self.mem.regions()
+        return ", ".join(f"0x{s:X}+{n}" for s, n in r[:6]) + (" ..." if len(r) > 6 else "") or "none"
+
+    def soft_reset(self) -> None:
+        """CTRL.SOFT_RESET: clear status, error, PC, registers and the loop stack (SRAMs,
+        memory, counters and argument registers are kept)."""
+        self._x = [0] * isa.NREGS_X
+        self._f = [0] * isa.NREGS_F
+        self._loops = []
+        self.status = 0
+        self.err_cause = ErrCause.NONE
+        self.err_pc = 0
+        self.pc = 0
+
+    def read_csr(self, name: str) -> int:
+        """The value a CSR word would read (counters the emulator does not model read 0)."""
+        key = name.upper()
+        fixed = {"ID": csr.ID_MAGIC, "ISA_VERSION": isa.VERSION_WORD,
+                 "CONFIG_HASH": self.config.config_hash32, "STATUS": self.status,
+                 "ERR_CAUSE": int(self.err_cause), "ERR_PC": self.err_pc, "PC": self.pc,
+                 "PROG_BASE": self.prog_base, "INSTRET": self.instret & _M32,
+                 "INSTRET_LO": self.instret & _M32, "INSTRET_HI": self.instret >> 32}
+        if key in fixed:
+            return fixed[key]
+        if key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < 8:
+            return self.args[int(key[3:])]
+        csr.offset(key)                  # KeyError for a name that is no CSR
+        return 0
+
+    # ---- running -------------------------------------------------------------------------
+    def run(self, prog_base: int | None = None, args=(), max_instructions: int = 10_000_000,
+            trace: bool = False) -> RunResult:
+        """CTRL.START: run from PROG_BASE until C_HALT, a fault, or max_instructions retired.
+        args sets ARG0.. (the others keep their values).  Registers and SRAMs keep their
+        values from earlier runs, as on the NPU."""
+        if prog_base is not None:
+            self.prog_base = int(prog_base) & _M32
+        if len(args) > 8:
+            raise EmuError(f"{len(args)} arguments: there are 8 argument registers")
+        for k, v in enumerate(args):
+            self.args[k] = int(v) & _M32
+        self._loops = []
+        self.status = _STATUS_BUSY
+        self.err_cause = ErrCause.NONE
+        self.err_pc = 0
+        self.pc = self.prog_base
+        self._stats = self._new_stats()
+        self._trace = [] if trace else None
+        return self._go(max_instructions)
+
+    def resume(self, max_instructions: int = 10_000_000) -> RunResult:
+        """Continue a run that stopped on its instruction budget (status "budget"), with its
+        PC and loop stack; counts and trace in the result cover this call only."""
+        if self.status != _STATUS_BUSY:
+            raise EmuError("resume: no run stopped on its budget (STATUS is not BUSY)")
+        self._stats = self._new_stats()
+        if self._trace is not None:
+            self._trace = []
+        return self._go(max_instructions)
+
+    @staticmethod
+    def _new_stats() -> dict:
+        return {"classes": dict.fromkeys(isa.CLASSES, 0), "ops": {}, "rd": 0, "wr": 0, "fetch": 0}
+
+    def _go(self, max_instructions: int) -> RunResult:
+        self._retired = 0
+        self._jump = None
+        try:
+            status, cause, msg, retired = self._loop(int(max_instructions))
+        except Exception:  # an emulator bug, never a program's fault
+            status, cause, msg = "internal", ErrCause.NONE, traceback.format_exc()
+            retired = self._retired
+        st = self._stats
+        if status == "halted":
+            self.status = _STATUS_DONE
+        elif status == "fault":
+            self.status = _STATUS_ERROR
+            self.err_cause, self.err_pc = cause, self.pc
+        elif status == "budget":
+            self.status = _STATUS_BUSY       # the program has not finished
+        else:
+            self.status = 0
+        self.total_bytes_read += st["rd"]
+        self.total_bytes_written += st["wr"]
+        return RunResult(status=status, cause=cause, pc=self.pc, instret=retired,
+                         class_counts=st["classes"], op_counts=st["ops"], bytes_read=st["rd"],
+                         bytes_written=st["wr"], fetch_bytes=st["fetch"], message=msg,
+                         trace=self._trace)
+
+    def _loop(self, budget: int) -> tuple[str, ErrCause, str, int]:
+        mem = self.mem
+        stats = self._stats
+        classes, ops = stats["classes"], stats["ops"]
+        decoded = self._decoded
+        tr = self._trace
+        fetch = self._fetch
+        while self._retired < budget:
+            pc = self.pc
+            word = fetch.get(pc)
+            if word is None:
+                if pc & 3:
+                    return "fault", ErrCause.MISALIGNED, f"instruction fetch at 0x{pc:08X} is not " \
+                                                         f"4-byte aligned", self._retired
+                if not mem.is_mapped(pc, 4):
+                    return "fault", ErrCause.AXI_READ, f"instruction fetch from unmapped 0x{pc:08X}", \
+                        self._retired
+                word = fetch[pc] = mem.word(pc)
+            stats["fetch"] += 4
+            d = decoded.get(word)
+            if d is None:
+                try:
+                    dec = isa.decode(word)
+                except isa.DisasmError as e:
+                    return "fault", ErrCause.ILLEGAL_INSTR, str(e), self._retired
+                ins = dec.instr
+                d = decoded[word] = (self._bound[dec.name], dec.args, ins.name, ins.cls, dec)
+            handler, a, name, cls, dec = d
+            try:
+                writes = handler(a)
+            except _Fault as f:
+                return "fault", f.cause, f"{dec.text()}: {f.msg}", self._retired
+            self._retired += 1
+            self.instret += 1
+            classes[cls] += 1
+            ops[name] = ops.get(name, 0) + 1
+            if tr is not None:
+                tr.append(TraceEntry(pc, word, dec.text(), writes or {}))
+            if name == "C_HALT":
+                return "halted", ErrCause.NONE, "", self._retired
+            if self._jump is None:
+                self.pc = self._next_after(pc)
+            else:                                # a loop instruction chose the next pc
+                self.pc, self._jump = self._jump, None
+        return "budget", ErrCause.NONE, f"{budget} instructions retired without C_HALT", self._retired
+
+    def _next_after(self, end_pc: int) -> int:
+        """The next PC once the instruction at end_pc retired (or a count-0 loop skipped a
+        body ending there): close every loop ending at end_pc, innermost first."""
+        st = self._loops
+        while st and st[-1][1] == end_pc:
+            top = st[-1]
+            top[2] -= 1
+            if top[2] > 0:
+                return top[0]
+            st.pop()
+        return (end_pc + 4) & _M32
+
+    # ---- checks --------------------------------------------------------------------------
+    def _sram(self, what: str, base: int, n: int, depth: int) -> None:
+        if base + n > depth:
+            unit = "rows" if what == "vector" else "words"
+            raise _Fault(ErrCause.SRAM_RANGE, f"{what} SRAM {unit} [{base}, {base + n}) outside "
+                                              f"0..{depth - 1}")
+
+    def _aligned(self, addr: int, k: int) -> None:
+        if addr % k:
+            raise _Fault(ErrCause.MISALIGNED, f"address 0x{addr:08X} is not {k}-byte aligned")
+
+    def _rd(self, addr: int, n: int) -> np.ndarray:
+        if not self.mem.is_mapped(addr, n):
+            bad = self.mem.first_unmapped(addr, n)
+            raise _Fault(ErrCause.AXI_READ, f"read of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")
+        self._stats["rd"] += n
+        return self.mem.load(addr, n)
+
+    def _wr_check(self, addr: int, n: int) -> None:
+        if not self.mem.is_mapped(addr, n):
+            bad = self.mem.first_unmapped(addr, n)
+            raise _Fault(ErrCause.AXI_WRITE, f"write of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")
+
+    def _wr(self, addr: int, data: np.ndarray) -> None:
+        self.mem.store(addr, data)
+        self._stats["wr"] += data.nbytes
+        self._fetch.clear()
+
+    # ---- register writes -----------------------------------------------------------------
+    def _wx(self, rd: int, v: int) -> dict:
+        if rd:
+            self._x[rd] = v & _M32
+            return {f"x{rd}": self._x[rd]}
+        return {}
+
+    def _wf(self, rd: int, bits) -> dict:
+        self._f[rd] = int(bits) & _M32
+        return {f"f{rd}": self._f[rd]}
+
+    def _fv(self, r: int) -> np.ndarray:
+        return nm.f32_value(np.uint32(self._f[r]))
+

@@ -1,0 +1,184 @@
+"""Vector instructions (V_*) of the emulator: NumPy over vector, FP and int SRAM rows, in
+the order docs/EXECUTION.md fixes for overlapping ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dnpu.emu.machine import _op
+from dnpu.spec import numerics as nm
+
+__all__ = ["VectorUnit"]
+
+
+class VectorUnit:
+    """Handlers of the V_* instructions (a mixin of Emulator)."""
+
+    # ---- vector --------------------------------------------------------------------------
+    def _vrows(self, base: int, n: int) -> np.ndarray:
+        return nm.bf16_value(self._vsram[base:base + n])
+
+    def _rowwise(self, vd: int, srcs: tuple[int, ...], n: int, fn) -> None:
+        """V[vd+i] = fn(i0, i1) row by row in increasing i, each row read after the rows
+        before it were written (EXECUTION.md): fn(first, count) maps source rows
+        [first, first+count) to result bits. Done in one piece unless a destination row
+        is a source row of a later i (0 < vd - src < n)."""
+        if any(0 < vd - s < n for s in srcs):
+            for i in range(n):
+                self._vsram[vd + i:vd + i + 1] = fn(i, 1)
+        else:
+            self._vsram[vd:vd + n] = fn(0, n)
+
+    def _vv(self, a, op) -> dict | None:
+        vd, va, vb, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["vb"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        for base in (va, vb, vd):
+            self._sram("vector", base, n, self.vector_rows)
+        self._rowwise(vd, (va, vb), n, lambda i, c: nm.bf16_bits(
+            op(self._vrows(va + i, c), self._vrows(vb + i, c), "bf16")))
+        return {"V": (vd, n)}
+
+    def _vf(self, a, op) -> dict | None:
+        vd, va, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        for base in (va, vd):
+            self._sram("vector", base, n, self.vector_rows)
+        s = self._fv(a["s"])
+        self._rowwise(vd, (va,), n, lambda i, c: nm.bf16_bits(op(self._vrows(va + i, c), s, "bf16")))
+        return {"V": (vd, n)}
+
+    @_op("V_ADD_VV")
+    def _v_add_vv(self, a):
+        return self._vv(a, nm.add)
+
+    @_op("V_SUB_VV")
+    def _v_sub_vv(self, a):
+        return self._vv(a, nm.sub)
+
+    @_op("V_MUL_VV")
+    def _v_mul_vv(self, a):
+        return self._vv(a, nm.mul)
+
+    @_op("V_ADD_VF")
+    def _v_add_vf(self, a):
+        return self._vf(a, nm.add)
+
+    @_op("V_SUB_VF")
+    def _v_sub_vf(self, a):
+        return self._vf(a, nm.sub)
+
+    @_op("V_MUL_VF")
+    def _v_mul_vf(self, a):
+        return self._vf(a, nm.mul)
+
+    @_op("V_EXP_V")
+    def _v_exp_v(self, a):
+        vd, va, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("vector", va, n, self.vector_rows)
+        self._sram("vector", vd, n, self.vector_rows)
+        self._rowwise(vd, (va,), n, lambda i, c: nm.exp_bf16(self._vsram[va + i:va + i + c]))
+        return {"V": (vd, n)}
+
+    @_op("V_FILL_VF")
+    def _v_fill_vf(self, a):
+        vd, n = self._x[a["vd"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("vector", vd, n, self.vector_rows)
+        self._vsram[vd:vd + n] = nm.narrow_f32(self._f[a["s"]])
+        return {"V": (vd, n)}
+
+    def _red_max(self, a) -> tuple[int, int] | None:
+        va, n = self._x[a["va"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("vector", va, n, self.vector_rows)
+        m, idx = nm.red_max_idx(self._vsram[va:va + n].reshape(-1))
+        return int(m), int(idx)
+
+    @_op("V_RED_MAX")
+    def _v_red_max(self, a):
+        r = self._red_max(a)
+        return None if r is None else self._wf(a["rd"], r[0])
+
+    @_op("V_RED_MAX_IDX")
+    def _v_red_max_idx(self, a):
+        r = self._red_max(a)
+        if r is None:
+            return None
+        w = self._wf(a["rd"], r[0])
+        w.update(self._wx(a["idx"], r[1]))
+        return w
+
+    @_op("V_RED_SUM")
+    def _v_red_sum(self, a):
+        va, n = self._x[a["va"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("vector", va, n, self.vector_rows)
+        return self._wf(a["rd"], nm.red_sum(self._vsram[va:va + n]))
+
+    @_op("V_TOPK_MASK")
+    def _v_topk_mask(self, a):
+        dst, src, k, n = self._x[a["idst"]], self._x[a["fsrc"]], self._x[a["k"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("FP", src, n, self.fp_words)
+        self._sram("int", dst, n, self.int_words)
+        self._intsram[dst:dst + n] = nm.topk_mask(nm.f32_value(self._fpsram[src:src + n]), k)
+        return {"INT": (dst, n)}
+
+    @_op("V_TOPK_MASK_V")
+    def _v_topk_mask_v(self, a):
+        dst, va, k, n = self._x[a["idst"]], self._x[a["va"]], self._x[a["k"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        rows = -(-n // self.vlen)
+        self._sram("vector", va, rows, self.vector_rows)
+        self._sram("int", dst, n, self.int_words)
+        vals = nm.bf16_value(self._vsram[va:va + rows]).reshape(-1)[:n]
+        self._intsram[dst:dst + n] = nm.topk_mask(vals, k)
+        return {"INT": (dst, n)}
+
+    @_op("V_THRESH_MASK")
+    def _v_thresh_mask(self, a):
+        dst, src, n = self._x[a["idst"]], self._x[a["fsrc"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("FP", src, n, self.fp_words)
+        self._sram("int", dst, n, self.int_words)
+        hit = nm.thresh_mask(nm.f32_value(self._fpsram[src:src + n]), self._fv(a["t"]))
+        self._intsram[dst:dst + n][hit] = 1
+        return {"INT": (dst, n)}
+
+    @_op("V_SELECT_INT")
+    def _v_select_int(self, a):
+        dst, msk, src, n = self._x[a["idst"]], self._x[a["imask"]], self._x[a["isrc"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        for base in (msk, src, dst):
+            self._sram("int", base, n, self.int_words)
+        if 0 < dst - msk < n or 0 < dst - src < n:     # element by element, in order
+            for j in range(n):
+                if self._intsram[msk + j]:
+                    self._intsram[dst + j] = self._intsram[src + j]
+        else:
+            m = self._intsram[msk:msk + n] != 0
+            s = self._intsram[src:src + n].copy()
+            self._intsram[dst:dst + n][m] = s[m]
+        return {"INT": (dst, n)}
+
+    @_op("V_MASK_FP")
+    def _v_mask_fp(self, a):
+        dst, msk, n = self._x[a["fdst"]], self._x[a["imask"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._sram("FP", dst, n, self.fp_words)
+        self._sram("int", msk, n, self.int_words)
+        off = self._intsram[msk:msk + n] == 0
+        self._fpsram[dst:dst + n][off] = self._f[a["s"]]
+        return {"FP": (dst, n)}
