@@ -10,11 +10,13 @@ import tempfile
 from pathlib import Path
 
 from dnpu.codegen.emit_docs import emit_csr_md, emit_isa_md
+from dnpu.codegen.emit_exp_table import EXP_TABLE_VH, emit_exp_table
 from dnpu.codegen.emit_hwh import emit_hwh
 from dnpu.codegen.emit_python import PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table
 from dnpu.codegen.emit_verilog import RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, profile_vh_name
 from dnpu.codegen.tables import Profile, default_root, load_tables
 from dnpu.codegen.validate import CodegenError
+from dnpu.spec import numerics
 
 # Directories codegen owns entirely: a file there that it does not write is stale.
 GENERATED_DIRS = (RTL_GEN, PY_GEN)
@@ -28,6 +30,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
     out = {
         f"{RTL_GEN}/dnpu_isa.vh": emit_isa_vh(t.isa),
         f"{RTL_GEN}/dnpu_csr.vh": emit_csr_vh(t.csr),
+        EXP_TABLE_VH: emit_exp_table(numerics.EXP_T_BITS, numerics.EXP_D_BITS),
         f"{PY_GEN}/__init__.py": emit_generated_init(),
         f"{PY_GEN}/isa_table.py": emit_isa_table(t.isa),
         f"{PY_GEN}/csr_table.py": emit_csr_table(t.csr),
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m dnpu.codegen",
         description="Generate the Verilog headers, Python tables, docs and .hwh files from "
-                    "hw/isa.toml, hw/csr.toml and the hardware profiles.")
+                    "hw/isa.toml, hw/csr.toml, the hardware profiles and dnpu.spec.numerics.")
     ap.add_argument("--root", type=Path, default=None,
                     help="repository root (default: the one this package lives in)")
     ap.add_argument("--out", type=Path, default=None,
