@@ -7,6 +7,7 @@ parameters) under build/rtl/ and reused; Verilator compiles through ccache.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -70,10 +71,17 @@ def run_block(toplevel: str, sources: list[Path], test_module: str, *, sim: str 
     else:
         build_args = ["-g2012"]
     runner = get_runner(sim)
-    runner.build(sources=sources, includes=INCLUDES, hdl_toplevel=toplevel, parameters=parameters,
-                 defines=defines, build_args=build_args, build_dir=build_dir, timescale=timescale)
+    # pytest-xdist workers share build/rtl: one model is built by one worker at a time (the
+    # others wait, then find it built), and each run gets its own results file.
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runner.build(sources=sources, includes=INCLUDES, hdl_toplevel=toplevel, parameters=parameters,
+                     defines=defines, build_args=build_args, build_dir=build_dir, timescale=timescale)
+    run_dir = build_dir / f"run-{os.getpid()}"
+    run_dir.mkdir(exist_ok=True)
     xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, testcase=testcase,
-                      parameters=parameters, build_dir=build_dir, test_dir=build_dir,
+                      parameters=parameters, build_dir=build_dir, test_dir=run_dir,
                       extra_env=dict(extra_env or {}), timescale=timescale)
     n_tests, n_failed = get_results(xml)
     assert n_tests > 0, f"{test_module}: cocotb ran no test on {toplevel} ({sim})"

@@ -139,8 +139,8 @@ def emit_isa_md(isa: Isa) -> str:
                         for i in isa.instrs_of(cls)]), ""]
     taken = {i.opcode for i in isa.instrs} | {o for r in isa.reserved for o in range(r.first, r.last + 1)}
     L += ["## Reserved opcode ranges", "",
-          "Kept free for later stages so they never collide with today's opcodes; they decode as "
-          "illegal until assigned.", "",
+          "Set aside for the units named below, so their instructions never collide with the "
+          "assigned opcodes; they decode as illegal until assigned.", "",
           md_table(["First", "Last", "For"],
                    [[f"0x{r.first:02X}", f"0x{r.last:02X}", r.use] for r in isa.reserved]), "",
           f"Unassigned and unreserved: {_ranges([o for o in range(1 << opw) if o not in taken])}.", ""]
