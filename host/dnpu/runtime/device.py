@@ -219,8 +219,17 @@ class Device:
         raise NotImplementedError
 
     def counters(self) -> dict[str, int]:
-        """The backend's performance counters (since the last run started, by default)."""
-        raise NotImplementedError
+        """The performance counters (since the last run started, by default): the CSR
+        counters of hw/csr.toml, plus RD_BYTES and WR_BYTES (beats x the AXI beat size)."""
+        self._check_open()
+        out = {}
+        for n in csr.COUNTERS:               # LO first: it latches HI
+            lo = self.read_csr(f"{n}_LO")
+            hi = self.read_csr(f"{n}_HI")
+            out[n] = csr.combine64(lo, hi)
+        out["RD_BYTES"] = out["RD_BEATS"] * self.config.beat_bytes
+        out["WR_BYTES"] = out["WR_BEATS"] * self.config.beat_bytes
+        return out
 
     def reset(self, hard: bool = False) -> None:
         """SOFT_RESET: abort a run, clear status, registers and loop stack (memory, SRAMs,

@@ -38,9 +38,8 @@ from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
 
-__all__ = ["PynqDevice", "COUNTERS", "bitstream_dir", "IP_NAME"]
+__all__ = ["PynqDevice", "bitstream_dir", "IP_NAME"]
 
-COUNTERS = tuple(r.name for r in csr.REGS.values() if r.counter)
 IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
 POOL_BYTES = 32 << 20
 _START = csr.mask("CTRL", "START")
@@ -137,17 +136,6 @@ class PynqDevice(Device):
     def write_csr(self, name: str, value: int) -> None:
         self._check_open()
         self.mmio.write(csr.offset(name), int(value) & 0xFFFF_FFFF)
-
-    def counters(self) -> dict[str, int]:
-        self._check_open()
-        out = {}
-        for n in COUNTERS:                   # LO first: it latches HI
-            lo = self.read_csr(f"{n}_LO")
-            hi = self.read_csr(f"{n}_HI")
-            out[n] = csr.combine64(lo, hi)
-        out["RD_BYTES"] = out["RD_BEATS"] * self.beat_bytes
-        out["WR_BYTES"] = out["WR_BEATS"] * self.beat_bytes
-        return out
 
     def reset(self, hard: bool = False) -> None:
         """SOFT_RESET; hard=True downloads the bitstream again (the PL's full reset; DRAM kept)."""

@@ -23,9 +23,8 @@ from dnpu.spec.config import Config
 from dnpu.runtime import cosim
 from dnpu.runtime.device import Device, Retire, RunInfo
 
-__all__ = ["VerilatorDevice", "COUNTERS", "DRAM_KNOBS"]
+__all__ = ["VerilatorDevice", "DRAM_KNOBS"]
 
-COUNTERS = tuple(r.name for r in csr.REGS.values() if r.counter)
 DRAM_KNOBS = ("read_latency", "write_latency", "bytes_per_cycle", "max_reads", "max_writes", "stress_seed",
               "stall_reads_after", "stall_writes_after")
 _START = csr.mask("CTRL", "START")
@@ -87,17 +86,6 @@ class VerilatorDevice(Device):
     def write_csr(self, name: str, value: int) -> None:
         self._check_open()
         self.model.csr_write(csr.offset(name), value)
-
-    def counters(self) -> dict[str, int]:
-        self._check_open()
-        out = {}
-        for n in COUNTERS:                   # LO first: it latches HI
-            lo = self.model.csr_read(csr.offset(f"{n}_LO"))
-            hi = self.model.csr_read(csr.offset(f"{n}_HI"))
-            out[n] = csr.combine64(lo, hi)
-        out["RD_BYTES"] = out["RD_BEATS"] * self.beat_bytes
-        out["WR_BYTES"] = out["WR_BEATS"] * self.beat_bytes
-        return out
 
     def reset(self, hard: bool = False) -> None:
         self._check_open()

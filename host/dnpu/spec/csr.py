@@ -19,7 +19,7 @@ from enum import IntEnum
 
 from dnpu.spec.generated import csr_table as _t
 
-__all__ = ["DATA_WIDTH", "ADDR_WIDTH", "ID_MAGIC", "REGS", "ADDR_MAP", "Reg", "Field", "ErrCause",
+__all__ = ["DATA_WIDTH", "ADDR_WIDTH", "ID_MAGIC", "REGS", "COUNTERS", "ADDR_MAP", "Reg", "Field", "ErrCause",
            "offset", "name_at", "field", "mask", "get_field", "set_field", "fields_of",
            "combine64", "isa_version_word", "describe_status", "describe_error", "describe_value"]
 
@@ -85,6 +85,8 @@ REGS: dict[str, Reg] = {
                                          for f in r["fields"]})
     for r in _t.REGS
 }
+# The 64-bit performance counters, in register-map order.
+COUNTERS: tuple[str, ...] = tuple(r.name for r in REGS.values() if r.counter)
 
 
 def _word_names() -> dict[int, str]:
