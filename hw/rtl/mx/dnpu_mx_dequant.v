@@ -90,8 +90,6 @@ module dnpu_mx_dequant #(
 
     localparam integer J_LAST = RPS - 1;
     localparam integer G_LAST = SPG - 1;
-    localparam integer IB_M1  = IB - 1;
-    localparam integer GE_M1  = GE - 1;
     localparam integer C16    = 16;
     localparam integer SB8    = SE;          // slice bytes, 8-bit codes
     localparam integer SB6    = SE * 3 / 4;  // 6-bit codes (SE is a multiple of 4)
@@ -141,14 +139,10 @@ module dnpu_mx_dequant #(
         end
     endgenerate
 
-    // Beat count (see the contract above): shifts and adds only.
-    wire [BW-1:0] c_elems  = {{(BW-24){1'b0}}, cmd_rows} << LV;
-    wire [BW-1:0] c_groups = (c_elems + {{(BW-16){1'b0}}, GE_M1[15:0]}) >> (LB + 4);
-    wire [BW-1:0] c_codeb  = in_c8 ? c_elems
-                           : in_c6 ? (c_elems >> 1) + (c_elems >> 2)
-                           : (c_elems >> 1);
-    wire [BW-1:0] c_bytes  = (c_groups << 4) + c_codeb;
-    wire [BW-1:0] c_beats  = (c_bytes + {{(BW-16){1'b0}}, IB_M1[15:0]}) >> LI;
+    // Beat count (the contract above), from the shared MX size arithmetic; it fits BW bits.
+`include "dnpu_mx_size.vh"
+    wire [47:0] c_elems = {{(48-24){1'b0}}, cmd_rows} << LV;
+    wire [47:0] c_beats = mx_need_beats(cmd_fmt, c_elems, LB, LI);
 
     assign cmd_ready = ~active;
     wire cmd_go = cmd_valid & ~active;
@@ -251,7 +245,7 @@ module dnpu_mx_dequant #(
                 c6_r       <= in_c6;
                 sb_r       <= in_c8 ? SB8[FW-1:0] : (in_c6 ? SB6[FW-1:0] : SB4[FW-1:0]);
                 cexp_r     <= in_cexp;
-                beats_left <= c_beats;
+                beats_left <= c_beats[BW-1:0];
                 rows_left  <= cmd_rows;
                 hdr_needed <= 1'b1;
                 g          <= {GW{1'b0}};
@@ -349,6 +343,9 @@ module dnpu_mx_dequant #(
             );
         end
     endgenerate
+
+    // The beat count's high bits are zero (BW bits hold it).
+    wire unused_ok = &{1'b0, c_beats[47:BW]};
 
     // Slice d1_slot of a row fills lanes [d1_slot*SE, d1_slot*SE + SE).
     wire d2_load = d1_valid & d2_go;
