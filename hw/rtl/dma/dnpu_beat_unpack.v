@@ -16,7 +16,7 @@
 // flush drops everything.
 
 module dnpu_beat_unpack #(
-    parameter integer DATA_W = 128        // >= 64; dnpu_core passes the profile's width
+    parameter integer DATA_W = 128        // >= 64; dnpu_lsu passes the profile's width
 ) (
     input  wire                         clk,
     input  wire                         rst_n,

@@ -9,7 +9,7 @@
 //  - Write: `we` writes `wdata` to `waddr` on the clock edge.
 //  - Read: `re` loads `rdata` with the word at `raddr` on the clock edge;
 //    without `re` the read register holds its value. Callers use that hold as a
-//    one-entry output buffer (the store path in dnpu_core streams through it).
+//    one-entry output buffer (the store path in dnpu_lsu streams through it).
 //  - A read and a write of the same address in one cycle return the old word
 //    (read-first). dnpu_core never depends on it: the instruction after a
 //    store reads at the earliest two cycles later.

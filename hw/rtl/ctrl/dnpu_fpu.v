@@ -1,0 +1,93 @@
+`default_nettype none
+// dnpu_fpu: the scalar FP unit: S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP,
+// S_RECI_FP and S_LT_FP, with one adder, multiplier, EXP, comparator and reciprocal.
+//
+// load (the core's EXEC) registers the operands a = f[rs1], b = f[rs2] when op is one of
+// these; in the core's FPU state (en) the result is a function of those registers alone
+// (op comes from the core's instruction register, which holds too). So every path through
+// the combinational arithmetic starts at a flop and ends at the core's register file: one
+// whole unit per cycle, no register read or decode in front of it. The result is 0 outside
+// en, which in Verilator also skips the arithmetic (dnpu_fp_funcs.vh).
+//
+// S_RECI_FP is iterative: start (in EXEC) hands a to the reciprocal unit, which samples
+// it, and done comes 25 edges later; every other op is done in its first FPU cycle.
+// rst_n also comes with SOFT_RESET (synchronous), so a new program never finds the
+// reciprocal busy.
+
+`include "dnpu_isa.vh"
+
+module dnpu_fpu (
+    input  wire        clk,
+    input  wire        rst_n,
+
+    input  wire [6:0]  op,
+    input  wire        load,
+    input  wire        start,        // EXEC of an S_RECI_FP that executes
+    input  wire [31:0] a,
+    input  wire [31:0] b,
+
+    input  wire        en,
+    output wire        done,
+    output reg  [31:0] res_f,        // f[rd]: every op but S_LT_FP
+    output wire        res_x         // x[rd] of S_LT_FP: a < b
+);
+    wire op_lt   = (op == `DNPU_OP_S_LT_FP);
+    wire op_reci = (op == `DNPU_OP_S_RECI_FP);
+    wire is_fpu  = (op == `DNPU_OP_S_ADD_FP) | (op == `DNPU_OP_S_SUB_FP) | (op == `DNPU_OP_S_MUL_FP) |
+                   (op == `DNPU_OP_S_MAX_FP) | (op == `DNPU_OP_S_EXP_FP) | op_reci | op_lt;
+
+    reg  [31:0] a_q, b_q;
+    always @(posedge clk)
+        if (load & is_fpu) begin
+            a_q <= a;
+            b_q <= b;
+        end
+
+    wire [31:0] reci_y;
+    wire        b_gt_a, cmp_eq, reci_busy, reci_done;
+
+    // gt(b, a): S_LT_FP is a < b = gt(b, a).
+    dnpu_fp_cmp    u_fp_cmp  (.a(b_q), .b(a_q), .gt(b_gt_a), .eq(cmp_eq));
+    dnpu_fp32_reci u_fp_reci (.clk(clk), .rst_n(rst_n), .start(start & op_reci),
+                              .x(a), .busy(reci_busy), .done(reci_done), .y(reci_y));
+
+    assign done  = op_reci ? reci_done : 1'b1;
+    assign res_x = b_gt_a;
+
+`include "dnpu_fp_funcs.vh"
+
+    // S_MAX_FP: b if b > a (ties: -0 vs +0, equal values, two NaNs keep rs1), as the
+    // chosen operand's DAZ-read value (NUMERICS section 5: a subnormal is a zero of its
+    // sign, a NaN the canonical NaN).
+    reg [1:0]  c;
+    reg [31:0] m;
+    always @* begin
+        res_f = 32'd0;
+        c     = 2'd0;
+        m     = 32'd0;
+        if (en & ~op_lt) begin
+            case (op)
+                `DNPU_OP_S_MUL_FP:  res_f = fp_mul_f(a_q, b_q, 1'b0);
+                `DNPU_OP_S_EXP_FP:  res_f = fp_exp_f(a_q);
+                `DNPU_OP_S_RECI_FP: res_f = reci_y;
+                `DNPU_OP_S_MAX_FP: begin
+                    c = fp_cmp_f(b_q, a_q);
+                    m = c[1] ? b_q : a_q;
+                    if ((&m[30:23]) & (|m[22:0]))
+                        res_f = 32'h7FC0_0000;
+                    else if (~(|m[30:23]))
+                        res_f = {m[31], 31'd0};
+                    else
+                        res_f = m;
+                end
+                default:            res_f = fp_add_f(a_q, b_q, op == `DNPU_OP_S_SUB_FP, 1'b0);
+            endcase
+        end
+    end
+
+    // Not needed here: the comparators' eq, and busy (the core waits for done).
+    wire unused_ok = &{1'b0, cmp_eq, reci_busy, c[0]};
+
+endmodule
+
+`default_nettype wire

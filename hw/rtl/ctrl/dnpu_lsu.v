@@ -1,0 +1,430 @@
+`default_nettype none
+// dnpu_lsu: the transfers between external memory and the SRAMs, and the sequencing of
+// the MX streams. For the instruction the core executes it makes the checks (the
+// emulator's order, EXECUTION.md), raises the read / write engine commands and says when
+// the transfer is complete or failed; the core owns the state machine (LOAD, STORE, PREF,
+// VEC), the SRAMs and the register file, and keeps the instruction and its operand
+// registers unchanged until it ends. Every check is decided before the first access, so
+// a fault always belongs to the instruction that caused it.
+//
+// H_LOAD_INT / H_LOAD_FP (LOAD): SRAM base in rd, byte address in rs1, words in rs2.
+// The read engine delivers whole beats, dnpu_beat_unpack cuts them into words, one
+// SRAM write a cycle (the int and FP SRAMs are 32 bits wide); retires with the last word.
+// H_STORE_INT / H_STORE_FP (STORE): one SRAM read a cycle into the write engine, whose
+// data path waits on the SRAM's read register (its hold is a one-entry buffer); retires
+// when every B response is in. Checks: n = 0 retires with no check, MISALIGNED (rs1 not a
+// word address), SRAM_RANGE, then a range past the top of the address space: it would
+// wrap on the bus and no slave answers it, so it faults AXI_READ / AXI_WRITE like an
+// unmapped range (the emulator's memory ends there too), without a transaction.
+//
+// H_PREFETCH_V (PREF): vector SRAM row base in rd, byte address in rs1, rows in rs2.
+// Checks: n = 0; MISALIGNED (address a multiple of max(16, beat bytes), n*VLEN a whole
+// number of MX blocks); a stream past the top of the address space (AXI_READ: known
+// from the operands, so before SRAM_RANGE, as EXECUTION.md and dnpu.emu order them);
+// SRAM_RANGE. An unmapped stream is found only by reading it (AXI_READ after the range
+// check). Then the read engine gets exactly the beats the stream needs (the dequantizer's
+// contract, dnpu_mx_size.vh) and the dequantizer its command, in the same cycle; beats go
+// straight from the engine into the dequantizer and rows out of it into the vector SRAM,
+// one a cycle; it retires on the dequantizer's done. An error beat faults AXI_READ (rows
+// before it may be written: unspecified).
+// H_STORE_V (STORE): rows go out as BF16 words (two lanes a word, lane 0 in the low
+// half), VLEN/2 words a row, one word a cycle.
+// H_SAMPLE_FUSED (VEC): H_PREFETCH_V's checks and stream, no SRAM range; the rows go to
+// the vector unit instead (row_valid / row_ready).
+//
+// H_SAMPLE_FUSED_N (VEC): in EXEC: n = 0 or count = 0 retires with no check, MISALIGNED
+// (position 0's stream; the stride between positions, mx.packed_nbytes of n*VLEN
+// elements, is a multiple of 64, so every position's alignment is the same), SRAM_RANGE
+// (dst + count past the int or the FP SRAM); then the vector unit starts. In VEC one read
+// command per position is issued as soon as the read engine takes it (dnpu_axi_rd queues
+// a command once the previous one's bursts are issued, so the latency is paid once) and
+// one dequantizer command per position as soon as the dequantizer is idle. A position
+// whose stream runs past the top of the address space (found when its command is due: no
+// command is issued) or whose beat comes with an AXI error (the engine is aborted at
+// once) sets fn_stop at that position; the vector unit finishes and writes every position
+// before it, then the core faults AXI_READ.
+//
+// A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
+// cycle after (flush, from the core, which resets the vector unit with it); the engines
+// finish the AXI bursts already issued on their own.
+
+`include "dnpu_isa.vh"
+`include "dnpu_csr.vh"
+
+module dnpu_lsu #(
+    parameter integer ADDR_W    = 32,
+    parameter integer DATA_W    = 128,
+    parameter integer INT_WORDS = 2048,
+    parameter integer FP_WORDS  = 1024,
+    parameter integer VLEN      = 16,
+    parameter integer VEC_ROWS  = 1024,
+    parameter integer MX_BLOCK  = 32,
+    // SRAM word / row address bits, of the deepest SRAM (derived: not to be set otherwise)
+    parameter integer SRAM_AW   = $clog2((INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) > VEC_ROWS ?
+                                         (INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) : VEC_ROWS)
+) (
+    input  wire                    clk,
+    input  wire                    rst_n,
+    input  wire                    soft_reset,
+    input  wire                    fault,        // the core faults this cycle
+    input  wire                    flush,        // the cycle after a fault or SOFT_RESET
+
+    // the instruction and its operands x[rd], x[rs1], x[rs2], x[rs3]
+    input  wire [6:0]              op,
+    input  wire [2:0]              fmt,
+    input  wire [31:0]             a_rd,
+    input  wire [31:0]             a_rs1,
+    input  wire [31:0]             a_rs2,
+    input  wire [31:0]             a_rs3,
+
+    // EXEC: what the instruction does this cycle (ex_*: for the core's execute step)
+    input  wire                    ex,           // the core is in EXEC
+    input  wire                    ex_legal,     // ... with no fetch error and no ILLEGAL_INSTR
+    output reg                     ex_retire,    // n = 0: retires without an access
+    output reg                     ex_fault,
+    output reg  [`DNPU_ERR_W-1:0]  ex_cause,
+    output reg                     ex_load,      // the transfer starts: LOAD / STORE / PREF / VEC next
+    output reg                     ex_store,
+    output reg                     ex_pref,
+    output reg                     ex_vec,
+
+    // the transfer's state in the core
+    input  wire                    in_load,
+    input  wire                    in_store,
+    input  wire                    in_pref,
+    input  wire                    in_vec,
+    output wire                    done,         // LOAD / STORE / PREF: complete, retire
+    output wire                    err,          // LOAD / PREF / H_SAMPLE_FUSED: AXI_READ; STORE: AXI_WRITE
+    output reg                     fn_stop,      // H_SAMPLE_FUSED_N: position fn_stop_pos faulted AXI_READ
+    output reg  [31:0]             fn_stop_pos,
+    output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
+
+    // SRAM requests: LOAD writes words, PREF rows, STORE reads words or rows
+    output wire                    int_we,
+    output wire                    fp_we,
+    output wire                    vec_we,
+    output wire                    int_re,
+    output wire                    fp_re,
+    output wire                    vec_re,
+    output wire [SRAM_AW-1:0]      sram_addr,
+    output wire [31:0]             sram_wdata,
+    input  wire [31:0]             int_rdata,
+    input  wire [31:0]             fp_rdata,
+    input  wire [VLEN*16-1:0]      vec_rdata,
+
+    // dequantized rows: to the vector unit in VEC; row_data is PREF's vector SRAM data too
+    output wire                    row_valid,
+    output wire [VLEN*16-1:0]      row_data,
+    input  wire                    row_ready,
+
+    // read engine (dnpu_axi_rd; the core arbitrates its command with dnpu_fetch)
+    output wire                    rd_cmd_valid,
+    input  wire                    rd_cmd_ready,
+    output wire [31:0]             rd_cmd_addr,
+    output wire [31:0]             rd_cmd_beats,
+    input  wire                    rd_valid,
+    input  wire [DATA_W-1:0]       rd_data,
+    input  wire                    rd_err,
+    output wire                    rd_ready,
+    output wire                    rd_abort,
+
+    // write engine (dnpu_axi_wr)
+    output wire                    wr_cmd_valid,
+    input  wire                    wr_cmd_ready,
+    output wire [31:0]             wr_cmd_addr,
+    output wire [31:0]             wr_cmd_words,
+    output wire                    wr_valid,
+    output wire [31:0]             wr_data,
+    input  wire                    wr_ready,
+    input  wire                    wr_done,
+    input  wire                    wr_err
+);
+    localparam integer BB       = DATA_W / 8;             // bytes per beat
+    localparam integer LOG_BB   = $clog2(BB);
+    localparam integer WPB      = DATA_W / 32;            // words per beat
+    localparam integer LOG_WPB  = $clog2(WPB);
+    localparam integer LOG_VL   = $clog2(VLEN);
+    localparam integer LOG_BLK  = $clog2(MX_BLOCK);
+    localparam integer MXA      = (BB > 16) ? BB : 16;    // MX stream alignment, bytes
+    localparam integer LOG_MXA  = $clog2(MXA);
+    // n*VLEN a multiple of the block: n a multiple of BLOCK/VLEN when VLEN < BLOCK.
+    localparam integer RALN     = (VLEN < MX_BLOCK) ? (LOG_BLK - LOG_VL) : 0;
+    localparam [31:0]  RALN_M   = (32'd1 << RALN) - 32'd1;
+    localparam [31:0]  INT_D32  = INT_WORDS;
+    localparam [31:0]  FP_D32   = FP_WORDS;
+    localparam [31:0]  VR_D32   = VEC_ROWS;
+    localparam [32:0]  INT_DEPTH = {1'b0, INT_D32};
+    localparam [32:0]  FP_DEPTH  = {1'b0, FP_D32};
+    localparam [32:0]  VR_DEPTH  = {1'b0, VR_D32};
+    // One byte past the top of the AXI address space, in 35 bits (0 = beyond).
+    localparam [34:0]  ADDR_TOP  = (ADDR_W >= 35) ? 35'd0 : (35'd1 << ADDR_W);
+    localparam [31:0]  VW_LAST   = VLEN / 2 - 1;          // H_STORE_V: last word of a row
+
+    wire op_hload  = (op == `DNPU_OP_H_LOAD_INT)  | (op == `DNPU_OP_H_LOAD_FP);
+    wire op_hstore = (op == `DNPU_OP_H_STORE_INT) | (op == `DNPU_OP_H_STORE_FP);
+    wire op_pref   = (op == `DNPU_OP_H_PREFETCH_V);
+    wire op_storev = (op == `DNPU_OP_H_STORE_V);
+    wire op_fused  = (op == `DNPU_OP_H_SAMPLE_FUSED);
+    wire op_fn     = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
+    wire h_is_fp   = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
+
+    // ---- checks and sizes ------------------------------------------------------------
+    // Sizes past the range checks are used only once those passed (n <= the SRAM's
+    // depth), and 48 bits never overflow before that.
+`include "dnpu_mx_size.vh"
+    wire        h_n0     = (a_rs2 == 32'd0);
+    wire        h_misal  = (a_rs1[1:0] != 2'b00);
+    wire [32:0] h_end    = {1'b0, a_rd} + {1'b0, a_rs2};
+    wire        h_range  = h_end > (h_is_fp ? FP_DEPTH : INT_DEPTH);
+    wire [34:0] h_top    = {3'b000, a_rs1} + {1'b0, a_rs2, 2'b00};
+    wire        h_past   = (ADDR_TOP != 35'd0) & (h_top > ADDR_TOP);
+    wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, a_rs1[LOG_BB-1:2]};
+    wire [31:0] h_beats  = ((h_lane0 + a_rs2 - 32'd1) >> LOG_WPB) + 32'd1;
+
+    wire        v_range  = h_end > VR_DEPTH;
+    wire        p_misal  = (a_rs1[LOG_MXA-1:0] != {LOG_MXA{1'b0}}) | ((a_rs2 & RALN_M) != 32'd0);
+    wire [47:0] p_elems  = {16'd0, a_rs2} << LOG_VL;      // n*VLEN
+    wire [47:0] p_beats  = mx_need_beats(fmt, p_elems, LOG_BLK, LOG_BB);
+    wire [47:0] p_top    = {16'd0, a_rs1} + (p_beats << LOG_BB);
+    wire        p_past   = (ADDR_TOP != 35'd0) & (p_top > {13'd0, ADDR_TOP});
+    wire [47:0] sv_top   = {16'd0, a_rs1} + (p_elems << 1);   // H_STORE_V: 2 bytes a lane
+    wire        sv_past  = (ADDR_TOP != 35'd0) & (sv_top > {13'd0, ADDR_TOP});
+    wire [31:0] sv_words = p_elems[32:1];                     // n*VLEN/2
+    wire [32:0] fn_end   = {1'b0, a_rd} + {1'b0, a_rs3};
+    wire        fn_range = (fn_end > INT_DEPTH) | (fn_end > FP_DEPTH);
+
+    // ---- EXEC --------------------------------------------------------------------------
+    wire dq_cmd_ready;
+    reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
+    always @* begin
+        ex_retire = 1'b0;
+        ex_fault  = 1'b0;
+        ex_cause  = `DNPU_ERR_NONE;
+        ex_load   = 1'b0;
+        ex_store  = 1'b0;
+        ex_pref   = 1'b0;
+        ex_vec    = 1'b0;
+        x_rd      = 1'b0;
+        x_wr      = 1'b0;
+        x_dq      = 1'b0;
+        if (op_hload | op_hstore) begin
+            if (h_n0) begin
+                ex_retire = 1'b1;
+            end else if (h_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (h_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else if (h_past) begin
+                ex_fault = 1'b1;
+                ex_cause = op_hload ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
+            end else if (op_hload) begin
+                x_rd    = 1'b1;
+                ex_load = rd_cmd_ready;            // else wait in EXEC for the engine
+            end else begin
+                x_wr     = 1'b1;
+                ex_store = wr_cmd_ready;
+            end
+        end else if (op_pref | op_fused) begin
+            if (h_n0) begin
+                ex_retire = 1'b1;
+            end else if (p_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (p_past) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_AXI_READ;
+            end else if (op_pref & v_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else begin
+                // both engines take their command in the same cycle (the dequantizer
+                // is idle here: its done came before the previous retire)
+                x_rd    = dq_cmd_ready;
+                x_dq    = dq_cmd_ready & rd_cmd_ready;
+                ex_pref = op_pref & x_dq;
+                ex_vec  = op_fused & x_dq;
+            end
+        end else if (op_storev) begin
+            if (h_n0) begin
+                ex_retire = 1'b1;
+            end else if (h_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (v_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else if (sv_past) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_AXI_WRITE;
+            end else begin
+                x_wr     = 1'b1;
+                ex_store = wr_cmd_ready;
+            end
+        end else if (op_fn) begin
+            if (h_n0 | (a_rs3 == 32'd0)) begin
+                ex_retire = 1'b1;
+            end else if (p_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (fn_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else begin
+                ex_vec = 1'b1;                     // AXI_READ is per position, in VEC
+            end
+        end
+    end
+    wire ex_go = ex & ex_legal & ~soft_reset;
+
+    // ---- transfer state ------------------------------------------------------------------
+    reg  [31:0] mo_base;               // SRAM word (vector: row) address of the range
+    reg  [31:0] mo_n;                  // words (vector: rows)
+    reg  [31:0] mo_cnt;                // words / rows written (LOAD, PREF) or read (STORE)
+    reg         mo_fp;                 // FP SRAM, else int SRAM
+    reg         mo_vec;                // H_STORE_V: vector SRAM rows
+    reg         st_hold;               // the SRAM read register holds an unsent word
+    reg  [LOG_VL-2:0] vst_w;           // H_STORE_V: word of the held row sent next
+
+    // H_SAMPLE_FUSED_N's streams, one per position
+    reg  [47:0] fn_addr;               // next position's stream address
+    reg  [47:0] fn_stride, fn_span, fn_pbeats;
+    reg  [31:0] fn_rq, fn_dq;          // next position to read / to dequantize
+    reg  [31:0] fn_bpos, fn_bcnt;      // position and beat of the next beat delivered
+    wire        in_fn   = in_vec & op_fn;
+    wire        in_fuse = in_vec & (op_fused | op_fn);
+    wire        fn_more = in_fn & (fn_rq != a_rs3) & ~fn_stop;
+    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & ((fn_addr + fn_span) > {13'd0, ADDR_TOP});
+    wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
+    wire        fn_rd   = fn_more & ~fn_past & ~fn_err & ~soft_reset;
+    wire        fn_dqv  = in_fn & (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset;
+
+    // ---- engines -------------------------------------------------------------------------
+    wire             dq_stream = in_pref | in_fuse;
+    wire             dq_s_ready, dq_row_valid, dq_done, dq_cmd_error;
+    wire [VLEN*16-1:0] dq_row;
+
+    dnpu_mx_dequant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mx (
+        .clk(clk), .rst_n(rst_n & ~flush),
+        .cmd_valid((ex_go & x_dq) | fn_dqv), .cmd_ready(dq_cmd_ready), .cmd_fmt(fmt),
+        .cmd_rows(a_rs2[23:0]), .cmd_error(dq_cmd_error),
+        .s_data(rd_data), .s_valid(rd_valid & ~rd_err & dq_stream), .s_ready(dq_s_ready),
+        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(~in_fuse | row_ready),
+        .done(dq_done));
+
+    wire        up_valid, up_err, up_s_ready;
+    wire [31:0] up_data;
+
+    dnpu_beat_unpack #(.DATA_W(DATA_W)) u_unpack (
+        .clk(clk), .rst_n(rst_n),
+        .start(ex_go & ex_load), .start_lane(a_rs1[LOG_BB-1:2]), .start_words(a_rs2),
+        .flush(rd_abort),
+        .s_valid(rd_valid & in_load), .s_data(rd_data), .s_err(rd_err), .s_ready(up_s_ready),
+        .m_valid(up_valid), .m_data(up_data), .m_err(up_err), .m_ready(1'b1));
+
+    assign rd_cmd_valid = (ex_go & x_rd) | fn_rd;
+    assign rd_cmd_addr  = in_fn ? fn_addr[31:0] : a_rs1;
+    assign rd_cmd_beats = in_fn ? fn_pbeats[31:0] : ((op_pref | op_fused) ? p_beats[31:0] : h_beats);
+    assign rd_ready     = (in_load & up_s_ready) | (dq_stream & dq_s_ready);
+    assign rd_abort     = soft_reset | fault | fn_err;
+
+    // STORE: an SRAM read whenever the read register is free or its last word leaves.
+    wire st_rd_more = (mo_cnt != mo_n);
+    wire wr_hs      = wr_valid & wr_ready;
+    wire st_wlast   = ~mo_vec | (vst_w == VW_LAST[LOG_VL-2:0]);   // last word of the held item
+    wire st_re      = in_store & st_rd_more & (~st_hold | (wr_hs & st_wlast));
+
+    assign wr_cmd_valid = ex_go & x_wr;
+    assign wr_cmd_addr  = a_rs1;
+    assign wr_cmd_words = op_storev ? sv_words : a_rs2;
+    assign wr_valid     = in_store & st_hold;
+    assign wr_data      = mo_vec ? vec_rdata[{vst_w, 5'd0} +: 32] : (mo_fp ? fp_rdata : int_rdata);
+
+    // ---- results and SRAM requests -------------------------------------------------------
+    wire ld_last = in_load & up_valid & ~up_err & (mo_cnt == mo_n - 32'd1);
+    wire st_end  = in_store & wr_done;
+    assign done = ld_last | st_end | (in_pref & dq_done);
+    assign err  = (in_load & up_valid & up_err) | (st_end & wr_err) |
+                  ((in_pref | (in_vec & op_fused)) & rd_valid & rd_err);
+    assign stall_rd = (in_load & ~up_valid) | (in_pref & dq_s_ready & ~rd_valid);
+
+    wire ld_we = in_load & up_valid & ~up_err & ~soft_reset;
+    assign int_we     = ld_we & ~mo_fp;
+    assign fp_we      = ld_we & mo_fp;
+    assign vec_we     = in_pref & dq_row_valid & ~soft_reset;
+    assign int_re     = st_re & ~mo_fp & ~mo_vec;
+    assign fp_re      = st_re & mo_fp;
+    assign vec_re     = st_re & mo_vec;
+    assign sram_addr  = mo_base[SRAM_AW-1:0] + mo_cnt[SRAM_AW-1:0];
+    assign sram_wdata = up_data;
+    assign row_valid  = dq_row_valid & in_fuse;
+    assign row_data   = dq_row;
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            st_hold <= 1'b0;
+        end else begin
+            if (ex) begin                      // operands of a transfer, used if one follows
+                mo_base   <= a_rd;
+                mo_n      <= a_rs2;
+                mo_cnt    <= 32'd0;
+                mo_fp     <= h_is_fp;
+                mo_vec    <= op_storev;
+                vst_w     <= {(LOG_VL-1){1'b0}};
+                st_hold   <= 1'b0;
+                fn_addr   <= {16'd0, a_rs1};
+                fn_stride <= mx_packed_nbytes(fmt, p_elems, LOG_BLK);
+                fn_pbeats <= p_beats;
+                fn_span   <= p_beats << LOG_BB;
+                fn_rq     <= 32'd0;
+                fn_dq     <= 32'd0;
+                fn_bpos   <= 32'd0;
+                fn_bcnt   <= 32'd0;
+                fn_stop   <= 1'b0;
+            end
+            if (in_fn) begin
+                if (fn_rd & rd_cmd_ready) begin
+                    fn_addr <= fn_addr + fn_stride;
+                    fn_rq   <= fn_rq + 32'd1;
+                end
+                if (fn_dqv & dq_cmd_ready)
+                    fn_dq <= fn_dq + 32'd1;
+                if (rd_valid & rd_ready & ~rd_err) begin
+                    if (fn_bcnt + 32'd1 == fn_pbeats[31:0]) begin
+                        fn_bcnt <= 32'd0;
+                        fn_bpos <= fn_bpos + 32'd1;
+                    end else begin
+                        fn_bcnt <= fn_bcnt + 32'd1;
+                    end
+                end
+                if (fn_err) begin                  // the first error beat aborts the engine
+                    fn_stop     <= 1'b1;
+                    fn_stop_pos <= fn_bpos;
+                end else if (fn_past) begin        // no command for this position
+                    fn_stop     <= 1'b1;
+                    fn_stop_pos <= fn_rq;
+                end
+            end
+            if ((in_pref & dq_row_valid) | (in_load & up_valid & ~up_err))
+                mo_cnt <= mo_cnt + 32'd1;
+            if (in_store) begin
+                if (st_re)
+                    mo_cnt <= mo_cnt + 32'd1;
+                st_hold <= st_re | (st_hold & ~(wr_hs & st_wlast));
+                if (wr_hs)
+                    vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;
+            end
+            if (soft_reset)
+                st_hold <= 1'b0;
+        end
+    end
+
+    // SRAM bases beyond the address bits were range-checked before use; the dequantizer
+    // never sees a bad command (EXEC checked it); the sizes' high bits are zero once the
+    // range check passed.
+    wire unused_ok = &{1'b0, mo_base[31:SRAM_AW], dq_cmd_error, fn_pbeats[47:32]};
+
+endmodule
+
+`default_nettype wire
