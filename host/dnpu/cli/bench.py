@@ -1,0 +1,60 @@
+"""`dnpu bench`: forward and sampling times of a generation, NPU cycles, the projection (dnpu.bench)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dnpu.cli.common import UsageError, atomic_output, command, progress_bar, write_json
+from dnpu.cli.gen import add_schedule_args
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dnpu import bench
+
+    if args.plot and not Path(args.plot).suffix:
+        raise UsageError(f"--plot {args.plot}: give the chart's format as the file extension, e.g. .png")
+    flows = tuple(f.strip() for f in args.flows.split(",") if f.strip())
+    with progress_bar("bench", quiet=args.quiet, unit="stage") as bar:
+        r = bench.run(args.model, backend=args.backend, prompts=args.prompts, config=args.config,
+                      project_config=args.project_config, flows=flows, gen_length=args.gen_length,
+                      block_length=args.block_length, steps=args.steps, threshold=args.threshold,
+                      kv_cache=args.kv_cache, fmt=args.fmt, compile=not args.no_compile, reps=args.reps,
+                      seed=args.seed, device=args.device, dtype=args.dtype, threads=args.threads, progress=bar)
+    print(bench.format_table(r))
+    write_json(args.json, r)
+    if args.plot:
+        with atomic_output(args.plot) as tmp:
+            bench.plot(r, tmp)
+        print(f"plot: {args.plot}")
+    if not r["tokens_match"]:
+        print(f"dnpu bench: FAILED: {args.backend} tokens differ from the torch sampler: {r['token_mismatches']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub) -> None:
+    s = command(sub, "bench", _cmd_bench, "time a generation: PyTorch forward and sampling vs NPU cycles, and "
+                                          "the asic-2048 projection (table, --json, --plot)")
+    s.add_argument("--backend", default="verilator", help="NPU backend: verilator (default), emu or pynq")
+    s.add_argument("--model", help="model directory (default: the shipped tiny model models/tiny-add)")
+    s.add_argument("--prompts", type=int, default=4, help="held-out prompts of the model's task, one batch "
+                                                          "(default 4)")
+    add_schedule_args(s)
+    s.add_argument("--flows", default="phased,fused", help="NPU flows, comma-separated (default phased,fused)")
+    s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
+    s.add_argument("--config", default="sim", help="hardware profile the NPU backend runs (default sim)")
+    s.add_argument("--project-config", dest="project_config", default="asic-2048",
+                   help="profile of the analytical projection (default asic-2048)")
+    s.add_argument("--reps", type=int, default=20, help="timed repetitions per step, median (default 20)")
+    s.add_argument("--no-compile", dest="no_compile", action="store_true", help="skip torch.compile")
+    s.add_argument("--seed", type=int, default=0, help="seed of the held-out prompt draw")
+    s.add_argument("--dtype", default="bf16", help="model dtype: bf16 (default) or fp32")
+    s.add_argument("--device", help="torch device of the model (default: cuda when available, else cpu)")
+    s.add_argument("--threads", type=int, help="torch CPU threads (default: 1 for a model on the CPU, where "
+                                               "the tiny model gains nothing from more; else torch's)")
+    s.add_argument("--json", help="write the full result to this file")
+    s.add_argument("--plot", help="write a PNG chart to this file")
+    s.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
