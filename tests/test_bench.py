@@ -156,7 +156,10 @@ def test_bench_records_a_failing_torch_compile(monkeypatch):
 
 
 def test_bench_threshold_mode_and_kv_cache():
-    r = small_run(prompts=1, flows=("phased",), threshold=0.9, kv_cache="dual")
+    calls = []
+    r = small_run(prompts=1, flows=("phased",), threshold=0.9, kv_cache="dual",
+                  progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 4) for i in range(5)]  # torch and phased generations, baseline, NPU cycles
     assert r["tokens_match"] and all(s["mode"] == "threshold" and s["k"] is None for s in r["steps"])
     assert all("KV cache" in s["forward_method"] for s in r["steps"])
     check_consistent(r)

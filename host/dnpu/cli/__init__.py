@@ -8,6 +8,7 @@ progress bar, atomic output files) are in :mod:`dnpu.cli.common`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from dnpu.cli import bench, gen, perf, spec, verify
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"dnpu {args.cmd}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`dnpu info | head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
