@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-FLOWS = ("phased", "fused")
+from dnpu.compiler import FLOWS
 
 
 def _cpu_name() -> str:
