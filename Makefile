@@ -3,6 +3,10 @@
 
 VENV ?= .venv
 RUN  := VENV=$(VENV) scripts/venv-run
+# pytest-xdist workers (one per core by default); `make test PYTEST_WORKERS=0` runs serially.
+# loadgroup keeps the tests marked xdist_group together on one worker.
+PYTEST_WORKERS ?= auto
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
 .PHONY: help setup demo test test-slow lint synth check-generated generate bench-mx clean
@@ -13,8 +17,8 @@ help:
 	@echo "make test-slow        the long regressions (pytest -m slow)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
 	@echo "make synth            Yosys resource estimate of the pynq-z2 build against the xc7z020"
-	@echo "make check-generated  fail if a file generated from hw/*.toml is stale"
-	@echo "make generate         regenerate headers, Python tables and docs from hw/*.toml"
+	@echo "make check-generated  fail if a generated file (from hw/*.toml, the EXP table) is stale"
+	@echo "make generate         regenerate headers, Python tables, docs and the EXP table"
 	@echo "make bench-mx         MX codec throughput"
 
 setup:
@@ -24,10 +28,10 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: setup check-generated
-	@$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+	@$(RUN) pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test-slow: setup
-	@$(RUN) pytest -m slow $(PYTEST_ARGS)
+	@$(RUN) pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 # The lint checks live beside each block's cocotb tests (one list of sources per block).
 lint: setup

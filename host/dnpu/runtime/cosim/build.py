@@ -1,32 +1,11 @@
-"""The Verilator co-simulation model: build, cache, and the ctypes binding of cosim/.
-
-    res = ensure_built("sim")                  # builds once, then reuses the cache
-    m = Model(res.path, clock_period_ps=10_000)
-    m.map(0x1000_0000, 4096); m.write(0x1000_0000, prog)
-    m.csr_write(csr.offset("PROG_BASE"), 0x1000_0000)
-    r = m.run(ctrl=START, budget=1_000_000, watchdog=100_000)
-
-The model is `hw/rtl/top/dnpu_top.v` (every other module found by name under hw/rtl/)
-compiled with `cosim/harness.cpp` into one shared library with a C ABI
-(`cosim/dnpu_cosim.h`). It is built into
-`<cache>/<profile>-<key>/libdnpu_cosim.so`, where the key hashes every `hw/rtl/**/*.v`
-and `*.vh`, the harness sources, the build flags, the Verilator version and the C++
-compiler's version; `<cache>` is `$DNPU_COSIM_CACHE`, else `$XDG_CACHE_HOME/dnpu/cosim`,
-else `~/.cache/dnpu/cosim`. A build holds a lock on its key, builds in a private folder
-and renames it into place, so concurrent users build once. `BUILD_COUNT` counts the
-builds this process ran (tests assert that a second open builds nothing).
-
-    python -m dnpu.runtime.cosim build [--profile sim] [--rebuild]   # prints the library
-    python -m dnpu.runtime.cosim key|path [--profile sim]
-    python -m dnpu.runtime.cosim clean                               # removes the cache
-"""
+"""Building and caching the co-simulation library: the cache key over every input, one
+locked build per key, the most recently used entries kept."""
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import fcntl
 import functools
+import fcntl
 import hashlib
 import json
 import os
@@ -37,34 +16,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from dnpu.spec import csr
+from dnpu.runtime.cosim.binding import ABI_VERSION, CosimError
 
-__all__ = ["Model", "RunStats", "BuildResult", "CosimError", "CosimBuildError", "ensure_built",
-           "cache_key", "cache_root", "profile_define", "rtl_dir", "cosim_dir", "BUILD_COUNT",
-           "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX"]
+__all__ = ["BuildResult", "CosimBuildError", "ensure_built", "cache_key", "cache_root", "entry_path",
+           "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "LIB_NAME"]
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 LIB_NAME = "libdnpu_cosim.so"
-ABI_VERSION = 2                # cosim/dnpu_cosim.h DNPU_COSIM_ABI_VERSION
 RECIPE = 1                     # bump when the build recipe below changes in a way flags do not show
 OPT = "-O2"                    # C++ optimisation of the model (Verilator's default is -Os)
 
 BUILD_COUNT = 0                # builds run by this process
 KEEP = 8                       # cache entries kept per profile (most recently used)
-
-RUN_REASONS = {0: "idle", 1: "budget", 2: "watchdog", 3: "sim_error", 4: "axil_timeout"}
-# dnpu_cosim_retire (cosim/dnpu_cosim.h): one retired instruction of the trace capture.
-RETIRE_DTYPE = np.dtype([("cycle", "<u8"), ("pc", "<u4"), ("word", "<u4"), ("x_data", "<u4"),
-                         ("f_data", "<u4"), ("x_we", "u1"), ("x_idx", "u1"), ("f_we", "u1"),
-                         ("f_idx", "u1"), ("reserved", "<u4")])
-assert RETIRE_DTYPE.itemsize == 32
-TRACE_MAX = 1 << 24            # DNPU_COSIM_TRACE_MAX: most entries one capture holds
-
-
-class CosimError(RuntimeError):
-    """Misuse of the harness, or a harness-level failure (not an NPU fault)."""
 
 
 class CosimBuildError(CosimError):
@@ -235,6 +199,12 @@ class BuildResult:
     seconds: float      # this call's wall time (the build's, when built)
 
 
+def entry_path(profile: str = "sim", *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the library of `profile`'s current RTL lives (or will, once built)."""
+    root = Path(cache_dir) if cache_dir else cache_root()
+    return root / _entry_name(profile, cache_key(profile)) / LIB_NAME
+
+
 def _entry_name(profile: str, key: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_-]', '_', profile)}-{key}"
 
@@ -384,228 +354,3 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
             "command": cmd, "make": make}
     (tmp / "build.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return seconds
-
-
-# ------------------------------------------------------------------------------------------------
-# the binding
-
-class RunStats(ctypes.Structure):
-    """dnpu_cosim_run_result (cosim/dnpu_cosim.h)."""
-    _fields_ = [("cycles", ctypes.c_uint64), ("end_cycle", ctypes.c_uint64), ("retired", ctypes.c_uint64),
-                ("last_progress", ctypes.c_uint64), ("r_beats", ctypes.c_uint64), ("w_beats", ctypes.c_uint64),
-                ("reason_code", ctypes.c_uint32), ("status", ctypes.c_uint32),
-                ("last_retire_pc", ctypes.c_uint32), ("reserved", ctypes.c_uint32)]
-
-    @property
-    def reason(self) -> str:
-        return RUN_REASONS.get(self.reason_code, f"reason {self.reason_code}")
-
-    def __repr__(self) -> str:
-        return (f"RunStats(reason={self.reason!r}, cycles={self.cycles}, status=0x{self.status:X}, "
-                f"retired={self.retired}, r_beats={self.r_beats}, w_beats={self.w_beats})")
-
-
-_P = ctypes.c_void_p
-_SIGS = {
-    "dnpu_cosim_abi_version": (ctypes.c_int, []),
-    "dnpu_cosim_build_info": (ctypes.c_char_p, []),
-    "dnpu_cosim_create": (_P, [ctypes.c_uint64]),
-    "dnpu_cosim_destroy": (None, [_P]),
-    "dnpu_cosim_error": (ctypes.c_char_p, [_P]),
-    "dnpu_cosim_set": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_int64]),
-    "dnpu_cosim_get": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]),
-    "dnpu_cosim_reset": (ctypes.c_int, [_P, ctypes.c_uint32]),
-    "dnpu_cosim_step": (ctypes.c_int, [_P, ctypes.c_uint64]),
-    "dnpu_cosim_csr_write": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.c_uint32]),
-    "dnpu_cosim_csr_read": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]),
-    "dnpu_cosim_map": (ctypes.c_int, [_P, ctypes.c_uint64, ctypes.c_uint64]),
-    "dnpu_cosim_mem_write": (ctypes.c_int, [_P, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64]),
-    "dnpu_cosim_mem_read": (ctypes.c_int, [_P, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64]),
-    "dnpu_cosim_run": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64,
-                                      ctypes.POINTER(RunStats)]),
-    "dnpu_cosim_wave_open": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_uint64]),
-    "dnpu_cosim_wave_close": (ctypes.c_int, [_P]),
-    "dnpu_cosim_describe": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_uint64]),
-    "dnpu_cosim_trace_start": (ctypes.c_int, [_P, ctypes.c_uint64]),
-    "dnpu_cosim_trace_read": (ctypes.c_int64, [_P, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64]),
-}
-
-
-@functools.lru_cache(maxsize=None)
-def _load(path: str) -> ctypes.CDLL:
-    lib = ctypes.CDLL(path)                  # RTLD_LOCAL: several profiles' models can coexist
-    for name, (res, args) in _SIGS.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    abi = lib.dnpu_cosim_abi_version()
-    if abi != ABI_VERSION:
-        raise CosimError(f"{path}: harness ABI {abi}, this binding speaks {ABI_VERSION}; rebuild it")
-    return lib
-
-
-class Model:
-    """One dnpu_top model with its DRAM model; methods are one host transaction each."""
-
-    def __init__(self, lib_path: str | os.PathLike, clock_period_ps: int = 10_000) -> None:
-        self.lib_path = str(lib_path)
-        self._lib = _load(self.lib_path)
-        h = self._lib.dnpu_cosim_create(int(clock_period_ps))
-        if not h:
-            raise CosimError(self._lib.dnpu_cosim_error(None).decode())
-        self._h = h
-        self.build_info = self._lib.dnpu_cosim_build_info().decode()
-        self.beat_bytes = self.get("beat_bytes")
-
-    # ---- plumbing ----------------------------------------------------------------------
-    def _handle(self):
-        if self._h is None:
-            raise CosimError("the co-simulation model is closed")
-        return self._h
-
-    def _fail(self, what: str) -> CosimError:
-        return CosimError(f"{what}: {self._lib.dnpu_cosim_error(self._h).decode()}")
-
-    def close(self) -> None:
-        if getattr(self, "_h", None) is not None:
-            self._lib.dnpu_cosim_destroy(self._h)
-            self._h = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    # ---- knobs and statistics ----------------------------------------------------------
-    def set(self, name: str, value: int) -> None:
-        if self._lib.dnpu_cosim_set(self._handle(), name.encode(), int(value)) < 0:
-            raise self._fail(f"set({name!r}, {value})")
-
-    def get(self, name: str) -> int:
-        v = ctypes.c_int64()
-        if self._lib.dnpu_cosim_get(self._handle(), name.encode(), ctypes.byref(v)) < 0:
-            raise self._fail(f"get({name!r})")
-        return v.value
-
-    @property
-    def cycle(self) -> int:
-        return self.get("cycle")
-
-    # ---- clock -------------------------------------------------------------------------
-    def reset(self, cycles: int = 4) -> None:
-        if self._lib.dnpu_cosim_reset(self._handle(), int(cycles)) < 0:
-            raise self._fail("reset")
-
-    def step(self, cycles: int) -> None:
-        if self._lib.dnpu_cosim_step(self._handle(), int(cycles)) < 0:
-            raise self._fail("step")
-
-    # ---- AXI4-Lite ---------------------------------------------------------------------
-    def csr_write(self, offset: int, value: int) -> None:
-        r = self._lib.dnpu_cosim_csr_write(self._handle(), int(offset), int(value) & 0xFFFFFFFF)
-        if r < 0:
-            raise self._fail(f"csr_write(0x{offset:03X})")
-        if r != 0:
-            raise CosimError(f"csr_write(0x{offset:03X}): BRESP {r} (not OKAY)")
-
-    def csr_read(self, offset: int) -> int:
-        v = ctypes.c_uint32()
-        r = self._lib.dnpu_cosim_csr_read(self._handle(), int(offset), ctypes.byref(v))
-        if r < 0:
-            raise self._fail(f"csr_read(0x{offset:03X})")
-        if r != 0:
-            raise CosimError(f"csr_read(0x{offset:03X}): RRESP {r} (not OKAY)")
-        return v.value
-
-    # ---- DRAM model ----------------------------------------------------------------------
-    def map(self, addr: int, nbytes: int) -> None:
-        if self._lib.dnpu_cosim_map(self._handle(), int(addr), int(nbytes)) < 0:
-            raise self._fail("map")
-
-    def write(self, addr: int, data) -> None:
-        mv = memoryview(data).cast("B") if not isinstance(data, bytes) else data
-        buf = bytes(mv) if not isinstance(mv, bytes) else mv
-        if self._lib.dnpu_cosim_mem_write(self._handle(), int(addr), buf, len(buf)) < 0:
-            raise self._fail("memory write")
-
-    def read(self, addr: int, n: int) -> bytes:
-        buf = ctypes.create_string_buffer(int(n))
-        if self._lib.dnpu_cosim_mem_read(self._handle(), int(addr), buf, int(n)) < 0:
-            raise self._fail("memory read")
-        return buf.raw
-
-    # ---- runs and waveforms ----------------------------------------------------------------
-    def run(self, ctrl: int, budget: int, watchdog: int = 0) -> RunStats:
-        res = RunStats()
-        if self._lib.dnpu_cosim_run(self._handle(), int(ctrl), int(budget), int(watchdog), ctypes.byref(res)) < 0:
-            raise self._fail("run")
-        return res
-
-    def wave_open(self, path: str | os.PathLike, from_cycle: int = 0) -> None:
-        if self._lib.dnpu_cosim_wave_open(self._handle(), os.fsencode(path), int(from_cycle)) < 0:
-            raise self._fail("wave_open")
-
-    def wave_close(self) -> None:
-        if self._lib.dnpu_cosim_wave_close(self._handle()) < 0:
-            raise self._fail("wave_close")
-
-    # ---- retire trace --------------------------------------------------------------------
-    def trace_start(self, capacity: int) -> None:
-        """Clear the capture buffer and record the next `capacity` retires (later ones are
-        counted in get("trace_dropped")); 0 switches capture off and keeps the buffer."""
-        if not 0 <= int(capacity) <= TRACE_MAX:
-            raise CosimError(f"trace_start({capacity}): capacity must be in [0, {TRACE_MAX}]")
-        if self._lib.dnpu_cosim_trace_start(self._handle(), int(capacity)) < 0:
-            raise self._fail("trace_start")
-
-    def trace_read(self) -> np.ndarray:
-        """The captured retires, a structured array of RETIRE_DTYPE (cycle, pc, word, x_we,
-        x_idx, x_data, f_we, f_idx, f_data)."""
-        n = self.get("trace_count")
-        out = np.zeros(n, RETIRE_DTYPE)
-        if n:
-            got = self._lib.dnpu_cosim_trace_read(self._handle(), 0, out.ctypes.data, n)
-            if got < 0:
-                raise self._fail("trace_read")
-            if got != n:
-                raise CosimError(f"trace_read: {got} entries copied, {n} held")
-        return out
-
-    def describe(self) -> str:
-        n = self._lib.dnpu_cosim_describe(self._handle(), None, 0)
-        buf = ctypes.create_string_buffer(n + 1)
-        self._lib.dnpu_cosim_describe(self._handle(), buf, n + 1)
-        return buf.value.decode(errors="replace")
-
-
-# ------------------------------------------------------------------------------------------------
-# command line
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m dnpu.runtime.cosim",
-                                 description="Build or inspect the cached Verilator co-simulation model.")
-    ap.add_argument("action", choices=["build", "key", "path", "clean"])
-    ap.add_argument("--profile", default="sim")
-    ap.add_argument("--rebuild", action="store_true", help="build even if the cache has the model")
-    a = ap.parse_args(argv)
-    if a.action == "clean":
-        root = cache_root()
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"removed {root}")
-        return 0
-    if a.action == "key":
-        print(cache_key(a.profile))
-        return 0
-    if a.action == "path":
-        print(cache_root() / _entry_name(a.profile, cache_key(a.profile)) / LIB_NAME)
-        return 0
-    res = ensure_built(a.profile, rebuild=a.rebuild, log=lambda s: print(s, file=sys.stderr))
-    print(res.path)
-    print(f"{'built' if res.built else 'cached'} in {res.seconds:.1f} s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
