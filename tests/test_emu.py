@@ -940,22 +940,29 @@ H_STORE_INT x0, x3, x9
 """
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
-def test_sampling_step_bit_exact_and_fast(flow):
-    L, V, fmt = 32, 4096, "e4m3"
+def sampling_emulator(flow: str, data_path: bool = True, L: int = 32, V: int = 4096, fmt: str = "e4m3"):
+    """An emulator holding sampling_program and its packed logits (one 30.0 at [5, 77]):
+    (emulator, args, the quantized logits)."""
     rng = np.random.default_rng(13)
     logits = rng.normal(0, 3, (L, V)).astype(np.float32)
     logits[5, 77] = 30.0
     q = mx.quantize(logits, fmt, CFG.mx.block)
     stride = mx.packed_nbytes(V, fmt, CFG.mx.block)
-    e = emu.Emulator(CFG)
+    e = emu.Emulator(CFG, data_path=data_path)
     e.map(PROG, 0x1000)
     e.map(0x100000, L * stride + 0x1000)
     e.write(0x100000, mx.pack(q))
     e.write(PROG, isa.assemble(sampling_program(L, V, stride, fmt, flow) + "C_HALT\n"))
-    out_p, out_i = 0x100000 + L * stride, 0x100000 + L * stride + 4 * L
+    return e, [0x100000, 0x100000 + L * stride, 0x100000 + L * stride + 4 * L], q
+
+
+@pytest.mark.parametrize("flow", ["phased", "fused"])
+def test_sampling_step_bit_exact_and_fast(flow):
+    L, V, fmt = 32, 4096, "e4m3"
+    e, args, q = sampling_emulator(flow, L=L, V=V, fmt=fmt)
+    out_p, out_i = args[1:]
     t0 = time.perf_counter()
-    res = e.run(PROG, args=[0x100000, out_p, out_i])
+    res = e.run(PROG, args=args)
     dt = time.perf_counter() - t0
     EXERCISED.update(res.op_counts)
     assert res.status == "halted", str(res)
@@ -972,6 +979,89 @@ def test_sampling_step_bit_exact_and_fast(flow):
     groups = V // mx.group_elements(fmt, CFG.mx.block)
     assert res.bytes_read == L * groups * mx.group_nbytes(fmt, CFG.mx.block)
     assert dt < 1.0, f"{flow} sampling step took {dt:.3f} s"
+
+
+# ---- without the data path; the per-instruction callback; values from data --------------------
+
+def _executed(e: emu.Emulator, args) -> tuple[emu.RunResult, list]:
+    seen = []
+    res = e.run(PROG, args=args, on_exec=lambda pc, name, a, x: seen.append((pc, name, a, tuple(x), e.x_data)))
+    return res, seen
+
+
+@pytest.mark.parametrize("flow", ["phased", "fused"])
+def test_without_the_data_path_the_same_instructions_run(flow):
+    """data_path=False runs the same dynamic instruction stream on the same x values (the
+    program computes none from data it then reads), with the same counts and bytes, and
+    writes no SRAM or memory."""
+    full, args, _ = sampling_emulator(flow)
+    bare, _, _ = sampling_emulator(flow, data_path=False)
+    res, seen = _executed(full, args)
+    res_b, seen_b = _executed(bare, args)
+    assert res.status == res_b.status == "halted"
+    assert [s[:2] for s in seen] == [s[:2] for s in seen_b]
+    for (pc, name, a, x, xd), (_, _, _, xb, xdb) in zip(seen, seen_b):
+        assert xd == xdb, (hex(pc), name)
+        assert [v for i, v in enumerate(x) if not xd >> i & 1] == [v for i, v in enumerate(xb) if not xd >> i & 1]
+    for k in ("instret", "class_counts", "op_counts", "bytes_read", "bytes_written", "fetch_bytes"):
+        assert getattr(res, k) == getattr(res_b, k), k
+    assert res.bytes_read > 0 and not bare.vsram.any() and not bare.fpsram.any() and not bare.intsram.any()
+    assert not any(bare.read(args[1], 8 * 32)) and any(full.read(args[1], 8 * 32))
+    assert not bare.f.any()
+
+
+def test_without_the_data_path_faults_are_the_same():
+    """Checks need operands only: each fault of the fault tests happens there too."""
+    progs = [("S_ADDI x1, x0, 2\nS_ADDI x2, x0, 1\nH_LOAD_INT x0, x1, x2", ErrCause.MISALIGNED, 2),
+             ("S_ADDI x1, x0, 1000\nS_ADDI x2, x0, 100\nV_EXP_V x1, x0, x2", ErrCause.SRAM_RANGE, 2),
+             (f"{li('x1', 0x90000)}\nS_ADDI x2, x0, 1\nH_STORE_INT x0, x1, x2", ErrCause.AXI_WRITE, 3),
+             (f"{li('x1', 0x90000)}\nS_ADDI x2, x0, 2\nH_PREFETCH_V x0, x1, x2, e4m3", ErrCause.AXI_READ, 3)]
+    for src, cause, index in progs:
+        for dp in (True, False):
+            e = emu.Emulator(CFG, data_path=dp)
+            e.map(PROG, MEM)
+            fault(src, cause, index, e)
+
+
+def test_x_data_marks_values_computed_from_data():
+    e, res = ok("""
+        S_LD_ARG x1, 0
+        S_LD_INT x2, x0, 0
+        S_ADDI x3, x2, 1
+        S_ADD x4, x3, x1
+        S_LUI x5, 3
+        S_LT_FP x6, f0, f1
+        S_MAX x7, x1, x5
+        S_ADDI x2, x0, 4
+        S_ADDI x10, x0, 1
+        V_RED_MAX_IDX f2, x8, x0, x10
+    """, args=[5])
+    assert e.x_data == sum(1 << r for r in (3, 4, 6, 8))
+    e.set_x(4, 7)
+    assert e.x_data == sum(1 << r for r in (3, 6, 8))
+    e.soft_reset()
+    assert e.x_data == 0
+
+
+def test_on_exec_sees_each_instruction_before_it_executes():
+    e = new()
+    e.write(PROG, isa.assemble("C_LOOPI 3, 1\nS_ADDI x1, x1, 2\nC_HALT"))
+    e.set_x(1, 10)
+    seen = []
+    res = e.run(PROG, on_exec=lambda pc, name, a, x: seen.append((pc - PROG, name, a.get("rs1"), x[1])))
+    assert res.status == "halted" and res.instret == 5
+    assert seen == [(0, "C_LOOPI", None, 10), (4, "S_ADDI", 1, 10), (4, "S_ADDI", 1, 12), (4, "S_ADDI", 1, 14),
+                    (8, "C_HALT", None, 16)]
+
+    class Stop(Exception):
+        pass
+
+    def stop(pc, name, a, x):
+        if name == "S_ADDI":
+            raise Stop(pc)
+    with pytest.raises(Stop):
+        e.run(PROG, on_exec=stop)
+    assert e.x[1] == 16 and e.read_csr("STATUS") == 1 and e.pc == PROG + 4   # not executed, still BUSY
 
 
 # ---- keep last: every instruction of the ISA ran somewhere in this file ------------------------

@@ -15,6 +15,15 @@ vectorised with NumPy.
 A program never raises out of `run`: faults come back in the RunResult (status "fault",
 cause a `dnpu.spec.csr.ErrCause`, pc the faulting instruction's address).  Misuse of the host
 API (writing unmapped memory, bad arguments) raises EmuError.
+
+`run(..., on_exec=fn)` calls fn(pc, name, args, x) for every instruction before it
+executes, with its operand values by role and the x registers it reads; `emu.x_data`
+marks the x registers computed from data.  `Emulator(cfg, data_path=False)` runs the same
+instruction stream on operands only, without moving or computing data (the cycle model,
+dnpu.perf.analytical, costs programs that way).
+
+Modules: `machine` (state, memory, run loop, faults, trace, shared checks), `scalar`
+(C_*, S_*), `vector` (V_*), `memory` (H_* and MX streams).
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ class _Fault(Exception):
         self.msg = msg
 
 
+class _HookError(Exception):
+    """Carries an exception of the on_exec callback out of the run loop (raised from it)."""
+
+
 # ------------------------------------------------------------------------------------------------
 # modelled external memory
 
@@ -194,13 +198,23 @@ def _op(name: str) -> Callable:
 
 class Core:
     """State, host access, the run loop and the shared checks of the NPU; the handler
-    groups (`dnpu.emu.scalar`, `.vector`, `.memory`) are mixed in by `dnpu.emu.Emulator`."""
+    groups (`dnpu.emu.scalar`, `.vector`, `.memory`) are mixed in by `dnpu.emu.Emulator`.
 
-    def __init__(self, config: Config | str = "sim") -> None:
+    data_path=False runs programs on operands only: every instruction is fetched, decoded
+    and checked (faults, SRAM ranges, alignment, memory mapping, byte counts) and the x
+    registers and loops are updated as always, but the vector and memory instructions,
+    S_MAP_V_FP and the scalar FP arithmetic compute and move no data: SRAMs and memory
+    keep their contents and the x and f results they would compute from data are 0 (the
+    x ones marked in x_data). A program whose control flow does not depend on data runs
+    exactly as with the data path, at a cost independent of the data's size (dnpu.perf
+    times programs this way)."""
+
+    def __init__(self, config: Config | str = "sim", data_path: bool = True) -> None:
         if isinstance(config, str):
             from dnpu.spec import config as config_mod
             config = config_mod.load(config)
         self.config = config
+        self.data_path = bool(data_path)
         self.vlen = config.vector.vlen
         self.vector_rows = config.sram.vector_rows
         self.fp_words = config.sram.fp_words
@@ -214,6 +228,9 @@ class Core:
         self._intsram = np.zeros(self.int_words, np.uint32)
         self._x = [0] * isa.NREGS_X
         self._f = [0] * isa.NREGS_F
+        # bit i: x[i] holds a value computed from data (SRAM, memory or an f register), not
+        # only from immediates, ARG registers and other such x registers
+        self.x_data = 0
         self.prog_base = 0
         self.args = [0] * 8
         self.status = 0
@@ -230,6 +247,7 @@ class Core:
         self._retired = 0
         self._stats = self._new_stats()
         self._trace: list[TraceEntry] | None = None
+        self._on_exec: Callable | None = None
         self._bound = {name: getattr(self, meth) for name, meth in HANDLERS.items()}
 
     # ---- host access ----------------------------------------------------------------------
@@ -269,6 +287,7 @@ class Core:
     def set_x(self, i: int, value: int) -> None:
         if i:
             self._x[i] = int(value) & _M32
+            self.x_data &= ~(1 << i)
 
     def set_f(self, i: int, bits: int) -> None:
         self._f[i] = int(bits) & _M32
@@ -303,6 +322,7 @@ class Core:
         memory, counters and argument registers are kept)."""
         self._x = [0] * isa.NREGS_X
         self._f = [0] * isa.NREGS_F
+        self.x_data = 0
         self._loops = []
         self.status = 0
         self.err_cause = ErrCause.NONE
@@ -326,10 +346,17 @@ class Core:
 
     # ---- running -------------------------------------------------------------------------
     def run(self, prog_base: int | None = None, args=(), max_instructions: int = 10_000_000,
-            trace: bool = False) -> RunResult:
+            trace: bool = False, on_exec: Callable | None = None) -> RunResult:
         """CTRL.START: run from PROG_BASE until C_HALT, a fault, or max_instructions retired.
         args sets ARG0.. (the others keep their values).  Registers and SRAMs keep their
-        values from earlier runs, as on the NPU."""
+        values from earlier runs, as on the NPU.
+
+        on_exec(pc, name, args, x) is called for each instruction fetched and decoded,
+        before it executes: its address, mnemonic, operand values by role (the decoded
+        instruction's, shared: do not modify) and the live x register list (the values it
+        reads; do not modify). `x_data` says which of them come from data. An exception
+        it raises stops the run before that instruction and propagates out of run()
+        (STATUS stays BUSY); resume() keeps the callback."""
         if prog_base is not None:
             self.prog_base = int(prog_base) & _M32
         if len(args) > 8:
@@ -343,6 +370,7 @@ class Core:
         self.pc = self.prog_base
         self._stats = self._new_stats()
         self._trace = [] if trace else None
+        self._on_exec = on_exec
         return self._go(max_instructions)
 
     def resume(self, max_instructions: int = 10_000_000) -> RunResult:
@@ -360,10 +388,12 @@ class Core:
         return {"classes": dict.fromkeys(isa.CLASSES, 0), "ops": {}, "rd": 0, "wr": 0, "fetch": 0}
 
     def _go(self, max_instructions: int) -> RunResult:
-        self._retired = 0
+        self._retired = 0            # set by _loop as it ends, however it ends
         self._jump = None
         try:
             status, cause, msg, retired = self._loop(int(max_instructions))
+        except _HookError as e:        # the caller's callback: its exception is the caller's
+            raise e.__cause__ from None
         except Exception:  # an emulator bug, never a program's fault
             status, cause, msg = "internal", ErrCause.NONE, traceback.format_exc()
             retired = self._retired
@@ -391,44 +421,56 @@ class Core:
         decoded = self._decoded
         tr = self._trace
         fetch = self._fetch
-        while self._retired < budget:
-            pc = self.pc
-            word = fetch.get(pc)
-            if word is None:
-                if pc & 3:
-                    return "fault", ErrCause.MISALIGNED, f"instruction fetch at 0x{pc:08X} is not " \
-                                                         f"4-byte aligned", self._retired
-                if not mem.is_mapped(pc, 4):
-                    return "fault", ErrCause.AXI_READ, f"instruction fetch from unmapped 0x{pc:08X}", \
-                        self._retired
-                word = fetch[pc] = mem.word(pc)
-            stats["fetch"] += 4
-            d = decoded.get(word)
-            if d is None:
+        hook, xs, loops = self._on_exec, self._x, self._loops
+        retired = fetched = 0
+        try:
+            while retired < budget:
+                pc = self.pc
+                word = fetch.get(pc)
+                if word is None:
+                    if pc & 3:
+                        return "fault", ErrCause.MISALIGNED, f"instruction fetch at 0x{pc:08X} is not " \
+                                                             f"4-byte aligned", retired
+                    if not mem.is_mapped(pc, 4):
+                        return "fault", ErrCause.AXI_READ, f"instruction fetch from unmapped 0x{pc:08X}", retired
+                    word = fetch[pc] = mem.word(pc)
+                fetched += 1
+                d = decoded.get(word)
+                if d is None:
+                    try:
+                        dec = isa.decode(word)
+                    except isa.DisasmError as e:
+                        return "fault", ErrCause.ILLEGAL_INSTR, str(e), retired
+                    ins = dec.instr
+                    d = decoded[word] = (self._bound[dec.name], dec.args, ins.name, ins.cls, dec)
+                handler, a, name, cls, dec = d
+                if hook is not None:
+                    try:
+                        hook(pc, name, a, xs)
+                    except Exception as e:
+                        raise _HookError from e
                 try:
-                    dec = isa.decode(word)
-                except isa.DisasmError as e:
-                    return "fault", ErrCause.ILLEGAL_INSTR, str(e), self._retired
-                ins = dec.instr
-                d = decoded[word] = (self._bound[dec.name], dec.args, ins.name, ins.cls, dec)
-            handler, a, name, cls, dec = d
-            try:
-                writes = handler(a)
-            except _Fault as f:
-                return "fault", f.cause, f"{dec.text()}: {f.msg}", self._retired
-            self._retired += 1
-            self.instret += 1
-            classes[cls] += 1
-            ops[name] = ops.get(name, 0) + 1
-            if tr is not None:
-                tr.append(TraceEntry(pc, word, dec.text(), writes or {}))
-            if name == "C_HALT":
-                return "halted", ErrCause.NONE, "", self._retired
-            if self._jump is None:
-                self.pc = self._next_after(pc)
-            else:                                # a loop instruction chose the next pc
-                self.pc, self._jump = self._jump, None
-        return "budget", ErrCause.NONE, f"{budget} instructions retired without C_HALT", self._retired
+                    writes = handler(a)
+                except _Fault as f:
+                    return "fault", f.cause, f"{dec.text()}: {f.msg}", retired
+                retired += 1
+                classes[cls] += 1
+                ops[name] = ops.get(name, 0) + 1
+                if tr is not None:
+                    tr.append(TraceEntry(pc, word, dec.text(), writes or {}))
+                if name == "C_HALT":
+                    return "halted", ErrCause.NONE, "", retired
+                if self._jump is not None:           # a loop instruction chose the next pc
+                    self.pc, self._jump = self._jump, None
+                elif loops and loops[-1][1] == pc:
+                    self.pc = self._next_after(pc)
+                else:
+                    self.pc = (pc + 4) & _M32
+            return "budget", ErrCause.NONE, f"{budget} instructions retired without C_HALT", retired
+        finally:
+            self._retired = retired
+            self.instret += retired
+            stats["fetch"] += 4 * fetched
 
     def _next_after(self, end_pc: int) -> int:
         """The next PC once the instruction at end_pc retired (or a count-0 loop skipped a
@@ -453,29 +495,37 @@ class Core:
         if addr % k:
             raise _Fault(ErrCause.MISALIGNED, f"address 0x{addr:08X} is not {k}-byte aligned")
 
-    def _rd(self, addr: int, n: int) -> np.ndarray:
+    def _rd(self, addr: int, n: int) -> np.ndarray | None:
+        """n bytes read at addr (None without the data path: checked and counted only)."""
         if not self.mem.is_mapped(addr, n):
             bad = self.mem.first_unmapped(addr, n)
             raise _Fault(ErrCause.AXI_READ, f"read of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")
         self._stats["rd"] += n
-        return self.mem.load(addr, n)
+        return self.mem.load(addr, n) if self.data_path else None
 
     def _wr_check(self, addr: int, n: int) -> None:
         if not self.mem.is_mapped(addr, n):
             bad = self.mem.first_unmapped(addr, n)
             raise _Fault(ErrCause.AXI_WRITE, f"write of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")
 
-    def _wr(self, addr: int, data: np.ndarray) -> None:
-        self.mem.store(addr, data)
-        self._stats["wr"] += data.nbytes
-        self._fetch.clear()
+    def _wr(self, addr: int, src: np.ndarray, dtype: str) -> None:
+        """SRAM words src written to memory at addr as `dtype` (after _wr_check; without the
+        data path counted only)."""
+        self._stats["wr"] += src.nbytes
+        if self.data_path:
+            self.mem.store(addr, src.astype(dtype))
+            self._fetch.clear()
 
     # ---- register writes -----------------------------------------------------------------
-    def _wx(self, rd: int, v: int) -> dict:
-        if rd:
-            self._x[rd] = v & _M32
-            return {f"x{rd}": self._x[rd]}
-        return {}
+    def _wx(self, rd: int, v: int, *srcs: int, data: bool = False) -> dict:
+        """x[rd] = v, computed from the x registers srcs (and immediates), or from data."""
+        if not rd:
+            return {}
+        self._x[rd] = v & _M32
+        for s in srcs:
+            data = data or bool(self.x_data >> s & 1)
+        self.x_data = self.x_data | 1 << rd if data else self.x_data & ~(1 << rd)
+        return {f"x{rd}": self._x[rd]}
 
     def _wf(self, rd: int, bits) -> dict:
         self._f[rd] = int(bits) & _M32

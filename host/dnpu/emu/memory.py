@@ -30,18 +30,18 @@ class MemoryUnit:
         blocks go. The hardware reads whole AXI beats, so the span up to the next beat
         boundary must be readable too (its tail is discarded)."""
         self._mx_aligned(addr, n)
-        total = n * self.vlen
-        blocks = total // self.block
-        groups, rest = divmod(blocks, mx.GROUP_BLOCKS)
-        gbytes = mx.group_nbytes(fmt, self.block)
-        block_bytes = (gbytes - mx.GROUP_BLOCKS) // mx.GROUP_BLOCKS
-        nbytes = groups * gbytes + (mx.GROUP_BLOCKS + rest * block_bytes if rest else 0)
+        nbytes = mx.stream_nbytes(n * self.vlen, fmt, self.block)
+        return nbytes, self._mx_span(addr, nbytes)
+
+    def _mx_span(self, addr: int, nbytes: int) -> int:
+        """The whole-beat span of a stream of nbytes at addr, AXI_READ past the top of memory
+        (known from the operands alone: before the SRAM range)."""
         beat = self.config.beat_bytes
         span = -(-(addr + nbytes) // beat) * beat - addr
-        if addr + span > self.mem.limit:  # known from the operands alone: before the SRAM range
+        if addr + span > self.mem.limit:
             raise _Fault(ErrCause.AXI_READ, f"MX stream read of [0x{addr:08X}, +{span}) runs past the "
                                             f"top of the address space")
-        return nbytes, span
+        return span
 
     def _mx_aligned(self, addr: int, n: int) -> None:
         """MISALIGNED unless an MX stream of n rows may start at addr."""
@@ -66,6 +66,10 @@ class MemoryUnit:
         q = mx.unpack(buf, (total,), fmt, self.block)
         return mx.dequantize_bf16(q).reshape(n, self.vlen)
 
+    def _fused(self, raw: np.ndarray, n: int, fmt: str) -> tuple[int, int]:
+        """(argmax, FP32 bits of the sum of exp(l - max)) of one H_SAMPLE_FUSED stream."""
+        return nm.fused_sample(self._mx_bf16(raw, n, fmt).reshape(-1), self.vlen)
+
     # ---- memory --------------------------------------------------------------------------
     @_op("H_PREFETCH_V")
     def _h_prefetch_v(self, a):
@@ -77,7 +81,8 @@ class MemoryUnit:
         self._sram("vector", vd, n, self.vector_rows)
         self._mx_mapped(addr, span)
         raw = self._rd(addr, nbytes)
-        self._vsram[vd:vd + n] = self._mx_bf16(raw, n, fmt)
+        if self.data_path:
+            self._vsram[vd:vd + n] = self._mx_bf16(raw, n, fmt)
         return {"V": (vd, n)}
 
     @_op("H_SAMPLE_FUSED")
@@ -89,9 +94,9 @@ class MemoryUnit:
         nbytes, span = self._mx_stream(addr, n, fmt)
         self._mx_mapped(addr, span)
         raw = self._rd(addr, nbytes)
-        idx, s = nm.fused_sample(self._mx_bf16(raw, n, fmt).reshape(-1), self.vlen)
+        idx, s = self._fused(raw, n, fmt) if self.data_path else (0, 0)
         w = self._wf(a["sum"], s)
-        w.update(self._wx(a["idx"], idx))
+        w.update(self._wx(a["idx"], idx, data=True))
         return w
 
     @_op("H_SAMPLE_FUSED_N")
@@ -109,17 +114,18 @@ class MemoryUnit:
         self._sram("int", dst, count, self.int_words)
         self._sram("FP", dst, count, self.fp_words)
         stride = mx.packed_nbytes(n * self.vlen, fmt, self.block)
+        nbytes = mx.stream_nbytes(n * self.vlen, fmt, self.block)
         for p in range(count):
             pa = addr + p * stride
             try:
-                nbytes, span = self._mx_stream(pa, n, fmt)
-                self._mx_mapped(pa, span)
+                self._mx_mapped(pa, self._mx_span(pa, nbytes))
             except _Fault as f:
                 raise _Fault(f.cause, f"position {p} of {count} (positions before it written): {f.msg}") from None
             raw = self._rd(pa, nbytes)
-            idx, s = nm.fused_sample(self._mx_bf16(raw, n, fmt).reshape(-1), self.vlen)
-            self._intsram[dst + p] = idx
-            self._fpsram[dst + p] = int(nm.reci_f32(s))
+            if self.data_path:
+                idx, s = self._fused(raw, n, fmt)
+                self._intsram[dst + p] = idx
+                self._fpsram[dst + p] = int(nm.reci_f32(s))
         return {"INT": (dst, count), "FP": (dst, count)}
 
     def _load_words(self, a, dst_role: str, sram: np.ndarray, what: str) -> dict | None:
@@ -128,7 +134,9 @@ class MemoryUnit:
             return None
         self._aligned(addr, 4)
         self._sram(what, dst, n, sram.size)
-        sram[dst:dst + n] = self._rd(addr, 4 * n).view("<u4")
+        raw = self._rd(addr, 4 * n)
+        if self.data_path:
+            sram[dst:dst + n] = raw.view("<u4")
         return {"INT" if what == "int" else "FP": (dst, n)}
 
     def _store_words(self, a, src_role: str, sram: np.ndarray, what: str) -> dict | None:
@@ -138,7 +146,7 @@ class MemoryUnit:
         self._aligned(addr, 4)
         self._sram(what, src, n, sram.size)
         self._wr_check(addr, 4 * n)
-        self._wr(addr, sram[src:src + n].astype("<u4"))
+        self._wr(addr, sram[src:src + n], "<u4")
         return {"M": (addr, 4 * n)}
 
     @_op("H_LOAD_INT")
@@ -166,5 +174,5 @@ class MemoryUnit:
         self._sram("vector", va, n, self.vector_rows)
         nbytes = 2 * self.vlen * n
         self._wr_check(addr, nbytes)
-        self._wr(addr, self._vsram[va:va + n].astype("<u2"))
+        self._wr(addr, self._vsram[va:va + n], "<u2")
         return {"M": (addr, nbytes)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from dnpu.emu.machine import _M32, _Fault, _op
@@ -55,7 +57,7 @@ class ScalarUnit:
     # ---- scalar int ----------------------------------------------------------------------
     @_op("S_ADDI")
     def _s_addi(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] + a["imm"])
+        return self._wx(a["rd"], self._x[a["rs1"]] + a["imm"], a["rs1"])
 
     @_op("S_LUI")
     def _s_lui(self, a):
@@ -63,35 +65,35 @@ class ScalarUnit:
 
     @_op("S_ADD")
     def _s_add(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] + self._x[a["rs2"]])
+        return self._wx(a["rd"], self._x[a["rs1"]] + self._x[a["rs2"]], a["rs1"], a["rs2"])
 
     @_op("S_SUB")
     def _s_sub(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] - self._x[a["rs2"]])
+        return self._wx(a["rd"], self._x[a["rs1"]] - self._x[a["rs2"]], a["rs1"], a["rs2"])
 
     @_op("S_MUL")
     def _s_mul(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] * self._x[a["rs2"]])
+        return self._wx(a["rd"], self._x[a["rs1"]] * self._x[a["rs2"]], a["rs1"], a["rs2"])
 
     @_op("S_MIN")
     def _s_min(self, a):
-        return self._wx(a["rd"], min(_s32(self._x[a["rs1"]]), _s32(self._x[a["rs2"]])))
+        return self._wx(a["rd"], min(_s32(self._x[a["rs1"]]), _s32(self._x[a["rs2"]])), a["rs1"], a["rs2"])
 
     @_op("S_MAX")
     def _s_max(self, a):
-        return self._wx(a["rd"], max(_s32(self._x[a["rs1"]]), _s32(self._x[a["rs2"]])))
+        return self._wx(a["rd"], max(_s32(self._x[a["rs1"]]), _s32(self._x[a["rs2"]])), a["rs1"], a["rs2"])
 
     @_op("S_SLT")
     def _s_slt(self, a):
-        return self._wx(a["rd"], int(_s32(self._x[a["rs1"]]) < _s32(self._x[a["rs2"]])))
+        return self._wx(a["rd"], int(_s32(self._x[a["rs1"]]) < _s32(self._x[a["rs2"]])), a["rs1"], a["rs2"])
 
     @_op("S_SLLI")
     def _s_slli(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] << a["shamt"])
+        return self._wx(a["rd"], self._x[a["rs1"]] << a["shamt"], a["rs1"])
 
     @_op("S_SRLI")
     def _s_srli(self, a):
-        return self._wx(a["rd"], self._x[a["rs1"]] >> a["shamt"])
+        return self._wx(a["rd"], self._x[a["rs1"]] >> a["shamt"], a["rs1"])
 
     @_op("S_LD_ARG")
     def _s_ld_arg(self, a):
@@ -101,7 +103,7 @@ class ScalarUnit:
     def _s_ld_int(self, a):
         addr = (self._x[a["rs1"]] + a["imm"]) & _M32
         self._sram("int", addr, 1, self.int_words)
-        return self._wx(a["rd"], int(self._intsram[addr]))
+        return self._wx(a["rd"], int(self._intsram[addr]), data=True)
 
     @_op("S_ST_INT")
     def _s_st_int(self, a):
@@ -111,29 +113,33 @@ class ScalarUnit:
         return {"INT": (addr, 1)}
 
     # ---- scalar FP -----------------------------------------------------------------------
+    def _fpu(self, rd: int, result: Callable[[], int]) -> dict:
+        """f[rd] = result(), the scalar FP unit's arithmetic (0 without the data path)."""
+        return self._wf(rd, result() if self.data_path else 0)
+
     @_op("S_ADD_FP")
     def _s_add_fp(self, a):
-        return self._wf(a["rd"], nm.f32_bits(nm.add(self._fv(a["rs1"]), self._fv(a["rs2"]))))
+        return self._fpu(a["rd"], lambda: nm.f32_bits(nm.add(self._fv(a["rs1"]), self._fv(a["rs2"]))))
 
     @_op("S_SUB_FP")
     def _s_sub_fp(self, a):
-        return self._wf(a["rd"], nm.f32_bits(nm.sub(self._fv(a["rs1"]), self._fv(a["rs2"]))))
+        return self._fpu(a["rd"], lambda: nm.f32_bits(nm.sub(self._fv(a["rs1"]), self._fv(a["rs2"]))))
 
     @_op("S_MUL_FP")
     def _s_mul_fp(self, a):
-        return self._wf(a["rd"], nm.f32_bits(nm.mul(self._fv(a["rs1"]), self._fv(a["rs2"]))))
+        return self._fpu(a["rd"], lambda: nm.f32_bits(nm.mul(self._fv(a["rs1"]), self._fv(a["rs2"]))))
 
     @_op("S_MAX_FP")
     def _s_max_fp(self, a):
-        return self._wf(a["rd"], nm.max_f32(self._f[a["rs1"]], self._f[a["rs2"]]))
+        return self._fpu(a["rd"], lambda: nm.max_f32(self._f[a["rs1"]], self._f[a["rs2"]]))
 
     @_op("S_EXP_FP")
     def _s_exp_fp(self, a):
-        return self._wf(a["rd"], nm.exp_f32(self._f[a["rs1"]]))
+        return self._fpu(a["rd"], lambda: nm.exp_f32(self._f[a["rs1"]]))
 
     @_op("S_RECI_FP")
     def _s_reci_fp(self, a):
-        return self._wf(a["rd"], nm.reci_f32(self._f[a["rs1"]]))
+        return self._fpu(a["rd"], lambda: nm.reci_f32(self._f[a["rs1"]]))
 
     @_op("S_LI_FP")
     def _s_li_fp(self, a):
@@ -154,7 +160,8 @@ class ScalarUnit:
 
     @_op("S_LT_FP")
     def _s_lt_fp(self, a):
-        return self._wx(a["rd"], int(nm.lt(self._fv(a["rs1"]), self._fv(a["rs2"]))))
+        return self._wx(a["rd"], int(nm.lt(self._fv(a["rs1"]), self._fv(a["rs2"]))) if self.data_path else 0,
+                        data=True)
 
     @_op("S_SEL_FP")
     def _s_sel_fp(self, a):
@@ -168,7 +175,8 @@ class ScalarUnit:
         rows = -(-n // self.vlen)
         self._sram("FP", fs, n, self.fp_words)
         self._sram("vector", vd, rows, self.vector_rows)
-        out = np.full(rows * self.vlen, nm.BF16_NEG_INF, np.uint16)
-        out[:n] = nm.narrow_f32(self._fpsram[fs:fs + n])
-        self._vsram[vd:vd + rows] = out.reshape(rows, self.vlen)
+        if self.data_path:
+            out = np.full(rows * self.vlen, nm.BF16_NEG_INF, np.uint16)
+            out[:n] = nm.narrow_f32(self._fpsram[fs:fs + n])
+            self._vsram[vd:vd + rows] = out.reshape(rows, self.vlen)
         return {"V": (vd, rows)}

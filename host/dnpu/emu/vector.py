@@ -22,7 +22,9 @@ class VectorUnit:
         """V[vd+i] = fn(i0, i1) row by row in increasing i, each row read after the rows
         before it were written (EXECUTION.md): fn(first, count) maps source rows
         [first, first+count) to result bits. Done in one piece unless a destination row
-        is a source row of a later i (0 < vd - src < n)."""
+        is a source row of a later i (0 < vd - src < n). Nothing without the data path."""
+        if not self.data_path:
+            return
         if any(0 < vd - s < n for s in srcs):
             for i in range(n):
                 self._vsram[vd + i:vd + i + 1] = fn(i, 1)
@@ -45,7 +47,7 @@ class VectorUnit:
             return None
         for base in (va, vd):
             self._sram("vector", base, n, self.vector_rows)
-        s = self._fv(a["s"])
+        s = self._fv(a["s"]) if self.data_path else None
         self._rowwise(vd, (va,), n, lambda i, c: nm.bf16_bits(op(self._vrows(va + i, c), s, "bf16")))
         return {"V": (vd, n)}
 
@@ -89,7 +91,8 @@ class VectorUnit:
         if n == 0:
             return None
         self._sram("vector", vd, n, self.vector_rows)
-        self._vsram[vd:vd + n] = nm.narrow_f32(self._f[a["s"]])
+        if self.data_path:
+            self._vsram[vd:vd + n] = nm.narrow_f32(self._f[a["s"]])
         return {"V": (vd, n)}
 
     def _red_max(self, a) -> tuple[int, int] | None:
@@ -97,6 +100,8 @@ class VectorUnit:
         if n == 0:
             return None
         self._sram("vector", va, n, self.vector_rows)
+        if not self.data_path:
+            return 0, 0
         m, idx = nm.red_max_idx(self._vsram[va:va + n].reshape(-1))
         return int(m), int(idx)
 
@@ -111,7 +116,7 @@ class VectorUnit:
         if r is None:
             return None
         w = self._wf(a["rd"], r[0])
-        w.update(self._wx(a["idx"], r[1]))
+        w.update(self._wx(a["idx"], r[1], data=True))
         return w
 
     @_op("V_RED_SUM")
@@ -120,7 +125,7 @@ class VectorUnit:
         if n == 0:
             return None
         self._sram("vector", va, n, self.vector_rows)
-        return self._wf(a["rd"], nm.red_sum(self._vsram[va:va + n]))
+        return self._wf(a["rd"], nm.red_sum(self._vsram[va:va + n]) if self.data_path else 0)
 
     @_op("V_TOPK_MASK")
     def _v_topk_mask(self, a):
@@ -129,7 +134,8 @@ class VectorUnit:
             return None
         self._sram("FP", src, n, self.fp_words)
         self._sram("int", dst, n, self.int_words)
-        self._intsram[dst:dst + n] = nm.topk_mask(nm.f32_value(self._fpsram[src:src + n]), k)
+        if self.data_path:
+            self._intsram[dst:dst + n] = nm.topk_mask(nm.f32_value(self._fpsram[src:src + n]), k)
         return {"INT": (dst, n)}
 
     @_op("V_TOPK_MASK_V")
@@ -140,8 +146,9 @@ class VectorUnit:
         rows = -(-n // self.vlen)
         self._sram("vector", va, rows, self.vector_rows)
         self._sram("int", dst, n, self.int_words)
-        vals = nm.bf16_value(self._vsram[va:va + rows]).reshape(-1)[:n]
-        self._intsram[dst:dst + n] = nm.topk_mask(vals, k)
+        if self.data_path:
+            vals = nm.bf16_value(self._vsram[va:va + rows]).reshape(-1)[:n]
+            self._intsram[dst:dst + n] = nm.topk_mask(vals, k)
         return {"INT": (dst, n)}
 
     @_op("V_THRESH_MASK")
@@ -151,8 +158,9 @@ class VectorUnit:
             return None
         self._sram("FP", src, n, self.fp_words)
         self._sram("int", dst, n, self.int_words)
-        hit = nm.thresh_mask(nm.f32_value(self._fpsram[src:src + n]), self._fv(a["t"]))
-        self._intsram[dst:dst + n][hit] = 1
+        if self.data_path:
+            hit = nm.thresh_mask(nm.f32_value(self._fpsram[src:src + n]), self._fv(a["t"]))
+            self._intsram[dst:dst + n][hit] = 1
         return {"INT": (dst, n)}
 
     @_op("V_SELECT_INT")
@@ -162,6 +170,8 @@ class VectorUnit:
             return None
         for base in (msk, src, dst):
             self._sram("int", base, n, self.int_words)
+        if not self.data_path:
+            return {"INT": (dst, n)}
         if 0 < dst - msk < n or 0 < dst - src < n:     # element by element, in order
             for j in range(n):
                 if self._intsram[msk + j]:
@@ -179,6 +189,7 @@ class VectorUnit:
             return None
         self._sram("FP", dst, n, self.fp_words)
         self._sram("int", msk, n, self.int_words)
-        off = self._intsram[msk:msk + n] == 0
-        self._fpsram[dst:dst + n][off] = self._f[a["s"]]
+        if self.data_path:
+            off = self._intsram[msk:msk + n] == 0
+            self._fpsram[dst:dst + n][off] = self._f[a["s"]]
         return {"FP": (dst, n)}
