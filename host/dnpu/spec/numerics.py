@@ -470,35 +470,34 @@ def fused_sample(bits, vlen: int) -> tuple[int, int]:
     return idx, int(f32_bits(s))
 
 
+def _confidence_rows(bits, row_fn) -> tuple[np.ndarray, np.ndarray]:
+    """row_fn(row) -> (idx, FP32 sum) on every row of (..., V); then S_RECI_FP of the sum."""
+    b = np.asarray(bits, np.uint16)
+    lead = b.shape[:-1]
+    b = b.reshape(-1, b.shape[-1])
+    idxs = np.zeros(b.shape[0], np.int64)
+    ps = np.zeros(b.shape[0], np.uint32)
+    for r in range(b.shape[0]):
+        idx, s = row_fn(b[r])
+        idxs[r], ps[r] = idx, reci_f32(s)
+    return idxs.reshape(lead), ps.reshape(lead)
+
+
 def phased_confidence(bits, vlen: int) -> tuple[np.ndarray, np.ndarray]:
     """The phased flow on BF16 logits rows (..., V), V a multiple of vlen: V_RED_MAX_IDX,
     V_SUB_VF (BF16 result), V_EXP_V (BF16), V_RED_SUM (FP32), S_RECI_FP.
     Returns (idx int64, FP32 bits of p)."""
-    b = np.asarray(bits, np.uint16)
-    lead = b.shape[:-1]
-    b = b.reshape(-1, b.shape[-1])
-    idxs = np.zeros(b.shape[0], np.int64)
-    ps = np.zeros(b.shape[0], np.uint32)
-    for r in range(b.shape[0]):
-        mbits, idx = red_max_idx(b[r])
-        d = round_bf16(*two_sum(bf16_value(b[r]), -f32_value(mbits)))
-        e = exp_bf16(d)
-        s = red_sum(e.reshape(-1, vlen))
-        idxs[r], ps[r] = idx, reci_f32(s)
-    return idxs.reshape(lead), ps.reshape(lead)
+    def row(r):
+        mbits, idx = red_max_idx(r)
+        d = round_bf16(*two_sum(bf16_value(r), -f32_value(mbits)))
+        return idx, red_sum(exp_bf16(d).reshape(-1, vlen))
+
+    return _confidence_rows(bits, row)
 
 
 def fused_confidence(bits, vlen: int) -> tuple[np.ndarray, np.ndarray]:
     """The fused flow: H_SAMPLE_FUSED then S_RECI_FP.  Returns (idx int64, FP32 bits of p)."""
-    b = np.asarray(bits, np.uint16)
-    lead = b.shape[:-1]
-    b = b.reshape(-1, b.shape[-1])
-    idxs = np.zeros(b.shape[0], np.int64)
-    ps = np.zeros(b.shape[0], np.uint32)
-    for r in range(b.shape[0]):
-        idx, s = fused_sample(b[r], vlen)
-        idxs[r], ps[r] = idx, reci_f32(s)
-    return idxs.reshape(lead), ps.reshape(lead)
+    return _confidence_rows(bits, lambda r: fused_sample(r, vlen))
 
 
 # ---------------------------------------------------------------------------------------------
