@@ -4,21 +4,21 @@ The controller (hw/rtl/ctrl/dnpu_core.v) is a multi-cycle machine without a pipe
 every instruction is FETCH + EXEC (+ the state that finishes it), and the next
 instruction is fetched only after the previous one retired. Nothing overlaps between
 instructions, so a program's cycles are the sum of its instructions' cycles, plus the
-instruction-fetch misses, plus a fixed start/stop overhead. The ISA has no branches: the
-only control flow is hardware loops whose counts come from x registers set by scalar
-integer ops and S_LD_ARG. So `program()` walks the dynamic instruction stream, tracking the
-x registers, the loop stack and the four fetch line buffers (never data), and adds each
-instruction's closed-form cost (`instr_cycles`). The MX stream instructions
-(H_PREFETCH_V, H_SAMPLE_FUSED(_N)) have a throughput set by three coupled rates (the DRAM's
-beats, the dequantizer's byte buffer, the vector unit's row rate); `stream_cycles` steps a
-register-level model of exactly that part of the RTL, cached per shape.
+instruction-fetch misses, plus a fixed start/stop overhead.
+
+`program()` runs the binary on the functional emulator without its data path
+(`dnpu.emu.Emulator(cfg, data_path=False)`): the emulator's decode, hardware loops and x
+registers give the dynamic instruction stream, and its per-instruction callback hands
+each executed instruction with its operand values to this module, which only assigns
+cycles: `instr_cycles` (a closed-form cost per instruction from its counts and
+addresses), the misses of the four direct-mapped fetch line buffers, and for the MX
+stream instructions (H_PREFETCH_V, H_SAMPLE_FUSED(_N)) `stream_cycles`, a register-level
+model of the three coupled rates of that part of the RTL (the DRAM's beats, the
+dequantizer's byte buffer, the vector unit's row rate), cached per shape.
 
     est = step("sim", B=2, L=8, V=4096, mode="topk", flow="fused")
     est.cycles, est.phases, est.seconds, est.ops["H_SAMPLE_FUSED_N"]
     bound(cfg, B, L, V, "e4m3")                   # max(B*L*V/VLEN, bytes/bytes_per_cycle)
-
-`step_closed()` is the same sampling step as a formula (per-instruction costs times
-counts, with the fetch-miss counts of the program's layout); it agrees with `step()`.
 
 Every constant below names its origin: the RTL state machine that produces it, and the
 measurement on the Verilator co-simulation (profiles sim, pynq-z2, zcu104; retire-port
@@ -41,21 +41,22 @@ Two memory-port variants (`port`):
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
 from typing import Any
 
 from dnpu import compiler
+from dnpu.emu import Emulator
+from dnpu.runtime import HEAP_BASE
 from dnpu.spec import isa, mx
 from dnpu.spec import config as config_mod
 from dnpu.spec.config import Config
 
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
-           "step", "step_closed", "bound", "stream_bytes", "PHASES", "CONSTANTS", "HEAP_BASE", "pad_vocab",
-           "variant", "miss_cycles"]
+           "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles"]
 
-HEAP_BASE = 0x0100_0000          # where dnpu.runtime's allocator places the first buffer
 PHASES = ("memory", "vector", "scalar", "control")
 
 
@@ -124,6 +125,7 @@ class Machine:
     f_clk_mhz: float
     port: str = "rtl"
     fetch_lines: int = 4          # dnpu_core FETCH_LINES: direct-mapped line buffers (a localparam of the RTL)
+    config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
     def C(self) -> int:
@@ -181,18 +183,11 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
     return Machine(name=cfg.name, vlen=cfg.vector.vlen, lanes=cfg.vector.lanes, beat_bytes=cfg.beat_bytes,
                    fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
-                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port)
+                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
+                   config=cfg)
 
 
 # ---- MX streams ------------------------------------------------------------------------------------
-def stream_bytes(n_elements: int, fmt: str, block: int) -> int:
-    """Bytes of a packed MX stream of n elements: the dequantizer's bytes_needed
-    (16 scale bytes per group of 16 blocks, then the codes; docs/MX.md)."""
-    f = mx.format_info(fmt)
-    nb = -(-n_elements // block)
-    return 16 * (-(-nb // 16)) + n_elements * f.bits // 8
-
-
 @functools.lru_cache(maxsize=4096)
 def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) -> int:
     """Cycles from the first beat the DRAM could present to the last row delivered (H_PREFETCH_V:
@@ -215,7 +210,7 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
     if rows <= 0 or count <= 0:
         return 0
     bits = mx.format_info(fmt).bits
-    nbytes = stream_bytes(rows * m.vlen, fmt, m.mx_block)
+    nbytes = mx.stream_nbytes(rows * m.vlen, fmt, m.mx_block)
     C = m.C if fused else 1
     end_gap = m.C + m.log2C + _K["FN_END"]
     if m.port == "ideal":
@@ -366,7 +361,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         else:
             s = stream_cycles(m, fmt, n, True, count)
         cyc = _K["STREAM"] + _K["FN_START"] + RL + s + _K["FN_TAIL"]
-        mem_s = min(s, math.ceil(count * stream_bytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
+        mem_s = min(s, math.ceil(count * mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
         return cyc, (s - mem_s) + _K["FN_TAIL"]
     if name in ("H_PREFETCH_V", "H_SAMPLE_FUSED"):
         n = _x(x, a["n"], "the row count", name)
@@ -379,7 +374,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
             return cyc, 0
         tail = m.C + m.log2C + _K["FUSED_TAIL"]
         # The part of the stream beyond what the memory needs is the vector unit's.
-        mem_s = min(s, math.ceil(stream_bytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
+        mem_s = min(s, math.ceil(mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
         return cyc + tail, (s - mem_s) + tail
     # dnpu_vec instructions
     if name == "S_MAP_V_FP":
@@ -448,149 +443,113 @@ class Estimate:
                 "ops": {k: {"count": c, "cycles": cy} for k, (c, cy) in sorted(self.ops.items())}, **self.what}
 
 
-_M32 = 0xFFFF_FFFF
+# ---- a program: the emulator's execution, costed instruction by instruction -----------------------------
+_PHASE = {name: _PHASE_OF_CLASS[ins.cls] for name, ins in isa.INSTRS.items()}
 
 
-def _decode_all(binary: bytes) -> list:
-    out = []
-    for i in range(0, len(binary), 4):
-        w = int.from_bytes(binary[i:i + 4], "little")
-        try:
-            d = isa.decode(w)
-        except isa.DisasmError as e:
-            raise ModelError(f"word {i // 4}: {e}") from None
-        ins = d.instr
-        fmt = isa.MXFMT_NAMES.get(d.args.get("fmt")) if "fmt" in d.args else None
-        out.append((d.name, d.args, _PHASE_OF_CLASS[ins.cls], fmt))
-    return out
+def _data_error(name: str, what: str, r: int) -> ModelError:
+    return ModelError(f"{name}: {what} comes from x{r}, which holds data loaded at run time "
+                      f"(S_LD_INT, a reduction's index, ...): the model cannot time it")
 
 
 def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int = HEAP_BASE, *,
             port: str = "rtl", max_instructions: int = 50_000_000) -> Estimate:
     """Cycles of running `binary` at `prog_addr` with ARG0.. = `args` (ints), as
-    `Device.run(...).cycles` counts them on the verilator backend. The program must halt
-    without a fault (the model does not check SRAM ranges or alignment)."""
+    `Device.run(...).cycles` counts them on the verilator backend.
+
+    The program runs on the emulator without its data path (`dnpu.emu.Emulator(cfg,
+    data_path=False)`, every address mapped and reading zero): its decode, hardware loops
+    and x registers give the dynamic instruction stream, and each executed instruction is
+    costed with its operand values (`instr_cycles`) plus the fetch line misses of its PC.
+    The program must halt without a fault; a loop count, transfer count or load address
+    computed from data (the emulator's `x_data`) raises ModelError."""
     m = cfg if isinstance(cfg, Machine) else machine(cfg, port)
-    code = _decode_all(binary)
-    ncode = len(code)
-    argv = [int(a) & _M32 for a in args] + [0] * (8 - len(args))
-    x: list = [0] * 16
-    loops: list[list[int]] = []
-    lb = m.line_bytes
-    tags = [None] * m.fetch_lines
-    nl = m.fetch_lines
-    miss = miss_cycles(m)
-    phases = dict.fromkeys(PHASES, 0)
-    ops: dict[str, list[int]] = {}
-    cache: dict = {}
-    misses = instret = 0
-    pc = prog_addr
-    total = _K["RUN_OVERHEAD"]
+    if m.config is None:
+        raise ValueError(f"machine {m.name}: built without its Config; use analytical.machine(cfg)")
+    emu = Emulator(m.config, data_path=False)
+    emu.map(0, emu.mem.limit)
+    emu.write(prog_addr, binary)
+    on_exec, finish = _costing(m, emu, prog_addr, len(binary))
+    res = emu.run(prog_addr, args, max_instructions, on_exec=on_exec)
+    if res.status == "budget":
+        raise ModelError(f"no C_HALT within {max_instructions} instructions")
+    if res.status != "halted":
+        raise ModelError(f"the program does not halt: {res}")
+    return finish(res.instret)
 
-    def next_after(end_pc: int) -> int:
-        while loops and loops[-1][1] == end_pc:
-            top = loops[-1]
-            top[2] -= 1
-            if top[2] > 0:
-                return top[0]
-            loops.pop()
-        return (end_pc + 4) & _M32
 
-    while True:
-        if instret >= max_instructions:
-            raise ModelError(f"no C_HALT within {max_instructions} instructions")
-        i = (pc - prog_addr) >> 2
-        if not 0 <= i < ncode or pc & 3:
-            raise ModelError(f"PC 0x{pc:08X} outside the program ({ncode} words at 0x{prog_addr:08X})")
+def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
+    """The emulator's on_exec callback that costs each instruction, and the function that
+    sums the costs into an Estimate once the run halted."""
+    lb, nl, beat = m.line_bytes, m.fetch_lines, m.beat_bytes
+    tags: list = [None] * nl
+    misses = 0
+    count: dict[int, int] = collections.defaultdict(int)     # pc -> executions
+    names: dict[int, str] = {}
+    varying: dict[int, list[int]] = {}   # pc -> [cycles, of which vector-phase] of an operand-costed pc
+    static: dict[int, tuple] = {}        # pc -> (args, fmt, timing registers, their mask)
+    cache: dict[tuple, tuple[int, int]] = {}
+    fixed = {name: instr_cycles(m, name, {}, [])[0] for name, ph in _PHASE.items()
+             if ph in ("control", "scalar") and name != "S_MAP_V_FP"}
+    end = prog_addr + nbytes
+
+    def on_exec(pc: int, name: str, a: dict, x: list) -> None:
+        nonlocal misses
+        if not prog_addr <= pc < end:
+            raise ModelError(f"PC 0x{pc:08X} outside the program ({nbytes // 4} words at 0x{prog_addr:08X})")
         line = pc // lb
         slot = line % nl
         if tags[slot] != line:
             tags[slot] = line
             misses += 1
-            total += miss
-        name, a, phase, fmt = code[i]
-        instret += 1
-        # cost (cached on the operand values that can matter)
-        if phase == "memory" or phase == "vector" or name == "S_MAP_V_FP":
-            key = (i, x[a["n"]] if "n" in a else None, x[a["count"]] if "count" in a else None,
-                   (x[a["addr"]] or 0) % m.beat_bytes if "addr" in a and x[a["addr"]] is not None else None)
-            c = cache.get(key)
-            if c is None:
-                c = cache[key] = instr_cycles(m, name, a, x, fmt)
+        count[pc] += 1
+        if name in fixed:
+            if name == "C_LOOP" and emu.x_data >> a["rs1"] & 1:
+                raise _data_error(name, "the loop count", a["rs1"])
+            names[pc] = name
+            return
+        st = static.get(pc)
+        if st is None or st[0] is not a:
+            regs = (a.get("n"), a.get("count"), a.get("addr"))
+            mask = sum(1 << r for r in regs if r is not None)
+            st = static[pc] = (a, isa.MXFMT_NAMES.get(a["fmt"]) if "fmt" in a else None, regs, mask)
+            names[pc] = name
+        _, fmt, (rn, rc, ra), mask = st
+        if emu.x_data & mask:                 # costed without the data values (ModelError if it needs them)
+            xd = emu.x_data
+            c, vec = instr_cycles(m, name, a, [None if xd >> i & 1 else v for i, v in enumerate(x)], fmt)
         else:
-            c = cache.get(name)
-            if c is None:
-                c = cache[name] = instr_cycles(m, name, a, x, fmt)
-        cyc, vec = c
-        total += cyc
-        if name in ("H_SAMPLE_FUSED", "H_SAMPLE_FUSED_N"):
-            phases["memory"] += cyc - vec
-            phases["vector"] += vec
-        elif name == "S_MAP_V_FP":
-            phases["vector"] += cyc
+            key = (pc, None if rn is None else x[rn], None if rc is None else x[rc],
+                   None if ra is None else x[ra] % beat)
+            cv = cache.get(key)
+            if cv is None:
+                cv = cache[key] = instr_cycles(m, name, a, x, fmt)
+            c, vec = cv
+        v = varying.get(pc)
+        if v is None:
+            varying[pc] = [c, vec]
         else:
-            phases[phase] += cyc
-        o = ops.get(name)
-        if o is None:
-            ops[name] = [1, cyc]
-        else:
-            o[0] += 1
+            v[0] += c
+            v[1] += vec
+
+    def finish(instret: int) -> Estimate:
+        miss = miss_cycles(m)
+        phases = dict.fromkeys(PHASES, 0)
+        ops: dict[str, list[int]] = {}
+        total = _K["RUN_OVERHEAD"] + misses * miss
+        for pc, n in count.items():
+            name = names[pc]
+            cyc, vec = varying[pc] if pc in varying else (n * fixed[name], 0)
+            total += cyc
+            phases["vector"] += vec                  # dnpu_vec's share (all of a V_* instruction's)
+            phases[_PHASE[name]] += cyc - vec        # the rest: memory for H_*, else the class's
+            o = ops.setdefault(name, [0, 0])
+            o[0] += n
             o[1] += cyc
-        # architectural effects on x and the loop stack
-        nxt = None
-        if name == "C_HALT":
-            break
-        if name in ("C_LOOP", "C_LOOPI"):
-            count = a["count"] if name == "C_LOOPI" else _x(x, a["rs1"], "the loop count", name)
-            end = pc + 4 * a["len"]
-            if count == 0:
-                nxt = next_after(end)
-            else:
-                loops.append([pc + 4, end, count])
-                nxt = pc + 4
-        elif name == "S_ADDI":
-            v = x[a["rs1"]]
-            _wx(x, a["rd"], None if v is None else v + a["imm"])
-        elif name == "S_LUI":
-            _wx(x, a["rd"], a["imm"] << 11)
-        elif name in ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT"):
-            p, q = x[a["rs1"]], x[a["rs2"]]
-            if p is None or q is None:
-                v = None
-            elif name == "S_ADD":
-                v = p + q
-            elif name == "S_SUB":
-                v = p - q
-            elif name == "S_MUL":
-                v = p * q
-            else:
-                ps, qs = _s32(p), _s32(q)
-                v = min(ps, qs) if name == "S_MIN" else max(ps, qs) if name == "S_MAX" else int(ps < qs)
-            _wx(x, a["rd"], v)
-        elif name in ("S_SLLI", "S_SRLI"):
-            v = x[a["rs1"]]
-            _wx(x, a["rd"], None if v is None else (v << a["shamt"] if name == "S_SLLI" else v >> a["shamt"]))
-        elif name == "S_LD_ARG":
-            _wx(x, a["rd"], argv[a["argi"]])
-        elif name in ("S_LD_INT", "S_LT_FP"):
-            _wx(x, a["rd"], None)                     # data: unknown to the model
-        elif name == "V_RED_MAX_IDX":
-            _wx(x, a["idx"], None)
-        elif name == "H_SAMPLE_FUSED":
-            _wx(x, a["idx"], None)
-        pc = nxt if nxt is not None else next_after(pc)
-    phases["control"] += _K["RUN_OVERHEAD"] + misses * miss
-    return Estimate(m, total, instret, phases, ops, misses, misses * miss)
+        phases["control"] += _K["RUN_OVERHEAD"] + misses * miss
+        return Estimate(m, total, instret, phases, ops, misses, misses * miss)
 
-
-def _s32(v: int) -> int:
-    v &= _M32
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
-def _wx(x: list, rd: int, v) -> None:
-    if rd:
-        x[rd] = None if v is None else v & _M32
+    return on_exec, finish
 
 
 # ---- the sampling step --------------------------------------------------------------------------------
@@ -625,158 +584,15 @@ def bound(cfg: Config | str, B: int, L: int, V: int, fmt: str = "e4m3") -> dict[
     """The single-pass bound of a sampling step: every logit through the vector unit once at VLEN
     elements a cycle, or the packed MX logits through memory once at bytes_per_cycle, whichever is
     slower: max(B*L*V/VLEN, bytes/bytes_per_cycle). Also the same with the RTL's one AXI port
-    (at most axi.data_width/8 bytes a cycle) as `port_cycles`."""
+    (at most axi.data_width/8 bytes a cycle) as `port_cycles`. A row's bytes are those of V
+    rounded up to whole MX blocks."""
     c = _cfg(cfg)
-    nbytes = B * L * stream_bytes(V, fmt, c.mx.block)
+    nbytes = B * L * mx.stream_nbytes(-(-V // c.mx.block) * c.mx.block, fmt, c.mx.block)
     vec = B * L * V / c.vector.vlen
     mem = nbytes / c.memory.bytes_per_cycle
     port = nbytes / min(c.memory.bytes_per_cycle, c.beat_bytes)
     return {"cycles": max(vec, mem), "vector_cycles": vec, "memory_cycles": mem, "bytes": nbytes,
             "port_cycles": max(vec, port)}
-
-
-# ---- closed form ------------------------------------------------------------------------------------------
-def step_closed(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
-                fmt: str = "e4m3", *, port: str = "rtl") -> int:
-    """The sampling step's cycles as a formula over the compiler's program shape.
-
-    phased:
-
-        T = RUN_OVERHEAD + prologue + B * (row + L * position + commit(L)) + misses * miss
-
-    with `position` the per-position body (H_PREFETCH_V and the four phased vector
-    instructions, then S_RECI_FP, S_LD_INT and five 2-cycle instructions), `row` the two
-    H_LOAD_INT of mask and x, the loop set-up, S_MAP_V_FP, the three stores and six pointer
-    updates, `commit(L)` top-k (L*(L+2) + 4) and the select (3L + 4), plus V_THRESH_MASK or
-    S_LD_INT/S_ADDI for the mode.
-
-    fused (tiles of G = compiler.tile_rows(...) batch rows, n = G*L positions, B/G tiles):
-
-        T = RUN_OVERHEAD + prologue + sum over tiles (tile) + misses * miss
-        tile = loads(mask, x: n words each) + H_SAMPLE_FUSED_N(count n) + n * mask_position
-               + G * row_commit(L) + [V_THRESH_MASK(n)] + V_SELECT_INT(n) + 3 stores of n words
-               + the 2-cycle set-up and pointer updates
-
-    with `mask_position` = S_LD_INT, S_LD_FP (3 each) and S_SEL_FP, S_ST_FP, S_ADDI (2 each),
-    `row_commit(L)` = V_TOPK_MASK over the row's L confidences (L*(L+2) + 4) and its loop body
-    (topk: S_LD_INT of k, S_ADDI and two S_ADD; threshold: two S_ADD), and in topk mode the
-    tile's H_LOAD_INT of G k values. Loads and stores are timed at each tile's addresses.
-
-    The fetch-miss count comes from the program's layout (four direct-mapped lines of
-    ctrl.fetch_words words): the first pass through each line, plus the lines each loop body
-    evicts per iteration (_closed_misses)."""
-    c = _cfg(cfg)
-    m = machine(c, port)
-    prog = compiler.sampling_program(c, B, L, V, mode=mode, flow=flow, fmt=fmt)
-    code = _decode_all(prog.binary)
-    rows = V // c.vector.vlen
-    x = [0] * 16
-
-    def cost(name, **regs):
-        for r, v in regs.items():
-            x[int(r[1:])] = v
-        ins = next(a for (nm, a, _, f) in code if nm == name)
-        f = next((f for (nm, _, _, f) in code if nm == name), None)
-        return instr_cycles(m, name, ins, x, f)[0]
-
-    def dma(name, buf, offset_bytes, n):
-        """H_LOAD_*/H_STORE_* of n words at a buffer of the layout, offset_bytes into it."""
-        r = [0] * 16
-        r[1], r[2] = HEAP_BASE + prog.layout[buf].offset + offset_bytes, n
-        return instr_cycles(m, name, {"addr": 1, "n": 2}, r)[0]
-
-    two = _K["FE"]
-    # Prologue: 7 S_LD_ARG, the constants, S_LI_FP, and the commit argument's load (phased: all
-    # B k, or the threshold; fused: the threshold only, k is loaded per tile).
-    n_pro = next(i for i, (nm, *_ ) in enumerate(code) if nm == "C_LOOPI")
-    pro = 0
-    for nm, a, _, f in code[:n_pro]:
-        if nm in ("H_LOAD_INT", "H_LOAD_FP"):
-            n = B if nm == "H_LOAD_INT" else 1
-            lane0 = ((HEAP_BASE + prog.layout["commit_arg"].offset) % m.beat_bytes) // 4
-            beats = -(-(lane0 + n) // (m.beat_bytes // 4))
-            pro += _K["LOAD"] + m.read_latency + max(n, beats * m.beat_period)
-        else:
-            pro += instr_cycles(m, nm, a, x, f)[0]
-    pro += two                                                     # C_LOOPI (batch rows / tiles)
-    topk_row = _K["TOPK"] + L * (L + 2)                             # V_TOPK_MASK over one row's L
-    if flow == "fused":
-        G = compiler.tile_rows(c, B, L, mode)
-        n, T = G * L, B // G
-        body = 0
-        for t in range(T):
-            o = 4 * n * t
-            tile = dma("H_LOAD_INT", "mask", o, n) + dma("H_LOAD_INT", "x", o, n)
-            tile += cost("H_SAMPLE_FUSED_N", x10=rows, x11=n) + two          # and S_ADD x1
-            tile += _K["THRESH"] + n                                   # V_MASK_FP over the tile
-            tile += two + two                                          # S_ADD x14 = 3n, S_ADDI x13
-            if mode == "topk":
-                tile += 2 * two + dma("H_LOAD_INT", "commit_arg", 4 * G * t, G)   # S_ADD, S_ADDI, k
-                tile += two + G * (topk_row + (two + _K["LDW"]) + 3 * two)         # C_LOOPI, rows
-                tile += 3 * two                                                    # 2 S_SUB, S_ADDI x4
-            else:
-                tile += two + two + G * (topk_row + 2 * two) + two                # S_ADDI, C_LOOPI, rows, S_SUB
-                tile += _K["THRESH"] + n                                           # V_THRESH_MASK
-            tile += _K["VEC"] + _K["SELECT"] * n                                   # V_SELECT_INT
-            tile += (dma("H_STORE_INT", "x_new", o, n) + dma("H_STORE_INT", "x0", o, n)
-                     + dma("H_STORE_FP", "conf", o, n))
-            tile += 6 * two                                                        # S_SLLI + 5 S_ADD
-            body += tile
-        misses = _closed_misses(code, m, {9: L, 11: n})
-        return _K["RUN_OVERHEAD"] + pro + body + misses * miss_cycles(m) + two    # + C_HALT
-    load = _K["LOAD"] + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
-    store = _K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
-    row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
-    pos = (_K["STREAM"] + m.read_latency + stream_cycles(m, fmt, rows, False)      # H_PREFETCH_V
-           + _K["RED_MAX"] + rows                                                  # V_RED_MAX_IDX
-           + 2 * (_K["VEC"] + rows * (m.C + _K["EW_VF"]))                           # V_SUB_VF, V_EXP_V
-           + _K["RED_SUM"] + m.log2C + rows * m.C)                                 # V_RED_SUM
-    row += _K["MAP"] + -(-L // m.vlen) * m.vlen                                    # S_MAP_V_FP
-    pos += two + _K["RECI"] + two + _K["LDW"] + 5 * two        # S_RECI_FP, S_LD_INT, 5 more
-    commit = topk_row + _K["VEC"] + _K["SELECT"] * L
-    if mode == "topk":
-        commit += two + _K["LDW"] + two                            # S_LD_INT k, S_ADDI
-    else:
-        commit += two + _K["THRESH"] + L                           # S_ADDI, V_THRESH_MASK
-    misses = _closed_misses(code, m, {9: L})
-    return _K["RUN_OVERHEAD"] + pro + B * (row + L * pos + commit) + misses * miss_cycles(m) + two  # + C_HALT
-
-
-def _closed_misses(code: list, m: Machine, counts: dict[int, int]) -> int:
-    """Fetch misses of a program of (nested) hardware loops from its layout. A loop body's PC
-    sequence is the same every iteration, so after its first iteration the line buffers hold
-    the same lines at the end of every iteration: walk the first two iterations of each loop
-    (recursively) and count the second one (count - 1) times. `counts`: the x registers that
-    C_LOOP counts come from (the compiler's constants)."""
-    lb = m.line_bytes
-    tags: list = [None] * m.fetch_lines
-
-    def touch(i: int) -> int:
-        line = (HEAP_BASE + 4 * i) // lb
-        if tags[line % m.fetch_lines] != line:
-            tags[line % m.fetch_lines] = line
-            return 1
-        return 0
-
-    def run(lo: int, hi: int) -> int:                                # instructions lo..hi-1
-        n, i = 0, lo
-        while i < hi:
-            name, a = code[i][0], code[i][1]
-            n += touch(i)
-            if name in ("C_LOOP", "C_LOOPI"):
-                count = a["count"] if name == "C_LOOPI" else counts[a["rs1"]]
-                end = i + 1 + a["len"]
-                if count:
-                    first = run(i + 1, end)
-                    n += first + ((count - 1) * run(i + 1, end) if count > 1 else 0)
-                i = end
-                continue
-            if name == "C_HALT":
-                break
-            i += 1
-        return n
-
-    return run(0, len(code))
 
 
 def variant(cfg: Config | str, name: str | None = None, **changes: Any) -> Config:
