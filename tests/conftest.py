@@ -30,6 +30,32 @@ def hw_copy(tmp_path, monkeypatch) -> Path:
     return dst
 
 
+@pytest.fixture(scope="session")
+def model():
+    """The sim profile's co-simulation library (a cosim.BuildResult), built once per RTL
+    change and shared by every test and xdist worker (the cache locks a build)."""
+    from dnpu.runtime import cosim
+
+    if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
+        pytest.skip("a C++ compiler and make are needed to build the co-simulation model")
+    try:
+        cosim.verilator_exe()
+    except cosim.CosimBuildError as e:
+        pytest.skip(str(e))
+    return cosim.ensure_built("sim")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (xdist workers share the cores)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def dnpu_cli() -> list[str]:
     """The installed console script (the venv's), so tests exercise what users run."""
     exe = shutil.which("dnpu")

@@ -20,11 +20,8 @@ TOTAL_KEYS = {"label", "sampling_s", "per_step_s", "forward_s", "total_s", "toke
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    pass
 
 
 def small_run(backend="emu", **kw):

@@ -15,11 +15,8 @@ from dnpu.model import DEFAULT_MODEL_DIR, load, model_info  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    pass
 
 
 def run_cli(argv, tmp_path, name="out.json"):

@@ -5,7 +5,6 @@ co-simulation's retire-port capture)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections import Counter
 
@@ -25,17 +24,6 @@ SIM = config.load("sim")
 FAULT_CAUSE = {"illegal": ErrCause.ILLEGAL_INSTR, "loop_len0": ErrCause.LOOP_OVERFLOW,
                "misaligned": ErrCause.MISALIGNED, "sram_range": ErrCause.SRAM_RANGE,
                "unmapped": None, "run_off": None}      # None: AXI_READ or AXI_WRITE (a load or a store)
-
-
-@pytest.fixture(scope="module")
-def model():
-    if shutil.which("make") is None or shutil.which("g++") is None:
-        pytest.skip("a C++ compiler and make are needed to build the co-simulation model")
-    try:
-        cosim.verilator_exe()
-    except cosim.CosimBuildError as e:
-        pytest.skip(str(e))
-    return cosim.ensure_built("sim")
 
 
 def test_proggen_draws_every_instruction():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import dnpu.runtime as rt
 from dnpu import codegen, sampling
 from dnpu.spec import config, csr, isa
 from dnpu.spec.csr import ErrCause
-from dnpu.runtime import DeviceError, cosim
+from dnpu.runtime import DeviceError
 
 from conftest import REPO, dnpu_cli
 
@@ -94,17 +93,6 @@ def test_missing_board_build(tmp_path, monkeypatch):
     with pytest.raises(DeviceError, match=r"no board build for .pynq-z2.: \S*dnpu\.bit, \S*dnpu\.hwh missing") as ei:
         rt.open("pynq", config="pynq-z2")
     assert str(tmp_path) in str(ei.value)
-
-
-@pytest.fixture(scope="module")
-def model():
-    if shutil.which("make") is None or shutil.which(os.environ.get("CXX", "g++")) is None:
-        pytest.skip("a C++ compiler and make are needed to build the co-simulation model")
-    try:
-        cosim.verilator_exe()
-    except cosim.CosimBuildError as e:
-        pytest.skip(str(e))
-    return cosim.ensure_built("sim")
 
 
 def _board_dir(root: Path) -> Path:
