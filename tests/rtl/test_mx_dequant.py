@@ -24,21 +24,9 @@ from dnpu.spec import isa, mx
 # ---------------------------------------------------------------------------- contract
 
 
-def bytes_needed(n_elements: int, fmt: str, block: int) -> int:
-    """Bytes of the packed stream the decoder reads for n_elements (a whole number
-    of blocks) starting at a group boundary: whole groups of group_nbytes, then a
-    last partial group of 16 scale bytes + its k blocks' codes (no padding)."""
-    nb, rem = divmod(n_elements, block)
-    assert rem == 0, (n_elements, block)
-    g = mx.group_nbytes(fmt, block)
-    code_bytes_per_block = (g - mx.GROUP_BLOCKS) // mx.GROUP_BLOCKS
-    full, k = divmod(nb, mx.GROUP_BLOCKS)
-    return full * g + ((mx.GROUP_BLOCKS + k * code_bytes_per_block) if k else 0)
-
-
 def beats_needed(n_elements: int, fmt: str, block: int, data_w: int) -> int:
-    """AXI beats the producer sends for one command: ceil(bytes_needed / (DATA_W/8))."""
-    return -(-bytes_needed(n_elements, fmt, block) // (data_w // 8))
+    """AXI beats the producer sends for one command: ceil(mx.stream_nbytes / (DATA_W/8))."""
+    return -(-mx.stream_nbytes(n_elements, fmt, block) // (data_w // 8))
 
 
 # ---------------------------------------------------------------------------- vectors
@@ -129,9 +117,9 @@ def stream_cmd(rng: np.random.Generator, m: mx.MXArray, vlen: int, data_w: int) 
     ib = data_w // 8
     n = m.codes.size
     packed = np.frombuffer(mx.pack(m), np.uint8)
-    nbytes = bytes_needed(n, m.fmt, m.block)
+    nbytes = mx.stream_nbytes(n, m.fmt, m.block)
     nbeats = beats_needed(n, m.fmt, m.block, data_w)
-    assert not packed[nbytes:].any(), "bytes_needed cuts into packed data"
+    assert not packed[nbytes:].any(), "mx.stream_nbytes cuts into packed data"
     assert nbeats * ib <= packed.size
     buf = packed[:nbeats * ib].copy()
     buf[nbytes:] = rng.integers(0, 256, buf.size - nbytes, dtype=np.uint8)  # must be dropped
@@ -436,14 +424,14 @@ def test_mx_dequant_lint():
 @pytest.mark.parametrize("fmt", list(mx.FORMATS))
 @pytest.mark.parametrize("block", mx.BLOCK_SIZES)
 def test_beat_contract_matches_pack(fmt, block):
-    """bytes_needed is pack's image up to its padding; a stream cut there unpacks to
+    """mx.stream_nbytes is pack's image up to its padding; a stream cut there unpacks to
     the same tensor."""
     rng = np.random.default_rng(block)
     for nb in (1, 15, 16, 17, 47, 48):
         n = nb * block
         m = mx.quantize(rng.standard_normal(n), fmt, block)
         packed = mx.pack(m)
-        k = bytes_needed(n, fmt, block)
+        k = mx.stream_nbytes(n, fmt, block)
         assert k <= len(packed) and not any(packed[k:])
         assert k == 16 * -(-nb // 16) + n * mx.format_info(fmt).bits // 8
         buf = packed[:k] + bytes(len(packed) - k)
