@@ -18,7 +18,7 @@ Cycles are counted the same way on both sides: from the START write until the ST
 that shows the end, plus two cycles. The harness side runs `--repeat` times (host time of
 each Device.run, summed); the cocotb side once. Prints and writes (--json) the
 harness_cycles_per_s, cocotb_cycles_per_s and their ratio, with the cycle counts, wall
-times and the machine's load. Targets (issue 5): >= 1,000,000 cycles/s through the runtime
+times and the machine's load. Targets: >= 1,000,000 cycles/s through the runtime
 for the sim profile and >= 30x the cocotb path.
 """
 
