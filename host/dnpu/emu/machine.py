@@ -95,33 +95,33 @@ class Memory:
         return addr
 
     # raw access (no checks) ----------------------------------------------------------------
-    def load(self, addr: int, n: int) -> np.ndarray:
-        out = np.zeros(n, np.uint8)
+    def _spans(self, addr: int, n: int):
+        """(position in the transfer, page number, offset in the page, length) of each
+        page-bounded piece of [addr, addr + n)."""
         pos = 0
         while pos < n:
             a = addr + pos
-            p, off = a >> self.PAGE_BITS, a & (self.PAGE - 1)
+            off = a & (self.PAGE - 1)
             k = min(n - pos, self.PAGE - off)
+            yield pos, a >> self.PAGE_BITS, off, k
+            pos += k
+
+    def load(self, addr: int, n: int) -> np.ndarray:
+        out = np.zeros(n, np.uint8)
+        for pos, p, off, k in self._spans(addr, n):
             page = self._pages.get(p)
             if page is not None:
                 out[pos:pos + k] = page[off:off + k]
-            pos += k
         return out
 
     def store(self, addr: int, data) -> None:
         src = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else \
             np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-        n = src.size
-        pos = 0
-        while pos < n:
-            a = addr + pos
-            p, off = a >> self.PAGE_BITS, a & (self.PAGE - 1)
-            k = min(n - pos, self.PAGE - off)
+        for pos, p, off, k in self._spans(addr, src.size):
             page = self._pages.get(p)
             if page is None:
                 page = self._pages[p] = np.zeros(self.PAGE, np.uint8)
             page[off:off + k] = src[pos:pos + k]
-            pos += k
 
     def word(self, addr: int) -> int:
         page = self._pages.get(addr >> self.PAGE_BITS)
