@@ -20,9 +20,9 @@
 // that needs more cycles retires in the state that completes it: LDW (S_LD_INT /
 // S_LD_FP: the SRAMs read synchronously), FPU (scalar FP arithmetic), LOAD / STORE /
 // PREF (dnpu_lsu's transfers; a store once every B response is in) or VEC (dnpu_vec,
-// with H_SAMPLE_FUSED*'s streams). Registers are written only at retire and every check
-// comes before the first access, so a fault always belongs to the instruction that
-// caused it and leaves the registers as they were.
+// with H_SAMPLE_FUSED*'s streams). An instruction ends (retires or faults) only once
+// its work is complete, so a fault always belongs to the instruction that caused it,
+// and registers are written only at retire.
 //
 // Cost: FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
 // S_LD_INT / S_LD_FP and the scalar FP ops but S_RECI_FP, which takes 28

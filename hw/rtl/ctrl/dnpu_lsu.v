@@ -4,8 +4,7 @@
 // emulator's order, EXECUTION.md), raises the read / write engine commands and says when
 // the transfer is complete or failed; the core owns the state machine (LOAD, STORE, PREF,
 // VEC), the SRAMs and the register file, and keeps the instruction and its operand
-// registers unchanged until it ends. Every check is decided before the first access, so
-// a fault always belongs to the instruction that caused it.
+// registers unchanged until it ends.
 //
 // H_LOAD_INT / H_LOAD_FP (LOAD): SRAM base in rd, byte address in rs1, words in rs2.
 // The read engine delivers whole beats, dnpu_beat_unpack cuts them into words, one
@@ -27,8 +26,9 @@
 // straight from the engine into the dequantizer and rows out of it into the vector SRAM,
 // one a cycle; it retires on the dequantizer's done. An error beat faults AXI_READ (rows
 // before it may be written: unspecified).
-// H_STORE_V (STORE): rows go out as BF16 words (two lanes a word, lane 0 in the low
-// half), VLEN/2 words a row, one word a cycle.
+// H_STORE_V (STORE): H_STORE_*'s checks, the range in the vector SRAM; rows go out as
+// BF16 words (two lanes a word, lane 0 in the low half), VLEN/2 words a row, one word
+// a cycle.
 // H_SAMPLE_FUSED (VEC): H_PREFETCH_V's checks and stream, no SRAM range; the rows go to
 // the vector unit instead (row_valid / row_ready).
 //
