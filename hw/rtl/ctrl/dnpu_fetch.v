@@ -44,23 +44,23 @@ module dnpu_fetch #(
     input  wire               s_last,
     output wire               s_ready
 );
-    localparam integer BB         = DATA_W / 8;             // bytes per beat
-    localparam integer WPB        = DATA_W / 32;            // words per beat
-    localparam integer LOG_WPB    = $clog2(WPB);
-    localparam integer LW         = LINE_WORDS;
-    localparam integer LOG_LW     = $clog2(LW);
-    localparam integer LOG_LB     = LOG_LW + 2;             // log2 bytes per line
-    localparam integer LINE_BEATS = (4 * LW >= BB) ? (4 * LW / BB) : 1;
-    localparam integer LINES      = 4;                      // a power of 2
-    localparam integer LOG_FL     = $clog2(LINES);
-    localparam integer TAG_W      = 32 - LOG_LB;
+    localparam integer BB          = DATA_W / 8;            // bytes per beat
+    localparam integer WPB         = DATA_W / 32;           // words per beat
+    localparam integer LOG_WPB     = $clog2(WPB);
+    localparam integer LW          = LINE_WORDS;
+    localparam integer LOG_LW      = $clog2(LW);
+    localparam integer LOG_LB      = LOG_LW + 2;            // log2 bytes per line
+    localparam integer LINE_BEATS  = (4 * LW >= BB) ? (4 * LW / BB) : 1;
+    localparam integer FETCH_LINES = 4;                     // a power of 2
+    localparam integer LOG_FL      = $clog2(FETCH_LINES);
+    localparam integer TAG_W       = 32 - LOG_LB;
 
-    reg [31:0]          lbuf [0:LINES*LW-1];
-    reg [LINES*LW-1:0]  lerr;
-    reg [TAG_W-1:0]     ltag [0:LINES-1];
-    reg [LINES-1:0]     lval;
-    reg                 filling;      // the line of pc is being filled
-    reg [31:0]          fill_idx;     // its next beat
+    reg [31:0]               lbuf [0:FETCH_LINES*LW-1];
+    reg [FETCH_LINES*LW-1:0] lerr;
+    reg [TAG_W-1:0]          ltag [0:FETCH_LINES-1];
+    reg [FETCH_LINES-1:0]    lval;
+    reg                      filling;    // the line of pc is being filled
+    reg [31:0]               fill_idx;   // its next beat
 
     wire [TAG_W-1:0]         pc_tag  = pc[31:LOG_LB];
     wire [LOG_FL-1:0]        pc_slot = pc[LOG_LB +: LOG_FL];
@@ -102,7 +102,7 @@ module dnpu_fetch #(
     integer i;
     always @(posedge clk) begin
         if (!rst_n) begin
-            lval    <= {LINES{1'b0}};
+            lval    <= {FETCH_LINES{1'b0}};
             filling <= 1'b0;
         end else begin
             if (cmd_valid & cmd_ready) begin
@@ -119,7 +119,7 @@ module dnpu_fetch #(
                 end
             end
             if (flush) begin
-                lval    <= {LINES{1'b0}};
+                lval    <= {FETCH_LINES{1'b0}};
                 filling <= 1'b0;
             end
         end
