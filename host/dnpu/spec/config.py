@@ -91,7 +91,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "formats": (list, _mx_formats, True, "MX element formats the prefetch engine decodes"),
     },
     "axi": {
-        "data_width": (int, _one_of(32, 64, 128, 256, 512), True, "AXI4 master data bits"),
+        "data_width": (int, _one_of(64, 128, 256, 512), True, "AXI4 master data bits (dnpu_axi_wr needs at least 64)"),
         "addr_width": (int, _int_in(32, 64), True, "AXI4 master address bits"),
         "max_burst": (int, _pow2_in(1, 256), True, "beats per AXI4 burst"),
         "id_width": (int, _int_in(1, 16), True, "AXI4 ID bits"),
