@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from dnpu.emu.machine import _M32, _Fault, _op
-from dnpu.spec import numerics as nm
+from dnpu.spec import isa, numerics as nm
 from dnpu.spec.csr import ErrCause
 
 __all__ = ["ScalarUnit"]
@@ -61,7 +61,7 @@ class ScalarUnit:
 
     @_op("S_LUI")
     def _s_lui(self, a):
-        return self._wx(a["rd"], a["imm"] << 11)
+        return self._wx(a["rd"], a["imm"] << isa.LUI_SHIFT)
 
     @_op("S_ADD")
     def _s_add(self, a):

@@ -32,7 +32,7 @@ __all__ = ["VERSION", "VERSION_WORD", "WORD_BITS", "INSTRS", "BY_OPCODE", "FIELD
            "MXFMT_NAMES", "NREGS", "NREGS_X", "NREGS_F", "CLASSES", "RESERVED", "Field", "Operand",
            "Instr", "Decoded", "IsaError", "EncodeError", "AsmError", "DisasmError", "encode",
            "decode", "class_of", "assemble", "assemble_words", "disassemble", "listing",
-           "format_instr", "load_imm"]
+           "format_instr", "LUI_SHIFT", "load_imm"]
 
 VERSION: tuple[int, int] = tuple(_t.VERSION)
 VERSION_WORD: int = _t.VERSION_WORD
@@ -472,16 +472,23 @@ def listing(data: bytes, base: int = 0) -> str:
     return "\n".join(disassemble(data, base, addresses=True)) + ("\n" if data else "")
 
 
-def load_imm(rd: str | int, value: int) -> list[str]:
+def _imm_operand(name: str) -> Operand:
+    return next(o for o in INSTRS[name].operands if not o.is_reg)
+
+
+# S_LUI writes its immediate shifted left by the bits the immediate lacks of a word.
+LUI_SHIFT: int = WORD_BITS - _imm_operand("S_LUI").field.width
+
+
+def load_imm(rd: str | int, value: int, *, always_two: bool = False) -> list[str]:
     """Assembly that sets register ``rd`` ("x5" or 5) to the 32-bit ``value`` (taken
     modulo 2**32): one S_ADDI when the value fits its signed immediate, else S_LUI of the
-    high bits and S_ADDI of the low ones (S_LUI shifts by the bits its immediate lacks)."""
+    high bits (shifted left by LUI_SHIFT) and S_ADDI of the low ones. ``always_two`` emits
+    the S_LUI + S_ADDI pair for every value, so the instruction count does not depend on it."""
     reg = f"x{rd}" if isinstance(rd, int) else rd
-    addi = next(o for o in INSTRS["S_ADDI"].operands if not o.is_reg)
-    lui = next(o for o in INSTRS["S_LUI"].operands if not o.is_reg)
-    shift = WORD_BITS - lui.field.width
+    addi = _imm_operand("S_ADDI")
     v = value & _WORD_MASK
     signed = v - (1 << WORD_BITS) if v >> (WORD_BITS - 1) else v
-    if addi.lo <= signed <= addi.hi:
+    if not always_two and addi.lo <= signed <= addi.hi:
         return [f"S_ADDI {reg}, x0, {signed}"]
-    return [f"S_LUI {reg}, {v >> shift}", f"S_ADDI {reg}, {reg}, {v & ((1 << shift) - 1)}"]
+    return [f"S_LUI {reg}, {v >> LUI_SHIFT}", f"S_ADDI {reg}, {reg}, {v & ((1 << LUI_SHIFT) - 1)}"]

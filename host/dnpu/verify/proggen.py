@@ -43,6 +43,14 @@ HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors
 SCRATCH = tuple(range(4, 16))
 ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
 FP_ALU = ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP")
+
+
+def _imm(name: str) -> isa.Operand:
+    """The immediate operand of instruction `name` (its width and range come from hw/isa.toml)."""
+    return next(o for o in isa.INSTRS[name].operands if not o.is_reg)
+
+
+ADDI_IMM, LUI_IMM, LI_FP_IMM = _imm("S_ADDI"), _imm("S_LUI"), _imm("S_LI_FP")
 # FP32 patterns S_LI_FP may load (high halves): zeros, ones, subnormal, NaN, infinities, ...
 FP_PATTERNS = (0x0000, 0x8000, 0x3F80, 0xBF80, 0x4000, 0x0001, 0x807F, 0x7F80, 0xFF80, 0x7FC0,
                0xFFFF, 0x7F7F, 0xC2C8, 0x42B0, 0x3C00, 0xC300)
@@ -228,8 +236,8 @@ class ProgGen:
 
     def g_imm(self, r):
         if r.random() < 0.7:
-            return [f"S_ADDI x{r.choice(SCRATCH)}, x{self.src(r)}, {r.randint(-65536, 65535)}"]
-        return [f"S_LUI x{r.choice(SCRATCH)}, {r.getrandbits(21)}"]
+            return [f"S_ADDI x{r.choice(SCRATCH)}, x{self.src(r)}, {r.randint(ADDI_IMM.lo, ADDI_IMM.hi)}"]
+        return [f"S_LUI x{r.choice(SCRATCH)}, {r.getrandbits(LUI_IMM.field.width)}"]
 
     def g_shift(self, r):
         return [f"{r.choice(('S_SLLI', 'S_SRLI'))} x{r.choice(SCRATCH)}, x{self.src(r)}, {r.randint(0, 31)}"]
@@ -249,7 +257,7 @@ class ProgGen:
         return isa.load_imm(b, base) + [f"S_LD_INT x{d}, x{b}, {off}"]
 
     def g_li_fp(self, r):
-        bits = r.choice(FP_PATTERNS) if r.random() < 0.5 else r.getrandbits(16)
+        bits = r.choice(FP_PATTERNS) if r.random() < 0.5 else r.getrandbits(LI_FP_IMM.field.width)
         return [f"S_LI_FP f{r.randint(0, 7)}, 0x{bits:04X}"]
 
     def g_fp_sram(self, r):
