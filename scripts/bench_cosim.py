@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--B", type=int, default=2)
     ap.add_argument("--L", type=int, default=16)
     ap.add_argument("--V", type=int, default=4096)
-    ap.add_argument("--flow", choices=("phased", "fused"), default="phased")
+    ap.add_argument("--flow", choices=compiler.FLOWS, default="phased")
     ap.add_argument("--rows", type=int, default=256, help="prefetch: rows per H_PREFETCH_V")
     ap.add_argument("--reps", type=int, default=64, help="prefetch: H_PREFETCH_V count")
     ap.add_argument("--repeat", type=int, default=3, help="harness runs of the program (default 3)")

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from dnpu import sampling
+from dnpu.compiler import FLOWS, FLOWS_FUSED_FIRST
 
 
 def peak_rss_mb() -> float:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="verilator")
     ap.add_argument("--config", default="pynq-z2")
-    ap.add_argument("--flow", default="both", choices=["fused", "phased", "both"])
+    ap.add_argument("--flow", default="both", choices=[*FLOWS, "both"])
     ap.add_argument("--B", type=int, default=1)
     ap.add_argument("--L", type=int, default=32)
     ap.add_argument("--V", type=int, default=126464)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {"B": a.B, "L": a.L, "V": a.V, "backend": a.backend, "config": a.config,
            "torch_s": round(time.perf_counter() - t0, 3), "flows": {}}
     ok = True
-    for flow in (["fused", "phased"] if a.flow == "both" else [a.flow]):
+    for flow in (FLOWS_FUSED_FIRST if a.flow == "both" else [a.flow]):
         t0 = time.perf_counter()
         got = sampling.transfer(lg, mask, x, k=a.k, backend=a.backend, config=a.config, flow=flow)
         dt = time.perf_counter() - t0

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from dnpu.compiler import FLOWS_FUSED_FIRST
 from dnpu.perf.sweep import FIELDS, sweep
 
 
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--shapes", default="16x32,8x32,16x64,1x32", help="block shapes BxL")
     p.add_argument("--V", type=int, default=126464, help="vocabulary (padded per VLEN as the compiler needs)")
     p.add_argument("--modes", default="topk", help="commit modes")
-    p.add_argument("--flows", default="fused,phased", help="flows")
+    p.add_argument("--flows", default=",".join(FLOWS_FUSED_FIRST), help="flows")
     p.add_argument("--ports", default="ideal,rtl", help="memory-port variants")
     p.add_argument("--fmt", default="e4m3")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every core)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dnpu.cli.common import UsageError, atomic_output, command, progress_bar, write_json
 from dnpu.cli.gen import add_schedule_args
+from dnpu.compiler import FLOWS
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def register(sub) -> None:
     s.add_argument("--prompts", type=int, default=4, help="held-out prompts of the model's task, one batch "
                                                           "(default 4)")
     add_schedule_args(s)
-    s.add_argument("--flows", default="phased,fused", help="NPU flows, comma-separated (default phased,fused)")
+    s.add_argument("--flows", default=",".join(FLOWS), help="NPU flows, comma-separated (default %(default)s)")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--config", default="sim", help="hardware profile the NPU backend runs (default sim)")
     s.add_argument("--project-config", dest="project_config", default="asic-2048",

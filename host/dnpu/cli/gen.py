@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from dnpu.cli.common import command, env_backend, progress_bar, write_json
+from dnpu.compiler import FLOWS
 
 
 def add_schedule_args(s: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
     s.add_argument("--model", help="model directory (config.json, *.safetensors, tokenizer.json); "
                                    "default: the shipped tiny model models/tiny-add")
     add_schedule_args(s)
-    s.add_argument("--flow", default="fused", choices=("fused", "phased"), help="NPU sampling flow")
+    s.add_argument("--flow", default="fused", choices=FLOWS, help="NPU sampling flow")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--config", default="sim", help="hardware profile of NPU backends")
     s.add_argument("--temperature", type=float, default=0.0, help="Gumbel noise temperature (0 = greedy)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from dnpu.cli.common import command, write_json
+from dnpu.compiler import MODES
 
 
 def positive(text: str) -> int:
@@ -33,7 +34,7 @@ def register(sub) -> None:
     s.add_argument("--B", type=positive, default=16, help="batch rows (default 16)")
     s.add_argument("--L", type=positive, default=32, help="positions per row (block length, default 32)")
     s.add_argument("--V", type=positive, default=126464, help="vocabulary (default 126464, LLaDA-8B)")
-    s.add_argument("--mode", default="topk", choices=("topk", "threshold"), help="commit mode")
+    s.add_argument("--mode", default="topk", choices=MODES, help="commit mode")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--no-gpu", action="store_true", help="skip the GPU timing even when CUDA is available")
     s.add_argument("--gpu-iters", type=positive, default=50, help="timed GPU iterations (median)")

@@ -9,6 +9,7 @@ import sys
 from dnpu.cli.common import (UsageError, command, env_backend, note, print_json, progress_bar,
                              write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
+from dnpu.compiler import FLOWS, MODES
 
 
 def _fail(cmd: str, why: str) -> int:
@@ -152,8 +153,8 @@ def register(sub) -> None:
     s = command(sub, "check-perf", _cmd_check_perf, "the analytical cycle model against Verilator RTL cycles "
                                                     "on a grid of sampling steps (exit 1 above 5%% error)")
     s.add_argument("--configs", default="sim,pynq-z2", help="comma-separated profiles (default: sim,pynq-z2)")
-    s.add_argument("--modes", default="topk,threshold", help="commit modes (default: topk,threshold)")
-    s.add_argument("--flows", default="phased,fused", help="flows (default: phased,fused)")
+    s.add_argument("--modes", default=",".join(MODES), help="commit modes (default: %(default)s)")
+    s.add_argument("--flows", default=",".join(FLOWS), help="flows (default: %(default)s)")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--seed", type=int, default=0, help="random seed of the logits")
     s.add_argument("--json", help="write the summary and every point to this file")

@@ -44,7 +44,8 @@ import functools
 from dnpu.spec import isa, mx
 from dnpu.spec.config import Config
 
-__all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "ALIGN", "ARG_ORDER"]
+__all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "ALIGN", "ARG_ORDER", "MODES",
+           "FLOWS", "FLOWS_FUSED_FIRST"]
 
 ALIGN = mx.PACK_ALIGN  # every buffer starts on a 512-bit boundary: one full beat at any supported width
 
@@ -53,6 +54,8 @@ ARG_ORDER = ("logits", "mask", "x", "commit_arg", "x_new", "x0", "conf")
 
 MODES = ("topk", "threshold")
 FLOWS = ("phased", "fused")
+# The order the projection, the sweep and the LLaDA-scale step report the flows in: fused first.
+FLOWS_FUSED_FIRST = tuple(sorted(FLOWS, key=lambda f: f != "fused"))
 
 
 class CompileError(ValueError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dnpu.spec import config as config_mod
+from dnpu.compiler import FLOWS_FUSED_FIRST
 from dnpu.perf import analytical
 
 __all__ = ["PAPER", "projection", "bench_row", "gpu_times", "format_table"]
@@ -50,7 +51,7 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
                            "axi_port_bytes_per_cycle": cfg.beat_bytes}
     flows: dict[str, Any] = {}
     for port in ("rtl", "ideal"):
-        for flow in ("fused", "phased"):
+        for flow in FLOWS_FUSED_FIRST:
             try:
                 est = analytical.step(cfg, B, L, V, mode, flow, fmt, port=port, pad=True)
             except analytical.ModelError as e:
@@ -151,7 +152,7 @@ def format_table(p: dict[str, Any]) -> str:
         return "/".join(f"{100 * x[k]:.0f}%" for k in ("memory", "vector", "scalar", "control"))
 
     for label, key in (("dnpu RTL port", "flows"), ("dnpu ideal port", "flows_ideal_port")):
-        for flow in ("fused", "phased"):
+        for flow in FLOWS_FUSED_FIRST:
             e = p[key].get(flow, {})
             if "cycles" in e:
                 rows.append((f"{label}, {flow}", f"{e['cycles']:,}", f"{e['ms']:.3f}", f"{e['over_bound']:.1f}",

@@ -8,6 +8,8 @@ import concurrent.futures as cf
 import itertools
 import os
 
+from dnpu.compiler import FLOWS_FUSED_FIRST
+
 __all__ = ["FIELDS", "sweep", "point"]
 
 FIELDS = ["config", "vlen", "lanes", "bytes_per_cycle", "B", "L", "V", "V_padded", "mode", "flow", "port", "fmt",
@@ -36,7 +38,7 @@ def point(args: tuple) -> dict:
 
 def sweep(base: str = "asic-2048", vlens=(256, 512, 1024, 2048, 4096), bws=(64, 256, 1024, 4096),
           shapes=((16, 32), (8, 32), (16, 64), (1, 32)), V: int = 126464, modes=("topk",),
-          flows=("fused", "phased"), ports=("ideal", "rtl"), fmt: str = "e4m3", jobs: int | None = None) -> list[dict]:
+          flows=FLOWS_FUSED_FIRST, ports=("ideal", "rtl"), fmt: str = "e4m3", jobs: int | None = None) -> list[dict]:
     """Every point of the grid (one dict per point, FIELDS), computed in `jobs` processes."""
     pts = [(base, v, bw, B, L, V, mode, flow, port, fmt)
            for v, bw, (B, L), mode, flow, port in itertools.product(vlens, bws, shapes, modes, flows, ports)]

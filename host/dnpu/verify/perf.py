@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from dnpu import compiler
-from dnpu.compiler import FLOWS
+from dnpu.compiler import FLOWS, MODES
 from dnpu.spec import mx
 from dnpu.sampling import npu as npu_step
 from dnpu.spec import config as config_mod
@@ -23,7 +23,6 @@ from dnpu.perf import analytical
 
 __all__ = ["DEFAULT_GRID", "MODES", "FLOWS", "run_point", "check_perf", "MAX_ERROR_PCT", "FUSED_TARGET"]
 
-MODES = ("topk", "threshold")
 MAX_ERROR_PCT = 5.0
 FUSED_TARGET = 1.2          # the fused flow's goal on `sim` for V >= 4096: RTL cycles / bound
 BIG_V = 4096

@@ -18,6 +18,7 @@ import numpy as np
 from dnpu.spec import config as config_mod
 from dnpu.spec import mx, numerics
 from dnpu import sampling
+from dnpu.compiler import FLOWS
 
 __all__ = ["Case", "random_case", "check_sampling", "classify"]
 
@@ -70,7 +71,7 @@ def random_case(rng: np.random.Generator, cfg, max_B: int = 4, max_L: int = 64, 
     for b in range(B):
         mask[b, rng.permutation(L)[: n_masked[b]]] = True
     x = rng.integers(0, V, size=(B, L)).astype(np.int64)
-    flow = ("phased", "fused")[int(rng.integers(2))]
+    flow = FLOWS[int(rng.integers(len(FLOWS)))]
     if rng.integers(2):
         k = np.array([rng.integers(0, n + 1) for n in n_masked], np.int64)
         return Case(logits, mask, x, k, None, flow, kind)
