@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dnpu.cli.common import UsageError, atomic_output, command, progress_bar, write_json
+from dnpu import runtime
+from dnpu.cli.common import UsageError, atomic_output, command, one_of, progress_bar, write_json
 from dnpu.cli.gen import add_schedule_args
 from dnpu.compiler import FLOWS
 
@@ -36,10 +37,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+_BACKEND = "verilator"      # the default: cycles of the RTL
+
+
 def register(sub) -> None:
     s = command(sub, "bench", _cmd_bench, "time a generation: PyTorch forward and sampling vs NPU cycles, and "
                                           "the asic-2048 projection (table, --json, --plot)")
-    s.add_argument("--backend", default="verilator", help="NPU backend: verilator (default), emu or pynq")
+    s.add_argument("--backend", default=_BACKEND, help=f"NPU backend: {_BACKEND} (default), "
+                   f"{one_of(b for b in runtime.BACKENDS if b != _BACKEND)}")
     s.add_argument("--model", help="model directory (default: the shipped tiny model models/tiny-add)")
     s.add_argument("--prompts", type=int, default=4, help="held-out prompts of the model's task, one batch "
                                                           "(default 4)")

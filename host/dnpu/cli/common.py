@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "progress_bar", "note",
+__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "one_of", "progress_bar", "note",
            "atomic_output", "write_bytes", "write_json", "print_json"]
 
 
@@ -44,8 +44,21 @@ def command(sub, name: str, func: Callable[[argparse.Namespace], int], help: str
 
 
 def env_backend() -> str:
-    """The default NPU backend of the checking commands: $DNPU_BACKEND, else emu."""
-    return os.environ.get("DNPU_BACKEND", "emu")
+    """The default NPU backend of the checking commands: the one dnpu.runtime.open would use
+    ($DNPU_BACKEND, else emu). An unknown $DNPU_BACKEND is returned as written, so that the
+    command that runs it reports the mistake rather than every command's --help."""
+    from dnpu import runtime
+
+    try:
+        return runtime.backend_name()
+    except ValueError:
+        return os.environ["DNPU_BACKEND"]
+
+
+def one_of(names) -> str:
+    """Names as prose: "a", "a or b", "a, b or c"."""
+    names = list(names)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 # --------------------------------------------------------------------------- progress

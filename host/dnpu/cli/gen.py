@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from dnpu.cli.common import command, env_backend, progress_bar, write_json
+from dnpu import sampling
+from dnpu.cli.common import command, env_backend, one_of, progress_bar, write_json
 from dnpu.compiler import FLOWS
+from dnpu.generation import KV_CACHES
 
 
 def add_schedule_args(s: argparse.ArgumentParser) -> None:
@@ -15,13 +17,13 @@ def add_schedule_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--block-length", dest="block_length", type=int, help="block size (default: the model's)")
     s.add_argument("--steps", type=int, help="sampling steps over all blocks (default: the model's)")
     s.add_argument("--threshold", type=float, help="Fast-dLLM confidence threshold (default: LLaDA quotas)")
-    s.add_argument("--kv-cache", dest="kv_cache", default="none", choices=("none", "prefix", "dual"))
+    s.add_argument("--kv-cache", dest="kv_cache", default="none", choices=KV_CACHES)
 
 
 def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
     """The options of every command that generates: sampler, model, generation settings, device."""
     s.add_argument("--backend", default=backend_default,
-                   help=f"sampler: torch, emu, verilator or pynq (default {backend_default})")
+                   help=f"sampler: {one_of(sampling.BACKENDS)} (default {backend_default})")
     s.add_argument("--model", help="model directory (config.json, *.safetensors, tokenizer.json); "
                                    "default: the shipped tiny model models/tiny-add")
     add_schedule_args(s)

@@ -10,6 +10,7 @@ from dnpu.cli.common import (UsageError, command, env_backend, note, print_json,
                              write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
 from dnpu.compiler import FLOWS, MODES
+from dnpu.runtime import DEFAULT_BACKEND
 
 
 def _fail(cmd: str, why: str) -> int:
@@ -133,7 +134,7 @@ def _cmd_check_generate(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     s = command(sub, "check-sampling", _cmd_check_sampling,
                 "random sampling steps on a backend against the torch reference")
-    s.add_argument("--backend", default=env_backend(), help="NPU backend to check (default: $DNPU_BACKEND or emu)")
+    s.add_argument("--backend", default=env_backend(), help=f"NPU backend to check (default: $DNPU_BACKEND or {DEFAULT_BACKEND})")
     s.add_argument("--cases", type=int, default=100, help="random steps to run")
     s.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
     s.add_argument("--config", default="sim", help="hardware profile")
