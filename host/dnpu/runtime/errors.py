@@ -7,10 +7,6 @@ from dnpu.spec.csr import ErrCause
 
 __all__ = ["DeviceError", "AttachError"]
 
-_COUNTER_ORDER = ["CYCLES", "BUSY_CYCLES", "INSTRET", "RD_BEATS", "WR_BEATS", "STALL_FETCH", "STALL_MEM_RD",
-                  "STALL_MEM_WR", "RD_BYTES", "WR_BYTES", "DATA_RD_BYTES", "DATA_WR_BYTES", "FETCH_BYTES"]
-
-
 class DeviceError(RuntimeError):
     """A run that did not end in C_HALT (fault, budget, watchdog, ...) or a device that is
     unusable. Attributes (None where the backend cannot tell):
@@ -87,8 +83,9 @@ class DeviceError(RuntimeError):
         if self.err_pc is not None:
             row("ERR_PC", f"0x{self.err_pc:08X}")
         if self.counters:
-            names = [n for n in _COUNTER_ORDER if n in self.counters] + \
-                [n for n in self.counters if n not in _COUNTER_ORDER]
+            # The CSR counters in hw/csr.toml's order, then the backend's own in its order.
+            names = [n for n in csr.COUNTERS if n in self.counters] + \
+                [n for n in self.counters if n not in csr.COUNTERS]
             row("counters", ", ".join(f"{n} {self.counters[n]}" for n in names))
         if self.bytes_read is not None or self.bytes_written is not None:
             row("moved", f"{self.bytes_read} bytes read, {self.bytes_written} bytes written"

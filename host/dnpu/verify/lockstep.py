@@ -82,7 +82,7 @@ def _run_one(backend: str, cfg: Config, gp: GenProgram, trace_cap: int, knobs: d
                 raise
             info, err = e.run_info, str(e)
         regs = dev.status()
-        instret = dev.read_csr("INSTRET_LO") | dev.read_csr("INSTRET_HI") << 32
+        instret = dev.counters()["INSTRET"]
         memory = {name: buf.read() for name, buf in bufs.items()} if info.outcome == "halted" else {}
         addrs = {"program": prog.addr, **{n: b.addr for n, b in bufs.items()}}
         return Side(backend, info.outcome, info.trace or [], info.trace_dropped, regs, instret, info.cycles,
