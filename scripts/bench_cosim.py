@@ -93,9 +93,8 @@ def program_prefetch(cfg, rows: int, reps: int, seed: int):
         H_STORE_INT x0, x11, x9
         C_HALT"""
     code = isa.assemble(src)
-    a = mx.PACK_ALIGN
-    off_t = -(-len(code) // a) * a
-    off_o = off_t + -(-len(packed) // a) * a
+    off_t = mx.align_up(len(code))
+    off_o = off_t + mx.align_up(len(packed))
     out_n = 2 * vlen * rows + 64
     buf = bytearray(off_o + out_n)
     buf[:len(code)] = code

@@ -43,11 +43,11 @@ import functools
 
 from dnpu.spec import isa, mx
 from dnpu.spec.config import Config
+# ALIGN: every buffer starts on a 512-bit boundary, one full beat at any supported width.
+from dnpu.spec.mx import PACK_ALIGN as ALIGN
 
 __all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "ALIGN", "ARG_ORDER", "MODES",
            "FLOWS", "FLOWS_FUSED_FIRST"]
-
-ALIGN = mx.PACK_ALIGN  # every buffer starts on a 512-bit boundary: one full beat at any supported width
 
 # Which argument register carries which buffer's address.
 ARG_ORDER = ("logits", "mask", "x", "commit_arg", "x_new", "x0", "conf")
@@ -96,10 +96,6 @@ class Program:
     def args(self, base: int) -> list[int]:
         """Argument register values (ARG0..) for a layout placed at `base`."""
         return [base + self.layout[name].offset for name in ARG_ORDER]
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
 
 
 def _limits(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str) -> None:
@@ -168,7 +164,7 @@ def _layout(B: int, L: int, V: int, mode: str, row_stride: int, program_bytes: i
     layout, off = {}, 0
     for name, nbytes, dtype, shape, out in specs:
         layout[name] = Buffer(name, off, nbytes, dtype, shape, out)
-        off = _align(off + nbytes)
+        off = mx.align_up(off + nbytes)
     return layout
 
 

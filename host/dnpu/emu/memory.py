@@ -45,7 +45,7 @@ class MemoryUnit:
 
     def _mx_aligned(self, addr: int, n: int) -> None:
         """MISALIGNED unless an MX stream of n rows may start at addr."""
-        align = max(mx.GROUP_BLOCKS, self.config.beat_bytes)  # a group start in byte 0 of a beat
+        align = mx.stream_align(self.config.beat_bytes)
         if addr % align or (n * self.vlen) % self.block:
             raise _Fault(ErrCause.MISALIGNED,
                          f"MX stream at 0x{addr:08X} of {n} rows x {self.vlen}: the address must be "

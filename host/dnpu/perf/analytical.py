@@ -218,7 +218,7 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
         return one if count == 1 else count * one + count * end_gap
 
     IB = m.beat_bytes
-    GE = 16 * m.mx_block
+    GE = mx.group_elements(fmt, m.mx_block)
     SE = min(m.vlen, GE)
     RPS = m.vlen // SE
     SPG = GE // SE

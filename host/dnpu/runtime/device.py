@@ -15,11 +15,12 @@ import numpy as np
 
 from dnpu.spec import csr, isa, mx
 from dnpu.spec.config import Config
+# ALIGN: every buffer is aligned and sized to the widest AXI beat (EXECUTION.md).
+from dnpu.spec.mx import PACK_ALIGN as ALIGN
 from dnpu.runtime.errors import AttachError, DeviceError
 
 __all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT"]
 
-ALIGN = mx.PACK_ALIGN           # every buffer: aligned and sized to the widest AXI beat (EXECUTION.md)
 HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
 HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is sparse in both models)
 
@@ -319,7 +320,7 @@ class Device:
         nbytes = int(nbytes)
         if nbytes <= 0:
             raise ValueError(f"alloc({nbytes}): a buffer needs at least one byte")
-        size = -(-nbytes // ALIGN) * ALIGN
+        size = mx.align_up(nbytes)
         addr = self._heap.alloc(size)
         try:
             self._map(addr, size)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnpu.spec import csr
+from dnpu.spec import csr, mx
 from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
@@ -99,7 +99,7 @@ class PynqDevice(Device):
         self._check_registers(hwh, ip.get("registers") or {})
         self.phys_addr = int(ip["phys_addr"])
         self.mmio = self.pynq.MMIO(self.phys_addr, int(ip["addr_range"]))
-        size = -(-int(heap_size) // ALIGN) * ALIGN
+        size = mx.align_up(int(heap_size))
         self.pool = self.pynq.allocate((size,), dtype=np.uint8)
         base = int(self.pool.device_address)
         if base % ALIGN:

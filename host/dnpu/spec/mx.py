@@ -49,6 +49,8 @@ __all__ = [
     "group_nbytes",
     "GROUP_BLOCKS",
     "PACK_ALIGN",
+    "align_up",
+    "stream_align",
     "BLOCK_SIZES",
     "DEFAULT_BLOCK",
     "SCALE_NAN",
@@ -453,6 +455,18 @@ def dequantize_bf16(mx: MXArray) -> np.ndarray:
 # --------------------------------------------------------------------------- packed layout
 
 
+def align_up(n: int, a: int = PACK_ALIGN) -> int:
+    """``n`` rounded up to a multiple of ``a`` (default PACK_ALIGN: the start and size of
+    every packed buffer and every device buffer)."""
+    return -(-n // a) * a
+
+
+def stream_align(beat_bytes: int) -> int:
+    """The byte alignment of an MX stream's start address on a memory port of ``beat_bytes``
+    a beat: a group boundary (its GROUP_BLOCKS scale bytes) in byte 0 of an AXI beat."""
+    return max(GROUP_BLOCKS, beat_bytes)
+
+
 def group_elements(fmt: str, block: int = DEFAULT_BLOCK) -> int:
     """Elements per packed group (GROUP_BLOCKS blocks)."""
     format_info(fmt)
@@ -473,8 +487,7 @@ def packed_nbytes(n_elements: int, fmt: str, block: int = DEFAULT_BLOCK) -> int:
     if n_elements < 0 or n_elements % block:
         raise ValueError(f"n_elements {n_elements} must be a non-negative multiple of block {block}")
     groups = -(-(n_elements // block) // GROUP_BLOCKS)
-    raw = groups * group_nbytes(fmt, block)
-    return -(-raw // PACK_ALIGN) * PACK_ALIGN
+    return align_up(groups * group_nbytes(fmt, block))
 
 
 def stream_nbytes(n_elements: int, fmt: str, block: int = DEFAULT_BLOCK) -> int:

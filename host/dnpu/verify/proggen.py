@@ -115,7 +115,7 @@ class ProgGen:
         self.block = c.mx.block
         self.formats = list(c.mx.formats)
         self.beat = c.beat_bytes
-        self.mx_align = max(mx.GROUP_BLOCKS, self.beat)
+        self.mx_align = mx.stream_align(self.beat)
         # Buffers: data (random words for H_LOAD_*), out (scratch for stores, then the SRAM
         # dump), mx (one packed tensor per format), edge (64 bytes, allocated last).
         self.data_bytes = 0x4000
@@ -311,7 +311,7 @@ class ProgGen:
         group boundary that is an AXI beat boundary and n*VLEN is a whole number of blocks."""
         fmt = r.choice(self.formats)
         gbytes = mx.group_nbytes(fmt, self.block)
-        gelems = mx.GROUP_BLOCKS * self.block
+        gelems = mx.group_elements(fmt, self.block)
         starts = [g for g in range(0, self.mx_rows * self.vlen // gelems + 1)
                   if (g * gbytes) % self.mx_align == 0 and (g * gelems) % self.vlen == 0]
         g = r.choice(starts)
