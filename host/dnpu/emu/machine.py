@@ -23,6 +23,7 @@ from dnpu.spec.csr import ErrCause
 __all__ = ["Core", "RunResult", "TraceEntry", "Memory", "EmuError", "HANDLERS"]
 
 _M32 = 0xFFFFFFFF
+_NARGS = csr.REGS["ARG"].count
 _STATUS_BUSY = csr.mask("STATUS", "BUSY")
 _STATUS_DONE = csr.mask("STATUS", "DONE")
 _STATUS_ERROR = csr.mask("STATUS", "ERROR")
@@ -232,7 +233,7 @@ class Core:
         # only from immediates, ARG registers and other such x registers
         self.x_data = 0
         self.prog_base = 0
-        self.args = [0] * 8
+        self.args = [0] * _NARGS
         self.status = 0
         self.err_cause = ErrCause.NONE
         self.err_pc = 0
@@ -339,7 +340,7 @@ class Core:
                  "INSTRET_LO": self.instret & _M32, "INSTRET_HI": self.instret >> 32}
         if key in fixed:
             return fixed[key]
-        if key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < 8:
+        if key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < _NARGS:
             return self.args[int(key[3:])]
         csr.offset(key)                  # KeyError for a name that is no CSR
         return 0
@@ -359,8 +360,8 @@ class Core:
         (STATUS stays BUSY); resume() keeps the callback."""
         if prog_base is not None:
             self.prog_base = int(prog_base) & _M32
-        if len(args) > 8:
-            raise EmuError(f"{len(args)} arguments: there are 8 argument registers")
+        if len(args) > _NARGS:
+            raise EmuError(f"{len(args)} arguments: there are {_NARGS} argument registers")
         for k, v in enumerate(args):
             self.args[k] = int(v) & _M32
         self._loops = []

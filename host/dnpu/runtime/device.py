@@ -21,6 +21,7 @@ from dnpu.runtime.errors import AttachError, DeviceError
 
 __all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT"]
 
+_NARGS = csr.REGS["ARG"].count
 HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
 HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is sparse in both models)
 
@@ -377,8 +378,8 @@ class Device:
         self._check_open()
         prog_addr = _addr(prog)
         args = [_addr(a) for a in args]
-        if len(args) > 8:
-            raise ValueError(f"{len(args)} arguments: the NPU has 8 argument registers")
+        if len(args) > _NARGS:
+            raise ValueError(f"{len(args)} arguments: the NPU has {_NARGS} argument registers")
         if timeout is None:
             budget = self.default_budget
         else:

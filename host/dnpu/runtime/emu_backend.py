@@ -17,6 +17,7 @@ from dnpu.runtime.device import Device, Retire, RunInfo
 __all__ = ["EmuDevice", "COUNTERS"]
 
 COUNTERS = ("INSTRET", "DATA_RD_BYTES", "DATA_WR_BYTES", "FETCH_BYTES")
+_NARGS = csr.REGS["ARG"].count
 _START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
@@ -47,7 +48,7 @@ class EmuDevice(Device):
         key, value = name.upper(), int(value) & 0xFFFFFFFF
         if key == "PROG_BASE":
             self.emu.prog_base = value
-        elif key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < 8:
+        elif key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < _NARGS:
             self.emu.args[int(key[3:])] = value
         elif key == "CTRL":
             if value & _START:
