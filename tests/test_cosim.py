@@ -74,11 +74,6 @@ def pair(model, request):
 # program helpers
 # ---------------------------------------------------------------------------
 
-def li(rd: int, v: int) -> list[str]:
-    v &= M32
-    return [f"S_LUI x{rd}, {v >> 11}", f"S_ADDI x{rd}, x{rd}, {v & 0x7FF}"]
-
-
 def asm(*parts) -> bytes:
     """Assembly text, lists of lines and raw words (int) -> program bytes (labels resolve
     within one part)."""
@@ -152,7 +147,8 @@ def prog_scalar() -> bytes:
     slot = 0
     for a in EDGE_VALUES:
         for b in EDGE_VALUES[::2]:
-            lines += li(3, a) + li(4, b)
+            # S_LUI + S_ADDI for every value: S_LUI at its edge immediates (0, all ones) too
+            lines += isa.load_imm(3, a, always_two=True) + isa.load_imm(4, b, always_two=True)
             for op in ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT"):
                 lines += [f"{op} x5, x3, x4", f"S_ST_INT x5, x0, {slot}"]
                 slot += 1
@@ -160,7 +156,7 @@ def prog_scalar() -> bytes:
             lines += [f"S_SLLI x6, x3, {sh}", f"S_SRLI x7, x3, {sh}", f"S_ST_INT x6, x0, {slot}",
                       f"S_ST_INT x7, x0, {slot + 1}"]
             slot += 2
-    lines += li(8, slot) + ["H_STORE_INT x0, x14, x8", "C_HALT"]
+    lines += isa.load_imm(8, slot) + ["H_STORE_INT x0, x14, x8", "C_HALT"]
     return asm(lines)
 
 
@@ -423,12 +419,12 @@ def _fault_cases():
         ("H_LOAD_INT misaligned", asm("S_LD_ARG x1, 0", "S_ADDI x1, x1, 2", "S_ADDI x3, x0, 4",
                                       "H_LOAD_INT x0, x1, x3", "C_HALT"), 0, ErrCause.MISALIGNED),
         ("PROG_BASE misaligned", asm("C_HALT"), 2, ErrCause.MISALIGNED),
-        ("H_LOAD_INT from unmapped", asm(li(1, hole), "S_ADDI x3, x0, 20", "H_LOAD_INT x0, x1, x3", "C_HALT"), 0,
-         ErrCause.AXI_READ),
+        ("H_LOAD_INT from unmapped", asm(isa.load_imm(1, hole), "S_ADDI x3, x0, 20", "H_LOAD_INT x0, x1, x3",
+                                         "C_HALT"), 0, ErrCause.AXI_READ),
         ("H_LOAD_INT runs off the last buffer", asm("S_LD_ARG x1, 2", "S_ADDI x1, x1, 32", "S_ADDI x3, x0, 20",
                                                     "H_LOAD_INT x0, x1, x3", "C_HALT"), 0, ErrCause.AXI_READ),
-        ("H_STORE_INT to unmapped", asm(li(1, hole), "S_ADDI x3, x0, 9", "H_STORE_INT x0, x1, x3", "C_HALT"), 0,
-         ErrCause.AXI_WRITE),
+        ("H_STORE_INT to unmapped", asm(isa.load_imm(1, hole), "S_ADDI x3, x0, 9", "H_STORE_INT x0, x1, x3",
+                                        "C_HALT"), 0, ErrCause.AXI_WRITE),
         ("H_STORE_FP runs off the last buffer", asm("S_LD_ARG x1, 2", "S_ADDI x3, x0, 100",
                                                     "H_STORE_FP x0, x1, x3", "C_HALT"), 0, ErrCause.AXI_WRITE),
     ]

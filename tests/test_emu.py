@@ -11,6 +11,7 @@ import pytest
 
 from dnpu.spec import config, isa, mx
 from dnpu import emu
+from dnpu.compiler import FLOWS
 from dnpu.spec import numerics as N
 from dnpu.spec.csr import ErrCause
 
@@ -72,9 +73,9 @@ def bf(x) -> np.ndarray:
 
 
 def li(reg: str, value: int) -> str:
-    """Load any 32-bit constant into an x register."""
-    value &= 0xFFFFFFFF
-    return f"S_LUI {reg}, {value >> 11}\nS_ADDI {reg}, {reg}, {value & 0x7FF}"
+    """Load any 32-bit constant into an x register: always S_LUI + S_ADDI, so the fault
+    indices the tests give count two instructions for it."""
+    return "\n".join(isa.load_imm(reg, value, always_two=True))
 
 
 # ---- the handler table -------------------------------------------------------------------------
@@ -922,12 +923,12 @@ def test_random_programs_never_raise():
 
 def sampling_program(L: int, V: int, stride: int, fmt: str, flow: str) -> str:
     rows = V // VLEN
-    body = (f"""    H_PREFETCH_V x0, x1, x10, {fmt}
+    body = {"phased": f"""    H_PREFETCH_V x0, x1, x10, {fmt}
     V_RED_MAX_IDX f0, x14, x0, x10
     V_SUB_VF x0, x0, f0, x10
     V_EXP_V x0, x0, x10
     V_RED_SUM f1, x0, x10
-""" if flow == "phased" else f"    H_SAMPLE_FUSED x14, f1, x1, x10, {fmt}\n")
+""", "fused": f"    H_SAMPLE_FUSED x14, f1, x1, x10, {fmt}\n"}[flow]
     return f"""
 S_LD_ARG x1, 0
 S_LD_ARG x2, 1
@@ -964,7 +965,7 @@ def sampling_emulator(flow: str, data_path: bool = True, L: int = 32, V: int = 4
     return e, [0x100000, 0x100000 + L * stride, 0x100000 + L * stride + 4 * L], q
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_sampling_step_bit_exact(flow):
     L, V, fmt = 32, 4096, "e4m3"
     e, args, q = sampling_emulator(flow, L=L, V=V, fmt=fmt)
@@ -973,7 +974,7 @@ def test_sampling_step_bit_exact(flow):
     EXERCISED.update(res.op_counts)
     assert res.status == "halted", str(res)
     deq = mx.dequantize_bf16(q)
-    fn = N.phased_confidence if flow == "phased" else N.fused_confidence
+    fn = {"phased": N.phased_confidence, "fused": N.fused_confidence}[flow]
     idx, p = fn(deq, VLEN)
     assert np.frombuffer(e.read(out_i, 4 * L), "<u4").tolist() == idx.tolist()
     assert np.frombuffer(e.read(out_p, 4 * L), "<u4").tolist() == p.tolist()
@@ -994,7 +995,7 @@ def _executed(e: emu.Emulator, args) -> tuple[emu.RunResult, list]:
     return res, seen
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_without_the_data_path_the_same_instructions_run(flow):
     """data_path=False runs the same dynamic instruction stream on the same x values (the
     program computes none from data it then reads), with the same counts and bytes, and
