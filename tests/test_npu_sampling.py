@@ -6,10 +6,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from dnpu.verify import sampling as checks
-from dnpu.spec import config, mx
-from dnpu.sampling import npu as npu_step
 from dnpu import sampling
+from dnpu.compiler import FLOWS
+from dnpu.sampling import npu
+from dnpu.spec import config, mx
+from dnpu.verify.sampling import Case, case_bound, check_sampling, classify
 
 from conftest import dnpu_cli
 
@@ -22,7 +23,7 @@ def _step(logits, mask, x, flow, **kw):
     return ref, got
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
+@pytest.mark.parametrize("flow", FLOWS)
 @pytest.mark.parametrize("V", [32, 96, 512, 4096])
 def test_emu_matches_torch_on_dominant_logits(flow, V):
     rng = np.random.default_rng(V)
@@ -37,16 +38,16 @@ def test_emu_matches_torch_on_dominant_logits(flow, V):
     ref, got = _step(logits, mask, x, flow, k=k)
     np.testing.assert_array_equal(got.x0, ref.x0)
     assert np.all(np.isneginf(got.conf[~mask]))
-    case = checks.Case(logits, mask, x, k, None, flow, "dominant")
-    bound = checks.case_bound(case, SIM.vector.vlen, "e4m3", SIM.mx.block)
+    case = Case(logits, mask, x, k, None, flow, "dominant")
+    bound = case_bound(case, SIM.vector.vlen, "e4m3", SIM.mx.block)
     np.testing.assert_allclose(got.conf[mask], ref.conf[mask], rtol=bound)
     if flow == "fused":  # FP32 ranking: these confidences are far apart
         np.testing.assert_array_equal(got.x_new, ref.x_new)
     else:  # BF16 ranking (the paper's): commits may differ only as near ties
-        assert checks.classify(case, ref, got, bound)["token_mismatches"] == 0
+        assert classify(case, ref, got, bound)["token_mismatches"] == 0
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_all_negative_logits_and_threshold_mode(flow):
     rng = np.random.default_rng(7)
     logits = (-80.0 - rng.random((1, 6, 256)) * 30).astype(np.float32)
@@ -79,17 +80,17 @@ def test_largest_sim_shape_runs():
 def test_npu_step_refuses_a_block_the_profile_does_not_decode():
     q = mx.quantize(np.zeros((1, 2, 64), np.float32), "e4m3", block=16)
     with pytest.raises(ValueError, match="decodes MX blocks of 32"):
-        npu_step.run("emu", q, np.ones((1, 2), bool), np.zeros((1, 2)), np.array([1]), None, "fused")
+        npu.run("emu", q, np.ones((1, 2), bool), np.zeros((1, 2)), np.array([1]), None, "fused")
 
 
 def test_npu_step_refuses_token_ids_beyond_int32():
     q = mx.quantize(np.zeros((1, 2, 64), np.float32), "e4m3")
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 2\*\*31\)"):
-        npu_step.run("emu", q, np.ones((1, 2), bool), np.array([[0, 2**40]]), np.array([1]), None, "fused")
+        npu.run("emu", q, np.ones((1, 2), bool), np.array([[0, 2**40]]), np.array([1]), None, "fused")
 
 
 def test_check_sampling_finds_no_mismatch_on_random_cases():
-    r = checks.check_sampling("emu", cases=12, seed=5)
+    r = check_sampling("emu", cases=12, seed=5)
     assert r["cases"] == 12
     assert r["token_mismatches"] == 0 and r["bound_violations"] == 0
     assert 0.0 <= r["max_conf_error"] <= r["bound"]
@@ -99,25 +100,25 @@ def _case(k=None, threshold=None):
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((1, 8, 64)).astype(np.float32)
     logits[0, np.arange(8), np.arange(8) * 3] = 2.0 + np.arange(8)  # well-separated confidences
-    return checks.Case(logits, np.ones((1, 8), bool), np.full((1, 8), 63, np.int64),  # x != any x0
+    return Case(logits, np.ones((1, 8), bool), np.full((1, 8), 63, np.int64),  # x != any x0
                        None if k is None else np.array([k]), threshold, "fused", "test")
 
 
 def test_classify_counts_a_far_commit_as_a_mismatch_and_a_close_one_as_a_near_tie():
     case = _case(k=3)
     ref = sampling.transfer(case.logits, case.mask, case.x, k=case.k, backend="torch")
-    assert checks.classify(case, ref, ref, 1e-3)["token_mismatches"] == 0
+    assert classify(case, ref, ref, 1e-3)["token_mismatches"] == 0
     # Committing the least confident position instead of the third: far from the boundary.
     bad = ref.x_new.copy()
     order = np.argsort(-ref.conf[0])
     bad[0, order[2]], bad[0, order[-1]] = case.x[0, order[2]], ref.x0[0, order[-1]]
-    r = checks.classify(case, ref, sampling.StepResult(bad, ref.x0, ref.conf), 1e-3)
+    r = classify(case, ref, sampling.StepResult(bad, ref.x0, ref.conf), 1e-3)
     assert r["token_mismatches"] == 2 and r["near_ties"] == 0
     # With a bound as wide as the gap, the same swap of the 3rd and 4th is a near tie.
     swap = ref.x_new.copy()
     swap[0, order[2]], swap[0, order[3]] = case.x[0, order[2]], ref.x0[0, order[3]]
     gap = ref.conf[0, order[2]] - ref.conf[0, order[3]]
-    r = checks.classify(case, ref, sampling.StepResult(swap, ref.x0, ref.conf), gap)
+    r = classify(case, ref, sampling.StepResult(swap, ref.x0, ref.conf), gap)
     assert r["token_mismatches"] == 0 and r["near_ties"] == 2
 
 
@@ -126,7 +127,7 @@ def test_classify_always_counts_a_wrong_x0():
     ref = sampling.transfer(case.logits, case.mask, case.x, threshold=0.5, backend="torch")
     x0 = ref.x0.copy()
     x0[0, 0] += 1
-    r = checks.classify(case, ref, sampling.StepResult(ref.x_new, x0, ref.conf), 1.0)
+    r = classify(case, ref, sampling.StepResult(ref.x_new, x0, ref.conf), 1.0)
     assert r["x0_mismatches"] == 1 and r["token_mismatches"] >= 1
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dnpu.compiler import FLOWS
 from dnpu.spec import mx
 from dnpu.spec import numerics as N
 
@@ -545,12 +546,12 @@ def _cases():
 CASES = _cases()
 
 
-@pytest.mark.parametrize("flow", ["phased", "fused"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_confidence_within_documented_bound(flow):
     vlen = 16
     worst = 0.0
     for name, rows in CASES:
-        fn = N.phased_confidence if flow == "phased" else N.fused_confidence
+        fn = {"phased": N.phased_confidence, "fused": N.fused_confidence}[flow]
         idx, pbits = fn(rows, vlen)
         vals = N.bf16_value(rows)
         for r in range(rows.shape[0]):
@@ -582,7 +583,7 @@ def test_confidence_within_documented_bound(flow):
 def test_bound_table_in_doc_matches_formula():
     doc = DOC.read_text()
     for V in (4096, 8192, 126464):
-        for flow in ("phased", "fused"):
+        for flow in FLOWS:
             assert f"{N.p_rel_error_bound(V, 16, flow):.3e}" in doc, (V, flow)
     assert f"{N.p_rel_error_bound(126464, 16, 'fused', rescales=16):.3e}" in doc
 

@@ -10,11 +10,12 @@ import subprocess
 import pytest
 
 from dnpu import compiler
+from dnpu.compiler import FLOWS, MODES
 from dnpu.runtime import HEAP_BASE
 from dnpu.spec import config, isa, mx
 from dnpu.perf import analytical as an
 from dnpu.perf import project
-from dnpu.verify import perf as check
+import dnpu.verify.perf
 
 from conftest import REPO, dnpu_cli
 
@@ -90,7 +91,7 @@ def test_a_faulting_program_is_refused():
         an.program(SIM, isa.assemble("S_ADDI x1, x0, 2\nS_ADDI x2, x0, 1\nH_LOAD_INT x0, x1, x2\nC_HALT\n"))
 
 
-@pytest.mark.parametrize("flow", ["fused", "phased"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_the_model_costs_the_emulators_execution(flow):
     """The stream the model costs is the one the emulator executes with the data path."""
     from dnpu.emu import Emulator
@@ -250,8 +251,8 @@ def _closed_misses(code: list, m: an.Machine, counts: dict[int, int]) -> int:
 
 @pytest.mark.parametrize("prof,B,L,V", [("sim", 2, 8, 4096), ("sim", 3, 5, 512), ("sim", 12, 45, 512),
                                         ("pynq-z2", 1, 16, 1024), ("asic-2048", 16, 32, 126976)])
-@pytest.mark.parametrize("flow", ["fused", "phased"])
-@pytest.mark.parametrize("mode", ["topk", "threshold"])
+@pytest.mark.parametrize("flow", FLOWS)
+@pytest.mark.parametrize("mode", MODES)
 def test_closed_form_equals_interpreter(prof, B, L, V, flow, mode):
     assert step_closed(prof, B, L, V, mode, flow) == an.step(prof, B, L, V, mode, flow).cycles
 
@@ -278,7 +279,7 @@ def test_model_matches_rtl_cycles(B, L, V, mode, flow):
     from dnpu import runtime
 
     with runtime.open("verilator", config=SIM) as dev:
-        p = check.run_point(dev, SIM, B, L, V, mode, flow)
+        p = dnpu.verify.perf.run_point(dev, SIM, B, L, V, mode, flow)
     assert abs(p["error_pct"]) < 1.0, p
     assert p["rtl_over_bound"] == pytest.approx(p["rtl_cycles"] / p["bound_cycles"], rel=1e-3)
 
@@ -288,7 +289,7 @@ def test_projection_json_keys():
     assert {"config", "B", "L", "V", "V_padded", "f_clk_mhz", "flows", "flows_ideal_port", "bound", "paper",
             "gpu"} <= set(p)
     for port in ("flows", "flows_ideal_port"):
-        for flow in ("fused", "phased"):
+        for flow in FLOWS:
             e = p[port][flow]
             assert {"cycles", "ms", "phases", "phase_fractions", "over_bound"} <= set(e)
             assert e["ms"] == pytest.approx(e["cycles"] / 1e6)         # 1 GHz
@@ -343,7 +344,7 @@ def test_check_perf_exit_code_on_large_error(monkeypatch, capsys):
     fake = {"points": 1, "max_abs_error_pct": 9.0, "max_error_allowed_pct": 5.0, "ok": False,
             "rtl_over_bound_v_ge_4096": {}, "fused_sim_target": 1.2, "fused_sim_within_target": None,
             "skipped": [], "points_detail": []}
-    monkeypatch.setattr(check, "check_perf", lambda *a, **k: fake)
+    monkeypatch.setattr(dnpu.verify.perf, "check_perf", lambda *a, **k: fake)
     assert cli.main(["check-perf", "--configs", "sim"]) == 1
     fake.update(max_abs_error_pct=1.0, ok=True)
     assert cli.main(["check-perf", "--configs", "sim"]) == 0
@@ -368,7 +369,7 @@ def test_check_perf_cli_small_grid(tmp_path):
                                      "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     j = json.loads(out.read_text())
-    assert j["points"] == len(j["points_detail"]) == len(check.DEFAULT_GRID["sim"])
+    assert j["points"] == len(j["points_detail"]) == len(dnpu.verify.perf.DEFAULT_GRID["sim"])
     assert j["max_abs_error_pct"] <= 5.0
     for p in j["points_detail"]:
         assert {"rtl_cycles", "model_cycles", "error_pct", "bound_cycles", "rtl_over_bound"} <= set(p)

@@ -20,6 +20,7 @@ import pytest
 
 import dnpu.runtime as rt
 from dnpu import codegen, sampling
+from dnpu.compiler import FLOWS
 from dnpu.spec import config, csr, isa
 from dnpu.spec.csr import ErrCause
 from dnpu.runtime import DeviceError
@@ -248,7 +249,7 @@ def test_sampling_step_on_the_board_path(standin):
     logits = rng.standard_normal((B, L, V)).astype(np.float32) * 3
     mask = rng.random((B, L)) < 0.6
     x = rng.integers(0, V, (B, L))
-    for flow in ("phased", "fused"):
+    for flow in FLOWS:
         kw = dict(mask=mask, x=x, k=np.array([1, 2]), fmt="e4m3", block=SIM.mx.block, flow=flow, config="sim")
         got = sampling.transfer(logits, backend="pynq", **kw)
         want = sampling.transfer(logits, backend="emu", **kw)
