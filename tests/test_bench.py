@@ -12,16 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dnpu import bench, cli, generate, sampling
+from dnpu.compiler import FLOWS  # noqa: E402
 from dnpu.spec import config, mx  # noqa: E402
 from dnpu.model import load  # noqa: E402
 from dnpu.sampling.reference import rule  # noqa: E402
 
 TOTAL_KEYS = {"label", "sampling_s", "per_step_s", "forward_s", "total_s", "tokens_per_s", "sampling_share"}
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread):
-    pass
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_run(backend="emu", **kw):
@@ -116,7 +114,7 @@ def test_torch_sample_is_the_reference_rule():
 
 def test_bench_on_emu_reports_every_implementation():
     r = small_run()
-    assert r["tokens_match"] and r["token_mismatches"] == {"phased": 0, "fused": 0}
+    assert r["tokens_match"] and r["token_mismatches"] == dict.fromkeys(FLOWS, 0)
     assert r["environment"]["device"] == "cpu" and r["environment"]["gpu"] is None
     assert "no GPU" in r["environment"]["note"] and "perf_counter" in r["environment"]["timer"]
     assert r["environment"]["torch"] == torch.__version__ and r["environment"]["cpu"]
@@ -127,10 +125,10 @@ def test_bench_on_emu_reports_every_implementation():
     assert r["generated_tokens"] == 2 * 8 and len(r["steps"]) == 8 and len(r["prompts"]) == 2
     for st in r["steps"]:
         assert (st["B"], st["L"], st["V"], st["mode"]) == (2, 4, 64, "topk")
-        for flow in ("phased", "fused"):
+        for flow in FLOWS:
             e = st["npu"][flow]
             assert e["cycles"] is None and "no clock" in e["source"]  # the emulator has no clock
-    expected = {"torch_eager", "npu_phased", "npu_fused", "projection_phased", "projection_fused"}
+    expected = {"torch_eager"} | {f"{impl}_{flow}" for impl in ("npu", "projection") for flow in FLOWS}
     assert set(r["totals"]) | set(r["not_timed"]) == expected
     assert {"torch_eager", "npu_phased", "projection_phased"} <= set(r["totals"])
     assert r["baseline"]["torch_compile"] == {"enabled": False}
@@ -191,12 +189,12 @@ def test_bench_on_verilator_times_the_rtl_cycle_counter():
     assert r["tokens_match"]
     f_clk = r["profile"]["f_clk_mhz"] * 1e6
     for st in r["steps"]:
-        for flow in ("phased", "fused"):
+        for flow in FLOWS:
             e = st["npu"][flow]
             assert e["source"] == "RunInfo.cycles" and e["cycles"] > 0 and e["instret"] > 0
             assert e["s"] == pytest.approx(e["cycles"] / f_clk)
             assert e["model_cycles"] is None or e["model_cycles"] > 0  # its agreement: dnpu check-perf
-    for flow in ("phased", "fused"):
+    for flow in FLOWS:
         t = r["totals"][f"npu_{flow}"]
         assert t["cycles"] == sum(st["npu"][flow]["cycles"] for st in r["steps"])
         assert t["sampling_s"] == pytest.approx(t["cycles"] / f_clk)

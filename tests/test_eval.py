@@ -10,13 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dnpu import cli
-from dnpu.sampling import npu as npu_step  # noqa: E402
+from dnpu.sampling import npu  # noqa: E402
 from dnpu.model import DEFAULT_MODEL_DIR, load, model_info  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread):
-    pass
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_cli(argv, tmp_path, name="out.json"):
@@ -51,14 +48,14 @@ def test_check_generate_emu_matches_torch(tmp_path):
 
 def test_check_generate_fails_on_a_wrong_backend(tmp_path, monkeypatch, capsys):
     """A backend that commits a wrong token must be caught: exit status 1, mismatches counted."""
-    orig = npu_step.run
+    orig = npu.run
 
     def broken(backend, q, mask, x, k, tau, flow, config):
         x_new, x0, conf = orig(backend, q, mask, x, k, tau, flow, config)
         x_new = np.where(x_new != x, 60, x_new)  # 60: a reserved token the model never writes
         return x_new, x0, conf
 
-    monkeypatch.setattr(npu_step, "run", broken)
+    monkeypatch.setattr(npu, "run", broken)
     rc, r = run_cli(["check-generate", "--backend", "emu", "--prompts", "2"], tmp_path)
     assert rc == 1 and r["token_mismatches"] == 16 and r["rows_differing"] == 2
     assert "FAILED" in capsys.readouterr().err

@@ -14,6 +14,8 @@ from dnpu.model.llada import init_weights  # noqa: E402
 
 MASK = 1
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def random_model(layers=2, vocab=64, seed=0, std=0.3):
     cfg = LLaDAConfig(d_model=32, n_heads=4, n_layers=layers, mlp_hidden_size=48, vocab_size=vocab,
@@ -30,7 +32,6 @@ def prompts(n=3, P=5, vocab=64, seed=0):
 
 @pytest.fixture(scope="module")
 def shipped():
-    torch.set_num_threads(1)
     model, tok = load(device="cpu", dtype="bf16")
     task = get_task("add3")
     pairs = task.heldout(4, seed=11)
