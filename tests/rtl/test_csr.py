@@ -42,7 +42,6 @@ WORD = csr.DATA_WIDTH // 8
 M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1
 
-COUNTERS = [r.name for r in csr.REGS.values() if r.counter]
 STROBES = {"BUSY_CYCLES": "busy_i", "INSTRET": "instret_i", "RD_BEATS": "rd_beat_i",
            "WR_BEATS": "wr_beat_i", "STALL_FETCH": "stall_fetch_i",
            "STALL_MEM_RD": "stall_mem_rd_i", "STALL_MEM_WR": "stall_mem_wr_i"}
@@ -167,7 +166,7 @@ class Bench:
         return csr.combine64(lo, hi)
 
     async def all_counters(self) -> dict[str, int]:
-        return {n: await self.rd64(n) for n in COUNTERS}
+        return {n: await self.rd64(n) for n in csr.COUNTERS}
 
     async def drive(self, **values) -> int:
         """Set controller inputs at a falling edge; return the cycle they start in (the
@@ -179,7 +178,7 @@ class Bench:
 
 
 def _check_map_assumptions():
-    assert set(COUNTERS) == {"CYCLES", *STROBES}, "csr.toml counters changed: update STROBES"
+    assert set(csr.COUNTERS) == {"CYCLES", *STROBES}, "csr.toml counters changed: update STROBES"
     assert set(PULSES) == set(csr.REGS["CTRL"].fields)
     assert set(STATUS_INPUTS) == set(csr.REGS["STATUS"].fields)
 
@@ -355,7 +354,7 @@ async def counter_hi_latch(dut):
     init = tb.counter_init
     near_carry = (init & M32) > M32 - 1000
     # HI before any LO read: the shadow's reset value.
-    for n in COUNTERS:
+    for n in csr.COUNTERS:
         assert await tb.rd(f"{n}_HI") == init >> 32, n
     # CYCLES moves during every pair; the pair equals the count at the LO sample. When the
     # carry is under 30 cycles away, wait past it before reading HI.
@@ -403,7 +402,7 @@ async def clear_counters(dut):
     await tb.wr("CTRL", csr.mask("CTRL", "CLEAR_COUNTERS"))
     off = await tb.drive(**dict.fromkeys(STROBES.values(), 0))
     (pulse,) = tb.pulses["CLEAR_COUNTERS"]
-    for n in COUNTERS:
+    for n in csr.COUNTERS:
         assert await tb.rd(f"{n}_HI") == 0, f"{n}_HI shadow not cleared"
     # Zeroed on the edge that raised the pulse; strobes sampled on the edges after it,
     # up to the one before `off`, count.
