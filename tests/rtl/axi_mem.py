@@ -23,6 +23,10 @@ It also checks the master's side of the protocol and records every violation in
 beat-aligned addresses, at most `max_burst` beats, no 4 KiB crossing, VALID held with
 a stable payload until READY, WLAST on exactly the last beat of each burst.
 Callbacks in `per_cycle` run in the same ReadOnly phase (the retire-trace monitor).
+
+Two helpers for every AXI bench: `burst_plan` (the INCR bursts a master must issue for a
+transfer: at most MAX_BURST beats, split at 4 KiB) and `pauses` (a random pause generator
+for cocotbext-axi's set_pause_generator).
 """
 
 from __future__ import annotations
@@ -30,11 +34,33 @@ from __future__ import annotations
 import random
 from collections import deque
 
-import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
+try:
+    import cocotb
+    from cocotb.triggers import FallingEdge, ReadOnly
+except ImportError:  # pytest collection without cocotb: burst_plan and pauses still import
+    cocotb = None
 
 OKAY, EXOKAY, SLVERR, DECERR = 0, 1, 2, 3
 PAGE = 1 << 12
+
+
+def burst_plan(addr: int, beats: int, max_burst: int, bb: int) -> list[tuple[int, int]]:
+    """(address, beats) of each INCR burst of a transfer of `beats` beats of `bb` bytes:
+    from the beat holding addr, at most max_burst beats, never across a 4 KiB boundary."""
+    a = addr - addr % bb
+    out = []
+    while beats:
+        n = min(beats, max_burst, (PAGE - a % PAGE) // bb)
+        out.append((a, n))
+        a += n * bb
+        beats -= n
+    return out
+
+
+def pauses(rng: random.Random, p: float):
+    """A pause generator for cocotbext-axi channels: each cycle paused with probability p."""
+    while True:
+        yield rng.random() < p
 
 
 class AxiMem:

@@ -47,8 +47,11 @@ try:
 except ImportError:  # pytest collection without cocotb: only the entries below matter
     cocotb = None
 
-OKAY, EXOKAY, SLVERR, DECERR = 0, 1, 2, 3
-PAGE = 4096
+try:  # a member of the tests/rtl package (pytest and cocotb both import it as rtl.*)
+    from .axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+except ImportError:  # tests/rtl on PYTHONPATH
+    from axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+
 MAX_OUT = 4                       # dnpu_axi_rd's bursts in flight
 
 DATA_W = int(os.environ.get("AXIRD_DATA_W", "128"))
@@ -62,19 +65,6 @@ MEM_SIZE = 1 << 20
 
 
 # ---------------------------------------------------------------------------- model
-
-def burst_plan(addr: int, beats: int, max_burst: int = MAX_BURST, bb: int = BB) -> list[tuple[int, int]]:
-    """(address, beats) of each burst of a command: from the beat holding addr, at most
-    max_burst beats, never across a 4 KiB boundary."""
-    a = addr - addr % bb
-    out = []
-    while beats:
-        n = min(beats, max_burst, (PAGE - a % PAGE) // bb)
-        out.append((a, n))
-        a += n * bb
-        beats -= n
-    return out
-
 
 class ReadModel:
     """Memory image, RRESP map, and the beats / bursts each command must produce."""
@@ -113,11 +103,6 @@ if cocotb is not None:
         async def _read(self, address, length):
             self._beat_resp = self.resp_map.get(address, OKAY)
             return await super()._read(address, length)
-
-
-def pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
 
 
 class Bench:
@@ -311,7 +296,7 @@ class Bench:
             self.abort_cut = None
             for d, e in self.model.beats(cmd[0], cmd[1]):
                 self.exp_beats.append((d, e, k))
-            plan = burst_plan(cmd[0], cmd[1])
+            plan = burst_plan(cmd[0], cmd[1], MAX_BURST, BB)
             self.plan.extend((a, n, cmd[2]) for a, n in plan)
             self.cover["page crossings"] += sum(1 for a, _ in plan[1:] if a % PAGE == 0)
             self.cover["unaligned addresses"] += cmd[0] % BB != 0
@@ -552,7 +537,8 @@ def test_axi_rd_lint():
 
 
 def test_burst_plan_model():
-    """The model's burst split: bursts tile the range, <= MAX_BURST beats, none across 4 KiB."""
+    """axi_mem.burst_plan, the burst split the AXI benches check against: bursts tile the range,
+    <= MAX_BURST beats, none across 4 KiB."""
     rng = random.Random(3)
     for _ in range(2000):
         bb = rng.choice([4, 8, 16, 32, 64])

@@ -57,8 +57,11 @@ try:
 except ImportError:  # pytest collection without cocotb: only the entries below matter
     cocotb = None
 
-OKAY, EXOKAY, SLVERR, DECERR = 0, 1, 2, 3
-PAGE = 4096
+try:  # a member of the tests/rtl package (pytest and cocotb both import it as rtl.*)
+    from .axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+except ImportError:  # tests/rtl on PYTHONPATH
+    from axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+
 MAX_OUT = 4                       # dnpu_axi_wr's bursts without a B response
 
 DATA_W = int(os.environ.get("AXIWR_DATA_W", "128"))
@@ -73,19 +76,6 @@ MEM_SIZE = 1 << 20
 
 
 # ---------------------------------------------------------------------------- model
-
-def burst_plan(addr: int, beats: int, max_burst: int = MAX_BURST, bb: int = BB) -> list[tuple[int, int]]:
-    """(address, beats) of each burst: from the beat holding addr, at most max_burst
-    beats, never across a 4 KiB boundary."""
-    a = addr - addr % bb
-    out = []
-    while beats:
-        n = min(beats, max_burst, (PAGE - a % PAGE) // bb)
-        out.append((a, n))
-        a += n * bb
-        beats -= n
-    return out
-
 
 def cmd_beats(addr: int, words: list[int], bb: int = BB) -> list[tuple[int, int, int]]:
     """(beat address, data, strobe) of each beat: word i at byte addr + 4i."""
@@ -109,7 +99,7 @@ class Cmd:
     def __init__(self, addr: int, words: list[int], cid: int):
         self.addr, self.words, self.id = addr, words, cid
         self.beats = cmd_beats(addr, words)
-        self.plan = burst_plan(addr, len(self.beats))
+        self.plan = burst_plan(addr, len(self.beats), MAX_BURST, BB)
 
 
 # ---------------------------------------------------------------------------- cocotb side
@@ -139,11 +129,6 @@ if cocotb is not None:
                 self._burst_resp = r
                 return
             await super()._write(address, data)
-
-
-def pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
 
 
 class Bench:
