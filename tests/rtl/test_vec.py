@@ -1,12 +1,12 @@
 """dnpu_vec (hw/rtl/vector/dnpu_vec.v, dnpu_vec_lanes.v): the vector unit on its own, every
-engine driven directly, bit for bit against dnpu.numerics (docs/NUMERICS.md).
+engine driven directly, bit for bit against dnpu.spec.numerics (docs/NUMERICS.md).
 
 Bench (a model, drivers, one monitor, checkers):
   * SRAM models: the vector, int and FP SRAMs in Python with dnpu_sram's contract
     (synchronous read: rdata loads mem[raddr] at the edge that sees re, and holds
     otherwise; read-first; write at the edge), on the vs_* / is_* / fs_* ports;
   * the golden model (`golden`): each instruction's effect from the ISA semantics
-    (hw/isa.toml, dnpu.emu's handlers) with dnpu.numerics' arithmetic, as the ordered
+    (hw/isa.toml, dnpu.emu's handlers) with dnpu.spec.numerics' arithmetic, as the ordered
     list of SRAM writes each port must make plus the x / f results (res_x, res_f);
     `test_golden_matches_emulator` checks it against dnpu.emu.Emulator;
   * drivers: `start` with the operands the core would pass (a_rd/a_rs1/a_rs2/a_rs3 =
@@ -124,7 +124,7 @@ class Expect:
 def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.ndarray,
            dq: list[np.ndarray] | None = None, stop_pos: int | None = None) -> Expect:
     """The writes (in order, per SRAM) and results of one instruction, from the ISA's
-    semantics with dnpu.numerics' arithmetic. V, I, F are updated in place. dq: the rows
+    semantics with dnpu.spec.numerics' arithmetic. V, I, F are updated in place. dq: the rows
     the dequantizer delivers (H_SAMPLE_FUSED(_N)); stop_pos: positions from it faulted."""
     e = Expect()
     wV, wI, wF = e.writes["V"], e.writes["I"], e.writes["F"]
