@@ -18,9 +18,12 @@ Oracles (written here, independent of dnpu.spec.mx's bit tricks):
 from __future__ import annotations
 
 import bisect
+import importlib
 import json
 import math
 import pathlib
+import subprocess
+import sys
 import zlib
 from fractions import Fraction
 
@@ -31,8 +34,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnpu.spec import mx
-
-VECTORS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mx_test_vectors.json"
 
 # The spec, written out independently of dnpu.spec.mx.FORMATS:
 # name: (w, E, M, bias, emax, max normal)
@@ -193,6 +194,25 @@ def check_against_oracle(x: np.ndarray, fmt: str, dtype: str, block: int):
     return got
 
 
+# ------------------------------------------------------------------------------ the public name
+
+
+def test_dnpu_mx_is_the_spec_module():
+    """`dnpu.mx` is public (ARCHITECTURE.md): `import dnpu.mx` and `from dnpu.mx import ...`
+    give dnpu.spec.mx itself, in this process and as the first import of a fresh one."""
+    import dnpu
+    import dnpu.mx
+    import dnpu.spec.mx
+    from dnpu.mx import quantize
+
+    assert dnpu.mx is dnpu.spec.mx is mx and quantize is mx.quantize
+    assert importlib.import_module("dnpu.mx") is mx
+    code = ("from dnpu.mx import quantize\nimport dnpu.mx, dnpu.spec.mx\n"
+            "assert dnpu.mx is dnpu.spec.mx and quantize is dnpu.spec.mx.quantize\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
 # ------------------------------------------------------------------------------ format table
 
 
@@ -247,19 +267,19 @@ def test_ml_dtypes_double_rounds_from_float64():
 # ------------------------------------------------------------------------------ shared vectors
 
 
-def _load_vectors():
-    if not VECTORS.exists():
-        return None
-    return json.loads(VECTORS.read_text())
+@pytest.fixture
+def vectors(shared_data) -> dict:
+    """The shared MX test vectors (conftest's shared_data: the repo's sibling ../shared/data)."""
+    path = shared_data / "mx_test_vectors.json"
+    if not path.exists():
+        pytest.skip(f"shared test vectors not found at {path}")
+    return json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("fmt", FMTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_shared_vectors(fmt, dtype):
-    vecs = _load_vectors()
-    if vecs is None:
-        pytest.skip(f"shared test vectors not found at {VECTORS} (expected the repo's sibling ../shared)")
-    v = vecs[fmt]
+def test_shared_vectors(vectors, fmt, dtype):
+    v = vectors[fmt]
     x = np.array(v["input"], NP_DTYPE[dtype])
     q = mx.quantize(x, fmt, block=len(x))
     assert q.scales.tolist() == [v["scale_byte"]]
@@ -270,11 +290,8 @@ def test_shared_vectors(fmt, dtype):
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))  # -0.0 != 0.0 here
 
 
-def test_shared_vectors_cover_every_format():
-    vecs = _load_vectors()
-    if vecs is None:
-        pytest.skip(f"shared test vectors not found at {VECTORS}")
-    assert set(vecs) == set(FMTS)
+def test_shared_vectors_cover_every_format(vectors):
+    assert set(vectors) == set(FMTS)
 
 
 # ------------------------------------------------------------------------------ hand-checked cases
