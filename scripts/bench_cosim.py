@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "host"))
 import dnpu.runtime as rt  # noqa: E402
 from dnpu import compiler
 from dnpu.spec import config, isa, mx
-from dnpu.sampling import npu as npu_step  # noqa: E402
+from dnpu.sampling import npu  # noqa: E402
 
 TARGET_CPS = 1_000_000
 TARGET_RATIO = 30.0
@@ -55,7 +55,7 @@ def program_sampling(cfg, B: int, L: int, V: int, flow: str, seed: int):
     x = rng.integers(0, V, (B, L))
     k = np.minimum(mask.sum(axis=1), 2)
     prog = compiler.sampling_program(cfg, B, L, V, mode="topk", flow=flow, fmt="e4m3")
-    img = npu_step.memory_image(prog, q, mask, x, k, None)
+    img = npu.memory_image(prog, q, mask, x, k, None)
     buf = bytearray(prog.nbytes)
     for name, data in img.items():
         off = prog.layout[name].offset

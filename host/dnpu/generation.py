@@ -146,12 +146,6 @@ def _pad_vocab(logits):
     return torch.cat([logits, fill], dim=-1)
 
 
-def _check_choice(v, what, choices):
-    if not isinstance(v, str) or v not in choices:
-        raise ValueError(f"unknown {what} {v!r}: use one of {', '.join(map(repr, choices))}")
-    return v
-
-
 def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: int, sampler: str = "torch",
              threshold: float | None = None, kv_cache: str = "none", fmt: str = "e4m3", flow: str = "fused",
              temperature: float = 0.0, seed: int = 0, config="sim",
@@ -185,11 +179,11 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
     import torch
 
     t_wall = time.perf_counter()
-    sampler = _check_choice(sampler, "sampler", sampling.BACKENDS)
-    kv_cache = _check_choice(kv_cache, "kv_cache", KV_CACHES)
+    sampler = sampling.check_choice(sampler, "sampler", sampling.BACKENDS)
+    kv_cache = sampling.check_choice(kv_cache, "kv_cache", KV_CACHES)
     steps_per_block = sampling.schedule(gen_length, block_length, steps)
     if threshold is not None:
-        threshold = sampling._check_threshold(threshold)
+        threshold = sampling.check_threshold(threshold)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0 \
             or math.isinf(temperature):
         raise ValueError(f"temperature must be a finite float >= 0; got {temperature!r}")

@@ -19,10 +19,10 @@ def _fail(cmd: str, why: str) -> int:
 
 
 def _cmd_check_sampling(args: argparse.Namespace) -> int:
-    from dnpu.verify import sampling as checks
+    from dnpu.verify import sampling
 
     with progress_bar(f"check-sampling {args.backend}", unit="case") as bar:
-        r = checks.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
+        r = sampling.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
                                   fmt=args.fmt, progress=bar)
     write_json(args.json, r)
     print_json(r)
@@ -76,11 +76,11 @@ def _print_check_perf(r: dict) -> None:
 
 
 def _cmd_check_perf(args: argparse.Namespace) -> int:
-    from dnpu.verify import perf as check
+    from dnpu.verify import perf
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     with progress_bar("check-perf", unit="point") as bar:
-        r = check.check_perf(configs, modes=tuple(args.modes.split(",")), flows=tuple(args.flows.split(",")),
+        r = perf.check_perf(configs, modes=tuple(args.modes.split(",")), flows=tuple(args.flows.split(",")),
                              fmt=args.fmt, seed=args.seed, progress=bar)
     write_json(args.json, r)
     _print_check_perf(r)

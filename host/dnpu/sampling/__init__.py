@@ -74,6 +74,8 @@ __all__ = [
     "BACKENDS",
     "NPU_BACKENDS",
     "FLOWS",
+    "check_choice",
+    "check_threshold",
 ]
 
 BACKENDS = ("torch",) + NPU_BACKENDS
@@ -190,7 +192,8 @@ def _check_k(k, B: int, mask: np.ndarray) -> np.ndarray:
     return karr
 
 
-def _check_threshold(threshold) -> float:
+def check_threshold(threshold) -> float:
+    """``threshold`` as a float in (0, 1]; ValueError naming the rule otherwise."""
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
         raise ValueError(f"threshold must be a float in (0, 1]; got {threshold!r} ({type(threshold).__name__})")
     tau = float(threshold)
@@ -201,7 +204,9 @@ def _check_threshold(threshold) -> float:
     return tau
 
 
-def _check_choice(value, what: str, choices) -> str:
+def check_choice(value, what: str, choices) -> str:
+    """``value`` in lower case when it names one of ``choices`` (any case); else ValueError
+    ``unknown {what} {value!r}: use one of ...``."""
     if not isinstance(value, str) or value.lower() not in choices:
         raise ValueError(f"unknown {what} {value!r}: use one of {', '.join(repr(c) for c in choices)}")
     return value.lower()
@@ -260,8 +265,8 @@ def transfer(
     Returns:
         :class:`StepResult` ``(x_new int64, x0 int64, conf float64)``, NumPy [B, L].
     """
-    backend = _check_choice(backend, "backend", BACKENDS)
-    flow = _check_choice(flow, "flow", FLOWS)
+    backend = check_choice(backend, "backend", BACKENDS)
+    flow = check_choice(flow, "flow", FLOWS)
     if not isinstance(fmt, str) or fmt.lower() not in mx.FORMATS:
         raise ValueError(f"unknown fmt {fmt!r} (MX element format): use one of {', '.join(mx.FORMATS)}")
     fmt = fmt.lower()
@@ -300,7 +305,7 @@ def transfer(
             f"pass exactly one of k (LLaDA quota per row) and threshold (Fast-dLLM confidence); {both}"
         )
     karr = _check_k(k, B, m) if k is not None else None
-    tau = _check_threshold(threshold) if threshold is not None else None
+    tau = check_threshold(threshold) if threshold is not None else None
 
     bad = ~np.isfinite(lg)
     if bad.any():
@@ -324,12 +329,12 @@ def transfer(
             )
 
     if backend != "torch":
-        from dnpu.sampling import npu as npu_step
+        from dnpu.sampling import npu
 
         if run_info is None:
-            out = npu_step.run(backend, q, m, xa, karr, tau, flow, config)
+            out = npu.run(backend, q, m, xa, karr, tau, flow, config)
         else:
-            out = npu_step.run(backend, q, m, xa, karr, tau, flow, config, run_info=run_info)
+            out = npu.run(backend, q, m, xa, karr, tau, flow, config, run_info=run_info)
         return _as_result(out, (B, L), backend)
 
     return _torch_step(deq, m, xa, karr, tau, device)

@@ -17,7 +17,7 @@ import numpy as np
 from dnpu import compiler
 from dnpu.compiler import FLOWS, MODES
 from dnpu.spec import mx
-from dnpu.sampling import npu as npu_step
+from dnpu.sampling import npu
 from dnpu.spec import config as config_mod
 from dnpu.perf import analytical
 
@@ -52,7 +52,7 @@ def run_point(dev, cfg, B: int, L: int, V: int, mode: str, flow: str, fmt: str =
     prog = compiler.sampling_program(cfg, B, L, V, mode=mode, flow=flow, fmt=fmt)
     logits, mask, x, k, thr = _inputs(np.random.default_rng(seed), B, L, V, mode)
     q = mx.quantize(logits, fmt, cfg.mx.block)
-    img = npu_step.memory_image(prog, q, mask, x, k, thr)
+    img = npu.memory_image(prog, q, mask, x, k, thr)
     buf = dev.alloc(prog.nbytes)
     try:
         for name, data in img.items():
