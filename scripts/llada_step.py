@@ -7,7 +7,7 @@ Random logits [B, L, V] (one clear winner per position so the reference's tokens
 near tie), quota k = 4 per row; the step runs through dnpu.sampling.transfer on the backend
 and in float64 torch. Prints, per flow: whether x0 and x_new equal the reference's, the
 step's wall time and the process's peak resident memory. Exits 1 when tokens differ or the
-peak passes --max-rss-mb (default 1536: the issue's 1.5 GB).
+peak passes --max-rss-mb (default 1536 MiB, 1.5 GiB).
 """
 
 from __future__ import annotations

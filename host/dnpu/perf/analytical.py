@@ -73,8 +73,9 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
     "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
     "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
-    "MISS": (2, "fetch miss: FETCH issues the line read, FILL waits read_latency + line beats, +2 "
-                "(engine issue, AR handshake); measured RL+beats+2 on all three profiles"),
+    "MISS": (2, "fetch miss: the core waits in FETCH while dnpu_fetch issues the line read and fills "
+                "the line: read_latency + line beats, +2 (engine issue, AR handshake); measured "
+                "RL+beats+2 on all three profiles"),
     "LOAD": (4, "H_LOAD_*: EXEC, read engine issue, AR, unpacker register: 4 + RL + n (one word a cycle)"),
     "STORE": (6, "H_STORE_INT/FP/V: EXEC, AW, W pipeline, B response: 6 + write_latency + words"),
     "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
@@ -124,7 +125,7 @@ class Machine:
     mx_block: int
     f_clk_mhz: float
     port: str = "rtl"
-    fetch_lines: int = 4          # dnpu_core FETCH_LINES: direct-mapped line buffers (a localparam of the RTL)
+    fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -411,7 +412,8 @@ def _one_beat_burst(m: Machine, words: int) -> int:
 
 
 def miss_cycles(m: Machine) -> int:
-    """Extra cycles of a fetch-line miss: the line's read latency and beats (dnpu_core FILL)."""
+    """Extra cycles of a fetch-line miss: the line's read latency and beats (dnpu_core waits in
+    FETCH while dnpu_fetch fills the line)."""
     return m.read_latency + m.line_beats * (m.beat_period if m.port == "rtl" else 1) + _K["MISS"]
 
 

@@ -65,7 +65,7 @@ class RunInfo:
     prog: int
     args: list[int]
     budget: int
-    budget_unit: str            # "cycles" or "instructions"
+    budget_unit: str            # "cycles" (verilator), "instructions" (emu) or "seconds" (pynq)
     cycles: int | None
     instret: int
     wall_s: float               # host time of the run itself

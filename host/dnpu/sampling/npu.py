@@ -3,8 +3,8 @@
 `dnpu.sampling.transfer(..., backend="emu")` validates and quantizes its
 inputs, then calls `run` here. The program comes from `dnpu.compiler`; this
 module only fills the program's memory layout and reads its outputs through
-`dnpu.runtime`, so every backend (emulator, Verilator co-simulation, and later
-the board) sees the same bytes.
+`dnpu.runtime`, so every backend (emulator, Verilator co-simulation, PYNQ
+board) sees the same bytes.
 
 Cycle counts: pass ``run_info=[]`` (a list) to `run` (or to
 ``sampling.transfer``) and the step's :class:`dnpu.runtime.RunInfo` is appended to

@@ -503,7 +503,8 @@ class ProgGen:
 
     def program(self, index: int) -> GenProgram:
         """Program number `index` of this seed."""
-        r = random.Random(f"dnpu.proggen/{self.seed}/{index}")  # the stream that seeds name; keep it
+        # Changing this string changes every generated program, for every seed.
+        r = random.Random(f"dnpu.proggen/{self.seed}/{index}")
         rng = np.random.default_rng(r.getrandbits(64))
         fault = None
         if self.faults > 0 and r.random() < self.faults:
