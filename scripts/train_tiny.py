@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "host"))
 
 from dnpu.model import LLaDA, LLaDAConfig, Tokenizer, char_tokenizer_json, get_task, save  # noqa: E402
 from dnpu.model.llada import init_weights  # noqa: E402
+from dnpu.model.tasks import generation_defaults  # noqa: E402
 
 EPS = 1e-3
 
@@ -164,8 +165,7 @@ def main(argv=None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    dnpu_task = {"task": task.name, "gen_length": task.gen_length, "block_length": task.gen_length // 2,
-                 "steps": task.gen_length}
+    dnpu_task = {"task": task.name, **generation_defaults({}, task)}   # the task's own defaults
     out = save(model, a.out, tokenizer_json=tok_json, dtype=torch.float32,
                extra_files={"training.json": training, "dnpu_task.json": dnpu_task})
     print(f"wrote {out} in {wall:.0f} s of training", flush=True)
