@@ -68,14 +68,13 @@ from dnpu.spec import config, csr, isa, mx
 from dnpu.spec.csr import ErrCause
 from dnpu.emu import Emulator
 from dnpu.verify.proggen import HOLE as GEN_HOLE, ProgGen
-from dnpu.runtime.device import ALIGN as DEVICE_ALIGN
 
 try:  # collected by pytest as a member of the tests/rtl package
     from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
-    from .axi_mem import AxiMem
+    from .axi_mem import AxiMem, burst_plan
 except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYTHONPATH
     from cocotb_run import REPO, rtl_sources, run_block, simulator_available
-    from axi_mem import AxiMem
+    from axi_mem import AxiMem, burst_plan
 
 CFG = config.load("sim")
 BB = CFG.beat_bytes
@@ -108,7 +107,7 @@ ERROR = csr.mask("STATUS", "ERROR")
 START = csr.mask("CTRL", "START")
 SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 CLEAR_COUNTERS = csr.mask("CTRL", "CLEAR_COUNTERS")
-COUNTERS = [r.name for r in csr.REGS.values() if r.counter]
+COUNTERS = list(csr.COUNTERS)
 
 
 
@@ -390,9 +389,9 @@ class Bench:
 # ---------------------------------------------------------------------------
 
 def li(rd: int, v: int) -> list[str]:
-    """x[rd] = v (any 32-bit value) in two instructions."""
-    v &= M32
-    return [f"S_LUI x{rd}, {v >> 11}", f"S_ADDI x{rd}, x{rd}, {v & 0x7FF}"]
+    """x[rd] = v (any 32-bit value) in two instructions, whatever the value: the tests'
+    programs keep their layout when a constant changes."""
+    return isa.load_imm(rd, v, always_two=True)
 
 
 def words(*parts) -> list[int]:
@@ -1083,7 +1082,7 @@ async def vector_faults(dut):
     ge_rows = mx.GROUP_BLOCKS * MX_BLOCK // VLEN
     m = make_mx(rng, "e4m3", 2 * ge_rows)
     world().write(DATA, mx.pack(m))
-    align = max(16, BB)
+    align = mx.stream_align(BB)
     E = ErrCause
     cases = [
         (prefetch_lines(0, DATA + 4, rpb, "e4m3"), E.MISALIGNED),
@@ -1294,15 +1293,7 @@ async def soft_reset(dut):
 
 def _bursts(addr: int, nbytes: int) -> list[tuple[int, int]]:
     """The (address, beats) bursts the engines must issue for [addr, addr + nbytes)."""
-    a = addr - addr % BB
-    beats = (addr + nbytes - 1) // BB - addr // BB + 1
-    out = []
-    while beats:
-        n = min(beats, MAX_BURST, (4096 - a % 4096) // BB)
-        out.append((a, n))
-        a += n * BB
-        beats -= n
-    return out
+    return burst_plan(addr, (addr + nbytes - 1) // BB - addr // BB + 1, MAX_BURST, BB)
 
 
 @cocotb.test(timeout_time=60, timeout_unit="sec")
@@ -1368,7 +1359,7 @@ async def random_programs(dut):
         gp = gen.program(i)
         addrs, a = {}, GEN
         for b in gp.buffers:                 # the runtime's allocation rule: aligned, in order
-            a = -(-a // DEVICE_ALIGN) * DEVICE_ALIGN
+            a = mx.align_up(a)
             world().write(a, b.data)
             addrs[b.name] = a
             a += len(b.data)
