@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,22 @@ def rtl_sources(*names: str) -> list[Path]:
     if missing:
         raise FileNotFoundError(f"RTL sources missing: {missing}")
     return paths
+
+
+def lint(toplevel: str, sources: list[Path], *, parameters: dict | None = None, defines: dict | None = None,
+         waive: tuple[str, ...] = ()) -> None:
+    """`verilator --lint-only -Wall` of `toplevel` from `sources` must be clean: no warning at
+    all. `waive`: warning codes to turn off (each needs its reason at the call)."""
+    if not simulator_available("verilator"):
+        pytest.skip("verilator is not installed (run through `make test`, which installs it)")
+    cmd = [shutil.which("verilator"), "--lint-only", "-Wall", *[f"-Wno-{w}" for w in waive],
+           *[f"-I{d}" for d in INCLUDES], *map(str, sources), "--top-module", toplevel,
+           *[f"-G{k}={v}" for k, v in (parameters or {}).items()],
+           *[f"-D{k}" if v is None else f"-D{k}={v}" for k, v in (defines or {}).items()]]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    what = " ".join([toplevel, *[f"{k}={v}" for k, v in (parameters or {}).items()], *(defines or {})])
+    assert p.returncode == 0 and "%Warning" not in out and "%Error" not in out, f"lint {what}:\n{out}"
 
 
 def run_block(toplevel: str, sources: list[Path], test_module: str, *, sim: str = "verilator",

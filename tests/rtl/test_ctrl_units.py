@@ -8,15 +8,13 @@ the emulator, and the lockstep check (tests/test_lockstep.py)."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 
 try:  # collected by pytest as a member of the tests/rtl package
-    from .cocotb_run import INCLUDES, RTL, rtl_sources, simulator_available
+    from .cocotb_run import RTL, lint, rtl_sources
 except ImportError:
-    from cocotb_run import INCLUDES, RTL, rtl_sources, simulator_available
+    from cocotb_run import RTL, lint, rtl_sources
 
 # unit -> (its files, then the files of the modules it instantiates; parameter -> the
 # profile header's DNPU_CFG_<key>)
@@ -50,15 +48,6 @@ def test_units_cover_the_ctrl_folder():
 @pytest.mark.parametrize("profile", ["defaults", *PROFILES])
 @pytest.mark.parametrize("unit", sorted(UNITS))
 def test_ctrl_unit_lint(unit, profile):
-    if not simulator_available("verilator"):
-        pytest.skip("verilator is not installed")
     files, params = UNITS[unit]
-    gen = []
-    if profile != "defaults":
-        values = profile_values(profile)
-        gen = [f"-G{p}={values[k]}" for p, k in params.items()]
-    cmd = [shutil.which("verilator"), "--lint-only", "-Wall", *[f"-I{d}" for d in INCLUDES],
-           *map(str, rtl_sources(*files)), "--top-module", unit, *gen]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0 and "%Warning" not in out and "%Error" not in out, f"{unit} ({profile}):\n{out}"
+    values = profile_values(profile) if profile != "defaults" else {}
+    lint(unit, rtl_sources(*files), parameters={p: values[k] for p, k in params.items() if values})

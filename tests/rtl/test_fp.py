@@ -18,8 +18,6 @@ writes from dnpu.spec.numerics (`make generate`; `make check-generated` finds it
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 
 import numpy as np
@@ -32,9 +30,9 @@ from cocotb.triggers import FallingEdge, Timer
 from dnpu.spec import numerics as nm
 
 try:  # collected by pytest as a member of the tests/rtl package
-    from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
+    from .cocotb_run import REPO, lint, rtl_sources, run_block
 except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYTHONPATH
-    from cocotb_run import REPO, rtl_sources, run_block, simulator_available
+    from cocotb_run import REPO, lint, rtl_sources, run_block
 
 FP_DIR = REPO / "hw" / "rtl" / "fp"
 FP_FILES = ["dnpu_fp32_add.v", "dnpu_fp32_mul.v", "dnpu_f32_to_bf16.v", "dnpu_fp_cmp.v",
@@ -576,15 +574,7 @@ def test_fp_icarus(monkeypatch):
 def test_fp_lint(src):
     """verilator --lint-only -Wall is clean (no warning at all) with each file's module
     as the top."""
-    if not simulator_available("verilator"):
-        pytest.skip("verilator is not installed")
-    top = src.removesuffix(".v")
-    files = [f"hw/rtl/fp/{f}" for f in FP_FILES]
-    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/common", *files,
-                        "--top-module", top],
-                       cwd=REPO, capture_output=True, text=True)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0 and "%Warning" not in out and "%Error" not in out, out
+    lint(src.removesuffix(".v"), rtl_sources(*(f"fp/{f}" for f in FP_FILES)))
 
 
 def test_fp_sources_listed():

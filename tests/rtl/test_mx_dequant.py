@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -408,17 +406,9 @@ def test_mx_dequant_icarus():
 @pytest.mark.rtl
 def test_mx_dequant_lint():
     cr = _runner()
-    INCLUDES, rtl_sources = cr.INCLUDES, cr.rtl_sources
-    if shutil.which("verilator") is None:
-        pytest.skip("verilator is not installed (run through `make test`)")
     for data_w, vlen, block in LINT_COMBOS:
-        cmd = ["verilator", "--lint-only", "-Wall", *[f"-I{p}" for p in INCLUDES],
-               *map(str, rtl_sources(*SOURCES)), "--top-module", "dnpu_mx_dequant",
-               f"-GDATA_W={data_w}", f"-GVLEN={vlen}", f"-GBLOCK={block}"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        out = r.stdout + r.stderr
-        assert r.returncode == 0 and "%Warning" not in out and "%Error" not in out, \
-            f"lint DATA_W={data_w} VLEN={vlen} BLOCK={block}:\n{out}"
+        cr.lint("dnpu_mx_dequant", cr.rtl_sources(*SOURCES),
+                parameters={"DATA_W": data_w, "VLEN": vlen, "BLOCK": block})
 
 
 @pytest.mark.parametrize("fmt", list(mx.FORMATS))

@@ -53,8 +53,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -70,10 +68,10 @@ from dnpu.emu import Emulator
 from dnpu.verify.proggen import HOLE as GEN_HOLE, ProgGen
 
 try:  # collected by pytest as a member of the tests/rtl package
-    from .cocotb_run import REPO, rtl_sources, run_block, simulator_available
+    from .cocotb_run import REPO, lint, rtl_sources, run_block
     from .axi_mem import AxiMem, burst_plan
 except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYTHONPATH
-    from cocotb_run import REPO, rtl_sources, run_block, simulator_available
+    from cocotb_run import REPO, lint, rtl_sources, run_block
     from axi_mem import AxiMem, burst_plan
 
 CFG = config.load("sim")
@@ -1409,11 +1407,4 @@ def test_top_icarus():
 @pytest.mark.parametrize("profile", ["SIM", "PYNQ_Z2", "ZCU104", "ASIC_2048"])
 def test_top_lint(profile):
     """Verilator -Wall is clean on dnpu_top and every file under it, for every profile."""
-    if not simulator_available("verilator"):
-        pytest.skip("verilator is not installed")
-    srcs = [f"hw/rtl/{s}" for s in TOP_SOURCES]
-    p = subprocess.run([shutil.which("verilator"), "--lint-only", "-Wall", "-Ihw/rtl/generated", "-Ihw/rtl/common",
-                        f"-DDNPU_PROFILE_{profile}", "--top-module", "dnpu_top", *srcs],
-                       cwd=REPO, capture_output=True, text=True)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0 and "%Warning" not in out and "%Error" not in out, out
+    lint("dnpu_top", rtl_sources(*TOP_SOURCES), defines={f"DNPU_PROFILE_{profile}": None})
