@@ -64,6 +64,11 @@ def resources(cells: dict[str, int]) -> dict[str, float]:
             "bram36": use["bram36"] + use["bram18"] / 2}
 
 
+# Small modules synthesis inlines into their parents (see synthesize()): the controller's
+# units, the dequantizer and beat unpacker under dnpu_lsu, the CSR block and SRAM wrappers.
+CTRL_INLINE = ("dnpu_fetch", "dnpu_decode", "dnpu_loop_stack", "dnpu_fpu", "dnpu_lsu", "dnpu_mx_dequant",
+               "dnpu_beat_unpack", "dnpu_csr", "dnpu_sram")
+
 PASS_LINE = re.compile(r"^[\d.]+ Executing (.+?)\.?$", re.M)
 
 
@@ -86,8 +91,14 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
     define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
     log = out_dir / "yosys.log"
     stat = out_dir / "stat.txt"
-    # YoWASP sees the file system from the working directory down: repo-relative paths
+    # YoWASP sees the file system from the working directory down: repo-relative paths.
+    # synth_xilinx keeps the hierarchy (the vector lanes must stay separate modules, or ABC
+    # takes hours), so first inline the CTRL_INLINE modules into their parents, letting
+    # Yosys optimize across their ports, and keep every other module as it is.
+    inline = " ".join(f"*{m}*" for m in CTRL_INLINE)
     script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
+              f"hierarchy -top dnpu_top; proc; setattr -mod -set keep_hierarchy 1 *; "
+              f"setattr -mod -unset keep_hierarchy {inline}; flatten; setattr -mod -unset keep_hierarchy *; "
               f"synth_xilinx -top dnpu_top -family {family}; tee -o {stat.relative_to(REPO)} stat")
     for old in (log, stat):
         old.unlink(missing_ok=True)

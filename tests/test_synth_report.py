@@ -60,6 +60,13 @@ def test_sources_exclude_test_benches():
     assert not [s for s in srcs if "_tb" in s]
 
 
+def test_the_modules_synthesis_inlines_exist_and_exclude_the_vector_lanes():
+    text = "\n".join((REPO / src).read_text() for src in synth_report.rtl_sources())
+    for name in synth_report.CTRL_INLINE:
+        assert f"module {name} " in text or f"module {name}(" in text, name
+    assert not [m for m in synth_report.CTRL_INLINE if m.startswith(("dnpu_vec", "dnpu_fp3", "dnpu_fp_"))]
+
+
 def test_progress_names_the_last_pass_yosys_announced(tmp_path):
     log = tmp_path / "yosys.log"
     assert synth_report.current_pass(log) == "starting"
