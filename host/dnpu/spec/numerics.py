@@ -42,6 +42,8 @@ __all__ = [
     # comparisons, reductions
     "gt", "ge", "lt", "argmax", "max_f32", "red_max_idx", "tree_sum", "red_sum", "seq_sum",
     "topk_mask", "thresh_mask",
+    # the matrix unit
+    "matmul_bf16", "matmul_error_bound",
     # sampling flows and error bounds
     "fused_sample", "phased_confidence", "fused_confidence", "exp_rel_error_bound",
     "p_rel_error_bound", "softmax_spread",
@@ -436,6 +438,52 @@ def red_sum(bits) -> int:
     if rows.ndim != 2:
         raise ValueError("red_sum takes (rows, VLEN)")
     return int(f32_bits(seq_sum(tree_sum(rows))))
+
+
+# ---------------------------------------------------------------------------------------------
+# the matrix unit: BF16 x BF16 products, FP32 accumulation in increasing k
+
+def matmul_bf16(x_bits, w_bits, *, residual_bits=None, acc_bits=None, out: str = "bf16"):
+    """y[m, n] for BF16 bits x [M, K], w [N, K]: p_k = fp32(x[m,k] * w[n,k]) (DAZ reads),
+    acc = acc_bits (FP32 [M, N], DAZ read) or +0, acc = fp32(acc + p_k) for k = 0..K-1.
+    out="bf16": uint16 bf16(acc) or bf16(acc + r) (one rounding of the exact sum);
+    out="f32": uint32 acc or fp32(acc + r).  r = residual_bits (BF16 [M, N]) widened."""
+    if out not in ("bf16", "f32"):
+        raise ValueError(f"out must be 'bf16' or 'f32', got {out!r}")
+    x = bf16_value(x_bits)
+    w = bf16_value(w_bits)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"need x [M, K] and w [N, K], got {x.shape} and {w.shape}")
+    shape = (x.shape[0], w.shape[0])
+    acc = np.zeros(shape) if acc_bits is None else f32_value(np.broadcast_to(acc_bits, shape))
+    for k in range(x.shape[1]):
+        acc = add(acc, mul(x[:, k, None], w[None, :, k]))
+    if residual_bits is None:
+        return round_bf16(acc) if out == "bf16" else f32_bits(acc)
+    r = bf16_value(np.broadcast_to(residual_bits, shape))
+    return bf16_bits(add(acc, r, "bf16")) if out == "bf16" else f32_bits(add(acc, r))
+
+
+def matmul_error_bound(x_bits, w_bits, *, residual_bits=None, out: str = "bf16") -> np.ndarray:
+    """Per-element bound on |y - (d + r)|, d = sum_k x w exact, r the residual value (or 0):
+    gamma_K S + (2K + 1)(1 + gamma_K) 2^-126, plus u_b (|d + r| + gamma_K S) for a BF16 result, u for an
+    FP32 result with a residual; S = sum_k |x w|, gamma_K = K u / (1 - K u).  Valid while
+    nothing overflows (no Inf or NaN input, |partial sums| < 2^128).  Evaluated in float64
+    with |d| and S enlarged by their float64 summation error."""
+    x = bf16_value(x_bits)
+    w = bf16_value(w_bits)
+    K = x.shape[1]
+    prod = x[:, None, :] * w[None, :, :]                 # exact
+    g64 = K * 2.0 ** -53 / (1 - K * 2.0 ** -53)
+    S = np.sum(np.abs(prod), axis=-1) * (1 + g64)
+    d = np.sum(prod, axis=-1)
+    if residual_bits is not None:
+        d = d + bf16_value(np.broadcast_to(residual_bits, d.shape))
+    D = np.abs(d) + 2 * g64 * S + np.abs(d) * 2.0 ** -52
+    gk = K * U_F32 / (1 - K * U_F32)
+    b = gk * S + (2 * K + 1) * MIN_NORMAL * (1 + gk)
+    uo = U_BF16 if out == "bf16" else (U_F32 if residual_bits is not None else 0.0)
+    return (b + uo * (D + b)) * (1 + 2.0 ** -40)
 
 
 # ---------------------------------------------------------------------------------------------
