@@ -37,13 +37,10 @@ cocotb tests (parameters from DNPU_VEC_* environment variables):
   timing           cycles per row / word of every engine as the module header states
   reset_mid_op     reset in the middle of each engine: no write, no done after it; the
                    next instruction is right
-  fused_extra_row, stale_rows_after_stop
-                   (only with DNPU_VEC_STRICT=1; both fail today) two things dnpu_vec
-                   leaves to dnpu_core, which the bench otherwise follows: no row offered
-                   after H_SAMPLE_FUSED's n rows (dq_ready stays up until the pipeline
-                   drains), and a reset after a stopped H_SAMPLE_FUSED_N (the core's flush
-                   after the AXI_READ fault; without it rows of stop_pos left in S1..S3
-                   reach the next summing instruction's S5)
+  fused_extra_row  H_SAMPLE_FUSED takes exactly n rows: a row offered after them waits
+  stale_rows_after_stop
+                   a stopped H_SAMPLE_FUSED_N without the core's flush: rows of stop_pos
+                   left in S1..S3 / a chunk level do not reach the next summing op's S5
 """
 
 from __future__ import annotations
@@ -693,29 +690,23 @@ if cocotb is not None:
                                               "count": count},
                          dq=rows, p_dq_idle=rng.choice([0.0, 0.4]), stop=(sp, rise, part))
 
-    STRICT = os.environ.get("DNPU_VEC_STRICT", "0") == "1"
-
-    @cocotb.test(skip=not STRICT)
+    @cocotb.test()
     async def fused_extra_row(dut):
-        """(DNPU_VEC_STRICT=1; fails today.) H_SAMPLE_FUSED must take exactly n rows: a
-        row offered after them must wait. dnpu_vec keeps dq_ready up until its pipeline
-        drains (pos_live is 1 outside H_SAMPLE_FUSED_N) and folds such a row into m /
-        idx. Unreachable in dnpu_top: the dequantizer holds exactly n rows for the
-        instruction."""
+        """H_SAMPLE_FUSED takes exactly n rows: a row offered after them must wait, not
+        be folded into m / idx. (dnpu_top never offers one: the dequantizer holds
+        exactly n rows for the instruction.)"""
         tb = Bench(dut, "extra")
         await tb.start()
         for n in (1, 2, 5):
             await tb.run("H_SAMPLE_FUSED", {"addr": 0, "n": n}, dq=logit_rows(tb.nrng, n, "plain"),
                          extra_rows=True)
 
-    @cocotb.test(skip=not STRICT)
+    @cocotb.test()
     async def stale_rows_after_stop(dut):
-        """(DNPU_VEC_STRICT=1; fails today.) After an H_SAMPLE_FUSED_N ended by stop with
-        rows of stop_pos in S1..S3 (or a chunk sum held in a combination level), the
-        next summing instruction must not see them. dnpu_vec clears those valid bits
-        only on reset, and its pipeline registers advance only in M_PIPE, so the rows'
-        sums reach the next V_RED_SUM's / H_SAMPLE_FUSED's S5. Unreachable in dnpu_top:
-        a stop always ends in an AXI_READ fault, whose flush resets the vector unit."""
+        """After an H_SAMPLE_FUSED_N ended by stop with rows of stop_pos in S1..S3 (or a
+        chunk sum held in a combination level), the next summing instruction must not
+        see them, even without a reset in between. (In dnpu_top a stop always ends in an
+        AXI_READ fault, whose flush resets the vector unit too.)"""
         tb = Bench(dut, "stale")
         await tb.start()
         tb.fill()

@@ -238,10 +238,12 @@ module dnpu_vec #(
     wire [VLEN*16-1:0] in_row = o_fuse ? dq_row : vs_rdata;
     reg         b_v;                  // stage B holds a row (ra)
     wire        b_free = ~b_v | (ch == C_LAST);       // B can take a row this cycle
-    // H_SAMPLE_FUSED_N: the position being taken, and whether it may take rows.
+    // The dequantizer's rows: taken only while the instruction (H_SAMPLE_FUSED_N:
+    // the position being taken) still expects one, so that a row offered after
+    // the last is left waiting instead of folded into m / idx.
     reg  [31:0] pos;
     wire        pos_stop = stop & (pos >= stop_pos);
-    wire        pos_live = ~o_fn | ((rows_in != q_n) & (pos != q_rs3) & ~pos_stop);
+    wire        pos_live = ~o_fuse | ((rows_in != q_n) & ~(o_fn & ((pos == q_rs3) | pos_stop)));
     wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free) & pos_live;
     assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & pos_live;
 
@@ -255,7 +257,11 @@ module dnpu_vec #(
     wire        pipe_rd = (mode == M_PIPE) & ~o_fuse & rd_more &
                           (o_rmax | ~b_v_n | (ch_n == C_LAST));
 
-    // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r
+    // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r.
+    // pipe_clr empties S1 .. the chunk levels as an instruction ends: a stopped
+    // H_SAMPLE_FUSED_N leaves rows of stop_pos there, which must not reach the
+    // next summing instruction's S5 (nothing else advances them outside M_PIPE).
+    wire        pipe_clr = (mode == M_DONE);
     reg         s1_v, s1_last;
     reg  [31:0] s1_rd;
     reg         s2_v, s2_last;
@@ -317,7 +323,7 @@ module dnpu_vec #(
                 dnpu_fp32_add u_add (.en(lv_v[k] & h_v), .a(h_x), .b(lv_x[32*k +: 32]),
                                      .sub(1'b0), .bf16(1'b0), .y(pair_y));
                 always @(posedge clk) begin
-                    if (!rst_n) begin
+                    if (!rst_n | pipe_clr) begin
                         h_v <= 1'b0;
                         o_v <= 1'b0;
                     end else begin
@@ -686,6 +692,11 @@ module dnpu_vec #(
                 end
                 default: mode <= M_IDLE;
             endcase
+            if (pipe_clr) begin
+                s1_v <= 1'b0;
+                s2_v <= 1'b0;
+                s3_v <= 1'b0;
+            end
         end
     end
 
