@@ -63,6 +63,42 @@ def pauses(rng: random.Random, p: float):
         yield rng.random() < p
 
 
+# ---- pytest entries of the DMA engine benches (test_axi_rd, test_axi_wr) ----------------------
+# A combo is (DATA_W, MAX_BURST, ADDR_W, ID_W); the bench reads the same values from
+# <PREFIX>_DATA_W ... in its environment (and <PREFIX>_SCALE, the stimulus length).
+
+def _cocotb_run():
+    try:
+        from . import cocotb_run
+    except ImportError:
+        import cocotb_run
+    return cocotb_run
+
+
+def dma_parameters(combo) -> dict[str, int]:
+    return dict(zip(("DATA_W", "MAX_BURST", "ADDR_W", "ID_W"), combo))
+
+
+def combo_ids(combos) -> list[str]:
+    return [f"w{d}-b{b}-a{a}-id{i}" for d, b, a, i in combos]
+
+
+def run_dma_bench(top: str, test_module: str, env_prefix: str, sources: list[str], sim: str, combo, *,
+                  scale: float = 1.0) -> None:
+    cr = _cocotb_run()
+    params = dma_parameters(combo)
+    env = {f"{env_prefix}_{k}": str(v) for k, v in params.items()} | {f"{env_prefix}_SCALE": str(scale)}
+    cr.run_block(top, cr.rtl_sources(*sources), test_module, sim=sim, parameters=params, extra_env=env)
+
+
+def lint_dma(top: str, sources: list[str], combos) -> None:
+    cr = _cocotb_run()
+    for combo in combos:
+        # SYMRSVDWORD: the port `abort` matches a C++ word; Verilator warns only when the
+        # module is the top (its ports become C++ members), never inside dnpu_top.
+        cr.lint(top, cr.rtl_sources(*sources), waive=("SYMRSVDWORD",), parameters=dma_parameters(combo))
+
+
 class AxiMem:
     def __init__(self, beat_bytes: int, max_burst: int, id_width: int, addr_width: int):
         self.bb = beat_bytes

@@ -56,9 +56,9 @@ except ImportError:  # pytest collection without cocotb: only the entries below 
     cocotb = None
 
 try:  # a member of the tests/rtl package (pytest and cocotb both import it as rtl.*)
-    from .axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+    from .axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, combo_ids, lint_dma, pauses, run_dma_bench
 except ImportError:  # tests/rtl on PYTHONPATH
-    from axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, pauses
+    from axi_mem import DECERR, OKAY, PAGE, SLVERR, burst_plan, combo_ids, lint_dma, pauses, run_dma_bench
 
 MAX_OUT = 4                       # dnpu_axi_wr's bursts without a B response
 
@@ -575,53 +575,31 @@ SLOW_COMBOS = [(64, 16, 32, 4), (256, 256, 32, 4), (128, 2, 32, 16), (512, 256, 
 LINT_COMBOS = COMBOS + SLOW_COMBOS
 
 
-def _runner():
-    try:
-        from . import cocotb_run
-    except ImportError:
-        import cocotb_run
-    return cocotb_run
-
-
-def _run(sim: str, data_w: int, max_burst: int, addr_w: int, id_w: int, scale: float = 1.0) -> None:
-    cr = _runner()
-    cr.run_block("dnpu_axi_wr", cr.rtl_sources(*SOURCES), "test_axi_wr", sim=sim,
-                 parameters={"DATA_W": data_w, "MAX_BURST": max_burst, "ADDR_W": addr_w, "ID_W": id_w},
-                 extra_env={"AXIWR_DATA_W": str(data_w), "AXIWR_MAX_BURST": str(max_burst),
-                            "AXIWR_ADDR_W": str(addr_w), "AXIWR_ID_W": str(id_w),
-                            "AXIWR_SCALE": str(scale)})
-
-
-def _ids(combos):
-    return [f"w{d}-b{b}-a{a}-id{i}" for d, b, a, i in combos]
+def _run(sim: str, combo, scale: float = 1.0) -> None:
+    run_dma_bench("dnpu_axi_wr", "test_axi_wr", "AXIWR", SOURCES, sim, combo, scale=scale)
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("data_w,max_burst,addr_w,id_w", COMBOS, ids=_ids(COMBOS))
-def test_axi_wr_verilator(data_w, max_burst, addr_w, id_w):
-    _run("verilator", data_w, max_burst, addr_w, id_w)
+@pytest.mark.parametrize("combo", COMBOS, ids=combo_ids(COMBOS))
+def test_axi_wr_verilator(combo):
+    _run("verilator", combo)
 
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@pytest.mark.parametrize("data_w,max_burst,addr_w,id_w", SLOW_COMBOS, ids=_ids(SLOW_COMBOS))
-def test_axi_wr_verilator_slow(data_w, max_burst, addr_w, id_w):
-    _run("verilator", data_w, max_burst, addr_w, id_w, scale=4.0)
+@pytest.mark.parametrize("combo", SLOW_COMBOS, ids=combo_ids(SLOW_COMBOS))
+def test_axi_wr_verilator_slow(combo):
+    _run("verilator", combo, scale=4.0)
 
 
 @pytest.mark.rtl
 def test_axi_wr_icarus():
-    _run("icarus", 64, 8, 32, 4, scale=0.3)
+    _run("icarus", (64, 8, 32, 4), scale=0.3)
 
 
 @pytest.mark.rtl
 def test_axi_wr_lint():
-    cr = _runner()
-    for d, b, a, i in LINT_COMBOS:
-        # SYMRSVDWORD: the port `abort` matches a C++ word; Verilator warns only when the
-        # module is the top (its ports become C++ members), never inside dnpu_top.
-        cr.lint("dnpu_axi_wr", cr.rtl_sources(*SOURCES), waive=("SYMRSVDWORD",),
-                parameters={"DATA_W": d, "MAX_BURST": b, "ADDR_W": a, "ID_W": i})
+    lint_dma("dnpu_axi_wr", SOURCES, LINT_COMBOS)
 
 
 def test_cmd_beats_model():
