@@ -19,7 +19,7 @@ LAYERS = [
     ("codegen",),
     ("emu", "compiler"),
     ("runtime",),
-    ("sampling", "model"),
+    ("sampling", "model", "ops"),
     ("generation",),
     ("perf",),
     ("verify",),
@@ -27,7 +27,7 @@ LAYERS = [
     ("cli",),
 ]
 RANK = {part: i for i, parts in enumerate(LAYERS) for part in parts}
-MAX_TOP_LEVEL = 13
+MAX_TOP_LEVEL = 14
 MAX_LINES = 700
 
 

@@ -1,7 +1,7 @@
 """dnpu: an NPU for diffusion-LLM inference, its runtime, and its reference models.
 
 Layers, each importing only from those above it in this list (docs/ARCHITECTURE.md):
-spec, codegen, emu and compiler, runtime, sampling and model, generation, perf,
+spec, codegen, emu and compiler, runtime, sampling, model and ops, generation, perf,
 verify, bench, cli.
 """
 

@@ -10,7 +10,8 @@ from dnpu.codegen.isa_model import CLASSES, Field, Isa, Operand, reg_bits
 from dnpu.codegen.text import banner, one_line
 
 CLASS_TITLES = {"control": "Control", "scalar_int": "Scalar integer", "scalar_fp": "Scalar FP",
-                "vector": "Vector", "memory": "Memory (external, AXI4)"}
+                "vector": "Vector", "memory": "Memory (external, AXI4)",
+                "matrix": "Matrix unit"}
 
 
 def _md_cell(s: Any) -> str:

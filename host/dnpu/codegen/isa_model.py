@@ -14,7 +14,7 @@ from dnpu.codegen.validate import IDENT, Errors, header_notes, load_enum, overla
 ISA_TOML = "hw/isa.toml"
 
 # Instruction classes, in the order the outputs list them.
-CLASSES = ("control", "scalar_int", "scalar_fp", "vector", "memory")
+CLASSES = ("control", "scalar_int", "scalar_fp", "vector", "memory", "matrix")
 
 
 @dataclass(frozen=True)

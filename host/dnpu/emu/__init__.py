@@ -23,12 +23,13 @@ instruction stream on operands only, without moving or computing data (the cycle
 dnpu.perf.analytical, costs programs that way).
 
 Modules: `machine` (state, memory, run loop, faults, trace, shared checks), `scalar`
-(C_*, S_*), `vector` (V_*), `memory` (H_* and MX streams).
+(C_*, S_*), `vector` (V_*), `memory` (H_* and MX streams), `matrix` (M_*).
 """
 
 from __future__ import annotations
 
 from dnpu.emu.machine import HANDLERS, Core, EmuError, Memory, RunResult, TraceEntry
+from dnpu.emu.matrix import MatrixUnit
 from dnpu.emu.memory import MemoryUnit
 from dnpu.emu.scalar import ScalarUnit
 from dnpu.emu.vector import VectorUnit
@@ -37,7 +38,7 @@ from dnpu.spec import isa
 __all__ = ["Emulator", "RunResult", "TraceEntry", "Memory", "EmuError", "HANDLERS"]
 
 
-class Emulator(ScalarUnit, VectorUnit, MemoryUnit, Core):
+class Emulator(ScalarUnit, VectorUnit, MemoryUnit, MatrixUnit, Core):
     """The NPU as a Python object.  See the module docstring and docs/EXECUTION.md."""
 
 

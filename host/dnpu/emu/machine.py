@@ -242,6 +242,7 @@ class Core:
         self.total_bytes_read = 0
         self.total_bytes_written = 0
         self._loops: list[list[int]] = []   # [start_pc, end_pc, remaining]
+        self.mshape = (0, 0, 0)              # the matrix unit's (M, N, K), set by M_CFG
         self._decoded: dict[int, tuple] = {}
         self._fetch: dict[int, int] = {}     # pc -> word, cleared by every memory write
         self._jump: int | None = None        # next pc set by a loop instruction
@@ -319,12 +320,13 @@ class Core:
         return ", ".join(f"0x{s:X}+{n}" for s, n in r[:6]) + (" ..." if len(r) > 6 else "") or "none"
 
     def soft_reset(self) -> None:
-        """CTRL.SOFT_RESET: clear status, error, PC, registers and the loop stack (SRAMs,
+        """CTRL.SOFT_RESET: clear status, error, PC, registers, the matrix shape and the loop stack (SRAMs,
         memory, counters and argument registers are kept)."""
         self._x = [0] * isa.NREGS_X
         self._f = [0] * isa.NREGS_F
         self.x_data = 0
         self._loops = []
+        self.mshape = (0, 0, 0)
         self.status = 0
         self.err_cause = ErrCause.NONE
         self.err_pc = 0

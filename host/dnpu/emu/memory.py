@@ -165,6 +165,18 @@ class MemoryUnit:
     def _h_store_fp(self, a):
         return self._store_words(a, "fsrc", self._fpsram, "FP")
 
+    @_op("H_LOAD_V")
+    def _h_load_v(self, a):
+        vd, addr, n = self._x[a["vd"]], self._x[a["addr"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        self._aligned(addr, 4)
+        self._sram("vector", vd, n, self.vector_rows)
+        raw = self._rd(addr, 2 * self.vlen * n)
+        if self.data_path:
+            self._vsram[vd:vd + n] = raw.view("<u2").reshape(n, self.vlen)
+        return {"V": (vd, n)}
+
     @_op("H_STORE_V")
     def _h_store_v(self, a):
         va, addr, n = self._x[a["va"]], self._x[a["addr"]], self._x[a["n"]]

@@ -90,6 +90,12 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "block": (int, _pow2_in(8, 64), True, "MX block size (elements per shared scale)"),
         "formats": (list, _mx_formats, True, "MX element formats the prefetch engine decodes"),
     },
+    "matrix": {
+        "rows": (int, _int_in(0, 256), True,
+                 "activation rows the matrix unit multiplies at once (its columns are vector.vlen); 0 = no matrix unit"),
+        "weight_buffers": (int, _pow2_in(2, 64), True,
+                           "weight squares (vlen weight rows x mx.block) buffered between the MX decoder and the array"),
+    },
     "axi": {
         "data_width": (int, _one_of(64, 128, 256, 512), True, "AXI4 master data bits (dnpu_axi_wr needs at least 64)"),
         "addr_width": (int, _int_in(32, 64), True, "AXI4 master address bits"),
@@ -104,7 +110,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
 
 # What config_hash covers: every parameter that changes the RTL. Not the name or
 # description, not the clock (same RTL, other timing) and not the memory model.
-HASHED_SECTIONS = ("vector", "sram", "ctrl", "mx", "axi")
+HASHED_SECTIONS = ("vector", "sram", "ctrl", "mx", "matrix", "axi")
 
 
 def _section_class(section: str) -> type:
@@ -127,6 +133,7 @@ class Config:
     sram: Any
     ctrl: Any
     mx: Any
+    matrix: Any
     axi: Any
     memory: Any
 
@@ -148,6 +155,11 @@ class Config:
     @property
     def name(self) -> str:
         return self.profile.name
+
+    @property
+    def matrix_cols(self) -> int:
+        """The matrix unit's columns: one output row of a tile is one vector-SRAM row."""
+        return self.vector.vlen if self.matrix.rows else 0
 
     @property
     def beat_bytes(self) -> int:
@@ -251,6 +263,9 @@ def _cross_check(cfg: Config) -> None:
     if cfg.vector.lanes > cfg.vector.vlen:
         raise ConfigError(f"{where}: [vector] lanes = {cfg.vector.lanes}: at most vlen = {cfg.vector.vlen} "
                           "(a row is split over the lanes, never the other way round)")
+    if cfg.matrix.rows > cfg.vector.vlen:
+        raise ConfigError(f"{where}: [matrix] rows = {cfg.matrix.rows}: at most vlen = {cfg.vector.vlen} "
+                          "(the unit reads a row of each activation for every weight square)")
     if cfg.profile.target == "fpga" and cfg.profile.part is None:
         raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
     if cfg.profile.target != "asic" and cfg.memory.bytes_per_cycle > cfg.beat_bytes:

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h67D7AA56  // CSR CONFIG_HASH
-// config_hash = 09a5a66be20b1e32b27041d08c5704b9e9b7c178b02147e57d7922b067d7aa56
+`define DNPU_CFG_HASH32                          32'h2BA82697  // CSR CONFIG_HASH
+// config_hash = 0f48ff8d525cc1114750810e6f1e5ca29d0d70e43e25267a6dfba6a52ba82697
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -22,6 +22,8 @@
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
+`define DNPU_CFG_MATRIX_ROWS                     0
+`define DNPU_CFG_MATRIX_WEIGHT_BUFFERS           2
 `define DNPU_CFG_MEMORY_BYTES_PER_CYCLE          8
 `define DNPU_CFG_MEMORY_READ_LATENCY             40
 `define DNPU_CFG_MX_BLOCK                        32

@@ -2,11 +2,11 @@
 `ifndef DNPU_ISA_VH
 `define DNPU_ISA_VH
 
-// dnpu ISA 0.3: opcodes, instruction fields, used-bit masks, enums.
+// dnpu ISA 0.4: opcodes, instruction fields, used-bit masks, enums.
 
-`define DNPU_ISA_VERSION                         32'h00000003  // major << 16 | minor
+`define DNPU_ISA_VERSION                         32'h00000004  // major << 16 | minor
 `define DNPU_ISA_VERSION_MAJOR                   0
-`define DNPU_ISA_VERSION_MINOR                   3
+`define DNPU_ISA_VERSION_MINOR                   4
 `define DNPU_ISA_WORD_BITS                       32
 
 // Register files
@@ -111,13 +111,19 @@
 `define DNPU_OP_H_LOAD_FP                        7'h53  // H_LOAD_FP fdst, addr, n
 `define DNPU_OP_H_STORE_FP                       7'h54  // H_STORE_FP fsrc, addr, n
 `define DNPU_OP_H_STORE_V                        7'h55  // H_STORE_V va, addr, n
+`define DNPU_OP_H_LOAD_V                         7'h56  // H_LOAD_V vd, addr, n
 `define DNPU_OP_H_SAMPLE_FUSED                   7'h60  // H_SAMPLE_FUSED idx, sum, addr, n, fmt
 `define DNPU_OP_H_SAMPLE_FUSED_N                 7'h61  // H_SAMPLE_FUSED_N dst, addr, n, count, fmt
+
+// Opcodes: matrix
+`define DNPU_OP_M_CFG                            7'h70  // M_CFG m, n, k
+`define DNPU_OP_M_MM                             7'h71  // M_MM vd, vx, addr, fmt
+`define DNPU_OP_M_MM_RES                         7'h72  // M_MM_RES vd, vx, addr, vr, fmt
 
 // Reserved opcode ranges (decode as ILLEGAL_INSTR until assigned)
 //   7'h62 .. 7'h67  more fused streaming kernels
 //   7'h68 .. 7'h6F  KV-cache / attention over MX and BAOS-quantized blocks
-//   7'h70 .. 7'h7F  matrix unit
+//   7'h73 .. 7'h7F  matrix unit: FP32 accumulators in FP SRAM (K split over instructions)
 
 // Bits each instruction uses (opcode and operand fields); a word with a bit set
 // outside its instruction's mask is illegal (fault ILLEGAL_INSTR).
@@ -172,7 +178,11 @@
 `define DNPU_USED_H_LOAD_FP                      32'h0007FFFF
 `define DNPU_USED_H_STORE_FP                     32'h0007FFFF
 `define DNPU_USED_H_STORE_V                      32'h0007FFFF
+`define DNPU_USED_H_LOAD_V                       32'h0007FFFF
 `define DNPU_USED_H_SAMPLE_FUSED                 32'h03BFFFFF
 `define DNPU_USED_H_SAMPLE_FUSED_N               32'h03FFFFFF
+`define DNPU_USED_M_CFG                          32'h007FF87F
+`define DNPU_USED_M_MM                           32'h0387FFFF
+`define DNPU_USED_M_MM_RES                       32'h03FFFFFF
 
 `endif // DNPU_ISA_VH

@@ -2,8 +2,8 @@
 """The instruction set as plain literals, read by dnpu.spec.isa."""
 
 NAME = 'dnpu'
-VERSION = (0, 3)
-VERSION_WORD = 0x00000003
+VERSION = (0, 4)
+VERSION_WORD = 0x00000004
 WORD_BITS = 32
 NOTES = 'Conventions the semantics lines use:\n  x[i]   int register (32-bit, x0 reads 0, writes to x0 are dropped)\n  f[i]   FP32 register\n  V[r]   vector SRAM row r (VLEN BF16 elements), addressed in rows\n  FP[a]  FP SRAM word a (FP32), INT[a] int SRAM word a (32-bit), addressed in words\n  M[a]   external memory byte address a (DRAM, via the AXI4 master)\n  n      an element or row count taken from a register; n = 0 does nothing\nEvery bit an instruction does not use must be zero; otherwise, like an unknown\nopcode, the word is illegal (fault ILLEGAL_INSTR).'
 REGS = {
@@ -30,11 +30,15 @@ FIELDS = {
     'len': {'lsb': 22, 'width': 10, 'signed': False},
 }
 ENUMS = {'mxfmt': {'e4m3': 0, 'e5m2': 1, 'e3m2': 2, 'e2m3': 3, 'e2m1': 4, 'int8': 5}}
-CLASSES = ('control', 'scalar_int', 'scalar_fp', 'vector', 'memory')
+CLASSES = ('control', 'scalar_int', 'scalar_fp', 'vector', 'memory', 'matrix')
 RESERVED = (
     {'first': 0x62, 'last': 0x67, 'use': 'more fused streaming kernels'},
     {'first': 0x68, 'last': 0x6F, 'use': 'KV-cache / attention over MX and BAOS-quantized blocks'},
-    {'first': 0x70, 'last': 0x7F, 'use': 'matrix unit'},
+    {
+        'first': 0x73,
+        'last': 0x7F,
+        'use': 'matrix unit: FP32 accumulators in FP SRAM (K split over instructions)',
+    },
 )
 INSTRS = (
     {
@@ -446,6 +450,14 @@ INSTRS = (
         'semantics': 'M[x[addr]..] = the n rows at V[x[va]] as BF16, row-major, lane 0 first',
     },
     {
+        'name': 'H_LOAD_V',
+        'opcode': 0x56,
+        'class': 'memory',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'addr'), ('rs2', 'x', 'n')),
+        'used': 0x0007FFFF,
+        'semantics': "V[x[vd]..] = n rows of BF16 read from M[x[addr]..], row-major, lane 0 first (H_STORE_V's layout); x[addr] a multiple of 4",
+    },
+    {
         'name': 'H_SAMPLE_FUSED',
         'opcode': 0x60,
         'class': 'memory',
@@ -472,5 +484,35 @@ INSTRS = (
         ),
         'used': 0x03FFFFFF,
         'semantics': "for positions p < x[count] in order: H_SAMPLE_FUSED's stream of the n rows at M[x[addr] + p*stride] (stride = mx.packed_nbytes(n*VLEN, fmt): the compiler's logits row stride, a multiple of 64), INT[x[dst]+p] = its argmax, FP[x[dst]+p] = RECI(its sum), as S_RECI_FP; n = 0 or count = 0 does nothing; x[dst]+count must fit the int and the FP SRAM; a position whose stream faults (AXI_READ) leaves positions < p written and none after (docs/EXECUTION.md)",
+    },
+    {
+        'name': 'M_CFG',
+        'opcode': 0x70,
+        'class': 'matrix',
+        'operands': (('rs1', 'x', 'm'), ('rs2', 'x', 'n'), ('rs3', 'x', 'k')),
+        'used': 0x007FF87F,
+        'semantics': "the matrix unit's shape for the next M_MM / M_MM_RES: M = x[m] activation rows, N = x[n] outputs per row, K = x[k] products per output (kept until the next M_CFG; 0 after reset)",
+    },
+    {
+        'name': 'M_MM',
+        'opcode': 0x71,
+        'class': 'matrix',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'vx'), ('rs2', 'x', 'addr'), ('fmt', 'mxfmt', 'fmt')),
+        'used': 0x0387FFFF,
+        'semantics': 'Y = X . W^T in BF16 (docs/NUMERICS.md section 11): X = M rows of K at V[x[vx] + i*K/VLEN ..], W [N, K] streamed once per group of matrix.rows rows from M[x[addr]] in the matrix weight layout (docs/MX.md, format fmt), row i of Y at V[x[vd] + i*N/VLEN ..]; N a multiple of VLEN, K of max(VLEN, mx.block); M, N or K = 0 does nothing; Y must not overlap X',
+    },
+    {
+        'name': 'M_MM_RES',
+        'opcode': 0x72,
+        'class': 'matrix',
+        'operands': (
+            ('rd', 'x', 'vd'),
+            ('rs1', 'x', 'vx'),
+            ('rs2', 'x', 'addr'),
+            ('rs3', 'x', 'vr'),
+            ('fmt', 'mxfmt', 'fmt'),
+        ),
+        'used': 0x03FFFFFF,
+        'semantics': "M_MM (Y at V[x[vd]], X at V[x[vx]], W from M[x[addr]] in format fmt) with a residual: Y = bf16(X . W^T + R), R [M, N] BF16 at V[x[vr] ..] in Y's layout, added with one rounding; R is Y itself (x[vr] = x[vd], in place) or does not overlap it",
     },
 )

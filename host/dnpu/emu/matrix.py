@@ -1,0 +1,86 @@
+"""Matrix instructions (M_*) of the emulator: the shape registers and M_MM / M_MM_RES with
+their checks in the order of docs/EXECUTION.md ("The matrix unit"), the arithmetic from
+`dnpu.spec.numerics.matmul_bf16` (docs/NUMERICS.md section 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dnpu.emu.machine import _Fault, _op
+from dnpu.spec import matrix, mx
+from dnpu.spec import numerics as nm
+from dnpu.spec.csr import ErrCause
+
+__all__ = ["MatrixUnit"]
+
+
+class MatrixUnit:
+    """Handlers of the M_* instructions (a mixin of Emulator); `mshape` (M, N, K, as the
+    last M_CFG set it) lives in the Core's state."""
+
+    def _matrix_present(self) -> None:
+        if not self.config.matrix.rows:
+            raise _Fault(ErrCause.ILLEGAL_INSTR, f"profile {self.config.name} has no matrix unit "
+                                                 f"([matrix] rows = 0)")
+
+    @_op("M_CFG")
+    def _m_cfg(self, a):
+        self._matrix_present()
+        self.mshape = (self._x[a["m"]], self._x[a["n"]], self._x[a["k"]])
+        return None
+
+    @_op("M_MM")
+    def _m_mm(self, a):
+        return self._matmul(a, None)
+
+    @_op("M_MM_RES")
+    def _m_mm_res(self, a):
+        return self._matmul(a, self._x[a["vr"]])
+
+    def _matmul(self, a, vr: int | None):
+        self._matrix_present()
+        fmt = self._fmt(a["fmt"])
+        vd, vx, addr = self._x[a["vd"]], self._x[a["vx"]], self._x[a["addr"]]
+        m, n, k = self.mshape
+        if not (m and n and k):
+            return None
+        km = matrix.k_multiple(self.vlen, self.block)
+        if n % self.vlen or k % km:
+            raise _Fault(ErrCause.MISALIGNED, f"matrix shape N = {n}, K = {k}: N must be a multiple of "
+                                              f"VLEN ({self.vlen}) and K of max(VLEN, block) ({km})")
+        self._mx_aligned(addr, k)               # the tile's stream of VLEN*K elements is k rows
+        tiles = n // self.vlen
+        stride = matrix.tile_nbytes(k, fmt, self.block, self.vlen)
+        nbytes = mx.stream_nbytes(self.vlen * k, fmt, self.block)
+        last = addr + (tiles - 1) * stride
+        span = self._mx_span(last, nbytes)
+        xrows, yrows = m * k // self.vlen, m * tiles
+        self._sram("vector", vx, xrows, self.vector_rows)
+        self._sram("vector", vd, yrows, self.vector_rows)
+        if vr is not None:
+            self._sram("vector", vr, yrows, self.vector_rows)
+        if _overlap(vd, yrows, vx, xrows):
+            raise _Fault(ErrCause.SRAM_RANGE, f"M_MM output rows [{vd}, {vd + yrows}) overlap its "
+                                              f"activation rows [{vx}, {vx + xrows})")
+        if vr is not None and vr != vd and _overlap(vd, yrows, vr, yrows):
+            raise _Fault(ErrCause.SRAM_RANGE, f"M_MM_RES residual rows [{vr}, {vr + yrows}) overlap its "
+                                              f"output rows [{vd}, {vd + yrows}) without being them")
+        for t in range(tiles):
+            ta = addr + t * stride
+            self._mx_mapped(ta, span if t == tiles - 1 else self._mx_span(ta, nbytes))
+        groups = -(-m // self.config.matrix.rows)
+        raw = [self._rd(addr + t * stride, nbytes) for t in range(tiles)]
+        self._stats["rd"] += (groups - 1) * tiles * nbytes       # every group streams W again
+        if self.data_path:
+            w = np.concatenate([self._mx_bf16(r, k, fmt).reshape(-1) for r in raw])
+            w = matrix.from_square_order(w, n, k, self.vlen, self.block)
+            x = self._vsram[vx:vx + xrows].reshape(m, k)
+            res = None if vr is None else self._vsram[vr:vr + yrows].reshape(m, n)
+            y = nm.matmul_bf16(x, w, residual_bits=res)
+            self._vsram[vd:vd + yrows] = y.reshape(yrows, self.vlen)
+        return {"V": (vd, yrows)}
+
+
+def _overlap(a: int, na: int, b: int, nb: int) -> bool:
+    return a < b + nb and b < a + na
+

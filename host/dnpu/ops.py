@@ -1,0 +1,121 @@
+"""Operators on the NPU: `linear` (the matrix unit).
+
+    y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
+
+`x` `[M, K]` is rounded to BF16 on entry; `weight` `[N, K]` (as `torch.nn.Linear` holds
+it) is MX-quantized along K (format `fmt`, blocks of `block`); the result `[M, N]` is
+float32 holding the BF16 values the NPU wrote. Backends: "emu", "verilator", "pynq" run
+the program of `dnpu.compiler.linear` on that device; "torch" is the float64 reference on
+the same quantized operands, rounded to BF16 once (`residual`, if given, added before
+that rounding). The NPU's results are within `dnpu.spec.numerics.matmul_error_bound` of it
+(docs/NUMERICS.md section 11.1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dnpu.compiler import CompileError
+from dnpu.compiler.linear import linear_program
+from dnpu.spec import config as config_mod
+from dnpu.spec import matrix, mx
+from dnpu.spec import numerics as nm
+from dnpu.spec.config import Config
+
+__all__ = ["linear", "LINEAR_BACKENDS"]
+
+LINEAR_BACKENDS = ("emu", "verilator", "pynq", "torch")
+
+
+def _array(name: str, v) -> np.ndarray:
+    if hasattr(v, "detach"):
+        import torch
+
+        t = v.detach().cpu()
+        v = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+    a = np.asarray(v)
+    if a.dtype.kind != "f" or a.dtype == np.float16:
+        raise ValueError(f"{name}: expected float32, float64 or bfloat16 values, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
+    return a.astype(np.float64)
+
+
+def _pad(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    out = np.zeros((rows, cols), a.dtype)
+    out[:a.shape[0], :a.shape[1]] = a
+    return out
+
+
+def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu",
+           config: str | Config | None = None, run_info: list | None = None, residual=None) -> np.ndarray:
+    """y = bf16(x · weightᵀ (+ residual)) on `backend`; see the module docstring.
+
+    config: the hardware profile (default "sim"); it must have a matrix unit for the NPU
+    backends. run_info: a list the run's dnpu.runtime.RunInfo is appended to. residual:
+    [M, N], rounded to BF16 on entry, added with one rounding (M_MM_RES)."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
+    if backend not in LINEAR_BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(LINEAR_BACKENDS)}")
+    if fmt not in mx.FORMATS:
+        raise ValueError(f"fmt = {fmt!r}: choose one of {', '.join(mx.FORMATS)}")
+    xa, wa = _array("x", x), _array("weight", weight)
+    if xa.shape[1] != wa.shape[1]:
+        raise ValueError(f"x is [M, K] = {list(xa.shape)} and weight [N, K] = {list(wa.shape)}: K differs")
+    M, K = xa.shape
+    N = wa.shape[0]
+    ra = None if residual is None else _array("residual", residual)
+    if ra is not None and ra.shape != (M, N):
+        raise ValueError(f"residual: expected shape [{M}, {N}], got {list(ra.shape)}")
+    if backend == "torch":
+        xb = nm.round_bf16(xa)
+        if K % block:
+            raise ValueError(f"K = {K} must be a multiple of block = {block} (MX blocks along K)")
+        wb = matrix.quantize_weights(wa, fmt, block)
+        return _reference(xb, wb, None if ra is None else nm.round_bf16(ra))
+    if block != cfg.mx.block:
+        raise ValueError(f"block = {block}: profile {cfg.name} decodes MX blocks of {cfg.mx.block}")
+    vlen = cfg.vector.vlen
+    Np = -(-N // vlen) * vlen
+    km = matrix.k_multiple(vlen, cfg.mx.block)
+    Kp = -(-K // km) * km
+    try:
+        prog = linear_program(cfg, M, Np, Kp, fmt, ra is not None)
+    except CompileError as e:
+        raise ValueError(f"linear [{M}, {K}] x [{N}, {K}]^T: {e}") from None
+    img = {"program": prog.binary,
+           "x": nm.round_bf16(_pad(xa, M, Kp)).astype("<u2").tobytes(),
+           "w": matrix.pack_weights(_pad(wa, Np, Kp), fmt, block, vlen)}
+    if ra is not None:
+        img["r"] = nm.round_bf16(_pad(ra, M, Np)).astype("<u2").tobytes()
+    y = _run(backend, cfg, prog, img, run_info)
+    return nm.bf16_value(y[:, :N]).astype(np.float32)
+
+
+def _reference(xb: np.ndarray, wb: np.ndarray, rb: np.ndarray | None) -> np.ndarray:
+    """PyTorch float64 x · wᵀ (+ r) of the BF16 operands (DAZ reads), rounded to BF16 once."""
+    import torch
+
+    y = torch.from_numpy(nm.bf16_value(xb)) @ torch.from_numpy(nm.bf16_value(wb)).T
+    if rb is not None:
+        y = y + torch.from_numpy(nm.bf16_value(rb))
+    y = y.numpy()
+    return nm.bf16_value(nm.round_bf16(y)).astype(np.float32)
+
+
+def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None) -> np.ndarray:
+    from dnpu import runtime
+
+    with runtime.open(backend, config=cfg) as dev:
+        buf = dev.alloc(prog.nbytes)
+        for name, data in img.items():
+            assert len(data) == prog.layout[name][1], (name, len(data), prog.layout[name])
+            buf.write(data, offset=prog.layout[name][0])
+        try:
+            info = dev.run(buf.addr + prog.layout["program"][0], args=prog.args(buf.addr))
+        except runtime.DeviceError as e:
+            raise RuntimeError(f"{backend}: the linear-layer program did not halt:\n{e}") from e
+        if run_info is not None:
+            run_info.append(info)
+        off, n = prog.layout["y"]
+        return np.frombuffer(buf.read(n, offset=off), "<u2").reshape(prog.M, prog.N)
