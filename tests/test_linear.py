@@ -1,0 +1,234 @@
+"""The matrix unit in the emulator and the linear-layer path: the weight layout
+(dnpu.spec.matrix), M_CFG / M_MM / M_MM_RES bit for bit against numerics.matmul_bf16 and
+their faults in the order of docs/EXECUTION.md, H_LOAD_V, the compiler's tile plan and
+dnpu.ops.linear against its PyTorch reference within the NUMERICS bound."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dnpu import ops
+from dnpu.compiler import CompileError
+from dnpu.compiler.linear import linear_program, plan
+from dnpu.emu import Emulator
+from dnpu.spec import config as config_mod
+from dnpu.spec import isa, matrix, mx
+from dnpu.spec import numerics as nm
+from dnpu.spec.csr import ErrCause
+
+PROG, XA, WA = 0x10000, 0x20000, 0x80000
+
+
+def with_rows(cfg, rows: int):
+    """cfg with [matrix] rows = rows (the profile's other facts unchanged)."""
+    return dataclasses.replace(cfg, matrix=dataclasses.replace(cfg.matrix, rows=rows))
+
+
+@pytest.fixture(scope="module")
+def mcfg():
+    cfg = config_mod.load("sim")
+    return cfg if cfg.matrix.rows else with_rows(cfg, 4)
+
+
+SPECIALS = np.array([0x7FC0, 0x7FC1, 0xFFC0, 0x7F80, 0xFF80, 0x0000, 0x8000, 0x0001, 0x807F,
+                     0x7F7F, 0xFF7F, 0x0080, 0x8080, 0x3F80, 0xBF80, 0x5F80, 0x2000], np.uint16)
+
+
+def rand_bf16(rng, shape, special=0.0):
+    v = nm.round_bf16(rng.standard_normal(shape) * 2.0 ** rng.integers(-8, 8, shape))
+    if special:
+        pick = rng.random(shape) < special
+        v = np.where(pick, rng.choice(SPECIALS, shape), v)
+    return v.astype(np.uint16)
+
+
+# ---- the weight layout -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", sorted(mx.FORMATS))
+def test_square_order_quantizes_like_along_k(fmt):
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((32, 96)) * np.exp(rng.standard_normal((32, 96)))
+    packed = matrix.pack_weights(w, fmt, 32, 16)
+    stride = matrix.tile_nbytes(96, fmt, 32, 16)
+    assert len(packed) == 2 * stride and stride % 64 == 0
+    tiles = [mx.dequantize_bf16(mx.unpack(np.frombuffer(packed[t * stride:(t + 1) * stride], np.uint8),
+                                          (16 * 96,), fmt, 32)) for t in range(2)]
+    back = matrix.from_square_order(np.concatenate(tiles), 32, 96, 16, 32)
+    assert np.array_equal(back, matrix.quantize_weights(w, fmt, 32))
+
+
+def test_square_order_rows():
+    w = np.arange(32 * 64).reshape(32, 64)
+    rows = matrix.weight_rows(w, 16, 32)
+    assert rows.shape == (2 * 64, 16)
+    assert list(rows[0]) == list(range(16)) and list(rows[1]) == list(range(16, 32))
+    assert list(rows[2]) == list(range(64, 80))            # row 1 of W, its first block
+    assert rows[32, 0] == 32                               # square b = 1 starts at W[0, 32]
+    assert np.array_equal(matrix.from_square_order(rows.reshape(-1), 32, 64, 16, 32), w)
+
+
+# ---- the emulator ---------------------------------------------------------------------------
+
+def _emu(cfg, x_bits, w, fmt, *, res_bits=None, vd=None, vr=None, m=None, n=None, k=None, wa=WA, src_extra=""):
+    M, K = x_bits.shape
+    N = w.shape[0]
+    vlen = cfg.vector.vlen
+    emu = Emulator(cfg)
+    emu.map(PROG, 0x1000)
+    emu.map(XA, 0x40000)
+    emu.map(WA, 0x100000)
+    emu.write(XA, x_bits.astype("<u2").tobytes())
+    emu.write(WA, matrix.pack_weights(w, fmt, cfg.mx.block, vlen))
+    xrows = M * K // vlen
+    vd = xrows + 3 if vd is None else vd
+    lines = [*isa.load_imm("x1", M if m is None else m), *isa.load_imm("x2", N if n is None else n),
+             *isa.load_imm("x3", K if k is None else k), "M_CFG x1, x2, x3",
+             *isa.load_imm("x4", XA), *isa.load_imm("x5", xrows), "H_LOAD_V x0, x4, x5",
+             *isa.load_imm("x6", wa), *isa.load_imm("x7", vd)]
+    if res_bits is not None:
+        vr = vd if vr is None else vr
+        emu.vsram[vr:vr + M * N // vlen] = res_bits.reshape(-1, vlen)
+        lines += [*isa.load_imm("x8", vr), f"M_MM_RES x7, x0, x6, x8, {fmt}"]
+    else:
+        lines += [f"M_MM x7, x0, x6, {fmt}"]
+    lines += [src_extra, "C_HALT"]
+    emu.write(PROG, isa.assemble("\n".join(lines)))
+    return emu, emu.run(PROG, max_instructions=10_000), vd
+
+
+@pytest.mark.parametrize("M,N,K,res,special", [(1, 16, 32, False, 0.0), (6, 32, 64, True, 0.0),
+                                               (9, 48, 96, False, 0.1), (4, 16, 32, True, 0.2),
+                                               (5, 16, 128, True, 0.05)])
+def test_m_mm_is_matmul_bf16(mcfg, M, N, K, res, special):
+    rng = np.random.default_rng(M * 1000 + N + K)
+    x = rand_bf16(rng, (M, K), special)
+    w = rng.standard_normal((N, K)) * np.exp(rng.standard_normal((N, K)))
+    if special:
+        w[rng.random((N, K)) < special / 4] = np.nan          # MX NaN blocks: 0x7FC0 weights
+    r = rand_bf16(rng, (M, N), special) if res else None
+    emu, rr, vd = _emu(mcfg, x, w, "e4m3", res_bits=r)
+    assert rr.ok, rr
+    y = emu.vsram[vd:vd + M * N // 16].reshape(M, N)
+    want = nm.matmul_bf16(x, matrix.quantize_weights(w, "e4m3", 32), residual_bits=r)
+    assert np.array_equal(y, want)
+    groups = -(-M // mcfg.matrix.rows)
+    assert rr.bytes_read == 2 * M * K + groups * (N // 16) * mx.stream_nbytes(16 * K, "e4m3", 32)
+
+
+def test_m_mm_res_in_place_and_separate_agree(mcfg):
+    rng = np.random.default_rng(7)
+    x, w, r = rand_bf16(rng, (3, 32), 0.0), rng.standard_normal((16, 32)), rand_bf16(rng, (3, 16))
+    e1, r1, vd1 = _emu(mcfg, x, w, "e2m1", res_bits=r)
+    e2, r2, vd2 = _emu(mcfg, x, w, "e2m1", res_bits=r, vr=200)
+    assert r1.ok and r2.ok
+    assert np.array_equal(e1.vsram[vd1:vd1 + 3], e2.vsram[vd2:vd2 + 3])
+
+
+@pytest.mark.parametrize("case,cause", [
+    ("no_unit", ErrCause.ILLEGAL_INSTR),
+    ("n_not_vlen", ErrCause.MISALIGNED),
+    ("k_not_multiple", ErrCause.MISALIGNED),
+    ("x_overlap", ErrCause.SRAM_RANGE),
+    ("y_past_top", ErrCause.SRAM_RANGE),
+    ("r_partial_overlap", ErrCause.SRAM_RANGE),
+    ("w_unmapped", ErrCause.AXI_READ),
+])
+def test_m_mm_faults(mcfg, case, cause):
+    rng = np.random.default_rng(3)
+    x, w = rand_bf16(rng, (4, 32)), rng.standard_normal((32, 32))
+    cfg, kw = mcfg, {}
+    if case == "no_unit":
+        cfg = with_rows(mcfg, 0)
+    elif case == "n_not_vlen":
+        kw = {"n": 24}
+    elif case == "k_not_multiple":
+        kw = {"k": 48}
+    elif case == "x_overlap":
+        kw = {"vd": 7}
+    elif case == "y_past_top":
+        kw = {"vd": cfg.sram.vector_rows - 7}
+    elif case == "r_partial_overlap":
+        kw = {"res_bits": rand_bf16(rng, (4, 32)), "vd": 20, "vr": 21}
+    elif case == "w_unmapped":
+        kw = {"wa": WA + 0x100000 - 64}           # the tile runs off the mapped region
+    emu, rr, _ = _emu(cfg, x, w, "e4m3", **kw)
+    assert rr.status == "fault" and rr.cause == cause, rr
+    assert isa.disassemble(emu.read(rr.pc, 4))[0].startswith("M_CFG" if case == "no_unit" else "M_MM")
+
+
+def test_m_mm_zero_shape_and_cfg_state(mcfg):
+    rng = np.random.default_rng(4)
+    emu, rr, vd = _emu(mcfg, rand_bf16(rng, (2, 32)), rng.standard_normal((16, 32)), "e4m3", m=0)
+    assert rr.ok and not emu.vsram[vd:vd + 2].any()
+    assert emu.mshape == (0, 16, 32)
+    emu.soft_reset()
+    assert emu.mshape == (0, 0, 0)
+
+
+def test_h_load_v_round_trip(mcfg):
+    emu = Emulator(mcfg)
+    emu.map(PROG, 0x1000)
+    emu.map(XA, 0x1000)
+    data = np.random.default_rng(5).integers(0, 1 << 16, (3, 16)).astype("<u2")
+    emu.write(XA, data.tobytes())
+    emu.write(PROG, isa.assemble("\n".join([*isa.load_imm("x1", XA + 4), "S_ADDI x2, x0, 3", "S_ADDI x3, x0, 9",
+                                            "H_LOAD_V x3, x1, x2", "C_HALT"])))
+    assert emu.run(PROG).ok
+    want = np.frombuffer(emu.read(XA + 4, 96), "<u2").reshape(3, 16)
+    assert np.array_equal(emu.vsram[9:12], want)
+
+
+# ---- compiler and ops ---------------------------------------------------------------------
+
+def test_plan_fits_and_names_limits(mcfg):
+    rows, vlen = mcfg.sram.vector_rows, mcfg.vector.vlen
+    for M, N, K in [(100, 1024, 1024), (3, 16 * 2000, 512), (7, 16, 16 * 900), (64, 64, 64)]:
+        mt, nt = plan(mcfg, M, N, K)
+        assert mt * (K + nt) // vlen <= rows and nt % vlen == 0 and 1 <= mt <= M
+        assert mt == M or mt < mcfg.matrix.rows or mt % mcfg.matrix.rows == 0
+    with pytest.raises(CompileError, match="sram.vector_rows"):
+        plan(mcfg, 1, 16, vlen * rows)
+    with pytest.raises(CompileError, match="multiple"):
+        linear_program(mcfg, 2, 24, 32)
+    with pytest.raises(CompileError, match="no matrix unit"):
+        plan(with_rows(mcfg, 0), 2, 16, 32)
+
+
+@pytest.mark.parametrize("M,N,K,res", [(5, 40, 70, True), (13, 16, 32, False), (2, 16 * 70, 64, True),
+                                       (1, 48, 256, False)])
+def test_ops_linear_emu_vs_exact_and_torch(mcfg, M, N, K, res):
+    rng = np.random.default_rng(M + N + K)
+    x, w = rng.standard_normal((M, K)), rng.standard_normal((N, K))
+    r = rng.standard_normal((M, N)) if res else None
+    info = []
+    y = ops.linear(x, w, config=mcfg, residual=r, run_info=info)
+    assert y.shape == (M, N) and y.dtype == np.float32 and len(info) == 1
+    Kp = -(-K // 32) * 32
+    xb = nm.round_bf16(np.pad(x, ((0, 0), (0, Kp - K))))
+    wb = matrix.quantize_weights(np.pad(w, ((0, 0), (0, Kp - K))), "e4m3", 32)
+    rb = None if r is None else nm.round_bf16(r)
+    assert np.array_equal(nm.round_bf16(y.astype(np.float64)), nm.matmul_bf16(xb, wb, residual_bits=rb))
+    t = ops.linear(np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K))), backend="torch",
+                   residual=r)
+    bound = nm.matmul_error_bound(xb, wb, residual_bits=rb)
+    # both are BF16 roundings of values within the bound of each other's exact sum
+    assert np.all(np.abs(y.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
+
+
+def test_ops_linear_errors(mcfg):
+    x, w = np.ones((2, 32)), np.ones((16, 32))
+    with pytest.raises(ValueError, match="K differs"):
+        ops.linear(x, np.ones((16, 30)), config=mcfg)
+    with pytest.raises(ValueError, match="backend"):
+        ops.linear(x, w, config=mcfg, backend="gpu")
+    with pytest.raises(ValueError, match="block"):
+        ops.linear(x, w, config=mcfg, block=16)
+    with pytest.raises(ValueError, match="float16|dtype"):
+        ops.linear(x.astype(np.float16), w, config=mcfg)
+    with pytest.raises(ValueError, match="no matrix unit"):
+        ops.linear(x, w, config=with_rows(mcfg, 0))
+    with pytest.raises(ValueError, match="vector_rows"):
+        ops.linear(np.ones((1, 16 * 1024)), np.ones((16, 16 * 1024)), config=mcfg)
