@@ -14,6 +14,7 @@ from dnpu import emu
 from dnpu.compiler import FLOWS
 from dnpu.spec import numerics as N
 from dnpu.spec.csr import ErrCause
+from dnpu.verify.proggen import absent_instructions
 
 CFG = config.load("sim")
 VLEN = CFG.vector.vlen
@@ -397,6 +398,82 @@ def test_load_store_words_and_vectors():
     assert e.read(DATA + 0x180, 4 * VLEN) == (np.arange(2 * VLEN, dtype="<u2") + 0xA000).tobytes()
     assert res.bytes_read == 80 and res.bytes_written == 80 + 4 * VLEN
     assert res.class_counts["memory"] == 5
+
+
+def test_load_v_round_trip():
+    """H_LOAD_V reads n rows of BF16 (any bit pattern), row-major, lane 0 first: the
+    layout H_STORE_V writes; from any word address, up to the SRAM's top."""
+    R = CFG.sram.vector_rows
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 256, 2 * VLEN * 40 + 64, dtype=np.uint8).tobytes()
+    e = new()
+    e.write(DATA, raw)
+    e.vsram[:] = 0x1234
+    e, res = ok(f"""
+        {li("x1", DATA + 4)}
+        {li("x2", DATA + 0x4000)}
+        S_ADDI x3, x0, 7
+        S_ADDI x4, x0, 100
+        H_LOAD_V x4, x1, x3              # 7 rows from a word (not a beat) address
+        {li("x5", R - 33)}
+        S_ADDI x6, x0, 33
+        H_LOAD_V x5, x1, x6              # the SRAM's last 33 rows
+        H_STORE_V x4, x2, x3
+    """, e, trace=True)
+    want = np.frombuffer(raw[4:4 + 2 * VLEN * 33], "<u2").reshape(33, VLEN)
+    assert (e.vsram[100:107] == want[:7]).all() and (e.vsram[R - 33:] == want).all()
+    assert (e.vsram[99] == 0x1234).all() and (e.vsram[107] == 0x1234).all()
+    assert e.read(DATA + 0x4000, 2 * VLEN * 7) == raw[4:4 + 2 * VLEN * 7]
+    assert res.bytes_read == 2 * VLEN * 40 and res.bytes_written == 2 * VLEN * 7
+    loads = [t for t in res.trace if t.text.startswith("H_LOAD_V")]
+    assert [t.writes for t in loads] == [{"V": (100, 7)}, {"V": (R - 33, 33)}]
+    assert res.op_counts["H_LOAD_V"] == 2 and res.class_counts["memory"] == 3
+
+
+def test_load_v_faults():
+    """H_LOAD_V checks in H_LOAD_INT's order: n = 0 retires with no check, MISALIGNED,
+    SRAM_RANGE (before memory is read), then the read: AXI_READ for an unmapped range or
+    one past the top of the address space."""
+    R = CFG.sram.vector_rows
+    end = PROG + MEM
+    fault(f"{li('x1', DATA + 2)}\nS_ADDI x2, x0, 1\nH_LOAD_V x0, x1, x2", ErrCause.MISALIGNED, 3)
+    # misaligned and out of range: alignment first
+    fault(f"{li('x1', DATA + 1)}\n{li('x3', R)}\nS_ADDI x2, x0, 1\nH_LOAD_V x3, x1, x2",
+          ErrCause.MISALIGNED, 5)
+    fault(f"{li('x1', DATA)}\n{li('x3', R - 2)}\nS_ADDI x2, x0, 3\nH_LOAD_V x3, x1, x2",
+          ErrCause.SRAM_RANGE, 5)
+    fault(f"{li('x1', DATA)}\n{li('x3', 0xFFFFFFFF)}\nS_ADDI x2, x0, 2\nH_LOAD_V x3, x1, x2",
+          ErrCause.SRAM_RANGE, 5)                                  # vd + n wraps 2^32: still out
+    # out of range and unmapped: the SRAM range first
+    fault(f"{li('x1', 0x100)}\n{li('x3', R)}\nS_ADDI x2, x0, 1\nH_LOAD_V x3, x1, x2",
+          ErrCause.SRAM_RANGE, 5)
+    # the read: a range running off the mapped memory, unmapped, past the top
+    e = new()
+    e.vsram[:] = 7
+    res = fault(f"{li('x1', end - 2 * VLEN)}\nS_ADDI x2, x0, 2\nH_LOAD_V x0, x1, x2", ErrCause.AXI_READ, 3, e)
+    assert (e.vsram == 7).all() and res.bytes_read == 0              # the emulator writes nothing
+    fault(f"{li('x1', 0x100)}\nS_ADDI x2, x0, 1\nH_LOAD_V x0, x1, x2", ErrCause.AXI_READ, 3)
+    fault(f"{li('x1', 0xFFFFFFFC)}\nS_ADDI x2, x0, 1\nH_LOAD_V x0, x1, x2", ErrCause.AXI_READ, 3)
+    # n = 0: nothing checked, nothing written, retires
+    e = new()
+    e, res = ok(f"{li('x1', 0xFFFFFFF1)}\nH_LOAD_V x1, x1, x0", e)
+    assert res.op_counts["H_LOAD_V"] == 1 and not e.vsram.any() and res.bytes_read == 0
+
+
+def test_instructions_the_profile_lacks_are_illegal():
+    """With [matrix] rows = 0 (the sim profile) every matrix-unit instruction faults
+    ILLEGAL_INSTR at its PC, whatever its operands; a profile with a matrix unit has them."""
+    absent = absent_instructions(CFG)
+    assert absent == ({n for n, i in isa.INSTRS.items() if i.cls == "matrix"} if not CFG.matrix.rows else set())
+    for name in sorted(absent):
+        ins = isa.INSTRS[name]
+        word = isa.encode(name, *[0 if o.kind != "mxfmt" else 3 for o in ins.operands])
+        e = new()
+        e.write(PROG, struct.pack("<II", isa.encode("C_NOP"), word))
+        res = e.run(PROG)
+        assert (res.status, res.cause, res.pc) == ("fault", ErrCause.ILLEGAL_INSTR, PROG + 4), name
+    with_matrix = dataclasses.replace(CFG, matrix=dataclasses.replace(CFG.matrix, rows=CFG.vector.vlen))
+    assert not absent_instructions(with_matrix)
 
 
 @pytest.mark.parametrize("fmt", list(mx.FORMATS))
@@ -837,7 +914,8 @@ def test_trace_contents():
     assert tr[7].writes == {"f2": f32(2.0), "x4": 0}
     assert tr[8].writes == {} and tr[9].writes == {}
     assert res.instret == 10 and res.fetch_bytes == 40
-    assert res.class_counts == {"control": 2, "scalar_int": 4, "scalar_fp": 1, "vector": 2, "memory": 1}
+    assert res.class_counts == dict.fromkeys(isa.CLASSES, 0) | {"control": 2, "scalar_int": 4, "scalar_fp": 1,
+                                                                "vector": 2, "memory": 1}
     assert res.op_counts["S_ADDI"] == 2
     assert e.read_csr("INSTRET") == 10 and e.read_csr("STATUS") == 0b010
     assert e.read_csr("ID") == 0x444E5055 and e.read_csr("CONFIG_HASH") == CFG.config_hash32
@@ -1077,5 +1155,6 @@ def test_zz_every_instruction_exercised():
     if not others <= RAN:
         pytest.skip("only meaningful when every test of this file ran before it in this process "
                     f"(missing: {len(others - RAN)}; run the whole file, or xdist with --dist loadgroup)")
-    missing = sorted(set(isa.INSTRS) - EXERCISED)
+    # (the profile's absent instructions fault ILLEGAL_INSTR: test_instructions_the_profile_lacks_are_illegal)
+    missing = sorted(set(isa.INSTRS) - EXERCISED - absent_instructions(CFG))
     assert not missing, f"instructions no test executed: {missing}"

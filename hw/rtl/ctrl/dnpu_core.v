@@ -485,7 +485,7 @@ module dnpu_core #(
                     end
                 end
                 `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
-                `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V,
+                `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V,
                 `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: begin   // dnpu_lsu
                     x_retire = ls_retire;
                     x_fault  = ls_fault;

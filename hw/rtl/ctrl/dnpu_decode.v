@@ -78,6 +78,7 @@ module dnpu_decode (
                 `DNPU_OP_H_STORE_FP:  used_mask = `DNPU_USED_H_STORE_FP;
                 `DNPU_OP_H_PREFETCH_V: used_mask = `DNPU_USED_H_PREFETCH_V;
                 `DNPU_OP_H_STORE_V:   used_mask = `DNPU_USED_H_STORE_V;
+                `DNPU_OP_H_LOAD_V:    used_mask = `DNPU_USED_H_LOAD_V;
                 `DNPU_OP_H_SAMPLE_FUSED: used_mask = `DNPU_USED_H_SAMPLE_FUSED;
                 `DNPU_OP_H_SAMPLE_FUSED_N: used_mask = `DNPU_USED_H_SAMPLE_FUSED_N;
                 `DNPU_OP_S_MAP_V_FP:  used_mask = `DNPU_USED_S_MAP_V_FP;

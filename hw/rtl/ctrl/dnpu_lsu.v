@@ -29,6 +29,11 @@
 // H_STORE_V (STORE): H_STORE_*'s checks, the range in the vector SRAM; rows go out as
 // BF16 words (two lanes a word, lane 0 in the low half), VLEN/2 words a row, one word
 // a cycle.
+// H_LOAD_V (LOAD): the mirror of H_STORE_V: H_LOAD_*'s checks and path, with the range
+// in the vector SRAM and n*VLEN/2 words; the unpacked words shift into a row register
+// (the vector SRAM is written a whole row at a time) and each row's last word writes it,
+// so a row costs VLEN/2 cycles; retires with the last row. An error beat faults
+// AXI_READ as for H_LOAD_* (rows before it are written).
 // H_SAMPLE_FUSED (VEC): H_PREFETCH_V's checks and stream, no SRAM range; the rows go to
 // the vector unit instead (row_valid / row_ready).
 //
@@ -99,7 +104,7 @@ module dnpu_lsu #(
     output reg  [31:0]             fn_stop_pos,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
 
-    // SRAM requests: LOAD writes words, PREF rows, STORE reads words or rows
+    // SRAM requests: LOAD writes words (H_LOAD_V: rows), PREF rows, STORE reads words or rows
     output wire                    int_we,
     output wire                    fp_we,
     output wire                    vec_we,
@@ -112,7 +117,8 @@ module dnpu_lsu #(
     input  wire [31:0]             fp_rdata,
     input  wire [VLEN*16-1:0]      vec_rdata,
 
-    // dequantized rows: to the vector unit in VEC; row_data is PREF's vector SRAM data too
+    // dequantized rows: to the vector unit in VEC; row_data is PREF's vector SRAM data too,
+    // and in LOAD H_LOAD_V's row
     output wire                    row_valid,
     output wire [VLEN*16-1:0]      row_data,
     input  wire                    row_ready,
@@ -162,6 +168,7 @@ module dnpu_lsu #(
 
     wire op_hload  = (op == `DNPU_OP_H_LOAD_INT)  | (op == `DNPU_OP_H_LOAD_FP);
     wire op_hstore = (op == `DNPU_OP_H_STORE_INT) | (op == `DNPU_OP_H_STORE_FP);
+    wire op_loadv  = (op == `DNPU_OP_H_LOAD_V);
     wire op_pref   = (op == `DNPU_OP_H_PREFETCH_V);
     wire op_storev = (op == `DNPU_OP_H_STORE_V);
     wire op_fused  = (op == `DNPU_OP_H_SAMPLE_FUSED);
@@ -179,7 +186,6 @@ module dnpu_lsu #(
     wire [34:0] h_top    = {3'b000, a_rs1} + {1'b0, a_rs2, 2'b00};
     wire        h_past   = (ADDR_TOP != 35'd0) & (h_top > ADDR_TOP);
     wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, a_rs1[LOG_BB-1:2]};
-    wire [31:0] h_beats  = ((h_lane0 + a_rs2 - 32'd1) >> LOG_WPB) + 32'd1;
 
     wire        v_range  = h_end > VR_DEPTH;
     wire        p_misal  = (a_rs1[LOG_MXA-1:0] != {LOG_MXA{1'b0}}) | ((a_rs2 & RALN_M) != 32'd0);
@@ -190,6 +196,8 @@ module dnpu_lsu #(
     wire [47:0] sv_top   = {16'd0, a_rs1} + (p_elems << 1);   // H_STORE_V: 2 bytes a lane
     wire        sv_past  = (ADDR_TOP != 35'd0) & (sv_top > {13'd0, ADDR_TOP});
     wire [31:0] sv_words = p_elems[32:1];                     // n*VLEN/2
+    wire [31:0] ld_words = op_loadv ? sv_words : a_rs2;       // LOAD: words to read
+    wire [31:0] h_beats  = ((h_lane0 + ld_words - 32'd1) >> LOG_WPB) + 32'd1;
     wire [32:0] fn_end   = {1'b0, a_rd} + {1'b0, a_rs3};
     wire        fn_range = (fn_end > INT_DEPTH) | (fn_end > FP_DEPTH);
 
@@ -246,7 +254,7 @@ module dnpu_lsu #(
                 ex_pref = op_pref & x_dq;
                 ex_vec  = op_fused & x_dq;
             end
-        end else if (op_storev) begin
+        end else if (op_storev | op_loadv) begin
             if (h_n0) begin
                 ex_retire = 1'b1;
             end else if (h_misal) begin
@@ -257,7 +265,10 @@ module dnpu_lsu #(
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
             end else if (sv_past) begin
                 ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_AXI_WRITE;
+                ex_cause = op_loadv ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
+            end else if (op_loadv) begin
+                x_rd    = 1'b1;
+                ex_load = rd_cmd_ready;
             end else begin
                 x_wr     = 1'b1;
                 ex_store = wr_cmd_ready;
@@ -283,9 +294,9 @@ module dnpu_lsu #(
     reg  [31:0] mo_n;                  // words (vector: rows)
     reg  [31:0] mo_cnt;                // words / rows written (LOAD, PREF) or read (STORE)
     reg         mo_fp;                 // FP SRAM, else int SRAM
-    reg         mo_vec;                // H_STORE_V: vector SRAM rows
+    reg         mo_vec;                // H_STORE_V / H_LOAD_V: vector SRAM rows
     reg         st_hold;               // the SRAM read register holds an unsent word
-    reg  [LOG_VL-2:0] vst_w;           // H_STORE_V: word of the held row sent next
+    reg  [LOG_VL-2:0] vst_w;           // H_STORE_V / H_LOAD_V: word of the row sent / taken next
 
     // H_SAMPLE_FUSED_N's streams, one per position
     reg  [47:0] fn_addr;               // next position's stream address
@@ -318,7 +329,7 @@ module dnpu_lsu #(
 
     dnpu_beat_unpack #(.DATA_W(DATA_W)) u_unpack (
         .clk(clk), .rst_n(rst_n),
-        .start(ex_go & ex_load), .start_lane(a_rs1[LOG_BB-1:2]), .start_words(a_rs2),
+        .start(ex_go & ex_load), .start_lane(a_rs1[LOG_BB-1:2]), .start_words(ld_words),
         .flush(rd_abort),
         .s_valid(rd_valid & in_load), .s_data(rd_data), .s_err(rd_err), .s_ready(up_s_ready),
         .m_valid(up_valid), .m_data(up_data), .m_err(up_err), .m_ready(1'b1));
@@ -342,24 +353,43 @@ module dnpu_lsu #(
     assign wr_data      = mo_vec ? vec_rdata[{vst_w, 5'd0} +: 32] : (mo_fp ? fp_rdata : int_rdata);
 
     // ---- results and SRAM requests -------------------------------------------------------
-    wire ld_last = in_load & up_valid & ~up_err & (mo_cnt == mo_n - 32'd1);
+    // LOAD: ld_word takes an unpacked word; the last word of an item (a word, or a row of
+    // H_LOAD_V: st_wlast) writes it.
+    wire ld_word = in_load & up_valid & ~up_err;
+    wire ld_item = ld_word & st_wlast;
+    wire ld_last = ld_item & (mo_cnt == mo_n - 32'd1);
     wire st_end  = in_store & wr_done;
     assign done = ld_last | st_end | (in_pref & dq_done);
     assign err  = (in_load & up_valid & up_err) | (st_end & wr_err) |
                   ((in_pref | (in_vec & op_fused)) & rd_valid & rd_err);
     assign stall_rd = (in_load & ~up_valid) | (in_pref & dq_s_ready & ~rd_valid);
 
-    wire ld_we = in_load & up_valid & ~up_err & ~soft_reset;
-    assign int_we     = ld_we & ~mo_fp;
+    // H_LOAD_V's row register: words 0 .. VLEN/2-2 of the row, the oldest (lane 0) at the
+    // bottom; the row's last word completes it on the way into the SRAM (row_data).
+    reg  [VLEN*16-33:0] ldv_row;
+    generate
+        if (VLEN > 4) begin : g_ldv_shift
+            always @(posedge clk)
+                if (ld_word & mo_vec)
+                    ldv_row <= {up_data, ldv_row[VLEN*16-33:32]};
+        end else begin : g_ldv_one
+            always @(posedge clk)
+                if (ld_word & mo_vec)
+                    ldv_row <= up_data;
+        end
+    endgenerate
+
+    wire ld_we = ld_item & ~soft_reset;
+    assign int_we     = ld_we & ~mo_fp & ~mo_vec;
     assign fp_we      = ld_we & mo_fp;
-    assign vec_we     = in_pref & dq_row_valid & ~soft_reset;
+    assign vec_we     = (in_pref & dq_row_valid & ~soft_reset) | (ld_we & mo_vec);
     assign int_re     = st_re & ~mo_fp & ~mo_vec;
     assign fp_re      = st_re & mo_fp;
     assign vec_re     = st_re & mo_vec;
     assign sram_addr  = mo_base[SRAM_AW-1:0] + mo_cnt[SRAM_AW-1:0];
     assign sram_wdata = up_data;
     assign row_valid  = dq_row_valid & in_fuse;
-    assign row_data   = dq_row;
+    assign row_data   = in_load ? {up_data, ldv_row} : dq_row;
 
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -370,7 +400,7 @@ module dnpu_lsu #(
                 mo_n      <= a_rs2;
                 mo_cnt    <= 32'd0;
                 mo_fp     <= h_is_fp;
-                mo_vec    <= op_storev;
+                mo_vec    <= op_storev | op_loadv;
                 vst_w     <= {(LOG_VL-1){1'b0}};
                 st_hold   <= 1'b0;
                 fn_addr   <= {16'd0, a_rs1};
@@ -406,8 +436,10 @@ module dnpu_lsu #(
                     fn_stop_pos <= fn_rq;
                 end
             end
-            if ((in_pref & dq_row_valid) | (in_load & up_valid & ~up_err))
+            if ((in_pref & dq_row_valid) | ld_item)
                 mo_cnt <= mo_cnt + 32'd1;
+            if (ld_word & mo_vec)
+                vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;
             if (in_store) begin
                 if (st_re)
                     mo_cnt <= mo_cnt + 32'd1;
