@@ -22,7 +22,7 @@ from dnpu.spec import matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "LINEAR_BACKENDS"]
+__all__ = ["linear", "linear_image", "LINEAR_BACKENDS"]
 
 LINEAR_BACKENDS = ("emu", "verilator", "pynq", "torch")
 
@@ -75,21 +75,31 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
         return _reference(xb, wb, None if ra is None else nm.round_bf16(ra))
     if block != cfg.mx.block:
         raise ValueError(f"block = {block}: profile {cfg.name} decodes MX blocks of {cfg.mx.block}")
+    prog, img = linear_image(cfg, xa, wa, ra, fmt)
+    y = _run(backend, cfg, prog, img, run_info)
+    return nm.bf16_value(y[:, :N]).astype(np.float32)
+
+
+def linear_image(cfg: Config, x: np.ndarray, w: np.ndarray, r: np.ndarray | None, fmt: str):
+    """(program, {buffer name: bytes}) of x [M, K] · w [N, K]ᵀ (+ r [M, N]) on profile cfg,
+    float64 operands padded to the matrix unit's multiples (N to vlen, K to max(vlen, block))
+    with zeros. ValueError naming the limit when the shape does not fit."""
+    M, K = x.shape
+    N = w.shape[0]
     vlen = cfg.vector.vlen
     Np = -(-N // vlen) * vlen
     km = matrix.k_multiple(vlen, cfg.mx.block)
     Kp = -(-K // km) * km
     try:
-        prog = linear_program(cfg, M, Np, Kp, fmt, ra is not None)
+        prog = linear_program(cfg, M, Np, Kp, fmt, r is not None)
     except CompileError as e:
         raise ValueError(f"linear [{M}, {K}] x [{N}, {K}]^T: {e}") from None
     img = {"program": prog.binary,
-           "x": nm.round_bf16(_pad(xa, M, Kp)).astype("<u2").tobytes(),
-           "w": matrix.pack_weights(_pad(wa, Np, Kp), fmt, block, vlen)}
-    if ra is not None:
-        img["r"] = nm.round_bf16(_pad(ra, M, Np)).astype("<u2").tobytes()
-    y = _run(backend, cfg, prog, img, run_info)
-    return nm.bf16_value(y[:, :N]).astype(np.float32)
+           "x": nm.round_bf16(_pad(x, M, Kp)).astype("<u2").tobytes(),
+           "w": matrix.pack_weights(_pad(w, Np, Kp), fmt, cfg.mx.block, vlen)}
+    if r is not None:
+        img["r"] = nm.round_bf16(_pad(r, M, Np)).astype("<u2").tobytes()
+    return prog, img
 
 
 def _reference(xb: np.ndarray, wb: np.ndarray, rb: np.ndarray | None) -> np.ndarray:

@@ -57,7 +57,7 @@ from dnpu.spec.config import Config
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
            "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles"]
 
-PHASES = ("memory", "vector", "scalar", "control")
+PHASES = ("memory", "vector", "scalar", "control", "matrix")
 
 
 class ModelError(ValueError):
@@ -101,15 +101,16 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
                           "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
+    "MAT_START": (1, "M_MM / M_MM_RES issue their first read command in MAT, one cycle after EXEC"),
+    "MAT_TAIL": (3, "M_MM after its last weight row: the last square's mx.block multiply-add cycles, the "
+                    "last tile's m_last output rows (one a cycle), then 3 (dnpu_matrix's done, retire)"),
     "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
 }
 _K = {k: v for k, (v, _) in CONSTANTS.items()}
 
-# Opcode -> phase of the paper's breakdown. The matrix unit's instructions have no phase and
-# no timing rule yet (every profile has matrix.rows = 0: they fault ILLEGAL_INSTR, and
-# instr_cycles refuses them).
+# Opcode -> phase of the paper's breakdown, plus the matrix unit's.
 _PHASE_OF_CLASS = {"control": "control", "scalar_int": "scalar", "scalar_fp": "scalar", "vector": "vector",
-                   "memory": "memory"}
+                   "memory": "memory", "matrix": "matrix"}
 
 
 # ---- the machine a profile describes ----------------------------------------------------------------
@@ -127,6 +128,7 @@ class Machine:
     max_burst: int
     mx_block: int
     f_clk_mhz: float
+    matrix_rows: int = 0
     port: str = "rtl"
     fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
@@ -188,12 +190,12 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
-                   config=cfg)
+                   matrix_rows=cfg.matrix.rows, config=cfg)
 
 
 # ---- MX streams ------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4096)
-def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) -> int:
+def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, matrix: bool = False) -> int:
     """Cycles from the first beat the DRAM could present to the last row delivered (H_PREFETCH_V:
     the dequantizer's last row handshake; H_SAMPLE_FUSED: the vector unit accepting its last row).
 
@@ -205,7 +207,9 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
     a cycle) for H_PREFETCH_V.
 
     count > 1 (H_SAMPLE_FUSED_N, fused): `count` such streams back to back, to the cycle the
-    last position's results are final in dnpu_vec (fn_end). The R channel runs on (the
+    last position's results are final in dnpu_vec (fn_end). matrix=True (M_MM): `count` weight
+    tiles of `rows` rows to dnpu_matrix, which takes a row every cycle; to the last row's
+    handshake. The R channel runs on (the
     read engine has the next position's bursts queued); between positions the dequantizer
     turns round (done, a new command, active two cycles after the last row handshake) and
     dnpu_vec takes the next position's first row only after fn_end, C + log2(C) + FN_END
@@ -219,7 +223,7 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
     end_gap = m.C + m.log2C + _K["FN_END"]
     if m.port == "ideal":
         one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
-        return one if count == 1 else count * one + count * end_gap
+        return one if count == 1 else count * one + (0 if matrix else count * end_gap)
 
     IB = m.beat_bytes
     GE = mx.group_elements(fmt, m.mx_block)
@@ -253,7 +257,7 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
         slice_go = working and not hdr and fill >= sb and d1_ready
         row_hs = m_v and m_ready
         if row_hs and m_last:
-            if count > 1:
+            if count > 1 and not matrix:
                 fn_end = max(t + end_gap, fn_end + _K["RECI_N"])
             pos += 1
             if pos == count:
@@ -310,9 +314,26 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1) 
         t += 1
     else:
         raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
-    if count > 1:
+    if count > 1 and not matrix:
         return max(fn_end, math.ceil(count * total_beats / m.inflight_rate))
-    return max(t, math.ceil(total_beats / m.inflight_rate))
+    return max(t, math.ceil(count * total_beats / m.inflight_rate))
+
+
+def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = "e4m3") -> int:
+    """Cycles of one M_MM / M_MM_RES of shape (M, N, K) whose line is resident: FETCH, EXEC,
+    the first read command, the memory's latency, G = ceil(M / matrix.rows) passes over the
+    N / vlen weight tiles of K rows each (stream_cycles, a row a cycle at best), then the last
+    square's mx.block cycles and the last group's output rows (docs/PERF.md)."""
+    if not isinstance(m, Machine):
+        m = machine(m)
+    if not (M and N and K):
+        return _K["FE"]
+    if not m.matrix_rows:
+        raise ModelError(f"profile {m.name} has no matrix unit")
+    G = -(-M // m.matrix_rows)
+    last = M - (G - 1) * m.matrix_rows
+    s = stream_cycles(m, fmt, K, False, G * (N // m.vlen), matrix=True)
+    return _K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last + _K["MAT_TAIL"]
 
 
 # ---- per-instruction cycles ---------------------------------------------------------------------------
@@ -511,6 +532,21 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
             tags[slot] = line
             misses += 1
         count[pc] += 1
+        if name in ("M_CFG", "M_MM", "M_MM_RES"):   # the shape is the matrix unit's state
+            names[pc] = name
+            if name == "M_CFG":
+                for role in ("m", "n", "k"):
+                    if emu.x_data >> a[role] & 1:
+                        raise _data_error(name, "the matrix shape", a[role])
+                c = _K["FE"]
+            else:
+                key = (emu.mshape, a["fmt"])
+                c = cache.get(key)
+                if c is None:
+                    c = cache[key] = matmul_cycles(m, *emu.mshape, isa.MXFMT_NAMES[a["fmt"]])
+            v = varying.setdefault(pc, [0, 0])
+            v[0] += c
+            return
         if name in fixed:
             if name == "C_LOOP" and emu.x_data >> a["rs1"] & 1:
                 raise _data_error(name, "the loop count", a["rs1"])

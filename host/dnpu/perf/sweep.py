@@ -13,7 +13,8 @@ from dnpu.compiler import FLOWS_FUSED_FIRST
 __all__ = ["FIELDS", "sweep", "point"]
 
 FIELDS = ["config", "vlen", "lanes", "bytes_per_cycle", "B", "L", "V", "V_padded", "mode", "flow", "port", "fmt",
-          "cycles", "ms", "bound_cycles", "over_bound", "memory", "vector", "scalar", "control", "error"]
+          "cycles", "ms", "bound_cycles", "over_bound", "memory", "vector", "scalar", "control", "matrix",
+          "error"]
 
 
 def point(args: tuple) -> dict:

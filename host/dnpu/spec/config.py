@@ -91,7 +91,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "formats": (list, _mx_formats, True, "MX element formats the prefetch engine decodes"),
     },
     "matrix": {
-        "rows": (int, _int_in(0, 256), True,
+        "rows": (int, _check(lambda v: v == 0 or (_pow2(v) and v <= 256), "0 or a power of two up to 256"), True,
                  "activation rows the matrix unit multiplies at once (its columns are vector.vlen); 0 = no matrix unit"),
         "weight_buffers": (int, _pow2_in(2, 64), True,
                            "weight squares (vlen weight rows x mx.block) buffered between the MX decoder and the array"),

@@ -1,4 +1,6 @@
-"""`dnpu check-perf`: the analytical model against RTL cycles on a grid of sampling steps.
+"""`dnpu check-perf`: the analytical model against RTL cycles on a grid of sampling steps
+and, on profiles with a matrix unit, of linear layers (dnpu.compiler.linear: H_LOAD_V,
+M_CFG, M_MM / M_MM_RES, H_STORE_V).
 
 Every point compiles one sampling step (dnpu.compiler), runs it on the `verilator` backend
 with random logits (the cycle count does not depend on the data: the ISA has no branches
@@ -14,14 +16,15 @@ from typing import Callable
 
 import numpy as np
 
-from dnpu import compiler
+from dnpu import compiler, ops
 from dnpu.compiler import FLOWS, MODES
 from dnpu.spec import mx
 from dnpu.sampling import npu
 from dnpu.spec import config as config_mod
 from dnpu.perf import analytical
 
-__all__ = ["DEFAULT_GRID", "MODES", "FLOWS", "run_point", "check_perf", "MAX_ERROR_PCT", "FUSED_TARGET"]
+__all__ = ["DEFAULT_GRID", "LINEAR_GRID", "MODES", "FLOWS", "run_point", "run_linear_point", "check_perf",
+           "MAX_ERROR_PCT", "FUSED_TARGET"]
 
 MAX_ERROR_PCT = 5.0
 FUSED_TARGET = 1.2          # the fused flow's goal on `sim` for V >= 4096: RTL cycles / bound
@@ -34,6 +37,12 @@ DEFAULT_GRID: dict[str, list[tuple[int, int, int]]] = {
     "sim": [(1, 4, 512), (3, 8, 1024), (2, 8, 4096), (4, 16, 4096), (1, 16, 8192), (2, 32, 16384)],
     "pynq-z2": [(1, 4, 512), (2, 8, 4096), (4, 16, 2048), (1, 8, 16384)],
 }
+
+
+# (M, N, K, residual): linear layers, on every profile with a matrix unit (rows, outputs and
+# products that fill whole and partial row groups, N sliced when it does not fit).
+LINEAR_GRID = [(1, 64, 256, False), (4, 64, 512, True), (9, 48, 96, False), (16, 128, 256, True),
+               (3, 2000, 64, False)]
 
 
 def _inputs(rng: np.random.Generator, B: int, L: int, V: int, mode: str):
@@ -78,6 +87,29 @@ def run_point(dev, cfg, B: int, L: int, V: int, mode: str, flow: str, fmt: str =
     }
 
 
+def run_linear_point(dev, cfg, M: int, N: int, K: int, residual: bool, fmt: str = "e4m3", seed: int = 0) -> dict:
+    """One linear layer on an open verilator device: RTL cycles against the model's."""
+    rng = np.random.default_rng(seed)
+    prog, img = ops.linear_image(cfg, rng.standard_normal((M, K)), rng.standard_normal((N, K)),
+                                 rng.standard_normal((M, N)) if residual else None, fmt)
+    buf = dev.alloc(prog.nbytes)
+    try:
+        for name, data in img.items():
+            buf.write(data, offset=prog.layout[name][0])
+        t0 = time.perf_counter()
+        info = dev.run(buf.addr + prog.layout["program"][0], args=prog.args(buf.addr))
+        wall = time.perf_counter() - t0
+        base = buf.addr
+    finally:
+        buf.free()
+    est = analytical.program(analytical.machine(cfg), prog.binary, prog.args(base), base + prog.layout["program"][0])
+    rtl = info.cycles
+    return {"config": cfg.name, "kind": "linear", "M": M, "N": N, "K": K, "residual": residual, "fmt": fmt,
+            "rtl_cycles": rtl, "model_cycles": est.cycles, "error_pct": round(100.0 * (est.cycles - rtl) / rtl, 4),
+            "macs_per_cycle": round(M * N * K / rtl, 3), "model_phases": est.phases, "instret": info.instret,
+            "sim_seconds": round(wall, 3)}
+
+
 def check_perf(configs=("sim", "pynq-z2"), grid: dict | None = None, modes=MODES, flows=FLOWS,
                fmt: str = "e4m3", seed: int = 0, progress: Callable[[int, int], None] | None = None) -> dict:
     """Run the grid on the verilator backend and the model; the summary `dnpu check-perf` writes."""
@@ -107,11 +139,20 @@ def check_perf(configs=("sim", "pynq-z2"), grid: dict | None = None, modes=MODES
                                     "why": str(e)})
                 done += 1
                 if progress:
-                    progress(done, len(todo))
+                    progress(done, len(todo) + len(LINEAR_GRID) * len(configs))
+            for (M, N, K, res) in LINEAR_GRID:
+                if cfg.matrix.rows:
+                    points.append(run_linear_point(dev, cfg, M, N, K, res, fmt, seed))
+                else:
+                    skipped.append({"config": name, "kind": "linear", "M": M, "N": N, "K": K, "residual": res,
+                                    "why": f"profile {name} has no matrix unit"})
+                done += 1
+                if progress:
+                    progress(done, len(todo) + len(LINEAR_GRID) * len(configs))
     max_err = max((abs(p["error_pct"]) for p in points), default=0.0)
     ratios: dict = {}
     for p in points:
-        if p["V"] >= BIG_V:
+        if p.get("V", 0) >= BIG_V:
             r = ratios.setdefault(p["config"], {}).setdefault(p["flow"], [])
             r.append(p["rtl_over_bound"])
     ratio_summary = {c: {f: {"min": min(v), "max": max(v), "points": len(v)} for f, v in fl.items()}

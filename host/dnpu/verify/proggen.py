@@ -9,7 +9,8 @@ A program is random instructions within legal ranges: hardware loops (`C_LOOPI` 
 scalar int and FP operations, scalar SRAM loads and stores, `H_LOAD/STORE_INT/FP`,
 `H_PREFETCH_V` of packed MX tensors in every format of the profile (group-aligned
 starts, partial last groups), `H_LOAD_V` (random BF16 rows), `H_STORE_V`, and the vector unit (`V_*`, `S_MAP_V_FP`,
-`H_SAMPLE_FUSED`) with ranges inside the profile's SRAMs and destinations that equal,
+`H_SAMPLE_FUSED`) and the matrix unit (`M_CFG`, then `M_MM` / `M_MM_RES` of random
+shapes, partial row groups included, with the MX buffer's bytes as weights) with ranges inside the profile's SRAMs and destinations that equal,
 overlap by part or avoid their sources (docs/EXECUTION.md: the result of working in
 order, row by row or element by element). A program that
 halts ends by storing the whole int, FP and vector SRAMs into its output buffer, so a
@@ -186,12 +187,12 @@ class ProgGen:
             (2, ("V_THRESH_MASK",), self.g_thresh),
             (2, ("V_SELECT_INT",), self.g_select),
             (2, ("V_MASK_FP",), self.g_mask_fp),
+            (3, ("M_CFG", "M_MM", "M_MM_RES"), self.g_matmul),
         ]
         covered = {n for _, names, _ in menu for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
         self.absent = absent_instructions(self.cfg)
         # An instruction hw/isa.toml gained and this menu lacks is not generated: listed
         # here (check-lockstep reports it, tests/test_lockstep.py fails on it). So is a
-        # matrix instruction once a profile has a matrix unit and the menu has no entry for it.
         self.uncovered = sorted(set(isa.INSTRS) - covered - self.absent)
         # (a menu entry for an instruction hw/isa.toml does not have is skipped)
         return [(w, names, g) for w, names, g in menu
@@ -390,6 +391,50 @@ class ProgGen:
         a, b, c = self.regs(r, 3)
         return isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
 
+    # ---- matrix unit -------------------------------------------------------------------------------
+    def g_matmul(self, r, fault: str | None = None):
+        """M_CFG with a random shape (sometimes a zero dimension), then M_MM or M_MM_RES over
+        tiles read from the MX buffer (any bytes are MX data), X, Y and R placed apart (R
+        often Y itself). Faults: N not a multiple of VLEN, Y overlapping X, unmapped weights."""
+        R, vlen = self.cfg.matrix.rows, self.vlen
+        km = max(vlen, self.block)
+        fmt = r.choice(self.formats)
+        M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
+        K = km * r.randint(1, 3)
+        NT = r.randint(1, 3)
+        stride = mx.packed_nbytes(vlen * K, fmt, self.block)
+        span = lambda nt: (nt - 1) * stride + -(-mx.stream_nbytes(vlen * K, fmt, self.block) // self.beat) * self.beat
+        while NT > 1 and span(NT) > self.mx_bytes:
+            NT -= 1
+        while K > km and span(NT) > self.mx_bytes:
+            K -= km
+        starts = [o for o in self.mx_off.values() if o + span(NT) <= self.mx_bytes] or [0]
+        off = r.choice(starts)
+        xr, yr = M * K // vlen, M * NT
+        while xr + 2 * yr > self.rows and M > 1:
+            M -= 1
+            xr, yr = M * K // vlen, M * NT
+        vx = self.placed(r, xr, self.rows - 2 * yr)
+        vd = vx + xr + r.randint(0, self.rows - xr - 2 * yr - vx)
+        res = r.random() < 0.5
+        vr = vd if r.random() < 0.5 else vd + yr
+        if r.random() < 0.05:
+            M = 0
+        m, n, k, d, x, w, rr = self.regs(r, 7)
+        out = (isa.load_imm(m, M) + isa.load_imm(n, NT * vlen) + isa.load_imm(k, K) +
+               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(rr, vr) + isa.load_imm(w, off) +
+               [f"S_ADD x{w}, x{w}, x3"])
+        if fault == "misaligned":
+            out += isa.load_imm(m, max(M, 1)) + [f"S_ADDI x{n}, x{n}, {r.randint(1, vlen - 1)}"]
+        elif fault == "sram_range":
+            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(d, vx + r.randint(0, max(0, xr - 1)))
+        elif fault == "unmapped":
+            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(w, HOLE)
+        out.append(f"M_CFG x{m}, x{n}, x{k}")
+        if res:
+            return out + [f"M_MM_RES x{d}, x{x}, x{w}, x{rr}, {fmt}"]
+        return out + [f"M_MM x{d}, x{x}, x{w}, {fmt}"]
+
     # ---- vector unit -------------------------------------------------------------------------------
     def g_map_v_fp(self, r):
         n = self.count(r, min(self.fpw, self.rows * self.vlen))
@@ -506,6 +551,9 @@ class ProgGen:
             return self.g_prefetch(r, kind)
         if r.random() < 0.25 and "H_LOAD_V" not in self.exclude:
             return self.g_load_v(r, kind)
+        if (kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.3 and not
+                {"M_CFG", "M_MM", "M_MM_RES"} & (self.exclude | self.absent)):
+            return self.g_matmul(r, kind)
         return self.g_transfer(r, kind)
 
     def epilogue(self) -> list[str]:

@@ -11,6 +11,7 @@
 //   dnpu_lsu         transfers to and from external memory and the MX streams (with the
 //                    dequantizer, hw/rtl/mx)
 //   dnpu_vec         the vector unit (hw/rtl/vector)
+//   dnpu_matrix      the matrix unit (hw/rtl/matrix), on profiles with [matrix] rows > 0
 //   dnpu_core        the state machine, the x and f registers, the scalar integer unit,
 //                    the int, FP and vector SRAMs (the units share their ports, chosen by
 //                    state), fault priority, counter strobes and the retire trace.
@@ -19,8 +20,9 @@
 // -> EXEC (decode and execute; most instructions retire here) -> FETCH. An instruction
 // that needs more cycles retires in the state that completes it: LDW (S_LD_INT /
 // S_LD_FP: the SRAMs read synchronously), FPU (scalar FP arithmetic), LOAD / STORE /
-// PREF (dnpu_lsu's transfers; a store once every B response is in) or VEC (dnpu_vec,
-// with H_SAMPLE_FUSED*'s streams). An instruction ends (retires or faults) only once
+// PREF (dnpu_lsu's transfers; a store once every B response is in), VEC (dnpu_vec,
+// with H_SAMPLE_FUSED*'s streams) or MAT (dnpu_matrix, fed by dnpu_lsu's weight streams;
+// it owns the vector SRAM's ports). M_CFG sets the matrix shape registers at retire. An instruction ends (retires or faults) only once
 // its work is complete, so a fault always belongs to the instruction that caused it,
 // and registers are written only at retire.
 //
@@ -68,7 +70,9 @@ module dnpu_core #(
     parameter integer VLEN        = 16,
     parameter integer LANES       = 16,
     parameter integer VEC_ROWS    = 1024,
-    parameter integer MX_BLOCK    = 32
+    parameter integer MX_BLOCK    = 32,
+    parameter integer MATRIX_ROWS = 0,     // the matrix unit's rows; 0 = no matrix unit
+    parameter integer MATRIX_WBUF = 2      // its weight squares buffered
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -155,7 +159,8 @@ module dnpu_core #(
                      ST_STORE = 4'd6,   // H_STORE_*: words stream out of an SRAM
                      ST_FPU   = 4'd7,   // scalar FP: the unit's result is written
                      ST_PREF  = 4'd8,   // H_PREFETCH_V: beats -> dequantizer -> rows
-                     ST_VEC   = 4'd9;   // the vector unit works (dnpu_vec)
+                     ST_VEC   = 4'd9,   // the vector unit works (dnpu_vec)
+                     ST_MAT   = 4'd10;  // the matrix unit works (dnpu_matrix)
 
     reg [3:0]  state;
     reg [31:0] pc;
@@ -171,6 +176,7 @@ module dnpu_core #(
     wire in_ldw = (state == ST_LDW);
     wire in_fpu = (state == ST_FPU);
     wire in_vec = (state == ST_VEC);
+    wire in_mat = (state == ST_MAT);
 
     // ---- registers ------------------------------------------------------------------
     reg [31:0] xr [0:15];                // xr[0] is never written: x0 reads 0
@@ -190,6 +196,9 @@ module dnpu_core #(
     reg        x_ldw;                  // go to LDW
     reg        x_fpu;                  // go to FPU
     reg        x_load, x_store, x_pref, x_vec;   // go to LOAD / STORE / PREF / VEC
+    reg        x_mat;                  // go to MAT
+    // the matrix unit's shape (M_CFG): M rows, N outputs, K products; 0 after reset
+    reg [31:0] mm_m, mm_n, mm_k;
     reg        retire;
     reg        fault;
     reg [`DNPU_ERR_W-1:0] cause;
@@ -217,7 +226,7 @@ module dnpu_core #(
     wire [9:0]  len10;
     wire        illegal;
 
-    dnpu_decode u_decode (
+    dnpu_decode #(.MATRIX(MATRIX_ROWS > 0 ? 1'b1 : 1'b0)) u_decode (
         .instr(ir), .op(op), .rd(f_rd), .rs1(f_rs1), .rs2(f_rs2), .rs3(f_rs3),
         .imm17(imm17), .imm21(imm21), .imm16(imm16), .shamt(shamt), .argi(argi),
         .count(cnt15), .len(len10), .fmt(mxfmt), .illegal(illegal));
@@ -344,33 +353,35 @@ module dnpu_core #(
         .re(vec_re), .raddr(vec_raddr), .rdata(vec_rdata));
 
     // ---- transfers and MX streams -----------------------------------------------------
-    wire                   ls_retire, ls_fault, ls_load, ls_store, ls_pref, ls_vec;
+    wire                   ls_retire, ls_fault, ls_load, ls_store, ls_pref, ls_vec, ls_mat;
     wire [`DNPU_ERR_W-1:0] ls_cause;
     wire                   ls_done, ls_err, ls_stall_rd, fn_stop;
     wire [31:0]            fn_stop_pos;
     wire                   ls_int_we, ls_fp_we, ls_vec_we, ls_int_re, ls_fp_re, ls_vec_re;
     wire [SAW-1:0]         ls_addr;
     wire [31:0]            ls_wdata;
-    wire                   ls_row_valid, vu_dq_ready;
+    wire                   ls_row_valid, vu_dq_ready, mu_w_ready;
     wire [VLEN*16-1:0]     ls_row;
     wire                   ls_rd_cmd_valid, ls_rd_ready;
     wire [31:0]            ls_rd_cmd_addr, ls_rd_cmd_beats, ls_wr_cmd_addr;
 
     dnpu_lsu #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .INT_WORDS(INT_WORDS), .FP_WORDS(FP_WORDS),
-               .VLEN(VLEN), .VEC_ROWS(VEC_ROWS), .MX_BLOCK(MX_BLOCK), .SRAM_AW(SAW)) u_lsu (
+               .VLEN(VLEN), .VEC_ROWS(VEC_ROWS), .MX_BLOCK(MX_BLOCK), .MATRIX_ROWS(MATRIX_ROWS),
+               .SRAM_AW(SAW)) u_lsu (
         .clk(clk), .rst_n(rst_n), .soft_reset(soft_reset_i), .fault(fault), .flush(flush),
         .op(op), .fmt(mxfmt), .a_rd(xd), .a_rs1(xa), .a_rs2(xb), .a_rs3(xc),
         .ex(in_ex), .ex_legal(~ir_err & ~illegal),
         .ex_retire(ls_retire), .ex_fault(ls_fault), .ex_cause(ls_cause),
-        .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec),
+        .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec), .ex_mat(ls_mat),
+        .mm_m(mm_m), .mm_n(mm_n), .mm_k(mm_k),
         .in_load(state == ST_LOAD), .in_store(state == ST_STORE), .in_pref(state == ST_PREF),
-        .in_vec(in_vec), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
+        .in_vec(in_vec), .in_mat(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
         .fn_stop_pos(fn_stop_pos), .stall_rd(ls_stall_rd),
         .int_we(ls_int_we), .fp_we(ls_fp_we), .vec_we(ls_vec_we),
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
         .int_rdata(int_rdata), .fp_rdata(fp_rdata), .vec_rdata(vec_rdata),
-        .row_valid(ls_row_valid), .row_data(ls_row), .row_ready(vu_dq_ready),
+        .row_valid(ls_row_valid), .row_data(ls_row), .row_ready(in_mat ? mu_w_ready : vu_dq_ready),
         .rd_cmd_valid(ls_rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(ls_rd_cmd_addr),
         .rd_cmd_beats(ls_rd_cmd_beats), .rd_valid(rd_valid), .rd_data(rd_data), .rd_err(rd_err),
         .rd_ready(ls_rd_ready), .rd_abort(rd_abort),
@@ -404,6 +415,41 @@ module dnpu_core #(
         .dq_valid(ls_row_valid), .dq_row(ls_row), .dq_ready(vu_dq_ready),
         .stop(fn_stop), .stop_pos(fn_stop_pos));
 
+    // ---- matrix unit ------------------------------------------------------------------
+    // Started from EXEC with the shape and the operand registers; owns the vector SRAM's
+    // ports in MAT; weight rows from dnpu_lsu.
+    wire                 mu_done, mu_v_re, mu_v_we;
+    wire [VAW-1:0]       mu_v_raddr, mu_v_waddr;
+    wire [VLEN*16-1:0]   mu_v_wdata;
+    localparam [VLEN*16-1:0] ROW_ZERO = 0;   // a replication this wide trips Verilator's limit
+
+    generate
+        if (MATRIX_ROWS > 0) begin : g_matrix
+            wire mu_cmd_ready;
+            dnpu_matrix #(.VLEN(VLEN), .ROWS(MATRIX_ROWS), .BLOCK(MX_BLOCK), .WBUF(MATRIX_WBUF),
+                          .VEC_ROWS(VEC_ROWS)) u_matrix (
+                .clk(clk), .rst_n(rst_n), .flush(soft_reset_i | flush),
+                .cmd_valid(in_ex & ~soft_reset_i & x_mat), .cmd_ready(mu_cmd_ready),
+                .cmd_m(mm_m), .cmd_ntiles(mm_n >> LOG_VL), .cmd_k(mm_k),
+                .cmd_vx(xa[VAW-1:0]), .cmd_vd(xd[VAW-1:0]), .cmd_vr(xc[VAW-1:0]),
+                .cmd_res(op == `DNPU_OP_M_MM_RES),
+                .w_valid(ls_row_valid & in_mat), .w_data(ls_row), .w_ready(mu_w_ready),
+                .v_re(mu_v_re), .v_raddr(mu_v_raddr), .v_rdata(vec_rdata),
+                .v_we(mu_v_we), .v_waddr(mu_v_waddr), .v_wdata(mu_v_wdata),
+                .done(mu_done));
+            // EXEC starts it only when idle: its done came before the previous retire
+            wire unused_mu = &{1'b0, mu_cmd_ready};
+        end else begin : g_no_matrix
+            assign mu_done    = 1'b0;
+            assign mu_w_ready = 1'b0;
+            assign mu_v_re    = 1'b0;
+            assign mu_v_we    = 1'b0;
+            assign mu_v_raddr = {VAW{1'b0}};
+            assign mu_v_waddr = {VAW{1'b0}};
+            assign mu_v_wdata = ROW_ZERO;
+        end
+    endgenerate
+
     // ---- execute ----------------------------------------------------------------------
     // Everything an instruction does in its EXEC cycle, as next-state values.
     always @* begin
@@ -422,6 +468,7 @@ module dnpu_core #(
         x_store  = 1'b0;
         x_pref   = 1'b0;
         x_vec    = 1'b0;
+        x_mat    = 1'b0;
         if (ir_err) begin
             x_fault = 1'b1;
             x_cause = `DNPU_ERR_AXI_READ;
@@ -486,7 +533,8 @@ module dnpu_core #(
                 end
                 `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
                 `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V,
-                `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: begin   // dnpu_lsu
+                `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
+                `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES: begin                     // dnpu_lsu
                     x_retire = ls_retire;
                     x_fault  = ls_fault;
                     x_cause  = ls_cause;
@@ -494,7 +542,9 @@ module dnpu_core #(
                     x_store  = ls_store;
                     x_pref   = ls_pref;
                     x_vec    = ls_vec;
+                    x_mat    = ls_mat;
                 end
+                `DNPU_OP_M_CFG:    x_retire = 1'b1;    // legal only with a matrix unit
                 default: begin
                     if (v_op) begin                    // dnpu_vec
                         if (vn0) begin
@@ -541,6 +591,12 @@ module dnpu_core #(
                 cause = `DNPU_ERR_AXI_WRITE;
             end else begin
                 retire = ls_done;
+            end
+            ST_MAT: if (ls_err) begin                     // a weight stream's error beat
+                fault = 1'b1;
+                cause = `DNPU_ERR_AXI_READ;
+            end else begin
+                retire = mu_done;
             end
             ST_VEC: if (ls_err) begin                     // an H_SAMPLE_FUSED error beat
                 fault = 1'b1;
@@ -630,6 +686,13 @@ module dnpu_core #(
                 fp_we      = vu_fs_we & ~soft_reset_i;
                 fp_waddr   = vu_fs_waddr;
             end
+            ST_MAT: begin
+                vec_re     = mu_v_re;
+                vec_raddr  = mu_v_raddr;
+                vec_we     = mu_v_we & ~soft_reset_i;
+                vec_waddr  = mu_v_waddr;
+                vec_wdata  = mu_v_wdata;
+            end
             default: ;
         endcase
     end
@@ -668,6 +731,9 @@ module dnpu_core #(
             error_o     <= 1'b0;
             err_cause_o <= `DNPU_ERR_NONE;
             err_pc_o    <= 32'd0;
+            mm_m        <= 32'd0;
+            mm_n        <= 32'd0;
+            mm_k        <= 32'd0;
             for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
             for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
         end else begin
@@ -685,6 +751,7 @@ module dnpu_core #(
                     if (x_store) state <= ST_STORE;
                     if (x_pref)  state <= ST_PREF;
                     if (x_vec)   state <= ST_VEC;
+                    if (x_mat)   state <= ST_MAT;
                 end
                 default: ;
             endcase
@@ -694,6 +761,11 @@ module dnpu_core #(
                     xr[w_xidx] <= w_xdata;
                 if (w_fwe)
                     fr[w_fidx] <= w_fdata;
+                if (in_ex && op == `DNPU_OP_M_CFG) begin
+                    mm_m <= xa;
+                    mm_n <= xb;
+                    mm_k <= xc;
+                end
                 if (w_halt) begin
                     state  <= ST_IDLE;
                     done_o <= 1'b1;
@@ -717,6 +789,9 @@ module dnpu_core #(
                 error_o     <= 1'b0;
                 err_cause_o <= `DNPU_ERR_NONE;
                 err_pc_o    <= 32'd0;
+                mm_m        <= 32'd0;
+                mm_n        <= 32'd0;
+                mm_k        <= 32'd0;
                 for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
                 for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
             end

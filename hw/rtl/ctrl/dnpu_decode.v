@@ -2,11 +2,14 @@
 // dnpu_decode: an instruction word's fields (hw/isa.toml, through the generated
 // dnpu_isa.vh) and whether it is ILLEGAL_INSTR (docs/ISA.md): an opcode that is no
 // instruction, a bit set that its instruction does not use (`DNPU_USED_<NAME>), or an MX
-// format code past the formats (every profile decodes all six). Combinational.
+// format code past the formats (every profile decodes all six); the matrix unit's
+// instructions are instructions only on a profile that has one (MATRIX). Combinational.
 
 `include "dnpu_isa.vh"
 
-module dnpu_decode (
+module dnpu_decode #(
+    parameter [0:0] MATRIX = 1'b0       // 1: the profile has a matrix unit (M_* are instructions)
+) (
     input  wire [31:0] instr,
 
     output wire [6:0]  op,
@@ -98,6 +101,9 @@ module dnpu_decode (
                 `DNPU_OP_V_THRESH_MASK: used_mask = `DNPU_USED_V_THRESH_MASK;
                 `DNPU_OP_V_SELECT_INT: used_mask = `DNPU_USED_V_SELECT_INT;
                 `DNPU_OP_V_MASK_FP:   used_mask = `DNPU_USED_V_MASK_FP;
+                `DNPU_OP_M_CFG:       used_mask = MATRIX ? `DNPU_USED_M_CFG : 32'd0;
+                `DNPU_OP_M_MM:        used_mask = MATRIX ? `DNPU_USED_M_MM : 32'd0;
+                `DNPU_OP_M_MM_RES:    used_mask = MATRIX ? `DNPU_USED_M_MM_RES : 32'd0;
                 default:              used_mask = 32'd0;
             endcase
         end
@@ -106,7 +112,8 @@ module dnpu_decode (
     localparam [3:0] MXFMT_N = `DNPU_MXFMT_COUNT;
     wire [31:0] used    = used_mask(op);
     wire        mx_op   = (op == `DNPU_OP_H_PREFETCH_V) | (op == `DNPU_OP_H_SAMPLE_FUSED) |
-                          (op == `DNPU_OP_H_SAMPLE_FUSED_N);
+                          (op == `DNPU_OP_H_SAMPLE_FUSED_N) | (op == `DNPU_OP_M_MM) |
+                          (op == `DNPU_OP_M_MM_RES);
     wire        bad_fmt = mx_op & ({1'b0, fmt} >= MXFMT_N);
     assign illegal = (used == 32'd0) | ((instr & ~used) != 32'd0) | bad_fmt;
 

@@ -49,6 +49,17 @@
 // once) sets fn_stop at that position; the vector unit finishes and writes every position
 // before it, then the core faults AXI_READ.
 //
+// M_MM / M_MM_RES (MAT; matrix profiles only): shape M, N, K from M_CFG (mm_m, mm_n,
+// mm_k), output rows at rd, activations at rs1, weights at rs2, residual at rs3. In EXEC
+// (EXECUTION.md "The matrix unit"): M, N or K = 0 retires with no check; MISALIGNED (N
+// not a multiple of VLEN, K not of max(VLEN, BLOCK), the weight address not an MX stream
+// start); AXI_READ if the last tile's whole beats run past the top of the address space;
+// SRAM_RANGE (X, Y, R outside the vector SRAM, Y overlapping X, R overlapping Y without
+// being Y). Then MAT streams G = ceil(M / MATRIX_ROWS) passes over the N / VLEN weight
+// tiles (tile j at rs2 + j * packed_nbytes(VLEN*K)), one read command and one dequantizer
+// command of K rows per tile, H_SAMPLE_FUSED_N's pipelining; the rows go to the matrix
+// unit (row_valid / row_ready). An error beat faults AXI_READ at once (err).
+//
 // A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
 // cycle after (flush, from the core, which resets the vector unit with it); the engines
 // finish the AXI bursts already issued on their own.
@@ -64,6 +75,7 @@ module dnpu_lsu #(
     parameter integer VLEN      = 16,
     parameter integer VEC_ROWS  = 1024,
     parameter integer MX_BLOCK  = 32,
+    parameter integer MATRIX_ROWS = 0,     // the matrix unit's rows (a power of two); 0 = none
     // SRAM word / row address bits, of the deepest SRAM (derived: not to be set otherwise)
     parameter integer SRAM_AW   = $clog2((INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) > VEC_ROWS ?
                                          (INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) : VEC_ROWS)
@@ -92,14 +104,21 @@ module dnpu_lsu #(
     output reg                     ex_store,
     output reg                     ex_pref,
     output reg                     ex_vec,
+    output reg                     ex_mat,       // M_MM / M_MM_RES: MAT next
+
+    // the matrix unit's shape (M_CFG)
+    input  wire [31:0]             mm_m,
+    input  wire [31:0]             mm_n,
+    input  wire [31:0]             mm_k,
 
     // the transfer's state in the core
     input  wire                    in_load,
     input  wire                    in_store,
     input  wire                    in_pref,
     input  wire                    in_vec,
+    input  wire                    in_mat,
     output wire                    done,         // LOAD / STORE / PREF: complete, retire
-    output wire                    err,          // LOAD / PREF / H_SAMPLE_FUSED: AXI_READ; STORE: AXI_WRITE
+    output wire                    err,          // LOAD / PREF / H_SAMPLE_FUSED / MAT: AXI_READ; STORE: AXI_WRITE
     output reg                     fn_stop,      // H_SAMPLE_FUSED_N: position fn_stop_pos faulted AXI_READ
     output reg  [31:0]             fn_stop_pos,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
@@ -117,7 +136,8 @@ module dnpu_lsu #(
     input  wire [31:0]             fp_rdata,
     input  wire [VLEN*16-1:0]      vec_rdata,
 
-    // dequantized rows: to the vector unit in VEC; row_data is PREF's vector SRAM data too,
+    // dequantized rows: to the vector unit in VEC, to the matrix unit in MAT; row_data is
+    // PREF's vector SRAM data too,
     // and in LOAD H_LOAD_V's row
     output wire                    row_valid,
     output wire [VLEN*16-1:0]      row_data,
@@ -174,6 +194,8 @@ module dnpu_lsu #(
     wire op_fused  = (op == `DNPU_OP_H_SAMPLE_FUSED);
     wire op_fn     = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
     wire h_is_fp   = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
+    wire op_mres   = (op == `DNPU_OP_M_MM_RES);
+    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres;
 
     // ---- checks and sizes ------------------------------------------------------------
     // Sizes past the range checks are used only once those passed (n <= the SRAM's
@@ -201,6 +223,35 @@ module dnpu_lsu #(
     wire [32:0] fn_end   = {1'b0, a_rd} + {1'b0, a_rs3};
     wire        fn_range = (fn_end > INT_DEPTH) | (fn_end > FP_DEPTH);
 
+    // M_MM: shape, weight stream and vector-SRAM ranges (products in 64 bits: M, N, K are
+    // any 32-bit values until the range check has passed).
+    localparam integer LOG_KM = (LOG_VL > LOG_BLK) ? LOG_VL : LOG_BLK;   // K: max(VLEN, BLOCK)
+    localparam integer LOG_MR = (MATRIX_ROWS > 1) ? $clog2(MATRIX_ROWS) : 0;
+    localparam [31:0]  MR_M1  = (MATRIX_ROWS > 1) ? MATRIX_ROWS - 1 : 0;
+    wire        mm_zero  = (mm_m == 32'd0) | (mm_n == 32'd0) | (mm_k == 32'd0);
+    wire [31:0] mm_nt    = mm_n >> LOG_VL;                            // weight tiles
+    wire [31:0] mm_kv    = mm_k >> LOG_VL;                            // X rows per activation row
+    wire        mm_misal = (mm_n[LOG_VL-1:0] != {LOG_VL{1'b0}}) | (mm_k[LOG_KM-1:0] != {LOG_KM{1'b0}}) |
+                           (a_rs2[LOG_MXA-1:0] != {LOG_MXA{1'b0}});
+    wire [47:0] mm_elems = {16'd0, mm_k} << LOG_VL;                   // a tile's elements
+    wire [47:0] mm_beats = mx_need_beats(fmt, mm_elems, LOG_BLK, LOG_BB);
+    wire [47:0] mm_strd  = mx_packed_nbytes(fmt, mm_elems, LOG_BLK);
+    wire [79:0] mm_last  = {48'd0, mm_nt - 32'd1} * {32'd0, mm_strd};
+    wire [80:0] mm_top   = {49'd0, a_rs2} + {1'b0, mm_last} + {33'd0, mm_beats << LOG_BB};
+    wire        mm_past  = (ADDR_TOP != 35'd0) & (mm_top > {46'd0, ADDR_TOP});
+    wire [63:0] mm_xrows = {32'd0, mm_m} * {32'd0, mm_kv};
+    wire [63:0] mm_yrows = {32'd0, mm_m} * {32'd0, mm_nt};
+    wire [64:0] mm_xend  = {33'd0, a_rs1} + {1'b0, mm_xrows};
+    wire [64:0] mm_yend  = {33'd0, a_rd} + {1'b0, mm_yrows};
+    wire [64:0] mm_rend  = {33'd0, a_rs3} + {1'b0, mm_yrows};
+    wire [64:0] mm_depth = {32'd0, VR_DEPTH};
+    wire        mm_range = (mm_xend > mm_depth) | (mm_yend > mm_depth) | (op_mres & (mm_rend > mm_depth)) |
+                           (({33'd0, a_rd} < mm_xend) & ({33'd0, a_rs1} < mm_yend)) |
+                           (op_mres & (a_rs3 != a_rd) & ({33'd0, a_rs3} < mm_yend) & ({33'd0, a_rd} < mm_rend));
+    // tiles streamed: G passes over the NT tiles (valid once the range check passed)
+    wire [31:0] mm_groups = (mm_m + MR_M1) >> LOG_MR;
+    wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};
+
     // ---- EXEC --------------------------------------------------------------------------
     wire dq_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
@@ -212,6 +263,7 @@ module dnpu_lsu #(
         ex_store  = 1'b0;
         ex_pref   = 1'b0;
         ex_vec    = 1'b0;
+        ex_mat    = 1'b0;
         x_rd      = 1'b0;
         x_wr      = 1'b0;
         x_dq      = 1'b0;
@@ -285,6 +337,21 @@ module dnpu_lsu #(
             end else begin
                 ex_vec = 1'b1;                     // AXI_READ is per position, in VEC
             end
+        end else if (op_mm & (MATRIX_ROWS > 0)) begin
+            if (mm_zero) begin
+                ex_retire = 1'b1;
+            end else if (mm_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (mm_past) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_AXI_READ;
+            end else if (mm_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else begin
+                ex_mat = 1'b1;                     // commands are issued in MAT
+            end
         end
     end
     wire ex_go = ex & ex_legal & ~soft_reset;
@@ -298,7 +365,7 @@ module dnpu_lsu #(
     reg         st_hold;               // the SRAM read register holds an unsent word
     reg  [LOG_VL-2:0] vst_w;           // H_STORE_V / H_LOAD_V: word of the row sent / taken next
 
-    // H_SAMPLE_FUSED_N's streams, one per position
+    // H_SAMPLE_FUSED_N's streams, one per position; M_MM's, one per weight tile
     reg  [47:0] fn_addr;               // next position's stream address
     reg  [47:0] fn_stride, fn_span, fn_pbeats;
     reg  [31:0] fn_rq, fn_dq;          // next position to read / to dequantize
@@ -310,18 +377,24 @@ module dnpu_lsu #(
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_err & ~soft_reset;
     wire        fn_dqv  = in_fn & (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset;
+    reg  [47:0] mt_base;               // M_MM: tile 0's address
+    reg  [31:0] mt_count, mt_tile;     // streams in all (G * NT); tile of the next read command
+    wire        mt_err  = in_mat & rd_valid & rd_err;
+    wire        mt_rd   = in_mat & (fn_rq != mt_count) & ~mt_err & ~soft_reset;
+    wire        mt_dqv  = in_mat & (fn_dq != mt_count) & ~soft_reset;
+    wire        in_seq  = in_fn | in_mat;             // one stream per position or tile
 
     // ---- engines -------------------------------------------------------------------------
-    wire             dq_stream = in_pref | in_fuse;
+    wire             dq_stream = in_pref | in_fuse | in_mat;
     wire             dq_s_ready, dq_row_valid, dq_done, dq_cmd_error;
     wire [VLEN*16-1:0] dq_row;
 
     dnpu_mx_dequant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mx (
         .clk(clk), .rst_n(rst_n & ~flush),
-        .cmd_valid((ex_go & x_dq) | fn_dqv), .cmd_ready(dq_cmd_ready), .cmd_fmt(fmt),
-        .cmd_rows(a_rs2[23:0]), .cmd_error(dq_cmd_error),
+        .cmd_valid((ex_go & x_dq) | fn_dqv | mt_dqv), .cmd_ready(dq_cmd_ready), .cmd_fmt(fmt),
+        .cmd_rows(in_mat ? mm_k[23:0] : a_rs2[23:0]), .cmd_error(dq_cmd_error),
         .s_data(rd_data), .s_valid(rd_valid & ~rd_err & dq_stream), .s_ready(dq_s_ready),
-        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(~in_fuse | row_ready),
+        .m_data(dq_row), .m_valid(dq_row_valid), .m_ready(~(in_fuse | in_mat) | row_ready),
         .done(dq_done));
 
     wire        up_valid, up_err, up_s_ready;
@@ -334,11 +407,11 @@ module dnpu_lsu #(
         .s_valid(rd_valid & in_load), .s_data(rd_data), .s_err(rd_err), .s_ready(up_s_ready),
         .m_valid(up_valid), .m_data(up_data), .m_err(up_err), .m_ready(1'b1));
 
-    assign rd_cmd_valid = (ex_go & x_rd) | fn_rd;
-    assign rd_cmd_addr  = in_fn ? fn_addr[31:0] : a_rs1;
-    assign rd_cmd_beats = in_fn ? fn_pbeats[31:0] : ((op_pref | op_fused) ? p_beats[31:0] : h_beats);
+    assign rd_cmd_valid = (ex_go & x_rd) | fn_rd | mt_rd;
+    assign rd_cmd_addr  = in_seq ? fn_addr[31:0] : a_rs1;
+    assign rd_cmd_beats = in_seq ? fn_pbeats[31:0] : ((op_pref | op_fused) ? p_beats[31:0] : h_beats);
     assign rd_ready     = (in_load & up_s_ready) | (dq_stream & dq_s_ready);
-    assign rd_abort     = soft_reset | fault | fn_err;
+    assign rd_abort     = soft_reset | fault | fn_err | mt_err;
 
     // STORE: an SRAM read whenever the read register is free or its last word leaves.
     wire st_rd_more = (mo_cnt != mo_n);
@@ -361,7 +434,7 @@ module dnpu_lsu #(
     wire st_end  = in_store & wr_done;
     assign done = ld_last | st_end | (in_pref & dq_done);
     assign err  = (in_load & up_valid & up_err) | (st_end & wr_err) |
-                  ((in_pref | (in_vec & op_fused)) & rd_valid & rd_err);
+                  ((in_pref | (in_vec & op_fused)) & rd_valid & rd_err) | mt_err;
     assign stall_rd = (in_load & ~up_valid) | (in_pref & dq_s_ready & ~rd_valid);
 
     // H_LOAD_V's row register: words 0 .. VLEN/2-2 of the row, the oldest (lane 0) at the
@@ -388,7 +461,7 @@ module dnpu_lsu #(
     assign vec_re     = st_re & mo_vec;
     assign sram_addr  = mo_base[SRAM_AW-1:0] + mo_cnt[SRAM_AW-1:0];
     assign sram_wdata = up_data;
-    assign row_valid  = dq_row_valid & in_fuse;
+    assign row_valid  = dq_row_valid & (in_fuse | in_mat);
     assign row_data   = in_load ? {up_data, ldv_row} : dq_row;
 
     always @(posedge clk) begin
@@ -403,10 +476,13 @@ module dnpu_lsu #(
                 mo_vec    <= op_storev | op_loadv;
                 vst_w     <= {(LOG_VL-1){1'b0}};
                 st_hold   <= 1'b0;
-                fn_addr   <= {16'd0, a_rs1};
-                fn_stride <= mx_packed_nbytes(fmt, p_elems, LOG_BLK);
-                fn_pbeats <= p_beats;
+                fn_addr   <= {16'd0, op_mm ? a_rs2 : a_rs1};
+                fn_stride <= op_mm ? mm_strd : mx_packed_nbytes(fmt, p_elems, LOG_BLK);
+                fn_pbeats <= op_mm ? mm_beats : p_beats;
                 fn_span   <= p_beats << LOG_BB;
+                mt_base   <= {16'd0, a_rs2};
+                mt_count  <= mm_count[31:0];
+                mt_tile   <= 32'd0;
                 fn_rq     <= 32'd0;
                 fn_dq     <= 32'd0;
                 fn_bpos   <= 32'd0;
@@ -436,6 +512,20 @@ module dnpu_lsu #(
                     fn_stop_pos <= fn_rq;
                 end
             end
+            if (in_mat) begin
+                if (mt_rd & rd_cmd_ready) begin   // G passes over the tiles
+                    fn_rq <= fn_rq + 32'd1;
+                    if (mt_tile + 32'd1 == mm_nt) begin
+                        mt_tile <= 32'd0;
+                        fn_addr <= mt_base;
+                    end else begin
+                        mt_tile <= mt_tile + 32'd1;
+                        fn_addr <= fn_addr + fn_stride;
+                    end
+                end
+                if (mt_dqv & dq_cmd_ready)
+                    fn_dq <= fn_dq + 32'd1;
+            end
             if ((in_pref & dq_row_valid) | ld_item)
                 mo_cnt <= mo_cnt + 32'd1;
             if (ld_word & mo_vec)
@@ -455,7 +545,8 @@ module dnpu_lsu #(
     // SRAM bases beyond the address bits were range-checked before use; the dequantizer
     // never sees a bad command (EXEC checked it); the sizes' high bits are zero once the
     // range check passed.
-    wire unused_ok = &{1'b0, mo_base[31:SRAM_AW], dq_cmd_error, fn_pbeats[47:32]};
+    wire unused_ok = &{1'b0, mo_base[31:SRAM_AW], dq_cmd_error, fn_pbeats[47:32], mm_top[80:32],
+                       mm_count[63:32], mt_base[47:32], mm_k[31:24]};
 
 endmodule
 

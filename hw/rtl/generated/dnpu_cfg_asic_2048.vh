@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'hD0CB68F3  // CSR CONFIG_HASH
-// config_hash = b190cba7ffa98488f5d9905b79d1e6ea141608bc36223f3ba8d0e0bfd0cb68f3
+`define DNPU_CFG_HASH32                          32'hD74AA553  // CSR CONFIG_HASH
+// config_hash = 36eec733595b7f8cdd10ccb5e1d809a270f1170608a435fd8ab160cad74aa553
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -22,7 +22,7 @@
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 1000.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
-`define DNPU_CFG_MATRIX_ROWS                     0
+`define DNPU_CFG_MATRIX_ROWS                     2
 `define DNPU_CFG_MATRIX_WEIGHT_BUFFERS           2
 `define DNPU_CFG_MEMORY_BYTES_PER_CYCLE          1024
 `define DNPU_CFG_MEMORY_READ_LATENCY             100

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'hA2FAACAC  // CSR CONFIG_HASH
-// config_hash = 4d7f32c3f3ba8e995a1222ea7b71ca49e37c0de993c403e807d4b6b1a2faacac
+`define DNPU_CFG_HASH32                          32'h13AC66AE  // CSR CONFIG_HASH
+// config_hash = b27a7c19e5f89eb2d3d01341417d4494849dc0dff6636955da4f564a13ac66ae
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -22,7 +22,7 @@
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
-`define DNPU_CFG_MATRIX_ROWS                     0
+`define DNPU_CFG_MATRIX_ROWS                     4
 `define DNPU_CFG_MATRIX_WEIGHT_BUFFERS           2
 `define DNPU_CFG_MEMORY_BYTES_PER_CYCLE          16
 `define DNPU_CFG_MEMORY_READ_LATENCY             20

@@ -168,7 +168,8 @@ module dnpu_top (
         .INT_WORDS(`DNPU_CFG_SRAM_INT_WORDS), .FP_WORDS(`DNPU_CFG_SRAM_FP_WORDS),
         .VLEN(`DNPU_CFG_VECTOR_VLEN), .LANES(`DNPU_CFG_VECTOR_LANES),
         .VEC_ROWS(`DNPU_CFG_SRAM_VECTOR_ROWS),
-        .MX_BLOCK(`DNPU_CFG_MX_BLOCK)
+        .MX_BLOCK(`DNPU_CFG_MX_BLOCK),
+        .MATRIX_ROWS(`DNPU_CFG_MATRIX_ROWS), .MATRIX_WBUF(`DNPU_CFG_MATRIX_WEIGHT_BUFFERS)
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .start_i(start), .soft_reset_i(soft_reset), .prog_base_i(prog_base), .args_i(args),

@@ -1,0 +1,460 @@
+`default_nettype none
+// dnpu_matrix: the matrix unit (M_MM, M_MM_RES). Y[M, N] = X[M, K] . W[N, K]^T with BF16
+// operands, FP32 accumulation and a BF16 result, bit for bit dnpu.spec.numerics.matmul_bf16
+// (docs/NUMERICS.md section 11): per output, acc = +0, then for k = 0..K-1 in increasing k
+// acc = fp32(acc + fp32(x * w)); the result is bf16(acc), or bf16(acc + r) rounded once with
+// a residual. dnpu_core checks the operands before it issues (ranges fit, Y does not overlap
+// X, R is Y itself or does not overlap Y); the unit assumes them.
+//
+// Array. ROWS x VLEN output-stationary PEs (dnpu_matrix_pe), one FP32 multiply-add per PE
+// per cycle, one k per cycle. N is cut into NT tiles of VLEN columns, M into G = ceil(M/ROWS)
+// groups of ROWS rows (the last group may be partial: its missing rows' PEs stay idle and
+// are neither read nor written). Tiles run in the weight stream's order: for each group g,
+// for each tile j, the tile's K/BLOCK squares.
+//
+// Weights. The MX decoder delivers, per (g, j), the tile's K rows of VLEN BF16 in square
+// order (dnpu.spec.matrix.square_order): square b = every column c's MX block
+// W[j*VLEN + c, b*BLOCK .. b*BLOCK+BLOCK-1], c by c, cut into BLOCK rows of VLEN. A square is
+// needed whole from its first k (column VLEN-1's block comes last), so the unit buffers
+// WBUF squares in a ring; square s computes while later squares load. w_ready is high while
+// a row is owed and a square slot is free; exactly G*NT*K rows are taken per command.
+//
+// Activations. Before square s computes, its X slices (each group row's BLOCK k, i.e.
+// max(1, BLOCK/VLEN) vector-SRAM rows; with VLEN > BLOCK the one row holding them) are
+// read into one half of a double buffer: the next square's slices are prefetched while the
+// current square computes. X row i, k: lane k%VLEN of V[vx + i*(K/VLEN) + k/VLEN].
+//
+// Output. A tile's last multiply-add writes its sums to a shadow register in each PE as
+// well, and the next tile starts from +0 in the following cycle; the shadow drains while
+// the next tile accumulates, one row a cycle: read R[vr + i*NT + j] (residual only), then
+// out = fp_add_f(sh, r, bf16) (without residual: fp_add_f(sh, -0, bf16) = bf16(sh), -0
+// kept), then write V[vd + i*NT + j]. Writes come in stream order (g, j), rows i increasing.
+// A tile's last multiply-add waits while the previous tile's shadow is still draining.
+//
+// Vector SRAM ports (dnpu_sram timing: rdata = mem[raddr] the cycle after re). v_re and
+// v_raddr are combinational from the unit's registers; v_rdata is sampled exactly one cycle
+// after v_re (never later), so the port must be owned by the unit for the whole command.
+// X prefetch has priority over residual reads; without a residual the drain needs no reads.
+// v_we, v_waddr, v_wdata come from registers (v_we is gated by flush).
+//
+// Timing. With w_valid always 1 and the read port keeping up, which
+// ROWS*(max(1, BLOCK/VLEN) + 1) + 1 <= BLOCK guarantees (a square's X slice reads plus a tile
+// end's residual reads fit in the BLOCK cycles a square takes): handshake in cycle 0, weight
+// rows taken in cycles 1 .. T (T = G*NT*K, one a cycle across square, tile and group
+// boundaries), the last square computes in cycles T+1 .. T+BLOCK (a square computes from
+// the cycle after its last row arrives), its tile drains m_last = M - (G-1)*ROWS rows (read,
+// convert, write: one a cycle, three stages), and done is high in cycle
+//     T + BLOCK + m_last + 3     (<= G*NT*K + BLOCK + ROWS + 3).
+// Otherwise the unit stalls (w_ready low while the square ring is full) and stays correct.
+//
+// Handshakes. cmd_ready = idle and not flush (a command is not taken in a flush cycle);
+// operands are sampled at cmd_valid && cmd_ready. done pulses one cycle, the cycle after the
+// last v_we; the unit is idle (cmd_ready) in that cycle. flush (synchronous abort): from the
+// cycle it is high, w_ready, v_we and done are low, and at its edge the unit returns to
+// idle (in-flight reads are dropped). rst_n (synchronous) returns to idle at its edge.
+//
+// Parameters: VLEN power of two 8..2048, ROWS 1..VLEN, BLOCK 8/16/32/64, WBUF power of
+// two >= 2, VEC_ROWS the vector SRAM's depth.
+
+module dnpu_matrix #(
+    parameter integer VLEN     = 16,
+    parameter integer ROWS     = 4,
+    parameter integer BLOCK    = 32,
+    parameter integer WBUF     = 2,
+    parameter integer VEC_ROWS = 1024
+) (
+    input  wire                        clk,
+    input  wire                        rst_n,         // synchronous, active low
+    input  wire                        flush,         // synchronous abort
+
+    input  wire                        cmd_valid,
+    output wire                        cmd_ready,
+    input  wire [31:0]                 cmd_m,         // M >= 1
+    input  wire [31:0]                 cmd_ntiles,    // NT = N / VLEN >= 1
+    input  wire [31:0]                 cmd_k,         // K >= 1, a multiple of max(VLEN, BLOCK)
+    input  wire [$clog2(VEC_ROWS)-1:0] cmd_vx,
+    input  wire [$clog2(VEC_ROWS)-1:0] cmd_vd,
+    input  wire [$clog2(VEC_ROWS)-1:0] cmd_vr,
+    input  wire                        cmd_res,
+
+    input  wire                        w_valid,
+    input  wire [VLEN*16-1:0]          w_data,
+    output wire                        w_ready,
+
+    output reg                         v_re,
+    output reg  [$clog2(VEC_ROWS)-1:0] v_raddr,
+    input  wire [VLEN*16-1:0]          v_rdata,
+    output wire                        v_we,
+    output reg  [$clog2(VEC_ROWS)-1:0] v_waddr,
+    output reg  [VLEN*16-1:0]          v_wdata,
+
+    output wire                        done
+);
+    localparam integer VAW  = $clog2(VEC_ROWS);
+    localparam integer LOGV = $clog2(VLEN);
+    localparam integer LOGB = $clog2(BLOCK);
+    localparam integer WSW  = $clog2(WBUF);
+    localparam integer XR   = (BLOCK >= VLEN) ? BLOCK / VLEN : 1;     // SRAM rows per X slice
+    localparam integer XW   = (BLOCK >= VLEN) ? BLOCK : VLEN;         // elements per X slice
+    localparam integer XPB  = XW / BLOCK;                             // squares per X slice
+    localparam integer PW   = (XR > 1) ? $clog2(XR) : 1;
+    localparam integer RW   = (ROWS > 1) ? $clog2(ROWS) : 1;
+    localparam integer XIW  = $clog2(2 * ROWS);
+    localparam integer SH_UP = (LOGB >= LOGV) ? LOGB - LOGV : 0;
+    localparam integer SH_DN = (LOGB >= LOGV) ? 0 : LOGV - LOGB;
+    localparam [31:0] ROWS_32 = ROWS;
+    localparam [31:0] WBUF_32 = WBUF;
+    localparam [WSW:0] NSQ_FULL = WBUF_32[WSW:0];
+    localparam [31:0] XR_M1_32 = XR - 1;
+    localparam [PW-1:0] XR_M1 = XR_M1_32[PW-1:0];
+
+    // ---- the command ------------------------------------------------------------------
+    reg            busy;
+    reg [31:0]     q_m, q_kb_m1, q_nt_m1;
+    reg [VAW-1:0]  q_kr, q_nt, q_rkr, q_rnt, q_vd, q_vr;
+    reg            q_res;
+
+    wire           accept = cmd_valid & cmd_ready;
+    wire [31:0]    kr32  = cmd_k >> LOGV;
+    wire [31:0]    rkr32 = kr32 * ROWS_32;
+    wire [31:0]    rnt32 = cmd_ntiles * ROWS_32;
+
+    assign cmd_ready = ~busy & ~flush;
+
+    // rows of the group starting at row g0
+    function [31:0] rows_of;
+        input [31:0] m;
+        input [31:0] g0;
+        reg   [31:0] rem;
+        begin
+            rem     = m - g0;
+            rows_of = (rem > ROWS_32) ? ROWS_32 : rem;
+        end
+    endfunction
+
+    // the group starting at row g0 is the last one
+    function last_group;
+        input [31:0] m;
+        input [31:0] g0;
+        begin
+            last_group = ({1'b0, g0} + {1'b0, ROWS_32}) >= {1'b0, m};
+        end
+    endfunction
+
+    // ---- weight loader: the square ring ------------------------------------------------
+    reg [VLEN*16-1:0] wbuf [0:WBUF*BLOCK-1];
+    reg [LOGB-1:0] ld_row;
+    reg [WSW-1:0]  wslot;
+    reg [31:0]     ld_b, ld_j, ld_g0;
+    reg            ld_done;
+    reg [WSW:0]    nsq;                 // complete squares not yet computed
+
+    assign w_ready = busy & ~ld_done & (nsq < NSQ_FULL) & ~flush;
+    wire   take    = w_valid & w_ready;
+    wire   sq_in   = take & (&ld_row);
+
+    always @(posedge clk)
+        if (take)
+            wbuf[{wslot, ld_row}] <= w_data;
+
+    // ---- compute position and PE operands ----------------------------------------------
+    reg [LOGB-1:0] c_kk;
+    reg [WSW-1:0]  cslot;
+    reg [31:0]     c_b, c_j, c_g0, c_mg;
+    reg [VAW-1:0]  c_gnt;               // g0 * NT
+    reg            c_xs, c_done;
+    reg [1:0]      xrdy;                // X buffer half holds its square's slices
+
+    reg            sh_full;             // shadow rows still to be read out
+    reg            d1_v, d1_last;
+    wire           sh_block   = sh_full | (d1_v & ~d1_last);
+    wire           c_sq_last  = &c_kk;
+    wire           c_tile_end = c_sq_last & (c_b == q_kb_m1);
+    wire           step = busy & ~c_done & (nsq != 0) & xrdy[c_xs] & ~(c_tile_end & sh_block);
+    wire           sq_out = step & c_sq_last;
+    wire           c_first = (c_b == 0) & (c_kk == 0);
+
+    reg [XW*16-1:0] xbuf [0:2*ROWS-1];
+    wire [ROWS*16-1:0] x_row;
+    wire [VLEN*16-1:0] w_col;
+    wire [ROWS*VLEN*32-1:0] sh_all;
+
+    // the k's element in the X slice: with VLEN > BLOCK a slice holds XPB squares
+    wire [$clog2(XW)-1:0] xe;
+    generate
+        if (XPB > 1) begin : g_xe_wide
+            assign xe = {c_b[$clog2(XPB)-1:0], c_kk};
+        end else begin : g_xe
+            assign xe = c_kk;
+        end
+    endgenerate
+
+    genvar gr, gc;
+    generate
+        for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_wcol
+            // column c's element k of the square: flat index c*BLOCK + k, row / lane of it
+            localparam [31:0] CI32 = gc;
+            wire [LOGV+LOGB-1:0] e = {CI32[LOGV-1:0], c_kk};
+            assign w_col[gc*16 +: 16] = wbuf[{cslot, e[LOGV+LOGB-1:LOGV]}][e[LOGV-1:0]*16 +: 16];
+        end
+        for (gr = 0; gr < ROWS; gr = gr + 1) begin : g_row
+            localparam [31:0] RI32 = gr;
+            localparam [XIW-1:0] XI0 = RI32[XIW-1:0];
+            localparam [31:0] RI2_32 = gr + ROWS;
+            localparam [XIW-1:0] XI1 = RI2_32[XIW-1:0];
+            wire en_r = step & (RI32 < c_mg);
+            assign x_row[gr*16 +: 16] = xbuf[c_xs ? XI1 : XI0][xe*16 +: 16];
+            for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_pe
+                dnpu_matrix_pe u_pe (.clk(clk), .en(en_r), .first(c_first), .last(c_tile_end),
+                                     .x(x_row[gr*16 +: 16]), .w(w_col[gc*16 +: 16]),
+                                     .sh(sh_all[(gr*VLEN + gc)*32 +: 32]));
+            end
+        end
+    endgenerate
+
+    // ---- X prefetch ---------------------------------------------------------------------
+    reg [31:0]     pf_b, pf_j, pf_g0, pf_mg, pf_r;
+    reg [PW-1:0]   pf_p;
+    reg            pf_xs, pf_done;
+    reg [VAW-1:0]  pf_gx, pf_rkr;       // vx + g0*(K/VLEN), r*(K/VLEN)
+    reg            pfd_v, pfd_last, pfd_xs;
+    reg [XIW-1:0]  pfd_xi;
+    reg [PW-1:0]   pfd_p;
+
+    wire           pf_req   = busy & ~pf_done & ~xrdy[pf_xs];
+    wire [31:0]    pf_boff  = (pf_b << SH_UP) >> SH_DN;     // (b*BLOCK) / VLEN
+    wire [VAW-1:0] pf_p_ext;
+    wire [VAW-1:0] pf_addr  = pf_gx + pf_rkr + pf_boff[VAW-1:0] + pf_p_ext;
+    wire           pf_row_end = (pf_p == XR_M1);
+    wire           pf_sq_end  = pf_row_end & (pf_r == pf_mg - 1);
+    wire [31:0]    pf_xi32    = (pf_xs ? ROWS_32 : 32'd0) + pf_r;
+    generate
+        if (VAW > PW) begin : g_pext
+            assign pf_p_ext = {{(VAW-PW){1'b0}}, pf_p};
+        end else begin : g_pext_n
+            assign pf_p_ext = pf_p[VAW-1:0];
+        end
+    endgenerate
+
+    always @(posedge clk)
+        if (pfd_v)
+            xbuf[pfd_xi][pfd_p*VLEN*16 +: VLEN*16] <= v_rdata;
+
+    // ---- drain ---------------------------------------------------------------------------
+    reg [31:0]     dr_r, dr_mg;
+    reg [VAW-1:0]  dr_off;              // g0*NT + j + r*NT
+    reg            dr_fin;              // the command's last tile
+    reg [RW-1:0]   d1_r;
+    reg [VAW-1:0]  d1_waddr;
+    reg            d1_fin, we_r, we_fin, done_r;
+
+    wire           dr_go   = sh_full & (~q_res | ~pf_req);
+    wire           dr_last = (dr_r == dr_mg - 1);
+    // The shadow row being drained, through an array select: a variable part-select of
+    // sh_all this wide (asic-2048: 65536 bits a row) is an internal error in Verilator.
+    wire [VLEN*32-1:0] sh_rows [0:ROWS-1];
+    genvar gr2;
+    generate
+        for (gr2 = 0; gr2 < ROWS; gr2 = gr2 + 1) begin : g_sh_rows
+            assign sh_rows[gr2] = sh_all[gr2*VLEN*32 +: VLEN*32];
+        end
+    endgenerate
+    wire [VLEN*32-1:0] sh_row = sh_rows[d1_r];
+    wire [VLEN*16-1:0] out_row;
+
+    generate
+        for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_out
+            wire [31:0] y;
+            // -0 leaves acc unchanged, a -0 acc included; a residual is added with one rounding
+            dnpu_fp32_add u_out (.en(d1_v), .a(sh_row[gc*32 +: 32]),
+                                 .b(q_res ? {v_rdata[gc*16 +: 16], 16'd0} : 32'h8000_0000),
+                                 .sub(1'b0), .bf16(1'b1), .y(y));
+            assign out_row[gc*16 +: 16] = y[31:16];
+            wire unused_ok = &{1'b0, y[15:0]};
+        end
+    endgenerate
+
+    always @* begin
+        v_re    = pf_req | (dr_go & q_res);
+        v_raddr = pf_req ? pf_addr : q_vr + dr_off;
+    end
+
+    assign v_we = we_r & ~flush;
+    assign done = done_r & ~flush;
+
+    // ---- control ------------------------------------------------------------------------
+    always @(posedge clk) begin
+        if (~rst_n | flush) begin
+            busy    <= 1'b0;
+            pfd_v   <= 1'b0;
+            d1_v    <= 1'b0;
+            we_r    <= 1'b0;
+            we_fin  <= 1'b0;
+            done_r  <= 1'b0;
+            sh_full <= 1'b0;
+            xrdy    <= 2'b00;
+        end else if (accept) begin
+            busy    <= 1'b1;
+            q_m     <= cmd_m;
+            q_kb_m1 <= (cmd_k >> LOGB) - 32'd1;
+            q_nt_m1 <= cmd_ntiles - 32'd1;
+            q_kr    <= kr32[VAW-1:0];
+            q_nt    <= cmd_ntiles[VAW-1:0];
+            q_rkr   <= rkr32[VAW-1:0];
+            q_rnt   <= rnt32[VAW-1:0];
+            q_vd    <= cmd_vd;
+            q_vr    <= cmd_vr;
+            q_res   <= cmd_res;
+            ld_row  <= 0;
+            wslot   <= 0;
+            ld_b    <= 32'd0;
+            ld_j    <= 32'd0;
+            ld_g0   <= 32'd0;
+            ld_done <= 1'b0;
+            nsq     <= 0;
+            c_kk    <= 0;
+            cslot   <= 0;
+            c_b     <= 32'd0;
+            c_j     <= 32'd0;
+            c_g0    <= 32'd0;
+            c_mg    <= rows_of(cmd_m, 32'd0);
+            c_gnt   <= 0;
+            c_xs    <= 1'b0;
+            c_done  <= 1'b0;
+            xrdy    <= 2'b00;
+            pf_b    <= 32'd0;
+            pf_j    <= 32'd0;
+            pf_g0   <= 32'd0;
+            pf_mg   <= rows_of(cmd_m, 32'd0);
+            pf_r    <= 32'd0;
+            pf_p    <= 0;
+            pf_xs   <= 1'b0;
+            pf_done <= 1'b0;
+            pf_gx   <= cmd_vx;
+            pf_rkr  <= 0;
+            pfd_v   <= 1'b0;
+            sh_full <= 1'b0;
+            d1_v    <= 1'b0;
+            we_r    <= 1'b0;
+            we_fin  <= 1'b0;
+            done_r  <= 1'b0;
+        end else begin
+            // loader
+            if (take) begin
+                ld_row <= ld_row + 1'b1;
+                if (&ld_row) begin
+                    wslot <= wslot + 1'b1;
+                    if (ld_b == q_kb_m1) begin
+                        ld_b <= 32'd0;
+                        if (ld_j == q_nt_m1) begin
+                            ld_j <= 32'd0;
+                            if (last_group(q_m, ld_g0))
+                                ld_done <= 1'b1;
+                            else
+                                ld_g0 <= ld_g0 + ROWS_32;
+                        end else
+                            ld_j <= ld_j + 32'd1;
+                    end else
+                        ld_b <= ld_b + 32'd1;
+                end
+            end
+            nsq <= nsq + {{WSW{1'b0}}, sq_in} - {{WSW{1'b0}}, sq_out};
+
+            // X prefetch: issue, then the data the cycle after
+            pfd_v <= pf_req;
+            if (pf_req) begin
+                pfd_xi   <= pf_xi32[XIW-1:0];
+                pfd_p    <= pf_p;
+                pfd_xs   <= pf_xs;
+                pfd_last <= pf_sq_end;
+                pf_p     <= pf_row_end ? {PW{1'b0}} : pf_p + 1'b1;
+                if (pf_row_end) begin
+                    pf_r   <= pf_r + 32'd1;
+                    pf_rkr <= pf_rkr + q_kr;
+                end
+                if (pf_sq_end) begin
+                    pf_r   <= 32'd0;
+                    pf_rkr <= 0;
+                    pf_xs  <= ~pf_xs;
+                    if (pf_b == q_kb_m1) begin
+                        pf_b <= 32'd0;
+                        if (pf_j == q_nt_m1) begin
+                            pf_j <= 32'd0;
+                            if (last_group(q_m, pf_g0))
+                                pf_done <= 1'b1;
+                            else begin
+                                pf_g0 <= pf_g0 + ROWS_32;
+                                pf_mg <= rows_of(q_m, pf_g0 + ROWS_32);
+                                pf_gx <= pf_gx + q_rkr;
+                            end
+                        end else
+                            pf_j <= pf_j + 32'd1;
+                    end else
+                        pf_b <= pf_b + 32'd1;
+                end
+            end
+            if (pfd_v & pfd_last)
+                xrdy[pfd_xs] <= 1'b1;
+
+            // compute
+            if (step) begin
+                c_kk <= c_kk + 1'b1;
+                if (c_sq_last) begin
+                    cslot       <= cslot + 1'b1;
+                    c_xs        <= ~c_xs;
+                    xrdy[c_xs]  <= 1'b0;
+                    if (c_b == q_kb_m1) begin
+                        c_b     <= 32'd0;
+                        dr_r    <= 32'd0;
+                        dr_mg   <= c_mg;
+                        dr_off  <= c_gnt + c_j[VAW-1:0];
+                        dr_fin  <= (c_j == q_nt_m1) & last_group(q_m, c_g0);
+                        if (c_j == q_nt_m1) begin
+                            c_j <= 32'd0;
+                            if (last_group(q_m, c_g0))
+                                c_done <= 1'b1;
+                            else begin
+                                c_g0  <= c_g0 + ROWS_32;
+                                c_mg  <= rows_of(q_m, c_g0 + ROWS_32);
+                                c_gnt <= c_gnt + q_rnt;
+                            end
+                        end else
+                            c_j <= c_j + 32'd1;
+                    end else
+                        c_b <= c_b + 32'd1;
+                end
+            end
+
+            // drain: D0 residual read, D1 convert (v_rdata), D2 write
+            d1_v <= dr_go;
+            if (dr_go) begin
+                d1_r     <= dr_r[RW-1:0];
+                d1_waddr <= q_vd + dr_off;
+                d1_last  <= dr_last;
+                d1_fin   <= dr_fin & dr_last;
+                dr_r     <= dr_r + 32'd1;
+                dr_off   <= dr_off + q_nt;
+                if (dr_last)
+                    sh_full <= 1'b0;
+            end
+            if (step & c_tile_end)
+                sh_full <= 1'b1;
+            we_r   <= d1_v;
+            we_fin <= d1_v & d1_fin;
+            done_r <= we_fin;
+            if (we_fin)
+                busy <= 1'b0;
+        end
+    end
+
+    always @(posedge clk)
+        if (d1_v) begin
+            v_waddr <= d1_waddr;
+            v_wdata <= out_row;
+        end
+
+    wire unused_ok = &{1'b0, kr32[31:VAW], rkr32[31:VAW], rnt32[31:VAW], pf_boff[31:VAW], pf_xi32[31:XIW],
+                       cmd_k[LOGV-1:0]};
+endmodule
+
+`default_nettype wire
