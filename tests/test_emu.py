@@ -430,6 +430,45 @@ def test_load_v_round_trip():
     assert res.op_counts["H_LOAD_V"] == 2 and res.class_counts["memory"] == 3
 
 
+def test_matrix_instructions():
+    """M_CFG sets the shape (kept across programs, cleared by SOFT_RESET); M_MM and M_MM_RES
+    (in place) write matmul_bf16 of the vector-SRAM rows and the MX-decoded weight tiles
+    (tests/test_linear.py has the shapes, specials and faults)."""
+    from dnpu.spec import matrix
+
+    assert CFG.matrix.rows, "the sim profile has a matrix unit"
+    rng = np.random.default_rng(11)
+    M, NO, K = CFG.matrix.rows + 1, 2 * VLEN, max(VLEN, CFG.mx.block)
+    w = rng.standard_normal((NO, K))
+    e = new()
+    e.write(DATA, matrix.pack_weights(w, "e2m1", CFG.mx.block, VLEN))
+    x = N.round_bf16(rng.standard_normal((M * K // VLEN, VLEN)))
+    r = N.round_bf16(rng.standard_normal((M * NO // VLEN, VLEN)))
+    e.vsram[0:len(x)] = x
+    e.vsram[200:200 + len(r)] = r
+    e, res = ok(f"""
+        {li("x1", M)}
+        {li("x2", NO)}
+        {li("x3", K)}
+        M_CFG x1, x2, x3
+        {li("x4", DATA)}
+        S_ADDI x5, x0, 100
+        M_MM x5, x0, x4, e2m1
+        S_ADDI x6, x0, 200
+        M_MM_RES x6, x0, x4, x6, e2m1
+    """, e, trace=True)
+    wq = matrix.quantize_weights(w, "e2m1", CFG.mx.block)
+    y = N.matmul_bf16(x.reshape(M, K), wq)
+    assert (e.vsram[100:100 + M * NO // VLEN].reshape(M, NO) == y).all()
+    yr = N.matmul_bf16(x.reshape(M, K), wq, residual_bits=r.reshape(M, NO))
+    assert (e.vsram[200:200 + M * NO // VLEN].reshape(M, NO) == yr).all()
+    assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [{"V": (100, M * NO // VLEN)},
+                                                                         {"V": (200, M * NO // VLEN)}]
+    assert e.mshape == (M, NO, K) and res.class_counts["matrix"] == 3
+    e.soft_reset()
+    assert e.mshape == (0, 0, 0)
+
+
 def test_load_v_faults():
     """H_LOAD_V checks in H_LOAD_INT's order: n = 0 retires with no check, MISALIGNED,
     SRAM_RANGE (before memory is read), then the read: AXI_READ for an unmapped range or

@@ -369,7 +369,13 @@ def test_check_perf_cli_small_grid(tmp_path):
                                      "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     j = json.loads(out.read_text())
-    assert j["points"] == len(j["points_detail"]) == len(dnpu.verify.perf.DEFAULT_GRID["sim"])
+    grid = dnpu.verify.perf
+    assert j["points"] == len(j["points_detail"]) == len(grid.DEFAULT_GRID["sim"]) + len(grid.LINEAR_GRID)
     assert j["max_abs_error_pct"] <= 5.0
     for p in j["points_detail"]:
-        assert {"rtl_cycles", "model_cycles", "error_pct", "bound_cycles", "rtl_over_bound"} <= set(p)
+        if p.get("kind") == "linear":
+            assert {"M", "N", "K", "rtl_cycles", "model_cycles", "error_pct", "macs_per_cycle"} <= set(p)
+        else:
+            assert {"rtl_cycles", "model_cycles", "error_pct", "bound_cycles", "rtl_over_bound"} <= set(p)
+    assert sum(p.get("kind") == "linear" for p in j["points_detail"]) == len(grid.LINEAR_GRID)
+    assert "linear M x N x K" in r.stdout

@@ -61,12 +61,21 @@ def _cmd_check_lockstep(args: argparse.Namespace) -> int:
 def _print_check_perf(r: dict) -> None:
     print(f"{'config':<8} {'B':>2} {'L':>3} {'V':>6} {'mode':<9} {'flow':<6} {'rtl':>9} {'model':>9} "
           f"{'err%':>7} {'bound':>9} {'rtl/bound':>9}")
+    linear = [p for p in r["points_detail"] if p.get("kind") == "linear"]
     for p in r["points_detail"]:
-        print(f"{p['config']:<8} {p['B']:>2} {p['L']:>3} {p['V']:>6} {p['mode']:<9} {p['flow']:<6} "
-              f"{p['rtl_cycles']:>9} {p['model_cycles']:>9} {p['error_pct']:>7.3f} {p['bound_cycles']:>9.0f} "
-              f"{p['rtl_over_bound']:>9.3f}")
+        if p.get("kind") != "linear":
+            print(f"{p['config']:<8} {p['B']:>2} {p['L']:>3} {p['V']:>6} {p['mode']:<9} {p['flow']:<6} "
+                  f"{p['rtl_cycles']:>9} {p['model_cycles']:>9} {p['error_pct']:>7.3f} {p['bound_cycles']:>9.0f} "
+                  f"{p['rtl_over_bound']:>9.3f}")
+    if linear:
+        print(f"{'config':<8} {'linear M x N x K':>22} {'res':>4} {'rtl':>9} {'model':>9} {'err%':>7} {'MAC/cyc':>8}")
+        for p in linear:
+            print(f"{p['config']:<8} {p['M']:>6} x {p['N']:>5} x {p['K']:>5} {'yes' if p['residual'] else 'no':>4} "
+                  f"{p['rtl_cycles']:>9} {p['model_cycles']:>9} {p['error_pct']:>7.3f} {p['macs_per_cycle']:>8.2f}")
     for s in r["skipped"]:
-        print(f"skipped {s['config']} B={s['B']} L={s['L']} V={s['V']} {s['flow']}: {s['why'][:90]}")
+        what = (f"linear {s['M']}x{s['N']}x{s['K']}" if s.get("kind") == "linear"
+                else f"B={s['B']} L={s['L']} V={s['V']} {s['flow']}")
+        print(f"skipped {s['config']} {what}: {s['why'][:90]}")
     print(f"points {r['points']}, max |error| {r['max_abs_error_pct']:.3f}% (allowed {r['max_error_allowed_pct']}%)")
     for c, fl in r["rtl_over_bound_v_ge_4096"].items():
         for flow, v in fl.items():

@@ -8,6 +8,10 @@ single-pass bound. When torch sees a CUDA GPU, the same step (argmax with lowest
 ties, softmax probability of x0, top-k commit, masked update; logits in BF16 on the GPU,
 arithmetic in FP32) is timed there in eager mode and under torch.compile with CUDA events.
 
+`matrix_projection()` (the `matrix` key of the projection) times LLaDA-8B's linear layers on the
+profile's matrix unit with `analytical.matmul_cycles`: every layer's Q, K, V, O, gate, up and
+down projections and the LM head, for the step's B*L token rows, e4m3 weights, both ports.
+
 `bench_row()` is the one-row summary `dnpu bench` prints for the asic-2048 projection.
 """
 
@@ -19,7 +23,7 @@ from dnpu.spec import config as config_mod
 from dnpu.compiler import FLOWS_FUSED_FIRST
 from dnpu.perf import analytical
 
-__all__ = ["PAPER", "projection", "bench_row", "gpu_times", "format_table"]
+__all__ = ["PAPER", "LLADA_8B", "projection", "matrix_projection", "bench_row", "gpu_times", "format_table"]
 
 # arXiv 2601.20706 as summarised in shared/REFERENCE.md ("reported", not reproduced).
 PAPER = {
@@ -31,6 +35,34 @@ PAPER = {
     "a6000_ms": 2.51,
     "bound_cycles": 31_616,
 }
+
+
+# LLaDA-8B's shapes (its published config): the linear layers of one forward pass.
+LLADA_8B = {"layers": 32, "d_model": 4096, "mlp": 12288, "vocab": 126464}
+
+
+def matrix_projection(cfg, M: int, fmt: str = "e4m3") -> dict[str, Any]:
+    """LLaDA-8B's linear layers for M token rows on cfg's matrix unit, per port: cycles of each
+    shape (one M_MM each, N and K as in the model), the forward's total, MACs per cycle."""
+    if not cfg.matrix.rows:
+        return {"available": False, "reason": f"profile {cfg.name} has no matrix unit"}
+    d, f, L = LLADA_8B["d_model"], LLADA_8B["mlp"], LLADA_8B["layers"]
+    shapes = {"qkvo": (d, d, 4 * L), "gate_up": (f, d, 2 * L), "down": (d, f, L), "lm_head": (LLADA_8B["vocab"], d, 1)}
+    out: dict[str, Any] = {"available": True, "M": M, "fmt": fmt, "rows": cfg.matrix.rows, "cols": cfg.matrix_cols,
+                           "peak_macs_per_cycle": cfg.matrix.rows * cfg.matrix_cols, "ports": {}}
+    for port in ("rtl", "ideal"):
+        m = analytical.machine(cfg, port)
+        per, total, macs = {}, 0, 0
+        for name, (N, K, times) in shapes.items():
+            N = -(-N // m.vlen) * m.vlen
+            c = analytical.matmul_cycles(m, M, N, K, fmt)
+            per[name] = {"N": N, "K": K, "count": times, "cycles_each": c}
+            total += c * times
+            macs += M * N * K * times
+        out["ports"][port] = {"shapes": per, "cycles": total, "ms": total / (cfg.clock.f_clk_mhz * 1e3),
+                              "macs_per_cycle": macs / total,
+                              "utilization": macs / total / out["peak_macs_per_cycle"]}
+    return out
 
 
 def _flow_entry(est: analytical.Estimate) -> dict[str, Any]:
@@ -69,6 +101,7 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
         for e in port_flows.values():
             if "cycles" in e:
                 e["over_bound"] = e["cycles"] / b["cycles"]
+    out["matrix"] = matrix_projection(cfg, B * L, fmt)
     out["paper"] = dict(PAPER)
     out["gpu"] = gpu_times(B, L, V, iters=gpu_iters) if gpu else {"available": False, "reason": "not asked (--no-gpu)"}
     g = out["gpu"]
@@ -182,6 +215,14 @@ def format_table(p: dict[str, Any]) -> str:
         lines.append("  ".join(c.ljust(w[j]) if j == 0 or j == 4 else c.rjust(w[j]) for j, c in enumerate(r)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * x for x in w))
+    mp = p.get("matrix", {})
+    if mp.get("available"):
+        for port, e in mp["ports"].items():
+            lines.append(f"LLaDA-8B linear layers, {mp['M']} token rows, {port} port: {e['cycles']:,} cycles = "
+                         f"{e['ms']:.1f} ms, {e['macs_per_cycle']:,.0f} MACs/cycle of {mp['peak_macs_per_cycle']:,} "
+                         f"({100 * e['utilization']:.1f} %)")
+    elif mp:
+        lines.append(f"matrix unit: {mp['reason']}")
     if not g.get("available"):
         lines.append(f"GPU: {g.get('reason')}")
     else:
