@@ -306,3 +306,62 @@ def test_matmul_cycles_extrapolation(profile, shape):
     fixed = an.matmul_cycles(m, 1, m.vlen, K) - an.stream_cycles(m, "e4m3", K, False, 1, matrix=True)
     fixed += (M - (-(-M // m.matrix_rows) - 1) * m.matrix_rows) - 1          # the last group's rows
     assert abs(an.matmul_cycles(m, M, N, K) - (full + fixed)) <= full * 1e-3
+
+
+MM_FAULTS = {   # case: (M, N, K, vx, vd, vr, weights at "w" (+ offset) or "hole"), cause
+    "n_not_vlen": ((2, 24, 32, 0, 100, None, 0), ErrCause.MISALIGNED),
+    "k_not_multiple": ((2, 16, 48, 0, 100, None, 0), ErrCause.MISALIGNED),
+    "w_misaligned": ((2, 16, 32, 0, 100, None, 8), ErrCause.MISALIGNED),
+    "x_past_top": ((4, 16, 32, 1020, 100, None, 0), ErrCause.SRAM_RANGE),
+    "y_overlaps_x": ((4, 16, 32, 0, 7, None, 0), ErrCause.SRAM_RANGE),
+    "r_overlaps_y": ((4, 32, 32, 0, 100, 101, 0), ErrCause.SRAM_RANGE),
+    "w_unmapped": ((2, 16, 32, 0, 100, None, "hole"), ErrCause.AXI_READ),
+    "w_past_top": ((2, 16, 32, 0, 100, None, "top"), ErrCause.AXI_READ),
+    "zero_shape": ((0, 16, 32, 0, 100, None, "hole"), None),
+    "in_place_residual": ((5, 32, 64, 0, 100, 100, 0), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MM_FAULTS))
+def test_m_mm_checks_rtl_equals_emu(model, case):
+    """Each M_MM check on the RTL and the emulator: the same cause at the same PC, or the same
+    rows when nothing faults."""
+    import dnpu.runtime as rt
+
+    (M, N, K, vx, vd, vr, wa), cause = MM_FAULTS[case]
+    cfg = config_mod.load("sim")
+    rng = np.random.default_rng(9)
+    w = matrix.pack_weights(rng.standard_normal((32, 64)), "e4m3", 32, 16)
+    x = nm.round_bf16(rng.standard_normal(16 * 64)).astype("<u2").tobytes()
+    src = ["S_LI_FP f0, 0x3F80", "S_ADDI x3, x0, 300", "V_FILL_VF x0, f0, x3",     # rows 0..299 known
+           "S_LD_ARG x1, 0", "S_LD_ARG x2, 1", "S_ADDI x3, x0, 64", "H_LOAD_V x0, x1, x3",
+           "S_ADDI x10, x0, 100", "H_LOAD_V x10, x1, x3",       # rows 100.. hold a residual
+           *isa.load_imm("x4", M), *isa.load_imm("x5", N), *isa.load_imm("x6", K), "M_CFG x4, x5, x6",
+           *isa.load_imm("x7", vx), *isa.load_imm("x8", vd), *isa.load_imm("x9", vr or 0)]
+    if wa == "hole":
+        src += isa.load_imm("x2", 0x100)
+    elif wa == "top":
+        src += isa.load_imm("x2", (1 << 32) - 64)
+    else:
+        src += [f"S_ADDI x2, x2, {wa}"]
+    src += [f"M_MM_RES x8, x7, x2, x9, e4m3" if vr is not None else "M_MM x8, x7, x2, e4m3",
+            "S_ADDI x10, x0, 1", "C_HALT"]
+    prog = isa.assemble("\n".join(src))
+    seen = {}
+    for backend in ("emu", "verilator"):
+        with rt.open(backend, config=cfg) as dev:
+            bx, bw, bp = dev.alloc(len(x)), dev.alloc(len(w)), dev.alloc(len(prog))
+            bx.write(x)
+            bw.write(w)
+            bp.write(prog)
+            try:
+                dev.run(bp.addr, args=[bx.addr, bw.addr])
+                out = dev.alloc(2 * 16 * 300)
+                dump = isa.assemble("S_LD_ARG x1, 0\nS_ADDI x2, x0, 300\nH_STORE_V x0, x1, x2\nC_HALT")
+                bp.write(dump)
+                dev.run(bp.addr, args=[out.addr])
+                seen[backend] = ("halted", out.read(2 * 16 * 300))
+            except rt.DeviceError as e:
+                seen[backend] = (e.err_cause, e.err_pc - bp.addr)
+    assert seen["emu"][0] == (cause or "halted"), seen["emu"]
+    assert seen["verilator"] == seen["emu"]
