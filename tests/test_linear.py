@@ -319,6 +319,7 @@ MM_FAULTS = {   # case: (M, N, K, vx, vd, vr, weights at "w" (+ offset) or "hole
     "w_past_top": ((2, 16, 32, 0, 100, None, "top"), ErrCause.AXI_READ),
     "zero_shape": ((0, 16, 32, 0, 100, None, "hole"), None),
     "in_place_residual": ((5, 32, 64, 0, 100, 100, 0), None),
+    "bad_fmt": ((2, 16, 32, 0, 100, None, 0), ErrCause.ILLEGAL_INSTR),     # fmt code 6: no format
 }
 
 
@@ -344,9 +345,11 @@ def test_m_mm_checks_rtl_equals_emu(model, case):
         src += isa.load_imm("x2", (1 << 32) - 64)
     else:
         src += [f"S_ADDI x2, x2, {wa}"]
-    src += [f"M_MM_RES x8, x7, x2, x9, e4m3" if vr is not None else "M_MM x8, x7, x2, e4m3",
-            "S_ADDI x10, x0, 1", "C_HALT"]
-    prog = isa.assemble("\n".join(src))
+    mm = f"M_MM_RES x8, x7, x2, x9, e4m3" if vr is not None else "M_MM x8, x7, x2, e4m3"
+    words = isa.assemble_words("\n".join(src + [mm, "S_ADDI x10, x0, 1", "C_HALT"]))
+    if case == "bad_fmt":                      # the assembler refuses it: patch the word
+        words[-3] |= 6 << isa.INSTRS["M_MM"].operands[-1].field.lsb
+    prog = b"".join(w.to_bytes(4, "little") for w in words)
     seen = {}
     for backend in ("emu", "verilator"):
         with rt.open(backend, config=cfg) as dev:
