@@ -89,3 +89,19 @@ def test_pynq_z2_build_fits_the_xc7z020(tmp_path):
                        cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fits the xc7z020" in r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["pynq-z2", "zcu104"])
+def test_the_board_profiles_fit_their_parts(profile, tmp_path):
+    """The Yosys estimate of each board profile fits its part (zcu104 with its matrix unit,
+    pynq-z2 without one): scripts/synth_report.py exits 0 and says so in its JSON."""
+    import json
+
+    out = tmp_path / "synth.json"
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "synth_report.py"), "--config", profile,
+                        "--json", str(out), "--timeout", "5400"], capture_output=True, text=True, timeout=6000)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert rep["fits"] and rep["profile"] == profile
+    assert all(rep["used"][k] <= rep["available"][k] for k in rep["used"])
