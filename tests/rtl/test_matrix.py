@@ -480,7 +480,8 @@ def _id(shape):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("shape", [SIM, SMALL, WIDE_BUF, WIDE], ids=_id)
+# WIDE_BUF (a four-square ring) only in the slow tier: each set is a Verilator build of its own
+@pytest.mark.parametrize("shape", [SIM, SMALL, pytest.param(WIDE_BUF, marks=pytest.mark.slow), WIDE], ids=_id)
 def test_matrix_verilator(shape):
     _run("verilator", shape, scale=1.0 if shape == SIM else 0.5)
 
