@@ -142,6 +142,9 @@ module dnpu_matrix #(
     endfunction
 
     // ---- weight loader: the square ring ------------------------------------------------
+    // Registers, not a RAM: every column reads its own row of the square each cycle (VLEN
+    // read ports), which no block or distributed RAM has; Yosys's MEMORY_LIBMAP is told so.
+    (* ram_style = "logic" *)
     reg [VLEN*16-1:0] wbuf [0:WBUF*BLOCK-1];
     reg [LOGB-1:0] ld_row;
     reg [WSW-1:0]  wslot;
@@ -174,6 +177,7 @@ module dnpu_matrix #(
     wire           sq_out = step & c_sq_last;
     wire           c_first = (c_b == 0) & (c_kk == 0);
 
+    (* ram_style = "logic" *)                 // ROWS read ports a cycle, as wbuf
     reg [XW*16-1:0] xbuf [0:2*ROWS-1];
     wire [ROWS*16-1:0] x_row;
     wire [VLEN*16-1:0] w_col;
