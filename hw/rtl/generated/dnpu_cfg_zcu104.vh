@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'h59CBCD68  // CSR CONFIG_HASH
-// config_hash = b8cd203b2f4e15be83e8ec0cfe174ec9afea73188067ef66ff8156e159cbcd68
+`define DNPU_CFG_HASH32                          32'h8C43DBF6  // CSR CONFIG_HASH
+// config_hash = 2a9b5e344229508c248fb2dadad8e4075ce1614962aaf3c28f651d408c43dbf6
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -22,7 +22,7 @@
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 200.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
-`define DNPU_CFG_MATRIX_ROWS                     2
+`define DNPU_CFG_MATRIX_ROWS                     1
 `define DNPU_CFG_MATRIX_WEIGHT_BUFFERS           2
 `define DNPU_CFG_MEMORY_BYTES_PER_CYCLE          16
 `define DNPU_CFG_MEMORY_READ_LATENCY             60
