@@ -36,7 +36,7 @@ import random
 
 import numpy as np
 
-from dnpu.spec import isa, mx
+from dnpu.spec import isa, matrix, mx
 from dnpu.spec.config import Config
 
 __all__ = ["ProgGen", "GenProgram", "BufferSpec", "HOLE", "absent_instructions"]
@@ -397,12 +397,12 @@ class ProgGen:
         tiles read from the MX buffer (any bytes are MX data), X, Y and R placed apart (R
         often Y itself). Faults: N not a multiple of VLEN, Y overlapping X, unmapped weights."""
         R, vlen = self.cfg.matrix.rows, self.vlen
-        km = max(vlen, self.block)
+        km = matrix.k_multiple(vlen, self.block)
         fmt = r.choice(self.formats)
         M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
         K = km * r.randint(1, 3)
         NT = r.randint(1, 3)
-        stride = mx.packed_nbytes(vlen * K, fmt, self.block)
+        stride = matrix.tile_nbytes(K, fmt, self.block, vlen)
         span = lambda nt: (nt - 1) * stride + -(-mx.stream_nbytes(vlen * K, fmt, self.block) // self.beat) * self.beat
         while NT > 1 and span(NT) > self.mx_bytes:
             NT -= 1
