@@ -469,6 +469,60 @@ def test_matrix_instructions():
     assert e.mshape == (0, 0, 0)
 
 
+def test_matrix_k_split():
+    """M_MM_F32 over K_0, M_MM_ACC_F32 over K_1 and M_MM_ACC(_RES) over K_2 give M_MM(_RES)
+    of the whole K bit for bit (docs/NUMERICS.md section 11), the FP32 accumulators in
+    between being matmul_bf16(out="f32") in the hi/lo row layout."""
+    from dnpu.spec import matrix
+
+    rng = np.random.default_rng(12)
+    km = matrix.k_multiple(VLEN, CFG.mx.block)
+    M, NO, K = CFG.matrix.rows + 1, 2 * VLEN, 3 * km
+    # products spanning 2^20 make the order of the adds visible in the bits
+    w = rng.standard_normal((NO, K)) * 2.0 ** rng.integers(-10, 10, (NO, K))
+    x = N.round_bf16(rng.standard_normal((M, K)) * 2.0 ** rng.integers(-10, 10, (M, K)))
+    r = N.round_bf16(rng.standard_normal((M, NO)))
+    wq = matrix.quantize_weights(w, "e4m3", CFG.mx.block)
+    e = new()
+    for c in range(3):
+        e.write(DATA + c * 0x10000, matrix.pack_weights(w[:, c * km:(c + 1) * km], "e4m3", CFG.mx.block, VLEN))
+        e.vsram[c * 64:c * 64 + M * km // VLEN] = x[:, c * km:(c + 1) * km].reshape(-1, VLEN)
+    yrows = M * NO // VLEN
+    e.vsram[600:600 + yrows] = r.reshape(-1, VLEN)
+    e, res = ok(f"""
+        {li("x1", M)}
+        {li("x2", NO)}
+        {li("x3", km)}
+        M_CFG x1, x2, x3
+        {li("x4", DATA)}
+        {li("x7", DATA + 0x10000)}
+        {li("x8", DATA + 0x20000)}
+        {li("x5", 300)}
+        M_MM_F32 x5, x0, x4, e4m3
+        {li("x9", 64)}
+        {li("x10", 128)}
+        M_MM_ACC_F32 x5, x9, x7, e4m3
+        {li("x11", 400)}
+        M_MM_ACC x11, x10, x8, x5, e4m3
+        {li("x12", 600)}
+        M_MM_ACC_RES x12, x10, x8, x5, e4m3
+    """, e, trace=True)
+    acc2 = N.matmul_bf16(x[:, :2 * km], wq[:, :2 * km], out="f32")
+    assert (matrix.acc_from_rows(e.vsram[300:300 + 2 * yrows], M, NO) == acc2).all()
+    assert (e.vsram[300:300 + 2 * yrows] == matrix.acc_to_rows(acc2, VLEN)).all()
+    assert (e.vsram[400:400 + yrows].reshape(M, NO) == N.matmul_bf16(x, wq)).all()
+    assert (e.vsram[600:600 + yrows].reshape(M, NO) == N.matmul_bf16(x, wq, residual_bits=r)).all()
+    assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [
+        {"V": (300, 2 * yrows)}, {"V": (300, 2 * yrows)}, {"V": (400, yrows)}, {"V": (600, yrows)}]
+    # Y over the accumulators it reads, A over X: SRAM_RANGE
+    for text in ("M_MM_ACC x5, x10, x8, x5, e4m3", "M_MM_F32 x0, x0, x4, e4m3",
+                 "M_MM_ACC_F32 x9, x9, x7, e4m3", f"{li('x13', CFG.sram.vector_rows - 1)}\nM_MM_F32 x13, x10, x4, e4m3",
+                 f"{li('x13', CFG.sram.vector_rows - 1)}\nM_MM_ACC x11, x10, x8, x13, e4m3"):
+        prog = f"{li('x1', M)}\n{li('x2', NO)}\n{li('x3', km)}\nM_CFG x1, x2, x3\n{li('x4', DATA)}\n" \
+               f"{li('x5', 300)}\n{li('x8', DATA)}\n{li('x9', 64)}\n{li('x10', 128)}\n{li('x11', 400)}\n{li('x7', DATA)}\n{text}"
+        fault(prog, ErrCause.SRAM_RANGE, len(isa.assemble(prog)) // 4 - 1)
+
+
 def test_load_v_faults():
     """H_LOAD_V checks in H_LOAD_INT's order: n = 0 retires with no check, MISALIGNED,
     SRAM_RANGE (before memory is read), then the read: AXI_READ for an unmapped range or

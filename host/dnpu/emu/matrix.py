@@ -1,4 +1,4 @@
-"""Matrix instructions (M_*) of the emulator: the shape registers and M_MM / M_MM_RES with
+"""Matrix instructions (M_*) of the emulator: the shape registers and the M_MM* products with
 their checks in the order of docs/EXECUTION.md ("The matrix unit"), the arithmetic from
 `dnpu.spec.numerics.matmul_bf16` (docs/NUMERICS.md section 11)."""
 
@@ -31,16 +31,36 @@ class MatrixUnit:
 
     @_op("M_MM")
     def _m_mm(self, a):
-        return self._matmul(a, None)
+        return self._matmul(a, vd=self._x[a["vd"]])
 
     @_op("M_MM_RES")
     def _m_mm_res(self, a):
-        return self._matmul(a, self._x[a["vr"]])
+        return self._matmul(a, vd=self._x[a["vd"]], vr=self._x[a["vr"]])
 
-    def _matmul(self, a, vr: int | None):
+    @_op("M_MM_F32")
+    def _m_mm_f32(self, a):
+        return self._matmul(a, vd=self._x[a["va"]], f32=True)
+
+    @_op("M_MM_ACC_F32")
+    def _m_mm_acc_f32(self, a):
+        va = self._x[a["va"]]
+        return self._matmul(a, vd=va, va=va, f32=True)
+
+    @_op("M_MM_ACC")
+    def _m_mm_acc(self, a):
+        return self._matmul(a, vd=self._x[a["vd"]], va=self._x[a["va"]])
+
+    @_op("M_MM_ACC_RES")
+    def _m_mm_acc_res(self, a):
+        vd = self._x[a["vd"]]
+        return self._matmul(a, vd=vd, vr=vd, va=self._x[a["va"]])
+
+    def _matmul(self, a, *, vd: int, vr: int | None = None, va: int | None = None, f32: bool = False):
+        """Every M_MM*: Y at V[vd] (FP32 rows when f32), residual R at V[vr], FP32
+        accumulators continued from V[va] (docs/EXECUTION.md "The matrix unit")."""
         self._matrix_present()
         fmt = self._fmt(a["fmt"])
-        vd, vx, addr = self._x[a["vd"]], self._x[a["vx"]], self._x[a["addr"]]
+        vx, addr = self._x[a["vx"]], self._x[a["addr"]]
         m, n, k = self.mshape
         if not (m and n and k):
             return None
@@ -54,17 +74,23 @@ class MatrixUnit:
         nbytes = mx.stream_nbytes(self.vlen * k, fmt, self.block)
         last = addr + (tiles - 1) * stride
         span = self._mx_span(last, nbytes)
-        xrows, yrows = m * k // self.vlen, m * tiles
+        xrows, brows = m * k // self.vlen, m * tiles        # X rows, BF16 rows of [M, N]
+        yrows = 2 * brows if f32 else brows
         self._sram("vector", vx, xrows, self.vector_rows)
         self._sram("vector", vd, yrows, self.vector_rows)
         if vr is not None:
-            self._sram("vector", vr, yrows, self.vector_rows)
+            self._sram("vector", vr, brows, self.vector_rows)
+        if va is not None:
+            self._sram("vector", va, 2 * brows, self.vector_rows)
         if _overlap(vd, yrows, vx, xrows):
-            raise _Fault(ErrCause.SRAM_RANGE, f"M_MM output rows [{vd}, {vd + yrows}) overlap its "
+            raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap its "
                                               f"activation rows [{vx}, {vx + xrows})")
-        if vr is not None and vr != vd and _overlap(vd, yrows, vr, yrows):
-            raise _Fault(ErrCause.SRAM_RANGE, f"M_MM_RES residual rows [{vr}, {vr + yrows}) overlap its "
+        if vr is not None and vr != vd and _overlap(vd, yrows, vr, brows):
+            raise _Fault(ErrCause.SRAM_RANGE, f"M_MM_RES residual rows [{vr}, {vr + brows}) overlap its "
                                               f"output rows [{vd}, {vd + yrows}) without being them")
+        if va is not None and not f32 and _overlap(vd, yrows, va, 2 * brows):
+            raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap the "
+                                              f"accumulator rows [{va}, {va + 2 * brows}) it reads")
         for t in range(tiles):
             ta = addr + t * stride
             self._mx_mapped(ta, span if t == tiles - 1 else self._mx_span(ta, nbytes))
@@ -75,9 +101,11 @@ class MatrixUnit:
             w = np.concatenate([self._mx_bf16(r, k, fmt).reshape(-1) for r in raw])
             w = matrix.from_square_order(w, n, k, self.vlen, self.block)
             x = self._vsram[vx:vx + xrows].reshape(m, k)
-            res = None if vr is None else self._vsram[vr:vr + yrows].reshape(m, n)
-            y = nm.matmul_bf16(x, w, residual_bits=res)
-            self._vsram[vd:vd + yrows] = y.reshape(yrows, self.vlen)
+            res = None if vr is None else self._vsram[vr:vr + brows].reshape(m, n)
+            acc = None if va is None else matrix.acc_from_rows(self._vsram[va:va + 2 * brows], m, n)
+            y = nm.matmul_bf16(x, w, residual_bits=res, acc_bits=acc, out="f32" if f32 else "bf16")
+            rows = matrix.acc_to_rows(y, self.vlen) if f32 else y.reshape(yrows, self.vlen)
+            self._vsram[vd:vd + yrows] = rows
         return {"V": (vd, yrows)}
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from dnpu.spec import mx
 
 __all__ = ["k_multiple", "tile_nbytes", "square_order", "from_square_order", "weight_rows", "pack_weights",
-           "quantize_weights", "ShapeError", "check_shape"]
+           "quantize_weights", "acc_to_rows", "acc_from_rows", "ShapeError", "check_shape"]
 
 
 class ShapeError(ValueError):
@@ -75,6 +75,26 @@ def pack_weights(w, fmt: str, block: int, cols: int) -> bytes:
     for t in tiles:
         out += mx.pack(mx.quantize(t, fmt, block))
     return bytes(out)
+
+
+def acc_to_rows(acc_bits, vlen: int) -> np.ndarray:
+    """FP32 accumulators [M, N] (uint32 bits) as the vector-SRAM rows M_MM_F32 writes:
+    [2 * M * N / vlen, vlen] uint16; for row i and tile j of vlen outputs, the row of bits
+    31:16 at 2 * (i * N / vlen + j) and the row of bits 15:0 right after it."""
+    a = np.asarray(acc_bits, np.uint32)
+    m, n = a.shape
+    t = a.reshape(m * n // vlen, 1, vlen)
+    hi = (t >> np.uint32(16)).astype(np.uint16)
+    lo = (t & np.uint32(0xFFFF)).astype(np.uint16)
+    return np.concatenate([hi, lo], axis=1).reshape(-1, vlen)
+
+
+def acc_from_rows(rows, m: int, n: int) -> np.ndarray:
+    """Inverse of acc_to_rows: the [M, N] uint32 FP32 bits held by 2 * M * N / vlen rows."""
+    r = np.asarray(rows, np.uint16)
+    vlen = r.shape[1]
+    t = r.reshape(m * n // vlen, 2, vlen).astype(np.uint32)
+    return ((t[:, 0] << np.uint32(16)) | t[:, 1]).reshape(m, n)
 
 
 def check_shape(cfg, m: int, n: int, k: int) -> None:

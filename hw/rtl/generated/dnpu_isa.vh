@@ -2,11 +2,11 @@
 `ifndef DNPU_ISA_VH
 `define DNPU_ISA_VH
 
-// dnpu ISA 0.4: opcodes, instruction fields, used-bit masks, enums.
+// dnpu ISA 0.5: opcodes, instruction fields, used-bit masks, enums.
 
-`define DNPU_ISA_VERSION                         32'h00000004  // major << 16 | minor
+`define DNPU_ISA_VERSION                         32'h00000005  // major << 16 | minor
 `define DNPU_ISA_VERSION_MAJOR                   0
-`define DNPU_ISA_VERSION_MINOR                   4
+`define DNPU_ISA_VERSION_MINOR                   5
 `define DNPU_ISA_WORD_BITS                       32
 
 // Register files
@@ -119,11 +119,15 @@
 `define DNPU_OP_M_CFG                            7'h70  // M_CFG m, n, k
 `define DNPU_OP_M_MM                             7'h71  // M_MM vd, vx, addr, fmt
 `define DNPU_OP_M_MM_RES                         7'h72  // M_MM_RES vd, vx, addr, vr, fmt
+`define DNPU_OP_M_MM_F32                         7'h73  // M_MM_F32 va, vx, addr, fmt
+`define DNPU_OP_M_MM_ACC_F32                     7'h74  // M_MM_ACC_F32 va, vx, addr, fmt
+`define DNPU_OP_M_MM_ACC                         7'h75  // M_MM_ACC vd, vx, addr, va, fmt
+`define DNPU_OP_M_MM_ACC_RES                     7'h76  // M_MM_ACC_RES vd, vx, addr, va, fmt
 
 // Reserved opcode ranges (decode as ILLEGAL_INSTR until assigned)
 //   7'h62 .. 7'h67  more fused streaming kernels
 //   7'h68 .. 7'h6F  KV-cache / attention over MX and BAOS-quantized blocks
-//   7'h73 .. 7'h7F  matrix unit: FP32 accumulators in FP SRAM (K split over instructions)
+//   7'h77 .. 7'h7F  matrix unit: further variants
 
 // Bits each instruction uses (opcode and operand fields); a word with a bit set
 // outside its instruction's mask is illegal (fault ILLEGAL_INSTR).
@@ -184,5 +188,9 @@
 `define DNPU_USED_M_CFG                          32'h007FF87F
 `define DNPU_USED_M_MM                           32'h0387FFFF
 `define DNPU_USED_M_MM_RES                       32'h03FFFFFF
+`define DNPU_USED_M_MM_F32                       32'h0387FFFF
+`define DNPU_USED_M_MM_ACC_F32                   32'h0387FFFF
+`define DNPU_USED_M_MM_ACC                       32'h03FFFFFF
+`define DNPU_USED_M_MM_ACC_RES                   32'h03FFFFFF
 
 `endif // DNPU_ISA_VH

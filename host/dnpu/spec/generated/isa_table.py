@@ -2,8 +2,8 @@
 """The instruction set as plain literals, read by dnpu.spec.isa."""
 
 NAME = 'dnpu'
-VERSION = (0, 4)
-VERSION_WORD = 0x00000004
+VERSION = (0, 5)
+VERSION_WORD = 0x00000005
 WORD_BITS = 32
 NOTES = 'Conventions the semantics lines use:\n  x[i]   int register (32-bit, x0 reads 0, writes to x0 are dropped)\n  f[i]   FP32 register\n  V[r]   vector SRAM row r (VLEN BF16 elements), addressed in rows\n  FP[a]  FP SRAM word a (FP32), INT[a] int SRAM word a (32-bit), addressed in words\n  M[a]   external memory byte address a (DRAM, via the AXI4 master)\n  n      an element or row count taken from a register; n = 0 does nothing\nEvery bit an instruction does not use must be zero; otherwise, like an unknown\nopcode, the word is illegal (fault ILLEGAL_INSTR).'
 REGS = {
@@ -34,11 +34,7 @@ CLASSES = ('control', 'scalar_int', 'scalar_fp', 'vector', 'memory', 'matrix')
 RESERVED = (
     {'first': 0x62, 'last': 0x67, 'use': 'more fused streaming kernels'},
     {'first': 0x68, 'last': 0x6F, 'use': 'KV-cache / attention over MX and BAOS-quantized blocks'},
-    {
-        'first': 0x73,
-        'last': 0x7F,
-        'use': 'matrix unit: FP32 accumulators in FP SRAM (K split over instructions)',
-    },
+    {'first': 0x77, 'last': 0x7F, 'use': 'matrix unit: further variants'},
 )
 INSTRS = (
     {
@@ -491,7 +487,7 @@ INSTRS = (
         'class': 'matrix',
         'operands': (('rs1', 'x', 'm'), ('rs2', 'x', 'n'), ('rs3', 'x', 'k')),
         'used': 0x007FF87F,
-        'semantics': "the matrix unit's shape for the next M_MM / M_MM_RES: M = x[m] activation rows, N = x[n] outputs per row, K = x[k] products per output (kept until the next M_CFG; 0 after reset)",
+        'semantics': "the matrix unit's shape for the next M_MM* instructions: M = x[m] activation rows, N = x[n] outputs per row, K = x[k] products per output (kept until the next M_CFG; 0 after reset)",
     },
     {
         'name': 'M_MM',
@@ -514,5 +510,49 @@ INSTRS = (
         ),
         'used': 0x03FFFFFF,
         'semantics': "M_MM (Y at V[x[vd]], X at V[x[vx]], W from M[x[addr]] in format fmt) with a residual: Y = bf16(X . W^T + R), R [M, N] BF16 at V[x[vr] ..] in Y's layout, added with one rounding; R is Y itself (x[vr] = x[vd], in place) or does not overlap it",
+    },
+    {
+        'name': 'M_MM_F32',
+        'opcode': 0x73,
+        'class': 'matrix',
+        'operands': (('rd', 'x', 'va'), ('rs1', 'x', 'vx'), ('rs2', 'x', 'addr'), ('fmt', 'mxfmt', 'fmt')),
+        'used': 0x0387FFFF,
+        'semantics': "A = X . W^T in FP32, unrounded (docs/NUMERICS.md section 11, acc from +0): X at V[x[vx] ..] and W from M[x[addr]] in format fmt as for M_MM; A [M, N] FP32 at V[x[va] ..] as two rows per VLEN outputs, row i's tile j at V[x[va] + 2*(i*N/VLEN + j)] (bits 31:16) and the row after (bits 15:0); A must not overlap X",
+    },
+    {
+        'name': 'M_MM_ACC_F32',
+        'opcode': 0x74,
+        'class': 'matrix',
+        'operands': (('rd', 'x', 'va'), ('rs1', 'x', 'vx'), ('rs2', 'x', 'addr'), ('fmt', 'mxfmt', 'fmt')),
+        'used': 0x0387FFFF,
+        'semantics': "A = A (+) X . W^T: continues the FP32 accumulators A at V[x[va] ..] (M_MM_F32's layout) over this instruction's K in increasing k and writes them back in place; X at V[x[vx] ..], W from M[x[addr]] in format fmt as for M_MM; A must not overlap X",
+    },
+    {
+        'name': 'M_MM_ACC',
+        'opcode': 0x75,
+        'class': 'matrix',
+        'operands': (
+            ('rd', 'x', 'vd'),
+            ('rs1', 'x', 'vx'),
+            ('rs2', 'x', 'addr'),
+            ('rs3', 'x', 'va'),
+            ('fmt', 'mxfmt', 'fmt'),
+        ),
+        'used': 0x03FFFFFF,
+        'semantics': "Y = bf16(A (+) X . W^T): continues the FP32 accumulators A at V[x[va] ..] (M_MM_F32's layout, read only) over this K and rounds once; X at V[x[vx] ..], W from M[x[addr]] in format fmt, Y at V[x[vd] ..] as for M_MM; Y must overlap neither X nor A",
+    },
+    {
+        'name': 'M_MM_ACC_RES',
+        'opcode': 0x76,
+        'class': 'matrix',
+        'operands': (
+            ('rd', 'x', 'vd'),
+            ('rs1', 'x', 'vx'),
+            ('rs2', 'x', 'addr'),
+            ('rs3', 'x', 'va'),
+            ('fmt', 'mxfmt', 'fmt'),
+        ),
+        'used': 0x03FFFFFF,
+        'semantics': "M_MM_ACC (Y at V[x[vd]], X at V[x[vx]], W from M[x[addr]] in format fmt, A at V[x[va]]) with a residual in place: Y = bf16(A (+) X . W^T + R), R [M, N] BF16 in Y's rows (replaced by Y), added with one rounding; Y must overlap neither X nor A",
     },
 )
