@@ -68,6 +68,8 @@ XR = max(1, BLOCK // VLEN)               # vector-SRAM rows per X slice
 # the read port keeps up (dnpu_matrix.v, "Timing"): a square's X reads plus a tile's residual
 # reads fit in BLOCK cycles, so the unit runs at the weight rate and meets the cycle figure
 PORT_OK = ROWS * (XR + 1) + 1 <= BLOCK
+# and with a tile's 2*ROWS accumulator reads as well (cmd_ain)
+PORT_OK_ACC = ROWS * (XR + 3) + 1 <= BLOCK
 U16, U32 = np.uint16, np.uint32
 
 SPECIAL16 = [0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F81, 0x0001, 0x807F, 0x0080,
@@ -108,11 +110,18 @@ def int_row(v: int) -> np.ndarray:
     return np.frombuffer(v.to_bytes(2 * VLEN, "little"), "<u2").astype(U16)
 
 
-class Cmd:
-    """One M_MM(_RES): shape, operand bases, the weights, and the golden model."""
+# Which M_MM* a command is: (accumulators in from A, FP32 rows out)
+MODES = {"mm": (False, False), "f32": (False, True), "acc_f32": (True, True), "acc": (True, False)}
 
-    def __init__(self, m, nt, k, vx, vd, vr, res, w):
+
+class Cmd:
+    """One M_MM*: shape, operand bases, the weights, the mode (MODES; with res the
+    residual), and the golden model."""
+
+    def __init__(self, m, nt, k, vx, vd, vr, res, w, mode="mm", va=0):
         self.m, self.nt, self.k, self.vx, self.vd, self.vr, self.res, self.w = m, nt, k, vx, vd, vr, res, w
+        self.mode, self.va = mode, va
+        self.ain, self.f32 = MODES[mode]
         self.g = -(-m // ROWS)
         self.kr = k // VLEN
         self.t = self.g * nt * k                          # weight rows owed
@@ -123,44 +132,64 @@ class Cmd:
         m, nt, k = self.m, self.nt, self.k
         x = V[self.vx:self.vx + m * self.kr].reshape(m, k)
         r = V[self.vr:self.vr + m * nt].reshape(m, nt * VLEN) if self.res else None
-        y = nm.matmul_bf16(x, self.w, residual_bits=r)
+        acc = mxs.acc_from_rows(V[self.va:self.va + 2 * m * nt], m, nt * VLEN) if self.ain else None
+        y = nm.matmul_bf16(x, self.w, residual_bits=r, acc_bits=acc, out="f32" if self.f32 else "bf16")
+        rows = mxs.acc_to_rows(y, VLEN).reshape(m, nt, 2, VLEN) if self.f32 else None
         out = []
         for g in range(self.g):
             for j in range(nt):
                 for i in range(g * ROWS, min(m, (g + 1) * ROWS)):
-                    out.append((self.vd + i * nt + j, row_int(y[i, j * VLEN:(j + 1) * VLEN])))
+                    if self.f32:
+                        out += [(self.vd + 2 * (i * nt + j) + h, row_int(rows[i, j, h])) for h in (0, 1)]
+                    else:
+                        out.append((self.vd + i * nt + j, row_int(y[i, j * VLEN:(j + 1) * VLEN])))
         return out
 
     def reads_ok(self) -> set[int]:
         ok = set(range(self.vx, self.vx + self.m * self.kr))
         if self.res:
             ok |= set(range(self.vr, self.vr + self.m * self.nt))
+        if self.ain:
+            ok |= set(range(self.va, self.va + 2 * self.m * self.nt))
         return ok
 
 
+def _apart(a, na, b, nb) -> bool:
+    return a + na <= b or b + nb <= a
+
+
 def random_cmd(rng: random.Random, nrng: np.random.Generator, *, m=None, nt=None, kmul=None, res=None,
-               inplace=None, wvals=None) -> Cmd:
-    """Random shape and non-overlapping placement (X, Y apart; R = Y or apart from Y)."""
+               inplace=None, wvals=None, mode="mm") -> Cmd:
+    """Random shape and placement by the rules: Y apart from X; R = Y or apart from Y (the
+    accumulating modes add R in place only); A = Y for acc_f32, apart from Y for acc (A
+    and R may overlap X: they are only read)."""
+    ain, f32 = MODES[mode]
     m = m or rng.randint(1, 3 * ROWS + 1)
     nt = nt or rng.randint(1, 3)
     k = KM * (kmul or rng.randint(1, 4))
-    res = rng.random() < 0.6 if res is None else res
-    inplace = res and (rng.random() < 0.4 if inplace is None else inplace)
-    nx, ny = m * (k // VLEN), m * nt
-    assert nx + 2 * ny <= VEC_ROWS, "shape does not fit the vector SRAM"
+    res = (rng.random() < 0.6 if res is None else res) and not f32
+    inplace = res and (ain or (rng.random() < 0.4 if inplace is None else inplace))
+    nx, ny = m * (k // VLEN), m * nt * (2 if f32 else 1)
+    assert nx + 2 * ny + 2 * m * nt <= VEC_ROWS, "shape does not fit the vector SRAM"
     while True:
         vx = rng.randrange(0, VEC_ROWS - nx + 1)
         vd = rng.randrange(0, VEC_ROWS - ny + 1)
-        if vd + ny <= vx or vx + nx <= vd:
+        if _apart(vd, ny, vx, nx):
             break
     vr = vd
     if res and not inplace:
         while True:                                  # R may overlap X, never Y
             vr = rng.randrange(0, VEC_ROWS - ny + 1)
-            if vr + ny <= vd or vd + ny <= vr:
+            if _apart(vr, ny, vd, ny):
+                break
+    va = vd
+    if mode == "acc":
+        while True:
+            va = rng.randrange(0, VEC_ROWS - 2 * m * nt + 1)
+            if _apart(va, 2 * m * nt, vd, ny):
                 break
     w = wvals(nt * VLEN, k) if wvals else bf16_vals(nrng, nt * VLEN * k).reshape(nt * VLEN, k)
-    return Cmd(m, nt, k, vx, vd, vr, res, w)
+    return Cmd(m, nt, k, vx, vd, vr, res, w, mode=mode, va=va)
 
 
 # ---------------------------------------------------------------------------- bench
@@ -182,7 +211,8 @@ class Bench:
         dut.rst_n.value = 0
         dut.flush.value = 0
         dut.cmd_valid.value = 0
-        for p in ("cmd_m", "cmd_ntiles", "cmd_k", "cmd_vx", "cmd_vd", "cmd_vr", "cmd_res"):
+        for p in ("cmd_m", "cmd_ntiles", "cmd_k", "cmd_vx", "cmd_vd", "cmd_vr", "cmd_res", "cmd_va",
+                  "cmd_ain", "cmd_f32"):
             getattr(dut, p).value = 0
         dut.w_valid.value = 0
         dut.w_data.value = 0
@@ -239,12 +269,15 @@ class Bench:
                 dut.cmd_m.value, dut.cmd_ntiles.value, dut.cmd_k.value = c.m, c.nt, c.k
                 dut.cmd_vx.value, dut.cmd_vd.value, dut.cmd_vr.value = c.vx, c.vd, c.vr
                 dut.cmd_res.value = int(c.res)
+                dut.cmd_va.value, dut.cmd_ain.value, dut.cmd_f32.value = c.va, int(c.ain), int(c.f32)
             elif k == 1:                    # operands are sampled at the handshake only
                 dut.cmd_valid.value = 0
                 dut.cmd_m.value, dut.cmd_ntiles.value = rng.getrandbits(32), rng.getrandbits(32)
                 dut.cmd_k.value = rng.getrandbits(32)
                 dut.cmd_vx.value, dut.cmd_vd.value, dut.cmd_vr.value = (rng.randrange(VEC_ROWS) for _ in range(3))
                 dut.cmd_res.value = rng.getrandbits(1)
+                dut.cmd_va.value = rng.randrange(VEC_ROWS)
+                dut.cmd_ain.value, dut.cmd_f32.value = rng.getrandbits(1), rng.getrandbits(1)
             fl = flush_at is not None and k == flush_at
             dut.flush.value = int(fl)
             if fl:
@@ -296,7 +329,7 @@ class Bench:
             if dut.v_re.value:
                 a = dut.v_raddr.value.to_unsigned()
                 if not flushed and a not in reads_ok:
-                    err(f"read [{a}] outside X / R")
+                    err(f"read [{a}] outside X / R / A")
                 self.rd = a
             if dut.done.value:
                 if flushed:
@@ -328,7 +361,7 @@ class Bench:
         dut.flush.value = 0
         dut.w_valid.value = 0
         await ReadOnly()
-        what = f"M={c.m} NT={c.nt} K={c.k} vx={c.vx} vd={c.vd} vr={c.vr} res={c.res}"
+        what = f"{c.mode} M={c.m} NT={c.nt} K={c.k} vx={c.vx} vd={c.vd} vr={c.vr} va={c.va} res={c.res}"
         assert not errors, f"{what}:\n" + "\n".join(errors)
         return {"took": took, "done": done_at, "writes": pos}
 
@@ -405,24 +438,64 @@ if cocotb is not None:
             await tb.run(c, p_idle=0.3)
 
     @cocotb.test()
+    async def accumulators(dut):
+        """Every mode (FP32 rows out, A continued in place or read into a BF16 Y, with an
+        in-place residual) on random shapes, random A bits (NaN, Inf, subnormal: DAZ) and
+        idle cycles; then chains f32 -> acc_f32 -> acc over one A, whose last Y is the
+        whole K's M_MM bit for bit (numerics.matmul_bf16 of the concatenated K)."""
+        tb = Bench(dut, "accumulators")
+        await tb.start()
+        for case in range(_scale(16)):
+            tb.fill(specials=0.1, scale_exp=(-40, 40))
+            mode = ["f32", "acc_f32", "acc", "acc"][case % 4]
+            c = random_cmd(tb.rng, tb.nrng, m=[1, ROWS, ROWS + 1, 3 * ROWS + 1, None][case % 5],
+                           res=case % 8 == 2, mode=mode)
+            await tb.run(c, p_idle=tb.rng.choice([0.0, 0.3, 0.7]))
+        for case in range(_scale(3)):
+            tb.fill(specials=0.02)
+            m, nt = tb.rng.randint(1, 2 * ROWS + 1), tb.rng.randint(1, 2)
+            parts = [random_cmd(tb.rng, tb.nrng, m=m, nt=nt, kmul=1, mode=md, res=case == 1 and md == "acc")
+                     for md in ("f32", "acc_f32", "acc")]
+            f32, mid, last = parts
+            # one A for the chain (last's A apart from its Y), X slices where f32 put them
+            mid.vd = mid.va = last.va = f32.vd
+            while not (_apart(last.vd, m * nt, f32.vd, 2 * m * nt) and _apart(last.vx, m * last.kr, last.vd, m * nt)
+                       and _apart(last.vx, m * last.kr, f32.vd, 2 * m * nt)):
+                last.vd = last.vr = tb.rng.randrange(0, VEC_ROWS - m * nt + 1)
+                last.vx = tb.rng.randrange(0, VEC_ROWS - m * last.kr + 1)
+            while not _apart(mid.vx, m * mid.kr, f32.vd, 2 * m * nt):
+                mid.vx = tb.rng.randrange(0, VEC_ROWS - m * mid.kr + 1)
+            xs = [tb.V[p.vx:p.vx + m * p.kr].reshape(m, p.k).copy() for p in parts]
+            r0 = tb.V[last.vr:last.vr + m * nt].reshape(m, nt * VLEN).copy() if last.res else None
+            for p in parts:
+                await tb.run(p, p_idle=0.2)
+            whole = nm.matmul_bf16(np.concatenate(xs, axis=1), np.concatenate([p.w for p in parts], axis=1),
+                                   residual_bits=r0)
+            got = tb.V[last.vd:last.vd + m * nt].reshape(m, nt * VLEN)
+            assert (got == whole).all(), f"chain M={m} NT={nt}: {np.count_nonzero(got != whole)} outputs differ"
+
+    @cocotb.test()
     async def full_rate(dut):
         """w_valid always 1: a row every cycle from the one after the handshake, and done
         exactly T + BLOCK + m_last + 3 cycles after it."""
         tb = Bench(dut, "full_rate")
         await tb.start()
-        for case in range(_scale(8)):
+        for case in range(_scale(12)):
             tb.fill(specials=0.02)
+            mode = list(MODES)[case % len(MODES)]
             c = random_cmd(tb.rng, tb.nrng, m=[3 * ROWS + 1, 2 * ROWS, 1, None, None][case % 5],
-                           kmul=[1, 2, 1, None, 3][case % 5], res=case % 2 == 0, inplace=case == 2)
+                           kmul=[1, 2, 1, None, 3][case % 5], res=case % 3 == 0, inplace=case == 2,
+                           mode=mode)
             r = await tb.run(c, full_rate=True)
             assert len(r["took"]) == c.t and r["took"][0] == 1, f"first row taken in cycle {r['took'][0]}"
-            if not PORT_OK:                # the read port is the limit: correct, not at full rate
+            if not (PORT_OK_ACC if c.ain else PORT_OK):    # the read port is the limit: correct only
                 continue
             assert r["took"] == list(range(1, c.t + 1)), \
                 f"M={c.m} NT={c.nt} K={c.k}: rows not taken every cycle 1..{c.t}: {r['took'][:8]}..."
-            want = c.t + BLOCK + c.m_last + 3
-            assert want <= c.t + BLOCK + ROWS + 8
-            assert r["done"] == want, f"M={c.m} NT={c.nt} K={c.k} res={c.res}: done at {r['done']}, expected {want}"
+            want = c.t + BLOCK + c.m_last * (2 if c.f32 else 1) + 3
+            assert want <= c.t + BLOCK + 2 * ROWS + 8
+            assert r["done"] == want, \
+                f"{c.mode} M={c.m} NT={c.nt} K={c.k} res={c.res}: done at {r['done']}, expected {want}"
 
     @cocotb.test()
     async def flush_mid(dut):

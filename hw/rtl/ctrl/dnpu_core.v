@@ -418,6 +418,9 @@ module dnpu_core #(
     // ---- matrix unit ------------------------------------------------------------------
     // Started from EXEC with the shape and the operand registers; owns the vector SRAM's
     // ports in MAT; weight rows from dnpu_lsu.
+    // M_MM_ACC_F32 continues A at rd in place; M_MM_ACC_RES adds its residual in place
+    wire                 op_macc_f32 = (op == `DNPU_OP_M_MM_ACC_F32);
+    wire                 op_macc_res = (op == `DNPU_OP_M_MM_ACC_RES);
     wire                 mu_done, mu_v_re, mu_v_we;
     wire [VAW-1:0]       mu_v_raddr, mu_v_waddr;
     wire [VLEN*16-1:0]   mu_v_wdata;
@@ -431,8 +434,12 @@ module dnpu_core #(
                 .clk(clk), .rst_n(rst_n), .flush(soft_reset_i | flush),
                 .cmd_valid(in_ex & ~soft_reset_i & x_mat), .cmd_ready(mu_cmd_ready),
                 .cmd_m(mm_m), .cmd_ntiles(mm_n >> LOG_VL), .cmd_k(mm_k),
-                .cmd_vx(xa[VAW-1:0]), .cmd_vd(xd[VAW-1:0]), .cmd_vr(xc[VAW-1:0]),
-                .cmd_res(op == `DNPU_OP_M_MM_RES),
+                .cmd_vx(xa[VAW-1:0]), .cmd_vd(xd[VAW-1:0]),
+                .cmd_vr(op_macc_res ? xd[VAW-1:0] : xc[VAW-1:0]),
+                .cmd_va(op_macc_f32 ? xd[VAW-1:0] : xc[VAW-1:0]),
+                .cmd_res((op == `DNPU_OP_M_MM_RES) | op_macc_res),
+                .cmd_ain(op_macc_f32 | (op == `DNPU_OP_M_MM_ACC) | op_macc_res),
+                .cmd_f32((op == `DNPU_OP_M_MM_F32) | op_macc_f32),
                 .w_valid(ls_row_valid & in_mat), .w_data(ls_row), .w_ready(mu_w_ready),
                 .v_re(mu_v_re), .v_raddr(mu_v_raddr), .v_rdata(vec_rdata),
                 .v_we(mu_v_we), .v_waddr(mu_v_waddr), .v_wdata(mu_v_wdata),
@@ -534,7 +541,8 @@ module dnpu_core #(
                 `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
                 `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V,
                 `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
-                `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES: begin                     // dnpu_lsu
+                `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
+                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES: begin              // dnpu_lsu
                     x_retire = ls_retire;
                     x_fault  = ls_fault;
                     x_cause  = ls_cause;

@@ -104,6 +104,10 @@ module dnpu_decode #(
                 `DNPU_OP_M_CFG:       used_mask = MATRIX ? `DNPU_USED_M_CFG : 32'd0;
                 `DNPU_OP_M_MM:        used_mask = MATRIX ? `DNPU_USED_M_MM : 32'd0;
                 `DNPU_OP_M_MM_RES:    used_mask = MATRIX ? `DNPU_USED_M_MM_RES : 32'd0;
+                `DNPU_OP_M_MM_F32:    used_mask = MATRIX ? `DNPU_USED_M_MM_F32 : 32'd0;
+                `DNPU_OP_M_MM_ACC_F32: used_mask = MATRIX ? `DNPU_USED_M_MM_ACC_F32 : 32'd0;
+                `DNPU_OP_M_MM_ACC:    used_mask = MATRIX ? `DNPU_USED_M_MM_ACC : 32'd0;
+                `DNPU_OP_M_MM_ACC_RES: used_mask = MATRIX ? `DNPU_USED_M_MM_ACC_RES : 32'd0;
                 default:              used_mask = 32'd0;
             endcase
         end
@@ -113,7 +117,9 @@ module dnpu_decode #(
     wire [31:0] used    = used_mask(op);
     wire        mx_op   = (op == `DNPU_OP_H_PREFETCH_V) | (op == `DNPU_OP_H_SAMPLE_FUSED) |
                           (op == `DNPU_OP_H_SAMPLE_FUSED_N) | (op == `DNPU_OP_M_MM) |
-                          (op == `DNPU_OP_M_MM_RES);
+                          (op == `DNPU_OP_M_MM_RES) | (op == `DNPU_OP_M_MM_F32) |
+                          (op == `DNPU_OP_M_MM_ACC_F32) | (op == `DNPU_OP_M_MM_ACC) |
+                          (op == `DNPU_OP_M_MM_ACC_RES);
     wire        bad_fmt = mx_op & ({1'b0, fmt} >= MXFMT_N);
     assign illegal = (used == 32'd0) | ((instr & ~used) != 32'd0) | bad_fmt;
 

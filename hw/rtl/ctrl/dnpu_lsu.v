@@ -49,13 +49,14 @@
 // once) sets fn_stop at that position; the vector unit finishes and writes every position
 // before it, then the core faults AXI_READ.
 //
-// M_MM / M_MM_RES (MAT; matrix profiles only): shape M, N, K from M_CFG (mm_m, mm_n,
+// M_MM* (MAT; matrix profiles only): shape M, N, K from M_CFG (mm_m, mm_n,
 // mm_k), output rows at rd, activations at rs1, weights at rs2, residual at rs3. In EXEC
 // (EXECUTION.md "The matrix unit"): M, N or K = 0 retires with no check; MISALIGNED (N
 // not a multiple of VLEN, K not of max(VLEN, BLOCK), the weight address not an MX stream
 // start); AXI_READ if the last tile's whole beats run past the top of the address space;
-// SRAM_RANGE (X, Y, R outside the vector SRAM, Y overlapping X, R overlapping Y without
-// being Y). Then MAT streams G = ceil(M / MATRIX_ROWS) passes over the N / VLEN weight
+// SRAM_RANGE (X, Y, R, A outside the vector SRAM, Y overlapping X, R overlapping Y without
+// being Y, M_MM_ACC(_RES)'s Y overlapping its A at rs3; the FP32 variants' Y is two rows
+// per VLEN outputs). Then MAT streams G = ceil(M / MATRIX_ROWS) passes over the N / VLEN weight
 // tiles (tile j at rs2 + j * packed_nbytes(VLEN*K)), one read command and one dequantizer
 // command of K rows per tile, H_SAMPLE_FUSED_N's pipelining; the rows go to the matrix
 // unit (row_valid / row_ready). An error beat faults AXI_READ at once (err).
@@ -195,7 +196,9 @@ module dnpu_lsu #(
     wire op_fn     = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
     wire h_is_fp   = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
     wire op_mres   = (op == `DNPU_OP_M_MM_RES);
-    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres;
+    wire op_mf32   = (op == `DNPU_OP_M_MM_F32) | (op == `DNPU_OP_M_MM_ACC_F32);   // FP32 rows out
+    wire op_macc   = (op == `DNPU_OP_M_MM_ACC) | (op == `DNPU_OP_M_MM_ACC_RES);   // reads A at rs3
+    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres | op_mf32 | op_macc;
 
     // ---- checks and sizes ------------------------------------------------------------
     // Sizes past the range checks are used only once those passed (n <= the SRAM's
@@ -240,14 +243,20 @@ module dnpu_lsu #(
     wire [80:0] mm_top   = {49'd0, a_rs2} + {1'b0, mm_last} + {33'd0, mm_beats << LOG_BB};
     wire        mm_past  = (ADDR_TOP != 35'd0) & (mm_top > {46'd0, ADDR_TOP});
     wire [63:0] mm_xrows = {32'd0, mm_m} * {32'd0, mm_kv};
-    wire [63:0] mm_yrows = {32'd0, mm_m} * {32'd0, mm_nt};
+    wire [63:0] mm_brows = {32'd0, mm_m} * {32'd0, mm_nt};           // BF16 rows of [M, N]
+    wire [64:0] mm_arows = {mm_brows, 1'b0};                          // FP32 rows of [M, N]
+    wire [64:0] mm_yrows = op_mf32 ? mm_arows : {1'b0, mm_brows};
     wire [64:0] mm_xend  = {33'd0, a_rs1} + {1'b0, mm_xrows};
-    wire [64:0] mm_yend  = {33'd0, a_rd} + {1'b0, mm_yrows};
-    wire [64:0] mm_rend  = {33'd0, a_rs3} + {1'b0, mm_yrows};
-    wire [64:0] mm_depth = {32'd0, VR_DEPTH};
-    wire        mm_range = (mm_xend > mm_depth) | (mm_yend > mm_depth) | (op_mres & (mm_rend > mm_depth)) |
-                           (({33'd0, a_rd} < mm_xend) & ({33'd0, a_rs1} < mm_yend)) |
-                           (op_mres & (a_rs3 != a_rd) & ({33'd0, a_rs3} < mm_yend) & ({33'd0, a_rd} < mm_rend));
+    wire [65:0] mm_yend  = {34'd0, a_rd} + {1'b0, mm_yrows};
+    wire [64:0] mm_rend  = {33'd0, a_rs3} + {1'b0, mm_brows};
+    wire [65:0] mm_aend  = {34'd0, a_rs3} + {1'b0, mm_arows};
+    wire [65:0] mm_depth = {34'd0, VR_DEPTH};
+    wire        mm_range = ({1'b0, mm_xend} > mm_depth) | (mm_yend > mm_depth) |
+                           (op_mres & ({1'b0, mm_rend} > mm_depth)) | (op_macc & (mm_aend > mm_depth)) |
+                           (({33'd0, a_rd} < mm_xend) & ({34'd0, a_rs1} < mm_yend)) |
+                           (op_mres & (a_rs3 != a_rd) & ({33'd0, a_rs3} < mm_yend[64:0]) &
+                            ({33'd0, a_rd} < mm_rend)) |
+                           (op_macc & ({34'd0, a_rs3} < mm_yend) & ({34'd0, a_rd} < mm_aend));
     // tiles streamed: G passes over the NT tiles (valid once the range check passed)
     wire [31:0] mm_groups = (mm_m + MR_M1) >> LOG_MR;
     wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};

@@ -1,9 +1,10 @@
 `default_nettype none
-// dnpu_matrix: the matrix unit (M_MM, M_MM_RES). Y[M, N] = X[M, K] . W[N, K]^T with BF16
-// operands, FP32 accumulation and a BF16 result, bit for bit dnpu.spec.numerics.matmul_bf16
-// (docs/NUMERICS.md section 11): per output, acc = +0, then for k = 0..K-1 in increasing k
-// acc = fp32(acc + fp32(x * w)); the result is bf16(acc), or bf16(acc + r) rounded once with
-// a residual. dnpu_core checks the operands before it issues (ranges fit, Y does not overlap
+// dnpu_matrix: the matrix unit (the M_MM* instructions). Y[M, N] = X[M, K] . W[N, K]^T with
+// BF16 operands and FP32 accumulation, bit for bit dnpu.spec.numerics.matmul_bf16
+// (docs/NUMERICS.md section 11): per output, acc = +0 or (cmd_ain) the FP32 accumulator an
+// earlier instruction left in A, then for k = 0..K-1 in increasing k
+// acc = fp32(acc + fp32(x * w)); the result is bf16(acc), bf16(acc + r) rounded once with
+// a residual, or (cmd_f32) acc itself as two rows, bits 31:16 then 15:0. dnpu_core checks the operands before it issues (ranges fit, Y does not overlap
 // X, R is Y itself or does not overlap Y); the unit assumes them.
 //
 // Array. ROWS x VLEN output-stationary PEs (dnpu_matrix_pe), one FP32 multiply-add per PE
@@ -24,11 +25,17 @@
 // read into one half of a double buffer: the next square's slices are prefetched while the
 // current square computes. X row i, k: lane k%VLEN of V[vx + i*(K/VLEN) + k/VLEN].
 //
+// Accumulators in (cmd_ain). Tile (g, j)'s A rows (two per group row i: V[va + 2*(i*NT + j)]
+// and the one after) are read into init registers before its first multiply-add, which
+// takes them; the next tile's are read while this one computes. Read-port priority: X
+// prefetch (the array must not starve), then these reads, then a drain's residual reads.
+//
 // Output. A tile's last multiply-add writes its sums to a shadow register in each PE as
-// well, and the next tile starts from +0 in the following cycle; the shadow drains while
+// well, and the next tile starts from its init in the following cycle; the shadow drains while
 // the next tile accumulates, one row a cycle: read R[vr + i*NT + j] (residual only), then
 // out = fp_add_f(sh, r, bf16) (without residual: fp_add_f(sh, -0, bf16) = bf16(sh), -0
-// kept), then write V[vd + i*NT + j]. Writes come in stream order (g, j), rows i increasing.
+// kept), then write V[vd + i*NT + j]; with cmd_f32 two writes a row, sh's bits 31:16 to
+// V[vd + 2*(i*NT + j)] and bits 15:0 to the row after. Writes come in stream order (g, j), rows i increasing.
 // A tile's last multiply-add waits while the previous tile's shadow is still draining.
 //
 // Vector SRAM ports (dnpu_sram timing: rdata = mem[raddr] the cycle after re). v_re and
@@ -43,8 +50,11 @@
 // rows taken in cycles 1 .. T (T = G*NT*K, one a cycle across square, tile and group
 // boundaries), the last square computes in cycles T+1 .. T+BLOCK (a square computes from
 // the cycle after its last row arrives), its tile drains m_last = M - (G-1)*ROWS rows (read,
-// convert, write: one a cycle, three stages), and done is high in cycle
-//     T + BLOCK + m_last + 3     (<= G*NT*K + BLOCK + ROWS + 3).
+// convert, write: one a cycle, three stages; two cycles a row with cmd_f32), and done is
+// high in cycle
+//     T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 3.
+// The accumulator reads of cmd_ain hide behind the weight stream when 2*ROWS more reads
+// fit a tile's K cycles beside the X slices.
 // Otherwise the unit stalls (w_ready low while the square ring is full) and stays correct.
 //
 // Handshakes. cmd_ready = idle and not flush (a command is not taken in a flush cycle);
@@ -76,6 +86,9 @@ module dnpu_matrix #(
     input  wire [$clog2(VEC_ROWS)-1:0] cmd_vd,
     input  wire [$clog2(VEC_ROWS)-1:0] cmd_vr,
     input  wire                        cmd_res,
+    input  wire [$clog2(VEC_ROWS)-1:0] cmd_va,       // A (cmd_ain)
+    input  wire                        cmd_ain,      // start from A's FP32 accumulators
+    input  wire                        cmd_f32,      // write acc as FP32 rows, no rounding
 
     input  wire                        w_valid,
     input  wire [VLEN*16-1:0]          w_data,
@@ -111,8 +124,8 @@ module dnpu_matrix #(
     // ---- the command ------------------------------------------------------------------
     reg            busy;
     reg [31:0]     q_m, q_kb_m1, q_nt_m1;
-    reg [VAW-1:0]  q_kr, q_nt, q_rkr, q_rnt, q_vd, q_vr;
-    reg            q_res;
+    reg [VAW-1:0]  q_kr, q_nt, q_rkr, q_rnt, q_vd, q_vr, q_va;
+    reg            q_res, q_ain, q_f32;
 
     wire           accept = cmd_valid & cmd_ready;
     wire [31:0]    kr32  = cmd_k >> LOGV;
@@ -173,9 +186,13 @@ module dnpu_matrix #(
     wire           sh_block   = sh_full | (d1_v & ~d1_last);
     wire           c_sq_last  = &c_kk;
     wire           c_tile_end = c_sq_last & (c_b == q_kb_m1);
-    wire           step = busy & ~c_done & (nsq != 0) & xrdy[c_xs] & ~(c_tile_end & sh_block);
-    wire           sq_out = step & c_sq_last;
     wire           c_first = (c_b == 0) & (c_kk == 0);
+    reg            ai_full;             // init registers hold the next tile's accumulators
+    reg            aid_v, aid_p, aid_last;  // an A read's data arrives (row aid_r, half aid_p)
+    reg [RW-1:0]   aid_r;
+    wire           step = busy & ~c_done & (nsq != 0) & xrdy[c_xs] & ~(c_tile_end & sh_block) &
+                          ~(q_ain & c_first & ~ai_full);
+    wire           sq_out = step & c_sq_last;
 
     (* ram_style = "logic" *)                 // ROWS read ports a cycle, as wbuf
     reg [XW*16-1:0] xbuf [0:2*ROWS-1];
@@ -209,7 +226,16 @@ module dnpu_matrix #(
             wire en_r = step & (RI32 < c_mg);
             assign x_row[gr*16 +: 16] = xbuf[c_xs ? XI1 : XI0][xe*16 +: 16];
             for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_pe
+                reg [31:0] ainit;           // this PE's accumulator from A, hi half then lo
+                always @(posedge clk)
+                    if (aid_v & (aid_r == RI32[RW-1:0])) begin
+                        if (aid_p)
+                            ainit[15:0] <= v_rdata[gc*16 +: 16];
+                        else
+                            ainit[31:16] <= v_rdata[gc*16 +: 16];
+                    end
                 dnpu_matrix_pe u_pe (.clk(clk), .en(en_r), .first(c_first), .last(c_tile_end),
+                                     .init(q_ain ? ainit : 32'd0),
                                      .x(x_row[gr*16 +: 16]), .w(w_col[gc*16 +: 16]),
                                      .sh(sh_all[(gr*VLEN + gc)*32 +: 32]));
             end
@@ -244,6 +270,16 @@ module dnpu_matrix #(
         if (pfd_v)
             xbuf[pfd_xi][pfd_p*VLEN*16 +: VLEN*16] <= v_rdata;
 
+    // ---- accumulator preload (cmd_ain) -----------------------------------------------------
+    reg [31:0]     ai_j, ai_g0, ai_mg, ai_r;
+    reg [VAW-1:0]  ai_gnt, ai_off;      // g0*NT; g0*NT + j + r*NT
+    reg            ai_p, ai_issued, ai_fin;
+    wire           ai_req      = busy & q_ain & ~ai_issued & ~pf_req;
+    wire           ai_row_end  = ai_p;
+    wire           ai_tile_end = ai_p & (ai_r == ai_mg - 1);
+    wire [VAW-1:0] ai_off2     = ai_off << 1;
+    wire [VAW-1:0] ai_addr     = q_va + (ai_off2 | {{(VAW-1){1'b0}}, ai_p});
+
     // ---- drain ---------------------------------------------------------------------------
     reg [31:0]     dr_r, dr_mg;
     reg [VAW-1:0]  dr_off;              // g0*NT + j + r*NT
@@ -251,9 +287,11 @@ module dnpu_matrix #(
     reg [RW-1:0]   d1_r;
     reg [VAW-1:0]  d1_waddr;
     reg            d1_fin, we_r, we_fin, done_r;
+    reg            dr_p, d1_p;          // cmd_f32: the row's half (0: bits 31:16)
 
-    wire           dr_go   = sh_full & (~q_res | ~pf_req);
-    wire           dr_last = (dr_r == dr_mg - 1);
+    wire           dr_go   = sh_full & (~q_res | (~pf_req & ~ai_req));
+    wire           dr_last = (dr_r == dr_mg - 1) & (~q_f32 | dr_p);
+    wire [VAW-1:0] dr_off2 = dr_off << 1;
     // The shadow row being drained, through an array select: a variable part-select of
     // sh_all this wide (asic-2048: 65536 bits a row) is an internal error in Verilator.
     wire [VLEN*32-1:0] sh_rows [0:ROWS-1];
@@ -270,17 +308,18 @@ module dnpu_matrix #(
         for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_out
             wire [31:0] y;
             // -0 leaves acc unchanged, a -0 acc included; a residual is added with one rounding
-            dnpu_fp32_add u_out (.en(d1_v), .a(sh_row[gc*32 +: 32]),
+            dnpu_fp32_add u_out (.en(d1_v & ~q_f32), .a(sh_row[gc*32 +: 32]),
                                  .b(q_res ? {v_rdata[gc*16 +: 16], 16'd0} : 32'h8000_0000),
                                  .sub(1'b0), .bf16(1'b1), .y(y));
-            assign out_row[gc*16 +: 16] = y[31:16];
+            assign out_row[gc*16 +: 16] = q_f32 ? (d1_p ? sh_row[gc*32 +: 16] : sh_row[gc*32+16 +: 16])
+                                                : y[31:16];
             wire unused_ok = &{1'b0, y[15:0]};
         end
     endgenerate
 
     always @* begin
-        v_re    = pf_req | (dr_go & q_res);
-        v_raddr = pf_req ? pf_addr : q_vr + dr_off;
+        v_re    = pf_req | ai_req | (dr_go & q_res);
+        v_raddr = pf_req ? pf_addr : ai_req ? ai_addr : q_vr + dr_off;
     end
 
     assign v_we = we_r & ~flush;
@@ -297,6 +336,8 @@ module dnpu_matrix #(
             done_r  <= 1'b0;
             sh_full <= 1'b0;
             xrdy    <= 2'b00;
+            aid_v   <= 1'b0;
+            ai_full <= 1'b0;
         end else if (accept) begin
             busy    <= 1'b1;
             q_m     <= cmd_m;
@@ -309,6 +350,21 @@ module dnpu_matrix #(
             q_vd    <= cmd_vd;
             q_vr    <= cmd_vr;
             q_res   <= cmd_res;
+            q_va    <= cmd_va;
+            q_ain   <= cmd_ain;
+            q_f32   <= cmd_f32;
+            ai_j    <= 32'd0;
+            ai_g0   <= 32'd0;
+            ai_mg   <= rows_of(cmd_m, 32'd0);
+            ai_r    <= 32'd0;
+            ai_p    <= 1'b0;
+            ai_gnt  <= 0;
+            ai_off  <= 0;
+            ai_issued <= ~cmd_ain;
+            ai_fin  <= 1'b0;
+            ai_full <= 1'b0;
+            aid_v   <= 1'b0;
+            dr_p    <= 1'b0;
             ld_row  <= 0;
             wslot   <= 0;
             ld_b    <= 32'd0;
@@ -400,6 +456,42 @@ module dnpu_matrix #(
             if (pfd_v & pfd_last)
                 xrdy[pfd_xs] <= 1'b1;
 
+            // accumulator preload: issue, then the data the cycle after (into ainit)
+            aid_v <= ai_req;
+            if (ai_req) begin
+                aid_r    <= ai_r[RW-1:0];
+                aid_p    <= ai_p;
+                aid_last <= ai_tile_end;
+                ai_p     <= ~ai_p;
+                if (ai_tile_end) begin
+                    ai_issued <= 1'b1;
+                    ai_r      <= 32'd0;
+                    if (ai_j == q_nt_m1) begin
+                        ai_j <= 32'd0;
+                        if (last_group(q_m, ai_g0))
+                            ai_fin <= 1'b1;
+                        else begin
+                            ai_g0  <= ai_g0 + ROWS_32;
+                            ai_mg  <= rows_of(q_m, ai_g0 + ROWS_32);
+                            ai_gnt <= ai_gnt + q_rnt;
+                            ai_off <= ai_gnt + q_rnt;
+                        end
+                    end else begin
+                        ai_j   <= ai_j + 32'd1;
+                        ai_off <= ai_gnt + ai_j[VAW-1:0] + 1'b1;
+                    end
+                end else if (ai_row_end) begin
+                    ai_r   <= ai_r + 32'd1;
+                    ai_off <= ai_off + q_nt;
+                end
+            end
+            if (aid_v & aid_last)
+                ai_full <= 1'b1;
+            if (step & c_first & q_ain) begin
+                ai_full   <= 1'b0;
+                ai_issued <= ai_fin;
+            end
+
             // compute
             if (step) begin
                 c_kk <= c_kk + 1'b1;
@@ -410,6 +502,7 @@ module dnpu_matrix #(
                     if (c_b == q_kb_m1) begin
                         c_b     <= 32'd0;
                         dr_r    <= 32'd0;
+                        dr_p    <= 1'b0;
                         dr_mg   <= c_mg;
                         dr_off  <= c_gnt + c_j[VAW-1:0];
                         dr_fin  <= (c_j == q_nt_m1) & last_group(q_m, c_g0);
@@ -433,11 +526,15 @@ module dnpu_matrix #(
             d1_v <= dr_go;
             if (dr_go) begin
                 d1_r     <= dr_r[RW-1:0];
-                d1_waddr <= q_vd + dr_off;
+                d1_p     <= dr_p;
+                d1_waddr <= q_vd + (q_f32 ? (dr_off2 | {{(VAW-1){1'b0}}, dr_p}) : dr_off);
                 d1_last  <= dr_last;
                 d1_fin   <= dr_fin & dr_last;
-                dr_r     <= dr_r + 32'd1;
-                dr_off   <= dr_off + q_nt;
+                dr_p     <= q_f32 & ~dr_p;
+                if (~q_f32 | dr_p) begin
+                    dr_r   <= dr_r + 32'd1;
+                    dr_off <= dr_off + q_nt;
+                end
                 if (dr_last)
                     sh_full <= 1'b0;
             end

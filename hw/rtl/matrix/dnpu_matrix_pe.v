@@ -1,7 +1,8 @@
 `default_nettype none
 // dnpu_matrix_pe: one processing element of the matrix unit's output-stationary array.
-// Each cycle with en: acc = fp32(a + fp32(x * w)), a = +0 on the first k of a tile and
-// acc otherwise (docs/NUMERICS.md section 11: the product is rounded before the add, one
+// Each cycle with en: acc = fp32(a + fp32(x * w)), a = init on the first k of a tile (+0,
+// or the FP32 accumulator an earlier instruction left, read with DAZ by the add) and acc
+// otherwise (docs/NUMERICS.md section 11: the product is rounded before the add, one
 // FP32 add per k in increasing k). On the tile's last k the new sum also goes to sh, the
 // shadow register the unit drains from while the next tile accumulates.
 //
@@ -12,7 +13,8 @@
 module dnpu_matrix_pe (
     input  wire        clk,
     input  wire        en,
-    input  wire        first,      // the tile's k = 0: start from +0
+    input  wire        first,      // the tile's k = 0: start from init
+    input  wire [31:0] init,
     input  wire        last,       // the tile's k = K-1: copy the result to sh
     input  wire [15:0] x,
     input  wire [15:0] w,
@@ -22,7 +24,7 @@ module dnpu_matrix_pe (
     wire [31:0] prod, sum;
 
     dnpu_fp32_mul u_mul (.en(en), .a({x, 16'd0}), .b({w, 16'd0}), .bf16(1'b0), .y(prod));
-    dnpu_fp32_add u_add (.en(en), .a(first ? 32'd0 : acc), .b(prod), .sub(1'b0), .bf16(1'b0), .y(sum));
+    dnpu_fp32_add u_add (.en(en), .a(first ? init : acc), .b(prod), .sub(1'b0), .bf16(1'b0), .y(sum));
 
     always @(posedge clk) begin
         if (en) begin
