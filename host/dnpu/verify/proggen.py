@@ -9,7 +9,7 @@ A program is random instructions within legal ranges: hardware loops (`C_LOOPI` 
 scalar int and FP operations, scalar SRAM loads and stores, `H_LOAD/STORE_INT/FP`,
 `H_PREFETCH_V` of packed MX tensors in every format of the profile (group-aligned
 starts, partial last groups), `H_LOAD_V` (random BF16 rows), `H_STORE_V`, and the vector unit (`V_*`, `S_MAP_V_FP`,
-`H_SAMPLE_FUSED`) and the matrix unit (`M_CFG`, then `M_MM` / `M_MM_RES` of random
+`H_SAMPLE_FUSED`) and the matrix unit (`M_CFG`, then an `M_MM*` of random
 shapes, partial row groups included, with the MX buffer's bytes as weights) with ranges inside the profile's SRAMs and destinations that equal,
 overlap by part or avoid their sources (docs/EXECUTION.md: the result of working in
 order, row by row or element by element). A program that
@@ -42,6 +42,8 @@ from dnpu.spec.config import Config
 __all__ = ["ProgGen", "GenProgram", "BufferSpec", "HOLE", "absent_instructions"]
 
 M32 = 0xFFFF_FFFF
+# The matrix products g_matmul draws from (M_CFG sets their shape).
+MATMUL_OPS = ("M_MM", "M_MM_RES", "M_MM_F32", "M_MM_ACC_F32", "M_MM_ACC", "M_MM_ACC_RES")
 HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors)
 SCRATCH = tuple(range(4, 16))
 ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
@@ -187,7 +189,7 @@ class ProgGen:
             (2, ("V_THRESH_MASK",), self.g_thresh),
             (2, ("V_SELECT_INT",), self.g_select),
             (2, ("V_MASK_FP",), self.g_mask_fp),
-            (3, ("M_CFG", "M_MM", "M_MM_RES"), self.g_matmul),
+            (3, ("M_CFG", *MATMUL_OPS), self.g_matmul),
         ]
         covered = {n for _, names, _ in menu for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
         self.absent = absent_instructions(self.cfg)
@@ -393,12 +395,15 @@ class ProgGen:
 
     # ---- matrix unit -------------------------------------------------------------------------------
     def g_matmul(self, r, fault: str | None = None):
-        """M_CFG with a random shape (sometimes a zero dimension), then M_MM or M_MM_RES over
-        tiles read from the MX buffer (any bytes are MX data), X, Y and R placed apart (R
-        often Y itself). Faults: N not a multiple of VLEN, Y overlapping X, unmapped weights."""
+        """M_CFG with a random shape (sometimes a zero dimension), then one M_MM* over tiles
+        read from the MX buffer (any bytes are MX data): X, then Y (two rows per output row
+        for the FP32 variants), then R or the accumulators A (read by M_MM_ACC*: random bits,
+        any FP32 value; sometimes A is X itself, which only reads it). R is often Y itself.
+        Faults: N not a multiple of VLEN, Y overlapping X or the A it reads, unmapped weights."""
         R, vlen = self.cfg.matrix.rows, self.vlen
         km = matrix.k_multiple(vlen, self.block)
         fmt = r.choice(self.formats)
+        op = r.choice(MATMUL_OPS)
         M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
         K = km * r.randint(1, 3)
         NT = r.randint(1, 3)
@@ -411,29 +416,35 @@ class ProgGen:
         starts = [o for o in self.mx_off.values() if o + span(NT) <= self.mx_bytes] or [0]
         off = r.choice(starts)
         xr, yr = M * K // vlen, M * NT
-        while xr + 2 * yr > self.rows and M > 1:
+        while xr + 4 * yr > self.rows and M > 1:
             M -= 1
             xr, yr = M * K // vlen, M * NT
-        vx = self.placed(r, xr, self.rows - 2 * yr)
-        vd = vx + xr + r.randint(0, self.rows - xr - 2 * yr - vx)
-        res = r.random() < 0.5
-        vr = vd if r.random() < 0.5 else vd + yr
+        ysize = 2 * yr if op in ("M_MM_F32", "M_MM_ACC_F32") else yr
+        vx = self.placed(r, xr, self.rows - 4 * yr)
+        vd = vx + xr + r.randint(0, self.rows - xr - 4 * yr - vx)
+        vr = vd if r.random() < 0.5 or op == "M_MM_ACC_RES" else vd + yr
+        va = vd + ysize + r.randint(0, self.rows - 3 * yr - vd - ysize) if op in ("M_MM_ACC", "M_MM_ACC_RES") else vd
+        if op in ("M_MM_ACC", "M_MM_ACC_RES") and r.random() < 0.2 and 2 * yr <= self.rows - vx:
+            va = vx                                   # A over X: both only read
         if r.random() < 0.05:
             M = 0
         m, n, k, d, x, w, rr = self.regs(r, 7)
         out = (isa.load_imm(m, M) + isa.load_imm(n, NT * vlen) + isa.load_imm(k, K) +
-               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(rr, vr) + isa.load_imm(w, off) +
-               [f"S_ADD x{w}, x{w}, x3"])
+               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(w, off) + [f"S_ADD x{w}, x{w}, x3"])
+        third = va if op in ("M_MM_ACC", "M_MM_ACC_RES") else vr
+        out += isa.load_imm(rr, third)
         if fault == "misaligned":
             out += isa.load_imm(m, max(M, 1)) + [f"S_ADDI x{n}, x{n}, {r.randint(1, vlen - 1)}"]
         elif fault == "sram_range":
-            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(d, vx + r.randint(0, max(0, xr - 1)))
+            over_a = op in ("M_MM_ACC", "M_MM_ACC_RES") and r.random() < 0.5
+            bad = third + r.randint(0, 2 * yr - 1) if over_a else vx + r.randint(0, max(0, xr - 1))
+            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(d, bad)
         elif fault == "unmapped":
             out += isa.load_imm(m, max(M, 1)) + isa.load_imm(w, HOLE)
         out.append(f"M_CFG x{m}, x{n}, x{k}")
-        if res:
-            return out + [f"M_MM_RES x{d}, x{x}, x{w}, x{rr}, {fmt}"]
-        return out + [f"M_MM x{d}, x{x}, x{w}, {fmt}"]
+        if op in ("M_MM_RES", "M_MM_ACC", "M_MM_ACC_RES"):
+            return out + [f"{op} x{d}, x{x}, x{w}, x{rr}, {fmt}"]
+        return out + [f"{op} x{d}, x{x}, x{w}, {fmt}"]
 
     # ---- vector unit -------------------------------------------------------------------------------
     def g_map_v_fp(self, r):
@@ -552,7 +563,7 @@ class ProgGen:
         if r.random() < 0.25 and "H_LOAD_V" not in self.exclude:
             return self.g_load_v(r, kind)
         if (kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.3 and not
-                {"M_CFG", "M_MM", "M_MM_RES"} & (self.exclude | self.absent)):
+                {"M_CFG", *MATMUL_OPS} & (self.exclude | self.absent)):
             return self.g_matmul(r, kind)
         return self.g_transfer(r, kind)
 
