@@ -101,9 +101,10 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
                           "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
-    "MAT_START": (1, "M_MM / M_MM_RES issue their first read command in MAT, one cycle after EXEC"),
-    "MAT_TAIL": (3, "M_MM after its last weight row: the last square's mx.block multiply-add cycles, the "
-                    "last tile's m_last output rows (one a cycle), then 3 (dnpu_matrix's done, retire)"),
+    "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),
+    "MAT_TAIL": (3, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
+                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 3 "
+                    "(dnpu_matrix's done, retire)"),
     "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
 }
 _K = {k: v for k, (v, _) in CONSTANTS.items()}
@@ -323,11 +324,14 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
 MATMUL_EXACT_ROWS = 65536
 
 
-def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = "e4m3") -> int:
-    """Cycles of one M_MM / M_MM_RES of shape (M, N, K) whose line is resident: FETCH, EXEC,
-    the first read command, the memory's latency, G = ceil(M / matrix.rows) passes over the
-    N / vlen weight tiles of K rows each (stream_cycles, a row a cycle at best), then the last
-    square's mx.block cycles and the last group's output rows (docs/PERF.md)."""
+def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = "e4m3", *,
+                  f32: bool = False) -> int:
+    """Cycles of one M_MM* of shape (M, N, K) whose line is resident: FETCH, EXEC, the first
+    read command, the memory's latency, G = ceil(M / matrix.rows) passes over the N / vlen
+    weight tiles of K rows each (stream_cycles, a row a cycle at best), then the last
+    square's mx.block cycles and the last group's output rows, two cycles each when they
+    are written as FP32 rows (`f32`: M_MM_F32, M_MM_ACC_F32). Reading the accumulators
+    (M_MM_ACC*) costs nothing more: it hides behind the stream (docs/PERF.md)."""
     if not isinstance(m, Machine):
         m = machine(m)
     if not (M and N and K):
@@ -343,7 +347,8 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
         # (exact on sim; within a few cycles where the read engine's bursts in flight bind)
         s3, s4 = (stream_cycles(m, fmt, K, False, c, matrix=True) for c in (3, 4))
         s = s4 + (count - 4) * (s4 - s3)
-    return _K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last + _K["MAT_TAIL"]
+    return (_K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
+            + _K["MAT_TAIL"])
 
 
 # ---- per-instruction cycles ---------------------------------------------------------------------------
@@ -542,7 +547,7 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
             tags[slot] = line
             misses += 1
         count[pc] += 1
-        if name in ("M_CFG", "M_MM", "M_MM_RES"):   # the shape is the matrix unit's state
+        if isa.INSTRS[name].cls == "matrix":       # the shape is the matrix unit's state
             names[pc] = name
             if name == "M_CFG":
                 for role in ("m", "n", "k"):
@@ -550,10 +555,11 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
                         raise _data_error(name, "the matrix shape", a[role])
                 c = _K["FE"]
             else:
-                key = (emu.mshape, a["fmt"])
+                f32 = name in ("M_MM_F32", "M_MM_ACC_F32")
+                key = (emu.mshape, a["fmt"], f32)
                 c = cache.get(key)
                 if c is None:
-                    c = cache[key] = matmul_cycles(m, *emu.mshape, isa.MXFMT_NAMES[a["fmt"]])
+                    c = cache[key] = matmul_cycles(m, *emu.mshape, isa.MXFMT_NAMES[a["fmt"]], f32=f32)
             v = varying.setdefault(pc, [0, 0])
             v[0] += c
             return
