@@ -1,7 +1,8 @@
 """The matrix unit in the emulator and the linear-layer path: the weight layout
 (dnpu.spec.matrix), M_CFG / M_MM / M_MM_RES bit for bit against numerics.matmul_bf16 and
-their faults in the order of docs/EXECUTION.md, H_LOAD_V, the compiler's tile plan and
-dnpu.ops.linear against its PyTorch reference within the NUMERICS bound."""
+their faults in the order of docs/EXECUTION.md, H_LOAD_V, the compiler's tile plan (K split
+over M_MM_F32 / M_MM_ACC_F32 / M_MM_ACC(_RES) included) and dnpu.ops.linear against its
+PyTorch reference within the NUMERICS bound."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from dnpu import ops
 from dnpu.compiler import CompileError
-from dnpu.compiler.linear import linear_program, plan
+from dnpu.compiler.linear import linear_program, plan, weight_image
 from dnpu.emu import Emulator
 from dnpu.spec import config as config_mod
 from dnpu.spec import isa, matrix, mx
@@ -25,6 +26,12 @@ PROG, XA, WA = 0x10000, 0x20000, 0x80000
 def with_rows(cfg, rows: int):
     """cfg with [matrix] rows = rows (the profile's other facts unchanged)."""
     return dataclasses.replace(cfg, matrix=dataclasses.replace(cfg.matrix, rows=rows))
+
+
+def with_vector_rows(cfg, rows: int):
+    """cfg with [sram] vector_rows = rows: K splits at a small K (the emulator sizes its
+    vector SRAM from the config)."""
+    return dataclasses.replace(cfg, sram=dataclasses.replace(cfg.sram, vector_rows=rows))
 
 
 @pytest.fixture(scope="module")
@@ -186,15 +193,95 @@ def test_h_load_v_round_trip(mcfg):
 def test_plan_fits_and_names_limits(mcfg):
     rows, vlen = mcfg.sram.vector_rows, mcfg.vector.vlen
     for M, N, K in [(100, 1024, 1024), (3, 16 * 2000, 512), (7, 16, 16 * 900), (64, 64, 64)]:
-        mt, nt = plan(mcfg, M, N, K)
+        mt, nt, chunks = plan(mcfg, M, N, K)
         assert mt * (K + nt) // vlen <= rows and nt % vlen == 0 and 1 <= mt <= M
         assert mt == M or mt < mcfg.matrix.rows or mt % mcfg.matrix.rows == 0
-    with pytest.raises(CompileError, match="sram.vector_rows"):
-        plan(mcfg, 1, 16, vlen * rows)
+        assert chunks == ((0, K),)
+    assert len(plan(mcfg, 1, 16, vlen * rows)[2]) == 2          # one row no longer fits: K splits
+    with pytest.raises(CompileError, match="sram.vector_rows = 4"):
+        plan(with_vector_rows(mcfg, 4), 1, 16, 64)              # one K multiple + A + Y: 5 rows
     with pytest.raises(CompileError, match="multiple"):
         linear_program(mcfg, 2, 24, 32)
     with pytest.raises(CompileError, match="no matrix unit"):
         plan(with_rows(mcfg, 0), 2, 16, 32)
+
+
+SPLIT_SHAPES = [("sim", 2, 16, 16416), ("sim", 64, 4096, 65536), ("sim", 3, 16 * 2000, 20000 // 32 * 32),
+                (64, 5, 48, 1120), (64, 9, 480, 1504), (32, 13, 32, 3008), (16, 1, 16, 256)]
+
+
+def _split_cfg(mcfg, which):
+    return mcfg if which == "sim" else with_vector_rows(mcfg, which)
+
+
+@pytest.mark.parametrize("which,M,N,K", SPLIT_SHAPES)
+def test_plan_splits_k(mcfg, which, M, N, K):
+    """K-split plans: chunks of whole K multiples in increasing k covering K, and the X
+    chunk, the FP32 accumulators and the output rows of every tile fit the vector SRAM."""
+    cfg = _split_cfg(mcfg, which)
+    vlen, R = cfg.vector.vlen, cfg.matrix.rows
+    km = matrix.k_multiple(vlen, cfg.mx.block)
+    mt, nt, chunks = plan(cfg, M, N, K)
+    assert K // vlen + 1 > cfg.sram.vector_rows and len(chunks) >= 2
+    assert chunks[0][0] == 0 and chunks[-1][1] == K
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(k1 > k0 and k0 % km == 0 and k1 % km == 0 for k0, k1 in chunks)
+    sizes = [k1 - k0 for k0, k1 in chunks]
+    assert max(sizes) - min(sizes) <= km                        # as coarse as fits: even chunks
+    assert 1 <= mt <= M and nt % vlen == 0 and vlen <= nt <= N
+    assert mt * (max(sizes) // vlen + 3 * nt // vlen) <= cfg.sram.vector_rows
+    # no more weight streams than whole groups of the array's rows would take
+    groups = (M // mt) * -(-mt // R) + -(-(M % mt) // R)
+    assert groups == -(-M // R)
+
+
+@pytest.mark.parametrize("res", [False, True])
+def test_split_program_order_and_weight_image(mcfg, res):
+    """The program: for every M tile and N slice, M_MM_F32, M_MM_ACC_F32 ... and M_MM_ACC(_RES)
+    over the chunks in order, each after its M_CFG; the weight image is the chunks' matrix
+    weight layouts back to back."""
+    cfg = with_vector_rows(mcfg, 64)
+    M, N, K = 9, 480, 1504
+    prog = linear_program(cfg, M, N, K, "e2m1", res)
+    chunks = prog.k_chunks
+    ops_seen = [ln.split()[0] for ln in prog.asm.splitlines() if ln.strip().startswith("M_MM")]
+    last = "M_MM_ACC_RES" if res else "M_MM_ACC"
+    one = ["M_MM_F32"] + ["M_MM_ACC_F32"] * (len(chunks) - 2) + [last]
+    tiles, slices = -(-M // prog.mt), -(-N // prog.nt)
+    assert ops_seen == one * (tiles * slices)
+    assert isa.disassemble(prog.binary)[-1] == "C_HALT"
+    # each tile and slice takes the chunks in increasing k, each under its own M_CFG
+    seen = [ln.split()[3] for ln in prog.asm.splitlines() if ln.split()[:3] == ["#", "K", "chunk"]]
+    assert seen == [f"{k0}..{k1 - 1}" for k0, k1 in chunks] * (tiles * slices)
+    assert sum(t.startswith("M_CFG") for t in isa.disassemble(prog.binary)) == len(seen)
+    w = np.random.default_rng(2).standard_normal((N, K))
+    img = weight_image(prog, w)
+    assert len(img) == prog.layout["w"][1]
+    offs = prog.chunk_offsets()
+    for (k0, k1), o0, o1 in zip(chunks, offs, offs[1:]):
+        assert img[o0:o1] == matrix.pack_weights(w[:, k0:k1], "e2m1", cfg.mx.block, cfg.vector.vlen)
+        assert (o1 - o0) % 64 == 0
+    with pytest.raises(ValueError, match="padded shape"):
+        weight_image(prog, w[:, :K - 32])
+    # K whole: the image is W's matrix weight layout
+    whole = linear_program(cfg, 2, 32, 64, "e4m3")
+    w2 = w[:32, :64]
+    assert weight_image(whole, w2) == matrix.pack_weights(w2, "e4m3", cfg.mx.block, cfg.vector.vlen)
+
+
+def _exact_and_torch(x, w, r, y, fmt="e4m3"):
+    """y equals matmul_bf16 of the quantized operands bit for bit and is within the
+    NUMERICS bound of the PyTorch reference."""
+    K = x.shape[1]
+    Kp = -(-K // 32) * 32
+    xp, wp = np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K)))
+    xb, wb = nm.round_bf16(xp), matrix.quantize_weights(wp, fmt, 32)
+    rb = None if r is None else nm.round_bf16(r)
+    assert np.array_equal(nm.round_bf16(y.astype(np.float64)), nm.matmul_bf16(xb, wb, residual_bits=rb))
+    t = ops.linear(xp, wp, fmt=fmt, backend="torch", residual=r)
+    bound = nm.matmul_error_bound(xb, wb, residual_bits=rb)
+    # both are BF16 roundings of values within the bound of each other's exact sum
+    assert np.all(np.abs(y.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
 
 
 @pytest.mark.parametrize("M,N,K,res", [(5, 40, 70, True), (13, 16, 32, False), (2, 16 * 70, 64, True),
@@ -206,16 +293,23 @@ def test_ops_linear_emu_vs_exact_and_torch(mcfg, M, N, K, res):
     info = []
     y = ops.linear(x, w, config=mcfg, residual=r, run_info=info)
     assert y.shape == (M, N) and y.dtype == np.float32 and len(info) == 1
-    Kp = -(-K // 32) * 32
-    xb = nm.round_bf16(np.pad(x, ((0, 0), (0, Kp - K))))
-    wb = matrix.quantize_weights(np.pad(w, ((0, 0), (0, Kp - K))), "e4m3", 32)
-    rb = None if r is None else nm.round_bf16(r)
-    assert np.array_equal(nm.round_bf16(y.astype(np.float64)), nm.matmul_bf16(xb, wb, residual_bits=rb))
-    t = ops.linear(np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K))), backend="torch",
-                   residual=r)
-    bound = nm.matmul_error_bound(xb, wb, residual_bits=rb)
-    # both are BF16 roundings of values within the bound of each other's exact sum
-    assert np.all(np.abs(y.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
+    _exact_and_torch(x, w, r, y)
+
+
+@pytest.mark.parametrize("rows,M,N,K,res", [(64, 5, 48, 1100, True), (64, 1, 16, 2000, False),
+                                            (64, 6, 40, 1000, False), (32, 7, 32, 700, True)])
+def test_ops_linear_k_split_emu(mcfg, rows, M, N, K, res):
+    """K split over instructions (a vector SRAM of `rows` rows): bit for bit one M_MM over
+    the whole K."""
+    cfg = with_vector_rows(mcfg, rows)
+    rng = np.random.default_rng(M + N + K)
+    # products spanning 2^20 make the order of the adds visible in the bits
+    x = rng.standard_normal((M, K)) * 2.0 ** rng.integers(-10, 10, (M, K))
+    w = rng.standard_normal((N, K)) * 2.0 ** rng.integers(-10, 10, (N, K))
+    r = rng.standard_normal((M, N)) if res else None
+    y = ops.linear(x, w, config=cfg, residual=r)
+    assert len(linear_program(cfg, M, -(-N // 16) * 16, -(-K // 32) * 32, "e4m3", res).k_chunks) >= 2
+    _exact_and_torch(x, w, r, y)
 
 
 def test_ops_linear_errors(mcfg):
@@ -231,7 +325,7 @@ def test_ops_linear_errors(mcfg):
     with pytest.raises(ValueError, match="no matrix unit"):
         ops.linear(x, w, config=with_rows(mcfg, 0))
     with pytest.raises(ValueError, match="vector_rows"):
-        ops.linear(np.ones((1, 16 * 1024)), np.ones((16, 16 * 1024)), config=mcfg)
+        ops.linear(np.ones((1, 64)), np.ones((16, 64)), config=with_vector_rows(mcfg, 4))
 
 
 # ---- the RTL (co-simulation) -------------------------------------------------------------------
@@ -272,6 +366,21 @@ def test_ops_linear_verilator_equals_emu(model, M, N, K, res, special, fmt):
         bound = nm.matmul_error_bound(nm.round_bf16(xp), matrix.quantize_weights(wp, fmt, 32),
                                       residual_bits=None if r is None else nm.round_bf16(r))
         assert np.all(np.abs(yv.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
+
+
+def test_ops_linear_k_split_verilator_equals_emu(model):
+    """K just past what one instruction takes on the sim profile: M_MM_F32, M_MM_ACC_F32 and
+    M_MM_ACC_RES on the RTL equal the emulator bit for bit."""
+    cfg = config_mod.load("sim")
+    M, N, K = 2, 16, 16 * cfg.sram.vector_rows + 32
+    assert len(linear_program(cfg, M, N, K, "e4m3", True).k_chunks) >= 3
+    rng = np.random.default_rng(11)
+    x, w, r = _special_operands(rng, M, N, K, 0.0)
+    x *= np.exp2(rng.integers(-8, 8, x.shape))
+    yv = ops.linear(x, w, config=cfg, residual=r, backend="verilator")
+    ye = ops.linear(x, w, config=cfg, residual=r, backend="emu")
+    assert np.array_equal(yv.view(np.uint32), ye.view(np.uint32))
+    _exact_and_torch(x, w, r, ye)
 
 
 # ---- the cycle model ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from dnpu.compiler import CompileError
-from dnpu.compiler.linear import linear_program
+from dnpu.compiler.linear import linear_program, weight_image
 from dnpu.spec import config as config_mod
 from dnpu.spec import matrix, mx
 from dnpu.spec import numerics as nm
@@ -83,7 +83,8 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
 def linear_image(cfg: Config, x: np.ndarray, w: np.ndarray, r: np.ndarray | None, fmt: str):
     """(program, {buffer name: bytes}) of x [M, K] · w [N, K]ᵀ (+ r [M, N]) on profile cfg,
     float64 operands padded to the matrix unit's multiples (N to vlen, K to max(vlen, block))
-    with zeros. ValueError naming the limit when the shape does not fit."""
+    with zeros, the weights in the program's layout (`dnpu.compiler.linear.weight_image`).
+    ValueError naming the limit when the shape does not fit."""
     M, K = x.shape
     N = w.shape[0]
     vlen = cfg.vector.vlen
@@ -96,7 +97,7 @@ def linear_image(cfg: Config, x: np.ndarray, w: np.ndarray, r: np.ndarray | None
         raise ValueError(f"linear [{M}, {K}] x [{N}, {K}]^T: {e}") from None
     img = {"program": prog.binary,
            "x": nm.round_bf16(_pad(x, M, Kp)).astype("<u2").tobytes(),
-           "w": matrix.pack_weights(_pad(w, Np, Kp), fmt, cfg.mx.block, vlen)}
+           "w": weight_image(prog, _pad(w, Np, Kp))}
     if r is not None:
         img["r"] = nm.round_bf16(_pad(r, M, Np)).astype("<u2").tobytes()
     return prog, img
