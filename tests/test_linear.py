@@ -417,7 +417,7 @@ def test_matmul_cycles_extrapolation(profile, shape):
     assert abs(an.matmul_cycles(m, M, N, K) - (full + fixed)) <= full * 1e-3
 
 
-MM_FAULTS = {   # case: (M, N, K, vx, vd, vr, weights at "w" (+ offset) or "hole"), cause
+MM_FAULTS = {   # case: (M, N, K, vx, vd, vr, weights at "w" (+ offset) or "hole"[, op]), cause
     "n_not_vlen": ((2, 24, 32, 0, 100, None, 0), ErrCause.MISALIGNED),
     "k_not_multiple": ((2, 16, 48, 0, 100, None, 0), ErrCause.MISALIGNED),
     "w_misaligned": ((2, 16, 32, 0, 100, None, 8), ErrCause.MISALIGNED),
@@ -429,6 +429,17 @@ MM_FAULTS = {   # case: (M, N, K, vx, vd, vr, weights at "w" (+ offset) or "hole
     "zero_shape": ((0, 16, 32, 0, 100, None, "hole"), None),
     "in_place_residual": ((5, 32, 64, 0, 100, 100, 0), None),
     "bad_fmt": ((2, 16, 32, 0, 100, None, 0), ErrCause.ILLEGAL_INSTR),     # fmt code 6: no format
+    # the FP32-accumulator variants: vr is A's base for M_MM_ACC(_RES); their Y is 2 rows an output row
+    "f32_out": ((5, 32, 64, 0, 100, None, 0, "M_MM_F32"), None),
+    "f32_overlaps_x": ((4, 16, 64, 10, 5, None, 0, "M_MM_F32"), ErrCause.SRAM_RANGE),
+    "f32_past_top": ((4, 32, 32, 0, 1010, None, 0, "M_MM_F32"), ErrCause.SRAM_RANGE),
+    "acc_f32_in_place": ((5, 32, 64, 0, 100, None, 0, "M_MM_ACC_F32"), None),
+    "acc_from_a": ((5, 32, 64, 0, 200, 100, 0, "M_MM_ACC"), None),
+    "acc_a_over_x": ((3, 16, 64, 0, 200, 2, 0, "M_MM_ACC"), None),
+    "acc_y_overlaps_a": ((4, 16, 32, 0, 105, 100, 0, "M_MM_ACC"), ErrCause.SRAM_RANGE),
+    "acc_a_past_top": ((4, 16, 32, 0, 100, 1020, 0, "M_MM_ACC"), ErrCause.SRAM_RANGE),
+    "acc_res_in_place": ((5, 32, 64, 0, 100, 150, 0, "M_MM_ACC_RES"), None),
+    "acc_res_y_overlaps_a": ((4, 16, 32, 0, 100, 93, 0, "M_MM_ACC_RES"), ErrCause.SRAM_RANGE),
 }
 
 
@@ -438,7 +449,7 @@ def test_m_mm_checks_rtl_equals_emu(model, case):
     rows when nothing faults."""
     import dnpu.runtime as rt
 
-    (M, N, K, vx, vd, vr, wa), cause = MM_FAULTS[case]
+    (M, N, K, vx, vd, vr, wa, *op), cause = MM_FAULTS[case]
     cfg = config_mod.load("sim")
     rng = np.random.default_rng(9)
     w = matrix.pack_weights(rng.standard_normal((32, 64)), "e4m3", 32, 16)
@@ -454,7 +465,8 @@ def test_m_mm_checks_rtl_equals_emu(model, case):
         src += isa.load_imm("x2", (1 << 32) - 64)
     else:
         src += [f"S_ADDI x2, x2, {wa}"]
-    mm = f"M_MM_RES x8, x7, x2, x9, e4m3" if vr is not None else "M_MM x8, x7, x2, e4m3"
+    op = op[0] if op else ("M_MM_RES" if vr is not None else "M_MM")
+    mm = f"{op} x8, x7, x2, x9, e4m3" if vr is not None else f"{op} x8, x7, x2, e4m3"
     words = isa.assemble_words("\n".join(src + [mm, "S_ADDI x10, x0, 1", "C_HALT"]))
     if case == "bad_fmt":                      # the assembler refuses it: patch the word
         words[-3] |= 6 << isa.INSTRS["M_MM"].operands[-1].field.lsb
