@@ -1,6 +1,6 @@
 """`dnpu check-perf`: the analytical model against RTL cycles on a grid of sampling steps
 and, on profiles with a matrix unit, of linear layers (dnpu.compiler.linear: H_LOAD_V,
-M_CFG, M_MM / M_MM_RES, H_STORE_V).
+M_CFG, the M_MM* instructions, H_STORE_V).
 
 Every point compiles one sampling step (dnpu.compiler), runs it on the `verilator` backend
 with random logits (the cycle count does not depend on the data: the ISA has no branches
@@ -40,9 +40,10 @@ DEFAULT_GRID: dict[str, list[tuple[int, int, int]]] = {
 
 
 # (M, N, K, residual): linear layers, on every profile with a matrix unit (rows, outputs and
-# products that fill whole and partial row groups, N sliced when it does not fit).
+# products that fill whole and partial row groups, N sliced when it does not fit, K split
+# over the FP32-accumulator instructions when it does not fit sim's vector SRAM).
 LINEAR_GRID = [(1, 64, 256, False), (4, 64, 512, True), (9, 48, 96, False), (16, 128, 256, True),
-               (3, 2000, 64, False)]
+               (3, 2000, 64, False), (5, 32, 16416, True)]
 
 
 def _inputs(rng: np.random.Generator, B: int, L: int, V: int, mode: str):
