@@ -3,7 +3,7 @@
 One wrapper, dnpu_fp_tb_top (hw/rtl/fp/dnpu_fp_tb_top.v), puts LANES copies of every
 unit side by side on wide buses, so one write per input bus and one read per output bus
 apply LANES vectors. The combinational units run without a clock: drive, wait 1 ns,
-read. The goldens (numerics.f32_add, f32_mul, exp_f32, narrow_f32, reci_f32, gt) are
+read. The goldens (numerics.f32_add, f32_mul, exp_f32, narrow_f32, reci_f32, rsqrt_f32, gt) are
 computed vectorised over a whole vector set; RTL results are compared at the end and a
 mismatch fails with the inputs, the RTL bits and the golden bits of the first ones.
 
@@ -17,8 +17,10 @@ writes from dnpu.spec.numerics (`make generate`; `make check-generated` finds it
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -36,12 +38,13 @@ except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYT
 
 FP_DIR = REPO / "hw" / "rtl" / "fp"
 FP_FILES = ["dnpu_fp32_add.v", "dnpu_fp32_mul.v", "dnpu_f32_to_bf16.v", "dnpu_fp_cmp.v",
-            "dnpu_fp_exp.v", "dnpu_fp32_reci.v", "dnpu_fp_tb_top.v"]
+            "dnpu_fp_exp.v", "dnpu_fp32_reci.v", "dnpu_fp32_rsqrt.v", "dnpu_fp_tb_top.v"]
 TOP = "dnpu_fp_tb_top"
 LANES = 32
 ENV_SCALE = "DNPU_FP_TEST_SCALE"
 ENV_LANES = "DNPU_FP_TEST_LANES"
 RECI_LATENCY = 25          # rising edges from the one that takes start to done
+RSQRT_LATENCY = 25
 CLK_NS = 10
 
 U32 = np.uint32
@@ -77,6 +80,13 @@ EDGES_NARROW = [
     0x7F800000, 0x7F800001, 0x7F810000, 0xFF800000, 0x7FFF0000, 0x7FC00000, 0xFFFFFFFF,
     0x3FFF8000, 0x3FFFFFFF, 0x3F7F8000, 0x3F7FFFFF,
 ]
+
+
+# M' (NUMERICS 4.1) whose 2^25 / sqrt(M' / 2^23) lies within 2^-20 of a 25-bit unit
+# from an odd integer (an FP32 midpoint), above or below: the 14 closest of all 2^24 M'
+# (an exhaustive search), where rounding hangs on the remainder's last bits.
+RSQRT_HARD_MP = [0x17431C6, 0x113E070, 0x1FFFFFC, 0x0D2208F, 0x0BA2A39, 0x0ED3230, 0x08A5C86,
+                 0x0DAE942, 0x1FBC3C2, 0x1FB7758, 0x13BA2D4, 0x185DA2C, 0x0D19305, 0x16AA932]
 
 
 def _scale() -> float:
@@ -295,6 +305,58 @@ def reci_vectors() -> tuple[np.ndarray, dict[str, int]]:
     return x, {k: int(v.size) for k, v in parts.items()}
 
 
+def _rsqrt_x(mp, e_odd, e_even):
+    """FP32 bits with the given M' values: M' < 2^24 at odd exponent e_odd, else at even
+    exponent e_even (M' = 2M)."""
+    mp = np.asarray(mp, np.int64)
+    low = mp < (1 << 24)
+    return np.where(low, _compose(0, e_odd, mp - (1 << 23)),
+                    _compose(0, e_even, (mp >> 1) - (1 << 23))).astype(U32)
+
+
+def rsqrt_vectors() -> tuple[np.ndarray, dict[str, int]]:
+    rng = np.random.default_rng(1729)
+    parts: dict[str, np.ndarray] = {}
+    parts["edges"] = np.array(EDGES32, U32)
+    e = np.arange(1, 255, dtype=np.int64)
+    p2 = _compose(0, e, 0).astype(np.int64)          # odd e: powers of 4
+    parts["powers of 2 and 4, every exponent, and neighbours +-1, +-2"] = np.concatenate(
+        [p2 + d for d in (0, 1, -1, 2, -2)]).astype(U32)
+    parts["all-ones fractions, every exponent"] = _compose(0, np.arange(256), (1 << 23) - 1)
+    parts["hardest to round, 6 exponents"] = np.concatenate(
+        [_rsqrt_x(RSQRT_HARD_MP, eo, ee) for eo, ee in ((1, 2), (127, 126), (253, 254))])
+    n = _n(3000)
+    parts["random normal positives, every exponent"] = _compose(
+        0, rng.integers(1, 255, n), rng.integers(0, 1 << 23, n))
+    n = _n(500)
+    parts["short significands"] = _compose(0, rng.integers(1, 255, n),
+                                           _short_frac(rng, n, rng.integers(1, 24, n)))
+    n = _n(500)
+    parts["negatives (normal, subnormal, -0, -Inf, NaN)"] = _compose(
+        1, rng.choice([0, 0, 255, *range(1, 255)], n), rng.integers(0, 1 << 23, n))
+    n = _n(300)
+    parts["+-0, subnormals, +-Inf, NaN payloads"] = np.concatenate([
+        np.array([0, 0x80000000, 0x7F800000, 0xFF800000], U32),
+        _compose(rng.integers(0, 2, n), 0, rng.integers(1, 1 << 23, n)),
+        _compose(rng.integers(0, 2, n), 255, rng.integers(1, 1 << 23, n))])
+    parts["random bits"] = _bits(rng, _n(1000))
+    x = np.concatenate(list(parts.values())).astype(U32)
+    return x, {k: int(v.size) for k, v in parts.items()}
+
+
+def _rsqrt_y(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Y mod 2, frac) of NUMERICS 4.1 for normal positive FP32 bits: the round bit, and
+    2^25 / sqrt(M' / 2^23) - Y, about (2^73 - Y^2 M') / (2 Y M')."""
+    rb, fr = [], []
+    for b in np.asarray(bits, U32).tolist():
+        e, f = (b >> 23) & 0xFF, b & 0x7FFFFF
+        mp = ((1 << 23) | f) << (1 - (e & 1))
+        y = math.isqrt((1 << 73) // mp)
+        rb.append(y & 1)
+        fr.append(((1 << 73) - y * y * mp) / (2 * y * mp))
+    return np.array(rb, bool), np.array(fr, np.float64)
+
+
 # ---------------------------------------------------------------------------
 # goldens
 # ---------------------------------------------------------------------------
@@ -438,6 +500,7 @@ async def narrow_sample(dut):
 
 async def _clock_and_reset(dut):
     dut.reci_start.value = 0
+    dut.rsqrt_start.value = 0
     dut.rst_n.value = 0
     Clock(dut.clk, CLK_NS, unit="ns").start()
     for _ in range(3):
@@ -446,78 +509,117 @@ async def _clock_and_reset(dut):
     await FallingEdge(dut.clk)
 
 
-@cocotb.test()
-async def reci_handshake(dut):
-    """Cycle by cycle: busy for the LATENCY cycles after the taking edge, done one
-    cycle, y held until the next done, start ignored while busy, a start in the done
-    cycle taken at once, reset clears busy/done."""
+SEQ_UNITS = {"reci": ("dnpu_fp32_reci", RECI_LATENCY, nm.reci_f32),
+             "rsqrt": ("dnpu_fp32_rsqrt", RSQRT_LATENCY, nm.rsqrt_f32)}
+
+
+async def _handshake(dut, unit: str, xs: list[np.ndarray]):
+    """Cycle by cycle on the <unit>_* ports: busy for the LATENCY cycles after the taking
+    edge, done one cycle, y held until the next done, start ignored while busy, a start
+    in the done cycle taken at once, reset clears busy/done. xs: three operand sets."""
+    name, latency, golden = SEQ_UNITS[unit]
+    start, hbusy, hdone, hy = (getattr(dut, f"{unit}_{k}") for k in ("start", "busy", "done", "y"))
     lanes = _lanes()
     full = (1 << lanes) - 1
     await _clock_and_reset(dut)
-    assert int(dut.reci_busy.value) == 0 and int(dut.reci_done.value) == 0
-    xs = [np.array(EDGES32[i:i + lanes] + EDGES32[:max(0, i + lanes - len(EDGES32))], U32)[:lanes]
-          for i in (0, 20, 40)]
-    ys = [nm.reci_f32(v).astype(U32) for v in xs]
+    assert int(hbusy.value) == 0 and int(hdone.value) == 0
+    ys = [golden(v).astype(U32) for v in xs]
 
     def sample():
         """(busy, done, y); y is None until the first done (the datapath has no reset)."""
-        yv = dut.reci_y.value
-        return (int(dut.reci_busy.value), int(dut.reci_done.value),
+        yv = hy.value
+        return (int(hbusy.value), int(hdone.value),
                 _unpack(yv.to_unsigned(), 32, lanes) if yv.is_resolvable else None)
 
     # op 0 taken; op 1 presented while busy (ignored); op 2 presented in op 0's done cycle.
     dut.x.value = _pack(xs[0], 32)
-    dut.reci_start.value = 1
+    start.value = 1
     await FallingEdge(dut.clk)                # taken on the rising edge just passed
-    dut.reci_start.value = 0
-    for c in range(1, RECI_LATENCY + 1):      # c: cycles after the taking edge
+    start.value = 0
+    for c in range(1, latency + 1):           # c: cycles after the taking edge
         await Timer(2, unit="ns")
         busy, done, y = sample()
-        if c < RECI_LATENCY:
-            assert (busy, done) == (full, 0), f"cycle {c}: busy {busy:X} done {done:X}"
+        if c < latency:
+            assert (busy, done) == (full, 0), f"{name} cycle {c}: busy {busy:X} done {done:X}"
         if c == 5:
             dut.x.value = _pack(xs[1], 32)
-            dut.reci_start.value = 1          # ignored: busy
+            start.value = 1                   # ignored: busy
         if c == 6:
-            dut.reci_start.value = 0
+            start.value = 0
         await FallingEdge(dut.clk)
     await Timer(2, unit="ns")
     busy, done, y = sample()
-    assert (busy, done) == (0, full), f"done cycle: busy {busy:X} done {done:X}"
-    check("dnpu_fp32_reci (handshake op 0)", y, ys[0], {"x": xs[0]})
+    assert (busy, done) == (0, full), f"{name} done cycle: busy {busy:X} done {done:X}"
+    check(f"{name} (handshake op 0)", y, ys[0], {"x": xs[0]})
     dut.x.value = _pack(xs[2], 32)
-    dut.reci_start.value = 1                  # taken at the end of the done cycle
+    start.value = 1                           # taken at the end of the done cycle
     await FallingEdge(dut.clk)
-    dut.reci_start.value = 0
+    start.value = 0
     dut.x.value = _pack(xs[1], 32)            # x is sampled only on the taking edge
-    for c in range(1, RECI_LATENCY + 1):
+    for c in range(1, latency + 1):
         await Timer(2, unit="ns")
         busy, done, y = sample()
-        assert (busy, done) == (full, 0), f"op 2, cycle {c}: busy {busy:X} done {done:X}"
-        check("dnpu_fp32_reci (y holds until the next done)", y, ys[0], {"x": xs[0]}, quiet=True)
+        assert (busy, done) == (full, 0), f"{name} op 2, cycle {c}: busy {busy:X} done {done:X}"
+        check(f"{name} (y holds until the next done)", y, ys[0], {"x": xs[0]}, quiet=True)
         await FallingEdge(dut.clk)
     await Timer(2, unit="ns")
     busy, done, y = sample()
     assert (busy, done) == (0, full)
-    check("dnpu_fp32_reci (handshake op 2)", y, ys[2], {"x": xs[2]})
+    check(f"{name} (handshake op 2)", y, ys[2], {"x": xs[2]})
     await FallingEdge(dut.clk)
     await Timer(2, unit="ns")
     busy, done, y = sample()
     assert (busy, done) == (0, 0), "done is a one-cycle pulse"
-    check("dnpu_fp32_reci (y holds after done)", y, ys[2], {"x": xs[2]})
+    check(f"{name} (y holds after done)", y, ys[2], {"x": xs[2]})
     # Reset in the middle of an operation.
     await FallingEdge(dut.clk)
-    dut.reci_start.value = 1
+    start.value = 1
     await FallingEdge(dut.clk)
-    dut.reci_start.value = 0
+    start.value = 0
     await FallingEdge(dut.clk)
     dut.rst_n.value = 0
     await FallingEdge(dut.clk)
     dut.rst_n.value = 1
-    for _ in range(RECI_LATENCY + 3):
+    for _ in range(latency + 3):
         await Timer(2, unit="ns")
-        assert int(dut.reci_busy.value) == 0 and int(dut.reci_done.value) == 0, "reset"
+        assert int(hbusy.value) == 0 and int(hdone.value) == 0, f"{name} reset"
         await FallingEdge(dut.clk)
+
+
+async def _apply_seq(dut, unit: str, x: np.ndarray, title: str):
+    """Start <unit> on LANES operands at a time, read y in the done cycle (LATENCY edges
+    after the taking edge, done checked there), compare with the golden."""
+    name, latency, golden = SEQ_UNITS[unit]
+    lanes = _lanes()
+    full = (1 << lanes) - 1
+    xp = _padded(x, lanes)
+    got = np.empty(xp.size, U32)
+    await _clock_and_reset(dut)
+    t0 = time.perf_counter()
+    hx, hs, hd, hy = dut.x, getattr(dut, f"{unit}_start"), getattr(dut, f"{unit}_done"), getattr(dut, f"{unit}_y")
+    for s in range(0, xp.size, lanes):
+        hx.value = _pack(xp[s:s + lanes], 32)
+        hs.value = 1
+        await FallingEdge(dut.clk)
+        hs.value = 0
+        # the done cycle: LATENCY edges after the taking edge, 2 ns into it
+        await Timer(CLK_NS * latency + 2 - CLK_NS // 2, unit="ns")
+        assert int(hd.value) == full, f"{name}: done not high {latency} cycles after start"
+        got[s:s + lanes] = _unpack(hy.value.to_unsigned(), 32, lanes)
+        await FallingEdge(dut.clk)
+    dut_log(f"{title}: {x.size} vectors in {time.perf_counter() - t0:.1f} s")
+    check(name, got[:x.size], golden(x), {"x": x})
+
+
+def _edge_windows(lanes: int, starts=(0, 20, 40)) -> list[np.ndarray]:
+    return [np.array(EDGES32[i:i + lanes] + EDGES32[:max(0, i + lanes - len(EDGES32))], U32)[:lanes]
+            for i in starts]
+
+
+@cocotb.test()
+async def reci_handshake(dut):
+    """RECI's handshake (see _handshake) on windows of the edge operands."""
+    await _handshake(dut, "reci", _edge_windows(_lanes()))
 
 
 @cocotb.test()
@@ -526,25 +628,28 @@ async def reci_values(dut):
     subnormals, Inf, NaN), random bits, large/small exponents, realistic values."""
     x, counts = reci_vectors()
     _log_counts("RECI vectors", counts)
+    await _apply_seq(dut, "reci", x, "RECI")
+
+
+@cocotb.test()
+async def rsqrt_handshake(dut):
+    """RSQRT's handshake (see _handshake): an edge window (specials, powers of 4), random
+    positives, another edge window."""
     lanes = _lanes()
-    full = (1 << lanes) - 1
-    xp = _padded(x, lanes)
-    got = np.empty(xp.size, U32)
-    await _clock_and_reset(dut)
-    t0 = time.perf_counter()
-    hx, hs, hd, hy = dut.x, dut.reci_start, dut.reci_done, dut.reci_y
-    for s in range(0, xp.size, lanes):
-        hx.value = _pack(xp[s:s + lanes], 32)
-        hs.value = 1
-        await FallingEdge(dut.clk)
-        hs.value = 0
-        # the done cycle: RECI_LATENCY edges after the taking edge, 2 ns into it
-        await Timer(CLK_NS * RECI_LATENCY + 2 - CLK_NS // 2, unit="ns")
-        assert int(hd.value) == full, f"done not high {RECI_LATENCY} cycles after start"
-        got[s:s + lanes] = _unpack(hy.value.to_unsigned(), 32, lanes)
-        await FallingEdge(dut.clk)
-    dut_log(f"RECI: {x.size} vectors in {time.perf_counter() - t0:.1f} s")
-    check("dnpu_fp32_reci", got[:x.size], nm.reci_f32(x), {"x": x})
+    rng = np.random.default_rng(99)
+    w = _edge_windows(lanes, (0, 40))
+    pos = _compose(0, rng.integers(1, 255, lanes), rng.integers(0, 1 << 23, lanes))
+    await _handshake(dut, "rsqrt", [w[0], pos, w[1]])
+
+
+@cocotb.test()
+async def rsqrt_values(dut):
+    """RSQRT on edges, powers of 2 and 4 at every exponent and their neighbours, all-ones
+    fractions, the hardest-to-round M', random positives over every exponent, short
+    significands, negatives, +-0, subnormals, Inf, NaN payloads, random bits."""
+    x, counts = rsqrt_vectors()
+    _log_counts("RSQRT vectors", counts)
+    await _apply_seq(dut, "rsqrt", x, "RSQRT")
 
 
 # ---------------------------------------------------------------------------
@@ -660,5 +765,66 @@ def test_vector_coverage():
         "reci: 1/0x7E800001 flushed": xr == 0x7E800001,
         "reci: 1/subnormal = Inf": ((xr & U32(0x7F800000)) == 0) & ((xr & U32(0x7FFFFF)) != 0),
     })
+    xs, _ = rsqrt_vectors()
+    ex, fx, neg = (xs >> U32(23)) & U32(0xFF), xs & U32(0x7FFFFF), (xs >> U32(31)) == 1
+    norm = ~neg & (ex > 0) & (ex < 255)
+    ri, frac = np.zeros(xs.size, bool), np.full(xs.size, 0.5)
+    ri[norm], frac[norm] = _rsqrt_y(xs[norm])
+    cov.update({
+        "rsqrt: power of 4 (exact)": norm & (fx == 0) & ((ex & U32(1)) == 1),
+        "rsqrt: power of 2, not of 4": norm & (fx == 0) & ((ex & U32(1)) == 0),
+        "rsqrt: round bit 1 (rounded up)": ri,
+        "rsqrt: round bit 0 (rounded down)": norm & ~ri & (fx != 0),
+        "rsqrt: within 2^-20 of a midpoint, above": ri & (frac < 2.0 ** -20),
+        "rsqrt: within 2^-20 of a midpoint, below": norm & ~ri & (1 - frac < 2.0 ** -20),
+        "rsqrt: +-0 and subnormals to +-Inf, both signs": (ex == 0) & neg,
+        "rsqrt: +0": xs == 0,
+        "rsqrt: positive subnormal": (ex == 0) & (fx != 0) & ~neg,
+        "rsqrt: negative normal to NaN": neg & (ex > 0) & (ex < 255),
+        "rsqrt: -Inf to NaN": xs == 0xFF800000,
+        "rsqrt: +Inf to +0": xs == 0x7F800000,
+        "rsqrt: NaN with payload, both signs": (ex == 255) & (fx != 0) & (fx != 0x400000),
+        "rsqrt: largest result exponent (x = 2^-126)": xs == 0x00800000,
+        "rsqrt: smallest result exponent (x near 2^128)": norm & (ex == 254),
+    })
     missing = [k for k, m in cov.items() if not np.any(m)]
     assert not missing, f"vector sets miss: {missing}"
+
+
+def _f32_fraction(b: int) -> Fraction:
+    """Exact value of normal FP32 bits b."""
+    e, f = (b >> 23) & 0xFF, b & 0x7FFFFF
+    assert 0 < e < 255, hex(b)
+    return (-1) ** (b >> 31) * Fraction((1 << 23) | f) * Fraction(2) ** (e - 150)
+
+
+def test_rsqrt_golden_correctly_rounded():
+    """numerics.rsqrt_f32 (the RTL's golden) checked without its own algorithm: for normal
+    positive x, y is a normal FP32 number and 1/sqrt(x) lies between the midpoints to
+    y's neighbours (taken by bit pattern, so binade edges come right):
+    mlo^2 x <= 1 <= mhi^2 x, equality only where y is exact (powers of 4). Specials by
+    table."""
+    rng = np.random.default_rng(2718)
+    n = 2000
+    x = np.concatenate([
+        _compose(0, rng.integers(1, 255, n), rng.integers(0, 1 << 23, n)),
+        _compose(0, np.arange(1, 255), 0), _compose(0, np.arange(1, 255), (1 << 23) - 1),
+        _rsqrt_x(RSQRT_HARD_MP, 127, 126), _rsqrt_x(RSQRT_HARD_MP, 1, 254)]).astype(U32)
+    y = nm.rsqrt_f32(x)
+    bad = []
+    for xb, yb in zip(x.tolist(), y.tolist()):
+        xv, yv = _f32_fraction(xb), _f32_fraction(yb)
+        mlo = (_f32_fraction(yb - 1) + yv) / 2
+        mhi = (yv + _f32_fraction(yb + 1)) / 2
+        if not (yv > 0 and mlo * mlo * xv <= 1 <= mhi * mhi * xv):
+            bad.append(f"x=0x{xb:08X} y=0x{yb:08X}")
+        elif mlo * mlo * xv == 1 or mhi * mhi * xv == 1:
+            bad.append(f"x=0x{xb:08X} y=0x{yb:08X} (a midpoint: impossible)")
+    assert not bad, f"{len(bad)} of {x.size} not correctly rounded: {bad[:10]}"
+    special = {0x00000000: 0x7F800000, 0x80000000: 0xFF800000, 0x00000001: 0x7F800000,
+               0x807FFFFF: 0xFF800000, 0x7F800000: 0x00000000, 0xFF800000: 0x7FC00000,
+               0xBF800000: 0x7FC00000, 0x80800000: 0x7FC00000, 0x7F800001: 0x7FC00000,
+               0xFFFFFFFF: 0x7FC00000, 0x7FC00000: 0x7FC00000, 0x00800000: 0x5F000000,
+               0x3F800000: 0x3F800000, 0x40800000: 0x3F000000}
+    got = nm.rsqrt_f32(np.array(list(special), U32)).tolist()
+    assert got == list(special.values()), [f"0x{g:08X}" for g in got]

@@ -7,7 +7,8 @@
 //   add_y = a + b, sub_y = a - b; op_sub swaps the two (both adders see their
 //           sub port toggle); mul_y = a * b; cmp_gt/cmp_eq = dnpu_fp_cmp(a, b)
 //   add16_y, sub16_y, mul16_y: the same with bf16 = 1 (rounded once to BF16)
-//   exp_y = EXP(x), bf16_y = bf16(x); the reciprocals take x on reci_start.
+//   exp_y = EXP(x), bf16_y = bf16(x); the sequential units take x on their own
+//   start: reci_* = 1/x (dnpu_fp32_reci), rsqrt_* = 1/sqrt(x) (dnpu_fp32_rsqrt).
 
 module dnpu_fp_tb_top #(
     parameter integer LANES = 32
@@ -19,6 +20,7 @@ module dnpu_fp_tb_top #(
     input  wire [LANES-1:0]    op_sub,
     input  wire [32*LANES-1:0] x,
     input  wire                reci_start,
+    input  wire                rsqrt_start,
     output wire [32*LANES-1:0] add_y,
     output wire [32*LANES-1:0] sub_y,
     output wire [32*LANES-1:0] mul_y,
@@ -31,7 +33,10 @@ module dnpu_fp_tb_top #(
     output wire [16*LANES-1:0] bf16_y,
     output wire [LANES-1:0]    reci_busy,
     output wire [LANES-1:0]    reci_done,
-    output wire [32*LANES-1:0] reci_y
+    output wire [32*LANES-1:0] reci_y,
+    output wire [LANES-1:0]    rsqrt_busy,
+    output wire [LANES-1:0]    rsqrt_done,
+    output wire [32*LANES-1:0] rsqrt_y
 );
     genvar l;
     generate
@@ -66,6 +71,8 @@ module dnpu_fp_tb_top #(
             dnpu_f32_to_bf16 u_n16 (.a(x[32*l +: 32]), .y16(bf16_y[16*l +: 16]));
             dnpu_fp32_reci   u_rcp (.clk(clk), .rst_n(rst_n), .start(reci_start), .x(x[32*l +: 32]),
                                     .busy(reci_busy[l]), .done(reci_done[l]), .y(reci_y[32*l +: 32]));
+            dnpu_fp32_rsqrt  u_rsq (.clk(clk), .rst_n(rst_n), .start(rsqrt_start), .x(x[32*l +: 32]),
+                                    .busy(rsqrt_busy[l]), .done(rsqrt_done[l]), .y(rsqrt_y[32*l +: 32]));
         end
     endgenerate
 endmodule
