@@ -250,7 +250,7 @@ module dnpu_lsu #(
     wire [65:0] mm_yend  = {34'd0, a_rd} + {1'b0, mm_yrows};
     wire [64:0] mm_rend  = {33'd0, a_rs3} + {1'b0, mm_brows};
     wire [65:0] mm_aend  = {34'd0, a_rs3} + {1'b0, mm_arows};
-    wire [65:0] mm_depth = {34'd0, VR_DEPTH};
+    wire [65:0] mm_depth = {33'd0, VR_DEPTH};
     wire        mm_range = ({1'b0, mm_xend} > mm_depth) | (mm_yend > mm_depth) |
                            (op_mres & ({1'b0, mm_rend} > mm_depth)) | (op_macc & (mm_aend > mm_depth)) |
                            (({33'd0, a_rd} < mm_xend) & ({34'd0, a_rs1} < mm_yend)) |
