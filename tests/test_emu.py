@@ -164,7 +164,7 @@ def test_scalar_fp_arithmetic():
     assert e.fpsram[10] == f32(-0.75) and e.fpsram[11] == 1
 
 
-def test_scalar_fp_exp_reci_li_sel_lt():
+def test_scalar_fp_exp_reci_rsqrt_li_sel_lt():
     e, _ = ok("""
         S_LI_FP f0, 0x3F80          # 1.0
         S_LI_FP f1, 0xFF80          # -inf
@@ -180,6 +180,7 @@ def test_scalar_fp_exp_reci_li_sel_lt():
         S_ADDI x5, x0, 1
         S_SEL_FP f7, f0, f1, x5     # f0
         S_SEL_FP f1, f0, f2, x0     # f2 (x0 = 0)
+        S_RSQRT_FP f2, f3           # 1/sqrt(e)
     """)
     f = e.f
     assert f[3] == int(N.exp_f32(np.uint32(f32(1.0))))
@@ -187,6 +188,9 @@ def test_scalar_fp_exp_reci_li_sel_lt():
     assert f[5] == 0 and f[6] == 0x7F800000
     assert list(e.x[1:5]) == [1, 1, 0, 0]
     assert f[7] == f32(1.0) and f[1] == 0x7FC00000
+    assert f[2] == int(N.rsqrt_f32(np.uint32(f[3])))
+    x3 = float(np.uint32(f[3]).view(np.float32))
+    assert abs(float(np.uint32(f[2]).view(np.float32)) * np.sqrt(x3) - 1) < 2 ** -24
 
 
 def test_s_map_v_fp_narrows_and_pads():

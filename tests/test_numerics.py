@@ -403,6 +403,37 @@ def test_reci_special_values():
     assert r(0x40400000) == f32(float(np.float32(1 / 3)))
 
 
+# ---- RSQRT ---------------------------------------------------------------------------------------
+
+def test_rsqrt_is_correctly_rounded():
+    """Against the exact value, independently of rsqrt_f32's integer algorithm: y = RNE(1/sqrt(x))
+    iff the midpoints between y and its FP32 neighbours bracket 1/sqrt(x), i.e.
+    lo_mid^2 * x <= 1 <= hi_mid^2 * x (1/sqrt(x) is never a midpoint itself)."""
+    rng = np.random.default_rng(8)
+    b = np.concatenate([rand_f32(rng, 4000, -126, 127) & np.uint32(0x7FFFFFFF),
+                        np.array([0x00800000, 0x00800001, 0x7F7FFFFF, 0x3F800000, 0x40800000, 0x407FFFFF,
+                                  0x40000000, 0x3FFFFFFF, 0x3E800000, 0x7E800000, 0x7F000000], np.uint32)])
+    b = b[(b >> 23 != 0) & (b >> 23 != 0xFF)]                     # normal positives
+    got = N.rsqrt_f32(b)
+    for x, y in zip(b.tolist(), got.tolist()):
+        X = fr32(x)
+        Y, lo, hi = fr32(y), fr32(y - 1), fr32(y + 1)
+        assert 2 ** -65 < Y < 2 ** 64, (hex(x), hex(y))            # always normal
+        assert ((lo + Y) / 2) ** 2 * X <= 1 <= ((Y + hi) / 2) ** 2 * X, (hex(x), hex(y))
+
+
+def test_rsqrt_special_values():
+    r = lambda b: int(N.rsqrt_f32(np.uint32(b)))     # noqa: E731
+    assert r(0) == 0x7F800000 and r(0x80000000) == 0xFF800000
+    assert r(0x00000005) == 0x7F800000 and r(0x807FFFFF) == 0xFF800000      # DAZ: 1/sqrt(+-0)
+    assert r(0x7F800000) == 0                                             # 1/sqrt(+Inf) = +0
+    assert r(0xFF800000) == N.F32_NAN and r(0xBF800000) == N.F32_NAN       # negative
+    assert r(0x7FC00001) == N.F32_NAN and r(0xFFC00000) == N.F32_NAN
+    assert r(f32(4.0)) == f32(0.5) and r(f32(2.0 ** -126)) == f32(2.0 ** 63)  # powers of 4: exact
+    assert r(f32(2.0)) == f32(float(np.float32(2 ** -0.5)))
+    assert r(0x7F7FFFFF) == 0x1F800000                                    # 1/sqrt(max) rounds to 2^-64
+
+
 # ---- comparisons, max, argmax -------------------------------------------------------------------
 
 def test_order_rules():

@@ -23,7 +23,7 @@ UNITS = {
                    {"DATA_W": "AXI_DATA_WIDTH", "LINE_WORDS": "CTRL_FETCH_WORDS"}),
     "dnpu_decode": (["ctrl/dnpu_decode.v"], {}),
     "dnpu_loop_stack": (["ctrl/dnpu_loop_stack.v"], {"DEPTH": "CTRL_LOOP_DEPTH"}),
-    "dnpu_fpu": (["ctrl/dnpu_fpu.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp32_reci.v"], {}),
+    "dnpu_fpu": (["ctrl/dnpu_fpu.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp32_reci.v", "fp/dnpu_fp32_rsqrt.v"], {}),
     "dnpu_lsu": (["ctrl/dnpu_lsu.v", "mx/dnpu_mx_dequant.v", "mx/dnpu_mx_lane.v", "dma/dnpu_beat_unpack.v"],
                  {"ADDR_W": "AXI_ADDR_WIDTH", "DATA_W": "AXI_DATA_WIDTH", "INT_WORDS": "SRAM_INT_WORDS",
                   "FP_WORDS": "SRAM_FP_WORDS", "VLEN": "VECTOR_VLEN", "VEC_ROWS": "SRAM_VECTOR_ROWS",

@@ -141,6 +141,10 @@ class ScalarUnit:
     def _s_reci_fp(self, a):
         return self._fpu(a["rd"], lambda: nm.reci_f32(self._f[a["rs1"]]))
 
+    @_op("S_RSQRT_FP")
+    def _s_rsqrt_fp(self, a):
+        return self._fpu(a["rd"], lambda: nm.rsqrt_f32(self._f[a["rs1"]]))
+
     @_op("S_LI_FP")
     def _s_li_fp(self, a):
         return self._wf(a["rd"], a["bits"] << 16)

@@ -73,6 +73,7 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
     "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
     "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
+    "RSQRT": (26, "S_RSQRT_FP waits in FPU for dnpu_fp32_rsqrt's done: 28 cycles in all"),
     "MISS": (2, "fetch miss: the core waits in FETCH while dnpu_fetch issues the line read and fills "
                 "the line: read_latency + line beats, +2 (engine issue, AR handshake); measured "
                 "RL+beats+2 on all three profiles"),
@@ -375,6 +376,8 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         return FE + _K["FPU"], 0
     if name == "S_RECI_FP":
         return FE + _K["RECI"], 0
+    if name == "S_RSQRT_FP":
+        return FE + _K["RSQRT"], 0
     RL, WL = m.read_latency, m.write_latency
     if name not in _PHASE:
         raise ModelError(f"{name}: no timing rule for class {isa.INSTRS[name].cls!r} (add it to dnpu.perf.analytical)")

@@ -39,6 +39,7 @@ __all__ = [
     # arithmetic
     "add", "sub", "mul", "f32_add", "f32_sub", "f32_mul", "exp_values", "exp_f32", "exp_bf16",
     "reci_f32",
+    "rsqrt_f32",
     # comparisons, reductions
     "gt", "ge", "lt", "argmax", "max_f32", "red_max_idx", "tree_sum", "red_sum", "seq_sum",
     "topk_mask", "thresh_mask",
@@ -325,6 +326,42 @@ def reci_f32(bits) -> np.ndarray:
     with np.errstate(divide="ignore"):
         q = 1.0 / x
     return round_f32(q)
+
+
+def rsqrt_f32(bits) -> np.ndarray:
+    """S_RSQRT_FP: correctly rounded 1/sqrt(x) (docs/NUMERICS.md section 4.1): DAZ read,
+    1/sqrt(+-0) = +-Inf, 1/sqrt(+Inf) = +0, x < 0 or NaN -> NaN.  Y = the largest integer
+    with Y^2 M' <= 2^73 (M', k: x = (M' / 2^23) 4^k, M' / 2^23 in [1, 4)), then RNE of Y's
+    25 bits with the sticky bit Y^2 M' != 2^73; exact integer arithmetic."""
+    u = np.asarray(bits, dtype=np.uint32)
+    out = np.empty(u.shape, np.uint32)
+    for i, b in np.ndenumerate(u):
+        out[i] = _rsqrt_bits(int(b))
+    return out
+
+
+def _rsqrt_bits(b: int) -> int:
+    sign, e, f = b >> 31, (b >> 23) & 0xFF, b & 0x7FFFFF
+    if e == 0xFF and f:
+        return F32_NAN
+    if e == 0:                                   # +-0 and subnormals (DAZ): +-Inf
+        return (sign << 31) | 0x7F800000
+    if sign:
+        return F32_NAN
+    if e == 0xFF:
+        return 0
+    m = (1 << 23) | f
+    mp, k = (m, (e - 127) // 2) if e % 2 else (2 * m, (e - 128) // 2)
+    if mp == 1 << 23:                            # a power of 4: exact
+        return (127 - k) << 23
+    y = math.isqrt((1 << 73) // mp)              # floor(sqrt(floor(z))) = floor(sqrt(z))
+    sticky = y * y * mp != 1 << 73
+    sig, rnd = y >> 1, y & 1                     # 24-bit significand, round bit
+    sig += rnd & (sticky | (sig & 1))
+    exp = 126 - k
+    if sig >> 24:                                # rounded up to 2.0
+        sig, exp = sig >> 1, exp + 1
+    return (exp << 23) | (sig & 0x7FFFFF)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ class ProgGen:
             (2, ("S_LT_FP",), self.g_lt_fp),
             (2, ("S_EXP_FP",), self.g_exp_fp),
             (1, ("S_RECI_FP",), self.g_reci_fp),
+            (1, ("S_RSQRT_FP",), self.g_rsqrt_fp),
             (1, ("C_NOP",), self.g_nop),
             (8, ("H_LOAD_INT", "H_LOAD_FP", "H_STORE_INT", "H_STORE_FP"), self.g_transfer),
             (5, ("H_PREFETCH_V",), self.g_prefetch),
@@ -293,6 +294,9 @@ class ProgGen:
 
     def g_reci_fp(self, r):
         return [f"S_RECI_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
+
+    def g_rsqrt_fp(self, r):
+        return [f"S_RSQRT_FP f{r.randint(0, 7)}, f{r.randint(0, 7)}"]
 
     def g_nop(self, r):
         return ["C_NOP"]

@@ -27,7 +27,7 @@
 // and registers are written only at retire.
 //
 // Cost: FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
-// S_LD_INT / S_LD_FP and the scalar FP ops but S_RECI_FP, which takes 28
+// S_LD_INT / S_LD_FP and the scalar FP ops but S_RECI_FP and S_RSQRT_FP, which take 28
 // (FETCH, EXEC, then 26 in FPU: the reciprocal's done comes 25 edges after the
 // edge that starts it); a line miss adds the memory's latency and the line's
 // beats; H_LOAD_* / H_STORE_* move one 32-bit word a cycle, a store then waits
@@ -418,9 +418,6 @@ module dnpu_core #(
     // ---- matrix unit ------------------------------------------------------------------
     // Started from EXEC with the shape and the operand registers; owns the vector SRAM's
     // ports in MAT; weight rows from dnpu_lsu.
-    // M_MM_ACC_F32 continues A at rd in place; M_MM_ACC_RES adds its residual in place
-    wire                 op_macc_f32 = (op == `DNPU_OP_M_MM_ACC_F32);
-    wire                 op_macc_res = (op == `DNPU_OP_M_MM_ACC_RES);
     wire                 mu_done, mu_v_re, mu_v_we;
     wire [VAW-1:0]       mu_v_raddr, mu_v_waddr;
     wire [VLEN*16-1:0]   mu_v_wdata;
@@ -429,6 +426,9 @@ module dnpu_core #(
     generate
         if (MATRIX_ROWS > 0) begin : g_matrix
             wire mu_cmd_ready;
+            // M_MM_ACC_F32 continues A at rd in place; M_MM_ACC_RES adds its residual in place
+            wire op_macc_f32 = (op == `DNPU_OP_M_MM_ACC_F32);
+            wire op_macc_res = (op == `DNPU_OP_M_MM_ACC_RES);
             dnpu_matrix #(.VLEN(VLEN), .ROWS(MATRIX_ROWS), .BLOCK(MX_BLOCK), .WBUF(MATRIX_WBUF),
                           .VEC_ROWS(VEC_ROWS)) u_matrix (
                 .clk(clk), .rst_n(rst_n), .flush(soft_reset_i | flush),
@@ -519,7 +519,7 @@ module dnpu_core #(
                 `DNPU_OP_S_SEL_FP: begin x_retire = 1'b1; x_fwe = 1'b1;
                                          x_fdata = (xc != 32'd0) ? fa : fb; end
                 `DNPU_OP_S_ADD_FP, `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP,
-                `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_LT_FP: begin
+                `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_RSQRT_FP, `DNPU_OP_S_LT_FP: begin
                     x_fpu = 1'b1;                      // retires in FPU
                 end
                 `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP: begin

@@ -74,6 +74,7 @@ module dnpu_decode #(
                 `DNPU_OP_S_MAX_FP:    used_mask = `DNPU_USED_S_MAX_FP;
                 `DNPU_OP_S_EXP_FP:    used_mask = `DNPU_USED_S_EXP_FP;
                 `DNPU_OP_S_RECI_FP:   used_mask = `DNPU_USED_S_RECI_FP;
+                `DNPU_OP_S_RSQRT_FP:  used_mask = `DNPU_USED_S_RSQRT_FP;
                 `DNPU_OP_S_LT_FP:     used_mask = `DNPU_USED_S_LT_FP;
                 `DNPU_OP_H_LOAD_INT:  used_mask = `DNPU_USED_H_LOAD_INT;
                 `DNPU_OP_H_STORE_INT: used_mask = `DNPU_USED_H_STORE_INT;

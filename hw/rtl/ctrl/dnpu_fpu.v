@@ -1,6 +1,7 @@
 `default_nettype none
 // dnpu_fpu: the scalar FP unit: S_ADD_FP, S_SUB_FP, S_MUL_FP, S_MAX_FP, S_EXP_FP,
-// S_RECI_FP and S_LT_FP, with one adder, multiplier, EXP, comparator and reciprocal.
+// S_RECI_FP, S_RSQRT_FP and S_LT_FP, with one adder, multiplier, EXP, comparator,
+// reciprocal and reciprocal square root.
 //
 // load (the core's EXEC) registers the operands a = f[rs1], b = f[rs2] when op is one of
 // these; in the core's FPU state (en) the result is a function of those registers alone
@@ -9,10 +10,10 @@
 // whole unit per cycle, no register read or decode in front of it. The result is 0 outside
 // en, which in Verilator also skips the arithmetic (dnpu_fp_funcs.vh).
 //
-// S_RECI_FP is iterative: start (in EXEC) hands a to the reciprocal unit, which samples
-// it, and done comes 25 edges later; every other op is done in its first FPU cycle.
-// rst_n also comes with SOFT_RESET (synchronous), so a new program never finds the
-// reciprocal busy.
+// S_RECI_FP and S_RSQRT_FP are iterative: start (in EXEC) hands a to the unit, which
+// samples it, and done comes 25 edges later; every other op is
+// done in its first FPU cycle. rst_n also comes with SOFT_RESET (synchronous), so a new
+// program never finds either busy.
 
 `include "dnpu_isa.vh"
 
@@ -22,7 +23,7 @@ module dnpu_fpu (
 
     input  wire [6:0]  op,
     input  wire        load,
-    input  wire        start,        // EXEC of an S_RECI_FP that executes
+    input  wire        start,        // EXEC of an FPU op that executes (the iterative ones use it)
     input  wire [31:0] a,
     input  wire [31:0] b,
 
@@ -33,8 +34,9 @@ module dnpu_fpu (
 );
     wire op_lt   = (op == `DNPU_OP_S_LT_FP);
     wire op_reci = (op == `DNPU_OP_S_RECI_FP);
+    wire op_rsq  = (op == `DNPU_OP_S_RSQRT_FP);
     wire is_fpu  = (op == `DNPU_OP_S_ADD_FP) | (op == `DNPU_OP_S_SUB_FP) | (op == `DNPU_OP_S_MUL_FP) |
-                   (op == `DNPU_OP_S_MAX_FP) | (op == `DNPU_OP_S_EXP_FP) | op_reci | op_lt;
+                   (op == `DNPU_OP_S_MAX_FP) | (op == `DNPU_OP_S_EXP_FP) | op_reci | op_rsq | op_lt;
 
     reg  [31:0] a_q, b_q;
     always @(posedge clk)
@@ -43,15 +45,17 @@ module dnpu_fpu (
             b_q <= b;
         end
 
-    wire [31:0] reci_y;
-    wire        b_gt_a, cmp_eq, reci_busy, reci_done;
+    wire [31:0] reci_y, rsq_y;
+    wire        b_gt_a, cmp_eq, reci_busy, reci_done, rsq_busy, rsq_done;
 
     // gt(b, a): S_LT_FP is a < b = gt(b, a).
     dnpu_fp_cmp    u_fp_cmp  (.a(b_q), .b(a_q), .gt(b_gt_a), .eq(cmp_eq));
     dnpu_fp32_reci u_fp_reci (.clk(clk), .rst_n(rst_n), .start(start & op_reci),
                               .x(a), .busy(reci_busy), .done(reci_done), .y(reci_y));
+    dnpu_fp32_rsqrt u_fp_rsq (.clk(clk), .rst_n(rst_n), .start(start & op_rsq),
+                              .x(a), .busy(rsq_busy), .done(rsq_done), .y(rsq_y));
 
-    assign done  = op_reci ? reci_done : 1'b1;
+    assign done  = op_reci ? reci_done : op_rsq ? rsq_done : 1'b1;
     assign res_x = b_gt_a;
 
 `include "dnpu_fp_funcs.vh"
@@ -70,6 +74,7 @@ module dnpu_fpu (
                 `DNPU_OP_S_MUL_FP:  res_f = fp_mul_f(a_q, b_q, 1'b0);
                 `DNPU_OP_S_EXP_FP:  res_f = fp_exp_f(a_q);
                 `DNPU_OP_S_RECI_FP: res_f = reci_y;
+                `DNPU_OP_S_RSQRT_FP: res_f = rsq_y;
                 `DNPU_OP_S_MAX_FP: begin
                     c = fp_cmp_f(b_q, a_q);
                     m = c[1] ? b_q : a_q;
@@ -86,7 +91,7 @@ module dnpu_fpu (
     end
 
     // Not needed here: the comparators' eq, and busy (the core waits for done).
-    wire unused_ok = &{1'b0, cmp_eq, reci_busy, c[0]};
+    wire unused_ok = &{1'b0, cmp_eq, reci_busy, rsq_busy, c[0]};
 
 endmodule
 

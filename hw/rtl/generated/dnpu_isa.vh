@@ -79,6 +79,7 @@
 `define DNPU_OP_S_MAX_FP                         7'h23  // S_MAX_FP rd, rs1, rs2
 `define DNPU_OP_S_EXP_FP                         7'h24  // S_EXP_FP rd, rs1
 `define DNPU_OP_S_RECI_FP                        7'h25  // S_RECI_FP rd, rs1
+`define DNPU_OP_S_RSQRT_FP                       7'h2C  // S_RSQRT_FP rd, rs1
 `define DNPU_OP_S_LI_FP                          7'h26  // S_LI_FP rd, bits
 `define DNPU_OP_S_LD_FP                          7'h27  // S_LD_FP rd, rs1, imm
 `define DNPU_OP_S_ST_FP                          7'h28  // S_ST_FP fs, rs1, imm
@@ -154,6 +155,7 @@
 `define DNPU_USED_S_MAX_FP                       32'h0003BBFF
 `define DNPU_USED_S_EXP_FP                       32'h00003BFF
 `define DNPU_USED_S_RECI_FP                      32'h00003BFF
+`define DNPU_USED_S_RSQRT_FP                     32'h00003BFF
 `define DNPU_USED_S_LI_FP                        32'h07FFFBFF
 `define DNPU_USED_S_LD_FP                        32'hFFFFFBFF
 `define DNPU_USED_S_ST_FP                        32'hFFFFFBFF

@@ -222,6 +222,14 @@ INSTRS = (
         'semantics': 'f[rd] = 1 / f[rs1]',
     },
     {
+        'name': 'S_RSQRT_FP',
+        'opcode': 0x2C,
+        'class': 'scalar_fp',
+        'operands': (('rd', 'f', 'rd'), ('rs1', 'f', 'rs1')),
+        'used': 0x00003BFF,
+        'semantics': 'f[rd] = 1 / sqrt(f[rs1]) (docs/NUMERICS.md section 4.1: correctly rounded)',
+    },
+    {
         'name': 'S_LI_FP',
         'opcode': 0x26,
         'class': 'scalar_fp',
