@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
+from dnpu.cli.common import atomic_output  # noqa: E402
 from dnpu.spec import config  # noqa: E402
 
 # Which Yosys cells count toward which resource (7-series and UltraScale+ names).
@@ -153,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n(LUTs include {use['lutram_luts']} used as distributed RAM; Yosys took {seconds:.0f} s)")
     print(f"{cfg.name}: {'fits' if fits else 'DOES NOT FIT'} the {cfg.profile.part}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "profile": cfg.name, "part": cfg.profile.part, "fits": fits, "seconds": round(seconds, 1),
-            "used": {n: u for n, u, _ in rows}, "available": {n: c for n, _, c in rows},
-            "cells": cells}, indent=2) + "\n")
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps({
+                "profile": cfg.name, "part": cfg.profile.part, "fits": fits, "seconds": round(seconds, 1),
+                "used": {n: u for n, u, _ in rows}, "available": {n: c for n, _, c in rows},
+                "cells": cells}, indent=2) + "\n")
     return 0 if fits else 1
 
 

