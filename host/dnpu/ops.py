@@ -1,4 +1,4 @@
-"""Operators on the NPU: `linear` (the matrix unit).
+"""Operators on the NPU: `linear` (the matrix unit) and `rms_norm`.
 
     y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
 
@@ -9,6 +9,14 @@ the program of `dnpu.compiler.linear` on that device; "torch" is the float64 ref
 the same quantized operands, rounded to BF16 once (`residual`, if given, added before
 that rounding). The NPU's results are within `dnpu.spec.numerics.matmul_error_bound` of it
 (docs/NUMERICS.md section 11.1).
+
+    y = dnpu.ops.rms_norm(x, weight, eps=1e-5, backend="emu")
+
+RMSNorm over the rows of `x` `[M, D]` with gain `weight` `[D]`, both rounded to BF16 on
+entry, eps rounded to FP32; the program of `dnpu.compiler.norm` (docs/NUMERICS.md section
+12), bit for bit `dnpu.spec.kernels.rms_norm_bf16`. "torch" is float64
+`x / sqrt(mean(x²) + eps) · weight` of the same operands rounded to BF16 once; the NPU is
+within `dnpu.spec.kernels.rms_norm_error_bound(D)` of it, relatively.
 """
 
 from __future__ import annotations
@@ -17,14 +25,15 @@ import numpy as np
 
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, weight_image
+from dnpu.compiler.norm import rms_norm_program
 from dnpu.spec import config as config_mod
-from dnpu.spec import matrix, mx
+from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "linear_image", "LINEAR_BACKENDS"]
+__all__ = ["linear", "linear_image", "rms_norm", "BACKENDS"]
 
-LINEAR_BACKENDS = ("emu", "verilator", "pynq", "torch")
+BACKENDS = ("emu", "verilator", "pynq", "torch")
 
 
 def _array(name: str, v) -> np.ndarray:
@@ -55,8 +64,8 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
     backends. run_info: a list the run's dnpu.runtime.RunInfo is appended to. residual:
     [M, N], rounded to BF16 on entry, added with one rounding (M_MM_RES)."""
     cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in LINEAR_BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(LINEAR_BACKENDS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
     if fmt not in mx.FORMATS:
         raise ValueError(f"fmt = {fmt!r}: choose one of {', '.join(mx.FORMATS)}")
     xa, wa = _array("x", x), _array("weight", weight)
@@ -76,8 +85,44 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
     if block != cfg.mx.block:
         raise ValueError(f"block = {block}: profile {cfg.name} decodes MX blocks of {cfg.mx.block}")
     prog, img = linear_image(cfg, xa, wa, ra, fmt)
-    y = _run(backend, cfg, prog, img, run_info)
+    y = _run(backend, cfg, prog, img, run_info, "linear-layer").reshape(prog.M, prog.N)
     return nm.bf16_value(y[:, :N]).astype(np.float32)
+
+
+def rms_norm(x, weight, eps: float = 1e-5, *, backend: str = "emu", config: str | Config | None = None,
+             run_info: list | None = None) -> np.ndarray:
+    """y = x / sqrt(mean(x²) + eps) · weight over the rows of x [M, D] on `backend`; see the
+    module docstring. Returns [M, D] float32 holding BF16 values."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    xa = _array("x", x)
+    ga = np.asarray(weight.detach().cpu().float().numpy() if hasattr(weight, "detach") else weight, np.float64)
+    if ga.ndim != 1 or ga.shape[0] != xa.shape[1]:
+        raise ValueError(f"weight: expected shape [{xa.shape[1]}] (x is [M, D] = {list(xa.shape)}), "
+                         f"got {list(ga.shape)}")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps = {eps!r}: must be a finite number >= 0")
+    M, D = xa.shape
+    xb, gb = nm.round_bf16(xa), nm.round_bf16(ga)
+    eps_bits = int(nm.round_f32(np.float64(eps)))
+    if backend == "torch":
+        import torch
+
+        xv = torch.from_numpy(nm.bf16_value(xb))
+        ms = (xv * xv).mean(dim=1, keepdim=True) + float(nm.f32_value(np.uint32(eps_bits)))
+        y = xv / torch.sqrt(ms) * torch.from_numpy(nm.bf16_value(gb))[None, :]
+        return nm.bf16_value(nm.round_bf16(y.numpy())).astype(np.float32)
+    Dp = -(-D // cfg.vector.vlen) * cfg.vector.vlen
+    try:
+        prog = rms_norm_program(cfg, M, Dp)
+    except CompileError as e:
+        raise ValueError(f"rms_norm [{M}, {D}]: {e}") from None
+    c = np.array([int(nm.round_f32(np.float64(1.0) / D)), eps_bits], "<u4")
+    img = {"program": prog.binary, "x": _pad(xb, M, Dp).astype("<u2").tobytes(),
+           "g": _pad(gb[None, :], 1, Dp).astype("<u2").tobytes(), "c": c.tobytes()}
+    y = _run(backend, cfg, prog, img, run_info, "RMSNorm").reshape(M, Dp)
+    return nm.bf16_value(y[:, :D]).astype(np.float32)
 
 
 def linear_image(cfg: Config, x: np.ndarray, w: np.ndarray, r: np.ndarray | None, fmt: str):
@@ -114,7 +159,9 @@ def _reference(xb: np.ndarray, wb: np.ndarray, rb: np.ndarray | None) -> np.ndar
     return nm.bf16_value(nm.round_bf16(y)).astype(np.float32)
 
 
-def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None) -> np.ndarray:
+def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None,
+         what: str) -> np.ndarray:
+    """Run prog with its buffers on a `backend` device: the BF16 bits of its output y, flat."""
     from dnpu import runtime
 
     with runtime.open(backend, config=cfg) as dev:
@@ -125,8 +172,8 @@ def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list 
         try:
             info = dev.run(buf.addr + prog.layout["program"][0], args=prog.args(buf.addr))
         except runtime.DeviceError as e:
-            raise RuntimeError(f"{backend}: the linear-layer program did not halt:\n{e}") from e
+            raise RuntimeError(f"{backend}: the {what} program did not halt:\n{e}") from e
         if run_info is not None:
             run_info.append(info)
         off, n = prog.layout["y"]
-        return np.frombuffer(buf.read(n, offset=off), "<u2").reshape(prog.M, prog.N)
+        return np.frombuffer(buf.read(n, offset=off), "<u2")

@@ -1,0 +1,37 @@
+"""The arithmetic of kernels built from several instructions (docs/NUMERICS.md section 12),
+composed from `dnpu.spec.numerics`' instruction-level functions, so a compiled kernel's
+result can be checked bit for bit and its error bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dnpu.spec import numerics as nm
+
+__all__ = ["rms_norm_bf16", "rms_norm_error_bound"]
+
+
+def rms_norm_bf16(x_bits, g_bits, eps_bits: int, d: int, vlen: int) -> np.ndarray:
+    """RMSNorm of BF16 rows x [M, Dp] (Dp = D padded to whole vector rows with zeros) with
+    gain g [Dp] and FP32 eps, as the NPU computes it: q = bf16(x x), s = V_RED_SUM(q),
+    v = fp32(fp32(s * fp32(1/d)) + eps), r = RSQRT(v), y = bf16(bf16(x r) g)."""
+    x = np.asarray(x_bits, np.uint16)
+    g = np.asarray(g_bits, np.uint16)
+    m, dp = x.shape
+    xv = nm.bf16_value(x)
+    q = nm.round_bf16(xv * xv)                                  # exact product, one rounding
+    s = np.array([nm.red_sum(q[i].reshape(dp // vlen, vlen)) for i in range(m)], np.uint32)
+    c = nm.round_f32(np.float64(1.0) / d)
+    v = nm.f32_add(nm.f32_mul(s, c), np.uint32(eps_bits))
+    r = nm.rsqrt_f32(v)
+    t = nm.round_bf16(xv * nm.f32_value(r)[:, None])
+    return nm.round_bf16(nm.bf16_value(t) * nm.bf16_value(g)[None, :])
+
+
+def rms_norm_error_bound(d: int) -> float:
+    """B of docs/NUMERICS.md section 12: |y - y*| <= B |y*| when nothing overflows or flushes."""
+    u, ub = nm.U_F32, nm.U_BF16
+    g = d * u / (1 - d * u)
+    alpha = (1 + ub) * (1 + g) - 1
+    zeta = (1 + alpha) * (1 + u) ** 3 - 1
+    return ((1 + ub) ** 2 * (1 + u) * (1 - zeta) ** -0.5 - 1) * (1 + 2.0 ** -40)
