@@ -279,6 +279,27 @@ def test_v_exp_v_and_fill():
     assert e.vsram[600, 0] == 0xFF78
 
 
+def test_v_reci_v():
+    """Every 8th BF16 pattern through V_RECI_V: numerics.reci_bf16, which is RECI rounded to
+    FP32 then narrowed (NUMERICS 4.2); then in place on the first rows."""
+    e = new()
+    allbits = np.arange(0, 65536, 8, dtype=np.uint16).reshape(-1, VLEN)
+    e.vsram[0:512] = allbits
+    ok("""
+        S_ADDI x1, x0, 512
+        S_ADDI x2, x0, 512
+        V_RECI_V x1, x0, x2
+        S_ADDI x3, x0, 3
+        V_RECI_V x0, x0, x3             # in place
+    """, e)
+    want = N.reci_bf16(allbits[:512])
+    assert (e.vsram[512:1024] == want).all()
+    assert (e.vsram[0:3] == want[0:3]).all()
+    assert e.vsram[512, 0] == 0x7F80 and e.vsram[512, 1] == 0x7F80          # 1/+0, 1/subnormal (8)
+    one_third = N.reci_bf16(np.uint16(0x4040))                             # 1/3
+    assert int(one_third) == int(N.narrow_f32(N.reci_f32(np.uint32(0x40400000))))
+
+
 def test_reductions():
     rng = np.random.default_rng(3)
     e = new()

@@ -403,6 +403,28 @@ def test_reci_special_values():
     assert r(0x40400000) == f32(float(np.float32(1 / 3)))
 
 
+def test_reci_bf16_is_reci_then_narrow():
+    """V_RECI_V's arithmetic on every BF16 pattern: the exact reciprocal rounded to FP32 by the
+    rule, then that FP32 number rounded to BF16 (NUMERICS 4.2), from rationals."""
+    bits = np.arange(0, 65536, 7, dtype=np.uint16)
+    got = N.reci_bf16(bits)
+    for b, g in zip(bits.tolist(), got.tolist()):
+        v = fr32(b << 16)
+        if isinstance(v, float):                                  # Inf, NaN
+            want32 = 0.0 if math.isinf(v) else math.nan
+            want32 = math.copysign(want32, v) if want32 == want32 else want32
+        elif v == 0:
+            want32 = math.copysign(math.inf, float(N.f32_value(np.uint32(b << 16))))
+        else:
+            want32 = ref_round(1 / v, 24, neg_zero=v < 0)
+        if want32 != want32:
+            assert g == 0x7FC0, hex(b)
+            continue
+        w = Fraction(want32) if math.isfinite(want32) else want32
+        want16 = ref_round(w, 8, neg_zero=math.copysign(1, want32) < 0) if isinstance(w, Fraction) else w
+        assert g == bits32(want16) >> 16, (hex(b), hex(g))
+
+
 # ---- RSQRT ---------------------------------------------------------------------------------------
 
 def test_rsqrt_is_correctly_rounded():

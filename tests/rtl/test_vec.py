@@ -23,9 +23,13 @@ Stimulus: BF16 rows rich in special values (NaNs with payloads, +-Inf, +-0, subn
 values (ties); odd lengths; ranges at the SRAMs' tops; in-place and overlapping ranges.
 
 cocotb tests (parameters from DNPU_VEC_* environment variables):
-  elementwise      V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_FILL_VF; specials x specials;
+  elementwise      V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF; specials x specials;
                    in place and overlapping (rows in increasing order, EXECUTION.md)
   exp_every_bf16   V_EXP_V over all 65536 BF16 inputs
+  reci             V_RECI_V: specials (+-0, subnormals, +-Inf, NaN payloads, reciprocals
+                   that flush, powers of two, BF16 max), in place and shifted by a row,
+                   several rows; all 65536 BF16 inputs (at DNPU_VEC_SCALE >= 1; a subset
+                   below 8 lanes)
   reductions       V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM: ties, NaNs, all -inf, overflow
   word_engines     S_MAP_V_FP (padding), V_TOPK_MASK(_V) (k = 0, 1, n, > n, 2^32 - 1;
                    ties, NaN, -inf), V_THRESH_MASK, V_SELECT_INT (overlaps), V_MASK_FP
@@ -76,7 +80,7 @@ M32 = (1 << 32) - 1
 
 VV_OPS = {"V_ADD_VV": nm.add, "V_SUB_VV": nm.sub, "V_MUL_VV": nm.mul}
 VF_OPS = {"V_ADD_VF": nm.add, "V_SUB_VF": nm.sub, "V_MUL_VF": nm.mul}
-VEC_OPS = (list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_FILL_VF", "V_RED_MAX", "V_RED_MAX_IDX",
+VEC_OPS = (list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF", "V_RED_MAX", "V_RED_MAX_IDX",
            "V_RED_SUM", "V_TOPK_MASK", "V_TOPK_MASK_V", "V_THRESH_MASK", "V_SELECT_INT", "V_MASK_FP",
            "S_MAP_V_FP", "H_SAMPLE_FUSED", "H_SAMPLE_FUSED_N"])
 
@@ -124,7 +128,7 @@ def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.nda
     e = Expect()
     wV, wI, wF = e.writes["V"], e.writes["I"], e.writes["F"]
     n = r.get("n", 0)
-    if name in VV_OPS or name in VF_OPS or name in ("V_EXP_V", "V_FILL_VF"):
+    if name in VV_OPS or name in VF_OPS or name in ("V_EXP_V", "V_RECI_V", "V_FILL_VF"):
         vd = r["vd"]
         s = nm.f32_value(np.uint32(r.get("s", 0)))
         for i in range(n):                       # row by row, each read after earlier writes
@@ -134,6 +138,8 @@ def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.nda
                 row = nm.bf16_bits(VF_OPS[name](nm.bf16_value(V[r["va"] + i]), s, "bf16"))
             elif name == "V_EXP_V":
                 row = nm.exp_bf16(V[r["va"] + i])
+            elif name == "V_RECI_V":
+                row = nm.reci_bf16(V[r["va"] + i])
             else:
                 row = np.full(VLEN, nm.narrow_f32(np.uint32(r["s"])), U16)
             V[vd + i] = np.asarray(row, U16)
@@ -506,7 +512,7 @@ if cocotb is not None:
 
     @cocotb.test()
     async def elementwise(dut):
-        """V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_FILL_VF: random special-rich rows, odd counts,
+        """V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF: random special-rich rows, odd counts,
         tops of the SRAM, in place, overlapping ranges; VV over specials x specials."""
         tb = Bench(dut, "elementwise")
         await tb.start()
@@ -526,9 +532,10 @@ if cocotb is not None:
             for s in SPECIAL32[:: max(1, len(SPECIAL32) // _scale(8))]:
                 await tb.run(name, {"vd": 3 * rows + 9, "va": 0, "s": s, "n": rows})
         await tb.run("V_EXP_V", {"vd": 3 * rows, "va": 0, "n": rows})
+        await tb.run("V_RECI_V", {"vd": 3 * rows, "va": 0, "n": rows})
         # random cases, with in-place and overlapping ranges
         for it in range(_scale(40)):
-            name = rng.choice(list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_FILL_VF"])
+            name = rng.choice(list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF"])
             n = rng.choice([1, 2, 3, rng.randint(1, 9), rng.randint(1, 33)])
             va = _base(rng, VEC_ROWS, n)
             how = rng.random()
@@ -560,6 +567,56 @@ if cocotb is not None:
             await tb.run("V_EXP_V", {"vd": VEC_ROWS // 2, "va": 0, "n": rows})
             if s == 0:
                 await tb.run("V_MUL_VF", {"vd": VEC_ROWS // 2, "va": 0, "s": 0x3FC00001, "n": rows})
+
+    @cocotb.test()
+    async def reci(dut):
+        """V_RECI_V bit for bit against numerics.reci_bf16: specials and the edges of the
+        reciprocal's range, random rows in place, shifted by one row either way and
+        disjoint, several rows; then every BF16 input (a subset below 8 lanes)."""
+        tb = Bench(dut, "reci")
+        await tb.start()
+        tb.fill()
+        rng = tb.rng
+        # +-0, subnormals (DAZ: +-Inf), +-Inf, NaNs with payloads, BF16 max and min
+        # normal, around 2^126 / 2^127 (1/x = 2^-126 is kept, below it flushes), powers of
+        # two, fractions that round up / down / carry into the exponent (1/3, 1/1.0078..)
+        sp = [0x0000, 0x8000, 0x0001, 0x807F, 0x0040, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F81,
+              0xFFFF, 0x7FBF, 0x7F7F, 0xFF7F, 0x0080, 0x8080, 0x0081, 0x7E80, 0xFE80, 0x7E81,
+              0x7EFF, 0x7F00, 0x7F01, 0x7E7F, 0x3F80, 0xBF80, 0x4000, 0x3F00, 0x4040, 0xC040,
+              0x3EAB, 0x3EAA, 0x4080, 0x40A0, 0x3F81, 0x3FFF, 0x3FC0, 0x4140, 0x0100, 0x00FF]
+        sp = np.array(sp + [(0x3F80 | f) for f in range(0, 128, 5)] + [(0x8000 | e << 7 | (e * 37) & 0x7F)
+                                                                      for e in range(0, 256, 3)], U16)
+        rows = -(-sp.size // VLEN)
+        tb.V[0:rows] = np.resize(sp, rows * VLEN).reshape(rows, VLEN)
+        await tb.run("V_RECI_V", {"vd": rows + 3, "va": 0, "n": rows})
+        await tb.run("V_RECI_V", {"vd": 0, "va": 0, "n": rows})           # in place
+        for it in range(_scale(24)):
+            n = rng.choice([1, 2, 3, rng.randint(2, 9), rng.randint(1, 20)])
+            va = _base(rng, VEC_ROWS, n)
+            how = it % 4
+            if how == 0:
+                vd = va
+            elif how in (1, 2):
+                vd = min(max(0, va + (1 if how == 1 else -1)), VEC_ROWS - n)
+            else:
+                vd = _base(rng, VEC_ROWS, n)
+            if it % 3 == 0:
+                tb.V[va:va + n] = bf16_vals(tb.nrng, n * VLEN, specials=0.3).reshape(n, VLEN)
+            await tb.run("V_RECI_V", {"vd": vd, "va": va, "n": n})
+        if SCALE >= 1.0:
+            allb = np.arange(1 << 16, dtype=np.uint32).astype(U16)
+            if LANES < 8:
+                # 25 cycles a chunk of LANES: few lanes make the full sweep minutes long, and
+                # the lanes are alike, so wide shapes sweep everything and narrow ones every
+                # fraction and sign at the exponent edges and every eighth exponent
+                e = (allb >> 7) & 0xFF
+                allb = allb[(e % 8 == 0) | (e < 4) | ((e >= 124) & (e < 132)) | (e >= 250)]
+            per = (VEC_ROWS // 2) * VLEN
+            for s in range(0, allb.size, per):
+                chunk = allb[s:s + per]
+                n = -(-chunk.size // VLEN)
+                tb.V[:n] = np.resize(chunk, n * VLEN).reshape(n, VLEN)
+                await tb.run("V_RECI_V", {"vd": VEC_ROWS // 2, "va": 0, "n": n})
 
     @cocotb.test()
     async def reductions(dut):
@@ -718,14 +775,14 @@ if cocotb is not None:
     @cocotb.test()
     async def timing(dut):
         """Cycles from start to done per row / word, as the module header states:
-        V*F and V_EXP_V C + 3 a row, V*V C + 4, V_FILL_VF 1; V_RED_MAX(_IDX) one row a
+        V*F and V_EXP_V C + 3 a row, V_RECI_V 25*C + 3, V*V C + 4, V_FILL_VF 1; V_RED_MAX(_IDX) one row a
         cycle; V_RED_SUM and H_SAMPLE_FUSED (dq never idle) a row every C cycles;
         S_MAP_V_FP VLEN a row; V_THRESH_MASK and V_MASK_FP one a word; V_SELECT_INT 3;
         V_TOPK_MASK(_V) n + 2 per element."""
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3, "V_EXP_V": C + 3, "V_MUL_VV": C + 4, "V_FILL_VF": 1,
+        per = {"V_ADD_VF": C + 3, "V_EXP_V": C + 3, "V_RECI_V": 25 * C + 3, "V_MUL_VV": C + 4, "V_FILL_VF": 1,
                "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": C, "H_SAMPLE_FUSED": C,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}
         lat = {}
@@ -769,6 +826,7 @@ if cocotb is not None:
         rng = tb.rng
         cases = [("V_ADD_VV", {"vd": 40, "va": 0, "vb": 10, "n": 9}),
                  ("V_FILL_VF", {"vd": 40, "s": 0x40490FDB, "n": 9}),
+                 ("V_RECI_V", {"vd": 40, "va": 39, "n": 3}),
                  ("V_RED_SUM", {"va": 0, "n": 30}),
                  ("V_TOPK_MASK", {"idst": 0, "fsrc": 0, "k": 3, "n": 12}),
                  ("V_SELECT_INT", {"idst": 50, "imask": 0, "isrc": 20, "n": 12}),
@@ -835,7 +893,7 @@ def test_vec_verilator_slow(shape):
 
 @pytest.mark.rtl
 def test_vec_icarus():
-    _run("icarus", SMALL, scale=0.25, testcase=["reductions", "word_engines", "fused", "fused_n_stop", "timing"])
+    _run("icarus", SMALL, scale=0.25, testcase=["reci", "reductions", "word_engines", "fused", "fused_n_stop", "timing"])
 
 
 @pytest.mark.rtl
@@ -881,7 +939,7 @@ def test_golden_matches_emulator(name):
                 roles["k"] = rng.choice([0, 1, n - 1, n, n + 1, M32, rng.randint(0, n)])
             elif o.role in ("s", "t"):
                 roles[o.role] = rng.choice(SPECIAL32 + [int(f32_vals(nrng, 1, 0.0)[0])])
-        if name in VV_OPS and case % 3 == 0:       # overlapping ranges, in order
+        if (name in VV_OPS or name == "V_RECI_V") and case % 3 == 0:   # overlapping ranges, in order
             roles["vd"] = min(roles["va"] + 1, vr - n)
         if name == "V_SELECT_INT" and case % 3 == 0:
             roles["idst"] = min(roles["imask"] + 1, iw - n)

@@ -93,6 +93,8 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                     "M_DONE, the done pulse: retire 27 cycles after it"),
     "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
     "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
+    "RECI_CHUNK": (25, "V_RECI_V: each chunk of LANES elements takes the lanes' iterative reciprocal "
+                       "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
     "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
     "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
@@ -434,6 +436,8 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         c = _K["VEC"] + n * (C + _K["EW_VF"])
     elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV"):
         c = _K["VEC"] + n * (C + _K["EW_VV"])
+    elif name == "V_RECI_V":
+        c = _K["VEC"] + n * (_K["RECI_CHUNK"] * C + _K["EW_VF"])
     elif name == "V_FILL_VF":
         c = _K["VEC"] + n
     elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):

@@ -39,6 +39,7 @@ __all__ = [
     # arithmetic
     "add", "sub", "mul", "f32_add", "f32_sub", "f32_mul", "exp_values", "exp_f32", "exp_bf16",
     "reci_f32",
+    "reci_bf16",
     "rsqrt_f32",
     # comparisons, reductions
     "gt", "ge", "lt", "argmax", "max_f32", "red_max_idx", "tree_sum", "red_sum", "seq_sum",
@@ -326,6 +327,12 @@ def reci_f32(bits) -> np.ndarray:
     with np.errstate(divide="ignore"):
         q = 1.0 / x
     return round_f32(q)
+
+
+def reci_bf16(bits) -> np.ndarray:
+    """V_RECI_V per element (docs/NUMERICS.md section 4.2): the BF16 element widened to FP32,
+    S_RECI_FP's correctly rounded reciprocal, that FP32 result narrowed to BF16."""
+    return round_bf16(f32_value(reci_f32(widen_bf16(bits))))
 
 
 def rsqrt_f32(bits) -> np.ndarray:

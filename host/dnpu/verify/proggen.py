@@ -181,6 +181,7 @@ class ProgGen:
             (2, ("V_SUB_VF",), lambda r: self.g_vf(r, "V_SUB_VF")),
             (2, ("V_MUL_VF",), lambda r: self.g_vf(r, "V_MUL_VF")),
             (2, ("V_EXP_V",), self.g_exp_v),
+            (2, ("V_RECI_V",), self.g_reci_v),
             (2, ("V_FILL_VF",), self.g_fill),
             (2, ("V_RED_MAX",), lambda r: self.g_red(r, "V_RED_MAX")),
             (2, ("V_RED_SUM",), lambda r: self.g_red(r, "V_RED_SUM")),
@@ -470,6 +471,12 @@ class ProgGen:
         vd, va = self.range_pair(r, n, self.rows)
         d, a, c = self.regs(r, 3)
         return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
+
+    def g_reci_v(self, r):
+        n = self.count(r, self.rows, big=64)
+        vd, va = self.range_pair(r, n, self.rows)
+        d, a, c = self.regs(r, 3)
+        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"V_RECI_V x{d}, x{a}, x{c}"]
 
     def g_exp_v(self, r):
         n = self.count(r, self.rows, big=64)

@@ -95,6 +95,7 @@
 `define DNPU_OP_V_SUB_VF                         7'h34  // V_SUB_VF vd, va, s, n
 `define DNPU_OP_V_MUL_VF                         7'h35  // V_MUL_VF vd, va, s, n
 `define DNPU_OP_V_EXP_V                          7'h36  // V_EXP_V vd, va, n
+`define DNPU_OP_V_RECI_V                         7'h40  // V_RECI_V vd, va, n
 `define DNPU_OP_V_FILL_VF                        7'h37  // V_FILL_VF vd, s, n
 `define DNPU_OP_V_RED_MAX                        7'h38  // V_RED_MAX rd, va, n
 `define DNPU_OP_V_RED_SUM                        7'h39  // V_RED_SUM rd, va, n
@@ -169,6 +170,7 @@
 `define DNPU_USED_V_SUB_VF                       32'h007BFFFF
 `define DNPU_USED_V_MUL_VF                       32'h007BFFFF
 `define DNPU_USED_V_EXP_V                        32'h00787FFF
+`define DNPU_USED_V_RECI_V                       32'h00787FFF
 `define DNPU_USED_V_FILL_VF                      32'h007B87FF
 `define DNPU_USED_V_RED_MAX                      32'h00787BFF
 `define DNPU_USED_V_RED_SUM                      32'h00787BFF

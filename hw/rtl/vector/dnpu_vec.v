@@ -9,14 +9,20 @@
 // profile's vector.lanes), so a row goes through them as C = VLEN/LANES chunks,
 // one a cycle. Comparators are cheap, so the max/argmax tree spans the whole
 // row; adders, multipliers and EXP units are not, so they exist LANES times.
+// V_RECI_V's reciprocal is iterative (one quotient bit a cycle in every lane):
+// a full divider per lane would cost far more area than the op is worth.
 //
 // Three engines, one active at a time:
 //
-//  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_FILL_VF), row by row in
-//    increasing order: read row a (and row b), C chunk cycles through the
+//  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF), row by
+//    row in increasing order: read row a (and row b), C chunk cycles through the
 //    lanes, write the row. V*F / V_EXP_V take C + 3 cycles a row, V*V C + 4,
-//    V_FILL_VF one. Row i is written before row i+1 is read, so overlapping
-//    source and destination ranges behave as docs/EXECUTION.md says (in order).
+//    V_FILL_VF one. V_RECI_V takes 25 cycles a chunk (24 quotient bits, then
+//    rounding and narrowing while the chunk is stored), so 25*C + 3 a row, for
+//    every operand (specials included): n*(25*C + 3) cycles in all, plus the
+//    start / done overhead the other elementwise ops have. Row i is written
+//    before row i+1 is read, so overlapping source and destination ranges
+//    behave as docs/EXECUTION.md says (in order).
 //
 //  * Row pipeline (V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM, H_SAMPLE_FUSED). Rows
 //    arrive from the vector SRAM or, for H_SAMPLE_FUSED, from the MX
@@ -131,6 +137,7 @@ module dnpu_vec #(
     wire o_sub  = (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_SUB_VF);
     wire o_mul  = (opq == `DNPU_OP_V_MUL_VV) | (opq == `DNPU_OP_V_MUL_VF);
     wire o_exp  = (opq == `DNPU_OP_V_EXP_V);
+    wire o_reci = (opq == `DNPU_OP_V_RECI_V);
     wire o_rmax = (opq == `DNPU_OP_V_RED_MAX) | (opq == `DNPU_OP_V_RED_MAX_IDX);
     wire o_rsum = (opq == `DNPU_OP_V_RED_SUM);
     wire o_fn   = (opq == `DNPU_OP_H_SAMPLE_FUSED_N);
@@ -163,6 +170,8 @@ module dnpu_vec #(
     reg [3:0]  mode;
     reg [31:0] ri;                    // row / element being worked on (issued)
     reg [CW-1:0] ch;                  // chunk
+    reg [4:0]  rc_k;                  // V_RECI_V: cycle within the chunk
+    localparam [4:0] RC_LAST = 5'd24; // rounding cycle, after quotient bits 0 .. 23
 
     // ---- lanes ------------------------------------------------------------------------
     reg  [VLEN*16-1:0] ra, rb;        // operand rows (elementwise); ra = stage B (pipeline)
@@ -352,15 +361,21 @@ module dnpu_vec #(
 
     // Per lane: the adder (V_ADD/SUB_*: BF16 result; fused S1: FP32 l - m', m' of stage B's
     // row being m_run), the multiplier (V_MUL_*: BF16) and EXP (V_EXP_V of the element; fused
-    // S2 of S1's d). Zero when not enabled.
-    wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul) | ((mode == M_PIPE) & b_v & o_fuse);
+    // S2 of S1's d), and V_RECI_V's reciprocal (rc_k counts its 24 quotient-bit cycles and
+    // the rounding cycle, in which the chunk's results are stored). Zero when not enabled.
+    wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul & ~o_reci) | ((mode == M_PIPE) & b_v & o_fuse);
     wire ln_mul_en = (mode == M_ECH) & o_mul;
     wire ln_exp_en = ((mode == M_ECH) & o_exp) | ((mode == M_PIPE) & s1_v & o_fuse);
+    wire ln_rc_step = (mode == M_ECH) & o_reci & (rc_k != RC_LAST);
+    wire ln_rc_out  = (mode == M_ECH) & o_reci & (rc_k == RC_LAST);
     wire [P*32-1:0] ln_add, ln_mul, ln_exp;
+    wire [P*16-1:0] ln_rc;
     genvar gg;
     generate
         for (gg = 0; gg < GROUPS; gg = gg + 1) begin : g_grp
             dnpu_vec_lanes #(.G(G)) u_lanes (
+                .clk(clk), .rc_step(ln_rc_step), .rc_first(rc_k == 5'd0), .rc_out(ln_rc_out),
+                .rc_y(ln_rc[16*G*gg +: 16*G]),
                 .add_en(ln_add_en), .mul_en(ln_mul_en), .exp_en(ln_exp_en), .sum_en(s2_v),
                 .fuse(o_fuse), .vv(o_vv), .sub(o_sub),
                 .a16(ca[16*G*gg +: 16*G]), .b16(cb[16*G*gg +: 16*G]), .s(q_s), .m(m_run),
@@ -558,15 +573,22 @@ module dnpu_vec #(
                     if (o_vv) rb <= vs_rdata;
                     else      ra <= vs_rdata;
                     ch   <= {CW{1'b0}};
+                    rc_k <= 5'd0;
                     mode <= M_ECH;
                 end
                 M_ECH: begin
-                    for (b = 0; b < P; b = b + 1)
-                        wrow[16*(P*ch + b) +: 16] <= o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
-                                                   : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
-                    ch <= ch + 1'b1;
-                    if (ch == C_LAST)
-                        mode <= M_EWR;
+                    if (o_reci & (rc_k != RC_LAST)) begin
+                        rc_k <= rc_k + 5'd1;
+                    end else begin
+                        rc_k <= 5'd0;
+                        for (b = 0; b < P; b = b + 1)
+                            wrow[16*(P*ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
+                                                       : o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
+                                                       : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
+                        ch <= ch + 1'b1;
+                        if (ch == C_LAST)
+                            mode <= M_EWR;
+                    end
                 end
                 M_EWR: begin
                     ri   <= ri + 32'd1;

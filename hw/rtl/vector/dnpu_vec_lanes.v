@@ -16,14 +16,24 @@
 //        S1 of the fused path (FP32 l - m')
 //   mul: V_MUL_VV/VF (BF16 result);  exp: V_EXP_V of a, or with fuse S2's EXP(d)
 //   sum: the pairwise FP32 sum of e (S3)
+//   rc:  V_RECI_V, bf16(RECI(widen(a))) per lane, by the restoring division of
+//        hw/rtl/fp/dnpu_fp32_reci.v (same bits), one quotient bit per rc_step cycle: the
+//        remainder and quotient are this group's only registers. dnpu_vec holds a16 (the
+//        chunk) steady for the 24 steps (rc_first on the first) and reads rc_y after them.
+//        A widened BF16 divisor has 16 zero low bits, and so does every remainder of its
+//        division, so the remainder is kept without them: 10 bits instead of 26.
 
 module dnpu_vec_lanes #(
     parameter integer G = 1
 ) (
+    input  wire          clk,
     input  wire          add_en,
     input  wire          mul_en,
     input  wire          exp_en,
     input  wire          sum_en,
+    input  wire          rc_step,     // V_RECI_V: a quotient bit of every lane this cycle
+    input  wire          rc_first,    // ... the first of a chunk (remainder from a16)
+    input  wire          rc_out,      // ... rc_y is read this cycle
     input  wire          fuse,        // the fused pipeline (else the elementwise engine)
     input  wire          vv,          // second operand from row b (else f[s])
     input  wire          sub,         // V_SUB_*
@@ -36,7 +46,8 @@ module dnpu_vec_lanes #(
     output reg  [G*32-1:0] add_y,
     output reg  [G*32-1:0] mul_y,
     output reg  [G*32-1:0] exp_y,
-    output reg  [31:0]   sum_y
+    output reg  [31:0]   sum_y,
+    output reg  [G*16-1:0] rc_y
 );
 `include "dnpu_fp_funcs.vh"
 
@@ -56,6 +67,66 @@ module dnpu_vec_lanes #(
             lane_sum_f = ls_w[31:0];
         end
     endfunction
+
+    // One restoring-division step for an element with fraction f: {quotient bit, next
+    // remainder} from the remainder cur (both scaled by 2^-16); the divisor is 1.f.
+    function [10:0] rc_step_f;
+        input [6:0] rs_f;
+        input [9:0] rs_cur;
+        reg   [9:0] rs_diff;
+        begin
+            rs_diff   = rs_cur - {3'b001, rs_f};
+            rc_step_f = rs_diff[9] ? {1'b0, rs_cur[8:0], 1'b0} : {1'b1, rs_diff[8:0], 1'b0};
+        end
+    endfunction
+
+    // The FP32 reciprocal from the 24 quotient bits and the last remainder, exactly as
+    // dnpu_fp32_reci rounds it, then narrowed to BF16 as V_EXP_V narrows EXP.
+    function [15:0] rc_out_f;
+        input [15:0] ro_x;
+        input [9:0]  ro_rem;
+        input [23:0] ro_q;
+        reg          ro_up;
+        reg   [24:0] ro_manr;
+        reg   [9:0]  ro_em1;
+        reg   [30:0] ro_mag;
+        reg   [31:0] ro_y;
+        begin
+            ro_up   = ro_q[0] & ((|ro_rem) | ro_q[1]);
+            ro_manr = ~(|ro_x[6:0]) ? 25'h100_0000 : ({2'b01, ro_q[23:1]} + {24'd0, ro_up});
+            ro_em1  = 10'd252 - {2'b00, ro_x[14:7]};
+            ro_mag  = {ro_em1[7:0], 23'd0} + {6'd0, ro_manr};
+            if ((&ro_x[14:7]) & (|ro_x[6:0]))
+                ro_y = 32'h7FC0_0000;
+            else if (~(|ro_x[14:7]))
+                ro_y = {ro_x[15], 31'h7F80_0000};
+            else if ((&ro_x[14:7]) | ((ro_em1 + {9'd0, ro_manr[24]}) >= 10'h200))
+                ro_y = {ro_x[15], 31'd0};
+            else
+                ro_y = {ro_x[15], ro_mag};
+            rc_out_f = fp_narrow_f(ro_y);
+        end
+    endfunction
+
+    // Datapath registers without reset: every chunk starts with rc_first and shifts all
+    // 24 quotient bits in before rc_out.
+    reg [G*10-1:0] rc_rem;
+    reg [G*24-1:0] rc_q;
+    integer r;
+    always @(posedge clk)
+        if (rc_step)
+            for (r = 0; r < G; r = r + 1)
+                {rc_q[24*r +: 24], rc_rem[10*r +: 10]} <= {rc_q[24*r +: 23], rc_step_f(a16[16*r +: 7],
+                    rc_first ? 10'd256 - {2'b00, a16[16*r +: 7], 1'b0} : rc_rem[10*r +: 10])};
+
+    localparam [G*16-1:0] ZERO16 = 0;
+    integer o;
+    always @* begin
+        rc_y = ZERO16;
+        if (rc_out)
+            for (o = 0; o < G; o = o + 1)
+                rc_y[16*o +: 16] = rc_out_f(a16[16*o +: 16], rc_rem[10*o +: 10], rc_q[24*o +: 24]);
+    end
 
     // zero through a parameter: {G*32{1'b0}} passes Verilator's replication limit at 2048 lanes
     localparam [G*32-1:0] ZERO = 0;

@@ -334,6 +334,14 @@ INSTRS = (
         'semantics': 'V[x[vd]+i] = exp(V[x[va]+i]) for rows i < n',
     },
     {
+        'name': 'V_RECI_V',
+        'opcode': 0x40,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'va'), ('rs3', 'x', 'n')),
+        'used': 0x00787FFF,
+        'semantics': 'V[x[vd]+i] = bf16(1 / V[x[va]+i]) for rows i < n (docs/NUMERICS.md section 4.2: the FP32 reciprocal of section 4, narrowed)',
+    },
+    {
         'name': 'V_FILL_VF',
         'opcode': 0x37,
         'class': 'vector',
