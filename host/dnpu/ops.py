@@ -1,4 +1,4 @@
-"""Operators on the NPU: `linear` (the matrix unit) and `rms_norm`.
+"""Operators on the NPU: `linear` (the matrix unit), `rms_norm` and `swiglu`.
 
     y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
 
@@ -17,6 +17,13 @@ entry, eps rounded to FP32; the program of `dnpu.compiler.norm` (docs/NUMERICS.m
 12), bit for bit `dnpu.spec.kernels.rms_norm_bf16`. "torch" is float64
 `x / sqrt(mean(x²) + eps) · weight` of the same operands rounded to BF16 once; the NPU is
 within `dnpu.spec.kernels.rms_norm_error_bound(D)` of it, relatively.
+
+    h = dnpu.ops.swiglu(gate, up, backend="emu")
+
+SwiGLU's gate `silu(gate) · up` elementwise over [M, F] (both rounded to BF16 on entry),
+the program of `dnpu.compiler.swiglu` (docs/NUMERICS.md section 13), bit for bit
+`dnpu.spec.kernels.swiglu_bf16`; "torch" is float64 `gate · up / (1 + exp(-gate))`
+rounded once, and the NPU is within `dnpu.spec.kernels.swiglu_error_bound()` of it.
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ import numpy as np
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, weight_image
 from dnpu.compiler.norm import rms_norm_program
+from dnpu.compiler.swiglu import swiglu_program
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "linear_image", "rms_norm", "BACKENDS"]
+__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "BACKENDS"]
 
 BACKENDS = ("emu", "verilator", "pynq", "torch")
 
@@ -159,9 +167,39 @@ def _reference(xb: np.ndarray, wb: np.ndarray, rb: np.ndarray | None) -> np.ndar
     return nm.bf16_value(nm.round_bf16(y)).astype(np.float32)
 
 
+def swiglu(gate, up, *, backend: str = "emu", config: str | Config | None = None,
+           run_info: list | None = None) -> np.ndarray:
+    """h = silu(gate) · up elementwise over [M, F] on `backend`; see the module docstring.
+    Returns [M, F] float32 holding BF16 values."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    ga, ua = _array("gate", gate), _array("up", up)
+    if ga.shape != ua.shape:
+        raise ValueError(f"gate is {list(ga.shape)} and up {list(ua.shape)}: the shapes differ")
+    M, F = ga.shape
+    gb, ub = nm.round_bf16(ga), nm.round_bf16(ua)
+    if backend == "torch":
+        import torch
+
+        gv, uv = torch.from_numpy(nm.bf16_value(gb)), torch.from_numpy(nm.bf16_value(ub))
+        h = gv * uv / (1 + torch.exp(-gv))
+        return nm.bf16_value(nm.round_bf16(h.numpy())).astype(np.float32)
+    Fp = -(-F // cfg.vector.vlen) * cfg.vector.vlen
+    try:
+        prog = swiglu_program(cfg, M, Fp)
+    except CompileError as e:
+        raise ValueError(f"swiglu [{M}, {F}]: {e}") from None
+    img = {"program": prog.binary, "g": _pad(gb, M, Fp).astype("<u2").tobytes(),
+           "u": _pad(ub, M, Fp).astype("<u2").tobytes()}
+    h = _run(backend, cfg, prog, img, run_info, "SwiGLU", out="h").reshape(M, Fp)
+    return nm.bf16_value(h[:, :F]).astype(np.float32)
+
+
 def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None,
-         what: str) -> np.ndarray:
-    """Run prog with its buffers on a `backend` device: the BF16 bits of its output y, flat."""
+         what: str, out: str = "y") -> np.ndarray:
+    """Run prog with its buffers on a `backend` device: the BF16 bits of its output buffer
+    `out`, flat."""
     from dnpu import runtime
 
     with runtime.open(backend, config=cfg) as dev:
@@ -175,5 +213,5 @@ def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list 
             raise RuntimeError(f"{backend}: the {what} program did not halt:\n{e}") from e
         if run_info is not None:
             run_info.append(info)
-        off, n = prog.layout["y"]
+        off, n = prog.layout[out]
         return np.frombuffer(buf.read(n, offset=off), "<u2")

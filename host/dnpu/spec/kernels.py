@@ -1,4 +1,4 @@
-"""The arithmetic of kernels built from several instructions (docs/NUMERICS.md section 12),
+"""The arithmetic of kernels built from several instructions (docs/NUMERICS.md sections 12-13),
 composed from `dnpu.spec.numerics`' instruction-level functions, so a compiled kernel's
 result can be checked bit for bit and its error bounded."""
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from dnpu.spec import numerics as nm
 
-__all__ = ["rms_norm_bf16", "rms_norm_error_bound"]
+__all__ = ["rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound"]
 
 
 def rms_norm_bf16(x_bits, g_bits, eps_bits: int, d: int, vlen: int) -> np.ndarray:
@@ -35,3 +35,23 @@ def rms_norm_error_bound(d: int) -> float:
     alpha = (1 + ub) * (1 + g) - 1
     zeta = (1 + alpha) * (1 + u) ** 3 - 1
     return ((1 + ub) ** 2 * (1 + u) * (1 - zeta) ** -0.5 - 1) * (1 + 2.0 ** -40)
+
+
+def swiglu_bf16(g_bits, u_bits) -> np.ndarray:
+    """silu(g) * u elementwise as the NPU computes it (docs/NUMERICS.md section 13):
+    n = bf16(-g), e = V_EXP_V(n), s = bf16(e + 1), r = V_RECI_V(s), h = bf16(bf16(g r) u)."""
+    g = nm.bf16_value(np.asarray(g_bits, np.uint16))
+    u = nm.bf16_value(np.asarray(u_bits, np.uint16))
+    e = nm.exp_bf16(nm.round_bf16(-g))
+    s = nm.round_bf16(nm.bf16_value(e) + 1.0)
+    r = nm.reci_bf16(s)
+    t = nm.round_bf16(g * nm.bf16_value(r))
+    return nm.round_bf16(nm.bf16_value(t) * u)
+
+
+def swiglu_error_bound() -> float:
+    """B of docs/NUMERICS.md section 13: |h - h*| <= B |h*| while EXP does not overflow and
+    nothing is flushed."""
+    u, ub, E = nm.U_F32, nm.U_BF16, nm.EXP_REL_ERR_BOUND
+    a = (1 + E) * (1 + ub) - 1
+    return ((1 + ub) ** 3 * (1 + u) / ((1 - a) * (1 - ub)) - 1) * (1 + 2.0 ** -40)
