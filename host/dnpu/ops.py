@@ -1,4 +1,4 @@
-"""Operators on the NPU: `linear` (the matrix unit), `rms_norm` and `swiglu`.
+"""Operators on the NPU: `linear` (the matrix unit), `rms_norm`, `swiglu` and `rope`.
 
     y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
 
@@ -24,6 +24,13 @@ SwiGLU's gate `silu(gate) · up` elementwise over [M, F] (both rounded to BF16 o
 the program of `dnpu.compiler.swiglu` (docs/NUMERICS.md section 13), bit for bit
 `dnpu.spec.kernels.swiglu_bf16`; "torch" is float64 `gate · up / (1 + exp(-gate))`
 rounded once, and the NPU is within `dnpu.spec.kernels.swiglu_error_bound()` of it.
+
+    y = dnpu.ops.rope(x, cos, sin, n_heads, backend="emu")
+
+Rotate-half RoPE of x [L, n_heads·head_dim] with tables cos, sin [L, head_dim/2] (all
+rounded to BF16 on entry), the program of `dnpu.compiler.rope` (docs/NUMERICS.md section
+14), bit for bit `dnpu.spec.kernels.rope_bf16`; "torch" is float64 of the same operands
+rounded once.
 """
 
 from __future__ import annotations
@@ -33,13 +40,14 @@ import numpy as np
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, weight_image
 from dnpu.compiler.norm import rms_norm_program
+from dnpu.compiler.rope import rope_program
 from dnpu.compiler.swiglu import swiglu_program
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "BACKENDS"]
+__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "BACKENDS"]
 
 BACKENDS = ("emu", "verilator", "pynq", "torch")
 
@@ -194,6 +202,41 @@ def swiglu(gate, up, *, backend: str = "emu", config: str | Config | None = None
            "u": _pad(ub, M, Fp).astype("<u2").tobytes()}
     h = _run(backend, cfg, prog, img, run_info, "SwiGLU", out="h").reshape(M, Fp)
     return nm.bf16_value(h[:, :F]).astype(np.float32)
+
+
+def rope(x, cos, sin, n_heads: int, *, backend: str = "emu", config: str | Config | None = None,
+         run_info: list | None = None) -> np.ndarray:
+    """Rotate-half RoPE of x [L, n_heads * head_dim] on `backend`; see the module docstring.
+    Returns [L, n_heads * head_dim] float32 holding BF16 values."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    xa, ca, sa = _array("x", x), _array("cos", cos), _array("sin", sin)
+    L, d = xa.shape
+    if n_heads < 1 or d % (2 * n_heads):
+        raise ValueError(f"x has {d} values a token: not n_heads = {n_heads} heads of an even head_dim")
+    h = d // n_heads // 2
+    for name, t in (("cos", ca), ("sin", sa)):
+        if t.shape != (L, h):
+            raise ValueError(f"{name}: expected shape [{L}, {h}] (L, head_dim / 2), got {list(t.shape)}")
+    xb, cb, sb = nm.round_bf16(xa), nm.round_bf16(ca), nm.round_bf16(sa)
+    if backend == "torch":
+        import torch
+
+        xv = torch.from_numpy(nm.bf16_value(xb)).reshape(L, n_heads, 2, h)
+        cv = torch.from_numpy(nm.bf16_value(cb))[:, None, :]
+        sv = torch.from_numpy(nm.bf16_value(sb))[:, None, :]
+        a, b = xv[:, :, 0], xv[:, :, 1]
+        y = torch.stack([a * cv - b * sv, b * cv + a * sv], dim=2).reshape(L, d)
+        return nm.bf16_value(nm.round_bf16(y.numpy())).astype(np.float32)
+    try:
+        prog = rope_program(cfg, L, n_heads, 2 * h)
+    except CompileError as e:
+        raise ValueError(f"rope [{L}, {d}]: {e}") from None
+    img = {"program": prog.binary, "x": xb.astype("<u2").tobytes(), "cos": cb.astype("<u2").tobytes(),
+           "sin": sb.astype("<u2").tobytes()}
+    y = _run(backend, cfg, prog, img, run_info, "RoPE").reshape(L, d)
+    return nm.bf16_value(y).astype(np.float32)
 
 
 def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None,

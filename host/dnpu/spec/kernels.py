@@ -1,4 +1,4 @@
-"""The arithmetic of kernels built from several instructions (docs/NUMERICS.md sections 12-13),
+"""The arithmetic of kernels built from several instructions (docs/NUMERICS.md sections 12-14),
 composed from `dnpu.spec.numerics`' instruction-level functions, so a compiled kernel's
 result can be checked bit for bit and its error bounded."""
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from dnpu.spec import numerics as nm
 
-__all__ = ["rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound"]
+__all__ = ["rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound", "rope_bf16"]
 
 
 def rms_norm_bf16(x_bits, g_bits, eps_bits: int, d: int, vlen: int) -> np.ndarray:
@@ -43,10 +43,10 @@ def swiglu_bf16(g_bits, u_bits) -> np.ndarray:
     g = nm.bf16_value(np.asarray(g_bits, np.uint16))
     u = nm.bf16_value(np.asarray(u_bits, np.uint16))
     e = nm.exp_bf16(nm.round_bf16(-g))
-    s = nm.round_bf16(nm.bf16_value(e) + 1.0)
+    s = nm.bf16_bits(nm.add(nm.bf16_value(e), 1.0, "bf16"))
     r = nm.reci_bf16(s)
-    t = nm.round_bf16(g * nm.bf16_value(r))
-    return nm.round_bf16(nm.bf16_value(t) * u)
+    t = nm.bf16_bits(nm.mul(g, nm.bf16_value(r), "bf16"))
+    return nm.bf16_bits(nm.mul(nm.bf16_value(t), u, "bf16"))
 
 
 def swiglu_error_bound() -> float:
@@ -55,3 +55,19 @@ def swiglu_error_bound() -> float:
     u, ub, E = nm.U_F32, nm.U_BF16, nm.EXP_REL_ERR_BOUND
     a = (1 + E) * (1 + ub) - 1
     return ((1 + ub) ** 3 * (1 + u) / ((1 - a) * (1 - ub)) - 1) * (1 + 2.0 ** -40)
+
+
+def rope_bf16(x_bits, cos_bits, sin_bits, n_heads: int) -> np.ndarray:
+    """Rotate-half RoPE as the NPU computes it (docs/NUMERICS.md section 14): x [L, H*2h]
+    BF16, cos / sin [L, h] BF16; per head y_a = bf16(bf16(a c) - bf16(b s)),
+    y_b = bf16(bf16(b c) + bf16(a s))."""
+    x = nm.bf16_value(np.asarray(x_bits, np.uint16))
+    L, d = x.shape
+    h = d // (2 * n_heads)
+    xv = x.reshape(L, n_heads, 2, h)
+    c = nm.bf16_value(np.asarray(cos_bits, np.uint16))[:, None, :]
+    s = nm.bf16_value(np.asarray(sin_bits, np.uint16))[:, None, :]
+    a, b = xv[:, :, 0], xv[:, :, 1]
+    ya = nm.bf16_bits(nm.sub(nm.mul(a, c, "bf16"), nm.mul(b, s, "bf16"), "bf16"))
+    yb = nm.bf16_bits(nm.add(nm.mul(b, c, "bf16"), nm.mul(a, s, "bf16"), "bf16"))
+    return np.stack([ya, yb], axis=2).reshape(L, d)
