@@ -1,4 +1,5 @@
-"""Operators on the NPU: `linear` (the matrix unit), `rms_norm`, `swiglu` and `rope`.
+"""Operators on the NPU: `linear` (the matrix unit), `rms_norm`, `swiglu`, `rope` and
+`embedding`.
 
     y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
 
@@ -31,6 +32,11 @@ Rotate-half RoPE of x [L, n_heads·head_dim] with tables cos, sin [L, head_dim/2
 rounded to BF16 on entry), the program of `dnpu.compiler.rope` (docs/NUMERICS.md section
 14), bit for bit `dnpu.spec.kernels.rope_bf16`; "torch" is float64 of the same operands
 rounded once.
+
+    y = dnpu.ops.embedding(ids, table, backend="emu")
+
+The rows `table[ids]` (table [V, D] rounded to BF16 on entry), gathered by the program of
+`dnpu.compiler.embed`: a copy, bit for bit the BF16 table rows on every backend.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import numpy as np
 
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, weight_image
+from dnpu.compiler.embed import embedding_program
 from dnpu.compiler.norm import rms_norm_program
 from dnpu.compiler.rope import rope_program
 from dnpu.compiler.swiglu import swiglu_program
@@ -47,7 +54,7 @@ from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "BACKENDS"]
+__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", "BACKENDS"]
 
 BACKENDS = ("emu", "verilator", "pynq", "torch")
 
@@ -237,6 +244,37 @@ def rope(x, cos, sin, n_heads: int, *, backend: str = "emu", config: str | Confi
            "sin": sb.astype("<u2").tobytes()}
     y = _run(backend, cfg, prog, img, run_info, "RoPE").reshape(L, d)
     return nm.bf16_value(y).astype(np.float32)
+
+
+def embedding(ids, table, *, backend: str = "emu", config: str | Config | None = None,
+              run_info: list | None = None) -> np.ndarray:
+    """table[ids] on `backend`; see the module docstring. ids: L token ids (1-D, integers in
+    [0, V)). Returns [L, D] float32 holding BF16 values."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    ta = _array("table", table)
+    V, D = ta.shape
+    ia = np.asarray(ids.detach().cpu().numpy() if hasattr(ids, "detach") else ids)
+    if ia.ndim != 1 or ia.size == 0 or ia.dtype.kind not in "iu":
+        raise ValueError(f"ids: expected a non-empty 1-D array of integers, got shape {ia.shape} "
+                         f"dtype {ia.dtype}")
+    bad = np.flatnonzero((ia < 0) | (ia >= V))
+    if bad.size:
+        raise ValueError(f"ids[{bad[0]}] = {ia[bad[0]]} is outside the table's {V} rows")
+    tb = nm.round_bf16(ta)
+    if backend == "torch":
+        return nm.bf16_value(tb[ia]).astype(np.float32)
+    Dp = -(-D // cfg.vector.vlen) * cfg.vector.vlen
+    L = ia.size
+    try:
+        prog = embedding_program(cfg, L, Dp, V)
+    except CompileError as e:
+        raise ValueError(f"embedding of {L} ids from [{V}, {D}]: {e}") from None
+    img = {"program": prog.binary, "ids": ia.astype("<i4").tobytes(),
+           "table": _pad(tb, V, Dp).astype("<u2").tobytes()}
+    y = _run(backend, cfg, prog, img, run_info, "embedding").reshape(L, Dp)
+    return nm.bf16_value(y[:, :D]).astype(np.float32)
 
 
 def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None,
