@@ -34,7 +34,7 @@ def test_emu_gathers_the_rows(L, V, D, rows):
     assert (ops.embedding(ids, table, backend="torch") == y).all()
     if rows < 1024:
         vlen = cfg.vector.vlen
-        assert embedding_program(cfg, L, -(-D // vlen) * vlen, V).lt < L      # several tiles
+        assert embedding_program(cfg, L, -(-D // vlen) * vlen, V).tile < L      # several tiles
 
 
 def test_errors():

@@ -57,7 +57,7 @@ def test_emu_is_the_kernel_arithmetic_and_within_the_bound(M, D, rows, eps):
     t = ops.rms_norm(x, g, eps, backend="torch", config=cfg)
     assert (nm.round_bf16(t) == nm.round_bf16(ref)).all()
     if rows < 1024:
-        assert rms_norm_program(cfg, M, Dp).mt < M                         # several tiles
+        assert rms_norm_program(cfg, M, Dp).tile < M                         # several tiles
 
 
 def test_the_bound_is_not_loose():
@@ -75,7 +75,7 @@ def test_the_bound_is_not_loose():
 def test_program_shape():
     prog = rms_norm_program(small(24), 10, 64)
     names = [ln.split()[0] for ln in prog.asm.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    assert names.count("S_RSQRT_FP") == -(-10 // prog.mt) and prog.mt == 24 // 4 - 2
+    assert names.count("S_RSQRT_FP") == -(-10 // prog.tile) and prog.tile == 24 // 4 - 2
     assert prog.layout["c"][1] == 8 and prog.nbytes >= prog.layout["y"][0] + 2 * 10 * 64
 
 

@@ -51,7 +51,7 @@ def test_emu_is_the_kernel_arithmetic_and_within_the_bound(L, H, hd, rows):
     t = ops.rope(x, c, s, H, backend="torch", config=cfg)
     assert (nm.round_bf16(t) == nm.round_bf16(ref)).all()
     if rows < 1024:
-        assert rope_program(cfg, L, H, hd).lt < L                           # several tiles
+        assert rope_program(cfg, L, H, hd).tile < L                           # several tiles
 
 
 def test_errors():

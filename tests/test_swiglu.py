@@ -43,7 +43,7 @@ def test_emu_is_the_kernel_arithmetic_and_within_the_bound(M, F, rows):
     assert (nm.round_bf16(t) == nm.round_bf16(ref)).all()
     vlen = cfg.vector.vlen
     if rows < 1024:
-        assert swiglu_program(cfg, M, -(-F // vlen) * vlen).t < M * (-(-F // vlen))      # several tiles
+        assert swiglu_program(cfg, M, -(-F // vlen) * vlen).tile < M * (-(-F // vlen))      # several tiles
 
 
 def test_bound_is_tight_and_the_saturated_end():

@@ -11,39 +11,16 @@ the NPU: `dnpu.ops.embedding` refuses one outside the table. External memory (ev
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from dnpu.spec import isa
 from dnpu.spec.config import Config
-from dnpu.spec.mx import PACK_ALIGN, align_up
+from dnpu.compiler.kernel import KernelProgram, build
 
-__all__ = ["EmbeddingProgram", "embedding_program", "EMBED_ARGS"]
+__all__ = ["embedding_program", "EMBED_ARGS"]
 
 # Which argument register carries which buffer's address.
 EMBED_ARGS = ("ids", "table", "y")
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddingProgram:
-    """A compiled embedding gather: the binary, its source, tokens per tile and the memory
-    layout (name -> (offset from the base, bytes))."""
-
-    config_name: str
-    L: int
-    D: int
-    V: int
-    lt: int
-    asm: str
-    binary: bytes
-    layout: dict[str, tuple[int, int]]
-
-    @property
-    def nbytes(self) -> int:
-        return max(off + n for off, n in self.layout.values())
-
-    def args(self, base: int) -> list[int]:
-        return [base + self.layout[name][0] for name in EMBED_ARGS]
 
 
 def _source(cfg: Config, L: int, D: int, lt: int) -> str:
@@ -73,7 +50,7 @@ def _source(cfg: Config, L: int, D: int, lt: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(cfg: Config, L: int, D: int, V: int) -> EmbeddingProgram:
+def _compile(cfg: Config, L: int, D: int, V: int) -> KernelProgram:
     from dnpu.compiler import CompileError
 
     vlen, vrows = cfg.vector.vlen, cfg.sram.vector_rows
@@ -86,16 +63,11 @@ def _compile(cfg: Config, L: int, D: int, V: int) -> EmbeddingProgram:
         raise CompileError(f"D = {D}: one row needs {dv} vector-SRAM rows; profile {cfg.name} has "
                            f"sram.vector_rows = {vrows}")
     lt = min(L, vrows // dv, cfg.sram.int_words)
-    src = _source(cfg, L, D, lt)
-    binary = isa.assemble(src, filename=f"<embedding {L}x{D}>")
-    layout, off = {}, 0
-    for name, n in (("program", len(binary)), ("ids", 4 * L), ("table", 2 * V * D), ("y", 2 * L * D)):
-        layout[name] = (off, n)
-        off = align_up(off + n, PACK_ALIGN)
-    return EmbeddingProgram(cfg.name, L, D, V, lt, src, binary, layout)
+    return build("embedding", cfg.name, {"L": L, "D": D, "V": V}, lt, _source(cfg, L, D, lt),
+                 [("ids", 4 * L), ("table", 2 * V * D), ("y", 2 * L * D)], EMBED_ARGS)
 
 
-def embedding_program(config: Config, L: int, D: int, V: int) -> EmbeddingProgram:
+def embedding_program(config: Config, L: int, D: int, V: int) -> KernelProgram:
     """Compile the gather of L rows of D (a multiple of vector.vlen) from a table of V rows
     for `config`; cached."""
     return _compile(config, int(L), int(D), int(V))

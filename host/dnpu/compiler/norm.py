@@ -16,38 +16,16 @@ y [M, D] BF16.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from dnpu.spec import isa
 from dnpu.spec.config import Config
-from dnpu.spec.mx import PACK_ALIGN, align_up
+from dnpu.compiler.kernel import KernelProgram, build
 
-__all__ = ["NormProgram", "rms_norm_program", "NORM_ARGS"]
+__all__ = ["rms_norm_program", "NORM_ARGS"]
 
 # Which argument register carries which buffer's address.
 NORM_ARGS = ("x", "g", "c", "y")
-
-
-@dataclasses.dataclass(frozen=True)
-class NormProgram:
-    """A compiled RMSNorm: the binary, its source, rows per tile and the memory layout
-    (name -> (offset from the base, bytes))."""
-
-    config_name: str
-    M: int
-    D: int
-    mt: int
-    asm: str
-    binary: bytes
-    layout: dict[str, tuple[int, int]]
-
-    @property
-    def nbytes(self) -> int:
-        return max(off + n for off, n in self.layout.values())
-
-    def args(self, base: int) -> list[int]:
-        return [base + self.layout[name][0] for name in NORM_ARGS]
 
 
 def _source(cfg: Config, M: int, D: int, mt: int) -> str:
@@ -88,7 +66,7 @@ def _source(cfg: Config, M: int, D: int, mt: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(cfg: Config, M: int, D: int) -> NormProgram:
+def _compile(cfg: Config, M: int, D: int) -> KernelProgram:
     from dnpu.compiler import CompileError
 
     vlen, vrows = cfg.vector.vlen, cfg.sram.vector_rows
@@ -102,15 +80,10 @@ def _compile(cfg: Config, M: int, D: int) -> NormProgram:
                            f"rows; profile {cfg.name} has sram.vector_rows = {vrows} "
                            f"(D at most {vrows // 3 * vlen})")
     mt = min(M, vrows // dv - 2)
-    src = _source(cfg, M, D, mt)
-    binary = isa.assemble(src, filename=f"<rms_norm {M}x{D}>")
-    layout, off = {}, 0
-    for name, n in (("program", len(binary)), ("x", 2 * M * D), ("g", 2 * D), ("c", 8), ("y", 2 * M * D)):
-        layout[name] = (off, n)
-        off = align_up(off + n, PACK_ALIGN)
-    return NormProgram(cfg.name, M, D, mt, src, binary, layout)
+    return build("rms_norm", cfg.name, {"M": M, "D": D}, mt, _source(cfg, M, D, mt),
+                 [("x", 2 * M * D), ("g", 2 * D), ("c", 8), ("y", 2 * M * D)], NORM_ARGS)
 
 
-def rms_norm_program(config: Config, M: int, D: int) -> NormProgram:
+def rms_norm_program(config: Config, M: int, D: int) -> KernelProgram:
     """Compile RMSNorm over M rows of D (a multiple of vector.vlen) for `config`; cached."""
     return _compile(config, int(M), int(D))

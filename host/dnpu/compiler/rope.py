@@ -11,39 +11,16 @@ one `H_STORE_V`. External memory (every buffer 64-byte aligned): program, x, cos
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from dnpu.spec import isa
 from dnpu.spec.config import Config
-from dnpu.spec.mx import PACK_ALIGN, align_up
+from dnpu.compiler.kernel import KernelProgram, build
 
-__all__ = ["RopeProgram", "rope_program", "ROPE_ARGS"]
+__all__ = ["rope_program", "ROPE_ARGS"]
 
 # Which argument register carries which buffer's address.
 ROPE_ARGS = ("x", "cos", "sin", "y")
-
-
-@dataclasses.dataclass(frozen=True)
-class RopeProgram:
-    """A compiled RoPE: the binary, its source, tokens per tile and the memory layout
-    (name -> (offset from the base, bytes))."""
-
-    config_name: str
-    L: int
-    n_heads: int
-    head_dim: int
-    lt: int
-    asm: str
-    binary: bytes
-    layout: dict[str, tuple[int, int]]
-
-    @property
-    def nbytes(self) -> int:
-        return max(off + n for off, n in self.layout.values())
-
-    def args(self, base: int) -> list[int]:
-        return [base + self.layout[name][0] for name in ROPE_ARGS]
 
 
 def _source(cfg: Config, L: int, H: int, hd: int, lt: int) -> str:
@@ -90,7 +67,7 @@ def _source(cfg: Config, L: int, H: int, hd: int, lt: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(cfg: Config, L: int, H: int, hd: int) -> RopeProgram:
+def _compile(cfg: Config, L: int, H: int, hd: int) -> KernelProgram:
     from dnpu.compiler import CompileError
 
     vlen, vrows = cfg.vector.vlen, cfg.sram.vector_rows
@@ -105,16 +82,10 @@ def _compile(cfg: Config, L: int, H: int, hd: int) -> RopeProgram:
     if lt < 1:
         raise CompileError(f"one token ({H} heads of {hd}) needs {per_token + 2 * hv} vector-SRAM rows; "
                            f"profile {cfg.name} has sram.vector_rows = {vrows}")
-    src = _source(cfg, L, H, hd, lt)
-    binary = isa.assemble(src, filename=f"<rope {L}x{H}x{hd}>")
-    layout, off = {}, 0
-    for name, n in (("program", len(binary)), ("x", 2 * L * H * hd), ("cos", L * hd), ("sin", L * hd),
-                    ("y", 2 * L * H * hd)):
-        layout[name] = (off, n)
-        off = align_up(off + n, PACK_ALIGN)
-    return RopeProgram(cfg.name, L, H, hd, lt, src, binary, layout)
+    return build("rope", cfg.name, {"L": L, "n_heads": H, "head_dim": hd}, lt, _source(cfg, L, H, hd, lt),
+                 [("x", 2 * L * H * hd), ("cos", L * hd), ("sin", L * hd), ("y", 2 * L * H * hd)], ROPE_ARGS)
 
 
-def rope_program(config: Config, L: int, n_heads: int, head_dim: int) -> RopeProgram:
+def rope_program(config: Config, L: int, n_heads: int, head_dim: int) -> KernelProgram:
     """Compile rotate-half RoPE over L tokens of n_heads heads for `config`; cached."""
     return _compile(config, int(L), int(n_heads), int(head_dim))

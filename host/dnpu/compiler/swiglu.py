@@ -11,38 +11,16 @@ u [M, F] BF16, h [M, F] BF16.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from dnpu.spec import isa
 from dnpu.spec.config import Config
-from dnpu.spec.mx import PACK_ALIGN, align_up
+from dnpu.compiler.kernel import KernelProgram, build
 
-__all__ = ["SwigluProgram", "swiglu_program", "SWIGLU_ARGS", "swiglu_rows"]
+__all__ = ["swiglu_program", "SWIGLU_ARGS", "swiglu_rows"]
 
 # Which argument register carries which buffer's address.
 SWIGLU_ARGS = ("g", "u", "h")
-
-
-@dataclasses.dataclass(frozen=True)
-class SwigluProgram:
-    """A compiled SwiGLU gate: the binary, its source, rows per tile and the memory layout
-    (name -> (offset from the base, bytes))."""
-
-    config_name: str
-    M: int
-    F: int
-    t: int
-    asm: str
-    binary: bytes
-    layout: dict[str, tuple[int, int]]
-
-    @property
-    def nbytes(self) -> int:
-        return max(off + n for off, n in self.layout.values())
-
-    def args(self, base: int) -> list[int]:
-        return [base + self.layout[name][0] for name in SWIGLU_ARGS]
 
 
 def swiglu_rows(vh: str, vg: str, vu: str, n: str, f_neg1: str, f_one: str) -> list[str]:
@@ -80,7 +58,7 @@ def _source(cfg: Config, M: int, F: int, t: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(cfg: Config, M: int, F: int) -> SwigluProgram:
+def _compile(cfg: Config, M: int, F: int) -> KernelProgram:
     from dnpu.compiler import CompileError
 
     vlen = cfg.vector.vlen
@@ -89,15 +67,10 @@ def _compile(cfg: Config, M: int, F: int) -> SwigluProgram:
     if F % vlen:
         raise CompileError(f"F = {F} must be a multiple of vector.vlen = {vlen} on profile {cfg.name}")
     t = min(M * F // vlen, cfg.sram.vector_rows // 3)
-    src = _source(cfg, M, F, t)
-    binary = isa.assemble(src, filename=f"<swiglu {M}x{F}>")
-    layout, off = {}, 0
-    for name, n in (("program", len(binary)), ("g", 2 * M * F), ("u", 2 * M * F), ("h", 2 * M * F)):
-        layout[name] = (off, n)
-        off = align_up(off + n, PACK_ALIGN)
-    return SwigluProgram(cfg.name, M, F, t, src, binary, layout)
+    return build("swiglu", cfg.name, {"M": M, "F": F}, t, _source(cfg, M, F, t),
+                 [("g", 2 * M * F), ("u", 2 * M * F), ("h", 2 * M * F)], SWIGLU_ARGS)
 
 
-def swiglu_program(config: Config, M: int, F: int) -> SwigluProgram:
+def swiglu_program(config: Config, M: int, F: int) -> KernelProgram:
     """Compile h = silu(g) · u over [M, F] (F a multiple of vector.vlen) for `config`; cached."""
     return _compile(config, int(M), int(F))
