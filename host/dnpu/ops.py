@@ -73,6 +73,13 @@ def _array(name: str, v) -> np.ndarray:
     return a.astype(np.float64)
 
 
+def _profile(config: str | Config | None, backend: str) -> Config:
+    """The hardware profile (default "sim") after checking the backend's name."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    return config if isinstance(config, Config) else config_mod.load(config or "sim")
+
+
 def _pad(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     out = np.zeros((rows, cols), a.dtype)
     out[:a.shape[0], :a.shape[1]] = a
@@ -86,9 +93,7 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
     config: the hardware profile (default "sim"); it must have a matrix unit for the NPU
     backends. run_info: a list the run's dnpu.runtime.RunInfo is appended to. residual:
     [M, N], rounded to BF16 on entry, added with one rounding (M_MM_RES)."""
-    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cfg = _profile(config, backend)
     if fmt not in mx.FORMATS:
         raise ValueError(f"fmt = {fmt!r}: choose one of {', '.join(mx.FORMATS)}")
     xa, wa = _array("x", x), _array("weight", weight)
@@ -116,9 +121,7 @@ def rms_norm(x, weight, eps: float = 1e-5, *, backend: str = "emu", config: str 
              run_info: list | None = None) -> np.ndarray:
     """y = x / sqrt(mean(x²) + eps) · weight over the rows of x [M, D] on `backend`; see the
     module docstring. Returns [M, D] float32 holding BF16 values."""
-    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cfg = _profile(config, backend)
     xa = _array("x", x)
     ga = np.asarray(weight.detach().cpu().float().numpy() if hasattr(weight, "detach") else weight, np.float64)
     if ga.ndim != 1 or ga.shape[0] != xa.shape[1]:
@@ -128,7 +131,7 @@ def rms_norm(x, weight, eps: float = 1e-5, *, backend: str = "emu", config: str 
         raise ValueError(f"eps = {eps!r}: must be a finite number >= 0")
     M, D = xa.shape
     xb, gb = nm.round_bf16(xa), nm.round_bf16(ga)
-    eps_bits = int(nm.round_f32(np.float64(eps)))
+    c_bits, eps_bits = kernels.rms_norm_constants(D, eps)
     if backend == "torch":
         import torch
 
@@ -141,7 +144,7 @@ def rms_norm(x, weight, eps: float = 1e-5, *, backend: str = "emu", config: str 
         prog = rms_norm_program(cfg, M, Dp)
     except CompileError as e:
         raise ValueError(f"rms_norm [{M}, {D}]: {e}") from None
-    c = np.array([int(nm.round_f32(np.float64(1.0) / D)), eps_bits], "<u4")
+    c = np.array([c_bits, eps_bits], "<u4")
     img = {"program": prog.binary, "x": _pad(xb, M, Dp).astype("<u2").tobytes(),
            "g": _pad(gb[None, :], 1, Dp).astype("<u2").tobytes(), "c": c.tobytes()}
     y = _run(backend, cfg, prog, img, run_info, "RMSNorm").reshape(M, Dp)
@@ -186,9 +189,7 @@ def swiglu(gate, up, *, backend: str = "emu", config: str | Config | None = None
            run_info: list | None = None) -> np.ndarray:
     """h = silu(gate) · up elementwise over [M, F] on `backend`; see the module docstring.
     Returns [M, F] float32 holding BF16 values."""
-    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cfg = _profile(config, backend)
     ga, ua = _array("gate", gate), _array("up", up)
     if ga.shape != ua.shape:
         raise ValueError(f"gate is {list(ga.shape)} and up {list(ua.shape)}: the shapes differ")
@@ -215,9 +216,7 @@ def rope(x, cos, sin, n_heads: int, *, backend: str = "emu", config: str | Confi
          run_info: list | None = None) -> np.ndarray:
     """Rotate-half RoPE of x [L, n_heads * head_dim] on `backend`; see the module docstring.
     Returns [L, n_heads * head_dim] float32 holding BF16 values."""
-    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cfg = _profile(config, backend)
     xa, ca, sa = _array("x", x), _array("cos", cos), _array("sin", sin)
     L, d = xa.shape
     if n_heads < 1 or d % (2 * n_heads):
@@ -250,9 +249,7 @@ def embedding(ids, table, *, backend: str = "emu", config: str | Config | None =
               run_info: list | None = None) -> np.ndarray:
     """table[ids] on `backend`; see the module docstring. ids: L token ids (1-D, integers in
     [0, V)). Returns [L, D] float32 holding BF16 values."""
-    cfg = config if isinstance(config, Config) else config_mod.load(config or "sim")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend = {backend!r}: choose one of {', '.join(BACKENDS)}")
+    cfg = _profile(config, backend)
     ta = _array("table", table)
     V, D = ta.shape
     ia = np.asarray(ids.detach().cpu().numpy() if hasattr(ids, "detach") else ids)

@@ -8,7 +8,12 @@ import numpy as np
 
 from dnpu.spec import numerics as nm
 
-__all__ = ["rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound", "rope_bf16"]
+__all__ = ["rms_norm_constants", "rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound", "rope_bf16"]
+
+
+def rms_norm_constants(d: int, eps: float) -> tuple[int, int]:
+    """The FP32 bits of the kernel's two constants: fp32(1/d) and fp32(eps)."""
+    return int(nm.round_f32(np.float64(1.0) / d)), int(nm.round_f32(np.float64(eps)))
 
 
 def rms_norm_bf16(x_bits, g_bits, eps_bits: int, d: int, vlen: int) -> np.ndarray:
@@ -21,7 +26,7 @@ def rms_norm_bf16(x_bits, g_bits, eps_bits: int, d: int, vlen: int) -> np.ndarra
     xv = nm.bf16_value(x)
     q = nm.round_bf16(xv * xv)                                  # exact product, one rounding
     s = np.array([nm.red_sum(q[i].reshape(dp // vlen, vlen)) for i in range(m)], np.uint32)
-    c = nm.round_f32(np.float64(1.0) / d)
+    c = np.uint32(rms_norm_constants(d, 0.0)[0])
     v = nm.f32_add(nm.f32_mul(s, c), np.uint32(eps_bits))
     r = nm.rsqrt_f32(v)
     t = nm.round_bf16(xv * nm.f32_value(r)[:, None])
