@@ -548,6 +548,90 @@ def test_matrix_k_split():
         fault(prog, ErrCause.SRAM_RANGE, len(isa.assemble(prog)) // 4 - 1)
 
 
+def test_matrix_weights_from_vector_sram():
+    """M_MM_V / M_MM_V_RES multiply by BF16 weight rows in vector SRAM (row n of W at
+    V[vw + n*K/VLEN]), specials included, as matmul_bf16 of those bits; W may overlap X but
+    not Y; shape and range checks as M_MM (docs/EXECUTION.md)."""
+    from dnpu.spec import matrix
+
+    rng = np.random.default_rng(13)
+    km = matrix.k_multiple(VLEN, CFG.mx.block)
+    M, NO, K = CFG.matrix.rows + 1, 2 * VLEN, 2 * km
+    x = N.round_bf16(rng.standard_normal((M, K)))
+    w = rng.integers(0, 1 << 16, (NO, K)).astype(np.uint16)       # every pattern: NaN, Inf, subnormal
+    w[:, ::3] = N.round_bf16(rng.standard_normal((NO, (K + 2) // 3)))
+    r = N.round_bf16(rng.standard_normal((M, NO)))
+    yrows, wrows = M * NO // VLEN, NO * K // VLEN
+    e = new()
+    e.vsram[0:M * K // VLEN] = x.reshape(-1, VLEN)
+    e.vsram[100:100 + wrows] = w.reshape(-1, VLEN)
+    e.vsram[500:500 + yrows] = r.reshape(-1, VLEN)
+    e, res = ok(f"""
+        {li("x1", M)}
+        {li("x2", NO)}
+        {li("x3", K)}
+        M_CFG x1, x2, x3
+        {li("x4", 100)}
+        {li("x5", 400)}
+        M_MM_V x5, x0, x4
+        {li("x6", 500)}
+        M_MM_V_RES x6, x0, x4, x6
+        M_MM_V x6, x4, x4                      # W overlapping X: both only read
+    """, e, trace=True)
+    assert (e.vsram[400:400 + yrows].reshape(M, NO) == N.matmul_bf16(x, w)).all()
+    assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [{"V": (400, yrows)}, {"V": (500, yrows)},
+                                                                         {"V": (500, yrows)}]
+    assert (e.vsram[500:500 + yrows].reshape(M, NO) == N.matmul_bf16(w[:M], w)).all()   # X = W's first rows
+    e2, _ = ok(f"{li('x1', M)}\n{li('x2', NO)}\n{li('x3', K)}\nM_CFG x1, x2, x3\n{li('x4', 100)}\n"
+               f"{li('x6', 500)}\nM_MM_V_RES x6, x0, x4, x6", new_with(x, w, r))
+    assert (e2.vsram[500:500 + yrows].reshape(M, NO) == N.matmul_bf16(x, w, residual_bits=r)).all()
+    base = f"{li('x1', M)}\n{li('x2', NO)}\n{li('x3', K)}\nM_CFG x1, x2, x3\n{li('x4', 100)}\n"
+    top = CFG.sram.vector_rows
+    for text, cause in ((f"{li('x5', 100 + wrows - 1)}\nM_MM_V x5, x0, x4", ErrCause.SRAM_RANGE),  # Y over W
+                        (f"{li('x4', top - wrows + 1)}\n{li('x5', 400)}\nM_MM_V x5, x0, x4", ErrCause.SRAM_RANGE),
+                        (f"{li('x3', K + VLEN // 2)}\nM_CFG x1, x2, x3\n{li('x5', 400)}\nM_MM_V x5, x0, x4",
+                         ErrCause.MISALIGNED),
+                        (f"{li('x5', 400)}\n{li('x6', 401)}\nM_MM_V_RES x5, x0, x4, x6", ErrCause.SRAM_RANGE)):
+        prog = base + text
+        fault(prog, cause, len(isa.assemble(prog)) // 4 - 1)
+
+
+def new_with(x, w, r) -> emu.Emulator:
+    e = new()
+    e.vsram[0:x.size // VLEN] = x.reshape(-1, VLEN)
+    e.vsram[100:100 + w.size // VLEN] = w.reshape(-1, VLEN)
+    e.vsram[500:500 + r.size // VLEN] = r.reshape(-1, VLEN)
+    return e
+
+
+def test_v_trans():
+    """V_TRANS copies one VLEN x VLEN block transposed, bit for bit (NaN payloads too), with
+    any source and destination strides (0 included); overlapping spans and spans past the
+    SRAM fault SRAM_RANGE before anything is written."""
+    rng = np.random.default_rng(14)
+    for ss, ds in ((1, 1), (3, 2), (0, 5), (2, 0)):
+        e = new()
+        e.vsram[:] = rng.integers(0, 1 << 16, e.vsram.shape).astype(np.uint16)
+        before = e.vsram.copy()
+        src = before[10 + ss * np.arange(VLEN)]
+        e, res = ok(f"S_ADDI x1, x0, 400\nS_ADDI x2, x0, 10\nS_ADDI x3, x0, {ss}\nS_ADDI x4, x0, {ds}\n"
+                    "V_TRANS x1, x2, x3, x4", e, trace=True)
+        dst = 400 + ds * np.arange(VLEN)
+        want = before.copy()
+        for rr in range(VLEN):
+            want[dst[rr]] = src[:, rr]
+        assert (e.vsram == want).all(), (ss, ds)
+        assert res.trace[-2].writes == {"V": (400, (VLEN - 1) * ds + 1)}
+    top = CFG.sram.vector_rows
+    for vd, vs, ss, ds in ((0, VLEN - 1, 1, 1), (VLEN - 1, 0, 1, 1), (40, 0, 3, 1), (0, 40, 1, 3),
+                           (top - VLEN + 1, 0, 1, 1), (0, top - 2 * VLEN + 2, 2, 1), (0, 100, 1 << 20, 1)):
+        e = new()
+        before = e.vsram.copy()
+        prog = f"{li('x1', vd)}\n{li('x2', vs)}\n{li('x3', ss)}\n{li('x4', ds)}\nV_TRANS x1, x2, x3, x4"
+        fault(prog, ErrCause.SRAM_RANGE, len(isa.assemble(prog)) // 4 - 1, e)
+        assert (e.vsram == before).all()
+
+
 def test_load_v_faults():
     """H_LOAD_V checks in H_LOAD_INT's order: n = 0 retires with no check, MISALIGNED,
     SRAM_RANGE (before memory is read), then the read: AXI_READ for an unmapped range or

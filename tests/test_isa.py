@@ -128,7 +128,7 @@ def test_unknown_opcodes_raise():
         with pytest.raises(DisasmError, match=f"unknown opcode 0x{opc:02X}"):
             isa.decode(opc)
     with pytest.raises(DisasmError, match="reserved for matrix unit"):
-        isa.decode(0x77)
+        isa.decode(0x79)
     with pytest.raises(DisasmError, match="0x00000000"):
         isa.decode(0)                       # zeroed memory is not an instruction
     with pytest.raises(DisasmError, match="unknown opcode"):

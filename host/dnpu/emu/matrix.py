@@ -55,12 +55,22 @@ class MatrixUnit:
         vd = self._x[a["vd"]]
         return self._matmul(a, vd=vd, vr=vd, va=self._x[a["va"]])
 
-    def _matmul(self, a, *, vd: int, vr: int | None = None, va: int | None = None, f32: bool = False):
+    @_op("M_MM_V")
+    def _m_mm_v(self, a):
+        return self._matmul(a, vd=self._x[a["vd"]], vw=self._x[a["vw"]])
+
+    @_op("M_MM_V_RES")
+    def _m_mm_v_res(self, a):
+        return self._matmul(a, vd=self._x[a["vd"]], vr=self._x[a["vr"]], vw=self._x[a["vw"]])
+
+    def _matmul(self, a, *, vd: int, vr: int | None = None, va: int | None = None, f32: bool = False,
+                vw: int | None = None):
         """Every M_MM*: Y at V[vd] (FP32 rows when f32), residual R at V[vr], FP32
-        accumulators continued from V[va] (docs/EXECUTION.md "The matrix unit")."""
+        accumulators continued from V[va], W streamed in MX from M[x[addr]] or (vw) BF16
+        rows at V[vw] (docs/EXECUTION.md "The matrix unit")."""
         self._matrix_present()
-        fmt = self._fmt(a["fmt"])
-        vx, addr = self._x[a["vx"]], self._x[a["addr"]]
+        fmt = None if vw is not None else self._fmt(a["fmt"])
+        vx = self._x[a["vx"]]
         m, n, k = self.mshape
         if not (m and n and k):
             return None
@@ -68,20 +78,25 @@ class MatrixUnit:
         if n % self.vlen or k % km:
             raise _Fault(ErrCause.MISALIGNED, f"matrix shape N = {n}, K = {k}: N must be a multiple of "
                                               f"VLEN ({self.vlen}) and K of max(VLEN, block) ({km})")
-        self._mx_aligned(addr, k)               # the tile's stream of VLEN*K elements is k rows
         tiles = n // self.vlen
-        stride = matrix.tile_nbytes(k, fmt, self.block, self.vlen)
-        nbytes = mx.stream_nbytes(self.vlen * k, fmt, self.block)
-        last = addr + (tiles - 1) * stride
-        span = self._mx_span(last, nbytes)
+        if vw is None:
+            addr = self._x[a["addr"]]
+            self._mx_aligned(addr, k)           # the tile's stream of VLEN*K elements is k rows
+            stride = matrix.tile_nbytes(k, fmt, self.block, self.vlen)
+            nbytes = mx.stream_nbytes(self.vlen * k, fmt, self.block)
+            last = addr + (tiles - 1) * stride
+            span = self._mx_span(last, nbytes)
         xrows, brows = m * k // self.vlen, m * tiles        # X rows, BF16 rows of [M, N]
         yrows = 2 * brows if f32 else brows
+        wrows = n * k // self.vlen
         self._sram("vector", vx, xrows, self.vector_rows)
         self._sram("vector", vd, yrows, self.vector_rows)
         if vr is not None:
             self._sram("vector", vr, brows, self.vector_rows)
         if va is not None:
             self._sram("vector", va, 2 * brows, self.vector_rows)
+        if vw is not None:
+            self._sram("vector", vw, wrows, self.vector_rows)
         if _overlap(vd, yrows, vx, xrows):
             raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap its "
                                               f"activation rows [{vx}, {vx + xrows})")
@@ -91,15 +106,22 @@ class MatrixUnit:
         if va is not None and not f32 and _overlap(vd, yrows, va, 2 * brows):
             raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap the "
                                               f"accumulator rows [{va}, {va + 2 * brows}) it reads")
-        for t in range(tiles):
-            ta = addr + t * stride
-            self._mx_mapped(ta, span if t == tiles - 1 else self._mx_span(ta, nbytes))
-        groups = -(-m // self.config.matrix.rows)
-        raw = [self._rd(addr + t * stride, nbytes) for t in range(tiles)]
-        self._stats["rd"] += (groups - 1) * tiles * nbytes       # every group streams W again
+        if vw is not None and _overlap(vd, yrows, vw, wrows):
+            raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap the "
+                                              f"weight rows [{vw}, {vw + wrows}) it reads")
+        if vw is None:
+            for t in range(tiles):
+                ta = addr + t * stride
+                self._mx_mapped(ta, span if t == tiles - 1 else self._mx_span(ta, nbytes))
+            groups = -(-m // self.config.matrix.rows)
+            raw = [self._rd(addr + t * stride, nbytes) for t in range(tiles)]
+            self._stats["rd"] += (groups - 1) * tiles * nbytes   # every group streams W again
         if self.data_path:
-            w = np.concatenate([self._mx_bf16(r, k, fmt).reshape(-1) for r in raw])
-            w = matrix.from_square_order(w, n, k, self.vlen, self.block)
+            if vw is None:
+                w = np.concatenate([self._mx_bf16(r, k, fmt).reshape(-1) for r in raw])
+                w = matrix.from_square_order(w, n, k, self.vlen, self.block)
+            else:
+                w = self._vsram[vw:vw + wrows].reshape(n, k)
             x = self._vsram[vx:vx + xrows].reshape(m, k)
             res = None if vr is None else self._vsram[vr:vr + brows].reshape(m, n)
             acc = None if va is None else matrix.acc_from_rows(self._vsram[va:va + 2 * brows], m, n)

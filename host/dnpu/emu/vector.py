@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dnpu.emu.machine import _op
+from dnpu.emu.machine import _Fault, _op
 from dnpu.spec import numerics as nm
+from dnpu.spec.csr import ErrCause
 
 __all__ = ["VectorUnit"]
 
@@ -94,6 +95,25 @@ class VectorUnit:
         self._sram("vector", vd, n, self.vector_rows)
         self._rowwise(vd, (va,), n, lambda i, c: nm.exp_bf16(self._vsram[va + i:va + i + c]))
         return {"V": (vd, n)}
+
+    @_op("V_TRANS")
+    def _v_trans(self, a):
+        """One VLEN x VLEN block: lane l of V[vd + r*ds] = lane r of V[vs + l*ss]; the spans
+        are checked exactly and must not overlap (docs/EXECUTION.md, "Operands")."""
+        vd, vs, ss, ds = (self._x[a[k]] for k in ("vd", "vs", "ss", "ds"))
+        span = self.vlen - 1
+        self._sram("vector", vs, span * ss + 1, self.vector_rows)
+        self._sram("vector", vd, span * ds + 1, self.vector_rows)
+        if vd <= vs + span * ss and vs <= vd + span * ds:
+            raise _Fault(ErrCause.SRAM_RANGE, f"V_TRANS destination rows [{vd}, {vd + span * ds}] overlap "
+                                              f"its source rows [{vs}, {vs + span * ss}]")
+        if self.data_path:
+            block = self._vsram[vs + ss * np.arange(self.vlen)].T
+            if ds:
+                self._vsram[vd + ds * np.arange(self.vlen)] = block
+            else:                               # every row r lands on vd: the last one stays
+                self._vsram[vd] = block[-1]
+        return {"V": (vd, span * ds + 1)}
 
     @_op("V_FILL_VF")
     def _v_fill_vf(self, a):

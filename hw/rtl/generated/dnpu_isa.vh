@@ -2,11 +2,11 @@
 `ifndef DNPU_ISA_VH
 `define DNPU_ISA_VH
 
-// dnpu ISA 0.5: opcodes, instruction fields, used-bit masks, enums.
+// dnpu ISA 0.6: opcodes, instruction fields, used-bit masks, enums.
 
-`define DNPU_ISA_VERSION                         32'h00000005  // major << 16 | minor
+`define DNPU_ISA_VERSION                         32'h00000006  // major << 16 | minor
 `define DNPU_ISA_VERSION_MAJOR                   0
-`define DNPU_ISA_VERSION_MINOR                   5
+`define DNPU_ISA_VERSION_MINOR                   6
 `define DNPU_ISA_WORD_BITS                       32
 
 // Register files
@@ -96,6 +96,7 @@
 `define DNPU_OP_V_MUL_VF                         7'h35  // V_MUL_VF vd, va, s, n
 `define DNPU_OP_V_EXP_V                          7'h36  // V_EXP_V vd, va, n
 `define DNPU_OP_V_RECI_V                         7'h40  // V_RECI_V vd, va, n
+`define DNPU_OP_V_TRANS                          7'h41  // V_TRANS vd, vs, ss, ds
 `define DNPU_OP_V_FILL_VF                        7'h37  // V_FILL_VF vd, s, n
 `define DNPU_OP_V_RED_MAX                        7'h38  // V_RED_MAX rd, va, n
 `define DNPU_OP_V_RED_SUM                        7'h39  // V_RED_SUM rd, va, n
@@ -125,11 +126,13 @@
 `define DNPU_OP_M_MM_ACC_F32                     7'h74  // M_MM_ACC_F32 va, vx, addr, fmt
 `define DNPU_OP_M_MM_ACC                         7'h75  // M_MM_ACC vd, vx, addr, va, fmt
 `define DNPU_OP_M_MM_ACC_RES                     7'h76  // M_MM_ACC_RES vd, vx, addr, va, fmt
+`define DNPU_OP_M_MM_V                           7'h77  // M_MM_V vd, vx, vw
+`define DNPU_OP_M_MM_V_RES                       7'h78  // M_MM_V_RES vd, vx, vw, vr
 
 // Reserved opcode ranges (decode as ILLEGAL_INSTR until assigned)
 //   7'h62 .. 7'h67  more fused streaming kernels
 //   7'h68 .. 7'h6F  KV-cache / attention over MX and BAOS-quantized blocks
-//   7'h77 .. 7'h7F  matrix unit: further variants
+//   7'h79 .. 7'h7F  matrix unit: further variants
 
 // Bits each instruction uses (opcode and operand fields); a word with a bit set
 // outside its instruction's mask is illegal (fault ILLEGAL_INSTR).
@@ -171,6 +174,7 @@
 `define DNPU_USED_V_MUL_VF                       32'h007BFFFF
 `define DNPU_USED_V_EXP_V                        32'h00787FFF
 `define DNPU_USED_V_RECI_V                       32'h00787FFF
+`define DNPU_USED_V_TRANS                        32'h007FFFFF
 `define DNPU_USED_V_FILL_VF                      32'h007B87FF
 `define DNPU_USED_V_RED_MAX                      32'h00787BFF
 `define DNPU_USED_V_RED_SUM                      32'h00787BFF
@@ -196,5 +200,7 @@
 `define DNPU_USED_M_MM_ACC_F32                   32'h0387FFFF
 `define DNPU_USED_M_MM_ACC                       32'h03FFFFFF
 `define DNPU_USED_M_MM_ACC_RES                   32'h03FFFFFF
+`define DNPU_USED_M_MM_V                         32'h0007FFFF
+`define DNPU_USED_M_MM_V_RES                     32'h007FFFFF
 
 `endif // DNPU_ISA_VH

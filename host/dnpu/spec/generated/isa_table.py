@@ -2,8 +2,8 @@
 """The instruction set as plain literals, read by dnpu.spec.isa."""
 
 NAME = 'dnpu'
-VERSION = (0, 5)
-VERSION_WORD = 0x00000005
+VERSION = (0, 6)
+VERSION_WORD = 0x00000006
 WORD_BITS = 32
 NOTES = 'Conventions the semantics lines use:\n  x[i]   int register (32-bit, x0 reads 0, writes to x0 are dropped)\n  f[i]   FP32 register\n  V[r]   vector SRAM row r (VLEN BF16 elements), addressed in rows\n  FP[a]  FP SRAM word a (FP32), INT[a] int SRAM word a (32-bit), addressed in words\n  M[a]   external memory byte address a (DRAM, via the AXI4 master)\n  n      an element or row count taken from a register; n = 0 does nothing\nEvery bit an instruction does not use must be zero; otherwise, like an unknown\nopcode, the word is illegal (fault ILLEGAL_INSTR).'
 REGS = {
@@ -34,7 +34,7 @@ CLASSES = ('control', 'scalar_int', 'scalar_fp', 'vector', 'memory', 'matrix')
 RESERVED = (
     {'first': 0x62, 'last': 0x67, 'use': 'more fused streaming kernels'},
     {'first': 0x68, 'last': 0x6F, 'use': 'KV-cache / attention over MX and BAOS-quantized blocks'},
-    {'first': 0x77, 'last': 0x7F, 'use': 'matrix unit: further variants'},
+    {'first': 0x79, 'last': 0x7F, 'use': 'matrix unit: further variants'},
 )
 INSTRS = (
     {
@@ -342,6 +342,14 @@ INSTRS = (
         'semantics': 'V[x[vd]+i] = bf16(1 / V[x[va]+i]) for rows i < n (docs/NUMERICS.md section 4.2: the FP32 reciprocal of section 4, narrowed)',
     },
     {
+        'name': 'V_TRANS',
+        'opcode': 0x41,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'vs'), ('rs2', 'x', 'ss'), ('rs3', 'x', 'ds')),
+        'used': 0x007FFFFF,
+        'semantics': 'one VLEN x VLEN block transposed, bits copied unchanged: lane l of V[x[vd] + r*x[ds]] = lane r of V[x[vs] + l*x[ss]] for r, l < VLEN (source row l at stride x[ss], destination row r at stride x[ds]); both spans [base, base + (VLEN-1)*stride] must lie in the vector SRAM (computed without wrap-around) and must not overlap (docs/EXECUTION.md)',
+    },
+    {
         'name': 'V_FILL_VF',
         'opcode': 0x37,
         'class': 'vector',
@@ -570,5 +578,21 @@ INSTRS = (
         ),
         'used': 0x03FFFFFF,
         'semantics': "M_MM_ACC (Y at V[x[vd]], X at V[x[vx]], W from M[x[addr]] in format fmt, A at V[x[va]]) with a residual in place: Y = bf16(A (+) X . W^T + R), R [M, N] BF16 in Y's rows (replaced by Y), added with one rounding; Y must overlap neither X nor A",
+    },
+    {
+        'name': 'M_MM_V',
+        'opcode': 0x77,
+        'class': 'matrix',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'vx'), ('rs2', 'x', 'vw')),
+        'used': 0x0007FFFF,
+        'semantics': "M_MM with W [N, K] in BF16 from vector SRAM instead of an MX stream (attention's Q.K^T and P.V): row n of W is the K/VLEN rows at V[x[vw] + n*K/VLEN], taken as the decoder's BF16 (docs/NUMERICS.md section 11); X at V[x[vx] ..], Y at V[x[vd] ..] and the shape rules as for M_MM; W must lie in the vector SRAM and must not overlap Y (it may overlap X)",
+    },
+    {
+        'name': 'M_MM_V_RES',
+        'opcode': 0x78,
+        'class': 'matrix',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'vx'), ('rs2', 'x', 'vw'), ('rs3', 'x', 'vr')),
+        'used': 0x007FFFFF,
+        'semantics': "M_MM_V (Y at V[x[vd]], X at V[x[vx]], W at V[x[vw]]) with a residual as M_MM_RES: Y = bf16(X . W^T + R), R [M, N] BF16 at V[x[vr] ..] in Y's layout, added with one rounding; R is Y itself (x[vr] = x[vd], in place) or does not overlap it",
     },
 )
