@@ -1,5 +1,5 @@
-"""Operators on the NPU: `linear` (the matrix unit), `rms_norm`, `swiglu`, `rope` and
-`embedding`.
+"""Operators on the NPU: `linear` (the matrix unit), `rms_norm`, `swiglu`, `rope`,
+`embedding` and `attention`.
 
     y = dnpu.ops.linear(x, weight, fmt="e4m3", backend="emu", config="sim-matrix.toml")
 
@@ -37,6 +37,15 @@ rounded once.
 
 The rows `table[ids]` (table [V, D] rounded to BF16 on entry), gathered by the program of
 `dnpu.compiler.embed`: a copy, bit for bit the BF16 table rows on every backend.
+
+    o = dnpu.ops.attention(q, k, v, backend="emu", tile=None)
+
+Bidirectional attention per head, `softmax(q·kᵀ/sqrt(hd))·v` for q [H, n, hd] and k, v
+[H, T, hd] (rounded to BF16 on entry), as a streaming softmax over key tiles of `tile`
+keys (default: all keys in one tile); the program of `dnpu.compiler.attention`
+(docs/NUMERICS.md section 15), bit for bit `dnpu.spec.kernels.attention_bf16`. "torch" is
+float64 softmax attention of the same operands rounded once; the NPU is within
+`dnpu.spec.kernels.attention_error_bound` of it.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import numpy as np
 
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, weight_image
+from dnpu.compiler.attention import attention_program, default_tile
 from dnpu.compiler.embed import embedding_program
 from dnpu.compiler.norm import rms_norm_program
 from dnpu.compiler.rope import rope_program
@@ -54,7 +64,7 @@ from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", "BACKENDS"]
+__all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", "attention", "BACKENDS"]
 
 BACKENDS = ("emu", "verilator", "pynq", "torch")
 
@@ -272,6 +282,40 @@ def embedding(ids, table, *, backend: str = "emu", config: str | Config | None =
            "table": _pad(tb, V, Dp).astype("<u2").tobytes()}
     y = _run(backend, cfg, prog, img, run_info, "embedding").reshape(L, Dp)
     return nm.bf16_value(y[:, :D]).astype(np.float32)
+
+
+def attention(q, k, v, *, backend: str = "emu", config: str | Config | None = None, tile: int | None = None,
+              run_info: list | None = None) -> np.ndarray:
+    """softmax(q kᵀ / sqrt(hd)) v per head on `backend`; see the module docstring.
+    q [H, n, hd], k and v [H, T, hd]. Returns [H, n, hd] float32 holding BF16 values."""
+    cfg = _profile(config, backend)
+    arrs = []
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        a = np.asarray(t.detach().cpu().float().numpy() if hasattr(t, "detach") else t, np.float64)
+        if a.ndim != 3 or 0 in a.shape:
+            raise ValueError(f"{name}: expected a non-empty [heads, rows, head_dim] array, got shape {list(a.shape)}")
+        arrs.append(a)
+    qa, ka, va = arrs
+    H, n, hd = qa.shape
+    T = ka.shape[1]
+    for name, a in (("k", ka), ("v", va)):
+        if a.shape != (H, T, hd):
+            raise ValueError(f"{name}: expected shape [{H}, {T}, {hd}] (q is {list(qa.shape)}, k "
+                             f"{list(ka.shape)}), got {list(a.shape)}")
+    qb, kb, vb = (nm.round_bf16(a) for a in (qa, ka, va))
+    if backend == "torch":
+        import torch
+
+        qv, kv, vv = (torch.from_numpy(nm.bf16_value(b)) for b in (qb, kb, vb))
+        p = torch.softmax(qv @ kv.transpose(1, 2) / np.sqrt(hd), dim=-1)
+        return nm.bf16_value(nm.round_bf16((p @ vv).numpy())).astype(np.float32)
+    try:
+        prog = attention_program(cfg, H, n, T, hd, default_tile(cfg, T) if tile is None else tile)
+    except CompileError as e:
+        raise ValueError(f"attention of {H} head(s), q [{n}, {hd}], k/v [{T}, {hd}]: {e}") from None
+    img = {"program": prog.binary, **{name: b.astype("<u2").tobytes() for name, b in (("q", qb), ("k", kb), ("v", vb))}}
+    o = _run(backend, cfg, prog, img, run_info, "attention", out="o").reshape(H, n, hd)
+    return nm.bf16_value(o).astype(np.float32)
 
 
 def _run(backend: str, cfg: Config, prog, img: dict[str, bytes], run_info: list | None,
