@@ -33,6 +33,9 @@ cocotb tests (parameters from DNPU_VEC_* environment variables):
   reductions       V_RED_MAX, V_RED_MAX_IDX, V_RED_SUM: ties, NaNs, all -inf, overflow
   word_engines     S_MAP_V_FP (padding), V_TOPK_MASK(_V) (k = 0, 1, n, > n, 2^32 - 1;
                    ties, NaN, -inf), V_THRESH_MASK, V_SELECT_INT (overlaps), V_MASK_FP
+  trans            V_TRANS: random strides (0 included: one source row repeated, one
+                   destination row left with the last), spans at the SRAM's top, special
+                   bits copied unchanged; VLEN*VLEN + 3 cycles from start to done
   fused            H_SAMPLE_FUSED on the dq stream: random idle, special rows
   fused_n          H_SAMPLE_FUSED_N: counts 1 .. 6, positions shorter than the
                    reciprocal, dst at the SRAMs' top
@@ -184,6 +187,12 @@ def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.nda
         for i in range(rows):
             V[r["vdst"] + i] = out[i * VLEN:(i + 1) * VLEN]
             wV.append((r["vdst"] + i, row_int(V[r["vdst"] + i])))
+    elif name == "V_TRANS":
+        # the spans do not overlap (the core's check): every source row is read unchanged
+        src = V[r["vs"] + r["ss"] * np.arange(VLEN)].copy()
+        for i in range(VLEN):                    # output row r in increasing r
+            V[r["vd"] + i * r["ds"]] = src[:, i]
+            wV.append((r["vd"] + i * r["ds"], row_int(src[:, i])))
     elif name == "H_SAMPLE_FUSED":
         idx, s = nm.fused_sample(np.concatenate(dq[:n]), VLEN)
         e.res_x, e.res_f = int(idx), int(s)
@@ -696,6 +705,35 @@ if cocotb is not None:
                                        "s": rng.choice(SPECIAL32), "n": n})
             if it % 4 == 3:
                 tb.fill()
+
+    @cocotb.test()
+    async def trans(dut):
+        """V_TRANS: lane l of V[vd + r*ds] = lane r of V[vs + l*ss], bits unchanged (specials,
+        NaN payloads); strides 0, 1, small and large, spans at the SRAM's top; the spans never
+        overlap (the core faults them); a constant VLEN*VLEN + 3 cycles."""
+        tb = Bench(dut, "trans")
+        await tb.start()
+        tb.fill()
+        rng = tb.rng
+        span_max = (VEC_ROWS - 2) // (2 * (VLEN - 1))       # two spans of this stride fit
+
+        def stride():
+            return rng.choice([0, 0, 1, 1, 2, 3, rng.randint(0, span_max), span_max])
+
+        lats = set()
+        for it in range(_scale(24)):
+            while True:
+                ss, ds = stride(), stride()
+                ls, ld = (VLEN - 1) * ss + 1, (VLEN - 1) * ds + 1
+                vs, vd = _base(rng, VEC_ROWS, ls, 0.2), _base(rng, VEC_ROWS, ld, 0.2)
+                if vs + ls <= vd or vd + ld <= vs:
+                    break
+            r = await tb.run("V_TRANS", {"vd": vd, "vs": vs, "ss": ss, "ds": ds}, max_cycles=VLEN * VLEN + 100)
+            lats.add(r["latency"])
+            if it % 8 == 7:
+                tb.fill()
+        dut._log.info(f"V_TRANS latencies {sorted(lats)}")
+        assert lats == {VLEN * VLEN + 3}, f"V_TRANS latency {sorted(lats)}, expected VLEN*VLEN + 3"
 
     @cocotb.test()
     async def fused(dut):

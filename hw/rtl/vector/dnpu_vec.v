@@ -53,9 +53,17 @@
 //    rows of stop_pos already taken are dropped. done pulses after the last
 //    FP write (res_f / res_x are not used).
 //
-//  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT)
+//  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT, V_TRANS)
 //    on the FP / int SRAM ports, one word a cycle:
 //      S_MAP_V_FP      rows*VLEN + 1 cycles (the padding lanes too)
+//      V_TRANS         VLEN*VLEN + 1: element e = r*VLEN + l is lane r of source row l
+//                      (read at e, arriving at e + 1) put into lane l of the one output
+//                      row register, which S_MAP_V_FP builds its rows in as well; the
+//                      row is written with its last lane. No VLEN x VLEN buffer: each
+//                      source row is read VLEN times, once per output row. The core
+//                      checked that the spans do not overlap, so the order of the
+//                      reads and writes does not matter; with a destination stride 0
+//                      the last row written (r = VLEN-1) is the one left.
 //      V_THRESH_MASK   n + 1
 //      V_MASK_FP       n + 1 (mask word read from the int SRAM, FP write the next cycle)
 //      V_SELECT_INT    3 per element (mask, source, write: in order)
@@ -146,6 +154,7 @@ module dnpu_vec #(
     wire o_tkv  = (opq == `DNPU_OP_V_TOPK_MASK_V);
     wire o_thr  = (opq == `DNPU_OP_V_THRESH_MASK);
     wire o_mfp  = (opq == `DNPU_OP_V_MASK_FP);
+    wire o_tr   = (opq == `DNPU_OP_V_TRANS);
     // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED(_N).
     wire [31:0] q_n = (o_map | o_fuse) ? q_rs2 : q_rs3;
 
@@ -414,6 +423,7 @@ module dnpu_vec #(
     reg  [31:0] ti;                   // top-k: i issued
     reg  [LOG_VL-1:0] v_lane;         // lane of the element arriving (vector source)
     reg         sel_m;                // select: the mask word was nonzero
+    reg  [VAW-1:0] tr_sa, tr_da;      // V_TRANS: source row read next, destination row written next
     wire [15:0] v_elem = vs_rdata[16*v_lane +: 16];
     wire [31:0] w_val  = o_tkv ? {v_elem, 16'd0} : fs_rdata;   // the arriving element
     wire [15:0] map16;
@@ -424,7 +434,8 @@ module dnpu_vec #(
     wire        w_gt, w_eq;
     dnpu_fp_cmp u_wcmp (.a(cmp_a), .b(cmp_b), .gt(w_gt), .eq(w_eq));
     wire [31:0] map_total = ((q_n + VLEN - 1) >> LOG_VL) << LOG_VL;  // n rounded up to rows
-    wire [31:0] w_total   = o_map ? map_total : q_n;
+    localparam [31:0] TR_TOTAL = VLEN * VLEN;
+    wire [31:0] w_total   = o_map ? map_total : (o_tr ? TR_TOTAL : q_n);
     wire        ranks_bf  = (w_j < ri) ? (w_gt | w_eq) : w_gt;       // element w_j ranks before ri
     wire [31:0] rank_n    = tk_rank + {31'd0, (w_j != ri) & ranks_bf};
     wire        tk_last   = (w_j == q_n - 32'd1);
@@ -467,8 +478,16 @@ module dnpu_vec #(
                 is_wdata = idx_run;
             end
             M_WORD: begin
-                fs_re = ~o_mfp & (ri < q_n);
-                if (o_mfp) begin
+                fs_re = ~o_mfp & ~o_tr & (ri < q_n);
+                if (o_tr) begin
+                    // lane r of the arriving source row completes lane l of output row r
+                    vs_re    = ri < w_total;
+                    vs_raddr = tr_sa;
+                    vs_waddr = tr_da;
+                    vs_wdata = wrow;
+                    vs_wdata[16*w_j[LOG_VL-1:0] +: 16] = v_elem;
+                    vs_we    = w_pend & (w_j[LOG_VL-1:0] == {LOG_VL{1'b1}});
+                end else if (o_mfp) begin
                     // V_MASK_FP: INT[imask + j] read, FP[fdst + j] = f[s] where it is 0
                     is_re    = ri < q_n;
                     fs_waddr = q_rd[FAW-1:0] + w_j[FAW-1:0];
@@ -551,12 +570,14 @@ module dnpu_vec #(
                     w_pend  <= 1'b0;
                     tk_rank <= 32'd0;
                     pos     <= 32'd0;
+                    tr_sa   <= a_rs1[VAW-1:0];
+                    tr_da   <= a_rd[VAW-1:0];
                     case (op)
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
                         `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: mode <= M_PIPE;
                         `DNPU_OP_S_MAP_V_FP, `DNPU_OP_V_THRESH_MASK,
-                        `DNPU_OP_V_MASK_FP:      mode <= M_WORD;
+                        `DNPU_OP_V_MASK_FP, `DNPU_OP_V_TRANS: mode <= M_WORD;
                         `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_TOPK_MASK_V: mode <= M_TKJ;
                         `DNPU_OP_V_SELECT_INT:   mode <= M_SEL0;
                         default:                 mode <= M_ERD;
@@ -663,10 +684,15 @@ module dnpu_vec #(
                 M_WORD: begin
                     w_pend <= ri < w_total;
                     w_j    <= ri;
-                    if (ri < w_total)
+                    v_lane <= ri[LOG_VL +: LOG_VL];          // V_TRANS: r of element ri
+                    if (ri < w_total) begin
                         ri <= ri + 32'd1;
-                    if (o_map && w_pend)
-                        wrow[16*w_j[LOG_VL-1:0] +: 16] <= (w_j < q_n) ? map16 : NEG_INF[31:16];
+                        tr_sa <= (ri[LOG_VL-1:0] == {LOG_VL{1'b1}}) ? q_rs1[VAW-1:0] : tr_sa + q_rs2[VAW-1:0];
+                    end
+                    if ((o_map | o_tr) && w_pend)
+                        wrow[16*w_j[LOG_VL-1:0] +: 16] <= o_tr ? v_elem : ((w_j < q_n) ? map16 : NEG_INF[31:16]);
+                    if (o_tr && w_pend && (w_j[LOG_VL-1:0] == {LOG_VL{1'b1}}))
+                        tr_da <= tr_da + q_rs3[VAW-1:0];
                     if (w_pend && w_j + 32'd1 == w_total)
                         mode <= M_DONE;
                 end
