@@ -22,4 +22,8 @@ def __getattr__(name):
         from dnpu.generation import generate
 
         return generate
+    if name == "forward":
+        from dnpu.model.npu import forward
+
+        return forward
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,342 @@
+"""Compiler: the whole LLaDA forward (embedding to logits, no KV cache) as one NPU program
+whose activations never leave the vector SRAM.
+
+`forward_program(config, shape, fmt)` plans the SRAM once and chains the kernels of
+docs/NUMERICS.md in it, with the same arithmetic as the one-kernel programs:
+
+- embedding: per token `S_LD_INT`, `S_MUL`, `H_LOAD_V` of its table row into x;
+- per layer: RMSNorm (section 12) of x into h; per head, the q, k and v projections
+  (`M_MM`, N = head_dim, section 11) straight into the attention plan's rows, RoPE in
+  place on q and k (section 14), attention (section 15, `dnpu.compiler.attention`), and
+  the output projection as a K split over the heads (`M_MM_F32`, `M_MM_ACC_F32`…,
+  `M_MM_ACC_RES` into x: bit for bit one `M_MM_RES` over the whole K); RMSNorm into h;
+  the MLP in chunks of the hidden size (gate and up by `M_MM`, SwiGLU's gate, section
+  13), the down projection again a K split into x;
+- the final norm and the LM head, whose logits `[T, E]` leave by one `H_STORE_V`.
+
+Arguments: the ids (int32 [T]), the weights image (`weight_layout`: every tensor at a
+64-byte aligned offset, linear weights MX-packed per slice in the matrix weight layout,
+the rest BF16, the norm constants FP32) and the logits buffer (BF16 [T, E]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from dnpu.compiler.attention import head_rows, plan_head
+from dnpu.compiler.kernel import KernelProgram, build
+from dnpu.compiler.swiglu import swiglu_rows
+from dnpu.spec import isa, matrix, mx
+from dnpu.spec import numerics as nm
+from dnpu.spec.config import Config
+
+__all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS"]
+
+# Which argument register carries which buffer's address: the ids and the logits lie
+# with the program (`kernel.layout`), the weights image wherever the device placed it.
+FORWARD_ARGS = ("ids", "logits", "weights")
+_REG = {"ids": "x1", "weights": "x2", "logits": "x3"}
+
+# The tensors weight_image takes (per layer i: "layers.{i}.<name>"), by role:
+# BF16 tables and gains, linear weights [out, in] (MX-packed per slice), RoPE tables.
+TENSORS = {"wte": "[E, d] embedding table", "ln_f": "[d] final norm gain", "head": "[E, d] LM head",
+           "cos": "[T, hd/2] RoPE cos", "sin": "[T, hd/2] RoPE sin",
+           "attn_norm": "[d] gain", "q": "[d, d]", "k": "[d, d]", "v": "[d, d]", "o": "[d, d]",
+           "ff_norm": "[d] gain", "gate": "[F, d]", "up": "[F, d]", "down": "[d, F]"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardShape:
+    """The network (LLaDA, multi-head, no biases) and the sequence length T compiled for."""
+
+    d_model: int
+    n_heads: int
+    n_layers: int
+    mlp_hidden: int
+    embedding_size: int
+    seq_len: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardProgram:
+    """The compiled forward: the program (`kernel`: binary, source, argument order), the
+    weights image's layout {name: (offset, bytes)}, the MX format of its linear weights,
+    the chunk of the MLP hidden size and the attention key tile."""
+
+    kernel: KernelProgram
+    shape: ForwardShape
+    fmt: str
+    weight_layout: dict[str, tuple[int, int]]
+    mlp_chunk: int
+    key_tile: int
+
+    @property
+    def weights_nbytes(self) -> int:
+        return max(o + n for o, n in self.weight_layout.values())
+
+    def args(self, base: int, weights: int) -> list[int]:
+        """The argument registers for the program and its buffers at `base`, the weights
+        image at `weights`."""
+        return [*self.kernel.args(base), weights]
+
+
+def _slices(shape: ForwardShape, chunk: int) -> list[tuple[str, str, tuple[slice, slice]]]:
+    """(image entry, source tensor, [rows, cols] slice) of every linear weight slice."""
+    d, hd, F = shape.d_model, shape.head_dim, shape.mlp_hidden
+    out = []
+    for i in range(shape.n_layers):
+        p = f"layers.{i}."
+        for h in range(shape.n_heads):
+            for w in ("q", "k", "v"):
+                out.append((f"{p}{w}.{h}", p + w, (slice(h * hd, (h + 1) * hd), slice(0, d))))
+            out.append((f"{p}o.{h}", p + "o", (slice(0, d), slice(h * hd, (h + 1) * hd))))
+        for c0 in range(0, F, chunk):
+            c = slice(c0, min(F, c0 + chunk))
+            out += [(f"{p}gate.{c0}", p + "gate", (c, slice(0, d))), (f"{p}up.{c0}", p + "up", (c, slice(0, d))),
+                    (f"{p}down.{c0}", p + "down", (slice(0, d), c))]
+    out.append(("head", "head", (slice(0, shape.embedding_size), slice(0, d))))
+    return out
+
+
+def _layout(cfg: Config, shape: ForwardShape, fmt: str, chunk: int) -> dict[str, tuple[int, int]]:
+    d, E, T, hd = shape.d_model, shape.embedding_size, shape.seq_len, shape.head_dim
+    vlen, block = cfg.vector.vlen, cfg.mx.block
+    sizes = [("consts", 8), ("wte", 2 * E * d), ("ln_f", 2 * d), ("cos", T * hd), ("sin", T * hd)]
+    for i in range(shape.n_layers):
+        sizes += [(f"layers.{i}.attn_norm", 2 * d), (f"layers.{i}.ff_norm", 2 * d)]
+    for name, _, (r, c) in _slices(shape, chunk):
+        rows = (r.stop - r.start) if name != "head" else -(-E // vlen) * vlen
+        sizes.append((name, matrix.tile_nbytes(c.stop - c.start, fmt, block, vlen) * (rows // vlen)))
+    layout, off = {}, 0
+    for name, n in sizes:
+        layout[name] = (off, n)
+        off = mx.align_up(off + n, mx.PACK_ALIGN)
+    return layout
+
+
+class _Sram:
+    """Vector-SRAM places, allocated upwards."""
+
+    def __init__(self) -> None:
+        self.top = 0
+
+    def take(self, rows: int) -> int:
+        at, self.top = self.top, self.top + rows
+        return at
+
+
+def _plan(cfg: Config, shape: ForwardShape):
+    from dnpu.compiler import CompileError
+
+    vlen, km = cfg.vector.vlen, matrix.k_multiple(cfg.vector.vlen, cfg.mx.block)
+    d, T, hd, F, E = shape.d_model, shape.seq_len, shape.head_dim, shape.mlp_hidden, shape.embedding_size
+    if not cfg.matrix.rows:
+        raise CompileError(f"the forward needs the matrix unit; profile {cfg.name} has [matrix] rows = 0")
+    if min(d, shape.n_heads, shape.n_layers, F, E, T) < 1 or d % shape.n_heads:
+        raise CompileError(f"shape {shape}: sizes must be positive and d_model a multiple of n_heads")
+    for what, v, m in (("d_model", d, km), ("mlp_hidden_size", F, km), ("head_dim", hd, km),
+                       ("head_dim / 2", hd // 2, vlen)):
+        if v % m:
+            raise CompileError(f"{what} = {v} must be a multiple of {m} on profile {cfg.name} "
+                               f"(vector.vlen = {vlen}, mx.block = {cfg.mx.block})")
+    if T > cfg.sram.int_words:
+        raise CompileError(f"seq_len {T} ids exceed sram.int_words = {cfg.sram.int_words} on profile {cfg.name}")
+    dv, hh = d // vlen, hd // 2 // vlen
+    s = _Sram()
+    p = {"x": s.take(T * dv), "h": s.take(T * dv), "gain": s.take(dv), "sq": s.take(dv),
+         "cos": s.take(T * hh), "sin": s.take(T * hh), "rot": s.take(4 * hh), "acc": s.take(2 * T * dv)}
+    base = s.top
+    att = None
+    for B in range(-(-T // km) * km, 0, -km):     # the largest key tile that fits
+        try:
+            att = plan_head(cfg, T, T, hd, B, base=base, fp=2)
+            break
+        except CompileError:
+            if B == km:
+                raise
+    free = cfg.sram.vector_rows - base
+    chunk = 0
+    for c in range(km, F + 1, km):          # the largest chunk of whole K multiples that fits
+        if F % c == 0 and 3 * T * c // vlen <= free:
+            chunk = c
+    Ep = -(-E // vlen) * vlen
+    need = max(att.vector_rows, base + 3 * T * (chunk or km) // vlen, base + T * Ep // vlen)
+    if not chunk or need > cfg.sram.vector_rows:
+        raise CompileError(f"the forward of T={T} tokens, d_model={d}, mlp {F}, vocab {E} needs {need} "
+                           f"vector-SRAM rows; profile {cfg.name} has sram.vector_rows = {cfg.sram.vector_rows}")
+    return p, att, chunk, B
+
+
+def _at(reg: str, layout, name: str) -> list[str]:
+    """reg = the address of image entry `name` (x2 holds the image's base)."""
+    return [*isa.load_imm(reg, layout[name][0]), f"S_ADD {reg}, x2, {reg}"]
+
+
+def _mm(op: str, layout, name: str, fmt: str, M: int, N: int, K: int, vd: int, vx: int,
+        va: int | None = None) -> list[str]:
+    li = isa.load_imm
+    a = [*li("x4", M), *li("x5", N), *li("x6", K), "M_CFG x4, x5, x6", *_at("x7", layout, name),
+         *li("x4", vd), *li("x5", vx)]
+    if op == "M_MM_ACC_RES":
+        return a + [*li("x6", va), f"{op} x4, x5, x7, x6, {fmt}"]
+    if op == "M_MM_RES":
+        return a + [f"{op} x4, x5, x7, x4, {fmt}"]
+    return a + [f"{op} x4, x5, x7, {fmt}"]
+
+
+def _norm(p: dict, layout, gain: str, T: int, dv: int) -> list[str]:
+    """h = RMSNorm(x) with the gain `gain` (section 12; FP[0] = 1/d, FP[1] = eps)."""
+    li = isa.load_imm
+    return [*li("x4", p["gain"]), *li("x5", dv), *_at("x6", layout, gain), "H_LOAD_V x4, x6, x5",
+            "S_LD_FP f1, x0, 0", "S_LD_FP f2, x0, 1",
+            *li("x8", p["x"]), *li("x9", p["h"]), *li("x10", p["sq"]), *li("x11", p["gain"]),
+            f"C_LOOPI {T}, 9",
+            "V_MUL_VV x10, x8, x8, x5", "V_RED_SUM f3, x10, x5", "S_MUL_FP f3, f3, f1", "S_ADD_FP f3, f3, f2",
+            "S_RSQRT_FP f3, f3", "V_MUL_VF x9, x8, f3, x5", "V_MUL_VV x9, x9, x11, x5",
+            "S_ADD x8, x8, x5", "S_ADD x9, x9, x5"]
+
+
+def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
+    """Rotate-half RoPE in place on T tokens of one head at row `at` (section 14)."""
+    li = isa.load_imm
+    return [*li("x8", at), *li("x9", p["cos"]), *li("x10", p["sin"]), *li("x11", hh),
+            *li("x12", p["rot"]), *li("x13", p["rot"] + hh), *li("x14", p["rot"] + 2 * hh),
+            *li("x15", p["rot"] + 3 * hh),
+            f"C_LOOPI {T}, 10",
+            "S_ADD x5, x8, x11", "V_MUL_VV x12, x8, x9, x11", "V_MUL_VV x13, x5, x10, x11",
+            "V_MUL_VV x14, x5, x9, x11", "V_MUL_VV x15, x8, x10, x11",
+            "V_SUB_VV x8, x12, x13, x11", "V_ADD_VV x5, x14, x15, x11",
+            "S_ADD x8, x5, x11", "S_ADD x9, x9, x11", "S_ADD x10, x10, x11"]
+
+
+def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, chunk: int) -> str:
+    li = isa.load_imm
+    vlen = cfg.vector.vlen
+    d, T, hd, F, H = shape.d_model, shape.seq_len, shape.head_dim, shape.mlp_hidden, shape.n_heads
+    dv, hh = d // vlen, hd // 2 // vlen
+    Ep = -(-shape.embedding_size // vlen) * vlen
+    arg = {name: i for i, name in enumerate(FORWARD_ARGS)}
+    a = [f"# LLaDA forward: profile {cfg.name}, T={T} d={d} heads={H} layers={shape.n_layers} "
+         f"mlp={F} (chunks of {chunk}) vocab={shape.embedding_size}, weights {fmt}",
+         *(f"S_LD_ARG {_REG[b]}, {arg[b]}" for b in FORWARD_ARGS),
+         *_at("x6", layout, "consts"), "S_ADDI x5, x0, 2", "H_LOAD_FP x0, x6, x5",
+         *li("x5", T * hh), *li("x4", p["cos"]), *_at("x6", layout, "cos"), "H_LOAD_V x4, x6, x5",
+         *li("x4", p["sin"]), *_at("x6", layout, "sin"), "H_LOAD_V x4, x6, x5",
+         "# embedding",
+         *li("x5", T), "H_LOAD_INT x0, x1, x5",
+         *li("x5", dv), *li("x6", 2 * d), *_at("x11", layout, "wte"), *li("x12", p["x"]), "S_ADDI x9, x0, 0",
+         f"C_LOOPI {T}, 6",
+         "S_LD_INT x8, x9, 0", "S_MUL x8, x8, x6", "S_ADD x8, x11, x8", "H_LOAD_V x12, x8, x5",
+         "S_ADD x12, x12, x5", "S_ADDI x9, x9, 1"]
+    for i in range(shape.n_layers):
+        L = f"layers.{i}."
+        a += [f"# layer {i}: attention", *_norm(p, layout, L + "attn_norm", T, dv)]
+        for h in range(H):
+            a += [f"# layer {i} head {h}",
+                  *_mm("M_MM", layout, f"{L}q.{h}", fmt, T, hd, d, att.q, p["h"]),
+                  *_mm("M_MM", layout, f"{L}k.{h}", fmt, T, hd, d, att.k, p["h"]),
+                  *_mm("M_MM", layout, f"{L}v.{h}", fmt, T, hd, d, att.v, p["h"]),
+                  *_rope(p, att.q, T, hh), *_rope(p, att.k, T, hh), *head_rows(att)]
+            if H == 1:
+                a += _mm("M_MM_RES", layout, f"{L}o.0", fmt, T, d, hd, p["x"], att.o)
+            elif h == 0:
+                a += _mm("M_MM_F32", layout, f"{L}o.0", fmt, T, d, hd, p["acc"], att.o)
+            elif h < H - 1:
+                a += _mm("M_MM_ACC_F32", layout, f"{L}o.{h}", fmt, T, d, hd, p["acc"], att.o)
+            else:
+                a += _mm("M_MM_ACC_RES", layout, f"{L}o.{h}", fmt, T, d, hd, p["x"], att.o, va=p["acc"])
+        a += [f"# layer {i}: MLP", *_norm(p, layout, L + "ff_norm", T, dv)]
+        g, u, act = att.q, att.q + T * chunk // vlen, att.q + 2 * T * chunk // vlen
+        starts = list(range(0, F, chunk))
+        for j, c0 in enumerate(starts):
+            a += [*_mm("M_MM", layout, f"{L}gate.{c0}", fmt, T, chunk, d, g, p["h"]),
+                  *_mm("M_MM", layout, f"{L}up.{c0}", fmt, T, chunk, d, u, p["h"]),
+                  *li("x8", act), *li("x9", g), *li("x10", u), *li("x11", T * chunk // vlen),
+                  "S_LI_FP f1, 0xBF80", "S_LI_FP f2, 0x3F80",
+                  *swiglu_rows("x8", "x9", "x10", "x11", "f1", "f2")]
+            if len(starts) == 1:
+                a += _mm("M_MM_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act)
+            elif j == 0:
+                a += _mm("M_MM_F32", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["acc"], act)
+            elif j < len(starts) - 1:
+                a += _mm("M_MM_ACC_F32", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["acc"], act)
+            else:
+                a += _mm("M_MM_ACC_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act, va=p["acc"])
+    lg = att.q
+    a += ["# final norm and LM head", *_norm(p, layout, "ln_f", T, dv),
+          *_mm("M_MM", layout, "head", fmt, T, Ep, d, lg, p["h"]),
+          *li("x4", lg), *li("x5", T * Ep // vlen), "H_STORE_V x4, x3, x5", "C_HALT"]
+    return "\n".join(a) + "\n"
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
+    from dnpu.compiler import CompileError
+
+    if fmt not in cfg.mx.formats:
+        raise CompileError(f"weight format {fmt!r} is not decoded by profile {cfg.name} "
+                           f"(mx.formats: {', '.join(cfg.mx.formats)})")
+    p, att, chunk, B = _plan(cfg, shape)
+    layout = _layout(cfg, shape, fmt, chunk)
+    Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
+    kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len,
+               _source(cfg, shape, fmt, layout, p, att, chunk),
+               [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep)], FORWARD_ARGS[:2])
+    return ForwardProgram(kp, shape, fmt, layout, chunk, B)
+
+
+def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3") -> ForwardProgram:
+    """Compile the forward of `shape` for `config` with linear weights in MX format `fmt`;
+    cached. CompileError naming the limit when it does not fit the profile."""
+    return _compile(config, shape, fmt)
+
+
+def weight_image(prog: ForwardProgram, cfg: Config, tensors: dict[str, np.ndarray], eps: float) -> bytes:
+    """The weights image of `prog`: `tensors` (float arrays named as TENSORS says, per layer
+    "layers.{i}.<name>") rounded to BF16 or MX-packed, placed by `prog.weight_layout`."""
+    s = prog.shape
+    img = bytearray(prog.weights_nbytes)
+
+    def put(name: str, data: bytes) -> None:
+        off, n = prog.weight_layout[name]
+        assert len(data) <= n, (name, len(data), n)
+        img[off:off + len(data)] = data
+
+    def get(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in tensors:
+            raise KeyError(f"weights: tensor {name!r} is missing")
+        a = np.asarray(tensors[name], np.float64)
+        if a.shape != shape:
+            raise ValueError(f"weights: {name} has shape {list(a.shape)}, expected {list(shape)}")
+        return a
+
+    bf = lambda a: nm.round_bf16(a).astype("<u2").tobytes()         # noqa: E731
+    d, E, T, hd, F = s.d_model, s.embedding_size, s.seq_len, s.head_dim, s.mlp_hidden
+    put("consts", np.array([int(nm.round_f32(np.float64(1.0) / d)), int(nm.round_f32(np.float64(eps)))],
+                           "<u4").tobytes())
+    put("wte", bf(get("wte", (E, d))))
+    put("ln_f", bf(get("ln_f", (d,))))
+    put("cos", bf(get("cos", (T, hd // 2))))
+    put("sin", bf(get("sin", (T, hd // 2))))
+    full = {"q": (d, d), "k": (d, d), "v": (d, d), "o": (d, d), "gate": (F, d), "up": (F, d), "down": (d, F)}
+    cache: dict[str, np.ndarray] = {}
+    for i in range(s.n_layers):
+        for g in ("attn_norm", "ff_norm"):
+            put(f"layers.{i}.{g}", bf(get(f"layers.{i}.{g}", (d,))))
+        for w, shp in full.items():
+            cache[f"layers.{i}.{w}"] = get(f"layers.{i}.{w}", shp)
+    cache["head"] = get("head", (E, d))
+    vlen = cfg.vector.vlen
+    for name, src, (r, c) in _slices(s, prog.mlp_chunk):
+        w = cache[src][r, c]
+        if w.shape[0] % vlen:
+            w = np.pad(w, ((0, vlen - w.shape[0] % vlen), (0, 0)))
+        put(name, matrix.pack_weights(w, prog.fmt, cfg.mx.block, vlen))
+    return bytes(img)

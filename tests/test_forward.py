@@ -1,0 +1,112 @@
+"""The whole LLaDA forward on the NPU (dnpu.compiler.forward, dnpu.model.npu): the emulator's
+logits are the NPU arithmetic composed in NumPy (reference_logits) bit for bit, PyTorch's
+forward with the same quantization picks the same tokens but for near-ties, the RTL's logits
+are the emulator's, and a model that does not fit says which limit it exceeds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dnpu.compiler import CompileError
+from dnpu.compiler.forward import ForwardShape, forward_program
+from dnpu.model import LLaDA, LLaDAConfig, get_task, load
+from dnpu.model.llada import init_weights
+from dnpu.model.npu import (NEAR_TIE, argmax_mismatches, forward, forward_shape, quantized_torch_logits,
+                             reference_logits)
+from dnpu.spec import config as config_mod
+from dnpu.spec import numerics as nm
+
+SIM = config_mod.load("sim")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load()[0]
+
+
+def small_model(**kw) -> LLaDA:
+    cfg = LLaDAConfig(**{"d_model": 64, "n_heads": 2, "n_layers": 2, "mlp_hidden_size": 96, "vocab_size": 40,
+                         "mask_token_id": 1, "eos_token_id": 0, "max_sequence_length": 64, **kw})
+    m = LLaDA(cfg)
+    init_weights(m, seed=3, std=0.2)
+    return m
+
+
+def test_emu_is_the_reference_arithmetic(tiny):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, tiny.config.vocab_size, (1, 16))
+    info = []
+    got = forward(tiny, ids, backend="emu", run_info=info)
+    for b in range(1):
+        assert np.array_equal(got[b], nm.bf16_value(reference_logits(tiny, ids[b])))
+    # logits are the only bytes the step writes; the weights are read, not rewritten
+    E = tiny.config.embedding_size
+    assert [i.counters["DATA_WR_BYTES"] for i in info] == [2 * 16 * E]
+
+
+@pytest.mark.parametrize("fmt,d,heads,F,T", [("e2m1", 64, 2, 96, 20), ("e4m3", 32, 1, 64, 36)])
+def test_other_shapes_and_formats(fmt, d, heads, F, T):
+    """Two heads; one head (the output projection one M_MM_RES) over
+    36 keys, which take two key tiles on sim: still the reference bit for bit."""
+    m = small_model(d_model=d, n_heads=heads, mlp_hidden_size=F)
+    ids = np.random.default_rng(T).integers(0, 40, T)
+    got = forward(m, ids, fmt=fmt)
+    assert np.array_equal(got[0], nm.bf16_value(reference_logits(m, ids, fmt=fmt)))
+    prog = forward_program(SIM, forward_shape(m.config, T), fmt)
+    assert (prog.key_tile < T) == (T == 36)
+
+
+def test_torch_with_the_same_quantization_agrees_but_for_near_ties(tiny):
+    """PyTorch's BF16 forward with the MX weights on the shipped task's prompts (answers
+    masked, half of them partly revealed): every argmax the same or a near-tie."""
+    m, tok = load()
+    task = get_task("add3")
+    a, b = task.sample_train(np.random.default_rng(2), 4)
+    p, ans = task.encode_batch(tok, a, b)
+    x = np.concatenate([p, np.full_like(ans, m.config.mask_token_id)], 1)
+    x[::2, p.shape[1]:p.shape[1] + 4] = ans[::2, :4]
+    npu = forward(tiny, x)
+    ref = quantized_torch_logits(tiny, x)
+    diff, near = argmax_mismatches(npu, ref)
+    assert (diff == near).all() and diff.mean() < 0.05
+    gen = slice(p.shape[1], None)                                 # the answer region's logits
+    assert np.abs(npu - ref)[:, gen].max() <= NEAR_TIE * np.abs(ref[:, gen]).max()
+    # the rule catches a real difference: a logit moved by a tenth of the row's range
+    bad = npu.copy()
+    row = bad[0, -1]
+    row[ref[0, -1].argmin()] = row.max() + 0.1 * np.abs(ref[0, -1]).max()
+    d2, n2 = argmax_mismatches(bad, ref)
+    assert d2[0, -1] and not n2[0, -1]
+
+
+def test_errors(tiny):
+    with pytest.raises(CompileError, match="head_dim = 16 must be a multiple of 32"):
+        forward_program(SIM, ForwardShape(64, 4, 1, 64, 32, 8))
+    with pytest.raises(CompileError, match="sram.vector_rows = 1024"):
+        forward_program(SIM, ForwardShape(128, 4, 1, 384, 64, 200))
+    nomat = dataclasses.replace(SIM, matrix=dataclasses.replace(SIM.matrix, rows=0))
+    with pytest.raises(CompileError, match="needs the matrix unit"):
+        forward_program(nomat, ForwardShape(128, 4, 1, 384, 64, 16))
+    with pytest.raises(CompileError, match="grouped K/V heads"):
+        forward_shape(small_model(n_kv_heads=1).config, 8)
+    with pytest.raises(ValueError, match="does not compile for profile sim"):
+        forward(tiny, np.zeros((1, 200), np.int64))
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 64\)"):
+        forward(tiny, np.full((1, 16), 64))
+    with pytest.raises(ValueError, match="ids: expected a non-empty int array"):
+        forward(tiny, np.zeros((1, 16), np.float32))
+
+
+@pytest.mark.rtl
+def test_verilator_equals_emu(model):
+    """The co-simulated RTL runs the whole forward of a small model to the emulator's bits."""
+    m = small_model()
+    ids = np.random.default_rng(5).integers(0, 40, 20)
+    info = []
+    got = forward(m, ids, backend="verilator", run_info=info)
+    assert np.array_equal(got, forward(m, ids, backend="emu"))
+    assert info[0].cycles > 0
