@@ -22,7 +22,7 @@
 // S_LD_FP: the SRAMs read synchronously), FPU (scalar FP arithmetic), LOAD / STORE /
 // PREF (dnpu_lsu's transfers; a store once every B response is in), VEC (dnpu_vec,
 // with H_SAMPLE_FUSED*'s streams) or MAT (dnpu_matrix, fed by dnpu_lsu's weight streams;
-// it owns the vector SRAM's ports). M_CFG sets the matrix shape registers at retire. An instruction ends (retires or faults) only once
+// it owns the vector SRAM's ports; M_MM_V's weights it reads itself). M_CFG sets the matrix shape registers at retire. An instruction ends (retires or faults) only once
 // its work is complete, so a fault always belongs to the instruction that caused it,
 // and registers are written only at retire.
 //
@@ -268,6 +268,13 @@ module dnpu_core #(
         end
     endfunction
     wire [32:0] vn33     = {1'b0, vn};
+    // V_TRANS has no count (rs3 is a stride): its spans' last rows base + (VLEN-1)*stride,
+    // exact in 48 bits, must be inside the SRAM and the spans must not overlap.
+    wire        op_tr    = (op == `DNPU_OP_V_TRANS);
+    wire [47:0] tr_send  = {16'd0, xa} + ({16'd0, xb} << LOG_VL) - {16'd0, xb};
+    wire [47:0] tr_dend  = {16'd0, xd} + ({16'd0, xc} << LOG_VL) - {16'd0, xc};
+    wire        tr_bad   = (tr_send >= {15'd0, VR_DEPTH}) | (tr_dend >= {15'd0, VR_DEPTH}) |
+                           (({16'd0, xa} <= tr_dend) & ({16'd0, xd} <= tr_send));
     reg         v_bad;                                   // SRAM_RANGE
     reg         v_op;                                    // a dnpu_vec instruction (not fused)
     always @* begin
@@ -292,6 +299,8 @@ module dnpu_core #(
                 v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vrows, VR_DEPTH);
             `DNPU_OP_V_MASK_FP:
                 v_bad = out_of(xd, vn33, FP_DEPTH) | out_of(xa, vn33, INT_DEPTH);
+            `DNPU_OP_V_TRANS:
+                v_bad = tr_bad;
             default: v_op = 1'b0;
         endcase
     end
@@ -429,6 +438,8 @@ module dnpu_core #(
             // M_MM_ACC_F32 continues A at rd in place; M_MM_ACC_RES adds its residual in place
             wire op_macc_f32 = (op == `DNPU_OP_M_MM_ACC_F32);
             wire op_macc_res = (op == `DNPU_OP_M_MM_ACC_RES);
+            wire op_mmv_res  = (op == `DNPU_OP_M_MM_V_RES);
+            wire op_mmv      = (op == `DNPU_OP_M_MM_V) | op_mmv_res;
             dnpu_matrix #(.VLEN(VLEN), .ROWS(MATRIX_ROWS), .BLOCK(MX_BLOCK), .WBUF(MATRIX_WBUF),
                           .VEC_ROWS(VEC_ROWS)) u_matrix (
                 .clk(clk), .rst_n(rst_n), .flush(soft_reset_i | flush),
@@ -437,7 +448,8 @@ module dnpu_core #(
                 .cmd_vx(xa[VAW-1:0]), .cmd_vd(xd[VAW-1:0]),
                 .cmd_vr(op_macc_res ? xd[VAW-1:0] : xc[VAW-1:0]),
                 .cmd_va(op_macc_f32 ? xd[VAW-1:0] : xc[VAW-1:0]),
-                .cmd_res((op == `DNPU_OP_M_MM_RES) | op_macc_res),
+                .cmd_res((op == `DNPU_OP_M_MM_RES) | op_macc_res | op_mmv_res),
+                .cmd_vw(xb[VAW-1:0]), .cmd_wv(op_mmv),
                 .cmd_ain(op_macc_f32 | (op == `DNPU_OP_M_MM_ACC) | op_macc_res),
                 .cmd_f32((op == `DNPU_OP_M_MM_F32) | op_macc_f32),
                 .w_valid(ls_row_valid & in_mat), .w_data(ls_row), .w_ready(mu_w_ready),
@@ -542,7 +554,7 @@ module dnpu_core #(
                 `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V,
                 `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
                 `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
-                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES: begin              // dnpu_lsu
+                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES: begin  // dnpu_lsu
                     x_retire = ls_retire;
                     x_fault  = ls_fault;
                     x_cause  = ls_cause;
@@ -555,7 +567,7 @@ module dnpu_core #(
                 `DNPU_OP_M_CFG:    x_retire = 1'b1;    // legal only with a matrix unit
                 default: begin
                     if (v_op) begin                    // dnpu_vec
-                        if (vn0) begin
+                        if (vn0 & ~op_tr) begin
                             x_retire = 1'b1;
                         end else if (v_bad) begin
                             x_fault = 1'b1;

@@ -103,6 +103,7 @@ module dnpu_decode #(
                 `DNPU_OP_V_THRESH_MASK: used_mask = `DNPU_USED_V_THRESH_MASK;
                 `DNPU_OP_V_SELECT_INT: used_mask = `DNPU_USED_V_SELECT_INT;
                 `DNPU_OP_V_MASK_FP:   used_mask = `DNPU_USED_V_MASK_FP;
+                `DNPU_OP_V_TRANS:     used_mask = `DNPU_USED_V_TRANS;
                 `DNPU_OP_M_CFG:       used_mask = MATRIX ? `DNPU_USED_M_CFG : 32'd0;
                 `DNPU_OP_M_MM:        used_mask = MATRIX ? `DNPU_USED_M_MM : 32'd0;
                 `DNPU_OP_M_MM_RES:    used_mask = MATRIX ? `DNPU_USED_M_MM_RES : 32'd0;
@@ -110,6 +111,8 @@ module dnpu_decode #(
                 `DNPU_OP_M_MM_ACC_F32: used_mask = MATRIX ? `DNPU_USED_M_MM_ACC_F32 : 32'd0;
                 `DNPU_OP_M_MM_ACC:    used_mask = MATRIX ? `DNPU_USED_M_MM_ACC : 32'd0;
                 `DNPU_OP_M_MM_ACC_RES: used_mask = MATRIX ? `DNPU_USED_M_MM_ACC_RES : 32'd0;
+                `DNPU_OP_M_MM_V:      used_mask = MATRIX ? `DNPU_USED_M_MM_V : 32'd0;
+                `DNPU_OP_M_MM_V_RES:  used_mask = MATRIX ? `DNPU_USED_M_MM_V_RES : 32'd0;
                 default:              used_mask = 32'd0;
             endcase
         end

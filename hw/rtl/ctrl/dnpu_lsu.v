@@ -60,6 +60,10 @@
 // tiles (tile j at rs2 + j * packed_nbytes(VLEN*K)), one read command and one dequantizer
 // command of K rows per tile, H_SAMPLE_FUSED_N's pipelining; the rows go to the matrix
 // unit (row_valid / row_ready). An error beat faults AXI_READ at once (err).
+// M_MM_V / M_MM_V_RES (MAT): W [N, K] BF16 at rs2 in the vector SRAM, N*K/VLEN rows, which
+// the matrix unit reads itself: no stream, no dequantizer command. The checks are M_MM's
+// without the weight address's alignment and AXI_READ, and SRAM_RANGE for W outside the
+// SRAM or overlapping Y (W = nt rows of K: the stream end's multiplier with stride K).
 //
 // A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
 // cycle after (flush, from the core, which resets the vector unit with it); the engines
@@ -195,10 +199,11 @@ module dnpu_lsu #(
     wire op_fused  = (op == `DNPU_OP_H_SAMPLE_FUSED);
     wire op_fn     = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
     wire h_is_fp   = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
-    wire op_mres   = (op == `DNPU_OP_M_MM_RES);
+    wire op_mmv    = (op == `DNPU_OP_M_MM_V) | (op == `DNPU_OP_M_MM_V_RES);   // W from vector SRAM
+    wire op_mres   = (op == `DNPU_OP_M_MM_RES) | (op == `DNPU_OP_M_MM_V_RES);
     wire op_mf32   = (op == `DNPU_OP_M_MM_F32) | (op == `DNPU_OP_M_MM_ACC_F32);   // FP32 rows out
     wire op_macc   = (op == `DNPU_OP_M_MM_ACC) | (op == `DNPU_OP_M_MM_ACC_RES);   // reads A at rs3
-    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres | op_mf32 | op_macc;
+    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres | op_mf32 | op_macc | op_mmv;
 
     // ---- checks and sizes ------------------------------------------------------------
     // Sizes past the range checks are used only once those passed (n <= the SRAM's
@@ -235,13 +240,15 @@ module dnpu_lsu #(
     wire [31:0] mm_nt    = mm_n >> LOG_VL;                            // weight tiles
     wire [31:0] mm_kv    = mm_k >> LOG_VL;                            // X rows per activation row
     wire        mm_misal = (mm_n[LOG_VL-1:0] != {LOG_VL{1'b0}}) | (mm_k[LOG_KM-1:0] != {LOG_KM{1'b0}}) |
-                           (a_rs2[LOG_MXA-1:0] != {LOG_MXA{1'b0}});
+                           (~op_mmv & (a_rs2[LOG_MXA-1:0] != {LOG_MXA{1'b0}}));
     wire [47:0] mm_elems = {16'd0, mm_k} << LOG_VL;                   // a tile's elements
     wire [47:0] mm_beats = mx_need_beats(fmt, mm_elems, LOG_BLK, LOG_BB);
     wire [47:0] mm_strd  = mx_packed_nbytes(fmt, mm_elems, LOG_BLK);
-    wire [79:0] mm_last  = {48'd0, mm_nt - 32'd1} * {32'd0, mm_strd};
+    // M_MM_V: a tile is K rows of the vector SRAM
+    wire [79:0] mm_last  = {48'd0, mm_nt - 32'd1} * {32'd0, op_mmv ? {16'd0, mm_k} : mm_strd};
     wire [80:0] mm_top   = {49'd0, a_rs2} + {1'b0, mm_last} + {33'd0, mm_beats << LOG_BB};
-    wire        mm_past  = (ADDR_TOP != 35'd0) & (mm_top > {46'd0, ADDR_TOP});
+    wire        mm_past  = ~op_mmv & (ADDR_TOP != 35'd0) & (mm_top > {46'd0, ADDR_TOP});
+    wire [80:0] mm_wend  = {49'd0, a_rs2} + {1'b0, mm_last} + {49'd0, mm_k};
     wire [63:0] mm_xrows = {32'd0, mm_m} * {32'd0, mm_kv};
     wire [63:0] mm_brows = {32'd0, mm_m} * {32'd0, mm_nt};           // BF16 rows of [M, N]
     wire [64:0] mm_arows = {mm_brows, 1'b0};                          // FP32 rows of [M, N]
@@ -252,6 +259,8 @@ module dnpu_lsu #(
     wire [65:0] mm_aend  = {34'd0, a_rs3} + {1'b0, mm_arows};
     wire [65:0] mm_depth = {33'd0, VR_DEPTH};
     wire        mm_range = ({1'b0, mm_xend} > mm_depth) | (mm_yend > mm_depth) |
+                           (op_mmv & ((mm_wend > {15'd0, mm_depth}) |
+                                      (({49'd0, a_rs2} < {15'd0, mm_yend}) & ({49'd0, a_rd} < mm_wend)))) |
                            (op_mres & ({1'b0, mm_rend} > mm_depth)) | (op_macc & (mm_aend > mm_depth)) |
                            (({33'd0, a_rd} < mm_xend) & ({34'd0, a_rs1} < mm_yend)) |
                            (op_mres & (a_rs3 != a_rd) & ({33'd0, a_rs3} < mm_yend[64:0]) &
@@ -490,7 +499,7 @@ module dnpu_lsu #(
                 fn_pbeats <= op_mm ? mm_beats : p_beats;
                 fn_span   <= p_beats << LOG_BB;
                 mt_base   <= {16'd0, a_rs2};
-                mt_count  <= mm_count[31:0];
+                mt_count  <= op_mmv ? 32'd0 : mm_count[31:0];      // M_MM_V: no stream
                 mt_tile   <= 32'd0;
                 fn_rq     <= 32'd0;
                 fn_dq     <= 32'd0;

@@ -20,6 +20,20 @@
 // WBUF squares in a ring; square s computes while later squares load. w_ready is high while
 // a row is owed and a square slot is free; exactly G*NT*K rows are taken per command.
 //
+// Weights from vector SRAM (cmd_wv: M_MM_V). Row n of W is the K/VLEN rows at
+// V[vw + n*K/VLEN], so column c's block of square b of tile j, W[j*VLEN + c, b*BLOCK ..],
+// lies in V[vw + (j*VLEN + c)*K/VLEN + b*BLOCK/VLEN ..]: max(1, BLOCK/VLEN) whole rows, or,
+// with VLEN > BLOCK, the BLOCK lanes at (b % P)*BLOCK of one row (P = VLEN/BLOCK). The unit
+// reads them itself on its read port in square order (per g, j, b: columns c in order,
+// each column's rows in order), a read per column block (per row of it when BLOCK > VLEN),
+// and writes what arrives straight into the ring: a whole ring row, or with P > 1 the
+// column's slice of the ring row, which is complete (taken, as a streamed row) with its
+// P-th slice. No weight row is buffered outside the ring. A read is issued only while its
+// row has a free ring slot (counting the read in flight), so nothing waits on the port.
+// W reads come last in the read-port priority (below the X prefetch, A reads and residual
+// reads): each square then costs max(VLEN, BLOCK) weight reads plus its X slice reads on
+// the one port, and the array (BLOCK cycles a square) waits for the port. w_ready is low.
+//
 // Activations. Before square s computes, its X slices (each group row's BLOCK k, i.e.
 // max(1, BLOCK/VLEN) vector-SRAM rows; with VLEN > BLOCK the one row holding them) are
 // read into one half of a double buffer: the next square's slices are prefetched while the
@@ -43,6 +57,17 @@
 // after v_re (never later), so the port must be owned by the unit for the whole command.
 // X prefetch has priority over residual reads; without a residual the drain needs no reads.
 // v_we, v_waddr, v_wdata come from registers (v_we is gated by flush).
+//
+// Timing, M_MM_V. Every cycle from the handshake's next the port does one read, the
+// weight reads filling whatever the X, A and residual reads leave, until the last weight
+// read; that row arrives the cycle after, then as M_MM: the last square's BLOCK cycles,
+// the last tile's m_last rows drained, 3. With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
+// reads + NT*(K/BLOCK)*M*max(1, BLOCK/VLEN) X reads (+ (M*NT - m_last) residual reads):
+//     done ~ R + 1 + BLOCK + m_last + 3
+// (dnpu.perf.analytical.mm_v_unit_cycles). The port idles, and the figure runs a few per
+// cent short, when the ring is full (a square holds its slot until its last k) or a tile
+// end waits for the previous drain; X reads of the last square after the last weight read
+// make it long by as many.
 //
 // Timing. With w_valid always 1 and the read port keeping up, which
 // ROWS*(max(1, BLOCK/VLEN) + 1) + 1 <= BLOCK guarantees (a square's X slice reads plus a tile
@@ -89,6 +114,8 @@ module dnpu_matrix #(
     input  wire [$clog2(VEC_ROWS)-1:0] cmd_va,       // A (cmd_ain)
     input  wire                        cmd_ain,      // start from A's FP32 accumulators
     input  wire                        cmd_f32,      // write acc as FP32 rows, no rounding
+    input  wire [$clog2(VEC_ROWS)-1:0] cmd_vw,       // W (cmd_wv)
+    input  wire                        cmd_wv,       // W from vector SRAM rows, not w_data
 
     input  wire                        w_valid,
     input  wire [VLEN*16-1:0]          w_data,
@@ -120,12 +147,22 @@ module dnpu_matrix #(
     localparam [WSW:0] NSQ_FULL = WBUF_32[WSW:0];
     localparam [31:0] XR_M1_32 = XR - 1;
     localparam [PW-1:0] XR_M1 = XR_M1_32[PW-1:0];
+    // cmd_wv: slices per ring row (each one column block's BLOCK lanes) and their width
+    localparam integer WP   = (VLEN > BLOCK) ? VLEN / BLOCK : 1;
+    localparam integer WPW  = (WP > 1) ? $clog2(WP) : 1;
+    localparam integer WSL  = VLEN * 16 / WP;
+    localparam [31:0] WP_M1_32 = WP - 1;
+    localparam [WPW-1:0] WP_M1 = WP_M1_32[WPW-1:0];
+    localparam [31:0] VL_M1_32 = VLEN - 1;
+    localparam [LOGV-1:0] VL_M1 = VL_M1_32[LOGV-1:0];
 
     // ---- the command ------------------------------------------------------------------
     reg            busy;
     reg [31:0]     q_m, q_kb_m1, q_nt_m1;
     reg [VAW-1:0]  q_kr, q_nt, q_rkr, q_rnt, q_vd, q_vr, q_va;
     reg            q_res, q_ain, q_f32;
+    reg            q_wv;
+    reg [VAW-1:0]  q_vw, q_k;
 
     wire           accept = cmd_valid & cmd_ready;
     wire [31:0]    kr32  = cmd_k >> LOGV;
@@ -165,13 +202,36 @@ module dnpu_matrix #(
     reg            ld_done;
     reg [WSW:0]    nsq;                 // complete squares not yet computed
 
-    assign w_ready = busy & ~ld_done & (nsq < NSQ_FULL) & ~flush;
-    wire   take    = w_valid & w_ready;
+    // cmd_wv: a weight read's data arrives (slice ld_p of the ring row; wd_sq: the square's last)
+    reg            wd_v, wd_sq;
+    reg [WPW-1:0]  ld_p;
+    wire           wd_row  = wd_v & (ld_p == WP_M1);
+
+    assign w_ready = busy & ~q_wv & ~ld_done & (nsq < NSQ_FULL) & ~flush;
+    wire   take_mx = w_valid & w_ready;
+    wire   take    = take_mx | wd_row;          // a ring row is complete
     wire   sq_in   = take & (&ld_row);
 
+    // the arriving row's slice of this square's blocks: lanes (b % P)*BLOCK .. with P > 1
+    wire [WSL-1:0]     wv_slice;
+    generate
+        if (WP > 1) begin : g_wslice
+            wire [WSL-1:0] sl [0:WP-1];
+            genvar gs;
+            for (gs = 0; gs < WP; gs = gs + 1) begin : g_sl
+                assign sl[gs] = v_rdata[gs*WSL +: WSL];
+            end
+            assign wv_slice = sl[ld_b[WPW-1:0]];
+        end else begin : g_wslice1
+            assign wv_slice = v_rdata;
+        end
+    endgenerate
+    wire [VLEN*16-1:0] wb_data = q_wv ? {WP{wv_slice}} : w_data;
+    integer wq;
     always @(posedge clk)
-        if (take)
-            wbuf[{wslot, ld_row}] <= w_data;
+        for (wq = 0; wq < WP; wq = wq + 1)
+            if (take_mx | (wd_v & (ld_p == wq[WPW-1:0])))
+                wbuf[{wslot, ld_row}][wq*WSL +: WSL] <= wb_data[wq*WSL +: WSL];
 
     // ---- compute position and PE operands ----------------------------------------------
     reg [LOGB-1:0] c_kk;
@@ -317,9 +377,33 @@ module dnpu_matrix #(
         end
     endgenerate
 
+    // ---- weight reads (cmd_wv) -------------------------------------------------------------
+    // fe_*: the next read's place (group, tile, square, column, row of the column's block);
+    // fe_ta = vw + j*K (tile j's first row), fe_ca its column c's block at square b.
+    reg [31:0]     fe_b, fe_j, fe_g0;
+    reg [LOGV-1:0] fe_c;
+    reg [PW-1:0]   fe_t;
+    reg            fe_done;
+    reg [VAW-1:0]  fe_ta, fe_ca;
+    wire [WSW:0]   nsq_fe  = nsq + {{WSW{1'b0}}, wd_v & wd_sq};   // squares complete after the read in flight
+    wire           fe_req  = busy & q_wv & ~fe_done & (nsq_fe < NSQ_FULL) & ~pf_req & ~ai_req &
+                             ~(sh_full & q_res);
+    wire           fe_col_end = (fe_t == XR_M1);
+    wire           fe_sq_end  = fe_col_end & (fe_c == VL_M1);
+    wire [31:0]    fe_b1      = fe_b + 32'd1;
+    wire [31:0]    fe_boff    = (fe_b1 << SH_UP) >> SH_DN;       // ((b+1)*BLOCK) / VLEN
+    wire [VAW-1:0] fe_t_ext;
+    generate
+        if (VAW > PW) begin : g_text
+            assign fe_t_ext = {{(VAW-PW){1'b0}}, fe_t};
+        end else begin : g_text_n
+            assign fe_t_ext = fe_t[VAW-1:0];
+        end
+    endgenerate
+
     always @* begin
-        v_re    = pf_req | ai_req | (dr_go & q_res);
-        v_raddr = pf_req ? pf_addr : ai_req ? ai_addr : q_vr + dr_off;
+        v_re    = pf_req | ai_req | (dr_go & q_res) | fe_req;
+        v_raddr = pf_req ? pf_addr : ai_req ? ai_addr : (sh_full & q_res) ? q_vr + dr_off : fe_ca + fe_t_ext;
     end
 
     assign v_we = we_r & ~flush;
@@ -338,6 +422,7 @@ module dnpu_matrix #(
             xrdy    <= 2'b00;
             aid_v   <= 1'b0;
             ai_full <= 1'b0;
+            wd_v    <= 1'b0;
         end else if (accept) begin
             busy    <= 1'b1;
             q_m     <= cmd_m;
@@ -353,6 +438,19 @@ module dnpu_matrix #(
             q_va    <= cmd_va;
             q_ain   <= cmd_ain;
             q_f32   <= cmd_f32;
+            q_wv    <= cmd_wv;
+            q_vw    <= cmd_vw;
+            q_k     <= cmd_k[VAW-1:0];
+            fe_b    <= 32'd0;
+            fe_j    <= 32'd0;
+            fe_g0   <= 32'd0;
+            fe_c    <= 0;
+            fe_t    <= 0;
+            fe_done <= 1'b0;
+            fe_ta   <= cmd_vw;
+            fe_ca   <= cmd_vw;
+            wd_v    <= 1'b0;
+            ld_p    <= 0;
             ai_j    <= 32'd0;
             ai_g0   <= 32'd0;
             ai_mg   <= rows_of(cmd_m, 32'd0);
@@ -419,6 +517,40 @@ module dnpu_matrix #(
                 end
             end
             nsq <= nsq + {{WSW{1'b0}}, sq_in} - {{WSW{1'b0}}, sq_out};
+
+            // weight reads (cmd_wv): issue, then the data the cycle after (into the ring)
+            wd_v <= fe_req;
+            if (fe_req) begin
+                wd_sq <= fe_sq_end;
+                fe_t  <= fe_col_end ? {PW{1'b0}} : fe_t + 1'b1;
+                if (fe_col_end) begin
+                    fe_c  <= fe_c + 1'b1;
+                    fe_ca <= fe_ca + q_kr;
+                end
+                if (fe_sq_end) begin
+                    if (fe_b == q_kb_m1) begin
+                        fe_b <= 32'd0;
+                        if (fe_j == q_nt_m1) begin
+                            fe_j  <= 32'd0;
+                            fe_ta <= q_vw;
+                            fe_ca <= q_vw;
+                            if (last_group(q_m, fe_g0))
+                                fe_done <= 1'b1;
+                            else
+                                fe_g0 <= fe_g0 + ROWS_32;
+                        end else begin
+                            fe_j  <= fe_j + 32'd1;
+                            fe_ta <= fe_ta + q_k;
+                            fe_ca <= fe_ta + q_k;
+                        end
+                    end else begin
+                        fe_b  <= fe_b1;
+                        fe_ca <= fe_ta + fe_boff[VAW-1:0];
+                    end
+                end
+            end
+            if (wd_v)
+                ld_p <= (ld_p == WP_M1) ? {WPW{1'b0}} : ld_p + 1'b1;
 
             // X prefetch: issue, then the data the cycle after
             pfd_v <= pf_req;
@@ -555,7 +687,7 @@ module dnpu_matrix #(
         end
 
     wire unused_ok = &{1'b0, kr32[31:VAW], rkr32[31:VAW], rnt32[31:VAW], pf_boff[31:VAW], pf_xi32[31:XIW],
-                       cmd_k[LOGV-1:0]};
+                       cmd_k[LOGV-1:0], fe_boff[31:VAW]};
 endmodule
 
 `default_nettype wire
