@@ -9,8 +9,9 @@ A program is random instructions within legal ranges: hardware loops (`C_LOOPI` 
 scalar int and FP operations, scalar SRAM loads and stores, `H_LOAD/STORE_INT/FP`,
 `H_PREFETCH_V` of packed MX tensors in every format of the profile (group-aligned
 starts, partial last groups), `H_LOAD_V` (random BF16 rows), `H_STORE_V`, and the vector unit (`V_*`, `S_MAP_V_FP`,
-`H_SAMPLE_FUSED`) and the matrix unit (`M_CFG`, then an `M_MM*` of random
-shapes, partial row groups included, with the MX buffer's bytes as weights) with ranges inside the profile's SRAMs and destinations that equal,
+`H_SAMPLE_FUSED`, `V_TRANS` with strides 0 ..) and the matrix unit (`M_CFG`, then an `M_MM*` of random
+shapes, partial row groups included, with the MX buffer's bytes as weights, or `M_MM_V(_RES)`
+with weights from vector SRAM rows) with ranges inside the profile's SRAMs and destinations that equal,
 overlap by part or avoid their sources (docs/EXECUTION.md: the result of working in
 order, row by row or element by element). A program that
 halts ends by storing the whole int, FP and vector SRAMs into its output buffer, so a
@@ -44,6 +45,8 @@ __all__ = ["ProgGen", "GenProgram", "BufferSpec", "HOLE", "absent_instructions"]
 M32 = 0xFFFF_FFFF
 # The matrix products g_matmul draws from (M_CFG sets their shape).
 MATMUL_OPS = ("M_MM", "M_MM_RES", "M_MM_F32", "M_MM_ACC_F32", "M_MM_ACC", "M_MM_ACC_RES")
+# ... and g_matmul_v (weights as BF16 rows of the vector SRAM)
+MATMUL_V_OPS = ("M_MM_V", "M_MM_V_RES")
 HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors)
 SCRATCH = tuple(range(4, 16))
 ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
@@ -192,6 +195,8 @@ class ProgGen:
             (2, ("V_SELECT_INT",), self.g_select),
             (2, ("V_MASK_FP",), self.g_mask_fp),
             (3, ("M_CFG", *MATMUL_OPS), self.g_matmul),
+            (2, ("V_TRANS",), self.g_trans),
+            (2, ("M_CFG", *MATMUL_V_OPS), self.g_matmul_v),
         ]
         covered = {n for _, names, _ in menu for n in names} | {"C_HALT", "C_LOOP", "C_LOOPI"}
         self.absent = absent_instructions(self.cfg)
@@ -451,7 +456,114 @@ class ProgGen:
             return out + [f"{op} x{d}, x{x}, x{w}, x{rr}, {fmt}"]
         return out + [f"{op} x{d}, x{x}, x{w}, {fmt}"]
 
+    def g_matmul_v(self, r, fault: str | None = None):
+        """M_CFG with a random shape (sometimes a zero dimension), then M_MM_V or M_MM_V_RES with
+        W [N, K] as N*K/VLEN rows of the vector SRAM (whatever BF16 bits are there, specials
+        included): X, Y, W and a separate R (else R is Y) at random places that do not
+        overlap, or W over X (both only read). Faults: N not a multiple of VLEN; Y over X or
+        over W, W past the SRAM's end, R over Y without being Y."""
+        R, vlen, rows = self.cfg.matrix.rows, self.vlen, self.rows
+        km = matrix.k_multiple(vlen, self.block)
+        op = r.choice(MATMUL_V_OPS)
+        M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
+        K = km * r.randint(1, 2)
+        NT = r.randint(1, 3)
+        res_apart = op == "M_MM_V_RES" and r.random() < 0.5
+        share = r.random() < 0.25
+
+        def need():
+            xr, yr, wr = M * K // vlen, M * NT, NT * K
+            segs = [("x", max(xr, wr) if share else xr), ("y", yr)]
+            segs += [] if share else [("w", wr)]
+            segs += [("r", yr)] if res_apart else []
+            return xr, yr, wr, segs
+
+        xr, yr, wr, segs = need()
+        while sum(n for _, n in segs) > rows:
+            if M > 1:
+                M -= 1
+            elif NT > 1:
+                NT -= 1
+            elif K > km:
+                K -= km
+            else:
+                break
+            xr, yr, wr, segs = need()
+        r.shuffle(segs)
+        slack = max(0, rows - sum(n for _, n in segs))
+        cuts = sorted(r.randint(0, slack) for _ in segs)
+        at, pos, prev = {}, 0, 0
+        for (name, n), c in zip(segs, cuts):
+            pos += c - prev
+            prev = c
+            at[name] = pos
+            pos += n
+        vx, vd = at["x"], at["y"]
+        vw = vx if share else at["w"]
+        vr = at["r"] if res_apart else vd
+        if r.random() < 0.05:
+            M = 0
+        m, n, k, d, x, w, rr = self.regs(r, 7)
+        if fault == "misaligned":
+            M = max(M, 1)
+            N = NT * vlen + r.randint(1, vlen - 1)
+        else:
+            N = NT * vlen
+        if fault == "sram_range":
+            M = max(M, 1)
+            kind = r.choice(("y_over_x", "y_over_w", "w_past", "r_over_y") if op == "M_MM_V_RES" and yr > 1
+                            else ("y_over_x", "y_over_w", "w_past"))
+            if kind == "y_over_x":
+                vd = vx + r.randint(0, xr - 1)
+            elif kind == "y_over_w":
+                vd = vw + r.randint(0, wr - 1)
+            elif kind == "w_past":
+                vw = rows - wr + r.randint(1, wr)
+            else:
+                vr = vd + r.randint(1, yr - 1)
+        out = (isa.load_imm(m, M) + isa.load_imm(n, N) + isa.load_imm(k, K) +
+               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(w, vw) + isa.load_imm(rr, vr))
+        out.append(f"M_CFG x{m}, x{n}, x{k}")
+        if op == "M_MM_V_RES":
+            return out + [f"M_MM_V_RES x{d}, x{x}, x{w}, x{rr}"]
+        return out + [f"M_MM_V x{d}, x{x}, x{w}"]
+
     # ---- vector unit -------------------------------------------------------------------------------
+    def g_trans(self, r, fault: str | None = None):
+        """V_TRANS: source and destination strides 0 (one row), 1, small or as large as two
+        spans allow, spans apart anywhere in the SRAM (at its top too). Faults: the spans
+        overlap, or one runs past the SRAM's end (by a row, or by its stride's wrap)."""
+        vlen, rows = self.vlen, self.rows
+        top = max(0, (rows - 2) // (2 * (vlen - 1)))       # two spans of this stride fit
+
+        def stride():
+            return min(top, r.choice((0, 0, 1, 1, 2, 3, r.randint(0, top), top)))
+
+        for _ in range(50):
+            ss, ds = stride(), stride()
+            ls, ld = (vlen - 1) * ss + 1, (vlen - 1) * ds + 1
+            vs = r.choice((self.placed(r, ls, rows), rows - ls))
+            vd = r.choice((self.placed(r, ld, rows), rows - ld, self.placed(r, ld, rows)))
+            if vs + ls <= vd or vd + ld <= vs:
+                break
+        else:
+            ss = ds = 0
+            vs, vd = 0, rows - 1
+        if fault == "sram_range":
+            kind = r.choice(("overlap", "overlap", "src_past", "dst_past", "wrap"))
+            if kind == "overlap":
+                vd = vs + r.randint(0, (vlen - 1) * ss) if r.random() < 0.5 else max(0, vs - (vlen - 1) * ds)
+            elif kind == "src_past":
+                ss = max(ss, 1)
+                vs = rows - (vlen - 1) * ss + r.randint(0, vlen)
+            elif kind == "dst_past":
+                vd = rows + r.randint(0, 3) - (vlen - 1) * ds
+            else:                                           # only an exact product catches this
+                ds = (1 << 32) // (vlen - 1) + 1
+        a, b, c, d = self.regs(r, 4)
+        return (isa.load_imm(a, vd) + isa.load_imm(b, vs) + isa.load_imm(c, ss) + isa.load_imm(d, ds) +
+                [f"V_TRANS x{a}, x{b}, x{c}, x{d}"])
+
     def g_map_v_fp(self, r):
         n = self.count(r, min(self.fpw, self.rows * self.vlen))
         rows = -(-n // self.vlen)
@@ -576,6 +688,11 @@ class ProgGen:
         if (kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.3 and not
                 {"M_CFG", *MATMUL_OPS} & (self.exclude | self.absent)):
             return self.g_matmul(r, kind)
+        if (kind in ("misaligned", "sram_range") and r.random() < 0.3 and not
+                {"M_CFG", *MATMUL_V_OPS} & (self.exclude | self.absent)):
+            return self.g_matmul_v(r, kind)
+        if kind == "sram_range" and r.random() < 0.3 and "V_TRANS" not in self.exclude:
+            return self.g_trans(r, kind)
         return self.g_transfer(r, kind)
 
     def epilogue(self) -> list[str]:
