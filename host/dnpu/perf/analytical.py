@@ -99,7 +99,8 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
     "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
-    "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4"),
+    "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
+                  "VLEN*VLEN elements"),
     "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
     "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
@@ -108,6 +109,8 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "MAT_TAIL": (3, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
                     "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 3 "
                     "(dnpu_matrix's done, retire)"),
+    "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
+                 "mm_v_unit_cycles) retires the instruction"),
     "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
 }
 _K = {k: v for k, (v, _) in CONSTANTS.items()}
@@ -354,6 +357,43 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
             + _K["MAT_TAIL"])
 
 
+def mm_v_reads(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
+    """Vector-SRAM reads of one M_MM_V(_RES) on the matrix unit's one read port, but the last
+    tile's residual rows: every W column block (max(vlen, block) reads a square, each of the
+    G*N/vlen tiles K/block squares), every square's X slices (the group's rows, max(1,
+    block/vlen) reads each), the residual rows of every tile but the last."""
+    G = -(-M // rows)
+    last = M - (G - 1) * rows
+    nt, sq = N // vlen, K // block
+    w = G * nt * sq * max(vlen, block)
+    x = nt * sq * M * max(1, block // vlen)
+    r = (M * nt - last) if res else 0
+    return w + x + r
+
+
+def mm_v_unit_cycles(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
+    """dnpu_matrix's done cycle after the handshake for M_MM_V(_RES) (dnpu_matrix.v, "Timing,
+    M_MM_V"): the port is busy every cycle until the last W read (mm_v_reads), the last ring
+    row arrives the cycle after it, then as M_MM: the last square's block cycles, the last
+    tile's m_last rows drained, 3."""
+    G = -(-M // rows)
+    last = M - (G - 1) * rows
+    return mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res) + 1 + block + last + 3
+
+
+def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: bool = False) -> int:
+    """Cycles of one M_MM_V(_RES) whose line is resident: FETCH + EXEC, then the unit
+    (mm_v_unit_cycles from its handshake in the MAT state's first cycle), retire with done."""
+    if not isinstance(m, Machine):
+        m = machine(m)
+    if not (M and N and K):
+        return _K["FE"]
+    if not m.matrix_rows:
+        raise ModelError(f"profile {m.name} has no matrix unit")
+    return _K["FE"] + _K["MAT_V"] + mm_v_unit_cycles(M, N, K, vlen=m.vlen, rows=m.matrix_rows,
+                                                      block=m.mx_block, res=res)
+
+
 # ---- per-instruction cycles ---------------------------------------------------------------------------
 def _x(x: list, r: int, what: str, name: str) -> int:
     v = x[r]
@@ -425,6 +465,9 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         mem_s = min(s, math.ceil(mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
         return cyc + tail, (s - mem_s) + tail
     # dnpu_vec instructions
+    if name == "V_TRANS":                  # no count: always one VLEN x VLEN block
+        c = _K["THRESH"] + m.vlen * m.vlen
+        return c, c
     if name == "S_MAP_V_FP":
         n = _x(x, a["n"], "the element count", name)
         return (FE, FE) if n == 0 else (_K["MAP"] + -(-n // m.vlen) * m.vlen,) * 2
@@ -561,6 +604,11 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
                     if emu.x_data >> a[role] & 1:
                         raise _data_error(name, "the matrix shape", a[role])
                 c = _K["FE"]
+            elif name in ("M_MM_V", "M_MM_V_RES"):
+                key = (emu.mshape, name)
+                c = cache.get(key)
+                if c is None:
+                    c = cache[key] = matmul_v_cycles(m, *emu.mshape, res=name == "M_MM_V_RES")
             else:
                 f32 = name in ("M_MM_F32", "M_MM_ACC_F32")
                 key = (emu.mshape, a["fmt"], f32)
