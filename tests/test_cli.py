@@ -61,7 +61,7 @@ def test_isa_mx_format_enum_names_the_codec_formats():
 
 # --------------------------------------------------------------------------- the command line's shared rules
 
-COMMANDS = {"info", "asm", "disasm", "generate", "check-sampling", "check-lockstep", "check-perf",
+COMMANDS = {"info", "asm", "disasm", "compile", "generate", "check-sampling", "check-lockstep", "check-perf",
             "check-generate", "eval", "project", "bench"}
 
 

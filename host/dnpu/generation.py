@@ -6,8 +6,11 @@ threshold commit and KV caches (shared/REFERENCE.md):
 * The sequence is the prompt followed by ``gen_length`` mask tokens, filled in
   blocks of ``block_length``, left to right; ``steps`` are spread evenly over the
   blocks (:func:`dnpu.sampling.schedule`).
-* Each step, the host runs the model forward (on the model's device: CUDA when
-  the model is there, else CPU), takes the current block's logits
+* Each step, the model forward runs on the host (``forward="host"``: on the model's
+  device, CUDA when the model is there, else CPU) or on the NPU (``forward="npu"``:
+  the whole forward as one program of :mod:`dnpu.compiler.forward` on the sampler's
+  backend, its weights MX-quantized to ``weights_fmt`` and placed once for the whole
+  generation; no KV cache). The host takes the current block's logits
   ``[B, block_length, V]`` and hands them to :func:`dnpu.sampling.transfer`, which
   MX-quantizes them and runs argmax, confidence and commit on ``sampler``
   (``"torch"``: the float64 reference; ``"emu"``, ``"verilator"``, ``"pynq"``: the
@@ -40,6 +43,7 @@ is the same for every sampler, so backends still agree token for token.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -49,10 +53,12 @@ import numpy as np
 
 from dnpu import sampling
 from dnpu.spec import mx
+from dnpu.spec import numerics as nm
 
-__all__ = ["generate", "GenerationStats", "Progress", "StepRecord", "KV_CACHES"]
+__all__ = ["generate", "GenerationStats", "Progress", "StepRecord", "KV_CACHES", "FORWARDS"]
 
 KV_CACHES = ("none", "prefix", "dual")
+FORWARDS = ("host", "npu")
 
 
 class Progress(NamedTuple):
@@ -76,6 +82,7 @@ class GenerationStats:
     wall_s: float = 0.0
     forwards: int = 0
     tokens: int = 0  # generated positions, B * gen_length
+    forward_cycles: int = 0  # NPU cycles of the forwards (forward="npu" on a clocked backend)
 
     @property
     def tokens_per_s(self) -> float:
@@ -108,6 +115,7 @@ class StepRecord:
     x_new: np.ndarray  # int64 [B, L], the block after the step
     seq: object  # CPU int64 tensor [B, P + gen_length] before the step
     run_info: object = None  # dnpu.runtime.RunInfo of an NPU sampler (cycles: None on emu); None on torch
+    forward_info: list | None = None  # forward="npu": the RunInfo of each row's forward
 
 
 def _prompt_tensor(prompt_ids, device):
@@ -150,7 +158,7 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
              threshold: float | None = None, kv_cache: str = "none", fmt: str = "e4m3", flow: str = "fused",
              temperature: float = 0.0, seed: int = 0, config="sim",
              progress: Callable[[Progress], None] | None = None, return_stats: bool = False,
-             step_log: list | None = None):
+             step_log: list | None = None, forward: str = "host", weights_fmt: str = "e4m3", compiled=None):
     """Generate ``gen_length`` tokens after each prompt (see the module docstring).
 
     Args:
@@ -171,13 +179,16 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         step_log: a list to append one :class:`StepRecord` per step to (the step's
             inputs, outputs, host times and, on an NPU sampler, its RunInfo with the
             cycle count); None (default): nothing is kept.
+        forward: ``"host"`` (the model as it is) or ``"npu"`` (the whole forward on the
+            sampler's NPU backend; needs an NPU sampler and ``kv_cache="none"``).
+        weights_fmt: MX format of the linear weights with ``forward="npu"``.
+        compiled: with ``forward="npu"``, a compiled-model directory (``dnpu compile``) to
+            run instead of compiling ``model`` (its sequence length must be P + gen_length).
 
     Returns:
         int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens),
         or ``(tokens, stats)``.
     """
-    import torch
-
     t_wall = time.perf_counter()
     sampler = sampling.check_choice(sampler, "sampler", sampling.BACKENDS)
     kv_cache = sampling.check_choice(kv_cache, "kv_cache", KV_CACHES)
@@ -189,9 +200,55 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         raise ValueError(f"temperature must be a finite float >= 0; got {temperature!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int; got {seed!r}")
+    forward = sampling.check_choice(forward, "forward", FORWARDS)
+    if forward == "npu" and sampler == "torch":
+        raise ValueError("forward='npu' runs on the sampler's backend: choose sampler 'emu', 'verilator' or 'pynq'")
+    if compiled is not None and forward != "npu":
+        raise ValueError("compiled= (a compiled model) applies to forward='npu' only")
+    if forward == "npu" and kv_cache != "none":
+        raise ValueError(f"kv_cache={kv_cache!r} is not available with forward='npu': the NPU forward runs the "
+                         f"whole sequence (kv_cache='none')")
     mask_id = int(model.config.mask_token_id)
     device = next(model.parameters()).device
     prompt = _prompt_tensor(prompt_ids, device)
+    B, P = prompt.shape
+    with contextlib.ExitStack() as stack:
+        npu = None
+        if forward == "npu":
+            npu = _npu_forward(model, P + gen_length, config, weights_fmt, sampler, stack, compiled)
+        return _generate(model, prompt, npu, gen_length=gen_length, block_length=block_length,
+                         steps_per_block=steps_per_block, sampler=sampler, threshold=threshold, kv_cache=kv_cache,
+                         fmt=fmt, flow=flow, temperature=temperature, seed=seed, config=config,
+                         progress=progress, return_stats=return_stats, step_log=step_log, t_wall=t_wall)
+
+
+def _npu_forward(model, T: int, config, weights_fmt: str, backend: str, stack, compiled=None):
+    """(the compiled forward, an opened device) for forward='npu'; ValueError when the
+    model does not compile for the profile or `compiled` does not fit the generation."""
+    from dnpu import runtime
+    from dnpu.compiler import CompileError
+    from dnpu.model.npu import NpuForward
+
+    try:
+        if compiled is not None:
+            fw = NpuForward.load(compiled, config=config)
+            if fw.seq_len != T:
+                raise ValueError(f"{compiled} runs {fw.seq_len} tokens a forward; this generation needs {T} "
+                                 f"(prompt + gen_length): compile it with --seq-len {T}")
+        else:
+            fw = NpuForward.compile(model, T, config=config, fmt=weights_fmt)
+    except CompileError as e:
+        raise ValueError(f"forward='npu': the model does not compile for the profile: {e}") from None
+    dev = stack.enter_context(runtime.open(backend, config=fw.config))
+    return fw, dev
+
+
+def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, sampler, threshold, kv_cache, fmt,
+              flow, temperature, seed, config, progress, return_stats, step_log, t_wall):
+    import torch
+
+    mask_id = int(model.config.mask_token_id)
+    device = prompt.device
     B, P = prompt.shape
     num_blocks = gen_length // block_length
     noise_gen = torch.Generator(device="cpu").manual_seed(seed) if temperature > 0 else None
@@ -216,7 +273,13 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
                 if quotas is not None and not quotas[:, i].any():
                     continue
                 t0 = time.perf_counter()
-                if kv_cache == "none":
+                finfo: list = []
+                if npu is not None:
+                    fw, dev = npu
+                    rows = [fw.run(dev, row, finfo) for row in x.cpu().numpy()]
+                    logits = torch.from_numpy(nm.bf16_value(np.stack(rows)[:, s:e]).astype(np.float32))
+                    stats.forward_cycles += sum(i.cycles or 0 for i in finfo)
+                elif kv_cache == "none":
                     logits = model(x)[:, s:e]
                 elif i == 0 or kv is None:  # block start: full forward, refresh the cache
                     full, kv = model(x, return_kv=True)
@@ -253,7 +316,7 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
                     step_log.append(StepRecord(
                         blk, i + 1, s, t1 - t0, t3 - t2, logits, mask_block, x_block.copy(),
                         None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
-                        infos[-1] if infos else None))
+                        infos[-1] if infos else None, finfo or None))
                 x[:, s:e] = torch.from_numpy(r.x_new).to(device)
                 steps_done += 1
                 if progress is not None:

@@ -8,7 +8,7 @@ import argparse
 from dnpu import sampling
 from dnpu.cli.common import command, env_backend, one_of, progress_bar, write_json
 from dnpu.compiler import FLOWS
-from dnpu.generation import KV_CACHES
+from dnpu.generation import FORWARDS, KV_CACHES
 
 
 def add_schedule_args(s: argparse.ArgumentParser) -> None:
@@ -27,6 +27,12 @@ def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
     s.add_argument("--model", help="model directory (config.json, *.safetensors, tokenizer.json); "
                                    "default: the shipped tiny model models/tiny-add")
     add_schedule_args(s)
+    s.add_argument("--forward", default="host", choices=FORWARDS,
+                   help="where the model forward runs: host (PyTorch, default) or npu (the whole step on --backend)")
+    s.add_argument("--weights-fmt", dest="weights_fmt", default="e4m3",
+                   help="MX format of the linear weights with --forward npu")
+    s.add_argument("--compiled", help="with --forward npu: a directory from `dnpu compile` to run instead of "
+                                      "compiling the model")
     s.add_argument("--flow", default="fused", choices=FLOWS, help="NPU sampling flow")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--config", default="sim", help="hardware profile of NPU backends")
@@ -70,7 +76,8 @@ def gen_settings(args: argparse.Namespace, info: dict, task_name: str | None) ->
         if v is not None:
             d[k] = v
     d.update(threshold=args.threshold, kv_cache=args.kv_cache, flow=args.flow, fmt=args.fmt,
-             temperature=args.temperature, config=args.config)
+             temperature=args.temperature, config=args.config, forward=args.forward, weights_fmt=args.weights_fmt,
+             compiled=args.compiled)
     return d
 
 
@@ -106,7 +113,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     eos = tok.eos_token_id
     completion = tok.decode(gen[:gen.index(eos)] if eos in gen else gen)
     print(args.prompt + completion)
-    print(f"{stats.forwards} forwards {stats.forward_s * 1e3:.1f} ms, sampling on {args.backend} "
+    where = args.backend if args.forward == "npu" else model.device.type
+    print(f"{stats.forwards} forwards on {where} {stats.forward_s * 1e3:.1f} ms, sampling on {args.backend} "
           f"{stats.sample_s * 1e3:.1f} ms, other {stats.other_s * 1e3:.1f} ms; "
           f"{stats.tokens} tokens in {stats.wall_s:.3f} s = {stats.tokens_per_s:.1f} tokens/s "
           f"({model.device.type}, {dtype_name(model)})")
@@ -120,6 +128,44 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    register_compile(sub)
     s = command(sub, "generate", _cmd_generate, "generate text with the sampling step on an NPU backend")
     s.add_argument("--prompt", required=True, help='prompt text, e.g. "123+456="')
     add_model_args(s, env_backend())
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dnpu.compiler import CompileError
+    from dnpu.model import load
+    from dnpu.model.npu import NpuForward
+
+    model, tok = load(args.model, device="cpu", dtype="fp32")
+    T = args.seq_len if args.seq_len is not None else model.config.max_sequence_length
+    if T < 1:
+        raise ValueError(f"--seq-len must be at least 1; got {T}")
+    try:
+        fw = NpuForward.compile(model, T, config=args.config, fmt=args.weights_fmt)
+    except CompileError as e:
+        raise ValueError(f"the model does not compile for profile {args.config}: {e}") from None
+    src = Path(args.model) if args.model else None
+    from dnpu.model import DEFAULT_MODEL_DIR
+
+    tokenizer = (src or Path(DEFAULT_MODEL_DIR)) / "tokenizer.json"
+    out = fw.save(args.out, model.config, tokenizer if tokenizer.is_file() else None)
+    p = fw.program
+    print(f"{out}: forward of {T} tokens for profile {fw.config.name}, {len(p.kernel.binary) // 4} instructions, "
+          f"weights {p.weights_nbytes} bytes ({p.fmt}), MLP chunks of {p.mlp_chunk}, key tile {p.key_tile}")
+    return 0
+
+
+def register_compile(sub) -> None:
+    s = command(sub, "compile", _cmd_compile, "compile a model's whole forward for an NPU profile into a directory "
+                                               "the runtime loads (program, weights image, manifest)")
+    s.add_argument("--model", help="model directory (default: the shipped tiny model)")
+    s.add_argument("--config", default="sim", help="hardware profile (default sim)")
+    s.add_argument("--weights-fmt", dest="weights_fmt", default="e4m3", help="MX format of the linear weights")
+    s.add_argument("--seq-len", dest="seq_len", type=int, help="tokens per forward (default: the model's "
+                                                               "max_sequence_length)")
+    s.add_argument("-o", "--out", required=True, help="output directory (replaced if it holds a compiled model)")

@@ -229,14 +229,19 @@ class LLaDA(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.model.transformer.wte.weight.dtype
 
+    # The precision the cos/sin tables are rounded to (float32 = as computed); the NPU's
+    # reference sets bfloat16, the tables the NPU multiplies by.
+    rope_table_dtype = torch.float32
+
     def _rope(self, T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (T, str(device))
+        key = (T, str(device), self.rope_table_dtype)
         if key not in self._rope_cache:
             hd = self.config.head_dim
             inv = 1.0 / (self.config.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32, device=device) / hd))
             ang = torch.outer(torch.arange(T, dtype=torch.float32, device=device), inv)
             ang = torch.cat((ang, ang), dim=-1)
-            self._rope_cache = {key: (ang.cos(), ang.sin())}  # one length at a time is enough
+            tables = tuple(t.to(self.rope_table_dtype).float() for t in (ang.cos(), ang.sin()))
+            self._rope_cache = {key: tables}  # one length at a time is enough
         return self._rope_cache[key]
 
     def forward(self, ids: torch.Tensor, *, kv: list[KV] | None = None, start: int = 0,

@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 import torch
 
-from dnpu.compiler import CompileError
+from dnpu.compiler import CompileError, artifact
 from dnpu.compiler.forward import ForwardProgram, ForwardShape, forward_program, weight_image
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix
@@ -33,7 +33,7 @@ from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
 __all__ = ["forward", "NpuForward", "forward_shape", "npu_tensors", "reference_logits", "quantized_torch_logits",
-           "NEAR_TIE", "argmax_mismatches"]
+           "quantized_torch_model", "NEAR_TIE", "argmax_mismatches"]
 
 # A token the NPU picks over the reference's is a near-tie when, in the reference's
 # logits of that position, it trails the reference's pick by at most NEAR_TIE times the
@@ -108,9 +108,10 @@ def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "s
     return nm.matmul_bf16(norm(x, t["ln_f"]), _q(t["head"], fmt, block))
 
 
-def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", block: int = 32) -> np.ndarray:
-    """PyTorch's LLaDA forward in BF16 with every linear weight MX-quantized (the
-    embedding and norm gains in BF16): float32 logits [B, T, E] of ids [B, T]."""
+def quantized_torch_model(model, *, fmt: str = "e4m3", block: int = 32):
+    """A CPU BF16 copy of the model with the NPU's quantization: every linear weight
+    MX-quantized (format fmt, blocks along K), the embedding and gains in BF16, the RoPE
+    tables rounded to BF16. Its forward is PyTorch's arithmetic on the NPU's operands."""
     import copy
 
     q = copy.deepcopy(model).to("cpu", torch.float32)
@@ -119,8 +120,15 @@ def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", block: int = 32) ->
             if p.ndim == 2 and not name.endswith("wte.weight"):
                 w = _q(p.detach().double().numpy(), fmt, block)
                 p.copy_(torch.from_numpy(nm.bf16_value(w)))
-        q = q.to(torch.bfloat16)
-        out = q(torch.as_tensor(np.asarray(ids), dtype=torch.int64))
+    q = q.to(torch.bfloat16)
+    q.rope_table_dtype = torch.bfloat16
+    return q
+
+
+def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", block: int = 32) -> np.ndarray:
+    """float32 logits [B, T, E] of ids [B, T] by `quantized_torch_model`."""
+    with torch.no_grad():
+        out = quantized_torch_model(model, fmt=fmt, block=block)(torch.as_tensor(np.asarray(ids), dtype=torch.int64))
     return out.float().numpy()
 
 
@@ -135,15 +143,34 @@ def argmax_mismatches(npu, ref) -> tuple[np.ndarray, np.ndarray]:
 
 
 class NpuForward:
-    """The compiled forward of one model at one sequence length on one profile: its
-    weights image is built once and placed once per opened device."""
+    """A compiled forward (one model, one sequence length, one profile, one weight format):
+    the program and its weights image, built once (`compile`) or read from a compiled-model
+    directory (`load`, written by `save` / `dnpu compile`), placed once per opened device."""
 
-    def __init__(self, model, seq_len: int, *, config: str | Config = "sim", fmt: str = "e4m3") -> None:
-        self.config = config if isinstance(config, Config) else config_mod.load(config)
-        self.model_config = model.config
-        self.program: ForwardProgram = forward_program(self.config, forward_shape(model.config, seq_len), fmt)
-        self.image = weight_image(self.program, self.config, npu_tensors(model, seq_len), model.config.rms_norm_eps)
+    def __init__(self, program: ForwardProgram, image: bytes, config: Config, embedding_size: int) -> None:
+        self.program, self.image, self.config = program, image, config
+        self.embedding_size = int(embedding_size)
         self._placed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def compile(cls, model, seq_len: int, *, config: str | Config = "sim", fmt: str = "e4m3") -> "NpuForward":
+        cfg = config if isinstance(config, Config) else config_mod.load(config)
+        prog = forward_program(cfg, forward_shape(model.config, seq_len), fmt)
+        image = weight_image(prog, cfg, npu_tensors(model, seq_len), model.config.rms_norm_eps)
+        return cls(prog, image, cfg, model.config.embedding_size)
+
+    @classmethod
+    def load(cls, path, *, config: str | Config = "sim") -> "NpuForward":
+        """The forward of the compiled-model directory `path`, refused (ArtifactError) when
+        it was built for another profile or ISA version."""
+        cfg = config if isinstance(config, Config) else config_mod.load(config)
+        art = artifact.read(path, cfg)
+        return cls(art.program, art.image, cfg, art.model_config["embedding_size"])
+
+    def save(self, out, model_config, tokenizer=None):
+        """Write this forward as a compiled-model directory `out` (dnpu.compiler.artifact)."""
+        return artifact.write(out, self.program, self.image, self.config, model_config.to_dict(),
+                              model_config.rms_norm_eps, tokenizer)
 
     @property
     def seq_len(self) -> int:
@@ -164,7 +191,7 @@ class NpuForward:
         from dnpu import runtime
 
         ids = np.asarray(ids)
-        E, T = self.model_config.embedding_size, self.seq_len
+        E, T = self.embedding_size, self.seq_len
         if ids.shape != (T,):
             raise ValueError(f"ids: expected {T} token ids (the compiled sequence length), got shape {list(ids.shape)}")
         if ids.size and (ids.min() < 0 or ids.max() >= E):
@@ -202,7 +229,7 @@ def forward(model, ids, *, backend: str = "emu", config: str | Config | None = N
     per = _CACHE.setdefault(model, {})
     key = (a.shape[1], cfg.name, cfg.config_hash, fmt)
     try:
-        fw = per.get(key) or per.setdefault(key, NpuForward(model, a.shape[1], config=cfg, fmt=fmt))
+        fw = per.get(key) or per.setdefault(key, NpuForward.compile(model, a.shape[1], config=cfg, fmt=fmt))
     except CompileError as e:
         raise ValueError(f"the model does not compile for profile {cfg.name}: {e}") from None
     with runtime.open(backend, config=cfg) as dev:

@@ -11,10 +11,14 @@ from typing import Callable
 
 import numpy as np
 
-from dnpu.generation import generate
+from dnpu.generation import _pad_vocab, generate
 from dnpu.model.tasks import get_task
 
-__all__ = ["evaluate", "check_generate"]
+__all__ = ["evaluate", "check_generate", "check_generate_npu", "CONF_NEAR_TIE"]
+
+# Two positions whose commit order differs between two steps are a near-tie when their
+# confidences (softmax probabilities of the reference step) differ by at most this much.
+CONF_NEAR_TIE = 1 / 16
 
 
 def _batches(n: int, size: int):
@@ -62,12 +66,16 @@ def check_generate(model, tok, task_name: str, backend: str, *, prompts: int = 8
     """Generate on ``backend`` and on the torch sampler from the same prompts and
     compare every generated token. Returns ``{"prompts", "token_mismatches",
     "backend", "rows_differing", "first_mismatch"}``; with temperature 0 (or the same
-    seed) the two must agree exactly: the samplers see identical logits."""
+    seed) the two must agree exactly: the samplers see identical logits.
+
+    With ``forward="npu"`` (the whole step on the NPU) see :func:`check_generate_npu`."""
     task = get_task(task_name)
     if isinstance(prompts, bool) or not isinstance(prompts, int) or prompts < 1:
         raise ValueError(f"prompts must be a positive int; got {prompts!r}")
     pairs = task.heldout(prompts, seed=seed)
     ids, _ = task.encode_batch(tok, [p[0] for p in pairs], [p[1] for p in pairs])
+    if gen_kwargs.get("forward", "host") == "npu":
+        return check_generate_npu(model, tok, ids, backend, seed=seed, batch=batch, progress=progress, **gen_kwargs)
     P = ids.shape[1]
     mismatches, rows, first = 0, 0, None
     for lo, hi in _batches(prompts, batch):
@@ -84,3 +92,84 @@ def check_generate(model, tok, task_name: str, backend: str, *, prompts: int = 8
             progress(hi, prompts)
     return {"prompts": prompts, "token_mismatches": mismatches, "backend": backend, "rows_differing": rows,
             "first_mismatch": first}
+
+
+def _step_near_ties(rec, ref_model, sampler_kwargs: dict) -> tuple[int, int]:
+    """(near-ties, unexplained) positions where the NPU's step `rec` (a StepRecord of a
+    forward="npu" generation) and the same step with the PyTorch reference's logits commit
+    differently. A different token is a near-tie when the argmax flip is
+    (dnpu.model.npu.argmax_mismatches); a different commit set when the confidences of the
+    positions swapped are within CONF_NEAR_TIE."""
+    import torch
+
+    from dnpu import sampling
+    from dnpu.model.npu import argmax_mismatches
+
+    s, L = rec.start, rec.mask.shape[1]
+    with torch.no_grad():
+        ref_logits = ref_model(rec.seq).float()[:, s:s + L]
+    npu_logits = rec.logits[..., :ref_logits.shape[-1]].float()
+    ref_full = _pad_vocab(ref_logits)
+    kw = {"k": rec.k} if rec.k is not None else {"threshold": rec.threshold}
+    r = sampling.transfer(ref_full, rec.mask, rec.x, backend="torch", **kw, **sampler_kwargs)
+    diff = r.x_new != rec.x_new
+    if not diff.any():
+        return 0, 0
+    _, near_tok = argmax_mismatches(npu_logits.numpy(), ref_logits.numpy())
+    near, bad = 0, 0
+    for b, l in zip(*np.nonzero(diff)):
+        committed_npu, committed_ref = rec.x_new[b, l] != rec.x[b, l], r.x_new[b, l] != rec.x[b, l]
+        if committed_npu and committed_ref:
+            ok = near_tok[b, l]
+        else:
+            # committed by one only: it swapped places with one the other committed
+            other = np.flatnonzero((r.x_new[b] != rec.x[b]) != (rec.x_new[b] != rec.x[b]))
+            conf = r.conf[b]
+            ok = bool(np.abs(conf[other] - conf[l]).min() <= CONF_NEAR_TIE) if other.size > 1 else False
+        near += int(ok)
+        bad += int(not ok)
+    return near, bad
+
+
+def check_generate_npu(model, tok, ids, backend: str, *, seed: int = 0, batch: int = 64,
+                       progress: Callable[[int, int], None] | None = None, **gen_kwargs) -> dict:
+    """Generation with the whole step on the NPU (forward="npu") on ``backend``, checked
+    two ways: token for token against the same generation on the emulator
+    (``npu_vs_emu_mismatches``, must be 0; not run when ``backend`` is "emu") and against
+    PyTorch's forward with the same quantization (``dnpu.model.npu.quantized_torch_model``)
+    and the torch sampler (``npu_vs_torch_mismatches``). Every step of the NPU's run is
+    replayed with the reference's logits; a position the two commit differently is a
+    near-tie (``near_ties``) or unexplained (``unexplained``, must be 0)."""
+    from dnpu.model.npu import quantized_torch_model
+
+    weights_fmt = gen_kwargs.get("weights_fmt", "e4m3")
+    ref_model = quantized_torch_model(model, fmt=weights_fmt)
+    host_kwargs = {k: v for k, v in gen_kwargs.items() if k not in ("forward", "weights_fmt")}
+    sampler_kwargs = {"fmt": gen_kwargs.get("fmt", "e4m3")}
+    P, n = ids.shape[1], ids.shape[0]
+    emu_mis = None if backend == "emu" else 0
+    torch_mis, rows, near, bad, first = 0, 0, 0, 0, None
+    for lo, hi in _batches(n, batch):
+        log: list = []
+        got = generate(model, ids[lo:hi], sampler=backend, seed=seed, step_log=log, **gen_kwargs)[:, P:].numpy()
+        if emu_mis is not None:
+            emu = generate(model, ids[lo:hi], sampler="emu", seed=seed, **gen_kwargs)[:, P:].numpy()
+            emu_mis += int((emu != got).sum())
+        ref = generate(ref_model, ids[lo:hi], sampler="torch", seed=seed, **host_kwargs)[:, P:].numpy()
+        diff = ref != got
+        torch_mis += int(diff.sum())
+        rows += int(diff.any(axis=1).sum())
+        if first is None and diff.any():
+            r, c = (int(v) for v in np.argwhere(diff)[0])
+            first = {"prompt": tok.decode(ids[lo + r]), "position": c, "torch": tok.decode(ref[r]),
+                     backend: tok.decode(got[r])}
+        for rec in log:
+            a, b = _step_near_ties(rec, ref_model, sampler_kwargs)
+            near += a
+            bad += b
+        if progress is not None:
+            progress(hi, n)
+    return {"prompts": n, "backend": backend, "forward": "npu", "weights_fmt": weights_fmt,
+            "npu_vs_emu_mismatches": emu_mis, "npu_vs_torch_mismatches": torch_mis, "rows_differing": rows,
+            "near_ties": near, "unexplained": bad, "first_mismatch": first,
+            "token_mismatches": (emu_mis or 0) + bad}
