@@ -312,3 +312,111 @@ def test_bad_arguments():
         N.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 4), np.uint16))
     with pytest.raises(ValueError):
         N.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 3), np.uint16), out="fp8")
+
+
+# ---- (e) the fast path against the step-by-step reference -----------------------------------------
+
+F32_SPECIALS = np.array([0x7FC00000, 0xFFC00001, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000,
+                         0x00000001, 0x807FFFFF, 0x00800000, 0x80800000, 0x7F7FFFFF, 0xFF7FFFFF,
+                         0x3F800000, 0xBF800000, 0x0C000001, 0x33800000], np.uint32)
+
+
+def operands(rng, M, K, Nn, mode):
+    """x, w BF16 bits built to reach the rule's corners: mode "plain" (moderate exponents),
+    "wide" (the whole range: rounding adds, flushed products, overflow), "tiny" (products near
+    2^-126), "huge" (overflow), "cancel" (pairs of products that nearly cancel, near 2^-126:
+    subnormal partial sums that FTZ flushes, signed zeros)."""
+    lo, hi = {"plain": (-8, 8), "wide": (-126, 128), "tiny": (-70, -55), "huge": (55, 70),
+              "cancel": (-66, -58)}[mode]
+    x = rand_bf16(rng, (M, K), lo, hi)
+    w = rand_bf16(rng, (Nn, K), lo, hi)
+    if mode == "cancel":
+        x[:, 1::2] = x[:, 0:K - 1:2] ^ np.uint16(0x8000)
+        w[:, 1::2] = w[:, 0:K - 1:2] + rng.integers(0, 2, (Nn, K // 2)).astype(np.uint16)
+    return x, w
+
+
+def acc_operand(rng, M, Nn):
+    """FP32 accumulators: random, small exponents (multiples of less than 2^-126), specials."""
+    a = ((rng.integers(0, 2, (M, Nn)).astype(np.uint32) << 31)
+         | ((rng.integers(1, 255, (M, Nn)).astype(np.uint32)) << 23)
+         | rng.integers(0, 1 << 23, (M, Nn)).astype(np.uint32))
+    small = rng.random((M, Nn)) < 0.3
+    e = rng.integers(1, 104, int(small.sum())).astype(np.uint32)
+    a[small] = (a[small] & np.uint32(0x807FFFFF)) | (e << 23)
+    sp = rng.random((M, Nn)) < 0.15
+    a[sp] = rng.choice(F32_SPECIALS, int(sp.sum()))
+    return a
+
+
+def assert_fast_is_reference(x, w, r, a):
+    for out in ("bf16", "f32"):
+        for res in (None, r):
+            for acc in (None, a):
+                kw = dict(residual_bits=res, acc_bits=acc, out=out)
+                np.testing.assert_array_equal(
+                    N.matmul_bf16(x, w, **kw), N._matmul_bf16_reference(x, w, **kw),
+                    err_msg=f"{x.shape} {w.shape} out={out} res={res is not None} acc={acc is not None}")
+
+
+FAST_SHAPES = [(1, 1, 1), (1, 5, 3), (2, 33, 7), (4, 64, 16), (3, 128, 40), (16, 24, 9), (1, 200, 64)]
+
+
+@pytest.mark.parametrize("mode", ["plain", "wide", "tiny", "huge", "cancel"])
+@pytest.mark.parametrize("M,K,Nn", FAST_SHAPES)
+def test_fast_matches_reference(M, K, Nn, mode):
+    rng = np.random.default_rng([M, K, Nn, len(mode)])
+    for specials in (0.0, 0.05):
+        x, w = operands(rng, M, K, Nn, mode)
+        if specials:
+            x, w = sprinkle(rng, x, specials), sprinkle(rng, w, specials)
+        r = sprinkle(rng, rand_bf16(rng, (M, Nn), -10, 10), 0.2)
+        a = acc_operand(rng, M, Nn)
+        assert_fast_is_reference(x, w, r, a)
+        # an accumulator the unit wrote, continued
+        a2 = N.matmul_bf16(x, w, out="f32")
+        np.testing.assert_array_equal(N.matmul_bf16(x, w, acc_bits=a2, out="f32"),
+                                      N._matmul_bf16_reference(x, w, acc_bits=a2, out="f32"))
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_fast_matches_reference_across_chunks(monkeypatch, chunk):
+    """Partial sums that go subnormal in a later chunk of k, or in several."""
+    monkeypatch.setattr(N, "_MM_CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    for mode in ("cancel", "tiny", "wide"):
+        for M, K, Nn in ((2, 40, 3), (3, 17, 5), (1, 64, 2)):
+            x, w = operands(rng, M, K, Nn, mode)
+            x = sprinkle(rng, x, 0.02)
+            assert_fast_is_reference(x, w, rand_bf16(rng, (M, Nn)), acc_operand(rng, M, Nn))
+
+
+def test_fast_corner_cases():
+    ONE, MONE, NZ = 0x3F80, 0xBF80, 0x8000
+    # 2^-124 - 2^-124 (1 + 2^-7) = -2^-131 is flushed to -0, which -0 products keep ...
+    w = np.full((1, 3), ONE, np.uint16)
+    x = np.array([[0x0180, 0x8181, NZ]], np.uint16)
+    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x80000000
+    # ... and a later 2^-125 gives 2^-125 exactly (unflushed it would be 2^-125 - 2^-131)
+    x = np.array([[0x0180, 0x8181, 0x0100]], np.uint16)
+    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x01000000
+    # products on a 2^-126 grid, but an accumulator off it: (2^-112 + 2^-135) - 2^-112 is
+    # flushed, so + 2^-112 gives 2^-112 (unflushed: 2^-112 + 2^-135)
+    x = np.array([[0x2380, 0x2380]], np.uint16)                    # 2^-56
+    w = np.array([[0xA380, 0x2380]], np.uint16)
+    acc = np.array([[0x07800001]], np.uint32)
+    assert int(N.matmul_bf16(x, w, acc_bits=acc, out="f32")[0, 0]) == 0x07800000
+    # K = 0: the accumulator (DAZ read) or +0
+    e = np.zeros((2, 0), np.uint16)
+    a = np.array([[0x00000001], [0x80000000]], np.uint32)
+    w = np.zeros((1, 0), np.uint16)
+    np.testing.assert_array_equal(N.matmul_bf16(e, w, acc_bits=a, out="f32"), [[0], [0x80000000]])
+    np.testing.assert_array_equal(N.matmul_bf16(e, w), [[0], [0]])
+    # every operand zero, Inf or NaN (no exponent to bound the products with)
+    x = np.array([[0x7F80, 0x0000, 0xFFC1]], np.uint16)
+    w = np.array([[ONE, MONE, ONE], [0x0000, 0x8000, 0x0000]], np.uint16)
+    for out in ("bf16", "f32"):
+        np.testing.assert_array_equal(N.matmul_bf16(x[:, :2], w[:, :2], out=out),
+                                      N._matmul_bf16_reference(x[:, :2], w[:, :2], out=out))
+        np.testing.assert_array_equal(N.matmul_bf16(x, w, out=out),
+                                      N._matmul_bf16_reference(x, w, out=out))
