@@ -688,10 +688,10 @@ class ProgGen:
         if (kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.3 and not
                 {"M_CFG", *MATMUL_OPS} & (self.exclude | self.absent)):
             return self.g_matmul(r, kind)
-        if (kind in ("misaligned", "sram_range") and r.random() < 0.3 and not
+        if (kind in ("misaligned", "sram_range") and r.random() < 0.5 and not
                 {"M_CFG", *MATMUL_V_OPS} & (self.exclude | self.absent)):
             return self.g_matmul_v(r, kind)
-        if kind == "sram_range" and r.random() < 0.3 and "V_TRANS" not in self.exclude:
+        if kind == "sram_range" and r.random() < 0.5 and "V_TRANS" not in self.exclude:
             return self.g_trans(r, kind)
         return self.g_transfer(r, kind)
 
