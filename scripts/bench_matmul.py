@@ -1,4 +1,4 @@
-"""Time numerics.matmul_bf16 (the emulator's matrix unit) against the slow per-step reference,
+"""Time matmul.matmul_bf16 (the emulator's matrix unit) against the slow per-step reference,
 in one process, and check that both give the same bits.
 
     scripts/venv-run python scripts/bench_matmul.py [--reps N]
@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from dnpu.spec import matmul
 from dnpu.spec import numerics as nm
 
 SHAPES = [  # (M, N, K)
@@ -50,8 +51,8 @@ def main() -> None:
         for name, kw in list(cases.items()) + [("tiny", {"x": xt})]:
             kw = dict(kw)
             xx = kw.pop("x", x)
-            t_ref, y_ref = best(lambda: nm._matmul_bf16_reference(xx, w, **kw), a.reps)
-            t_new, y_new = best(lambda: nm.matmul_bf16(xx, w, **kw), a.reps)
+            t_ref, y_ref = best(lambda: matmul._matmul_bf16_reference(xx, w, **kw), a.reps)
+            t_new, y_new = best(lambda: matmul.matmul_bf16(xx, w, **kw), a.reps)
             assert np.array_equal(y_ref, y_new), (M, N, K, name)
             tot_ref += t_ref
             tot_new += t_new

@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pytest
 
+from dnpu.spec import matmul
 from dnpu.spec import config, isa, mx
 from dnpu import emu
 from dnpu.compiler import FLOWS
@@ -483,9 +484,9 @@ def test_matrix_instructions():
         M_MM_RES x6, x0, x4, x6, e2m1
     """, e, trace=True)
     wq = matrix.quantize_weights(w, "e2m1", CFG.mx.block)
-    y = N.matmul_bf16(x.reshape(M, K), wq)
+    y = matmul.matmul_bf16(x.reshape(M, K), wq)
     assert (e.vsram[100:100 + M * NO // VLEN].reshape(M, NO) == y).all()
-    yr = N.matmul_bf16(x.reshape(M, K), wq, residual_bits=r.reshape(M, NO))
+    yr = matmul.matmul_bf16(x.reshape(M, K), wq, residual_bits=r.reshape(M, NO))
     assert (e.vsram[200:200 + M * NO // VLEN].reshape(M, NO) == yr).all()
     assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [{"V": (100, M * NO // VLEN)},
                                                                          {"V": (200, M * NO // VLEN)}]
@@ -532,11 +533,11 @@ def test_matrix_k_split():
         {li("x12", 600)}
         M_MM_ACC_RES x12, x10, x8, x5, e4m3
     """, e, trace=True)
-    acc2 = N.matmul_bf16(x[:, :2 * km], wq[:, :2 * km], out="f32")
+    acc2 = matmul.matmul_bf16(x[:, :2 * km], wq[:, :2 * km], out="f32")
     assert (matrix.acc_from_rows(e.vsram[300:300 + 2 * yrows], M, NO) == acc2).all()
     assert (e.vsram[300:300 + 2 * yrows] == matrix.acc_to_rows(acc2, VLEN)).all()
-    assert (e.vsram[400:400 + yrows].reshape(M, NO) == N.matmul_bf16(x, wq)).all()
-    assert (e.vsram[600:600 + yrows].reshape(M, NO) == N.matmul_bf16(x, wq, residual_bits=r)).all()
+    assert (e.vsram[400:400 + yrows].reshape(M, NO) == matmul.matmul_bf16(x, wq)).all()
+    assert (e.vsram[600:600 + yrows].reshape(M, NO) == matmul.matmul_bf16(x, wq, residual_bits=r)).all()
     assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [
         {"V": (300, 2 * yrows)}, {"V": (300, 2 * yrows)}, {"V": (400, yrows)}, {"V": (600, yrows)}]
     # Y over the accumulators it reads, A over X: SRAM_RANGE
@@ -578,13 +579,13 @@ def test_matrix_weights_from_vector_sram():
         M_MM_V_RES x6, x0, x4, x6
         M_MM_V x6, x4, x4                      # W overlapping X: both only read
     """, e, trace=True)
-    assert (e.vsram[400:400 + yrows].reshape(M, NO) == N.matmul_bf16(x, w)).all()
+    assert (e.vsram[400:400 + yrows].reshape(M, NO) == matmul.matmul_bf16(x, w)).all()
     assert [t.writes for t in res.trace if t.text.startswith("M_MM")] == [{"V": (400, yrows)}, {"V": (500, yrows)},
                                                                          {"V": (500, yrows)}]
-    assert (e.vsram[500:500 + yrows].reshape(M, NO) == N.matmul_bf16(w[:M], w)).all()   # X = W's first rows
+    assert (e.vsram[500:500 + yrows].reshape(M, NO) == matmul.matmul_bf16(w[:M], w)).all()   # X = W's first rows
     e2, _ = ok(f"{li('x1', M)}\n{li('x2', NO)}\n{li('x3', K)}\nM_CFG x1, x2, x3\n{li('x4', 100)}\n"
                f"{li('x6', 500)}\nM_MM_V_RES x6, x0, x4, x6", new_with(x, w, r))
-    assert (e2.vsram[500:500 + yrows].reshape(M, NO) == N.matmul_bf16(x, w, residual_bits=r)).all()
+    assert (e2.vsram[500:500 + yrows].reshape(M, NO) == matmul.matmul_bf16(x, w, residual_bits=r)).all()
     base = f"{li('x1', M)}\n{li('x2', NO)}\n{li('x3', K)}\nM_CFG x1, x2, x3\n{li('x4', 100)}\n"
     top = CFG.sram.vector_rows
     for text, cause in ((f"{li('x5', 100 + wrows - 1)}\nM_MM_V x5, x0, x4", ErrCause.SRAM_RANGE),  # Y over W

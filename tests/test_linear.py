@@ -1,5 +1,5 @@
 """The matrix unit in the emulator and the linear-layer path: the weight layout
-(dnpu.spec.matrix), M_CFG / M_MM / M_MM_RES bit for bit against numerics.matmul_bf16 and
+(dnpu.spec.matrix), M_CFG / M_MM / M_MM_RES bit for bit against matmul.matmul_bf16 and
 their faults in the order of docs/EXECUTION.md, H_LOAD_V, the compiler's tile plan (K split
 over M_MM_F32 / M_MM_ACC_F32 / M_MM_ACC(_RES) included) and dnpu.ops.linear against its
 PyTorch reference within the NUMERICS bound."""
@@ -15,6 +15,7 @@ from dnpu import ops
 from dnpu.compiler import CompileError
 from dnpu.compiler.linear import linear_program, plan, weight_image
 from dnpu.emu import Emulator
+from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
 from dnpu.spec import isa, matrix, mx
 from dnpu.spec import numerics as nm
@@ -119,7 +120,7 @@ def test_m_mm_is_matmul_bf16(mcfg, M, N, K, res, special):
     emu, rr, vd = _emu(mcfg, x, w, "e4m3", res_bits=r)
     assert rr.ok, rr
     y = emu.vsram[vd:vd + M * N // 16].reshape(M, N)
-    want = nm.matmul_bf16(x, matrix.quantize_weights(w, "e4m3", 32), residual_bits=r)
+    want = matmul.matmul_bf16(x, matrix.quantize_weights(w, "e4m3", 32), residual_bits=r)
     assert np.array_equal(y, want)
     groups = -(-M // mcfg.matrix.rows)
     assert rr.bytes_read == 2 * M * K + groups * (N // 16) * mx.stream_nbytes(16 * K, "e4m3", 32)
@@ -277,9 +278,9 @@ def _exact_and_torch(x, w, r, y, fmt="e4m3"):
     xp, wp = np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K)))
     xb, wb = nm.round_bf16(xp), matrix.quantize_weights(wp, fmt, 32)
     rb = None if r is None else nm.round_bf16(r)
-    assert np.array_equal(nm.round_bf16(y.astype(np.float64)), nm.matmul_bf16(xb, wb, residual_bits=rb))
+    assert np.array_equal(nm.round_bf16(y.astype(np.float64)), matmul.matmul_bf16(xb, wb, residual_bits=rb))
     t = ops.linear(xp, wp, fmt=fmt, backend="torch", residual=r)
-    bound = nm.matmul_error_bound(xb, wb, residual_bits=rb)
+    bound = matmul.matmul_error_bound(xb, wb, residual_bits=rb)
     # both are BF16 roundings of values within the bound of each other's exact sum
     assert np.all(np.abs(y.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
 
@@ -363,7 +364,7 @@ def test_ops_linear_verilator_equals_emu(model, M, N, K, res, special, fmt):
         Kp = -(-K // 32) * 32
         xp, wp = np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K)))
         t = ops.linear(xp, wp, fmt=fmt, backend="torch", residual=r)
-        bound = nm.matmul_error_bound(nm.round_bf16(xp), matrix.quantize_weights(wp, fmt, 32),
+        bound = matmul.matmul_error_bound(nm.round_bf16(xp), matrix.quantize_weights(wp, fmt, 32),
                                       residual_bits=None if r is None else nm.round_bf16(r))
         assert np.all(np.abs(yv.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
 

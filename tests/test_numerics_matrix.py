@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from dnpu.spec import matmul
 from dnpu.spec import mx
 from dnpu.spec import numerics as N
 
@@ -145,7 +146,7 @@ def test_bit_exact_random(M, K, Nn):
     x = rand_bf16(rng, (M, K))
     w = rand_bf16(rng, (Nn, K))
     for out in ("bf16", "f32"):
-        np.testing.assert_array_equal(N.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
+        np.testing.assert_array_equal(matmul.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
 
 
 @pytest.mark.parametrize("M,K,Nn", SHAPES[2:])
@@ -156,7 +157,7 @@ def test_bit_exact_wide_exponents(M, K, Nn):
         x = rand_bf16(rng, (M, K), max(lo, -126), hi)
         w = rand_bf16(rng, (Nn, K), max(lo, -126), hi)
         for out in ("bf16", "f32"):
-            np.testing.assert_array_equal(N.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
+            np.testing.assert_array_equal(matmul.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
 
 
 # ---- (b) special values --------------------------------------------------------------------------
@@ -168,13 +169,13 @@ def test_special_values_random(seed):
     w = sprinkle(rng, rand_bf16(rng, (3, 9)))
     r = sprinkle(rng, rand_bf16(rng, (4, 3)))
     for out in ("bf16", "f32"):
-        np.testing.assert_array_equal(N.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
-        np.testing.assert_array_equal(N.matmul_bf16(x, w, residual_bits=r, out=out),
+        np.testing.assert_array_equal(matmul.matmul_bf16(x, w, out=out), ref_matmul(x, w, out=out))
+        np.testing.assert_array_equal(matmul.matmul_bf16(x, w, residual_bits=r, out=out),
                                       ref_matmul(x, w, residual=r, out=out))
 
 
 def one(xs, ws, **kw):
-    return int(N.matmul_bf16(np.array([xs], np.uint16), np.array([ws], np.uint16), **kw)[0, 0])
+    return int(matmul.matmul_bf16(np.array([xs], np.uint16), np.array([ws], np.uint16), **kw)[0, 0])
 
 
 def test_special_values_exact():
@@ -202,15 +203,15 @@ def test_residual_one_rounding():
     # acc = 1 + 2^-8 + 2^-23 (FP32 exact): above the BF16 tie -> 1 + 2^-7
     x = np.array([[0x3F80, 0x3B80, 0x3400]], np.uint16)      # 1, 2^-8, 2^-23
     w = np.array([[0x3F80, 0x3F80, 0x3F80]], np.uint16)
-    assert int(N.matmul_bf16(x, w)[0, 0]) == 0x3F81
+    assert int(matmul.matmul_bf16(x, w)[0, 0]) == 0x3F81
     # acc = 2^-8 + 2^-30 (FP32 exact), r = 1: 1 + 2^-8 + 2^-30 rounds once to 1 + 2^-7 ...
     x = np.array([[0x3B80, 0x3080]], np.uint16)              # 2^-8, 2^-30
     w = np.array([[0x3F80, 0x3F80]], np.uint16)
     r = np.array([[0x3F80]], np.uint16)                      # 1.0
-    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x3B800002
-    assert int(N.matmul_bf16(x, w, residual_bits=r)[0, 0]) == 0x3F81
+    assert int(matmul.matmul_bf16(x, w, out="f32")[0, 0]) == 0x3B800002
+    assert int(matmul.matmul_bf16(x, w, residual_bits=r)[0, 0]) == 0x3F81
     # ... while rounding to FP32 first gives the tie 1 + 2^-8, which would round to 1.0
-    assert int(N.matmul_bf16(x, w, residual_bits=r, out="f32")[0, 0]) == 0x3F808000
+    assert int(matmul.matmul_bf16(x, w, residual_bits=r, out="f32")[0, 0]) == 0x3F808000
     assert int(N.narrow_f32(0x3F808000)) == 0x3F80
 
 
@@ -222,7 +223,7 @@ def test_mx_nan_block_gives_nan():
     wb = mx.dequantize_bf16(q)
     assert (wb[1, 32:] == 0x7FC0).all()
     x = rand_bf16(rng, (2, 64), -3, 3)
-    y = N.matmul_bf16(x, wb)
+    y = matmul.matmul_bf16(x, wb)
     assert (y[:, 1] == 0x7FC0).all() and (y[:, [0, 2]] != 0x7FC0).all()
     np.testing.assert_array_equal(y, ref_matmul(x, wb))
 
@@ -235,19 +236,19 @@ def test_k_tiling_invariance(seed):
     x = sprinkle(rng, rand_bf16(rng, (3, 41)), 0.03)
     w = sprinkle(rng, rand_bf16(rng, (4, 41)), 0.03)
     r = rand_bf16(rng, (3, 4))
-    full = N.matmul_bf16(x, w, out="f32")
+    full = matmul.matmul_bf16(x, w, out="f32")
     for cuts in ([0, 41], [0, 17, 41], [0, 1, 8, 32, 40, 41], [0, 0, 41, 41]):
         acc = None
         for a, b in zip(cuts[:-1], cuts[1:]):
-            acc = N.matmul_bf16(x[:, a:b], w[:, a:b], acc_bits=acc, out="f32")
+            acc = matmul.matmul_bf16(x[:, a:b], w[:, a:b], acc_bits=acc, out="f32")
         np.testing.assert_array_equal(acc, full)
-    a = N.matmul_bf16(x[:, :20], w[:, :20], out="f32")
+    a = matmul.matmul_bf16(x[:, :20], w[:, :20], out="f32")
     for out in ("bf16", "f32"):
         np.testing.assert_array_equal(
-            N.matmul_bf16(x[:, 20:], w[:, 20:], acc_bits=a, residual_bits=r, out=out),
-            N.matmul_bf16(x, w, residual_bits=r, out=out))
+            matmul.matmul_bf16(x[:, 20:], w[:, 20:], acc_bits=a, residual_bits=r, out=out),
+            matmul.matmul_bf16(x, w, residual_bits=r, out=out))
     np.testing.assert_array_equal(
-        N.matmul_bf16(x[:, 20:], w[:, 20:], acc_bits=a, residual_bits=r),
+        matmul.matmul_bf16(x[:, 20:], w[:, 20:], acc_bits=a, residual_bits=r),
         ref_matmul(x[:, 20:], w[:, 20:], residual=r, acc_in=a))
 
 
@@ -262,9 +263,9 @@ def test_error_bound(M, K, Nn):
     xv, wv, rv = N.bf16_value(x), N.bf16_value(w), N.bf16_value(r)
     for res in (None, r):
         for out in ("bf16", "f32"):
-            y = N.matmul_bf16(x, w, residual_bits=res, out=out)
+            y = matmul.matmul_bf16(x, w, residual_bits=res, out=out)
             yv = N.bf16_value(y) if out == "bf16" else N.f32_value(y)
-            bound = N.matmul_error_bound(x, w, residual_bits=res, out=out)
+            bound = matmul.matmul_error_bound(x, w, residual_bits=res, out=out)
             for m in range(M):
                 for n in range(Nn):
                     terms = [Fraction(float(a * b)) for a, b in zip(xv[m], wv[n])]
@@ -273,7 +274,7 @@ def test_error_bound(M, K, Nn):
                     assert err <= Fraction(float(bound[m, n])), (m, n, out, res is None)
     # the bound is not vacuous: an FP32 result's bound is far below the BF16 ulp scale
     S = np.abs(xv[:, None, :] * wv[None, :, :]).sum(-1)
-    assert (N.matmul_error_bound(x, w, out="f32") <= 2 * K * N.U_F32 * S + 1e-30).all()
+    assert (matmul.matmul_error_bound(x, w, out="f32") <= 2 * K * N.U_F32 * S + 1e-30).all()
 
 
 def pairwise_f32(x, w):
@@ -292,26 +293,26 @@ def test_order_matters():
     for K in (13, 37, 64):
         x = rand_bf16(rng, (6, K))
         w = rand_bf16(rng, (6, K))
-        differ += int((N.matmul_bf16(x, w, out="f32") != pairwise_f32(x, w)).sum())
+        differ += int((matmul.matmul_bf16(x, w, out="f32") != pairwise_f32(x, w)).sum())
     assert differ > 0
     # and in the BF16 result: 1, 2^-8, 2^-24, 2^-24 sequentially is the FP32 tie 1 + 2^-8 (BF16
     # 1.0); pairwise it is 1 + 2^-8 + 2^-23 (BF16 1 + 2^-7)
     x = np.array([[0x3F80, 0x3B80, 0x3380, 0x3380]], np.uint16)
     w = np.full((1, 4), 0x3F80, np.uint16)
-    assert int(N.matmul_bf16(x, w)[0, 0]) == 0x3F80
+    assert int(matmul.matmul_bf16(x, w)[0, 0]) == 0x3F80
     assert int(N.narrow_f32(pairwise_f32(x, w))[0, 0]) == 0x3F81
     # the classic: 2^24 + 1 + 1 sequentially is 2^24; pairwise (1 + 1 first) it is 2^24 + 2
     x = np.array([[0x4B80, 0x3F80, 0x3F80, 0x0000]], np.uint16)
     w = np.array([[0x3F80, 0x3F80, 0x3F80, 0x3F80]], np.uint16)
-    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x4B800000
+    assert int(matmul.matmul_bf16(x, w, out="f32")[0, 0]) == 0x4B800000
     assert int(pairwise_f32(x[:, [1, 2, 0, 3]], w)[0, 0]) == 0x4B800001
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError):
-        N.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 4), np.uint16))
+        matmul.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 4), np.uint16))
     with pytest.raises(ValueError):
-        N.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 3), np.uint16), out="fp8")
+        matmul.matmul_bf16(np.zeros((2, 3), np.uint16), np.zeros((2, 3), np.uint16), out="fp8")
 
 
 # ---- (e) the fast path against the step-by-step reference -----------------------------------------
@@ -355,7 +356,7 @@ def assert_fast_is_reference(x, w, r, a):
             for acc in (None, a):
                 kw = dict(residual_bits=res, acc_bits=acc, out=out)
                 np.testing.assert_array_equal(
-                    N.matmul_bf16(x, w, **kw), N._matmul_bf16_reference(x, w, **kw),
+                    matmul.matmul_bf16(x, w, **kw), matmul._matmul_bf16_reference(x, w, **kw),
                     err_msg=f"{x.shape} {w.shape} out={out} res={res is not None} acc={acc is not None}")
 
 
@@ -374,15 +375,15 @@ def test_fast_matches_reference(M, K, Nn, mode):
         a = acc_operand(rng, M, Nn)
         assert_fast_is_reference(x, w, r, a)
         # an accumulator the unit wrote, continued
-        a2 = N.matmul_bf16(x, w, out="f32")
-        np.testing.assert_array_equal(N.matmul_bf16(x, w, acc_bits=a2, out="f32"),
-                                      N._matmul_bf16_reference(x, w, acc_bits=a2, out="f32"))
+        a2 = matmul.matmul_bf16(x, w, out="f32")
+        np.testing.assert_array_equal(matmul.matmul_bf16(x, w, acc_bits=a2, out="f32"),
+                                      matmul._matmul_bf16_reference(x, w, acc_bits=a2, out="f32"))
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 64])
 def test_fast_matches_reference_across_chunks(monkeypatch, chunk):
     """Partial sums that go subnormal in a later chunk of k, or in several."""
-    monkeypatch.setattr(N, "_MM_CHUNK", chunk)
+    monkeypatch.setattr(matmul, "_MM_CHUNK", chunk)
     rng = np.random.default_rng(chunk)
     for mode in ("cancel", "tiny", "wide"):
         for M, K, Nn in ((2, 40, 3), (3, 17, 5), (1, 64, 2)):
@@ -396,27 +397,27 @@ def test_fast_corner_cases():
     # 2^-124 - 2^-124 (1 + 2^-7) = -2^-131 is flushed to -0, which -0 products keep ...
     w = np.full((1, 3), ONE, np.uint16)
     x = np.array([[0x0180, 0x8181, NZ]], np.uint16)
-    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x80000000
+    assert int(matmul.matmul_bf16(x, w, out="f32")[0, 0]) == 0x80000000
     # ... and a later 2^-125 gives 2^-125 exactly (unflushed it would be 2^-125 - 2^-131)
     x = np.array([[0x0180, 0x8181, 0x0100]], np.uint16)
-    assert int(N.matmul_bf16(x, w, out="f32")[0, 0]) == 0x01000000
+    assert int(matmul.matmul_bf16(x, w, out="f32")[0, 0]) == 0x01000000
     # products on a 2^-126 grid, but an accumulator off it: (2^-112 + 2^-135) - 2^-112 is
     # flushed, so + 2^-112 gives 2^-112 (unflushed: 2^-112 + 2^-135)
     x = np.array([[0x2380, 0x2380]], np.uint16)                    # 2^-56
     w = np.array([[0xA380, 0x2380]], np.uint16)
     acc = np.array([[0x07800001]], np.uint32)
-    assert int(N.matmul_bf16(x, w, acc_bits=acc, out="f32")[0, 0]) == 0x07800000
+    assert int(matmul.matmul_bf16(x, w, acc_bits=acc, out="f32")[0, 0]) == 0x07800000
     # K = 0: the accumulator (DAZ read) or +0
     e = np.zeros((2, 0), np.uint16)
     a = np.array([[0x00000001], [0x80000000]], np.uint32)
     w = np.zeros((1, 0), np.uint16)
-    np.testing.assert_array_equal(N.matmul_bf16(e, w, acc_bits=a, out="f32"), [[0], [0x80000000]])
-    np.testing.assert_array_equal(N.matmul_bf16(e, w), [[0], [0]])
+    np.testing.assert_array_equal(matmul.matmul_bf16(e, w, acc_bits=a, out="f32"), [[0], [0x80000000]])
+    np.testing.assert_array_equal(matmul.matmul_bf16(e, w), [[0], [0]])
     # every operand zero, Inf or NaN (no exponent to bound the products with)
     x = np.array([[0x7F80, 0x0000, 0xFFC1]], np.uint16)
     w = np.array([[ONE, MONE, ONE], [0x0000, 0x8000, 0x0000]], np.uint16)
     for out in ("bf16", "f32"):
-        np.testing.assert_array_equal(N.matmul_bf16(x[:, :2], w[:, :2], out=out),
-                                      N._matmul_bf16_reference(x[:, :2], w[:, :2], out=out))
-        np.testing.assert_array_equal(N.matmul_bf16(x, w, out=out),
-                                      N._matmul_bf16_reference(x, w, out=out))
+        np.testing.assert_array_equal(matmul.matmul_bf16(x[:, :2], w[:, :2], out=out),
+                                      matmul._matmul_bf16_reference(x[:, :2], w[:, :2], out=out))
+        np.testing.assert_array_equal(matmul.matmul_bf16(x, w, out=out),
+                                      matmul._matmul_bf16_reference(x, w, out=out))

@@ -8,7 +8,7 @@ it) is MX-quantized along K (format `fmt`, blocks of `block`); the result `[M, N
 float32 holding the BF16 values the NPU wrote. Backends: "emu", "verilator", "pynq" run
 the program of `dnpu.compiler.linear` on that device; "torch" is the float64 reference on
 the same quantized operands, rounded to BF16 once (`residual`, if given, added before
-that rounding). The NPU's results are within `dnpu.spec.numerics.matmul_error_bound` of it
+that rounding). The NPU's results are within `dnpu.spec.matmul.matmul_error_bound` of it
 (docs/NUMERICS.md section 11.1).
 
     y = dnpu.ops.rms_norm(x, weight, eps=1e-5, backend="emu")
@@ -59,6 +59,7 @@ from dnpu.compiler.embed import embedding_program
 from dnpu.compiler.norm import rms_norm_program
 from dnpu.compiler.rope import rope_program
 from dnpu.compiler.swiglu import swiglu_program
+from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm

@@ -1,5 +1,5 @@
 """dnpu_matrix (hw/rtl/matrix/dnpu_matrix.v, dnpu_matrix_pe.v): the matrix unit on its own,
-bit for bit against dnpu.spec.numerics.matmul_bf16 (docs/NUMERICS.md section 11).
+bit for bit against dnpu.spec.matmul.matmul_bf16 (docs/NUMERICS.md section 11).
 
 Bench (a model, drivers, one monitor, checkers):
   * vector SRAM model in Python with dnpu_sram's contract (synchronous read: v_rdata loads
@@ -8,7 +8,7 @@ Bench (a model, drivers, one monitor, checkers):
   * golden model: X [M, K] and the residual R [M, N] read from the SRAM model as the unit's
     contract lays them out (X row i, k: lane k % VLEN of V[vx + i*K/VLEN + k/VLEN]; R and
     Y (i, tile j): V[base + i*NT + j]), W [N, K] random BF16 bits, Y from
-    numerics.matmul_bf16; the expected writes in the contract's order: (group g, tile j) in
+    matmul.matmul_bf16; the expected writes in the contract's order: (group g, tile j) in
     stream order, rows i increasing;
   * weight driver: dnpu.spec.matrix.weight_rows(W) repeated for each of the G groups, a row
     held until taken, random idle cycles (or w_valid always 1); once every owed row is
@@ -51,6 +51,7 @@ import random
 import numpy as np
 import pytest
 
+from dnpu.spec import matmul
 from dnpu.spec import matrix as mxs
 from dnpu.spec import numerics as nm
 
@@ -141,7 +142,7 @@ class Cmd:
         x = V[self.vx:self.vx + m * self.kr].reshape(m, k)
         r = V[self.vr:self.vr + m * nt].reshape(m, nt * VLEN) if self.res else None
         acc = mxs.acc_from_rows(V[self.va:self.va + 2 * m * nt], m, nt * VLEN) if self.ain else None
-        y = nm.matmul_bf16(x, self.w, residual_bits=r, acc_bits=acc, out="f32" if self.f32 else "bf16")
+        y = matmul.matmul_bf16(x, self.w, residual_bits=r, acc_bits=acc, out="f32" if self.f32 else "bf16")
         rows = mxs.acc_to_rows(y, VLEN).reshape(m, nt, 2, VLEN) if self.f32 else None
         out = []
         for g in range(self.g):
@@ -477,7 +478,7 @@ if cocotb is not None:
         """Every mode (FP32 rows out, A continued in place or read into a BF16 Y, with an
         in-place residual) on random shapes, random A bits (NaN, Inf, subnormal: DAZ) and
         idle cycles; then chains f32 -> acc_f32 -> acc over one A, whose last Y is the
-        whole K's M_MM bit for bit (numerics.matmul_bf16 of the concatenated K)."""
+        whole K's M_MM bit for bit (matmul.matmul_bf16 of the concatenated K)."""
         tb = Bench(dut, "accumulators")
         await tb.start()
         for case in range(_scale(16)):
@@ -504,7 +505,7 @@ if cocotb is not None:
             r0 = tb.V[last.vr:last.vr + m * nt].reshape(m, nt * VLEN).copy() if last.res else None
             for p in parts:
                 await tb.run(p, p_idle=0.2)
-            whole = nm.matmul_bf16(np.concatenate(xs, axis=1), np.concatenate([p.w for p in parts], axis=1),
+            whole = matmul.matmul_bf16(np.concatenate(xs, axis=1), np.concatenate([p.w for p in parts], axis=1),
                                    residual_bits=r0)
             got = tb.V[last.vd:last.vd + m * nt].reshape(m, nt * VLEN)
             assert (got == whole).all(), f"chain M={m} NT={nt}: {np.count_nonzero(got != whole)} outputs differ"

@@ -1,12 +1,13 @@
 """Matrix instructions (M_*) of the emulator: the shape registers and the M_MM* products with
 their checks in the order of docs/EXECUTION.md ("The matrix unit"), the arithmetic from
-`dnpu.spec.numerics.matmul_bf16` (docs/NUMERICS.md section 11)."""
+`dnpu.spec.matmul.matmul_bf16` (docs/NUMERICS.md section 11)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dnpu.emu.machine import _Fault, _op
+from dnpu.spec import matmul
 from dnpu.spec import matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.csr import ErrCause
@@ -125,7 +126,7 @@ class MatrixUnit:
             x = self._vsram[vx:vx + xrows].reshape(m, k)
             res = None if vr is None else self._vsram[vr:vr + brows].reshape(m, n)
             acc = None if va is None else matrix.acc_from_rows(self._vsram[va:va + 2 * brows], m, n)
-            y = nm.matmul_bf16(x, w, residual_bits=res, acc_bits=acc, out="f32" if f32 else "bf16")
+            y = matmul.matmul_bf16(x, w, residual_bits=res, acc_bits=acc, out="f32" if f32 else "bf16")
             rows = matrix.acc_to_rows(y, self.vlen) if f32 else y.reshape(yrows, self.vlen)
             self._vsram[vd:vd + yrows] = rows
         return {"V": (vd, yrows)}

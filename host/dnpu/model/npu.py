@@ -5,7 +5,7 @@ references to check it by.
     logits = dnpu.forward(model, ids, backend="emu")          # float32 [B, T, E], the NPU's BF16
 
 - `reference_logits(model, ids)`: the NPU's arithmetic composed from
-  `dnpu.spec.kernels` and `numerics.matmul_bf16` in NumPy, bit for bit what the program
+  `dnpu.spec.kernels` and `matmul.matmul_bf16` in NumPy, bit for bit what the program
   computes (docs/NUMERICS.md sections 11-15).
 - `quantized_torch_logits(model, ids)`: PyTorch's own LLaDA forward in BF16 with the
   linear weights replaced by their MX-quantized values: the same quantization with
@@ -27,6 +27,7 @@ import torch
 
 from dnpu.compiler import CompileError, artifact
 from dnpu.compiler.forward import ForwardProgram, ForwardShape, forward_program, weight_image
+from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix
 from dnpu.spec import numerics as nm
@@ -95,17 +96,17 @@ def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "s
     for i in range(c.n_layers):
         L = f"layers.{i}."
         h = norm(x, t[L + "attn_norm"])
-        q, k, v = (nm.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("q", "k", "v"))
+        q, k, v = (matmul.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("q", "k", "v"))
         heads = []
         for j in range(H):
             s = slice(j * hd, (j + 1) * hd)
             qh, kh = kernels.rope_bf16(q[:, s], cos, sin, 1), kernels.rope_bf16(k[:, s], cos, sin, 1)
             heads.append(kernels.attention_bf16(qh, kh, v[:, s], prog.key_tile, vlen))
-        x = nm.matmul_bf16(np.concatenate(heads, axis=1), _q(t[L + "o"], fmt, block), residual_bits=x)
+        x = matmul.matmul_bf16(np.concatenate(heads, axis=1), _q(t[L + "o"], fmt, block), residual_bits=x)
         h = norm(x, t[L + "ff_norm"])
-        g, u = (nm.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("gate", "up"))
-        x = nm.matmul_bf16(kernels.swiglu_bf16(g, u), _q(t[L + "down"], fmt, block), residual_bits=x)
-    return nm.matmul_bf16(norm(x, t["ln_f"]), _q(t["head"], fmt, block))
+        g, u = (matmul.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("gate", "up"))
+        x = matmul.matmul_bf16(kernels.swiglu_bf16(g, u), _q(t[L + "down"], fmt, block), residual_bits=x)
+    return matmul.matmul_bf16(norm(x, t["ln_f"]), _q(t["head"], fmt, block))
 
 
 def quantized_torch_model(model, *, fmt: str = "e4m3", block: int = 32):

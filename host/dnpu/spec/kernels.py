@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dnpu.spec import matmul
 from dnpu.spec import numerics as nm
 
 __all__ = ["rms_norm_constants", "rms_norm_bf16", "rms_norm_error_bound", "swiglu_bf16", "swiglu_error_bound", "rope_bf16",
@@ -104,7 +105,7 @@ def attention_bf16(q_bits, k_bits, v_bits, tile: int, vlen: int) -> np.ndarray:
     l = np.zeros(n, np.uint32)
     o = np.zeros((n, hd), np.uint16)
     for t0 in range(0, tp, tile):
-        s = nm.matmul_bf16(qs, kp[t0:t0 + tile])
+        s = matmul.matmul_bf16(qs, kp[t0:t0 + tile])
         if t0 + tile > T:
             mu = np.where(np.arange(t0, t0 + tile) < T, 0.0, -np.inf)
             s = nm.bf16_bits(nm.add(nm.bf16_value(s), mu[None, :], "bf16"))
@@ -117,7 +118,7 @@ def attention_bf16(q_bits, k_bits, v_bits, tile: int, vlen: int) -> np.ndarray:
             l[i] = nm.f32_add(nm.f32_mul(l[i], a), np.uint32(nm.red_sum(p[i].reshape(-1, vlen))))
             o[i] = nm.bf16_bits(nm.mul(nm.bf16_value(o[i]), nm.f32_value(a), "bf16"))
             m[i] = m2
-        o = nm.matmul_bf16(p, vp[t0:t0 + tile].T, residual_bits=o)
+        o = matmul.matmul_bf16(p, vp[t0:t0 + tile].T, residual_bits=o)
     r = nm.f32_value(nm.reci_f32(l))
     return nm.bf16_bits(nm.mul(nm.bf16_value(o), r[:, None], "bf16"))
 
