@@ -20,13 +20,11 @@ dequantizer's byte buffer, the vector unit's row rate), cached per shape.
     est.cycles, est.phases, est.seconds, est.ops["H_SAMPLE_FUSED_N"]
     bound(cfg, B, L, V, "e4m3")                   # max(B*L*V/VLEN, bytes/bytes_per_cycle)
 
-Every constant below names its origin: the RTL state machine that produces it, and the
-measurement on the Verilator co-simulation (profiles sim, pynq-z2, zcu104; retire-port
-traces, `dev.run(..., trace=True)`, cycle of each retire) that confirmed it. docs/PERF.md
-has the table. Memory timing is the co-simulation's DRAM model (cosim/dram.h) with the
-profile's [memory] section: read_latency cycles from AR to the first R beat, a bandwidth
-credit of bytes_per_cycle, at most one beat a cycle; write latency = read latency (the
-verilator backend's default).
+The parts live by job: `dnpu.perf.machine` (a profile's timing parameters and every
+constant, each naming the RTL state machine that produces it and the measurement on the
+Verilator co-simulation that confirmed it; docs/PERF.md has the table), `dnpu.perf.stream`
+(the MX stream model), `dnpu.perf.matrix_cycles` (the M_MM* formulas); this module costs
+instructions and programs and re-exports their names.
 
 Two memory-port variants (`port`):
 
@@ -43,355 +41,29 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import math
 from typing import Any
 
 from dnpu import compiler
 from dnpu.emu import Emulator
+from dnpu.perf.machine import _K, CONSTANTS, Machine, ModelError, machine, miss_cycles
+from dnpu.perf.matrix_cycles import (MATMUL_EXACT_ROWS, matmul_cycles, matmul_v_cycles, mm_v_reads,
+                                     mm_v_unit_cycles)
+from dnpu.perf.stream import stream_cycles
 from dnpu.runtime import HEAP_BASE
 from dnpu.spec import isa, mx
 from dnpu.spec import config as config_mod
 from dnpu.spec.config import Config
 
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
-           "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles"]
+           "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles", "matmul_cycles",
+           "matmul_v_cycles", "mm_v_reads", "mm_v_unit_cycles", "MATMUL_EXACT_ROWS"]
 
 PHASES = ("memory", "vector", "scalar", "control", "matrix")
-
-
-class ModelError(ValueError):
-    """A program the model cannot time (a data-dependent count, a shape the profile rejects)."""
-
-
-# ---- constants: every one from the RTL, confirmed by Verilator retire traces ------------------
-# name: (value, origin)
-CONSTANTS: dict[str, tuple[int, str]] = {
-    "RUN_OVERHEAD": (8, "harness run(): START write over AXI4-Lite reaches the core, and the STATUS poll "
-                        "sees DONE after C_HALT; measured 8 on sim, pynq-z2, zcu104 (straight-line code)"),
-    "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost')"),
-    "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
-    "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
-    "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
-    "RSQRT": (26, "S_RSQRT_FP waits in FPU for dnpu_fp32_rsqrt's done: 28 cycles in all"),
-    "MISS": (2, "fetch miss: the core waits in FETCH while dnpu_fetch issues the line read and fills "
-                "the line: read_latency + line beats, +2 (engine issue, AR handshake); measured "
-                "RL+beats+2 on all three profiles"),
-    "LOAD": (4, "H_LOAD_*: EXEC, read engine issue, AR, unpacker register: 4 + RL + words (one word a "
-                "cycle; H_LOAD_V: n*VLEN/2 words, a row written with its last word)"),
-    "STORE": (6, "H_STORE_INT/FP/V: EXEC, AW, W pipeline, B response: 6 + write_latency + words"),
-    "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
-                  "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
-    "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
-                      "log2(C) chunk-sum levels, S5, M_DONE: C + log2(C) + 4"),
-    "FN_START": (1, "H_SAMPLE_FUSED_N issues its first read command in VEC, one cycle after EXEC"),
-    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + log2(C) + 4 cycles "
-                  "after its last row's handshake; the next position's rows are taken after it"),
-    "RECI_N": (25, "H_SAMPLE_FUSED_N: dnpu_vec's dnpu_fp32_reci: done 25 cycles after fn_end starts it; "
-                   "a position's fn_end waits for the previous reciprocal's done"),
-    "FN_TAIL": (27, "H_SAMPLE_FUSED_N after the last fn_end: the reciprocal (25), FP write with fn_fin, "
-                    "M_DONE, the done pulse: retire 27 cycles after it"),
-    "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
-    "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
-    "RECI_CHUNK": (25, "V_RECI_V: each chunk of LANES elements takes the lanes' iterative reciprocal "
-                       "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
-    "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
-    "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
-    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
-    "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
-    "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
-                  "VLEN*VLEN elements"),
-    "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
-    "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
-    "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
-                          "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
-    "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),
-    "MAT_TAIL": (3, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
-                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 3 "
-                    "(dnpu_matrix's done, retire)"),
-    "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
-                 "mm_v_unit_cycles) retires the instruction"),
-    "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
-}
-_K = {k: v for k, (v, _) in CONSTANTS.items()}
 
 # Opcode -> phase of the paper's breakdown, plus the matrix unit's.
 _PHASE_OF_CLASS = {"control": "control", "scalar_int": "scalar", "scalar_fp": "scalar", "vector": "vector",
                    "memory": "memory", "matrix": "matrix"}
-
-
-# ---- the machine a profile describes ----------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Machine:
-    """The timing parameters of one profile (and memory-port variant)."""
-    name: str
-    vlen: int
-    lanes: int
-    beat_bytes: int
-    fetch_words: int
-    read_latency: int
-    write_latency: int
-    bytes_per_cycle: int
-    max_burst: int
-    mx_block: int
-    f_clk_mhz: float
-    matrix_rows: int = 0
-    port: str = "rtl"
-    fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
-    config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
-
-    @property
-    def C(self) -> int:
-        return self.vlen // self.lanes
-
-    @property
-    def log2C(self) -> int:
-        return self.C.bit_length() - 1
-
-    @property
-    def line_bytes(self) -> int:
-        return 4 * self.fetch_words
-
-    @property
-    def line_beats(self) -> int:
-        return max(1, self.line_bytes // self.beat_bytes)
-
-    @property
-    def beat_period(self) -> int:
-        """Cycles between R beats of the DRAM model: its credit gains bytes_per_cycle a cycle but
-        banks at most one beat (cosim/dram.h), so a beat every ceil(beat_bytes / bytes_per_cycle)."""
-        return -(-self.beat_bytes // self.bytes_per_cycle)
-
-    @property
-    def inflight_rate(self) -> float:
-        """Beats a cycle the read engine sustains on a long stream: RD_MAX_OUT bursts in flight,
-        each holding its slot for RL + burst + 1 cycles (dnpu_axi_rd)."""
-        burst = min(self.max_burst, 4096 // self.beat_bytes)
-        return _K["RD_MAX_OUT"] * burst / (self.read_latency + burst + 1)
-
-    @property
-    def beat_rate(self) -> float:
-        """Sustained beats a cycle of a long read stream."""
-        return min(1.0 / self.beat_period, self.inflight_rate)
-
-    @property
-    def read_bpc(self) -> float:
-        """Sustained read bytes a cycle of a long stream."""
-        if self.port == "ideal":
-            return float(self.bytes_per_cycle)
-        return self.beat_bytes * self.beat_rate
-
-    @property
-    def write_word_rate(self) -> float:
-        """32-bit words a cycle into the write engine: one, unless the DRAM's credit is slower."""
-        return min(1.0, self.beat_bytes / 4 / self.beat_period) if self.port == "rtl" else 1.0
-
-
-def machine(cfg: Config | str, port: str = "rtl") -> Machine:
-    """The timing parameters of a profile (a Config, a name or a .toml path)."""
-    if not isinstance(cfg, Config):
-        cfg = config_mod.load(cfg)
-    if port not in ("rtl", "ideal"):
-        raise ValueError(f"port {port!r}: choose 'rtl' or 'ideal'")
-    return Machine(name=cfg.name, vlen=cfg.vector.vlen, lanes=cfg.vector.lanes, beat_bytes=cfg.beat_bytes,
-                   fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
-                   write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
-                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
-                   matrix_rows=cfg.matrix.rows, config=cfg)
-
-
-# ---- MX streams ------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4096)
-def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, matrix: bool = False) -> int:
-    """Cycles from the first beat the DRAM could present to the last row delivered (H_PREFETCH_V:
-    the dequantizer's last row handshake; H_SAMPLE_FUSED: the vector unit accepting its last row).
-
-    port "rtl": a register-level model of hw/rtl/mx/dnpu_mx_dequant.v (byte buffer of CAP =
-    CMAX + beat bytes, s_ready = fill <= CMAX from registers, one 16-byte header or one
-    SE-element slice a cycle, D1 and m_data stages), fed by cosim/dram.h's R channel (a credit
-    of read_bpc bytes a cycle, one beat a cycle, RVALID held until taken) and drained by
-    dnpu_vec's stage B (a row every C cycles) for H_SAMPLE_FUSED, or by the vector SRAM (a row
-    a cycle) for H_PREFETCH_V.
-
-    count > 1 (H_SAMPLE_FUSED_N, fused): `count` such streams back to back, to the cycle the
-    last position's results are final in dnpu_vec (fn_end). matrix=True (M_MM): `count` weight
-    tiles of `rows` rows to dnpu_matrix, which takes a row every cycle; to the last row's
-    handshake. The R channel runs on (the
-    read engine has the next position's bursts queued); between positions the dequantizer
-    turns round (done, a new command, active two cycles after the last row handshake) and
-    dnpu_vec takes the next position's first row only after fn_end, C + log2(C) + FN_END
-    cycles after the last row's handshake and at least RECI_N cycles after the previous
-    fn_end (its reciprocal must be done)."""
-    if rows <= 0 or count <= 0:
-        return 0
-    bits = mx.format_info(fmt).bits
-    nbytes = mx.stream_nbytes(rows * m.vlen, fmt, m.mx_block)
-    C = m.C if fused else 1
-    end_gap = m.C + m.log2C + _K["FN_END"]
-    if m.port == "ideal":
-        one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
-        return one if count == 1 else count * one + (0 if matrix else count * end_gap)
-
-    IB = m.beat_bytes
-    GE = mx.group_elements(fmt, m.mx_block)
-    SE = min(m.vlen, GE)
-    RPS = m.vlen // SE
-    SPG = GE // SE
-    CMAX = max(SE, 16)
-    sb = SE * bits // 8
-    total_beats = -(-nbytes // IB)
-    total_slices = rows * RPS
-    rate = m.bytes_per_cycle
-    cap = max(IB, rate)
-    credit, rvalid, sent = cap, False, 0              # DRAM R channel
-    fill, beats_left, hdr, g = 0, total_beats, True, 0  # dequantizer buffer
-    slices_left = total_slices
-    pos, dq_on, vec_on, fn_end = 0, 0, 0, -(1 << 30)    # H_SAMPLE_FUSED_N: position, restart cycles
-    d1_v = d1_eor = d1_last = False                     # stage D1
-    m_v = m_last = False                                # m_data
-    b_v, ch = False, 0                                  # dnpu_vec stage B (fused)
-    c_last = C - 1
-    t = 0
-    limit = count * (64 * (total_beats + total_slices + rows * C) + 1000)
-    while t < limit:
-        # -- combinational, from this cycle's registers
-        m_ready = ((not b_v or ch == c_last) and t >= vec_on) if fused else True
-        s_go = rvalid and beats_left > 0 and fill <= CMAX and t >= dq_on
-        d2_go = (not m_v) or m_ready
-        d1_ready = (not d1_v) or d2_go
-        working = slices_left > 0
-        hdr_go = working and hdr and fill >= 16
-        slice_go = working and not hdr and fill >= sb and d1_ready
-        row_hs = m_v and m_ready
-        if row_hs and m_last:
-            if count > 1 and not matrix:
-                fn_end = max(t + end_gap, fn_end + _K["RECI_N"])
-            pos += 1
-            if pos == count:
-                break
-            # the next position: the dequantizer's new command, dnpu_vec after fn_end
-            fill, beats_left, hdr, g, slices_left = 0, total_beats, True, 0, total_slices
-            d1_v = m_v = m_last = False
-            dq_on, vec_on = t + 2, fn_end + 1
-            b_v, ch = True, 0
-            credit = min(credit + rate, cap)
-            if not rvalid and sent < count * total_beats and credit >= IB:
-                rvalid, credit, sent = True, credit - IB, sent + 1
-            t += 1
-            continue
-        # -- registers
-        take = 16 if hdr_go else (sb if slice_go else 0)
-        last_go = slice_go and slices_left == 1
-        fill = 0 if last_go else fill - take + (IB if s_go else 0)
-        if s_go:
-            beats_left -= 1
-        if hdr_go:
-            hdr = False
-        elif slice_go:
-            slices_left -= 1
-            if g == SPG - 1:
-                g, hdr = 0, True
-            else:
-                g += 1
-        # D1 -> m_data
-        if d1_v and d2_go:
-            m_v, m_last = d1_eor, d1_last
-        elif m_ready:
-            m_v = False
-        if slice_go:
-            d1_v = True
-            d1_eor = (total_slices - slices_left) % RPS == 0      # slices_left already decremented
-            d1_last = last_go
-        elif d2_go:
-            d1_v = False
-        # vector unit stage B
-        if fused:
-            if row_hs:
-                b_v, ch = True, 0
-            elif b_v and ch != c_last:
-                ch += 1
-            else:
-                b_v = False
-        # DRAM R channel (cosim/dram.h edge(): the handshake, then credit, then the next beat)
-        if s_go:
-            rvalid = False
-        credit = min(credit + rate, cap)
-        if not rvalid and sent < count * total_beats and credit >= IB:
-            rvalid, credit, sent = True, credit - IB, sent + 1
-        t += 1
-    else:
-        raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
-    if count > 1 and not matrix:
-        return max(fn_end, math.ceil(count * total_beats / m.inflight_rate))
-    return max(t, math.ceil(count * total_beats / m.inflight_rate))
-
-
-# Up to this many weight rows an M_MM's stream is stepped cycle by cycle; beyond, extrapolated.
-MATMUL_EXACT_ROWS = 65536
-
-
-def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = "e4m3", *,
-                  f32: bool = False) -> int:
-    """Cycles of one M_MM* of shape (M, N, K) whose line is resident: FETCH, EXEC, the first
-    read command, the memory's latency, G = ceil(M / matrix.rows) passes over the N / vlen
-    weight tiles of K rows each (stream_cycles, a row a cycle at best), then the last
-    square's mx.block cycles and the last group's output rows, two cycles each when they
-    are written as FP32 rows (`f32`: M_MM_F32, M_MM_ACC_F32). Reading the accumulators
-    (M_MM_ACC*) costs nothing more: it hides behind the stream (docs/PERF.md)."""
-    if not isinstance(m, Machine):
-        m = machine(m)
-    if not (M and N and K):
-        return _K["FE"]
-    if not m.matrix_rows:
-        raise ModelError(f"profile {m.name} has no matrix unit")
-    G = -(-M // m.matrix_rows)
-    last = M - (G - 1) * m.matrix_rows
-    count = G * (N // m.vlen)
-    if count <= 4 or count * K <= MATMUL_EXACT_ROWS:
-        s = stream_cycles(m, fmt, K, False, count, matrix=True)
-    else:   # tiles stream back to back in a steady state: the fourth costs what the third did
-        # (exact on sim; within a few cycles where the read engine's bursts in flight bind)
-        s3, s4 = (stream_cycles(m, fmt, K, False, c, matrix=True) for c in (3, 4))
-        s = s4 + (count - 4) * (s4 - s3)
-    return (_K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
-            + _K["MAT_TAIL"])
-
-
-def mm_v_reads(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
-    """Vector-SRAM reads of one M_MM_V(_RES) on the matrix unit's one read port, but the last
-    tile's residual rows: every W column block (max(vlen, block) reads a square, each of the
-    G*N/vlen tiles K/block squares), every square's X slices (the group's rows, max(1,
-    block/vlen) reads each), the residual rows of every tile but the last."""
-    G = -(-M // rows)
-    last = M - (G - 1) * rows
-    nt, sq = N // vlen, K // block
-    w = G * nt * sq * max(vlen, block)
-    x = nt * sq * M * max(1, block // vlen)
-    r = (M * nt - last) if res else 0
-    return w + x + r
-
-
-def mm_v_unit_cycles(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
-    """dnpu_matrix's done cycle after the handshake for M_MM_V(_RES) (dnpu_matrix.v, "Timing,
-    M_MM_V"): the port is busy every cycle until the last W read (mm_v_reads), the last ring
-    row arrives the cycle after it, then as M_MM: the last square's block cycles, the last
-    tile's m_last rows drained, 3."""
-    G = -(-M // rows)
-    last = M - (G - 1) * rows
-    return mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res) + 1 + block + last + 3
-
-
-def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: bool = False) -> int:
-    """Cycles of one M_MM_V(_RES) whose line is resident: FETCH + EXEC, then the unit
-    (mm_v_unit_cycles from its handshake in the MAT state's first cycle), retire with done."""
-    if not isinstance(m, Machine):
-        m = machine(m)
-    if not (M and N and K):
-        return _K["FE"]
-    if not m.matrix_rows:
-        raise ModelError(f"profile {m.name} has no matrix unit")
-    return _K["FE"] + _K["MAT_V"] + mm_v_unit_cycles(M, N, K, vlen=m.vlen, rows=m.matrix_rows,
-                                                      block=m.mx_block, res=res)
 
 
 # ---- per-instruction cycles ---------------------------------------------------------------------------
@@ -501,12 +173,6 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
 def _one_beat_burst(m: Machine, words: int) -> int:
     per_burst = m.max_burst * m.beat_bytes // 4
     return _K["ONE_BEAT_BURST"] if words > 1 and words % per_burst == 1 else 0
-
-
-def miss_cycles(m: Machine) -> int:
-    """Extra cycles of a fetch-line miss: the line's read latency and beats (dnpu_core waits in
-    FETCH while dnpu_fetch fills the line)."""
-    return m.read_latency + m.line_beats * (m.beat_period if m.port == "rtl" else 1) + _K["MISS"]
 
 
 # ---- the estimate ---------------------------------------------------------------------------------------

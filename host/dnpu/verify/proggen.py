@@ -37,16 +37,14 @@ import random
 
 import numpy as np
 
-from dnpu.spec import isa, matrix, mx
+from dnpu.spec import isa, mx
 from dnpu.spec.config import Config
+from dnpu.verify.proggen_matrix import MATMUL_OPS, MATMUL_V_OPS, MatrixGen
+from dnpu.verify.proggen_vector import VectorGen
 
 __all__ = ["ProgGen", "GenProgram", "BufferSpec", "HOLE", "absent_instructions"]
 
 M32 = 0xFFFF_FFFF
-# The matrix products g_matmul draws from (M_CFG sets their shape).
-MATMUL_OPS = ("M_MM", "M_MM_RES", "M_MM_F32", "M_MM_ACC_F32", "M_MM_ACC", "M_MM_ACC_RES")
-# ... and g_matmul_v (weights as BF16 rows of the vector SRAM)
-MATMUL_V_OPS = ("M_MM_V", "M_MM_V_RES")
 HOLE = 0x0000_0100          # below every runtime heap: never mapped (AXI errors)
 SCRATCH = tuple(range(4, 16))
 ALU = ("S_ADD", "S_SUB", "S_MUL", "S_MIN", "S_MAX", "S_SLT")
@@ -108,7 +106,7 @@ def absent_instructions(cfg: Config) -> frozenset[str]:
     return frozenset(n for n, ins in isa.INSTRS.items() if ins.cls == "matrix" and not cfg.matrix.rows)
 
 
-class ProgGen:
+class ProgGen(MatrixGen, VectorGen):
     """Random valid programs for one hardware profile; program(i) is a pure function of
     (config, seed, i, options)."""
 
@@ -129,6 +127,7 @@ class ProgGen:
         self.block = c.mx.block
         self.formats = list(c.mx.formats)
         self.beat = c.beat_bytes
+        self.hole = HOLE
         self.mx_align = mx.stream_align(self.beat)
         # Buffers: data (random words for H_LOAD_*), out (scratch for stores, then the SRAM
         # dump), mx (one packed tensor per format), edge (64 bytes, allocated last).
@@ -402,249 +401,6 @@ class ProgGen:
         off = 4 * r.randint(0, (self.scratch_bytes - 2 * self.vlen * n) // 4)
         a, b, c = self.regs(r, 3)
         return isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
-
-    # ---- matrix unit -------------------------------------------------------------------------------
-    def g_matmul(self, r, fault: str | None = None):
-        """M_CFG with a random shape (sometimes a zero dimension), then one M_MM* over tiles
-        read from the MX buffer (any bytes are MX data): X, then Y (two rows per output row
-        for the FP32 variants), then R or the accumulators A (read by M_MM_ACC*: random bits,
-        any FP32 value; sometimes A is X itself, which only reads it). R is often Y itself.
-        Faults: N not a multiple of VLEN, Y overlapping X or the A it reads, unmapped weights."""
-        R, vlen = self.cfg.matrix.rows, self.vlen
-        km = matrix.k_multiple(vlen, self.block)
-        fmt = r.choice(self.formats)
-        op = r.choice(MATMUL_OPS)
-        M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
-        K = km * r.randint(1, 3)
-        NT = r.randint(1, 3)
-        stride = matrix.tile_nbytes(K, fmt, self.block, vlen)
-        span = lambda nt: (nt - 1) * stride + -(-mx.stream_nbytes(vlen * K, fmt, self.block) // self.beat) * self.beat
-        while NT > 1 and span(NT) > self.mx_bytes:
-            NT -= 1
-        while K > km and span(NT) > self.mx_bytes:
-            K -= km
-        starts = [o for o in self.mx_off.values() if o + span(NT) <= self.mx_bytes] or [0]
-        off = r.choice(starts)
-        xr, yr = M * K // vlen, M * NT
-        while xr + 4 * yr > self.rows and M > 1:
-            M -= 1
-            xr, yr = M * K // vlen, M * NT
-        ysize = 2 * yr if op in ("M_MM_F32", "M_MM_ACC_F32") else yr
-        vx = self.placed(r, xr, self.rows - 4 * yr)
-        vd = vx + xr + r.randint(0, self.rows - xr - 4 * yr - vx)
-        vr = vd if r.random() < 0.5 or op == "M_MM_ACC_RES" else vd + yr
-        va = vd + ysize + r.randint(0, self.rows - 3 * yr - vd - ysize) if op in ("M_MM_ACC", "M_MM_ACC_RES") else vd
-        if op in ("M_MM_ACC", "M_MM_ACC_RES") and r.random() < 0.2 and 2 * yr <= self.rows - vx:
-            va = vx                                   # A over X: both only read
-        if r.random() < 0.05:
-            M = 0
-        m, n, k, d, x, w, rr = self.regs(r, 7)
-        out = (isa.load_imm(m, M) + isa.load_imm(n, NT * vlen) + isa.load_imm(k, K) +
-               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(w, off) + [f"S_ADD x{w}, x{w}, x3"])
-        third = va if op in ("M_MM_ACC", "M_MM_ACC_RES") else vr
-        out += isa.load_imm(rr, third)
-        if fault == "misaligned":
-            out += isa.load_imm(m, max(M, 1)) + [f"S_ADDI x{n}, x{n}, {r.randint(1, vlen - 1)}"]
-        elif fault == "sram_range":
-            over_a = op in ("M_MM_ACC", "M_MM_ACC_RES") and r.random() < 0.5
-            bad = third + r.randint(0, 2 * yr - 1) if over_a else vx + r.randint(0, max(0, xr - 1))
-            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(d, bad)
-        elif fault == "unmapped":
-            out += isa.load_imm(m, max(M, 1)) + isa.load_imm(w, HOLE)
-        out.append(f"M_CFG x{m}, x{n}, x{k}")
-        if op in ("M_MM_RES", "M_MM_ACC", "M_MM_ACC_RES"):
-            return out + [f"{op} x{d}, x{x}, x{w}, x{rr}, {fmt}"]
-        return out + [f"{op} x{d}, x{x}, x{w}, {fmt}"]
-
-    def g_matmul_v(self, r, fault: str | None = None):
-        """M_CFG with a random shape (sometimes a zero dimension), then M_MM_V or M_MM_V_RES with
-        W [N, K] as N*K/VLEN rows of the vector SRAM (whatever BF16 bits are there, specials
-        included): X, Y, W and a separate R (else R is Y) at random places that do not
-        overlap, or W over X (both only read). Faults: N not a multiple of VLEN; Y over X or
-        over W, W past the SRAM's end, R over Y without being Y."""
-        R, vlen, rows = self.cfg.matrix.rows, self.vlen, self.rows
-        km = matrix.k_multiple(vlen, self.block)
-        op = r.choice(MATMUL_V_OPS)
-        M = r.choice((1, R - 1 or 1, R, R + 1, 2 * R + 1, r.randint(1, 3 * R)))
-        K = km * r.randint(1, 2)
-        NT = r.randint(1, 3)
-        res_apart = op == "M_MM_V_RES" and r.random() < 0.5
-        share = r.random() < 0.25
-
-        def need():
-            xr, yr, wr = M * K // vlen, M * NT, NT * K
-            segs = [("x", max(xr, wr) if share else xr), ("y", yr)]
-            segs += [] if share else [("w", wr)]
-            segs += [("r", yr)] if res_apart else []
-            return xr, yr, wr, segs
-
-        xr, yr, wr, segs = need()
-        while sum(n for _, n in segs) > rows:
-            if M > 1:
-                M -= 1
-            elif NT > 1:
-                NT -= 1
-            elif K > km:
-                K -= km
-            else:
-                break
-            xr, yr, wr, segs = need()
-        r.shuffle(segs)
-        slack = max(0, rows - sum(n for _, n in segs))
-        cuts = sorted(r.randint(0, slack) for _ in segs)
-        at, pos, prev = {}, 0, 0
-        for (name, n), c in zip(segs, cuts):
-            pos += c - prev
-            prev = c
-            at[name] = pos
-            pos += n
-        vx, vd = at["x"], at["y"]
-        vw = vx if share else at["w"]
-        vr = at["r"] if res_apart else vd
-        if r.random() < 0.05:
-            M = 0
-        m, n, k, d, x, w, rr = self.regs(r, 7)
-        if fault == "misaligned":
-            M = max(M, 1)
-            N = NT * vlen + r.randint(1, vlen - 1)
-        else:
-            N = NT * vlen
-        if fault == "sram_range":
-            M = max(M, 1)
-            kind = r.choice(("y_over_x", "y_over_w", "w_past", "r_over_y") if op == "M_MM_V_RES" and yr > 1
-                            else ("y_over_x", "y_over_w", "w_past"))
-            if kind == "y_over_x":
-                vd = vx + r.randint(0, xr - 1)
-            elif kind == "y_over_w":
-                vd = vw + r.randint(0, wr - 1)
-            elif kind == "w_past":
-                vw = rows - wr + r.randint(1, wr)
-            else:
-                vr = vd + r.randint(1, yr - 1)
-        out = (isa.load_imm(m, M) + isa.load_imm(n, N) + isa.load_imm(k, K) +
-               isa.load_imm(d, vd) + isa.load_imm(x, vx) + isa.load_imm(w, vw) + isa.load_imm(rr, vr))
-        out.append(f"M_CFG x{m}, x{n}, x{k}")
-        if op == "M_MM_V_RES":
-            return out + [f"M_MM_V_RES x{d}, x{x}, x{w}, x{rr}"]
-        return out + [f"M_MM_V x{d}, x{x}, x{w}"]
-
-    # ---- vector unit -------------------------------------------------------------------------------
-    def g_trans(self, r, fault: str | None = None):
-        """V_TRANS: source and destination strides 0 (one row), 1, small or as large as two
-        spans allow, spans apart anywhere in the SRAM (at its top too). Faults: the spans
-        overlap, or one runs past the SRAM's end (by a row, or by its stride's wrap)."""
-        vlen, rows = self.vlen, self.rows
-        top = max(0, (rows - 2) // (2 * (vlen - 1)))       # two spans of this stride fit
-
-        def stride():
-            return min(top, r.choice((0, 0, 1, 1, 2, 3, r.randint(0, top), top)))
-
-        for _ in range(50):
-            ss, ds = stride(), stride()
-            ls, ld = (vlen - 1) * ss + 1, (vlen - 1) * ds + 1
-            vs = r.choice((self.placed(r, ls, rows), rows - ls))
-            vd = r.choice((self.placed(r, ld, rows), rows - ld, self.placed(r, ld, rows)))
-            if vs + ls <= vd or vd + ld <= vs:
-                break
-        else:
-            ss = ds = 0
-            vs, vd = 0, rows - 1
-        if fault == "sram_range":
-            kind = r.choice(("overlap", "overlap", "src_past", "dst_past", "wrap"))
-            if kind == "overlap":
-                vd = vs + r.randint(0, (vlen - 1) * ss) if r.random() < 0.5 else max(0, vs - (vlen - 1) * ds)
-            elif kind == "src_past":
-                ss = max(ss, 1)
-                vs = rows - (vlen - 1) * ss + r.randint(0, vlen)
-            elif kind == "dst_past":
-                vd = rows + r.randint(0, 3) - (vlen - 1) * ds
-            else:                                           # only an exact product catches this
-                ds = (1 << 32) // (vlen - 1) + 1
-        a, b, c, d = self.regs(r, 4)
-        return (isa.load_imm(a, vd) + isa.load_imm(b, vs) + isa.load_imm(c, ss) + isa.load_imm(d, ds) +
-                [f"V_TRANS x{a}, x{b}, x{c}, x{d}"])
-
-    def g_map_v_fp(self, r):
-        n = self.count(r, min(self.fpw, self.rows * self.vlen))
-        rows = -(-n // self.vlen)
-        fs, vd = self.placed(r, n, self.fpw), self.placed(r, rows, self.rows)
-        a, b, c = self.regs(r, 3)
-        return isa.load_imm(a, vd) + isa.load_imm(b, fs) + isa.load_imm(c, n) + [f"S_MAP_V_FP x{a}, x{b}, x{c}"]
-
-    def g_vv(self, r, op):
-        n = self.count(r, self.rows, big=64)
-        vd, va = self.range_pair(r, n, self.rows)
-        vb = r.choice((va, vd, self.range_pair(r, n, self.rows)[0]))
-        d, a, b, c = self.regs(r, 4)
-        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(b, vb) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, x{b}, x{c}"]
-
-    def g_vf(self, r, op):
-        n = self.count(r, self.rows, big=64)
-        vd, va = self.range_pair(r, n, self.rows)
-        d, a, c = self.regs(r, 3)
-        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
-
-    def g_reci_v(self, r):
-        n = self.count(r, self.rows, big=64)
-        vd, va = self.range_pair(r, n, self.rows)
-        d, a, c = self.regs(r, 3)
-        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"V_RECI_V x{d}, x{a}, x{c}"]
-
-    def g_exp_v(self, r):
-        n = self.count(r, self.rows, big=64)
-        vd, va = self.range_pair(r, n, self.rows)
-        d, a, c = self.regs(r, 3)
-        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"V_EXP_V x{d}, x{a}, x{c}"]
-
-    def g_fill(self, r):
-        n = self.count(r, self.rows, big=64)
-        d, c = self.regs(r, 2)
-        return isa.load_imm(d, self.placed(r, n, self.rows)) + isa.load_imm(c, n) + [f"V_FILL_VF x{d}, f{r.randint(0, 7)}, x{c}"]
-
-    def g_red(self, r, op):
-        n = self.count(r, self.rows, big=64)
-        a, c, idx = self.regs(r, 3)
-        out = isa.load_imm(a, self.placed(r, n, self.rows)) + isa.load_imm(c, n)
-        fd = r.randint(0, 7)
-        if op == "V_RED_MAX_IDX":
-            return out + [f"V_RED_MAX_IDX f{fd}, x{idx}, x{a}, x{c}"]
-        return out + [f"{op} f{fd}, x{a}, x{c}"]
-
-    # The RTL ranks top-k elements one against each other: n*(n+2) cycles, no retire, no bus
-    # traffic. TOPK_MAX keeps that inside the lockstep's watchdog and its run time small.
-    TOPK_MAX = 300
-
-    def g_topk(self, r):
-        n = self.count(r, min(self.fpw, self.intw, self.TOPK_MAX))
-        d, s, k, c = self.regs(r, 4)
-        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(s, self.placed(r, n, self.fpw)) +
-                isa.load_imm(k, r.randint(0, n + 2)) + isa.load_imm(c, n) + [f"V_TOPK_MASK x{d}, x{s}, x{k}, x{c}"])
-
-    def g_topk_v(self, r):
-        n = self.count(r, min(self.intw, self.rows * self.vlen, self.TOPK_MAX))
-        rows = -(-n // self.vlen)
-        d, a, k, c = self.regs(r, 4)
-        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(a, self.placed(r, rows, self.rows)) +
-                isa.load_imm(k, r.randint(0, n + 2)) + isa.load_imm(c, n) + [f"V_TOPK_MASK_V x{d}, x{a}, x{k}, x{c}"])
-
-    def g_thresh(self, r):
-        n = self.count(r, min(self.fpw, self.intw))
-        d, s, c = self.regs(r, 3)
-        return (isa.load_imm(d, self.placed(r, n, self.intw)) + isa.load_imm(s, self.placed(r, n, self.fpw)) + isa.load_imm(c, n) +
-                [f"V_THRESH_MASK x{d}, x{s}, f{r.randint(0, 7)}, x{c}"])
-
-    def g_select(self, r):
-        n = self.count(r, self.intw)
-        dst, src = self.range_pair(r, n, self.intw)
-        msk = r.choice((src, dst, self.range_pair(r, n, self.intw)[0]))
-        d, m, s, c = self.regs(r, 4)
-        return isa.load_imm(d, dst) + isa.load_imm(m, msk) + isa.load_imm(s, src) + isa.load_imm(c, n) + [f"V_SELECT_INT x{d}, x{m}, x{s}, x{c}"]
-
-    def g_mask_fp(self, r):
-        n = self.count(r, min(self.fpw, self.intw))
-        d, m, c = self.regs(r, 3)
-        return (isa.load_imm(d, self.placed(r, n, self.fpw)) + isa.load_imm(m, self.placed(r, n, self.intw)) + isa.load_imm(c, n) +
-                [f"V_MASK_FP x{d}, x{m}, f{r.randint(0, 7)}, x{c}"])
 
     # ---- structure ----------------------------------------------------------------------------------
     def simple(self, r) -> list[str]:

@@ -1,6 +1,6 @@
 `default_nettype none
 // dnpu_matrix: the matrix unit (the M_MM* instructions). Y[M, N] = X[M, K] . W[N, K]^T with
-// BF16 operands and FP32 accumulation, bit for bit dnpu.spec.numerics.matmul_bf16
+// BF16 operands and FP32 accumulation, bit for bit dnpu.spec.matmul.matmul_bf16
 // (docs/NUMERICS.md section 11): per output, acc = +0 or (cmd_ain) the FP32 accumulator an
 // earlier instruction left in A, then for k = 0..K-1 in increasing k
 // acc = fp32(acc + fp32(x * w)); the result is bf16(acc), bf16(acc + r) rounded once with

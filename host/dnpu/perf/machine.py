@@ -1,0 +1,160 @@
+"""The timing parameters of a profile (`Machine`, `machine()`) and the model's constants, each
+with the RTL state machine it comes from (docs/PERF.md has the table).
+
+Memory timing is the co-simulation's DRAM model (cosim/dram.h) with the profile's [memory]
+section: read_latency cycles from AR to the first R beat, a bandwidth credit of
+bytes_per_cycle, at most one beat a cycle; write latency = read latency (the verilator
+backend's default). `port` "rtl" is the memory port as built, "ideal" one that keeps up with
+memory.bytes_per_cycle (dnpu.perf.analytical's docstring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dnpu.spec import config as config_mod
+from dnpu.spec.config import Config
+
+__all__ = ["ModelError", "CONSTANTS", "Machine", "machine", "miss_cycles"]
+
+
+class ModelError(ValueError):
+    """A program the model cannot time (a data-dependent count, a shape the profile rejects)."""
+
+
+# ---- constants: every one from the RTL, confirmed by Verilator retire traces ------------------
+# name: (value, origin)
+CONSTANTS: dict[str, tuple[int, str]] = {
+    "RUN_OVERHEAD": (8, "harness run(): START write over AXI4-Lite reaches the core, and the STATUS poll "
+                        "sees DONE after C_HALT; measured 8 on sim, pynq-z2, zcu104 (straight-line code)"),
+    "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost')"),
+    "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
+    "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
+    "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
+    "RSQRT": (26, "S_RSQRT_FP waits in FPU for dnpu_fp32_rsqrt's done: 28 cycles in all"),
+    "MISS": (2, "fetch miss: the core waits in FETCH while dnpu_fetch issues the line read and fills "
+                "the line: read_latency + line beats, +2 (engine issue, AR handshake); measured "
+                "RL+beats+2 on all three profiles"),
+    "LOAD": (4, "H_LOAD_*: EXEC, read engine issue, AR, unpacker register: 4 + RL + words (one word a "
+                "cycle; H_LOAD_V: n*VLEN/2 words, a row written with its last word)"),
+    "STORE": (6, "H_STORE_INT/FP/V: EXEC, AW, W pipeline, B response: 6 + write_latency + words"),
+    "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
+                  "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
+    "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
+                      "log2(C) chunk-sum levels, S5, M_DONE: C + log2(C) + 4"),
+    "FN_START": (1, "H_SAMPLE_FUSED_N issues its first read command in VEC, one cycle after EXEC"),
+    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + log2(C) + 4 cycles "
+                  "after its last row's handshake; the next position's rows are taken after it"),
+    "RECI_N": (25, "H_SAMPLE_FUSED_N: dnpu_vec's dnpu_fp32_reci: done 25 cycles after fn_end starts it; "
+                   "a position's fn_end waits for the previous reciprocal's done"),
+    "FN_TAIL": (27, "H_SAMPLE_FUSED_N after the last fn_end: the reciprocal (25), FP write with fn_fin, "
+                    "M_DONE, the done pulse: retire 27 cycles after it"),
+    "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
+    "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
+    "RECI_CHUNK": (25, "V_RECI_V: each chunk of LANES elements takes the lanes' iterative reciprocal "
+                       "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
+    "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
+    "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
+    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
+    "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
+    "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
+                  "VLEN*VLEN elements"),
+    "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
+    "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
+    "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
+                          "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
+    "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),
+    "MAT_TAIL": (3, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
+                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 3 "
+                    "(dnpu_matrix's done, retire)"),
+    "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
+                 "mm_v_unit_cycles) retires the instruction"),
+    "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
+}
+_K = {k: v for k, (v, _) in CONSTANTS.items()}
+
+
+# ---- the machine a profile describes ----------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """The timing parameters of one profile (and memory-port variant)."""
+    name: str
+    vlen: int
+    lanes: int
+    beat_bytes: int
+    fetch_words: int
+    read_latency: int
+    write_latency: int
+    bytes_per_cycle: int
+    max_burst: int
+    mx_block: int
+    f_clk_mhz: float
+    matrix_rows: int = 0
+    port: str = "rtl"
+    fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
+    config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
+
+    @property
+    def C(self) -> int:
+        return self.vlen // self.lanes
+
+    @property
+    def log2C(self) -> int:
+        return self.C.bit_length() - 1
+
+    @property
+    def line_bytes(self) -> int:
+        return 4 * self.fetch_words
+
+    @property
+    def line_beats(self) -> int:
+        return max(1, self.line_bytes // self.beat_bytes)
+
+    @property
+    def beat_period(self) -> int:
+        """Cycles between R beats of the DRAM model: its credit gains bytes_per_cycle a cycle but
+        banks at most one beat (cosim/dram.h), so a beat every ceil(beat_bytes / bytes_per_cycle)."""
+        return -(-self.beat_bytes // self.bytes_per_cycle)
+
+    @property
+    def inflight_rate(self) -> float:
+        """Beats a cycle the read engine sustains on a long stream: RD_MAX_OUT bursts in flight,
+        each holding its slot for RL + burst + 1 cycles (dnpu_axi_rd)."""
+        burst = min(self.max_burst, 4096 // self.beat_bytes)
+        return _K["RD_MAX_OUT"] * burst / (self.read_latency + burst + 1)
+
+    @property
+    def beat_rate(self) -> float:
+        """Sustained beats a cycle of a long read stream."""
+        return min(1.0 / self.beat_period, self.inflight_rate)
+
+    @property
+    def read_bpc(self) -> float:
+        """Sustained read bytes a cycle of a long stream."""
+        if self.port == "ideal":
+            return float(self.bytes_per_cycle)
+        return self.beat_bytes * self.beat_rate
+
+    @property
+    def write_word_rate(self) -> float:
+        """32-bit words a cycle into the write engine: one, unless the DRAM's credit is slower."""
+        return min(1.0, self.beat_bytes / 4 / self.beat_period) if self.port == "rtl" else 1.0
+
+
+def machine(cfg: Config | str, port: str = "rtl") -> Machine:
+    """The timing parameters of a profile (a Config, a name or a .toml path)."""
+    if not isinstance(cfg, Config):
+        cfg = config_mod.load(cfg)
+    if port not in ("rtl", "ideal"):
+        raise ValueError(f"port {port!r}: choose 'rtl' or 'ideal'")
+    return Machine(name=cfg.name, vlen=cfg.vector.vlen, lanes=cfg.vector.lanes, beat_bytes=cfg.beat_bytes,
+                   fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
+                   write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
+                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
+                   matrix_rows=cfg.matrix.rows, config=cfg)
+
+
+def miss_cycles(m: Machine) -> int:
+    """Extra cycles of a fetch-line miss: the line's read latency and beats (dnpu_core waits in
+    FETCH while dnpu_fetch fills the line)."""
+    return m.read_latency + m.line_beats * (m.beat_period if m.port == "rtl" else 1) + _K["MISS"]
