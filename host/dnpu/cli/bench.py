@@ -17,6 +17,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.plot and not Path(args.plot).suffix:
         raise UsageError(f"--plot {args.plot}: give the chart's format as the file extension, e.g. .png")
+    if args.forward == "npu":
+        return _bench_forward(args)
     flows = tuple(f.strip() for f in args.flows.split(",") if f.strip())
     with progress_bar("bench", quiet=args.quiet, unit="stage") as bar:
         r = bench.run(args.model, backend=args.backend, prompts=args.prompts, config=args.config,
@@ -37,6 +39,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_forward(args: argparse.Namespace) -> int:
+    from dnpu.bench.step import format_forward_table, plot_forward, run_forward
+
+    with progress_bar("bench --forward npu", quiet=args.quiet, unit="stage") as bar:
+        r = run_forward(args.model, backend=args.backend, prompts=args.prompts, config=args.config,
+                        weights_fmt=args.weights_fmt, reps=args.reps, seed=args.seed, threads=args.threads or 1,
+                        progress=bar)
+    print(format_forward_table(r))
+    write_json(args.json, r)
+    if args.plot:
+        with atomic_output(args.plot) as tmp:
+            plot_forward(r, tmp)
+        print(f"plot: {args.plot}")
+    return 0
+
+
 _BACKEND = "verilator"      # the default: cycles of the RTL
 
 
@@ -49,6 +67,11 @@ def register(sub) -> None:
     s.add_argument("--prompts", type=int, default=4, help="held-out prompts of the model's task, one batch "
                                                           "(default 4)")
     add_schedule_args(s)
+    s.add_argument("--forward", default="host", choices=("host", "npu"),
+                   help="host: the model forward in PyTorch, the sampling on the NPU (default); npu: the whole "
+                        "step on the NPU, its cycles split by kind of work")
+    s.add_argument("--weights-fmt", dest="weights_fmt", default="e4m3", help="with --forward npu: MX format of "
+                                                                             "the linear weights")
     s.add_argument("--flows", default=",".join(FLOWS), help="NPU flows, comma-separated (default %(default)s)")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--config", default="sim", help="hardware profile the NPU backend runs (default sim)")

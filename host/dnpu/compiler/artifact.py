@@ -95,6 +95,7 @@ def write(out, prog: ForwardProgram, image: bytes, cfg: Config, model_config: di
             "weights_fmt": prog.fmt,
             "mlp_chunk": prog.mlp_chunk,
             "key_tile": prog.key_tile,
+            "sections": [list(x) for x in prog.sections],
             "program": {"file": "forward.bin", "name": k.name, "tile": k.tile, "shape": dict(k.shape),
                         "layout": {n: list(v) for n, v in k.layout.items()}, "arg_order": list(k.arg_order)},
             "weights": {"file": "weights.safetensors", "nbytes": len(image),
@@ -147,5 +148,6 @@ def read(path, cfg: Config | None = None) -> Artifact:
         raise ArtifactError(f"{path}: the weights image has {len(image)} bytes, the manifest says "
                             f"{m['weights']['nbytes']}")
     prog = ForwardProgram(kernel, ForwardShape(**m["shape"]), m["weights_fmt"],
-                          {n: tuple(v) for n, v in m["weights"]["layout"].items()}, m["mlp_chunk"], m["key_tile"])
+                          {n: tuple(v) for n, v in m["weights"]["layout"].items()}, m["mlp_chunk"], m["key_tile"],
+                          tuple((int(i), str(k)) for i, k in m.get("sections", [])))
     return Artifact(path, m, prog, image)

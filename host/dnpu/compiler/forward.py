@@ -33,7 +33,11 @@ from dnpu.spec import isa, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS"]
+__all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS",
+           "SECTIONS"]
+
+# The kinds of work a forward's instructions do, for profiles of where its cycles go.
+SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "store")
 
 # Which argument register carries which buffer's address: the ids and the logits lie
 # with the program (`kernel.layout`), the weights image wherever the device placed it.
@@ -68,7 +72,8 @@ class ForwardShape:
 class ForwardProgram:
     """The compiled forward: the program (`kernel`: binary, source, argument order), the
     weights image's layout {name: (offset, bytes)}, the MX format of its linear weights,
-    the chunk of the MLP hidden size and the attention key tile."""
+    the chunk of the MLP hidden size, the attention key tile, and where each kind of
+    work starts: (instruction index, one of SECTIONS), in program order."""
 
     kernel: KernelProgram
     shape: ForwardShape
@@ -76,6 +81,16 @@ class ForwardProgram:
     weight_layout: dict[str, tuple[int, int]]
     mlp_chunk: int
     key_tile: int
+    sections: tuple[tuple[int, str], ...] = ()
+
+    def section_of(self, word: int) -> str:
+        """The kind of work (SECTIONS) instruction `word` (index from the program start) does."""
+        kind = "setup"
+        for first, name in self.sections:
+            if first > word:
+                break
+            kind = name
+        return kind
 
     @property
     def weights_nbytes(self) -> int:
@@ -226,10 +241,10 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
     a = [f"# LLaDA forward: profile {cfg.name}, T={T} d={d} heads={H} layers={shape.n_layers} "
          f"mlp={F} (chunks of {chunk}) vocab={shape.embedding_size}, weights {fmt}",
          *(f"S_LD_ARG {_REG[b]}, {arg[b]}" for b in FORWARD_ARGS),
-         *_at("x6", layout, "consts"), "S_ADDI x5, x0, 2", "H_LOAD_FP x0, x6, x5",
+         "#@ setup", *_at("x6", layout, "consts"), "S_ADDI x5, x0, 2", "H_LOAD_FP x0, x6, x5",
          *li("x5", T * hh), *li("x4", p["cos"]), *_at("x6", layout, "cos"), "H_LOAD_V x4, x6, x5",
          *li("x4", p["sin"]), *_at("x6", layout, "sin"), "H_LOAD_V x4, x6, x5",
-         "# embedding",
+         "#@ embedding",
          *li("x5", T), "H_LOAD_INT x0, x1, x5",
          *li("x5", dv), *li("x6", 2 * d), *_at("x11", layout, "wte"), *li("x12", p["x"]), "S_ADDI x9, x0, 0",
          f"C_LOOPI {T}, 6",
@@ -237,13 +252,14 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
          "S_ADD x12, x12, x5", "S_ADDI x9, x9, 1"]
     for i in range(shape.n_layers):
         L = f"layers.{i}."
-        a += [f"# layer {i}: attention", *_norm(p, layout, L + "attn_norm", T, dv)]
+        a += [f"# layer {i}: attention", "#@ norm", *_norm(p, layout, L + "attn_norm", T, dv)]
         for h in range(H):
-            a += [f"# layer {i} head {h}",
+            a += [f"# layer {i} head {h}", "#@ linear",
                   *_mm("M_MM", layout, f"{L}q.{h}", fmt, T, hd, d, att.q, p["h"]),
                   *_mm("M_MM", layout, f"{L}k.{h}", fmt, T, hd, d, att.k, p["h"]),
                   *_mm("M_MM", layout, f"{L}v.{h}", fmt, T, hd, d, att.v, p["h"]),
-                  *_rope(p, att.q, T, hh), *_rope(p, att.k, T, hh), *head_rows(att)]
+                  "#@ rope", *_rope(p, att.q, T, hh), *_rope(p, att.k, T, hh), "#@ attention", *head_rows(att),
+                  "#@ linear"]
             if H == 1:
                 a += _mm("M_MM_RES", layout, f"{L}o.0", fmt, T, d, hd, p["x"], att.o)
             elif h == 0:
@@ -252,15 +268,15 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
                 a += _mm("M_MM_ACC_F32", layout, f"{L}o.{h}", fmt, T, d, hd, p["acc"], att.o)
             else:
                 a += _mm("M_MM_ACC_RES", layout, f"{L}o.{h}", fmt, T, d, hd, p["x"], att.o, va=p["acc"])
-        a += [f"# layer {i}: MLP", *_norm(p, layout, L + "ff_norm", T, dv)]
+        a += [f"# layer {i}: MLP", "#@ norm", *_norm(p, layout, L + "ff_norm", T, dv)]
         g, u, act = att.q, att.q + T * chunk // vlen, att.q + 2 * T * chunk // vlen
         starts = list(range(0, F, chunk))
         for j, c0 in enumerate(starts):
-            a += [*_mm("M_MM", layout, f"{L}gate.{c0}", fmt, T, chunk, d, g, p["h"]),
+            a += ["#@ linear", *_mm("M_MM", layout, f"{L}gate.{c0}", fmt, T, chunk, d, g, p["h"]),
                   *_mm("M_MM", layout, f"{L}up.{c0}", fmt, T, chunk, d, u, p["h"]),
-                  *li("x8", act), *li("x9", g), *li("x10", u), *li("x11", T * chunk // vlen),
+                  "#@ activation", *li("x8", act), *li("x9", g), *li("x10", u), *li("x11", T * chunk // vlen),
                   "S_LI_FP f1, 0xBF80", "S_LI_FP f2, 0x3F80",
-                  *swiglu_rows("x8", "x9", "x10", "x11", "f1", "f2")]
+                  *swiglu_rows("x8", "x9", "x10", "x11", "f1", "f2"), "#@ linear"]
             if len(starts) == 1:
                 a += _mm("M_MM_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act)
             elif j == 0:
@@ -270,9 +286,9 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
             else:
                 a += _mm("M_MM_ACC_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act, va=p["acc"])
     lg = att.q
-    a += ["# final norm and LM head", *_norm(p, layout, "ln_f", T, dv),
-          *_mm("M_MM", layout, "head", fmt, T, Ep, d, lg, p["h"]),
-          *li("x4", lg), *li("x5", T * Ep // vlen), "H_STORE_V x4, x3, x5", "C_HALT"]
+    a += ["# final norm and LM head", "#@ norm", *_norm(p, layout, "ln_f", T, dv),
+          "#@ linear", *_mm("M_MM", layout, "head", fmt, T, Ep, d, lg, p["h"]),
+          "#@ store", *li("x4", lg), *li("x5", T * Ep // vlen), "H_STORE_V x4, x3, x5", "C_HALT"]
     return "\n".join(a) + "\n"
 
 
@@ -286,10 +302,30 @@ def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
     p, att, chunk, B = _plan(cfg, shape)
     layout = _layout(cfg, shape, fmt, chunk)
     Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
-    kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len,
-               _source(cfg, shape, fmt, layout, p, att, chunk),
+    src = _source(cfg, shape, fmt, layout, p, att, chunk)
+    kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
                [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep)], FORWARD_ARGS[:2])
-    return ForwardProgram(kp, shape, fmt, layout, chunk, B)
+    return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4))
+
+
+def _sections(src: str, words: int) -> tuple[tuple[int, str], ...]:
+    """(index of the first instruction, kind) of each "#@ kind" marker in src, merged when
+    a kind follows itself."""
+    out: list[tuple[int, str]] = []
+    n = 0
+    for line in src.splitlines():
+        t = line.strip()
+        if t.startswith("#@"):
+            kind = t[2:].strip()
+            assert kind in SECTIONS, kind
+            if out and out[-1][0] == n:
+                out.pop()
+            if not out or out[-1][1] != kind:
+                out.append((n, kind))
+        elif t and not t.startswith("#"):
+            n += 1
+    assert n == words, (n, words)
+    return tuple(out)
 
 
 def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3") -> ForwardProgram:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from dnpu.compiler import CompileError, artifact
-from dnpu.compiler.forward import ForwardProgram, ForwardShape, forward_program, weight_image
+from dnpu.compiler.forward import SECTIONS, ForwardProgram, ForwardShape, forward_program, weight_image
 from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix
@@ -187,8 +187,9 @@ class NpuForward:
             got = self._placed[dev] = (w, p)
         return got
 
-    def run(self, dev, ids, run_info: list | None = None) -> np.ndarray:
-        """Logits BF16 bits [T, E] of one sequence `ids` (ints [T]) on the opened device."""
+    def run(self, dev, ids, run_info: list | None = None, *, trace: bool = False) -> np.ndarray:
+        """Logits BF16 bits [T, E] of one sequence `ids` (ints [T]) on the opened device;
+        trace: record the retires (RunInfo.trace) for `section_cycles`."""
         from dnpu import runtime
 
         ids = np.asarray(ids)
@@ -201,7 +202,8 @@ class NpuForward:
         k = self.program.kernel
         p.write(ids.astype("<i4").tobytes(), offset=k.layout["ids"][0])
         try:
-            info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr))
+            info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr),
+                           trace=len(k.binary) * 64 if trace else False)
         except runtime.DeviceError as e:
             raise RuntimeError(f"{dev.backend}: the forward program did not halt:\n{e}") from e
         if run_info is not None:
@@ -209,6 +211,22 @@ class NpuForward:
         off, n = k.layout["logits"]
         Ep = n // (2 * T)
         return np.frombuffer(p.read(n, offset=off), "<u2").reshape(T, Ep)[:, :E].copy()
+
+
+    def section_cycles(self, info) -> dict[str, int]:
+        """Cycles of a traced co-simulated run (`run(..., trace=True)`) by the kind of work
+        (dnpu.compiler.forward.SECTIONS): each retire's cycles since the one before go to
+        its instruction's section; what follows the last retire (the halt) to "store"."""
+        if info.trace is None or info.cycles is None or info.trace_dropped:
+            raise ValueError("section_cycles needs a complete retire trace with cycles (run(..., trace=True) "
+                             "on a clocked backend)")
+        out = dict.fromkeys(SECTIONS, 0)
+        last = 0
+        for r in info.trace:
+            out[self.program.section_of((r.pc - info.prog) // 4)] += r.cycle - last
+            last = r.cycle
+        out["store"] += info.cycles - last
+        return out
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
