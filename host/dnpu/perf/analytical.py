@@ -292,12 +292,14 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
         st = static.get(pc)
         if st is None or st[0] is not a:
             regs = (a.get("n"), a.get("count"), a.get("addr"))
-            mask = sum(1 << r for r in regs if r is not None)
+            # The address is left out: a data-dependent one (a gather's row) is costed at the
+            # value computed with the data read as zero, see docs/PERF.md "Data-dependent addresses".
+            mask = sum(1 << r for r in regs[:2] if r is not None)
             st = static[pc] = (a, isa.MXFMT_NAMES.get(a["fmt"]) if "fmt" in a else None, regs, mask)
             names[pc] = name
         _, fmt, (rn, rc, ra), mask = st
         if emu.x_data & mask:                 # costed without the data values (ModelError if it needs them)
-            xd = emu.x_data
+            xd = emu.x_data if ra is None else emu.x_data & ~(1 << ra)
             c, vec = instr_cycles(m, name, a, [None if xd >> i & 1 else v for i, v in enumerate(x)], fmt)
         else:
             key = (pc, None if rn is None else x[rn], None if rc is None else x[rc],
