@@ -1,12 +1,14 @@
-"""`make demo`: generation on the shipped model with the sampling step on the NPU's RTL.
+"""`make demo`: generation on the shipped model with the whole diffusion step on the NPU's RTL.
 
 1. Build (or find in the cache) the Verilator co-simulation of the `sim` profile.
-2. `dnpu generate --backend verilator` on a held-out prompt of the model's task:
-   every sampling step's MX logits go to the RTL, which commits the tokens.
-3. `dnpu.bench` on the same prompt: the generation again on the torch reference
-   sampler and on the RTL in both flows; the tokens must be identical (exit 1
-   otherwise); then the timing table: model forward, NPU cycles and time at the
-   profile's clock, PyTorch sampling time, tokens/s, and the asic-2048 projection.
+2. `dnpu generate --backend verilator --forward npu` on a held-out prompt of the model's
+   task: every step's forward (embedding, RMSNorm, projections on the matrix unit, RoPE,
+   streaming-softmax attention, SwiGLU, LM head) and its sampling run on the RTL; the host
+   only tokenizes and loops.
+3. `dnpu bench --forward npu` on the same prompt: the generation again, each step's cycles
+   split by kind of work, time and tokens/s at the profile's clock beside PyTorch's forward
+   + sampling. Its tokens must equal the emulator's with the same programs (exit 1
+   otherwise), and are set beside the host path's (PyTorch forward, torch sampler).
 """
 
 from __future__ import annotations
@@ -16,34 +18,48 @@ import time
 
 
 def main() -> int:
-    from dnpu import bench, cli
-    from dnpu.model import get_task, model_info
+    from dnpu import cli
+    from dnpu.bench.step import format_forward_table, run_forward
+    from dnpu.generation import generate
+    from dnpu.model import get_task, load, model_info
+    from dnpu.model.tasks import generation_defaults
     from dnpu.runtime import cosim
 
     t0 = time.perf_counter()
-    task = get_task(model_info()["task"])
+    info = model_info()
+    task = get_task(info["task"])
     a, b = task.heldout(1, seed=0)[0]
     prompt = task.prompt(a, b)
-    print(f"dnpu demo: the shipped tiny LLaDA model ({task.name}) with its sampling step on the NPU RTL\n")
+    print(f"dnpu demo: the shipped tiny LLaDA model ({task.name}) with the whole diffusion step on the NPU RTL\n")
 
     res = cosim.ensure_built("sim", log=lambda m: print(f"  {m} (a minute or two) ...", flush=True))
     print(f"co-simulation model (profile sim): {'built' if res.built else 'cached'} in {res.seconds:.1f} s "
           f"({res.dir})\n")
 
-    print(f"$ dnpu generate --backend verilator --threads 1 --prompt '{prompt}'    "
+    print(f"$ dnpu generate --backend verilator --forward npu --threads 1 --prompt '{prompt}'    "
           f"(expected answer {task.answer(a, b)})", flush=True)
-    rc = cli.main(["generate", "--backend", "verilator", "--threads", "1", "--prompt", prompt])
+    rc = cli.main(["generate", "--backend", "verilator", "--forward", "npu", "--threads", "1", "--prompt", prompt])
     if rc:
         return rc
 
-    print("\n$ dnpu bench --backend verilator --prompts 1 --no-compile   (the same prompt)\n", flush=True)
-    r = bench.run(backend="verilator", prompts=1, compile=False, reps=10, seed=0)
-    print(bench.format_table(r, per_step=False))
-    print(f"\ndemo wall time {time.perf_counter() - t0:.1f} s. More: `dnpu bench --json b.json --plot b.png` "
-          f"(torch.compile, per-step table), `dnpu eval`, `dnpu project`, `make test`.")
-    if not r["tokens_match"]:
-        print(f"demo: FAILED: the RTL's tokens differ from the torch sampler's: {r['token_mismatches']}",
-              file=sys.stderr)
+    print("\n$ dnpu bench --forward npu --backend verilator --prompts 1   (the same prompt)\n", flush=True)
+    r = run_forward(backend="verilator", prompts=1, reps=5, seed=0)
+    print(format_forward_table(r))
+
+    model, tok = load(device="cpu")
+    settings = generation_defaults(info, task)
+    ids, _ = task.encode_batch(tok, [a], [b])
+    P = ids.shape[1]
+    emu = generate(model, ids, sampler="emu", forward="npu", **settings)[0, P:].tolist()
+    host = generate(model, ids, sampler="torch", **settings)[0, P:].tolist()
+    rtl = r["generated"][0]
+    show = lambda t: tok.decode(t[:t.index(tok.eos_token_id)] if tok.eos_token_id in t else t)  # noqa: E731
+    print(f"\ntokens: RTL {show(rtl)!r}, emulator {show(emu)!r}, host path (PyTorch forward) {show(host)!r}, "
+          f"expected {task.answer(a, b)!r}")
+    print(f"\ndemo wall time {time.perf_counter() - t0:.1f} s. More: `dnpu check-generate --forward npu`, "
+          f"`dnpu bench --forward npu --json b.json --plot b.png`, `dnpu compile`, `make test`.")
+    if rtl != emu:
+        print("demo: FAILED: the RTL's tokens differ from the emulator's running the same programs", file=sys.stderr)
         return 1
     return 0
 

@@ -113,11 +113,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     eos = tok.eos_token_id
     completion = tok.decode(gen[:gen.index(eos)] if eos in gen else gen)
     print(args.prompt + completion)
-    where = args.backend if args.forward == "npu" else model.device.type
-    print(f"{stats.forwards} forwards on {where} {stats.forward_s * 1e3:.1f} ms, sampling on {args.backend} "
-          f"{stats.sample_s * 1e3:.1f} ms, other {stats.other_s * 1e3:.1f} ms; "
-          f"{stats.tokens} tokens in {stats.wall_s:.3f} s = {stats.tokens_per_s:.1f} tokens/s "
-          f"({model.device.type}, {dtype_name(model)})")
+    if args.forward == "npu":
+        npu = ""
+        if stats.forward_cycles:
+            from dnpu.spec import config as config_mod
+
+            mhz = config_mod.load(args.config).clock.f_clk_mhz
+            npu = (f"; the forwards took {stats.forward_cycles:,} NPU cycles = "
+                   f"{stats.forward_cycles / (mhz * 1e3):.2f} ms at {mhz:g} MHz")
+        print(f"{stats.forwards} forwards and samplings on {args.backend}: {stats.wall_s:.3f} s of host time"
+              f"{npu} (`dnpu bench --forward npu` splits the step)")
+    else:
+        print(f"{stats.forwards} forwards {stats.forward_s * 1e3:.1f} ms, sampling on {args.backend} "
+              f"{stats.sample_s * 1e3:.1f} ms, other {stats.other_s * 1e3:.1f} ms; "
+              f"{stats.tokens} tokens in {stats.wall_s:.3f} s = {stats.tokens_per_s:.1f} tokens/s "
+              f"({model.device.type}, {dtype_name(model)})")
     write_json(args.json, {
         "prompt": args.prompt, "completion": completion, "text": args.prompt + completion,
         "tokens": gen, "backend": args.backend, "model": str(args.model or "shipped"),
