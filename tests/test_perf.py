@@ -79,6 +79,96 @@ def test_stream_costs_match_measured_rtl(prof, name, rows, fmt, cycles):
     assert abs(got - cycles) <= max(2, 0.002 * cycles), (got, cycles)
 
 
+# Transformer kernels and the small forward of dnpu.verify.perf (KERNEL_GRID, FORWARD_MODEL):
+# RTL cycles measured on the Verilator co-simulation (check-perf, random data).
+MEASURED_KERNELS = [
+    ("sim", "rms_norm", (1, 64), 455), ("sim", "rms_norm", (33, 128), 10370),
+    ("sim", "swiglu", (7, 64), 2276), ("sim", "swiglu", (16, 256), 19148),
+    ("sim", "rope", (8, 2, 32), 2018), ("sim", "rope", (16, 4, 64), 11027),
+    ("sim", "embedding", (8, 64, 40), 959), ("sim", "embedding", (64, 32, 1000), 4511),
+    ("sim", "attention", (1, 8, 8, 32), 4088), ("sim", "attention", (2, 16, 36, 32), 18428),
+    ("sim", "attention", (1, 4, 64, 64), 10721),
+    ("pynq-z2", "rms_norm", (1, 64), 617), ("pynq-z2", "swiglu", (7, 64), 2960),
+    ("pynq-z2", "rope", (16, 4, 64), 10472), ("pynq-z2", "embedding", (64, 32, 1000), 5897),
+]
+MEASURED_FORWARD_SIM = 72839          # FORWARD_MODEL, T = 16
+
+
+def _kernel_estimate(prof: str, kernel: str, shape) -> an.Estimate:
+    cfg = config.load(prof)
+    prog = dnpu.verify.perf.kernel_program(cfg, kernel, shape)
+    return an.program(cfg, prog.binary, prog.args(HEAP_BASE), HEAP_BASE + prog.layout["program"][0])
+
+
+@pytest.mark.parametrize("prof,kernel,shape,cycles", MEASURED_KERNELS)
+def test_kernel_costs_match_measured_rtl(prof, kernel, shape, cycles):
+    est = _kernel_estimate(prof, kernel, shape)
+    assert abs(est.cycles - cycles) <= 0.01 * cycles, (est.cycles, cycles)
+
+
+def test_forward_cost_matches_measured_rtl():
+    from dnpu.compiler.forward import forward_program
+    from dnpu.model import LLaDAConfig
+    from dnpu.model.npu import forward_shape
+
+    spec = dict(dnpu.verify.perf.FORWARD_MODEL)
+    T = spec.pop("seq_len")
+    prog = forward_program(SIM, forward_shape(LLaDAConfig(**spec), T))
+    k = prog.kernel
+    est = an.program(SIM, k.binary, prog.args(HEAP_BASE, HEAP_BASE + 64 * 4096), HEAP_BASE + k.layout["program"][0])
+    assert abs(est.cycles - MEASURED_FORWARD_SIM) <= 0.01 * MEASURED_FORWARD_SIM
+    assert est.ops["H_LOAD_V"][0] >= T                      # the gather's rows are costed, one a token
+
+
+def test_kernel_grid_compiles_or_says_why():
+    """Every KERNEL_GRID point compiles on sim; on pynq-z2 the skips are the documented ones."""
+    for prof in ("sim", "pynq-z2"):
+        cfg = config.load(prof)
+        for kernel, shapes in dnpu.verify.perf.KERNEL_GRID.items():
+            for shape in shapes:
+                try:
+                    dnpu.verify.perf.kernel_program(cfg, kernel, shape)
+                except compiler.CompileError as e:
+                    assert prof != "sim", (kernel, shape, str(e))
+                    assert "matrix unit" in str(e) or "whole vector rows" in str(e), str(e)
+
+
+def test_gather_rows_are_whole_beats():
+    """The model costs a data-dependent load address (a gather's row) at the alignment of the
+    value computed with the data read as zero: sound when a row is a whole number of beats
+    and the table starts on a beat, as on every profile (docs/PERF.md)."""
+    from dnpu.compiler.embed import embedding_program
+    from dnpu.compiler.forward import ForwardShape, forward_program
+
+    for path in sorted((REPO / "hw" / "config").glob("*.toml")):
+        cfg = config.load(path.stem)
+        assert (2 * cfg.vector.vlen) % cfg.beat_bytes == 0 and mx.PACK_ALIGN % cfg.beat_bytes == 0, cfg.name
+    prog = embedding_program(SIM, 8, 64, 40)
+    assert prog.layout["table"][0] % mx.PACK_ALIGN == 0
+    fw = forward_program(SIM, ForwardShape(64, 2, 1, 96, 40, 8))
+    assert fw.weight_layout["wte"][0] % mx.PACK_ALIGN == 0
+
+
+def test_data_dependent_address_costs_the_bases_alignment():
+    beat = SIM.beat_bytes
+    gather = ("S_LD_ARG x1, 0\nS_ADDI x5, x0, 2\nS_ADDI x6, x0, {row}\nS_LD_INT x3, x0, 0\n"
+              "S_MUL x3, x3, x6\nS_ADD x3, x1, x3\nH_LOAD_V x0, x3, x5\nC_HALT\n")
+    direct = "S_LD_ARG x1, 0\nS_ADDI x5, x0, 2\nS_ADDI x6, x0, {row}\nS_LD_INT x3, x0, 0\nS_MUL x3, x3, x6\n" \
+             "S_ADD x3, x1, x0\nH_LOAD_V x0, x3, x5\nC_HALT\n"
+    table = HEAP_BASE + 4096
+    for off in (0, 4, beat - 4):
+        g = an.program(SIM, isa.assemble(gather.format(row=64)), [table + off])
+        d = an.program(SIM, isa.assemble(direct.format(row=64)), [table + off])
+        assert g.cycles == d.cycles and g.ops["H_LOAD_V"] == d.ops["H_LOAD_V"]
+    slow = an.machine(an.variant("sim", memory__bytes_per_cycle=4))     # a beat every 4 cycles
+    costs = [an.program(slow, isa.assemble(gather.format(row=64)), [table + off]).ops["H_LOAD_V"][1]
+             for off in (0, 4)]
+    assert slow.beat_period == 4 and costs[1] == costs[0] + 4   # one more beat when the row starts mid-beat
+    m = an.machine(SIM)
+    with pytest.raises(an.ModelError, match="the address comes from x3"):
+        an.instr_cycles(m, "H_LOAD_V", {"n": 5, "addr": 3}, [0, 0, 0, None, 0, 2] + [0] * 10)
+
+
 def test_fetch_miss_and_straight_line_program():
     # 24 instructions over three 8-word lines: 8 + 24*2 + 3 misses of RL + 2 beats + 2 (measured 128 on sim)
     src = "S_LD_ARG x1, 0\nS_LD_ARG x2, 1\nC_LOOPI 1, @e\n" + "S_ADDI x3, x0, 5\n" * 20 + "e:\nC_HALT\n"
@@ -297,6 +387,20 @@ def test_model_matches_rtl_cycles(B, L, V, mode, flow):
     assert p["rtl_over_bound"] == pytest.approx(p["rtl_cycles"] / p["bound_cycles"], rel=1e-3)
 
 
+@pytest.mark.rtl
+def test_kernels_and_forward_match_rtl_cycles():
+    from dnpu import runtime
+
+    perf = dnpu.verify.perf
+    with runtime.open("verilator", config=SIM) as dev:
+        pts = [perf.run_kernel_point(dev, SIM, k, s) for k, s in
+               [("embedding", (8, 64, 40)), ("attention", (1, 8, 8, 32)), ("rms_norm", (1, 64))]]
+        pts.append(perf.run_forward_point(dev, SIM, *perf.forward_model()))
+    for p in pts:
+        assert abs(p["error_pct"]) < 1.0, p
+    assert pts[-1]["kind"] == "forward" and pts[-1]["rtl_cycles"] == MEASURED_FORWARD_SIM
+
+
 def test_projection_json_keys():
     p = project.projection(gpu=False)
     assert {"config", "B", "L", "V", "V_padded", "f_clk_mhz", "flows", "flows_ideal_port", "bound", "paper",
@@ -391,4 +495,10 @@ def test_check_perf_cli_small_grid(tmp_path):
         else:
             assert {"rtl_cycles", "model_cycles", "error_pct", "bound_cycles", "rtl_over_bound"} <= set(p)
     assert sum(p.get("kind") == "linear" for p in j["points_detail"]) == len(grid.LINEAR_GRID)
+    kernels = j["kernel_points_detail"]
+    assert j["kernel_points"] == len(kernels) == sum(map(len, grid.KERNEL_GRID.values())) + 1
+    assert not j["kernel_skipped"] and kernels[-1]["kind"] == "forward"
+    assert set(j["kernel_max_abs_error_pct"]["sim"]) == {*grid.KERNEL_GRID, "forward"}
+    for p in kernels:
+        assert {"kernel", "rtl_cycles", "model_cycles", "error_pct"} <= set(p) and abs(p["error_pct"]) <= 5.0
     assert "linear M x N x K" in r.stdout
