@@ -72,6 +72,16 @@ def _print_check_perf(r: dict) -> None:
         for p in linear:
             print(f"{p['config']:<8} {p['M']:>6} x {p['N']:>5} x {p['K']:>5} {'yes' if p['residual'] else 'no':>4} "
                   f"{p['rtl_cycles']:>9} {p['model_cycles']:>9} {p['error_pct']:>7.3f} {p['macs_per_cycle']:>8.2f}")
+    kernels = r.get("kernel_points_detail", [])
+    if kernels:
+        print(f"{'config':<8} {'kernel':<10} {'shape':<22} {'rtl':>9} {'model':>9} {'err%':>7}")
+        for p in kernels:
+            shape = ("x".join(str(v) for v in p["shape"]) if p.get("shape")
+                     else f"T={p.get('T')} d={p.get('d_model')} L={p.get('n_layers')}")
+            print(f"{p['config']:<8} {p['kernel']:<10} {shape:<22} {p['rtl_cycles']:>9} {p['model_cycles']:>9} "
+                  f"{p['error_pct']:>7.3f}")
+    for s in r.get("kernel_skipped", []):
+        print(f"skipped {s['config']} {s['kernel']} {s.get('shape', '')}: {s['why'][:90]}")
     for s in r["skipped"]:
         what = (f"linear {s['M']}x{s['N']}x{s['K']}" if s.get("kind") == "linear"
                 else f"B={s['B']} L={s['L']} V={s['V']} {s['flow']}")
