@@ -15,8 +15,8 @@ from dnpu.compiler import CompileError
 from dnpu.compiler.forward import ForwardShape, forward_program
 from dnpu.model import LLaDA, LLaDAConfig, get_task, load
 from dnpu.model.llada import init_weights
-from dnpu.model.npu import (NEAR_TIE, argmax_mismatches, forward, forward_shape, quantized_torch_logits,
-                             reference_logits)
+from dnpu.model.npu import (NEAR_TIE, NpuForward, argmax_mismatches, forward, forward_shape,
+                             quantized_torch_logits, reference_logits, reference_step)
 from dnpu.spec import config as config_mod
 from dnpu.spec import numerics as nm
 
@@ -83,6 +83,46 @@ def test_torch_with_the_same_quantization_agrees_but_for_near_ties(tiny):
     assert d2[0, -1] and not n2[0, -1]
 
 
+@pytest.mark.parametrize("vocab", [64, 40])
+def test_the_step_on_the_chip_is_the_reference(vocab):
+    """Forward and sampling in one program (NpuForward.step): x_new, x0 and the confidences
+    are reference_step's bit for bit, for quotas 0, 2 and the whole block and a threshold,
+    with a vocabulary that fills its last vector row and one that does not (40: padding
+    lanes at -Inf); the logits come back only when asked, and then equal the forward's."""
+    from dnpu import runtime
+
+    m = small_model(vocab_size=vocab)
+    T, s, L = 20, 12, 6
+    ids = np.random.default_rng(vocab).integers(2, vocab, T)
+    ids[s:s + L:2] = 1                                   # half the block masked
+    fw = NpuForward.compile(m, T)
+    with runtime.open("emu") as dev:
+        for kw in ({"k": 0}, {"k": 2}, {"k": L}, {"threshold": 0.3}):
+            x_new, x0, conf = fw.step(dev, ids, s, L, 1, **kw)
+            want = reference_step(m, ids, s, L, 1, **kw)
+            assert np.array_equal(x_new, want[0]) and np.array_equal(x0, want[1]), kw
+            assert np.array_equal(nm.f32_bits(conf), want[2]), kw
+            assert (x_new[1::2] == ids[s + 1:s + L:2]).all()             # unmasked positions stay
+        *_, lg = fw.step(dev, ids, s, L, 1, k=1, logits=True)
+        assert np.array_equal(lg, fw.run(dev, ids)[s:s + L])
+        with pytest.raises(ValueError, match="exactly one of k"):
+            fw.step(dev, ids, s, L, 1)
+        with pytest.raises(ValueError, match="not inside the 20 positions"):
+            fw.step(dev, ids, 16, 6, 1, k=1)
+
+
+def test_generation_with_noise_takes_the_logits_path(tiny):
+    """temperature > 0: the logits come back for the host's noise and go through the
+    sampling step on the backend; seeded, so two runs agree."""
+    import dnpu
+
+    m, tok = load()
+    p, _ = get_task("add3").encode_batch(tok, [123], [456])
+    kw = dict(gen_length=8, block_length=4, steps=8, sampler="emu", forward="npu", temperature=0.5, seed=3)
+    a = dnpu.generate(tiny, p, **kw)
+    assert np.array_equal(a, dnpu.generate(tiny, p, **kw)) and (a[:, 8:] != m.config.mask_token_id).all()
+
+
 def test_errors(tiny):
     with pytest.raises(CompileError, match="head_dim = 16 must be a multiple of 32"):
         forward_program(SIM, ForwardShape(64, 4, 1, 64, 32, 8))
@@ -99,6 +139,24 @@ def test_errors(tiny):
         forward(tiny, np.full((1, 16), 64))
     with pytest.raises(ValueError, match="ids: expected a non-empty int array"):
         forward(tiny, np.zeros((1, 16), np.float32))
+
+
+@pytest.mark.rtl
+def test_verilator_step_equals_emu(model):
+    """The whole step (forward and sampling in one program) on the RTL: the emulator's
+    x_new, x0 and confidence bits, the padded vocabulary included."""
+    from dnpu import runtime
+
+    m = small_model()
+    ids = np.random.default_rng(6).integers(2, 40, 20)
+    ids[10:16] = 1
+    fw = NpuForward.compile(m, 20)
+    out = {}
+    for backend in ("verilator", "emu"):
+        with runtime.open(backend) as dev:
+            out[backend] = fw.step(dev, ids, 10, 6, 1, threshold=0.2, logits=True)
+    for a, b in zip(out["verilator"], out["emu"]):
+        assert np.array_equal(a, b)
 
 
 @pytest.mark.rtl

@@ -6,11 +6,15 @@ threshold commit and KV caches (shared/REFERENCE.md):
 * The sequence is the prompt followed by ``gen_length`` mask tokens, filled in
   blocks of ``block_length``, left to right; ``steps`` are spread evenly over the
   blocks (:func:`dnpu.sampling.schedule`).
-* Each step, the model forward runs on the host (``forward="host"``: on the model's
-  device, CUDA when the model is there, else CPU) or on the NPU (``forward="npu"``:
-  the whole forward as one program of :mod:`dnpu.compiler.forward` on the sampler's
-  backend, its weights MX-quantized to ``weights_fmt`` and placed once for the whole
-  generation; no KV cache). The host takes the current block's logits
+* ``forward="npu"``: the whole step runs on the sampler's NPU backend as one program of
+  :mod:`dnpu.compiler.forward` (weights MX-quantized to ``weights_fmt``, placed once for
+  the whole generation; no KV cache): the forward, then the sampling of the block on
+  the BF16 logits rows in SRAM (the phased flow's arithmetic, the commit of the fused
+  flow; ``fmt`` and ``flow`` do not apply), and only the block's tokens come back. With
+  ``temperature > 0`` the logits come back for the host's noise and go through
+  ``sampling.transfer`` on the backend as below.
+* Otherwise (``forward="host"``) the model forward runs on the model's device (CUDA
+  when the model is there, else CPU) each step. The host takes the current block's logits
   ``[B, block_length, V]`` and hands them to :func:`dnpu.sampling.transfer`, which
   MX-quantizes them and runs argmax, confidence and commit on ``sampler``
   (``"torch"``: the float64 reference; ``"emu"``, ``"verilator"``, ``"pynq"``: the
@@ -243,6 +247,25 @@ def _npu_forward(model, T: int, config, weights_fmt: str, backend: str, stack, c
     return fw, dev
 
 
+def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: int, threshold, want_logits: bool,
+              finfo: list):
+    """One step of every row on the chip (NpuForward.step): (StepResult of the block, the
+    block's logits as a float32 tensor when asked, else None). Co-simulated steps are
+    traced when logged, for dnpu bench's split of the cycles."""
+    import torch
+
+    fw, dev = npu
+    trace = want_logits and dev.budget_unit == "cycles"
+    outs = []
+    for b, row in enumerate(seqs):
+        kw = {"k": int(quotas[b, i])} if quotas is not None else {"threshold": threshold}
+        outs.append(fw.step(dev, row, s, L, mask_id, logits=want_logits, run_info=finfo, trace=trace, **kw))
+    r = sampling.StepResult(*(np.stack([o[j] for o in outs]) for j in range(3)))
+    logits = torch.from_numpy(nm.bf16_value(np.stack([o[3] for o in outs])).astype(np.float32)) \
+        if want_logits else None
+    return r, logits
+
+
 def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, sampler, threshold, kv_cache, fmt,
               flow, temperature, seed, config, progress, return_stats, step_log, t_wall):
     import torch
@@ -274,12 +297,31 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                     continue
                 t0 = time.perf_counter()
                 finfo: list = []
+                if npu is not None and noise_gen is None:
+                    # the whole step on the chip; the logits come back only to be logged
+                    r, logits = _npu_step(npu, x.cpu().numpy(), s, block_length, mask_id, quotas, i, threshold,
+                                          step_log is not None, finfo)
+                    stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
+                    t1 = time.perf_counter()
+                    stats.forward_s += t1 - t0
+                    stats.forwards += 1
+                    x_block = x[:, s:e].cpu().numpy()
+                    if step_log is not None:
+                        step_log.append(StepRecord(
+                            blk, i + 1, s, t1 - t0, 0.0, _pad_vocab(logits), mask_block, x_block.copy(),
+                            None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
+                            None, finfo))
+                    x[:, s:e] = torch.from_numpy(r.x_new).to(device)
+                    steps_done += 1
+                    if progress is not None:
+                        progress(Progress(blk, num_blocks, i + 1, max_steps, steps_done,
+                                          int((x[:, P:] == mask_id).sum())))
+                    continue
                 if npu is not None:
                     fw, dev = npu
-                    trace = step_log is not None and dev.budget_unit == "cycles"   # for dnpu bench's split
-                    rows = [fw.run(dev, row, finfo, trace=trace) for row in x.cpu().numpy()]
+                    rows = [fw.run(dev, row, finfo) for row in x.cpu().numpy()]
                     logits = torch.from_numpy(nm.bf16_value(np.stack(rows)[:, s:e]).astype(np.float32))
-                    stats.forward_cycles += sum(i.cycles or 0 for i in finfo)
+                    stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
                 elif kv_cache == "none":
                     logits = model(x)[:, s:e]
                 elif i == 0 or kv is None:  # block start: full forward, refresh the cache

@@ -3,16 +3,16 @@ PyTorch's forward + sampling beside it.
 
 One generation with ``forward="npu"`` on ``backend`` (default ``verilator``: the RTL in
 co-simulation) of a few held-out prompts of the model's task records, per step, every
-row's forward (a retire trace: its cycles split by kind of work with
-:meth:`dnpu.model.npu.NpuForward.section_cycles`) and the sampling step's cycles. The
+row's program run (forward and sampling in one program; a retire trace splits its
+cycles by kind of work with :meth:`dnpu.model.npu.NpuForward.section_cycles`). The
 kinds are grouped as the report shows them:
 
     embedding             the gather by token id
     linear                Q/K/V/O, gate/up/down projections and the LM head (matrix unit)
     attention             RoPE and the streaming-softmax attention
     norms/activations     RMSNorm and SwiGLU's gate
-    other                 constants, the logits' store, the halt
-    sampling              the sampling program of dnpu.sampling (argmax, confidence, commit)
+    sampling              argmax, confidence and commit on the logits rows in SRAM
+    other                 constants, the stores of the results, the halt
 
 Cycles become seconds at the profile's clock (``clock.f_clk_mhz``), tokens/s is generated
 tokens over that time. The baseline is the host's: the model's PyTorch forward of the
@@ -32,7 +32,7 @@ __all__ = ["run_forward", "GROUPS", "format_forward_table", "plot_forward"]
 
 # report group -> the forward's sections in it (dnpu.compiler.forward.SECTIONS)
 GROUPS = {"embedding": ("embedding",), "linear": ("linear",), "attention": ("rope", "attention"),
-          "norms/activations": ("norm", "activation"), "other": ("setup", "store")}
+          "norms/activations": ("norm", "activation"), "sampling": ("sample",), "other": ("setup", "store")}
 
 
 def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2, config: str = "sim",
@@ -100,9 +100,8 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         torch.set_num_threads(old_threads)
     tokens = int(ids.shape[0] * settings["gen_length"])
     f_hz = cfg.clock.f_clk_mhz * 1e6
-    groups = {g: int(sum(r["forward_cycles"][g] for r in steps)) for g in GROUPS}
-    sampling = int(sum(r["sampling_cycles"] for r in steps))
-    npu_cycles = sum(groups.values()) + sampling
+    groups = {g: int(sum(r["cycles"][g] for r in steps)) for g in GROUPS}
+    npu_cycles = sum(groups.values())
     torch_s = float(sum(r["torch_forward_s"] + r["torch_sampling_s"] for r in steps))
     npu_s = npu_cycles / f_hz
     return {
@@ -111,25 +110,24 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         "model": str(model_dir or "shipped"), "task": task.name, "prompts": int(ids.shape[0]),
         "settings": settings | {"weights_fmt": weights_fmt, "seed": seed}, "seq_len": T, "tokens": tokens,
         "steps": steps,
-        "totals": {"cycles_by_group": groups | {"sampling": sampling}, "npu_cycles": npu_cycles, "npu_s": npu_s,
+        "totals": {"cycles_by_group": groups, "npu_cycles": npu_cycles, "npu_s": npu_s,
                    "npu_tokens_per_s": tokens / npu_s, "torch_s": torch_s, "torch_tokens_per_s": tokens / torch_s,
                    "npu_over_torch_speed": torch_s / npu_s,
-                   "share": {g: v / npu_cycles for g, v in (groups | {"sampling": sampling}).items()}},
+                   "share": {g: v / npu_cycles for g, v in groups.items()}},
         "generated": out[:, ids.shape[1]:].tolist(),
         "generation_wall_s": round(gen_wall, 3), "environment": environment(torch.device("cpu")),
     }
 
 
 def _step_row(rec, fw) -> dict[str, Any]:
-    """One step: the forward's cycles by group (summed over the batch's rows) and the sampling's."""
+    """One step: its program runs' cycles by group, summed over the batch's rows."""
     sections: dict[str, int] = {}
     for info in rec.forward_info:
         for k, v in fw.section_cycles(info).items():
             sections[k] = sections.get(k, 0) + v
     groups = {g: int(sum(sections.get(s, 0) for s in ss)) for g, ss in GROUPS.items()}
-    samp = rec.run_info.cycles
-    return {"block": rec.block, "step": rec.step, "rows": len(rec.forward_info), "forward_cycles": groups,
-            "sampling_cycles": int(samp), "committed": int((rec.x_new != rec.x).sum())}
+    return {"block": rec.block, "step": rec.step, "rows": len(rec.forward_info), "cycles": groups,
+            "committed": int((rec.x_new != rec.x).sum())}
 
 
 def format_forward_table(r: dict[str, Any]) -> str:
@@ -163,9 +161,8 @@ def plot_forward(r: dict[str, Any], path) -> None:
     f_hz = r["f_clk_mhz"] * 1e6
     fig, ax = plt.subplots(figsize=(max(6, len(steps) * 0.8), 4))
     bottom = np.zeros(len(steps))
-    for g in list(GROUPS) + ["sampling"]:
-        v = np.array([(s["forward_cycles"][g] if g in GROUPS else s["sampling_cycles"]) / f_hz * 1e3
-                      for s in steps])
+    for g in GROUPS:
+        v = np.array([s["cycles"][g] / f_hz * 1e3 for s in steps])
         ax.bar(x - 0.2, v, 0.4, bottom=bottom, label=f"NPU {g}")
         bottom += v
     ax.bar(x + 0.2, [1e3 * (s["torch_forward_s"] + s["torch_sampling_s"]) for s in steps], 0.4,

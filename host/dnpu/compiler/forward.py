@@ -12,11 +12,21 @@ docs/NUMERICS.md in it, with the same arithmetic as the one-kernel programs:
   `M_MM_ACC_RES` into x: bit for bit one `M_MM_RES` over the whole K); RMSNorm into h;
   the MLP in chunks of the hidden size (gate and up by `M_MM`, SwiGLU's gate, section
   13), the down projection again a K split into x;
-- the final norm and the LM head, whose logits `[T, E]` leave by one `H_STORE_V`.
+- the final norm and the LM head, whose logits `[T, E]` stay in vector SRAM;
+- the sampling step on them (`sample_rows`): per position of the block [s, s + L) the
+  phased flow's arithmetic on the BF16 row (docs/NUMERICS.md section 8: max and argmax,
+  shift, EXP, sum, RECI; vocabulary padding masked to -Inf), the mask from the ids
+  (x == mask_id), then V_MASK_FP, V_TOPK_MASK (quota k, or 1 with a threshold),
+  V_THRESH_MASK and V_SELECT_INT, as the fused sampling program commits. x_new, x0 and
+  conf of the block leave by `H_STORE_INT` / `H_STORE_FP`; the logits only when asked
+  (`logits_rows`). With L = 0 the program is the plain forward.
 
-Arguments: the ids (int32 [T]), the weights image (`weight_layout`: every tensor at a
-64-byte aligned offset, linear weights MX-packed per slice in the matrix weight layout,
-the rest BF16, the norm constants FP32) and the logits buffer (BF16 [T, E]).
+Arguments (FORWARD_ARGS): the ids (int32 [T]), the logits buffer (BF16 [T, E] padded to
+vector rows, filled from position s on), the step's parameters (PARAMS), the step's
+outputs (int32 x_new [T], int32 x0 [T], FP32 conf [T], the block's first L of each) and
+the weights image (`weight_layout`: every tensor at a 64-byte aligned offset, linear
+weights MX-packed per slice in the matrix weight layout, the rest BF16, the norm
+constants FP32).
 """
 
 from __future__ import annotations
@@ -34,15 +44,22 @@ from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
 __all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS",
-           "SECTIONS"]
+           "SECTIONS", "PARAMS", "PARAM_THRESHOLD", "sample_rows"]
 
 # The kinds of work a forward's instructions do, for profiles of where its cycles go.
-SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "store")
+SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "sample", "store")
 
 # Which argument register carries which buffer's address: the ids and the logits lie
 # with the program (`kernel.layout`), the weights image wherever the device placed it.
-FORWARD_ARGS = ("ids", "logits", "weights")
+FORWARD_ARGS = ("ids", "logits", "params", "out", "weights")
 _REG = {"ids": "x1", "weights": "x2", "logits": "x3"}
+
+# The step's parameters (int32 words of the "params" buffer, then the threshold as FP32 at
+# PARAM_THRESHOLD): the block's first position s, its length L (0: no sampling), the quota
+# k, the mask token id, how many logits rows (of E padded to vector rows) to store from
+# position s on (0: none).
+PARAMS = ("start", "length", "k", "mask_id", "logits_rows")
+PARAM_THRESHOLD = 6
 
 # The tensors weight_image takes (per layer i: "layers.{i}.<name>"), by role:
 # BF16 tables and gains, linear weights [out, in] (MX-packed per slice), RoPE tables.
@@ -100,6 +117,14 @@ class ForwardProgram:
         """The argument registers for the program and its buffers at `base`, the weights
         image at `weights`."""
         return [*self.kernel.args(base), weights]
+
+    @staticmethod
+    def params(start: int, length: int, k: int, mask_id: int, logits_rows: int, threshold: float) -> bytes:
+        """The "params" buffer of a step (PARAMS; threshold +Inf with a quota)."""
+        words = np.zeros(8, "<u4")
+        words[:len(PARAMS)] = [start, length, k, mask_id, logits_rows]
+        words[PARAM_THRESHOLD] = nm.round_f32(np.float64(threshold))
+        return words.tobytes()
 
 
 def _slices(shape: ForwardShape, chunk: int) -> list[tuple[str, str, tuple[slice, slice]]]:
@@ -161,8 +186,10 @@ def _plan(cfg: Config, shape: ForwardShape):
         if v % m:
             raise CompileError(f"{what} = {v} must be a multiple of {m} on profile {cfg.name} "
                                f"(vector.vlen = {vlen}, mx.block = {cfg.mx.block})")
-    if T > cfg.sram.int_words:
-        raise CompileError(f"seq_len {T} ids exceed sram.int_words = {cfg.sram.int_words} on profile {cfg.name}")
+    if 5 * T + 8 > cfg.sram.int_words or T + 16 > cfg.sram.fp_words:
+        raise CompileError(f"seq_len {T}: the ids and the sampling step need {5 * T + 8} int-SRAM and {T + 16} "
+                           f"FP-SRAM words; profile {cfg.name} has sram.int_words = {cfg.sram.int_words}, "
+                           f"sram.fp_words = {cfg.sram.fp_words}")
     dv, hh = d // vlen, hd // 2 // vlen
     s = _Sram()
     p = {"x": s.take(T * dv), "h": s.take(T * dv), "gain": s.take(dv), "sq": s.take(dv),
@@ -182,7 +209,7 @@ def _plan(cfg: Config, shape: ForwardShape):
         if F % c == 0 and 3 * T * c // vlen <= free:
             chunk = c
     Ep = -(-E // vlen) * vlen
-    need = max(att.vector_rows, base + 3 * T * (chunk or km) // vlen, base + T * Ep // vlen)
+    need = max(att.vector_rows, base + 3 * T * (chunk or km) // vlen, base + T * Ep // vlen + 1)
     if not chunk or need > cfg.sram.vector_rows:
         raise CompileError(f"the forward of T={T} tokens, d_model={d}, mlp {F}, vocab {E} needs {need} "
                            f"vector-SRAM rows; profile {cfg.name} has sram.vector_rows = {cfg.sram.vector_rows}")
@@ -240,7 +267,7 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
     arg = {name: i for i, name in enumerate(FORWARD_ARGS)}
     a = [f"# LLaDA forward: profile {cfg.name}, T={T} d={d} heads={H} layers={shape.n_layers} "
          f"mlp={F} (chunks of {chunk}) vocab={shape.embedding_size}, weights {fmt}",
-         *(f"S_LD_ARG {_REG[b]}, {arg[b]}" for b in FORWARD_ARGS),
+         *(f"S_LD_ARG {_REG[b]}, {arg[b]}" for b in _REG),
          "#@ setup", *_at("x6", layout, "consts"), "S_ADDI x5, x0, 2", "H_LOAD_FP x0, x6, x5",
          *li("x5", T * hh), *li("x4", p["cos"]), *_at("x6", layout, "cos"), "H_LOAD_V x4, x6, x5",
          *li("x4", p["sin"]), *_at("x6", layout, "sin"), "H_LOAD_V x4, x6, x5",
@@ -288,8 +315,54 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
     lg = att.q
     a += ["# final norm and LM head", "#@ norm", *_norm(p, layout, "ln_f", T, dv),
           "#@ linear", *_mm("M_MM", layout, "head", fmt, T, Ep, d, lg, p["h"]),
-          "#@ store", *li("x4", lg), *li("x5", T * Ep // vlen), "H_STORE_V x4, x3, x5", "C_HALT"]
+          *sample_rows(cfg, T, shape.embedding_size, lg, lg + T * Ep // vlen, arg), "C_HALT"]
     return "\n".join(a) + "\n"
+
+
+def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, int]) -> list[str]:
+    """The sampling step on the logits rows at V[lg] (T positions of E padded to vector
+    rows), the ids in INT[0, T); V[bias] is scratch for the padding's mask row. See the
+    module docstring; registers x4..x15, f0..f7."""
+    li = isa.load_imm
+    vlen = cfg.vector.vlen
+    er = -(-E // vlen)
+    P0, F0, C0 = T, 8, 16                    # params, threshold, conf
+    Q0, Q1, Q2, Q3 = T + 8, 2 * T + 8, 3 * T + 8, 4 * T + 8       # x0, x then x_new, mask, commit
+    pad = E % vlen
+    a = ["#@ sample", f"S_LD_ARG x4, {arg['params']}", *li("x5", P0), f"S_ADDI x6, x0, {len(PARAMS)}",
+         "H_LOAD_INT x5, x4, x6", "S_ADDI x6, x0, 1", f"S_ADDI x7, x4, {4 * PARAM_THRESHOLD}", *li("x5", F0),
+         "H_LOAD_FP x5, x7, x6", *li("x4", P0),
+         "S_LD_INT x8, x4, 0", "S_LD_INT x9, x4, 1", "S_LD_INT x12, x4, 4",
+         *li("x10", er), "S_MUL x11, x8, x10", *li("x13", lg), "S_ADD x11, x11, x13",
+         "#@ store", "H_STORE_V x11, x3, x12", "#@ sample"]
+    mask_pad = []
+    if pad:                                  # lanes past E: -Inf, so they never win nor weigh
+        a += ["S_LI_FP f3, 0x0000", *li("x5", C0), "S_ADDI x6, x0, 1",
+              *_loop_words(pad, ["S_ST_FP f3, x5, 0", "S_ADD x5, x5, x6"]),
+              *li("x5", C0), *li("x7", bias), *li("x6", pad), "S_MAP_V_FP x7, x5, x6"]
+        mask_pad = ["S_ADD x13, x11, x10", "S_ADDI x13, x13, -1", *li("x7", bias), "V_ADD_VV x13, x13, x7, x6"]
+    body = [*mask_pad,
+            "V_RED_MAX_IDX f0, x7, x11, x10", "V_SUB_VF x11, x11, f0, x10", "V_EXP_V x11, x11, x10",
+            "V_RED_SUM f1, x11, x10", "S_RECI_FP f2, f1", f"S_ST_FP f2, x5, {C0}", f"S_ST_INT x7, x5, {Q0}",
+            "S_LD_INT x12, x15, 0", f"S_ST_INT x12, x5, {Q1}",
+            "S_SUB x12, x12, x14", "S_SLT x13, x12, x0", "S_SLT x12, x0, x12", "S_ADD x12, x12, x13",
+            "S_SLT x12, x12, x6", f"S_ST_INT x12, x5, {Q2}",
+            "S_ADD x11, x11, x10", "S_ADDI x15, x15, 1", "S_ADDI x5, x5, 1"]
+    a += ["S_LD_INT x14, x4, 3", "S_ADD x15, x8, x0", "S_ADDI x5, x0, 0", "S_ADDI x6, x0, 1",
+          "S_LI_FP f6, 0xFF80",
+          f"C_LOOP x9, {len(body)}", *body,
+          *li("x5", C0), *li("x7", Q2), "V_MASK_FP x5, x7, f6, x9",
+          "S_LD_INT x12, x4, 2", *li("x13", Q3), "V_TOPK_MASK x13, x5, x12, x9",
+          *li("x7", F0), "S_LD_FP f7, x7, 0", "V_THRESH_MASK x13, x5, f7, x9",
+          *li("x14", Q1), *li("x15", Q0), "V_SELECT_INT x14, x13, x15, x9",
+          "#@ store", f"S_LD_ARG x4, {arg['out']}", "H_STORE_INT x14, x4, x9",
+          *li("x7", 4 * T), "S_ADD x8, x4, x7", "H_STORE_INT x15, x8, x9", "S_ADD x8, x8, x7",
+          "H_STORE_FP x5, x8, x9"]
+    return a
+
+
+def _loop_words(count: int, body: list[str]) -> list[str]:
+    return list(body) if count == 1 else [f"C_LOOPI {count}, {len(body)}", *body]
 
 
 @functools.lru_cache(maxsize=16)
@@ -304,7 +377,8 @@ def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
     Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
     src = _source(cfg, shape, fmt, layout, p, att, chunk)
     kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
-               [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep)], FORWARD_ARGS[:2])
+               [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep), ("params", 32),
+                ("out", 12 * shape.seq_len)], FORWARD_ARGS[:4])
     return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4))
 
 

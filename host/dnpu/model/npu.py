@@ -34,7 +34,7 @@ from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
 __all__ = ["forward", "NpuForward", "forward_shape", "npu_tensors", "reference_logits", "quantized_torch_logits",
-           "quantized_torch_model", "NEAR_TIE", "argmax_mismatches"]
+           "quantized_torch_model", "reference_step", "NEAR_TIE", "argmax_mismatches"]
 
 # A token the NPU picks over the reference's is a near-tie when, in the reference's
 # logits of that position, it trails the reference's pick by at most NEAR_TIE times the
@@ -107,6 +107,29 @@ def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "s
         g, u = (matmul.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("gate", "up"))
         x = matmul.matmul_bf16(kernels.swiglu_bf16(g, u), _q(t[L + "down"], fmt, block), residual_bits=x)
     return matmul.matmul_bf16(norm(x, t["ln_f"]), _q(t["head"], fmt, block))
+
+
+def reference_step(model, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
+                   threshold: float | None = None, fmt: str = "e4m3", config: str | Config = "sim"):
+    """The NPU's whole step in NumPy (NpuForward.step's arithmetic): the block's logits of
+    `reference_logits`, the phased flow's x0 and confidence on the BF16 rows (vocabulary
+    padding at -Inf), masked where ids != mask_id, V_TOPK_MASK (k, or 1 with a threshold),
+    V_THRESH_MASK, V_SELECT_INT. Returns (x_new, x0, conf FP32 bits)."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config)
+    ids = np.asarray(ids, np.int64)
+    vlen = cfg.vector.vlen
+    lg = reference_logits(model, ids, fmt=fmt, config=cfg)[start:start + length]
+    E = lg.shape[1]
+    rows = np.full((length, -(-E // vlen) * vlen), nm.BF16_NEG_INF, np.uint16)
+    rows[:, :E] = lg
+    x0, p = nm.phased_confidence(rows, vlen)
+    x = ids[start:start + length]
+    mask = x == mask_id
+    conf = np.where(mask, nm.f32_value(p), -np.inf)
+    commit = nm.topk_mask(conf, 1 if k is None else k).astype(bool)
+    commit |= nm.thresh_mask(conf, np.inf if threshold is None else float(nm.f32_value(nm.round_f32(threshold))))
+    conf_bits = np.where(mask, p, np.uint32(nm.F32_NEG_INF)).astype(np.uint32)
+    return np.where(commit, x0, x), x0.astype(np.int64), conf_bits
 
 
 def quantized_torch_model(model, *, fmt: str = "e4m3", block: int = 32):
@@ -190,6 +213,44 @@ class NpuForward:
     def run(self, dev, ids, run_info: list | None = None, *, trace: bool = False) -> np.ndarray:
         """Logits BF16 bits [T, E] of one sequence `ids` (ints [T]) on the opened device;
         trace: record the retires (RunInfo.trace) for `section_cycles`."""
+        T, er = self.seq_len, self._er
+        out = self._go(dev, ids, self.program.params(0, 0, 0, 0, T * er, np.inf), run_info, trace)
+        return self._logits(out, T)
+
+    def step(self, dev, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
+             threshold: float | None = None, logits: bool = False, run_info: list | None = None,
+             trace: bool = False):
+        """One whole diffusion step: the forward of `ids` and the sampling of positions
+        [start, start + length) on the chip (quota k, or a threshold: exactly one). Returns
+        (x_new, x0, conf) of the block (int64, int64, float64 [length]) and, with `logits`,
+        the block's logits (BF16 bits [length, E]); otherwise they never leave the chip."""
+        T = self.seq_len
+        if (k is None) == (threshold is None):
+            raise ValueError("give exactly one of k (a quota) and threshold")
+        if not (0 <= start and 1 <= length and start + length <= T):
+            raise ValueError(f"block [{start}, {start + length}) is not inside the {T} positions")
+        if k is not None and not 0 <= k <= length:
+            raise ValueError(f"k = {k} is outside [0, {length}]")
+        kk, t = (k, np.inf) if k is not None else (1, threshold)
+        params = self.program.params(start, length, kk, mask_id, length * self._er if logits else 0, t)
+        p = self._go(dev, ids, params, run_info, trace)
+        off = self.program.kernel.layout["out"][0]
+        words = np.frombuffer(p.read(12 * T, offset=off), "<u4")
+        x_new = words[:length].view("<i4").astype(np.int64)
+        x0 = words[T:T + length].view("<i4").astype(np.int64)
+        conf = nm.f32_value(words[2 * T:2 * T + length].copy())
+        return (x_new, x0, conf, self._logits(p, length)) if logits else (x_new, x0, conf)
+
+    @property
+    def _er(self) -> int:
+        return -(-self.embedding_size // self.config.vector.vlen)
+
+    def _logits(self, p, rows: int) -> np.ndarray:
+        off = self.program.kernel.layout["logits"][0]
+        Ep = self._er * self.config.vector.vlen
+        return np.frombuffer(p.read(2 * rows * Ep, offset=off), "<u2").reshape(rows, Ep)[:, :self.embedding_size].copy()
+
+    def _go(self, dev, ids, params: bytes, run_info, trace: bool):
         from dnpu import runtime
 
         ids = np.asarray(ids)
@@ -201,6 +262,7 @@ class NpuForward:
         w, p = self._buffers(dev)
         k = self.program.kernel
         p.write(ids.astype("<i4").tobytes(), offset=k.layout["ids"][0])
+        p.write(params, offset=k.layout["params"][0])
         try:
             info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr),
                            trace=len(k.binary) * 64 if trace else False)
@@ -208,10 +270,7 @@ class NpuForward:
             raise RuntimeError(f"{dev.backend}: the forward program did not halt:\n{e}") from e
         if run_info is not None:
             run_info.append(info)
-        off, n = k.layout["logits"]
-        Ep = n // (2 * T)
-        return np.frombuffer(p.read(n, offset=off), "<u2").reshape(T, Ep)[:, :E].copy()
-
+        return p
 
     def section_cycles(self, info) -> dict[str, int]:
         """Cycles of a traced co-simulated run (`run(..., trace=True)`) by the kind of work

@@ -104,14 +104,21 @@ def _step_near_ties(rec, ref_model, sampler_kwargs: dict) -> tuple[int, int]:
 
     from dnpu import sampling
     from dnpu.model.npu import argmax_mismatches
+    from dnpu.sampling.reference import rule
 
     s, L = rec.start, rec.mask.shape[1]
     with torch.no_grad():
         ref_logits = ref_model(rec.seq).float()[:, s:s + L]
     npu_logits = rec.logits[..., :ref_logits.shape[-1]].float()
-    ref_full = _pad_vocab(ref_logits)
-    kw = {"k": rec.k} if rec.k is not None else {"threshold": rec.threshold}
-    r = sampling.transfer(ref_full, rec.mask, rec.x, backend="torch", **kw, **sampler_kwargs)
+    if rec.run_info is None:
+        # sampled on the chip from the BF16 logits: the rule on the reference's, unquantized
+        k = None if rec.k is None else torch.from_numpy(rec.k)
+        out = rule(ref_logits.double(), torch.from_numpy(rec.mask), torch.from_numpy(rec.x), k, rec.threshold,
+                   exact=True)
+        r = sampling.StepResult(*(t.numpy() for t in out))
+    else:
+        kw = {"k": rec.k} if rec.k is not None else {"threshold": rec.threshold}
+        r = sampling.transfer(_pad_vocab(ref_logits), rec.mask, rec.x, backend="torch", **kw, **sampler_kwargs)
     diff = r.x_new != rec.x_new
     if not diff.any():
         return 0, 0
