@@ -49,7 +49,9 @@ soft_reset and fp_smoke also on Icarus):
                            with a reciprocal in flight
   counters                 exact beats and bursts, INSTRET, BUSY_CYCLES, CLEAR_COUNTERS
   random_programs          12 random programs of dnpu.verify.proggen (whole ISA), lockstep
-pytest: test_top_verilator, test_top_icarus (subset), test_top_lint (every profile).
+                           (4 in test_top_verilator, 12 in make test-slow)
+pytest: test_top_verilator, test_top_icarus (subset), test_top_lint (every profile; asic-2048 in
+make test-slow).
 
 File layout: bench helpers, program helpers, the cocotb tests, the pytest entries.
 """
@@ -1464,15 +1466,23 @@ DEFINES = {"DNPU_PROFILE_SIM": 1}
 ICARUS_SUBSET = ["scalar_int_ops", "loops", "faults_partial_and_fetch", "soft_reset", "fp_smoke"]
 
 
-def _run(sim: str, testcase=None):
+def _run(sim: str, testcase=None, extra_env=None):
     # Our own dotted name (rtl.test_top) is unambiguous on the simulator's sys.path.
     run_block("dnpu_top", rtl_sources(*TOP_SOURCES), __name__, sim=sim, defines=DEFINES,
-              testcase=testcase)
+              testcase=testcase, extra_env=extra_env)
 
 
 @pytest.mark.rtl
 def test_top_verilator():
-    _run("verilator")
+    # every cocotb test; random_programs on its first 4 programs (stress on and off), all 12
+    # in test_top_random_programs_verilator (`make test-slow`)
+    _run("verilator", extra_env={"DNPU_TOP_RANDOM": "4"})
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_top_random_programs_verilator():
+    _run("verilator", "random_programs", extra_env={"DNPU_TOP_RANDOM": "12"})
 
 
 @pytest.mark.rtl
@@ -1481,7 +1491,10 @@ def test_top_icarus():
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("profile", ["SIM", "PYNQ_Z2", "ZCU104", "ASIC_2048"])
+@pytest.mark.parametrize("profile", ["SIM", "PYNQ_Z2", "ZCU104",
+                                     # 2048 lanes: ~5 min and 3 GB of elaboration, so `make test-slow`
+                                     pytest.param("ASIC_2048", marks=pytest.mark.slow)])
 def test_top_lint(profile):
-    """Verilator -Wall is clean on dnpu_top and every file under it, for every profile."""
+    """Verilator -Wall is clean on dnpu_top and every file under it, for every profile
+    (asic-2048 in `make test-slow`)."""
     lint("dnpu_top", rtl_sources(*TOP_SOURCES), defines={f"DNPU_PROFILE_{profile}": None})
