@@ -60,6 +60,23 @@ def test_other_shapes_and_formats(fmt, d, heads, F, T):
     assert (prog.key_tile < T) == (T == 36)
 
 
+@pytest.mark.parametrize("profile,d,heads", [("sim", 64, 4), ("zcu104", 64, 4), ("zcu104", 128, 4)])
+def test_narrow_heads_are_zero_padded(profile, d, heads):
+    """A head narrower than the rows it must fill (head_dim 16 on sim, 16 and 32 on zcu104's
+    64-wide rows) is zero-padded, each half starting a row: every sum is the same, so the
+    logits are the reference's bit for bit, the output projection's weights quantized as
+    the padded layout blocks them (effective_weights)."""
+    from dnpu.compiler.forward import head_layout
+
+    cfg = config_mod.load(profile)
+    m = small_model(d_model=d, n_heads=heads, mlp_hidden_size=d, n_layers=1)
+    hdp, _ = head_layout(cfg, d // heads)
+    assert hdp > d // heads
+    ids = np.random.default_rng(d).integers(0, 40, 16)
+    got = forward(m, ids, config=cfg)
+    assert np.array_equal(got[0], nm.bf16_value(reference_logits(m, ids, config=cfg)))
+
+
 def test_torch_with_the_same_quantization_agrees_but_for_near_ties(tiny):
     """PyTorch's BF16 forward with the MX weights on the shipped task's prompts (answers
     masked, half of them partly revealed): every argmax the same or a near-tie."""
@@ -124,8 +141,8 @@ def test_generation_with_noise_takes_the_logits_path(tiny):
 
 
 def test_errors(tiny):
-    with pytest.raises(CompileError, match="head_dim = 16 must be a multiple of 32"):
-        forward_program(SIM, ForwardShape(64, 4, 1, 64, 32, 8))
+    with pytest.raises(CompileError, match="mlp_hidden_size = 48 must be a multiple of 32"):
+        forward_program(SIM, ForwardShape(64, 4, 1, 48, 32, 8))
     with pytest.raises(CompileError, match="sram.vector_rows = 1024"):
         forward_program(SIM, ForwardShape(128, 4, 1, 384, 64, 200))
     nomat = dataclasses.replace(SIM, matrix=dataclasses.replace(SIM.matrix, rows=0))

@@ -52,6 +52,7 @@ class AttentionPlan:
     bias: int
     o: int
     fp: int
+    scale_hd: int = 0            # the head_dim of the scale 1/sqrt(hd) (0: hd; a zero-padded head keeps its own)
 
     @property
     def tp(self) -> int:
@@ -106,12 +107,17 @@ def _bf16_exact(v: int) -> int | None:
     return bits if float(nm.bf16_value(np.uint16(bits))) == v else None
 
 
-def plan_head(cfg: Config, n: int, T: int, hd: int, B: int, base: int = 0, fp: int = 0) -> AttentionPlan:
+def plan_head(cfg: Config, n: int, T: int, hd: int, B: int, base: int = 0, fp: int = 0,
+              scale_hd: int | None = None) -> AttentionPlan:
     """Places for one head from vector-SRAM row `base` and FP word `fp` on, in the order
-    q, k, v, vt, s, bias, o; CompileError naming the SRAM when they do not fit."""
+    q, k, v, vt, s, bias, o; CompileError naming the SRAM when they do not fit. scale_hd:
+    the head_dim of the scale when the head is zero-padded to hd (features that add
+    exact zeros to every score and output)."""
     from dnpu.compiler import CompileError
 
     _check_shape(cfg, n, T, hd, B)
+    if scale_hd is not None and _bf16_exact(scale_hd) is None:
+        raise CompileError(f"head_dim {scale_hd} is not exact in BF16 (the scale is RSQRT of S_LI_FP hd)")
     vlen = cfg.vector.vlen
     tp = -(-T // B) * B
     hv, bv = hd // vlen, B // vlen
@@ -128,7 +134,7 @@ def plan_head(cfg: Config, n: int, T: int, hd: int, B: int, base: int = 0, fp: i
     if fp + 2 * n + B > cfg.sram.fp_words:
         raise CompileError(f"attention n={n}, tile {B}: needs {2 * n + B} FP-SRAM words from word {fp}; "
                            f"profile {cfg.name} has sram.fp_words = {cfg.sram.fp_words}")
-    return AttentionPlan(vlen, n, T, hd, B, fp=fp, **places)
+    return AttentionPlan(vlen, n, T, hd, B, fp=fp, scale_hd=scale_hd or hd, **places)
 
 
 def _loop(count: int, body: list[str]) -> list[str]:
@@ -184,7 +190,7 @@ def head_rows(p: AttentionPlan) -> list[str]:
     li = isa.load_imm
     tv = p.T - (p.tiles - 1) * p.B                     # keys in the last tile
     a = [f"# attention head: n={p.n} T={p.T} hd={p.hd} tile {p.B}, {p.tiles} tile(s)",
-         f"S_LI_FP f1, 0x{_bf16_exact(p.hd):04X}",
+         f"S_LI_FP f1, 0x{_bf16_exact(p.scale_hd or p.hd):04X}",
          "S_RSQRT_FP f1, f1",
          *li("x8", p.n), *li("x9", p.bv), *li("x10", p.hv),
          *li("x13", p.q), *li("x14", p.n * p.hv), "V_MUL_VF x13, x13, f1, x14",

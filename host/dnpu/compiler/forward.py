@@ -44,7 +44,7 @@ from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
 __all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS",
-           "SECTIONS", "PARAMS", "PARAM_THRESHOLD", "sample_rows"]
+           "SECTIONS", "PARAMS", "PARAM_THRESHOLD", "sample_rows", "head_layout", "effective_weights"]
 
 # The kinds of work a forward's instructions do, for profiles of where its cycles go.
 SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "sample", "store")
@@ -127,33 +127,60 @@ class ForwardProgram:
         return words.tobytes()
 
 
-def _slices(shape: ForwardShape, chunk: int) -> list[tuple[str, str, tuple[slice, slice]]]:
-    """(image entry, source tensor, [rows, cols] slice) of every linear weight slice."""
-    d, hd, F = shape.d_model, shape.head_dim, shape.mlp_hidden
+def head_layout(cfg: Config, hd: int) -> tuple[int, int]:
+    """(padded head_dim, padded half) of a head on cfg: each half of a head (RoPE's a and b)
+    starts a vector row, and the head is a whole K multiple of the matrix unit; a narrower
+    head is zero-padded, which changes no sum (docs/NUMERICS.md section 15)."""
+    vlen, km = cfg.vector.vlen, matrix.k_multiple(cfg.vector.vlen, cfg.mx.block)
+    hhp = -(-(hd // 2) // vlen) * vlen
+    while (2 * hhp) % km:
+        hhp += vlen
+    return 2 * hhp, hhp
+
+
+def _head_index(hd: int, hhp: int) -> np.ndarray:
+    """The padded head's features: the source feature of each, -1 for padding."""
+    idx = np.full(2 * hhp, -1, np.int64)
+    idx[:hd // 2] = np.arange(hd // 2)
+    idx[hhp:hhp + hd // 2] = np.arange(hd // 2, hd)
+    return idx
+
+
+def _slices(cfg: Config, shape: ForwardShape, chunk: int) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """(image entry, source tensor, row indices, column indices) of every linear weight
+    slice; an index of -1 is a zero row or column (head padding, vocabulary padding)."""
+    d, hd, F, E = shape.d_model, shape.head_dim, shape.mlp_hidden, shape.embedding_size
+    _, hhp = head_layout(cfg, hd)
+    hidx = _head_index(hd, hhp)
+    vlen = cfg.vector.vlen
+    all_d = np.arange(d)
     out = []
     for i in range(shape.n_layers):
         p = f"layers.{i}."
         for h in range(shape.n_heads):
+            heads = np.where(hidx < 0, -1, h * hd + hidx)
             for w in ("q", "k", "v"):
-                out.append((f"{p}{w}.{h}", p + w, (slice(h * hd, (h + 1) * hd), slice(0, d))))
-            out.append((f"{p}o.{h}", p + "o", (slice(0, d), slice(h * hd, (h + 1) * hd))))
+                out.append((f"{p}{w}.{h}", p + w, heads, all_d))
+            out.append((f"{p}o.{h}", p + "o", all_d, heads))
         for c0 in range(0, F, chunk):
-            c = slice(c0, min(F, c0 + chunk))
-            out += [(f"{p}gate.{c0}", p + "gate", (c, slice(0, d))), (f"{p}up.{c0}", p + "up", (c, slice(0, d))),
-                    (f"{p}down.{c0}", p + "down", (slice(0, d), c))]
-    out.append(("head", "head", (slice(0, shape.embedding_size), slice(0, d))))
+            c = np.arange(c0, min(F, c0 + chunk))
+            out += [(f"{p}gate.{c0}", p + "gate", c, all_d), (f"{p}up.{c0}", p + "up", c, all_d),
+                    (f"{p}down.{c0}", p + "down", all_d, c)]
+    head_rows = np.full(-(-E // vlen) * vlen, -1, np.int64)
+    head_rows[:E] = np.arange(E)
+    out.append(("head", "head", head_rows, all_d))
     return out
 
 
 def _layout(cfg: Config, shape: ForwardShape, fmt: str, chunk: int) -> dict[str, tuple[int, int]]:
     d, E, T, hd = shape.d_model, shape.embedding_size, shape.seq_len, shape.head_dim
     vlen, block = cfg.vector.vlen, cfg.mx.block
-    sizes = [("consts", 8), ("wte", 2 * E * d), ("ln_f", 2 * d), ("cos", T * hd), ("sin", T * hd)]
+    _, hhp = head_layout(cfg, hd)
+    sizes = [("consts", 8), ("wte", 2 * E * d), ("ln_f", 2 * d), ("cos", 2 * T * hhp), ("sin", 2 * T * hhp)]
     for i in range(shape.n_layers):
         sizes += [(f"layers.{i}.attn_norm", 2 * d), (f"layers.{i}.ff_norm", 2 * d)]
-    for name, _, (r, c) in _slices(shape, chunk):
-        rows = (r.stop - r.start) if name != "head" else -(-E // vlen) * vlen
-        sizes.append((name, matrix.tile_nbytes(c.stop - c.start, fmt, block, vlen) * (rows // vlen)))
+    for name, _, rows, cols in _slices(cfg, shape, chunk):
+        sizes.append((name, matrix.tile_nbytes(len(cols), fmt, block, vlen) * (len(rows) // vlen)))
     layout, off = {}, 0
     for name, n in sizes:
         layout[name] = (off, n)
@@ -181,8 +208,7 @@ def _plan(cfg: Config, shape: ForwardShape):
         raise CompileError(f"the forward needs the matrix unit; profile {cfg.name} has [matrix] rows = 0")
     if min(d, shape.n_heads, shape.n_layers, F, E, T) < 1 or d % shape.n_heads:
         raise CompileError(f"shape {shape}: sizes must be positive and d_model a multiple of n_heads")
-    for what, v, m in (("d_model", d, km), ("mlp_hidden_size", F, km), ("head_dim", hd, km),
-                       ("head_dim / 2", hd // 2, vlen)):
+    for what, v, m in (("d_model", d, km), ("mlp_hidden_size", F, km)):
         if v % m:
             raise CompileError(f"{what} = {v} must be a multiple of {m} on profile {cfg.name} "
                                f"(vector.vlen = {vlen}, mx.block = {cfg.mx.block})")
@@ -190,7 +216,8 @@ def _plan(cfg: Config, shape: ForwardShape):
         raise CompileError(f"seq_len {T}: the ids and the sampling step need {5 * T + 8} int-SRAM and {T + 16} "
                            f"FP-SRAM words; profile {cfg.name} has sram.int_words = {cfg.sram.int_words}, "
                            f"sram.fp_words = {cfg.sram.fp_words}")
-    dv, hh = d // vlen, hd // 2 // vlen
+    hdp, hhp = head_layout(cfg, hd)
+    dv, hh = d // vlen, hhp // vlen
     s = _Sram()
     p = {"x": s.take(T * dv), "h": s.take(T * dv), "gain": s.take(dv), "sq": s.take(dv),
          "cos": s.take(T * hh), "sin": s.take(T * hh), "rot": s.take(4 * hh), "acc": s.take(2 * T * dv)}
@@ -198,7 +225,7 @@ def _plan(cfg: Config, shape: ForwardShape):
     att = None
     for B in range(-(-T // km) * km, 0, -km):     # the largest key tile that fits
         try:
-            att = plan_head(cfg, T, T, hd, B, base=base, fp=2)
+            att = plan_head(cfg, T, T, hdp, B, base=base, fp=2, scale_hd=hd)
             break
         except CompileError:
             if B == km:
@@ -261,8 +288,9 @@ def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
 def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, chunk: int) -> str:
     li = isa.load_imm
     vlen = cfg.vector.vlen
-    d, T, hd, F, H = shape.d_model, shape.seq_len, shape.head_dim, shape.mlp_hidden, shape.n_heads
-    dv, hh = d // vlen, hd // 2 // vlen
+    d, T, F, H = shape.d_model, shape.seq_len, shape.mlp_hidden, shape.n_heads
+    hd, hhp = head_layout(cfg, shape.head_dim)          # the padded head from here on
+    dv, hh = d // vlen, hhp // vlen
     Ep = -(-shape.embedding_size // vlen) * vlen
     arg = {name: i for i, name in enumerate(FORWARD_ARGS)}
     a = [f"# LLaDA forward: profile {cfg.name}, T={T} d={d} heads={H} layers={shape.n_layers} "
@@ -408,6 +436,24 @@ def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3") -> F
     return _compile(config, shape, fmt)
 
 
+def effective_weights(cfg: Config, shape: ForwardShape, tensors: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
+    """The BF16 bits the matrix unit multiplies by, per linear weight (TENSORS' names, the
+    full [out, in] shape): each slice of the weights image MX-quantized along its K as the
+    decoder sees it. For every tensor but the output projection of a zero-padded head this
+    is the tensor quantized along K; a padded head's halves each start their own blocks."""
+    prog = forward_program(cfg, shape, fmt)
+    out: dict[str, np.ndarray] = {}
+    for name, src, rows, cols in _slices(cfg, shape, prog.mlp_chunk):
+        w = np.zeros((len(rows), len(cols)))
+        r_ok, c_ok = rows >= 0, cols >= 0
+        full = np.asarray(tensors[src], np.float64)
+        w[np.ix_(r_ok, c_ok)] = full[np.ix_(rows[r_ok], cols[c_ok])]
+        q = matrix.quantize_weights(w, fmt, cfg.mx.block)
+        dst = out.setdefault(src, np.zeros(full.shape, np.uint16))
+        dst[np.ix_(rows[r_ok], cols[c_ok])] = q[np.ix_(r_ok, c_ok)]
+    return out
+
+
 def weight_image(prog: ForwardProgram, cfg: Config, tensors: dict[str, np.ndarray], eps: float) -> bytes:
     """The weights image of `prog`: `tensors` (float arrays named as TENSORS says, per layer
     "layers.{i}.<name>") rounded to BF16 or MX-packed, placed by `prog.weight_layout`."""
@@ -433,8 +479,9 @@ def weight_image(prog: ForwardProgram, cfg: Config, tensors: dict[str, np.ndarra
                            "<u4").tobytes())
     put("wte", bf(get("wte", (E, d))))
     put("ln_f", bf(get("ln_f", (d,))))
-    put("cos", bf(get("cos", (T, hd // 2))))
-    put("sin", bf(get("sin", (T, hd // 2))))
+    _, hhp = head_layout(cfg, hd)
+    for t in ("cos", "sin"):                  # the padding lanes multiply zero features: 0
+        put(t, bf(np.pad(get(t, (T, hd // 2)), ((0, 0), (0, hhp - hd // 2)))))
     full = {"q": (d, d), "k": (d, d), "v": (d, d), "o": (d, d), "gate": (F, d), "up": (F, d), "down": (d, F)}
     cache: dict[str, np.ndarray] = {}
     for i in range(s.n_layers):
@@ -443,10 +490,9 @@ def weight_image(prog: ForwardProgram, cfg: Config, tensors: dict[str, np.ndarra
         for w, shp in full.items():
             cache[f"layers.{i}.{w}"] = get(f"layers.{i}.{w}", shp)
     cache["head"] = get("head", (E, d))
-    vlen = cfg.vector.vlen
-    for name, src, (r, c) in _slices(s, prog.mlp_chunk):
-        w = cache[src][r, c]
-        if w.shape[0] % vlen:
-            w = np.pad(w, ((0, vlen - w.shape[0] % vlen), (0, 0)))
-        put(name, matrix.pack_weights(w, prog.fmt, cfg.mx.block, vlen))
+    for name, src, rows, cols in _slices(cfg, s, prog.mlp_chunk):
+        w = np.zeros((len(rows), len(cols)))
+        r_ok, c_ok = rows >= 0, cols >= 0
+        w[np.ix_(r_ok, c_ok)] = cache[src][np.ix_(rows[r_ok], cols[c_ok])]
+        put(name, matrix.pack_weights(w, prog.fmt, cfg.mx.block, cfg.vector.vlen))
     return bytes(img)

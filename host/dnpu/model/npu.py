@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from dnpu.compiler import CompileError, artifact
-from dnpu.compiler.forward import SECTIONS, ForwardProgram, ForwardShape, forward_program, weight_image
+from dnpu.compiler.forward import (SECTIONS, ForwardProgram, ForwardShape, effective_weights, forward_program,
+                                   weight_image)
 from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
-from dnpu.spec import kernels, matrix
+from dnpu.spec import kernels
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
@@ -71,19 +72,17 @@ def npu_tensors(model, seq_len: int) -> dict[str, np.ndarray]:
     return t
 
 
-def _q(w: np.ndarray, fmt: str, block: int) -> np.ndarray:
-    return matrix.quantize_weights(w, fmt, block)
-
-
 def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "sim") -> np.ndarray:
     """The NPU's forward of one sequence `ids` (ints [T]) in NumPy: BF16 bits [T, E]."""
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     c = model.config
     ids = np.asarray(ids, np.int64)
     T = ids.size
-    prog = forward_program(cfg, forward_shape(c, T), fmt)
+    shape = forward_shape(c, T)
+    prog = forward_program(cfg, shape, fmt)
     t = npu_tensors(model, T)
-    block, vlen = cfg.mx.block, cfg.vector.vlen
+    wq = effective_weights(cfg, shape, t, fmt)
+    vlen = cfg.vector.vlen
     d, H, hd = c.d_model, c.n_heads, c.head_dim
     eps_bits = int(nm.round_f32(np.float64(c.rms_norm_eps)))
     bf = nm.round_bf16
@@ -96,17 +95,17 @@ def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "s
     for i in range(c.n_layers):
         L = f"layers.{i}."
         h = norm(x, t[L + "attn_norm"])
-        q, k, v = (matmul.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("q", "k", "v"))
+        q, k, v = (matmul.matmul_bf16(h, wq[L + w]) for w in ("q", "k", "v"))
         heads = []
         for j in range(H):
             s = slice(j * hd, (j + 1) * hd)
             qh, kh = kernels.rope_bf16(q[:, s], cos, sin, 1), kernels.rope_bf16(k[:, s], cos, sin, 1)
             heads.append(kernels.attention_bf16(qh, kh, v[:, s], prog.key_tile, vlen))
-        x = matmul.matmul_bf16(np.concatenate(heads, axis=1), _q(t[L + "o"], fmt, block), residual_bits=x)
+        x = matmul.matmul_bf16(np.concatenate(heads, axis=1), wq[L + "o"], residual_bits=x)
         h = norm(x, t[L + "ff_norm"])
-        g, u = (matmul.matmul_bf16(h, _q(t[L + w], fmt, block)) for w in ("gate", "up"))
-        x = matmul.matmul_bf16(kernels.swiglu_bf16(g, u), _q(t[L + "down"], fmt, block), residual_bits=x)
-    return matmul.matmul_bf16(norm(x, t["ln_f"]), _q(t["head"], fmt, block))
+        g, u = (matmul.matmul_bf16(h, wq[L + w]) for w in ("gate", "up"))
+        x = matmul.matmul_bf16(kernels.swiglu_bf16(g, u), wq[L + "down"], residual_bits=x)
+    return matmul.matmul_bf16(norm(x, t["ln_f"]), wq["head"])
 
 
 def reference_step(model, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
@@ -132,27 +131,37 @@ def reference_step(model, ids, start: int, length: int, mask_id: int, *, k: int 
     return np.where(commit, x0, x), x0.astype(np.int64), conf_bits
 
 
-def quantized_torch_model(model, *, fmt: str = "e4m3", block: int = 32):
-    """A CPU BF16 copy of the model with the NPU's quantization: every linear weight
-    MX-quantized (format fmt, blocks along K), the embedding and gains in BF16, the RoPE
-    tables rounded to BF16. Its forward is PyTorch's arithmetic on the NPU's operands."""
+def quantized_torch_model(model, *, fmt: str = "e4m3", config: str | Config = "sim"):
+    """A CPU BF16 copy of the model with the NPU's quantization on `config`: every linear
+    weight as the matrix unit multiplies by it (`dnpu.compiler.forward.effective_weights`:
+    MX format fmt along K), the embedding and gains in BF16, the RoPE tables rounded to
+    BF16. Its forward is PyTorch's arithmetic on the NPU's operands."""
     import copy
 
+    cfg = config if isinstance(config, Config) else config_mod.load(config)
     q = copy.deepcopy(model).to("cpu", torch.float32)
+    T = model.config.max_sequence_length
+    wq = effective_weights(cfg, forward_shape(model.config, T), npu_tensors(model, T), fmt)
+    names = {f"model.transformer.blocks.{i}.{theirs}": f"layers.{i}.{ours}"
+             for i in range(model.config.n_layers)
+             for ours, theirs in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"), ("o", "attn_out"),
+                                  ("gate", "ff_proj"), ("up", "up_proj"), ("down", "ff_out"))}
+    names["model.transformer.ff_out"] = "head"
     with torch.no_grad():
         for name, p in q.named_parameters():
-            if p.ndim == 2 and not name.endswith("wte.weight"):
-                w = _q(p.detach().double().numpy(), fmt, block)
-                p.copy_(torch.from_numpy(nm.bf16_value(w)))
+            ours = names.get(name.removesuffix(".weight"))
+            if ours is not None:
+                p.copy_(torch.from_numpy(nm.bf16_value(wq[ours])))
     q = q.to(torch.bfloat16)
     q.rope_table_dtype = torch.bfloat16
     return q
 
 
-def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", block: int = 32) -> np.ndarray:
+def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "sim") -> np.ndarray:
     """float32 logits [B, T, E] of ids [B, T] by `quantized_torch_model`."""
     with torch.no_grad():
-        out = quantized_torch_model(model, fmt=fmt, block=block)(torch.as_tensor(np.asarray(ids), dtype=torch.int64))
+        out = quantized_torch_model(model, fmt=fmt, config=config)(torch.as_tensor(np.asarray(ids),
+                                                                                   dtype=torch.int64))
     return out.float().numpy()
 
 

@@ -150,7 +150,7 @@ def check_generate_npu(model, tok, ids, backend: str, *, seed: int = 0, batch: i
     from dnpu.model.npu import quantized_torch_model
 
     weights_fmt = gen_kwargs.get("weights_fmt", "e4m3")
-    ref_model = quantized_torch_model(model, fmt=weights_fmt)
+    ref_model = quantized_torch_model(model, fmt=weights_fmt, config=gen_kwargs.get("config", "sim"))
     host_kwargs = {k: v for k, v in gen_kwargs.items() if k not in ("forward", "weights_fmt")}
     sampler_kwargs = {"fmt": gen_kwargs.get("fmt", "e4m3")}
     P, n = ids.shape[1], ids.shape[0]
