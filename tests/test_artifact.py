@@ -53,11 +53,11 @@ def test_generate_from_the_artifact(compiled):
     model, tok = load()
     task = get_task("add3")
     p, _ = task.encode_batch(tok, [12], [345])
-    kw = dict(gen_length=8, block_length=4, steps=8, sampler="emu", forward="npu")
+    kw = dict(gen_length=8, block_length=4, steps=2, sampler="emu", forward="npu")
     a = dnpu.generate(model, p, compiled=compiled, **kw)
     assert np.array_equal(a, dnpu.generate(model, p, **kw))
     with pytest.raises(ValueError, match="runs 16 tokens a forward; this generation needs 12"):
-        dnpu.generate(model, p, compiled=compiled, **kw | {"gen_length": 4, "block_length": 4, "steps": 4})
+        dnpu.generate(model, p, compiled=compiled, **kw | {"gen_length": 4, "block_length": 4, "steps": 1})
     with pytest.raises(ValueError, match="applies to forward='npu' only"):
         dnpu.generate(model, p, compiled=compiled, **kw | {"forward": "host"})
 
