@@ -61,6 +61,31 @@ def test_check_generate_fails_on_a_wrong_backend(tmp_path, monkeypatch, capsys):
     assert "FAILED" in capsys.readouterr().err
 
 
+def test_check_generate_npu_forward(tmp_path, monkeypatch, capsys):
+    """--forward npu on emu: every step replayed against PyTorch with the same quantization,
+    each difference a near-tie; then a chip that commits a wrong token: unexplained
+    differences, exit status 1."""
+    from dnpu.model.npu import NpuForward
+
+    rc, r = run_cli(["check-generate", "--forward", "npu", "--backend", "emu", "--prompts", "1", "--steps", "2"],
+                    tmp_path)
+    assert rc == 0 and r["forward"] == "npu" and r["npu_vs_emu_mismatches"] is None
+    assert r["unexplained"] == 0 and r["token_mismatches"] == 0
+    assert r["npu_vs_torch_mismatches"] == 0 or r["near_ties"] > 0
+    orig = NpuForward.step
+
+    def broken(self, dev, ids, start, length, mask_id, **kw):
+        out = orig(self, dev, ids, start, length, mask_id, **kw)
+        x = np.asarray(ids)[start:start + length]
+        return (np.where(out[0] != x, 60, out[0]), *out[1:])   # 60: a token the model never writes
+
+    monkeypatch.setattr(NpuForward, "step", broken)
+    rc, r = run_cli(["check-generate", "--forward", "npu", "--backend", "emu", "--prompts", "1", "--steps", "2"],
+                    tmp_path, "bad.json")
+    assert rc == 1 and r["unexplained"] > 0 and r["npu_vs_torch_mismatches"] > 0
+    assert "beyond a near-tie" in capsys.readouterr().err
+
+
 def test_generate_prints_text_and_timing(tmp_path, capsys):
     rc, r = run_cli(["generate", "--backend", "emu", "--prompt", "123+456=", "--kv-cache", "prefix"], tmp_path)
     assert rc == 0

@@ -77,21 +77,33 @@ def check_generate(model, tok, task_name: str, backend: str, *, prompts: int = 8
     if gen_kwargs.get("forward", "host") == "npu":
         return check_generate_npu(model, tok, ids, backend, seed=seed, batch=batch, progress=progress, **gen_kwargs)
     P = ids.shape[1]
-    mismatches, rows, first = 0, 0, None
+    d = _Diff(tok, backend)
     for lo, hi in _batches(prompts, batch):
         ref = generate(model, ids[lo:hi], sampler="torch", seed=seed, **gen_kwargs)[:, P:].numpy()
         got = generate(model, ids[lo:hi], sampler=backend, seed=seed, **gen_kwargs)[:, P:].numpy()
-        diff = ref != got
-        mismatches += int(diff.sum())
-        rows += int(diff.any(axis=1).sum())
-        if first is None and diff.any():
-            r, c = (int(v) for v in np.argwhere(diff)[0])
-            first = {"prompt": tok.decode(ids[lo + r]), "position": c, "torch": tok.decode(ref[r]),
-                     backend: tok.decode(got[r])}
+        d.add(ids[lo:hi], ref, got)
         if progress is not None:
             progress(hi, prompts)
-    return {"prompts": prompts, "token_mismatches": mismatches, "backend": backend, "rows_differing": rows,
-            "first_mismatch": first}
+    return {"prompts": prompts, "token_mismatches": d.tokens, "backend": backend, "rows_differing": d.rows,
+            "first_mismatch": d.first}
+
+
+class _Diff:
+    """Generated tokens of the torch reference against a backend's, batch by batch: how
+    many differ, in how many rows, and the first difference."""
+
+    def __init__(self, tok, backend: str) -> None:
+        self.tok, self.backend = tok, backend
+        self.tokens, self.rows, self.first = 0, 0, None
+
+    def add(self, prompts, ref: np.ndarray, got: np.ndarray) -> None:
+        diff = ref != got
+        self.tokens += int(diff.sum())
+        self.rows += int(diff.any(axis=1).sum())
+        if self.first is None and diff.any():
+            r, c = (int(v) for v in np.argwhere(diff)[0])
+            self.first = {"prompt": self.tok.decode(prompts[r]), "position": c, "torch": self.tok.decode(ref[r]),
+                          self.backend: self.tok.decode(got[r])}
 
 
 def _step_near_ties(rec, ref_model, sampler_kwargs: dict) -> tuple[int, int]:
@@ -155,21 +167,16 @@ def check_generate_npu(model, tok, ids, backend: str, *, seed: int = 0, batch: i
     sampler_kwargs = {"fmt": gen_kwargs.get("fmt", "e4m3")}
     P, n = ids.shape[1], ids.shape[0]
     emu_mis = None if backend == "emu" else 0
-    torch_mis, rows, near, bad, first = 0, 0, 0, 0, None
+    near, bad = 0, 0
+    d = _Diff(tok, backend)
     for lo, hi in _batches(n, batch):
         log: list = []
         got = generate(model, ids[lo:hi], sampler=backend, seed=seed, step_log=log, **gen_kwargs)[:, P:].numpy()
         if emu_mis is not None:
             emu = generate(model, ids[lo:hi], sampler="emu", seed=seed, **gen_kwargs)[:, P:].numpy()
             emu_mis += int((emu != got).sum())
-        ref = generate(ref_model, ids[lo:hi], sampler="torch", seed=seed, **host_kwargs)[:, P:].numpy()
-        diff = ref != got
-        torch_mis += int(diff.sum())
-        rows += int(diff.any(axis=1).sum())
-        if first is None and diff.any():
-            r, c = (int(v) for v in np.argwhere(diff)[0])
-            first = {"prompt": tok.decode(ids[lo + r]), "position": c, "torch": tok.decode(ref[r]),
-                     backend: tok.decode(got[r])}
+        d.add(ids[lo:hi], generate(ref_model, ids[lo:hi], sampler="torch", seed=seed, **host_kwargs)[:, P:].numpy(),
+              got)
         for rec in log:
             a, b = _step_near_ties(rec, ref_model, sampler_kwargs)
             near += a
@@ -177,6 +184,6 @@ def check_generate_npu(model, tok, ids, backend: str, *, seed: int = 0, batch: i
         if progress is not None:
             progress(hi, n)
     return {"prompts": n, "backend": backend, "forward": "npu", "weights_fmt": weights_fmt,
-            "npu_vs_emu_mismatches": emu_mis, "npu_vs_torch_mismatches": torch_mis, "rows_differing": rows,
-            "near_ties": near, "unexplained": bad, "first_mismatch": first,
+            "npu_vs_emu_mismatches": emu_mis, "npu_vs_torch_mismatches": d.tokens, "rows_differing": d.rows,
+            "near_ties": near, "unexplained": bad, "first_mismatch": d.first,
             "token_mismatches": (emu_mis or 0) + bad}
