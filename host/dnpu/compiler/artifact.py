@@ -96,6 +96,7 @@ def write(out, prog: ForwardProgram, image: bytes, cfg: Config, model_config: di
             "mlp_chunk": prog.mlp_chunk,
             "key_tile": prog.key_tile,
             "sections": [list(x) for x in prog.sections],
+            "all_logits_rows": prog.all_logits_rows,
             "program": {"file": "forward.bin", "name": k.name, "tile": k.tile, "shape": dict(k.shape),
                         "layout": {n: list(v) for n, v in k.layout.items()}, "arg_order": list(k.arg_order)},
             "weights": {"file": "weights.safetensors", "nbytes": len(image),
@@ -149,5 +150,5 @@ def read(path, cfg: Config | None = None) -> Artifact:
                             f"{m['weights']['nbytes']}")
     prog = ForwardProgram(kernel, ForwardShape(**m["shape"]), m["weights_fmt"],
                           {n: tuple(v) for n, v in m["weights"]["layout"].items()}, m["mlp_chunk"], m["key_tile"],
-                          tuple((int(i), str(k)) for i, k in m.get("sections", [])))
+                          tuple((int(i), str(k)) for i, k in m.get("sections", [])), int(m["all_logits_rows"]))
     return Artifact(path, m, prog, image)

@@ -22,9 +22,9 @@ docs/NUMERICS.md in it, with the same arithmetic as the one-kernel programs:
   (`logits_rows`). With L = 0 the program is the plain forward.
 
 Arguments (FORWARD_ARGS): the ids (int32 [T]), the logits buffer (BF16 [T, E] padded to
-vector rows, filled from position s on), the step's parameters (PARAMS), the step's
-outputs (int32 x_new [T], int32 x0 [T], FP32 conf [T], the block's first L of each) and
-the weights image (`weight_layout`: every tensor at a 64-byte aligned offset, linear
+vector rows, filled from position s on), the step's values (PARAMS), the step's outputs
+(int32 x_new [T], int32 x0 [T], FP32 conf [T], the block's first L of each), the weights
+image, and the counts s, L and the logits rows to store; and the weights image (`weight_layout`: every tensor at a 64-byte aligned offset, linear
 weights MX-packed per slice in the matrix weight layout, the rest BF16, the norm
 constants FP32).
 """
@@ -51,15 +51,17 @@ SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activa
 
 # Which argument register carries which buffer's address: the ids and the logits lie
 # with the program (`kernel.layout`), the weights image wherever the device placed it.
-FORWARD_ARGS = ("ids", "logits", "params", "out", "weights")
+# The sampling step's block and how much of the logits to store are arguments, not memory,
+# because they set loop and transfer counts (which the cycle model must know): the block's
+# first position s, its length L (0: no sampling) and the logits rows (of E padded to
+# vector rows) to store from position s on (0: none).
+FORWARD_ARGS = ("ids", "logits", "params", "out", "weights", "start", "length", "logits_rows")
 _REG = {"ids": "x1", "weights": "x2", "logits": "x3"}
 
-# The step's parameters (int32 words of the "params" buffer, then the threshold as FP32 at
-# PARAM_THRESHOLD): the block's first position s, its length L (0: no sampling), the quota
-# k, the mask token id, how many logits rows (of E padded to vector rows) to store from
-# position s on (0: none).
-PARAMS = ("start", "length", "k", "mask_id", "logits_rows")
-PARAM_THRESHOLD = 6
+# The step's values (int32 words of the "params" buffer; the threshold as FP32 at word
+# PARAM_THRESHOLD): the quota k and the mask token id.
+PARAMS = ("k", "mask_id")
+PARAM_THRESHOLD = 2
 
 # The tensors weight_image takes (per layer i: "layers.{i}.<name>"), by role:
 # BF16 tables and gains, linear weights [out, in] (MX-packed per slice), RoPE tables.
@@ -99,6 +101,7 @@ class ForwardProgram:
     mlp_chunk: int
     key_tile: int
     sections: tuple[tuple[int, str], ...] = ()
+    all_logits_rows: int = 0          # vector rows of every position's logits
 
     def section_of(self, word: int) -> str:
         """The kind of work (SECTIONS) instruction `word` (index from the program start) does."""
@@ -113,16 +116,19 @@ class ForwardProgram:
     def weights_nbytes(self) -> int:
         return max(o + n for o, n in self.weight_layout.values())
 
-    def args(self, base: int, weights: int) -> list[int]:
+    def args(self, base: int, weights: int, start: int = 0, length: int = 0,
+             logits_rows: int | None = None) -> list[int]:
         """The argument registers for the program and its buffers at `base`, the weights
-        image at `weights`."""
-        return [*self.kernel.args(base), weights]
+        image at `weights`, and a step's block [start, start + length) with the logits rows
+        to store (default: the plain forward, every position's logits, no sampling)."""
+        rows = self.all_logits_rows if logits_rows is None else logits_rows
+        return [*self.kernel.args(base), weights, start, length, rows]
 
     @staticmethod
-    def params(start: int, length: int, k: int, mask_id: int, logits_rows: int, threshold: float) -> bytes:
+    def params(k: int, mask_id: int, threshold: float) -> bytes:
         """The "params" buffer of a step (PARAMS; threshold +Inf with a quota)."""
-        words = np.zeros(8, "<u4")
-        words[:len(PARAMS)] = [start, length, k, mask_id, logits_rows]
+        words = np.zeros(4, "<u4")
+        words[:len(PARAMS)] = [k, mask_id]
         words[PARAM_THRESHOLD] = nm.round_f32(np.float64(threshold))
         return words.tobytes()
 
@@ -360,7 +366,7 @@ def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, 
     a = ["#@ sample", f"S_LD_ARG x4, {arg['params']}", *li("x5", P0), f"S_ADDI x6, x0, {len(PARAMS)}",
          "H_LOAD_INT x5, x4, x6", "S_ADDI x6, x0, 1", f"S_ADDI x7, x4, {4 * PARAM_THRESHOLD}", *li("x5", F0),
          "H_LOAD_FP x5, x7, x6", *li("x4", P0),
-         "S_LD_INT x8, x4, 0", "S_LD_INT x9, x4, 1", "S_LD_INT x12, x4, 4",
+         f"S_LD_ARG x8, {arg['start']}", f"S_LD_ARG x9, {arg['length']}", f"S_LD_ARG x12, {arg['logits_rows']}",
          *li("x10", er), "S_MUL x11, x8, x10", *li("x13", lg), "S_ADD x11, x11, x13",
          "#@ store", "H_STORE_V x11, x3, x12", "#@ sample"]
     mask_pad = []
@@ -376,11 +382,11 @@ def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, 
             "S_SUB x12, x12, x14", "S_SLT x13, x12, x0", "S_SLT x12, x0, x12", "S_ADD x12, x12, x13",
             "S_SLT x12, x12, x6", f"S_ST_INT x12, x5, {Q2}",
             "S_ADD x11, x11, x10", "S_ADDI x15, x15, 1", "S_ADDI x5, x5, 1"]
-    a += ["S_LD_INT x14, x4, 3", "S_ADD x15, x8, x0", "S_ADDI x5, x0, 0", "S_ADDI x6, x0, 1",
+    a += ["S_LD_INT x14, x4, 1", "S_ADD x15, x8, x0", "S_ADDI x5, x0, 0", "S_ADDI x6, x0, 1",
           "S_LI_FP f6, 0xFF80",
           f"C_LOOP x9, {len(body)}", *body,
           *li("x5", C0), *li("x7", Q2), "V_MASK_FP x5, x7, f6, x9",
-          "S_LD_INT x12, x4, 2", *li("x13", Q3), "V_TOPK_MASK x13, x5, x12, x9",
+          "S_LD_INT x12, x4, 0", *li("x13", Q3), "V_TOPK_MASK x13, x5, x12, x9",
           *li("x7", F0), "S_LD_FP f7, x7, 0", "V_THRESH_MASK x13, x5, f7, x9",
           *li("x14", Q1), *li("x15", Q0), "V_SELECT_INT x14, x13, x15, x9",
           "#@ store", f"S_LD_ARG x4, {arg['out']}", "H_STORE_INT x14, x4, x9",
@@ -407,7 +413,8 @@ def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
     kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
                [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep), ("params", 32),
                 ("out", 12 * shape.seq_len)], FORWARD_ARGS[:4])
-    return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4))
+    return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4),
+                          shape.seq_len * Ep // cfg.vector.vlen)
 
 
 def _sections(src: str, words: int) -> tuple[tuple[int, str], ...]:

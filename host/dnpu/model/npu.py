@@ -222,8 +222,8 @@ class NpuForward:
     def run(self, dev, ids, run_info: list | None = None, *, trace: bool = False) -> np.ndarray:
         """Logits BF16 bits [T, E] of one sequence `ids` (ints [T]) on the opened device;
         trace: record the retires (RunInfo.trace) for `section_cycles`."""
-        T, er = self.seq_len, self._er
-        out = self._go(dev, ids, self.program.params(0, 0, 0, 0, T * er, np.inf), run_info, trace)
+        T = self.seq_len
+        out = self._go(dev, ids, self.program.params(0, 0, np.inf), (0, 0, T * self._er), run_info, trace)
         return self._logits(out, T)
 
     def step(self, dev, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
@@ -241,8 +241,8 @@ class NpuForward:
         if k is not None and not 0 <= k <= length:
             raise ValueError(f"k = {k} is outside [0, {length}]")
         kk, t = (k, np.inf) if k is not None else (1, threshold)
-        params = self.program.params(start, length, kk, mask_id, length * self._er if logits else 0, t)
-        p = self._go(dev, ids, params, run_info, trace)
+        p = self._go(dev, ids, self.program.params(kk, mask_id, t),
+                     (start, length, length * self._er if logits else 0), run_info, trace)
         off = self.program.kernel.layout["out"][0]
         words = np.frombuffer(p.read(12 * T, offset=off), "<u4")
         x_new = words[:length].view("<i4").astype(np.int64)
@@ -259,7 +259,7 @@ class NpuForward:
         Ep = self._er * self.config.vector.vlen
         return np.frombuffer(p.read(2 * rows * Ep, offset=off), "<u2").reshape(rows, Ep)[:, :self.embedding_size].copy()
 
-    def _go(self, dev, ids, params: bytes, run_info, trace: bool):
+    def _go(self, dev, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool):
         from dnpu import runtime
 
         ids = np.asarray(ids)
@@ -273,7 +273,7 @@ class NpuForward:
         p.write(ids.astype("<i4").tobytes(), offset=k.layout["ids"][0])
         p.write(params, offset=k.layout["params"][0])
         try:
-            info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr),
+            info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr, *counts),
                            trace=len(k.binary) * 64 if trace else False)
         except runtime.DeviceError as e:
             raise RuntimeError(f"{dev.backend}: the forward program did not halt:\n{e}") from e
