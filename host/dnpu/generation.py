@@ -297,31 +297,15 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                     continue
                 t0 = time.perf_counter()
                 finfo: list = []
-                if npu is not None and noise_gen is None:
-                    # the whole step on the chip; the logits come back only to be logged
+                infos: list = []
+                on_chip = npu is not None and noise_gen is None     # the whole step, tokens back
+                if on_chip:
                     r, logits = _npu_step(npu, x.cpu().numpy(), s, block_length, mask_id, quotas, i, threshold,
                                           step_log is not None, finfo)
-                    stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
-                    t1 = time.perf_counter()
-                    stats.forward_s += t1 - t0
-                    stats.forwards += 1
-                    x_block = x[:, s:e].cpu().numpy()
-                    if step_log is not None:
-                        step_log.append(StepRecord(
-                            blk, i + 1, s, t1 - t0, 0.0, _pad_vocab(logits), mask_block, x_block.copy(),
-                            None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
-                            None, finfo))
-                    x[:, s:e] = torch.from_numpy(r.x_new).to(device)
-                    steps_done += 1
-                    if progress is not None:
-                        progress(Progress(blk, num_blocks, i + 1, max_steps, steps_done,
-                                          int((x[:, P:] == mask_id).sum())))
-                    continue
-                if npu is not None:
+                elif npu is not None:
                     fw, dev = npu
                     rows = [fw.run(dev, row, finfo) for row in x.cpu().numpy()]
                     logits = torch.from_numpy(nm.bf16_value(np.stack(rows)[:, s:e]).astype(np.float32))
-                    stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
                 elif kv_cache == "none":
                     logits = model(x)[:, s:e]
                 elif i == 0 or kv is None:  # block start: full forward, refresh the cache
@@ -331,30 +315,29 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                     logits = model(x[:, s:], kv=kv, start=s)[:, :block_length]
                 else:  # dual
                     logits = model(x[:, s:e], kv=kv, start=s)
-                logits = logits.detach().to("cpu")
+                if logits is not None:
+                    logits = _pad_vocab(logits.detach().to("cpu"))
                 if cuda:
                     torch.cuda.synchronize(device)
                 t1 = time.perf_counter()
                 stats.forward_s += t1 - t0
                 stats.forwards += 1
-                logits = _pad_vocab(logits)
-                if noise_gen is not None:
-                    u = torch.rand(logits.shape, generator=noise_gen, dtype=torch.float64)
-                    u = u.clamp_(min=torch.finfo(torch.float64).tiny)
-                    logits = logits.double() + temperature * -torch.log(-torch.log(u))
+                stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
                 x_block = x[:, s:e].cpu().numpy()
-                infos: list = []
-                extra = {"run_info": infos} if step_log is not None else {}
-                t2 = time.perf_counter()
-                stats.other_s += t2 - t1
-                if quotas is not None:
-                    r = sampling.transfer(logits, mask_block, x_block, k=quotas[:, i], backend=sampler,
-                                          fmt=fmt, flow=flow, config=config, **extra)
-                else:
-                    r = sampling.transfer(logits, mask_block, x_block, threshold=threshold, backend=sampler,
-                                          fmt=fmt, flow=flow, config=config, **extra)
-                t3 = time.perf_counter()
-                stats.sample_s += t3 - t2
+                t2 = t3 = t1
+                if not on_chip:
+                    if noise_gen is not None:
+                        u = torch.rand(logits.shape, generator=noise_gen, dtype=torch.float64)
+                        u = u.clamp_(min=torch.finfo(torch.float64).tiny)
+                        logits = logits.double() + temperature * -torch.log(-torch.log(u))
+                    extra = {"run_info": infos} if step_log is not None else {}
+                    commit = {"k": quotas[:, i]} if quotas is not None else {"threshold": threshold}
+                    t2 = time.perf_counter()
+                    stats.other_s += t2 - t1
+                    r = sampling.transfer(logits, mask_block, x_block, backend=sampler, fmt=fmt, flow=flow,
+                                          config=config, **commit, **extra)
+                    t3 = time.perf_counter()
+                    stats.sample_s += t3 - t2
                 if step_log is not None:
                     step_log.append(StepRecord(
                         blk, i + 1, s, t1 - t0, t3 - t2, logits, mask_block, x_block.copy(),

@@ -70,7 +70,9 @@ __all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", 
 BACKENDS = ("emu", "verilator", "pynq", "torch")
 
 
-def _array(name: str, v) -> np.ndarray:
+def _array(name: str, v, dims: str = "[rows, cols]") -> np.ndarray:
+    """v (NumPy or torch, float) as float64, refused unless it is a non-empty array of the
+    named dimensions."""
     if hasattr(v, "detach"):
         import torch
 
@@ -79,8 +81,8 @@ def _array(name: str, v) -> np.ndarray:
     a = np.asarray(v)
     if a.dtype.kind != "f" or a.dtype == np.float16:
         raise ValueError(f"{name}: expected float32, float64 or bfloat16 values, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
+    if a.ndim != dims.count(",") + 1 or 0 in a.shape:
+        raise ValueError(f"{name}: expected a non-empty {dims} array, got shape {list(a.shape)}")
     return a.astype(np.float64)
 
 
@@ -290,13 +292,7 @@ def attention(q, k, v, *, backend: str = "emu", config: str | Config | None = No
     """softmax(q kᵀ / sqrt(hd)) v per head on `backend`; see the module docstring.
     q [H, n, hd], k and v [H, T, hd]. Returns [H, n, hd] float32 holding BF16 values."""
     cfg = _profile(config, backend)
-    arrs = []
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        a = np.asarray(t.detach().cpu().float().numpy() if hasattr(t, "detach") else t, np.float64)
-        if a.ndim != 3 or 0 in a.shape:
-            raise ValueError(f"{name}: expected a non-empty [heads, rows, head_dim] array, got shape {list(a.shape)}")
-        arrs.append(a)
-    qa, ka, va = arrs
+    qa, ka, va = (_array(name, t, "[heads, rows, head_dim]") for name, t in (("q", q), ("k", k), ("v", v)))
     H, n, hd = qa.shape
     T = ka.shape[1]
     for name, a in (("k", ka), ("v", va)):

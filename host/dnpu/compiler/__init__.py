@@ -46,8 +46,8 @@ from dnpu.spec.config import Config
 # ALIGN: every buffer starts on a 512-bit boundary, one full beat at any supported width.
 from dnpu.spec.mx import PACK_ALIGN as ALIGN
 
-__all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "ALIGN", "ARG_ORDER", "MODES",
-           "FLOWS", "FLOWS_FUSED_FIRST"]
+__all__ = ["Program", "Buffer", "CompileError", "sampling_program", "tile_rows", "confidence_row", "ALIGN",
+           "ARG_ORDER", "MODES", "FLOWS", "FLOWS_FUSED_FIRST"]
 
 # Which argument register carries which buffer's address.
 ARG_ORDER = ("logits", "mask", "x", "commit_arg", "x_new", "x0", "conf")
@@ -168,6 +168,14 @@ def _layout(B: int, L: int, V: int, mode: str, row_stride: int, program_bytes: i
     return layout
 
 
+def confidence_row(va: str, n: str, idx: str) -> list[str]:
+    """The phased flow on one logits row of n vector rows at V[x[va]] (docs/NUMERICS.md
+    section 9): f0 = its max, x[idx] = the argmax, the row shifted and exponentiated in
+    place, f1 = their sum, f2 = 1/f1, the softmax probability of the argmax."""
+    return [f"V_RED_MAX_IDX f0, {idx}, {va}, {n}", f"V_SUB_VF {va}, {va}, f0, {n}", f"V_EXP_V {va}, {va}, {n}",
+            f"V_RED_SUM f1, {va}, {n}", "S_RECI_FP f2, f1"]
+
+
 def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str, row_stride: int) -> str:
     if flow == "fused":
         return _source_fused(cfg, B, L, V, mode, fmt, row_stride)
@@ -201,11 +209,7 @@ def _source(cfg: Config, B: int, L: int, V: int, mode: str, flow: str, fmt: str,
           "  S_ADDI x13, x0, 0         # l = 0",
           "  C_LOOP x9, @pos_end",
           f"    H_PREFETCH_V x0, x1, x10, {fmt}",
-          "    V_RED_MAX_IDX f0, x14, x0, x10",
-          "    V_SUB_VF x0, x0, f0, x10",
-          "    V_EXP_V x0, x0, x10",
-          "    V_RED_SUM f1, x0, x10",
-          "    S_RECI_FP f2, f1          # p = softmax probability of x0",
+          *confidence_row("x0", "x10", "x14"),
           "    S_LD_INT x15, x13, 0      # mask[l]",
           "    S_SEL_FP f3, f2, f6, x15  # conf = mask ? p : -inf",
           "    S_ST_FP f3, x13, 0",

@@ -21,7 +21,7 @@ import functools
 
 from dnpu.spec import isa, matrix
 from dnpu.spec.config import Config
-from dnpu.compiler.kernel import KernelProgram, build
+from dnpu.compiler.kernel import KernelProgram, build, loop
 
 __all__ = ["AttentionPlan", "plan_head", "head_rows", "attention_program", "default_tile", "ATTENTION_ARGS",
            "CLOBBERS"]
@@ -137,15 +137,6 @@ def plan_head(cfg: Config, n: int, T: int, hd: int, B: int, base: int = 0, fp: i
     return AttentionPlan(vlen, n, T, hd, B, fp=fp, scale_hd=scale_hd or hd, **places)
 
 
-def _loop(count: int, body: list[str]) -> list[str]:
-    """body repeated count times (a hardware loop when count > 1)."""
-    if count <= 0:
-        return []
-    if count == 1:
-        return list(body)
-    return [f"C_LOOPI {count}, {len(body)}", *body]
-
-
 def _addi(rd: str, rs: str, imm: int) -> list[str]:
     if 0 <= imm < 1 << 16:
         return [f"S_ADDI {rd}, {rs}, {imm}"]
@@ -178,7 +169,7 @@ def _tile(p: AttentionPlan, masked: bool) -> list[str]:
             *li("x13", p.s), *li("x14", p.q), "M_MM_V x13, x14, x11",
             *(li("x11", p.bias) if masked else []),
             *li("x13", p.s), *li("x14", p.o), *li("x15", p.fp),
-            *_loop(p.n, rows),
+            *loop(p.n, rows),
             *li("x13", p.hd), *li("x14", p.B), "M_CFG x8, x13, x14",
             *li("x13", p.o), *li("x14", p.s), "M_MM_V_RES x13, x14, x12, x13",
             *([] if masked else [*li("x13", step), "S_ADD x11, x11, x13", "S_ADD x12, x12, x13"])]
@@ -202,7 +193,7 @@ def head_rows(p: AttentionPlan) -> list[str]:
               *li("x13", p.v + p.T * p.hv), "V_FILL_VF x13, f2, x14",
               # the mask row: tv zeros from FP SRAM, -Inf after them
               *li("x15", p.fp + 2 * p.n),
-              *_loop(tv, ["S_ST_FP f2, x15, 0", "S_ADDI x15, x15, 1"]),
+              *loop(tv, ["S_ST_FP f2, x15, 0", "S_ADDI x15, x15, 1"]),
               *li("x15", p.fp + 2 * p.n), *li("x13", p.bias), *li("x14", tv), "S_MAP_V_FP x13, x15, x14"]
         full = -(-tv // p.vlen)
         if full < p.bv:
@@ -212,16 +203,16 @@ def head_rows(p: AttentionPlan) -> list[str]:
     for fb in range(p.hv):
         trans += [*_addi("x13", "x11", fb), *_addi("x14", "x12", fb * p.B), "V_TRANS x14, x13, x10, x9"]
     trans += [*_addi("x11", "x11", p.hd), "S_ADDI x12, x12, 1"]
-    per_tile = _loop(p.bv, trans) + _addi("x12", "x12", p.hd * p.bv - p.bv)
-    a += [*li("x11", p.v), *li("x12", p.vt), *_loop(p.tiles, per_tile)]
+    per_tile = loop(p.bv, trans) + _addi("x12", "x12", p.hd * p.bv - p.bv)
+    a += [*li("x11", p.v), *li("x12", p.vt), *loop(p.tiles, per_tile)]
     # m = -Inf, l = +0, o = +0
-    a += [*li("x15", p.fp), *_loop(p.n, ["S_ST_FP f3, x15, 0", f"S_ST_FP f2, x15, {p.n}", "S_ADDI x15, x15, 1"]),
+    a += [*li("x15", p.fp), *loop(p.n, ["S_ST_FP f3, x15, 0", f"S_ST_FP f2, x15, {p.n}", "S_ADDI x15, x15, 1"]),
           *li("x13", p.o), *li("x14", p.n * p.hv), "V_FILL_VF x13, f2, x14",
           *li("x11", p.k), *li("x12", p.vt)]
-    a += _loop(p.tiles - 1, _tile(p, False))
+    a += loop(p.tiles - 1, _tile(p, False))
     a += _tile(p, p.tp > p.T)
     a += [*li("x14", p.o), *li("x15", p.fp),
-          *_loop(p.n, [f"S_LD_FP f4, x15, {p.n}", "S_RECI_FP f4, f4", "V_MUL_VF x14, x14, f4, x10",
+          *loop(p.n, [f"S_LD_FP f4, x15, {p.n}", "S_RECI_FP f4, f4", "V_MUL_VF x14, x14, f4, x10",
                        "S_ADD x14, x14, x10", "S_ADDI x15, x15, 1"])]
     return a
 

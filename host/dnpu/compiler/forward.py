@@ -36,8 +36,10 @@ import functools
 
 import numpy as np
 
+from dnpu.compiler import confidence_row
 from dnpu.compiler.attention import head_rows, plan_head
-from dnpu.compiler.kernel import KernelProgram, build
+from dnpu.compiler.kernel import KernelProgram, build, loop
+from dnpu.compiler.norm import norm_rows
 from dnpu.compiler.swiglu import swiglu_rows
 from dnpu.spec import isa, matrix, mx
 from dnpu.spec import numerics as nm
@@ -62,6 +64,7 @@ _REG = {"ids": "x1", "weights": "x2", "logits": "x3"}
 # PARAM_THRESHOLD): the quota k and the mask token id.
 PARAMS = ("k", "mask_id")
 PARAM_THRESHOLD = 2
+PARAM_WORDS = PARAM_THRESHOLD + 1
 
 # The tensors weight_image takes (per layer i: "layers.{i}.<name>"), by role:
 # BF16 tables and gains, linear weights [out, in] (MX-packed per slice), RoPE tables.
@@ -127,7 +130,7 @@ class ForwardProgram:
     @staticmethod
     def params(k: int, mask_id: int, threshold: float) -> bytes:
         """The "params" buffer of a step (PARAMS; threshold +Inf with a quota)."""
-        words = np.zeros(4, "<u4")
+        words = np.zeros(PARAM_WORDS, "<u4")
         words[:len(PARAMS)] = [k, mask_id]
         words[PARAM_THRESHOLD] = nm.round_f32(np.float64(threshold))
         return words.tobytes()
@@ -272,10 +275,8 @@ def _norm(p: dict, layout, gain: str, T: int, dv: int) -> list[str]:
     return [*li("x4", p["gain"]), *li("x5", dv), *_at("x6", layout, gain), "H_LOAD_V x4, x6, x5",
             "S_LD_FP f1, x0, 0", "S_LD_FP f2, x0, 1",
             *li("x8", p["x"]), *li("x9", p["h"]), *li("x10", p["sq"]), *li("x11", p["gain"]),
-            f"C_LOOPI {T}, 9",
-            "V_MUL_VV x10, x8, x8, x5", "V_RED_SUM f3, x10, x5", "S_MUL_FP f3, f3, f1", "S_ADD_FP f3, f3, f2",
-            "S_RSQRT_FP f3, f3", "V_MUL_VF x9, x8, f3, x5", "V_MUL_VV x9, x9, x11, x5",
-            "S_ADD x8, x8, x5", "S_ADD x9, x9, x5"]
+            *loop(T, [*norm_rows("x8", "x9", "x10", "x11", "x5", "f1", "f2", "f3"), "S_ADD x8, x8, x5",
+                      "S_ADD x9, x9, x5"])]
 
 
 def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
@@ -284,11 +285,10 @@ def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
     return [*li("x8", at), *li("x9", p["cos"]), *li("x10", p["sin"]), *li("x11", hh),
             *li("x12", p["rot"]), *li("x13", p["rot"] + hh), *li("x14", p["rot"] + 2 * hh),
             *li("x15", p["rot"] + 3 * hh),
-            f"C_LOOPI {T}, 10",
-            "S_ADD x5, x8, x11", "V_MUL_VV x12, x8, x9, x11", "V_MUL_VV x13, x5, x10, x11",
-            "V_MUL_VV x14, x5, x9, x11", "V_MUL_VV x15, x8, x10, x11",
-            "V_SUB_VV x8, x12, x13, x11", "V_ADD_VV x5, x14, x15, x11",
-            "S_ADD x8, x5, x11", "S_ADD x9, x9, x11", "S_ADD x10, x10, x11"]
+            *loop(T, ["S_ADD x5, x8, x11", "V_MUL_VV x12, x8, x9, x11", "V_MUL_VV x13, x5, x10, x11",
+                      "V_MUL_VV x14, x5, x9, x11", "V_MUL_VV x15, x8, x10, x11",
+                      "V_SUB_VV x8, x12, x13, x11", "V_ADD_VV x5, x14, x15, x11",
+                      "S_ADD x8, x5, x11", "S_ADD x9, x9, x11", "S_ADD x10, x10, x11"])]
 
 
 def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, chunk: int) -> str:
@@ -308,9 +308,8 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
          "#@ embedding",
          *li("x5", T), "H_LOAD_INT x0, x1, x5",
          *li("x5", dv), *li("x6", 2 * d), *_at("x11", layout, "wte"), *li("x12", p["x"]), "S_ADDI x9, x0, 0",
-         f"C_LOOPI {T}, 6",
-         "S_LD_INT x8, x9, 0", "S_MUL x8, x8, x6", "S_ADD x8, x11, x8", "H_LOAD_V x12, x8, x5",
-         "S_ADD x12, x12, x5", "S_ADDI x9, x9, 1"]
+         *loop(T, ["S_LD_INT x8, x9, 0", "S_MUL x8, x8, x6", "S_ADD x8, x11, x8", "H_LOAD_V x12, x8, x5",
+                   "S_ADD x12, x12, x5", "S_ADDI x9, x9, 1"])]
     for i in range(shape.n_layers):
         L = f"layers.{i}."
         a += [f"# layer {i}: attention", "#@ norm", *_norm(p, layout, L + "attn_norm", T, dv)]
@@ -372,12 +371,11 @@ def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, 
     mask_pad = []
     if pad:                                  # lanes past E: -Inf, so they never win nor weigh
         a += ["S_LI_FP f3, 0x0000", *li("x5", C0), "S_ADDI x6, x0, 1",
-              *_loop_words(pad, ["S_ST_FP f3, x5, 0", "S_ADD x5, x5, x6"]),
+              *loop(pad, ["S_ST_FP f3, x5, 0", "S_ADD x5, x5, x6"]),
               *li("x5", C0), *li("x7", bias), *li("x6", pad), "S_MAP_V_FP x7, x5, x6"]
         mask_pad = ["S_ADD x13, x11, x10", "S_ADDI x13, x13, -1", *li("x7", bias), "V_ADD_VV x13, x13, x7, x6"]
     body = [*mask_pad,
-            "V_RED_MAX_IDX f0, x7, x11, x10", "V_SUB_VF x11, x11, f0, x10", "V_EXP_V x11, x11, x10",
-            "V_RED_SUM f1, x11, x10", "S_RECI_FP f2, f1", f"S_ST_FP f2, x5, {C0}", f"S_ST_INT x7, x5, {Q0}",
+            *confidence_row("x11", "x10", "x7"), f"S_ST_FP f2, x5, {C0}", f"S_ST_INT x7, x5, {Q0}",
             "S_LD_INT x12, x15, 0", f"S_ST_INT x12, x5, {Q1}",
             "S_SUB x12, x12, x14", "S_SLT x13, x12, x0", "S_SLT x12, x0, x12", "S_ADD x12, x12, x13",
             "S_SLT x12, x12, x6", f"S_ST_INT x12, x5, {Q2}",
@@ -393,28 +391,6 @@ def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, 
           *li("x7", 4 * T), "S_ADD x8, x4, x7", "H_STORE_INT x15, x8, x9", "S_ADD x8, x8, x7",
           "H_STORE_FP x5, x8, x9"]
     return a
-
-
-def _loop_words(count: int, body: list[str]) -> list[str]:
-    return list(body) if count == 1 else [f"C_LOOPI {count}, {len(body)}", *body]
-
-
-@functools.lru_cache(maxsize=16)
-def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
-    from dnpu.compiler import CompileError
-
-    if fmt not in cfg.mx.formats:
-        raise CompileError(f"weight format {fmt!r} is not decoded by profile {cfg.name} "
-                           f"(mx.formats: {', '.join(cfg.mx.formats)})")
-    p, att, chunk, B = _plan(cfg, shape)
-    layout = _layout(cfg, shape, fmt, chunk)
-    Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
-    src = _source(cfg, shape, fmt, layout, p, att, chunk)
-    kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
-               [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep), ("params", 32),
-                ("out", 12 * shape.seq_len)], FORWARD_ARGS[:4])
-    return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4),
-                          shape.seq_len * Ep // cfg.vector.vlen)
 
 
 def _sections(src: str, words: int) -> tuple[tuple[int, str], ...]:
@@ -437,10 +413,37 @@ def _sections(src: str, words: int) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=16)
+def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
+    from dnpu.compiler import CompileError
+
+    if fmt not in cfg.mx.formats:
+        raise CompileError(f"weight format {fmt!r} is not decoded by profile {cfg.name} "
+                           f"(mx.formats: {', '.join(cfg.mx.formats)})")
+    p, att, chunk, B = _plan(cfg, shape)
+    layout = _layout(cfg, shape, fmt, chunk)
+    Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
+    src = _source(cfg, shape, fmt, layout, p, att, chunk)
+    kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
+               [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep), ("params", 4 * PARAM_WORDS),
+                ("out", 12 * shape.seq_len)], FORWARD_ARGS[:4])
+    return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4),
+                          shape.seq_len * Ep // cfg.vector.vlen)
+
+
 def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3") -> ForwardProgram:
     """Compile the forward of `shape` for `config` with linear weights in MX format `fmt`;
     cached. CompileError naming the limit when it does not fit the profile."""
     return _compile(config, shape, fmt)
+
+
+def _slice(full: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+    """(the slice of `full` at those indices with zeros where an index is -1, the rows
+    taken, the columns taken)."""
+    w = np.zeros((len(rows), len(cols)))
+    r_ok, c_ok = rows >= 0, cols >= 0
+    w[np.ix_(r_ok, c_ok)] = full[np.ix_(rows[r_ok], cols[c_ok])]
+    return w, r_ok, c_ok
 
 
 def effective_weights(cfg: Config, shape: ForwardShape, tensors: dict[str, np.ndarray], fmt: str) -> dict[str, np.ndarray]:
@@ -451,10 +454,8 @@ def effective_weights(cfg: Config, shape: ForwardShape, tensors: dict[str, np.nd
     prog = forward_program(cfg, shape, fmt)
     out: dict[str, np.ndarray] = {}
     for name, src, rows, cols in _slices(cfg, shape, prog.mlp_chunk):
-        w = np.zeros((len(rows), len(cols)))
-        r_ok, c_ok = rows >= 0, cols >= 0
         full = np.asarray(tensors[src], np.float64)
-        w[np.ix_(r_ok, c_ok)] = full[np.ix_(rows[r_ok], cols[c_ok])]
+        w, r_ok, c_ok = _slice(full, rows, cols)
         q = matrix.quantize_weights(w, fmt, cfg.mx.block)
         dst = out.setdefault(src, np.zeros(full.shape, np.uint16))
         dst[np.ix_(rows[r_ok], cols[c_ok])] = q[np.ix_(r_ok, c_ok)]
@@ -498,8 +499,5 @@ def weight_image(prog: ForwardProgram, cfg: Config, tensors: dict[str, np.ndarra
             cache[f"layers.{i}.{w}"] = get(f"layers.{i}.{w}", shp)
     cache["head"] = get("head", (E, d))
     for name, src, rows, cols in _slices(cfg, s, prog.mlp_chunk):
-        w = np.zeros((len(rows), len(cols)))
-        r_ok, c_ok = rows >= 0, cols >= 0
-        w[np.ix_(r_ok, c_ok)] = cache[src][np.ix_(rows[r_ok], cols[c_ok])]
-        put(name, matrix.pack_weights(w, prog.fmt, cfg.mx.block, cfg.vector.vlen))
+        put(name, matrix.pack_weights(_slice(cache[src], rows, cols)[0], prog.fmt, cfg.mx.block, cfg.vector.vlen))
     return bytes(img)

@@ -9,7 +9,7 @@ import dataclasses
 from dnpu.spec import isa
 from dnpu.spec.mx import PACK_ALIGN, align_up
 
-__all__ = ["KernelProgram", "build"]
+__all__ = ["KernelProgram", "build", "loop"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,3 +45,13 @@ def build(name: str, config_name: str, shape: dict[str, int], tile: int, src: st
         layout[buf] = (off, n)
         off = align_up(off + n, PACK_ALIGN)
     return KernelProgram(name, config_name, tuple(shape.items()), tile, src, binary, layout, tuple(arg_order))
+
+
+def loop(count: int, body: list[str]) -> list[str]:
+    """body (one instruction an entry) repeated count times: nothing for count 0, the body
+    itself for 1, else a hardware loop (C_LOOPI) around it."""
+    if count <= 0:
+        return []
+    if count == 1:
+        return list(body)
+    return [f"C_LOOPI {count}, {len(body)}", *body]

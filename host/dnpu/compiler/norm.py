@@ -20,12 +20,25 @@ import functools
 
 from dnpu.spec import isa
 from dnpu.spec.config import Config
-from dnpu.compiler.kernel import KernelProgram, build
+from dnpu.compiler.kernel import KernelProgram, build, loop
 
-__all__ = ["rms_norm_program", "NORM_ARGS"]
+__all__ = ["rms_norm_program", "NORM_ARGS", "norm_rows"]
 
 # Which argument register carries which buffer's address.
 NORM_ARGS = ("x", "g", "c", "y")
+
+
+def norm_rows(vx: str, vy: str, vsq: str, vg: str, n: str, f_invd: str, f_eps: str, f_t: str) -> list[str]:
+    """One row of section 12: y at V[x[vy]] from x at V[x[vx]] (n vector rows each; vy = vx
+    in place), the squares at V[x[vsq]], the gain at V[x[vg]]; f_invd, f_eps hold 1/D and
+    eps, f_t is scratch."""
+    return [f"V_MUL_VV {vsq}, {vx}, {vx}, {n}     # q = bf16(x x)",
+            f"V_RED_SUM {f_t}, {vsq}, {n}",
+            f"S_MUL_FP {f_t}, {f_t}, {f_invd}",
+            f"S_ADD_FP {f_t}, {f_t}, {f_eps}",
+            f"S_RSQRT_FP {f_t}, {f_t}",
+            f"V_MUL_VF {vy}, {vx}, {f_t}, {n}     # bf16(x r)",
+            f"V_MUL_VV {vy}, {vy}, {vg}, {n}     # bf16(t g)"]
 
 
 def _source(cfg: Config, M: int, D: int, mt: int) -> str:
@@ -49,15 +62,7 @@ def _source(cfg: Config, M: int, D: int, mt: int) -> str:
               *isa.load_imm("x8", 2 * dv), *isa.load_imm("x9", rows * dv),
               *isa.load_imm("x10", 2 * D * m0), "S_ADD x10, x1, x10",
               "H_LOAD_V x8, x10, x9",
-              f"C_LOOPI {rows}, 8",
-              "  V_MUL_VV x7, x8, x8, x6     # q = bf16(x x)",
-              "  V_RED_SUM f3, x7, x6",
-              "  S_MUL_FP f3, f3, f1",
-              "  S_ADD_FP f3, f3, f2",
-              "  S_RSQRT_FP f3, f3",
-              "  V_MUL_VF x8, x8, f3, x6     # bf16(x r)",
-              "  V_MUL_VV x8, x8, x0, x6     # bf16(t g), g at V[0]",
-              "  S_ADD x8, x8, x6",
+              *loop(rows, [*norm_rows("x8", "x8", "x7", "x0", "x6", "f1", "f2", "f3"), "S_ADD x8, x8, x6"]),
               *isa.load_imm("x8", 2 * dv),
               *isa.load_imm("x10", 2 * D * m0), "S_ADD x10, x4, x10",
               "H_STORE_V x8, x10, x9"]

@@ -76,25 +76,23 @@ class VectorUnit:
     def _v_mul_vf(self, a):
         return self._vf(a, nm.mul)
 
-    @_op("V_RECI_V")
-    def _v_reci_v(self, a):
+    def _unary(self, a, fn) -> dict | None:
+        """V[vd+i] = fn(V[va+i] bits) for rows i < n."""
         vd, va, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["n"]]
         if n == 0:
             return None
         self._sram("vector", va, n, self.vector_rows)
         self._sram("vector", vd, n, self.vector_rows)
-        self._rowwise(vd, (va,), n, lambda i, c: nm.reci_bf16(self._vsram[va + i:va + i + c]))
+        self._rowwise(vd, (va,), n, lambda i, c: fn(self._vsram[va + i:va + i + c]))
         return {"V": (vd, n)}
+
+    @_op("V_RECI_V")
+    def _v_reci_v(self, a):
+        return self._unary(a, nm.reci_bf16)
 
     @_op("V_EXP_V")
     def _v_exp_v(self, a):
-        vd, va, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["n"]]
-        if n == 0:
-            return None
-        self._sram("vector", va, n, self.vector_rows)
-        self._sram("vector", vd, n, self.vector_rows)
-        self._rowwise(vd, (va,), n, lambda i, c: nm.exp_bf16(self._vsram[va + i:va + i + c]))
-        return {"V": (vd, n)}
+        return self._unary(a, nm.exp_bf16)
 
     @_op("V_TRANS")
     def _v_trans(self, a):

@@ -53,18 +53,27 @@ def forward_shape(cfg, seq_len: int) -> ForwardShape:
     return ForwardShape(cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.mlp_hidden_size, cfg.embedding_size, int(seq_len))
 
 
+# The compiler's name of each tensor (TENSORS) -> LLaDA's module path, without ".weight".
+_GLOBAL_NAMES = {"wte": "model.transformer.wte", "ln_f": "model.transformer.ln_f", "head": "model.transformer.ff_out"}
+_LAYER_NAMES = {"attn_norm": "attn_norm", "ff_norm": "ff_norm", "q": "q_proj", "k": "k_proj", "v": "v_proj",
+                "o": "attn_out", "gate": "ff_proj", "up": "up_proj", "down": "ff_out"}
+
+
+def _checkpoint_names(n_layers: int) -> dict[str, str]:
+    """The compiler's tensor name -> LLaDA's checkpoint key, every tensor the forward uses."""
+    names = {ours: f"{theirs}.weight" for ours, theirs in _GLOBAL_NAMES.items()}
+    for i in range(n_layers):
+        names |= {f"layers.{i}.{ours}": f"model.transformer.blocks.{i}.{theirs}.weight"
+                  for ours, theirs in _LAYER_NAMES.items()}
+    return names
+
+
 def npu_tensors(model, seq_len: int) -> dict[str, np.ndarray]:
     """The model's tensors as float64 arrays in dnpu.compiler.forward's naming (TENSORS),
     the RoPE tables for positions 0..seq_len-1 (one half: both halves repeat it)."""
-    sd = {k: v.detach().float().cpu().numpy().astype(np.float64) for k, v in model.state_dict().items()}
-    pre = "model.transformer."
-    t = {"wte": sd[pre + "wte.weight"], "ln_f": sd[pre + "ln_f.weight"], "head": sd[pre + "ff_out.weight"]}
-    names = {"attn_norm": "attn_norm.weight", "ff_norm": "ff_norm.weight", "q": "q_proj.weight",
-             "k": "k_proj.weight", "v": "v_proj.weight", "o": "attn_out.weight", "gate": "ff_proj.weight",
-             "up": "up_proj.weight", "down": "ff_out.weight"}
-    for i in range(model.config.n_layers):
-        for ours, theirs in names.items():
-            t[f"layers.{i}.{ours}"] = sd[f"{pre}blocks.{i}.{theirs}"]
+    sd = model.state_dict()
+    t = {ours: sd[theirs].detach().float().cpu().numpy().astype(np.float64)
+         for ours, theirs in _checkpoint_names(model.config.n_layers).items()}
     cos, sin = model._rope(int(seq_len), torch.device("cpu"))
     h = model.config.head_dim // 2
     t["cos"] = cos[:, :h].double().numpy()
@@ -140,18 +149,12 @@ def quantized_torch_model(model, *, fmt: str = "e4m3", config: str | Config = "s
 
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     q = copy.deepcopy(model).to("cpu", torch.float32)
-    T = model.config.max_sequence_length
-    wq = effective_weights(cfg, forward_shape(model.config, T), npu_tensors(model, T), fmt)
-    names = {f"model.transformer.blocks.{i}.{theirs}": f"layers.{i}.{ours}"
-             for i in range(model.config.n_layers)
-             for ours, theirs in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"), ("o", "attn_out"),
-                                  ("gate", "ff_proj"), ("up", "up_proj"), ("down", "ff_out"))}
-    names["model.transformer.ff_out"] = "head"
+    wq = effective_weights(cfg, forward_shape(model.config, 1), npu_tensors(model, 1), fmt)
+    params = dict(q.named_parameters())
     with torch.no_grad():
-        for name, p in q.named_parameters():
-            ours = names.get(name.removesuffix(".weight"))
-            if ours is not None:
-                p.copy_(torch.from_numpy(nm.bf16_value(wq[ours])))
+        for ours, theirs in _checkpoint_names(model.config.n_layers).items():
+            if ours in wq:                          # the linear weights; the rest stays (BF16)
+                params[theirs].copy_(torch.from_numpy(nm.bf16_value(wq[ours])))
     q = q.to(torch.bfloat16)
     q.rope_table_dtype = torch.bfloat16
     return q
