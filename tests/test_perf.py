@@ -470,10 +470,12 @@ def test_check_perf_exit_code_on_large_error(monkeypatch, capsys):
 def test_project_cli(tmp_path):
     out = tmp_path / "p.json"
     r = subprocess.run(dnpu_cli() + ["project", "--config", "asic-2048", "--B", "16", "--L", "32", "--V", "126464",
-                                     "--no-gpu", "--json", str(out)], capture_output=True, text=True)
+                                     "--seq-len", "16", "--no-gpu", "--json", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "0.99" in r.stdout and "fused" in r.stdout
-    assert json.loads(out.read_text())["flows"]["fused"]["cycles"] > 0
+    assert "0.99" in r.stdout and "fused" in r.stdout and "whole step of a 32-layer LLaDA" in r.stdout
+    j = json.loads(out.read_text())
+    assert j["flows"]["fused"]["cycles"] > 0 and j["forward"]["seq_len"] == 16
+    assert j["forward"]["ports"]["rtl"]["cycles"] >= j["forward"]["ports"]["ideal"]["cycles"] > 0
     r = subprocess.run(dnpu_cli() + ["project", "--config", "no-such-profile", "--no-gpu"], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "unknown hardware profile" in r.stderr
@@ -502,3 +504,38 @@ def test_check_perf_cli_small_grid(tmp_path):
     for p in kernels:
         assert {"kernel", "rtl_cycles", "model_cycles", "error_pct"} <= set(p) and abs(p["error_pct"]) <= 5.0
     assert "linear M x N x K" in r.stdout
+
+
+def test_forward_projection_extends_layers_like_the_whole_program():
+    """The step's projection costs 1 and 2 layers and extends the difference; on a small
+    model that must be the cost of the compiled 3-layer program (up to fetch-line misses)."""
+    from dnpu.compiler.forward import ForwardShape, forward_program
+    from dnpu.perf import project_forward as pf
+
+    model = {"layers": 3, "d_model": 64, "heads": 2, "mlp": 128, "vocab": 64}
+    p = pf.forward_projection(SIM, seq_len=8, block=4, model=model)
+    prog = forward_program(SIM, ForwardShape(64, 2, 3, 128, 64, 8))
+    for port in ("rtl", "ideal"):
+        _, est = pf._sections(an.machine(SIM, port), prog, 4)
+        e = p["ports"][port]
+        assert e["cycles"] == pytest.approx(est.cycles, rel=1e-3)
+        assert sum(e["groups"].values()) == e["cycles"] and min(e["groups"].values()) > 0
+    assert p["vector_rows_needed"] == p["vector_rows"] and p["key_tile"] >= 8
+    with pytest.raises(ValueError, match="block"):
+        pf.forward_projection(SIM, seq_len=8, block=9, model=model)
+
+
+def test_forward_projection_sizes_the_sram_it_assumes():
+    """LLaDA-8B's step does not fit asic-2048's 512 rows: the projection names the SRAM it
+    assumed, every other parameter being the profile's, and prints it."""
+    from dnpu.compiler.forward import forward_program
+    from dnpu.perf import project_forward as pf
+
+    cfg = config.load("asic-2048")
+    c, prog = pf.fitting_variant(cfg, 16)
+    assert c.sram.vector_rows > cfg.sram.vector_rows and c.vector == cfg.vector and c.memory == cfg.memory
+    half = an.variant(cfg, sram__vector_rows=c.sram.vector_rows // 2)
+    with pytest.raises(compiler.CompileError):
+        forward_program(half, prog.shape)
+    text = pf.format_forward(pf.forward_projection(cfg, seq_len=16, block=16))
+    assert f"vector SRAM of {c.sram.vector_rows:,} rows assumed" in text and "padded to" in text

@@ -21,7 +21,8 @@ def _cmd_project(args: argparse.Namespace) -> int:
     from dnpu.perf import project
 
     p = project.projection(args.config, B=args.B, L=args.L, V=args.V, mode=args.mode, fmt=args.fmt,
-                           gpu=not args.no_gpu, gpu_iters=args.gpu_iters)
+                           gpu=not args.no_gpu, gpu_iters=args.gpu_iters,
+                           seq_len=None if args.no_forward else args.seq_len)
     write_json(args.json, p)
     print(project.format_table(p))
     return 0
@@ -29,7 +30,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     s = command(sub, "project", _cmd_project,
-                "analytical sampling latency at LLaDA-8B scale beside the paper and a GPU")
+                "analytical sampling latency and whole step at LLaDA-8B scale beside the paper and a GPU")
     s.add_argument("--config", default="asic-2048", help="hardware profile (default: asic-2048)")
     s.add_argument("--B", type=positive, default=16, help="batch rows (default 16)")
     s.add_argument("--L", type=positive, default=32, help="positions per row (block length, default 32)")
@@ -38,4 +39,7 @@ def register(sub) -> None:
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--no-gpu", action="store_true", help="skip the GPU timing even when CUDA is available")
     s.add_argument("--gpu-iters", type=positive, default=50, help="timed GPU iterations (median)")
+    s.add_argument("--seq-len", type=positive, default=128,
+                   help="tokens of the sequence for the whole step of LLaDA-8B (default 128; its block is --L)")
+    s.add_argument("--no-forward", action="store_true", help="only the sampling step and the linear layers")
     s.add_argument("--json", help="also write the projection to this file")

@@ -187,6 +187,7 @@ class Estimate:
     fetch_misses: int
     fetch_cycles: int                 # cycles lost to fetch misses (inside phases["control"])
     what: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pc_cycles: dict[int, int] = dataclasses.field(default_factory=dict)   # pc -> cycles, when asked
 
     @property
     def seconds(self) -> float:
@@ -213,7 +214,7 @@ def _data_error(name: str, what: str, r: int) -> ModelError:
 
 
 def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int = HEAP_BASE, *,
-            port: str = "rtl", max_instructions: int = 50_000_000) -> Estimate:
+            port: str = "rtl", max_instructions: int = 50_000_000, pc_cycles: bool = False) -> Estimate:
     """Cycles of running `binary` at `prog_addr` with ARG0.. = `args` (ints), as
     `Device.run(...).cycles` counts them on the verilator backend.
 
@@ -222,7 +223,9 @@ def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int 
     and x registers give the dynamic instruction stream, and each executed instruction is
     costed with its operand values (`instr_cycles`) plus the fetch line misses of its PC.
     The program must halt without a fault; a loop count, transfer count or load address
-    computed from data (the emulator's `x_data`) raises ModelError."""
+    computed from data (the emulator's `x_data`) raises ModelError. pc_cycles=True also
+    gives each instruction's cycles by PC (`Estimate.pc_cycles`, fetch misses and the
+    start/stop overhead not included)."""
     m = cfg if isinstance(cfg, Machine) else machine(cfg, port)
     if m.config is None:
         raise ValueError(f"machine {m.name}: built without its Config; use analytical.machine(cfg)")
@@ -235,7 +238,7 @@ def program(cfg: Config | str | Machine, binary: bytes, args=(), prog_addr: int 
         raise ModelError(f"no C_HALT within {max_instructions} instructions")
     if res.status != "halted":
         raise ModelError(f"the program does not halt: {res}")
-    return finish(res.instret)
+    return finish(res.instret, pc_cycles)
 
 
 def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
@@ -315,22 +318,25 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
             v[0] += c
             v[1] += vec
 
-    def finish(instret: int) -> Estimate:
+    def finish(instret: int, by_pc: bool = False) -> Estimate:
         miss = miss_cycles(m)
         phases = dict.fromkeys(PHASES, 0)
         ops: dict[str, list[int]] = {}
+        per_pc: dict[int, int] = {}
         total = _K["RUN_OVERHEAD"] + misses * miss
         for pc, n in count.items():
             name = names[pc]
             cyc, vec = varying[pc] if pc in varying else (n * fixed[name], 0)
             total += cyc
+            if by_pc:
+                per_pc[pc] = cyc
             phases["vector"] += vec                  # dnpu_vec's share (all of a V_* instruction's)
             phases[_PHASE[name]] += cyc - vec        # the rest: memory for H_*, else the class's
             o = ops.setdefault(name, [0, 0])
             o[0] += n
             o[1] += cyc
         phases["control"] += _K["RUN_OVERHEAD"] + misses * miss
-        return Estimate(m, total, instret, phases, ops, misses, misses * miss)
+        return Estimate(m, total, instret, phases, ops, misses, misses * miss, pc_cycles=per_pc)
 
     return on_exec, finish
 

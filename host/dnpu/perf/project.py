@@ -1,4 +1,4 @@
-"""`dnpu project`: the analytical sampling latency at LLaDA-8B scale, beside the paper and a GPU.
+"""`dnpu project`: the analytical sampling latency and whole step at LLaDA-8B scale, beside the paper and a GPU.
 
 `projection()` runs dnpu.perf.analytical on one sampling step (default: asic-2048, B=16,
 L=32, V=126464, quota commit) for both flows, at the profile's clock, in two memory-port
@@ -11,6 +11,9 @@ arithmetic in FP32) is timed there in eager mode and under torch.compile with CU
 `matrix_projection()` (the `matrix` key of the projection) times LLaDA-8B's linear layers on the
 profile's matrix unit with `analytical.matmul_cycles`: every layer's Q, K, V, O, gate, up and
 down projections and the LM head, for the step's B*L token rows, e4m3 weights, both ports.
+
+`dnpu.perf.project_forward` (the `forward` key, with `seq_len`) costs the whole diffusion
+step of LLaDA-8B, the compiled forward program with its sampling tail, on the profile.
 
 `bench_row()` is the one-row summary `dnpu bench` prints for the asic-2048 projection.
 """
@@ -38,7 +41,7 @@ PAPER = {
 
 
 # LLaDA-8B's shapes (its published config): the linear layers of one forward pass.
-LLADA_8B = {"layers": 32, "d_model": 4096, "mlp": 12288, "vocab": 126464}
+LLADA_8B = {"layers": 32, "d_model": 4096, "heads": 32, "mlp": 12288, "vocab": 126464}
 
 
 def matrix_projection(cfg, M: int, fmt: str = "e4m3") -> dict[str, Any]:
@@ -73,8 +76,10 @@ def _flow_entry(est: analytical.Estimate) -> dict[str, Any]:
 
 
 def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126464, mode: str = "topk",
-               fmt: str = "e4m3", *, gpu: bool = True, gpu_iters: int = 50) -> dict[str, Any]:
-    """The projection as a JSON-ready dict (see the module docstring)."""
+               fmt: str = "e4m3", *, gpu: bool = True, gpu_iters: int = 50,
+               seq_len: int | None = None) -> dict[str, Any]:
+    """The projection as a JSON-ready dict (see the module docstring); with `seq_len`, also
+    the whole step of LLaDA-8B at that many tokens with a block of L (`forward`)."""
     cfg = config_mod.load(config)
     f = cfg.clock.f_clk_mhz
     out: dict[str, Any] = {"config": cfg.name, "B": B, "L": L, "V": V, "mode": mode, "fmt": fmt,
@@ -102,6 +107,10 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
             if "cycles" in e:
                 e["over_bound"] = e["cycles"] / b["cycles"]
     out["matrix"] = matrix_projection(cfg, B * L, fmt)
+    if seq_len:
+        from dnpu.perf.project_forward import forward_projection
+
+        out["forward"] = forward_projection(cfg, seq_len=seq_len, block=min(L, seq_len), fmt=fmt)
     out["paper"] = dict(PAPER)
     out["gpu"] = gpu_times(B, L, V, iters=gpu_iters) if gpu else {"available": False, "reason": "not asked (--no-gpu)"}
     g = out["gpu"]
@@ -223,6 +232,10 @@ def format_table(p: dict[str, Any]) -> str:
                          f"({100 * e['utilization']:.1f} %)")
     elif mp:
         lines.append(f"matrix unit: {mp['reason']}")
+    if p.get("forward"):
+        from dnpu.perf.project_forward import format_forward
+
+        lines.append(format_forward(p["forward"]))
     if not g.get("available"):
         lines.append(f"GPU: {g.get('reason')}")
     else:
