@@ -56,6 +56,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from dnpu import sampling
+from dnpu.model import kvquant
 from dnpu.spec import mx
 from dnpu.spec import numerics as nm
 
@@ -162,7 +163,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
              threshold: float | None = None, kv_cache: str = "none", fmt: str = "e4m3", flow: str = "fused",
              temperature: float = 0.0, seed: int = 0, config="sim",
              progress: Callable[[Progress], None] | None = None, return_stats: bool = False,
-             step_log: list | None = None, forward: str = "host", weights_fmt: str = "e4m3", compiled=None):
+             step_log: list | None = None, forward: str = "host", weights_fmt: str = "e4m3", compiled=None,
+             kv_format: str = "bf16"):
     """Generate ``gen_length`` tokens after each prompt (see the module docstring).
 
     Args:
@@ -176,6 +178,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
             passed to :func:`dnpu.sampling.transfer` as ``backend``.
         threshold: Fast-dLLM confidence threshold in (0, 1]; None = LLaDA quotas.
         kv_cache: ``"none"``, ``"prefix"`` or ``"dual"``.
+        kv_format: how a cache refresh stores K/V (docs/NUMERICS.md section 16):
+            ``"bf16"`` (default), an MX format, or ``"baos-<MX format>"``; needs a cache.
         fmt, flow, config: MX format of the logits, NPU flow, hardware profile.
         temperature, seed: Gumbel noise (module docstring); 0 = greedy.
         progress: called with a :class:`Progress` after every step.
@@ -205,6 +209,9 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int; got {seed!r}")
     forward = sampling.check_choice(forward, "forward", FORWARDS)
+    kv_format = kvquant.check_kv_format(kv_format)
+    if kv_format != "bf16" and kv_cache == "none":
+        raise ValueError(f"kv_format={kv_format!r} stores a KV cache: choose kv_cache 'prefix' or 'dual'")
     if forward == "npu" and sampler == "torch":
         raise ValueError("forward='npu' runs on the sampler's backend: choose sampler 'emu', 'verilator' or 'pynq'")
     if compiled is not None and forward != "npu":
@@ -223,7 +230,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         return _generate(model, prompt, npu, gen_length=gen_length, block_length=block_length,
                          steps_per_block=steps_per_block, sampler=sampler, threshold=threshold, kv_cache=kv_cache,
                          fmt=fmt, flow=flow, temperature=temperature, seed=seed, config=config,
-                         progress=progress, return_stats=return_stats, step_log=step_log, t_wall=t_wall)
+                         progress=progress, return_stats=return_stats, step_log=step_log, t_wall=t_wall,
+                         kv_format=kv_format)
 
 
 def _npu_forward(model, T: int, config, weights_fmt: str, backend: str, stack, compiled=None):
@@ -267,7 +275,7 @@ def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: in
 
 
 def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, sampler, threshold, kv_cache, fmt,
-              flow, temperature, seed, config, progress, return_stats, step_log, t_wall):
+              flow, temperature, seed, config, progress, return_stats, step_log, t_wall, kv_format="bf16"):
     import torch
 
     mask_id = int(model.config.mask_token_id)
@@ -310,6 +318,7 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                     logits = model(x)[:, s:e]
                 elif i == 0 or kv is None:  # block start: full forward, refresh the cache
                     full, kv = model(x, return_kv=True)
+                    kv = kvquant.quantize_kv(kv, kv_format, config)
                     logits = full[:, s:e]
                 elif kv_cache == "prefix":
                     logits = model(x[:, s:], kv=kv, start=s)[:, :block_length]

@@ -9,6 +9,7 @@ from dnpu import sampling
 from dnpu.cli.common import command, env_backend, one_of, progress_bar, write_json
 from dnpu.compiler import FLOWS
 from dnpu.generation import FORWARDS, KV_CACHES
+from dnpu.model.kvquant import KV_FORMATS_HELP
 
 
 def add_schedule_args(s: argparse.ArgumentParser) -> None:
@@ -18,6 +19,8 @@ def add_schedule_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--steps", type=int, help="sampling steps over all blocks (default: the model's)")
     s.add_argument("--threshold", type=float, help="Fast-dLLM confidence threshold (default: LLaDA quotas)")
     s.add_argument("--kv-cache", dest="kv_cache", default="none", choices=KV_CACHES)
+    s.add_argument("--kv-format", dest="kv_format", default="bf16",
+                   help=f"how a cache refresh stores K/V: {KV_FORMATS_HELP} (default bf16; needs --kv-cache)")
 
 
 def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
@@ -75,7 +78,7 @@ def gen_settings(args: argparse.Namespace, info: dict, task_name: str | None) ->
         v = getattr(args, k)
         if v is not None:
             d[k] = v
-    d.update(threshold=args.threshold, kv_cache=args.kv_cache, flow=args.flow, fmt=args.fmt,
+    d.update(threshold=args.threshold, kv_cache=args.kv_cache, kv_format=args.kv_format, flow=args.flow, fmt=args.fmt,
              temperature=args.temperature, config=args.config, forward=args.forward, weights_fmt=args.weights_fmt,
              compiled=args.compiled)
     return d

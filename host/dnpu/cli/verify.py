@@ -129,6 +129,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{r['task']}: exact match {r['exact_match']:.4f} ({r['correct']}/{r['problems']}) "
           f"sampler {args.backend}, {r['dtype']}, gen_length {settings['gen_length']} "
           f"block_length {settings['block_length']} steps {settings['steps']} kv_cache {settings['kv_cache']}"
+          + (f" kv_format {settings['kv_format']}" if settings["kv_format"] != "bf16" else "")
           + (f" threshold {settings['threshold']}" if settings["threshold"] is not None else ""))
     return 0
 

@@ -1,0 +1,116 @@
+"""The KV cache's storage formats: BF16, MX, and BAOS-smoothed MX (docs/NUMERICS.md section 16).
+
+A cache refresh (a block's first step with ``kv_cache="prefix"`` or ``"dual"``) stores every
+layer's keys (before RoPE) and values. In a format other than ``bf16`` each token's head
+is stored as MX: its features in the NPU's head layout for the profile
+(`dnpu.compiler.forward.head_layout`: each RoPE half starting a vector row, zero-padded),
+cut into blocks of ``mx.block``, quantized by `dnpu.spec.mx.quantize` from BF16, and read
+back by `dnpu.spec.mx.dequantize_bf16`. `quantize_kv` returns the values the later steps
+of the block attend to.
+
+``baos-<fmt>`` smooths the keys first (Block-Adaptive Online Smoothing): per layer, head
+and RoPE channel pair (c, c + head_dim/2) the scale ``s = 2^(E + 1)``, E the exponent of
+the largest magnitude of the pair's keys over the cached positions (``s = 1`` for an
+all-zero pair), keys divided by ``s`` before quantization and multiplied by it after.
+``s`` is a power of two, so both are exact in BF16, and one scale for both channels of a
+pair commutes with the rotation of RoPE: folding ``s`` into the rotated query instead
+(what the NPU does) gives the same scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dnpu.spec import config as config_mod
+from dnpu.spec import mx
+
+__all__ = ["KV_FORMATS_HELP", "check_kv_format", "quantize_kv", "baos_exponents", "kv_formats"]
+
+KV_FORMATS_HELP = "bf16, an MX format (e4m3, e5m2, e3m2, e2m3, e2m1, int8) or baos-<MX format>"
+
+
+def kv_formats() -> tuple[str, ...]:
+    """Every accepted name."""
+    return ("bf16", *mx.FORMATS, *(f"baos-{f}" for f in mx.FORMATS))
+
+
+def check_kv_format(name) -> str:
+    """The name, or ValueError naming the accepted ones."""
+    if not isinstance(name, str) or name not in kv_formats():
+        raise ValueError(f"unknown KV format {name!r}: use {KV_FORMATS_HELP}")
+    return name
+
+
+def _split(name: str) -> tuple[bool, str | None]:
+    """(BAOS?, MX format or None for bf16)."""
+    name = check_kv_format(name)
+    if name == "bf16":
+        return False, None
+    if name.startswith("baos-"):
+        return True, name[5:]
+    return False, name
+
+
+def baos_exponents(k: np.ndarray) -> np.ndarray:
+    """E + 1 per channel pair of keys ``[..., T, hd]`` (float32 holding BF16 values):
+    int32 ``[..., hd/2]``, 0 for an all-zero pair. Read from the exponent field (no
+    log2): a BF16 subnormal's E is that of its leading bit."""
+    a = np.abs(k)
+    h = k.shape[-1] // 2
+    m = np.maximum(a[..., :h], a[..., h:]).max(axis=-2)
+    m = np.where(np.isfinite(m), m, 0.0)
+    _, e = np.frexp(m)                      # m = f * 2^e, f in [0.5, 1): e = E + 1
+    return np.where(m > 0, e, 0).astype(np.int32)
+
+
+def _to_bf16_f32(t) -> np.ndarray:
+    import torch
+
+    return t.detach().to("cpu", torch.bfloat16).to(torch.float32).numpy()
+
+
+def _roundtrip(x: np.ndarray, fmt: str, cfg, hd: int) -> np.ndarray:
+    """MX round trip of heads [..., hd] in the profile's head layout (float32 BF16 values)."""
+    from dnpu.compiler.forward import head_layout
+
+    block = cfg.mx.block
+    hdp, hhp = head_layout(cfg, hd)
+    h = hd // 2
+    pad = np.zeros(x.shape[:-1] + (hdp,), np.float32)
+    pad[..., :h] = x[..., :h]
+    pad[..., hhp:hhp + h] = x[..., h:]
+    back = mx.dequantize_bf16(mx.quantize(pad.astype(np.float32), fmt, block))
+    vals = (back.astype(np.uint32) << 16).view(np.float32).reshape(pad.shape)
+    return np.concatenate([vals[..., :h], vals[..., hhp:hhp + h]], axis=-1)
+
+
+def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
+    """The cache as the later steps read it back (module docstring): a list of
+    `dnpu.model.llada.KV` like `kv`, each tensor in its dtype and device."""
+    import torch
+
+    from dnpu.model.llada import KV
+
+    baos, fmt = _split(kv_format)
+    if fmt is None:
+        return kv
+    cfg = config if isinstance(config, config_mod.Config) else config_mod.load(config)
+    if fmt not in cfg.mx.formats:
+        raise ValueError(f"KV format {kv_format}: profile {cfg.name} does not decode {fmt} "
+                         f"(formats: {', '.join(cfg.mx.formats)})")
+    out = []
+    for layer in kv:
+        k, v = _to_bf16_f32(layer.k), _to_bf16_f32(layer.v)
+        hd = k.shape[-1]
+        if hd % 2:
+            raise ValueError(f"head_dim {hd} must be even (RoPE's halves)")
+        if baos:
+            e = baos_exponents(k)[..., None, :]                      # [..., 1, hd/2]
+            e = np.concatenate([e, e], axis=-1).astype(np.float32)
+            kq = np.ldexp(_roundtrip(np.ldexp(k, -e.astype(np.int32)), fmt, cfg, hd), e.astype(np.int32))
+        else:
+            kq = _roundtrip(k, fmt, cfg, hd)
+        vq = _roundtrip(v, fmt, cfg, hd)
+        out.append(KV(torch.from_numpy(kq).to(layer.k.device, layer.k.dtype),
+                      torch.from_numpy(vq).to(layer.v.device, layer.v.dtype)))
+    return out
