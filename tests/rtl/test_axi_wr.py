@@ -168,7 +168,8 @@ class Bench:
         dut = self.dut
         Clock(dut.clk, 10, unit="ns").start()
         dut.rst_n.value = 0
-        for s in ("cmd_valid", "cmd_addr", "cmd_words", "cmd_id", "s_valid", "s_data", "abort"):
+        for s in ("cmd_valid", "cmd_addr", "cmd_words", "cmd_id", "s_valid", "s_data", "abort",
+                  "cmd_beat", "bt_valid", "bt_data"):
             getattr(dut, s).value = 0
         self.ram = RespRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst_n,
                                 reset_active_level=False, size=MEM_SIZE, resp=self.resp)

@@ -9,7 +9,7 @@
 //   dnpu_loop_stack  C_LOOP / C_LOOPI
 //   dnpu_fpu         scalar FP arithmetic
 //   dnpu_lsu         transfers to and from external memory and the MX streams (with the
-//                    dequantizer, hw/rtl/mx)
+//                    dequantizer and H_STORE_MX's quantizer, hw/rtl/mx)
 //   dnpu_vec         the vector unit (hw/rtl/vector)
 //   dnpu_matrix      the matrix unit (hw/rtl/matrix), on profiles with [matrix] rows > 0
 //   dnpu_core        the state machine, the x and f registers, the scalar integer unit,
@@ -31,7 +31,8 @@
 // (FETCH, EXEC, then 26 in FPU: the reciprocal's done comes 25 edges after the
 // edge that starts it); a line miss adds the memory's latency and the line's
 // beats; H_LOAD_* / H_STORE_* move one 32-bit word a cycle, a store then waits
-// for its last B response.
+// for its last B response; H_STORE_MX moves one AXI beat a cycle once the quantizer has
+// its first group (dnpu_mx_quant), then waits for its last B response too.
 //
 // Fault priority inside one instruction (EXECUTION.md): fetch error, then
 // ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, AXI_READ/AXI_WRITE.
@@ -113,10 +114,14 @@ module dnpu_core #(
     input  wire                             wr_cmd_ready,
     output wire [ADDR_W-1:0]                wr_cmd_addr,
     output wire [31:0]                      wr_cmd_words,
+    output wire                             wr_cmd_beat,
     output wire [ID_W-1:0]                  wr_cmd_id,
     output wire                             wr_valid,
     output wire [31:0]                      wr_data,
     input  wire                             wr_ready,
+    output wire                             wr_bvalid,
+    output wire [DATA_W-1:0]                wr_bdata,
+    input  wire                             wr_bready,
     input  wire                             wr_done,
     input  wire                             wr_err,
     input  wire                             wr_stall,
@@ -395,8 +400,9 @@ module dnpu_core #(
         .rd_cmd_beats(ls_rd_cmd_beats), .rd_valid(rd_valid), .rd_data(rd_data), .rd_err(rd_err),
         .rd_ready(ls_rd_ready), .rd_abort(rd_abort),
         .wr_cmd_valid(wr_cmd_valid), .wr_cmd_ready(wr_cmd_ready), .wr_cmd_addr(ls_wr_cmd_addr),
-        .wr_cmd_words(wr_cmd_words), .wr_valid(wr_valid), .wr_data(wr_data),
-        .wr_ready(wr_ready), .wr_done(wr_done), .wr_err(wr_err));
+        .wr_cmd_words(wr_cmd_words), .wr_cmd_beat(wr_cmd_beat), .wr_valid(wr_valid), .wr_data(wr_data),
+        .wr_ready(wr_ready), .wr_bvalid(wr_bvalid), .wr_bdata(wr_bdata), .wr_bready(wr_bready),
+        .wr_done(wr_done), .wr_err(wr_err));
 
     // ---- vector unit ------------------------------------------------------------------
     // Started from EXEC with the operand registers; owns the SRAM ports in VEC.
@@ -551,7 +557,7 @@ module dnpu_core #(
                     end
                 end
                 `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
-                `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V,
+                `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V, `DNPU_OP_H_STORE_MX,
                 `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
                 `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
                 `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES: begin  // dnpu_lsu

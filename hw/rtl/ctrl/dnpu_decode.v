@@ -83,6 +83,7 @@ module dnpu_decode #(
                 `DNPU_OP_H_PREFETCH_V: used_mask = `DNPU_USED_H_PREFETCH_V;
                 `DNPU_OP_H_STORE_V:   used_mask = `DNPU_USED_H_STORE_V;
                 `DNPU_OP_H_LOAD_V:    used_mask = `DNPU_USED_H_LOAD_V;
+                `DNPU_OP_H_STORE_MX:  used_mask = `DNPU_USED_H_STORE_MX;
                 `DNPU_OP_H_SAMPLE_FUSED: used_mask = `DNPU_USED_H_SAMPLE_FUSED;
                 `DNPU_OP_H_SAMPLE_FUSED_N: used_mask = `DNPU_USED_H_SAMPLE_FUSED_N;
                 `DNPU_OP_S_MAP_V_FP:  used_mask = `DNPU_USED_S_MAP_V_FP;
@@ -120,7 +121,8 @@ module dnpu_decode #(
 
     localparam [3:0] MXFMT_N = `DNPU_MXFMT_COUNT;
     wire [31:0] used    = used_mask(op);
-    wire        mx_op   = (op == `DNPU_OP_H_PREFETCH_V) | (op == `DNPU_OP_H_SAMPLE_FUSED) |
+    wire        mx_op   = (op == `DNPU_OP_H_PREFETCH_V) | (op == `DNPU_OP_H_STORE_MX) |
+                          (op == `DNPU_OP_H_SAMPLE_FUSED) |
                           (op == `DNPU_OP_H_SAMPLE_FUSED_N) | (op == `DNPU_OP_M_MM) |
                           (op == `DNPU_OP_M_MM_RES) | (op == `DNPU_OP_M_MM_F32) |
                           (op == `DNPU_OP_M_MM_ACC_F32) | (op == `DNPU_OP_M_MM_ACC) |

@@ -29,6 +29,13 @@
 // H_STORE_V (STORE): H_STORE_*'s checks, the range in the vector SRAM; rows go out as
 // BF16 words (two lanes a word, lane 0 in the low half), VLEN/2 words a row, one word
 // a cycle.
+// H_STORE_MX (STORE): H_PREFETCH_V's checks in a store's order (n = 0, MISALIGNED,
+// SRAM_RANGE, then a stream past the top of the address space, AXI_WRITE: a store knows
+// nothing is written before its range checks). Then the write engine (beat input, the
+// stream's mx_need_bytes) and the quantizer take their commands in the same cycle; rows
+// are read out of the vector SRAM as H_STORE_V's, a whole row at a time, into the
+// quantizer, whose beats go straight to the engine, one a cycle. Retires when every B
+// response is in, as every store.
 // H_LOAD_V (LOAD): the mirror of H_STORE_V: H_LOAD_*'s checks and path, with the range
 // in the vector SRAM and n*VLEN/2 words; the unpacked words shift into a row register
 // (the vector SRAM is written a whole row at a time) and each row's last word writes it,
@@ -164,9 +171,13 @@ module dnpu_lsu #(
     input  wire                    wr_cmd_ready,
     output wire [31:0]             wr_cmd_addr,
     output wire [31:0]             wr_cmd_words,
+    output wire                    wr_cmd_beat,  // H_STORE_MX: the data are the quantizer's beats
     output wire                    wr_valid,
     output wire [31:0]             wr_data,
     input  wire                    wr_ready,
+    output wire                    wr_bvalid,
+    output wire [DATA_W-1:0]       wr_bdata,
+    input  wire                    wr_bready,
     input  wire                    wr_done,
     input  wire                    wr_err
 );
@@ -196,6 +207,7 @@ module dnpu_lsu #(
     wire op_loadv  = (op == `DNPU_OP_H_LOAD_V);
     wire op_pref   = (op == `DNPU_OP_H_PREFETCH_V);
     wire op_storev = (op == `DNPU_OP_H_STORE_V);
+    wire op_smx    = (op == `DNPU_OP_H_STORE_MX);
     wire op_fused  = (op == `DNPU_OP_H_SAMPLE_FUSED);
     wire op_fn     = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
     wire h_is_fp   = (op == `DNPU_OP_H_LOAD_FP) | (op == `DNPU_OP_H_STORE_FP);
@@ -221,6 +233,7 @@ module dnpu_lsu #(
     wire        p_misal  = (a_rs1[LOG_MXA-1:0] != {LOG_MXA{1'b0}}) | ((a_rs2 & RALN_M) != 32'd0);
     wire [47:0] p_elems  = {16'd0, a_rs2} << LOG_VL;      // n*VLEN
     wire [47:0] p_beats  = mx_need_beats(fmt, p_elems, LOG_BLK, LOG_BB);
+    wire [47:0] p_bytes  = mx_need_bytes(fmt, p_elems, LOG_BLK);     // H_STORE_MX writes these
     wire [47:0] p_top    = {16'd0, a_rs1} + (p_beats << LOG_BB);
     wire        p_past   = (ADDR_TOP != 35'd0) & (p_top > {13'd0, ADDR_TOP});
     wire [47:0] sv_top   = {16'd0, a_rs1} + (p_elems << 1);   // H_STORE_V: 2 bytes a lane
@@ -271,7 +284,7 @@ module dnpu_lsu #(
     wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};
 
     // ---- EXEC --------------------------------------------------------------------------
-    wire dq_cmd_ready;
+    wire dq_cmd_ready, q_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
     always @* begin
         ex_retire = 1'b0;
@@ -323,6 +336,23 @@ module dnpu_lsu #(
                 x_dq    = dq_cmd_ready & rd_cmd_ready;
                 ex_pref = op_pref & x_dq;
                 ex_vec  = op_fused & x_dq;
+            end
+        end else if (op_smx) begin
+            if (h_n0) begin
+                ex_retire = 1'b1;
+            end else if (p_misal) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_MISALIGNED;
+            end else if (v_range) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_SRAM_RANGE;
+            end else if (p_past) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_AXI_WRITE;
+            end else begin
+                // the quantizer is idle here too (its last beat came before the retire)
+                x_wr     = q_cmd_ready;
+                ex_store = wr_cmd_ready & q_cmd_ready;
             end
         end else if (op_storev | op_loadv) begin
             if (h_n0) begin
@@ -379,7 +409,8 @@ module dnpu_lsu #(
     reg  [31:0] mo_n;                  // words (vector: rows)
     reg  [31:0] mo_cnt;                // words / rows written (LOAD, PREF) or read (STORE)
     reg         mo_fp;                 // FP SRAM, else int SRAM
-    reg         mo_vec;                // H_STORE_V / H_LOAD_V: vector SRAM rows
+    reg         mo_vec;                // H_STORE_V / H_LOAD_V / H_STORE_MX: vector SRAM rows
+    reg         mo_mx;                 // H_STORE_MX: whole rows into the quantizer
     reg         st_hold;               // the SRAM read register holds an unsent word
     reg  [LOG_VL-2:0] vst_w;           // H_STORE_V / H_LOAD_V: word of the row sent / taken next
 
@@ -431,16 +462,33 @@ module dnpu_lsu #(
     assign rd_ready     = (in_load & up_s_ready) | (dq_stream & dq_s_ready);
     assign rd_abort     = soft_reset | fault | fn_err | mt_err;
 
-    // STORE: an SRAM read whenever the read register is free or its last word leaves.
+    // STORE: an SRAM read whenever the read register is free or its last word (H_STORE_MX:
+    // the row) leaves.
+    wire q_s_ready;
     wire st_rd_more = (mo_cnt != mo_n);
     wire wr_hs      = wr_valid & wr_ready;
-    wire st_wlast   = ~mo_vec | (vst_w == VW_LAST[LOG_VL-2:0]);   // last word of the held item
-    wire st_re      = in_store & st_rd_more & (~st_hold | (wr_hs & st_wlast));
+    wire st_hs      = mo_mx ? (st_hold & q_s_ready) : wr_hs;
+    wire st_wlast   = ~mo_vec | mo_mx | (vst_w == VW_LAST[LOG_VL-2:0]);   // last word of the held item
+    wire st_re      = in_store & st_rd_more & (~st_hold | (st_hs & st_wlast));
 
     assign wr_cmd_valid = ex_go & x_wr;
     assign wr_cmd_addr  = a_rs1;
-    assign wr_cmd_words = op_storev ? sv_words : a_rs2;
-    assign wr_valid     = in_store & st_hold;
+    assign wr_cmd_words = op_smx ? p_bytes[31:0] : (op_storev ? sv_words : a_rs2);
+    assign wr_cmd_beat  = op_smx;
+    assign wr_valid     = in_store & st_hold & ~mo_mx;
+
+    // H_STORE_MX's encoder: rows from the SRAM's read register, beats to the write engine.
+    wire               q_m_valid, q_m_last, q_done, q_cmd_error;
+    wire [LOG_BB:0]    q_m_bytes;
+
+    dnpu_mx_quant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mxq (
+        .clk(clk), .rst_n(rst_n & ~flush),
+        .cmd_valid(ex_go & op_smx & ex_store), .cmd_ready(q_cmd_ready), .cmd_fmt(fmt),
+        .cmd_rows(a_rs2[23:0]), .cmd_error(q_cmd_error),
+        .s_data(vec_rdata), .s_valid(in_store & mo_mx & st_hold), .s_ready(q_s_ready),
+        .m_data(wr_bdata), .m_bytes(q_m_bytes), .m_last(q_m_last), .m_valid(q_m_valid),
+        .m_ready(in_store & wr_bready), .done(q_done));
+    assign wr_bvalid = in_store & q_m_valid;
     assign wr_data      = mo_vec ? vec_rdata[{vst_w, 5'd0} +: 32] : (mo_fp ? fp_rdata : int_rdata);
 
     // ---- results and SRAM requests -------------------------------------------------------
@@ -491,7 +539,8 @@ module dnpu_lsu #(
                 mo_n      <= a_rs2;
                 mo_cnt    <= 32'd0;
                 mo_fp     <= h_is_fp;
-                mo_vec    <= op_storev | op_loadv;
+                mo_vec    <= op_storev | op_loadv | op_smx;
+                mo_mx     <= op_smx;
                 vst_w     <= {(LOG_VL-1){1'b0}};
                 st_hold   <= 1'b0;
                 fn_addr   <= {16'd0, op_mm ? a_rs2 : a_rs1};
@@ -551,7 +600,7 @@ module dnpu_lsu #(
             if (in_store) begin
                 if (st_re)
                     mo_cnt <= mo_cnt + 32'd1;
-                st_hold <= st_re | (st_hold & ~(wr_hs & st_wlast));
+                st_hold <= st_re | (st_hold & ~(st_hs & st_wlast));
                 if (wr_hs)
                     vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;
             end
@@ -563,8 +612,11 @@ module dnpu_lsu #(
     // SRAM bases beyond the address bits were range-checked before use; the dequantizer
     // never sees a bad command (EXEC checked it); the sizes' high bits are zero once the
     // range check passed.
+    // The engine knows the stream's byte count and the quantizer stops by itself: its beat
+    // size, last flag and done are not needed here.
     wire unused_ok = &{1'b0, mo_base[31:SRAM_AW], dq_cmd_error, fn_pbeats[47:32], mm_top[80:32],
-                       mm_count[63:32], mt_base[47:32], mm_k[31:24]};
+                       mm_count[63:32], mt_base[47:32], mm_k[31:24], q_cmd_error, q_m_bytes,
+                       q_m_last, q_done, p_bytes[47:32]};
 
 endmodule
 

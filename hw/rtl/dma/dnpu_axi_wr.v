@@ -1,13 +1,18 @@
 `default_nettype none
-// dnpu_axi_wr: AXI4 write engine. One command = a run of 32-bit words written
-// to consecutive byte addresses; the words come in on a valid/ready stream and
-// are packed into full-width beats with byte strobes.
+// dnpu_axi_wr: AXI4 write engine. One command = a run of bytes written to
+// consecutive addresses, from one of two inputs: 32-bit words (H_STORE_*, H_STORE_V),
+// packed here into full-width beats with byte strobes, or whole beats (H_STORE_MX: the
+// quantizer makes beats, and a beat a cycle needs a beat-wide input, not a word a cycle).
 //
 // Command (taken when cmd_valid & cmd_ready; cmd_ready only while idle):
+//   cmd_beat   0: words on s_*; 1: beats on bt_*
 //   cmd_addr   byte address of the first word, 4-byte aligned (the core
 //              checks MISALIGNED first); lanes below it in the first beat and
-//              above the last word in the last beat get WSTRB = 0
-//   cmd_words  words to write, >= 1; exactly that many are taken on s_*
+//              above the last word in the last beat get WSTRB = 0. Beats:
+//              beat-aligned
+//   cmd_words  words: words to write, >= 1; exactly that many are taken on s_*.
+//              beats: bytes to write, >= 1; ceil(bytes / (DATA_W/8)) beats are
+//              taken on bt_*, the last one's bytes past the count get WSTRB = 0
 //   cmd_id     AWID of every burst
 // done pulses once every burst's B response is in; err (valid with done) is set
 // when any BRESP was SLVERR or DECERR (the core faults AXI_WRITE). Waiting for
@@ -40,11 +45,16 @@ module dnpu_axi_wr #(
     output wire                cmd_ready,
     input  wire [ADDR_W-1:0]   cmd_addr,
     input  wire [31:0]         cmd_words,
+    input  wire                cmd_beat,
     input  wire [ID_W-1:0]     cmd_id,
 
     input  wire                s_valid,
     input  wire [31:0]         s_data,
     output wire                s_ready,
+
+    input  wire                bt_valid,
+    input  wire [DATA_W-1:0]   bt_data,
+    output wire                bt_ready,
 
     input  wire                abort,
     output reg                 done,
@@ -116,15 +126,20 @@ module dnpu_axi_wr #(
     reg [BB-1:0]       wstrb_q;
     reg [LOG_WPB-1:0]  lane;         // next word's lane in wbuf
     reg                full;         // wbuf holds a complete beat
-    reg [31:0]         words_left;   // words not yet taken on s_*
+    reg [31:0]         words_left;   // words (beats: beats) not yet taken on s_* (bt_*)
+    reg                bmode;        // the command's data come as beats
+    reg [BB-1:0]       blast_strb;   // beats: WSTRB of the last beat
 
     wire w_valid   = (wb_left != 9'd0) & (full | aborting);
     wire w_hs      = w_valid & m_axi_wready;
     wire lq_pop    = (wb_left == 9'd0) & (lq_cnt != {OUT_W{1'b0}});
     wire last_lane = (lane == {LOG_WPB{1'b1}}) | (words_left == 32'd1);  // WPB is a power of 2
 
-    assign s_ready = active & ~aborting & (words_left != 32'd0) & (~full | w_hs);
+    wire   in_ok   = active & ~aborting & (words_left != 32'd0) & (~full | w_hs);
+    assign s_ready = in_ok & ~bmode;
+    assign bt_ready = in_ok & bmode;
     wire   s_hs    = s_valid & s_ready;
+    wire   bt_hs   = bt_valid & bt_ready;
 
     // Drained: every raised burst has sent its beats and got its response.
     wire drained = ~awvalid_q & (lq_cnt == {OUT_W{1'b0}}) & (wb_left == 9'd0)
@@ -164,6 +179,10 @@ module dnpu_axi_wr #(
             if (last_lane)
                 full_n = 1'b1;
         end
+        if (bt_hs) begin
+            strb_n = (words_left == 32'd1) ? blast_strb : {BB{1'b1}};
+            full_n = 1'b1;
+        end
     end
 
     wire [OUT_W-1:0] out_inc = {{(OUT_W-1){1'b0}}, issue};
@@ -173,7 +192,16 @@ module dnpu_axi_wr #(
 
     // Total beats of a command: from the first word's lane to the last word.
     wire [31:0] cmd_lane  = {{(32-LOG_WPB){1'b0}}, cmd_addr[LOG_BB-1:2]};
-    wire [31:0] cmd_beats = ((cmd_lane + cmd_words - 32'd1) >> LOG_WPB) + 32'd1;
+    wire [31:0] cmd_wbeats = ((cmd_lane + cmd_words - 32'd1) >> LOG_WPB) + 32'd1;
+    wire [31:0] cmd_bbeats = ((cmd_words - 32'd1) >> LOG_BB) + 32'd1;
+    wire [31:0] cmd_beats  = cmd_beat ? cmd_bbeats : cmd_wbeats;
+    wire [31:0] cmd_btail  = cmd_words - 32'd1;                  // last byte's lane: [LOG_BB-1:0]
+    reg  [BB-1:0] cmd_bstrb;
+    integer bi;
+    always @* begin
+        for (bi = 0; bi < BB; bi = bi + 1)
+            cmd_bstrb[bi] = (bi[LOG_BB-1:0] <= cmd_btail[LOG_BB-1:0]);
+    end
 
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -189,6 +217,7 @@ module dnpu_axi_wr #(
             wstrb_q     <= {BB{1'b0}};
             full        <= 1'b0;
             words_left  <= 32'd0;
+            bmode       <= 1'b0;
             done        <= 1'b0;
             err         <= 1'b0;
         end else begin
@@ -215,6 +244,8 @@ module dnpu_axi_wr #(
                 words_left <= words_left - 32'd1;
                 lane       <= last_lane ? {LOG_WPB{1'b0}} : lane + 1'b1;
             end
+            if (bt_hs)
+                words_left <= words_left - 32'd1;
             if (b_hs & m_axi_bresp[1])                    // SLVERR or DECERR
                 err <= 1'b1;
             if (active & ~aborting & (aw_left == 32'd0) & drained) begin
@@ -225,7 +256,9 @@ module dnpu_axi_wr #(
                 active     <= 1'b1;
                 aw_next    <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
                 aw_left    <= cmd_beats;
-                words_left <= cmd_words;
+                words_left <= cmd_beat ? cmd_bbeats : cmd_words;
+                bmode      <= cmd_beat;
+                blast_strb <= cmd_bstrb;
                 lane       <= cmd_addr[LOG_BB-1:2];
                 err        <= 1'b0;
             end
@@ -248,12 +281,15 @@ module dnpu_axi_wr #(
         end
         if (s_hs)
             wbuf[{lane, 5'd0} +: 32] <= s_data;
+        if (bt_hs)
+            wbuf <= bt_data;
         if (cmd_valid & idle)
             id_q <= cmd_id;
     end
 
     // One ID in flight, responses in order: BID is not needed.
-    wire unused_ok = &{1'b0, m_axi_bid, m_axi_bresp[0], cmd_addr[1:0], bbytes[31:13]};
+    wire unused_ok = &{1'b0, m_axi_bid, m_axi_bresp[0], cmd_addr[1:0], bbytes[31:13],
+                       cmd_btail[31:LOG_BB]};
 
 endmodule
 

@@ -17,8 +17,11 @@
 // ---- Why this shape --------------------------------------------------------------
 // A group's 16 scale bytes go out before its codes, and a scale needs its whole block,
 // so a group is buffered before any of it leaves: a fill unit of FU = max(16*BLOCK, VLEN)
-// elements (one group; several on a profile whose rows span groups), double-buffered in
-// a RAM so the next unit fills while one drains. The scales are computed on the way in
+// elements (one group; several on a profile whose rows span groups), in a RAM ring of
+// three units: one drains, one waits complete, one fills. (With two, the fill could start
+// only when a drain does, and its few cycles of scale latency would show wherever a
+// unit's rows take as long as its beats: the sim profile's 8-bit formats.) Two scale
+// banks hold the pending units' scales. The scales are computed on the way in
 // (a max tree over the rows' exponent fields: the scale needs only amax's exponent, and a
 // NaN/Inf is exponent 0xFF, the largest), so the drain can start with the header.
 // The drain encodes at the output's pace, not the input's: E4 = DATA_W/4 encoders
@@ -37,7 +40,8 @@
 // beats of room keep one beat a cycle going even for 6-bit items.
 // Rate: one beat a cycle when the rows come fast enough (VLEN elements a row a cycle);
 // else the rows' pace. Each unit costs one header item; units follow each other with no
-// gap. Latency from the unit's last row to its header: 4 cycles; header to first beat: 3.
+// gap. Measured with no back-pressure, from the command to the last beat: the first
+// unit's rows (min(rows, FU/VLEN)) + 8 + beats, when beats outnumber rows unit by unit.
 
 `include "dnpu_isa.vh"
 

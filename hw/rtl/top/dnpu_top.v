@@ -157,7 +157,8 @@ module dnpu_top (
     wire [ID_W-1:0]   rd_cmd_id;
     wire [DATA_W-1:0] rd_data;
     wire              wr_cmd_valid, wr_cmd_ready, wr_valid, wr_ready, wr_done, wr_err;
-    wire              wr_stall, wr_abort;
+    wire              wr_stall, wr_abort, wr_cmd_beat, wr_bvalid, wr_bready;
+    wire [DATA_W-1:0] wr_bdata;
     wire [ADDR_W-1:0] wr_cmd_addr;
     wire [31:0]       wr_cmd_words, wr_data;
     wire [ID_W-1:0]   wr_cmd_id;
@@ -182,8 +183,9 @@ module dnpu_top (
         .rd_valid(rd_valid), .rd_data(rd_data), .rd_err(rd_err), .rd_last(rd_last),
         .rd_ready(rd_ready), .rd_abort(rd_abort),
         .wr_cmd_valid(wr_cmd_valid), .wr_cmd_ready(wr_cmd_ready), .wr_cmd_addr(wr_cmd_addr),
-        .wr_cmd_words(wr_cmd_words), .wr_cmd_id(wr_cmd_id),
+        .wr_cmd_words(wr_cmd_words), .wr_cmd_beat(wr_cmd_beat), .wr_cmd_id(wr_cmd_id),
         .wr_valid(wr_valid), .wr_data(wr_data), .wr_ready(wr_ready),
+        .wr_bvalid(wr_bvalid), .wr_bdata(wr_bdata), .wr_bready(wr_bready),
         .wr_done(wr_done), .wr_err(wr_err), .wr_stall(wr_stall), .wr_abort(wr_abort),
         .retire_valid(retire_valid), .retire_pc(retire_pc), .retire_word(retire_word),
         .retire_x_we(retire_x_we), .retire_x_idx(retire_x_idx), .retire_x_data(retire_x_data),
@@ -209,8 +211,9 @@ module dnpu_top (
                   .MAX_BURST(`DNPU_CFG_AXI_MAX_BURST)) u_wr (
         .clk(clk), .rst_n(rst_n),
         .cmd_valid(wr_cmd_valid), .cmd_ready(wr_cmd_ready), .cmd_addr(wr_cmd_addr),
-        .cmd_words(wr_cmd_words), .cmd_id(wr_cmd_id),
+        .cmd_words(wr_cmd_words), .cmd_beat(wr_cmd_beat), .cmd_id(wr_cmd_id),
         .s_valid(wr_valid), .s_data(wr_data), .s_ready(wr_ready),
+        .bt_valid(wr_bvalid), .bt_data(wr_bdata), .bt_ready(wr_bready),
         .abort(wr_abort), .done(wr_done), .err(wr_err), .stall(wr_stall),
         .m_axi_awid(m_axi_awid), .m_axi_awaddr(m_axi_awaddr), .m_axi_awlen(m_axi_awlen),
         .m_axi_awsize(m_axi_awsize), .m_axi_awburst(m_axi_awburst), .m_axi_awlock(m_axi_awlock),
