@@ -25,6 +25,7 @@ from typing import Any
 from dnpu.spec import config as config_mod
 from dnpu.compiler import FLOWS_FUSED_FIRST
 from dnpu.perf import analytical
+from dnpu.perf.project_forward import LLADA_8B, forward_projection, format_forward
 
 __all__ = ["PAPER", "LLADA_8B", "projection", "matrix_projection", "bench_row", "gpu_times", "format_table"]
 
@@ -40,8 +41,6 @@ PAPER = {
 }
 
 
-# LLaDA-8B's shapes (its published config): the linear layers of one forward pass.
-LLADA_8B = {"layers": 32, "d_model": 4096, "heads": 32, "mlp": 12288, "vocab": 126464}
 
 
 def matrix_projection(cfg, M: int, fmt: str = "e4m3") -> dict[str, Any]:
@@ -108,8 +107,6 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
                 e["over_bound"] = e["cycles"] / b["cycles"]
     out["matrix"] = matrix_projection(cfg, B * L, fmt)
     if seq_len:
-        from dnpu.perf.project_forward import forward_projection
-
         out["forward"] = forward_projection(cfg, seq_len=seq_len, block=min(L, seq_len), fmt=fmt)
     out["paper"] = dict(PAPER)
     out["gpu"] = gpu_times(B, L, V, iters=gpu_iters) if gpu else {"available": False, "reason": "not asked (--no-gpu)"}
@@ -233,8 +230,6 @@ def format_table(p: dict[str, Any]) -> str:
     elif mp:
         lines.append(f"matrix unit: {mp['reason']}")
     if p.get("forward"):
-        from dnpu.perf.project_forward import format_forward
-
         lines.append(format_forward(p["forward"]))
     if not g.get("available"):
         lines.append(f"GPU: {g.get('reason')}")

@@ -25,16 +25,20 @@ from typing import Any
 from dnpu.compiler import CompileError
 from dnpu.compiler.forward import ForwardShape, forward_program, head_layout
 from dnpu.perf import analytical
-from dnpu.perf.project import LLADA_8B
 from dnpu.runtime import HEAP_BASE
 from dnpu.spec import config as config_mod
 from dnpu.spec import mx
 
-__all__ = ["forward_projection", "fitting_variant", "format_forward", "GROUPS"]
+__all__ = ["LLADA_8B", "forward_projection", "fitting_variant", "format_forward", "GROUPS"]
 
-# report group -> the forward's sections in it (dnpu.compiler.forward.SECTIONS)
+# LLaDA-8B's shapes (its published config, shared/REFERENCE.md's summary of it).
+LLADA_8B = {"layers": 32, "d_model": 4096, "heads": 32, "mlp": 12288, "vocab": 126464}
+
+# report group -> the forward's sections in it (dnpu.compiler.forward.SECTIONS): the one
+# grouping of the projection and of `dnpu bench --forward npu`
 GROUPS = {"embedding": ("embedding",), "linear": ("linear",), "attention": ("rope", "attention"),
-          "norms/activations": ("norm", "activation"), "sampling": ("sample",), "other": ("setup", "store")}
+          "norms/activations": ("norm", "activation"), "sampling": ("sample",), "kv cache": ("kv",),
+          "other": ("setup", "store")}
 
 
 def _shape(model: dict, layers: int, seq_len: int) -> ForwardShape:
