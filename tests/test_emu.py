@@ -6,6 +6,7 @@ import dataclasses
 import math
 import struct
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -278,6 +279,34 @@ def test_v_exp_v_and_fill():
     assert (e.vsram[256:512] == N.exp_bf16(e.vsram[0:256])).all()
     assert (e.vsram[600:603] == int(N.narrow_f32(np.uint32(f32(-3.3e38))))).all()
     assert e.vsram[600, 0] == 0xFF78
+
+
+def test_v_amax_vv_and_v_invpow2_v():
+    """BAOS's two instructions (docs/NUMERICS.md section 16): the larger magnitude's bits,
+    NaN above Inf, -0 to +0, subnormals kept; 2^-E from the exponent field, clamped, 1.0
+    for zero, subnormal, Inf and NaN."""
+    a = np.array([0x3F80, 0xC000, 0x8000, 0x0001, 0x7F80, 0xFFC1, 0x4040, 0x7F7F] * (VLEN // 8), np.uint16)
+    b = np.array([0xBFC0, 0x3F80, 0x0000, 0x8002, 0x7FC0, 0x7F80, 0xC040, 0x0080] * (VLEN // 8), np.uint16)
+    e = new()
+    e.vsram[1] = a
+    e.vsram[2] = b
+    e, res = ok(f"""
+        S_ADDI x1, x0, 1
+        S_ADDI x2, x0, 2
+        S_ADDI x3, x0, 5
+        S_ADDI x4, x0, 1
+        V_AMAX_VV x3, x1, x2, x4
+        S_ADDI x5, x0, 6
+        S_ADDI x6, x0, 2
+        V_INVPOW2_V x5, x1, x6
+    """, e)
+    want = [0x3FC0, 0x4000, 0x0000, 0x0002, 0x7FC0, 0x7FC1, 0x4040, 0x7F7F] * (VLEN // 8)
+    assert e.vsram[5].tolist() == want
+    #        1.0      -2.0    -0      sub     Inf     NaN     3.0     max     | 1.5  1.0  +0  -sub  NaN  Inf  -3.0  2^-126
+    want6 = [0x3F80, 0x3F00, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F00, 0x0080] * (VLEN // 8)
+    want7 = [0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F00, 0x7E80] * (VLEN // 8)
+    assert e.vsram[6].tolist() == want6 and e.vsram[7].tolist() == want7
+    assert res.op_counts["V_AMAX_VV"] == 1 and res.op_counts["V_INVPOW2_V"] == 1
 
 
 def test_v_reci_v():
@@ -727,6 +756,63 @@ def test_prefetch_of_a_partial_group(fmt):
     assert res.bytes_read == mx.GROUP_BLOCKS + 5 * block_bytes
 
 
+@pytest.mark.parametrize("fmt", list(mx.FORMATS))
+@pytest.mark.parametrize("blocks", [5, 16, 37])
+def test_store_mx_writes_the_packed_stream(fmt, blocks):
+    """H_STORE_MX writes the first stream_nbytes of pack(quantize(rows)) (a partial last
+    group's header whole, its codes as far as its blocks go) and not one byte more; the
+    stream reads back through H_PREFETCH_V as dequantize_bf16(quantize(rows))."""
+    rng = np.random.default_rng(blocks)
+    block = CFG.mx.block
+    n_el = blocks * block
+    rows = n_el // VLEN
+    x = (rng.normal(0, 1, n_el) * np.repeat(2.0 ** rng.integers(-130, 120, blocks), block)).astype(np.float32)
+    bits = N.round_bf16(x.astype(np.float64))
+    bits[3] = 0x8000                                  # -0.0
+    bits[block + 1] = 0x0005                          # a BF16 subnormal, not flushed
+    if blocks > 5:
+        bits[2 * block + 7] = 0x7F80                  # +Inf: a NaN block
+    e = new()
+    e.vsram[10:10 + rows] = bits.reshape(rows, VLEN)
+    nbytes = mx.stream_nbytes(n_el, fmt, block)
+    e.write(DATA, b"\xAA" * (nbytes + 256))
+    e, res = ok(f"""
+        {li("x1", DATA)}
+        S_ADDI x2, x0, {rows}
+        S_ADDI x3, x0, 10
+        H_STORE_MX x3, x1, x2, {fmt}
+        S_ADDI x4, x0, 200
+        H_PREFETCH_V x4, x1, x2, {fmt}
+    """, e)
+    q = mx.quantize(bits.view(ml_dtypes.bfloat16), fmt, block)
+    want = mx.pack(q)[:nbytes]
+    got = e.read(DATA, nbytes + 256)
+    assert got[:nbytes] == want and got[nbytes:] == b"\xAA" * 256
+    assert res.bytes_written == nbytes
+    assert (e.vsram[200:200 + rows] == mx.dequantize_bf16(q).reshape(rows, VLEN)).all()
+    if blocks > 5:
+        assert want[2] == mx.SCALE_NAN
+
+
+def test_store_mx_faults():
+    """ILLEGAL_INSTR (fmt), n = 0 retires, MISALIGNED, SRAM_RANGE, AXI_WRITE, in that order."""
+    R = CFG.sram.vector_rows
+    rows = CFG.mx.block // VLEN
+    ok("H_STORE_MX x1, x0, x0, e4m3")                                            # n = 0
+    fault(f"{li('x1', DATA + 8)}\nS_ADDI x2, x0, {rows}\nH_STORE_MX x0, x1, x2, e4m3", ErrCause.MISALIGNED, 3)
+    if CFG.mx.block > VLEN:
+        fault(f"{li('x1', DATA)}\nS_ADDI x2, x0, 1\nH_STORE_MX x0, x1, x2, e4m3", ErrCause.MISALIGNED, 3)
+    fault(f"{li('x1', DATA + 8)}\n{li('x3', R - rows + 1)}\nS_ADDI x2, x0, {rows}\n"
+          f"H_STORE_MX x3, x1, x2, e4m3", ErrCause.MISALIGNED, 5)                # MISALIGNED before SRAM_RANGE
+    fault(f"{li('x1', DATA)}\n{li('x3', R - rows + 1)}\nS_ADDI x2, x0, {rows}\nH_STORE_MX x3, x1, x2, e4m3",
+          ErrCause.SRAM_RANGE, 5)
+    fault(f"{li('x1', 0x80000000)}\n{li('x3', R - rows + 1)}\nS_ADDI x2, x0, {rows}\n"
+          f"H_STORE_MX x3, x1, x2, e4m3", ErrCause.SRAM_RANGE, 5)                # SRAM_RANGE before AXI_WRITE
+    fault(f"{li('x1', 0x80000000)}\nS_ADDI x2, x0, {rows}\nH_STORE_MX x0, x1, x2, e4m3", ErrCause.AXI_WRITE, 3)
+    fault(f"{li('x1', PROG + MEM - 16)}\nS_ADDI x2, x0, {rows}\nH_STORE_MX x0, x1, x2, e4m3",
+          ErrCause.AXI_WRITE, 3)                                                  # runs off the mapped region
+
+
 def fused_slow(bits: np.ndarray, vlen: int) -> tuple[int, int]:
     """The documented H_SAMPLE_FUSED algorithm, element by element."""
     vals = [float(v) for v in N.bf16_value(bits)]
@@ -988,6 +1074,7 @@ def test_mx_format_not_in_profile_is_illegal():
     fault("S_ADDI x1, x0, 1\nH_SAMPLE_FUSED x1, f0, x0, x0, e2m1", ErrCause.ILLEGAL_INSTR, 1, new(cfg))
     fault("H_PREFETCH_V x1, x0, x0, int8", ErrCause.ILLEGAL_INSTR, 0, new(cfg))
     ok("H_PREFETCH_V x1, x0, x0, e4m3", new(cfg))              # n = 0: nothing
+    fault("H_STORE_MX x1, x0, x0, e2m1", ErrCause.ILLEGAL_INSTR, 0, new(cfg))  # before n = 0
 
 
 def test_sram_range():

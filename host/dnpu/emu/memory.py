@@ -1,8 +1,9 @@
 """Memory instructions (H_*) of the emulator: word and row transfers over AXI and the MX
-streams (H_PREFETCH_V, H_SAMPLE_FUSED, H_SAMPLE_FUSED_N) with their checks (docs/EXECUTION.md)."""
+streams (H_PREFETCH_V, H_SAMPLE_FUSED, H_SAMPLE_FUSED_N, H_STORE_MX) with their checks (docs/EXECUTION.md)."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from dnpu.emu.machine import _Fault, _op
@@ -187,4 +188,25 @@ class MemoryUnit:
         nbytes = 2 * self.vlen * n
         self._wr_check(addr, nbytes)
         self._wr(addr, self._vsram[va:va + n], "<u2")
+        return {"M": (addr, nbytes)}
+
+    @_op("H_STORE_MX")
+    def _h_store_mx(self, a):
+        """The rows quantized to MX (docs/NUMERICS.md section 7.1): the first
+        stream_nbytes of mx.pack(mx.quantize(rows)), what H_PREFETCH_V reads back."""
+        vs, addr, n = self._x[a["vs"]], self._x[a["addr"]], self._x[a["n"]]
+        fmt = self._fmt(a["fmt"])
+        if n == 0:
+            return None
+        self._mx_aligned(addr, n)
+        self._sram("vector", vs, n, self.vector_rows)
+        total = n * self.vlen
+        nbytes = mx.stream_nbytes(total, fmt, self.block)
+        self._wr_check(addr, nbytes)
+        if self.data_path:
+            rows = self._vsram[vs:vs + n].reshape(-1).view(ml_dtypes.bfloat16)
+            packed = np.frombuffer(mx.pack(mx.quantize(rows, fmt, self.block)), np.uint8)[:nbytes]
+        else:
+            packed = np.zeros(nbytes, np.uint8)
+        self._wr(addr, packed, "<u1")
         return {"M": (addr, nbytes)}

@@ -90,6 +90,21 @@ class VectorUnit:
     def _v_reci_v(self, a):
         return self._unary(a, nm.reci_bf16)
 
+    @_op("V_INVPOW2_V")
+    def _v_invpow2_v(self, a):
+        return self._unary(a, nm.invpow2_bits)
+
+    @_op("V_AMAX_VV")
+    def _v_amax_vv(self, a):
+        vd, va, vb, n = self._x[a["vd"]], self._x[a["va"]], self._x[a["vb"]], self._x[a["n"]]
+        if n == 0:
+            return None
+        for base in (va, vb, vd):
+            self._sram("vector", base, n, self.vector_rows)
+        self._rowwise(vd, (va, vb), n, lambda i, c: nm.amax_bits(self._vsram[va + i:va + i + c],
+                                                                 self._vsram[vb + i:vb + i + c]))
+        return {"V": (vd, n)}
+
     @_op("V_EXP_V")
     def _v_exp_v(self, a):
         return self._unary(a, nm.exp_bf16)

@@ -147,9 +147,9 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
     if n == 0:
         return FE, FE
     C = m.C
-    if name in ("V_ADD_VF", "V_SUB_VF", "V_MUL_VF", "V_EXP_V"):
+    if name in ("V_ADD_VF", "V_SUB_VF", "V_MUL_VF", "V_EXP_V", "V_INVPOW2_V"):
         c = _K["VEC"] + n * (C + _K["EW_VF"])
-    elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV"):
+    elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV", "V_AMAX_VV"):
         c = _K["VEC"] + n * (C + _K["EW_VV"])
     elif name == "V_RECI_V":
         c = _K["VEC"] + n * (_K["RECI_CHUNK"] * C + _K["EW_VF"])

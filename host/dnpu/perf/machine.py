@@ -50,10 +50,10 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "FN_TAIL": (27, "H_SAMPLE_FUSED_N after the last fn_end: the reciprocal (25), FP write with fn_fin, "
                     "M_DONE, the done pulse: retire 27 cycles after it"),
     "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
-    "EW_VF": (3, "elementwise V*_VF / V_EXP_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
+    "EW_VF": (3, "elementwise V*_VF / V_EXP_V / V_INVPOW2_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
     "RECI_CHUNK": (25, "V_RECI_V: each chunk of LANES elements takes the lanes' iterative reciprocal "
                        "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
-    "EW_VV": (4, "elementwise V*_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
+    "EW_VV": (4, "elementwise V*_VV / V_AMAX_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
     "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),

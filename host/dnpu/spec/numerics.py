@@ -39,7 +39,7 @@ __all__ = [
     # arithmetic
     "add", "sub", "mul", "f32_add", "f32_sub", "f32_mul", "exp_values", "exp_f32", "exp_bf16",
     "reci_f32",
-    "reci_bf16",
+    "reci_bf16", "amax_bits", "invpow2_bits",
     "rsqrt_f32",
     # comparisons, reductions
     "gt", "ge", "lt", "argmax", "max_f32", "red_max_idx", "tree_sum", "red_sum", "seq_sum",
@@ -331,6 +331,22 @@ def reci_bf16(bits) -> np.ndarray:
     """V_RECI_V per element (docs/NUMERICS.md section 4.2): the BF16 element widened to FP32,
     S_RECI_FP's correctly rounded reciprocal, that FP32 result narrowed to BF16."""
     return round_bf16(f32_value(reci_f32(widen_bf16(bits))))
+
+
+def amax_bits(a_bits, b_bits) -> np.ndarray:
+    """V_AMAX_VV per element (docs/NUMERICS.md section 16): the larger of the two BF16
+    magnitudes (bits & 0x7FFF, compared as integers), its bits."""
+    a = np.asarray(a_bits, np.uint16) & np.uint16(0x7FFF)
+    b = np.asarray(b_bits, np.uint16) & np.uint16(0x7FFF)
+    return np.maximum(a, b)
+
+
+def invpow2_bits(bits) -> np.ndarray:
+    """V_INVPOW2_V per element (docs/NUMERICS.md section 16): 2^-E for E = min(f, 253) - 127
+    and f the BF16 exponent field, 1.0 where f is 0 or 255."""
+    f = (np.asarray(bits, np.uint16) >> np.uint16(7)) & np.uint16(0xFF)
+    y = ((254 - np.minimum(f, 253)).astype(np.uint16) << np.uint16(7)).astype(np.uint16)
+    return np.where((f == 0) | (f == 255), np.uint16(0x3F80), y).astype(np.uint16)
 
 
 def rsqrt_f32(bits) -> np.ndarray:

@@ -8,7 +8,7 @@ A program is random instructions within legal ranges: hardware loops (`C_LOOPI` 
 `C_LOOP`, nested up to `ctrl.loop_depth`, counts 0..3, bodies that often end together),
 scalar int and FP operations, scalar SRAM loads and stores, `H_LOAD/STORE_INT/FP`,
 `H_PREFETCH_V` of packed MX tensors in every format of the profile (group-aligned
-starts, partial last groups), `H_LOAD_V` (random BF16 rows), `H_STORE_V`, and the vector unit (`V_*`, `S_MAP_V_FP`,
+starts, partial last groups), `H_LOAD_V` (random BF16 rows), `H_STORE_V`, `H_STORE_MX` (stream starts in the scratch area), and the vector unit (`V_*`, `S_MAP_V_FP`,
 `H_SAMPLE_FUSED`, `V_TRANS` with strides 0 ..) and the matrix unit (`M_CFG`, then an `M_MM*` of random
 shapes, partial row groups included, with the MX buffer's bytes as weights, or `M_MM_V(_RES)`
 with weights from vector SRAM rows) with ranges inside the profile's SRAMs and destinations that equal,
@@ -172,6 +172,7 @@ class ProgGen(MatrixGen, VectorGen):
             (8, ("H_LOAD_INT", "H_LOAD_FP", "H_STORE_INT", "H_STORE_FP"), self.g_transfer),
             (5, ("H_PREFETCH_V",), self.g_prefetch),
             (3, ("H_STORE_V",), self.g_store_v),
+            (3, ("H_STORE_MX",), self.g_store_mx),
             (3, ("H_LOAD_V",), self.g_load_v),
             (2, ("H_SAMPLE_FUSED",), self.g_sample_fused),
             (2, ("H_SAMPLE_FUSED_N",), self.g_sample_fused_n),
@@ -184,6 +185,8 @@ class ProgGen(MatrixGen, VectorGen):
             (2, ("V_MUL_VF",), lambda r: self.g_vf(r, "V_MUL_VF")),
             (2, ("V_EXP_V",), self.g_exp_v),
             (2, ("V_RECI_V",), self.g_reci_v),
+            (2, ("V_AMAX_VV",), lambda r: self.g_vv(r, "V_AMAX_VV")),
+            (2, ("V_INVPOW2_V",), lambda r: self.g_unary(r, "V_INVPOW2_V")),
             (2, ("V_FILL_VF",), self.g_fill),
             (2, ("V_RED_MAX",), lambda r: self.g_red(r, "V_RED_MAX")),
             (2, ("V_RED_SUM",), lambda r: self.g_red(r, "V_RED_SUM")),
@@ -402,6 +405,30 @@ class ProgGen(MatrixGen, VectorGen):
         a, b, c = self.regs(r, 3)
         return isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x2", f"H_STORE_V x{a}, x{b}, x{c}"]
 
+    def g_store_mx(self, r, fault: str | None = None):
+        """Rows quantized into the scratch area at a stream start, in a format of the profile:
+        the rows hold whatever earlier instructions left (NaN, Inf, subnormals included)."""
+        fmt = r.choice(self.formats)
+        most = 0
+        while mx.stream_nbytes((most + self.row_unit) * self.vlen, fmt, self.block) <= self.scratch_bytes \
+                and most + self.row_unit <= min(self.rows, 256):
+            most += self.row_unit
+        n = r.choice((0, self.row_unit, r.randint(0, most) // self.row_unit * self.row_unit, most))
+        v = self.placed(r, n, self.rows)
+        room = self.scratch_bytes - mx.stream_nbytes(n * self.vlen, fmt, self.block)
+        off = self.mx_align * r.randint(0, room // self.mx_align)
+        a, b, c = self.regs(r, 3)
+        out = isa.load_imm(a, v) + isa.load_imm(c, n) + isa.load_imm(b, off) + [f"S_ADD x{b}, x{b}, x2"]
+        if fault:
+            out += [f"S_ADDI x{c}, x0, {self.row_unit}"] + isa.load_imm(a, self.placed(r, self.row_unit, self.rows))
+        if fault == "misaligned":
+            out += [f"S_ADDI x{b}, x{b}, {r.choice((4, 8, 12))}"]
+        elif fault == "sram_range":
+            out += isa.load_imm(a, self.rows - self.row_unit + 1)
+        elif fault == "unmapped":
+            out += isa.load_imm(b, HOLE)
+        return out + [f"H_STORE_MX x{a}, x{b}, x{c}, {fmt}"]
+
     # ---- structure ----------------------------------------------------------------------------------
     def simple(self, r) -> list[str]:
         weights = [w for w, _, _ in self.gens]
@@ -439,6 +466,8 @@ class ProgGen(MatrixGen, VectorGen):
             return [f"C_LOOPI {r.randint(1, 3)}, 0"]
         if kind in ("misaligned", "sram_range") and r.random() < 0.4 and "H_PREFETCH_V" not in self.exclude:
             return self.g_prefetch(r, kind)
+        if kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.2 and "H_STORE_MX" not in self.exclude:
+            return self.g_store_mx(r, kind)
         if r.random() < 0.25 and "H_LOAD_V" not in self.exclude:
             return self.g_load_v(r, kind)
         if (kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.3 and not

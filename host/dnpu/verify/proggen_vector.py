@@ -68,10 +68,13 @@ class VectorGen:
         return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, f{r.randint(0, 7)}, x{c}"]
 
     def g_reci_v(self, r):
+        return self.g_unary(r, "V_RECI_V")
+
+    def g_unary(self, r, op):
         n = self.count(r, self.rows, big=64)
         vd, va = self.range_pair(r, n, self.rows)
         d, a, c = self.regs(r, 3)
-        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"V_RECI_V x{d}, x{a}, x{c}"]
+        return isa.load_imm(d, vd) + isa.load_imm(a, va) + isa.load_imm(c, n) + [f"{op} x{d}, x{a}, x{c}"]
 
     def g_exp_v(self, r):
         n = self.count(r, self.rows, big=64)

@@ -2,11 +2,11 @@
 `ifndef DNPU_ISA_VH
 `define DNPU_ISA_VH
 
-// dnpu ISA 0.6: opcodes, instruction fields, used-bit masks, enums.
+// dnpu ISA 0.7: opcodes, instruction fields, used-bit masks, enums.
 
-`define DNPU_ISA_VERSION                         32'h00000006  // major << 16 | minor
+`define DNPU_ISA_VERSION                         32'h00000007  // major << 16 | minor
 `define DNPU_ISA_VERSION_MAJOR                   0
-`define DNPU_ISA_VERSION_MINOR                   6
+`define DNPU_ISA_VERSION_MINOR                   7
 `define DNPU_ISA_WORD_BITS                       32
 
 // Register files
@@ -106,6 +106,8 @@
 `define DNPU_OP_V_THRESH_MASK                    7'h3D  // V_THRESH_MASK idst, fsrc, t, n
 `define DNPU_OP_V_SELECT_INT                     7'h3C  // V_SELECT_INT idst, imask, isrc, n
 `define DNPU_OP_V_MASK_FP                        7'h3F  // V_MASK_FP fdst, imask, s, n
+`define DNPU_OP_V_AMAX_VV                        7'h42  // V_AMAX_VV vd, va, vb, n
+`define DNPU_OP_V_INVPOW2_V                      7'h43  // V_INVPOW2_V vd, va, n
 
 // Opcodes: memory
 `define DNPU_OP_H_PREFETCH_V                     7'h50  // H_PREFETCH_V vd, addr, n, fmt
@@ -115,6 +117,7 @@
 `define DNPU_OP_H_STORE_FP                       7'h54  // H_STORE_FP fsrc, addr, n
 `define DNPU_OP_H_STORE_V                        7'h55  // H_STORE_V va, addr, n
 `define DNPU_OP_H_LOAD_V                         7'h56  // H_LOAD_V vd, addr, n
+`define DNPU_OP_H_STORE_MX                       7'h57  // H_STORE_MX vs, addr, n, fmt
 `define DNPU_OP_H_SAMPLE_FUSED                   7'h60  // H_SAMPLE_FUSED idx, sum, addr, n, fmt
 `define DNPU_OP_H_SAMPLE_FUSED_N                 7'h61  // H_SAMPLE_FUSED_N dst, addr, n, count, fmt
 
@@ -184,6 +187,8 @@
 `define DNPU_USED_V_THRESH_MASK                  32'h007BFFFF
 `define DNPU_USED_V_SELECT_INT                   32'h007FFFFF
 `define DNPU_USED_V_MASK_FP                      32'h007BFFFF
+`define DNPU_USED_V_AMAX_VV                      32'h007FFFFF
+`define DNPU_USED_V_INVPOW2_V                    32'h00787FFF
 `define DNPU_USED_H_PREFETCH_V                   32'h0387FFFF
 `define DNPU_USED_H_LOAD_INT                     32'h0007FFFF
 `define DNPU_USED_H_STORE_INT                    32'h0007FFFF
@@ -191,6 +196,7 @@
 `define DNPU_USED_H_STORE_FP                     32'h0007FFFF
 `define DNPU_USED_H_STORE_V                      32'h0007FFFF
 `define DNPU_USED_H_LOAD_V                       32'h0007FFFF
+`define DNPU_USED_H_STORE_MX                     32'h0387FFFF
 `define DNPU_USED_H_SAMPLE_FUSED                 32'h03BFFFFF
 `define DNPU_USED_H_SAMPLE_FUSED_N               32'h03FFFFFF
 `define DNPU_USED_M_CFG                          32'h007FF87F

@@ -2,8 +2,8 @@
 """The instruction set as plain literals, read by dnpu.spec.isa."""
 
 NAME = 'dnpu'
-VERSION = (0, 6)
-VERSION_WORD = 0x00000006
+VERSION = (0, 7)
+VERSION_WORD = 0x00000007
 WORD_BITS = 32
 NOTES = 'Conventions the semantics lines use:\n  x[i]   int register (32-bit, x0 reads 0, writes to x0 are dropped)\n  f[i]   FP32 register\n  V[r]   vector SRAM row r (VLEN BF16 elements), addressed in rows\n  FP[a]  FP SRAM word a (FP32), INT[a] int SRAM word a (32-bit), addressed in words\n  M[a]   external memory byte address a (DRAM, via the AXI4 master)\n  n      an element or row count taken from a register; n = 0 does nothing\nEvery bit an instruction does not use must be zero; otherwise, like an unknown\nopcode, the word is illegal (fault ILLEGAL_INSTR).'
 REGS = {
@@ -422,6 +422,22 @@ INSTRS = (
         'semantics': 'FP[x[fdst]+j] = f[s] (its bits) if INT[x[imask]+j] == 0 else unchanged, j < n (the confidence of positions that may not commit, e.g. -inf)',
     },
     {
+        'name': 'V_AMAX_VV',
+        'opcode': 0x42,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'va'), ('rs2', 'x', 'vb'), ('rs3', 'x', 'n')),
+        'used': 0x007FFFFF,
+        'semantics': "V[x[vd]+i] = max(|V[x[va]+i]|, |V[x[vb]+i]|) lane by lane for rows i < n: the magnitudes (bits & 0x7FFF) compared as integers, the larger one's bits written (a NaN, sign cleared, is above +Inf; -0 gives +0; no rounding, subnormals kept: docs/NUMERICS.md section 16)",
+    },
+    {
+        'name': 'V_INVPOW2_V',
+        'opcode': 0x43,
+        'class': 'vector',
+        'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'va'), ('rs3', 'x', 'n')),
+        'used': 0x00787FFF,
+        'semantics': "V[x[vd]+i] = 2^-E lane by lane for rows i < n, E = min(f, 253) - 127 for the exponent field f of V[x[va]+i] (BF16 bits (254 - min(f, 253)) << 7); 1.0 (0x3F80) when f is 0 (zero, subnormal) or 255 (Inf, NaN): BAOS's key scale (docs/NUMERICS.md section 16)",
+    },
+    {
         'name': 'H_PREFETCH_V',
         'opcode': 0x50,
         'class': 'memory',
@@ -476,6 +492,14 @@ INSTRS = (
         'operands': (('rd', 'x', 'vd'), ('rs1', 'x', 'addr'), ('rs2', 'x', 'n')),
         'used': 0x0007FFFF,
         'semantics': "V[x[vd]..] = n rows of BF16 read from M[x[addr]..], row-major, lane 0 first (H_STORE_V's layout); x[addr] a multiple of 4",
+    },
+    {
+        'name': 'H_STORE_MX',
+        'opcode': 0x57,
+        'class': 'memory',
+        'operands': (('rd', 'x', 'vs'), ('rs1', 'x', 'addr'), ('rs2', 'x', 'n'), ('fmt', 'mxfmt', 'fmt')),
+        'used': 0x0387FFFF,
+        'semantics': "quantize the n rows at V[x[vs]] (BF16, row-major, lane 0 first: n*VLEN elements in blocks of mx.block) to MX format fmt by dnpu.mx.quantize's rule (docs/NUMERICS.md section 7.1) and write them as the packed stream H_PREFETCH_V reads (docs/MX.md layout) to M[x[addr]..]: mx.stream_nbytes(n*VLEN, fmt) bytes, a last partial group's unused scale bytes 0x00, nothing after; address and n as for H_PREFETCH_V",
     },
     {
         'name': 'H_SAMPLE_FUSED',
