@@ -37,9 +37,9 @@ def test_loaded_forward_is_the_compiled_one(compiled):
     ids = np.random.default_rng(0).integers(0, 64, 16)
     with runtime.open("emu") as dev:
         a = loaded.run(dev, ids)
-        w_first = loaded._buffers(dev)[0].addr
+        w_first = loaded._buffers(dev, loaded.program)[0].addr
         b = loaded.run(dev, ids[::-1].copy())
-        assert loaded._buffers(dev)[0].addr == w_first          # weights placed once per device
+        assert loaded._buffers(dev, loaded.program)[0].addr == w_first          # weights placed once per device
     with runtime.open("emu") as dev:
         assert np.array_equal(fw.run(dev, ids), a) and not np.array_equal(a, b)
     m = json.loads((compiled / "manifest.json").read_text())

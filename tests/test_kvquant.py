@@ -11,6 +11,7 @@ import torch
 
 from dnpu.model import KV, kvquant
 from dnpu.spec import config, mx
+from dnpu.spec import numerics as nm
 
 from conftest import dnpu_cli
 
@@ -75,26 +76,38 @@ def test_profile_without_the_format_is_an_error():
         kvquant.quantize_kv(_kv(np.random.default_rng(2)), "baos-e2m1", cfg)
 
 
-def test_baos_exponents():
-    k = np.zeros((1, 4, 8), np.float32)          # T = 4, hd = 8: pairs (c, c + 4)
-    k[0, :, 0] = [0.3, -5.0, 1.0, 2.0]           # pair 0: max 5 -> E 2 -> 3
-    k[0, 1, 4] = 6.5                             # ... its partner has the larger: 6.5 -> still E 2 -> 3
-    k[0, 2, 1] = 0.75                            # pair 1: E -1 -> 0
-    k[0, 0, 6] = np.float32(2.0 ** -130)         # pair 2: a subnormal, E -130 -> -129
-    assert kvquant.baos_exponents(k).tolist() == [[3, 0, -129, 0]]       # pair 3: all zero -> 0
+def test_baos_scales():
+    """r = 2^-E of each pair's largest magnitude over the positions (exponent field, E at
+    most 126); 1 for a zero, subnormal or non-finite pair."""
+    k = np.zeros((1, 4, 10), np.float32)          # T = 4, hd = 10: pairs (c, c + 5)
+    k[0, :, 0] = [0.3, -5.0, 1.0, 2.0]            # pair 0: max 5 -> E 2 -> 2^-2
+    k[0, 1, 5] = 6.5                              # ... its partner has the larger: 6.5 -> still E 2
+    k[0, 2, 1] = 0.75                             # pair 1: E -1 -> 2
+    k[0, 0, 7] = 2.0 ** -130                      # pair 2: a subnormal -> 1
+    k[0, 3, 3] = np.inf                           # pair 3: Inf -> 1
+    k[0, 3, 4] = 3e38                             # pair 4: E 127, clamped to 126 -> 2^-126
+    bits = (torch.tensor(k).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16))
+    r = kvquant.baos_scales(bits)
+    assert nm.bf16_value(r).tolist() == [[0.25, 2.0, 1.0, 1.0, 2.0 ** -126]]
+    ks = nm.bf16_value(kvquant.baos_smooth(bits, r))
+    assert ks[0, 1, 0] == -1.25 and ks[0, 1, 5] == 1.625 and ks[0, 0, 7] == 0.0     # the subnormal is flushed
 
 
 def test_baos_smoothed_keys_and_rope_invariance():
-    """Smoothed keys lie in (-1, 1); the scale of a pair commutes with its rotation, so the
-    scores of the rotated query times s against the rotated smoothed key are the scores."""
+    """Smoothed keys lie in (-2, 2), each pair's largest in [1, 2); the scale of a pair
+    commutes with its rotation, so the scores of the rotated query times s against the
+    rotated smoothed key are the scores."""
     rng = np.random.default_rng(3)
     T, hd = 10, 16
     k = _bf16(rng.normal(0, 1, (T, hd)) * 2.0 ** rng.integers(-4, 6, hd))
     q = rng.normal(0, 1, hd)
-    e = kvquant.baos_exponents(k)
-    s = 2.0 ** np.concatenate([e, e])
-    ks = k / s
-    assert np.abs(ks).max() < 1 and (np.abs(ks[:, :hd // 2]).max(0).clip(min=np.abs(ks[:, hd // 2:]).max(0)) >= 0.5).all()
+    bits = (k.view(np.uint32) >> 16).astype(np.uint16)
+    r = kvquant.baos_scales(bits)
+    ks = nm.bf16_value(kvquant.baos_smooth(bits, r))
+    s = 1 / np.concatenate([nm.bf16_value(r)] * 2)
+    pair = np.maximum(np.abs(ks[:, :hd // 2]), np.abs(ks[:, hd // 2:])).max(0)
+    assert np.abs(ks).max() < 2 and (pair >= 1).all()
+    np.testing.assert_array_equal(ks * s, k)                  # exact: powers of two
 
     def rope(x, pos):
         h = hd // 2

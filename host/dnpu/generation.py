@@ -56,6 +56,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from dnpu import sampling
+from dnpu.compiler.forward import KvStep
 from dnpu.model import kvquant
 from dnpu.spec import mx
 from dnpu.spec import numerics as nm
@@ -216,9 +217,10 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         raise ValueError("forward='npu' runs on the sampler's backend: choose sampler 'emu', 'verilator' or 'pynq'")
     if compiled is not None and forward != "npu":
         raise ValueError("compiled= (a compiled model) applies to forward='npu' only")
-    if forward == "npu" and kv_cache != "none":
-        raise ValueError(f"kv_cache={kv_cache!r} is not available with forward='npu': the NPU forward runs the "
-                         f"whole sequence (kv_cache='none')")
+    if forward == "npu" and kv_cache == "prefix":
+        raise ValueError("kv_cache='prefix' is not available with forward='npu': the NPU runs 'none' or 'dual'")
+    if forward == "npu" and kv_cache != "none" and temperature > 0:
+        raise ValueError("kv_cache with forward='npu' needs temperature 0 (the whole step on the chip)")
     mask_id = int(model.config.mask_token_id)
     device = next(model.parameters()).device
     prompt = _prompt_tensor(prompt_ids, device)
@@ -256,7 +258,7 @@ def _npu_forward(model, T: int, config, weights_fmt: str, backend: str, stack, c
 
 
 def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: int, threshold, want_logits: bool,
-              finfo: list):
+              finfo: list, kv=None):
     """One step of every row on the chip (NpuForward.step): (StepResult of the block, the
     block's logits as a float32 tensor when asked, else None). Co-simulated steps are
     traced when logged, for dnpu bench's split of the cycles."""
@@ -267,7 +269,7 @@ def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: in
     outs = []
     for b, row in enumerate(seqs):
         kw = {"k": int(quotas[b, i])} if quotas is not None else {"threshold": threshold}
-        outs.append(fw.step(dev, row, s, L, mask_id, logits=want_logits, run_info=finfo, trace=trace, **kw))
+        outs.append(fw.step(dev, row, s, L, mask_id, logits=want_logits, run_info=finfo, trace=trace, kv=kv, slot=b, **kw))
     r = sampling.StepResult(*(np.stack([o[j] for o in outs]) for j in range(3)))
     logits = torch.from_numpy(nm.bf16_value(np.stack([o[3] for o in outs])).astype(np.float32)) \
         if want_logits else None
@@ -308,8 +310,13 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                 infos: list = []
                 on_chip = npu is not None and noise_gen is None     # the whole step, tokens back
                 if on_chip:
+                    kv_step = None
+                    if kv_cache == "dual":
+                        kv_step = KvStep("dual", kv_format, s, block_length) if kv is not None else \
+                            KvStep("refresh", kv_format)
+                        kv = True
                     r, logits = _npu_step(npu, x.cpu().numpy(), s, block_length, mask_id, quotas, i, threshold,
-                                          step_log is not None, finfo)
+                                          step_log is not None, finfo, kv_step)
                 elif npu is not None:
                     fw, dev = npu
                     rows = [fw.run(dev, row, finfo) for row in x.cpu().numpy()]

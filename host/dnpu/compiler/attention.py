@@ -24,7 +24,7 @@ from dnpu.spec.config import Config
 from dnpu.compiler.kernel import KernelProgram, build, loop
 
 __all__ = ["AttentionPlan", "plan_head", "head_rows", "attention_program", "default_tile", "ATTENTION_ARGS",
-           "CLOBBERS"]
+           "CLOBBERS", "head_layout"]
 
 # Which argument register carries which buffer's address.
 ATTENTION_ARGS = ("q", "k", "v", "o")
@@ -77,6 +77,17 @@ class AttentionPlan:
                 (self.vt, self.tp * self.hv), (self.s, self.n * self.bv), (self.bias, self.bv),
                 (self.o, self.n * self.hv)]
         return max(a + r for a, r in ends)
+
+
+def head_layout(cfg: Config, hd: int) -> tuple[int, int]:
+    """(padded head_dim, padded half) of a head on cfg: each half of a head (RoPE's a and b)
+    starts a vector row, and the head is a whole K multiple of the matrix unit; a narrower
+    head is zero-padded, which changes no sum (docs/NUMERICS.md section 15)."""
+    vlen, km = cfg.vector.vlen, matrix.k_multiple(cfg.vector.vlen, cfg.mx.block)
+    hhp = -(-(hd // 2) // vlen) * vlen
+    while (2 * hhp) % km:
+        hhp += vlen
+    return 2 * hhp, hhp
 
 
 def _check_shape(cfg: Config, n: int, T: int, hd: int, B: int) -> None:

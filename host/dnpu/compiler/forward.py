@@ -37,7 +37,9 @@ import functools
 import numpy as np
 
 from dnpu.compiler import confidence_row
-from dnpu.compiler.attention import head_rows, plan_head
+from dnpu.compiler.attention import head_layout, head_rows, plan_head
+from dnpu.compiler.kvcache import (KV_FORMATS, KvStep, baos_refresh, kv_io, kv_layout, kv_storage, kv_traffic,
+                                   scale_rows)
 from dnpu.compiler.kernel import KernelProgram, build, loop
 from dnpu.compiler.norm import norm_rows
 from dnpu.compiler.swiglu import swiglu_rows
@@ -46,10 +48,11 @@ from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
 __all__ = ["ForwardShape", "ForwardProgram", "forward_program", "weight_image", "FORWARD_ARGS", "TENSORS",
-           "SECTIONS", "PARAMS", "PARAM_THRESHOLD", "sample_rows", "head_layout", "effective_weights"]
+           "SECTIONS", "PARAMS", "PARAM_THRESHOLD", "PARAM_KV", "sample_rows", "head_layout", "effective_weights",
+           "KvStep", "kv_layout", "kv_traffic", "KV_FORMATS"]
 
 # The kinds of work a forward's instructions do, for profiles of where its cycles go.
-SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "sample", "store")
+SECTIONS = ("setup", "embedding", "norm", "linear", "rope", "attention", "activation", "sample", "store", "kv")
 
 # Which argument register carries which buffer's address: the ids and the logits lie
 # with the program (`kernel.layout`), the weights image wherever the device placed it.
@@ -61,10 +64,13 @@ FORWARD_ARGS = ("ids", "logits", "params", "out", "weights", "start", "length", 
 _REG = {"ids": "x1", "weights": "x2", "logits": "x3"}
 
 # The step's values (int32 words of the "params" buffer; the threshold as FP32 at word
-# PARAM_THRESHOLD): the quota k and the mask token id.
+# PARAM_THRESHOLD; the KV cache's address at PARAM_KV): the quota k and the mask token id.
+# The cache's address is data, not an argument register: the eight are taken, and the
+# cycle model needs only the counts.
 PARAMS = ("k", "mask_id")
 PARAM_THRESHOLD = 2
-PARAM_WORDS = PARAM_THRESHOLD + 1
+PARAM_KV = 3
+PARAM_WORDS = PARAM_KV + 1
 
 # The tensors weight_image takes (per layer i: "layers.{i}.<name>"), by role:
 # BF16 tables and gains, linear weights [out, in] (MX-packed per slice), RoPE tables.
@@ -105,6 +111,7 @@ class ForwardProgram:
     key_tile: int
     sections: tuple[tuple[int, str], ...] = ()
     all_logits_rows: int = 0          # vector rows of every position's logits
+    kv: KvStep | None = None
 
     def section_of(self, word: int) -> str:
         """The kind of work (SECTIONS) instruction `word` (index from the program start) does."""
@@ -128,23 +135,20 @@ class ForwardProgram:
         return [*self.kernel.args(base), weights, start, length, rows]
 
     @staticmethod
-    def params(k: int, mask_id: int, threshold: float) -> bytes:
-        """The "params" buffer of a step (PARAMS; threshold +Inf with a quota)."""
+    def params(k: int, mask_id: int, threshold: float, kv: int = 0) -> bytes:
+        """The "params" buffer of a step (PARAMS; threshold +Inf with a quota; the KV
+        cache's address, with a KvStep)."""
         words = np.zeros(PARAM_WORDS, "<u4")
         words[:len(PARAMS)] = [k, mask_id]
         words[PARAM_THRESHOLD] = nm.round_f32(np.float64(threshold))
+        words[PARAM_KV] = kv
         return words.tobytes()
 
-
-def head_layout(cfg: Config, hd: int) -> tuple[int, int]:
-    """(padded head_dim, padded half) of a head on cfg: each half of a head (RoPE's a and b)
-    starts a vector row, and the head is a whole K multiple of the matrix unit; a narrower
-    head is zero-padded, which changes no sum (docs/NUMERICS.md section 15)."""
-    vlen, km = cfg.vector.vlen, matrix.k_multiple(cfg.vector.vlen, cfg.mx.block)
-    hhp = -(-(hd // 2) // vlen) * vlen
-    while (2 * hhp) % km:
-        hhp += vlen
-    return 2 * hhp, hhp
+    @property
+    def rows(self) -> tuple[int, int]:
+        """(first position, positions) the program computes."""
+        kv = self.kv
+        return (kv.start, kv.length) if kv is not None and kv.mode == "dual" else (0, self.shape.seq_len)
 
 
 def _head_index(hd: int, hhp: int) -> np.ndarray:
@@ -208,11 +212,14 @@ class _Sram:
         return at
 
 
-def _plan(cfg: Config, shape: ForwardShape):
+def _plan(cfg: Config, shape: ForwardShape, n: int | None = None):
+    """SRAM places for a program computing n of the T positions (default all); the MLP
+    chunk is planned for n = T, so every variant shares the weights image."""
     from dnpu.compiler import CompileError
 
     vlen, km = cfg.vector.vlen, matrix.k_multiple(cfg.vector.vlen, cfg.mx.block)
     d, T, hd, F, E = shape.d_model, shape.seq_len, shape.head_dim, shape.mlp_hidden, shape.embedding_size
+    n = T if n is None else n
     if not cfg.matrix.rows:
         raise CompileError(f"the forward needs the matrix unit; profile {cfg.name} has [matrix] rows = 0")
     if min(d, shape.n_heads, shape.n_layers, F, E, T) < 1 or d % shape.n_heads:
@@ -221,33 +228,33 @@ def _plan(cfg: Config, shape: ForwardShape):
         if v % m:
             raise CompileError(f"{what} = {v} must be a multiple of {m} on profile {cfg.name} "
                                f"(vector.vlen = {vlen}, mx.block = {cfg.mx.block})")
-    if 5 * T + 8 > cfg.sram.int_words or T + 16 > cfg.sram.fp_words:
-        raise CompileError(f"seq_len {T}: the ids and the sampling step need {5 * T + 8} int-SRAM and {T + 16} "
+    if 5 * T + 9 > cfg.sram.int_words or T + 16 > cfg.sram.fp_words:
+        raise CompileError(f"seq_len {T}: the ids and the sampling step need {5 * T + 9} int-SRAM and {T + 16} "
                            f"FP-SRAM words; profile {cfg.name} has sram.int_words = {cfg.sram.int_words}, "
                            f"sram.fp_words = {cfg.sram.fp_words}")
     hdp, hhp = head_layout(cfg, hd)
     dv, hh = d // vlen, hhp // vlen
     s = _Sram()
-    p = {"x": s.take(T * dv), "h": s.take(T * dv), "gain": s.take(dv), "sq": s.take(dv),
-         "cos": s.take(T * hh), "sin": s.take(T * hh), "rot": s.take(4 * hh), "acc": s.take(2 * T * dv)}
+    p = {"x": s.take(n * dv), "h": s.take(n * dv), "gain": s.take(dv), "sq": s.take(dv),
+         "cos": s.take(T * hh), "sin": s.take(T * hh), "rot": s.take(4 * hh), "acc": s.take(2 * n * dv)}
     base = s.top
     att = None
     for B in range(-(-T // km) * km, 0, -km):     # the largest key tile that fits
         try:
-            att = plan_head(cfg, T, T, hdp, B, base=base, fp=2, scale_hd=hd)
+            att = plan_head(cfg, n, T, hdp, B, base=base, fp=2, scale_hd=hd)
             break
         except CompileError:
             if B == km:
                 raise
-    free = cfg.sram.vector_rows - base
+    free = cfg.sram.vector_rows - (base + 4 * (T - n) * dv)      # as for n = T: x, h and acc at T rows
     chunk = 0
     for c in range(km, F + 1, km):          # the largest chunk of whole K multiples that fits
         if F % c == 0 and 3 * T * c // vlen <= free:
             chunk = c
     Ep = -(-E // vlen) * vlen
-    need = max(att.vector_rows, base + 3 * T * (chunk or km) // vlen, base + T * Ep // vlen + 1)
+    need = max(att.vector_rows, base + 3 * n * (chunk or km) // vlen, base + n * Ep // vlen + 1)
     if not chunk or need > cfg.sram.vector_rows:
-        raise CompileError(f"the forward of T={T} tokens, d_model={d}, mlp {F}, vocab {E} needs {need} "
+        raise CompileError(f"the forward of {n} of T={T} tokens, d_model={d}, mlp {F}, vocab {E} needs {need} "
                            f"vector-SRAM rows; profile {cfg.name} has sram.vector_rows = {cfg.sram.vector_rows}")
     return p, att, chunk, B
 
@@ -279,10 +286,11 @@ def _norm(p: dict, layout, gain: str, T: int, dv: int) -> list[str]:
                       "S_ADD x9, x9, x5"])]
 
 
-def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
-    """Rotate-half RoPE in place on T tokens of one head at row `at` (section 14)."""
+def _rope(p: dict, at: int, T: int, hh: int, pos0: int = 0) -> list[str]:
+    """Rotate-half RoPE in place on T tokens of one head at row `at`, the first at
+    position pos0 (section 14)."""
     li = isa.load_imm
-    return [*li("x8", at), *li("x9", p["cos"]), *li("x10", p["sin"]), *li("x11", hh),
+    return [*li("x8", at), *li("x9", p["cos"] + pos0 * hh), *li("x10", p["sin"] + pos0 * hh), *li("x11", hh),
             *li("x12", p["rot"]), *li("x13", p["rot"] + hh), *li("x14", p["rot"] + 2 * hh),
             *li("x15", p["rot"] + 3 * hh),
             *loop(T, ["S_ADD x5, x8, x11", "V_MUL_VV x12, x8, x9, x11", "V_MUL_VV x13, x5, x10, x11",
@@ -291,71 +299,97 @@ def _rope(p: dict, at: int, T: int, hh: int) -> list[str]:
                       "S_ADD x8, x5, x11", "S_ADD x9, x9, x11", "S_ADD x10, x10, x11"])]
 
 
-def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, chunk: int) -> str:
+def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, chunk: int,
+            kv: KvStep | None = None) -> str:
     li = isa.load_imm
     vlen = cfg.vector.vlen
     d, T, F, H = shape.d_model, shape.seq_len, shape.mlp_hidden, shape.n_heads
     hd, hhp = head_layout(cfg, shape.head_dim)          # the padded head from here on
-    dv, hh = d // vlen, hhp // vlen
+    dv, hh, hv = d // vlen, hhp // vlen, hd // vlen
     Ep = -(-shape.embedding_size // vlen) * vlen
+    dual = kv is not None and kv.mode == "dual"
+    baos = kv is not None and kv_storage(kv.fmt)[0]
+    q0, n = (kv.start, kv.length) if dual else (0, T)
     arg = {name: i for i, name in enumerate(FORWARD_ARGS)}
     a = [f"# LLaDA forward: profile {cfg.name}, T={T} d={d} heads={H} layers={shape.n_layers} "
-         f"mlp={F} (chunks of {chunk}) vocab={shape.embedding_size}, weights {fmt}",
+         f"mlp={F} (chunks of {chunk}) vocab={shape.embedding_size}, weights {fmt}"
+         + (f", KV cache {kv.mode} in {kv.fmt}" + (f", block [{q0}, {q0 + n})" if dual else "") if kv else ""),
          *(f"S_LD_ARG {_REG[b]}, {arg[b]}" for b in _REG),
          "#@ setup", *_at("x6", layout, "consts"), "S_ADDI x5, x0, 2", "H_LOAD_FP x0, x6, x5",
          *li("x5", T * hh), *li("x4", p["cos"]), *_at("x6", layout, "cos"), "H_LOAD_V x4, x6, x5",
          *li("x4", p["sin"]), *_at("x6", layout, "sin"), "H_LOAD_V x4, x6, x5",
          "#@ embedding",
          *li("x5", T), "H_LOAD_INT x0, x1, x5",
-         *li("x5", dv), *li("x6", 2 * d), *_at("x11", layout, "wte"), *li("x12", p["x"]), "S_ADDI x9, x0, 0",
-         *loop(T, ["S_LD_INT x8, x9, 0", "S_MUL x8, x8, x6", "S_ADD x8, x11, x8", "H_LOAD_V x12, x8, x5",
+         *li("x5", dv), *li("x6", 2 * d), *_at("x11", layout, "wte"), *li("x12", p["x"]), *li("x9", q0),
+         *loop(n, ["S_LD_INT x8, x9, 0", "S_MUL x8, x8, x6", "S_ADD x8, x11, x8", "H_LOAD_V x12, x8, x5",
                    "S_ADD x12, x12, x5", "S_ADDI x9, x9, 1"])]
+    if kv is not None:                       # the cache's address, from the step's params
+        a += [f"S_LD_ARG x4, {arg['params']}", f"S_ADDI x4, x4, {4 * PARAM_KV}", "S_ADDI x5, x0, 1",
+              *li("x6", 5 * T + 8), "H_LOAD_INT x6, x4, x5"]
     for i in range(shape.n_layers):
         L = f"layers.{i}."
-        a += [f"# layer {i}: attention", "#@ norm", *_norm(p, layout, L + "attn_norm", T, dv)]
+        a += [f"# layer {i}: attention", "#@ norm", *_norm(p, layout, L + "attn_norm", n, dv)]
         for h in range(H):
-            a += [f"# layer {i} head {h}", "#@ linear",
-                  *_mm("M_MM", layout, f"{L}q.{h}", fmt, T, hd, d, att.q, p["h"]),
-                  *_mm("M_MM", layout, f"{L}k.{h}", fmt, T, hd, d, att.k, p["h"]),
-                  *_mm("M_MM", layout, f"{L}v.{h}", fmt, T, hd, d, att.v, p["h"]),
-                  "#@ rope", *_rope(p, att.q, T, hh), *_rope(p, att.k, T, hh), "#@ attention", *head_rows(att),
-                  "#@ linear"]
-            if H == 1:
-                a += _mm("M_MM_RES", layout, f"{L}o.0", fmt, T, d, hd, p["x"], att.o)
-            elif h == 0:
-                a += _mm("M_MM_F32", layout, f"{L}o.0", fmt, T, d, hd, p["acc"], att.o)
-            elif h < H - 1:
-                a += _mm("M_MM_ACC_F32", layout, f"{L}o.{h}", fmt, T, d, hd, p["acc"], att.o)
+            a += [f"# layer {i} head {h}", "#@ linear", *_mm("M_MM", layout, f"{L}q.{h}", fmt, n, hd, d, att.q, p["h"])]
+            if dual:                         # the cached keys and values, the block's own rows over theirs
+                a += ["#@ kv", *kv_io(cfg, shape, kv, i, h, 0, att.k, True), *kv_io(cfg, shape, kv, i, h, 1, att.v, True)]
+                if baos:                     # s at vt, r = 1/s after it (exact: powers of two)
+                    a += [*kv_io(cfg, shape, kv, i, h, 2, att.vt, True), *li("x4", att.vt + hh),
+                          *li("x5", att.vt), *li("x6", hh), "V_RECI_V x4, x5, x6"]
+                a += ["#@ linear", *_mm("M_MM", layout, f"{L}k.{h}", fmt, n, hd, d, att.k + q0 * hv, p["h"]),
+                      *_mm("M_MM", layout, f"{L}v.{h}", fmt, n, hd, d, att.v + q0 * hv, p["h"])]
+                if baos:                     # the block's fresh keys into the smoothed space
+                    a += ["#@ kv", *scale_rows(n, att.k + q0 * hv, hv, hh, att.vt + hh)]
             else:
-                a += _mm("M_MM_ACC_RES", layout, f"{L}o.{h}", fmt, T, d, hd, p["x"], att.o, va=p["acc"])
-        a += [f"# layer {i}: MLP", "#@ norm", *_norm(p, layout, L + "ff_norm", T, dv)]
-        g, u, act = att.q, att.q + T * chunk // vlen, att.q + 2 * T * chunk // vlen
+                a += [*_mm("M_MM", layout, f"{L}k.{h}", fmt, T, hd, d, att.k, p["h"]),
+                      *_mm("M_MM", layout, f"{L}v.{h}", fmt, T, hd, d, att.v, p["h"])]
+                if kv is not None and baos:  # refresh: smoothed keys (before RoPE), their scales, values
+                    a += ["#@ kv", *baos_refresh(p, att, T, hv, hh), *kv_io(cfg, shape, kv, i, h, 0, att.vt, False),
+                          *kv_io(cfg, shape, kv, i, h, 2, p["rot"] + 2 * hh, False),
+                          *kv_io(cfg, shape, kv, i, h, 1, att.v, False)]
+                elif kv is not None:         # refresh: keys before RoPE, and values
+                    a += ["#@ kv", *kv_io(cfg, shape, kv, i, h, 0, att.k, False),
+                          *kv_io(cfg, shape, kv, i, h, 1, att.v, False)]
+            a += ["#@ rope", *_rope(p, att.q, n, hh, q0), *_rope(p, att.k, T, hh)]
+            if dual and baos:                # the rotated queries times s
+                a += ["#@ kv", *scale_rows(n, att.q, hv, hh, att.vt)]
+            a += ["#@ attention", *head_rows(att), "#@ linear"]
+            if H == 1:
+                a += _mm("M_MM_RES", layout, f"{L}o.0", fmt, n, d, hd, p["x"], att.o)
+            elif h == 0:
+                a += _mm("M_MM_F32", layout, f"{L}o.0", fmt, n, d, hd, p["acc"], att.o)
+            elif h < H - 1:
+                a += _mm("M_MM_ACC_F32", layout, f"{L}o.{h}", fmt, n, d, hd, p["acc"], att.o)
+            else:
+                a += _mm("M_MM_ACC_RES", layout, f"{L}o.{h}", fmt, n, d, hd, p["x"], att.o, va=p["acc"])
+        a += [f"# layer {i}: MLP", "#@ norm", *_norm(p, layout, L + "ff_norm", n, dv)]
+        g, u, act = att.q, att.q + n * chunk // vlen, att.q + 2 * n * chunk // vlen
         starts = list(range(0, F, chunk))
         for j, c0 in enumerate(starts):
-            a += ["#@ linear", *_mm("M_MM", layout, f"{L}gate.{c0}", fmt, T, chunk, d, g, p["h"]),
-                  *_mm("M_MM", layout, f"{L}up.{c0}", fmt, T, chunk, d, u, p["h"]),
-                  "#@ activation", *li("x8", act), *li("x9", g), *li("x10", u), *li("x11", T * chunk // vlen),
+            a += ["#@ linear", *_mm("M_MM", layout, f"{L}gate.{c0}", fmt, n, chunk, d, g, p["h"]),
+                  *_mm("M_MM", layout, f"{L}up.{c0}", fmt, n, chunk, d, u, p["h"]),
+                  "#@ activation", *li("x8", act), *li("x9", g), *li("x10", u), *li("x11", n * chunk // vlen),
                   "S_LI_FP f1, 0xBF80", "S_LI_FP f2, 0x3F80",
                   *swiglu_rows("x8", "x9", "x10", "x11", "f1", "f2"), "#@ linear"]
             if len(starts) == 1:
-                a += _mm("M_MM_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act)
+                a += _mm("M_MM_RES", layout, f"{L}down.{c0}", fmt, n, d, chunk, p["x"], act)
             elif j == 0:
-                a += _mm("M_MM_F32", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["acc"], act)
+                a += _mm("M_MM_F32", layout, f"{L}down.{c0}", fmt, n, d, chunk, p["acc"], act)
             elif j < len(starts) - 1:
-                a += _mm("M_MM_ACC_F32", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["acc"], act)
+                a += _mm("M_MM_ACC_F32", layout, f"{L}down.{c0}", fmt, n, d, chunk, p["acc"], act)
             else:
-                a += _mm("M_MM_ACC_RES", layout, f"{L}down.{c0}", fmt, T, d, chunk, p["x"], act, va=p["acc"])
+                a += _mm("M_MM_ACC_RES", layout, f"{L}down.{c0}", fmt, n, d, chunk, p["x"], act, va=p["acc"])
     lg = att.q
-    a += ["# final norm and LM head", "#@ norm", *_norm(p, layout, "ln_f", T, dv),
-          "#@ linear", *_mm("M_MM", layout, "head", fmt, T, Ep, d, lg, p["h"]),
-          *sample_rows(cfg, T, shape.embedding_size, lg, lg + T * Ep // vlen, arg), "C_HALT"]
+    a += ["# final norm and LM head", "#@ norm", *_norm(p, layout, "ln_f", n, dv),
+          "#@ linear", *_mm("M_MM", layout, "head", fmt, n, Ep, d, lg, p["h"]),
+          *sample_rows(cfg, T, shape.embedding_size, lg, lg + n * Ep // vlen, arg, q0), "C_HALT"]
     return "\n".join(a) + "\n"
 
 
-def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, int]) -> list[str]:
-    """The sampling step on the logits rows at V[lg] (T positions of E padded to vector
-    rows), the ids in INT[0, T); V[bias] is scratch for the padding's mask row. See the
-    module docstring; registers x4..x15, f0..f7."""
+def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, int], first: int = 0) -> list[str]:
+    """The sampling step on the logits rows at V[lg] (positions from `first` on, each E
+    padded to vector rows), the ids in INT[0, T); V[bias] is scratch for the padding's
+    mask row. See the module docstring; registers x4..x15, f0..f7."""
     li = isa.load_imm
     vlen = cfg.vector.vlen
     er = -(-E // vlen)
@@ -366,7 +400,8 @@ def sample_rows(cfg: Config, T: int, E: int, lg: int, bias: int, arg: dict[str, 
          "H_LOAD_INT x5, x4, x6", "S_ADDI x6, x0, 1", f"S_ADDI x7, x4, {4 * PARAM_THRESHOLD}", *li("x5", F0),
          "H_LOAD_FP x5, x7, x6", *li("x4", P0),
          f"S_LD_ARG x8, {arg['start']}", f"S_LD_ARG x9, {arg['length']}", f"S_LD_ARG x12, {arg['logits_rows']}",
-         *li("x10", er), "S_MUL x11, x8, x10", *li("x13", lg), "S_ADD x11, x11, x13",
+         *li("x10", er), *([*li("x13", first), "S_SUB x11, x8, x13", "S_MUL x11, x11, x10"] if first else
+                           ["S_MUL x11, x8, x10"]), *li("x13", lg), "S_ADD x11, x11, x13",
          "#@ store", "H_STORE_V x11, x3, x12", "#@ sample"]
     mask_pad = []
     if pad:                                  # lanes past E: -Inf, so they never win nor weigh
@@ -413,28 +448,47 @@ def _sections(src: str, words: int) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=16)
-def _compile(cfg: Config, shape: ForwardShape, fmt: str) -> ForwardProgram:
+def _check_kv(cfg: Config, shape: ForwardShape, kv: KvStep | None) -> None:
+    from dnpu.compiler import CompileError
+
+    if kv is None:
+        return
+    if kv.mode not in ("refresh", "dual"):
+        raise CompileError(f"KV step mode {kv.mode!r}: use 'refresh' or 'dual'")
+    store = kv_storage(kv.fmt)[1]
+    if kv.fmt not in KV_FORMATS or (store != "bf16" and store not in cfg.mx.formats):
+        raise CompileError(f"KV format {kv.fmt!r}: use bf16 or an MX format profile {cfg.name} decodes "
+                           f"({', '.join(cfg.mx.formats)})")
+    if kv.mode == "dual" and not (0 <= kv.start and 1 <= kv.length and kv.start + kv.length <= shape.seq_len):
+        raise CompileError(f"KV dual block [{kv.start}, {kv.start + kv.length}) is not inside the "
+                           f"{shape.seq_len} positions")
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(cfg: Config, shape: ForwardShape, fmt: str, kv: KvStep | None = None) -> ForwardProgram:
     from dnpu.compiler import CompileError
 
     if fmt not in cfg.mx.formats:
         raise CompileError(f"weight format {fmt!r} is not decoded by profile {cfg.name} "
                            f"(mx.formats: {', '.join(cfg.mx.formats)})")
-    p, att, chunk, B = _plan(cfg, shape)
+    _check_kv(cfg, shape, kv)
+    n = kv.length if kv is not None and kv.mode == "dual" else shape.seq_len
+    p, att, chunk, B = _plan(cfg, shape, n)
     layout = _layout(cfg, shape, fmt, chunk)
     Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
-    src = _source(cfg, shape, fmt, layout, p, att, chunk)
+    src = _source(cfg, shape, fmt, layout, p, att, chunk, kv)
     kp = build("forward", cfg.name, dataclasses.asdict(shape) | {"fmt": fmt}, shape.seq_len, src,
                [("ids", 4 * shape.seq_len), ("logits", 2 * shape.seq_len * Ep), ("params", 4 * PARAM_WORDS),
                 ("out", 12 * shape.seq_len)], FORWARD_ARGS[:4])
     return ForwardProgram(kp, shape, fmt, layout, chunk, B, _sections(src, len(kp.binary) // 4),
-                          shape.seq_len * Ep // cfg.vector.vlen)
+                          n * Ep // cfg.vector.vlen, kv)
 
 
-def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3") -> ForwardProgram:
-    """Compile the forward of `shape` for `config` with linear weights in MX format `fmt`;
-    cached. CompileError naming the limit when it does not fit the profile."""
-    return _compile(config, shape, fmt)
+def forward_program(config: Config, shape: ForwardShape, fmt: str = "e4m3", kv: KvStep | None = None) -> ForwardProgram:
+    """Compile the forward of `shape` for `config` with linear weights in MX format `fmt`
+    (with `kv`, a step with the KV cache: KvStep); cached. CompileError naming the limit
+    when it does not fit the profile."""
+    return _compile(config, shape, fmt, kv)
 
 
 def _slice(full: np.ndarray, rows: np.ndarray, cols: np.ndarray):

@@ -8,13 +8,12 @@ cut into blocks of ``mx.block``, quantized by `dnpu.spec.mx.quantize` from BF16,
 back by `dnpu.spec.mx.dequantize_bf16`. `quantize_kv` returns the values the later steps
 of the block attend to.
 
-``baos-<fmt>`` smooths the keys first (Block-Adaptive Online Smoothing): per layer, head
-and RoPE channel pair (c, c + head_dim/2) the scale ``s = 2^(E + 1)``, E the exponent of
-the largest magnitude of the pair's keys over the cached positions (``s = 1`` for an
-all-zero pair), keys divided by ``s`` before quantization and multiplied by it after.
-``s`` is a power of two, so both are exact in BF16, and one scale for both channels of a
-pair commutes with the rotation of RoPE: folding ``s`` into the rotated query instead
-(what the NPU does) gives the same scores.
+``baos-<fmt>`` smooths the keys first (Block-Adaptive Online Smoothing, NUMERICS section
+16): per layer, head and RoPE channel pair (c, c + head_dim/2) the power of two
+``r = 2^-E`` from the exponent field of the pair's largest magnitude over the cached
+positions, keys multiplied by ``r`` before quantization and by ``s = 1/r`` after. One
+scale for both channels of a pair commutes with RoPE's rotation, so folding ``s`` into the
+rotated query instead (what the NPU does) gives the same scores.
 """
 
 from __future__ import annotations
@@ -23,8 +22,10 @@ import numpy as np
 
 from dnpu.spec import config as config_mod
 from dnpu.spec import mx
+from dnpu.spec import numerics as nm
 
-__all__ = ["KV_FORMATS_HELP", "check_kv_format", "quantize_kv", "baos_exponents", "kv_formats"]
+__all__ = ["KV_FORMATS_HELP", "check_kv_format", "quantize_kv", "baos_scales", "baos_smooth", "kv_formats",
+           "roundtrip_bits"]
 
 KV_FORMATS_HELP = "bf16, an MX format (e4m3, e5m2, e3m2, e2m3, e2m1, int8) or baos-<MX format>"
 
@@ -51,16 +52,22 @@ def _split(name: str) -> tuple[bool, str | None]:
     return False, name
 
 
-def baos_exponents(k: np.ndarray) -> np.ndarray:
-    """E + 1 per channel pair of keys ``[..., T, hd]`` (float32 holding BF16 values):
-    int32 ``[..., hd/2]``, 0 for an all-zero pair. Read from the exponent field (no
-    log2): a BF16 subnormal's E is that of its leading bit."""
-    a = np.abs(k)
+def baos_scales(k_bits) -> np.ndarray:
+    """BAOS's r = 2^-E per RoPE channel pair of keys ``[..., T, hd]`` (BF16 bits): BF16
+    bits ``[..., hd/2]`` (docs/NUMERICS.md section 16: the pair's largest magnitude over
+    the positions, V_AMAX_VV, then V_INVPOW2_V)."""
+    k = np.asarray(k_bits, np.uint16)
     h = k.shape[-1] // 2
-    m = np.maximum(a[..., :h], a[..., h:]).max(axis=-2)
-    m = np.where(np.isfinite(m), m, 0.0)
-    _, e = np.frexp(m)                      # m = f * 2^e, f in [0.5, 1): e = E + 1
-    return np.where(m > 0, e, 0).astype(np.int32)
+    m = nm.amax_bits(k[..., :h], k[..., h:]).max(axis=-2)
+    return nm.invpow2_bits(m)
+
+
+def baos_smooth(k_bits, r_bits) -> np.ndarray:
+    """K' = bf16(K · r) per pair (V_MUL_VV: DAZ, FTZ): keys [..., T, hd], r [..., hd/2]."""
+    r = np.asarray(r_bits, np.uint16)
+    rr = np.concatenate([r, r], axis=-1)[..., None, :]
+    k = np.asarray(k_bits, np.uint16)
+    return nm.bf16_bits(nm.mul(nm.bf16_value(k), nm.bf16_value(np.broadcast_to(rr, k.shape)), "bf16"))
 
 
 def _to_bf16_f32(t) -> np.ndarray:
@@ -84,6 +91,13 @@ def _roundtrip(x: np.ndarray, fmt: str, cfg, hd: int) -> np.ndarray:
     return np.concatenate([vals[..., :h], vals[..., hhp:hhp + h]], axis=-1)
 
 
+def roundtrip_bits(bits: np.ndarray, fmt: str, cfg) -> np.ndarray:
+    """The MX round trip of heads [..., hd] given as BF16 bits: BF16 bits."""
+    x = (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
+    y = _roundtrip(x, fmt, cfg, x.shape[-1])
+    return (y.view(np.uint32) >> 16).astype(np.uint16)
+
+
 def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
     """The cache as the later steps read it back (module docstring): a list of
     `dnpu.model.llada.KV` like `kv`, each tensor in its dtype and device."""
@@ -105,9 +119,12 @@ def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
         if hd % 2:
             raise ValueError(f"head_dim {hd} must be even (RoPE's halves)")
         if baos:
-            e = baos_exponents(k)[..., None, :]                      # [..., 1, hd/2]
-            e = np.concatenate([e, e], axis=-1).astype(np.float32)
-            kq = np.ldexp(_roundtrip(np.ldexp(k, -e.astype(np.int32)), fmt, cfg, hd), e.astype(np.int32))
+            kb = (k.view(np.uint32) >> 16).astype(np.uint16)
+            r = baos_scales(kb)
+            ks = baos_smooth(kb, r)
+            back = _roundtrip((ks.astype(np.uint32) << 16).view(np.float32), fmt, cfg, hd)
+            s_ = nm.bf16_value(nm.reci_bf16(np.concatenate([r, r], axis=-1)))[..., None, :]
+            kq = (back * s_).astype(np.float32)                       # exact: s is a power of two
         else:
             kq = _roundtrip(k, fmt, cfg, hd)
         vq = _roundtrip(v, fmt, cfg, hd)

@@ -26,15 +26,17 @@ import numpy as np
 import torch
 
 from dnpu.compiler import CompileError, artifact
-from dnpu.compiler.forward import (SECTIONS, ForwardProgram, ForwardShape, effective_weights, forward_program,
-                                   weight_image)
+from dnpu.model import kvquant
+from dnpu.compiler.forward import (SECTIONS, ForwardProgram, ForwardShape, KvStep, effective_weights,
+                                   forward_program, kv_layout, weight_image)
 from dnpu.spec import matmul
 from dnpu.spec import config as config_mod
 from dnpu.spec import kernels
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
 
-__all__ = ["forward", "NpuForward", "forward_shape", "npu_tensors", "reference_logits", "quantized_torch_logits",
+__all__ = ["forward", "NpuForward", "forward_shape", "npu_tensors", "reference_logits", "reference_forward",
+           "reference_cache", "quantized_torch_logits",
            "quantized_torch_model", "reference_step", "NEAR_TIE", "argmax_mismatches"]
 
 # A token the NPU picks over the reference's is a near-tie when, in the reference's
@@ -83,12 +85,23 @@ def npu_tensors(model, seq_len: int) -> dict[str, np.ndarray]:
 
 def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "sim") -> np.ndarray:
     """The NPU's forward of one sequence `ids` (ints [T]) in NumPy: BF16 bits [T, E]."""
+    return reference_forward(model, ids, fmt=fmt, config=config)[0]
+
+
+def reference_forward(model, ids, *, fmt: str = "e4m3", config: str | Config = "sim", kv=None,
+                      cache=None) -> tuple[np.ndarray, list]:
+    """The NPU's forward in NumPy, bit for bit what `forward_program(..., kv=kv)` computes:
+    (logits BF16 bits [n, E] of the positions the program computes, and per layer the
+    (keys before RoPE, values) BF16 bits [T, d] the attention used). A "dual" KvStep reads
+    `cache` (per layer (K, V) as the refresh stored them: `reference_cache`) with the
+    block's own rows over them."""
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     c = model.config
     ids = np.asarray(ids, np.int64)
     T = ids.size
     shape = forward_shape(c, T)
-    prog = forward_program(cfg, shape, fmt)
+    prog = forward_program(cfg, shape, fmt, kv)
+    q0, n = prog.rows
     t = npu_tensors(model, T)
     wq = effective_weights(cfg, shape, t, fmt)
     vlen = cfg.vector.vlen
@@ -100,21 +113,58 @@ def reference_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "s
     def norm(x, g):
         return kernels.rms_norm_bf16(x, bf(g), eps_bits, d, vlen)
 
-    x = bf(t["wte"])[ids]
+    baos = kv is not None and kv.fmt.startswith("baos-")
+    x = bf(t["wte"])[ids[q0:q0 + n]]
+    used = []
     for i in range(c.n_layers):
         L = f"layers.{i}."
         h = norm(x, t[L + "attn_norm"])
         q, k, v = (matmul.matmul_bf16(h, wq[L + w]) for w in ("q", "k", "v"))
+        r = None
+        if n != T:
+            K, V = (np.array(a, np.uint16) for a in cache[i][:2])
+            if baos:                         # the block's fresh keys into the smoothed space
+                r = cache[i][2]
+                k = np.concatenate([kvquant.baos_smooth(k[:, j * hd:(j + 1) * hd][None], r[j])[0]
+                                    for j in range(H)], axis=1)
+            K[q0:q0 + n], V[q0:q0 + n] = k, v
+            k, v = K, V
+        used.append((k, v))
         heads = []
         for j in range(H):
             s = slice(j * hd, (j + 1) * hd)
-            qh, kh = kernels.rope_bf16(q[:, s], cos, sin, 1), kernels.rope_bf16(k[:, s], cos, sin, 1)
+            qh = kernels.rope_bf16(q[:, s], cos[q0:q0 + n], sin[q0:q0 + n], 1)
+            if r is not None:                # the rotated query times s (exact)
+                sj = nm.reci_bf16(np.concatenate([r[j], r[j]]))
+                qh = nm.bf16_bits(nm.mul(nm.bf16_value(qh), nm.bf16_value(np.broadcast_to(sj, qh.shape)), "bf16"))
+            kh = kernels.rope_bf16(k[:, s], cos, sin, 1)
             heads.append(kernels.attention_bf16(qh, kh, v[:, s], prog.key_tile, vlen))
         x = matmul.matmul_bf16(np.concatenate(heads, axis=1), wq[L + "o"], residual_bits=x)
         h = norm(x, t[L + "ff_norm"])
         g, u = (matmul.matmul_bf16(h, wq[L + w]) for w in ("gate", "up"))
         x = matmul.matmul_bf16(kernels.swiglu_bf16(g, u), wq[L + "down"], residual_bits=x)
-    return matmul.matmul_bf16(norm(x, t["ln_f"]), wq["head"])
+    return matmul.matmul_bf16(norm(x, t["ln_f"]), wq["head"]), used
+
+
+def reference_cache(used: list, model_config, kv_fmt: str, config: str | Config = "sim") -> list:
+    """What a refresh stores and the later steps read back: per layer the (K, V) of
+    `reference_forward`, each head through the MX round trip of kv_fmt in the profile's
+    head layout (docs/NUMERICS.md section 16); bf16 keeps them. baos-<fmt>: (K', V, r),
+    K' the smoothed keys' round trip, r [heads, hd/2] BAOS's scales."""
+    cfg = config if isinstance(config, Config) else config_mod.load(config)
+    if kv_fmt == "bf16":
+        return [(np.array(k), np.array(v)) for k, v in used]
+    H, hd = model_config.n_heads, model_config.head_dim
+    baos, fmt = kv_fmt.startswith("baos-"), kv_fmt.removeprefix("baos-")
+    out = []
+    for k, v in used:
+        kh, vh = (a.reshape(a.shape[0], H, hd).transpose(1, 0, 2) for a in (k, v))      # [H, T, hd]
+        r = kvquant.baos_scales(kh) if baos else None
+        if baos:
+            kh = kvquant.baos_smooth(kh, r)
+        kq, vq = (kvquant.roundtrip_bits(a, fmt, cfg).transpose(1, 0, 2).reshape(k.shape) for a in (kh, vh))
+        out.append((kq, vq, r) if baos else (kq, vq))
+    return out
 
 
 def reference_step(model, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
@@ -186,7 +236,7 @@ class NpuForward:
     def __init__(self, program: ForwardProgram, image: bytes, config: Config, embedding_size: int) -> None:
         self.program, self.image, self.config = program, image, config
         self.embedding_size = int(embedding_size)
-        self._placed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._placed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # dev -> {what: buffer}
 
     @classmethod
     def compile(cls, model, seq_len: int, *, config: str | Config = "sim", fmt: str = "e4m3") -> "NpuForward":
@@ -212,31 +262,59 @@ class NpuForward:
     def seq_len(self) -> int:
         return self.program.shape.seq_len
 
-    def _buffers(self, dev):
-        got = self._placed.get(dev)
-        if got is None:
+    def variant(self, kv: KvStep | None) -> ForwardProgram:
+        """The program of a step with the KV cache (KvStep; None: the plain forward). Every
+        variant reads the same weights image."""
+        if kv is None:
+            return self.program
+        prog = forward_program(self.config, self.program.shape, self.program.fmt, kv)
+        if prog.weight_layout != self.program.weight_layout:
+            raise CompileError(f"the {kv.mode} program's weights layout differs from the forward's")
+        return prog
+
+    def _buffers(self, dev, prog: ForwardProgram):
+        placed = self._placed.setdefault(dev, {})
+        if "weights" not in placed:
             w = dev.alloc(len(self.image), zero=False)
             w.write(self.image)
-            p = dev.alloc(self.program.kernel.nbytes)
-            p.write(self.program.kernel.binary, offset=self.program.kernel.layout["program"][0])
-            got = self._placed[dev] = (w, p)
-        return got
+            placed["weights"] = w
+        p = placed.get(("program", prog.kv))
+        if p is None:
+            p = placed[("program", prog.kv)] = dev.alloc(prog.kernel.nbytes)
+            p.write(prog.kernel.binary, offset=prog.kernel.layout["program"][0])
+        return placed["weights"], p
+
+    def cache(self, dev, fmt: str, slot: int = 0):
+        """The device's KV cache buffer `slot` (one per sequence in flight) for KV format
+        `fmt` (kv_layout), allocated once."""
+        placed = self._placed.setdefault(dev, {})
+        key = ("kv", fmt, int(slot))
+        if key not in placed:
+            placed[key] = dev.alloc(kv_layout(self.config, self.program.shape, fmt)[1])
+        return placed[key]
 
     def run(self, dev, ids, run_info: list | None = None, *, trace: bool = False) -> np.ndarray:
         """Logits BF16 bits [T, E] of one sequence `ids` (ints [T]) on the opened device;
         trace: record the retires (RunInfo.trace) for `section_cycles`."""
         T = self.seq_len
-        out = self._go(dev, ids, self.program.params(0, 0, np.inf), (0, 0, T * self._er), run_info, trace)
-        return self._logits(out, T)
+        out = self._go(dev, self.program, ids, self.program.params(0, 0, np.inf), (0, 0, T * self._er), run_info,
+                       trace)
+        return self._logits(self.program, out, T)
 
     def step(self, dev, ids, start: int, length: int, mask_id: int, *, k: int | None = None,
              threshold: float | None = None, logits: bool = False, run_info: list | None = None,
-             trace: bool = False):
+             trace: bool = False, kv: KvStep | None = None, slot: int = 0):
         """One whole diffusion step: the forward of `ids` and the sampling of positions
         [start, start + length) on the chip (quota k, or a threshold: exactly one). Returns
         (x_new, x0, conf) of the block (int64, int64, float64 [length]) and, with `logits`,
-        the block's logits (BF16 bits [length, E]); otherwise they never leave the chip."""
+        the block's logits (BF16 bits [length, E]); otherwise they never leave the chip.
+        kv: a step with the device's KV cache in kv.fmt (a "refresh" stores it, a "dual"
+        step of the block [start, start + length) reads it); slot: which of the device's
+        caches (one per sequence)."""
         T = self.seq_len
+        if kv is not None and kv.mode == "dual" and (kv.start, kv.length) != (start, length):
+            raise ValueError(f"the dual step computes [{kv.start}, {kv.start + kv.length}), not the block "
+                             f"[{start}, {start + length})")
         if (k is None) == (threshold is None):
             raise ValueError("give exactly one of k (a quota) and threshold")
         if not (0 <= start and 1 <= length and start + length <= T):
@@ -244,25 +322,27 @@ class NpuForward:
         if k is not None and not 0 <= k <= length:
             raise ValueError(f"k = {k} is outside [0, {length}]")
         kk, t = (k, np.inf) if k is not None else (1, threshold)
-        p = self._go(dev, ids, self.program.params(kk, mask_id, t),
+        prog = self.variant(kv)
+        cache = self.cache(dev, kv.fmt, slot).addr if kv is not None else 0
+        p = self._go(dev, prog, ids, prog.params(kk, mask_id, t, cache),
                      (start, length, length * self._er if logits else 0), run_info, trace)
-        off = self.program.kernel.layout["out"][0]
+        off = prog.kernel.layout["out"][0]
         words = np.frombuffer(p.read(12 * T, offset=off), "<u4")
         x_new = words[:length].view("<i4").astype(np.int64)
         x0 = words[T:T + length].view("<i4").astype(np.int64)
         conf = nm.f32_value(words[2 * T:2 * T + length].copy())
-        return (x_new, x0, conf, self._logits(p, length)) if logits else (x_new, x0, conf)
+        return (x_new, x0, conf, self._logits(prog, p, length)) if logits else (x_new, x0, conf)
 
     @property
     def _er(self) -> int:
         return -(-self.embedding_size // self.config.vector.vlen)
 
-    def _logits(self, p, rows: int) -> np.ndarray:
-        off = self.program.kernel.layout["logits"][0]
+    def _logits(self, prog: ForwardProgram, p, rows: int) -> np.ndarray:
+        off = prog.kernel.layout["logits"][0]
         Ep = self._er * self.config.vector.vlen
         return np.frombuffer(p.read(2 * rows * Ep, offset=off), "<u2").reshape(rows, Ep)[:, :self.embedding_size].copy()
 
-    def _go(self, dev, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool):
+    def _go(self, dev, prog: ForwardProgram, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool):
         from dnpu import runtime
 
         ids = np.asarray(ids)
@@ -271,12 +351,12 @@ class NpuForward:
             raise ValueError(f"ids: expected {T} token ids (the compiled sequence length), got shape {list(ids.shape)}")
         if ids.size and (ids.min() < 0 or ids.max() >= E):
             raise ValueError(f"token ids must be in [0, {E}); got min {ids.min()}, max {ids.max()}")
-        w, p = self._buffers(dev)
-        k = self.program.kernel
+        w, p = self._buffers(dev, prog)
+        k = prog.kernel
         p.write(ids.astype("<i4").tobytes(), offset=k.layout["ids"][0])
         p.write(params, offset=k.layout["params"][0])
         try:
-            info = dev.run(p.addr + k.layout["program"][0], args=self.program.args(p.addr, w.addr, *counts),
+            info = dev.run(p.addr + k.layout["program"][0], args=prog.args(p.addr, w.addr, *counts),
                            trace=len(k.binary) * 64 if trace else False)
         except runtime.DeviceError as e:
             raise RuntimeError(f"{dev.backend}: the forward program did not halt:\n{e}") from e
@@ -284,17 +364,19 @@ class NpuForward:
             run_info.append(info)
         return p
 
-    def section_cycles(self, info) -> dict[str, int]:
-        """Cycles of a traced co-simulated run (`run(..., trace=True)`) by the kind of work
-        (dnpu.compiler.forward.SECTIONS): each retire's cycles since the one before go to
-        its instruction's section; what follows the last retire (the halt) to "store"."""
+    def section_cycles(self, info, kv: KvStep | None = None) -> dict[str, int]:
+        """Cycles of a traced co-simulated run (`run(..., trace=True)`, or a `step` with
+        `kv`) by the kind of work (dnpu.compiler.forward.SECTIONS): each retire's cycles
+        since the one before go to its instruction's section; what follows the last retire
+        (the halt) to "store"."""
+        prog = self.variant(kv)
         if info.trace is None or info.cycles is None or info.trace_dropped:
             raise ValueError("section_cycles needs a complete retire trace with cycles (run(..., trace=True) "
                              "on a clocked backend)")
         out = dict.fromkeys(SECTIONS, 0)
         last = 0
         for r in info.trace:
-            out[self.program.section_of((r.pc - info.prog) // 4)] += r.cycle - last
+            out[prog.section_of((r.pc - info.prog) // 4)] += r.cycle - last
             last = r.cycle
         out["store"] += info.cycles - last
         return out
