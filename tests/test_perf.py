@@ -41,6 +41,7 @@ MEASURED_SIM = [
     ("S_MAP_V_FP", 17, 37), ("V_RED_SUM", 250, 259), ("V_RED_MAX_IDX", 64, 69), ("V_SUB_VF", 250, 1004),
     ("V_ADD_VV", 64, 324), ("V_FILL_VF", 16, 20), ("H_LOAD_INT", 33, 57), ("H_STORE_FP", 100, 126),
     ("H_STORE_V", 16, 154), ("S_RECI_FP", 0, 28), ("S_RSQRT_FP", 0, 28), ("V_RECI_V", 16, 452), ("V_TRANS", 0, 261), ("S_LD_INT", 0, 3), ("S_ADD_FP", 0, 3), ("S_ADDI", 0, 2),
+    ("V_AMAX_VV", 1, 9), ("V_AMAX_VV", 5, 29), ("V_INVPOW2_V", 1, 8), ("V_INVPOW2_V", 5, 24),
 ]
 MEASURED_STREAMS = [  # (profile, op, rows, fmt, cycles)
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),

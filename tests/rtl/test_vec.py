@@ -23,9 +23,11 @@ Stimulus: BF16 rows rich in special values (NaNs with payloads, +-Inf, +-0, subn
 values (ties); odd lengths; ranges at the SRAMs' tops; in-place and overlapping ranges.
 
 cocotb tests (parameters from DNPU_VEC_* environment variables):
-  elementwise      V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF; specials x specials;
-                   in place and overlapping (rows in increasing order, EXECUTION.md)
-  exp_every_bf16   V_EXP_V over all 65536 BF16 inputs
+  elementwise      V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF, V_AMAX_VV, V_INVPOW2_V;
+                   specials x specials; in place and overlapping (rows in increasing order,
+                   EXECUTION.md)
+  exp_every_bf16   V_EXP_V and V_INVPOW2_V over all 65536 BF16 inputs, V_AMAX_VV of each
+                   against a shuffled copy of them
   reci             V_RECI_V: specials (+-0, subnormals, +-Inf, NaN payloads, reciprocals
                    that flush, powers of two, BF16 max), in place and shifted by a row,
                    several rows; all 65536 BF16 inputs (at DNPU_VEC_SCALE >= 1; a subset
@@ -41,7 +43,8 @@ cocotb tests (parameters from DNPU_VEC_* environment variables):
                    reciprocal, dst at the SRAMs' top
   fused_n_stop     stop / stop_pos at every point of a multi-position stream: positions
                    before stop_pos written, none after, rows of stop_pos not taken after stop
-  timing           cycles per row / word of every engine as the module header states
+  timing           cycles per row / word of every engine as the module header states;
+                   V_AMAX_VV as V_ADD_VV and V_INVPOW2_V as V_EXP_V to the cycle
   reset_mid_op     reset in the middle of each engine: no write, no done after it; the
                    next instruction is right
   fused_extra_row  H_SAMPLE_FUSED takes exactly n rows: a row offered after them waits
@@ -82,8 +85,10 @@ M32 = (1 << 32) - 1
 # ---------------------------------------------------------------------------- ISA
 
 VV_OPS = {"V_ADD_VV": nm.add, "V_SUB_VV": nm.sub, "V_MUL_VV": nm.mul}
+# integer operations on the bits (docs/NUMERICS.md section 16): rows of bits in, bits out
+BIT_OPS = {"V_AMAX_VV": nm.amax_bits, "V_INVPOW2_V": nm.invpow2_bits}
 VF_OPS = {"V_ADD_VF": nm.add, "V_SUB_VF": nm.sub, "V_MUL_VF": nm.mul}
-VEC_OPS = (list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF", "V_RED_MAX", "V_RED_MAX_IDX",
+VEC_OPS = (list(VV_OPS) + list(VF_OPS) + list(BIT_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF", "V_RED_MAX", "V_RED_MAX_IDX",
            "V_RED_SUM", "V_TOPK_MASK", "V_TOPK_MASK_V", "V_THRESH_MASK", "V_SELECT_INT", "V_MASK_FP",
            "S_MAP_V_FP", "H_SAMPLE_FUSED", "H_SAMPLE_FUSED_N"])
 
@@ -131,7 +136,7 @@ def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.nda
     e = Expect()
     wV, wI, wF = e.writes["V"], e.writes["I"], e.writes["F"]
     n = r.get("n", 0)
-    if name in VV_OPS or name in VF_OPS or name in ("V_EXP_V", "V_RECI_V", "V_FILL_VF"):
+    if name in VV_OPS or name in VF_OPS or name in BIT_OPS or name in ("V_EXP_V", "V_RECI_V", "V_FILL_VF"):
         vd = r["vd"]
         s = nm.f32_value(np.uint32(r.get("s", 0)))
         for i in range(n):                       # row by row, each read after earlier writes
@@ -139,6 +144,10 @@ def golden(name: str, r: dict[str, int], V: np.ndarray, I: np.ndarray, F: np.nda
                 row = nm.bf16_bits(VV_OPS[name](nm.bf16_value(V[r["va"] + i]), nm.bf16_value(V[r["vb"] + i]), "bf16"))
             elif name in VF_OPS:
                 row = nm.bf16_bits(VF_OPS[name](nm.bf16_value(V[r["va"] + i]), s, "bf16"))
+            elif name == "V_AMAX_VV":
+                row = nm.amax_bits(V[r["va"] + i], V[r["vb"] + i])
+            elif name == "V_INVPOW2_V":
+                row = nm.invpow2_bits(V[r["va"] + i])
             elif name == "V_EXP_V":
                 row = nm.exp_bf16(V[r["va"] + i])
             elif name == "V_RECI_V":
@@ -521,8 +530,9 @@ if cocotb is not None:
 
     @cocotb.test()
     async def elementwise(dut):
-        """V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF: random special-rich rows, odd counts,
-        tops of the SRAM, in place, overlapping ranges; VV over specials x specials."""
+        """V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF, V_AMAX_VV, V_INVPOW2_V: random
+        special-rich rows, odd counts, tops of the SRAM, in place, overlapping ranges; VV over
+        specials x specials."""
         tb = Bench(dut, "elementwise")
         await tb.start()
         tb.fill()
@@ -537,14 +547,27 @@ if cocotb is not None:
         tb.V[rows:2 * rows] = np.concatenate([b, b[:pad]]).reshape(rows, VLEN)
         for name in VV_OPS:
             await tb.run(name, {"vd": 2 * rows + 5, "va": 0, "vb": rows, "n": rows})
+        # the bit ops: specials plus the exponent fields 1, 253 and 254 (INVPOW2's clamp), equal
+        # magnitudes of opposite sign, x specials; then back to the shared rows
+        bsp = np.array(SPECIAL16 + [0x7E80, 0xFEFF, 0x7F00, 0xFF01, 0x00FF, 0x80FF, 0x8001, 0x7FFF], U16)
+        ba, bb = np.repeat(bsp, bsp.size), np.tile(bsp, bsp.size)
+        brows = -(-ba.size // VLEN)
+        bpad = brows * VLEN - ba.size
+        sav = tb.V[:2 * brows].copy()
+        tb.V[0:brows] = np.concatenate([ba, ba[:bpad]]).reshape(brows, VLEN)
+        tb.V[brows:2 * brows] = np.concatenate([bb, bb[:bpad]]).reshape(brows, VLEN)
+        await tb.run("V_AMAX_VV", {"vd": 2 * brows + 5, "va": 0, "vb": brows, "n": brows})
+        await tb.run("V_INVPOW2_V", {"vd": 2 * brows + 5, "va": 0, "n": brows})
+        tb.V[:2 * brows] = sav
         for name in list(VF_OPS) + ["V_FILL_VF"]:
             for s in SPECIAL32[:: max(1, len(SPECIAL32) // _scale(8))]:
                 await tb.run(name, {"vd": 3 * rows + 9, "va": 0, "s": s, "n": rows})
         await tb.run("V_EXP_V", {"vd": 3 * rows, "va": 0, "n": rows})
         await tb.run("V_RECI_V", {"vd": 3 * rows, "va": 0, "n": rows})
+        await tb.run("V_INVPOW2_V", {"vd": 3 * rows, "va": 0, "n": rows})
         # random cases, with in-place and overlapping ranges
-        for it in range(_scale(40)):
-            name = rng.choice(list(VV_OPS) + list(VF_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF"])
+        for it in range(_scale(60)):
+            name = rng.choice(list(VV_OPS) + list(VF_OPS) + list(BIT_OPS) + ["V_EXP_V", "V_RECI_V", "V_FILL_VF"])
             n = rng.choice([1, 2, 3, rng.randint(1, 9), rng.randint(1, 33)])
             va = _base(rng, VEC_ROWS, n)
             how = rng.random()
@@ -563,17 +586,22 @@ if cocotb is not None:
 
     @cocotb.test()
     async def exp_every_bf16(dut):
-        """V_EXP_V over all 65536 BF16 inputs (through the SRAM in pieces), and
-        V_MUL_VF of every input by one scalar."""
+        """V_EXP_V and V_INVPOW2_V over all 65536 BF16 inputs (through the SRAM in pieces),
+        V_AMAX_VV of every input against a shuffled copy, and V_MUL_VF of every input by one
+        scalar."""
         tb = Bench(dut, "expall")
         await tb.start()
         allb = np.arange(1 << 16, dtype=np.uint32).astype(U16)
-        per = (VEC_ROWS // 2) * VLEN
+        shuf = tb.nrng.permutation(allb)
+        per = (VEC_ROWS // 4) * VLEN
         for s in range(0, allb.size, per):
             chunk = allb[s:s + per]
             rows = chunk.size // VLEN
             tb.V[:rows] = chunk.reshape(rows, VLEN)
+            tb.V[rows:2 * rows] = shuf[s:s + per].reshape(rows, VLEN)
             await tb.run("V_EXP_V", {"vd": VEC_ROWS // 2, "va": 0, "n": rows})
+            await tb.run("V_INVPOW2_V", {"vd": VEC_ROWS // 2, "va": 0, "n": rows})
+            await tb.run("V_AMAX_VV", {"vd": VEC_ROWS // 2, "va": 0, "vb": rows, "n": rows})
             if s == 0:
                 await tb.run("V_MUL_VF", {"vd": VEC_ROWS // 2, "va": 0, "s": 0x3FC00001, "n": rows})
 
@@ -813,14 +841,17 @@ if cocotb is not None:
     @cocotb.test()
     async def timing(dut):
         """Cycles from start to done per row / word, as the module header states:
-        V*F and V_EXP_V C + 3 a row, V_RECI_V 25*C + 3, V*V C + 4, V_FILL_VF 1; V_RED_MAX(_IDX) one row a
-        cycle; V_RED_SUM and H_SAMPLE_FUSED (dq never idle) a row every C cycles;
+        V*F, V_EXP_V and V_INVPOW2_V C + 3 a row, V_RECI_V 25*C + 3, V*V and V_AMAX_VV C + 4,
+        V_FILL_VF 1; V_RED_MAX(_IDX) one row a cycle; V_RED_SUM and H_SAMPLE_FUSED (dq never
+        idle) a row every C cycles;
         S_MAP_V_FP VLEN a row; V_THRESH_MASK and V_MASK_FP one a word; V_SELECT_INT 3;
-        V_TOPK_MASK(_V) n + 2 per element."""
+        V_TOPK_MASK(_V) n + 2 per element. V_AMAX_VV takes V_ADD_VV's cycles and V_INVPOW2_V
+        V_EXP_V's, start / done overhead included (the cycle model costs them so)."""
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3, "V_EXP_V": C + 3, "V_RECI_V": 25 * C + 3, "V_MUL_VV": C + 4, "V_FILL_VF": 1,
+        per = {"V_ADD_VF": C + 3, "V_EXP_V": C + 3, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
+               "V_MUL_VV": C + 4, "V_ADD_VV": C + 4, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
                "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": C, "H_SAMPLE_FUSED": C,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}
         lat = {}
@@ -849,6 +880,9 @@ if cocotb is not None:
                 want = 8 * per[name]
             if l2 - l1 != want:
                 bad.append(f"{name}: {l2 - l1} cycles for the extra items, header says {want}")
+        for new, like in (("V_AMAX_VV", "V_ADD_VV"), ("V_INVPOW2_V", "V_EXP_V")):
+            if lat[new] != lat[like]:
+                bad.append(f"{new}: {lat[new]} cycles at n = 4, 12; {like} takes {lat[like]}")
         overhead = {name: l1 for name, (l1, _) in lat.items()}
         dut._log.info(f"timing: latencies at the smaller size {overhead}")
         assert not bad, "\n".join(bad)
@@ -977,7 +1011,7 @@ def test_golden_matches_emulator(name):
                 roles["k"] = rng.choice([0, 1, n - 1, n, n + 1, M32, rng.randint(0, n)])
             elif o.role in ("s", "t"):
                 roles[o.role] = rng.choice(SPECIAL32 + [int(f32_vals(nrng, 1, 0.0)[0])])
-        if (name in VV_OPS or name == "V_RECI_V") and case % 3 == 0:   # overlapping ranges, in order
+        if (name in VV_OPS or name in BIT_OPS or name == "V_RECI_V") and case % 3 == 0:   # overlapping ranges, in order
             roles["vd"] = min(roles["va"] + 1, vr - n)
         if name == "V_SELECT_INT" and case % 3 == 0:
             roles["idst"] = min(roles["imask"] + 1, iw - n)

@@ -286,9 +286,10 @@ module dnpu_core #(
         v_op  = 1'b1;
         v_bad = 1'b0;
         case (op)
-            `DNPU_OP_V_ADD_VV, `DNPU_OP_V_SUB_VV, `DNPU_OP_V_MUL_VV:
+            `DNPU_OP_V_ADD_VV, `DNPU_OP_V_SUB_VV, `DNPU_OP_V_MUL_VV, `DNPU_OP_V_AMAX_VV:
                 v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xb, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
-            `DNPU_OP_V_ADD_VF, `DNPU_OP_V_SUB_VF, `DNPU_OP_V_MUL_VF, `DNPU_OP_V_EXP_V, `DNPU_OP_V_RECI_V:
+            `DNPU_OP_V_ADD_VF, `DNPU_OP_V_SUB_VF, `DNPU_OP_V_MUL_VF, `DNPU_OP_V_EXP_V, `DNPU_OP_V_RECI_V,
+            `DNPU_OP_V_INVPOW2_V:
                 v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
             `DNPU_OP_V_FILL_VF:
                 v_bad = out_of(xd, vn33, VR_DEPTH);

@@ -95,6 +95,8 @@ module dnpu_decode #(
                 `DNPU_OP_V_MUL_VF:    used_mask = `DNPU_USED_V_MUL_VF;
                 `DNPU_OP_V_EXP_V:     used_mask = `DNPU_USED_V_EXP_V;
                 `DNPU_OP_V_RECI_V:    used_mask = `DNPU_USED_V_RECI_V;
+                `DNPU_OP_V_AMAX_VV:   used_mask = `DNPU_USED_V_AMAX_VV;
+                `DNPU_OP_V_INVPOW2_V: used_mask = `DNPU_USED_V_INVPOW2_V;
                 `DNPU_OP_V_FILL_VF:   used_mask = `DNPU_USED_V_FILL_VF;
                 `DNPU_OP_V_RED_MAX:   used_mask = `DNPU_USED_V_RED_MAX;
                 `DNPU_OP_V_RED_SUM:   used_mask = `DNPU_USED_V_RED_SUM;

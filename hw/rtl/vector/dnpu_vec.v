@@ -14,11 +14,13 @@
 //
 // Three engines, one active at a time:
 //
-//  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF), row by
-//    row in increasing order: read row a (and row b), C chunk cycles through the
-//    lanes, write the row. V*F / V_EXP_V take C + 3 cycles a row, V*V C + 4,
-//    V_FILL_VF one. V_RECI_V takes 25 cycles a chunk (24 quotient bits, then
-//    rounding and narrowing while the chunk is stored), so 25*C + 3 a row, for
+//  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF, V_AMAX_VV,
+//    V_INVPOW2_V), row by row in increasing order: read row a (and row b), C chunk
+//    cycles through the lanes, write the row. V*F / V_EXP_V / V_INVPOW2_V take
+//    C + 3 cycles a row, V*V (V_AMAX_VV included) C + 4, V_FILL_VF one: the cycle
+//    model costs V_AMAX_VV as V_ADD_VV and V_INVPOW2_V as V_EXP_V. V_RECI_V
+//    takes 25 cycles a chunk (24 quotient bits, then rounding and narrowing
+//    while the chunk is stored), so 25*C + 3 a row, for
 //    every operand (specials included): n*(25*C + 3) cycles in all, plus the
 //    start / done overhead the other elementwise ops have. Row i is written
 //    before row i+1 is read, so overlapping source and destination ranges
@@ -141,7 +143,9 @@ module dnpu_vec #(
     // ---- the instruction ----------------------------------------------------------
     reg [6:0]  opq;
     reg [31:0] q_rd, q_rs1, q_rs2, q_rs3, q_s;
-    wire o_vv   = (opq == `DNPU_OP_V_ADD_VV) | (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_MUL_VV);
+    wire o_amax = (opq == `DNPU_OP_V_AMAX_VV);
+    wire o_bit  = o_amax | (opq == `DNPU_OP_V_INVPOW2_V);     // dnpu_vec_lanes' bit functions
+    wire o_vv   = (opq == `DNPU_OP_V_ADD_VV) | (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_MUL_VV) | o_amax;
     wire o_sub  = (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_SUB_VF);
     wire o_mul  = (opq == `DNPU_OP_V_MUL_VV) | (opq == `DNPU_OP_V_MUL_VF);
     wire o_exp  = (opq == `DNPU_OP_V_EXP_V);
@@ -371,14 +375,16 @@ module dnpu_vec #(
     // Per lane: the adder (V_ADD/SUB_*: BF16 result; fused S1: FP32 l - m', m' of stage B's
     // row being m_run), the multiplier (V_MUL_*: BF16) and EXP (V_EXP_V of the element; fused
     // S2 of S1's d), and V_RECI_V's reciprocal (rc_k counts its 24 quotient-bit cycles and
-    // the rounding cycle, in which the chunk's results are stored). Zero when not enabled.
-    wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul & ~o_reci) | ((mode == M_PIPE) & b_v & o_fuse);
+    // the rounding cycle, in which the chunk's results are stored), and the integer bit
+    // functions of V_AMAX_VV / V_INVPOW2_V. Zero when not enabled.
+    wire ln_add_en = ((mode == M_ECH) & ~o_exp & ~o_mul & ~o_reci & ~o_bit) | ((mode == M_PIPE) & b_v & o_fuse);
     wire ln_mul_en = (mode == M_ECH) & o_mul;
     wire ln_exp_en = ((mode == M_ECH) & o_exp) | ((mode == M_PIPE) & s1_v & o_fuse);
     wire ln_rc_step = (mode == M_ECH) & o_reci & (rc_k != RC_LAST);
     wire ln_rc_out  = (mode == M_ECH) & o_reci & (rc_k == RC_LAST);
+    wire ln_bit_en  = (mode == M_ECH) & o_bit;
     wire [P*32-1:0] ln_add, ln_mul, ln_exp;
-    wire [P*16-1:0] ln_rc;
+    wire [P*16-1:0] ln_rc, ln_bit;
     genvar gg;
     generate
         for (gg = 0; gg < GROUPS; gg = gg + 1) begin : g_grp
@@ -386,6 +392,7 @@ module dnpu_vec #(
                 .clk(clk), .rc_step(ln_rc_step), .rc_first(rc_k == 5'd0), .rc_out(ln_rc_out),
                 .rc_y(ln_rc[16*G*gg +: 16*G]),
                 .add_en(ln_add_en), .mul_en(ln_mul_en), .exp_en(ln_exp_en), .sum_en(s2_v),
+                .bit_en(ln_bit_en), .amax(o_amax), .bit_y(ln_bit[16*G*gg +: 16*G]),
                 .fuse(o_fuse), .vv(o_vv), .sub(o_sub),
                 .a16(ca[16*G*gg +: 16*G]), .b16(cb[16*G*gg +: 16*G]), .s(q_s), .m(m_run),
                 .d(s1_d[32*G*gg +: 32*G]), .e(s2_e[32*G*gg +: 32*G]),
@@ -604,6 +611,7 @@ module dnpu_vec #(
                         rc_k <= 5'd0;
                         for (b = 0; b < P; b = b + 1)
                             wrow[16*(P*ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
+                                                       : o_bit ? ln_bit[16*b +: 16]
                                                        : o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
                                                        : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
                         ch <= ch + 1'b1;

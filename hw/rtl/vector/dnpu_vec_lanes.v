@@ -16,6 +16,9 @@
 //        S1 of the fused path (FP32 l - m')
 //   mul: V_MUL_VV/VF (BF16 result);  exp: V_EXP_V of a, or with fuse S2's EXP(d)
 //   sum: the pairwise FP32 sum of e (S3)
+//   bit: V_AMAX_VV (amax) or V_INVPOW2_V, numerics.amax_bits / invpow2_bits: integer
+//        operations on the BF16 bits, a comparator or an 8-bit subtract per lane, kept
+//        apart from the FP units so that they cost no FP logic
 //   rc:  V_RECI_V, bf16(RECI(widen(a))) per lane, by the restoring division of
 //        hw/rtl/fp/dnpu_fp32_reci.v (same bits), one quotient bit per rc_step cycle: the
 //        remainder and quotient are this group's only registers. dnpu_vec holds a16 (the
@@ -31,6 +34,8 @@ module dnpu_vec_lanes #(
     input  wire          mul_en,
     input  wire          exp_en,
     input  wire          sum_en,
+    input  wire          bit_en,
+    input  wire          amax,        // bit: V_AMAX_VV (else V_INVPOW2_V)
     input  wire          rc_step,     // V_RECI_V: a quotient bit of every lane this cycle
     input  wire          rc_first,    // ... the first of a chunk (remainder from a16)
     input  wire          rc_out,      // ... rc_y is read this cycle
@@ -47,7 +52,8 @@ module dnpu_vec_lanes #(
     output reg  [G*32-1:0] mul_y,
     output reg  [G*32-1:0] exp_y,
     output reg  [31:0]   sum_y,
-    output reg  [G*16-1:0] rc_y
+    output reg  [G*16-1:0] rc_y,
+    output reg  [G*16-1:0] bit_y
 );
 `include "dnpu_fp_funcs.vh"
 
@@ -126,6 +132,30 @@ module dnpu_vec_lanes #(
         if (rc_out)
             for (o = 0; o < G; o = o + 1)
                 rc_y[16*o +: 16] = rc_out_f(a16[16*o +: 16], rc_rem[10*o +: 10], rc_q[24*o +: 24]);
+    end
+
+    // amax: the larger magnitude, its bits (sign cleared). invpow2: 2^-(min(f, 253) - 127)
+    // has exponent field 254 - min(f, 253), which is 1 at f = 254; 1.0 at f = 0 or 255.
+    reg [14:0] bt_ma, bt_mb;
+    reg [7:0]  bt_f;
+    integer t;
+    always @* begin
+        bit_y = ZERO16;
+        bt_ma = 15'd0;
+        bt_mb = 15'd0;
+        bt_f  = 8'd0;
+        if (bit_en)
+            for (t = 0; t < G; t = t + 1) begin
+                bt_ma = a16[16*t +: 15];
+                bt_mb = b16[16*t +: 15];
+                bt_f  = a16[16*t+7 +: 8];
+                if (amax)
+                    bit_y[16*t +: 16] = {1'b0, (bt_mb > bt_ma) ? bt_mb : bt_ma};
+                else if ((bt_f == 8'd0) | (&bt_f))
+                    bit_y[16*t +: 16] = 16'h3F80;
+                else
+                    bit_y[16*t +: 16] = {1'b0, (bt_f == 8'd254) ? 8'd1 : 8'd254 - bt_f, 7'd0};
+            end
     end
 
     // zero through a parameter: {G*32{1'b0}} passes Verilator's replication limit at 2048 lanes
