@@ -55,7 +55,7 @@ from dnpu.spec import isa, mx
 from dnpu.spec import config as config_mod
 from dnpu.spec.config import Config
 
-__all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "program",
+__all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "store_mx_cycles", "program",
            "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles", "matmul_cycles",
            "matmul_v_cycles", "mm_v_reads", "mm_v_unit_cycles", "MATMUL_EXACT_ROWS"]
 
@@ -111,6 +111,9 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         if n == 0:
             return FE, 0
         return _K["STORE"] + WL + math.ceil(n * m.vlen // 2 / m.write_word_rate), 0
+    if name == "H_STORE_MX":
+        n = _x(x, a["n"], "the row count", name)
+        return (FE, 0) if n == 0 else (store_mx_cycles(m, n, fmt), 0)
     if name == "H_SAMPLE_FUSED_N":
         n = _x(x, a["n"], "the row count", name)
         count = _x(x, a["count"], "the position count", name)
@@ -168,6 +171,23 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
     else:
         raise ModelError(f"{name}: no timing rule (a new instruction? add it to dnpu.perf.analytical)")
     return c, c
+
+
+def store_mx_cycles(m: Machine, n: int, fmt: str) -> int:
+    """H_STORE_MX of n rows (dnpu_lsu, dnpu_mx_quant, dnpu_axi_wr): FETCH, EXEC and the
+    command, then whichever is slower of the quantizer's output (the first unit's rows fill,
+    its pipeline, then one beat a cycle, one cycle lost at every burst boundary), its input
+    (a row a cycle, then the last unit's beats) and the write engine's bursts in flight; then
+    the last B response. A unit is max(16 blocks, one row)."""
+    beat, burst = m.beat_bytes, min(m.max_burst, 4096 // m.beat_bytes)
+    B = -(-mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) // beat)
+    unit_rows = max(16 * m.mx_block, m.vlen) // m.vlen
+    last = n - (n - 1) // unit_rows * unit_rows
+    last_beats = -(-mx.stream_nbytes(last * m.vlen, fmt, m.mx_block) // beat)
+    out = min(n, unit_rows) + _K["SMX_PIPE"] + B + (-(-B // burst) - 1)
+    rows = n + _K["SMX_PIPE"] + last_beats
+    inflight = math.ceil(B * (m.write_latency + _K["SMX_BURST_GAP"]) / (_K["WR_MAX_OUT"] * burst))
+    return _K["FE"] + _K["SMX_CMD"] + max(out, rows, inflight) + m.write_latency
 
 
 def _one_beat_burst(m: Machine, words: int) -> int:

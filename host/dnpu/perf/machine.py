@@ -69,6 +69,12 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                     "(dnpu_matrix's done, retire)"),
     "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
                  "mm_v_unit_cycles) retires the instruction"),
+    "SMX_CMD": (4, "H_STORE_MX: EXEC's checks, the commands to dnpu_axi_wr and dnpu_mx_quant, the first row read "
+                   "and the last beat's strobes; measured"),
+    "SMX_PIPE": (8, "H_STORE_MX: dnpu_mx_quant's scale and drain pipeline from a unit's last row to its "
+                    "first beat, and the write engine's W pipeline; measured"),
+    "SMX_BURST_GAP": (18, "H_STORE_MX: cycles a write burst holds its slot beyond the write latency; measured"),
+    "WR_MAX_OUT": (4, "dnpu_axi_wr MAX_OUT: write bursts in flight"),
     "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
 }
 _K = {k: v for k, (v, _) in CONSTANTS.items()}
