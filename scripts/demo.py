@@ -28,8 +28,8 @@ def main() -> int:
     t0 = time.perf_counter()
     info = model_info()
     task = get_task(info["task"])
-    a, b = task.heldout(1, seed=0)[0]
-    prompt = task.prompt(a, b)
+    problem = task.heldout(1, seed=0)[0]
+    prompt = task.prompt(*problem)
     print(f"dnpu demo: the shipped tiny LLaDA model ({task.name}) with the whole diffusion step on the NPU RTL\n")
 
     res = cosim.ensure_built("sim", log=lambda m: print(f"  {m} (a minute or two) ...", flush=True))
@@ -37,7 +37,7 @@ def main() -> int:
           f"({res.dir})\n")
 
     print(f"$ dnpu generate --backend verilator --forward npu --threads 1 --prompt '{prompt}'    "
-          f"(expected answer {task.answer(a, b)})", flush=True)
+          f"(expected answer {task.answer(*problem)})", flush=True)
     rc = cli.main(["generate", "--backend", "verilator", "--forward", "npu", "--threads", "1", "--prompt", prompt])
     if rc:
         return rc
@@ -48,14 +48,14 @@ def main() -> int:
 
     model, tok = load(device="cpu")
     settings = generation_defaults(info, task)
-    ids, _ = task.encode_batch(tok, [a], [b])
+    ids, _ = task.encode_problems(tok, [problem])
     P = ids.shape[1]
     emu = generate(model, ids, sampler="emu", forward="npu", **settings)[0, P:].tolist()
     host = generate(model, ids, sampler="torch", **settings)[0, P:].tolist()
     rtl = r["generated"][0]
     show = lambda t: tok.decode(t[:t.index(tok.eos_token_id)] if tok.eos_token_id in t else t)  # noqa: E731
     print(f"\ntokens: RTL {show(rtl)!r}, emulator {show(emu)!r}, host path (PyTorch forward) {show(host)!r}, "
-          f"expected {task.answer(a, b)!r}")
+          f"expected {task.answer(*problem)!r}")
     print(f"\ndemo wall time {time.perf_counter() - t0:.1f} s. More: `dnpu check-generate --forward npu`, "
           f"`dnpu bench --forward npu --json b.json --plot b.png`, `dnpu compile`, `make test`.")
     if rtl != emu:

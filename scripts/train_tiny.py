@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Train the tiny LLaDA-architecture model that dnpu ships (models/tiny-add).
+"""Train the tiny LLaDA-architecture models that dnpu ships (models/tiny-add, models/tiny-rev).
 
 Objective: LLaDA's masked-diffusion loss, as in its supervised fine-tuning. For
 each example draw t ~ U(0, 1] (stratified over the batch to lower the
 variance), mask every answer token independently with probability
 p = (1 - eps) t + eps, keep the prompt visible, and minimise the cross-entropy
 on the masked tokens divided by p, averaged over the answer tokens of the batch.
-The answer region has a fixed length (the sum's digits, then end-of-text
+The answer region has a fixed length (the answer, then end-of-text
 padding), so generation with a fixed ``gen_length`` sees what training saw.
 
 Everything is deterministic given ``--seed``: the initial weights, the problems
 (a NumPy generator) and the masks (a torch generator), on a fixed number of
 CPU threads (``--threads``; torch's CPU kernels are deterministic for a fixed
-thread count). Run:
+thread count). Each shipped task has its own defaults (TASK_DEFAULTS: output
+directory and hyperparameters); an option given on the command line overrides
+them. Run:
 
-    scripts/venv-run python scripts/train_tiny.py            # writes models/tiny-add
+    scripts/venv-run python scripts/train_tiny.py                  # add3, writes models/tiny-add
+    scripts/venv-run python scripts/train_tiny.py --task rev31     # writes models/tiny-rev
 """
 
 from __future__ import annotations
@@ -39,28 +42,50 @@ from dnpu.model.tasks import generation_defaults  # noqa: E402
 
 EPS = 1e-3
 
+# Hyperparameters of a task without its own entry in TASK_DEFAULTS (those of add3).
+BASE_DEFAULTS = {"steps": 4000, "batch": 128, "lr": 2e-3, "min_lr_frac": 0.05, "warmup": 200,
+                 "weight_decay": 0.01, "d_model": 128, "layers": 4, "heads": 4, "mlp": 384,
+                 "rope_theta": 10000.0, "eval_every": 500}
+# Per task: the output directory and what differs from BASE_DEFAULTS. rev31's context is
+# four times add3's, so a step of the same batch costs about four times as much: half the
+# batch and fewer steps keep its training under an hour on one shared CPU thread (the
+# mirrored copy is learned after about 1,500 steps of 64).
+TASK_DEFAULTS = {
+    "add3": {"out": "tiny-add"},
+    "rev31": {"out": "tiny-rev", "steps": 2500, "batch": 64},
+}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", default="add3")
-    p.add_argument("--out", default=str(REPO / "models" / "tiny-add"))
+    p.add_argument("--task", default="add3", help="the task (default add3); see dnpu.model.tasks")
+    p.add_argument("--out", help="output directory (default: the task's, models/tiny-add for add3, "
+                                 "models/tiny-rev for rev31, else models/tiny-<task>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--min-lr-frac", type=float, default=0.05, help="final lr as a fraction of --lr (cosine)")
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--mlp", type=int, default=384)
-    p.add_argument("--rope-theta", type=float, default=10000.0)
+    # default None: the task's value (TASK_DEFAULTS, else BASE_DEFAULTS)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--min-lr-frac", type=float, help="final lr as a fraction of --lr (cosine)")
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--d-model", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--heads", type=int)
+    p.add_argument("--mlp", type=int)
+    p.add_argument("--rope-theta", type=float)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int)
     p.add_argument("--eval-problems", type=int, default=256)
     p.add_argument("--log-every", type=int, default=100)
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    own = TASK_DEFAULTS.get(a.task, {})
+    for k, v in BASE_DEFAULTS.items():
+        if getattr(a, k) is None:
+            setattr(a, k, own.get(k, v))
+    if a.out is None:
+        a.out = str(REPO / "models" / own.get("out", f"tiny-{a.task}"))
+    return a
 
 
 def lr_at(step: int, a: argparse.Namespace) -> float:
@@ -76,10 +101,7 @@ def quick_eval(model: LLaDA, task, tok: Tokenizer, n: int) -> float:
     step over the whole answer region, float32): a training-time monitor only; the
     real evaluation is `dnpu eval` (block schedule, NPU sampling, bfloat16)."""
     model.eval()
-    pairs = task.heldout(n, seed=1234)
-    a = np.array([p[0] for p in pairs])
-    b = np.array([p[1] for p in pairs])
-    prompts, ans = task.encode_batch(tok, a, b)
+    prompts, ans = task.encode_problems(tok, task.heldout(n, seed=1234))
     P, G = prompts.shape[1], ans.shape[1]
     mask_id = model.config.mask_token_id
     x = torch.cat([torch.from_numpy(prompts), torch.full((n, G), mask_id)], dim=1)
@@ -127,8 +149,7 @@ def main(argv=None) -> int:
     for step in range(a.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
-        xa, xb = task.sample_train(rng, B)
-        prompts, ans = task.encode_batch(tok, xa, xb)
+        prompts, ans = task.encode_batch(tok, *task.sample_train(rng, B))
         prompts, ans = torch.from_numpy(prompts), torch.from_numpy(ans)
         t = (torch.rand(1, generator=gen) + torch.arange(B) / B) % 1.0  # stratified in [0, 1)
         t = 1.0 - t  # (0, 1]

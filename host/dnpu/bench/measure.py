@@ -113,7 +113,7 @@ class Setup:
     tok: Any
     task: Any
     settings: dict
-    pairs: list
+    problems: list  # the task's held-out problems (tuples)
     ids: Any  # (B, P) prompt tokens
     cfg: Any  # the profile the NPU backend runs
     pcfg: Any  # the profile of the projection
@@ -170,9 +170,9 @@ def setup(model_dir, *, prompts: int, config: str, project_config: str, override
             settings[key] = overrides[key]
     settings.update(threshold=overrides["threshold"], kv_cache=overrides["kv_cache"], fmt=overrides["fmt"],
                     config=cfg.name)
-    pairs = task.heldout(prompts, seed=seed)
-    ids, _ = task.encode_batch(tok, [p[0] for p in pairs], [p[1] for p in pairs])
-    return Setup(model, tok, task, settings, pairs, ids, cfg, pcfg, dev, environment(dev))
+    problems = task.heldout(prompts, seed=seed)
+    ids, _ = task.encode_problems(tok, problems)
+    return Setup(model, tok, task, settings, problems, ids, cfg, pcfg, dev, environment(dev))
 
 
 # --------------------------------------------------------------------------- 1. the generations
@@ -405,7 +405,7 @@ def summary(model_dir, s: Setup, g: Generations, *, backend: str, flows, seed: i
         "baseline": {"what": "LLaDA low-confidence sampling in native PyTorch (dnpu.sampling.reference.rule): FP32 "
                              "softmax of the model's logits, argmax, top-k or threshold commit; logits already "
                              "on the device", "timer": s.env["timer"], "torch_compile": compile_info},
-        "prompts": [task.prompt(a, b) for a, b in s.pairs],
+        "prompts": [task.prompt(*p) for p in s.problems],
         "completions": {"torch": [completion(r) for r in g.ref_tokens.tolist()]}
         | {f"{backend}_{f}": [completion(r) for r in g.tokens[f"{backend}_{f}"]] for f in flows},
         "tokens": g.tokens, "token_mismatches": g.mismatches,

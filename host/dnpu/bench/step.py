@@ -65,8 +65,7 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         info = model_info(model_dir)
         task = get_task(info["task"])
         settings = generation_defaults(info, task)
-        pairs = task.heldout(prompts, seed=seed)
-        ids, _ = task.encode_batch(tok, [p[0] for p in pairs], [p[1] for p in pairs])
+        ids, _ = task.encode_problems(tok, task.heldout(prompts, seed=seed))
         T = ids.shape[1] + settings["gen_length"]
         fw = NpuForward.compile(model, T, config=cfg, fmt=weights_fmt)
         total = 3

@@ -195,7 +195,7 @@ def register(sub) -> None:
     add_model_args(s, env_backend())
 
     s = command(sub, "eval", _cmd_eval, "exact-match accuracy of a model on held-out problems of its task")
-    s.add_argument("--task", help="task name, e.g. add3 (default: the model's)")
+    s.add_argument("--task", help="task name, e.g. add3 or rev31 (default: the model's)")
     s.add_argument("--problems", type=int, default=500, help="held-out problems (default 500)")
     s.add_argument("--batch", type=int, default=250, help="prompts per generate call")
     add_model_args(s, "torch")

@@ -40,20 +40,18 @@ def evaluate(model, tok, task_name: str, *, problems: int = 500, seed: int = 0, 
         raise ValueError(f"problems must be a positive int; got {problems!r}")
     if batch < 1:
         raise ValueError(f"batch must be at least 1; got {batch}")
-    pairs = task.heldout(problems, seed=seed)
-    a = np.array([p[0] for p in pairs], dtype=np.int64)
-    b = np.array([p[1] for p in pairs], dtype=np.int64)
-    prompts, _ = task.encode_batch(tok, a, b)
+    held = task.heldout(problems, seed=seed)
+    prompts, _ = task.encode_problems(tok, held)
     P = prompts.shape[1]
     correct, failures = 0, []
     for lo, hi in _batches(problems, batch):
         out = generate(model, prompts[lo:hi], seed=seed, **gen_kwargs)
         for j, row in enumerate(out[:, P:].tolist()):
-            ok = task.score(tok, int(a[lo + j]), int(b[lo + j]), row)
+            problem = held[lo + j]
+            ok = task.score(tok, *problem, row)
             correct += ok
             if not ok and len(failures) < 10:
-                failures.append({"prompt": task.prompt(int(a[lo + j]), int(b[lo + j])),
-                                 "expected": task.answer(int(a[lo + j]), int(b[lo + j])),
+                failures.append({"prompt": task.prompt(*problem), "expected": task.answer(*problem),
                                  "got": tok.decode(row)})
         if progress is not None:
             progress(hi, problems)
@@ -72,8 +70,7 @@ def check_generate(model, tok, task_name: str, backend: str, *, prompts: int = 8
     task = get_task(task_name)
     if isinstance(prompts, bool) or not isinstance(prompts, int) or prompts < 1:
         raise ValueError(f"prompts must be a positive int; got {prompts!r}")
-    pairs = task.heldout(prompts, seed=seed)
-    ids, _ = task.encode_batch(tok, [p[0] for p in pairs], [p[1] for p in pairs])
+    ids, _ = task.encode_problems(tok, task.heldout(prompts, seed=seed))
     if gen_kwargs.get("forward", "host") == "npu":
         return check_generate_npu(model, tok, ids, backend, seed=seed, batch=batch, progress=progress, **gen_kwargs)
     P = ids.shape[1]
