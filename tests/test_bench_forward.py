@@ -52,3 +52,25 @@ def test_cli_report(model, tmp_path):
     # every step runs the same program on one row: its forward's cycles do not depend on the tokens
     assert len({s["cycles"]["linear"] + s["cycles"]["attention"] for s in r["steps"]}) == 1
     assert "tokens/s" in format_forward_table(r)
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_cli_report_with_a_dual_cache(model, tmp_path):
+    """With --kv-cache dual: refresh steps write the cache, the others read it, each step's
+    cycles without a cache are measured, and the cache saves cycles on the shipped model."""
+    out = tmp_path / "b.json"
+    rc = main(["bench", "--forward", "npu", "--prompts", "1", "--reps", "1", "--quiet", "--kv-cache", "dual",
+               "--kv-format", "bf16", "--json", str(out)])
+    assert rc == 0
+    r = json.loads(out.read_text())
+    t, steps = r["totals"], r["steps"]
+    assert [s["kv"] for s in steps[:2]] == ["refresh", "dual"]
+    for s in steps:
+        assert (s["kv_bytes_written"] > 0) == (s["kv"] == "refresh") and (s["kv_bytes_read"] > 0) == (s["kv"] == "dual")
+        assert s["cycles"]["kv cache"] > 0
+        if s["kv"] == "dual":
+            assert sum(s["cycles"].values()) < s["cycles_none"]
+    assert t["cycles_saved"] == t["cycles_without_cache"] - t["npu_cycles"] > 0
+    assert t["kv_bytes_written"] == sum(s["kv_bytes_written"] for s in steps)
+    assert "KV cache dual in bf16" in format_forward_table(r)

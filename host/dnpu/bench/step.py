@@ -12,7 +12,13 @@ kinds are grouped as the report shows them:
     attention             RoPE and the streaming-softmax attention
     norms/activations     RMSNorm and SwiGLU's gate
     sampling              argmax, confidence and commit on the logits rows in SRAM
+    kv cache              with ``kv_cache="dual"``: the refresh's stores and the dual steps' loads
     other                 constants, the stores of the results, the halt
+
+With ``kv_cache="dual"`` every step also reports the KV cache's bytes written (a block's
+refresh) and read (its later steps), and the cycles the same step takes without a cache,
+measured by running the plain forward's step on the same sequence (``cycles_none``): the
+totals give the cycles saved.
 
 Cycles become seconds at the profile's clock (``clock.f_clk_mhz``), tokens/s is generated
 tokens over that time. The baseline is the host's: the model's PyTorch forward of the
@@ -28,15 +34,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["run_forward", "GROUPS", "format_forward_table", "plot_forward"]
+from dnpu.perf.project_forward import GROUPS
 
-# report group -> the forward's sections in it (dnpu.compiler.forward.SECTIONS)
-GROUPS = {"embedding": ("embedding",), "linear": ("linear",), "attention": ("rope", "attention"),
-          "norms/activations": ("norm", "activation"), "sampling": ("sample",), "other": ("setup", "store")}
+__all__ = ["run_forward", "GROUPS", "format_forward_table", "plot_forward"]
 
 
 def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2, config: str = "sim",
                 weights_fmt: str = "e4m3", reps: int = 5, seed: int = 0, threads: int | None = 1,
+                kv_cache: str = "none", kv_format: str = "bf16",
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run the benchmark (module docstring); returns the JSON-ready result."""
     import torch
@@ -74,11 +79,14 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         log: list = []
         t0 = time.perf_counter()
         out = generate(model, ids, sampler=backend, forward="npu", weights_fmt=weights_fmt, config=cfg,
-                       step_log=log, seed=seed, **settings)
+                       step_log=log, seed=seed, kv_cache=kv_cache, kv_format=kv_format, **settings)
         gen_wall = time.perf_counter() - t0
         if progress:
             progress(1, total)
-        steps = [_step_row(rec, fw) for rec in log]
+        kvs = _kv_steps(log, kv_cache, kv_format)
+        steps = [_step_row(rec, fw, kv) for rec, kv in zip(log, kvs)]
+        if kv_cache != "none":
+            _replay_without_cache(steps, log, fw, backend, cfg, int(model.config.mask_token_id))
         if progress:
             progress(2, total)
         timed = timer(torch.device("cpu"), reps)
@@ -101,32 +109,75 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
     f_hz = cfg.clock.f_clk_mhz * 1e6
     groups = {g: int(sum(r["cycles"][g] for r in steps)) for g in GROUPS}
     npu_cycles = sum(groups.values())
+    kv_totals = {}
+    if kv_cache != "none":
+        none = sum(r["cycles_none"] for r in steps)
+        kv_totals = {"kv_bytes_written": sum(r["kv_bytes_written"] for r in steps),
+                     "kv_bytes_read": sum(r["kv_bytes_read"] for r in steps),
+                     "cycles_without_cache": none, "cycles_saved": none - npu_cycles,
+                     "speedup_over_no_cache": none / npu_cycles}
     torch_s = float(sum(r["torch_forward_s"] + r["torch_sampling_s"] for r in steps))
     npu_s = npu_cycles / f_hz
     return {
         "forward": "npu", "backend": backend, "config": cfg.name, "f_clk_mhz": cfg.clock.f_clk_mhz,
         "cycles_source": "the NPU's cycle counter, the split from its retire trace",
         "model": str(model_dir or "shipped"), "task": task.name, "prompts": int(ids.shape[0]),
-        "settings": settings | {"weights_fmt": weights_fmt, "seed": seed}, "seq_len": T, "tokens": tokens,
+        "settings": settings | {"weights_fmt": weights_fmt, "seed": seed, "kv_cache": kv_cache, "kv_format": kv_format},
+        "seq_len": T, "tokens": tokens,
         "steps": steps,
         "totals": {"cycles_by_group": groups, "npu_cycles": npu_cycles, "npu_s": npu_s,
                    "npu_tokens_per_s": tokens / npu_s, "torch_s": torch_s, "torch_tokens_per_s": tokens / torch_s,
                    "npu_over_torch_speed": torch_s / npu_s,
-                   "share": {g: v / npu_cycles for g, v in groups.items()}},
+                   "share": {g: v / npu_cycles for g, v in groups.items()}, **kv_totals},
         "generated": out[:, ids.shape[1]:].tolist(),
         "generation_wall_s": round(gen_wall, 3), "environment": environment(torch.device("cpu")),
     }
 
 
-def _step_row(rec, fw) -> dict[str, Any]:
-    """One step: its program runs' cycles by group, summed over the batch's rows."""
+def _kv_steps(log: list, kv_cache: str, kv_format: str) -> list:
+    """The KvStep each logged step ran (generation's rule: a block's first step refreshes)."""
+    from dnpu.compiler.forward import KvStep
+
+    out, block = [], None
+    for rec in log:
+        if kv_cache == "none":
+            out.append(None)
+        elif rec.block != block:
+            out.append(KvStep("refresh", kv_format))
+        else:
+            out.append(KvStep("dual", kv_format, rec.start, rec.mask.shape[1]))
+        block = rec.block
+    return out
+
+
+def _step_row(rec, fw, kv=None) -> dict[str, Any]:
+    """One step: its program runs' cycles by group, summed over the batch's rows, and its
+    KV cache traffic."""
+    from dnpu.compiler.forward import kv_traffic
+
     sections: dict[str, int] = {}
     for info in rec.forward_info:
-        for k, v in fw.section_cycles(info).items():
+        for k, v in fw.section_cycles(info, kv).items():
             sections[k] = sections.get(k, 0) + v
     groups = {g: int(sum(sections.get(s, 0) for s in ss)) for g, ss in GROUPS.items()}
-    return {"block": rec.block, "step": rec.step, "rows": len(rec.forward_info), "cycles": groups,
-            "committed": int((rec.x_new != rec.x).sum())}
+    wr, rd = kv_traffic(fw.config, fw.program.shape, kv)
+    rows = len(rec.forward_info)
+    return {"block": rec.block, "step": rec.step, "rows": rows, "cycles": groups,
+            "committed": int((rec.x_new != rec.x).sum()), "kv": kv.mode if kv else None,
+            "kv_bytes_written": wr * rows, "kv_bytes_read": rd * rows}
+
+
+def _replay_without_cache(steps: list, log: list, fw, backend: str, cfg, mask_id: int) -> None:
+    """cycles_none of each step: the plain forward's step on the same sequences."""
+    from dnpu import runtime
+
+    with runtime.open(backend, config=cfg) as dev:
+        for row, rec in zip(steps, log):
+            infos: list = []
+            for b, seq in enumerate(rec.seq.numpy()):
+                kw = {"k": int(rec.k[b])} if rec.k is not None else {"threshold": rec.threshold}
+                fw.step(dev, seq, rec.start, rec.mask.shape[1], mask_id, run_info=infos, **kw)
+            row["cycles_none"] = int(sum(i.cycles for i in infos))
 
 
 def format_forward_table(r: dict[str, Any]) -> str:
@@ -138,8 +189,13 @@ def format_forward_table(r: dict[str, Any]) -> str:
              "", f"{'':<20}{'cycles':>12}{'share':>9}"]
     for g, v in t["cycles_by_group"].items():
         lines.append(f"{g:<20}{v:>12,}{100 * t['share'][g]:>8.1f}%")
-    lines += [f"{'total':<20}{t['npu_cycles']:>12,}",
-              "",
+    lines += [f"{'total':<20}{t['npu_cycles']:>12,}"]
+    if "cycles_saved" in t:
+        s = r["settings"]
+        lines += ["", f"KV cache {s['kv_cache']} in {s['kv_format']}: {t['kv_bytes_written']:,} bytes written, "
+                      f"{t['kv_bytes_read']:,} read; without a cache {t['cycles_without_cache']:,} cycles: "
+                      f"{t['cycles_saved']:,} saved ({t['speedup_over_no_cache']:.2f}x)"]
+    lines += ["",
               f"NPU at {r['f_clk_mhz']:g} MHz: {1e3 * t['npu_s']:.2f} ms, {t['npu_tokens_per_s']:.1f} tokens/s",
               f"PyTorch forward + sampling ({r['environment']['device']}): {1e3 * t['torch_s']:.2f} ms, "
               f"{t['torch_tokens_per_s']:.1f} tokens/s",

@@ -19,6 +19,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--plot {args.plot}: give the chart's format as the file extension, e.g. .png")
     if args.forward == "npu":
         return _bench_forward(args)
+    if args.kv_format != "bf16":
+        raise UsageError("--kv-format applies to --forward npu (the host bench keeps the cache in bf16)")
     flows = tuple(f.strip() for f in args.flows.split(",") if f.strip())
     with progress_bar("bench", quiet=args.quiet, unit="stage") as bar:
         r = bench.run(args.model, backend=args.backend, prompts=args.prompts, config=args.config,
@@ -45,7 +47,7 @@ def _bench_forward(args: argparse.Namespace) -> int:
     with progress_bar("bench --forward npu", quiet=args.quiet, unit="stage") as bar:
         r = run_forward(args.model, backend=args.backend, prompts=args.prompts, config=args.config,
                         weights_fmt=args.weights_fmt, reps=args.reps, seed=args.seed, threads=args.threads or 1,
-                        progress=bar)
+                        kv_cache=args.kv_cache, kv_format=args.kv_format, progress=bar)
     print(format_forward_table(r))
     write_json(args.json, r)
     if args.plot:

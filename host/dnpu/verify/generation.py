@@ -103,7 +103,30 @@ class _Diff:
                           self.backend: self.tok.decode(got[r])}
 
 
-def _step_near_ties(rec, ref_model, sampler_kwargs: dict) -> tuple[int, int]:
+def _reference_logits(log: list, ref_model, kv_cache: str, kv_format: str, config):
+    """The reference's logits of each step of `log` (StepRecords of one generation): the
+    whole sequence's forward, or with kv_cache="dual" the block's forward over the cache
+    its block's first step refreshed, stored in kv_format as the host path stores it."""
+    import torch
+
+    from dnpu.model import kvquant
+
+    cache, block = None, None
+    for rec in log:
+        s, L = rec.start, rec.mask.shape[1]
+        with torch.no_grad():
+            if kv_cache == "none":
+                yield ref_model(rec.seq).float()[:, s:s + L]
+            elif rec.block != block:
+                block = rec.block
+                full, cache = ref_model(rec.seq, return_kv=True)
+                cache = kvquant.quantize_kv(cache, kv_format, config)
+                yield full.float()[:, s:s + L]
+            else:
+                yield ref_model(rec.seq[:, s:s + L], kv=cache, start=s).float()
+
+
+def _step_near_ties(rec, ref_logits, sampler_kwargs: dict) -> tuple[int, int]:
     """(near-ties, unexplained) positions where the NPU's step `rec` (a StepRecord of a
     forward="npu" generation) and the same step with the PyTorch reference's logits commit
     differently. A different token is a near-tie when the argmax flip is
@@ -115,9 +138,6 @@ def _step_near_ties(rec, ref_model, sampler_kwargs: dict) -> tuple[int, int]:
     from dnpu.model.npu import argmax_mismatches
     from dnpu.sampling.reference import rule
 
-    s, L = rec.start, rec.mask.shape[1]
-    with torch.no_grad():
-        ref_logits = ref_model(rec.seq).float()[:, s:s + L]
     npu_logits = rec.logits[..., :ref_logits.shape[-1]].float()
     if rec.run_info is None:
         # sampled on the chip from the BF16 logits: the rule on the reference's, unquantized
@@ -174,8 +194,10 @@ def check_generate_npu(model, tok, ids, backend: str, *, seed: int = 0, batch: i
             emu_mis += int((emu != got).sum())
         d.add(ids[lo:hi], generate(ref_model, ids[lo:hi], sampler="torch", seed=seed, **host_kwargs)[:, P:].numpy(),
               got)
-        for rec in log:
-            a, b = _step_near_ties(rec, ref_model, sampler_kwargs)
+        refs = _reference_logits(log, ref_model, gen_kwargs.get("kv_cache", "none"),
+                                 gen_kwargs.get("kv_format", "bf16"), gen_kwargs.get("config", "sim"))
+        for rec, ref_logits in zip(log, refs):
+            a, b = _step_near_ties(rec, ref_logits, sampler_kwargs)
             near += a
             bad += b
         if progress is not None:
