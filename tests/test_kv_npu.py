@@ -60,6 +60,25 @@ def test_refresh_then_dual_step_equal_the_reference(tiny, fmt):
     assert bytes(stored[:len(want)]) == want
 
 
+def test_prefix_step_computes_the_block_and_all_after_it(tiny):
+    """A prefix cache's later step is the dual program over [S, T): the block's tokens from
+    the first L of its logits, bit for bit the reference over the same range."""
+    model, fw = tiny
+    rng = np.random.default_rng(2)
+    ids = rng.integers(2, 64, T)
+    ids2 = ids.copy()
+    ids2[S:] = rng.integers(2, 64, T - S)
+    kv = KvStep("dual", "e4m3", S, T - S)
+    with runtime.open("emu") as dev:
+        fw.step(dev, ids, S, L, 1, k=1, kv=KvStep("refresh", "e4m3"))
+        d = fw.step(dev, ids2, S, L, 1, k=2, logits=True, kv=kv)
+        with pytest.raises(ValueError, match="begin with the block"):
+            fw.step(dev, ids2, S + 1, L, 1, k=1, kv=kv)
+    _, used = reference_forward(model, ids, kv=KvStep("refresh", "e4m3"))
+    ref, _ = reference_forward(model, ids2, kv=kv, cache=reference_cache(used, model.config, "e4m3"))
+    assert ref.shape[0] == T - S and np.array_equal(d[3], ref[:L])
+
+
 def test_kv_steps_share_the_weights_image_and_check_their_shape():
     cfg = config.load("sim")
     model, _ = load(None, dtype="bf16")
@@ -89,8 +108,8 @@ def test_generate_on_the_npu_with_a_dual_cache():
     assert [r.block for r in log] == [0] * 4 + [1] * 4
     with pytest.raises(ValueError, match="temperature 0"):
         generate(model, ids, temperature=0.5, **kw)
-    with pytest.raises(ValueError, match="prefix"):
-        generate(model, ids, **(kw | {"kv_cache": "prefix"}))
+    pre = generate(model, ids, kv_format="bf16", **(kw | {"kv_cache": "prefix"}))
+    assert tok.decode(pre[0, 8:12].tolist()) == "0579"
 
 
 def test_kv_traffic_is_the_cache_layout():

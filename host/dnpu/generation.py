@@ -189,7 +189,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
             inputs, outputs, host times and, on an NPU sampler, its RunInfo with the
             cycle count); None (default): nothing is kept.
         forward: ``"host"`` (the model as it is) or ``"npu"`` (the whole forward on the
-            sampler's NPU backend; needs an NPU sampler and ``kv_cache="none"``).
+            sampler's NPU backend; needs an NPU sampler; with a KV cache, temperature 0: the
+            cache lives in device memory, refreshed on the chip at each block's first step).
         weights_fmt: MX format of the linear weights with ``forward="npu"``.
         compiled: with ``forward="npu"``, a compiled-model directory (``dnpu compile``) to
             run instead of compiling ``model`` (its sequence length must be P + gen_length).
@@ -217,8 +218,6 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         raise ValueError("forward='npu' runs on the sampler's backend: choose sampler 'emu', 'verilator' or 'pynq'")
     if compiled is not None and forward != "npu":
         raise ValueError("compiled= (a compiled model) applies to forward='npu' only")
-    if forward == "npu" and kv_cache == "prefix":
-        raise ValueError("kv_cache='prefix' is not available with forward='npu': the NPU runs 'none' or 'dual'")
     if forward == "npu" and kv_cache != "none" and temperature > 0:
         raise ValueError("kv_cache with forward='npu' needs temperature 0 (the whole step on the chip)")
     mask_id = int(model.config.mask_token_id)
@@ -311,9 +310,9 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                 on_chip = npu is not None and noise_gen is None     # the whole step, tokens back
                 if on_chip:
                     kv_step = None
-                    if kv_cache == "dual":
-                        kv_step = KvStep("dual", kv_format, s, block_length) if kv is not None else \
-                            KvStep("refresh", kv_format)
+                    if kv_cache != "none":     # prefix: the block and everything after it
+                        n = block_length if kv_cache == "dual" else x.shape[1] - s
+                        kv_step = KvStep("dual", kv_format, s, n) if kv is not None else KvStep("refresh", kv_format)
                         kv = True
                     r, logits = _npu_step(npu, x.cpu().numpy(), s, block_length, mask_id, quotas, i, threshold,
                                           step_log is not None, finfo, kv_step)

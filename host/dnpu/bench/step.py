@@ -12,10 +12,10 @@ kinds are grouped as the report shows them:
     attention             RoPE and the streaming-softmax attention
     norms/activations     RMSNorm and SwiGLU's gate
     sampling              argmax, confidence and commit on the logits rows in SRAM
-    kv cache              with ``kv_cache="dual"``: the refresh's stores and the dual steps' loads
+    kv cache              with a KV cache: the refresh's stores and the later steps' loads
     other                 constants, the stores of the results, the halt
 
-With ``kv_cache="dual"`` every step also reports the KV cache's bytes written (a block's
+With a KV cache (``"dual"`` or ``"prefix"``) every step also reports the KV cache's bytes written (a block's
 refresh) and read (its later steps), and the cycles the same step takes without a cache,
 measured by running the plain forward's step on the same sequence (``cycles_none``): the
 totals give the cycles saved.
@@ -145,7 +145,8 @@ def _kv_steps(log: list, kv_cache: str, kv_format: str) -> list:
         elif rec.block != block:
             out.append(KvStep("refresh", kv_format))
         else:
-            out.append(KvStep("dual", kv_format, rec.start, rec.mask.shape[1]))
+            n = rec.mask.shape[1] if kv_cache == "dual" else rec.seq.shape[1] - rec.start
+            out.append(KvStep("dual", kv_format, rec.start, n))
         block = rec.block
     return out
 

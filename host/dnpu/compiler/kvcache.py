@@ -2,8 +2,9 @@
 
 A `KvStep` says what a step does with the cache: a "refresh" runs the whole forward and
 stores every layer's keys (before RoPE) and values as they leave the projections; a
-"dual" step computes only its block and reads every head's keys and values back, the
-block's own rows over theirs. `kv_layout` is where they lie in device memory (BF16 rows
+"dual" step computes only a range of positions (the block for a dual cache, the block and
+everything after it for a prefix cache) and reads every head's keys and values back, the
+range's own rows over theirs. `kv_layout` is where they lie in device memory (BF16 rows
 or the MX stream `H_STORE_MX` writes and `H_PREFETCH_V` reads; with BAOS the scales
 after them), `kv_traffic` what a step moves. The rest are the instruction sequences
 dnpu.compiler.forward splices into its program: `kv_io` (one head's transfer),

@@ -309,12 +309,13 @@ class NpuForward:
         (x_new, x0, conf) of the block (int64, int64, float64 [length]) and, with `logits`,
         the block's logits (BF16 bits [length, E]); otherwise they never leave the chip.
         kv: a step with the device's KV cache in kv.fmt (a "refresh" stores it, a "dual"
-        step of the block [start, start + length) reads it); slot: which of the device's
-        caches (one per sequence)."""
+        step computing [kv.start, kv.start + kv.length), which begins with the block and
+        holds it, reads it: the block alone for a dual cache, the block and all after it
+        for a prefix cache); slot: which of the device's caches (one per sequence)."""
         T = self.seq_len
-        if kv is not None and kv.mode == "dual" and (kv.start, kv.length) != (start, length):
-            raise ValueError(f"the dual step computes [{kv.start}, {kv.start + kv.length}), not the block "
-                             f"[{start}, {start + length})")
+        if kv is not None and kv.mode == "dual" and (kv.start != start or kv.length < length):
+            raise ValueError(f"the dual step computes [{kv.start}, {kv.start + kv.length}), which must begin "
+                             f"with the block [{start}, {start + length}) and hold it")
         if (k is None) == (threshold is None):
             raise ValueError("give exactly one of k (a quota) and threshold")
         if not (0 <= start and 1 <= length and start + length <= T):

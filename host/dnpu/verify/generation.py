@@ -105,7 +105,7 @@ class _Diff:
 
 def _reference_logits(log: list, ref_model, kv_cache: str, kv_format: str, config):
     """The reference's logits of each step of `log` (StepRecords of one generation): the
-    whole sequence's forward, or with kv_cache="dual" the block's forward over the cache
+    whole sequence's forward, or with a cache the block's (prefix: and all after it) over the cache
     its block's first step refreshed, stored in kv_format as the host path stores it."""
     import torch
 
@@ -122,6 +122,8 @@ def _reference_logits(log: list, ref_model, kv_cache: str, kv_format: str, confi
                 full, cache = ref_model(rec.seq, return_kv=True)
                 cache = kvquant.quantize_kv(cache, kv_format, config)
                 yield full.float()[:, s:s + L]
+            elif kv_cache == "prefix":
+                yield ref_model(rec.seq[:, s:], kv=cache, start=s).float()[:, :L]
             else:
                 yield ref_model(rec.seq[:, s:s + L], kv=cache, start=s).float()
 
