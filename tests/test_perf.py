@@ -489,12 +489,13 @@ def test_check_perf_exit_code_on_large_error(monkeypatch, capsys):
 def test_project_cli(tmp_path):
     out = tmp_path / "p.json"
     r = subprocess.run(dnpu_cli() + ["project", "--config", "asic-2048", "--B", "16", "--L", "32", "--V", "126464",
-                                     "--seq-len", "16", "--no-gpu", "--json", str(out)], capture_output=True, text=True)
+                                     "--seq-len", "16", "--kv-format", "e4m3", "--no-gpu", "--json", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "0.99" in r.stdout and "fused" in r.stdout and "whole step of a 32-layer LLaDA" in r.stdout
     j = json.loads(out.read_text())
     assert j["flows"]["fused"]["cycles"] > 0 and j["forward"]["seq_len"] == 16
     assert j["forward"]["ports"]["rtl"]["cycles"] >= j["forward"]["ports"]["ideal"]["cycles"] > 0
+    assert j["forward"]["ports"]["rtl"]["kv"]["dual"]["kv_bytes_read"] > 0 and "dual e4m3 KV cache" in r.stdout
     r = subprocess.run(dnpu_cli() + ["project", "--config", "no-such-profile", "--no-gpu"], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "unknown hardware profile" in r.stderr
@@ -543,6 +544,13 @@ def test_forward_projection_extends_layers_like_the_whole_program():
     assert p["vector_rows_needed"] == p["vector_rows"] and p["key_tile"] >= 8
     with pytest.raises(ValueError, match="block"):
         pf.forward_projection(SIM, seq_len=8, block=9, model=model)
+    kv = pf.forward_projection(SIM, seq_len=8, block=4, model=model, kv_fmt="baos-e4m3")["ports"]["rtl"]
+    from dnpu.compiler.forward import KvStep, kv_traffic
+    full = ForwardShape(64, 2, 3, 128, 64, 8)
+    assert kv["cycles"] == p["ports"]["rtl"]["cycles"]                  # the plain step is unchanged
+    assert kv["kv"]["dual"]["over_no_cache"] < 1 < kv["kv"]["refresh"]["over_no_cache"]
+    assert kv["kv"]["refresh"]["kv_bytes_written"] == kv_traffic(SIM, full, KvStep("refresh", "baos-e4m3"))[0] > 0
+    assert kv["kv"]["dual"]["kv_bytes_read"] == kv["kv"]["refresh"]["kv_bytes_written"]
 
 
 def test_forward_projection_sizes_the_sram_it_assumes():

@@ -22,7 +22,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 
     p = project.projection(args.config, B=args.B, L=args.L, V=args.V, mode=args.mode, fmt=args.fmt,
                            gpu=not args.no_gpu, gpu_iters=args.gpu_iters,
-                           seq_len=None if args.no_forward else args.seq_len)
+                           seq_len=None if args.no_forward else args.seq_len, kv_fmt=args.kv_format)
     write_json(args.json, p)
     print(project.format_table(p))
     return 0
@@ -42,4 +42,6 @@ def register(sub) -> None:
     s.add_argument("--seq-len", type=positive, default=128,
                    help="tokens of the sequence for the whole step of LLaDA-8B (default 128; its block is --L)")
     s.add_argument("--no-forward", action="store_true", help="only the sampling step and the linear layers")
+    s.add_argument("--kv-format", help="also the whole step's dual KV cache in this format (bf16, an MX format or "
+                                       "baos-<MX format>): a refresh and a later step, their cycles and KV bytes")
     s.add_argument("--json", help="also write the projection to this file")

@@ -457,8 +457,8 @@ def _check_kv(cfg: Config, shape: ForwardShape, kv: KvStep | None) -> None:
         raise CompileError(f"KV step mode {kv.mode!r}: use 'refresh' or 'dual'")
     store = kv_storage(kv.fmt)[1]
     if kv.fmt not in KV_FORMATS or (store != "bf16" and store not in cfg.mx.formats):
-        raise CompileError(f"KV format {kv.fmt!r}: use bf16 or an MX format profile {cfg.name} decodes "
-                           f"({', '.join(cfg.mx.formats)})")
+        raise CompileError(f"KV format {kv.fmt!r}: use bf16, an MX format profile {cfg.name} decodes "
+                           f"({', '.join(cfg.mx.formats)}) or baos-<one of them>")
     if kv.mode == "dual" and not (0 <= kv.start and 1 <= kv.length and kv.start + kv.length <= shape.seq_len):
         raise CompileError(f"KV dual block [{kv.start}, {kv.start + kv.length}) is not inside the "
                            f"{shape.seq_len} positions")

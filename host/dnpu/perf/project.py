@@ -76,9 +76,10 @@ def _flow_entry(est: analytical.Estimate) -> dict[str, Any]:
 
 def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126464, mode: str = "topk",
                fmt: str = "e4m3", *, gpu: bool = True, gpu_iters: int = 50,
-               seq_len: int | None = None) -> dict[str, Any]:
+               seq_len: int | None = None, kv_fmt: str | None = None) -> dict[str, Any]:
     """The projection as a JSON-ready dict (see the module docstring); with `seq_len`, also
-    the whole step of LLaDA-8B at that many tokens with a block of L (`forward`)."""
+    the whole step of LLaDA-8B at that many tokens with a block of L (`forward`; with
+    `kv_fmt`, the steps of a dual KV cache in that format beside it)."""
     cfg = config_mod.load(config)
     f = cfg.clock.f_clk_mhz
     out: dict[str, Any] = {"config": cfg.name, "B": B, "L": L, "V": V, "mode": mode, "fmt": fmt,
@@ -107,7 +108,7 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
                 e["over_bound"] = e["cycles"] / b["cycles"]
     out["matrix"] = matrix_projection(cfg, B * L, fmt)
     if seq_len:
-        out["forward"] = forward_projection(cfg, seq_len=seq_len, block=min(L, seq_len), fmt=fmt)
+        out["forward"] = forward_projection(cfg, seq_len=seq_len, block=min(L, seq_len), fmt=fmt, kv_fmt=kv_fmt)
     out["paper"] = dict(PAPER)
     out["gpu"] = gpu_times(B, L, V, iters=gpu_iters) if gpu else {"available": False, "reason": "not asked (--no-gpu)"}
     g = out["gpu"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from dnpu.compiler import CompileError
-from dnpu.compiler.forward import ForwardShape, forward_program, head_layout
+from dnpu.compiler.forward import ForwardShape, KvStep, forward_program, head_layout, kv_traffic
 from dnpu.perf import analytical
 from dnpu.runtime import HEAP_BASE
 from dnpu.spec import config as config_mod
@@ -77,11 +77,21 @@ def _sections(m, prog, block: int) -> tuple[dict[str, int], analytical.Estimate]
     return out, est
 
 
+def _extended(m, one, two, layers: int, block: int) -> dict[str, int]:
+    """Cycles by section of `layers` layers from the one- and two-layer programs."""
+    s1, _ = _sections(m, one, block)
+    s2, _ = _sections(m, two, block)
+    return {k: s1.get(k, 0) + (layers - 1) * (s2.get(k, 0) - s1.get(k, 0)) for k in set(s1) | set(s2)}
+
+
 def forward_projection(config: str = "asic-2048", seq_len: int = 128, block: int = 32, fmt: str = "e4m3",
-                       model: dict = LLADA_8B) -> dict[str, Any]:
+                       model: dict = LLADA_8B, kv_fmt: str | None = None) -> dict[str, Any]:
     """One diffusion step of `model` (default LLaDA-8B; keys as LLADA_8B) as the module
     docstring says, for both memory ports: cycles, ms, steps/s and the split into GROUPS;
-    beside it how the compiler laid the step out on the profile (padded head, key tile)."""
+    beside it how the compiler laid the step out on the profile (padded head, key tile).
+    With `kv_fmt`, also the steps of a dual KV cache in that format (`kv`): a block's
+    refresh (the step and the cache's stores) and a later step (the last block of the
+    sequence: its rows computed, the cache read back), their cycles and KV bytes."""
     cfg = config_mod.load(config) if isinstance(config, str) else config
     if not 1 <= block <= seq_len:
         raise ValueError(f"block {block} must be in 1..seq_len ({seq_len})")
@@ -95,17 +105,26 @@ def forward_projection(config: str = "asic-2048", seq_len: int = 128, block: int
                            "head_dim": hd, "head_dim_padded": head_layout(c, hd)[0], "key_tile": one.key_tile,
                            "mlp_chunk": one.mlp_chunk, "program_words_one_layer": len(one.kernel.binary) // 4,
                            "weights_bytes_one_layer": one.weights_nbytes, "ports": {}}
+    kv_progs = {}
+    if kv_fmt:
+        full = _shape(model, layers, seq_len)
+        for mode, kv in (("refresh", KvStep("refresh", kv_fmt)), ("dual", KvStep("dual", kv_fmt, seq_len - block, block))):
+            kv_progs[mode] = (forward_program(c, _shape(model, 1, seq_len), fmt, kv),
+                              forward_program(c, _shape(model, 2, seq_len), fmt, kv), kv_traffic(c, full, kv))
     for port in ("rtl", "ideal"):
         m = analytical.machine(c, port)
-        s1, e1 = _sections(m, one, block)
-        s2, _ = _sections(m, two, block)
-        sec = {k: s1.get(k, 0) + (layers - 1) * (s2.get(k, 0) - s1.get(k, 0)) for k in set(s1) | set(s2)}
+        sec = _extended(m, one, two, layers, block)
         total = sum(sec.values())
         groups = {g: sum(sec.get(s, 0) for s in ss) for g, ss in GROUPS.items()}
         ms = total / (cfg.clock.f_clk_mhz * 1e3)
         out["ports"][port] = {"cycles": total, "ms": ms, "steps_per_s": 1e3 / ms, "groups": groups,
-                              "fractions": {g: v / total for g, v in groups.items()},
-                              "one_layer_cycles": e1.cycles}
+                              "fractions": {g: v / total for g, v in groups.items()}}
+        if kv_progs:
+            out["ports"][port]["kv"] = kv = {"fmt": kv_fmt}
+            for mode, (p1, p2, (wr, rd)) in kv_progs.items():
+                cyc = sum(_extended(m, p1, p2, layers, block).values())
+                kv[mode] = {"cycles": cyc, "ms": cyc / (cfg.clock.f_clk_mhz * 1e3), "over_no_cache": cyc / total,
+                            "kv_bytes_written": wr, "kv_bytes_read": rd}
     return out
 
 
@@ -126,4 +145,9 @@ def format_forward(p: dict[str, Any]) -> str:
         split = ", ".join(f"{g} {100 * f:.1f}%" for g, f in e["fractions"].items() if f >= 0.0005)
         lines.append(f"  {port} port: {e['cycles']:,} cycles = {e['ms']:.1f} ms a step ({e['steps_per_s']:.2f} "
                      f"steps/s): {split}")
+        if "kv" in e:
+            r, d = e["kv"]["refresh"], e["kv"]["dual"]
+            lines.append(f"    dual {e['kv']['fmt']} KV cache: refresh {r['cycles']:,} cycles "
+                         f"({r['over_no_cache']:.2f}x, {r['kv_bytes_written'] / 2**20:,.0f} MiB written), later step "
+                         f"{d['cycles']:,} ({d['over_no_cache']:.2f}x, {d['kv_bytes_read'] / 2**20:,.0f} MiB read)")
     return "\n".join(lines)
