@@ -122,6 +122,7 @@ class StepRecord:
     seq: object  # CPU int64 tensor [B, P + gen_length] before the step
     run_info: object = None  # dnpu.runtime.RunInfo of an NPU sampler (cycles: None on emu); None on torch
     forward_info: list | None = None  # forward="npu": the RunInfo of each row's forward
+    kv: object = None  # forward="npu" with a KV cache: the step's dnpu.compiler.kvcache.KvStep
 
 
 def _prompt_tensor(prompt_ids, device):
@@ -308,8 +309,8 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                 finfo: list = []
                 infos: list = []
                 on_chip = npu is not None and noise_gen is None     # the whole step, tokens back
+                kv_step = None
                 if on_chip:
-                    kv_step = None
                     if kv_cache != "none":     # prefix: the block and everything after it
                         n = block_length if kv_cache == "dual" else x.shape[1] - s
                         kv_step = KvStep("dual", kv_format, s, n) if kv is not None else KvStep("refresh", kv_format)
@@ -357,7 +358,7 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                     step_log.append(StepRecord(
                         blk, i + 1, s, t1 - t0, t3 - t2, logits, mask_block, x_block.copy(),
                         None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
-                        infos[-1] if infos else None, finfo or None))
+                        infos[-1] if infos else None, finfo or None, kv_step))
                 x[:, s:e] = torch.from_numpy(r.x_new).to(device)
                 steps_done += 1
                 if progress is not None:

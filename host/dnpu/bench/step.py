@@ -83,8 +83,7 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         gen_wall = time.perf_counter() - t0
         if progress:
             progress(1, total)
-        kvs = _kv_steps(log, kv_cache, kv_format)
-        steps = [_step_row(rec, fw, kv) for rec, kv in zip(log, kvs)]
+        steps = [_step_row(rec, fw, rec.kv) for rec in log]
         if kv_cache != "none":
             _replay_without_cache(steps, log, fw, backend, cfg, int(model.config.mask_token_id))
         if progress:
@@ -132,23 +131,6 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
         "generated": out[:, ids.shape[1]:].tolist(),
         "generation_wall_s": round(gen_wall, 3), "environment": environment(torch.device("cpu")),
     }
-
-
-def _kv_steps(log: list, kv_cache: str, kv_format: str) -> list:
-    """The KvStep each logged step ran (generation's rule: a block's first step refreshes)."""
-    from dnpu.compiler.forward import KvStep
-
-    out, block = [], None
-    for rec in log:
-        if kv_cache == "none":
-            out.append(None)
-        elif rec.block != block:
-            out.append(KvStep("refresh", kv_format))
-        else:
-            n = rec.mask.shape[1] if kv_cache == "dual" else rec.seq.shape[1] - rec.start
-            out.append(KvStep("dual", kv_format, rec.start, n))
-        block = rec.block
-    return out
 
 
 def _step_row(rec, fw, kv=None) -> dict[str, Any]:
