@@ -31,8 +31,10 @@ KV_FORMATS_HELP = "bf16, an MX format (e4m3, e5m2, e3m2, e2m3, e2m1, int8) or ba
 
 
 def kv_formats() -> tuple[str, ...]:
-    """Every accepted name."""
-    return ("bf16", *mx.FORMATS, *(f"baos-{f}" for f in mx.FORMATS))
+    """Every accepted name (the compiler's list: one home)."""
+    from dnpu.compiler.kvcache import KV_FORMATS
+
+    return KV_FORMATS
 
 
 def check_kv_format(name) -> str:
