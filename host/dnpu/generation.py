@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import numbers
 import time
 from typing import Callable, NamedTuple
 
@@ -175,7 +176,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
             dtype are used as they are (e.g. ``model.to("cuda", torch.bfloat16)``).
         prompt_ids: int ``[B, P]`` (torch or NumPy); every row has the same length.
         gen_length, block_length, steps: LLaDA's schedule; ``block_length`` divides
-            ``gen_length`` and the number of blocks divides ``steps``.
+            ``gen_length`` and the number of blocks divides ``steps``; the prompt plus
+            ``gen_length`` fit in the model's ``config.max_sequence_length``.
         sampler: ``"torch"`` or an NPU backend (``"emu"``, ``"verilator"``, ``"pynq"``),
             passed to :func:`dnpu.sampling.transfer` as ``backend``.
         threshold: Fast-dLLM confidence threshold in (0, 1]; None = LLaDA quotas.
@@ -199,10 +201,24 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
     Returns:
         int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens),
         or ``(tokens, stats)``.
+
+    Raises:
+        ValueError: an argument out of range, checked before any forward (a sequence
+            longer than ``max_sequence_length`` included).
     """
     t_wall = time.perf_counter()
     sampler = sampling.check_choice(sampler, "sampler", sampling.BACKENDS)
     kv_cache = sampling.check_choice(kv_cache, "kv_cache", KV_CACHES)
+    device = next(model.parameters()).device
+    prompt = _prompt_tensor(prompt_ids, device)
+    B, P = prompt.shape
+    n_max = getattr(model.config, "max_sequence_length", None)
+    # First, so that a user who fixes the schedule is not then told the length cannot work;
+    # past the length the positions are untrained and the tokens wrong. schedule() below
+    # names a gen_length that is not an int.
+    if n_max is not None and isinstance(gen_length, numbers.Integral) and P + gen_length > n_max:
+        raise ValueError(f"the prompt ({P} tokens) + gen_length ({gen_length}) = {P + gen_length} tokens exceed "
+                         f"the model's max_sequence_length {n_max}: shorten the prompt or gen_length")
     steps_per_block = sampling.schedule(gen_length, block_length, steps)
     if threshold is not None:
         threshold = sampling.check_threshold(threshold)
@@ -221,10 +237,6 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
         raise ValueError("compiled= (a compiled model) applies to forward='npu' only")
     if forward == "npu" and kv_cache != "none" and temperature > 0:
         raise ValueError("kv_cache with forward='npu' needs temperature 0 (the whole step on the chip)")
-    mask_id = int(model.config.mask_token_id)
-    device = next(model.parameters()).device
-    prompt = _prompt_tensor(prompt_ids, device)
-    B, P = prompt.shape
     with contextlib.ExitStack() as stack:
         npu = None
         if forward == "npu":

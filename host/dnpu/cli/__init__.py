@@ -31,13 +31,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit status: 0 ok, 1 a check failed, 2 a user mistake (one line on stderr)."""
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit status: 0 ok, 1 a check failed, 2 a user mistake (one line on
+    stderr), 130 stopped by Ctrl-C (one line)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("dnpu: interrupted", file=sys.stderr)
+        return 130
     try:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"dnpu {args.cmd}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dnpu {args.cmd}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader stopped early (`dnpu info | head`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from dnpu import runtime
-from dnpu.cli.common import UsageError, atomic_output, command, one_of, progress_bar, write_json
+from dnpu.cli.common import (UsageError, atomic_output, command, non_negative, one_of, output_file, positive,
+                             progress_bar, write_json)
 from dnpu.cli.gen import add_schedule_args
 from dnpu.compiler import FLOWS
 
@@ -66,7 +67,7 @@ def register(sub) -> None:
     s.add_argument("--backend", default=_BACKEND, help=f"NPU backend: {_BACKEND} (default), "
                    f"{one_of(b for b in runtime.BACKENDS if b != _BACKEND)}")
     s.add_argument("--model", help="model directory (default: the shipped tiny model models/tiny-add)")
-    s.add_argument("--prompts", type=int, default=4, help="held-out prompts of the model's task, one batch "
+    s.add_argument("--prompts", type=positive, default=4, help="held-out prompts of the model's task, one batch "
                                                           "(default 4)")
     add_schedule_args(s)
     s.add_argument("--forward", default="host", choices=("host", "npu"),
@@ -79,13 +80,13 @@ def register(sub) -> None:
     s.add_argument("--config", default="sim", help="hardware profile the NPU backend runs (default sim)")
     s.add_argument("--project-config", dest="project_config", default="asic-2048",
                    help="profile of the analytical projection (default asic-2048)")
-    s.add_argument("--reps", type=int, default=20, help="timed repetitions per step, median (default 20)")
+    s.add_argument("--reps", type=positive, default=20, help="timed repetitions per step, median (default 20)")
     s.add_argument("--no-compile", dest="no_compile", action="store_true", help="skip torch.compile")
-    s.add_argument("--seed", type=int, default=0, help="seed of the held-out prompt draw")
+    s.add_argument("--seed", type=non_negative, default=0, help="seed of the held-out prompt draw")
     s.add_argument("--dtype", default="bf16", help="model dtype: bf16 (default) or fp32")
     s.add_argument("--device", help="torch device of the model (default: cuda when available, else cpu)")
-    s.add_argument("--threads", type=int, help="torch CPU threads (default: 1 for a model on the CPU, where "
+    s.add_argument("--threads", type=positive, help="torch CPU threads (default: 1 for a model on the CPU, where "
                                                "the tiny model gains nothing from more; else torch's)")
-    s.add_argument("--json", help="write the full result to this file")
-    s.add_argument("--plot", help="write a PNG chart to this file")
+    s.add_argument("--json", type=output_file, help="write the full result to this file")
+    s.add_argument("--plot", type=output_file, help="write a PNG chart to this file")
     s.add_argument("--quiet", action="store_true", help="no progress bar on stderr")

@@ -1,9 +1,14 @@
-"""What every `dnpu` command shares: registering a command, the user-error rule, the
-progress bar, atomic output files.
+"""What every `dnpu` command shares: registering a command, the user-error rule, option
+types, the progress bar, atomic output files.
 
 A user mistake (a bad profile, file, option value or checkpoint) is one line on stderr,
 ``dnpu COMMAND: error: ...``, and exit status 2; :func:`dnpu.cli.main` turns
-:data:`USER_ERRORS` into that line. A check that runs and fails exits 1.
+:data:`USER_ERRORS` into that line. A check that runs and fails exits 1. Ctrl-C stops a
+command with one line, ``dnpu COMMAND: interrupted``, and exit status 130.
+
+Output files are checked when the options are parsed (:func:`output_file`), so a run is
+never lost to a path that cannot be written; a command prints its summary before it
+writes the file, and writes it atomically (:func:`atomic_output`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "one_of", "progress_bar", "note",
-           "atomic_output", "write_bytes", "write_json", "print_json"]
+__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "one_of", "positive", "non_negative",
+           "output_file", "output_dir", "progress_bar", "note", "atomic_output", "write_bytes", "write_json",
+           "print_json"]
 
 
 class UsageError(Exception):
@@ -53,6 +59,22 @@ def env_backend() -> str:
         return runtime.backend_name()
     except ValueError:
         return os.environ["DNPU_BACKEND"]
+
+
+def positive(text: str) -> int:
+    """An option's count (``type=positive``): 0 or less would run nothing and pass, so it is refused."""
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return v
+
+
+def non_negative(text: str) -> int:
+    """An option's int that may be 0 (a seed, "never"), never negative."""
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {text}")
+    return v
 
 
 def one_of(names) -> str:
@@ -106,6 +128,49 @@ def note(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- output files
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a file cannot be created or replaced at `path`, or None."""
+    if str(path) == "":
+        return "the path is empty"
+    if path.is_dir():
+        return "it is a directory"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"no directory {parent}" if not parent.exists() else f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"no permission to write in {parent}"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None
+
+
+def output_file(text: str) -> str:
+    """An output file option (``type=output_file``): refused when parsing, before a run whose
+    result it would lose, if the file cannot be written (its directory is missing or not
+    writable, it is a directory or read-only)."""
+    why = _unwritable(Path(text))
+    if why:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {why}")
+    return text
+
+
+def output_dir(text: str) -> str:
+    """An output directory option, created with its parents: refused when parsing if it is a
+    file or its nearest existing ancestor is not a writable directory."""
+    p = Path(text)
+    if str(p) == "":
+        raise argparse.ArgumentTypeError("cannot write an empty path")
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: it is a file, not a directory")
+    up = p.parent if not p.exists() else p
+    while not up.exists():
+        up = up.parent
+    if not up.is_dir() or not os.access(up, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: no permission to write in {up}"
+                                         if up.is_dir() else f"cannot write {text}: {up} is not a directory")
+    return text
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from dnpu import sampling
-from dnpu.cli.common import command, env_backend, one_of, progress_bar, write_json
+from dnpu.cli.common import (UsageError, command, env_backend, non_negative, one_of, output_dir, output_file,
+                             positive, progress_bar, write_json)
 from dnpu.compiler import FLOWS
 from dnpu.generation import FORWARDS, KV_CACHES
 from dnpu.model.kvquant import KV_FORMATS_HELP
@@ -14,9 +15,9 @@ from dnpu.model.kvquant import KV_FORMATS_HELP
 
 def add_schedule_args(s: argparse.ArgumentParser) -> None:
     """The generation schedule: length, blocks, steps, commit rule, KV cache (default: the model's)."""
-    s.add_argument("--gen-length", dest="gen_length", type=int, help="tokens to generate (default: the model's)")
-    s.add_argument("--block-length", dest="block_length", type=int, help="block size (default: the model's)")
-    s.add_argument("--steps", type=int, help="sampling steps over all blocks (default: the model's)")
+    s.add_argument("--gen-length", dest="gen_length", type=positive, help="tokens to generate (default: the model's)")
+    s.add_argument("--block-length", dest="block_length", type=positive, help="block size (default: the model's)")
+    s.add_argument("--steps", type=positive, help="sampling steps over all blocks (default: the model's)")
     s.add_argument("--threshold", type=float, help="Fast-dLLM confidence threshold (default: LLaDA quotas)")
     s.add_argument("--kv-cache", dest="kv_cache", default="none", choices=KV_CACHES)
     s.add_argument("--kv-format", dest="kv_format", default="bf16",
@@ -40,11 +41,11 @@ def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
     s.add_argument("--config", default="sim", help="hardware profile of NPU backends")
     s.add_argument("--temperature", type=float, default=0.0, help="Gumbel noise temperature (0 = greedy)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the noise and of the held-out draw")
+    s.add_argument("--seed", type=non_negative, default=0, help="seed of the noise and of the held-out draw")
     s.add_argument("--dtype", default="bf16", help="model dtype: bf16 (default) or fp32")
     s.add_argument("--device", help="torch device of the model (default: cuda when available, else cpu)")
-    s.add_argument("--threads", type=int, help="CPU threads for the forward (default: torch's)")
-    s.add_argument("--json", help="also write the result to this file")
+    s.add_argument("--threads", type=positive, help="CPU threads for the forward (default: torch's)")
+    s.add_argument("--json", type=output_file, help="also write the result to this file")
 
 
 def load_model(args: argparse.Namespace):
@@ -53,9 +54,8 @@ def load_model(args: argparse.Namespace):
 
     from dnpu.model import load, model_info
 
+    args.backend = sampling.check_choice(args.backend, "--backend", sampling.BACKENDS)   # before the load
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1; got {args.threads}")
         torch.set_num_threads(args.threads)
     model, tok = load(args.model, device=args.device, dtype=args.dtype)
     return model, tok, model_info(args.model)
@@ -154,10 +154,14 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from dnpu.model import load
     from dnpu.model.npu import NpuForward
 
+    out = Path(args.out)
+    if out.exists() and not (out / "manifest.json").is_file():    # before the compile, not after
+        raise UsageError(f"-o {out} exists and is not a compiled model (no manifest.json): refusing to replace it")
     model, tok = load(args.model, device="cpu", dtype="fp32")
-    T = args.seq_len if args.seq_len is not None else model.config.max_sequence_length
-    if T < 1:
-        raise ValueError(f"--seq-len must be at least 1; got {T}")
+    n_max = model.config.max_sequence_length
+    T = args.seq_len if args.seq_len is not None else n_max
+    if T > n_max:
+        raise UsageError(f"--seq-len {T} is longer than the model's max_sequence_length {n_max}")
     try:
         fw = NpuForward.compile(model, T, config=args.config, fmt=args.weights_fmt)
     except CompileError as e:
@@ -166,7 +170,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from dnpu.model import DEFAULT_MODEL_DIR
 
     tokenizer = (src or Path(DEFAULT_MODEL_DIR)) / "tokenizer.json"
-    out = fw.save(args.out, model.config, tokenizer if tokenizer.is_file() else None)
+    try:
+        out = fw.save(out, model.config, tokenizer if tokenizer.is_file() else None)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from e
     p = fw.program
     print(f"{out}: forward of {T} tokens for profile {fw.config.name}, {len(p.kernel.binary) // 4} instructions, "
           f"weights {p.weights_nbytes} bytes ({p.fmt}), MLP chunks of {p.mlp_chunk}, key tile {p.key_tile}")
@@ -179,6 +186,7 @@ def register_compile(sub) -> None:
     s.add_argument("--model", help="model directory (default: the shipped tiny model)")
     s.add_argument("--config", default="sim", help="hardware profile (default sim)")
     s.add_argument("--weights-fmt", dest="weights_fmt", default="e4m3", help="MX format of the linear weights")
-    s.add_argument("--seq-len", dest="seq_len", type=int, help="tokens per forward (default: the model's "
+    s.add_argument("--seq-len", dest="seq_len", type=positive, help="tokens per forward (default: the model's "
                                                                "max_sequence_length)")
-    s.add_argument("-o", "--out", required=True, help="output directory (replaced if it holds a compiled model)")
+    s.add_argument("-o", "--out", required=True, type=output_dir,
+                   help="output directory (replaced if it holds a compiled model)")

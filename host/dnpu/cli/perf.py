@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from dnpu.cli.common import command, write_json
+from dnpu.cli.common import command, output_file, positive, write_json
 from dnpu.compiler import MODES
-
-
-def positive(text: str) -> int:
-    """A positive int option value."""
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
-    return v
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
@@ -23,8 +15,8 @@ def _cmd_project(args: argparse.Namespace) -> int:
     p = project.projection(args.config, B=args.B, L=args.L, V=args.V, mode=args.mode, fmt=args.fmt,
                            gpu=not args.no_gpu, gpu_iters=args.gpu_iters,
                            seq_len=None if args.no_forward else args.seq_len, kv_fmt=args.kv_format)
-    write_json(args.json, p)
     print(project.format_table(p))
+    write_json(args.json, p)
     return 0
 
 
@@ -44,4 +36,4 @@ def register(sub) -> None:
     s.add_argument("--no-forward", action="store_true", help="only the sampling step and the linear layers")
     s.add_argument("--kv-format", help="also the whole step's dual KV cache in this format (bf16, an MX format or "
                                        "baos-<MX format>): a refresh and a later step, their cycles and KV bytes")
-    s.add_argument("--json", help="also write the projection to this file")
+    s.add_argument("--json", type=output_file, help="also write the projection to this file")

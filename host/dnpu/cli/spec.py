@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dnpu.cli.common import UsageError, command, print_json, write_bytes
+from dnpu.cli.common import UsageError, command, output_file, print_json, write_bytes
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -13,7 +13,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     cfg = config.load(args.config)
     if args.json:
-        print_json({"profile": cfg.name, "path": cfg.path, "config_hash": cfg.config_hash,
+        print_json({"profile": cfg.name, "label": cfg.label, "path": cfg.path, "config_hash": cfg.config_hash,
                     "config_hash32": cfg.config_hash32, "isa_version": list(isa.VERSION),
                     "sections": {s: {k: list(v) if isinstance(v, tuple) else v for k, v in kv.items()}
                                  for s, kv in cfg.sections().items()}})
@@ -30,9 +30,11 @@ def address(text: str) -> int:
 
 def _read(path: Path, how: str):
     try:
-        return path.read_text() if how == "text" else path.read_bytes()
+        return path.read_text(encoding="utf-8") if how == "text" else path.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not an assembly text file (not UTF-8 at byte {e.start})") from None
 
 
 def _cmd_asm(args: argparse.Namespace) -> int:
@@ -61,7 +63,7 @@ def register(sub) -> None:
 
     s = command(sub, "asm", _cmd_asm, "assemble a .s file into a program binary")
     s.add_argument("source", help="assembly source")
-    s.add_argument("-o", "--output", help="output binary (default: SOURCE with .bin)")
+    s.add_argument("-o", "--output", type=output_file, help="output binary (default: SOURCE with .bin)")
 
     s = command(sub, "disasm", _cmd_disasm, "disassemble a program binary")
     s.add_argument("binary", help="program binary (32-bit little-endian words)")

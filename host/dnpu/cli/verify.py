@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dnpu.cli.common import (UsageError, command, env_backend, note, print_json, progress_bar,
-                             write_json)
+from dnpu.cli.common import (UsageError, command, env_backend, non_negative, note, output_file, positive,
+                             print_json, progress_bar, write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
 from dnpu.compiler import FLOWS, MODES
 from dnpu.runtime import DEFAULT_BACKEND
@@ -24,8 +24,8 @@ def _cmd_check_sampling(args: argparse.Namespace) -> int:
     with progress_bar(f"check-sampling {args.backend}", unit="case") as bar:
         r = sampling.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
                                   fmt=args.fmt, progress=bar)
-    write_json(args.json, r)
     print_json(r)
+    write_json(args.json, r)
     if r["token_mismatches"] or r["bound_violations"]:
         return _fail("check-sampling", f"{r['token_mismatches']} token mismatches, {r['bound_violations']} "
                                        f"confidence-bound violations; first: {r['first_failure']}")
@@ -50,8 +50,8 @@ def _cmd_check_lockstep(args: argparse.Namespace) -> int:
                                         progress=bar, on_mismatch=on_mismatch)
     except CosimError as e:              # the model cannot be built or loaded
         raise UsageError(str(e)) from e
-    write_json(args.json, r)
     print_json({k: r[k] for k in ("programs", "mismatches", "cycles", "instructions", "outcomes", "wall_s")})
+    write_json(args.json, r)
     if r["mismatches"]:
         return _fail("check-lockstep", f"{r['mismatches']} of {r['programs']} programs diverge "
                                        f"(seed {args.seed}); the first is above")
@@ -101,8 +101,8 @@ def _cmd_check_perf(args: argparse.Namespace) -> int:
     with progress_bar("check-perf", unit="point") as bar:
         r = perf.check_perf(configs, modes=tuple(args.modes.split(",")), flows=tuple(args.flows.split(",")),
                              fmt=args.fmt, seed=args.seed, progress=bar)
-    write_json(args.json, r)
     _print_check_perf(r)
+    write_json(args.json, r)
     if not r["ok"]:
         return _fail("check-perf", f"model error {r['max_abs_error_pct']}% > {r['max_error_allowed_pct']}%")
     return 0
@@ -125,12 +125,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     r = {"task": r["task"], "problems": r["problems"], "exact_match": r["exact_match"], "correct": r["correct"],
          "backend": args.backend, "dtype": dtype_name(model), "settings": settings | {"seed": args.seed},
          "failures": r["failures"]}
-    write_json(args.json, r)
     print(f"{r['task']}: exact match {r['exact_match']:.4f} ({r['correct']}/{r['problems']}) "
           f"sampler {args.backend}, {r['dtype']}, gen_length {settings['gen_length']} "
           f"block_length {settings['block_length']} steps {settings['steps']} kv_cache {settings['kv_cache']}"
           + (f" kv_format {settings['kv_format']}" if settings["kv_format"] != "bf16" else "")
           + (f" threshold {settings['threshold']}" if settings["threshold"] is not None else ""))
+    write_json(args.json, r)
     return 0
 
 
@@ -142,8 +142,8 @@ def _cmd_check_generate(args: argparse.Namespace) -> int:
         r = check_generate(model, tok, task, args.backend, prompts=args.prompts, seed=args.seed,
                            batch=args.batch, progress=bar, **settings)
     r["settings"] = settings | {"seed": args.seed}
-    write_json(args.json, r)
     print_json(r)
+    write_json(args.json, r)
     if r.get("forward") == "npu":
         if r["token_mismatches"]:
             return _fail("check-generate", f"the NPU forward on {args.backend}: {r['npu_vs_emu_mismatches']} "
@@ -162,20 +162,20 @@ def register(sub) -> None:
     s = command(sub, "check-sampling", _cmd_check_sampling,
                 "random sampling steps on a backend against the torch reference")
     s.add_argument("--backend", default=env_backend(), help=f"NPU backend to check (default: $DNPU_BACKEND or {DEFAULT_BACKEND})")
-    s.add_argument("--cases", type=int, default=100, help="random steps to run")
-    s.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
+    s.add_argument("--cases", type=positive, default=100, help="random steps to run")
+    s.add_argument("--seed", type=non_negative, default=0, help="random seed (runs are reproducible)")
     s.add_argument("--config", default="sim", help="hardware profile")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
-    s.add_argument("--json", help="also write the summary to this file")
+    s.add_argument("--json", type=output_file, help="also write the summary to this file")
 
     s = command(sub, "check-lockstep", _cmd_check_lockstep,
                 "random programs on the RTL (Verilator) and the emulator, compared retire by retire")
-    s.add_argument("--programs", type=int, default=100, help="random programs to run (default 100)")
-    s.add_argument("--seed", type=int, default=0, help="generator seed (programs are reproducible)")
+    s.add_argument("--programs", type=positive, default=100, help="random programs to run (default 100)")
+    s.add_argument("--seed", type=non_negative, default=0, help="generator seed (programs are reproducible)")
     s.add_argument("--config", default="sim", help="hardware profile (default sim)")
-    s.add_argument("--json", help="also write the summary to this file")
+    s.add_argument("--json", type=output_file, help="also write the summary to this file")
     s.add_argument("--no-faults", action="store_true", help="no deliberate faults in the programs")
-    s.add_argument("--stress-every", type=int, default=3, metavar="K",
+    s.add_argument("--stress-every", type=non_negative, default=3, metavar="K",
                    help="every K-th program runs under random DRAM back-pressure (0: never; default 3)")
 
     s = command(sub, "check-perf", _cmd_check_perf, "the analytical cycle model against Verilator RTL cycles "
@@ -184,18 +184,18 @@ def register(sub) -> None:
     s.add_argument("--modes", default=",".join(MODES), help="commit modes (default: %(default)s)")
     s.add_argument("--flows", default=",".join(FLOWS), help="flows (default: %(default)s)")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
-    s.add_argument("--seed", type=int, default=0, help="random seed of the logits")
-    s.add_argument("--json", help="write the summary and every point to this file")
+    s.add_argument("--seed", type=non_negative, default=0, help="random seed of the logits")
+    s.add_argument("--json", type=output_file, help="write the summary and every point to this file")
 
     s = command(sub, "check-generate", _cmd_check_generate,
                 "generation on an NPU backend vs the torch sampler, token for token")
     s.add_argument("--task", help="task whose held-out prompts to use (default: the model's)")
-    s.add_argument("--prompts", type=int, default=8, help="prompts (default 8)")
-    s.add_argument("--batch", type=int, default=64, help="prompts per generate call")
+    s.add_argument("--prompts", type=positive, default=8, help="prompts (default 8)")
+    s.add_argument("--batch", type=positive, default=64, help="prompts per generate call")
     add_model_args(s, env_backend())
 
     s = command(sub, "eval", _cmd_eval, "exact-match accuracy of a model on held-out problems of its task")
     s.add_argument("--task", help="task name, e.g. add3 or rev31 (default: the model's)")
-    s.add_argument("--problems", type=int, default=500, help="held-out problems (default 500)")
-    s.add_argument("--batch", type=int, default=250, help="prompts per generate call")
+    s.add_argument("--problems", type=positive, default=500, help="held-out problems (default 500)")
+    s.add_argument("--batch", type=positive, default=250, help="prompts per generate call")
     add_model_args(s, "torch")

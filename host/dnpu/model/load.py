@@ -32,9 +32,18 @@ def pick_device(device=None) -> torch.device:
     """``device`` if given, else CUDA when available, else CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown torch device {device!r}: use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for CUDA but torch.cuda.is_available() is False")
+    if dev.type == "meta":
+        raise ValueError("device 'meta' holds no data: use cpu, cuda or cuda:N")
+    try:        # a device torch knows but this machine lacks (cuda:7 on one GPU, mps off a Mac)
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as e:
+        raise ValueError(f"device {device!r} is not available here: {str(e).splitlines()[0]}") from None
     return dev
 
 
@@ -65,7 +74,13 @@ def _read_weights(d: Path) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
     dup: list[str] = []
     for f in files:
-        for k, v in load_file(str(f)).items():
+        try:
+            loaded = load_file(str(f))
+        except OSError as e:
+            raise CheckpointError(f"cannot read {f}: {e.strerror or e}") from None
+        except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError derives from Exception only
+            raise CheckpointError(f"{f} is not a valid safetensors file (truncated or corrupt?): {e}") from None
+        for k, v in loaded.items():
             if k in tensors:
                 dup.append(f"{k} (again in {f.name})")
             tensors[k] = v
@@ -88,13 +103,21 @@ def load(path=None, *, device=None, dtype=None) -> tuple[LLaDA, Tokenizer]:
     :class:`CheckpointError` naming every missing, unexpected or mis-shaped tensor.
     """
     d = _model_dir(path)
+    cfg_file = d / "config.json"
     try:
-        cfg_dict = json.loads((d / "config.json").read_text())
+        cfg_dict = json.loads(cfg_file.read_text())
     except OSError as e:
-        raise FileNotFoundError(f"cannot read {d / 'config.json'}: {e.strerror}") from e
-    cfg = LLaDAConfig.from_dict(cfg_dict)
-    with torch.device("meta"):
-        model = LLaDA(cfg)
+        raise FileNotFoundError(f"cannot read {cfg_file}: {e.strerror}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_file} is not valid JSON: {e}") from None
+    if not isinstance(cfg_dict, dict):
+        raise CheckpointError(f"{cfg_file} must hold a JSON object; got {type(cfg_dict).__name__}")
+    try:
+        cfg = LLaDAConfig.from_dict(cfg_dict)
+        with torch.device("meta"):
+            model = LLaDA(cfg)
+    except (TypeError, ValueError, ZeroDivisionError) as e:    # a field of the wrong type or value
+        raise CheckpointError(f"{cfg_file}: {e}") from None
     expected = model.expected_shapes()
     tensors = _read_weights(d)
     missing = sorted(set(expected) - set(tensors))

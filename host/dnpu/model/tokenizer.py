@@ -125,8 +125,10 @@ def load_tokenizer(path: str | Path, prefer_hf: bool = True) -> Tokenizer:
         spec = json.loads(p.read_text())
     except OSError as e:
         raise FileNotFoundError(f"cannot read tokenizer {p}: {e.strerror}") from e
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p} is not valid JSON: {e}") from e
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise ValueError(f"{p} is not a tokenizer.json: it needs a JSON object with a \"model\" object")
     hf = None
     if prefer_hf:
         try:
@@ -134,5 +136,13 @@ def load_tokenizer(path: str | Path, prefer_hf: bool = True) -> Tokenizer:
         except ImportError:
             tokenizers = None
         if tokenizers is not None:
-            hf = tokenizers.Tokenizer.from_file(str(p))
-    return Tokenizer(spec, hf)
+            try:
+                hf = tokenizers.Tokenizer.from_file(str(p))
+            except Exception as e:  # noqa: BLE001 - the tokenizers package raises a bare Exception
+                raise ValueError(f"{p} is not a valid tokenizer.json: {e}") from None
+    try:
+        return Tokenizer(spec, hf)
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
+    except (TypeError, KeyError, AttributeError) as e:   # a vocabulary or added token of the wrong shape
+        raise ValueError(f"{p} is not a valid tokenizer.json: {type(e).__name__}: {e}") from None

@@ -42,6 +42,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 from dnpu import compiler
@@ -56,8 +57,8 @@ from dnpu.spec import config as config_mod
 from dnpu.spec.config import Config
 
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "store_mx_cycles", "program",
-           "step", "bound", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles", "matmul_cycles",
-           "matmul_v_cycles", "mm_v_reads", "mm_v_unit_cycles", "MATMUL_EXACT_ROWS"]
+           "step", "bound", "check_positive", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles",
+           "matmul_cycles", "matmul_v_cycles", "mm_v_reads", "mm_v_unit_cycles", "MATMUL_EXACT_ROWS"]
 
 PHASES = ("memory", "vector", "scalar", "control", "matrix")
 
@@ -372,12 +373,21 @@ def _cfg(cfg: Config | str) -> Config:
     return cfg if isinstance(cfg, Config) else config_mod.load(cfg)
 
 
+def check_positive(**values: Any) -> None:
+    """ValueError naming the first value that is not an int >= 1 (a shape of 0 divides by zero
+    further on; a negative one gives negative cycles)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{name} must be a positive int; got {v!r}")
+
+
 def step(cfg: Config | str, B: int, L: int, V: int, mode: str = "topk", flow: str = "fused",
          fmt: str = "e4m3", *, port: str = "rtl", pad: bool = False) -> Estimate:
     """Cycles of one sampling step (`dnpu.compiler.sampling_program`) run as dnpu.sampling.npu runs
     it: the program and its buffers in one allocation at the heap base. pad=True rounds V up to
     a multiple of VLEN and the MX block first (what the compiler requires; the vocabulary is
     padded with logits that never win)."""
+    check_positive(B=B, L=L, V=V)
     c = _cfg(cfg)
     Vp = pad_vocab(c, V) if pad else V
     try:
@@ -395,6 +405,7 @@ def bound(cfg: Config | str, B: int, L: int, V: int, fmt: str = "e4m3") -> dict[
     slower: max(B*L*V/VLEN, bytes/bytes_per_cycle). Also the same with the RTL's one AXI port
     (at most axi.data_width/8 bytes a cycle) as `port_cycles`. A row's bytes are those of V
     rounded up to whole MX blocks."""
+    check_positive(B=B, L=L, V=V)
     c = _cfg(cfg)
     nbytes = B * L * mx.stream_nbytes(-(-V // c.mx.block) * c.mx.block, fmt, c.mx.block)
     vec = B * L * V / c.vector.vlen

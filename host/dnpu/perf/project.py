@@ -79,7 +79,11 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
                seq_len: int | None = None, kv_fmt: str | None = None) -> dict[str, Any]:
     """The projection as a JSON-ready dict (see the module docstring); with `seq_len`, also
     the whole step of LLaDA-8B at that many tokens with a block of L (`forward`; with
-    `kv_fmt`, the steps of a dual KV cache in that format beside it)."""
+    `kv_fmt`, the steps of a dual KV cache in that format beside it). ValueError: a size that
+    is not a positive int."""
+    analytical.check_positive(B=B, L=L, V=V, gpu_iters=gpu_iters)
+    if seq_len is not None:
+        analytical.check_positive(seq_len=seq_len)
     cfg = config_mod.load(config)
     f = cfg.clock.f_clk_mhz
     out: dict[str, Any] = {"config": cfg.name, "B": B, "L": L, "V": V, "mode": mode, "fmt": fmt,
@@ -107,7 +111,7 @@ def projection(config: str = "asic-2048", B: int = 16, L: int = 32, V: int = 126
             if "cycles" in e:
                 e["over_bound"] = e["cycles"] / b["cycles"]
     out["matrix"] = matrix_projection(cfg, B * L, fmt)
-    if seq_len:
+    if seq_len is not None:
         out["forward"] = forward_projection(cfg, seq_len=seq_len, block=min(L, seq_len), fmt=fmt, kv_fmt=kv_fmt)
     out["paper"] = dict(PAPER)
     out["gpu"] = gpu_times(B, L, V, iters=gpu_iters) if gpu else {"available": False, "reason": "not asked (--no-gpu)"}
