@@ -4,6 +4,18 @@ The TOML files are the single source of every hardware parameter. This module
 holds their schema (which keys exist, their types and limits); everything else
 (generated Verilog headers, the emulator, the compiler, the runtime's attach
 check) reads a loaded `Config`.
+
+`load` checks a profile file against everything the RTL, the emulator and the compiler
+assume of it (the key ranges in SCHEMA, `_cross_check`, and the build limits in BUILD_RULES
+and MAX_SRAM_BYTES), so a profile that could not work is refused there, never later: every
+problem is one ConfigError (a ValueError) naming the file, the key and the accepted range.
+SCHEMA's ranges are wider than BUILD_RULES': the performance model's in-memory variants
+(dnpu.perf.analytical.variant) project designs beyond what the RTL builds today.
+
+`Config.label` is the name to report: the profile's name when its config hash is the one
+the RTL headers in hw/rtl/generated were generated from, else the name with the file and
+the first 8 hex digits of its config hash (`sim (modified: /tmp/sim.toml, config
+0172c9a9)`), so an edited copy that keeps `name = "sim"` is never taken for `sim`.
 """
 
 from __future__ import annotations
@@ -16,7 +28,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "HASHED_SECTIONS"]
+__all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "shipped_hash", "sram_bytes", "HASHED_SECTIONS",
+           "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES"]
+
+# The MX format the compiler defaults to everywhere (weights, logits, KV cache): a
+# profile whose prefetch engine cannot decode it cannot run a compiled model.
+REQUIRED_MX_FORMAT = "e4m3"
+# The deepest hardware-loop nesting a compiled program uses (the sampling step's batch and
+# row loops); tests/test_profile_checks.py measures it.
+COMPILER_LOOP_DEPTH = 2
+# All three SRAMs together: 8 times asic-2048's 2 MiB, more than any die this design
+# targets; the emulator and the co-simulation hold every SRAM whole in host memory.
+MAX_SRAM_BYTES = 16 << 20
 
 
 class ConfigError(ValueError):
@@ -157,6 +180,17 @@ class Config:
         return self.profile.name
 
     @property
+    def label(self) -> str:
+        """The name to report: `name` for a profile whose config hash is the one its RTL header
+        was generated from (shipped_hash), else `name (modified: PATH, config HASH8)`, or
+        `name (PATH, config HASH8)` for a name that has no generated header."""
+        ref = shipped_hash(self.name)
+        if ref == self.config_hash:
+            return self.name
+        how = "modified: " if ref is not None else ""
+        return f"{self.name} ({how}{self.path}, config {self.config_hash[:8]})"
+
+    @property
     def matrix_cols(self) -> int:
         """The matrix unit's columns: one output row of a tile is one vector-SRAM row."""
         return self.vector.vlen if self.matrix.rows else 0
@@ -175,7 +209,7 @@ class Config:
         return out
 
     def describe(self) -> str:
-        lines = [f"profile {self.profile.name}: {self.profile.description}",
+        lines = [f"profile {self.label}: {self.profile.description}",
                  f"  file         {self.path}",
                  f"  config_hash  {self.config_hash}  (register CONFIG_HASH = 0x{self.config_hash32:08x})"]
         for s, kv in self.sections().items():
@@ -227,6 +261,10 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a TOML text file (not UTF-8 at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
 
     for s in raw:
         if s not in SCHEMA:
@@ -234,8 +272,10 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
     sections = {}
     for s, keys in SCHEMA.items():
         table = raw.get(s)
-        if not isinstance(table, dict):
+        if table is None:
             raise ConfigError(f"{path}: missing section [{s}]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {s} = {table!r}: must be a section [{s}], not a value")
         for k in table:
             if k not in keys:
                 raise ConfigError(f"{path}: [{s}] unknown key {k!r} (known: {', '.join(keys)})")
@@ -255,6 +295,7 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
 
     cfg = Config(path=str(path), **sections)
     _cross_check(cfg)
+    _build_check(cfg)
     return cfg
 
 
@@ -274,3 +315,63 @@ def _cross_check(cfg: Config) -> None:
             f"most axi.data_width/8 = {cfg.beat_bytes} bytes a cycle")
     if cfg.profile.name != Path(where).stem and Path(where).parent == hw_dir() / "config":
         raise ConfigError(f"{where}: [profile] name = {cfg.profile.name!r} must match the file name")
+
+
+# What a profile file must meet beyond SCHEMA's ranges for the RTL to elaborate and the
+# compiler to run on it: (section, key, accepted, the range as words, why).
+BUILD_RULES: tuple[tuple[str, str, Callable[[Any], bool], str, str], ...] = (
+    ("vector", "vlen", lambda v: 8 <= v <= 2048, "a power of two from 8 to 2048",
+     "the MX decoder and encoder (hw/rtl/mx) need VLEN >= 8; the matrix unit is built up to 2048"),
+    ("ctrl", "loop_depth", lambda v: v >= COMPILER_LOOP_DEPTH, f"an integer from {COMPILER_LOOP_DEPTH} to 16",
+     f"the compiler's sampling programs nest {COMPILER_LOOP_DEPTH} hardware loops"),
+    ("ctrl", "fetch_words", lambda v: v >= 2, "a power of two from 2 to 256",
+     "dnpu_fetch picks a word of a line with log2(fetch_words) >= 1 address bits"),
+    ("mx", "formats", lambda v: REQUIRED_MX_FORMAT in v, f"a list of MX formats that includes {REQUIRED_MX_FORMAT!r}",
+     "the compiler's weights, logits and KV cache default to it"),
+)
+
+
+def sram_bytes(cfg: Config) -> int:
+    """Bytes of the three on-chip SRAMs together (vector rows of VLEN BF16, FP32 and int32 words)."""
+    return cfg.sram.vector_rows * cfg.vector.vlen * 2 + 4 * (cfg.sram.fp_words + cfg.sram.int_words)
+
+
+def _build_check(cfg: Config) -> None:
+    for s, k, ok, accepted, why in BUILD_RULES:
+        v = getattr(getattr(cfg, s), k)
+        if not ok(v):
+            shown = list(v) if isinstance(v, tuple) else v
+            raise ConfigError(f"{cfg.path}: [{s}] {k} = {shown!r}: must be {accepted} ({why})")
+    if (n := sram_bytes(cfg)) > MAX_SRAM_BYTES:
+        raise ConfigError(f"{cfg.path}: [sram] vector_rows, fp_words, int_words: the SRAMs hold {n} bytes "
+                          f"(vector_rows x vlen x 2 + 4 x (fp_words + int_words)); at most {MAX_SRAM_BYTES} "
+                          f"({MAX_SRAM_BYTES >> 20} MiB)")
+
+
+_HASH_LINE = "// config_hash = "
+
+
+def _header_hash(path: Path) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(_HASH_LINE):
+                    return line[len(_HASH_LINE):].strip()
+    except OSError:
+        return None
+    return None
+
+
+def shipped_hash(name: str) -> str | None:
+    """The config hash the RTL header of profile `name` (hw/rtl/generated/dnpu_cfg_<name>.vh,
+    `-` as `_`) was generated from: under hw_dir(), else in the source tree; None when there
+    is no such header."""
+    fname = f"dnpu_cfg_{name.replace('-', '_')}.vh"
+    if not all(c.isalnum() or c == "_" for c in fname[:-3]):
+        return None
+    roots = [hw_dir(), Path(__file__).resolve().parents[3] / "hw"]
+    for root in roots:
+        h = _header_hash(root / "rtl" / "generated" / fname)
+        if h is not None:
+            return h
+    return None

@@ -1,0 +1,149 @@
+"""Profiles are checked at load for everything the RTL and the compiler assume of them, and
+the name a profile is reported by tells an edited copy from the shipped file."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from dnpu.spec import config, isa
+from dnpu.spec.config import ConfigError
+
+from conftest import REPO, dnpu_cli
+
+SIM_TOML = REPO / "hw" / "config" / "sim.toml"
+
+
+def _mutated(tmp_path, old: str, new: str, name: str = "sim.toml"):
+    """sim.toml with each `|`-separated piece of old replaced by the same piece of new."""
+    text = SIM_TOML.read_text()
+    for o, n in zip(old.split("|"), new.split("|"), strict=True):
+        assert o in text, o
+        text = text.replace(o, n, 1)
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("old,new,fragment", [
+    ("vlen = 16 |lanes = 16 |rows = 4 ", "vlen = 4 |lanes = 4 |rows = 2 ", "[vector] vlen = 4: must be a power of two from 8 to 2048"),
+    ("vlen = 16 ", "vlen = 4096 ", "[vector] vlen = 4096: must be a power of two from 8 to 2048"),
+    ("fetch_words = 8", "fetch_words = 1", "[ctrl] fetch_words = 1: must be a power of two from 2 to 256"),
+    ("loop_depth = 4", "loop_depth = 1", "[ctrl] loop_depth = 1: must be an integer from 2 to 16"),
+    ('formats = ["e4m3", ', "formats = [", "[mx] formats = ['e5m2', 'e3m2', 'e2m3', 'e2m1', 'int8']: must be "
+                                           "a list of MX formats that includes 'e4m3'"),
+    ("vector_rows = 1024", "vector_rows = 1048576", "the SRAMs hold 33566720 bytes (vector_rows x vlen x 2 + 4 x (fp_words + int_words)); at most 16777216"),
+    ("int_words = 2048", "int_words = 4194304", "[sram] int_words = 4194304: must be a power of two from 16 to 1048576"),
+])
+def test_profile_that_cannot_work_is_refused_at_load(tmp_path, old, new, fragment):
+    p = _mutated(tmp_path, old, new)
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    msg = str(e.value)
+    assert fragment in msg
+    assert msg.startswith(f"{p}: ")
+    assert "\n" not in msg
+
+
+def test_shipped_profiles_meet_every_build_rule():
+    for name in config.profiles():
+        cfg = config.load(name)
+        for s, k, ok, _accepted, _why in config.BUILD_RULES:
+            assert ok(getattr(getattr(cfg, s), k)), (name, s, k)
+        assert config.sram_bytes(cfg) <= config.MAX_SRAM_BYTES
+        assert cfg.label == name
+
+
+def test_block_larger_than_vlen_is_a_working_profile(tmp_path):
+    # The RTL's MX decoder aligns a block over BLOCK/VLEN rows (sim itself ships 32 > 16).
+    p = _mutated(tmp_path, "block = 32|vlen = 16 |lanes = 16 ", "block = 64|vlen = 8 |lanes = 8 ")
+    cfg = config.load(p)
+    assert (cfg.vector.vlen, cfg.mx.block) == (8, 64)
+
+
+def test_a_value_where_a_section_belongs(tmp_path):
+    q = tmp_path / "y.toml"
+    q.write_text("clock = 3\n" + "\n".join(l for l in SIM_TOML.read_text().splitlines()
+                                          if not l.startswith(("[clock]", "f_clk_mhz"))))
+    with pytest.raises(ConfigError, match=r"clock = 3: must be a section \[clock\], not a value"):
+        config.load(q)
+
+
+def test_binary_and_unreadable_files_are_config_errors(tmp_path):
+    p = tmp_path / "bin.toml"
+    p.write_bytes(b"[profile]\nname = \"\xff\xfe\"\n")
+    with pytest.raises(ConfigError, match=r"bin\.toml: not a TOML text file \(not UTF-8 at byte"):
+        config.load(p)
+    d = tmp_path / "dir.toml"
+    d.mkdir()
+    with pytest.raises(ConfigError, match="no such hardware profile file"):
+        config.load(d)
+
+
+def test_compiled_programs_nest_at_most_the_required_loop_depth():
+    from dnpu.compiler import FLOWS, MODES, sampling_program
+
+    cfg = config.load("sim")
+
+    def depth(binary: bytes) -> int:
+        ends: list[int] = []
+        deepest = 0
+        for i in range(len(binary) // 4):
+            ends = [e for e in ends if e >= i]
+            d = isa.decode(int.from_bytes(binary[4 * i:4 * i + 4], "little"))
+            if d.name in ("C_LOOP", "C_LOOPI"):
+                ends.append(i + d.args["len"])
+                deepest = max(deepest, len(ends))
+        return deepest
+
+    depths = [depth(sampling_program(cfg, 2, 16, 256, m, f).binary) for m in MODES for f in FLOWS]
+    assert max(depths) == config.COMPILER_LOOP_DEPTH
+
+
+def test_label_names_a_modified_copy(tmp_path):
+    assert config.load("sim").label == "sim"
+    same = tmp_path / "same.toml"
+    shutil.copy(SIM_TOML, same)
+    assert config.load(same).label == "sim"              # byte-identical hardware: the shipped sim
+    p = _mutated(tmp_path, "lanes = 16 ", "lanes = 8 ")
+    cfg = config.load(p)
+    assert cfg.name == "sim"
+    assert cfg.label == f"sim (modified: {p}, config {cfg.config_hash[:8]})"
+    assert cfg.describe().splitlines()[0].startswith(f"profile {cfg.label}: ")
+    other = _mutated(tmp_path, 'name = "sim"', 'name = "mine"', "mine.toml")
+    c2 = config.load(other)
+    assert c2.label == f"mine ({other}, config {c2.config_hash[:8]})"
+
+
+def test_label_in_a_hw_copy_compares_with_the_source_trees_headers(hw_copy):
+    p = hw_copy / "config" / "sim.toml"
+    assert config.load("sim").label == "sim"
+    p.write_text(p.read_text().replace("max_burst = 16", "max_burst = 8"))
+    assert config.load("sim").label.startswith(f"sim (modified: {p}, config ")
+
+
+def test_variants_keep_the_wider_projection_ranges():
+    from dnpu.perf import analytical as an
+
+    v = an.variant("asic-2048", vector__vlen=4096, vector__lanes=4096)
+    assert v.vector.vlen == 4096
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (SIM_TOML.read_text().replace('formats = ["e4m3", ', "formats = ["), "must be a list of MX formats that includes"),
+    (b"\x7fELF\x02\x01\x01\x00\xd0\xcf\x11", "not a TOML text file"),
+])
+def test_cli_info_bad_profile_file_is_one_line(tmp_path, content, fragment):
+    p = tmp_path / "p.toml"
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    r = subprocess.run(dnpu_cli() + ["info", "--config", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert str(p) in r.stderr and fragment in r.stderr
+
+
+def test_cli_info_reports_a_modified_profile(tmp_path):
+    p = _mutated(tmp_path, "lanes = 16 ", "lanes = 8 ")
+    out = subprocess.run(dnpu_cli() + ["info", "--config", str(p)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.splitlines()[0].startswith(f"profile sim (modified: {p}, config ")
