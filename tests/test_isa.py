@@ -202,7 +202,10 @@ def test_assemble_syntax():
         ("C_HALT", ()),
     ]
     assert isa.assemble(src) == struct.pack("<8I", *words)
-    assert isa.assemble("") == b"" and isa.assemble("# nothing\n\n") == b""
+    assert isa.assemble_words("") == [] and isa.assemble_words("# nothing\n\n") == []
+    for empty in ("", "# nothing\n\n", "  ; c\n"):
+        with pytest.raises(isa.AsmError, match=r"^e\.s:1:1: no instructions: a program needs at least one"):
+            isa.assemble(empty, "e.s")
 
 
 @pytest.mark.parametrize("src, line, col, frag", [
@@ -286,7 +289,9 @@ def test_disassemble_reassembles(prog, base):
     data = binary(prog)
     lines = isa.disassemble(data, base=base)
     assert len(lines) == len(prog)
-    assert isa.assemble("\n".join(lines)) == data
+    assert struct.pack(f"<{len(prog)}I", *isa.assemble_words("\n".join(lines))) == data
+    if prog:                                  # an empty source is no program
+        assert isa.assemble("\n".join(lines)) == data
     listing = isa.disassemble(data, base=base, addresses=True)
     for k, line in enumerate(listing):
         assert line.startswith(f"{base + 4 * k:08X}:  {struct.unpack_from('<I', data, 4 * k)[0]:08X}  ")

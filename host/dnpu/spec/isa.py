@@ -16,6 +16,13 @@ Assembly syntax, one instruction per line:
 Registers are x0..x15 and f0..f7 (checked against the operand's kind), `imm` operands
 are signed integers (decimal, 0x hex, 0b binary, 0o octal, optional sign), `uimm`
 operands are unsigned. Errors raise AsmError("file:line:col: what is wrong").
+
+A program (`assemble`) has at least one instruction: an empty source (blank lines and
+comments only) is an AsmError, since the NPU would fetch past it (a program stops only at
+C_HALT); `assemble_words` assembles any fragment, an empty one too.
+
+Errors: assemble and assemble_words raise only AsmError, encode only EncodeError, decode,
+class_of and disassemble only DisasmError, all of them IsaError, a ValueError.
 """
 
 from __future__ import annotations
@@ -221,7 +228,7 @@ def _operand_value(ins: Instr, o: Operand, v: object) -> int:
     """An int operand value, or a register/enum name accepted for convenience."""
     if isinstance(v, str):
         s = v.strip()
-        if o.is_reg and s[:1].lower() == o.kind and s[1:].isdigit():
+        if o.is_reg and s[:1].lower() == o.kind and s[1:].isascii() and s[1:].isdigit():
             v = int(s[1:])
         elif o.kind in _t.ENUMS and s.lower() in _t.ENUMS[o.kind]:
             v = _t.ENUMS[o.kind][s.lower()]
@@ -321,9 +328,10 @@ def _parse_int(s: str) -> int | None:
     t = s.replace("_", "")
     sign = -1 if t.startswith("-") else 1
     t = t.lstrip("+-")
-    if t[:2].lower() in ("0x", "0b", "0o"):
-        return sign * int(t, 0)
-    return sign * int(t, 10)
+    try:                        # "0x_" has no digits; 5000 digits pass Python's int limit
+        return sign * int(t, 0 if t[:2].lower() in ("0x", "0b", "0o") else 10)
+    except ValueError:
+        return None
 
 
 def _split_operands(text: str, start_col: int) -> list[tuple[str, int]]:
@@ -439,8 +447,11 @@ def _asm_operand(o: Operand, tok: str, what: str, ln: _Line, labels: dict, fail,
 
 
 def assemble(text: str, filename: str = "<string>") -> bytes:
-    """Assemble source text into a program binary: 32-bit little-endian words."""
+    """Assemble source text into a program binary: 32-bit little-endian words. Raises
+    AsmError for a source error and for a source without instructions."""
     words = assemble_words(text, filename)
+    if not words:
+        raise AsmError(filename, 1, 1, "no instructions: a program needs at least one (it stops at C_HALT)")
     return struct.pack(f"<{len(words)}I", *words)
 
 
