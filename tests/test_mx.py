@@ -58,7 +58,8 @@ NP_DTYPE = {"float32": np.float32, "float64": np.float64, "bfloat16": ml_dtypes.
 UINT = {"float32": np.uint32, "float64": np.uint64, "bfloat16": np.uint16}
 MIN_NORMAL = {"float32": 2.0**-126, "bfloat16": 2.0**-126, "float64": 2.0**-1022}
 # largest exponent e with 2**e finite in the dtype
-MAX_EXP = {"float32": 127, "bfloat16": 127, "float64": 1023}
+# float64 reaches float32's range only: past it quantize raises (test_float64_beyond_float32_range)
+MAX_EXP = {"float32": 127, "bfloat16": 127, "float64": 127}
 BLOCKS = [8, 16, 32, 64]
 BF16_MAX = float(np.array(0x7F7F, np.uint16).view(ml_dtypes.bfloat16).astype(np.float64))
 
@@ -174,6 +175,10 @@ def same_bits32(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def cast(x64: np.ndarray, dtype: str) -> np.ndarray:
+    """x64 in dtype; float64 past float32's range becomes +-inf there too (a NaN block), as
+    quantize refuses finite float64 values of 2**128 or more."""
+    if dtype == "float64":
+        x64 = np.where(np.isfinite(x64) & (np.abs(x64) >= 2.0**128), np.copysign(np.inf, x64), x64)
     with np.errstate(over="ignore"):
         return x64.astype(NP_DTYPE[dtype])
 
@@ -361,15 +366,29 @@ def test_input_subnormal_amax_gives_minimum_scale():
 
 
 def test_scale_clamps_at_254_and_elements_saturate():
+    # int8's emax is 0: float32's top binade needs the largest scale, 2**127.
     x = np.zeros(32)
-    x[0] = 1e300
-    x[1] = -1e300
-    x[2] = 2.0**200
-    q = mx.quantize(x, "e4m3")
+    x[0] = 1.5 * 2.0**127
+    x[1] = -float(np.finfo(np.float32).max)
+    q = mx.quantize(x, "int8")
     assert q.scales[0] == 254
-    assert q.codes[:3].tolist() == [0x7E, 0xFE, 0x7E]
-    assert mx.dequantize(q)[0] == np.inf  # 448 * 2**127 overflows float32
-    assert mx.dequantize_bf16(q)[:2].tolist() == [0x7F7F, 0xFF7F]
+    assert q.codes[:2].tolist() == [96, (-127) & 0xFF]          # 1.5 * 64; -1.98 saturates to -127
+    assert np.isfinite(mx.dequantize(q)).all()
+    assert mx.dequantize_bf16(q)[:2].tolist() == [0x7F40, 0xFF7E]
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+@pytest.mark.parametrize("big", [2.0**128, 1e300, -2.0**200, float(np.finfo(np.float64).max)])
+def test_float64_beyond_float32_range(fmt, big):
+    x = np.zeros(64)
+    x[40] = big
+    with pytest.raises(ValueError, match=r"quantize: block 1 \(elements 32\.\.63 of the flattened input\) "
+                                         r"holds .*beyond the FP32 range \(\|x\| < 2\*\*128\)"):
+        mx.quantize(x, fmt)
+    x[40] = np.nextafter(2.0**128, 0)                          # the largest float64 below: quantized
+    assert mx.quantize(x, fmt).scales[1] == min(254, 127 + 127 - SPEC[fmt][4])
+    x[40] = np.inf                                            # non-finite: a NaN block, no error
+    assert mx.quantize(x, fmt).scales[1] == mx.SCALE_NAN
 
 
 @pytest.mark.parametrize("fmt", FMTS)
@@ -493,7 +512,7 @@ def test_quantize_matches_oracle_random_magnitudes(fmt, dtype, block):
     """Volume: random normals, each block at its own magnitude, wide exponent range."""
     rng = np.random.default_rng(zlib.crc32(f"{fmt}/{dtype}/{block}".encode()))
     nb = 512
-    lo, hi = (-150, 120) if dtype != "float64" else (-1080, 1000)
+    lo, hi = (-150, 120) if dtype != "float64" else (-1080, 120)
     exps = rng.integers(lo, hi, nb)
     exps[: nb // 2] = rng.integers(-20, 20, nb // 2)  # half the blocks at ordinary magnitudes
     x64 = rng.standard_normal((nb, block)) * np.ldexp(1.0, exps)[:, None]

@@ -19,7 +19,10 @@ Numerics (the one definition the emulator and the RTL implement bit for bit):
   bit (e4m3 0x80).  INT8 is two's complement ``c * 2**-6``, codes -127..127
   (no negative zero there: a negative that rounds to zero is 0x00).
 * float64 input is rounded from its float64 bits (never pre-rounded to float32,
-  which could round twice); float32 and bfloat16 inputs work in float32.
+  which could round twice); float32 and bfloat16 inputs work in float32.  A finite
+  float64 value of magnitude 2**128 or more (beyond float32's range, which no NPU
+  tensor leaves) is a ValueError, not a saturated block: the scale could not cover it.
+  NaN and +-Inf still make a NaN block, as on the NPU.
 
 The quantizer is vectorised integer/IEEE bit manipulation in NumPy; it does not
 use ml_dtypes casts (those are the tests' independent oracle).
@@ -277,11 +280,17 @@ def _to_numpy(x) -> np.ndarray:
 # --------------------------------------------------------------------------- quantize
 
 
+# floor(log2 |x|) of the largest finite float32: float64 inputs must stay below 2**128.
+_MAX_LOG2 = 127
+
+
 def quantize(x, fmt: str, block: int = DEFAULT_BLOCK) -> MXArray:
     """Quantize ``x`` to MX format ``fmt`` with ``block`` elements per shared scale.
 
     ``x`` is a float32/float64/bfloat16 NumPy array or torch tensor whose last
     dimension is a multiple of ``block``.  See the module docstring for the rule.
+    Raises ValueError (only) for a bad format, block, dtype or shape, and for a finite
+    float64 value of magnitude 2**128 or more (beyond float32's range).
     """
     f = format_info(fmt)
     block = _check_block(block)
@@ -316,6 +325,16 @@ def quantize(x, fmt: str, block: int = DEFAULT_BLOCK) -> MXArray:
         nan_block = amax >= expmask  # Inf or NaN somewhere in the block
         # floor(log2 amax) from the exponent field; 0 (zero/subnormal) → clamped minimum
         e = (amax >> utype(p)).astype(np.int64) - bias_f - f.emax
+        # Only float64 reaches past float32's binades: there the clamped scale would quietly
+        # saturate the block to a value no NPU tensor (BF16, FP32) holds (inf once dequantized).
+        big = (e + f.emax > _MAX_LOG2) & ~nan_block
+        if big.any():
+            i = int(np.argmax(big))
+            raise ValueError(
+                f"quantize: block {i} (elements {i * block}..{i * block + block - 1} of the flattened "
+                f"input) holds {float(np.abs(arr.reshape(nb, block)[i]).max()):.9g}, beyond the FP32 range "
+                f"(|x| < 2**{_MAX_LOG2 + 1}) that MX scales cover; scale or clip the input first"
+            )
         np.clip(e, -127, 127, out=e)
         scales = (e + 127).astype(np.uint8)
         scales[nan_block] = SCALE_NAN
