@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 __all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "one_of", "positive", "non_negative",
-           "output_file", "output_dir", "progress_bar", "note", "atomic_output", "write_bytes", "write_json",
+           "name_list", "output_file", "output_dir", "progress_bar", "note", "atomic_output", "write_bytes", "write_json",
            "print_json"]
 
 
@@ -75,6 +75,18 @@ def non_negative(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be an int >= 0, got {text}")
     return v
+
+
+def name_list(text: str, option: str, choices=None) -> list[str]:
+    """The comma-separated names of `option`; UsageError when there is none (the run would test
+    nothing and pass) or one is not in `choices`."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"{option} {text!r} names nothing: give one or more, comma-separated")
+    bad = [n for n in names if choices is not None and n not in choices]
+    if bad:
+        raise UsageError(f"{option}: unknown {', '.join(map(repr, bad))}: use {one_of(choices)}")
+    return names
 
 
 def one_of(names) -> str:

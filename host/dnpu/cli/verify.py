@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dnpu.cli.common import (UsageError, command, env_backend, non_negative, note, output_file, positive,
-                             print_json, progress_bar, write_json)
+from dnpu.cli.common import (UsageError, command, env_backend, name_list, non_negative, note, output_file,
+                             positive, print_json, progress_bar, write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
 from dnpu.compiler import FLOWS, MODES
 from dnpu.runtime import DEFAULT_BACKEND
@@ -97,10 +97,11 @@ def _print_check_perf(r: dict) -> None:
 def _cmd_check_perf(args: argparse.Namespace) -> int:
     from dnpu.verify import perf
 
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    configs = name_list(args.configs, "--configs")
+    modes = tuple(name_list(args.modes, "--modes", MODES))
+    flows = tuple(name_list(args.flows, "--flows", FLOWS))
     with progress_bar("check-perf", unit="point") as bar:
-        r = perf.check_perf(configs, modes=tuple(args.modes.split(",")), flows=tuple(args.flows.split(",")),
-                             fmt=args.fmt, seed=args.seed, progress=bar)
+        r = perf.check_perf(configs, modes=modes, flows=flows, fmt=args.fmt, seed=args.seed, progress=bar)
     _print_check_perf(r)
     write_json(args.json, r)
     if not r["ok"]:
