@@ -13,6 +13,7 @@ import sys
 
 from dnpu.cli import bench, gen, perf, spec, verify
 from dnpu.cli.common import USER_ERRORS, Parser
+from dnpu.runtime.errors import DeviceError
 
 MODULES = (spec, gen, verify, perf, bench)
 
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"dnpu {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except DeviceError as e:
+        if e.reason != "attach":
+            raise
+        # a device that cannot be opened (no board build, an unreadable .hwh) is the setup's mistake
+        print(f"dnpu {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dnpu {args.cmd}: interrupted", file=sys.stderr)

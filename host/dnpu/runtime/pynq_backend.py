@@ -87,7 +87,13 @@ class PynqDevice(Device):
                               f"comes from `make generate`, the .bit from the board's Vivado build, see "
                               f"bitstreams/README.md; DNPU_BITSTREAM_DIR moves the folder)",
                               reason="attach", backend="pynq", profile=config.name)
-        self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
+        try:
+            self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
+        except Exception as e:   # pynq's .hwh parser and loader raise many types: one attach error
+            why = (str(e).splitlines() or [repr(e)])[0].removeprefix(f"{hwh}: ")
+            raise DeviceError(f"{hwh}: pynq cannot load the overlay {self.bitfile.name} with this hardware "
+                              f"handoff file ({type(e).__name__}: {why}); regenerate it with `make generate`",
+                              reason="attach", backend="pynq", profile=config.name) from e
         ip = self.overlay.ip_dict.get(IP_NAME)
         if ip is None:
             raise DeviceError(f"{hwh}: no IP {IP_NAME!r} in the overlay (IPs: {', '.join(self.overlay.ip_dict)})",

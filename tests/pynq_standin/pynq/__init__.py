@@ -77,7 +77,18 @@ def _num(s: str) -> int:
 
 def parse_hwh(path: str | Path) -> dict:
     """ip_dict of a .hwh: every MEMRANGE of the processing system's memory map, keyed by the
-    instance's full name, with the fields PYNQ's HWH parser gives."""
+    instance's full name, with the fields PYNQ's HWH parser gives. A file that is not such
+    XML (truncated, not UTF-8, a missing attribute or property, a bad number) raises
+    ValueError naming the file, never another type; OSError when it cannot be read."""
+    try:
+        return _parse_hwh(path)
+    except ET.ParseError as e:
+        raise ValueError(f"{path}: not a well-formed .hwh (XML): {e}") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as e:
+        raise ValueError(f"{path}: not a .hwh of the expected shape: {type(e).__name__}: {e}") from None
+
+
+def _parse_hwh(path: str | Path) -> dict:
     root = ET.parse(path).getroot()
     modules = {m.get("INSTANCE"): m for m in root.iter("MODULE")}
     ps = [m for m in modules.values() if m.get("MODTYPE") in ("processing_system7", "zynq_ultra_ps_e")]
