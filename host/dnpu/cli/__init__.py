@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     stderr), 130 stopped by Ctrl-C (one line)."""
     try:
         args = build_parser().parse_args(argv)
+    except SystemExit as e:     # --help, --version, or an option argparse refused (its one line is out)
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
     except KeyboardInterrupt:
         print("dnpu: interrupted", file=sys.stderr)
         return 130
