@@ -63,7 +63,7 @@ def test_unknown_names():
     with pytest.raises(KeyError, match="did you mean STATUS"):
         csr.offset("STATSU")
     with pytest.raises(KeyError):
-        csr.name_at(0x024)
+        csr.name_at(0x028)
     with pytest.raises(KeyError, match="fields: START"):
         csr.field("CTRL", "GO")
 

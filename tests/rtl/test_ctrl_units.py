@@ -22,6 +22,7 @@ UNITS = {
     "dnpu_fetch": (["ctrl/dnpu_fetch.v"],
                    {"DATA_W": "AXI_DATA_WIDTH", "LINE_WORDS": "CTRL_FETCH_WORDS"}),
     "dnpu_decode": (["ctrl/dnpu_decode.v"], {}),
+    "dnpu_window": (["ctrl/dnpu_window.v"], {}),
     "dnpu_loop_stack": (["ctrl/dnpu_loop_stack.v"], {"DEPTH": "CTRL_LOOP_DEPTH"}),
     "dnpu_fpu": (["ctrl/dnpu_fpu.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp32_reci.v", "fp/dnpu_fp32_rsqrt.v"], {}),
     "dnpu_lsu": (["ctrl/dnpu_lsu.v", "mx/dnpu_mx_dequant.v", "mx/dnpu_mx_lane.v", "mx/dnpu_mx_quant.v",

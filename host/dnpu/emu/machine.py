@@ -27,6 +27,11 @@ _NARGS = csr.REGS["ARG"].count
 _STATUS_BUSY = csr.mask("STATUS", "BUSY")
 _STATUS_DONE = csr.mask("STATUS", "DONE")
 _STATUS_ERROR = csr.mask("STATUS", "ERROR")
+_NWIN = csr.REGS["WIN_BASE"].count
+PERM_R = csr.mask("WIN_PERM", "R")
+PERM_W = csr.mask("WIN_PERM", "W")
+PERM_X = csr.mask("WIN_PERM", "X")
+_PERM_TEXT = {PERM_R: "read", PERM_W: "write", PERM_X: "fetch"}
 
 
 class EmuError(ValueError):
@@ -34,10 +39,11 @@ class EmuError(ValueError):
 
 
 class _Fault(Exception):
-    def __init__(self, cause: ErrCause, msg: str) -> None:
+    def __init__(self, cause: ErrCause, msg: str, addr: int = 0) -> None:
         super().__init__(msg)
         self.cause = cause
         self.msg = msg
+        self.addr = addr            # ERR_ADDR (WINDOW faults)
 
 
 class _HookError(Exception):
@@ -221,6 +227,8 @@ class Core:
         self.fp_words = config.sram.fp_words
         self.int_words = config.sram.int_words
         self.loop_depth = config.ctrl.loop_depth
+        # instruction fetch reads whole lines of ctrl.fetch_words words, whole beats at least
+        self._line = max(4 * config.ctrl.fetch_words, config.beat_bytes)
         self.block = config.mx.block
         self.formats = tuple(config.mx.formats)
         self.mem = Memory(config.axi.addr_width)
@@ -237,7 +245,13 @@ class Core:
         self.status = 0
         self.err_cause = ErrCause.NONE
         self.err_pc = 0
+        self.err_addr = 0
         self.pc = 0
+        # Memory windows [base, limit (inclusive), perm]. The bare emulator starts with one
+        # window granting everything, so programs run without setting any; the runtime's
+        # emu backend programs all of them before every run, as on the RTL, whose power-on
+        # reset disables every window.
+        self.windows = [[0, _M32, PERM_R | PERM_W | PERM_X]] + [[0, 0, 0] for _ in range(_NWIN - 1)]
         self.instret = 0                 # cumulative, like the INSTRET counter
         self.total_bytes_read = 0
         self.total_bytes_written = 0
@@ -294,6 +308,17 @@ class Core:
     def set_f(self, i: int, bits: int) -> None:
         self._f[i] = int(bits) & _M32
 
+    def set_window(self, i: int, base: int | None = None, limit: int | None = None,
+                   perm: int | None = None) -> None:
+        """WIN_BASEi / WIN_LIMITi / WIN_PERMi (those given). Only while the NPU is idle."""
+        if not 0 <= i < _NWIN:
+            raise EmuError(f"window {i}: there are {_NWIN} memory windows")
+        w = self.windows[i]
+        for k, v in enumerate((base, limit, perm)):
+            if v is not None:
+                w[k] = int(v) & (_M32 if k < 2 else PERM_R | PERM_W | PERM_X)
+        self._fetch.clear()           # a word is cached only once its fetch passed the windows
+
     def map(self, addr: int, nbytes: int) -> None:
         """Declare [addr, addr + nbytes) as memory (zero-filled where not yet written)."""
         self.mem.map(addr, nbytes)
@@ -330,6 +355,7 @@ class Core:
         self.status = 0
         self.err_cause = ErrCause.NONE
         self.err_pc = 0
+        self.err_addr = 0
         self.pc = 0
 
     def read_csr(self, name: str) -> int:
@@ -344,6 +370,11 @@ class Core:
             return fixed[key]
         if key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < _NARGS:
             return self.args[int(key[3:])]
+        if key == "ERR_ADDR":
+            return self.err_addr
+        for k, reg in enumerate(("WIN_BASE", "WIN_LIMIT", "WIN_PERM")):
+            if key.startswith(reg) and key[len(reg):].isdigit() and int(key[len(reg):]) < _NWIN:
+                return self.windows[int(key[len(reg):])][k]
         csr.offset(key)                  # KeyError for a name that is no CSR
         return 0
 
@@ -370,6 +401,7 @@ class Core:
         self.status = _STATUS_BUSY
         self.err_cause = ErrCause.NONE
         self.err_pc = 0
+        self.err_addr = 0
         self.pc = self.prog_base
         self._stats = self._new_stats()
         self._trace = [] if trace else None
@@ -391,6 +423,7 @@ class Core:
         return {"classes": dict.fromkeys(isa.CLASSES, 0), "ops": {}, "rd": 0, "wr": 0, "fetch": 0}
 
     def _go(self, max_instructions: int) -> RunResult:
+        self._fault_addr = 0
         self._retired = 0            # set by _loop as it ends, however it ends
         self._jump = None
         try:
@@ -406,6 +439,7 @@ class Core:
         elif status == "fault":
             self.status = _STATUS_ERROR
             self.err_cause, self.err_pc = cause, self.pc
+            self.err_addr = self._fault_addr if cause == ErrCause.WINDOW else 0
         elif status == "budget":
             self.status = _STATUS_BUSY       # the program has not finished
         else:
@@ -434,6 +468,11 @@ class Core:
                     if pc & 3:
                         return "fault", ErrCause.MISALIGNED, f"instruction fetch at 0x{pc:08X} is not " \
                                                              f"4-byte aligned", retired
+                    try:
+                        self._win(pc & ~(self._line - 1), self._line, PERM_X, pc)
+                    except _Fault as f:
+                        self._fault_addr = f.addr
+                        return "fault", f.cause, f"instruction {f.msg}", retired
                     if not mem.is_mapped(pc, 4):
                         return "fault", ErrCause.AXI_READ, f"instruction fetch from unmapped 0x{pc:08X}", retired
                     word = fetch[pc] = mem.word(pc)
@@ -455,6 +494,7 @@ class Core:
                 try:
                     writes = handler(a)
                 except _Fault as f:
+                    self._fault_addr = f.addr
                     return "fault", f.cause, f"{dec.text()}: {f.msg}", retired
                 retired += 1
                 classes[cls] += 1
@@ -498,8 +538,28 @@ class Core:
         if addr % k:
             raise _Fault(ErrCause.MISALIGNED, f"address 0x{addr:08X} is not {k}-byte aligned")
 
+    def _win(self, addr: int, n: int, need: int, at: int | None = None) -> None:
+        """WINDOW unless the whole AXI beats of [addr, addr + n) lie inside one window granting
+        `need` (ERR_ADDR = at, by default addr)."""
+        beat = self.config.beat_bytes
+        lo, last = addr & -beat, (addr + n - 1) | (beat - 1)
+        for base, limit, perm in self.windows:
+            if perm & need == need and base <= lo and last <= limit:
+                return
+        at = addr if at is None else at
+        raise _Fault(ErrCause.WINDOW, f"{_PERM_TEXT[need]} of [0x{lo:08X}, 0x{last:08X}] (whole beats) is "
+                                      f"not inside one memory window granting it", at)
+
+    def _past(self, addr: int, n: int, cause: ErrCause) -> None:
+        """AXI_READ / AXI_WRITE for a range past the top of the address space (no slave
+        answers it), known from the operands: before the window check."""
+        if addr + n > self.mem.limit:
+            raise _Fault(cause, f"[0x{addr:08X}, +{n}) runs past the top of the address space")
+
     def _rd(self, addr: int, n: int) -> np.ndarray | None:
         """n bytes read at addr (None without the data path: checked and counted only)."""
+        self._past(addr, n, ErrCause.AXI_READ)
+        self._win(addr, n, PERM_R)
         if not self.mem.is_mapped(addr, n):
             bad = self.mem.first_unmapped(addr, n)
             raise _Fault(ErrCause.AXI_READ, f"read of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")
@@ -507,6 +567,8 @@ class Core:
         return self.mem.load(addr, n) if self.data_path else None
 
     def _wr_check(self, addr: int, n: int) -> None:
+        self._past(addr, n, ErrCause.AXI_WRITE)
+        self._win(addr, n, PERM_W)
         if not self.mem.is_mapped(addr, n):
             bad = self.mem.first_unmapped(addr, n)
             raise _Fault(ErrCause.AXI_WRITE, f"write of [0x{addr:08X}, +{n}) hits unmapped 0x{bad:08X}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dnpu.emu.machine import _Fault, _op
+from dnpu.emu.machine import PERM_R, _Fault, _op
 from dnpu.spec import matmul
 from dnpu.spec import matrix, mx
 from dnpu.spec import numerics as nm
@@ -111,6 +111,7 @@ class MatrixUnit:
             raise _Fault(ErrCause.SRAM_RANGE, f"matrix output rows [{vd}, {vd + yrows}) overlap the "
                                               f"weight rows [{vw}, {vw + wrows}) it reads")
         if vw is None:
+            self._win(addr, last + span - addr, PERM_R)     # every tile, before any is read
             for t in range(tiles):
                 ta = addr + t * stride
                 self._mx_mapped(ta, span if t == tiles - 1 else self._mx_span(ta, nbytes))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from dnpu.emu.machine import _Fault, _op
+from dnpu.emu.machine import PERM_R, _Fault, _op
 from dnpu.spec import isa, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.csr import ErrCause
@@ -54,7 +54,9 @@ class MemoryUnit:
                          f"multiple of the MX block ({self.block})")
 
     def _mx_mapped(self, addr: int, span: int) -> None:
-        """The stream's whole beats must be mapped (checked after the SRAM range)."""
+        """The stream's whole beats must be inside a readable window, then mapped (checked
+        after the SRAM range)."""
+        self._win(addr, span, PERM_R)
         if not self.mem.is_mapped(addr, span):
             bad = self.mem.first_unmapped(addr, span)
             raise _Fault(ErrCause.AXI_READ, f"MX stream read of [0x{addr:08X}, +{span}) (whole beats) "
@@ -121,7 +123,8 @@ class MemoryUnit:
             try:
                 self._mx_mapped(pa, self._mx_span(pa, nbytes))
             except _Fault as f:
-                raise _Fault(f.cause, f"position {p} of {count} (positions before it written): {f.msg}") from None
+                raise _Fault(f.cause, f"position {p} of {count} (positions before it written): {f.msg}",
+                             f.addr) from None
             raw = self._rd(pa, nbytes)
             if self.data_path:
                 idx, s = self._fused(raw, n, fmt)

@@ -21,6 +21,8 @@ _NARGS = csr.REGS["ARG"].count
 _START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
+_WIN_REGS = ("WIN_BASE", "WIN_LIMIT", "WIN_PERM")
+_NWIN = csr.REGS["WIN_BASE"].count
 
 
 class EmuDevice(Device):
@@ -31,7 +33,13 @@ class EmuDevice(Device):
     def __init__(self, config: Config, **kw) -> None:
         super().__init__(config, **kw)
         self.emu = Emulator(config)
+        self._close_windows()
         self._counts = dict.fromkeys(COUNTERS, 0)
+
+    def _close_windows(self) -> None:
+        """The RTL's power-on state: no window grants anything."""
+        for i in range(_NWIN):
+            self.emu.set_window(i, 0, 0, 0)
 
     # ---- registers -------------------------------------------------------------------------
     def read_csr(self, name: str) -> int:
@@ -50,6 +58,10 @@ class EmuDevice(Device):
             self.emu.prog_base = value
         elif key.startswith("ARG") and key[3:].isdigit() and int(key[3:]) < _NARGS:
             self.emu.args[int(key[3:])] = value
+        elif any(key.startswith(r) and key[len(r):].isdigit() and int(key[len(r):]) < _NWIN for r in _WIN_REGS):
+            r = next(r for r in _WIN_REGS if key.startswith(r))
+            self.emu.set_window(int(key[len(r):]), **{{"WIN_BASE": "base", "WIN_LIMIT": "limit",
+                                                       "WIN_PERM": "perm"}[r]: value})
         elif key == "CTRL":
             if value & _START:
                 raise ValueError("emu: START through write_csr has no budget; use Device.run()")
@@ -72,6 +84,7 @@ class EmuDevice(Device):
         self.emu.soft_reset()
         if hard:
             self._counts = dict.fromkeys(COUNTERS, 0)
+            self._close_windows()
 
     # ---- memory ------------------------------------------------------------------------------
     def _map(self, addr: int, nbytes: int) -> None:

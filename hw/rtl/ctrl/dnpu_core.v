@@ -35,7 +35,10 @@
 // its first group (dnpu_mx_quant), then waits for its last B response too.
 //
 // Fault priority inside one instruction (EXECUTION.md): fetch error, then
-// ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, AXI_READ/AXI_WRITE.
+// ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, WINDOW, AXI_READ/AXI_WRITE.
+// One dnpu_window checks every access before it is issued: the line fill in FETCH (a
+// line outside the windows is never read: the fetch faults WINDOW at PC), dnpu_lsu's
+// transfer otherwise; ERR_ADDR takes the access's first byte on a WINDOW fault.
 // A faulting instruction writes no register and does not retire. PC stays at
 // the faulting (or halting) instruction, like dnpu.emu's PC. A fault or SOFT_RESET
 // resets the dequantizer and the vector unit the cycle after (flush).
@@ -83,6 +86,9 @@ module dnpu_core #(
     input  wire                             soft_reset_i,
     input  wire [31:0]                      prog_base_i,
     input  wire [`DNPU_CSR_ARG_COUNT*32-1:0] args_i,
+    input  wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0] win_base_i,
+    input  wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0] win_limit_i,
+    input  wire [`DNPU_CSR_WIN_BASE_COUNT*3-1:0]  win_perm_i,
 
     // to dnpu_csr
     output wire                             busy_o,
@@ -90,6 +96,7 @@ module dnpu_core #(
     output reg                              error_o,
     output reg  [`DNPU_ERR_W-1:0]           err_cause_o,
     output reg  [31:0]                      err_pc_o,
+    output reg  [31:0]                      err_addr_o,
     output wire [31:0]                      pc_o,
     output reg                              instret_o,
     output reg                              stall_fetch_o,
@@ -211,7 +218,7 @@ module dnpu_core #(
     wire       w_push = in_ex & x_push;
 
     // ---- fetch and decode -----------------------------------------------------------
-    wire        if_valid, if_err, if_stall, if_cmd_valid, if_s_ready;
+    wire        if_valid, if_err, if_stall, if_cmd_valid, if_s_ready, if_win_fault, win_ok;
     wire [31:0] if_instr, if_cmd_addr, if_cmd_beats;
 
     dnpu_fetch #(.DATA_W(DATA_W), .LINE_WORDS(FETCH_WORDS)) u_fetch (
@@ -220,7 +227,7 @@ module dnpu_core #(
         .instr_valid(if_valid), .instr(if_instr), .instr_err(if_err), .stall(if_stall),
         .cmd_valid(if_cmd_valid), .cmd_ready(rd_cmd_ready), .cmd_addr(if_cmd_addr),
         .cmd_beats(if_cmd_beats), .s_valid(rd_valid), .s_data(rd_data), .s_err(rd_err),
-        .s_last(rd_last), .s_ready(if_s_ready));
+        .s_last(rd_last), .s_ready(if_s_ready), .win_ok(win_ok), .win_fault(if_win_fault));
 
     wire [6:0]  op;
     wire [3:0]  f_rd, f_rs1, f_rs2, f_rs3;
@@ -370,7 +377,9 @@ module dnpu_core #(
     // ---- transfers and MX streams -----------------------------------------------------
     wire                   ls_retire, ls_fault, ls_load, ls_store, ls_pref, ls_vec, ls_mat;
     wire [`DNPU_ERR_W-1:0] ls_cause;
-    wire                   ls_done, ls_err, ls_stall_rd, fn_stop;
+    wire                   ls_done, ls_err, ls_stall_rd, fn_stop, fn_stop_win, ls_chk_wr;
+    wire [31:0]            ls_chk_addr;
+    wire [47:0]            ls_chk_end;
     wire [31:0]            fn_stop_pos;
     wire                   ls_int_we, ls_fp_we, ls_vec_we, ls_int_re, ls_fp_re, ls_vec_re;
     wire [SAW-1:0]         ls_addr;
@@ -391,7 +400,8 @@ module dnpu_core #(
         .mm_m(mm_m), .mm_n(mm_n), .mm_k(mm_k),
         .in_load(state == ST_LOAD), .in_store(state == ST_STORE), .in_pref(state == ST_PREF),
         .in_vec(in_vec), .in_mat(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
-        .fn_stop_pos(fn_stop_pos), .stall_rd(ls_stall_rd),
+        .fn_stop_pos(fn_stop_pos), .fn_stop_win(fn_stop_win), .stall_rd(ls_stall_rd),
+        .chk_addr(ls_chk_addr), .chk_end(ls_chk_end), .chk_wr(ls_chk_wr), .win_ok(win_ok),
         .int_we(ls_int_we), .fp_we(ls_fp_we), .vec_we(ls_vec_we),
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
@@ -599,6 +609,9 @@ module dnpu_core #(
             ST_FETCH: if (pc[1:0] != 2'b00) begin          // only via PROG_BASE
                 fault = 1'b1;
                 cause = `DNPU_ERR_MISALIGNED;
+            end else if (if_win_fault) begin
+                fault = 1'b1;
+                cause = `DNPU_ERR_WINDOW;
             end
             ST_EXEC: begin
                 retire = x_retire;
@@ -630,7 +643,7 @@ module dnpu_core #(
                 cause = `DNPU_ERR_AXI_READ;
             end else if (is_fn & fn_stop) begin          // positions before fn_stop_pos written
                 fault = vu_done;
-                cause = `DNPU_ERR_AXI_READ;
+                cause = fn_stop_win ? `DNPU_ERR_WINDOW : `DNPU_ERR_AXI_READ;
             end else begin
                 retire = vu_done;
             end
@@ -725,6 +738,19 @@ module dnpu_core #(
     end
     assign fp_wdata = in_vec ? vu_fs_wdata : sram_wdata;
 
+    // ---- memory windows: the access about to be issued ---------------------------------
+    localparam integer LOG_BB = $clog2(DATA_W / 8);
+    localparam [47:0]  LINE_BYTES = 4 * FETCH_WORDS;
+    wire        chk_fetch = (state == ST_FETCH);
+    wire [31:0] chk_addr  = chk_fetch ? if_cmd_addr : ls_chk_addr;
+    wire [2:0]  chk_need  = chk_fetch ? (3'd1 << `DNPU_CSR_WIN_PERM_X_BIT) :
+                            (ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT));
+
+    dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_window (
+        .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(chk_addr),
+        .end_x(chk_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
+        .ok(win_ok));
+
     // ---- engine commands: line fills (FETCH) and dnpu_lsu's (EXEC, VEC) ---------------
     // A 32-bit byte address on the AXI address bus (ADDR_W >= 32). A function, not a
     // replication: {(ADDR_W-32){..}} would be zero-width, illegal in Verilog-2005.
@@ -758,6 +784,7 @@ module dnpu_core #(
             error_o     <= 1'b0;
             err_cause_o <= `DNPU_ERR_NONE;
             err_pc_o    <= 32'd0;
+            err_addr_o  <= 32'd0;
             mm_m        <= 32'd0;
             mm_n        <= 32'd0;
             mm_k        <= 32'd0;
@@ -806,6 +833,7 @@ module dnpu_core #(
                 error_o     <= 1'b1;
                 err_cause_o <= cause;
                 err_pc_o    <= pc;
+                err_addr_o  <= (cause == `DNPU_ERR_WINDOW) ? (chk_fetch ? pc : ls_chk_addr) : 32'd0;
             end
 
             // -- host control
@@ -816,6 +844,7 @@ module dnpu_core #(
                 error_o     <= 1'b0;
                 err_cause_o <= `DNPU_ERR_NONE;
                 err_pc_o    <= 32'd0;
+                err_addr_o  <= 32'd0;
                 mm_m        <= 32'd0;
                 mm_n        <= 32'd0;
                 mm_k        <= 32'd0;
@@ -829,6 +858,7 @@ module dnpu_core #(
                 error_o     <= 1'b0;
                 err_cause_o <= `DNPU_ERR_NONE;
                 err_pc_o    <= 32'd0;
+                err_addr_o  <= 32'd0;
             end
         end
     end

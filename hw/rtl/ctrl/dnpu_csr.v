@@ -24,8 +24,9 @@
 //    start_o / soft_reset_o / clear_counters_o for exactly one cycle, the cycle
 //    after the write is accepted; bits may be combined. Reads return 0.
 //  - SOFT_RESET is only a pulse for the controller: this block keeps
-//    PROG_BASE, ARGn and the counters (csr.toml: counters and argument
-//    registers are kept).
+//    PROG_BASE, ARGn, the memory windows and the counters (csr.toml: counters
+//    and argument registers are kept). Power-on reset disables every window.
+//  - WIN_PERMn keeps its three permission bits; the others read 0.
 //  - Counters (64 bit): CYCLES counts every cycle, BUSY_CYCLES every cycle with
 //    busy_i, the others one per cycle their strobe is high. CLEAR_COUNTERS sets
 //    every counter to 0 on the same clock edge that raises clear_counters_o:
@@ -83,11 +84,16 @@ module dnpu_csr #(
     input  wire                                            error_i,
     input  wire [`DNPU_ERR_W-1:0]                          err_cause_i,
     input  wire [31:0]                                     err_pc_i,
+    input  wire [31:0]                                     err_addr_i,
     input  wire [31:0]                                     pc_i,
 
     // Program base and arguments (ARGi in bits [32i+31:32i])
     output wire [31:0]                                     prog_base_o,
     output wire [`DNPU_CSR_ARG_COUNT*`DNPU_CSR_DATA_W-1:0] args_o,
+    // Memory windows (window i in bits [32i+31:32i], perm in [3i+2:3i])
+    output wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0]           win_base_o,
+    output wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0]           win_limit_o,
+    output wire [`DNPU_CSR_WIN_BASE_COUNT*3-1:0]            win_perm_o,
 
     // One-cycle event strobes for the performance counters
     input  wire                                            instret_i,
@@ -102,6 +108,7 @@ module dnpu_csr #(
     localparam DW    = `DNPU_CSR_DATA_W;
     localparam NB    = DW / 8;
     localparam NARG  = `DNPU_CSR_ARG_COUNT;
+    localparam NWIN  = `DNPU_CSR_WIN_BASE_COUNT;
     localparam [AW-1:0] WORD_BYTES = NB;
     localparam [1:0] RESP_OKAY = 2'b00;
 
@@ -159,6 +166,17 @@ module dnpu_csr #(
         end
     endfunction
 
+    // Window i's registers at consecutive words from WIN_BASE0 / WIN_LIMIT0 / WIN_PERM0.
+    function [AW-1:0] win_off;
+        input [AW-1:0] first;
+        input integer idx;
+        integer i;
+        begin
+            win_off = first;
+            for (i = 0; i < idx; i = i + 1)
+                win_off = win_off + WORD_BYTES;
+        end
+    endfunction
     function [DW-1:0] merge_bytes;
         input [DW-1:0] old;
         input [DW-1:0] data;
@@ -221,6 +239,8 @@ module dnpu_csr #(
 
     reg  [DW-1:0]      prog_base_q;
     reg  [NARG*DW-1:0] args_q;
+    reg  [NWIN*32-1:0] win_base_q, win_limit_q;
+    reg  [NWIN*3-1:0]  win_perm_q;
     integer wa;
 
     always @(posedge clk) begin
@@ -230,6 +250,7 @@ module dnpu_csr #(
             clear_counters_o <= 1'b0;
             prog_base_q      <= {DW{1'b0}};
             args_q           <= {NARG*DW{1'b0}};
+            win_perm_q       <= {NWIN*3{1'b0}};
         end else begin
             start_o          <= do_start;
             soft_reset_o     <= do_soft_rst;
@@ -239,8 +260,21 @@ module dnpu_csr #(
             for (wa = 0; wa < NARG; wa = wa + 1)
                 if (wr_fire && wr_word == arg_off(wa))
                     args_q[DW*wa +: DW] <= merge_bytes(args_q[DW*wa +: DW], wr_data, wr_strb);
+            for (wa = 0; wa < NWIN; wa = wa + 1)       // the bits sit in byte 0
+                if (wr_fire && wr_word == win_off(`DNPU_CSR_WIN_PERM0, wa) && wr_strb[0])
+                    win_perm_q[3*wa +: 3] <= wr_data[2:0];
+        end
+        // Bases and limits need no reset: a window with perm 0 grants nothing.
+        for (wa = 0; wa < NWIN; wa = wa + 1) begin
+            if (rst_n && wr_fire && wr_word == win_off(`DNPU_CSR_WIN_BASE0, wa))
+                win_base_q[32*wa +: 32] <= merge_bytes(win_base_q[32*wa +: 32], wr_data, wr_strb);
+            if (rst_n && wr_fire && wr_word == win_off(`DNPU_CSR_WIN_LIMIT0, wa))
+                win_limit_q[32*wa +: 32] <= merge_bytes(win_limit_q[32*wa +: 32], wr_data, wr_strb);
         end
     end
+    assign win_base_o  = win_base_q;
+    assign win_limit_o = win_limit_q;
+    assign win_perm_o  = win_perm_q;
 
     assign prog_base_o = prog_base_q;
     assign args_o      = args_q;
@@ -316,12 +350,18 @@ module dnpu_csr #(
             end
             `DNPU_CSR_ERR_CAUSE:   rd_value[`DNPU_ERR_W-1:0] = err_cause_i;
             `DNPU_CSR_ERR_PC:      rd_value = err_pc_i;
+            `DNPU_CSR_ERR_ADDR:    rd_value = err_addr_i;
             `DNPU_CSR_PC:          rd_value = pc_i;
             `DNPU_CSR_PROG_BASE:   rd_value = prog_base_q;
             default:               rd_value = {DW{1'b0}};
         endcase
         for (ra = 0; ra < NARG; ra = ra + 1)
             if (rd_word == arg_off(ra)) rd_value = args_q[DW*ra +: DW];
+        for (ra = 0; ra < NWIN; ra = ra + 1) begin
+            if (rd_word == win_off(`DNPU_CSR_WIN_BASE0, ra))  rd_value = win_base_q[32*ra +: 32];
+            if (rd_word == win_off(`DNPU_CSR_WIN_LIMIT0, ra)) rd_value = win_limit_q[32*ra +: 32];
+            if (rd_word == win_off(`DNPU_CSR_WIN_PERM0, ra))  rd_value = {29'd0, win_perm_q[3*ra +: 3]};
+        end
         for (ra = 0; ra < NCNT; ra = ra + 1) begin
             if (rd_word == cnt_lo_off(ra)) rd_value = cnt_q[64*ra +: 32];
             if (rd_word == cnt_hi_off(ra)) rd_value = cnt_hi_shadow_q[32*ra +: 32];

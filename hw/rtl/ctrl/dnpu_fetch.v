@@ -17,6 +17,11 @@
 // drops the fill's remaining beats). Each word keeps the error flag of the beat it came
 // in, and instr_err reports it only when that word is asked for, so reading ahead past
 // the end of a program (the rest of its last line) is harmless.
+//
+// A line is filled only if the core's memory window check passes for it (win_ok, on
+// cmd_addr and the line's bytes): otherwise there is no read and win_fault tells the core
+// to fault WINDOW at pc. Fills are for pc's own line only, never ahead, so nothing outside
+// the windows is read speculatively.
 
 module dnpu_fetch #(
     parameter integer DATA_W     = 128,  // AXI data bits
@@ -42,7 +47,11 @@ module dnpu_fetch #(
     input  wire [DATA_W-1:0]  s_data,
     input  wire               s_err,
     input  wire               s_last,
-    output wire               s_ready
+    output wire               s_ready,
+
+    // memory windows
+    input  wire               win_ok,       // cmd_addr's line lies in an executable window
+    output wire               win_fault     // pc's line is needed and does not
 );
     localparam integer BB          = DATA_W / 8;            // bytes per beat
     localparam integer WPB         = DATA_W / 32;           // words per beat
@@ -72,7 +81,9 @@ module dnpu_fetch #(
     assign instr       = lbuf[hit_idx];
     assign instr_err   = lerr[hit_idx];
 
-    assign cmd_valid = req & ~flush & (pc[1:0] == 2'b00) & ~hit & ~filling;
+    wire   miss      = req & ~flush & (pc[1:0] == 2'b00) & ~hit & ~filling;
+    assign cmd_valid = miss & win_ok;
+    assign win_fault = miss & ~win_ok;
     wire [31:0] line_addr = {pc_tag, {LOG_LB{1'b0}}};
     assign cmd_addr  = line_addr;
     assign cmd_beats = LINE_BEATS;

@@ -72,6 +72,13 @@
 // without the weight address's alignment and AXI_READ, and SRAM_RANGE for W outside the
 // SRAM or overlapping Y (W = nt rows of K: the stream end's multiplier with stride K).
 //
+// Memory windows (EXECUTION.md): chk_addr / chk_end / chk_wr describe the instruction's
+// access, the core's dnpu_window answers win_ok. In EXEC the window is the last check
+// before the access starts (every operand check passed), so a faulting instruction issues
+// nothing: one command covers the instruction's bytes, M_MM*'s check covers every weight
+// tile at once. H_SAMPLE_FUSED_N checks each position's stream when its command is due,
+// after the top of the address space, as that check (fn_stop_win says which it was).
+//
 // A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
 // cycle after (flush, from the core, which resets the vector unit with it); the engines
 // finish the AXI bursts already issued on their own.
@@ -133,6 +140,13 @@ module dnpu_lsu #(
     output wire                    err,          // LOAD / PREF / H_SAMPLE_FUSED / MAT: AXI_READ; STORE: AXI_WRITE
     output reg                     fn_stop,      // H_SAMPLE_FUSED_N: position fn_stop_pos faulted AXI_READ
     output reg  [31:0]             fn_stop_pos,
+    output reg                     fn_stop_win,  // ... outside the memory windows (WINDOW)
+
+    // the access to check against the memory windows, and the answer (dnpu_window)
+    output wire [31:0]             chk_addr,
+    output wire [47:0]             chk_end,
+    output wire                    chk_wr,
+    input  wire                    win_ok,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
 
     // SRAM requests: LOAD writes words (H_LOAD_V: rows), PREF rows, STORE reads words or rows
@@ -401,6 +415,18 @@ module dnpu_lsu #(
                 ex_mat = 1'b1;                     // commands are issued in MAT
             end
         end
+        if ((x_rd | x_wr | (ex_mat & ~op_mmv)) & ~win_ok) begin
+            ex_fault = 1'b1;
+            ex_cause = `DNPU_ERR_WINDOW;
+            ex_load  = 1'b0;
+            ex_store = 1'b0;
+            ex_pref  = 1'b0;
+            ex_vec   = 1'b0;
+            ex_mat   = 1'b0;
+            x_rd     = 1'b0;
+            x_wr     = 1'b0;
+            x_dq     = 1'b0;
+        end
     end
     wire ex_go = ex & ex_legal & ~soft_reset;
 
@@ -422,9 +448,11 @@ module dnpu_lsu #(
     wire        in_fn   = in_vec & op_fn;
     wire        in_fuse = in_vec & (op_fused | op_fn);
     wire        fn_more = in_fn & (fn_rq != a_rs3) & ~fn_stop;
-    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & ((fn_addr + fn_span) > {13'd0, ADDR_TOP});
+    wire [47:0] fn_top  = fn_addr + fn_span;
+    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & (fn_top > {13'd0, ADDR_TOP});
+    wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
-    wire        fn_rd   = fn_more & ~fn_past & ~fn_err & ~soft_reset;
+    wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
     wire        fn_dqv  = in_fn & (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset;
     reg  [47:0] mt_base;               // M_MM: tile 0's address
     reg  [31:0] mt_count, mt_tile;     // streams in all (G * NT); tile of the next read command
@@ -432,6 +460,12 @@ module dnpu_lsu #(
     wire        mt_rd   = in_mat & (fn_rq != mt_count) & ~mt_err & ~soft_reset;
     wire        mt_dqv  = in_mat & (fn_dq != mt_count) & ~soft_reset;
     wire        in_seq  = in_fn | in_mat;             // one stream per position or tile
+
+    wire [47:0] mm_top48 = (mm_top[80:48] != 33'd0) ? {48{1'b1}} : mm_top[47:0];
+    assign chk_addr = in_fn ? fn_addr[31:0] : (op_mm ? a_rs2 : a_rs1);
+    assign chk_end  = in_fn ? fn_top : (op_mm ? mm_top48 :
+                      ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top)));
+    assign chk_wr   = op_hstore | op_storev | op_smx;
 
     // ---- engines -------------------------------------------------------------------------
     wire             dq_stream = in_pref | in_fuse | in_mat;
@@ -555,6 +589,7 @@ module dnpu_lsu #(
                 fn_bpos   <= 32'd0;
                 fn_bcnt   <= 32'd0;
                 fn_stop   <= 1'b0;
+                fn_stop_win <= 1'b0;
             end
             if (in_fn) begin
                 if (fn_rd & rd_cmd_ready) begin
@@ -574,9 +609,11 @@ module dnpu_lsu #(
                 if (fn_err) begin                  // the first error beat aborts the engine
                     fn_stop     <= 1'b1;
                     fn_stop_pos <= fn_bpos;
-                end else if (fn_past) begin        // no command for this position
+                    fn_stop_win <= 1'b0;
+                end else if (fn_past | fn_wbad) begin   // no command for this position
                     fn_stop     <= 1'b1;
                     fn_stop_pos <= fn_rq;
+                    fn_stop_win <= fn_wbad;
                 end
             end
             if (in_mat) begin

@@ -20,6 +20,7 @@
 `define DNPU_CSR_ERR_PC                          12'h018  // ro: Byte address of the faulting instruction
 `define DNPU_CSR_PC                              12'h01C  // ro: Byte address of the instruction being executed (for diagnosis of a run that does not finish)
 `define DNPU_CSR_PROG_BASE                       12'h020  // rw: Byte address of the program's first instruction in external memory (4-byte aligned)
+`define DNPU_CSR_ERR_ADDR                        12'h024  // ro: After a WINDOW fault, the first byte address the faulting access names (the fetched PC, the instruction's address operand, M_MM*'s weight address, H_SAMPLE_FUSED_N's position stream); 0 after any other fault
 `define DNPU_CSR_ARG0                            12'h040  // rw: Argument registers ARG0..ARG7, read by S_LD_ARG: buffer addresses and sizes
 `define DNPU_CSR_ARG1                            12'h044
 `define DNPU_CSR_ARG2                            12'h048
@@ -45,6 +46,21 @@
 `define DNPU_CSR_STALL_MEM_RD_HI                 12'h0B4
 `define DNPU_CSR_STALL_MEM_WR_LO                 12'h0B8  // ro: Busy cycles a unit waited on the AXI4 write channels
 `define DNPU_CSR_STALL_MEM_WR_HI                 12'h0BC
+`define DNPU_CSR_WIN_BASE0                       12'h0C0  // rw: First byte address of memory window n
+`define DNPU_CSR_WIN_BASE1                       12'h0C4
+`define DNPU_CSR_WIN_BASE2                       12'h0C8
+`define DNPU_CSR_WIN_BASE3                       12'h0CC
+`define DNPU_CSR_WIN_BASE_COUNT                  4
+`define DNPU_CSR_WIN_LIMIT0                      12'h0D0  // rw: Last byte address of memory window n (inclusive: base 0, limit 0xFFFFFFFF is the whole 32-bit address space)
+`define DNPU_CSR_WIN_LIMIT1                      12'h0D4
+`define DNPU_CSR_WIN_LIMIT2                      12'h0D8
+`define DNPU_CSR_WIN_LIMIT3                      12'h0DC
+`define DNPU_CSR_WIN_LIMIT_COUNT                 4
+`define DNPU_CSR_WIN_PERM0                       12'h0E0  // rw: What memory window n grants; 0 (the reset value) disables it
+`define DNPU_CSR_WIN_PERM1                       12'h0E4
+`define DNPU_CSR_WIN_PERM2                       12'h0E8
+`define DNPU_CSR_WIN_PERM3                       12'h0EC
+`define DNPU_CSR_WIN_PERM_COUNT                  4
 
 // Register fields: bit position (and width when wider than 1)
 `define DNPU_CSR_CTRL_START_BIT                  0  // start fetching at PROG_BASE; ignored while busy
@@ -53,6 +69,9 @@
 `define DNPU_CSR_STATUS_BUSY_BIT                 0  // a program is running
 `define DNPU_CSR_STATUS_DONE_BIT                 1  // the last program reached C_HALT; cleared by START
 `define DNPU_CSR_STATUS_ERROR_BIT                2  // the last program faulted: see ERR_CAUSE and ERR_PC; cleared by START or SOFT_RESET
+`define DNPU_CSR_WIN_PERM_R_BIT                  0  // data reads (H_LOAD_*, H_PREFETCH_V, H_SAMPLE_FUSED*, M_MM* weights)
+`define DNPU_CSR_WIN_PERM_W_BIT                  1  // data writes (H_STORE_*, H_STORE_MX)
+`define DNPU_CSR_WIN_PERM_X_BIT                  2  // instruction fetch
 
 // enum err_cause (register ERR_CAUSE)
 `define DNPU_ERR_W                               3
@@ -63,5 +82,6 @@
 `define DNPU_ERR_MISALIGNED                      3'd4  // a memory address not aligned as the instruction requires: 4 bytes, or for an MX stream (H_PREFETCH_V, H_SAMPLE_FUSED) an AXI beat (at least 16 bytes) and a whole number of MX blocks
 `define DNPU_ERR_AXI_READ                        3'd5  // SLVERR or DECERR on an AXI4 read (fetch or data)
 `define DNPU_ERR_AXI_WRITE                       3'd6  // SLVERR or DECERR on an AXI4 write response
+`define DNPU_ERR_WINDOW                          3'd7  // an access (fetch, data read or write) not wholly inside one memory window granting it: see ERR_ADDR
 
 `endif // DNPU_CSR_VH

@@ -3,7 +3,9 @@
 //
 //   s_axil_*  AXI4-Lite slave: the control/status registers (dnpu_csr, map in
 //             docs/CSR.md)
-//   m_axi_*   AXI4 master to memory: instruction fetch, loads and stores.
+//   m_axi_*   AXI4 master to memory: instruction fetch, loads and stores, each
+//             only inside the memory windows the host granted (WIN_* registers;
+//             none after power-on reset), else the NPU faults WINDOW unissued.
 //             INCR bursts of full-width beats (AxSIZE = log2 of the data bytes),
 //             at most `DNPU_CFG_AXI_MAX_BURST beats, never across a 4 KiB
 //             boundary, beat-aligned addresses; several bursts may be in flight
@@ -123,7 +125,9 @@ module dnpu_top (
     wire        start, soft_reset, clear_counters;
     wire        busy, done, error;
     wire [`DNPU_ERR_W-1:0] err_cause;
-    wire [31:0] err_pc, pc, prog_base;
+    wire [31:0] err_pc, err_addr, pc, prog_base;
+    wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0] win_base, win_limit;
+    wire [`DNPU_CSR_WIN_BASE_COUNT*3-1:0]  win_perm;
     wire [`DNPU_CSR_ARG_COUNT*`DNPU_CSR_DATA_W-1:0] args;
     wire        instret, stall_fetch, stall_mem_rd, stall_mem_wr;
 
@@ -145,8 +149,9 @@ module dnpu_top (
         .s_axil_rvalid(s_axil_rvalid), .s_axil_rready(s_axil_rready),
         .start_o(start), .soft_reset_o(soft_reset), .clear_counters_o(clear_counters),
         .busy_i(busy), .done_i(done), .error_i(error), .err_cause_i(err_cause),
-        .err_pc_i(err_pc), .pc_i(pc),
+        .err_pc_i(err_pc), .err_addr_i(err_addr), .pc_i(pc),
         .prog_base_o(prog_base), .args_o(args),
+        .win_base_o(win_base), .win_limit_o(win_limit), .win_perm_o(win_perm),
         .instret_i(instret), .rd_beat_i(rd_beat), .wr_beat_i(wr_beat),
         .stall_fetch_i(stall_fetch), .stall_mem_rd_i(stall_mem_rd), .stall_mem_wr_i(stall_mem_wr));
 
@@ -174,8 +179,9 @@ module dnpu_top (
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .start_i(start), .soft_reset_i(soft_reset), .prog_base_i(prog_base), .args_i(args),
+        .win_base_i(win_base), .win_limit_i(win_limit), .win_perm_i(win_perm),
         .busy_o(busy), .done_o(done), .error_o(error), .err_cause_o(err_cause),
-        .err_pc_o(err_pc), .pc_o(pc),
+        .err_pc_o(err_pc), .err_addr_o(err_addr), .pc_o(pc),
         .instret_o(instret), .stall_fetch_o(stall_fetch), .stall_mem_rd_o(stall_mem_rd),
         .stall_mem_wr_o(stall_mem_wr),
         .rd_cmd_valid(rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(rd_cmd_addr),

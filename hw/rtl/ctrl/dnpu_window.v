@@ -1,0 +1,43 @@
+`default_nettype none
+// dnpu_window: is an AXI4 access wholly inside one memory window that grants it
+// (EXECUTION.md "Memory windows")? Combinational: one instance checks the access about to
+// be issued, whichever unit issues it (the core muxes the fetch unit's line fill and
+// dnpu_lsu's transfer onto it), so the cost is two 32-bit comparisons per window.
+//
+// The access counts in whole AXI beats, as the engines move it: from its first byte
+// rounded down to a beat to its end rounded up to one. A window is [base, limit], limit
+// inclusive, so one window can grant the whole 32-bit address space; a window whose perm
+// lacks a needed bit (perm 0: disabled) grants nothing. An access ending past 2^32 is
+// never inside.
+
+module dnpu_window #(
+    parameter integer N      = 4,       // windows
+    parameter integer LOG_BB = 4        // log2 of the AXI beat's bytes
+) (
+    input  wire [N*32-1:0] base,        // window i's first byte in bits [32i+31:32i]
+    input  wire [N*32-1:0] limit,       // window i's last byte
+    input  wire [N*3-1:0]  perm,        // window i's permissions (WIN_PERM's R, W, X bits)
+    input  wire [31:0]     addr,        // the access's first byte
+    input  wire [47:0]     end_x,       // one past its last byte, exact (> addr)
+    input  wire [2:0]      need,        // the permission it needs (one bit)
+    output wire            ok
+);
+    localparam [47:0] BEAT_M1 = (48'd1 << LOG_BB) - 48'd1;
+
+    wire [31:0] lo   = addr & ~BEAT_M1[31:0];
+    wire [47:0] last = (end_x - 48'd1) | BEAT_M1;
+
+    reg     hit;
+    integer i;
+    always @* begin
+        hit = 1'b0;
+        for (i = 0; i < N; i = i + 1)
+            if (((perm[3*i +: 3] & need) == need) && (base[32*i +: 32] <= lo) &&
+                (last[31:0] <= limit[32*i +: 32]))
+                hit = 1'b1;
+    end
+    assign ok = hit & (last[47:32] == 16'd0);
+
+endmodule
+
+`default_nettype wire
