@@ -100,7 +100,10 @@ def load(path=None, *, device=None, dtype=None) -> tuple[LLaDA, Tokenizer]:
 
     ``device``: default CUDA when available, else CPU. ``dtype``: e.g. ``"bf16"``;
     default: the checkpoint's. The model is in eval mode. Raises
-    :class:`CheckpointError` naming every missing, unexpected or mis-shaped tensor.
+    :class:`CheckpointError` (a ValueError) naming every missing, unexpected or mis-shaped
+    tensor, or the file that is not valid (``config.json``, a truncated or corrupt
+    ``*.safetensors``), ValueError for a bad ``tokenizer.json``, ``device`` or ``dtype``, and
+    FileNotFoundError for a missing directory or file.
     """
     d = _model_dir(path)
     cfg_file = d / "config.json"

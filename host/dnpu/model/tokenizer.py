@@ -117,7 +117,8 @@ class Tokenizer:
 
 
 def load_tokenizer(path: str | Path, prefer_hf: bool = True) -> Tokenizer:
-    """Read ``tokenizer.json`` (a file, or a directory holding one)."""
+    """Read ``tokenizer.json`` (a file, or a directory holding one). FileNotFoundError when it
+    cannot be read; ValueError naming the file when it is not a tokenizer.json."""
     p = Path(path)
     if p.is_dir():
         p = p / "tokenizer.json"
