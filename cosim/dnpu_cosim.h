@@ -7,7 +7,12 @@
  *
  * Conventions: functions returning int give 0 (or a value >= 0) on success and -1 on
  * failure, with the reason in dnpu_cosim_error(handle). dnpu_cosim_create returns NULL
- * on failure; dnpu_cosim_error(NULL) then says why. Not thread-safe: one thread per handle.
+ * on failure; dnpu_cosim_error(NULL) then says why (per thread).
+ *
+ * Threads: handles are independent (each has its own VerilatedContext, DRAM model and error
+ * string), so different handles may be driven from different threads at the same time. One
+ * handle must not be entered by two threads at once: callers serialize its calls (the Python
+ * binding holds a lock per Model).
  */
 #ifndef DNPU_COSIM_H
 #define DNPU_COSIM_H
@@ -71,9 +76,11 @@ DNPU_COSIM_API const char *dnpu_cosim_error(const dnpu_cosim *h);
 
 /* Knobs (set) and statistics (get) by name; unknown names fail. See cosim/README.md:
  * read_latency, write_latency, bytes_per_cycle, max_reads, max_writes, stall_reads_after,
- * stall_writes_after, stress_seed, axil_timeout; get also: cycle, beat_bytes, data_width,
- * addr_width, id_width, max_burst, ar, r, aw, w, b, retired, protocol_errors, regions,
- * pages, wave_open, trace_count, trace_dropped, trace_capacity. */
+ * stall_writes_after, stress_seed, fail_read_at, fail_write_at, fail_resp, fail_addr,
+ * fail_bytes, axil_timeout; get also: cycle, beat_bytes, data_width, addr_width, id_width,
+ * max_burst, ar, r, aw, w, b, retired, protocol_errors, regions, pages, wave_open,
+ * trace_count, trace_dropped, trace_capacity, injected_r, injected_b, stress_ar, stress_r,
+ * stress_aw, stress_w, stress_b, stress_latency. */
 DNPU_COSIM_API int dnpu_cosim_set(dnpu_cosim *h, const char *name, int64_t value);
 DNPU_COSIM_API int dnpu_cosim_get(dnpu_cosim *h, const char *name, int64_t *value);
 

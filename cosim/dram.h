@@ -20,8 +20,13 @@
 // max_reads read bursts and max_writes write bursts are outstanding (AR/AW back-pressure).
 //
 // Test knobs: stall_reads_after = n stops presenting R beats after n more beats (-1 = never),
-// stall_writes_after the same for B responses; stress_seed != 0 draws random READY gaps,
-// random RVALID/BVALID gaps and random extra latency (deterministic per seed).
+// stall_writes_after the same for B responses; stress_seed != 0 draws random gaps on all five
+// channels (ARREADY, RVALID, AWREADY, WREADY, BVALID) and random extra latency per burst
+// (deterministic per seed; stress_* statistics count the cycles each channel was held back).
+// Fault injection: fail_read_at = n answers every beat of the n-th read burst accepted from
+// now with fail_resp (SLVERR or DECERR), fail_write_at the n-th write burst's B response (the
+// burst writes nothing); fail_addr / fail_bytes: every read beat and every strobed write beat
+// touching that window fails the same way until fail_bytes is set back to 0.
 //
 // Protocol checks on the master (counted, the first few described): INCR bursts, full-width
 // size, beat-aligned addresses, at most max_burst beats, no 4 KiB crossing, no address wrap,
@@ -189,6 +194,11 @@ struct Knobs {
     int64_t stall_reads_after = -1;
     int64_t stall_writes_after = -1;
     int64_t stress_seed = 0;
+    int64_t fail_read_at = 0;      // countdown over accepted AR bursts; 0 = off
+    int64_t fail_write_at = 0;     // countdown over accepted AW bursts; 0 = off
+    int64_t fail_resp = 2;         // RESP_SLVERR or RESP_DECERR
+    int64_t fail_addr = 0;         // window [fail_addr, fail_addr + fail_bytes) that always fails
+    int64_t fail_bytes = 0;        // 0 = no window
 };
 
 class Dram {
@@ -211,6 +221,10 @@ public:
     uint64_t last_ar = 0, last_r = 0, last_aw = 0, last_w = 0, last_b = 0;   // 0 = never
     uint64_t n_protocol = 0;
     std::vector<std::string> protocol;   // the first few violations
+    uint64_t injected_r = 0, injected_b = 0;   // R beats / B responses answered by fault injection
+    // Cycles the stress draw held back a READY or VALID the model would otherwise have given.
+    uint64_t stress_ar = 0, stress_r = 0, stress_aw = 0, stress_w = 0, stress_b = 0;
+    uint64_t stress_latency = 0;         // extra latency cycles drawn, all bursts
 
     unsigned beat_bytes() const { return bb_; }
 
@@ -245,7 +259,7 @@ public:
             const uint32_t beats = m.arlen + 1;
             check_burst(cycle, "AR", m.araddr, beats, m.arsize, m.arburst);
             rq_.push_back({m.arid, m.araddr & ~uint64_t(bb_ - 1), beats, 0,
-                           cycle + latency(k.read_latency)});
+                           cycle + latency(k.read_latency), countdown(k.fail_read_at)});
             ++n_ar;
             last_ar = cycle;
         }
@@ -260,7 +274,8 @@ public:
         if (aw_fire) {
             const uint32_t beats = m.awlen + 1;
             check_burst(cycle, "AW", m.awaddr, beats, m.awsize, m.awburst);
-            awq_.push_back({m.awid, m.awaddr & ~uint64_t(bb_ - 1), beats, 0, RESP_OKAY});
+            awq_.push_back({m.awid, m.awaddr & ~uint64_t(bb_ - 1), beats, 0, RESP_OKAY,
+                            countdown(k.fail_write_at), false});
             ++n_aw;
             last_aw = cycle;
         }
@@ -284,12 +299,16 @@ public:
         credit_r_ = std::min(credit_r_ + k.bytes_per_cycle, cap);
         credit_w_ = std::min(credit_w_ + k.bytes_per_cycle, cap);
 
-        out.arready = static_cast<int64_t>(rq_.size()) < k.max_reads && coin(0.7);
+        out.arready = static_cast<int64_t>(rq_.size()) < k.max_reads && coin(0.7, stress_ar);
         if (!out.rvalid && !rq_.empty() && k.stall_reads_after != 0) {
             const Read& f = rq_.front();
-            if (f.due <= cycle + 1 && credit_r_ >= static_cast<int64_t>(bb_) && coin(0.75)) {
+            if (f.due <= cycle + 1 && credit_r_ >= static_cast<int64_t>(bb_) && coin(0.75, stress_r)) {
                 const uint64_t a = f.addr + uint64_t(f.sent) * bb_;
-                if (mem.mapped(a, bb_)) {
+                if (f.fail || in_window(a, bb_)) {
+                    std::memset(out.rdata, 0, bb_);
+                    out.rresp = static_cast<uint32_t>(k.fail_resp);
+                    ++injected_r;
+                } else if (mem.mapped(a, bb_)) {
                     mem.read(a, out.rdata, bb_);
                     out.rresp = RESP_OKAY;
                 } else {
@@ -304,13 +323,14 @@ public:
             }
         }
         const size_t writes = awq_.size() + bq_.size() + (out.bvalid ? 1 : 0);
-        out.awready = static_cast<int64_t>(writes) < k.max_writes && coin(0.7);
-        out.wready = !awq_.empty() && credit_w_ >= static_cast<int64_t>(bb_) && coin(0.7);
+        out.awready = static_cast<int64_t>(writes) < k.max_writes && coin(0.7, stress_aw);
+        out.wready = !awq_.empty() && credit_w_ >= static_cast<int64_t>(bb_) && coin(0.7, stress_w);
         if (!out.bvalid && !bq_.empty() && k.stall_writes_after != 0 && bq_.front().due <= cycle + 1 &&
-            coin(0.75)) {
+            coin(0.75, stress_b)) {
             out.bid = bq_.front().id;
             out.bresp = bq_.front().resp;
             out.bvalid = true;
+            if (bq_.front().injected) ++injected_b;
             bq_.pop_front();
         }
         return ar_fire || r_fire || aw_fire || w_fire || b_fire;
@@ -344,6 +364,11 @@ public:
         s << ", " << bq_.size() + (out.bvalid ? 1 : 0) << " B response(s) pending\n";
         if (k.stall_writes_after == 0)
             s << "writes are stalled: stall_writes_after ran out, no B response is presented\n";
+        if (k.fail_read_at || k.fail_write_at || k.fail_bytes || injected_r || injected_b)
+            s << "fault injection: fail_read_at " << k.fail_read_at << ", fail_write_at " << k.fail_write_at
+              << ", window [" << hex(static_cast<uint64_t>(k.fail_addr)) << ", +" << k.fail_bytes << "), resp "
+              << (k.fail_resp == RESP_DECERR ? "DECERR" : "SLVERR") << "; injected so far: " << injected_r
+              << " R beat(s), " << injected_b << " B response(s)\n";
         s << "handshakes: AR " << n_ar << " (last " << when(last_ar, n_ar) << "), R " << n_r << " (last "
           << when(last_r, n_r) << "), AW " << n_aw << " (last " << when(last_aw, n_aw) << "), W " << n_w
           << " (last " << when(last_w, n_w) << "), B " << n_b << " (last " << when(last_b, n_b) << ")\n";
@@ -355,19 +380,36 @@ public:
     }
 
 private:
-    struct Read { uint32_t id; uint64_t addr; uint32_t beats, sent; uint64_t due; };
-    struct Write { uint32_t id; uint64_t addr; uint32_t beats, got, resp; };
-    struct Resp { uint32_t id, resp; uint64_t due; };
+    struct Read { uint32_t id; uint64_t addr; uint32_t beats, sent; uint64_t due; bool fail; };
+    struct Write { uint32_t id; uint64_t addr; uint32_t beats, got, resp; bool fail, injected; };
+    struct Resp { uint32_t id, resp; uint64_t due; bool injected; };
 
     uint64_t latency(int64_t base) {
         int64_t l = std::max<int64_t>(base, 1);
-        if (k.stress_seed) l += static_cast<int64_t>(rng_() % 17);
+        if (k.stress_seed) {
+            const int64_t extra = static_cast<int64_t>(rng_() % 17);
+            stress_latency += static_cast<uint64_t>(extra);
+            l += extra;
+        }
         return static_cast<uint64_t>(l);
     }
 
-    bool coin(double p) {
+    // A READY/VALID the model would give now: under stress it is held back with
+    // probability 1 - p, and `held` counts the cycles that happened.
+    bool coin(double p, uint64_t& held) {
         if (!k.stress_seed) return true;
-        return std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p;
+        const bool go = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p;
+        if (!go) ++held;
+        return go;
+    }
+
+    // One step of a fail_*_at countdown: true for the burst that brings it to zero.
+    static bool countdown(int64_t& left) { return left > 0 && --left == 0; }
+
+    bool in_window(uint64_t a, uint64_t n) const {
+        if (k.fail_bytes <= 0) return false;
+        const uint64_t lo = static_cast<uint64_t>(k.fail_addr), hi = lo + static_cast<uint64_t>(k.fail_bytes);
+        return a < hi && lo < a + n;
     }
 
     void violation(uint64_t cycle, const std::string& what) {
@@ -414,7 +456,15 @@ private:
         const uint64_t a = f.addr + uint64_t(f.got) * bb_;
         const uint64_t full = bb_ >= 64 ? ~uint64_t(0) : ((uint64_t(1) << bb_) - 1);
         const uint64_t strb = m.wstrb & full;
-        if (strb) {
+        bool injected = f.fail;
+        if (strb && !injected) {
+            for (unsigned i = 0; i < bb_ && !injected; ++i)
+                if ((strb >> i & 1) && in_window(a + i, 1)) injected = true;
+        }
+        if (injected) {
+            if (f.resp == RESP_OKAY) f.resp = static_cast<uint32_t>(k.fail_resp);
+            f.injected = true;
+        } else if (strb) {
             bool ok = mem.mapped(a, bb_);
             if (!ok) {
                 ok = true;
@@ -436,7 +486,7 @@ private:
             violation(cycle, "W: WLAST=" + std::to_string(m.wlast) + " on beat " + std::to_string(f.got) + " of " +
                                  std::to_string(f.beats) + " (burst at " + hex(f.addr) + ")");
         if (last) {
-            bq_.push_back({f.id, f.resp, cycle + latency(k.write_latency)});
+            bq_.push_back({f.id, f.resp, cycle + latency(k.write_latency), f.injected});
             awq_.pop_front();
         }
     }

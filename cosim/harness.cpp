@@ -67,7 +67,8 @@ inline void get_beat(const VlWide<N>& sig, uint8_t* p) {
     std::memcpy(p, &sig.m_storage[0], BB);
 }
 
-std::string g_error;   // why the last dnpu_cosim_create failed
+// Why this thread's last dnpu_cosim_create failed: models may be created on several threads.
+thread_local std::string g_error;
 
 }  // namespace
 
@@ -444,7 +445,13 @@ struct dnpu_cosim {
 };
 
 // ------------------------------------------------------------------------------------
-#define GUARD_BEGIN try {
+// Verilator's $stop/$fatal report to the calling thread's context (Verilated::threadContextp,
+// thread-local, else the context created last): point it at this model's on every entry, so
+// that a model driven from another thread than the one that created it, or beside other
+// models, flags its own context.
+#define GUARD_BEGIN(h)                                \
+    Verilated::threadContextp((h)->ctx.get());        \
+    try {
 #define GUARD_END(h)                                  \
     }                                                 \
     catch (const std::exception& e) {                 \
@@ -472,7 +479,12 @@ dnpu_cosim* dnpu_cosim_create(uint64_t clock_period_ps) {
     }
 }
 
-void dnpu_cosim_destroy(dnpu_cosim* h) { delete h; }
+void dnpu_cosim_destroy(dnpu_cosim* h) {
+    if (!h) return;
+    Verilated::threadContextp(h->ctx.get());   // final() runs the model's final blocks
+    delete h;
+    Verilated::threadContextp(nullptr);        // never leave a dangling context behind
+}
 
 const char* dnpu_cosim_error(const dnpu_cosim* h) { return h ? h->error.c_str() : g_error.c_str(); }
 
@@ -504,13 +516,23 @@ int dnpu_cosim_set(dnpu_cosim* h, const char* name, int64_t v) {
         k.stall_writes_after = v < 0 ? -1 : v;
     } else if (n == "stress_seed") {
         h->dram.set_stress(v);
+    } else if (n == "fail_read_at" || n == "fail_write_at") {
+        (n == "fail_read_at" ? k.fail_read_at : k.fail_write_at) = v < 0 ? 0 : v;
+    } else if (n == "fail_resp") {
+        if (v != RESP_SLVERR && v != RESP_DECERR)
+            return h->fail(n + " = " + std::to_string(v) + ": must be 2 (SLVERR) or 3 (DECERR)"), -1;
+        k.fail_resp = v;
+    } else if (n == "fail_addr" || n == "fail_bytes") {
+        if (v < 0) return h->fail(n + " = " + std::to_string(v) + ": must be >= 0"), -1;
+        (n == "fail_addr" ? k.fail_addr : k.fail_bytes) = v;
     } else if (n == "axil_timeout") {
         if (!positive(v)) return -1;
         h->axil_timeout = v;
     } else {
         h->error = "unknown knob '" + n +
                    "' (knobs: read_latency, write_latency, bytes_per_cycle, max_reads, max_writes, "
-                   "stall_reads_after, stall_writes_after, stress_seed, axil_timeout)";
+                   "stall_reads_after, stall_writes_after, stress_seed, fail_read_at, fail_write_at, "
+                   "fail_resp, fail_addr, fail_bytes, axil_timeout)";
         return -1;
     }
     return 0;
@@ -535,6 +557,19 @@ int dnpu_cosim_get(dnpu_cosim* h, const char* name, int64_t* v) {
     else if (n == "stall_writes_after") *v = k.stall_writes_after;
     else if (n == "stress_seed") *v = k.stress_seed;
     else if (n == "axil_timeout") *v = h->axil_timeout;
+    else if (n == "fail_read_at") *v = k.fail_read_at;
+    else if (n == "fail_write_at") *v = k.fail_write_at;
+    else if (n == "fail_resp") *v = k.fail_resp;
+    else if (n == "fail_addr") *v = k.fail_addr;
+    else if (n == "fail_bytes") *v = k.fail_bytes;
+    else if (n == "injected_r") *v = static_cast<int64_t>(d.injected_r);
+    else if (n == "injected_b") *v = static_cast<int64_t>(d.injected_b);
+    else if (n == "stress_ar") *v = static_cast<int64_t>(d.stress_ar);
+    else if (n == "stress_r") *v = static_cast<int64_t>(d.stress_r);
+    else if (n == "stress_aw") *v = static_cast<int64_t>(d.stress_aw);
+    else if (n == "stress_w") *v = static_cast<int64_t>(d.stress_w);
+    else if (n == "stress_b") *v = static_cast<int64_t>(d.stress_b);
+    else if (n == "stress_latency") *v = static_cast<int64_t>(d.stress_latency);
     else if (n == "ar") *v = static_cast<int64_t>(d.n_ar);
     else if (n == "r") *v = static_cast<int64_t>(d.n_r);
     else if (n == "aw") *v = static_cast<int64_t>(d.n_aw);
@@ -556,33 +591,33 @@ int dnpu_cosim_get(dnpu_cosim* h, const char* name, int64_t* v) {
 }
 
 int dnpu_cosim_reset(dnpu_cosim* h, uint32_t cycles) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     h->reset(cycles);
     return 0;
     GUARD_END(h)
 }
 
 int dnpu_cosim_step(dnpu_cosim* h, uint64_t cycles) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     for (uint64_t i = 0; i < cycles; ++i) h->tick();
     return 0;
     GUARD_END(h)
 }
 
 int dnpu_cosim_csr_write(dnpu_cosim* h, uint32_t offset, uint32_t value) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     return h->csr_write(offset, value);
     GUARD_END(h)
 }
 
 int dnpu_cosim_csr_read(dnpu_cosim* h, uint32_t offset, uint32_t* value) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     return h->csr_read(offset, value);
     GUARD_END(h)
 }
 
 int dnpu_cosim_map(dnpu_cosim* h, uint64_t addr, uint64_t n) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     const uint64_t top = DNPU_COSIM_ADDR_W >= 64 ? ~uint64_t(0) : (uint64_t(1) << DNPU_COSIM_ADDR_W);
     if (addr % BB || n % BB)
         return h->fail("map(" + hex(addr) + ", " + std::to_string(n) + "): regions must start and end on " +
@@ -598,7 +633,7 @@ int dnpu_cosim_map(dnpu_cosim* h, uint64_t addr, uint64_t n) {
 }
 
 int dnpu_cosim_mem_write(dnpu_cosim* h, uint64_t addr, const void* data, uint64_t n) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     Memory& mem = h->dram.mem;
     if (!mem.mapped(addr, n))
         return h->fail("write(" + hex(addr) + ", " + std::to_string(n) + " bytes): " +
@@ -611,7 +646,7 @@ int dnpu_cosim_mem_write(dnpu_cosim* h, uint64_t addr, const void* data, uint64_
 }
 
 int dnpu_cosim_mem_read(dnpu_cosim* h, uint64_t addr, void* data, uint64_t n) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     Memory& mem = h->dram.mem;
     if (!mem.mapped(addr, n))
         return h->fail("read(" + hex(addr) + ", " + std::to_string(n) + "): " +
@@ -625,13 +660,13 @@ int dnpu_cosim_mem_read(dnpu_cosim* h, uint64_t addr, void* data, uint64_t n) {
 
 int dnpu_cosim_run(dnpu_cosim* h, uint32_t ctrl, uint64_t budget, uint64_t watchdog,
                    dnpu_cosim_run_result* res) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     return h->run(ctrl, budget, watchdog, res);
     GUARD_END(h)
 }
 
 int dnpu_cosim_trace_start(dnpu_cosim* h, uint64_t capacity) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     if (capacity > DNPU_COSIM_TRACE_MAX)
         return h->fail("trace_start(" + std::to_string(capacity) + "): at most " +
                        std::to_string(DNPU_COSIM_TRACE_MAX) + " entries"),
@@ -647,7 +682,7 @@ int dnpu_cosim_trace_start(dnpu_cosim* h, uint64_t capacity) {
 }
 
 int64_t dnpu_cosim_trace_read(dnpu_cosim* h, uint64_t first, dnpu_cosim_retire* out, uint64_t n) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     const uint64_t have = h->trace.size();
     if (first > have) return 0;
     const uint64_t k = std::min<uint64_t>(n, have - first);
@@ -657,20 +692,20 @@ int64_t dnpu_cosim_trace_read(dnpu_cosim* h, uint64_t first, dnpu_cosim_retire* 
 }
 
 int dnpu_cosim_wave_open(dnpu_cosim* h, const char* path, uint64_t from_cycle) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     return h->wave_open(path, from_cycle) ? 0 : -1;
     GUARD_END(h)
 }
 
 int dnpu_cosim_wave_close(dnpu_cosim* h) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     h->wave_close();
     return 0;
     GUARD_END(h)
 }
 
 int dnpu_cosim_describe(dnpu_cosim* h, char* buf, uint64_t n) {
-    GUARD_BEGIN
+    GUARD_BEGIN(h)
     const std::string s = h->describe();
     if (buf && n) {
         const size_t k = std::min<uint64_t>(s.size(), n - 1);

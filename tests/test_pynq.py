@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +267,44 @@ def test_cli_check_sampling_through_the_standin(model, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     r = json.loads(out.read_text())
     assert (r["backend"], r["cases"], r["token_mismatches"], r["bound_violations"]) == ("pynq", 2, 0, 0)
+
+
+def test_bad_budgets_are_refused_at_the_call(board):
+    """A board's budget is wall-clock seconds: NaN or infinity would poll forever."""
+    prog = board.load("C_HALT")
+    for bad in (float("nan"), float("inf"), -1.0, 0, 604_800.5, 10**9, "1", True):
+        with pytest.raises(ValueError, match=r"timeout = .*\(0, 604800\] seconds on the pynq backend"):
+            board.run(prog, timeout=bad)
+    assert board.run(prog, timeout=604_800).outcome == "halted"
+
+
+FOREVER = "C_LOOPI 32767, @e\nC_LOOPI 32767, @e\nC_LOOPI 32767, @e\nS_ADDI x1, x1, 1\ne: C_HALT"
+BUSY = csr.mask("STATUS", "BUSY")
+
+
+def test_close_stops_a_busy_npu_before_freeing_the_pool(board):
+    with pytest.raises(DeviceError, match="budget"):
+        board.run(board.load(FOREVER), timeout=0.05)
+    assert board.read_csr("STATUS") & BUSY
+    pool, seen = board.pool, []
+    real = pool.freebuffer
+    pool.freebuffer = lambda: (seen.append(board.mmio.read(csr.offset("STATUS"))), real())[1]
+    board.close()
+    assert len(seen) == 1 and not seen[0] & BUSY, f"STATUS 0x{seen[0]:X} when the pool was freed"
+
+
+def test_close_keeps_the_pool_of_an_npu_that_does_not_stop(board, monkeypatch):
+    """If SOFT_RESET does not take (here: a reset() that writes nothing), the NPU may go on
+    writing the pool: close() must warn and not hand the pool back for reuse."""
+    with pytest.raises(DeviceError, match="budget"):
+        board.run(board.load(FOREVER), timeout=0.05)
+    monkeypatch.setattr(board, "reset", lambda hard=False: None)
+    monkeypatch.setattr(board, "STOP_POLLS", 5)
+    pool, freed = board.pool, []
+    pool.freebuffer = lambda: freed.append(True)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        board.close()
+    text = [str(w.message) for w in rec if w.category is RuntimeWarning]
+    assert len(text) == 2 and "still BUSY after SOFT_RESET" in text[0] and "is not freed" in text[1], text
+    assert freed == [] and board.closed

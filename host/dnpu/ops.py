@@ -64,6 +64,7 @@ from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
+from dnpu.runtime import check_run_info
 
 __all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", "attention", "BACKENDS"]
 
@@ -106,6 +107,7 @@ def linear(x, weight, *, fmt: str = "e4m3", block: int = 32, backend: str = "emu
     config: the hardware profile (default "sim"); it must have a matrix unit for the NPU
     backends. run_info: a list the run's dnpu.runtime.RunInfo is appended to. residual:
     [M, N], rounded to BF16 on entry, added with one rounding (M_MM_RES)."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     if fmt not in mx.FORMATS:
         raise ValueError(f"fmt = {fmt!r}: choose one of {', '.join(mx.FORMATS)}")
@@ -134,6 +136,7 @@ def rms_norm(x, weight, eps: float = 1e-5, *, backend: str = "emu", config: str 
              run_info: list | None = None) -> np.ndarray:
     """y = x / sqrt(mean(x²) + eps) · weight over the rows of x [M, D] on `backend`; see the
     module docstring. Returns [M, D] float32 holding BF16 values."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     xa = _array("x", x)
     ga = np.asarray(weight.detach().cpu().float().numpy() if hasattr(weight, "detach") else weight, np.float64)
@@ -202,6 +205,7 @@ def swiglu(gate, up, *, backend: str = "emu", config: str | Config | None = None
            run_info: list | None = None) -> np.ndarray:
     """h = silu(gate) · up elementwise over [M, F] on `backend`; see the module docstring.
     Returns [M, F] float32 holding BF16 values."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     ga, ua = _array("gate", gate), _array("up", up)
     if ga.shape != ua.shape:
@@ -229,6 +233,7 @@ def rope(x, cos, sin, n_heads: int, *, backend: str = "emu", config: str | Confi
          run_info: list | None = None) -> np.ndarray:
     """Rotate-half RoPE of x [L, n_heads * head_dim] on `backend`; see the module docstring.
     Returns [L, n_heads * head_dim] float32 holding BF16 values."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     xa, ca, sa = _array("x", x), _array("cos", cos), _array("sin", sin)
     L, d = xa.shape
@@ -262,6 +267,7 @@ def embedding(ids, table, *, backend: str = "emu", config: str | Config | None =
               run_info: list | None = None) -> np.ndarray:
     """table[ids] on `backend`; see the module docstring. ids: L token ids (1-D, integers in
     [0, V)). Returns [L, D] float32 holding BF16 values."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     ta = _array("table", table)
     V, D = ta.shape
@@ -291,6 +297,7 @@ def attention(q, k, v, *, backend: str = "emu", config: str | Config | None = No
               run_info: list | None = None) -> np.ndarray:
     """softmax(q kᵀ / sqrt(hd)) v per head on `backend`; see the module docstring.
     q [H, n, hd], k and v [H, T, hd]. Returns [H, n, hd] float32 holding BF16 values."""
+    check_run_info(run_info)
     cfg = _profile(config, backend)
     qa, ka, va = (_array(name, t, "[heads, rows, head_dim]") for name, t in (("q", q), ("k", k), ("v", v)))
     H, n, hd = qa.shape

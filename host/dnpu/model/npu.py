@@ -346,6 +346,7 @@ class NpuForward:
     def _go(self, dev, prog: ForwardProgram, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool):
         from dnpu import runtime
 
+        runtime.check_run_info(run_info)
         ids = np.asarray(ids)
         E, T = self.embedding_size, self.seq_len
         if ids.shape != (T,):
@@ -393,6 +394,7 @@ def forward(model, ids, *, backend: str = "emu", config: str | Config | None = N
     profile and format; `run_info` collects one RunInfo per sequence."""
     from dnpu import runtime
 
+    runtime.check_run_info(run_info)
     cfg = config_mod.load(config or "sim") if not isinstance(config, Config) else config
     a = np.asarray(ids.detach().cpu().numpy() if hasattr(ids, "detach") else ids)
     if a.ndim == 1:

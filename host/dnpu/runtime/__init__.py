@@ -11,7 +11,12 @@
 `open` attaches: it reads ID, ISA_VERSION and CONFIG_HASH over the register interface and
 refuses a device that is not the one the host expects (AttachError). Every run is bounded:
 a fault, a budget or watchdog stop raises DeviceError with PC, STATUS, ERR_CAUSE, ERR_PC,
-counters and bytes moved.
+counters and bytes moved; a budget that is not a valid bound (NaN, infinite, zero, negative,
+too large for the backend) is a ValueError at the call.
+
+A Device may be shared between threads: every operation holds the device's lock
+(`dev.lock`, re-entrant), so concurrent callers take turns; `with dev.lock:` makes a
+sequence of calls atomic. Separate devices run in parallel.
 
 Backends: `emu` (dnpu.emu, the functional emulator), `verilator` (the RTL in the C++
 co-simulation harness of cosim/, built and cached on first use) and `pynq` (the NPU on a
@@ -25,11 +30,12 @@ import os
 
 from dnpu.spec import config as _config
 from dnpu.spec.config import Config
-from dnpu.runtime.device import ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, Retire, RunInfo
+from dnpu.runtime.device import (ALIGN, HEAP_BASE, HEAP_SIZE, Buffer, Device, Retire, RunInfo,
+                                 check_run_info)
 from dnpu.runtime.errors import AttachError, DeviceError
 
 __all__ = ["open", "backend_name", "Device", "Buffer", "RunInfo", "Retire", "DeviceError", "AttachError", "BACKENDS",
-           "DEFAULT_BACKEND", "ALIGN", "HEAP_BASE", "HEAP_SIZE"]
+           "DEFAULT_BACKEND", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "check_run_info"]
 
 BACKENDS = ("emu", "verilator", "pynq")
 DEFAULT_BACKEND = "emu"
@@ -58,9 +64,10 @@ def open(backend: str | None = None, config: str | os.PathLike | Config = "sim",
     expect_config  the profile the host expects to find (default: config); attach refuses a
                    device whose CONFIG_HASH differs from it
     **kw           backend options: heap_base, heap_size (emu, verilator); verilator: watchdog, cache_dir,
-                   rebuild, build_log, and the DRAM knobs read_latency, write_latency,
+                   rebuild, build_log, build_timeout, and the DRAM knobs read_latency, write_latency,
                    bytes_per_cycle, max_reads, max_writes, stress_seed, stall_reads_after,
-                   stall_writes_after; pynq: board (default: the profile's name), bitstreams
+                   stall_writes_after, fail_read_at, fail_write_at, fail_resp, fail_addr,
+                   fail_bytes; pynq: board (default: the profile's name), bitstreams
                    (default $DNPU_BITSTREAM_DIR or bitstreams/), download, heap_size (the
                    pynq.allocate pool, default 32 MiB), poll_interval (s)
     """

@@ -3,12 +3,24 @@
 A backend supplies the primitives (register access, memory map/write/read, one run,
 counters, reset); this module does the rest the same way for all of them: attach checks,
 allocation, program loading, the run protocol and error reports.
+
+Threads: a Device may be shared. Every public operation (run, load, alloc, a buffer's
+read/write/free, register access, counters, reset, close, and the backends' own, e.g.
+set_dram) holds the device's lock (a threading.RLock, `dev.lock`), so concurrent callers
+take turns, one whole operation each. A sequence that must not be interleaved with other
+threads' calls (a run and the counters() read after it) holds `with dev.lock:` around it.
+Separate devices are independent and run in parallel.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
+import math
+import numbers
+import threading
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -18,9 +30,9 @@ from dnpu.spec.config import Config
 # ALIGN: every buffer is aligned and sized to the widest AXI beat (EXECUTION.md).
 from dnpu.spec.mx import PACK_ALIGN as ALIGN
 from dnpu.runtime.errors import AttachError, DeviceError
-from dnpu.runtime import windows as _windows
 
-__all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT"]
+__all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT",
+           "U64_MAX", "check_count", "check_run_info"]
 
 _NARGS = csr.REGS["ARG"].count
 HEAP_BASE = 0x0100_0000         # below it nothing is mapped: a null pointer faults
@@ -29,6 +41,32 @@ HEAP_SIZE = 0x4000_0000         # 1 GiB of device address space (memory is spars
 _BUSY = csr.mask("STATUS", "BUSY")
 _M32 = 0xFFFF_FFFF
 TRACE_DEFAULT = 1 << 20         # retires a run(trace=True) records at most
+U64_MAX = (1 << 64) - 1         # cycle and instruction budgets are counted in 64 bits
+
+
+def check_count(name: str, value, lo: int, hi: int, unit: str = "") -> int:
+    """`value` as an int in [lo, hi], else ValueError naming `name` and the range. Integral
+    floats (1e6) are accepted; NaN, infinities, fractions, bools and non-numbers are not."""
+    rng = f"[{lo}, {'2**64 - 1' if hi == U64_MAX else hi}]" + (f" {unit}" if unit else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} = {value!r}: must be a whole number in {rng}")
+    if not isinstance(value, numbers.Integral):
+        f = float(value)
+        if not (math.isfinite(f) and f.is_integer()):
+            raise ValueError(f"{name} = {value!r}: must be a whole number in {rng}")
+    v = int(value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} = {value!r}: out of range, must be in {rng}")
+    return v
+
+
+def check_run_info(run_info, where: str = "run_info"):
+    """`run_info` if it is None or a list-like (something with append) that a RunInfo can be
+    appended to; a TypeError now, before any work, instead of an AttributeError after the run."""
+    if run_info is not None and not callable(getattr(run_info, "append", None)):
+        raise TypeError(f"{where} = {run_info!r}: must be a list (each run's dnpu.runtime.RunInfo is "
+                        f"appended to it) or None, not {type(run_info).__name__}")
+    return run_info
 
 
 class Retire(NamedTuple):
@@ -123,22 +161,25 @@ class Buffer:
     def write(self, data, offset: int = 0) -> None:
         """Copy bytes (bytes, bytearray, memoryview or a NumPy array's raw bytes) in at `offset`."""
         raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(memoryview(data).cast("B"))
-        self._span(int(offset), len(raw), "write")
-        self.device._write(self.addr + int(offset), raw)
+        with self.device.lock:
+            self._span(int(offset), len(raw), "write")
+            self.device._write(self.addr + int(offset), raw)
 
     def read(self, n: int | None = None, offset: int = 0) -> bytes:
         """`n` bytes from `offset` (default: to the end of the buffer)."""
         offset = int(offset)
         n = self.nbytes - offset if n is None else int(n)
-        self._span(offset, n, "read")
-        return self.device._read(self.addr + offset, n)
+        with self.device.lock:
+            self._span(offset, n, "read")
+            return self.device._read(self.addr + offset, n)
 
     def free(self) -> None:
         """Give the range back to the allocator (idempotent). The memory stays mapped until
         a later alloc reuses it: a program that still uses it does not fault."""
-        if not self._freed:
-            self._freed = True
-            self.device._release(self)
+        with self.device.lock:
+            if not self._freed:
+                self._freed = True
+                self.device._release(self)
 
 
 class _Heap:
@@ -188,6 +229,29 @@ def _addr(x) -> int:
     return v
 
 
+# Methods that run under the device's lock, wherever a class defines them (a backend's
+# overrides and its own public operations included): see the module docstring.
+_SERIALIZED = ("read_csr", "write_csr", "counters", "reset", "close", "attach", "alloc", "load", "status", "run",
+               "error", "_map", "_write", "_read", "_release", "set_dram", "dram", "describe")
+
+
+def _serialize(cls) -> None:
+    for name in _SERIALIZED:
+        fn = cls.__dict__.get(name)
+        if fn is None or not callable(fn) or getattr(fn, "_dnpu_locked", False):
+            continue
+
+        def make(fn):
+            @functools.wraps(fn)
+            def locked(self, *a, **kw):
+                with self._lock:
+                    return fn(self, *a, **kw)
+            locked._dnpu_locked = True
+            return locked
+
+        setattr(cls, name, make(fn))
+
+
 class Device:
     """One NPU. Use `dnpu.runtime.open(...)`, which builds the backend and attaches.
 
@@ -198,12 +262,30 @@ class Device:
             out.read(64); dev.counters()
 
     Backend primitives (subclasses): read_csr, write_csr, counters, reset, _map, _write,
-    _read, _run, _close, _bytes_moved; class attributes backend, default_budget, budget_unit.
+    _read, _run, _close, _bytes_moved; class attributes backend, default_budget, budget_unit,
+    max_budget. Safe to share between threads (module docstring): public operations hold
+    `lock`.
     """
 
     backend = "?"
     default_budget = 10_000_000
     budget_unit = "cycles"
+    max_budget = U64_MAX            # the largest run budget the backend's counter holds
+
+    def __new__(cls, *args, **kw):
+        self = super().__new__(cls)
+        # Before any __init__ runs: backends touch the device before Device.__init__.
+        self._lock = threading.RLock()
+        return self
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        _serialize(cls)
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The device's lock (re-entrant): hold it to make several operations one."""
+        return self._lock
 
     def __init__(self, config: Config, *, expect_config: Config | None = None,
                  heap_base: int = HEAP_BASE, heap_size: int = HEAP_SIZE) -> None:
@@ -266,13 +348,38 @@ class Device:
         self.close()
 
     def close(self) -> None:
-        """Release the device (idempotent); its buffers become unusable."""
+        """Release the device (idempotent); its buffers become unusable. A program still
+        running (a run stopped by its budget or watchdog) is stopped first by SOFT_RESET, so
+        that the NPU does not go on reading and writing memory that is being released."""
         if not self._closed:
-            self._closed = True
-            for b in list(self._buffers.values()):
-                b._freed = True
-            self._buffers.clear()
-            self._close()
+            try:
+                self._left_running = not self._stop()
+            finally:
+                self._closed = True
+                for b in list(self._buffers.values()):
+                    b._freed = True
+                self._buffers.clear()
+                self._close()
+
+    _left_running = False          # close() could not stop the NPU (the backend decides what to keep)
+    STOP_POLLS = 1000              # STATUS reads close() waits for BUSY to drop after SOFT_RESET
+
+    def _stop(self) -> bool:
+        """SOFT_RESET a busy NPU and wait (bounded) until it is idle; False if it stays busy."""
+        try:
+            if not self.read_csr("STATUS") & _BUSY:
+                return True
+            self.reset()
+            for _ in range(self.STOP_POLLS):
+                if not self.read_csr("STATUS") & _BUSY:
+                    return True
+        except Exception as e:      # an unreadable device: release it all the same
+            warnings.warn(f"closing the {self.backend} device: could not check or stop the NPU ({e})",
+                          RuntimeWarning, stacklevel=4)
+            return False
+        warnings.warn(f"closing the {self.backend} device: the NPU is still BUSY after SOFT_RESET (an AXI "
+                      f"burst that never completes?)", RuntimeWarning, stacklevel=4)
+        return False
 
     @property
     def closed(self) -> bool:
@@ -359,23 +466,24 @@ class Device:
         return {n: self.read_csr(n) for n in ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")}
 
     def run(self, prog, args=(), timeout: int | None = None, *, wave=None, wave_from: int = 0,
-            watchdog: int | None = None, clear_counters: bool = True, trace: bool | int = False,
-            grant=(), windows=None) -> RunInfo:
+            watchdog: int | None = None, clear_counters: bool = True, trace: bool | int = False) -> RunInfo:
         """Run the program at `prog` (a Buffer or an address) with ARG0.. = args (Buffers or
         ints; the other argument registers keep their values) until C_HALT.
 
-        timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`,
-        in seconds of wall-clock time on `pynq` (default: the backend's default_budget). wave / wave_from: an FST waveform of the run
+        timeout: the budget, in cycles on `verilator`, in retired instructions on `emu`
+        (a whole number in [1, 2**64 - 1]), in seconds of wall-clock time on `pynq` (a finite
+        number in (0, 604800], a week); default: the backend's default_budget. NaN, infinities,
+        zero, negative or too large values are a ValueError at the call, so every run ends.
+        wave / wave_from: an FST waveform of the run
         (from its cycle wave_from on; co-simulation only). watchdog: cycles without a retire,
-        an SRAM write or an AXI handshake before the co-simulation gives up (None: the device's setting;
+        an SRAM write or an AXI handshake before the co-simulation gives up (0 .. 2**64 - 1,
+        0: off; None: the device's setting;
         the emulator cannot hang on a bus and ignores it). clear_counters: counters() then
         describes this run alone. trace: record every retired instruction (True: up to
         TRACE_DEFAULT of them, an int: up to that many) as a list of Retire in
         RunInfo.trace, or in DeviceError.trace when the run fails (retires past the capacity
         are counted in trace_dropped); the co-simulation reads the RTL's retire port, the
-        emulator gives its own trace. grant / windows: the memory windows the program may
-        touch (`dnpu.runtime.windows`): by default the program's buffer (fetch) and the buffers
-        the arguments and `grant` point into (read and write), whole; windows= replaces that.
+        emulator gives its own trace.
 
         Returns a RunInfo; raises DeviceError for a fault, a budget or watchdog stop, a
         device still busy from an earlier run, or a simulator failure."""
@@ -384,24 +492,15 @@ class Device:
         args = [_addr(a) for a in args]
         if len(args) > _NARGS:
             raise ValueError(f"{len(args)} arguments: the NPU has {_NARGS} argument registers")
-        if timeout is None:
-            budget = self.default_budget
-        else:
-            budget = float(timeout) if self.budget_unit == "seconds" else int(timeout)
-        if budget <= 0:
-            raise ValueError(f"timeout = {timeout}: the budget must be positive ({self.budget_unit})")
+        budget = self.default_budget if timeout is None else self._budget(timeout)
+        if watchdog is not None:
+            watchdog = check_count("watchdog", watchdog, 0, U64_MAX, "cycles (0: off)")
         if self.read_csr("STATUS") & _BUSY:
             raise self.error("busy", "the device is still running a program (an earlier run stopped on its "
                                      "budget or watchdog): reset() it first", prog_addr, args, budget)
         cap = 0 if trace is False or trace is None else TRACE_DEFAULT if trace is True else int(trace)
         if cap < 0:
             raise ValueError(f"trace = {trace}: a capacity must be >= 0")
-        wins = _windows.plan([(b.addr, b.size) for b in self._buffers.values()], prog_addr, args,
-                             [_addr(g) for g in grant], windows)
-        for i, (base, limit, perm) in enumerate(wins):
-            self.write_csr(f"WIN_BASE{i}", base)
-            self.write_csr(f"WIN_LIMIT{i}", limit)
-            self.write_csr(f"WIN_PERM{i}", perm)
         info = self._run(prog_addr, args, budget, {"wave": wave, "wave_from": int(wave_from),
                                                    "watchdog": watchdog, "clear_counters": clear_counters,
                                                    "trace": cap})
@@ -424,14 +523,26 @@ class Device:
             except ValueError:
                 name = f"cause {cause}"
             summary = f"the program faulted: {name} at 0x{self.read_csr('ERR_PC'):08X}"
-            if name == "WINDOW":
-                summary += (f", address 0x{self.read_csr('ERR_ADDR'):08X} outside the memory windows granted "
-                            f"({_windows.describe(wins)})")
         elapsed = {"cycles": info.cycles, "instructions": info.instret,
                    "seconds": round(info.wall_s, 3)}.get(self.budget_unit)
         err = self.error(info.outcome, summary, prog_addr, args, budget, elapsed=elapsed, detail=info.detail)
         err.trace, err.trace_dropped, err.run_info = info.trace, info.trace_dropped, info
         raise err
+
+    def _budget(self, timeout) -> int | float:
+        """run()'s timeout as a budget: a whole number of cycles or instructions in
+        [1, max_budget]; a seconds budget (budget_unit "seconds") a finite number in
+        (0, max_budget]. Anything else is a ValueError naming the range."""
+        if self.budget_unit != "seconds":
+            return check_count("timeout", timeout, 1, self.max_budget,
+                               f"{self.budget_unit} on the {self.backend} backend")
+        rng = f"(0, {self.max_budget:g}] seconds on the {self.backend} backend"
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+            raise ValueError(f"timeout = {timeout!r}: must be a number of seconds in {rng}")
+        t = float(timeout)
+        if not (math.isfinite(t) and 0 < t <= self.max_budget):
+            raise ValueError(f"timeout = {timeout!r}: must be a finite number of seconds in {rng}")
+        return t
 
     def error(self, reason: str, summary: str, prog: int | None = None, args=None, budget: int | None = None,
               elapsed: int | None = None, detail: str = "") -> DeviceError:
@@ -445,3 +556,6 @@ class Device:
                            err_pc=regs["ERR_PC"] if err is not None else None, counters=cnt,
                            bytes_read=rd, bytes_written=wr, bytes_note=note, budget=budget,
                            budget_unit=self.budget_unit, elapsed=elapsed, prog=prog, args=args, detail=detail)
+
+
+_serialize(Device)

@@ -13,7 +13,8 @@ PS DRAM physical addresses, so a buffer's device address is the pool's `device_a
 plus its offset. The pool is cacheable on the PS: every host write is flushed and every
 host read invalidated first (PynqBuffer slices flush exactly their bytes).
 
-A run's budget is in seconds of wall-clock time (`timeout`; default 10 s): the host
+A run's budget is in seconds of wall-clock time (`timeout`: a finite number in (0, 604800],
+default 10 s; NaN, infinity and the like are refused at the call): the host
 writes PROG_BASE and ARG0.., CTRL = START | CLEAR_COUNTERS, then polls STATUS until the
 program ends or the deadline passes. There is no retire trace and no waveform on a
 board. The board folder is `$DNPU_BITSTREAM_DIR/<board>` (default: `bitstreams/` beside
@@ -29,6 +30,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,7 @@ class PynqDevice(Device):
     backend = "pynq"
     default_budget = 10.0
     budget_unit = "seconds"
+    max_budget = 604_800.0             # a week: a longer wait for one run is a hang
 
     def __init__(self, config: Config, *, board: str | None = None, bitstreams: str | os.PathLike | None = None,
                  download: bool = True, heap_size: int = POOL_BYTES, poll_interval: float = 0.0, **kw) -> None:
@@ -223,5 +226,11 @@ class PynqDevice(Device):
     def _close(self) -> None:
         pool = getattr(self, "pool", None)
         if pool is not None:
-            pool.freebuffer()
+            if self._left_running:
+                # The NPU may still write into the pool: freeing it would let a DMA land in memory
+                # the kernel hands to someone else. Leak it instead (until the process ends).
+                warnings.warn(f"pynq: the NPU did not stop; its {self._heap.size}-byte pool at "
+                              f"0x{self._heap.base:X} is not freed", RuntimeWarning, stacklevel=5)
+            else:
+                pool.freebuffer()
             self.pool = None

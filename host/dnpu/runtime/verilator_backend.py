@@ -8,9 +8,14 @@ sees no retire, no SRAM write and no AXI4 handshake for `watchdog` cycles).
 DRAM model knobs (keyword arguments of dnpu.runtime.open, or set_dram later):
 read_latency and bytes_per_cycle (default: the profile's [memory]), write_latency
 (default: read_latency), max_reads / max_writes (outstanding bursts, default 8),
-stress_seed (random back-pressure and latency; 0 = off), and the test switches
-stall_reads_after / stall_writes_after (stop answering after n more R beats / B responses;
--1 = never).
+stress_seed (random gaps on all five AXI4 channels and random latency; 0 = off), the test
+switches stall_reads_after / stall_writes_after (stop answering after n more R beats / B
+responses; -1 = never), and fault injection: fail_read_at / fail_write_at = n (the n-th read /
+write burst accepted from now answers fail_resp; 0 = off), fail_resp (2 SLVERR, 3 DECERR),
+fail_addr / fail_bytes (every beat touching that window fails; fail_bytes 0 = off).
+
+Threads: the device's lock (dnpu.runtime.device) serializes every call into the model;
+separate devices (separate Verilator models) may run on separate threads at once.
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ import time
 from dnpu.spec import csr
 from dnpu.spec.config import Config
 from dnpu.runtime import cosim
-from dnpu.runtime.device import Device, Retire, RunInfo
+from dnpu.runtime.device import U64_MAX, Device, Retire, RunInfo, check_count
 
-__all__ = ["VerilatorDevice", "DRAM_KNOBS"]
+__all__ = ["VerilatorDevice", "DRAM_KNOBS", "DRAM_STATS"]
 
 DRAM_KNOBS = ("read_latency", "write_latency", "bytes_per_cycle", "max_reads", "max_writes", "stress_seed",
-              "stall_reads_after", "stall_writes_after")
+              "stall_reads_after", "stall_writes_after", "fail_read_at", "fail_write_at", "fail_resp", "fail_addr",
+              "fail_bytes")
+# Statistics dram() reports besides the knobs: handshakes per channel, the injected error
+# responses, and the cycles stress held each channel back (with the extra latency drawn).
+DRAM_STATS = ("ar", "r", "aw", "w", "b", "protocol_errors", "cycle", "injected_r", "injected_b", "stress_ar",
+              "stress_r", "stress_aw", "stress_w", "stress_b", "stress_latency")
 _START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
@@ -41,20 +51,23 @@ class VerilatorDevice(Device):
                  rebuild: bool = False, build_log=None, read_latency: int | None = None,
                  write_latency: int | None = None, bytes_per_cycle: int | None = None,
                  max_reads: int | None = None, max_writes: int | None = None, stress_seed: int = 0,
-                 stall_reads_after: int = -1, stall_writes_after: int = -1, **kw) -> None:
+                 stall_reads_after: int = -1, stall_writes_after: int = -1, build_timeout: float | None = None,
+                 **kw) -> None:
+        faults = {k: kw.pop(k) for k in DRAM_KNOBS if k.startswith("fail_") and k in kw}
         super().__init__(config, **kw)
         self.model = None
-        self.build = cosim.ensure_built(config.name, cache_dir=cache_dir, rebuild=rebuild, log=build_log)
+        self.build = cosim.ensure_built(config.name, cache_dir=cache_dir, rebuild=rebuild, log=build_log,
+                                        timeout=build_timeout)
         period_ps = max(1, round(1e6 / config.clock.f_clk_mhz))
         self.model = cosim.Model(self.build.path, clock_period_ps=period_ps)
         self.beat_bytes = self.model.beat_bytes
-        self.watchdog = int(watchdog)
+        self.watchdog = check_count("watchdog", watchdog, 0, U64_MAX, "cycles (0: off)")
         rl = config.memory.read_latency if read_latency is None else read_latency
         self.set_dram(read_latency=rl, write_latency=rl if write_latency is None else write_latency,
                       bytes_per_cycle=config.memory.bytes_per_cycle if bytes_per_cycle is None else bytes_per_cycle,
                       max_reads=8 if max_reads is None else max_reads,
                       max_writes=8 if max_writes is None else max_writes, stress_seed=stress_seed,
-                      stall_reads_after=stall_reads_after, stall_writes_after=stall_writes_after)
+                      stall_reads_after=stall_reads_after, stall_writes_after=stall_writes_after, **faults)
         self.info.update(model=str(self.build.path), model_key=self.build.key, built=self.build.built,
                          build_seconds=round(self.build.seconds, 2), harness=self.model.build_info)
 
@@ -65,12 +78,13 @@ class VerilatorDevice(Device):
         for k, v in knobs.items():
             if k not in DRAM_KNOBS:
                 raise TypeError(f"unknown DRAM knob {k!r} (knobs: {', '.join(DRAM_KNOBS)})")
-            self.model.set(k, int(v))
+            self.model.set(k, check_count(k, v, -(1 << 63), (1 << 63) - 1))
 
     def dram(self) -> dict[str, int]:
-        """The DRAM model's knobs and handshake counts (ar, r, aw, w, b, protocol_errors)."""
+        """The DRAM model's knobs and statistics (DRAM_STATS: handshakes, protocol_errors,
+        injected error responses, stress hold-backs)."""
         self._check_open()
-        names = DRAM_KNOBS + ("ar", "r", "aw", "w", "b", "protocol_errors", "cycle")
+        names = DRAM_KNOBS + DRAM_STATS
         return {n: self.model.get(n) for n in names}
 
     def describe(self) -> str:

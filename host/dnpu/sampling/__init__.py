@@ -64,6 +64,7 @@ import numpy as np
 
 from dnpu.compiler import FLOWS
 from dnpu.runtime import BACKENDS as NPU_BACKENDS
+from dnpu.runtime import check_run_info
 from dnpu.spec import mx
 
 __all__ = [
@@ -267,6 +268,7 @@ def transfer(
     """
     backend = check_choice(backend, "backend", BACKENDS)
     flow = check_choice(flow, "flow", FLOWS)
+    check_run_info(run_info)
     if not isinstance(fmt, str) or fmt.lower() not in mx.FORMATS:
         raise ValueError(f"unknown fmt {fmt!r} (MX element format): use one of {', '.join(mx.FORMATS)}")
     fmt = fmt.lower()

@@ -101,6 +101,9 @@ def run(backend: str, q: mx.MXArray, mask: np.ndarray, x: np.ndarray, k: np.ndar
 
     run_info: a list to append the run's :class:`dnpu.runtime.RunInfo` to (cycles,
     instret, counters); None (default): not kept."""
+    from dnpu.runtime import check_run_info
+
+    check_run_info(run_info)
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     if q.block != cfg.mx.block:
         raise ValueError(f"block = {q.block}: profile {cfg.name} decodes MX blocks of {cfg.mx.block}; "

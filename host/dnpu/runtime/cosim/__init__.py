@@ -23,13 +23,15 @@ builds this process ran (tests assert that a second open builds nothing).
 
 from dnpu.runtime.cosim import build as _build
 from dnpu.runtime.cosim.binding import (ABI_VERSION, RETIRE_DTYPE, RUN_REASONS, TRACE_MAX, CosimError, Model,
-                                        RunStats)
-from dnpu.runtime.cosim.build import (LIB_NAME, BuildResult, CosimBuildError, cache_key, cache_root, cosim_dir,
-                                      ensure_built, entry_path, profile_define, rtl_dir, verilator_exe)
+                                        RunStats, check_library)
+from dnpu.runtime.cosim.build import (BUILD_TIMEOUT, LIB_NAME, BuildResult, CosimBuildError, build_timeout,
+                                      cache_key, cache_root, cosim_dir, ensure_built, entry_path, profile_define,
+                                      rtl_dir, verilator_exe)
 
 __all__ = ["Model", "RunStats", "BuildResult", "CosimError", "CosimBuildError", "ensure_built",
            "cache_key", "cache_root", "entry_path", "profile_define", "rtl_dir", "cosim_dir", "verilator_exe",
-           "BUILD_COUNT", "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX", "ABI_VERSION", "LIB_NAME"]
+           "BUILD_COUNT", "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX", "ABI_VERSION", "LIB_NAME", "check_library",
+           "build_timeout", "BUILD_TIMEOUT"]
 
 
 def __getattr__(name):

@@ -8,19 +8,21 @@ import functools
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from dnpu.spec import csr
-from dnpu.runtime.cosim.binding import ABI_VERSION, CosimError
+from dnpu.runtime.cosim.binding import ABI_VERSION, META_NAME, CosimError, check_library, library_digest
 
 __all__ = ["BuildResult", "CosimBuildError", "ensure_built", "cache_key", "cache_root", "entry_path",
-           "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "LIB_NAME"]
+           "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "build_timeout", "LIB_NAME", "BUILD_TIMEOUT"]
 
 REPO = Path(__file__).resolve().parents[4]
 LIB_NAME = "libdnpu_cosim.so"
@@ -29,6 +31,7 @@ OPT = "-O2"                    # C++ optimisation of the model (Verilator's defa
 
 BUILD_COUNT = 0                # builds run by this process
 KEEP = 8                       # cache entries kept per profile (most recently used)
+BUILD_TIMEOUT = 1800.0         # seconds a verilator or make step may take ($DNPU_COSIM_BUILD_TIMEOUT)
 
 
 class CosimBuildError(CosimError):
@@ -133,6 +136,22 @@ def _tool_version(*cmd: str) -> str:
     return (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "unknown"
 
 
+def build_timeout(value: float | None = None) -> float:
+    """Seconds one build step (verilator, make) may run: `value`, else
+    $DNPU_COSIM_BUILD_TIMEOUT, else BUILD_TIMEOUT; a finite number > 0."""
+    src = "build_timeout"
+    if value is None:
+        env = os.environ.get("DNPU_COSIM_BUILD_TIMEOUT")
+        value, src = (env, "DNPU_COSIM_BUILD_TIMEOUT") if env else (BUILD_TIMEOUT, "build_timeout")
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{src} = {value!r}: not a number of seconds") from None
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"{src} = {value!r}: must be a finite number of seconds > 0")
+    return t
+
+
 def _cxx() -> str:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
 
@@ -141,8 +160,11 @@ def _cxx() -> str:
 def _link_flags(cxx: str) -> tuple[str, ...]:
     """Libraries for the FST writer (lz4, zlib); their headers come from Debian's -dev packages."""
     for header, pkg in (("lz4.h", "liblz4-dev"), ("zlib.h", "zlib1g-dev")):
-        p = subprocess.run([cxx, "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
-                           capture_output=True, text=True)
+        try:
+            p = subprocess.run([cxx, "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
+                               capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise CosimBuildError(f"cannot run the C++ compiler {cxx} to look for {header}: {e}") from None
         if p.returncode != 0:
             raise CosimBuildError(f"the co-simulation needs {header} ({pkg}): run `make setup`, "
                                   f"which installs it")
@@ -209,13 +231,31 @@ def _entry_name(profile: str, key: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_-]', '_', profile)}-{key}"
 
 
+def _entry_ok(final: Path) -> str | None:
+    """None if the cache entry is complete and its library is the one its build recorded,
+    else why not."""
+    lib = final / LIB_NAME
+    if not lib.is_file() or not (final / META_NAME).is_file():
+        return "missing"
+    try:
+        check_library(lib)
+    except CosimError as e:
+        return str(e)
+    return None
+
+
 def ensure_built(profile: str = "sim", *, cache_dir: str | os.PathLike | None = None, rebuild: bool = False,
                  jobs: int | None = None, rtl: Path | None = None, src: Path | None = None,
-                 log=None) -> BuildResult:
-    """The model library for `profile`, built first if the cache has no entry for its key.
-    `log` (a callable taking a str) hears about a build as it starts."""
+                 log=None, timeout: float | None = None) -> BuildResult:
+    """The model library for `profile`, built first if the cache has no entry for its key, or
+    if the entry's library is not the one its build recorded (size and sha256 in build.json:
+    a truncated library would crash the process at load). `log` (a callable taking a str)
+    hears about a build as it starts. `timeout`: seconds each build step may take (default
+    $DNPU_COSIM_BUILD_TIMEOUT, else 1800); a step that runs longer is killed and the build
+    fails with CosimBuildError."""
     global BUILD_COUNT
     t0 = time.perf_counter()
+    step_timeout = build_timeout(timeout)
     rtl = Path(rtl) if rtl else rtl_dir()
     src = Path(src) if src else cosim_dir()
     if not (rtl / "top" / "dnpu_top.v").is_file():
@@ -228,19 +268,21 @@ def ensure_built(profile: str = "sim", *, cache_dir: str | os.PathLike | None = 
     final = root / name
     lib = final / LIB_NAME
     root.mkdir(parents=True, exist_ok=True)
-    if lib.is_file() and (final / "build.json").is_file() and not rebuild:
+    if not rebuild and _entry_ok(final) is None:
         _touch(final)
         return BuildResult(lib, final, key, False, time.perf_counter() - t0)
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)            # one builder per key; the others wait
-        if lib.is_file() and (final / "build.json").is_file() and not rebuild:
+        bad = _entry_ok(final)
+        if bad is None and not rebuild:
             return BuildResult(lib, final, key, False, time.perf_counter() - t0)
         if log:
-            log(f"building the Verilator model of profile {profile} into {final} (once per RTL change)")
+            why = "" if bad in (None, "missing") else f"; the cached one is damaged: {bad}"
+            log(f"building the Verilator model of profile {profile} into {final} (once per RTL change{why})")
         tmp = root / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            seconds = _build(profile, rtl, src, tmp, jobs, root / f"{name}.failed")
+            seconds = _build(profile, rtl, src, tmp, jobs, root / f"{name}.failed", step_timeout)
         except BaseException:
             failed = root / f"{name}.failed"
             shutil.rmtree(failed, ignore_errors=True)
@@ -293,15 +335,27 @@ def _prune(root: Path, profile: str, keep: int) -> None:
             pass
 
 
-def _run_logged(cmd: list[str], cwd: Path, env: dict, logf) -> None:
+def _run_logged(cmd: list[str], cwd: Path, env: dict, logf, timeout: float) -> None:
+    """Run one build step; past `timeout` seconds kill it with everything it started (make's
+    compilers run in its process group, which is the step's own session)."""
     logf.write(f"$ {' '.join(cmd)}\n")
     logf.flush()
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=logf, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise subprocess.CalledProcessError(p.returncode, cmd)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        rc = p.wait(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
+        raise
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
-def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, failed: Path) -> float:
+def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, failed: Path,
+           timeout: float = BUILD_TIMEOUT) -> float:
     """Copy the sources into tmp/rtl and tmp/src (so the build is self-contained and its
     paths do not depend on the checkout: ccache hits across checkouts), verilate, make."""
     t0 = time.perf_counter()
@@ -335,8 +389,15 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
     log_path = tmp / "build.log"
     with open(log_path, "w") as logf:
         try:
-            _run_logged(cmd, tmp, env, logf)
-            _run_logged(make, tmp, env, logf)
+            _run_logged(cmd, tmp, env, logf, timeout)
+            _run_logged(make, tmp, env, logf, timeout)
+        except subprocess.TimeoutExpired as e:
+            logf.flush()
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+            raise CosimBuildError(f"building the co-simulation model of profile {profile} did not finish: "
+                                  f"`{Path(e.cmd[0]).name}` ran past the build timeout of {timeout:g} s and "
+                                  f"was killed (DNPU_COSIM_BUILD_TIMEOUT or ensure_built(timeout=) raise it); "
+                                  f"full log {failed / 'build.log'}, last lines:\n{tail}") from None
         except (subprocess.CalledProcessError, OSError) as e:
             logf.flush()
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
@@ -348,7 +409,8 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
     shutil.move(str(built), tmp / LIB_NAME)
     shutil.rmtree(tmp / "obj")              # objects live on in ccache; the library is all we load
     seconds = time.perf_counter() - t0
-    meta = {"profile": profile, "seconds": round(seconds, 2), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    size, sha = library_digest(tmp / LIB_NAME)
+    meta = {"lib_size": size, "lib_sha256": sha, "profile": profile, "seconds": round(seconds, 2), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "recipe": recipe, "ccache": bool(ccache), "jobs": nj,
             "rtl_files": len(_rtl_sources(rtl)), "harness_files": len(_harness_sources(src)),
             "command": cmd, "make": make}
