@@ -162,6 +162,17 @@ def test_every_output_file_option_is_checked_before_the_run():
         assert a.type in (common.output_file, common.output_dir), (cmd, a.option_strings)
 
 
+def test_the_checks_reject_a_count_that_tests_nothing():
+    from dnpu.verify import lockstep, sampling
+
+    for kw in ({"cases": 0}, {"cases": -5}, {"seed": -1}, {"cases": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            sampling.check_sampling("emu", **{"cases": 1, **kw})
+    for kw in ({"programs": -3}, {"seed": -1}, {"stress_every": -1}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            lockstep.check_lockstep(**{"programs": 1, **kw})
+
+
 def test_the_projection_rejects_what_the_cli_rejects():
     from dnpu.perf import analytical, project
 

@@ -21,6 +21,7 @@ RTL cycles simulated over all runs.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from typing import Callable
 
@@ -181,7 +182,11 @@ def check_lockstep(programs: int = 100, seed: int = 0, config: str | Config = "s
     programs, mismatches, cycles (total RTL cycles), plus instructions (retired, RTL),
     outcomes (per end: "halted", "fault:<CAUSE>"), excluded (the opcodes left out on request:
     `exclude`), not_generated (ISA instructions dnpu.verify.proggen has no generator
-    for), first_mismatch (the report text or None), wall_s."""
+    for), first_mismatch (the report text or None), wall_s. ValueError for `programs` < 1 (a
+    check of nothing would pass), a negative `seed` or `stress_every`."""
+    for name, v, least in (("programs", programs, 1), ("seed", seed, 0), ("stress_every", stress_every, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
+            raise ValueError(f"{name} must be an int >= {least}; got {v!r}")
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     gen = ProgGen(cfg, seed, exclude=exclude, faults=faults, size=size)
     out = {"programs": int(programs), "mismatches": 0, "cycles": 0, "seed": int(seed), "config": cfg.name,

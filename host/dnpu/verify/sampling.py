@@ -11,6 +11,7 @@ mismatch.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -142,9 +143,17 @@ def classify(case: Case, ref: sampling.StepResult, got: sampling.StepResult, bou
             "near_ties": near, "max_conf_error": conf_err}
 
 
+def _check_int(name: str, v, least: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
+        raise ValueError(f"{name} must be an int >= {least}; got {v!r}")
+
+
 def check_sampling(backend: str = "emu", cases: int = 100, seed: int = 0, config: str = "sim",
                    fmt: str = "e4m3", progress: Callable[[int, int], None] | None = None) -> dict:
-    """Run `cases` random steps on `backend` and on torch; the JSON-ready summary."""
+    """Run `cases` random steps on `backend` and on torch; the JSON-ready summary. ValueError
+    for `cases` < 1 (a check of nothing would pass) or a negative `seed`."""
+    _check_int("cases", cases, 1)
+    _check_int("seed", seed, 0)
     cfg = config_mod.load(config)
     rng = np.random.default_rng(seed)
     total = {"cases": cases, "token_mismatches": 0, "near_ties": 0, "max_conf_error": 0.0,
