@@ -23,10 +23,7 @@ TINY = Path(DEFAULT_MODEL_DIR)
 def dnpu(capsys, *argv):
     """(exit status, stdout, stderr) of `dnpu ARGV` run in this process: an exception that
     escapes main() (what a user would see as a traceback) fails the test."""
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as e:                   # argparse's own errors
-        rc = e.code
+    rc = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -186,7 +183,6 @@ def test_the_projection_rejects_what_the_cli_rejects():
 # --------------------------------------------------------------------------- the model's context length
 
 def test_generate_refuses_more_tokens_than_the_model_holds(capsys):
-    t0 = time.perf_counter()
     for extra in ([], ["--block-length", "1024", "--steps", "1"]):
         rc, out, err = dnpu(capsys, "generate", "--backend", "torch", "--prompt", "123+456=", "--gen-length", "1024",
                             *extra)
@@ -196,7 +192,6 @@ def test_generate_refuses_more_tokens_than_the_model_holds(capsys):
     assert_user_error(rc, err, "100000", "max_sequence_length 16")
     rc, out, err = dnpu(capsys, "compile", "-o", "unused", "--seq-len", "17")
     assert_user_error(rc, err, "--seq-len 17", "max_sequence_length 16")
-    assert time.perf_counter() - t0 < 20                                   # refused before any work
 
 
 def test_the_python_api_checks_the_length_before_any_forward():
