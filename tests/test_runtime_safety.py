@@ -18,6 +18,7 @@ import dnpu.runtime as rt
 from dnpu.runtime import DeviceError, cosim
 from dnpu.spec import config, csr
 
+SIM = config.load("sim")
 BUSY = csr.mask("STATUS", "BUSY")
 SQUARES = """
     S_LD_ARG x1, 0
@@ -108,8 +109,10 @@ def test_separate_devices_on_separate_threads(model):
                 prog = dev.load(SQUARES)
                 inp, out = dev.alloc(256), dev.alloc(256)
                 cycles[t] = dev.run(prog, args=[inp, out]).cycles
-                with pytest.raises(DeviceError, match="faulted: AXI_READ"):
-                    dev.run(0x200)                      # its own fault, reported by its own model
+                bad = dev.load(f"S_LD_INT x1, x0, {SIM.sram.int_words}\nC_HALT")
+                with pytest.raises(DeviceError, match="faulted: SRAM_RANGE") as ei:
+                    dev.run(bad)                        # its own fault, reported by its own model
+                assert ei.value.err_pc == bad.addr
         except Exception as e:                           # noqa: BLE001
             errors.append(f"device {t}: {e!r}")
 
@@ -273,7 +276,7 @@ def test_a_truncated_cached_library_is_refused_then_rebuilt(model, tmp_path):
     assert res.built and cosim.BUILD_COUNT == before + 1 and res.path == lib
     assert lib.stat().st_size == size and "damaged" in logs[0]
     m = cosim.Model(lib)
-    assert m.beat_bytes == config.load("sim").beat_bytes
+    assert m.beat_bytes == SIM.beat_bytes
     m.close()
 
 
