@@ -296,10 +296,11 @@ def test_a_write_that_fails_after_the_run_keeps_the_summary(tmp_path, capsys, mo
 def test_project_prints_before_it_writes(tmp_path, capsys, monkeypatch):
     from dnpu.perf import project
 
-    path = _vanishing_dir(tmp_path / "a", monkeypatch, project, "projection", project.projection)
-    rc, out, err = dnpu(capsys, "project", "--config", "sim", "--no-gpu", "--no-forward", "--json", path)
+    path = _vanishing_dir(tmp_path / "a", monkeypatch, project, "projection", lambda *a, **kw: {"B": 16})
+    monkeypatch.setattr(project, "format_table", lambda p: f"the table of B={p['B']}")
+    rc, out, err = dnpu(capsys, "project", "--no-gpu", "--json", path)
     assert_user_error(rc, err, f"cannot write {path}")
-    assert "sim" in out
+    assert out == "the table of B=16\n"
 
 
 # --------------------------------------------------------------------------- Ctrl-C
