@@ -187,6 +187,9 @@ def test_bad_budgets_are_refused_at_the_call(backend, unit, request):
         for bad in (float("nan"), -1, 2**64, 1.5):
             with pytest.raises(ValueError, match=r"watchdog = .*\[0, 2\*\*64 - 1\] cycles \(0: off\)"):
                 dev.run(prog, watchdog=bad)
+        for name, bad in (("trace", -1), ("trace", float("nan")), ("wave_from", -1), ("wave_from", 2**64)):
+            with pytest.raises(ValueError, match=rf"{name} = .*\[0, 2\*\*64 - 1\]"):
+                dev.run(prog, **{name: bad})
         # the range's ends are accepted (the program halts long before)
         if backend == "emu":
             assert dev.run(prog, timeout=1).outcome == "halted"     # C_HALT is one instruction

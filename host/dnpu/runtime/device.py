@@ -365,7 +365,8 @@ class Device:
     STOP_POLLS = 1000              # STATUS reads close() waits for BUSY to drop after SOFT_RESET
 
     def _stop(self) -> bool:
-        """SOFT_RESET a busy NPU and wait (bounded) until it is idle; False if it stays busy."""
+        """SOFT_RESET a busy NPU and wait (bounded) until it is idle; False if it stays busy
+        (the backend's _close decides what that means for its memory)."""
         try:
             if not self.read_csr("STATUS") & _BUSY:
                 return True
@@ -377,8 +378,6 @@ class Device:
             warnings.warn(f"closing the {self.backend} device: could not check or stop the NPU ({e})",
                           RuntimeWarning, stacklevel=4)
             return False
-        warnings.warn(f"closing the {self.backend} device: the NPU is still BUSY after SOFT_RESET (an AXI "
-                      f"burst that never completes?)", RuntimeWarning, stacklevel=4)
         return False
 
     @property
@@ -498,9 +497,9 @@ class Device:
         if self.read_csr("STATUS") & _BUSY:
             raise self.error("busy", "the device is still running a program (an earlier run stopped on its "
                                      "budget or watchdog): reset() it first", prog_addr, args, budget)
-        cap = 0 if trace is False or trace is None else TRACE_DEFAULT if trace is True else int(trace)
-        if cap < 0:
-            raise ValueError(f"trace = {trace}: a capacity must be >= 0")
+        cap = 0 if trace is False or trace is None else TRACE_DEFAULT if trace is True else \
+            check_count("trace", trace, 0, U64_MAX, "retires")
+        wave_from = check_count("wave_from", wave_from, 0, U64_MAX, "cycles")
         info = self._run(prog_addr, args, budget, {"wave": wave, "wave_from": int(wave_from),
                                                    "watchdog": watchdog, "clear_counters": clear_counters,
                                                    "trace": cap})

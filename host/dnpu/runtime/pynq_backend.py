@@ -229,8 +229,9 @@ class PynqDevice(Device):
             if self._left_running:
                 # The NPU may still write into the pool: freeing it would let a DMA land in memory
                 # the kernel hands to someone else. Leak it instead (until the process ends).
-                warnings.warn(f"pynq: the NPU did not stop; its {self._heap.size}-byte pool at "
-                              f"0x{self._heap.base:X} is not freed", RuntimeWarning, stacklevel=5)
+                warnings.warn(f"pynq: the NPU is still BUSY after SOFT_RESET (an AXI burst that never "
+                              f"completes?); its {self._heap.size}-byte pool at 0x{self._heap.base:X} is not "
+                              f"freed", RuntimeWarning, stacklevel=5)
             else:
                 pool.freebuffer()
             self.pool = None

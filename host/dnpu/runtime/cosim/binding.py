@@ -287,7 +287,8 @@ class Model:
 
     @_serialized
     def wave_open(self, path: str | os.PathLike, from_cycle: int = 0) -> None:
-        if self._lib.dnpu_cosim_wave_open(self._handle(), os.fsencode(path), int(from_cycle)) < 0:
+        from_cycle = _u64("wave_open from_cycle", from_cycle)
+        if self._lib.dnpu_cosim_wave_open(self._handle(), os.fsencode(path), from_cycle) < 0:
             raise self._fail("wave_open")
 
     @_serialized
