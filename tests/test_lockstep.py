@@ -22,7 +22,8 @@ from conftest import dnpu_cli
 SIM = config.load("sim")
 FAULT_CAUSE = {"illegal": ErrCause.ILLEGAL_INSTR, "loop_len0": ErrCause.LOOP_OVERFLOW,
                "misaligned": ErrCause.MISALIGNED, "sram_range": ErrCause.SRAM_RANGE,
-               "unmapped": None, "run_off": None}      # None: AXI_READ or AXI_WRITE (a load or a store)
+               "unmapped": None, "run_off": None,      # None: AXI_READ or AXI_WRITE (a load or a store)
+               "perm": ErrCause.WINDOW}                # ... or WINDOW, outside the windows granted
 
 
 def test_proggen_draws_every_instruction():
@@ -76,7 +77,8 @@ def _run_emu(gp: proggen.GenProgram) -> tuple[str, DeviceError | None, int]:
             bufs[b.name] = dev.alloc(len(b.data), zero=False)
             bufs[b.name].write(b.data)
         try:
-            dev.run(prog, args=[bufs[n] for n in gp.args], timeout=lockstep.EMU_BUDGET)
+            dev.run(prog, args=[bufs[n] for n in gp.args], timeout=lockstep.EMU_BUDGET,
+                    windows=gp.resolve_windows({"program": prog.addr, **{n: b.addr for n, b in bufs.items()}}))
         except DeviceError as e:
             return e.reason, e, prog.addr
         return "halted", None, prog.addr
@@ -93,12 +95,15 @@ def test_proggen_programs_are_legal_with_every_instruction():
         seen += _mnemonics(gp)
         outcome, err, base = _run_emu(gp)
         assert outcome in ("halted", "fault"), f"program {i}: {err}"
-        if outcome == "fault":
+        tight = gp.windows not in (None, "all")       # cut windows and read- or write-only buffers
+        if outcome == "fault" and not (tight and err.err_cause == ErrCause.WINDOW):
             assert gp.fault is not None, f"program {i} faulted without a deliberate fault: {err}\n" \
                                          f"{gp.listing(base, around=err.err_pc)}"
             want = FAULT_CAUSE[gp.fault]
             if want is None:
-                assert err.err_cause in (ErrCause.AXI_READ, ErrCause.AXI_WRITE), err
+                cause = ErrCause.WINDOW if gp.windows is None else (ErrCause.AXI_READ, ErrCause.AXI_WRITE)
+                assert err.err_cause in (ErrCause.AXI_READ, ErrCause.AXI_WRITE, ErrCause.WINDOW), err
+                assert gp.windows == "all" or err.err_cause == cause, f"program {i} ({gp.fault}): {err}"
             else:
                 assert err.err_cause == want, f"program {i} ({gp.fault}): {err}"
         ends[outcome] += 1

@@ -324,9 +324,10 @@ class NpuForward:
             raise ValueError(f"k = {k} is outside [0, {length}]")
         kk, t = (k, np.inf) if k is not None else (1, threshold)
         prog = self.variant(kv)
-        cache = self.cache(dev, kv.fmt, slot).addr if kv is not None else 0
-        p = self._go(dev, prog, ids, prog.params(kk, mask_id, t, cache),
-                     (start, length, length * self._er if logits else 0), run_info, trace)
+        cache = self.cache(dev, kv.fmt, slot) if kv is not None else None
+        p = self._go(dev, prog, ids, prog.params(kk, mask_id, t, cache.addr if cache else 0),
+                     (start, length, length * self._er if logits else 0), run_info, trace,
+                     grant=[cache] if cache else [])
         off = prog.kernel.layout["out"][0]
         words = np.frombuffer(p.read(12 * T, offset=off), "<u4")
         x_new = words[:length].view("<i4").astype(np.int64)
@@ -343,7 +344,8 @@ class NpuForward:
         Ep = self._er * self.config.vector.vlen
         return np.frombuffer(p.read(2 * rows * Ep, offset=off), "<u2").reshape(rows, Ep)[:, :self.embedding_size].copy()
 
-    def _go(self, dev, prog: ForwardProgram, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool):
+    def _go(self, dev, prog: ForwardProgram, ids, params: bytes, counts: tuple[int, int, int], run_info, trace: bool,
+            grant=()):
         from dnpu import runtime
 
         runtime.check_run_info(run_info)
@@ -359,7 +361,7 @@ class NpuForward:
         p.write(params, offset=k.layout["params"][0])
         try:
             info = dev.run(p.addr + k.layout["program"][0], args=prog.args(p.addr, w.addr, *counts),
-                           trace=len(k.binary) * 64 if trace else False)
+                           trace=len(k.binary) * 64 if trace else False, grant=grant)   # the KV cache: by address in params
         except runtime.DeviceError as e:
             raise RuntimeError(f"{dev.backend}: the forward program did not halt:\n{e}") from e
         if run_info is not None:

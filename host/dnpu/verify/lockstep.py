@@ -7,7 +7,7 @@ Every program runs on a fresh `emu` device and a fresh `verilator` device (power
 the same allocations, so the same addresses) with `run(..., trace=True)`: the emulator's
 per-instruction trace and the RTL's retire port, captured by the harness. Per retired
 instruction they must agree on PC, word and the x / f register written (index and value);
-then on the final STATUS, ERR_CAUSE, ERR_PC, PC and INSTRET; and, for a program that
+then on the final STATUS, ERR_CAUSE, ERR_PC, ERR_ADDR, PC and INSTRET; and, for a program that
 halted, on every byte of its buffers (its epilogue stores all three SRAMs there). A
 deliberate fault must be the same fault at the same PC on both; what a faulting transfer
 leaves behind is unspecified (docs/EXECUTION.md), so memory is compared only after a halt.
@@ -76,13 +76,16 @@ def _run_one(backend: str, cfg: Config, gp: GenProgram, trace_cap: int, knobs: d
             bufs[b.name] = buf
         budget = EMU_BUDGET if dev.budget_unit == "instructions" else RTL_BUDGET
         err = ""
+        windows = gp.resolve_windows({"program": prog.addr, **{n: b.addr for n, b in bufs.items()}})
         try:
-            info = dev.run(prog, args=[bufs[n] for n in gp.args], timeout=budget, trace=trace_cap)
+            info = dev.run(prog, args=[bufs[n] for n in gp.args], timeout=budget, trace=trace_cap,
+                           windows=windows)
         except rt.DeviceError as e:
             if e.run_info is None:
                 raise
             info, err = e.run_info, str(e)
         regs = dev.status()
+        regs["ERR_ADDR"] = dev.read_csr("ERR_ADDR")
         instret = dev.counters()["INSTRET"]
         memory = {name: buf.read() for name, buf in bufs.items()} if info.outcome == "halted" else {}
         addrs = {"program": prog.addr, **{n: b.addr for n, b in bufs.items()}}
@@ -114,7 +117,8 @@ def _regs_text(regs: dict) -> str:
     except ValueError:
         cname = str(cause)
     return (f"STATUS 0x{regs['STATUS']:X} ({csr.describe_status(regs['STATUS']).removeprefix('STATUS ')}), "
-            f"ERR_CAUSE {cname}, ERR_PC 0x{regs['ERR_PC']:08X}, PC 0x{regs['PC']:08X}")
+            f"ERR_CAUSE {cname}, ERR_PC 0x{regs['ERR_PC']:08X}, ERR_ADDR 0x{regs.get('ERR_ADDR', 0):08X}, "
+            f"PC 0x{regs['PC']:08X}")
 
 
 def compare(gp: GenProgram, emu: Side, rtl: Side, base: int) -> Mismatch | None:

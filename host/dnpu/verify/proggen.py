@@ -17,7 +17,16 @@ order, row by row or element by element). A program that
 halts ends by storing the whole int, FP and vector SRAMs into its output buffer, so a
 final memory comparison covers every SRAM. With `faults` > 0 some programs carry one
 deliberate fault (an illegal word, a zero-length loop, a misaligned, out-of-range or
-unmapped transfer); the rest of the program is legal either way.
+unmapped transfer, a store into the data buffer or a load from the output buffer); the
+rest of the program is legal either way.
+
+Memory windows (docs/EXECUTION.md): a program runs under the runtime's default grants
+(half of them: every buffer read and write, the program executable, so an unmapped or
+run-off access faults WINDOW), under windows="all" (a quarter: AXI errors as without
+windows), or under tight windows (a quarter: the program X, sometimes cut short so that
+fetch faults at a line; data R, sometimes ending off a beat boundary short of its end;
+output W, rarely cut; the MX and edge buffers RW), where the wrong-permission faults
+and the loads and stores near a cut fault WINDOW.
 
 `exclude` leaves instructions out (e.g. to bisect a mismatch); by default every
 instruction of hw/isa.toml that the generator knows how to emit is drawn. Instructions
@@ -80,6 +89,16 @@ class GenProgram:
     args: list[str]             # ARG0.. = the addresses of these buffers
     fault: str | None           # the deliberate fault inserted, if any (it may not be reached)
     excluded: frozenset[str]
+    # memory windows: None (the runtime's default), "all", or [(from buffer, offset, to
+    # buffer, offset, perms)]: [address of from + offset, address of to + offset), where
+    # "program" names the program's buffer (`windows(addrs)` resolves them)
+    windows: object = None
+
+    def resolve_windows(self, addrs: dict[str, int]):
+        """The `windows=` of Device.run for buffers placed at addrs (name -> address)."""
+        if self.windows is None or self.windows == "all":
+            return self.windows
+        return [(addrs[f] + fo, addrs[t] + to - addrs[f] - fo, p) for f, fo, t, to, p in self.windows]
 
     @property
     def binary(self) -> bytes:
@@ -330,6 +349,9 @@ class ProgGen(MatrixGen, VectorGen):
         elif fault == "run_off":       # past the edge buffer (allocated last, nothing after it)
             out += [f"S_LD_ARG x{b}, 3", f"S_ADDI x{b}, x{b}, {4 * r.randint(0, 15)}",
                     f"S_ADDI x{c}, x0, {r.randint(17, 64)}"] + isa.load_imm(a, 0)
+        elif fault == "perm":          # the other buffer: read-only data, write-only output
+            out += [f"S_ADDI x{c}, x0, {max(n, 1)}", f"S_ADD x{b}, x{b}, x{1 if area == 2 else 2}",
+                    f"S_SUB x{b}, x{b}, x{area}"]
         return out + [f"{op} x{a}, x{b}, x{c}"]
 
     def mx_stream(self, r) -> tuple[str, int, int]:
@@ -464,6 +486,8 @@ class ProgGen(MatrixGen, VectorGen):
     def fault_lines(self, r, kind: str) -> list[str]:
         if kind == "loop_len0":
             return [f"C_LOOPI {r.randint(1, 3)}, 0"]
+        if kind == "perm":
+            return self.g_transfer(r, kind)
         if kind in ("misaligned", "sram_range") and r.random() < 0.4 and "H_PREFETCH_V" not in self.exclude:
             return self.g_prefetch(r, kind)
         if kind in ("misaligned", "sram_range", "unmapped") and r.random() < 0.2 and "H_STORE_MX" not in self.exclude:
@@ -513,7 +537,7 @@ class ProgGen(MatrixGen, VectorGen):
         rng = np.random.default_rng(r.getrandbits(64))
         fault = None
         if self.faults > 0 and r.random() < self.faults:
-            fault = r.choice(("illegal", "loop_len0", "misaligned", "sram_range", "unmapped", "run_off"))
+            fault = r.choice(("illegal", "loop_len0", "misaligned", "sram_range", "unmapped", "run_off", "perm"))
         # top-level items one by one, so that a fault goes between two of them (never into
         # a loop body, whose length is already encoded)
         chunks = [self.emit(r, [it]) for it in self.nest(r, 0, self.size)]
@@ -538,4 +562,23 @@ class ProgGen(MatrixGen, VectorGen):
         buffers = [BufferSpec("data", data), BufferSpec("out", bytes(self.out_bytes)),
                    BufferSpec("mx", self.mx_image(rng)), BufferSpec("edge", bytes(range(64)))]
         return GenProgram(seed=self.seed, index=index, words=words, lines=lines, buffers=buffers,
-                          args=["data", "out", "mx", "edge"], fault=fault, excluded=self.exclude)
+                          args=["data", "out", "mx", "edge"], fault=fault, excluded=self.exclude,
+                          windows=self.windows(index, 4 * len(words)))
+
+    def windows(self, index: int, prog_bytes: int):
+        """Program `index`'s memory windows (GenProgram.windows), from their own stream so
+        that the programs do not depend on them."""
+        r = random.Random(f"dnpu.proggen.windows/{self.seed}/{index}")
+        mode = r.random()
+        if mode < 0.5:
+            return None
+        if mode < 0.75:
+            return "all"
+        line = max(4 * self.cfg.ctrl.fetch_words, self.beat)
+        prog_end = -(-prog_bytes // 64) * 64
+        if r.random() < 0.15:              # fetch faults at the first line past the cut
+            prog_end = line * r.randint(1, max(1, prog_end // line))
+        data_end = self.data_bytes - (r.randint(1, 40) if r.random() < 0.3 else 0)
+        out_end = self.out_bytes - (r.randint(1, 3 * self.beat) if r.random() < 0.1 else 0)
+        return [("program", 0, "program", prog_end, "x"), ("data", 0, "data", data_end, "r"),
+                ("out", 0, "out", out_end, "w"), ("mx", 0, "edge", 64, "rw")]
