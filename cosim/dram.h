@@ -46,6 +46,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace dnpu_sim {
@@ -227,6 +228,65 @@ public:
     uint64_t stress_latency = 0;         // extra latency cycles drawn, all bursts
 
     unsigned beat_bytes() const { return bb_; }
+
+    // Knobs and statistics by name (dnpu_cosim_set / dnpu_cosim_get).
+    enum KnobResult { KNOB_UNKNOWN = 0, KNOB_SET = 1, KNOB_BAD = 2 };
+    static constexpr const char* KNOB_NAMES =
+        "read_latency, write_latency, bytes_per_cycle, max_reads, max_writes, stall_reads_after, "
+        "stall_writes_after, stress_seed, fail_read_at, fail_write_at, fail_resp, fail_addr, fail_bytes";
+
+    KnobResult set(const std::string& n, int64_t v, std::string& why) {
+        auto at_least = [&](int64_t lo) {
+            if (v >= lo) return true;
+            why = n + " = " + std::to_string(v) + ": must be >= " + std::to_string(lo);
+            return false;
+        };
+        if (n == "read_latency" || n == "write_latency") {
+            if (!at_least(0)) return KNOB_BAD;
+            (n == "read_latency" ? k.read_latency : k.write_latency) = v;
+        } else if (n == "bytes_per_cycle" || n == "max_reads" || n == "max_writes") {
+            if (!at_least(1)) return KNOB_BAD;
+            (n == "bytes_per_cycle" ? k.bytes_per_cycle : n == "max_reads" ? k.max_reads : k.max_writes) = v;
+        } else if (n == "stall_reads_after" || n == "stall_writes_after") {
+            (n == "stall_reads_after" ? k.stall_reads_after : k.stall_writes_after) = v < 0 ? -1 : v;
+        } else if (n == "stress_seed") {
+            set_stress(v);
+        } else if (n == "fail_read_at" || n == "fail_write_at") {
+            (n == "fail_read_at" ? k.fail_read_at : k.fail_write_at) = v < 0 ? 0 : v;
+        } else if (n == "fail_resp") {
+            if (v != RESP_SLVERR && v != RESP_DECERR) {
+                why = n + " = " + std::to_string(v) + ": must be 2 (SLVERR) or 3 (DECERR)";
+                return KNOB_BAD;
+            }
+            k.fail_resp = v;
+        } else if (n == "fail_addr" || n == "fail_bytes") {
+            if (!at_least(0)) return KNOB_BAD;
+            (n == "fail_addr" ? k.fail_addr : k.fail_bytes) = v;
+        } else {
+            return KNOB_UNKNOWN;
+        }
+        return KNOB_SET;
+    }
+
+    bool get(const std::string& n, int64_t& v) const {
+        static const std::pair<const char*, int64_t Knobs::*> knobs[] = {
+            {"read_latency", &Knobs::read_latency}, {"write_latency", &Knobs::write_latency},
+            {"bytes_per_cycle", &Knobs::bytes_per_cycle}, {"max_reads", &Knobs::max_reads},
+            {"max_writes", &Knobs::max_writes}, {"stall_reads_after", &Knobs::stall_reads_after},
+            {"stall_writes_after", &Knobs::stall_writes_after}, {"stress_seed", &Knobs::stress_seed},
+            {"fail_read_at", &Knobs::fail_read_at}, {"fail_write_at", &Knobs::fail_write_at},
+            {"fail_resp", &Knobs::fail_resp}, {"fail_addr", &Knobs::fail_addr}, {"fail_bytes", &Knobs::fail_bytes}};
+        for (const auto& e : knobs)
+            if (n == e.first) return v = k.*e.second, true;
+        const std::pair<const char*, uint64_t> stats[] = {
+            {"ar", n_ar}, {"r", n_r}, {"aw", n_aw}, {"w", n_w}, {"b", n_b}, {"protocol_errors", n_protocol},
+            {"regions", mem.region_count()}, {"pages", mem.page_count()}, {"injected_r", injected_r},
+            {"injected_b", injected_b}, {"stress_ar", stress_ar}, {"stress_r", stress_r}, {"stress_aw", stress_aw},
+            {"stress_w", stress_w}, {"stress_b", stress_b}, {"stress_latency", stress_latency}};
+        for (const auto& e : stats)
+            if (n == e.first) return v = static_cast<int64_t>(e.second), true;
+        return false;
+    }
 
     void set_stress(int64_t seed) {
         k.stress_seed = seed;

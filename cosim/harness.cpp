@@ -490,103 +490,36 @@ const char* dnpu_cosim_error(const dnpu_cosim* h) { return h ? h->error.c_str() 
 
 int dnpu_cosim_set(dnpu_cosim* h, const char* name, int64_t v) {
     const std::string n(name ? name : "");
-    Knobs& k = h->dram.k;
-    auto positive = [&](int64_t x) {
-        if (x < 1) {
-            h->error = n + " = " + std::to_string(x) + ": must be >= 1";
-            return false;
-        }
-        return true;
-    };
-    if (n == "read_latency" || n == "write_latency") {
-        if (v < 0) return h->fail(n + " = " + std::to_string(v) + ": must be >= 0"), -1;
-        (n == "read_latency" ? k.read_latency : k.write_latency) = v;
-    } else if (n == "bytes_per_cycle") {
-        if (!positive(v)) return -1;
-        k.bytes_per_cycle = v;
-    } else if (n == "max_reads") {
-        if (!positive(v)) return -1;
-        k.max_reads = v;
-    } else if (n == "max_writes") {
-        if (!positive(v)) return -1;
-        k.max_writes = v;
-    } else if (n == "stall_reads_after") {
-        k.stall_reads_after = v < 0 ? -1 : v;
-    } else if (n == "stall_writes_after") {
-        k.stall_writes_after = v < 0 ? -1 : v;
-    } else if (n == "stress_seed") {
-        h->dram.set_stress(v);
-    } else if (n == "fail_read_at" || n == "fail_write_at") {
-        (n == "fail_read_at" ? k.fail_read_at : k.fail_write_at) = v < 0 ? 0 : v;
-    } else if (n == "fail_resp") {
-        if (v != RESP_SLVERR && v != RESP_DECERR)
-            return h->fail(n + " = " + std::to_string(v) + ": must be 2 (SLVERR) or 3 (DECERR)"), -1;
-        k.fail_resp = v;
-    } else if (n == "fail_addr" || n == "fail_bytes") {
-        if (v < 0) return h->fail(n + " = " + std::to_string(v) + ": must be >= 0"), -1;
-        (n == "fail_addr" ? k.fail_addr : k.fail_bytes) = v;
-    } else if (n == "axil_timeout") {
-        if (!positive(v)) return -1;
+    if (n == "axil_timeout") {
+        if (v < 1) return h->fail(n + " = " + std::to_string(v) + ": must be >= 1"), -1;
         h->axil_timeout = v;
-    } else {
-        h->error = "unknown knob '" + n +
-                   "' (knobs: read_latency, write_latency, bytes_per_cycle, max_reads, max_writes, "
-                   "stall_reads_after, stall_writes_after, stress_seed, fail_read_at, fail_write_at, "
-                   "fail_resp, fail_addr, fail_bytes, axil_timeout)";
-        return -1;
+        return 0;
     }
-    return 0;
+    std::string why;
+    switch (h->dram.set(n, v, why)) {
+    case Dram::KNOB_SET: return 0;
+    case Dram::KNOB_BAD: return h->fail(why), -1;
+    default:
+        return h->fail("unknown knob '" + n + "' (knobs: " + Dram::KNOB_NAMES + ", axil_timeout)"), -1;
+    }
 }
 
 int dnpu_cosim_get(dnpu_cosim* h, const char* name, int64_t* v) {
     const std::string n(name ? name : "");
-    const Knobs& k = h->dram.k;
-    const Dram& d = h->dram;
+    if (h->dram.get(n, *v)) return 0;
     if (n == "cycle") *v = static_cast<int64_t>(h->cycle);
     else if (n == "beat_bytes") *v = BB;
     else if (n == "data_width") *v = DNPU_COSIM_DATA_W;
     else if (n == "addr_width") *v = DNPU_COSIM_ADDR_W;
     else if (n == "id_width") *v = DNPU_COSIM_ID_W;
     else if (n == "max_burst") *v = DNPU_COSIM_MAX_BURST;
-    else if (n == "read_latency") *v = k.read_latency;
-    else if (n == "write_latency") *v = k.write_latency;
-    else if (n == "bytes_per_cycle") *v = k.bytes_per_cycle;
-    else if (n == "max_reads") *v = k.max_reads;
-    else if (n == "max_writes") *v = k.max_writes;
-    else if (n == "stall_reads_after") *v = k.stall_reads_after;
-    else if (n == "stall_writes_after") *v = k.stall_writes_after;
-    else if (n == "stress_seed") *v = k.stress_seed;
     else if (n == "axil_timeout") *v = h->axil_timeout;
-    else if (n == "fail_read_at") *v = k.fail_read_at;
-    else if (n == "fail_write_at") *v = k.fail_write_at;
-    else if (n == "fail_resp") *v = k.fail_resp;
-    else if (n == "fail_addr") *v = k.fail_addr;
-    else if (n == "fail_bytes") *v = k.fail_bytes;
-    else if (n == "injected_r") *v = static_cast<int64_t>(d.injected_r);
-    else if (n == "injected_b") *v = static_cast<int64_t>(d.injected_b);
-    else if (n == "stress_ar") *v = static_cast<int64_t>(d.stress_ar);
-    else if (n == "stress_r") *v = static_cast<int64_t>(d.stress_r);
-    else if (n == "stress_aw") *v = static_cast<int64_t>(d.stress_aw);
-    else if (n == "stress_w") *v = static_cast<int64_t>(d.stress_w);
-    else if (n == "stress_b") *v = static_cast<int64_t>(d.stress_b);
-    else if (n == "stress_latency") *v = static_cast<int64_t>(d.stress_latency);
-    else if (n == "ar") *v = static_cast<int64_t>(d.n_ar);
-    else if (n == "r") *v = static_cast<int64_t>(d.n_r);
-    else if (n == "aw") *v = static_cast<int64_t>(d.n_aw);
-    else if (n == "w") *v = static_cast<int64_t>(d.n_w);
-    else if (n == "b") *v = static_cast<int64_t>(d.n_b);
     else if (n == "retired") *v = static_cast<int64_t>(h->retired);
-    else if (n == "protocol_errors") *v = static_cast<int64_t>(d.n_protocol);
-    else if (n == "regions") *v = static_cast<int64_t>(d.mem.region_count());
-    else if (n == "pages") *v = static_cast<int64_t>(d.mem.page_count());
     else if (n == "wave_open") *v = h->fst ? 1 : 0;
     else if (n == "trace_count") *v = static_cast<int64_t>(h->trace.size());
     else if (n == "trace_dropped") *v = static_cast<int64_t>(h->trace_dropped);
     else if (n == "trace_capacity") *v = static_cast<int64_t>(h->trace_cap);
-    else {
-        h->error = "unknown statistic '" + n + "'";
-        return -1;
-    }
+    else return h->fail("unknown statistic '" + n + "'"), -1;
     return 0;
 }
 
