@@ -308,3 +308,12 @@ def test_close_keeps_the_pool_of_an_npu_that_does_not_stop(board, monkeypatch):
     text = [str(w.message) for w in rec if w.category is RuntimeWarning]
     assert len(text) == 1 and "still BUSY after SOFT_RESET" in text[0] and "is not freed" in text[0], text
     assert freed == [] and board.closed
+
+
+def test_bad_poll_interval_is_refused_before_anything_is_allocated(standin):
+    for bad in (float("nan"), -0.1, 2.0, "0.1", None):
+        with pytest.raises(ValueError, match=r"poll_interval = .*\[0, 1\] \(the STATUS polls"):
+            rt.open("pynq", config="sim", poll_interval=bad)
+    assert standin._PL.allocs == {}
+    with rt.open("pynq", config="sim", poll_interval=0.001) as dev:
+        assert dev.run(dev.load("C_HALT"), timeout=5).outcome == "halted"

@@ -28,6 +28,7 @@ path runs in CI: `PYTHONPATH=tests/pynq_standin`.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import time
 import warnings
@@ -44,6 +45,7 @@ __all__ = ["PynqDevice", "bitstream_dir", "IP_NAME"]
 
 IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
 POOL_BYTES = 32 << 20
+MAX_POLL_INTERVAL = 1.0            # s between STATUS reads; longer would only delay the end of a run
 _START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
@@ -77,6 +79,12 @@ class PynqDevice(Device):
 
     def __init__(self, config: Config, *, board: str | None = None, bitstreams: str | os.PathLike | None = None,
                  download: bool = True, heap_size: int = POOL_BYTES, poll_interval: float = 0.0, **kw) -> None:
+        poll = float(poll_interval) if isinstance(poll_interval, (int, float)) and \
+            not isinstance(poll_interval, bool) else math.nan
+        if not (math.isfinite(poll) and 0 <= poll <= MAX_POLL_INTERVAL):
+            # checked first: nothing is allocated yet
+            raise ValueError(f"poll_interval = {poll_interval!r}: must be a number of seconds in "
+                             f"[0, {MAX_POLL_INTERVAL:g}] (the STATUS polls of a run)")
         self.pynq = _import_pynq()
         self.board = board or config.name
         folder = Path(bitstreams) if bitstreams else bitstream_dir()
@@ -114,7 +122,7 @@ class PynqDevice(Device):
         if base % ALIGN:
             raise DeviceError(f"pynq.allocate gave a buffer at 0x{base:X}, not {ALIGN}-byte aligned",
                               reason="attach", backend="pynq")
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = poll
         super().__init__(config, heap_base=base, heap_size=size, **kw)
         self.beat_bytes = config.beat_bytes
         self.info.update(board=self.board, bitfile=str(self.bitfile), phys_addr=self.phys_addr,
