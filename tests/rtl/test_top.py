@@ -114,6 +114,8 @@ START = csr.mask("CTRL", "START")
 SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 CLEAR_COUNTERS = csr.mask("CTRL", "CLEAR_COUNTERS")
 COUNTERS = list(csr.COUNTERS)
+WIN_R, WIN_W, WIN_X = (csr.mask("WIN_PERM", b) for b in "RWX")
+WIN_ALL = WIN_R | WIN_W | WIN_X
 
 
 
@@ -188,7 +190,15 @@ class Bench:
         # rst_n clears what SOFT_RESET clears (and the counters); SRAMs and memory stay.
         self.w.emu.soft_reset()
         await ClockCycles(dut.clk, 2)
+        # rst_n disables every memory window: window 0 grants everything, on both sides
+        for i in range(csr.REGS["WIN_BASE"].count):
+            await self.set_window(i, 0, M32 if i == 0 else 0, WIN_ALL if i == 0 else 0)
         return self
+
+    async def set_window(self, i: int, base: int, limit: int, perm: int) -> None:
+        for reg, v in (("WIN_BASE", base), ("WIN_LIMIT", limit), ("WIN_PERM", perm)):
+            await self.wr(f"{reg}{i}", v)
+        self.w.emu.set_window(i, base, limit, perm)
 
     def _monitor(self) -> None:
         self.cycle += 1
@@ -295,7 +305,7 @@ class Bench:
         w = self.w
         emu = w.emu
         got = {"STATUS": st, "ERR_CAUSE": await self.rd("ERR_CAUSE"),
-               "ERR_PC": await self.rd("ERR_PC"), "PC": await self.rd("PC")}
+               "ERR_PC": await self.rd("ERR_PC"), "ERR_ADDR": await self.rd("ERR_ADDR"), "PC": await self.rd("PC")}
         want = {k: emu.read_csr(k) for k in got}
         head = f"emulator: {res}; RTL: {await self.diag()}"
         assert got == want, f"status differs: RTL {got} != emulator {want}\n{head}"
@@ -970,6 +980,71 @@ async def faults_partial_and_fetch(dut):
     # a loop whose body spans the region end: faults on its first pass into the hole
     await asm_run(tb, ["C_LOOPI 3, 4", "S_ADDI x2, x2, 1", "C_NOP"], base=EDGE + EDGE_SIZE - 12,
                   expect="fault", expect_cause=ErrCause.AXI_READ)
+
+
+@cocotb.test(timeout_time=240, timeout_unit="sec")
+async def windows(dut):
+    """Memory windows (EXECUTION.md): each access kind inside, at the edge of and past a
+    window, with the wrong permission, and in memory that is mapped but not granted; the
+    whole-beat rule with a limit off a beat boundary; WINDOW before an unmapped read, after
+    a range past the top of the address space; a fetch line outside the executable window.
+    ERR_ADDR is compared with the emulator's, and a faulting store writes nothing."""
+    tb = await Bench(dut).start(seed=31)
+    rng = np.random.default_rng(31)
+    ge_rows = mx.GROUP_BLOCKS * MX_BLOCK // VLEN
+    world().write(DATA, mx.pack(make_mx(rng, "e4m3", 2 * ge_rows)))
+    world().write(OUT, bytes(0x1000))
+    align = mx.stream_align(BB)
+    dl, ol = DATA + 0x1000, OUT + 0x1000 - 5          # OUT's window: its last beat not whole
+    await tb.set_window(0, PROG, PROG + PROG_SIZE - 1, WIN_X)
+    await tb.set_window(1, DATA, dl - 1, WIN_R)
+    await tb.set_window(2, OUT, ol, WIN_W)
+    await tb.set_window(3, EDGE, EDGE + EDGE_SIZE - 1, WIN_R | WIN_W)
+
+    def ld(addr, n):
+        return li(1, addr) + li(3, n) + ["H_LOAD_INT x0, x1, x3"]
+
+    def st(addr, n):
+        return li(1, addr) + li(3, n) + ["H_STORE_INT x0, x1, x3"]
+
+    E = ErrCause
+    row = 2 * VLEN
+    cases = [
+        (ld(dl - 64, 16), None), (ld(dl - 64, 17), E.WINDOW), (ld(dl - 4, 1), None),
+        (ld(DATA - 4, 1), E.WINDOW),
+        (st(DATA, 1), E.WINDOW), (ld(OUT, 1), E.WINDOW),               # read-only, write-only
+        (st(ol - BB - 3, 1), None), (st(ol - 3, 1), E.WINDOW),          # the partial last beat
+        (st(EDGE + EDGE_SIZE - 8, 3), E.WINDOW),                       # past EDGE: WINDOW, not AXI_WRITE
+        (ld(HOLE, 1), E.WINDOW),                                        # ungranted before unmapped
+        (ld(M32 & ~3, 2), E.AXI_READ),                                  # past the top first
+        (st(M32 & ~3, 2), E.AXI_WRITE),
+        (load_v_lines(0, dl - 2 * row, 2), None), (load_v_lines(0, dl - row, 2), E.WINDOW),
+        (store_v_lines(0, OUT, 2), None), (store_v_lines(0, ol + 1 - 2 * row, 2), E.WINDOW),
+        (prefetch_lines(0, DATA, ge_rows, "e4m3"), None),
+        (prefetch_lines(0, dl - align, ge_rows, "e4m3"), E.WINDOW),
+        (prefetch_lines(VEC_ROWS, dl - align, ge_rows, "e4m3"), E.SRAM_RANGE),   # before WINDOW
+        (prefetch_lines(0, OUT, ge_rows, "e4m3"), E.WINDOW),
+    ]
+    for k, (lines, cause) in enumerate(cases):
+        tb.w.mem.stress = k % 2 == 0
+        base = PROG + 0x2000 + 0x100 * k
+        res = await asm_run(tb, lines, "C_HALT", base=base,
+                            expect="halted" if cause is None else "fault", expect_cause=cause)
+        if cause is not None:
+            assert res.pc == base + 4 * (len(lines) - 1), (k, res)
+    assert tb.w.mem.read(ol - 3, 3) == bytes(3)                        # nothing was written
+    # fetch: the window ends after the program's second line; the third line faults
+    line = max(4 * FETCH_WORDS, BB)
+    base = PROG + 0x4000
+    await tb.set_window(0, base, base + 2 * line - 1, WIN_X)
+    res = await asm_run(tb, ["C_NOP"] * (3 * line // 4), "C_HALT", base=base,
+                        expect="fault", expect_cause=E.WINDOW)
+    assert res.pc == base + 2 * line and tb.w.emu.read_csr("ERR_ADDR") == res.pc, res
+    await tb.set_window(0, base, base + line - 1, WIN_X)
+    await tb.set_window(3, base + line, base + 3 * line - 1, WIN_R | WIN_W)   # readable, not executable
+    res = await asm_run(tb, ["C_NOP"] * 2 * (line // 4), "C_HALT", base=base, expect="fault",
+                        expect_cause=E.WINDOW)
+    assert res.pc == base + line, res
 
 
 @cocotb.test(timeout_time=120, timeout_unit="sec")
