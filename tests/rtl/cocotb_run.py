@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from dnpu.runtime.tools import find_tool, tool_env
+
 REPO = Path(__file__).resolve().parents[2]
 RTL = REPO / "hw" / "rtl"
 INCLUDES = [RTL / "generated", RTL / "common"]
@@ -24,7 +26,7 @@ SIMULATORS = ("verilator", "icarus")
 
 
 def simulator_available(sim: str) -> bool:
-    return shutil.which({"verilator": "verilator", "icarus": "iverilog"}[sim]) is not None
+    return find_tool({"verilator": "verilator", "icarus": "iverilog"}[sim]) is not None
 
 
 def rtl_sources(*names: str) -> list[Path]:
@@ -42,7 +44,7 @@ def lint(toplevel: str, sources: list[Path], *, parameters: dict | None = None, 
     all. `waive`: warning codes to turn off (each needs its reason at the call)."""
     if not simulator_available("verilator"):
         pytest.skip("verilator is not installed (run through `make test`, which installs it)")
-    cmd = [shutil.which("verilator"), "--lint-only", "-Wall", *[f"-Wno-{w}" for w in waive],
+    cmd = [find_tool("verilator"), "--lint-only", "-Wall", *[f"-Wno-{w}" for w in waive],
            *[f"-I{d}" for d in INCLUDES], *map(str, sources), "--top-module", toplevel,
            *[f"-G{k}={v}" for k, v in (parameters or {}).items()],
            *[f"-D{k}" if v is None else f"-D{k}={v}" for k, v in (defines or {}).items()]]
@@ -87,6 +89,7 @@ def run_block(toplevel: str, sources: list[Path], test_module: str, *, sim: str 
             os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     else:
         build_args = ["-g2012"]
+    os.environ["PATH"] = tool_env()["PATH"]     # the runner finds the simulator on PATH
     runner = get_runner(sim)
     # pytest-xdist workers share build/rtl: one model is built by one worker at a time (the
     # others wait, then find it built), and each run gets its own results file.

