@@ -243,7 +243,10 @@ def _resolve(profile_or_path: str | os.PathLike) -> Path:
 
 def _typed(where: str, typ: type, v: Any) -> Any:
     if typ is float and isinstance(v, int) and not isinstance(v, bool):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise ConfigError(f"{where}: {v} is too large for a float") from None
     if typ is int and isinstance(v, bool) or not isinstance(v, typ):
         raise ConfigError(f"{where}: expected {typ.__name__}, got {type(v).__name__} {v!r}")
     if typ is list:
@@ -254,7 +257,8 @@ def _typed(where: str, typ: type, v: Any) -> Any:
 
 
 def load(profile_or_path: str | os.PathLike = "sim") -> Config:
-    """Load and validate a profile by name (`sim`) or path; errors name the file and key."""
+    """Load and validate a profile by name (`sim`) or path. Raises ConfigError (a ValueError)
+    only, one line naming the file, the key and the accepted range."""
     path = _resolve(profile_or_path)
     try:
         with open(path, "rb") as f:

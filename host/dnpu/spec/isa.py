@@ -346,7 +346,8 @@ def _split_operands(text: str, start_col: int) -> list[tuple[str, int]]:
 
 
 def assemble_words(text: str, filename: str = "<string>") -> list[int]:
-    """Assemble source text into instruction words (see the module docstring)."""
+    """Assemble source text into instruction words (see the module docstring); an empty
+    source gives []. Raises AsmError (only), naming file, line and column."""
     labels: dict[str, tuple[int, int]] = {}         # name -> (instruction index, line)
     lines: list[_Line] = []
 

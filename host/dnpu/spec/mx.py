@@ -31,6 +31,7 @@ use ml_dtypes casts (those are the tests' independent oracle).
 from __future__ import annotations
 
 import math
+import operator
 import sys
 from dataclasses import dataclass
 
@@ -589,15 +590,26 @@ def pack(mx: MXArray) -> bytes:
 
 def unpack(buf, shape, fmt: str, block: int = DEFAULT_BLOCK) -> MXArray:
     """Inverse of :func:`pack`: the MXArray of logical ``shape`` stored in ``buf``
-    (bytes-like or uint8 array).  ValueError if the length is not packed_nbytes."""
+    (bytes-like or uint8 array); the padding after the last group is not read.  Raises
+    ValueError (only) for an unknown format, a bad block or shape, or a length other than
+    packed_nbytes."""
     f = format_info(fmt)
     block = _check_block(block)
-    shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+    try:                       # whole numbers only: 2.5, True or "4" are mistakes, not sizes
+        if any(isinstance(d, bool) for d in dims):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in dims)
+    except TypeError:
+        raise ValueError(f"shape {shape!r}: expected an int or a tuple of ints") from None
     if not shape or shape[-1] % block or any(d < 0 for d in shape):
         raise ValueError(f"shape {shape} needs a last dimension that is a multiple of block {block}")
     n = math.prod(shape)
     nb = n // block
-    b = np.frombuffer(buf, np.uint8) if not isinstance(buf, np.ndarray) else buf.reshape(-1).view(np.uint8)
+    try:
+        b = np.frombuffer(buf, np.uint8) if not isinstance(buf, np.ndarray) else buf.reshape(-1).view(np.uint8)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"buf must be bytes-like or a uint8 array; got {type(buf).__name__} ({e})") from None
     want = packed_nbytes(n, f.name, block)
     if b.size != want:
         raise ValueError(
