@@ -241,6 +241,7 @@ def profile_text(draw):
 @example(SIM_TOML.replace("f_clk_mhz = 100.0", f"f_clk_mhz = {1 << 1100}").encode())   # past float's range
 @example(SIM_TOML.replace("f_clk_mhz = 100.0", "f_clk_mhz = nan").encode())
 @example(SIM_TOML.replace("vlen = 16 ", f"vlen = {1 << 80} ").encode())
+@example(SIM_TOML.replace('name = "sim"', "name = " + "[" * 50_000 + "]" * 50_000).encode())   # deep
 def test_profile_loader_raises_only_config_error(raw):
     with _tmpdir() as d:
         p = Path(d) / "p.toml"
@@ -307,8 +308,13 @@ def model_dir_files(draw):
     return out
 
 
+DEEP_JSON = ("[" * 50_000 + "]" * 50_000).encode()          # deeper than Python's recursion limit
+
+
 @fuzz(60)
 @given(model_dir_files())
+@example([("config.json", DEEP_JSON)])
+@example([("tokenizer.json", b'{"model": ' + DEEP_JSON + b"}")])
 def test_checkpoint_loader_raises_only_documented_errors(files):
     from dnpu.model.load import load
 

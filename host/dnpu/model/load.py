@@ -111,7 +111,7 @@ def load(path=None, *, device=None, dtype=None) -> tuple[LLaDA, Tokenizer]:
         cfg_dict = json.loads(cfg_file.read_text())
     except OSError as e:
         raise FileNotFoundError(f"cannot read {cfg_file}: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:   # nested past Python's stack
         raise CheckpointError(f"{cfg_file} is not valid JSON: {e}") from None
     if not isinstance(cfg_dict, dict):
         raise CheckpointError(f"{cfg_file} must hold a JSON object; got {type(cfg_dict).__name__}")

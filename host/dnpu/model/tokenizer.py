@@ -126,7 +126,7 @@ def load_tokenizer(path: str | Path, prefer_hf: bool = True) -> Tokenizer:
         spec = json.loads(p.read_text())
     except OSError as e:
         raise FileNotFoundError(f"cannot read tokenizer {p}: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:   # nested past Python's stack
         raise ValueError(f"{p} is not valid JSON: {e}") from e
     if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
         raise ValueError(f"{p} is not a tokenizer.json: it needs a JSON object with a \"model\" object")

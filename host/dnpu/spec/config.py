@@ -265,6 +265,8 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a TOML text file (not UTF-8 at byte {e.start})") from None
     except OSError as e:
