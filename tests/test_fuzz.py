@@ -3,6 +3,7 @@
     assembler (isa.assemble, assemble_words)        AsmError
     disassembler (isa.disassemble, decode)          DisasmError
     program loader (Device.load on the emulator)    ValueError (AsmError for a source)
+    compiled-model loader (compiler.artifact.read)  ArtifactError
     .hwh parser (the pynq stand-in's parse_hwh)     ValueError
     profile loader (config.load)                    ConfigError
     checkpoint loader (model.load.load)             CheckpointError / ValueError, FileNotFoundError
@@ -156,6 +157,77 @@ def test_program_loader_raises_only_value_error(emu_device, program):
         assert got == b"".join((w & 0xFFFFFFFF).to_bytes(4, "little") for w in program)
     else:
         assert got == isa.assemble(program)
+
+
+# ---- compiled models ---------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(1 << 66), 1 << 66),
+                                     st.sampled_from([0, 1, -1, 16, "forward.bin", "../manifest.json", "/etc/hostname",
+                                                      "e4m3", "1.0", "dnpu-compiled-model/1"]),
+                                     st.floats(allow_nan=False), st.text(max_size=8)),
+                           lambda c: st.one_of(st.lists(c, max_size=3),
+                                               st.dictionaries(st.text(max_size=4), c, max_size=3)), max_leaves=6)
+
+
+def _json_paths(obj, prefix=()):
+    yield prefix
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield from _json_paths(v, prefix + (k,))
+
+
+@st.composite
+def manifest_mutation(draw, manifest: dict):
+    """The manifest with one to three values (anywhere in it) replaced or removed."""
+    m = json.loads(json.dumps(manifest))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in _json_paths(m) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = m
+        for k in path[:-1]:
+            parent = parent[k]
+        if isinstance(parent, dict) and draw(st.booleans()):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(JSON_VALUES)
+    return json.dumps(m).encode()
+
+
+@pytest.fixture(scope="module")
+def compiled_model(tmp_path_factory):
+    from dnpu.cli import main
+
+    out = tmp_path_factory.mktemp("fuzz-art") / "tiny-sim"
+    assert main(["compile", "-o", str(out)]) == 0
+    return out
+
+
+@fuzz(80)
+@given(data=st.data())
+def test_compiled_model_loader_raises_only_artifact_error(compiled_model, data):
+    from dnpu.compiler import artifact
+
+    manifest = json.loads((compiled_model / "manifest.json").read_text())
+    which = data.draw(st.sampled_from(["manifest", "manifest", "manifest", "text", "program", "weights"]))
+    with _tmpdir() as d:
+        art = Path(d) / "art"
+        shutil.copytree(compiled_model, art)
+        if which == "manifest":
+            (art / "manifest.json").write_bytes(data.draw(manifest_mutation(manifest)))
+        elif which == "text":
+            (art / "manifest.json").write_bytes(data.draw(mutated(json.dumps(manifest), st.just('"'))))
+        else:
+            f = art / ("forward.bin" if which == "program" else "weights.safetensors")
+            raw = f.read_bytes()
+            f.write_bytes(raw[:data.draw(st.integers(0, len(raw) - 1))])
+        try:
+            a = artifact.read(art, config.load("sim"))
+        except artifact.ArtifactError as e:
+            assert str(art) in str(e)
+            return
+    assert a.program.kernel.binary and a.image
 
 
 # ---- .hwh -----------------------------------------------------------------------------------------

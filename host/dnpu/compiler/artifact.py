@@ -20,6 +20,7 @@ hash, and names both sides of a mismatch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -114,41 +115,73 @@ def write(out, prog: ForwardProgram, image: bytes, cfg: Config, model_config: di
 
 def read(path, cfg: Config | None = None) -> Artifact:
     """Read and check the artifact at `path`; with `cfg`, refuse one built for another
-    profile (config hash) or another ISA version."""
-    from safetensors.numpy import load_file
-
+    profile (config hash) or another ISA version. Raises ArtifactError (a ValueError) only,
+    naming the file: a missing or malformed manifest, a damaged file, a mismatch."""
     path = Path(path)
     mf = path / "manifest.json"
     if not mf.is_file():
         raise ArtifactError(f"{path} is not a compiled model: no manifest.json (write one with `dnpu compile`)")
     try:
         m = json.loads(mf.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ArtifactError(f"{mf}: unreadable manifest: {e}") from None
+    if not isinstance(m, dict):
+        raise ArtifactError(f"{mf}: a manifest is a JSON object, not {type(m).__name__}")
     if m.get("format") != FORMAT:
         raise ArtifactError(f"{mf}: format {m.get('format')!r}, this runtime reads {FORMAT!r}")
+    try:
+        return _read(path, m, cfg)
+    except ArtifactError:
+        raise
+    except OSError as e:
+        raise ArtifactError(f"{e.filename or path}: cannot read: {e.strerror or e}") from None
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, OverflowError) as e:
+        # A hand-edited or truncated manifest: a field missing or of the wrong kind.
+        raise ArtifactError(f"{mf}: malformed manifest ({type(e).__name__}: {e}); compile the model again") from None
+
+
+def _member(path: Path, name) -> Path:
+    """The file `name` of the artifact: a plain file name, never a path out of the directory."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ArtifactError(f"{path / 'manifest.json'}: file name {name!r} is not a file of the artifact")
+    return path / name
+
+
+def _read(path: Path, m: dict, cfg: Config | None) -> Artifact:
+    from safetensors.numpy import load_file
+
     here = "%d.%d" % isa.VERSION
     if m["isa_version"] != here:
         raise ArtifactError(f"{path} was compiled for ISA {m['isa_version']}; this runtime and NPU speak ISA {here}: "
                             f"compile it again")
     if cfg is not None and m["config"]["hash"] != cfg.config_hash:
         raise ArtifactError(f"{path} was compiled for profile {m['config']['name']} (config hash "
-                            f"{m['config']['hash'][:12]}); the device is profile {cfg.name} (config hash "
+                            f"{str(m['config']['hash'])[:12]}); the device is profile {cfg.name} (config hash "
                             f"{cfg.config_hash[:12]})")
     for name, digest in m["sha256"].items():
-        f = path / name
+        f = _member(path, name)
         if not f.is_file() or _sha(f.read_bytes()) != digest:
             raise ArtifactError(f"{f}: missing or damaged (sha256 differs from the manifest's)")
-    binary = (path / m["program"]["file"]).read_bytes()
     p = m["program"]
+    binary = _member(path, p["file"]).read_bytes()
     kernel = KernelProgram(p["name"], m["config"]["name"], tuple(p["shape"].items()), p["tile"],
                            (path / "forward.s").read_text(), binary,
                            {n: tuple(v) for n, v in p["layout"].items()}, tuple(p["arg_order"]))
-    image = load_file(str(path / m["weights"]["file"]))["image"].tobytes()
+    wfile = _member(path, m["weights"]["file"])
+    try:
+        image = load_file(str(wfile))["image"].tobytes()
+    except (OSError, KeyError) as e:
+        raise ArtifactError(f"{wfile}: no weights image: {e}") from None
+    except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError derives from Exception only
+        raise ArtifactError(f"{wfile} is not a valid safetensors file: {e}") from None
     if len(image) != m["weights"]["nbytes"]:
         raise ArtifactError(f"{path}: the weights image has {len(image)} bytes, the manifest says "
                             f"{m['weights']['nbytes']}")
-    prog = ForwardProgram(kernel, ForwardShape(**m["shape"]), m["weights_fmt"],
+    shape = ForwardShape(**m["shape"])
+    bad = [f for f, v in dataclasses.asdict(shape).items() if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+    if bad:
+        raise ArtifactError(f"{path / 'manifest.json'}: shape {', '.join(bad)} must be positive integers")
+    prog = ForwardProgram(kernel, shape, m["weights_fmt"],
                           {n: tuple(v) for n, v in m["weights"]["layout"].items()}, m["mlp_chunk"], m["key_tile"],
                           tuple((int(i), str(k)) for i, k in m.get("sections", [])), int(m["all_logits_rows"]))
     return Artifact(path, m, prog, image)
