@@ -147,3 +147,13 @@ def test_cli_info_reports_a_modified_profile(tmp_path):
     out = subprocess.run(dnpu_cli() + ["info", "--config", str(p)], capture_output=True, text=True,
                          check=True).stdout
     assert out.splitlines()[0].startswith(f"profile sim (modified: {p}, config ")
+
+
+def test_check_reports_name_a_modified_profile(tmp_path):
+    from dnpu.verify import sampling
+
+    p = _mutated(tmp_path, "read_latency = 20|max_burst = 16", "read_latency = 3|max_burst = 8")
+    r = sampling.check_sampling("emu", cases=1, config=str(p))
+    cfg = config.load(p)
+    assert r["config"] == cfg.label == f"sim (modified: {p}, config {cfg.config_hash[:8]})"
+    assert sampling.check_sampling("emu", cases=1, config="sim")["config"] == "sim"

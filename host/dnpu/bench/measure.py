@@ -342,7 +342,7 @@ def sum_totals(rows: list[dict], s: Setup, backend: str, flows, tokens: int) -> 
     if all(r["torch_compile_s"] is not None for r in rows):
         impls["torch_compile"] = (f"PyTorch torch.compile ({dev})", [r["torch_compile_s"] for r in rows])
     for flow in flows:
-        impls[f"npu_{flow}"] = (f"NPU {cfg.name} {flow} ({backend}, {cfg.clock.f_clk_mhz:g} MHz)",
+        impls[f"npu_{flow}"] = (f"NPU {cfg.label} {flow} ({backend}, {cfg.clock.f_clk_mhz:g} MHz)",
                                 [r["npu"][flow]["s"] for r in rows])
     for flow in flows:
         impls[f"projection_{flow}"] = (f"{pcfg.name} {flow} (analytical, {pcfg.clock.f_clk_mhz:g} MHz)",
@@ -400,7 +400,7 @@ def summary(model_dir, s: Setup, g: Generations, *, backend: str, flows, seed: i
         "settings": s.settings | {"seed": seed, "prompts": B, "reps": reps, "flows": list(flows),
                                   "mode": rows[0]["mode"] if rows else None},
         "backend": backend,
-        "profile": {"name": cfg.name, "f_clk_mhz": cfg.clock.f_clk_mhz, "vlen": cfg.vector.vlen},
+        "profile": {"name": cfg.label, "f_clk_mhz": cfg.clock.f_clk_mhz, "vlen": cfg.vector.vlen},
         "projection_profile": {"name": pcfg.name, "f_clk_mhz": pcfg.clock.f_clk_mhz, "vlen": pcfg.vector.vlen},
         "baseline": {"what": "LLaDA low-confidence sampling in native PyTorch (dnpu.sampling.reference.rule): FP32 "
                              "softmax of the model's logits, argmax, top-k or threshold commit; logits already "

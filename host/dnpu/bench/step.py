@@ -118,7 +118,7 @@ def run_forward(model_dir=None, *, backend: str = "verilator", prompts: int = 2,
     torch_s = float(sum(r["torch_forward_s"] + r["torch_sampling_s"] for r in steps))
     npu_s = npu_cycles / f_hz
     return {
-        "forward": "npu", "backend": backend, "config": cfg.name, "f_clk_mhz": cfg.clock.f_clk_mhz,
+        "forward": "npu", "backend": backend, "config": cfg.label, "f_clk_mhz": cfg.clock.f_clk_mhz,
         "cycles_source": "the NPU's cycle counter, the split from its retire trace",
         "model": str(model_dir or "shipped"), "task": task.name, "prompts": int(ids.shape[0]),
         "settings": settings | {"weights_fmt": weights_fmt, "seed": seed, "kv_cache": kv_cache, "kv_format": kv_format},

@@ -175,7 +175,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {out}: {e.strerror or e}") from e
     p = fw.program
-    print(f"{out}: forward of {T} tokens for profile {fw.config.name}, {len(p.kernel.binary) // 4} instructions, "
+    print(f"{out}: forward of {T} tokens for profile {fw.config.label}, {len(p.kernel.binary) // 4} instructions, "
           f"weights {p.weights_nbytes} bytes ({p.fmt}), MLP chunks of {p.mlp_chunk}, key tile {p.key_tile}")
     return 0
 

@@ -193,7 +193,7 @@ def check_lockstep(programs: int = 100, seed: int = 0, config: str | Config = "s
             raise ValueError(f"{name} must be an int >= {least}; got {v!r}")
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     gen = ProgGen(cfg, seed, exclude=exclude, faults=faults, size=size)
-    out = {"programs": int(programs), "mismatches": 0, "cycles": 0, "seed": int(seed), "config": cfg.name,
+    out = {"programs": int(programs), "mismatches": 0, "cycles": 0, "seed": int(seed), "config": cfg.label,
            "instructions": 0, "outcomes": {}, "excluded": sorted(gen.exclude), "not_generated": gen.uncovered,
            "first_mismatch": None, "wall_s": 0.0}
     t0 = time.perf_counter()

@@ -92,7 +92,7 @@ def _kernel_data(rng: np.random.Generator, prog, name: str, nbytes: int) -> byte
 
 
 def _row(cfg, kind: str, rtl: int, est, wall: float, **what) -> dict:
-    return {"config": cfg.name, "kind": kind, **what, "rtl_cycles": rtl, "model_cycles": est.cycles,
+    return {"config": cfg.label, "kind": kind, **what, "rtl_cycles": rtl, "model_cycles": est.cycles,
             "error_pct": round(100.0 * (est.cycles - rtl) / rtl, 4), "model_phases": est.phases,
             "instret": est.instret, "sim_seconds": round(wall, 3)}
 
@@ -180,7 +180,7 @@ def run_point(dev, cfg, B: int, L: int, V: int, mode: str, flow: str, fmt: str =
     b = analytical.bound(cfg, B, L, V, fmt)
     rtl = info.cycles
     return {
-        "config": cfg.name, "B": B, "L": L, "V": V, "mode": mode, "flow": flow, "fmt": fmt,
+        "config": cfg.label, "B": B, "L": L, "V": V, "mode": mode, "flow": flow, "fmt": fmt,
         "rtl_cycles": rtl, "model_cycles": est.cycles,
         "error_pct": round(100.0 * (est.cycles - rtl) / rtl, 4),
         "bound_cycles": b["cycles"], "bound_vector_cycles": b["vector_cycles"],
@@ -207,7 +207,7 @@ def run_linear_point(dev, cfg, M: int, N: int, K: int, residual: bool, fmt: str 
         buf.free()
     est = analytical.program(analytical.machine(cfg), prog.binary, prog.args(base), base + prog.layout["program"][0])
     rtl = info.cycles
-    return {"config": cfg.name, "kind": "linear", "M": M, "N": N, "K": K, "residual": residual, "fmt": fmt,
+    return {"config": cfg.label, "kind": "linear", "M": M, "N": N, "K": K, "residual": residual, "fmt": fmt,
             "rtl_cycles": rtl, "model_cycles": est.cycles, "error_pct": round(100.0 * (est.cycles - rtl) / rtl, 4),
             "macs_per_cycle": round(M * N * K / rtl, 3), "model_phases": est.phases, "instret": info.instret,
             "sim_seconds": round(wall, 3)}

@@ -157,7 +157,7 @@ def check_sampling(backend: str = "emu", cases: int = 100, seed: int = 0, config
     cfg = config_mod.load(config)
     rng = np.random.default_rng(seed)
     total = {"cases": cases, "token_mismatches": 0, "near_ties": 0, "max_conf_error": 0.0,
-             "bound": 0.0, "bound_violations": 0, "backend": backend, "config": cfg.name, "seed": seed, "first_failure": None}
+             "bound": 0.0, "bound_violations": 0, "backend": backend, "config": cfg.label, "seed": seed, "first_failure": None}
     for i in range(cases):
         case = random_case(rng, cfg)
         bound = case_bound(case, cfg.vector.vlen, fmt, cfg.mx.block)
