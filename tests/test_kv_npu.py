@@ -31,7 +31,7 @@ def test_refresh_then_dual_step_equal_the_reference(tiny, fmt):
     with runtime.open("emu") as dev:
         r = fw.step(dev, ids, S, L, 1, k=1, logits=True, kv=KvStep("refresh", fmt))
         d = fw.step(dev, ids2, S, L, 1, k=2, logits=True, kv=KvStep("dual", fmt, S, L))
-        stored = fw.cache(dev, fmt).read(kv_layout(fw.config, fw.program.shape, fmt)[0])
+        stored = fw.cache(dev, fmt).read(kv_layout(fw.config, fw.program.shape, fmt)[1])
     ref, used = reference_forward(model, ids, kv=KvStep("refresh", fmt))
     assert np.array_equal(r[3], ref[S:S + L])
     cache = reference_cache(used, model.config, fmt)
@@ -44,9 +44,20 @@ def test_refresh_then_dual_step_equal_the_reference(tiny, fmt):
     hd = model.config.head_dim
     hdp, hhp = head_layout(cfg, hd)
     k = used[0][0][:, :hd]
-    if fmt.startswith("baos-"):                           # the smoothed keys are stored
+    if fmt.startswith("baos-"):                           # the smoothed keys are stored, s and u after all
+        from dnpu.compiler.kvcache import kv_shift_offset
         from dnpu.model import kvquant
-        k = kvquant.baos_smooth(k, kvquant.baos_scales(k))
+        from dnpu.spec import numerics as nm
+        k, r, u = kvquant.baos_encode(k)
+        shape = fw.program.shape
+        at = 2 * shape.n_layers * shape.n_heads * kv_layout(cfg, shape, fmt)[0]
+        s_ = np.full(hhp, 0x3F80, np.uint16)          # a zero pair keeps the scale 1
+        s_[:hd // 2] = nm.reci_bf16(r)
+        u_ = np.zeros(hdp, np.uint16)
+        u_[:hd // 2], u_[hhp:hhp + hd // 2] = u[:hd // 2], u[hd // 2:]
+        assert bytes(stored[at:at + 2 * hhp]) == s_.astype("<u2").tobytes()
+        at += kv_shift_offset(cfg, shape)
+        assert bytes(stored[at:at + 2 * hdp]) == u_.astype("<u2").tobytes()
     k0 = np.zeros((T, hdp), np.uint16)
     k0[:, :hd // 2] = k[:, :hd // 2]
     k0[:, hhp:hhp + hd // 2] = k[:, hd // 2:hd]

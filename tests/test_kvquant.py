@@ -93,6 +93,30 @@ def test_baos_scales():
     assert ks[0, 1, 0] == -1.25 and ks[0, 1, 5] == 1.625 and ks[0, 0, 7] == 0.0     # the subnormal is flushed
 
 
+def test_baos_center_and_encode():
+    """mu is the midpoint of each channel's range (to BF16 rounding: the ends moved by m
+    and back); K - mu is what the scales are taken of; the later step's K' + u times s
+    gives the keys back to the rounding of the subtraction and the addition."""
+    rng = np.random.default_rng(5)
+    T, hd = 12, 8
+    k = _bf16(rng.normal(0, 1, (T, hd)) + np.array([4.0, -3.0, 0.0, 10.0, 0.5, -0.25, 7.0, 1.0]))
+    bits = (k.view(np.uint32) >> 16).astype(np.uint16)
+    mu = nm.bf16_value(kvquant.baos_center(bits))
+    mid = (k.max(0) + k.min(0)) / 2
+    np.testing.assert_allclose(mu, mid, atol=np.abs(k).max() * 2.0 ** -6)
+    kp, r, u = kvquant.baos_encode(bits)
+    d = nm.bf16_value(kvquant._bf16_op(nm.sub, bits, kvquant.baos_center(bits)[None]))
+    np.testing.assert_array_equal(r, kvquant.baos_scales(nm.bf16_bits(d)))
+    np.testing.assert_array_equal(nm.bf16_value(kp), d * np.concatenate([nm.bf16_value(r)] * 2))
+    # the smoothed keys are centred: each pair's largest in [1, 2), so a 4-bit block holds less range
+    kpv = nm.bf16_value(kp)
+    pair = np.maximum(np.abs(kpv[:, :hd // 2]), np.abs(kpv[:, hd // 2:])).max(0)
+    assert (pair >= 1).all() and (pair < 2).all()
+    s = 1 / np.concatenate([nm.bf16_value(r)] * 2)
+    back = nm.bf16_value(kvquant.bf16_add(kp, u[None])) * s
+    np.testing.assert_allclose(back, k, rtol=2.0 ** -7, atol=np.abs(k).max() * 2.0 ** -7)
+
+
 def test_baos_smoothed_keys_and_rope_invariance():
     """Smoothed keys lie in (-2, 2), each pair's largest in [1, 2); the scale of a pair
     commutes with its rotation, so the scores of the rotated query times s against the

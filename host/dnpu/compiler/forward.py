@@ -38,8 +38,8 @@ import numpy as np
 
 from dnpu.compiler import confidence_row
 from dnpu.compiler.attention import head_layout, head_rows, plan_head
-from dnpu.compiler.kvcache import (KV_FORMATS, KvStep, baos_refresh, kv_io, kv_layout, kv_storage, kv_traffic,
-                                   scale_rows)
+from dnpu.compiler.kvcache import (KV_FORMATS, KvStep, add_shift, baos_places, baos_refresh, kv_io, kv_layout,
+                                   kv_storage, kv_traffic, scale_rows)
 from dnpu.compiler.kernel import KernelProgram, build, loop
 from dnpu.compiler.norm import norm_rows
 from dnpu.compiler.swiglu import swiglu_rows
@@ -333,9 +333,11 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
             a += [f"# layer {i} head {h}", "#@ linear", *_mm("M_MM", layout, f"{L}q.{h}", fmt, n, hd, d, att.q, p["h"])]
             if dual:                         # the cached keys and values, the block's own rows over theirs
                 a += ["#@ kv", *kv_io(cfg, shape, kv, i, h, 0, att.k, True), *kv_io(cfg, shape, kv, i, h, 1, att.v, True)]
-                if baos:                     # s at vt, r = 1/s after it (exact: powers of two)
+                if baos:                     # s at vt, r = 1/s after it (exact: powers of two), u after r
                     a += [*kv_io(cfg, shape, kv, i, h, 2, att.vt, True), *li("x4", att.vt + hh),
-                          *li("x5", att.vt), *li("x6", hh), "V_RECI_V x4, x5, x6"]
+                          *li("x5", att.vt), *li("x6", hh), "V_RECI_V x4, x5, x6",
+                          *kv_io(cfg, shape, kv, i, h, 3, att.vt + 2 * hh, True),
+                          *add_shift(T, att.k, hv, hh, att.vt + 2 * hh)]
                 a += ["#@ linear", *_mm("M_MM", layout, f"{L}k.{h}", fmt, n, hd, d, att.k + q0 * hv, p["h"]),
                       *_mm("M_MM", layout, f"{L}v.{h}", fmt, n, hd, d, att.v + q0 * hv, p["h"])]
                 if baos:                     # the block's fresh keys into the smoothed space
@@ -346,6 +348,7 @@ def _source(cfg: Config, shape: ForwardShape, fmt: str, layout, p: dict, att, ch
                 if kv is not None and baos:  # refresh: smoothed keys (before RoPE), their scales, values
                     a += ["#@ kv", *baos_refresh(p, att, T, hv, hh), *kv_io(cfg, shape, kv, i, h, 0, att.vt, False),
                           *kv_io(cfg, shape, kv, i, h, 2, p["rot"] + 2 * hh, False),
+                          *kv_io(cfg, shape, kv, i, h, 3, baos_places(att, hv, hh)[3], False),
                           *kv_io(cfg, shape, kv, i, h, 1, att.v, False)]
                 elif kv is not None:         # refresh: keys before RoPE, and values
                     a += ["#@ kv", *kv_io(cfg, shape, kv, i, h, 0, att.k, False),
@@ -474,6 +477,9 @@ def _compile(cfg: Config, shape: ForwardShape, fmt: str, kv: KvStep | None = Non
     _check_kv(cfg, shape, kv)
     n = kv.length if kv is not None and kv.mode == "dual" else shape.seq_len
     p, att, chunk, B = _plan(cfg, shape, n)
+    if kv is not None and kv.mode == "refresh" and kv_storage(kv.fmt)[0] and shape.seq_len < 4:
+        raise CompileError(f"a BAOS refresh works in the attention's output rows and needs seq_len >= 4, "
+                           f"not {shape.seq_len}")
     layout = _layout(cfg, shape, fmt, chunk)
     Ep = -(-shape.embedding_size // cfg.vector.vlen) * cfg.vector.vlen
     src = _source(cfg, shape, fmt, layout, p, att, chunk, kv)

@@ -8,7 +8,8 @@ range's own rows over theirs. `kv_layout` is where they lie in device memory (BF
 or the MX stream `H_STORE_MX` writes and `H_PREFETCH_V` reads; with BAOS the scales
 after them), `kv_traffic` what a step moves. The rest are the instruction sequences
 dnpu.compiler.forward splices into its program: `kv_io` (one head's transfer),
-`baos_refresh` (the scales and smoothed keys of one head) and `scale_rows`.
+`baos_refresh` (the shift, scales and smoothed keys of one head), `add_shift` and
+`scale_rows`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dnpu.spec import isa, mx
 from dnpu.spec.config import Config
 
 __all__ = ["KvStep", "KV_FORMATS", "kv_storage", "kv_layout", "kv_scale_stride", "kv_traffic", "kv_io",
-           "per_token", "baos_refresh", "scale_rows"]
+           "per_token", "baos_refresh", "add_shift", "scale_rows"]
 
 KV_FORMATS = ("bf16", *mx.FORMATS, *(f"baos-{f}" for f in mx.FORMATS))
 
@@ -50,9 +51,10 @@ def kv_layout(cfg: Config, shape, fmt: str) -> tuple[int, int]:
     """(stride, bytes) of the KV cache in memory: layer i, head h, keys (j = 0) or values
     (j = 1) at ((i * n_heads + h) * 2 + j) * stride, each part the T tokens of the padded
     head (head_layout: hdp features, hdp / VLEN vector rows a token) as BF16 rows
-    (H_STORE_V's layout) or an MX stream (H_STORE_MX's), 64-byte aligned. With BAOS the
-    scales s follow all of them: layer i, head h's at 2 * layers * heads * stride +
-    (i * n_heads + h) * kv_scale_stride, one BF16 row per RoPE half-row (hhp lanes)."""
+    (H_STORE_V's layout) or an MX stream (H_STORE_MX's), 64-byte aligned. With BAOS each
+    head's scales s and smoothed shift u follow all of them: layer i, head h's at
+    2 * layers * heads * stride + (i * n_heads + h) * kv_scale_stride, s as BF16 rows of
+    hhp lanes (one per RoPE pair), then u (kv_shift_offset further) as hdp lanes."""
     hdp, hhp = head_layout(cfg, shape.head_dim)
     baos, store = kv_storage(fmt)
     n = shape.seq_len * hdp
@@ -62,7 +64,13 @@ def kv_layout(cfg: Config, shape, fmt: str) -> tuple[int, int]:
 
 
 def kv_scale_stride(cfg: Config, shape) -> int:
-    """Bytes between two heads' BAOS scales (kv_layout)."""
+    """Bytes between two heads' BAOS scales and shift (kv_layout)."""
+    hdp, hhp = head_layout(cfg, shape.head_dim)
+    return kv_shift_offset(cfg, shape) + mx.align_up(2 * hdp)
+
+
+def kv_shift_offset(cfg: Config, shape) -> int:
+    """Bytes from a head's BAOS scales s to its shift u (kv_layout)."""
     return mx.align_up(2 * head_layout(cfg, shape.head_dim)[1])
 
 
@@ -75,21 +83,23 @@ def kv_traffic(cfg: Config, shape, kv: KvStep | None) -> tuple[int, int]:
     baos, store = kv_storage(kv.fmt)
     n = shape.seq_len * hdp
     part = 2 * n if store == "bf16" else mx.stream_nbytes(n, store, cfg.mx.block)
-    total = shape.n_layers * shape.n_heads * (2 * part + (2 * hhp if baos else 0))
+    total = shape.n_layers * shape.n_heads * (2 * part + (2 * (hhp + hdp) if baos else 0))
     return (total, 0) if kv.mode == "refresh" else (0, total)
 
 
 def kv_io(cfg: Config, shape, kv: KvStep, i: int, h: int, which: int, at: int, load: bool) -> list[str]:
-    """Store (load) one head's keys (which = 0), values (1) or BAOS scales (2) at V[at]
-    to (from) the cache (kv_layout; the cache's address at INT[5T + 8])."""
+    """Store (load) one head's keys (which = 0), values (1), BAOS scales s (2) or BAOS shift
+    u (3) at V[at] to (from) the cache (kv_layout; the cache's address at INT[5T + 8])."""
     li = isa.load_imm
     stride, _ = kv_layout(cfg, shape, kv.fmt)
     hdp, hhp = head_layout(cfg, shape.head_dim)
     _, store = kv_storage(kv.fmt)
     head = i * shape.n_heads + h
-    if which == 2:
+    if which >= 2:
         off = 2 * shape.n_layers * shape.n_heads * stride + head * kv_scale_stride(cfg, shape)
-        rows, store = hhp // cfg.vector.vlen, "bf16"
+        if which == 3:
+            off += kv_shift_offset(cfg, shape)
+        rows, store = (hhp if which == 2 else hdp) // cfg.vector.vlen, "bf16"
     else:
         off, rows = (head * 2 + which) * stride, shape.seq_len * hdp // cfg.vector.vlen
     a = [f"S_LD_INT x7, x0, {5 * shape.seq_len + 8}", *li("x6", off), "S_ADD x7, x7, x6", *li("x4", at),
@@ -108,16 +118,52 @@ def per_token(n: int, at: int, hv: int, hh: int, body) -> list[str]:
 
 
 def baos_refresh(p: dict, att, T: int, hv: int, hh: int) -> list[str]:
-    """BAOS's scales of one head's keys at att.k (NUMERICS section 16): m at rot, r at
-    rot + hh, s at rot + 2hh, the smoothed keys K' at att.vt (free until the attention)."""
+    """BAOS at a refresh for one head's keys at att.k (NUMERICS section 16): the smoothed
+    keys K' at att.vt (free until the attention), s at p["rot"] + 2hh, u at
+    att.o + 2hv + hh (returned by baos_places). att.o (free until the attention) holds
+    the range's ends, then mu, then u; p["rot"] holds m, r and s."""
     li = isa.load_imm
     m, r, s = p["rot"], p["rot"] + hh, p["rot"] + 2 * hh
-    return [*li("x11", m), *li("x12", hh), *li("x13", att.k), "V_AMAX_VV x11, x13, x13, x12",
-            *per_token(T, att.k, hv, hh, lambda a, b: [f"V_AMAX_VV x11, x11, {a}, x12", f"V_AMAX_VV x11, x11, {b}, x12"]),
-            *li("x13", r), "V_INVPOW2_V x13, x11, x12", *li("x14", s), "V_RECI_V x14, x13, x12",
-            *li("x15", att.vt - att.k),
-            *per_token(T, att.k, hv, hh, lambda a, b: [f"S_ADD x14, {a}, x15", f"V_MUL_VV x14, {a}, x13, x12",
-                                                      f"S_ADD x14, {b}, x15", f"V_MUL_VV x14, {b}, x13, x12"])]
+    hi, lo, tmp, u = baos_places(att, hv, hh)
+    amax = [*li("x11", m), *li("x12", hh)]
+    a = [*amax, *li("x13", att.k), "V_AMAX_VV x11, x13, x13, x12",
+         *per_token(T, att.k, hv, hh, lambda a, b: [f"V_AMAX_VV x11, x11, {a}, x12", f"V_AMAX_VV x11, x11, {b}, x12"])]
+    # the ends of each channel's range, moved by m so that V_AMAX_VV orders them
+    a += ["S_LI_FP f1, 0x0000", *li("x4", hi), *li("x5", 2 * hv), "V_FILL_VF x4, f1, x5",
+          *li("x4", tmp), *li("x5", m), *li("x6", hh), *li("x7", hi), *li("x11", hi + hh), *li("x13", lo),
+          *li("x14", lo + hh),
+          *per_token(T, att.k, hv, hh, lambda a, b: [
+              f"V_ADD_VV x4, {a}, x5, x6", "V_AMAX_VV x7, x7, x4, x6", f"V_ADD_VV x4, {b}, x5, x6",
+              "V_AMAX_VV x11, x11, x4, x6", f"V_SUB_VV x4, x5, {a}, x6", "V_AMAX_VV x13, x13, x4, x6",
+              f"V_SUB_VV x4, x5, {b}, x6", "V_AMAX_VV x14, x14, x4, x6"]),
+          # mu = (hi - lo) / 2 over hi, both halves at once
+          *li("x4", hv), *li("x13", lo), "V_SUB_VV x7, x7, x13, x4", "S_LI_FP f1, 0x3F00", "V_MUL_VF x7, x7, f1, x4",
+          # d = K - mu at att.vt
+          *li("x15", att.vt - att.k),
+          *per_token(T, att.k, hv, hh, lambda a, b: [f"S_ADD x4, {a}, x15", f"V_SUB_VV x4, {a}, x7, x6",
+                                                    f"S_ADD x4, {b}, x15", f"V_SUB_VV x4, {b}, x11, x6"])]
+    # r and s from the pair's largest magnitude of d, then K' = d r and u = mu r in place
+    a += [*amax, *li("x13", att.vt), "V_AMAX_VV x11, x13, x13, x12",
+          *per_token(T, att.vt, hv, hh, lambda a, b: [f"V_AMAX_VV x11, x11, {a}, x12", f"V_AMAX_VV x11, x11, {b}, x12"]),
+          *li("x13", r), "V_INVPOW2_V x13, x11, x12", *li("x14", s), "V_RECI_V x14, x13, x12",
+          *per_token(T, att.vt, hv, hh, lambda a, b: [f"V_MUL_VV {a}, {a}, x13, x12", f"V_MUL_VV {b}, {b}, x13, x12"]),
+          *li("x4", hi), *li("x5", u), "V_MUL_VV x5, x4, x13, x12", *li("x4", hi + hh), *li("x5", u + hh),
+          "V_MUL_VV x5, x4, x13, x12"]
+    return a
+
+
+def baos_places(att, hv: int, hh: int) -> tuple[int, int, int, int]:
+    """Vector-SRAM rows baos_refresh works in, inside att.o: (hi, later mu; lo; a
+    scratch half; u). Needs 3hv + hh rows of att.o's n * hv."""
+    o = att.o
+    return o, o + hv, o + 2 * hv, o + 2 * hv + hh
+
+
+def add_shift(T: int, at: int, hv: int, hh: int, u: int) -> list[str]:
+    """Both halves of T tokens' heads from V[at] plus the shift u (hv rows at V[u]) in place."""
+    li = isa.load_imm
+    return [*li("x12", hh), *li("x13", u), *li("x14", u + hh),
+            *per_token(T, at, hv, hh, lambda a, b: [f"V_ADD_VV {a}, {a}, x13, x12", f"V_ADD_VV {b}, {b}, x14, x12"])]
 
 
 def scale_rows(n: int, at: int, hv: int, hh: int, by: int) -> list[str]:

@@ -8,12 +8,13 @@ cut into blocks of ``mx.block``, quantized by `dnpu.spec.mx.quantize` from BF16,
 back by `dnpu.spec.mx.dequantize_bf16`. `quantize_kv` returns the values the later steps
 of the block attend to.
 
-``baos-<fmt>`` smooths the keys first (Block-Adaptive Online Smoothing, NUMERICS section
-16): per layer, head and RoPE channel pair (c, c + head_dim/2) the power of two
-``r = 2^-E`` from the exponent field of the pair's largest magnitude over the cached
-positions, keys multiplied by ``r`` before quantization and by ``s = 1/r`` after. One
-scale for both channels of a pair commutes with RoPE's rotation, so folding ``s`` into the
-rotated query instead (what the NPU does) gives the same scores.
+``baos-<fmt>`` shifts and smooths the keys first (Block-Adaptive Online Smoothing,
+NUMERICS section 16): per layer, head and channel the shift mu (the middle of the
+channel's range over the cached positions), per RoPE channel pair (c, c + head_dim/2) the
+power of two ``r = 2^-E`` from the exponent field of the pair's largest magnitude of
+K - mu; K' = (K - mu) r is quantized, and read back as (K' + mu r) / r. One scale for both
+channels of a pair commutes with RoPE's rotation, so folding ``s = 1/r`` into the rotated
+query instead (what the NPU does) gives the same scores.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from dnpu.spec import config as config_mod
 from dnpu.spec import mx
 from dnpu.spec import numerics as nm
 
-__all__ = ["KV_FORMATS_HELP", "check_kv_format", "quantize_kv", "baos_scales", "baos_smooth", "kv_formats",
-           "roundtrip_bits"]
+__all__ = ["KV_FORMATS_HELP", "check_kv_format", "quantize_kv", "baos_center", "baos_encode", "baos_scales",
+           "baos_smooth", "bf16_add", "kv_formats", "roundtrip_bits"]
 
 KV_FORMATS_HELP = "bf16, an MX format (e4m3, e5m2, e3m2, e2m3, e2m1, int8) or baos-<MX format>"
 
@@ -70,6 +71,46 @@ def baos_smooth(k_bits, r_bits) -> np.ndarray:
     rr = np.concatenate([r, r], axis=-1)[..., None, :]
     k = np.asarray(k_bits, np.uint16)
     return nm.bf16_bits(nm.mul(nm.bf16_value(k), nm.bf16_value(np.broadcast_to(rr, k.shape)), "bf16"))
+
+
+def bf16_add(a_bits, b_bits) -> np.ndarray:
+    """V_ADD_VV per element (section 2: DAZ, FTZ, the rounding rule), BF16 bits."""
+    return _bf16_op(nm.add, a_bits, b_bits)
+
+
+def _bf16_op(op, a_bits, b_bits) -> np.ndarray:
+    """A vector instruction's BF16 result (V_ADD_VV, V_SUB_VV, V_MUL_VV: DAZ, FTZ), bits."""
+    return nm.bf16_bits(op(nm.bf16_value(np.asarray(a_bits, np.uint16)),
+                           nm.bf16_value(np.asarray(b_bits, np.uint16)), "bf16"))
+
+
+def baos_center(k_bits) -> np.ndarray:
+    """BAOS's shift mu per channel of keys ``[..., T, hd]`` (BF16 bits): BF16 bits
+    ``[..., hd]``, about the midpoint of the channel's range over the positions
+    (docs/NUMERICS.md section 16: with m the pair's largest magnitude every K + m and
+    m - K is non-negative, so V_AMAX_VV's largest magnitudes of them are the range's ends
+    moved by m, and m cancels in their difference)."""
+    k = np.asarray(k_bits, np.uint16)
+    h = k.shape[-1] // 2
+    m = nm.amax_bits(k[..., :h], k[..., h:]).max(axis=-2)
+    mm = np.concatenate([m, m], axis=-1)[..., None, :]
+    hi = (_bf16_op(nm.add, k, mm) & np.uint16(0x7FFF)).max(axis=-2)
+    lo = (_bf16_op(nm.sub, mm, k) & np.uint16(0x7FFF)).max(axis=-2)
+    half = np.full(hi.shape, 0x3F00, np.uint16)
+    return _bf16_op(nm.mul, _bf16_op(nm.sub, hi, lo), half)
+
+
+def baos_encode(k_bits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BAOS at a refresh (docs/NUMERICS.md section 16), keys ``[..., T, hd]`` as BF16 bits:
+    (K' the smoothed keys [..., T, hd], r [..., hd/2], u = mu * r [..., hd]), BF16 bits.
+    K' is what is quantized; a later step reads K' back and adds u, giving (K - mu) r + mu r
+    in the smoothed space."""
+    k = np.asarray(k_bits, np.uint16)
+    mu = baos_center(k)
+    d = _bf16_op(nm.sub, k, mu[..., None, :])
+    r = baos_scales(d)
+    rr = np.concatenate([r, r], axis=-1)
+    return baos_smooth(d, r), r, _bf16_op(nm.mul, mu, rr)
 
 
 def _to_bf16_f32(t) -> np.ndarray:
@@ -122,11 +163,11 @@ def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
             raise ValueError(f"head_dim {hd} must be even (RoPE's halves)")
         if baos:
             kb = (k.view(np.uint32) >> 16).astype(np.uint16)
-            r = baos_scales(kb)
-            ks = baos_smooth(kb, r)
-            back = _roundtrip((ks.astype(np.uint32) << 16).view(np.float32), fmt, cfg, hd)
+            ks, r, u = baos_encode(kb)
+            back = roundtrip_bits(ks, fmt, cfg)
+            kr = nm.bf16_value(_bf16_op(nm.add, back, u[..., None, :]))
             s_ = nm.bf16_value(nm.reci_bf16(np.concatenate([r, r], axis=-1)))[..., None, :]
-            kq = (back * s_).astype(np.float32)                       # exact: s is a power of two
+            kq = (kr * s_).astype(np.float32)                         # exact: s is a power of two
         else:
             kq = _roundtrip(k, fmt, cfg, hd)
         vq = _roundtrip(v, fmt, cfg, hd)

@@ -123,8 +123,9 @@ def reference_forward(model, ids, *, fmt: str = "e4m3", config: str | Config = "
         r = None
         if n != T:
             K, V = (np.array(a, np.uint16) for a in cache[i][:2])
-            if baos:                         # the block's fresh keys into the smoothed space
-                r = cache[i][2]
+            if baos:                         # the cached keys plus the shift, the block's fresh keys smoothed
+                r, u = cache[i][2], cache[i][3]
+                K = np.concatenate([kvquant.bf16_add(K[:, j * hd:(j + 1) * hd], u[j]) for j in range(H)], axis=1)
                 k = np.concatenate([kvquant.baos_smooth(k[:, j * hd:(j + 1) * hd][None], r[j])[0]
                                     for j in range(H)], axis=1)
             K[q0:q0 + n], V[q0:q0 + n] = k, v
@@ -149,8 +150,9 @@ def reference_forward(model, ids, *, fmt: str = "e4m3", config: str | Config = "
 def reference_cache(used: list, model_config, kv_fmt: str, config: str | Config = "sim") -> list:
     """What a refresh stores and the later steps read back: per layer the (K, V) of
     `reference_forward`, each head through the MX round trip of kv_fmt in the profile's
-    head layout (docs/NUMERICS.md section 16); bf16 keeps them. baos-<fmt>: (K', V, r),
-    K' the smoothed keys' round trip, r [heads, hd/2] BAOS's scales."""
+    head layout (docs/NUMERICS.md section 16); bf16 keeps them. baos-<fmt>: (K', V, r, u),
+    K' the smoothed keys' round trip, r [heads, hd/2] BAOS's scales, u [heads, hd] its
+    smoothed shift."""
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     if kv_fmt == "bf16":
         return [(np.array(k), np.array(v)) for k, v in used]
@@ -159,11 +161,10 @@ def reference_cache(used: list, model_config, kv_fmt: str, config: str | Config 
     out = []
     for k, v in used:
         kh, vh = (a.reshape(a.shape[0], H, hd).transpose(1, 0, 2) for a in (k, v))      # [H, T, hd]
-        r = kvquant.baos_scales(kh) if baos else None
         if baos:
-            kh = kvquant.baos_smooth(kh, r)
+            kh, r, u = kvquant.baos_encode(kh)
         kq, vq = (kvquant.roundtrip_bits(a, fmt, cfg).transpose(1, 0, 2).reshape(k.shape) for a in (kh, vh))
-        out.append((kq, vq, r) if baos else (kq, vq))
+        out.append((kq, vq, r, u) if baos else (kq, vq))
     return out
 
 
