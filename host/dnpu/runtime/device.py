@@ -448,7 +448,10 @@ class Device:
 
     def load(self, program) -> Buffer:
         """Place a program in device memory: bytes (`dnpu.spec.isa.assemble` output), a list of
-        32-bit words, or assembly text. Returns its Buffer (pass it, or int(it), to run)."""
+        32-bit words, or assembly text. Returns its Buffer (pass it, or int(it), to run).
+        Raises ValueError for a program that is empty or not whole 32-bit words (AsmError, a
+        ValueError, for assembly text that does not assemble), MemoryError when the device
+        heap has no room for it."""
         if isinstance(program, str):
             program = isa.assemble(program)
         elif isinstance(program, (list, tuple)):
