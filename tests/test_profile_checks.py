@@ -157,3 +157,15 @@ def test_check_reports_name_a_modified_profile(tmp_path):
     cfg = config.load(p)
     assert r["config"] == cfg.label == f"sim (modified: {p}, config {cfg.config_hash[:8]})"
     assert sampling.check_sampling("emu", cases=1, config="sim")["config"] == "sim"
+
+
+def test_fpga_profile_needs_a_zynq_part(tmp_path):
+    from dnpu.codegen.emit_hwh import PS_FAMILIES
+
+    assert set(config.ZYNQ_PART_PREFIXES) == set(PS_FAMILIES)
+    zcu = (REPO / "hw" / "config" / "zcu104.toml").read_text()
+    p = tmp_path / "zcu104.toml"
+    p.write_text(zcu.replace('part = "xczu7ev-ffvc1156-2-e"', 'part = "xcvu9p-flga2104-2-e"'))
+    with pytest.raises(ConfigError, match=r"\[profile\] part = 'xcvu9p-flga2104-2-e': must be a Zynq part "
+                                          r"\(xc7z\.\.\. or xczu\.\.\.\)"):
+        config.load(p)

@@ -29,11 +29,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "shipped_hash", "sram_bytes", "HASHED_SECTIONS",
-           "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES"]
+           "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES",
+           "ZYNQ_PART_PREFIXES"]
 
 # The MX format the compiler defaults to everywhere (weights, logits, KV cache): a
 # profile whose prefetch engine cannot decode it cannot run a compiled model.
 REQUIRED_MX_FORMAT = "e4m3"
+# Part-number prefixes of the FPGA families with a processing system dnpu.codegen's .hwh
+# describes (dnpu.codegen.emit_hwh.PS_FAMILIES; a test keeps the two equal).
+ZYNQ_PART_PREFIXES = ("xc7z", "xczu")
 # The deepest hardware-loop nesting a compiled program uses (the sampling step's batch and
 # row loops); tests/test_profile_checks.py measures it.
 COMPILER_LOOP_DEPTH = 2
@@ -315,6 +319,10 @@ def _cross_check(cfg: Config) -> None:
                           "(the unit reads a row of each activation for every weight square)")
     if cfg.profile.target == "fpga" and cfg.profile.part is None:
         raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
+    if cfg.profile.target == "fpga" and not cfg.profile.part.startswith(ZYNQ_PART_PREFIXES):
+        raise ConfigError(f"{where}: [profile] part = {cfg.profile.part!r}: must be a Zynq part "
+                          f"({' or '.join(p + '...' for p in ZYNQ_PART_PREFIXES)}): the board runtime (PYNQ) "
+                          f"and the .hwh dnpu.codegen writes need its processing system")
     if cfg.profile.target != "asic" and cfg.memory.bytes_per_cycle > cfg.beat_bytes:
         raise ConfigError(
             f"{where}: [memory] bytes_per_cycle = {cfg.memory.bytes_per_cycle}: one AXI4 port moves at "
