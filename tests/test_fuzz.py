@@ -11,6 +11,7 @@
 
 Every test is deterministic (derandomize) and bounded (max_examples), so the file runs in
 seconds as part of `make test`: a bug it finds is found on every run, not by luck.
+`DNPU_FUZZ_SCALE=20 pytest tests/test_fuzz.py` runs a longer campaign of random inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import shutil
 import struct
 import tempfile
@@ -37,8 +39,12 @@ SIM_TOML = (REPO / "hw" / "config" / "sim.toml").read_text()
 TINY = REPO / "models" / "tiny-add"
 
 
+# DNPU_FUZZ_SCALE=k runs k times the examples, random ones (a longer campaign by hand).
+SCALE = int(os.environ.get("DNPU_FUZZ_SCALE", "1"))
+
+
 def fuzz(n: int):
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=n * SCALE, deadline=None, derandomize=SCALE == 1, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
