@@ -104,7 +104,7 @@ class World:
         return [self.inp, self.out, self.edge]
 
 
-def run_both(pair, prog: bytes, seed: int = 0, timeout=None, prog_offset: int = 0):
+def run_both(pair, prog: bytes, seed: int = 0, timeout=None, prog_offset: int = 0, windows=None):
     """Run on both devices; returns [(World, RunInfo | DeviceError)] for emu, verilator."""
     out = []
     for dev in pair:
@@ -112,7 +112,7 @@ def run_both(pair, prog: bytes, seed: int = 0, timeout=None, prog_offset: int = 
         if out:
             assert w.prog.addr == out[0][0].prog.addr, "the two devices allocate differently"
         try:
-            res = dev.run(w.prog.addr + prog_offset, args=w.args, timeout=timeout)
+            res = dev.run(w.prog.addr + prog_offset, args=w.args, timeout=timeout, windows=windows)
         except DeviceError as e:
             res = e
         out.append((w, res))
@@ -430,10 +430,18 @@ def _fault_cases():
     ]
 
 
-@pytest.mark.parametrize("case", _fault_cases(), ids=lambda c: c[0])
+def _window_cases():
+    """The unmapped and run-off cases under the runtime's default grants: the memory is
+    outside every window, which is checked before the access."""
+    return [(f"{name}, default windows", prog, off, ErrCause.WINDOW if c in (ErrCause.AXI_READ, ErrCause.AXI_WRITE)
+             else c) for name, prog, off, c in _fault_cases() if "unmapped" in name or "runs off" in name]
+
+
+@pytest.mark.parametrize("case", _fault_cases() + _window_cases(), ids=lambda c: c[0])
 def test_fault_matches_emu(pair, case):
     name, prog, offset, cause = case
-    (we, ee), (wv, ev) = run_both(pair, prog, prog_offset=offset)
+    windows = None if "default windows" in name else "all"
+    (we, ee), (wv, ev) = run_both(pair, prog, prog_offset=offset, windows=windows)
     for backend, e in (("emu", ee), ("verilator", ev)):
         assert isinstance(e, DeviceError), f"{name}: {backend} did not fault: {e}"
         assert e.reason == "fault" and e.err_cause == cause, f"{name} on {backend}:\n{e}"
@@ -447,12 +455,16 @@ def test_fault_matches_emu(pair, case):
 
 
 def test_fetch_from_unmapped(pair):
-    errs = []
-    for dev in pair:
-        with pytest.raises(DeviceError) as ei:
-            dev.run(0x200)
-        errs.append(ei.value)
-    assert [(e.err_cause, e.err_pc, e.pc) for e in errs] == [(ErrCause.AXI_READ, 0x200, 0x200)] * 2
+    """Outside every window (the runtime grants no buffer there): WINDOW, nothing read;
+    granted but unmapped: AXI_READ."""
+    for windows, cause in ((None, ErrCause.WINDOW), ("all", ErrCause.AXI_READ)):
+        errs = []
+        for dev in pair:
+            with pytest.raises(DeviceError) as ei:
+                dev.run(0x200, windows=windows)
+            errs.append((ei.value, dev.read_csr("ERR_ADDR")))
+        assert [(e.err_cause, e.err_pc, e.pc, a) for e, a in errs] == \
+            [(cause, 0x200, 0x200, 0x200 if cause == ErrCause.WINDOW else 0)] * 2
 
 
 # ---------------------------------------------------------------------------
@@ -560,6 +572,10 @@ def test_waveform_whole_run_and_from_cycle(vdev, tmp_path):
     vdev.run(prog)
     assert not list(tmp_path.iterdir()) and vdev.model.get("wave_open") == 0   # off unless asked
     full, late = tmp_path / "full.fst", tmp_path / "sub" / "late.fst"
+    t = vdev.model.cycle                                # what run() spends programming the windows
+    for _ in range(3 * csr.REGS["WIN_BASE"].count):
+        vdev.write_csr("WIN_BASE3", 0)                  # unused by these runs
+    setup = vdev.model.cycle - t
     c0 = vdev.model.cycle
     a = vdev.run(prog, wave=full)
     b = vdev.run(prog, wave=late, wave_from=150)
@@ -568,7 +584,7 @@ def test_waveform_whole_run_and_from_cycle(vdev, tmp_path):
     s1, e1, _ = _fst_times(late)
     assert nv > 100                                     # every signal of the design
     assert a.cycles == b.cycles
-    assert c0 * PERIOD_PS < s0 <= (c0 + 10) * PERIOD_PS  # starts as the run starts
+    assert c0 * PERIOD_PS < s0 <= (c0 + setup + 10) * PERIOD_PS  # starts as the run starts
     assert abs((e0 - s0) - a.cycles * PERIOD_PS) <= 10 * PERIOD_PS
     assert abs(((e0 - s0) - (e1 - s1)) - 150 * PERIOD_PS) <= 2 * PERIOD_PS
     assert full.stat().st_size > 1000 and late.stat().st_size < full.stat().st_size

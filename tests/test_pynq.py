@@ -230,12 +230,13 @@ def test_standin_models_the_cache(board, standin):
     buf[:] = 5                                        # not flushed: DRAM still holds zeros
     prog = board.load("S_LD_ARG x1, 0\nS_ADDI x3, x0, 16\nH_LOAD_INT x0, x1, x3\nS_ADDI x4, x0, 8\n"
                       "S_LD_ARG x2, 1\nH_STORE_INT x0, x2, x4\nC_HALT")
-    board.run(prog, args=[buf.device_address, buf.device_address + 32])
+    wins = [(prog, "x"), (buf.device_address, 64, "rw")]   # not the device's buffer: granted by hand
+    board.run(prog, args=[buf.device_address, buf.device_address + 32], windows=wins)
     assert bytes(buf[32:64]) == b"\x05" * 32          # not invalidated: the CPU's stale view
     buf[32:64].invalidate()
     assert bytes(buf[32:64]) == bytes(32)             # the NPU copied the zeros DRAM held
     buf[:32].flush()
-    board.run(prog, args=[buf.device_address, buf.device_address + 32])
+    board.run(prog, args=[buf.device_address, buf.device_address + 32], windows=wins)
     buf[32:].invalidate()
     assert bytes(buf[32:64]) == b"\x05" * 32
     assert buf[8:].device_address == buf.device_address + 8 == buf[8:].physical_address

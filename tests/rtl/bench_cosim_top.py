@@ -70,6 +70,10 @@ async def bench(dut):
     for _ in range(2):
         await RisingEdge(dut.clk)
 
+    # rst_n disables every memory window: grant window 0 the whole address space
+    await axil.write_dword(csr.offset("WIN_BASE0"), 0)
+    await axil.write_dword(csr.offset("WIN_LIMIT0"), 0xFFFF_FFFF)
+    await axil.write_dword(csr.offset("WIN_PERM0"), sum(csr.mask("WIN_PERM", b) for b in "RWX"))
     await axil.write_dword(csr.offset("PROG_BASE"), spec["prog"])
     for k, a in enumerate(spec["args"]):
         await axil.write_dword(csr.offset(f"ARG{k}"), a)
