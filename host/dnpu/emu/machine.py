@@ -247,11 +247,13 @@ class Core:
         self.err_pc = 0
         self.err_addr = 0
         self.pc = 0
-        # Memory windows [base, limit (inclusive), perm]. The bare emulator starts with one
-        # window granting everything, so programs run without setting any; the runtime's
-        # emu backend programs all of them before every run, as on the RTL, whose power-on
-        # reset disables every window.
+        # Memory windows [base, limit (inclusive), perm]. The bare emulator checks none until
+        # set_window is first called (window 0 reads as granting the 32-bit space), so
+        # programs run without setting any, on a 40-bit profile's memory too; the runtime's
+        # emu backend programs all of them, as on the RTL, whose power-on reset disables
+        # every window.
         self.windows = [[0, _M32, PERM_R | PERM_W | PERM_X]] + [[0, 0, 0] for _ in range(_NWIN - 1)]
+        self._win_on = False
         self.instret = 0                 # cumulative, like the INSTRET counter
         self.total_bytes_read = 0
         self.total_bytes_written = 0
@@ -314,6 +316,7 @@ class Core:
         if not 0 <= i < _NWIN:
             raise EmuError(f"window {i}: there are {_NWIN} memory windows")
         w = self.windows[i]
+        self._win_on = True
         for k, v in enumerate((base, limit, perm)):
             if v is not None:
                 w[k] = int(v) & (_M32 if k < 2 else PERM_R | PERM_W | PERM_X)
@@ -541,6 +544,8 @@ class Core:
     def _win(self, addr: int, n: int, need: int, at: int | None = None) -> None:
         """WINDOW unless the whole AXI beats of [addr, addr + n) lie inside one window granting
         `need` (ERR_ADDR = at, by default addr)."""
+        if not self._win_on:
+            return
         beat = self.config.beat_bytes
         lo, last = addr & -beat, (addr + n - 1) | (beat - 1)
         for base, limit, perm in self.windows:
