@@ -9,12 +9,13 @@ PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow lint synth check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow test-pynq lint synth check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
 	@echo "make test             install, check generated files, run the test suite (what CI runs)"
 	@echo "make test-slow        the long regressions (pytest -m slow)"
+	@echo "make test-pynq        the generated .hwh files read by the real pynq (own venv, cached; slow tier)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
 	@echo "make synth            Yosys resource estimate of the pynq-z2 build against the xc7z020"
 	@echo "make check-generated  fail if a generated file (from hw/*.toml, the EXP table) is stale"
@@ -32,6 +33,10 @@ test: setup check-generated
 
 test-slow: setup
 	@$(RUN) pytest -m slow $(XDIST) $(PYTEST_ARGS)
+
+# Also part of test-slow; the first run installs pynq into ~/.cache/dnpu (needs the package index).
+test-pynq: setup
+	@$(RUN) pytest -m slow tests/test_pynq_real.py $(XDIST) $(PYTEST_ARGS)
 
 # The lint checks live beside each block's cocotb tests (one list of sources per block).
 lint: setup
