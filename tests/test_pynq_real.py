@@ -121,9 +121,9 @@ def _pl_clock_mhz(board: str) -> float:
 def _install(venv: Path) -> Path:
     py = venv / "bin" / "python"
     done = venv / ".dnpu-complete"
-    if done.is_file():
+    if done.is_file() and py.is_file():
         return py
-    shutil.rmtree(venv, ignore_errors=True)       # a half-made one from an interrupted run
+    shutil.rmtree(venv, ignore_errors=True)       # a half-made one, or one whose base python went
     for cmd in ([sys.executable, "-m", "venv", str(venv)],
                 [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", f"pynq=={PYNQ_VERSION}"]):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
