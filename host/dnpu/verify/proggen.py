@@ -25,8 +25,9 @@ Memory windows (docs/EXECUTION.md): a program runs under the runtime's default g
 run-off access faults WINDOW), under windows="all" (a quarter: AXI errors as without
 windows), or under tight windows (a quarter: the program X, sometimes cut short so that
 fetch faults at a line; data R, sometimes ending off a beat boundary short of its end;
-output W, rarely cut; the MX and edge buffers RW), where the wrong-permission faults
-and the loads and stores near a cut fault WINDOW.
+output W, sometimes cut; the MX and edge buffers RW, or the MX buffer alone R and cut, so
+that MX streams, H_SAMPLE_FUSED_N's positions and M_MM's weights run out of it), where the
+wrong-permission faults and the accesses across a cut fault WINDOW.
 
 `exclude` leaves instructions out (e.g. to bisect a mismatch); by default every
 instruction of hw/isa.toml that the generator knows how to emit is drawn. Instructions
@@ -579,6 +580,9 @@ class ProgGen(MatrixGen, VectorGen):
         if r.random() < 0.15:              # fetch faults at the first line past the cut
             prog_end = line * r.randint(1, max(1, prog_end // line))
         data_end = self.data_bytes - (r.randint(1, 40) if r.random() < 0.3 else 0)
-        out_end = self.out_bytes - (r.randint(1, 3 * self.beat) if r.random() < 0.1 else 0)
+        out_end = r.randint(self.scratch_bytes // 2, self.out_bytes) if r.random() < 0.15 else self.out_bytes
+        mx = ("mx", 0, "edge", 64, "rw")
+        if r.random() < 0.4:               # the MX streams and weights run out of their window
+            mx = ("mx", 0, "mx", r.randint(self.mx_bytes // 4, self.mx_bytes), "r")
         return [("program", 0, "program", prog_end, "x"), ("data", 0, "data", data_end, "r"),
-                ("out", 0, "out", out_end, "w"), ("mx", 0, "edge", 64, "rw")]
+                ("out", 0, "out", out_end, "w"), mx]
