@@ -480,7 +480,7 @@ def test_m_mm_checks_rtl_equals_emu(model, case):
             bw.write(w)
             bp.write(prog)
             try:
-                dev.run(bp.addr, args=[bx.addr, bw.addr])
+                dev.run(bp.addr, args=[bx.addr, bw.addr], windows="all")    # AXI_READ, not WINDOW
                 out = dev.alloc(2 * 16 * 300)
                 dump = isa.assemble("S_LD_ARG x1, 0\nS_ADDI x2, x0, 300\nH_STORE_V x0, x1, x2\nC_HALT")
                 bp.write(dump)
