@@ -67,7 +67,7 @@ def resources(cells: dict[str, int]) -> dict[str, float]:
 
 # Small modules synthesis inlines into their parents (see synthesize()): the controller's
 # units, the dequantizer and beat unpacker under dnpu_lsu, the CSR block and SRAM wrappers.
-CTRL_INLINE = ("dnpu_fetch", "dnpu_decode", "dnpu_loop_stack", "dnpu_fpu", "dnpu_lsu", "dnpu_mx_dequant",
+CTRL_INLINE = ("dnpu_fetch", "dnpu_decode", "dnpu_loop_stack", "dnpu_fpu", "dnpu_lsu", "dnpu_window", "dnpu_mx_dequant",
                "dnpu_beat_unpack", "dnpu_csr", "dnpu_sram")
 
 PASS_LINE = re.compile(r"^[\d.]+ Executing (.+?)\.?$", re.M)
