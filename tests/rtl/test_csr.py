@@ -44,7 +44,7 @@ STROBES = {"BUSY_CYCLES": "busy_i", "INSTRET": "instret_i", "RD_BEATS": "rd_beat
            "WR_BEATS": "wr_beat_i", "STALL_FETCH": "stall_fetch_i",
            "STALL_MEM_RD": "stall_mem_rd_i", "STALL_MEM_WR": "stall_mem_wr_i"}
 PULSES = {"START": "start_o", "SOFT_RESET": "soft_reset_o", "CLEAR_COUNTERS": "clear_counters_o"}
-CTRL_INPUTS = ("busy_i", "done_i", "error_i", "err_cause_i", "err_pc_i", "pc_i", *STROBES.values())
+CTRL_INPUTS = ("busy_i", "done_i", "error_i", "err_cause_i", "err_pc_i", "err_addr_i", "pc_i", *STROBES.values())
 RW_WORDS = ["PROG_BASE"] + [f"ARG{i}" for i in range(csr.REGS["ARG"].count)]
 STATUS_INPUTS = {"BUSY": "busy_i", "DONE": "done_i", "ERROR": "error_i"}
 
@@ -409,6 +409,45 @@ async def clear_counters(dut):
     v, c = await tb.rd_at("CYCLES_LO")
     assert v == c - pulse
     assert await tb.rd("CYCLES_HI") == 0
+
+
+@cocotb.test(timeout_time=500, timeout_unit="us")
+async def windows_and_err_addr(dut):
+    """WIN_BASEn / WIN_LIMITn: read back and drive win_base_o / win_limit_o, WSTRB byte-wise;
+    WIN_PERMn: 0 after reset, keeps its three bits (in byte 0); all kept by SOFT_RESET.
+    ERR_ADDR mirrors err_addr_i."""
+    tb = await Bench(dut).start()
+    rng = random.Random(5)
+    nwin = csr.REGS["WIN_BASE"].count
+    assert int(dut.win_perm_o.value) == 0
+    model = {}
+    for i in range(nwin):
+        assert await tb.rd(f"WIN_PERM{i}") == 0, "a window is enabled after reset"
+        for r in ("WIN_BASE", "WIN_LIMIT"):
+            model[f"{r}{i}"] = rng.getrandbits(32)
+            await tb.wr(f"{r}{i}", model[f"{r}{i}"])
+            v = rng.getrandbits(8)
+            await tb.axi.write(csr.offset(f"{r}{i}") + 2, bytes([v]))
+            model[f"{r}{i}"] = _merge(model[f"{r}{i}"], v << 16, 1 << 2)
+        model[f"WIN_PERM{i}"] = i + 4
+        await tb.wr(f"WIN_PERM{i}", M32 & ~7 | (i + 4))                 # bits above 2 dropped
+        await tb.axi.write(csr.offset(f"WIN_PERM{i}") + 1, bytes([0xFF]))  # byte 1 holds none
+
+    async def check():
+        for n, v in model.items():
+            assert await tb.rd(n) == v, n
+        for r, sig, w in (("WIN_BASE", dut.win_base_o, 32), ("WIN_LIMIT", dut.win_limit_o, 32),
+                          ("WIN_PERM", dut.win_perm_o, 3)):
+            for i in range(nwin):
+                assert (int(sig.value) >> w * i) & ((1 << w) - 1) == model[f"{r}{i}"], f"{r}{i} output"
+
+    await check()
+    await tb.wr("CTRL", csr.mask("CTRL", "SOFT_RESET"))
+    await tb.cycles(3)
+    await check()
+    for v in (0, 0x1234_5678, M32):
+        await tb.drive(err_addr_i=v)
+        assert await tb.rd("ERR_ADDR") == v
 
 
 @cocotb.test(timeout_time=500, timeout_unit="us")
