@@ -30,6 +30,7 @@ from dnpu.spec.config import Config
 # ALIGN: every buffer is aligned and sized to the widest AXI beat (EXECUTION.md).
 from dnpu.spec.mx import PACK_ALIGN as ALIGN
 from dnpu.runtime.errors import AttachError, DeviceError
+from dnpu.runtime import windows as _windows
 
 __all__ = ["Device", "Buffer", "RunInfo", "Retire", "ALIGN", "HEAP_BASE", "HEAP_SIZE", "TRACE_DEFAULT",
            "U64_MAX", "check_count", "check_run_info"]
@@ -468,7 +469,8 @@ class Device:
         return {n: self.read_csr(n) for n in ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")}
 
     def run(self, prog, args=(), timeout: int | None = None, *, wave=None, wave_from: int = 0,
-            watchdog: int | None = None, clear_counters: bool = True, trace: bool | int = False) -> RunInfo:
+            watchdog: int | None = None, clear_counters: bool = True, trace: bool | int = False,
+            grant=(), windows=None) -> RunInfo:
         """Run the program at `prog` (a Buffer or an address) with ARG0.. = args (Buffers or
         ints; the other argument registers keep their values) until C_HALT.
 
@@ -485,7 +487,9 @@ class Device:
         TRACE_DEFAULT of them, an int: up to that many) as a list of Retire in
         RunInfo.trace, or in DeviceError.trace when the run fails (retires past the capacity
         are counted in trace_dropped); the co-simulation reads the RTL's retire port, the
-        emulator gives its own trace.
+        emulator gives its own trace. grant / windows: the memory windows the program may
+        touch (`dnpu.runtime.windows`): by default the program's buffer (fetch) and the buffers
+        the arguments and `grant` point into (read and write), whole; windows= replaces that.
 
         Returns a RunInfo; raises DeviceError for a fault, a budget or watchdog stop, a
         device still busy from an earlier run, or a simulator failure."""
@@ -503,6 +507,12 @@ class Device:
         cap = 0 if trace is False or trace is None else TRACE_DEFAULT if trace is True else \
             check_count("trace", trace, 0, U64_MAX, "retires")
         wave_from = check_count("wave_from", wave_from, 0, U64_MAX, "cycles")
+        wins = _windows.plan([(b.addr, b.size) for b in self._buffers.values()], prog_addr, args,
+                             [_addr(g) for g in grant], windows)
+        for i, (base, limit, perm) in enumerate(wins):
+            self.write_csr(f"WIN_BASE{i}", base)
+            self.write_csr(f"WIN_LIMIT{i}", limit)
+            self.write_csr(f"WIN_PERM{i}", perm)
         info = self._run(prog_addr, args, budget, {"wave": wave, "wave_from": int(wave_from),
                                                    "watchdog": watchdog, "clear_counters": clear_counters,
                                                    "trace": cap})
@@ -525,6 +535,9 @@ class Device:
             except ValueError:
                 name = f"cause {cause}"
             summary = f"the program faulted: {name} at 0x{self.read_csr('ERR_PC'):08X}"
+            if name == "WINDOW":
+                summary += (f", address 0x{self.read_csr('ERR_ADDR'):08X} outside the memory windows granted "
+                            f"({_windows.describe(wins)})")
         elapsed = {"cycles": info.cycles, "instructions": info.instret,
                    "seconds": round(info.wall_s, 3)}.get(self.budget_unit)
         err = self.error(info.outcome, summary, prog_addr, args, budget, elapsed=elapsed, detail=info.detail)
