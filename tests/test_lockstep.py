@@ -169,7 +169,7 @@ def test_retire_trace_of_a_faulting_run(model):
 def test_trace_capacity_is_checked(model):
     with rt.open("verilator") as dev:
         prog = dev.load("C_HALT")
-        with pytest.raises(ValueError, match="capacity"):
+        with pytest.raises(ValueError, match="trace = -1"):
             dev.run(prog, trace=-1)
         with pytest.raises(cosim.CosimError, match="capacity"):
             dev.model.trace_start(cosim.TRACE_MAX + 1)
