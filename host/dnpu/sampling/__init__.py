@@ -317,6 +317,14 @@ def transfer(
             "block NaN and the argmax meaningless; replace them with finite values (e.g. a large negative logit)"
         )
 
+    def overflow(b, l, v):
+        return ValueError(
+            f"logits[{b}, {l}, {v}] = {lg[b, l, v]} overflows float32 after MX quantization: "
+            "logits must stay well inside float32's range (|x| < 2**127); scale or clip them"
+        )
+
+    if lg.dtype == np.float64 and (np.abs(lg) >= 2.0 ** 128).any():   # beyond what MX's scales cover
+        raise overflow(*_first_bad(np.abs(lg) >= 2.0 ** 128))
     q = mx.quantize(lg, fmt, block)
 
     deq = None
@@ -324,11 +332,7 @@ def transfer(
         deq = mx.dequantize(q)
         over = ~np.isfinite(deq)
         if over.any():
-            b, l, v = _first_bad(over)
-            raise ValueError(
-                f"logits[{b}, {l}, {v}] = {lg[b, l, v]} overflows float32 after MX quantization: "
-                "logits must stay well inside float32's range (|x| < 2**127); scale or clip them"
-            )
+            raise overflow(*_first_bad(over))
 
     if backend != "torch":
         from dnpu.sampling import npu
