@@ -169,3 +169,18 @@ def test_fpga_profile_needs_a_zynq_part(tmp_path):
     with pytest.raises(ConfigError, match=r"\[profile\] part = 'xcvu9p-flga2104-2-e': must be a Zynq part "
                                           r"\(xc7z\.\.\. or xczu\.\.\.\)"):
         config.load(p)
+
+
+def test_a_device_names_a_modified_profile_by_its_label(tmp_path):
+    """The runtime reports the profile as the CLI does: a device opened on an edited copy
+    says so in its repr, its info and the errors it raises."""
+    from dnpu import runtime
+    from dnpu.runtime.errors import DeviceError
+
+    cfg = config.load(_mutated(tmp_path, "lanes = 16 ", "lanes = 8 "))
+    with runtime.open("emu", config=cfg) as dev:
+        assert cfg.label in repr(dev) and dev.info["profile"] == cfg.label
+        prog = dev.load(f"S_ADDI x3, x0, 7\nS_LD_INT x4, x3, {cfg.sram.int_words}\nC_HALT")
+        with pytest.raises(DeviceError) as ei:
+            dev.run(prog)
+        assert ei.value.profile == cfg.label

@@ -295,7 +295,7 @@ class Device:
         self._heap = _Heap(heap_base, heap_size)
         self._buffers: dict[int, Buffer] = {}
         self._closed = False
-        self.info: dict = {"backend": self.backend, "profile": config.name}
+        self.info: dict = {"backend": self.backend, "profile": config.label}
 
     # ---- backend primitives ---------------------------------------------------------------
     def read_csr(self, name: str) -> int:
@@ -390,7 +390,7 @@ class Device:
             raise ValueError(f"the {self.backend} device is closed")
 
     def __repr__(self) -> str:
-        return f"<dnpu {self.backend} device, profile {self.config.name}{' (closed)' if self._closed else ''}>"
+        return f"<dnpu {self.backend} device, profile {self.config.label}{' (closed)' if self._closed else ''}>"
 
     # ---- attach ------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -405,21 +405,21 @@ class Device:
         if dev_id != csr.ID_MAGIC:
             raise AttachError(f"device ID 0x{dev_id:08X} != 0x{csr.ID_MAGIC:08X} (\"DNPU\"): no dnpu NPU answers "
                               f"on the register interface", field="ID", device_value=dev_id,
-                              expected_value=csr.ID_MAGIC, backend=self.backend, profile=self.config.name)
+                              expected_value=csr.ID_MAGIC, backend=self.backend, profile=self.config.label)
         host_isa = isa.VERSION_WORD
         if dev_isa != host_isa:
             raise AttachError(f"device ISA_VERSION {dev_isa >> 16}.{dev_isa & 0xFFFF} (0x{dev_isa:08X}) != host "
                               f"ISA {host_isa >> 16}.{host_isa & 0xFFFF} (0x{host_isa:08X}): the NPU and this "
                               f"dnpu package implement different instruction sets", field="ISA_VERSION",
                               device_value=dev_isa, expected_value=host_isa, backend=self.backend,
-                              profile=self.config.name)
+                              profile=self.config.label)
         want = exp.config_hash32
         if dev_hash != want:
-            raise AttachError(f"device CONFIG_HASH 0x{dev_hash:08X} != profile {exp.name} 0x{want:08X}: the "
+            raise AttachError(f"device CONFIG_HASH 0x{dev_hash:08X} != profile {exp.label} 0x{want:08X}: the "
                               f"{self.backend} device was built for another hardware profile (or "
                               f"{exp.path} changed after the device was built)", field="CONFIG_HASH",
                               device_value=dev_hash, expected_value=want, backend=self.backend,
-                              profile=self.config.name)
+                              profile=self.config.label)
 
     # ---- memory ------------------------------------------------------------------------------
     def alloc(self, nbytes: int, *, zero: bool = True) -> Buffer:
@@ -566,7 +566,7 @@ class Device:
         cnt = self.counters()
         rd, wr, note = self._bytes_moved(cnt)
         err = regs["ERR_CAUSE"] if (regs["ERR_CAUSE"] or reason == "fault") else None
-        return DeviceError(summary, reason=reason, backend=self.backend, profile=self.config.name,
+        return DeviceError(summary, reason=reason, backend=self.backend, profile=self.config.label,
                            pc=regs["PC"], status=regs["STATUS"], err_cause=err,
                            err_pc=regs["ERR_PC"] if err is not None else None, counters=cnt,
                            bytes_read=rd, bytes_written=wr, bytes_note=note, budget=budget,

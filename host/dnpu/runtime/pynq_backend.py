@@ -97,22 +97,22 @@ class PynqDevice(Device):
                               f"(boards with a dnpu.bit under {folder}: {', '.join(have) or 'none'}; the .hwh "
                               f"comes from `make generate`, the .bit from the board's Vivado build, see "
                               f"bitstreams/README.md; DNPU_BITSTREAM_DIR moves the folder)",
-                              reason="attach", backend="pynq", profile=config.name)
+                              reason="attach", backend="pynq", profile=config.label)
         try:
             self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
         except Exception as e:   # pynq's .hwh parser and loader raise many types: one attach error
             why = (str(e).splitlines() or [repr(e)])[0].removeprefix(f"{hwh}: ")
             raise DeviceError(f"{hwh}: pynq cannot load the overlay {self.bitfile.name} with this hardware "
                               f"handoff file ({type(e).__name__}: {why}); regenerate it with `make generate`",
-                              reason="attach", backend="pynq", profile=config.name) from e
+                              reason="attach", backend="pynq", profile=config.label) from e
         ip = self.overlay.ip_dict.get(IP_NAME)
         if ip is None:
             raise DeviceError(f"{hwh}: no IP {IP_NAME!r} in the overlay (IPs: {', '.join(self.overlay.ip_dict)})",
-                              reason="attach", backend="pynq", profile=config.name)
+                              reason="attach", backend="pynq", profile=config.label)
         need = 1 << max(r.offset for r in csr.REGS.values()).bit_length()
         if ip["addr_range"] < need:
             raise DeviceError(f"{hwh}: {IP_NAME}'s window is {ip['addr_range']} bytes; the register map "
-                              f"needs {need}", reason="attach", backend="pynq", profile=config.name)
+                              f"needs {need}", reason="attach", backend="pynq", profile=config.label)
         self._check_registers(hwh, ip.get("registers") or {})
         self.phys_addr = int(ip["phys_addr"])
         self.mmio = self.pynq.MMIO(self.phys_addr, int(ip["addr_range"]))
