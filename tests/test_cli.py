@@ -62,7 +62,7 @@ def test_isa_mx_format_enum_names_the_codec_formats():
 # --------------------------------------------------------------------------- the command line's shared rules
 
 COMMANDS = {"info", "asm", "disasm", "compile", "generate", "check-sampling", "check-lockstep", "check-perf",
-            "check-generate", "eval", "project", "bench"}
+            "check-generate", "eval", "project", "bench", "board"}
 
 
 def test_every_command_is_registered_once_by_its_module():

@@ -139,7 +139,10 @@ def _options(parser=None):
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
         for a in p._actions:
-            yield name, a
+            if isinstance(a, argparse._SubParsersAction):     # a command group (`dnpu board ...`)
+                yield from ((f"{name} {n}", b) for n, b in _options(p))
+            else:
+                yield name, a
 
 
 def test_every_int_option_says_whether_0_or_a_negative_count_means_anything():

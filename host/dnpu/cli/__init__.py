@@ -11,11 +11,11 @@ import argparse
 import os
 import sys
 
-from dnpu.cli import bench, gen, perf, spec, verify
+from dnpu.cli import bench, board, gen, perf, spec, verify
 from dnpu.cli.common import USER_ERRORS, Parser
 from dnpu.runtime.errors import DeviceError
 
-MODULES = (spec, gen, verify, perf, bench)
+MODULES = (spec, gen, verify, perf, bench, board)
 
 __all__ = ["MODULES", "build_parser", "main"]
 
