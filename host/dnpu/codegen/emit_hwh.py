@@ -44,8 +44,9 @@ PS_FAMILIES = {
 PYNQMETADATA_ACT_FREQ = "PSU__CRL_APB__PL{i}_REF_CTRL__ACT_FREQMHZ"
 _HWH_ACCESS = {"ro": "read-only", "rw": "read-write", "wo": "write-only", "w1p": "write-only"}
 _AXIMM = 'VLNV="xilinx.com:interface:aximm:1.0"'
-_SLAVE = "s_axil"                # the NPU's AXI4-Lite slave interface
-_BLOCK = "reg0"                 # its address block (the PS's MEMRANGE names it)
+NPU_SLAVE = "s_axil"             # the NPU's AXI4-Lite slave interface
+NPU_MASTER = "m_axi"             # its AXI4 master to memory
+NPU_BLOCK = "reg0"               # the slave's address block (the PS's MEMRANGE names it)
 
 
 def _xml(v: Any) -> str:
@@ -69,7 +70,7 @@ def _registers(csr: Csr, window: int) -> list[str]:
     """The register map as Vivado writes an IP's: in an address block of the slave interface
     (pynqmetadata takes registers only from there, and only IS_ENABLED ones count as enabled)."""
     L = ["      <ADDRESSBLOCKS>",
-         f'        <ADDRESSBLOCK ACCESS="read-write" INTERFACE="{_SLAVE}" NAME="{_BLOCK}" RANGE="{window}" '
+         f'        <ADDRESSBLOCK ACCESS="read-write" INTERFACE="{NPU_SLAVE}" NAME="{NPU_BLOCK}" RANGE="{window}" '
          f'USAGE="register">',
          "          <REGISTERS>"]
     for name, off, r in csr.words():
@@ -90,23 +91,45 @@ def _registers(csr: Csr, window: int) -> list[str]:
     return L
 
 
-def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
-    """The .hwh PYNQ's Overlay parses for a board build of profile p. family: a key of
-    PS_FAMILIES (default: from the profile's part)."""
+def ps_family(p: Profile, family: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The key and entry of PS_FAMILIES for profile p's part (family: force one)."""
     part = p.flat.get("PROFILE_PART") or ""
     if family is None:
         family = next((k for k in PS_FAMILIES if part.startswith(k)), None)
         if family is None:
             raise CodegenError(f"{p.file}: profile.part {part!r}: no processing system known for it "
                                f"(known part prefixes: {', '.join(PS_FAMILIES)})")
-    ps = PS_FAMILIES[family]
+    return family, PS_FAMILIES[family]
+
+
+def pl_clock0(p: Profile, ps: dict[str, Any]) -> tuple[int, int, float]:
+    """PL clock 0 of profile p's board: the IO PLL divisor pair and the rate in MHz they give."""
     f_mhz = float(p.flat["CLOCK_F_CLK_MHZ"])
     div = _divisors(ps["pll_mhz"], f_mhz)
     if div is None:
         raise CodegenError(f"{p.file}: clock.f_clk_mhz = {f_mhz:g}: below every PL clock rate the "
                            f"{ps['pll']} ({ps['pll_mhz']:g} MHz) divides to")
-    d0, d1 = div
-    window = max(HWH_WINDOW, 1 << csr.addr_width)
+    return div[0], div[1], ps["pll_mhz"] / (div[0] * div[1])
+
+
+def ps_instance(ps: dict[str, Any]) -> str:
+    """The processing system's instance name in the block design."""
+    return ps["modtype"] + "_0"
+
+
+def npu_window(csr: Csr) -> int:
+    """Bytes of the NPU's AXI4-Lite window in the PS's address map."""
+    return max(HWH_WINDOW, 1 << csr.addr_width)
+
+
+def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
+    """The .hwh PYNQ's Overlay parses for a board build of profile p. family: a key of
+    PS_FAMILIES (default: from the profile's part)."""
+    family, ps = ps_family(p, family)
+    f_mhz = float(p.flat["CLOCK_F_CLK_MHZ"])
+    d0, d1, _ = pl_clock0(p, ps)
+    part = p.flat.get("PROFILE_PART") or ""
+    window = npu_window(csr)
     base = ps["base"]
     params = {"DNPU_PROFILE": p.name, "CONFIG_HASH": p.config_hash, "CONFIG_HASH32": f"0x{p.config_hash32:08X}",
               "ISA_VERSION": f"0x{isa.version_word:08X}", "CSR_ID": f"0x{csr.id_magic:08X}",
@@ -128,11 +151,11 @@ def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
          "      <MEMORYMAP/>",
          *_registers(csr, window),
          "      <BUSINTERFACES>",
-         f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="{_SLAVE}" TYPE="SLAVE" {_AXIMM}/>',
-         f'        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="m_axi" TYPE="MASTER" {_AXIMM}/>',
+         f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="{NPU_SLAVE}" TYPE="SLAVE" {_AXIMM}/>',
+         f'        <BUSINTERFACE BUSNAME="dnpu_to_ps_hp0" NAME="{NPU_MASTER}" TYPE="MASTER" {_AXIMM}/>',
          "      </BUSINTERFACES>",
          "    </MODULE>"]
-    ps_name = ps["modtype"] + "_0"
+    ps_name = ps_instance(ps)
     L.append(f'    <MODULE FULLNAME="/{ps_name}" INSTANCE="{ps_name}" MODTYPE="{ps["modtype"]}" VLNV="{ps["vlnv"]}">')
     L.append("      <PARAMETERS>")
     for i in range(4):
@@ -147,9 +170,9 @@ def emit_hwh(p: Profile, csr: Csr, isa: Isa, family: str | None = None) -> str:
         L += (f'        <PARAMETER NAME="{k.format(i=i, j=0)}" VALUE="{_xml(v)}"/>' for k, v in clk.items())
     L += ["      </PARAMETERS>",
           "      <MEMORYMAP>",
-          f'        <MEMRANGE ADDRESSBLOCK="{_BLOCK}" BASENAME="C_BASEADDR" BASEVALUE="0x{base:08X}" '
+          f'        <MEMRANGE ADDRESSBLOCK="{NPU_BLOCK}" BASENAME="C_BASEADDR" BASEVALUE="0x{base:08X}" '
           f'HIGHNAME="C_HIGHADDR" HIGHVALUE="0x{base + window - 1:08X}" INSTANCE="{HWH_INSTANCE}" '
-          f'IS_DATA="TRUE" MASTERBUSINTERFACE="{ps["master"]}" MEMTYPE="REGISTER" SLAVEBUSINTERFACE="{_SLAVE}"/>',
+          f'IS_DATA="TRUE" MASTERBUSINTERFACE="{ps["master"]}" MEMTYPE="REGISTER" SLAVEBUSINTERFACE="{NPU_SLAVE}"/>',
           "      </MEMORYMAP>",
           "      <BUSINTERFACES>",
           f'        <BUSINTERFACE BUSNAME="ps_gp0_to_dnpu" NAME="{ps["master"]}" TYPE="MASTER" {_AXIMM}/>',
