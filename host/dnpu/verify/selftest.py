@@ -8,7 +8,8 @@ measured values), so that the command line only formats them:
 - ``memory``: walking-ones, walking-zeros and address-in-address patterns written by the host
   into one buffer, copied by the NPU's own DMA (H_LOAD_INT into the int SRAM, H_STORE_INT out to
   a second buffer pre-filled with the complement, so a write that never lands shows) and
-  compared bit for bit;
+  compared bit for bit; then each word's address computed and written by the NPU alone, so
+  that an address fault of the host's path cannot cancel itself out;
 - ``sampling``: one random sampling step on the backend against the emulator, bit for bit, and
   its argmax against the float64 reference;
 - ``counters``: the performance counters after each memory run against what the run moved.
@@ -30,7 +31,7 @@ from dnpu.spec import csr, isa
 from dnpu.spec.config import Config
 
 __all__ = ["Result", "CHECKS", "DEFAULT_BYTES", "PATTERNS", "selftest", "check_identity", "check_memory",
-           "check_sampling", "check_counters", "copy_program", "patterns", "first_line"]
+           "check_sampling", "check_counters", "copy_program", "address_program", "MemoryRun", "patterns", "first_line"]
 
 DEFAULT_BYTES = 64 * 1024
 PATTERNS = ("walking-ones", "walking-zeros", "address")
@@ -111,58 +112,102 @@ def copy_program(cfg: Config, words: int) -> tuple[str, int, int]:
     return "\n".join(lines), chunk, instret
 
 
+def address_program(cfg: Config, words: int) -> tuple[str, int, int]:
+    """Assembly writing each of `words` 32-bit words from ARG0 on with its own address, the
+    values computed by the NPU (so the host's write path plays no part): a chunk of the int
+    SRAM at a time, ARG1 whole chunks. Returns it with the chunk size and the instructions
+    it retires."""
+    chunk = min(cfg.sram.int_words, words)
+    full, rest = divmod(words, chunk)
+    setup = ["S_LD_ARG x1, 0", "S_LD_ARG x6, 1", "S_ADDI x3, x1, 0", *isa.load_imm(5, chunk),
+             *isa.load_imm(7, 4 * chunk)]
+    fill = ["S_ST_INT x3, x4, 0", "S_ADDI x3, x3, 4", "S_ADDI x4, x4, 1"]
+
+    def block(n_reg_setup: list[str]) -> list[str]:
+        return [*n_reg_setup, "S_ADDI x4, x0, 0", f"C_LOOP x5, {len(fill)}", *fill, "H_STORE_INT x0, x1, x5"]
+
+    body = block([]) + ["S_ADD x1, x1, x7"]
+    tail = block(isa.load_imm(5, rest)) if rest else []
+    lines = setup + [f"C_LOOP x6, {len(body)}"] + body + tail + ["C_HALT"]
+    per_block = 3 + len(fill) * chunk
+    instret = (len(setup) + 1 + full * (per_block + 1) +
+               (len(isa.load_imm(5, rest)) + 3 + len(fill) * rest if rest else 0) + 1)
+    return "\n".join(lines), chunk, instret
+
+
+@dataclasses.dataclass
+class MemoryRun:
+    """One memory-test run that halted, for the counters check."""
+    pattern: str
+    info: Any                 # its RunInfo
+    counters: dict[str, int]  # read right after it
+    read_bytes: int           # data bytes the program reads
+    written_bytes: int        # data bytes it writes
+    instret: int              # instructions it retires
+
+
+def _compare(dst, want: np.ndarray, fault: str | None) -> dict[str, Any]:
+    got = np.frombuffer(dst.read(), dtype=np.uint32)
+    diff = np.flatnonzero(got != want)
+    rec: dict[str, Any] = {"passed": fault is None and not diff.size, "mismatched_words": int(diff.size)}
+    if diff.size:
+        i = int(diff[0])
+        rec.update(first_mismatch=f"0x{dst.addr + 4 * i:08X}", offset=4 * i,
+                   expected=f"0x{int(want[i]):08X}", got=f"0x{int(got[i]):08X}")
+    if fault is not None:
+        rec["fault"] = fault
+    return rec
+
+
+def _why(name: str, rec: dict) -> str:
+    where = "no word wrong" if not rec["mismatched_words"] else (
+        f"first mismatch at {rec['first_mismatch']} (offset {rec['offset']}: expected {rec['expected']}, "
+        f"got {rec['got']}; {rec['mismatched_words']} words wrong)")
+    return f"{name}: " + (f"{rec['fault']}; {where}" if "fault" in rec else where)
+
+
 def check_memory(dev: runtime.Device, nbytes: int = DEFAULT_BYTES, runs: list | None = None) -> Result:
-    """The walking patterns through the NPU's DMA; `runs` (a list) gets one
-    (pattern, RunInfo, counters read after the run, bytes copied, instructions expected) per
-    run that halted."""
+    """The patterns of :data:`PATTERNS` written by the host and copied by the NPU's DMA, then
+    ``npu-address``: each word's address computed and written by the NPU alone. `runs` (a
+    list) gets a :class:`MemoryRun` per run that halted."""
     nbytes = int(nbytes)
     if nbytes < 4 or nbytes % 4:
         raise ValueError(f"memory test size {nbytes} bytes: must be a positive multiple of 4")
     words = nbytes // 4
     src, dst = dev.alloc(nbytes, zero=False), dev.alloc(nbytes, zero=False)
-    text, chunk, instret = copy_program(dev.config, words)
-    prog = dev.load(isa.assemble(text))
+    copy_text, chunk, copy_instret = copy_program(dev.config, words)
+    addr_text, _, addr_instret = address_program(dev.config, words)
+    copy, fill = dev.load(isa.assemble(copy_text)), dev.load(isa.assemble(addr_text))
     values: dict[str, Any] = {"bytes": nbytes, "src": f"0x{src.addr:08X}", "dst": f"0x{dst.addr:08X}",
                               "chunk_words": chunk, "patterns": {}, "bytes_moved": 0}
-    failures = []
+    jobs = [(name, patterns(name, words, dst.addr), copy, [src, dst, words // chunk], nbytes, copy_instret)
+            for name in PATTERNS]
+    jobs.append(("npu-address", patterns("address", words, dst.addr), fill, [dst, words // chunk], 0, addr_instret))
     try:
-        for name in PATTERNS:
-            want = patterns(name, words, dst.addr)
-            src.write(want)
-            dst.write(~want)
+        for name, want, prog, args, reads, instret in jobs:
+            if reads:
+                src.write(want)
+            dst.write(~want)        # a word the NPU never writes shows as wrong
             fault = None
-            with dev.lock:      # the counters must be this run's
+            with dev.lock:          # the counters must be this run's
                 try:
-                    info = dev.run(prog, args=[src, dst, words // chunk])
+                    info = dev.run(prog, args=args)
                     if runs is not None:
-                        runs.append((name, info, dev.counters(), nbytes, instret))
+                        runs.append(MemoryRun(name, info, dev.counters(), reads, nbytes, instret))
+                    values["bytes_moved"] += reads + nbytes
                 except runtime.DeviceError as e:
                     fault = str(e).splitlines()[0]
                     dev.reset()
-            got = np.frombuffer(dst.read(), dtype=np.uint32)
-            diff = np.flatnonzero(got != want)
-            rec: dict[str, Any] = {"passed": fault is None and not diff.size, "mismatched_words": int(diff.size)}
-            if fault is None:
-                values["bytes_moved"] += 2 * nbytes
-            if diff.size:
-                i = int(diff[0])
-                rec.update(first_mismatch=f"0x{dst.addr + 4 * i:08X}", offset=4 * i,
-                           expected=f"0x{int(want[i]):08X}", got=f"0x{int(got[i]):08X}")
-            if fault is not None:
-                rec["fault"] = fault
-            values["patterns"][name] = rec
-            if not rec["passed"]:
-                where = (f"first mismatch at 0x{dst.addr + 4 * int(diff[0]):08X} (offset {4 * int(diff[0])}: "
-                         f"expected {rec['expected']}, got {rec['got']}; {diff.size} words wrong)"
-                         if diff.size else "no word wrong")
-                failures.append(f"{name}: " + (f"{fault}; {where}" if fault else where))
+            values["patterns"][name] = _compare(dst, want, fault)
     finally:
-        for b in (prog, src, dst):
+        for b in (copy, fill, src, dst):
             b.free()
+    failures = [_why(n, rec) for n, rec in values["patterns"].items() if not rec["passed"]]
     if failures:
         return Result("memory", False, " | ".join(failures), values)
-    return Result("memory", True, f"{len(PATTERNS)} patterns x {nbytes} bytes copied by the NPU's DMA "
-                                  f"({values['bytes_moved']} bytes moved), bit for bit", values)
+    return Result("memory", True, f"{len(PATTERNS)} patterns x {nbytes} bytes copied by the NPU's DMA and its own "
+                                  f"address pattern written ({values['bytes_moved']} bytes moved), bit for bit",
+                  values)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -218,36 +263,37 @@ def _first_diff(got, want, ref, key: str) -> list[int]:
 
 def check_counters(backend: str, runs: list) -> Result:
     """Each memory run's counters against its program: INSTRET the instructions it retires, the
-    bytes read and written at least the bytes copied, CYCLES (a clocked backend) at least
+    bytes read and written at least its data bytes, CYCLES (a clocked backend) at least
     INSTRET; the sampling run's INSTRET nonzero."""
-    mem = [r for r in runs if len(r) == 5]
+    mem = [r for r in runs if isinstance(r, MemoryRun)]
     if not mem:
         return Result("counters", False, "no memory run halted: nothing to check the counters against", {})
     problems, per_run = [], []
-    for name, info, cnt, nbytes, instret in mem:
+    for m in mem:
+        cnt = m.counters
         clocked = "CYCLES" in cnt
         rd, wr = (cnt["RD_BYTES"], cnt["WR_BYTES"]) if clocked else (cnt["DATA_RD_BYTES"], cnt["DATA_WR_BYTES"])
-        per_run.append({"pattern": name, **{k: int(v) for k, v in cnt.items()}})
-        want = [("INSTRET", cnt["INSTRET"], "==", instret), ("bytes read", rd, ">=", nbytes),
-                ("bytes written", wr, ">=", nbytes)]
+        per_run.append({"pattern": m.pattern, **{k: int(v) for k, v in cnt.items()}})
+        want = [("INSTRET", cnt["INSTRET"], "==", m.instret), ("bytes read", rd, ">=", m.read_bytes),
+                ("bytes written", wr, ">=", m.written_bytes)]
         if clocked:
             want.append(("CYCLES", cnt["CYCLES"], ">=", max(1, cnt["INSTRET"])))
         for what, v, op, bound in want:
             if not (v == bound if op == "==" else v >= bound):
-                problems.append(f"{name}: {what} {v}, expected {op} {bound}")
-        if info.instret != cnt["INSTRET"]:
-            problems.append(f"{name}: INSTRET {cnt['INSTRET']} != the run's {info.instret}")
+                problems.append(f"{m.pattern}: {what} {v}, expected {op} {bound}")
+        if m.info.instret != cnt["INSTRET"]:
+            problems.append(f"{m.pattern}: INSTRET {cnt['INSTRET']} != the run's {m.info.instret}")
     values: dict[str, Any] = {"memory_runs": per_run}
-    for _, info in (r for r in runs if len(r) == 2):
+    for _, info in (r for r in runs if isinstance(r, tuple)):
         values["sampling_instret"] = info.instret
         if info.instret <= 0:
             problems.append("sampling: INSTRET 0 after a run that halted")
     if problems:
         return Result("counters", False, "; ".join(problems), values)
-    c = mem[-1][2]
+    c = mem[0].counters
     shown = ("CYCLES", "INSTRET", "RD_BEATS", "WR_BEATS") if "CYCLES" in c else \
         ("INSTRET", "DATA_RD_BYTES", "DATA_WR_BYTES", "FETCH_BYTES")
-    return Result("counters", True, f"{len(mem)} memory runs consistent; last: " +
+    return Result("counters", True, f"{len(mem)} memory runs consistent; {mem[0].pattern}: " +
                   ", ".join(f"{k} {c[k]}" for k in shown), values)
 
 
