@@ -4,6 +4,8 @@ backend, and each fails, with what it measured, on a device that is wrong in its
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -15,7 +17,7 @@ from dnpu import cli, sampling
 from dnpu.spec import config, isa
 from dnpu.verify import selftest
 
-from conftest import REPO
+from conftest import REPO, dnpu_cli
 
 SIM = config.load("sim")
 NBYTES = 16 * 1024         # two int-SRAM chunks on sim: the copy loop runs more than once
@@ -250,6 +252,21 @@ def test_cli_user_mistakes_are_one_line_and_exit_2(argv, match, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dnpu board selftest: error:") and match in lines[0], captured.err
     assert captured.out == ""
+
+
+def test_cli_on_the_pynq_standin_from_dnpu_backend(model, tmp_path):
+    """The installed command, its backend from $DNPU_BACKEND, on the board path (the stand-in pynq)."""
+    from test_pynq import STANDIN, _board_dir
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(STANDIN), os.environ.get("PYTHONPATH", "")]),
+               DNPU_BITSTREAM_DIR=str(_board_dir(tmp_path / "bitstreams")), DNPU_BACKEND="pynq")
+    out = tmp_path / "st.json"
+    p = subprocess.run(dnpu_cli() + ["board", "selftest", "--bytes", "4096", "--json", str(out)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines()[-1] == "selftest on pynq (sim): 4/4 checks passed"
+    doc = json.loads(out.read_text())
+    assert (doc["backend"], doc["passed"], doc["bytes"]) == ("pynq", True, 4096)
 
 
 def test_cli_board_needs_a_subcommand(capsys):
