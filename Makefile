@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow test-pynq lint synth check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow test-pynq lint synth bitstream check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-pynq        the generated .hwh files read by the real pynq (own venv, cached; slow tier)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
 	@echo "make synth            Yosys resource estimate of the pynq-z2 build against the xc7z020"
+	@echo "make bitstream BOARD=pynq-z2  Vivado build of a board (vivado on PATH): bitstreams/BOARD/build/"
 	@echo "make check-generated  fail if a generated file (from hw/*.toml, the EXP table) is stale"
 	@echo "make generate         regenerate headers, Python tables, docs and the EXP table"
 	@echo "make bench-mx         MX codec throughput"
@@ -44,6 +45,11 @@ lint: setup
 
 synth: setup
 	@$(PY) scripts/synth_report.py --config pynq-z2
+
+# Vivado batch build of the generated bitstreams/$(BOARD)/build.tcl; exits 2 without Vivado.
+BOARD ?= pynq-z2
+bitstream: setup
+	@$(PY) scripts/vivado_build.py --board $(BOARD) $(if $(BITSTREAM_OUT),--out $(BITSTREAM_OUT))
 
 check-generated: setup
 	@$(PY) -m dnpu.codegen --check
