@@ -215,7 +215,8 @@ def check_memory(dev: runtime.Device, nbytes: int = DEFAULT_BYTES, runs: list | 
 
 def check_sampling(backend: str, cfg: Config, seed: int = 0, runs: list | None = None) -> Result:
     """One random top-k sampling step on `backend` against the emulator, bit for bit (tokens,
-    argmax, confidences), and the argmax against the float64 reference."""
+    argmax, confidences), and the argmax against the float64 reference. `runs` (a list) gets
+    the backend's RunInfo of the step."""
     from dnpu import sampling
 
     rng = np.random.default_rng(seed)
@@ -231,7 +232,7 @@ def check_sampling(backend: str, cfg: Config, seed: int = 0, runs: list | None =
     want = sampling.transfer(logits, backend="emu", **kw)
     ref = sampling.transfer(logits, backend="torch", **kw)
     if runs is not None:
-        runs.extend(("sampling", i) for i in info)
+        runs.extend(info)
     checks = {"x_new": np.array_equal(got.x_new, want.x_new), "x0": np.array_equal(got.x0, want.x0),
               "conf": np.array_equal(np.asarray(got.conf, np.float64).view(np.uint64),
                                      np.asarray(want.conf, np.float64).view(np.uint64)),
@@ -261,7 +262,7 @@ def _first_diff(got, want, ref, key: str) -> list[int]:
 # --------------------------------------------------------------------------- counters
 
 
-def check_counters(backend: str, runs: list) -> Result:
+def check_counters(runs: list) -> Result:
     """Each memory run's counters against its program: INSTRET the instructions it retires, the
     bytes read and written at least its data bytes, CYCLES (a clocked backend) at least
     INSTRET; the sampling run's INSTRET nonzero."""
@@ -284,7 +285,7 @@ def check_counters(backend: str, runs: list) -> Result:
         if m.info.instret != cnt["INSTRET"]:
             problems.append(f"{m.pattern}: INSTRET {cnt['INSTRET']} != the run's {m.info.instret}")
     values: dict[str, Any] = {"memory_runs": per_run}
-    for _, info in (r for r in runs if isinstance(r, tuple)):
+    for info in (r for r in runs if isinstance(r, runtime.RunInfo)):
         values["sampling_instret"] = info.instret
         if info.instret <= 0:
             problems.append("sampling: INSTRET 0 after a run that halted")
@@ -356,5 +357,5 @@ def selftest(backend: str | None = None, config: str | Config = "sim", *, nbytes
         if device is None and dev is not None:
             dev.close()
     results["sampling"] = _guard("sampling", lambda: check_sampling(backend, cfg, seed, runs))
-    results["counters"] = _guard("counters", lambda: check_counters(backend, runs))
+    results["counters"] = _guard("counters", lambda: check_counters(runs))
     return [results[n] for n in CHECKS]
