@@ -123,7 +123,9 @@ def test_memory_fails_with_the_address_of_a_dram_fault(model, monkeypatch):
         # the faulting H_STORE_INT's beats before the bad one may land (EXECUTION.md): the first
         # wrong word is in its chunk, at or before the injected line
         assert bad["addr"] - 8192 - 64 <= int(p["first_mismatch"], 16) <= bad["addr"], p
-    assert f"first mismatch at {mem.values['patterns']['address']['first_mismatch']}" in mem.detail
+    assert mem.detail.startswith("walking-ones: the program faulted: AXI_WRITE at ")
+    assert f"first mismatch at {mem.values['patterns']['walking-ones']['first_mismatch']}" in mem.detail
+    assert mem.detail.endswith("(also failed: walking-zeros, address, npu-address)")
     assert r["identity"].passed and r["sampling"].passed      # the others still ran
 
 
