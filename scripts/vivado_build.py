@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "host"))
 
 from dnpu.cli.common import atomic_output  # noqa: E402
 from dnpu.codegen import driver  # noqa: E402
-from dnpu.codegen.emit_hwh import pl_clock0, ps_family  # noqa: E402
+from dnpu.codegen.emit_hwh import PYNQMETADATA_ACT_FREQ, pl_clock0, ps_family  # noqa: E402
 from dnpu.codegen.emit_vivado import (BIT_FILE, BUILD_DIR, HWH_FILE, TIMING_REPORT, UTIL_REPORT,  # noqa: E402
                                       XSA_FILE)
 from dnpu.codegen.tables import load_tables  # noqa: E402
@@ -90,6 +90,24 @@ def parse_vivado_version(log: str) -> str | None:
     return m.group(1) if m else None
 
 
+def complete_hwh(text: str) -> tuple[str, list[str]]:
+    """Vivado's .hwh with each Zynq-7000 PL clock's achieved rate also under the name PYNQ 4's
+    pynqmetadata reads on every PS (PYNQMETADATA_ACT_FREQ; without it Overlay.download programs
+    the PL clock with clk_mhz=None, see bitstreams/README.md), placed after the PS's own
+    parameter so the rest of the file stays as Vivado wrote it. Returns the names added."""
+    added = []
+
+    def add(m: re.Match) -> str:
+        name = PYNQMETADATA_ACT_FREQ.format(i=m.group(3))
+        if f'NAME="{name}"' in text or name in added:
+            return m.group(0)
+        added.append(name)
+        return f'{m.group(0)}\n{m.group(1)}<PARAMETER NAME="{name}" VALUE="{m.group(4)}"/>'
+    out = re.sub(r'^([ \t]*)(<PARAMETER NAME="PCW_ACT_FPGA(\d)_PERIPHERAL_FREQMHZ" VALUE="([^"]*)"/>)',
+                 add, text, flags=re.M)
+    return out, added
+
+
 def git_revision() -> str:
     """HEAD's hash, with "-dirty" when the tree has changes (unknown outside a git checkout)."""
     try:
@@ -146,7 +164,12 @@ def build(board: str, out: Path | None, jobs: int) -> int:
             print(f"vivado_build: Vivado exited 0 but wrote no {out / f}", file=sys.stderr)
             return 1
     version = parse_vivado_version(log.read_text(errors="replace")) if log.is_file() else None
+    hwh, added = complete_hwh((out / HWH_FILE).read_text())
+    if added:
+        with atomic_output(out / HWH_FILE) as tmp:
+            tmp.write_text(hwh)
     m = manifest(board, out, version)
+    m["hwh_added_parameters"] = added
     with atomic_output(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(m, indent=2) + "\n")
     print(f"vivado_build: {board}: {out / BIT_FILE}, WNS {m['wns_ns']} ns, manifest {out / MANIFEST}")

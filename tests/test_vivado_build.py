@@ -111,6 +111,19 @@ def test_vivado_version_from_the_log_banner():
     assert vivado_build.parse_vivado_version("nothing\n") is None
 
 
+def test_hwh_gets_the_pl_clock_rate_pynqmetadata_reads():
+    """A Zynq-7000 .hwh as Vivado writes it (the generated one without the parameter Vivado
+    leaves out) gets it back, at the PS's own achieved rate and in the generated file's place."""
+    gen = (REPO / "bitstreams" / "pynq-z2" / "dnpu.hwh").read_text()
+    line = next(ln for ln in gen.splitlines(keepends=True) if 'NAME="PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"' in ln)
+    assert 'VALUE="100"' in line
+    vivados = gen.replace(line, "")
+    assert vivado_build.complete_hwh(vivados) == (gen, ["PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"])
+    assert vivado_build.complete_hwh(gen) == (gen, [])
+    zcu = (REPO / "bitstreams" / "zcu104" / "dnpu.hwh").read_text()
+    assert vivado_build.complete_hwh(zcu) == (zcu, [])
+
+
 def test_without_vivado_it_says_so_and_exits_2(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))          # no vivado (nor anything else) on PATH
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "vivado_build.py"), "--board", "pynq-z2",
@@ -146,7 +159,8 @@ def test_a_build_writes_the_manifest(board, tmp_path, monkeypatch):
     (samples / "utilization.rpt").write_text(UTIL_SAMPLE_7SERIES)
     (samples / "timing_summary.rpt").write_text(TIMING_SAMPLE)
     (samples / "dnpu.bit").write_bytes(b"not a bitstream")
-    (samples / "dnpu.hwh").write_text("<EDKSYSTEM/>\n")
+    (samples / "dnpu.hwh").write_text('<EDKSYSTEM>\n  <PARAMETER NAME="PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ" '
+                                      'VALUE="100.000000"/>\n</EDKSYSTEM>\n')
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "vivado"
@@ -176,6 +190,10 @@ cp {samples}/* "$out"/
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert m["git_revision"].removesuffix("-dirty") == head
     assert set(m["sha256"]) == {"dnpu.bit", "dnpu.hwh"}
+    # the .hwh completed for PYNQ 4 (its parameter added after the PS's own)
+    hwh = (out / "dnpu.hwh").read_text()
+    assert m["hwh_added_parameters"] == ["PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"]
+    assert hwh.splitlines()[2] == '  <PARAMETER NAME="PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ" VALUE="100.000000"/>'
     assert not [f for f in os.listdir(out) if f.endswith(".tmp.json")]
 
 
