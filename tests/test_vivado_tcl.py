@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dnpu.codegen.emit_hwh import HWH_INSTANCE, PS_FAMILIES, npu_window, pl_clock0, ps_family
+from dnpu.codegen.emit_hwh import HWH_INSTANCE, PS_FAMILIES, npu_window, pl_clock0, ps_family, ps_instance
 from dnpu.codegen.emit_vivado import VIVADO_PS
 from dnpu.codegen.rtl import RTL_INCLUDE_DIRS, RTL_TOP, profile_define, rtl_sources
 from dnpu.codegen.tables import load_tables
@@ -156,7 +156,7 @@ def test_project_part_sources_and_top(board, tables, tmp_path):
     p = tables.profile(board)
     rec = record(board, tmp_path)
     (proj,) = rec.of("create_project")
-    assert proj[proj.index("-part") + 1] == p.flat["PROFILE_PART"]
+    assert proj[proj.index("-part") + 1] == p.flat["PROFILE_PART"] == _hwh(board).find("SYSTEMINFO").get("DEVICE")
     added = [f for a in rec.of("add_files") if "sources_1" in a for f in a[a.index("-fileset") + 2:]]
     added = [f.removeprefix(str(REPO) + "/") for w in added for f in w.split()]
     assert added == rtl_sources(REPO)
@@ -185,7 +185,7 @@ def test_block_design_matches_the_hwh(board, tables, tmp_path):
     p = tables.profile(board)
     family, ps = ps_family(p)
     vps = VIVADO_PS[family]
-    psn = ps["modtype"] + "_0"
+    psn = ps_instance(ps)
     rec = record(board, tmp_path)
     # the PS of the part's family
     cells = {a[-1]: a for a in rec.of("create_bd_cell")}
