@@ -373,9 +373,11 @@ def test_attach_refuses_modified_config(model, tmp_path):
     path.write_text(toml.replace("vlen = 16", "vlen = 32"))
     edited = config.load(path)
     builds = cosim.BUILD_COUNT
-    with pytest.raises(AttachError, match=f"device CONFIG_HASH 0x{SIM.config_hash32:08X} != profile sim "
-                                          f"0x{edited.config_hash32:08X}"):
+    with pytest.raises(AttachError) as ei:
         rt.open("verilator", config=edited)
+    assert str(ei.value).startswith(f"device CONFIG_HASH 0x{SIM.config_hash32:08X} != profile {edited.label} "
+                                    f"0x{edited.config_hash32:08X}")
+    assert edited.label.startswith(f"sim (modified: {path}, config ")
     assert cosim.BUILD_COUNT == builds
 
 

@@ -259,19 +259,31 @@ def test_run_info_must_be_a_list():
 
 # ---- the co-simulation library's cache entry -----------------------------------------------------
 
-@pytest.mark.rtl
-def test_a_truncated_cached_library_is_refused_then_rebuilt(model, tmp_path):
+def _truncated_entry(model, tmp_path):
+    """A copy of the model's cache entry with its library cut in half: (library, its size)."""
     entry = tmp_path / model.dir.name
     shutil.copytree(model.dir, entry)
     lib = entry / cosim.LIB_NAME
     size = lib.stat().st_size
     with open(lib, "r+b") as f:
         f.truncate(size // 2)
+    return lib, size
+
+
+@pytest.mark.rtl
+def test_a_truncated_cached_library_is_refused(model, tmp_path):
+    lib, size = _truncated_entry(model, tmp_path)
     # Loading it must be a clean error, not SIGBUS: try in a child process.
     code = f"from dnpu.runtime import cosim\ncosim.Model({str(lib)!r})\n"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
     assert "CosimError" in p.stderr and f"{size // 2} bytes" in p.stderr and "truncated or overwritten" in p.stderr
+
+
+@pytest.mark.rtl
+@pytest.mark.slow            # rebuilds the co-simulation model: a minute of CPU
+def test_a_truncated_cached_library_is_rebuilt(model, tmp_path):
+    lib, size = _truncated_entry(model, tmp_path)
     # ensure_built sees the damage and builds the entry again.
     before = cosim.BUILD_COUNT
     logs = []
