@@ -318,3 +318,64 @@ def test_bad_poll_interval_is_refused_before_anything_is_allocated(standin):
     assert standin._PL.allocs == {}
     with rt.open("pynq", config="sim", poll_interval=0.001) as dev:
         assert dev.run(dev.load("C_HALT"), timeout=5).outcome == "halted"
+
+
+# ---------------------------------------------------------------------------
+# a board build of another profile or ISA is refused
+# ---------------------------------------------------------------------------
+
+def _manifest(standin_dir: Path, **over) -> Path:
+    """A build manifest as scripts/vivado_build.py writes it, for profile sim, with `over`."""
+    cfg = config.load("sim")
+    m = {"profile": "sim", "config_hash32": f"0x{cfg.config_hash32:08X}",
+         "isa_version_word": f"0x{isa.VERSION_WORD:08X}"} | over
+    p = standin_dir / "sim" / "manifest.json"
+    p.write_text(json.dumps(m))
+    return p
+
+
+def test_a_matching_manifest_attaches(standin):
+    _manifest(Path(os.environ["DNPU_BITSTREAM_DIR"]))
+    with rt.open("pynq", config="sim") as dev:
+        assert dev.read_csr("CONFIG_HASH") == config.load("sim").config_hash32
+
+
+def test_a_manifest_of_another_profile_is_refused_naming_both(standin):
+    cfg = config.load("sim")
+    p = _manifest(Path(os.environ["DNPU_BITSTREAM_DIR"]), profile="zcu104",
+                  config_hash32=f"0x{cfg.config_hash32 ^ 1:08X}")
+    with pytest.raises(DeviceError) as ei:
+        rt.open("pynq", config="sim")
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}: ") and ei.value.reason == "attach"
+    assert f"0x{cfg.config_hash32 ^ 1:08X}" in msg and f"0x{cfg.config_hash32:08X}" in msg and "'zcu104'" in msg
+
+
+def test_a_manifest_of_another_isa_is_refused_naming_both(standin):
+    other = isa.VERSION_WORD + 1
+    _manifest(Path(os.environ["DNPU_BITSTREAM_DIR"]), isa_version_word=f"0x{other:08X}")
+    with pytest.raises(DeviceError, match=f"ISA {other >> 16}.{other & 0xFFFF} \\(0x{other:08X}\\), this dnpu "
+                                          f"package ISA .*\\(0x{isa.VERSION_WORD:08X}\\)"):
+        rt.open("pynq", config="sim")
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"config_hash32": 5}', '{"config_hash32": "0x1"}'])
+def test_an_unreadable_manifest_is_refused(standin, text):
+    p = Path(os.environ["DNPU_BITSTREAM_DIR"]) / "sim" / "manifest.json"
+    p.write_text(text)
+    with pytest.raises(DeviceError, match=f"{p}: not a build manifest"):
+        rt.open("pynq", config="sim")
+
+
+def test_registers_of_another_profile_are_refused(standin, tmp_path):
+    """Without a manifest the ID registers decide: the PL (built for sim) reports sim's hash,
+    and an edited copy of the profile is refused naming both."""
+    from dnpu.runtime.errors import AttachError
+
+    path = tmp_path / "sim.toml"
+    path.write_text((config.hw_dir() / "config" / "sim.toml").read_text().replace("vlen = 16", "vlen = 32"))
+    edited = config.load(path)
+    with pytest.raises(AttachError) as ei:
+        rt.open("pynq", config=edited)
+    assert str(ei.value).startswith(f"device CONFIG_HASH 0x{config.load('sim').config_hash32:08X} != profile "
+                                    f"{edited.label} 0x{edited.config_hash32:08X}")

@@ -28,6 +28,7 @@ path runs in CI: `PYTHONPATH=tests/pynq_standin`.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
 import time
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnpu.spec import csr, mx
+from dnpu.spec import csr, isa, mx
 from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
@@ -44,6 +45,7 @@ from dnpu.runtime.errors import DeviceError
 __all__ = ["PynqDevice", "bitstream_dir", "IP_NAME"]
 
 IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
+MANIFEST = "manifest.json"         # what scripts/vivado_build.py writes beside dnpu.bit
 POOL_BYTES = 32 << 20
 MAX_POLL_INTERVAL = 1.0            # s between STATUS reads; longer would only delay the end of a run
 _START = csr.mask("CTRL", "START")
@@ -59,6 +61,33 @@ def bitstream_dir() -> Path:
     """Where the board folders are: $DNPU_BITSTREAM_DIR, else bitstreams/ of the source tree."""
     env = os.environ.get("DNPU_BITSTREAM_DIR")
     return Path(env) if env else _REPO / "bitstreams"
+
+
+def check_manifest(path: Path, config: Config) -> dict | None:
+    """The build manifest beside a bitstream (scripts/vivado_build.py), if there is one:
+    DeviceError (attach) when it is unreadable or names another profile's config hash or
+    another ISA version than this package's, naming both; None without a manifest (the
+    ID registers are still checked when the device attaches)."""
+    if not path.is_file():
+        return None
+
+    def refuse(why: str):
+        return DeviceError(f"{path}: {why}", reason="attach", backend="pynq", profile=config.label)
+
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        got_hash, got_isa = int(m["config_hash32"], 16), int(m["isa_version_word"], 16)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise refuse(f"not a build manifest ({type(e).__name__}: {e}); rebuild with `make bitstream`") from None
+    if got_hash != config.config_hash32:
+        raise refuse(f"the bitstream was built for config hash 0x{got_hash:08X} (profile {m.get('profile')!r}), "
+                     f"not profile {config.label}'s 0x{config.config_hash32:08X}: rebuild it or open it with "
+                     f"the profile it was built for")
+    if got_isa != isa.VERSION_WORD:
+        raise refuse(f"the bitstream implements ISA {got_isa >> 16}.{got_isa & 0xFFFF} (0x{got_isa:08X}), this "
+                     f"dnpu package ISA {isa.VERSION_WORD >> 16}.{isa.VERSION_WORD & 0xFFFF} "
+                     f"(0x{isa.VERSION_WORD:08X}): rebuild the bitstream or install the matching package")
+    return m
 
 
 def _import_pynq():
@@ -98,6 +127,7 @@ class PynqDevice(Device):
                               f"comes from `make generate`, the .bit from the board's Vivado build, see "
                               f"bitstreams/README.md; DNPU_BITSTREAM_DIR moves the folder)",
                               reason="attach", backend="pynq", profile=config.label)
+        check_manifest(self.bitfile.with_name(MANIFEST), config)
         try:
             self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
         except Exception as e:   # pynq's .hwh parser and loader raise many types: one attach error
