@@ -56,6 +56,18 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+def pynq_standin_module():
+    """tests/pynq_standin's `pynq` as a module object of its own, without putting it on
+    sys.path as `pynq` (for its parse_hwh in file checks)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pynq_standin_for_tests", REPO / "tests" / "pynq_standin" / "pynq" /
+                                                  "__init__.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def dnpu_cli() -> list[str]:
     """The installed console script (the venv's), so tests exercise what users run."""
     exe = shutil.which("dnpu")

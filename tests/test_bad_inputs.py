@@ -3,7 +3,6 @@ type) and on the command line (one line on stderr, exit status 2, no traceback).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import dnpu.runtime as rt
 from dnpu import codegen
 from dnpu.runtime import DeviceError
 
-from conftest import REPO, dnpu_cli
+from conftest import REPO, dnpu_cli, pynq_standin_module
 
 STANDIN = REPO / "tests" / "pynq_standin"
 
@@ -25,13 +24,6 @@ def _one_line_error(r: subprocess.CompletedProcess, *fragments: str) -> None:
     assert r.stderr.count("\n") == 1, r.stderr
     for f in fragments:
         assert f in r.stderr, (f, r.stderr)
-
-
-def standin_module():
-    spec = importlib.util.spec_from_file_location("pynq_standin_bad_inputs", STANDIN / "pynq" / "__init__.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def truncated_board(root):
@@ -67,7 +59,7 @@ def test_asm_of_an_empty_source(tmp_path, text):
 def test_truncated_hwh_is_a_value_error_naming_the_file(tmp_path):
     hwh = truncated_board(tmp_path)
     with pytest.raises(ValueError, match=rf"^{hwh}: not a well-formed \.hwh \(XML\): "):
-        standin_module().parse_hwh(hwh)
+        pynq_standin_module().parse_hwh(hwh)
 
 
 def test_truncated_hwh_is_an_attach_error(tmp_path, monkeypatch):

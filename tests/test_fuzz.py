@@ -16,7 +16,6 @@ seconds as part of `make test`: a bug it finds is found on every run, not by luc
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -33,7 +32,7 @@ from hypothesis import strategies as st
 from dnpu.spec import config, isa, mx
 from dnpu.spec.config import ConfigError
 
-from conftest import REPO
+from conftest import REPO, pynq_standin_module
 
 SIM_TOML = (REPO / "hw" / "config" / "sim.toml").read_text()
 TINY = REPO / "models" / "tiny-add"
@@ -238,14 +237,6 @@ def test_compiled_model_loader_raises_only_artifact_error(compiled_model, data):
 
 # ---- .hwh -----------------------------------------------------------------------------------------
 
-def _standin():
-    spec = importlib.util.spec_from_file_location("pynq_standin_fuzz", REPO / "tests" / "pynq_standin" / "pynq" /
-                                                  "__init__.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 HWH_PIECES = st.sampled_from(['"', "<", ">", "/>", "</MODULE>", "<MODULE>", 'VALUE="0x"', 'BASEVALUE="zz"',
                               'HIGHVALUE=""', 'INSTANCE="nope"', "<MEMRANGE/>", "&amp;", "&bad;", "<!--",
                               'MODTYPE="processing_system7"', "<REGISTER/>", "<PROPERTY/>", "\x00"])
@@ -255,7 +246,7 @@ HWH_PIECES = st.sampled_from(['"', "<", ">", "/>", "</MODULE>", "<MODULE>", 'VAL
 def hwh_parser():
     from dnpu import codegen
 
-    return _standin().parse_hwh, codegen.hwh_text("sim", family="xc7z")
+    return pynq_standin_module().parse_hwh, codegen.hwh_text("sim", family="xc7z")
 
 
 @fuzz(150)

@@ -8,7 +8,6 @@ bitstreams/pynq-z2/dnpu.hwh and bitstreams/zcu104/dnpu.hwh are checked as files.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -26,18 +25,10 @@ from dnpu.spec import config, csr, isa
 from dnpu.spec.csr import ErrCause
 from dnpu.runtime import DeviceError
 
-from conftest import REPO, dnpu_cli
+from conftest import REPO, dnpu_cli, pynq_standin_module
 
 STANDIN = REPO / "tests" / "pynq_standin"
 SIM = config.load("sim")
-
-
-def _standin_module():
-    """The stand-in's module object, imported from its folder (for parse_hwh in file checks)."""
-    spec = importlib.util.spec_from_file_location("pynq_standin_for_tests", STANDIN / "pynq" / "__init__.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # ---------------------------------------------------------------------------
@@ -48,7 +39,7 @@ def _standin_module():
 def test_committed_hwh_describes_the_npu(board, base, mhz):
     path = REPO / "bitstreams" / board / "dnpu.hwh"
     assert path.read_text() == codegen.hwh_text(board), "stale: run `make generate`"
-    ip_dict = _standin_module().parse_hwh(path)
+    ip_dict = pynq_standin_module().parse_hwh(path)
     ip = ip_dict["dnpu_0"]
     cfg = config.load(board)
     assert (ip["phys_addr"], ip["addr_range"]) == (base, 0x1_0000)

@@ -36,7 +36,7 @@ from dnpu import codegen
 from dnpu.codegen.emit_hwh import HWH_WINDOW
 from dnpu.spec import config, csr, isa
 
-from conftest import REPO
+from conftest import REPO, pynq_standin_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pynq_real")]
 
@@ -235,12 +235,7 @@ def test_the_standin_reads_what_the_real_parser_reads(probed, board):
     """tests/pynq_standin keeps its own small parser (importing pynqmetadata would tie the
     off-board runs to the real package and its numpy<2); here it must agree with the real
     one on everything the backend reads."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("pynq_standin_vs_real",
-                                                  REPO / "tests" / "pynq_standin" / "pynq" / "__init__.py")
-    standin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(standin)
-    mine = standin.parse_hwh(REPO / "bitstreams" / board / "dnpu.hwh")[codegen.HWH_INSTANCE]
+    mine = pynq_standin_module().parse_hwh(REPO / "bitstreams" / board / "dnpu.hwh")[codegen.HWH_INSTANCE]
     real = probed[board]["runtime"]["ip_dict"][codegen.HWH_INSTANCE]
     for k in ("phys_addr", "addr_range", "type", "parameters"):
         assert mine[k] == real[k], k
