@@ -25,10 +25,10 @@ EXP_VH = "hw/rtl/common/dnpu_exp_table.vh"
 
 
 def copy_tables(dst: Path) -> Path:
-    """hw/isa.toml and hw/csr.toml under dst (no profiles)."""
+    """hw/isa.toml, hw/csr.toml and hw/serial.toml under dst (no profiles)."""
     (dst / "hw").mkdir(parents=True)
-    shutil.copy(REPO / "hw/isa.toml", dst / "hw/isa.toml")
-    shutil.copy(REPO / "hw/csr.toml", dst / "hw/csr.toml")
+    for name in ("isa.toml", "csr.toml", "serial.toml"):
+        shutil.copy(REPO / "hw" / name, dst / "hw" / name)
     return dst
 
 
@@ -69,7 +69,8 @@ def test_expected_outputs():
     files = codegen.generate(REPO)
     want = {"hw/rtl/generated/dnpu_isa.vh", "hw/rtl/generated/dnpu_csr.vh", EXP_VH,
             "host/dnpu/spec/generated/__init__.py", "host/dnpu/spec/generated/isa_table.py",
-            "host/dnpu/spec/generated/csr_table.py", "docs/ISA.md", "docs/CSR.md"}
+            "host/dnpu/spec/generated/csr_table.py", "host/dnpu/spec/generated/serial_table.py",
+            "docs/ISA.md", "docs/CSR.md"}
     want |= {f"hw/rtl/generated/dnpu_cfg_{p.replace('-', '_')}.vh" for p in config.profiles()}
     want |= {f"bitstreams/{p}/{f}" for p in config.profiles() if config.load(p).profile.target == "fpga"
              for f in ("dnpu.hwh", "build.tcl")}

@@ -12,9 +12,11 @@ from pathlib import Path
 from dnpu.codegen.emit_docs import emit_csr_md, emit_isa_md
 from dnpu.codegen.emit_exp_table import EXP_TABLE_VH, emit_exp_table
 from dnpu.codegen.emit_hwh import emit_hwh
-from dnpu.codegen.emit_python import PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table
+from dnpu.codegen.emit_python import (PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table,
+                                      emit_serial_table)
 from dnpu.codegen.emit_verilog import RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, profile_vh_name
 from dnpu.codegen.emit_vivado import emit_build_tcl
+from dnpu.codegen.serial_model import load_serial
 from dnpu.codegen.tables import Profile, default_root, load_tables
 from dnpu.codegen.validate import CodegenError
 from dnpu.spec import numerics
@@ -29,6 +31,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
     these instead of root's hw/config."""
     root = Path(root) if root is not None else default_root()
     t = load_tables(root, profiles)
+    serial = load_serial(root)
     out = {
         f"{RTL_GEN}/dnpu_isa.vh": emit_isa_vh(t.isa),
         f"{RTL_GEN}/dnpu_csr.vh": emit_csr_vh(t.csr),
@@ -36,6 +39,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
         f"{PY_GEN}/__init__.py": emit_generated_init(),
         f"{PY_GEN}/isa_table.py": emit_isa_table(t.isa),
         f"{PY_GEN}/csr_table.py": emit_csr_table(t.csr),
+        f"{PY_GEN}/serial_table.py": emit_serial_table(serial),
         "docs/ISA.md": emit_isa_md(t.isa),
         "docs/CSR.md": emit_csr_md(t.csr, t.isa),
     }

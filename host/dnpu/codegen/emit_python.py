@@ -8,6 +8,7 @@ from typing import Any
 
 from dnpu.codegen.csr_model import CSR_TOML, Csr
 from dnpu.codegen.isa_model import CLASSES, ISA_TOML, Isa
+from dnpu.codegen.serial_model import SERIAL_TOML, Serial
 from dnpu.codegen.text import banner
 
 PY_GEN = "host/dnpu/spec/generated"
@@ -89,7 +90,22 @@ def emit_csr_table(csr: Csr) -> str:
     ])
 
 
+def emit_serial_table(s: Serial) -> str:
+    return py_module(s.file, "The serial link's protocol as plain literals, read by dnpu.spec.serial.", [
+        ("NOTES", s.notes),
+        ("LINK", {k: Hex(v) if k.endswith(("sync", "poly", "init")) else v for k, v in s.link.items()}),
+        ("REQUEST", tuple({"name": f.name, "bytes": f.bytes, "doc": f.doc} for f in s.request)),
+        ("REPLY", tuple({"name": f.name, "bytes": f.bytes, "doc": f.doc} for f in s.reply)),
+        ("COMMANDS", {c.name: Hex(c.code) for c in s.commands}),
+        ("STATUSES", {c.name: Hex(c.code) for c in s.statuses}),
+        ("STATUS_DOCS", {c.name: c.doc for c in s.statuses}),
+        ("WINDOWS", {w.name: {"base": Hex(w.base, 8), "size": w.size, "doc": w.doc} for w in s.windows}),
+        ("INFO", tuple(c.name for c in s.info)),
+    ])
+
+
 def emit_generated_init() -> str:
-    return (banner(f"{ISA_TOML} and {CSR_TOML}", "#")
-            + '"""Tables written by `python -m dnpu.codegen`: isa_table (hw/isa.toml) and\n'
-              'csr_table (hw/csr.toml). Regenerate, never edit; `--check` finds stale files."""\n')
+    return (banner(f"{ISA_TOML}, {CSR_TOML} and {SERIAL_TOML}", "#")
+            + '"""Tables written by `python -m dnpu.codegen`: isa_table (hw/isa.toml),\n'
+              'csr_table (hw/csr.toml) and serial_table (hw/serial.toml). Regenerate, never\n'
+              'edit; `--check` finds stale files."""\n')
