@@ -9,17 +9,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dnpu.codegen.emit_docs import emit_csr_md, emit_isa_md
+from dnpu.codegen.emit_docs import emit_csr_md, emit_isa_md, emit_serial_md
 from dnpu.codegen.emit_exp_table import EXP_TABLE_VH, emit_exp_table
 from dnpu.codegen.emit_hwh import emit_hwh
 from dnpu.codegen.emit_python import (PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table,
                                       emit_serial_table)
-from dnpu.codegen.emit_verilog import RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, profile_vh_name
+from dnpu.codegen.emit_verilog import (RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, emit_serial_vh,
+                                       profile_vh_name)
 from dnpu.codegen.emit_vivado import emit_build_tcl
 from dnpu.codegen.serial_model import load_serial
 from dnpu.codegen.tables import Profile, default_root, load_tables
 from dnpu.codegen.validate import CodegenError
-from dnpu.spec import numerics
+from dnpu.spec import config, numerics
 
 # Directories codegen owns entirely: a file there that it does not write is stale.
 GENERATED_DIRS = (RTL_GEN, PY_GEN)
@@ -35,6 +36,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
     out = {
         f"{RTL_GEN}/dnpu_isa.vh": emit_isa_vh(t.isa),
         f"{RTL_GEN}/dnpu_csr.vh": emit_csr_vh(t.csr),
+        f"{RTL_GEN}/dnpu_serial.vh": emit_serial_vh(serial),
         EXP_TABLE_VH: emit_exp_table(numerics.EXP_T_BITS, numerics.EXP_D_BITS),
         f"{PY_GEN}/__init__.py": emit_generated_init(),
         f"{PY_GEN}/isa_table.py": emit_isa_table(t.isa),
@@ -42,6 +44,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
         f"{PY_GEN}/serial_table.py": emit_serial_table(serial),
         "docs/ISA.md": emit_isa_md(t.isa),
         "docs/CSR.md": emit_csr_md(t.csr, t.isa),
+        "docs/SERIAL.md": emit_serial_md(serial, t.csr),
     }
     seen: dict[str, str] = {}
     for p in t.profiles:
@@ -50,7 +53,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
             raise CodegenError(f"{p.file}: profile name {p.name!r} maps to {fn} like {seen[fn]!r}")
         seen[fn] = p.name
         out[f"{RTL_GEN}/{fn}"] = emit_cfg_vh(p)
-        if p.flat.get("PROFILE_TARGET") == "fpga":
+        if config.is_zynq_board(p.flat.get("PROFILE_TARGET"), p.flat.get("PROFILE_HOST")):
             out[f"bitstreams/{p.name}/dnpu.hwh"] = emit_hwh(p, t.csr, t.isa)
             out[f"bitstreams/{p.name}/build.tcl"] = emit_build_tcl(p, t.csr, t.isa, root)
     return dict(sorted(out.items()))

@@ -1,12 +1,15 @@
-"""The Markdown references: docs/ISA.md (encoding, formats, every instruction) and
-docs/CSR.md (register map, fields, error causes)."""
+"""The Markdown references: docs/ISA.md (encoding, formats, every instruction),
+docs/CSR.md (register map, fields, error causes) and docs/SERIAL.md (the serial link's
+frames, codes, windows and a worked example)."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from dnpu.codegen.csr_model import ACCESS, Csr, Reg
 from dnpu.codegen.isa_model import CLASSES, Field, Isa, Operand, reg_bits
+from dnpu.codegen.serial_model import Serial
 from dnpu.codegen.text import banner, one_line
 
 CLASS_TITLES = {"control": "Control", "scalar_int": "Scalar integer", "scalar_fp": "Scalar FP",
@@ -208,4 +211,111 @@ def emit_csr_md(csr: Csr, isa: Isa) -> str:
         title = "Error causes" if en == "err_cause" else f"Enum {en}"
         L += [f"## {title} (`{en}`" + (f", register {', '.join(users)}" if users else "") + ")", "",
               md_table(["Value", "Name", "Meaning"], [[v, f"`{n}`", doc] for n, v, doc in vals]), ""]
+    return "\n".join(L).rstrip("\n") + "\n"
+
+
+def _crc8(s: Serial, data: bytes) -> int:
+    """CRC-8 as the protocol defines it (MSB first, no reflection, no final XOR)."""
+    c = s.link["crc8_init"]
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = ((c << 1) ^ s.link["crc8_poly"]) & 0xFF if c & 0x80 else (c << 1) & 0xFF
+    return c
+
+
+def serial_example_frames(s: Serial, csr: Csr) -> list[tuple[str, bytes]]:
+    """The worked examples of docs/SERIAL.md: (what, frame bytes). Built from the table here
+    (dnpu.spec.serial reads the generated table this run may be rewriting); the codegen tests
+    check that the codec encodes the same bytes."""
+    cmd = {c.name: c.code for c in s.commands}
+    st = {c.name: c.code for c in s.statuses}
+    base = {w.name: w.base for w in s.windows}
+
+    def frame(sync: int, body: bytes) -> bytes:
+        return bytes([sync]) + body + bytes([_crc8(s, body)])
+
+    def req(c: str, seq: int, addr: int, words: tuple[int, ...] = (), n: int | None = None) -> bytes:
+        body = struct.pack("<BBIB", cmd[c], seq, addr, len(words) if n is None else n)
+        return frame(s.link["req_sync"], body + b"".join(struct.pack("<I", w) for w in words))
+
+    def rsp(seq: int, status: str, words: tuple[int, ...] = ()) -> bytes:
+        body = struct.pack("<BB", seq, len(words)) + b"".join(struct.pack("<I", w) for w in words)
+        return frame(s.link["rsp_sync"], body + bytes([st[status]]))
+
+    mem = base["MEM"]
+    return [
+        (f"WRITE SEQ=0x11 two words 0x12345678, 0x9ABCDEF0 to 0x{mem:08X} (MEM)",
+         req("WRITE", 0x11, mem, (0x12345678, 0x9ABCDEF0))),
+        ("its reply: OK, no data", rsp(0x11, "OK")),
+        (f"READ SEQ=0x12 one word at 0x{base['CSR']:08X} (CSR ID)", req("READ", 0x12, base["CSR"], n=1)),
+        (f"its reply: OK, the word 0x{csr.id_magic:08X}", rsp(0x12, "OK", (csr.id_magic,))),
+        ("READ SEQ=0x13 of 0 words: refused", req("READ", 0x13, mem, n=0)),
+        ("its reply, after the line has been idle frame_gap_bits bit times: BAD_LEN", rsp(0x13, "BAD_LEN")),
+    ]
+
+
+def _offsets(fields, start: int = 1) -> tuple[list[list[Any]], str]:
+    """Rows (offset, field, bytes, doc) of a frame layout: numeric offsets until the
+    variable-length DATA, symbolic after it."""
+    rows, off, var = [], start, ""
+    for f in fields:
+        where = f"{off}" if not var else f"{off} + {var}"
+        if isinstance(f.bytes, int):
+            last = f"{off + f.bytes - 1}" if not var else f"{off + f.bytes - 1} + {var}"
+            rows.append([where if f.bytes == 1 else f"{where} .. {last}", f"`{f.name}`", f.bytes, f.doc])
+            off += f.bytes
+        else:
+            rows.append([f"{where} ..", f"`{f.name}`", f.bytes.replace("*", " x "), f.doc])
+            var = f.bytes.replace("*", " x ")
+    end = f"{off}" if not var else f"{off} + {var}"
+    return rows, end
+
+
+def emit_serial_md(s: Serial, csr: Csr) -> str:
+    L = _title(s.file, "dnpu serial link",
+               "`hw/rtl/generated/dnpu_serial.vh` (`dnpu_uart_bridge`) and "
+               "`host/dnpu/spec/generated/serial_table.py` (`dnpu.spec.serial`, the host's frame codec).")
+    k = s.link
+    L += [f"A UART at {k['baud']} baud on a board (8 data bits, no parity, 1 stop bit, least significant "
+          f"bit first) between a host and `dnpu_uart_bridge`, an AXI4-Lite master in `dnpu_uart_top` "
+          f"that reads and writes the NPU's registers and memory in 32-bit words. Co-simulation "
+          f"runs the same protocol with {k['sim_clks_per_bit']} clock cycles per bit.", "",
+          "```text", s.notes, "```", "",
+          "## Link constants", "",
+          md_table(["Name", "Value"],
+                   [[f"`{n}`", f"0x{v:02X}" if n.endswith(("sync", "poly", "init")) else v]
+                    for n, v in k.items()]), ""]
+    rq, rq_end = _offsets(s.request)
+    L += ["## Request frame", "",
+          md_table(["Offset", "Field", "Bytes", "Doc"],
+                   [["0", "sync", 1, f"0x{k['req_sync']:02X}"], *rq,
+                    [rq_end, "CRC", 1, "CRC-8 of bytes 1 .. the last before it"]]), "",
+          "`DATA` is present in a WRITE only: a READ or INFO request ends with the CRC right "
+          "after `NWORDS`.", ""]
+    rp, rp_end = _offsets(s.reply)
+    L += ["## Reply frame", "",
+          md_table(["Offset", "Field", "Bytes", "Doc"],
+                   [["0", "sync", 1, f"0x{k['rsp_sync']:02X}"], *rp,
+                    [rp_end, "CRC", 1, "CRC-8 of bytes 1 .. the last before it"]]), ""]
+    L += ["## Commands", "",
+          md_table(["Code", "Name", "Meaning"], [[f"0x{c.code:02X}", f"`{c.name}`", c.doc] for c in s.commands]), "",
+          "## Statuses", "",
+          md_table(["Code", "Name", "Meaning"], [[f"0x{c.code:02X}", f"`{c.name}`", c.doc] for c in s.statuses]), "",
+          "A refused request is checked in this order: CRC, command, length, address. The "
+          "bridge knows a request's length from `CMD` and `NWORDS` (an unknown command is read "
+          "as a request without `DATA`), so it reads a refused request to its CRC before it "
+          "waits for the idle line.", ""]
+    L += ["## Address windows", "",
+          md_table(["Window", "Base", "Size", "Doc"],
+                   [[f"`{w.name}`", f"0x{w.base:08X}",
+                     f"{1 << csr.addr_width} bytes (2^{csr.addr_width}, hw/csr.toml)" if w.size == "csr"
+                     else "`MEM_BYTES` of the top (INFO word `MEM_BYTES`)", w.doc] for w in s.windows]), "",
+          "All the words of one READ or WRITE lie in one window; the window is checked before "
+          "anything is done.", ""]
+    L += ["## INFO words", "",
+          md_table(["Index", "Word", "Doc"], [[c.code, f"`{c.name}`", c.doc] for c in s.info]), ""]
+    L += ["## Worked example", "", "Frames in hex, byte 0 first.", ""]
+    for what, fr in serial_example_frames(s, csr):
+        L += [f"- {what}:", "", "  ```text", "  " + " ".join(f"{b:02X}" for b in fr), "  ```", ""]
     return "\n".join(L).rstrip("\n") + "\n"

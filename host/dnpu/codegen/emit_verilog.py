@@ -1,6 +1,6 @@
 """Verilog headers of `define macros: dnpu_isa.vh (opcodes, fields, used-bit masks, enums),
-dnpu_csr.vh (register offsets, field bits, error causes) and one dnpu_cfg_<profile>.vh per
-hardware profile."""
+dnpu_csr.vh (register offsets, field bits, error causes), dnpu_serial.vh (the serial link's
+protocol constants) and one dnpu_cfg_<profile>.vh per hardware profile."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from dnpu.codegen.isa_model import CLASSES, Isa
 from dnpu.codegen.csr_model import Csr
+from dnpu.codegen.serial_model import Serial
 from dnpu.codegen.tables import Profile
 from dnpu.codegen.validate import CodegenError, enum_width
 from dnpu.codegen.text import banner, one_line
@@ -167,3 +168,49 @@ def emit_cfg_vh(p: Profile) -> str:
                     "  // redefine its values: the next line is a deliberate syntax error.\n"
                     "  ERROR__two_dnpu_cfg_headers_included ERROR__two_dnpu_cfg_headers_included;\n"
                     "`endif\n")
+
+
+def emit_serial_vh(s: Serial) -> str:
+    d = Defines(f"{RTL_GEN}/dnpu_serial.vh")
+    d.comment("Serial link (dnpu_uart_bridge): link constants, frame sizes, command and status")
+    d.comment("codes, address windows and INFO word indices. The protocol is in docs/SERIAL.md.")
+    d.comment()
+    d.comment("Link constants ([link])")
+    for k, v in s.link.items():
+        name = f"DNPU_SERIAL_{k.upper()}"
+        if k.endswith(("sync", "poly", "init")):
+            d.define(name, vhex(8, v))
+        elif k == "version":
+            d.define(name, vhex(32, v))
+        else:
+            d.define(name, v)
+    fixed = [f for f in s.request if isinstance(f.bytes, int)]
+    d.comment()
+    d.comment("Frame sizes in bytes: sync + fixed fields (request), sync + fixed fields before DATA (reply)")
+    d.define("DNPU_SERIAL_REQ_HEADER_BYTES", 1 + sum(f.bytes for f in fixed),
+             "sync, " + ", ".join(f.name for f in fixed) + "; then DATA (WRITE) and the CRC")
+    head = []
+    for f in s.reply:
+        if not isinstance(f.bytes, int):
+            break
+        head.append(f)
+    d.define("DNPU_SERIAL_REPLY_HEADER_BYTES", 1 + sum(f.bytes for f in head),
+             "sync, " + ", ".join(f.name for f in head) + "; then DATA, STATUS and the CRC")
+    d.comment()
+    d.comment("Commands (request CMD)")
+    for c in s.commands:
+        d.define(f"DNPU_SERIAL_CMD_{c.name}", vhex(8, c.code), one_line(c.doc))
+    d.comment()
+    d.comment("Statuses (reply STATUS)")
+    for c in s.statuses:
+        d.define(f"DNPU_SERIAL_ST_{c.name}", vhex(8, c.code), one_line(c.doc))
+    d.comment()
+    d.comment("Address windows: base byte address (CSR size 2^DNPU_CSR_ADDR_W, MEM size a top parameter)")
+    for w in s.windows:
+        d.define(f"DNPU_SERIAL_{w.name}_BASE", vhex(32, w.base), one_line(w.doc))
+    d.comment()
+    d.comment("INFO reply: the index of each word")
+    for c in s.info:
+        d.define(f"DNPU_SERIAL_INFO_{c.name}", c.code, one_line(c.doc))
+    d.define("DNPU_SERIAL_INFO_COUNT", len(s.info))
+    return d.render(s.file, "DNPU_SERIAL_VH")
