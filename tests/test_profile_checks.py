@@ -171,6 +171,33 @@ def test_fpga_profile_needs_a_zynq_part(tmp_path):
         config.load(p)
 
 
+def test_a_non_zynq_fpga_profile_says_host_none(tmp_path):
+    """host = "none" lets an fpga profile name any part (no .hwh or Vivado build is written for
+    it); without it the part must be a Zynq; a sim or asic profile has no host."""
+    zcu = (REPO / "hw" / "config" / "zcu104.toml").read_text()
+    p = tmp_path / "zcu104.toml"
+    p.write_text(zcu.replace('part = "xczu7ev-ffvc1156-2-e"', 'part = "LFE5U-85F-6BG381C"\nhost = "none"'))
+    cfg = config.load(p)
+    assert cfg.profile.host == "none" and not cfg.zynq_board
+    assert config.load("zcu104").zynq_board and config.load("pynq-z2").zynq_board
+    assert not config.load("ecp5").zynq_board and not config.load("sim").zynq_board
+    p.write_text(zcu.replace('part = "xczu7ev-ffvc1156-2-e"', 'part = "xczu7ev-ffvc1156-2-e"\nhost = "mmio"'))
+    with pytest.raises(ConfigError, match=r"\[profile\] host = 'mmio': must be one of zynq-ps, none"):
+        config.load(p)
+    q = _mutated(tmp_path, 'target = "sim"', 'target = "sim"\nhost = "none"')
+    with pytest.raises(ConfigError, match=r"host = 'none': only fpga profiles have one \(target = 'sim'\)"):
+        config.load(q)
+
+
+def test_codegen_writes_board_files_only_for_zynq_boards():
+    from dnpu import codegen
+
+    files = codegen.generate(REPO)
+    assert "hw/rtl/generated/dnpu_cfg_ecp5.vh" in files
+    assert not [f for f in files if f.startswith("bitstreams/ecp5/")]
+    assert "bitstreams/pynq-z2/build.tcl" in files
+
+
 def test_a_device_names_a_modified_profile_by_its_label(tmp_path):
     """The runtime reports the profile as the CLI does: a device opened on an edited copy
     says so in its repr, its info and the errors it raises."""

@@ -41,7 +41,7 @@ from conftest import REPO, pynq_standin_module
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pynq_real")]
 
 PYNQ_VERSION = "4.0.0"
-BOARDS = [p for p in config.profiles() if config.load(p).profile.target == "fpga"]
+BOARDS = [p for p in config.profiles() if config.load(p).zynq_board]
 _ACCESS = {"ro": "read-only", "rw": "read-write", "wo": "write-only", "w1p": "write-only"}
 
 # Runs inside the pynq environment: argv[1] = {board: {"hwh": path, "pll_mhz": rate}}.

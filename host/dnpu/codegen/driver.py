@@ -20,7 +20,7 @@ from dnpu.codegen.emit_vivado import emit_build_tcl
 from dnpu.codegen.serial_model import load_serial
 from dnpu.codegen.tables import Profile, default_root, load_tables
 from dnpu.codegen.validate import CodegenError
-from dnpu.spec import numerics
+from dnpu.spec import config, numerics
 
 # Directories codegen owns entirely: a file there that it does not write is stale.
 GENERATED_DIRS = (RTL_GEN, PY_GEN)
@@ -53,7 +53,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
             raise CodegenError(f"{p.file}: profile name {p.name!r} maps to {fn} like {seen[fn]!r}")
         seen[fn] = p.name
         out[f"{RTL_GEN}/{fn}"] = emit_cfg_vh(p)
-        if p.flat.get("PROFILE_TARGET") == "fpga":
+        if config.is_zynq_board(p.flat.get("PROFILE_TARGET"), p.flat.get("PROFILE_HOST")):
             out[f"bitstreams/{p.name}/dnpu.hwh"] = emit_hwh(p, t.csr, t.isa)
             out[f"bitstreams/{p.name}/build.tcl"] = emit_build_tcl(p, t.csr, t.isa, root)
     return dict(sorted(out.items()))

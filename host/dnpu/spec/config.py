@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 __all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "shipped_hash", "sram_bytes", "HASHED_SECTIONS",
            "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES",
-           "ZYNQ_PART_PREFIXES"]
+           "ZYNQ_PART_PREFIXES", "FPGA_HOSTS", "is_zynq_board"]
 
 # The MX format the compiler defaults to everywhere (weights, logits, KV cache): a
 # profile whose prefetch engine cannot decode it cannot run a compiled model.
@@ -38,6 +38,8 @@ REQUIRED_MX_FORMAT = "e4m3"
 # Part-number prefixes of the FPGA families with a processing system dnpu.codegen's .hwh
 # describes (dnpu.codegen.emit_hwh.PS_FAMILIES; a test keeps the two equal).
 ZYNQ_PART_PREFIXES = ("xc7z", "xczu")
+# [profile] host values of an fpga profile; the first is the default.
+FPGA_HOSTS = ("zynq-ps", "none")
 # The deepest hardware-loop nesting a compiled program uses (the sampling step's batch and
 # row loops); tests/test_profile_checks.py measures it.
 COMPILER_LOOP_DEPTH = 2
@@ -95,6 +97,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "description": (str, None, True, "one line for humans"),
         "target": (str, _one_of("sim", "fpga", "asic"), True, "what the profile is for"),
         "part": (str, None, False, "FPGA part number (fpga targets)"),
+        "host": (str, _one_of(*FPGA_HOSTS), False,
+                 "fpga targets: what drives the NPU's AXI ports: zynq-ps (the default; a Zynq's processing "
+                 "system, for which dnpu.codegen writes the board's .hwh and Vivado build) or none (no board: "
+                 "resource and timing builds of the NPU alone, any part)"),
     },
     "clock": {
         "f_clk_mhz": (float, _check(lambda v: 0 < v <= 5000, "a frequency in MHz, > 0"), True, "core clock"),
@@ -195,6 +201,12 @@ class Config:
         return f"{self.name} ({how}{self.path}, config {self.config_hash[:8]})"
 
     @property
+    def zynq_board(self) -> bool:
+        """An fpga profile on a Zynq board ([profile] host, default zynq-ps): the profiles
+        dnpu.codegen writes a .hwh and a Vivado build for, and the pynq backend runs."""
+        return is_zynq_board(self.profile.target, self.profile.host)
+
+    @property
     def matrix_cols(self) -> int:
         """The matrix unit's columns: one output row of a tile is one vector-SRAM row."""
         return self.vector.vlen if self.matrix.rows else 0
@@ -224,6 +236,11 @@ class Config:
                     v = ", ".join(v)
                 lines.append(f"  {s + '.' + k:<22} {v}")
         return "\n".join(lines)
+
+
+def is_zynq_board(target: str | None, host: str | None) -> bool:
+    """Config.zynq_board from a profile's [profile] target and host (None when not given)."""
+    return target == "fpga" and (host or FPGA_HOSTS[0]) == "zynq-ps"
 
 
 def profiles() -> list[str]:
@@ -319,10 +336,14 @@ def _cross_check(cfg: Config) -> None:
                           "(the unit reads a row of each activation for every weight square)")
     if cfg.profile.target == "fpga" and cfg.profile.part is None:
         raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
-    if cfg.profile.target == "fpga" and not cfg.profile.part.startswith(ZYNQ_PART_PREFIXES):
+    if cfg.profile.host is not None and cfg.profile.target != "fpga":
+        raise ConfigError(f"{where}: [profile] host = {cfg.profile.host!r}: only fpga profiles have one "
+                          f"(target = {cfg.profile.target!r})")
+    if cfg.zynq_board and not cfg.profile.part.startswith(ZYNQ_PART_PREFIXES):
         raise ConfigError(f"{where}: [profile] part = {cfg.profile.part!r}: must be a Zynq part "
                           f"({' or '.join(p + '...' for p in ZYNQ_PART_PREFIXES)}): the board runtime (PYNQ) "
-                          f"and the .hwh dnpu.codegen writes need its processing system")
+                          f"and the .hwh dnpu.codegen writes need its processing system; host = \"none\" for a "
+                          f"build of the NPU alone)")
     if cfg.profile.target != "asic" and cfg.memory.bytes_per_cycle > cfg.beat_bytes:
         raise ConfigError(
             f"{where}: [memory] bytes_per_cycle = {cfg.memory.bytes_per_cycle}: one AXI4 port moves at "

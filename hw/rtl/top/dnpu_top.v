@@ -20,7 +20,7 @@
 //             Leave unconnected on a board.
 //
 // The hardware profile is chosen at compile time with one define,
-// DNPU_PROFILE_SIM / _PYNQ_Z2 / _ZCU104 / _ASIC_2048, which selects the
+// DNPU_PROFILE_SIM / _PYNQ_Z2 / _ZCU104 / _ASIC_2048 / _ECP5, which selects the
 // generated hw/rtl/generated/dnpu_cfg_<profile>.vh; every size below comes
 // from it. Defining none is an error (a board build must never silently get
 // the simulation profile); defining two is an error in the headers.
@@ -36,6 +36,9 @@
 `endif
 `ifdef DNPU_PROFILE_ASIC_2048
 `include "dnpu_cfg_asic_2048.vh"
+`endif
+`ifdef DNPU_PROFILE_ECP5
+`include "dnpu_cfg_ecp5.vh"
 `endif
 `ifndef DNPU_CFG_VH
   // No profile define given: the next line is a deliberate syntax error.
