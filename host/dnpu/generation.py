@@ -38,7 +38,8 @@ and suffix K/V stay frozen until the next block. Keys are cached before RoPE
 Temperature: 0 (greedy) is the cross-validation mode: every sampler sees the
 same logits and the NPU must return the same tokens as ``"torch"``. With
 ``temperature > 0`` the host perturbs the block's logits before quantization,
-in float64 with a seeded CPU generator: ``l + T * g``, ``g = -log(-log u)``,
+in float64 with a seeded CPU generator (torch's for a PyTorch model, NumPy's PCG64 for
+a NumPy one): ``l + T * g``, ``g = -log(-log u)``,
 ``u ~ U(0, 1)`` (standard Gumbel). Its argmax is LLaDA's
 ``argmax exp(l) / (-log u)^T``; unlike LLaDA, the confidence is then the
 softmax of the perturbed logits (the NPU sees one logits tensor), and the noise
@@ -51,6 +52,7 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import sys
 import time
 from typing import Callable, NamedTuple
 
@@ -114,23 +116,27 @@ class StepRecord:
     start: int  # the block's first position in the sequence
     forward_s: float  # this step's forward (host clock, CUDA synchronized)
     sample_s: float  # this step's sampling.transfer (host clock: quantize + the sampler)
-    logits: object  # CPU torch tensor [B, L, V_padded] handed to transfer (noise included)
+    logits: object  # CPU torch tensor [B, L, V_padded] handed to transfer (noise included); NumPy model: array
     mask: np.ndarray  # bool [B, L]
     x: np.ndarray  # int64 [B, L], the block before the step
     k: np.ndarray | None  # LLaDA quotas [B], or None with threshold
     threshold: float | None
     x_new: np.ndarray  # int64 [B, L], the block after the step
-    seq: object  # CPU int64 tensor [B, P + gen_length] before the step
+    seq: object  # CPU int64 tensor [B, P + gen_length] before the step; NumPy model: array
     run_info: object = None  # dnpu.runtime.RunInfo of an NPU sampler (cycles: None on emu); None on torch
     forward_info: list | None = None  # forward="npu": the RunInfo of each row's forward
     kv: object = None  # forward="npu" with a KV cache: the step's dnpu.compiler.kvcache.KvStep
 
 
-def _prompt_tensor(prompt_ids, device):
-    import torch
-
-    if isinstance(prompt_ids, torch.Tensor):
+def _prompt_array(prompt_ids) -> np.ndarray:
+    """prompt_ids (torch or NumPy, integer [B, P]) as an int64 NumPy array; torch is never
+    imported just to check."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(prompt_ids, torch.Tensor):
         t = prompt_ids.detach()
+        if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+            raise ValueError(f"prompt_ids must hold integer token ids; got {t.dtype}")
+        arr = t.cpu().numpy()
     else:
         try:
             arr = np.asarray(prompt_ids)
@@ -138,26 +144,97 @@ def _prompt_tensor(prompt_ids, device):
             raise ValueError(f"prompt_ids must be an int tensor/array [B, P]; got {type(prompt_ids).__name__}") from e
         if arr.dtype.kind not in "iu":
             raise ValueError(f"prompt_ids must hold integer token ids; got dtype {arr.dtype}")
-        t = torch.from_numpy(arr.astype(np.int64))
-    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise ValueError(f"prompt_ids must hold integer token ids; got {t.dtype}")
-    if t.ndim == 1:
-        raise ValueError(f"prompt_ids must be [B, P] (a batch of prompts); got shape {tuple(t.shape)}: "
+    if arr.ndim == 1:
+        raise ValueError(f"prompt_ids must be [B, P] (a batch of prompts); got shape {tuple(arr.shape)}: "
                          "use prompt_ids[None] for one prompt")
-    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"prompt_ids must be a non-empty [B, P]; got shape {tuple(t.shape)}")
-    return t.to(device=device, dtype=torch.int64)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"prompt_ids must be a non-empty [B, P]; got shape {tuple(arr.shape)}")
+    return arr.astype(np.int64)
+
+
+class _Host:
+    """The model's forward as the loop uses it, for a PyTorch model (`dnpu.model.LLaDA`: on its
+    device, logits back as CPU tensors, tokens out as a tensor) or a NumPy one
+    (`dnpu.model.NumpyLLaDA`: arrays throughout, torch never imported)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        params = getattr(model, "parameters", None)
+        self.torch = params is not None
+        self.device = next(params()).device if self.torch else None
+        self.cuda = self.torch and self.device.type == "cuda"
+
+    def __call__(self, ids: np.ndarray, **kw):
+        if not self.torch:
+            return self.model(ids, **kw)
+        import torch
+
+        return self.model(torch.from_numpy(np.ascontiguousarray(ids)).to(self.device), **kw)
+
+    def logits(self, lg):
+        """A block's logits on the CPU, the vocabulary padded (torch model: a tensor)."""
+        if self.torch:
+            import torch
+
+            lg = lg.detach().to("cpu") if isinstance(lg, torch.Tensor) else torch.from_numpy(lg)
+        return _pad_vocab(lg)
+
+    def sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+    def no_grad(self):
+        if not self.torch:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.no_grad()
+
+    def noise(self, seed: int, temperature: float):
+        """logits -> logits + temperature * g, g standard Gumbel from u ~ U(0, 1) in float64
+        with a seeded generator: torch's CPU one for a torch model (the same for every
+        sampler of it), NumPy's PCG64 for a NumPy model."""
+        if self.torch:
+            import torch
+
+            g = torch.Generator(device="cpu").manual_seed(seed)
+
+            def perturb(lg):
+                u = torch.rand(lg.shape, generator=g, dtype=torch.float64)
+                u = u.clamp_(min=torch.finfo(torch.float64).tiny)
+                return lg.double() + temperature * -torch.log(-torch.log(u))
+            return perturb
+        rng = np.random.default_rng(seed)
+
+        def perturb(lg):
+            u = np.maximum(rng.random(lg.shape), np.finfo(np.float64).tiny)
+            return lg.astype(np.float64) + temperature * -np.log(-np.log(u))
+        return perturb
+
+    def out(self, a: np.ndarray):
+        """Tokens or a sequence as the caller's kind: a CPU tensor for a torch model."""
+        if not self.torch:
+            return a
+        import torch
+
+        return torch.from_numpy(a)
 
 
 def _pad_vocab(logits):
     """Pad V up to a multiple of the MX block with each row's minimum logit: a pad never
-    wins the argmax (ties go to the lowest index) and leaves the last block's scale as is."""
-    import torch
-
+    wins the argmax (ties go to the lowest index) and leaves the last block's scale as is.
+    A torch tensor stays one; a NumPy array too."""
     V = logits.shape[-1]
     pad = -V % mx.DEFAULT_BLOCK
     if not pad:
         return logits
+    if isinstance(logits, np.ndarray):
+        fill = np.broadcast_to(logits.min(axis=-1, keepdims=True), (*logits.shape[:-1], pad))
+        return np.concatenate([logits, fill], axis=-1)
+    import torch
+
     fill = logits.amin(dim=-1, keepdim=True).expand(*logits.shape[:-1], pad)
     return torch.cat([logits, fill], dim=-1)
 
@@ -173,7 +250,9 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
     Args:
         model: a :class:`dnpu.model.LLaDA` (anything with ``config.mask_token_id`` and
             the ``forward(ids, kv=, start=, return_kv=)`` contract); its device and
-            dtype are used as they are (e.g. ``model.to("cuda", torch.bfloat16)``).
+            dtype are used as they are (e.g. ``model.to("cuda", torch.bfloat16)``). Or a
+            :class:`dnpu.model.NumpyLLaDA` (no ``parameters()``: NumPy arrays throughout,
+            torch is not imported).
         prompt_ids: int ``[B, P]`` (torch or NumPy); every row has the same length.
         gen_length, block_length, steps: LLaDA's schedule; ``block_length`` divides
             ``gen_length`` and the number of blocks divides ``steps``; the prompt plus
@@ -199,7 +278,8 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
             run instead of compiling ``model`` (its sequence length must be P + gen_length).
 
     Returns:
-        int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens),
+        int64 CPU tensor ``[B, P + gen_length]`` (prompt, then the generated tokens; a
+        NumPy array for a NumPy model),
         or ``(tokens, stats)``.
 
     Raises:
@@ -209,8 +289,7 @@ def generate(model, prompt_ids, *, gen_length: int, block_length: int, steps: in
     t_wall = time.perf_counter()
     sampler = sampling.check_choice(sampler, "sampler", sampling.BACKENDS)
     kv_cache = sampling.check_choice(kv_cache, "kv_cache", KV_CACHES)
-    device = next(model.parameters()).device
-    prompt = _prompt_tensor(prompt_ids, device)
+    prompt = _prompt_array(prompt_ids)
     B, P = prompt.shape
     n_max = getattr(model.config, "max_sequence_length", None)
     # First, so that a user who fixes the schedule is not then told the length cannot work;
@@ -272,10 +351,8 @@ def _npu_forward(model, T: int, config, weights_fmt: str, backend: str, stack, c
 def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: int, threshold, want_logits: bool,
               finfo: list, kv=None):
     """One step of every row on the chip (NpuForward.step): (StepResult of the block, the
-    block's logits as a float32 tensor when asked, else None). Co-simulated steps are
+    block's logits as float32 values when asked, else None). Co-simulated steps are
     traced when logged, for dnpu bench's split of the cycles."""
-    import torch
-
     fw, dev = npu
     trace = want_logits and dev.budget_unit == "cycles"
     outs = []
@@ -283,36 +360,32 @@ def _npu_step(npu, seqs: np.ndarray, s: int, L: int, mask_id: int, quotas, i: in
         kw = {"k": int(quotas[b, i])} if quotas is not None else {"threshold": threshold}
         outs.append(fw.step(dev, row, s, L, mask_id, logits=want_logits, run_info=finfo, trace=trace, kv=kv, slot=b, **kw))
     r = sampling.StepResult(*(np.stack([o[j] for o in outs]) for j in range(3)))
-    logits = torch.from_numpy(nm.bf16_value(np.stack([o[3] for o in outs])).astype(np.float32)) \
-        if want_logits else None
+    logits = nm.bf16_value(np.stack([o[3] for o in outs])).astype(np.float32) if want_logits else None
     return r, logits
 
 
 def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, sampler, threshold, kv_cache, fmt,
               flow, temperature, seed, config, progress, return_stats, step_log, t_wall, kv_format="bf16"):
-    import torch
-
+    host = _Host(model)
     mask_id = int(model.config.mask_token_id)
-    device = prompt.device
     B, P = prompt.shape
     num_blocks = gen_length // block_length
-    noise_gen = torch.Generator(device="cpu").manual_seed(seed) if temperature > 0 else None
-    cuda = device.type == "cuda"
+    perturb = host.noise(seed, temperature) if temperature > 0 else None
     stats = GenerationStats(tokens=B * gen_length)
 
-    x = torch.cat([prompt, torch.full((B, gen_length), mask_id, dtype=torch.int64, device=device)], dim=1)
+    x = np.concatenate([prompt, np.full((B, gen_length), mask_id, np.int64)], axis=1)
     steps_done = 0
-    with torch.no_grad():
+    with host.no_grad():
         for blk in range(num_blocks):
             s = P + blk * block_length
             e = s + block_length
             quotas = None
             if threshold is None:
-                quotas = sampling.num_transfer_tokens((x[:, s:e] == mask_id).cpu().numpy(), steps_per_block)
+                quotas = sampling.num_transfer_tokens(x[:, s:e] == mask_id, steps_per_block)
             max_steps = steps_per_block if threshold is None else block_length
             kv = None
             for i in range(max_steps):
-                mask_block = (x[:, s:e] == mask_id).cpu().numpy()
+                mask_block = x[:, s:e] == mask_id
                 if not mask_block.any():
                     break
                 if quotas is not None and not quotas[:, i].any():
@@ -320,44 +393,41 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                 t0 = time.perf_counter()
                 finfo: list = []
                 infos: list = []
-                on_chip = npu is not None and noise_gen is None     # the whole step, tokens back
+                on_chip = npu is not None and perturb is None     # the whole step, tokens back
                 kv_step = None
                 if on_chip:
                     if kv_cache != "none":     # prefix: the block and everything after it
                         n = block_length if kv_cache == "dual" else x.shape[1] - s
                         kv_step = KvStep("dual", kv_format, s, n) if kv is not None else KvStep("refresh", kv_format)
                         kv = True
-                    r, logits = _npu_step(npu, x.cpu().numpy(), s, block_length, mask_id, quotas, i, threshold,
+                    r, logits = _npu_step(npu, x, s, block_length, mask_id, quotas, i, threshold,
                                           step_log is not None, finfo, kv_step)
                 elif npu is not None:
                     fw, dev = npu
-                    rows = [fw.run(dev, row, finfo) for row in x.cpu().numpy()]
-                    logits = torch.from_numpy(nm.bf16_value(np.stack(rows)[:, s:e]).astype(np.float32))
+                    rows = [fw.run(dev, row, finfo) for row in x]
+                    logits = nm.bf16_value(np.stack(rows)[:, s:e]).astype(np.float32)
                 elif kv_cache == "none":
-                    logits = model(x)[:, s:e]
+                    logits = host(x)[:, s:e]
                 elif i == 0 or kv is None:  # block start: full forward, refresh the cache
-                    full, kv = model(x, return_kv=True)
+                    full, kv = host(x, return_kv=True)
                     kv = kvquant.quantize_kv(kv, kv_format, config)
                     logits = full[:, s:e]
                 elif kv_cache == "prefix":
-                    logits = model(x[:, s:], kv=kv, start=s)[:, :block_length]
+                    logits = host(x[:, s:], kv=kv, start=s)[:, :block_length]
                 else:  # dual
-                    logits = model(x[:, s:e], kv=kv, start=s)
+                    logits = host(x[:, s:e], kv=kv, start=s)
                 if logits is not None:
-                    logits = _pad_vocab(logits.detach().to("cpu"))
-                if cuda:
-                    torch.cuda.synchronize(device)
+                    logits = host.logits(logits)
+                host.sync()
                 t1 = time.perf_counter()
                 stats.forward_s += t1 - t0
                 stats.forwards += 1
                 stats.forward_cycles += sum(inf.cycles or 0 for inf in finfo)
-                x_block = x[:, s:e].cpu().numpy()
+                x_block = x[:, s:e].copy()
                 t2 = t3 = t1
                 if not on_chip:
-                    if noise_gen is not None:
-                        u = torch.rand(logits.shape, generator=noise_gen, dtype=torch.float64)
-                        u = u.clamp_(min=torch.finfo(torch.float64).tiny)
-                        logits = logits.double() + temperature * -torch.log(-torch.log(u))
+                    if perturb is not None:
+                        logits = perturb(logits)
                     extra = {"run_info": infos} if step_log is not None else {}
                     commit = {"k": quotas[:, i]} if quotas is not None else {"threshold": threshold}
                     t2 = time.perf_counter()
@@ -369,14 +439,14 @@ def _generate(model, prompt, npu, *, gen_length, block_length, steps_per_block, 
                 if step_log is not None:
                     step_log.append(StepRecord(
                         blk, i + 1, s, t1 - t0, t3 - t2, logits, mask_block, x_block.copy(),
-                        None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, x.cpu().clone(),
+                        None if quotas is None else quotas[:, i].copy(), threshold, r.x_new, host.out(x.copy()),
                         infos[-1] if infos else None, finfo or None, kv_step))
-                x[:, s:e] = torch.from_numpy(r.x_new).to(device)
+                x[:, s:e] = r.x_new
                 steps_done += 1
                 if progress is not None:
                     progress(Progress(blk, num_blocks, i + 1, max_steps, steps_done,
                                       int((x[:, P:] == mask_id).sum())))
-    out = x.cpu()
     stats.wall_s = time.perf_counter() - t_wall
     stats.other_s = max(0.0, stats.wall_s - stats.forward_s - stats.sample_s)
+    out = host.out(x)
     return (out, stats) if return_stats else out

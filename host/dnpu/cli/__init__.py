@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         # a device that cannot be opened (no board build, an unreadable .hwh) is the setup's mistake
         print(f"dnpu {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        # a PyTorch path on an install without the extra (a board): the setup's choice, one line
+        print(f"dnpu {args.cmd}: error: this command needs PyTorch, which is not installed: "
+              f"pip install 'dnpu[torch]' (without it: dnpu generate --backend emu|verilator|pynq)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"dnpu {args.cmd}: interrupted", file=sys.stderr)
         return 130

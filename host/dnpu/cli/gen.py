@@ -24,15 +24,24 @@ def add_schedule_args(s: argparse.ArgumentParser) -> None:
                    help=f"how a cache refresh stores K/V: {KV_FORMATS_HELP} (default bf16; needs --kv-cache)")
 
 
-def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
-    """The options of every command that generates: sampler, model, generation settings, device."""
+def add_model_args(s: argparse.ArgumentParser, backend_default: str, numpy_forward: bool = False) -> None:
+    """The options of every command that generates: sampler, model, generation settings, device.
+    numpy_forward: the command also runs the model's forward in NumPy (`--forward numpy`, and
+    `--forward host` where PyTorch is not installed)."""
     s.add_argument("--backend", default=backend_default,
                    help=f"sampler: {one_of(sampling.BACKENDS)} (default {backend_default})")
     s.add_argument("--model", help="model directory (config.json, *.safetensors, tokenizer.json); "
                                    "default: the shipped tiny model models/tiny-add")
     add_schedule_args(s)
-    s.add_argument("--forward", default="host", choices=FORWARDS,
-                   help="where the model forward runs: host (PyTorch, default) or npu (the whole step on --backend)")
+    if numpy_forward:
+        s.add_argument("--forward", default="host", choices=FORWARDS + ("numpy",),
+                       help="where the model forward runs: host (default: PyTorch when it is installed, else "
+                            "NumPy), numpy (NumPy even with PyTorch: float32 arithmetic, activations rounded to "
+                            "--dtype as PyTorch's model rounds them), or npu (the whole step on --backend)")
+    else:
+        s.add_argument("--forward", default="host", choices=FORWARDS,
+                       help="where the model forward runs: host (PyTorch, default) or npu (the whole step on "
+                            "--backend)")
     s.add_argument("--weights-fmt", dest="weights_fmt", default="e4m3",
                    help="MX format of the linear weights with --forward npu")
     s.add_argument("--compiled", help="with --forward npu: a directory from `dnpu compile` to run instead of "
@@ -44,17 +53,43 @@ def add_model_args(s: argparse.ArgumentParser, backend_default: str) -> None:
     s.add_argument("--seed", type=non_negative, default=0, help="seed of the noise and of the held-out draw")
     s.add_argument("--dtype", default="bf16", help="model dtype: bf16 (default) or fp32")
     s.add_argument("--device", help="torch device of the model (default: cuda when available, else cpu)")
-    s.add_argument("--threads", type=positive, help="CPU threads for the forward (default: torch's)")
+    s.add_argument("--threads", type=positive, help="CPU threads for the forward (default: torch's; PyTorch only)")
     s.add_argument("--json", type=output_file, help="also write the result to this file")
 
 
-def load_model(args: argparse.Namespace):
-    """(model, tokenizer, model_info) of --model on --device in --dtype, with --threads."""
-    import torch
+def torch_installed() -> bool:
+    import importlib.util
 
-    from dnpu.model import load, model_info
+    return importlib.util.find_spec("torch") is not None
+
+
+def numpy_model(args: argparse.Namespace) -> bool:
+    """Whether this run's host model is the NumPy one: --forward numpy, or PyTorch absent
+    (--forward host or npu: the NPU's compile reads the weights from either model)."""
+    return args.forward == "numpy" or not torch_installed()
+
+
+def load_model(args: argparse.Namespace, numpy_ok: bool = False):
+    """(model, tokenizer, model_info) of --model on --device in --dtype, with --threads.
+    numpy_ok: the caller runs a `dnpu.model.NumpyLLaDA` too, loaded when `numpy_model`."""
+    from dnpu.model import model_info
 
     args.backend = sampling.check_choice(args.backend, "--backend", sampling.BACKENDS)   # before the load
+    if numpy_ok and numpy_model(args):
+        from dnpu.model import load_numpy
+
+        if args.backend == "torch":
+            raise UsageError(need_torch("--backend torch (the PyTorch sampler)"))
+        for opt, val in (("--device", args.device), ("--threads", args.threads)):
+            if val is not None:
+                raise UsageError(need_torch(f"{opt} (PyTorch's)") if not torch_installed() else
+                                 f"{opt} applies to the PyTorch model; --forward numpy runs on the CPU")
+        model, tok = load_numpy(args.model, dtype=args.dtype)
+        return model, tok, model_info(args.model)
+    import torch
+
+    from dnpu.model import load
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     model, tok = load(args.model, device=args.device, dtype=args.dtype)
@@ -79,13 +114,23 @@ def gen_settings(args: argparse.Namespace, info: dict, task_name: str | None) ->
         if v is not None:
             d[k] = v
     d.update(threshold=args.threshold, kv_cache=args.kv_cache, kv_format=args.kv_format, flow=args.flow, fmt=args.fmt,
-             temperature=args.temperature, config=args.config, forward=args.forward, weights_fmt=args.weights_fmt,
+             temperature=args.temperature, config=args.config, weights_fmt=args.weights_fmt,
+             forward="host" if args.forward == "numpy" else args.forward,
              compiled=args.compiled)
     return d
 
 
+def need_torch(what: str) -> str:
+    return f"{what} needs PyTorch, which is not installed: pip install 'dnpu[torch]'"
+
+
 def dtype_name(model) -> str:
     return str(model.dtype).removeprefix("torch.")
+
+
+def where(model) -> str:
+    """Where the host forward ran: the torch device type, or "numpy"."""
+    return "numpy" if not hasattr(model, "parameters") else model.device.type
 
 
 def _generate(args: argparse.Namespace, model, ids: list[int], settings: dict):
@@ -106,7 +151,7 @@ def _generate(args: argparse.Namespace, model, ids: list[int], settings: dict):
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    model, tok, info = load_model(args)
+    model, tok, info = load_model(args, numpy_ok=True)
     settings = gen_settings(args, info, None)
     ids = tok.encode(args.prompt)
     if not ids:
@@ -130,12 +175,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"{stats.forwards} forwards {stats.forward_s * 1e3:.1f} ms, sampling on {args.backend} "
               f"{stats.sample_s * 1e3:.1f} ms, other {stats.other_s * 1e3:.1f} ms; "
               f"{stats.tokens} tokens in {stats.wall_s:.3f} s = {stats.tokens_per_s:.1f} tokens/s "
-              f"({model.device.type}, {dtype_name(model)})")
+              f"({where(model)}, {dtype_name(model)})")
     write_json(args.json, {
         "prompt": args.prompt, "completion": completion, "text": args.prompt + completion,
         "tokens": gen, "backend": args.backend, "model": str(args.model or "shipped"),
         "settings": settings | {"seed": args.seed}, "timing": stats.as_dict(),
-        "device": model.device.type, "dtype": dtype_name(model),
+        "device": where(model), "dtype": dtype_name(model),
     })
     return 0
 
@@ -144,20 +189,25 @@ def register(sub) -> None:
     register_compile(sub)
     s = command(sub, "generate", _cmd_generate, "generate text with the sampling step on an NPU backend")
     s.add_argument("--prompt", required=True, help='prompt text, e.g. "123+456="')
-    add_model_args(s, env_backend())
+    add_model_args(s, env_backend(), numpy_forward=True)
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dnpu.compiler import CompileError
-    from dnpu.model import load
+    from dnpu.model import load_numpy
     from dnpu.model.npu import NpuForward
 
     out = Path(args.out)
     if out.exists() and not (out / "manifest.json").is_file():    # before the compile, not after
         raise UsageError(f"-o {out} exists and is not a compiled model (no manifest.json): refusing to replace it")
-    model, tok = load(args.model, device="cpu", dtype="fp32")
+    if torch_installed():
+        from dnpu.model import load
+
+        model, tok = load(args.model, device="cpu", dtype="fp32")
+    else:                       # the same weights (fp32), read into NumPy
+        model, tok = load_numpy(args.model, dtype="fp32")
     n_max = model.config.max_sequence_length
     T = args.seq_len if args.seq_len is not None else n_max
     if T > n_max:

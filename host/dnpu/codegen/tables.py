@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from dnpu.codegen.csr_model import CSR_TOML, Csr, load_csr
 from dnpu.codegen.isa_model import ISA_TOML, Isa, load_isa
 from dnpu.codegen.validate import CodegenError, Errors
+from dnpu.spec import resources
 
 CONFIG_DIR = "hw/config"
 
@@ -21,8 +22,9 @@ __all__ = ["CONFIG_DIR", "CSR_TOML", "ISA_TOML", "CodegenError", "Csr", "Isa", "
 
 
 def default_root() -> Path:
-    """The repository this package lives in."""
-    return Path(__file__).resolve().parents[3]
+    """The folder holding hw/, cosim/ and bitstreams/: the repository in a source tree, the
+    package's data in an installed wheel (dnpu.spec.resources)."""
+    return resources.data_root()
 
 
 @dataclass(frozen=True)

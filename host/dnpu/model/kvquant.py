@@ -19,6 +19,7 @@ query instead (what the NPU does) gives the same scores.
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from dnpu.spec import config as config_mod
@@ -114,6 +115,8 @@ def baos_encode(k_bits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _to_bf16_f32(t) -> np.ndarray:
+    if isinstance(t, np.ndarray):       # a NumPy model's cache (dnpu.model.numpy_forward)
+        return t.astype(np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)    # as torch's .to(bfloat16)
     import torch
 
     return t.detach().to("cpu", torch.bfloat16).to(torch.float32).numpy()
@@ -142,12 +145,9 @@ def roundtrip_bits(bits: np.ndarray, fmt: str, cfg) -> np.ndarray:
 
 
 def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
-    """The cache as the later steps read it back (module docstring): a list of
-    `dnpu.model.llada.KV` like `kv`, each tensor in its dtype and device."""
-    import torch
-
-    from dnpu.model.llada import KV
-
+    """The cache as the later steps read it back (module docstring): a list like `kv`
+    (`dnpu.model.llada.KV` of tensors, each in its dtype and device, or a NumPy model's
+    `NumpyKV` of arrays)."""
     baos, fmt = _split(kv_format)
     if fmt is None:
         return kv
@@ -171,6 +171,11 @@ def quantize_kv(kv: list, kv_format: str, config="sim") -> list:
         else:
             kq = _roundtrip(k, fmt, cfg, hd)
         vq = _roundtrip(v, fmt, cfg, hd)
-        out.append(KV(torch.from_numpy(kq).to(layer.k.device, layer.k.dtype),
-                      torch.from_numpy(vq).to(layer.v.device, layer.v.dtype)))
+        if isinstance(layer.k, np.ndarray):
+            out.append(type(layer)(kq.astype(layer.k.dtype), vq.astype(layer.v.dtype)))
+            continue
+        import torch
+
+        out.append(type(layer)(torch.from_numpy(kq).to(layer.k.device, layer.k.dtype),
+                               torch.from_numpy(vq).to(layer.v.device, layer.v.dtype)))
     return out

@@ -28,8 +28,6 @@ positions on every forward, so a cached key never depends on where the query is.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from typing import NamedTuple
 
@@ -37,95 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import LLaDAConfig
+
 __all__ = ["LLaDAConfig", "LLaDA", "KV"]
-
-
-@dataclasses.dataclass
-class LLaDAConfig:
-    """The subset of LLaDA's Hugging Face ``config.json`` that defines the network.
-
-    Field names are LLaDA's, so a real LLaDA ``config.json`` reads as is (extra keys
-    are kept in ``extra`` and ignored). ``vocab_size`` is the tokenizer's size;
-    ``embedding_size`` (rows of ``wte`` and of the head, ``None`` = vocab_size) may be
-    larger, as in LLaDA where it is padded for throughput.
-    """
-
-    d_model: int
-    n_heads: int
-    n_layers: int
-    mlp_hidden_size: int
-    vocab_size: int
-    mask_token_id: int
-    eos_token_id: int
-    n_kv_heads: int | None = None
-    embedding_size: int | None = None
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    max_sequence_length: int = 4096
-    pad_token_id: int | None = None
-    weight_tying: bool = False
-    include_bias: bool = False
-    extra: dict = dataclasses.field(default_factory=dict)
-
-    _INT_FIELDS = ("d_model", "n_heads", "n_layers", "mlp_hidden_size", "vocab_size", "mask_token_id",
-                   "eos_token_id", "max_sequence_length")
-
-    def __post_init__(self) -> None:
-        for name in self._INT_FIELDS:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (v == 0 and name != "mask_token_id"
-                                                                          and name != "eos_token_id"):
-                raise ValueError(f"config {name} must be a positive int; got {v!r}")
-        if self.n_kv_heads is None:
-            self.n_kv_heads = self.n_heads
-        if self.embedding_size is None:
-            self.embedding_size = self.vocab_size
-        if self.d_model % self.n_heads:
-            raise ValueError(f"config d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
-        if self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads:
-            raise ValueError(f"config n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
-        if (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"head_dim {self.d_model // self.n_heads} must be even for rotate-half RoPE")
-        if self.embedding_size < self.vocab_size:
-            raise ValueError(f"config embedding_size {self.embedding_size} < vocab_size {self.vocab_size}")
-        for name in ("mask_token_id", "eos_token_id"):
-            if not 0 <= getattr(self, name) < self.embedding_size:
-                raise ValueError(f"config {name} {getattr(self, name)} is outside the embedding "
-                                 f"(size {self.embedding_size})")
-        if self.weight_tying:
-            raise ValueError("config weight_tying=true is not supported: LLaDA's head is untied (ff_out)")
-        if self.include_bias:
-            raise ValueError("config include_bias=true is not supported: LLaDA has no biases")
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LLaDAConfig":
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        missing = [n for n in cls._INT_FIELDS if n not in d and n != "max_sequence_length"]
-        if missing:
-            raise ValueError(f"config.json lacks required keys: {', '.join(missing)}")
-        known = {k: v for k, v in d.items() if k in names}
-        extra = {k: v for k, v in d.items() if k not in names}
-        act = d.get("activation_type", "silu")
-        if act not in ("silu", "swiglu"):
-            raise ValueError(f"config activation_type {act!r} is not supported (LLaDA uses silu)")
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        """LLaDA-style ``config.json`` content (with the keys LLaDA's loader expects)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        d.update({"architectures": ["LLaDAModelLM"], "model_type": "llada", "activation_type": "silu",
-                  "block_type": "llama", "layer_norm_type": "rms", "rope": True, "alibi": False,
-                  "attention_layer_norm": False, "mlp_ratio": self.mlp_hidden_size / self.d_model})
-        for k, v in self.extra.items():
-            d.setdefault(k, v)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
 class KV(NamedTuple):

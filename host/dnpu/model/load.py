@@ -1,11 +1,5 @@
-"""Loading and saving checkpoints in the Hugging Face layout LLaDA uses.
-
-A model directory holds ``config.json`` (LLaDA's field names), the weights in one
-or more ``*.safetensors`` files under LLaDA's key names
-(``model.transformer.wte.weight``, ``model.transformer.blocks.{i}.q_proj.weight``
-... ``model.transformer.ff_out.weight``) and a ``tokenizer.json``. dnpu's own
-models add ``dnpu_task.json`` (the task they were trained on and their default
-generation settings) and ``training.json`` (how they were trained).
+"""Loading and saving checkpoints in the Hugging Face layout LLaDA uses, as a PyTorch
+model (`dnpu.model.checkpoint` reads the directory: its layout, config and weights).
 """
 
 from __future__ import annotations
@@ -15,17 +9,12 @@ from pathlib import Path
 
 import torch
 
-from .llada import LLaDA, LLaDAConfig
+from .checkpoint import (DEFAULT_MODEL_DIR, CheckpointError, check_tensors, model_dir, model_info, read_config,
+                         read_weights)
+from .llada import LLaDA
 from .tokenizer import Tokenizer, load_tokenizer
 
 __all__ = ["load", "save", "CheckpointError", "DEFAULT_MODEL_DIR", "model_info", "pick_device"]
-
-# The shipped tiny model, in the repository (the package is installed editable).
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "tiny-add"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not match its config: the message lists every problem."""
 
 
 def pick_device(device=None) -> torch.device:
@@ -57,44 +46,6 @@ def _dtype(dtype) -> torch.dtype | None:
     return names[dtype]
 
 
-def _model_dir(path) -> Path:
-    p = Path(path) if path is not None else DEFAULT_MODEL_DIR
-    if not p.is_dir():
-        hint = " (the shipped model: run scripts/train_tiny.py to rebuild it)" if path is None else ""
-        raise FileNotFoundError(f"model directory {p} does not exist{hint}")
-    return p
-
-
-def _read_weights(d: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    files = sorted(d.glob("*.safetensors"))
-    if not files:
-        raise CheckpointError(f"{d} holds no *.safetensors file")
-    tensors: dict[str, torch.Tensor] = {}
-    dup: list[str] = []
-    for f in files:
-        try:
-            loaded = load_file(str(f))
-        except OSError as e:
-            raise CheckpointError(f"cannot read {f}: {e.strerror or e}") from None
-        except Exception as e:  # noqa: BLE001 - safetensors' SafetensorError derives from Exception only
-            raise CheckpointError(f"{f} is not a valid safetensors file (truncated or corrupt?): {e}") from None
-        for k, v in loaded.items():
-            if k in tensors:
-                dup.append(f"{k} (again in {f.name})")
-            tensors[k] = v
-    if dup:
-        raise CheckpointError(f"{d}: tensors stored twice: {', '.join(dup)}")
-    return tensors
-
-
-def model_info(path=None) -> dict:
-    """``dnpu_task.json`` of a model directory ({} when absent)."""
-    f = _model_dir(path) / "dnpu_task.json"
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
 def load(path=None, *, device=None, dtype=None) -> tuple[LLaDA, Tokenizer]:
     """Load ``(model, tokenizer)`` from a model directory (default: the shipped tiny model).
 
@@ -105,37 +56,14 @@ def load(path=None, *, device=None, dtype=None) -> tuple[LLaDA, Tokenizer]:
     ``*.safetensors``), ValueError for a bad ``tokenizer.json``, ``device`` or ``dtype``, and
     FileNotFoundError for a missing directory or file.
     """
-    d = _model_dir(path)
-    cfg_file = d / "config.json"
-    try:
-        cfg_dict = json.loads(cfg_file.read_text())
-    except OSError as e:
-        raise FileNotFoundError(f"cannot read {cfg_file}: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:   # nested past Python's stack
-        raise CheckpointError(f"{cfg_file} is not valid JSON: {e}") from None
-    if not isinstance(cfg_dict, dict):
-        raise CheckpointError(f"{cfg_file} must hold a JSON object; got {type(cfg_dict).__name__}")
-    try:
-        cfg = LLaDAConfig.from_dict(cfg_dict)
-        with torch.device("meta"):
-            model = LLaDA(cfg)
-    except (TypeError, ValueError, ZeroDivisionError) as e:    # a field of the wrong type or value
-        raise CheckpointError(f"{cfg_file}: {e}") from None
-    expected = model.expected_shapes()
-    tensors = _read_weights(d)
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    shaped = sorted(f"{k}: {tuple(tensors[k].shape)}, expected {expected[k]}"
-                    for k in set(expected) & set(tensors) if tuple(tensors[k].shape) != expected[k])
-    problems = []
-    if missing:
-        problems.append("missing tensors: " + ", ".join(missing))
-    if extra:
-        problems.append("unexpected tensors: " + ", ".join(extra))
-    if shaped:
-        problems.append("mis-shaped tensors: " + "; ".join(shaped))
-    if problems:
-        raise CheckpointError(f"checkpoint {d} does not match its config.json: " + " | ".join(problems))
+    from safetensors.torch import load_file
+
+    d = model_dir(path)
+    cfg = read_config(d)
+    with torch.device("meta"):
+        model = LLaDA(cfg)
+    tensors = read_weights(d, load_file)
+    check_tensors(d, model.expected_shapes(), {k: tuple(v.shape) for k, v in tensors.items()})
     model.load_state_dict(tensors, assign=True)
     want = _dtype(dtype)
     model = model.to(device=pick_device(device), dtype=want) if want else model.to(pick_device(device))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-import torch
 
 from dnpu.compiler import CompileError, artifact
 from dnpu.model import kvquant
@@ -72,14 +71,23 @@ def _checkpoint_names(n_layers: int) -> dict[str, str]:
 
 def npu_tensors(model, seq_len: int) -> dict[str, np.ndarray]:
     """The model's tensors as float64 arrays in dnpu.compiler.forward's naming (TENSORS),
-    the RoPE tables for positions 0..seq_len-1 (one half: both halves repeat it)."""
+    the RoPE tables for positions 0..seq_len-1 (one half: both halves repeat it). `model`:
+    a `dnpu.model.LLaDA`, or a `dnpu.model.NumpyLLaDA` (torch is not imported)."""
     sd = model.state_dict()
-    t = {ours: sd[theirs].detach().float().cpu().numpy().astype(np.float64)
-         for ours, theirs in _checkpoint_names(model.config.n_layers).items()}
-    cos, sin = model._rope(int(seq_len), torch.device("cpu"))
+    if hasattr(model, "parameters"):
+        import torch
+
+        def f64(a):
+            return a.detach().float().cpu().numpy().astype(np.float64)
+        cos, sin = model._rope(int(seq_len), torch.device("cpu"))
+    else:
+        def f64(a):
+            return np.asarray(a, np.float64)
+        cos, sin = model.rope(int(seq_len))
+    t = {ours: f64(sd[theirs]) for ours, theirs in _checkpoint_names(model.config.n_layers).items()}
     h = model.config.head_dim // 2
-    t["cos"] = cos[:, :h].double().numpy()
-    t["sin"] = sin[:, :h].double().numpy()
+    t["cos"] = f64(cos[:, :h])
+    t["sin"] = f64(sin[:, :h])
     return t
 
 
@@ -198,6 +206,8 @@ def quantized_torch_model(model, *, fmt: str = "e4m3", config: str | Config = "s
     BF16. Its forward is PyTorch's arithmetic on the NPU's operands."""
     import copy
 
+    import torch
+
     cfg = config if isinstance(config, Config) else config_mod.load(config)
     q = copy.deepcopy(model).to("cpu", torch.float32)
     wq = effective_weights(cfg, forward_shape(model.config, 1), npu_tensors(model, 1), fmt)
@@ -213,6 +223,8 @@ def quantized_torch_model(model, *, fmt: str = "e4m3", config: str | Config = "s
 
 def quantized_torch_logits(model, ids, *, fmt: str = "e4m3", config: str | Config = "sim") -> np.ndarray:
     """float32 logits [B, T, E] of ids [B, T] by `quantized_torch_model`."""
+    import torch
+
     with torch.no_grad():
         out = quantized_torch_model(model, fmt=fmt, config=config)(torch.as_tensor(np.asarray(ids),
                                                                                    dtype=torch.int64))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dnpu.spec import csr, isa, mx
+from dnpu.spec import csr, isa, mx, resources
 from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
@@ -54,13 +54,13 @@ _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
 _BUSY = csr.mask("STATUS", "BUSY")
 _DONE = csr.mask("STATUS", "DONE")
 _ERROR = csr.mask("STATUS", "ERROR")
-_REPO = Path(__file__).resolve().parents[3]
 
 
 def bitstream_dir() -> Path:
-    """Where the board folders are: $DNPU_BITSTREAM_DIR, else bitstreams/ of the source tree."""
+    """Where the board folders are: $DNPU_BITSTREAM_DIR, else the package's bitstreams/
+    (dnpu.spec.resources)."""
     env = os.environ.get("DNPU_BITSTREAM_DIR")
-    return Path(env) if env else _REPO / "bitstreams"
+    return Path(env) if env else resources.data_root() / "bitstreams"
 
 
 def check_manifest(path: Path, config: Config) -> dict | None:

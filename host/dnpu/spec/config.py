@@ -28,6 +28,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
+from dnpu.spec import resources
+
 __all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "shipped_hash", "sram_bytes", "HASHED_SECTIONS",
            "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES",
            "ZYNQ_PART_PREFIXES", "FPGA_HOSTS", "is_zynq_board"]
@@ -53,11 +55,11 @@ class ConfigError(ValueError):
 
 
 def hw_dir() -> Path:
-    """The `hw/` folder: `$DNPU_HW_DIR`, else the one beside the package's source tree."""
+    """The `hw/` folder: `$DNPU_HW_DIR`, else the package's (dnpu.spec.resources)."""
     env = os.environ.get("DNPU_HW_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "hw"
+    return resources.data_root() / "hw"
 
 
 def _pow2(v: int) -> bool:
@@ -399,12 +401,12 @@ def _header_hash(path: Path) -> str | None:
 
 def shipped_hash(name: str) -> str | None:
     """The config hash the RTL header of profile `name` (hw/rtl/generated/dnpu_cfg_<name>.vh,
-    `-` as `_`) was generated from: under hw_dir(), else in the source tree; None when there
-    is no such header."""
+    `-` as `_`) was generated from: under hw_dir(), else in the package's own hw/; None when
+    there is no such header."""
     fname = f"dnpu_cfg_{name.replace('-', '_')}.vh"
     if not all(c.isalnum() or c == "_" for c in fname[:-3]):
         return None
-    roots = [hw_dir(), Path(__file__).resolve().parents[3] / "hw"]
+    roots = [hw_dir(), resources.data_root() / "hw"]
     for root in roots:
         h = _header_hash(root / "rtl" / "generated" / fname)
         if h is not None:

@@ -18,14 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from dnpu.spec import csr
+from dnpu.spec import csr, resources
 from dnpu.runtime.cosim.binding import ABI_VERSION, META_NAME, CosimError, check_library, library_digest
 from dnpu.runtime.tools import find_tool
 
 __all__ = ["BuildResult", "CosimBuildError", "ensure_built", "cache_key", "cache_root", "entry_path",
            "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "build_timeout", "LIB_NAME", "BUILD_TIMEOUT"]
 
-REPO = Path(__file__).resolve().parents[4]
 LIB_NAME = "libdnpu_cosim.so"
 RECIPE = 1                     # bump when the build recipe below changes in a way flags do not show
 OPT = "-O2"                    # C++ optimisation of the model (Verilator's default is -Os)
@@ -43,15 +42,15 @@ class CosimBuildError(CosimError):
 # sources and the cache key
 
 def rtl_dir() -> Path:
-    """The RTL tree: `$DNPU_RTL_DIR`, else hw/rtl beside the package's source tree."""
+    """The RTL tree: `$DNPU_RTL_DIR`, else the package's hw/rtl (dnpu.spec.resources)."""
     env = os.environ.get("DNPU_RTL_DIR")
-    return Path(env) if env else REPO / "hw" / "rtl"
+    return Path(env) if env else resources.data_root() / "hw" / "rtl"
 
 
 def cosim_dir() -> Path:
-    """The harness sources: `$DNPU_COSIM_SRC`, else cosim/ beside the package's source tree."""
+    """The harness sources: `$DNPU_COSIM_SRC`, else the package's cosim/ (dnpu.spec.resources)."""
     env = os.environ.get("DNPU_COSIM_SRC")
-    return Path(env) if env else REPO / "cosim"
+    return Path(env) if env else resources.data_root() / "cosim"
 
 
 def cache_root() -> Path:
