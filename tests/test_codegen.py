@@ -67,7 +67,7 @@ def test_committed_files_are_current():
 
 def test_expected_outputs():
     files = codegen.generate(REPO)
-    want = {"hw/rtl/generated/dnpu_isa.vh", "hw/rtl/generated/dnpu_csr.vh", EXP_VH,
+    want = {"hw/rtl/generated/dnpu_isa.vh", "hw/rtl/generated/dnpu_csr.vh", "hw/rtl/generated/dnpu_cfg.vh", EXP_VH,
             "host/dnpu/spec/generated/__init__.py", "host/dnpu/spec/generated/isa_table.py",
             "host/dnpu/spec/generated/csr_table.py", "host/dnpu/spec/generated/serial_table.py",
             "docs/ISA.md", "docs/CSR.md", "hw/rtl/generated/dnpu_serial.vh", "docs/SERIAL.md"}

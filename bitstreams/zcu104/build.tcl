@@ -49,6 +49,7 @@ add_files -norecurse -fileset sources_1 [list \
     $root/hw/rtl/mx/dnpu_mx_enc.v \
     $root/hw/rtl/mx/dnpu_mx_lane.v \
     $root/hw/rtl/mx/dnpu_mx_quant.v \
+    $root/hw/rtl/top/dnpu_ooc.v \
     $root/hw/rtl/top/dnpu_top.v \
     $root/hw/rtl/vector/dnpu_vec.v \
     $root/hw/rtl/vector/dnpu_vec_lanes.v \

@@ -14,8 +14,8 @@ from dnpu.codegen.emit_exp_table import EXP_TABLE_VH, emit_exp_table
 from dnpu.codegen.emit_hwh import emit_hwh
 from dnpu.codegen.emit_python import (PY_GEN, emit_csr_table, emit_generated_init, emit_isa_table,
                                       emit_serial_table)
-from dnpu.codegen.emit_verilog import (RTL_GEN, emit_cfg_vh, emit_csr_vh, emit_isa_vh, emit_serial_vh,
-                                       profile_vh_name)
+from dnpu.codegen.emit_verilog import (CFG_SELECT_VH, RTL_GEN, emit_cfg_select_vh, emit_cfg_vh, emit_csr_vh,
+                                       emit_isa_vh, emit_serial_vh, profile_vh_name)
 from dnpu.codegen.emit_vivado import emit_build_tcl
 from dnpu.codegen.serial_model import load_serial
 from dnpu.codegen.tables import Profile, default_root, load_tables
@@ -46,6 +46,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
         "docs/CSR.md": emit_csr_md(t.csr, t.isa),
         "docs/SERIAL.md": emit_serial_md(serial, t.csr),
     }
+    out[f"{RTL_GEN}/{CFG_SELECT_VH}"] = emit_cfg_select_vh(t.profiles)
     seen: dict[str, str] = {}
     for p in t.profiles:
         fn = profile_vh_name(p.name)

@@ -170,6 +170,27 @@ def emit_cfg_vh(p: Profile) -> str:
                     "`endif\n")
 
 
+CFG_SELECT_VH = "dnpu_cfg.vh"
+
+
+def emit_cfg_select_vh(profiles: list[Profile]) -> str:
+    """dnpu_cfg.vh: the profile header one DNPU_PROFILE_<NAME> define selects, for every RTL
+    file that needs the profile's sizes (dnpu_top and its wrappers), whatever order a tool
+    reads them in; none defined is an error (a board build must never silently get the
+    simulation profile), two are an error in the profile headers."""
+    from dnpu.codegen.rtl import profile_define   # rtl imports RTL_GEN from this module
+
+    lines = [banner("hw/config/*.toml", "//").rstrip(),
+             "// Define exactly one of: " + ", ".join(profile_define(p.name) for p in profiles) + "."]
+    for p in profiles:
+        lines += [f"`ifdef {profile_define(p.name)}", f"`include \"{profile_vh_name(p.name)}\"", "`endif"]
+    lines += ["`ifndef DNPU_CFG_VH",
+              "  // No profile define given: the next line is a deliberate syntax error.",
+              "  ERROR__define_one_DNPU_PROFILE_x ERROR__define_one_DNPU_PROFILE_x;",
+              "`endif"]
+    return "\n".join(lines) + "\n"
+
+
 def emit_serial_vh(s: Serial) -> str:
     d = Defines(f"{RTL_GEN}/dnpu_serial.vh")
     d.comment("Serial link (dnpu_uart_bridge): link constants, frame sizes, command and status")

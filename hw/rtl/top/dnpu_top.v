@@ -20,30 +20,13 @@
 //             Leave unconnected on a board.
 //
 // The hardware profile is chosen at compile time with one define,
-// DNPU_PROFILE_SIM / _PYNQ_Z2 / _ZCU104 / _ASIC_2048 / _ECP5, which selects the
-// generated hw/rtl/generated/dnpu_cfg_<profile>.vh; every size below comes
-// from it. Defining none is an error (a board build must never silently get
-// the simulation profile); defining two is an error in the headers.
+// DNPU_PROFILE_<NAME> (DNPU_PROFILE_SIM, DNPU_PROFILE_PYNQ_Z2, ...), which selects
+// the generated hw/rtl/generated/dnpu_cfg_<profile>.vh through the generated
+// dnpu_cfg.vh; every size below comes from it. Defining none is an error (a board
+// build must never silently get the simulation profile); defining two is an error
+// in the headers.
 
-`ifdef DNPU_PROFILE_SIM
-`include "dnpu_cfg_sim.vh"
-`endif
-`ifdef DNPU_PROFILE_PYNQ_Z2
-`include "dnpu_cfg_pynq_z2.vh"
-`endif
-`ifdef DNPU_PROFILE_ZCU104
-`include "dnpu_cfg_zcu104.vh"
-`endif
-`ifdef DNPU_PROFILE_ASIC_2048
-`include "dnpu_cfg_asic_2048.vh"
-`endif
-`ifdef DNPU_PROFILE_ECP5
-`include "dnpu_cfg_ecp5.vh"
-`endif
-`ifndef DNPU_CFG_VH
-  // No profile define given: the next line is a deliberate syntax error.
-  ERROR__define_one_DNPU_PROFILE_x ERROR__define_one_DNPU_PROFILE_x;
-`endif
+`include "dnpu_cfg.vh"
 `include "dnpu_csr.vh"
 
 module dnpu_top (
