@@ -105,7 +105,8 @@ module dnpu_ooc (
         .m_axi_rid(m_axi_rid), .m_axi_rdata(m_axi_rdata), .m_axi_rresp(m_axi_rresp),
         .m_axi_rlast(m_axi_rlast), .m_axi_rvalid(m_axi_rvalid), .m_axi_rready(m_axi_rready),
         .retire_valid(), .retire_pc(), .retire_word(), .retire_x_we(), .retire_x_idx(),
-        .retire_x_data(), .retire_f_we(), .retire_f_idx(), .retire_f_data(), .sram_write()
+        .retire_x_data(), .retire_f_we(), .retire_f_idx(), .retire_f_data(), .sram_write(),
+        .busy()                     // STATUS.BUSY, also readable through the CSR port
     );
     /* verilator lint_on PINCONNECTEMPTY */
 endmodule

@@ -18,6 +18,8 @@
 //             without a retire or bus traffic (V_TOPK_MASK works for n(n+2)+1 cycles
 //             before it retires), which the co-simulation's watchdog counts.
 //             Leave unconnected on a board.
+//   busy      STATUS.BUSY: a program is running (a board's LED; the serial
+//             co-simulation sleeps while the NPU and the link are idle).
 //
 // The hardware profile is chosen at compile time with one define,
 // DNPU_PROFILE_<NAME> (DNPU_PROFILE_SIM, DNPU_PROFILE_PYNQ_Z2, ...), which selects
@@ -101,7 +103,8 @@ module dnpu_top (
     output wire                                   retire_f_we,
     output wire [2:0]                             retire_f_idx,
     output wire [31:0]                            retire_f_data,
-    output wire                                   sram_write
+    output wire                                   sram_write,
+    output wire                                   busy
 );
     localparam integer ADDR_W = `DNPU_CFG_AXI_ADDR_WIDTH;
     localparam integer DATA_W = `DNPU_CFG_AXI_DATA_WIDTH;
@@ -109,7 +112,7 @@ module dnpu_top (
 
     // ---- control/status registers -------------------------------------------------
     wire        start, soft_reset, clear_counters;
-    wire        busy, done, error;
+    wire        done, error;
     wire [`DNPU_ERR_W-1:0] err_cause;
     wire [31:0] err_pc, err_addr, pc, prog_base;
     wire [`DNPU_CSR_WIN_BASE_COUNT*32-1:0] win_base, win_limit;
