@@ -36,7 +36,7 @@ def generate(root: Path | str | None = None, profiles: list[Profile] | None = No
     out = {
         f"{RTL_GEN}/dnpu_isa.vh": emit_isa_vh(t.isa),
         f"{RTL_GEN}/dnpu_csr.vh": emit_csr_vh(t.csr),
-        f"{RTL_GEN}/dnpu_serial.vh": emit_serial_vh(serial),
+        f"{RTL_GEN}/dnpu_serial.vh": emit_serial_vh(serial, t.profiles),
         EXP_TABLE_VH: emit_exp_table(numerics.EXP_T_BITS, numerics.EXP_D_BITS),
         f"{PY_GEN}/__init__.py": emit_generated_init(),
         f"{PY_GEN}/isa_table.py": emit_isa_table(t.isa),

@@ -191,7 +191,9 @@ def emit_cfg_select_vh(profiles: list[Profile]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def emit_serial_vh(s: Serial) -> str:
+def emit_serial_vh(s: Serial, profiles: list[Profile]) -> str:
+    from dnpu.codegen.rtl import profile_define   # rtl imports RTL_GEN from this module
+
     d = Defines(f"{RTL_GEN}/dnpu_serial.vh")
     d.comment("Serial link (dnpu_uart_bridge): link constants, frame sizes, command and status")
     d.comment("codes, address windows and INFO word indices. The protocol is in docs/SERIAL.md.")
@@ -234,4 +236,15 @@ def emit_serial_vh(s: Serial) -> str:
     for c in s.info:
         d.define(f"DNPU_SERIAL_INFO_{c.name}", c.code, one_line(c.doc))
     d.define("DNPU_SERIAL_INFO_COUNT", len(s.info))
-    return d.render(s.file, "DNPU_SERIAL_VH")
+    d.comment()
+    d.comment(f"Clock cycles per bit at {s.link['baud']} baud on the board of the profile that")
+    d.comment("DNPU_PROFILE_<NAME> selects: its clock.f_clk_mhz over the baud rate, rounded.")
+    for p in profiles:
+        f_mhz = float(p.flat["CLOCK_F_CLK_MHZ"])
+        d.lines.append(f"`ifdef {profile_define(p.name)}")
+        d.names.discard("DNPU_SERIAL_BOARD_CLKS_PER_BIT")    # one branch is taken
+        d.define("DNPU_SERIAL_BOARD_CLKS_PER_BIT", max(1, round(f_mhz * 1e6 / s.link["baud"])),
+                 f"{f_mhz:g} MHz, profile {p.name}")
+        d.lines.append("`endif")
+    return d.render(f"{s.file} and the profiles' clocks", "DNPU_SERIAL_VH")
+
