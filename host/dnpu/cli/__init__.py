@@ -12,7 +12,7 @@ import os
 import sys
 
 from dnpu.cli import bench, board, gen, perf, spec, verify
-from dnpu.cli.common import USER_ERRORS, Parser
+from dnpu.cli.common import USER_ERRORS, Parser, use_serial_args
 from dnpu.runtime.errors import DeviceError
 
 MODULES = (spec, gen, verify, perf, bench, board)
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dnpu: interrupted", file=sys.stderr)
         return 130
     try:
+        use_serial_args(args)
         return args.func(args)
     except USER_ERRORS as e:
         print(f"dnpu {args.cmd}: error: {e}", file=sys.stderr)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from dnpu import runtime
-from dnpu.cli.common import (UsageError, atomic_output, command, non_negative, one_of, output_file, positive,
-                             progress_bar, write_json)
+from dnpu.cli.common import (UsageError, add_serial_args, atomic_output, command, non_negative, one_of, output_file,
+                             positive, progress_bar, write_json)
 from dnpu.cli.gen import add_schedule_args
 from dnpu.compiler import FLOWS
 
@@ -66,6 +66,7 @@ def register(sub) -> None:
                                           "the asic-2048 projection (table, --json, --plot)")
     s.add_argument("--backend", default=_BACKEND, help=f"NPU backend: {_BACKEND} (default), "
                    f"{one_of(b for b in runtime.BACKENDS if b != _BACKEND)}")
+    add_serial_args(s)
     s.add_argument("--model", help="model directory (default: the shipped tiny model models/tiny-add)")
     s.add_argument("--prompts", type=positive, default=4, help="held-out prompts of the model's task, one batch "
                                                           "(default 4)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from dnpu.cli.common import UsageError, command, env_backend, non_negative, output_file, positive, write_json
+from dnpu.cli.common import (UsageError, add_serial_args, command, env_backend, non_negative, output_file, positive,
+                             write_json)
 
 
 def format_table(results, backend: str, profile: str) -> str:
@@ -41,7 +42,8 @@ def register(sub) -> None:
                 "identity registers, a DMA memory test, one sampling step against the emulator, the counters")
     s.set_defaults(cmd="board selftest")     # the name in its one-line errors
     s.add_argument("--backend", default=env_backend(),
-                   help="emu, verilator or pynq (default: $DNPU_BACKEND, else emu)")
+                   help="emu, verilator, pynq or serial (default: $DNPU_BACKEND, else emu)")
+    add_serial_args(s)
     s.add_argument("--config", default="sim", help="hardware profile the device is built for (default: sim)")
     s.add_argument("--bytes", type=positive, default=64 * 1024,
                    help="bytes of the memory test's buffer, a multiple of 4 (default 65536); the test "

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "one_of", "positive", "non_negative",
+__all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "add_serial_args", "use_serial_args",
+           "one_of", "positive", "non_negative",
            "name_list", "output_file", "output_dir", "progress_bar", "note", "atomic_output", "write_bytes", "write_json",
            "print_json"]
 
@@ -59,6 +60,39 @@ def env_backend() -> str:
         return runtime.backend_name()
     except ValueError:
         return os.environ["DNPU_BACKEND"]
+
+
+def add_serial_args(s: argparse.ArgumentParser) -> None:
+    """--port and --baudrate of `--backend serial` (a board behind the UART bridge)."""
+    from dnpu.runtime.serial_backend import BAUD_ENV, PORT_ENV
+    from dnpu.spec.serial import LINK
+
+    s.add_argument("--port", help=f"with --backend serial: the board's serial port as a pyserial URL "
+                                  f"(/dev/ttyUSB0, socket://HOST:PORT); default ${PORT_ENV}, else a "
+                                  f"co-simulated board started by this command")
+    s.add_argument("--baudrate", type=positive, help=f"with --backend serial: bits per second (default "
+                                                     f"${BAUD_ENV}, else {LINK['baud']})")
+
+
+def use_serial_args(args: argparse.Namespace) -> None:
+    """Hand --port / --baudrate to every device the command opens ($DNPU_SERIAL_PORT,
+    $DNPU_SERIAL_BAUDRATE: the checks open their devices themselves); UsageError when they are
+    given with another backend."""
+    port, baud = getattr(args, "port", None), getattr(args, "baudrate", None)
+    if port is None and baud is None:
+        return
+    from dnpu import runtime
+    from dnpu.runtime.serial_backend import BAUD_ENV, PORT_ENV
+
+    backend = runtime.backend_name(getattr(args, "backend", None))
+    if backend != "serial":
+        raise UsageError(f"--port and --baudrate are options of --backend serial, not {backend}")
+    if port is not None:
+        if not port.strip():
+            raise UsageError("--port is empty: give the board's serial port (/dev/ttyUSB0, socket://HOST:PORT)")
+        os.environ[PORT_ENV] = port
+    if baud is not None:
+        os.environ[BAUD_ENV] = str(baud)
 
 
 def positive(text: str) -> int:

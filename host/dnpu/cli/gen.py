@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 from dnpu import sampling
-from dnpu.cli.common import (UsageError, command, env_backend, non_negative, one_of, output_dir, output_file,
-                             positive, progress_bar, write_json)
+from dnpu.cli.common import (UsageError, add_serial_args, command, env_backend, non_negative, one_of, output_dir,
+                             output_file, positive, progress_bar, write_json)
 from dnpu.compiler import FLOWS
 from dnpu.generation import FORWARDS, KV_CACHES
 from dnpu.model.kvquant import KV_FORMATS_HELP
@@ -30,6 +30,7 @@ def add_model_args(s: argparse.ArgumentParser, backend_default: str, numpy_forwa
     `--forward host` where PyTorch is not installed)."""
     s.add_argument("--backend", default=backend_default,
                    help=f"sampler: {one_of(sampling.BACKENDS)} (default {backend_default})")
+    add_serial_args(s)
     s.add_argument("--model", help="model directory (config.json, *.safetensors, tokenizer.json); "
                                    "default: the shipped tiny model models/tiny-add")
     add_schedule_args(s)

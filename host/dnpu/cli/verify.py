@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dnpu.cli.common import (UsageError, command, env_backend, name_list, non_negative, note, output_file,
+from dnpu.cli.common import (UsageError, add_serial_args, command, env_backend, name_list, non_negative, note, output_file,
                              positive, print_json, progress_bar, write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
 from dnpu.compiler import FLOWS, MODES
@@ -163,6 +163,7 @@ def register(sub) -> None:
     s = command(sub, "check-sampling", _cmd_check_sampling,
                 "random sampling steps on a backend against the torch reference")
     s.add_argument("--backend", default=env_backend(), help=f"NPU backend to check (default: $DNPU_BACKEND or {DEFAULT_BACKEND})")
+    add_serial_args(s)
     s.add_argument("--cases", type=positive, default=100, help="random steps to run")
     s.add_argument("--seed", type=non_negative, default=0, help="random seed (runs are reproducible)")
     s.add_argument("--config", default="sim", help="hardware profile")
