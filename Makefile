@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow test-pynq lint synth bitstream check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow test-pynq lint synth pnr-ecp5 bitstream check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
@@ -17,7 +17,8 @@ help:
 	@echo "make test-slow        the long regressions (pytest -m slow)"
 	@echo "make test-pynq        the generated .hwh files read by the real pynq (own venv, cached; slow tier)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
-	@echo "make synth            Yosys resource estimate of the pynq-z2 build against the xc7z020"
+	@echo "make synth            Yosys resource estimate and LUT levels of the pynq-z2 build (xc7z020)"
+	@echo "make pnr-ecp5         place and route of the ecp5 profile (nextpnr): Fmax and utilization"
 	@echo "make bitstream BOARD=pynq-z2  Vivado build of a board (vivado on PATH): bitstreams/BOARD/build/"
 	@echo "make check-generated  fail if a generated file (from hw/*.toml, the EXP table) is stale"
 	@echo "make generate         regenerate headers, Python tables, docs and the EXP table"
@@ -45,6 +46,9 @@ lint: setup
 
 synth: setup
 	@$(PY) scripts/synth_report.py --config pynq-z2
+
+pnr-ecp5: setup
+	@$(PY) scripts/ecp5_pnr.py --config ecp5
 
 # Vivado batch build of the generated bitstreams/$(BOARD)/build.tcl; exits 2 without Vivado.
 BOARD ?= pynq-z2

