@@ -23,7 +23,8 @@ def _cmd_check_sampling(args: argparse.Namespace) -> int:
 
     with progress_bar(f"check-sampling {args.backend}", unit="case") as bar:
         r = sampling.check_sampling(args.backend, cases=args.cases, seed=args.seed, config=args.config,
-                                  fmt=args.fmt, progress=bar)
+                                    fmt=args.fmt, progress=bar, max_B=args.max_batch, max_L=args.max_len,
+                                    max_V=args.max_vocab)
     print_json(r)
     write_json(args.json, r)
     if r["token_mismatches"] or r["bound_violations"]:
@@ -168,6 +169,12 @@ def register(sub) -> None:
     s.add_argument("--seed", type=non_negative, default=0, help="random seed (runs are reproducible)")
     s.add_argument("--config", default="sim", help="hardware profile")
     s.add_argument("--fmt", default="e4m3", help="MX format of the logits")
+    s.add_argument("--max-batch", dest="max_batch", type=positive, default=4, help="largest batch drawn (default 4)")
+    s.add_argument("--max-len", dest="max_len", type=positive, default=64,
+                   help="largest sequence length drawn (default 64)")
+    s.add_argument("--max-vocab", dest="max_vocab", type=positive, default=8192,
+                   help="largest vocabulary drawn, rounded down to the profile's unit (default 8192; a small "
+                        "board's memory or a slow serial link wants less)")
     s.add_argument("--json", type=output_file, help="also write the summary to this file")
 
     s = command(sub, "check-lockstep", _cmd_check_lockstep,

@@ -104,8 +104,13 @@ class SerialDevice(Device):
         port = port or os.environ.get(PORT_ENV) or None
         self.board = None
         if port is None:                         # a co-simulated board in this process
-            from dnpu.runtime.cosim import serial_board
-            self.board = serial_board.acquire(config)
+            from dnpu.runtime.cosim import CosimError, serial_board
+            try:
+                self.board = serial_board.acquire(config)
+            except (CosimError, OSError) as e:
+                raise DeviceError(f"no serial port given (port=, --port, ${PORT_ENV}) and the co-simulated "
+                                  f"serial board cannot start: {str(e).splitlines()[0]}", reason="attach", backend=self.backend,
+                                  profile=config.label) from e
             port = self.board.url
             timeout = COSIM_TIMEOUT if timeout is None else timeout
         self.margin = _number("timeout", DEFAULT_TIMEOUT if timeout is None else timeout, 0.001, 3600)

@@ -64,7 +64,7 @@ def random_case(rng: np.random.Generator, cfg, max_B: int = 4, max_L: int = 64, 
     unit = int(np.lcm(cfg.mx.block, cfg.vector.vlen))
     B = int(rng.integers(1, max_B + 1))
     L = int(rng.integers(1, max_L + 1))
-    V = unit * int(rng.integers(1, max_V // unit + 1))
+    V = unit * int(rng.integers(1, max(1, max_V // unit) + 1))     # at least one unit
     kind = LOGIT_KINDS[int(rng.integers(len(LOGIT_KINDS)))]
     logits = _logits(rng, kind, B, L, V)
     n_masked = rng.integers(0, L + 1, size=B)
@@ -149,17 +149,22 @@ def _check_int(name: str, v, least: int) -> None:
 
 
 def check_sampling(backend: str = "emu", cases: int = 100, seed: int = 0, config: str = "sim",
-                   fmt: str = "e4m3", progress: Callable[[int, int], None] | None = None) -> dict:
+                   fmt: str = "e4m3", progress: Callable[[int, int], None] | None = None, *, max_B: int = 4,
+                   max_L: int = 64, max_V: int = 8192) -> dict:
     """Run `cases` random steps on `backend` and on torch; the JSON-ready summary. ValueError
-    for `cases` < 1 (a check of nothing would pass) or a negative `seed`."""
+    for `cases` < 1 (a check of nothing would pass) or a negative `seed`. max_B, max_L, max_V:
+    the largest batch, length and vocabulary drawn (a small board's memory, a slow link)."""
     _check_int("cases", cases, 1)
     _check_int("seed", seed, 0)
+    _check_int("max_B", max_B, 1)
+    _check_int("max_L", max_L, 1)
+    _check_int("max_V", max_V, 1)
     cfg = config_mod.load(config)
     rng = np.random.default_rng(seed)
     total = {"cases": cases, "token_mismatches": 0, "near_ties": 0, "max_conf_error": 0.0,
              "bound": 0.0, "bound_violations": 0, "backend": backend, "config": cfg.label, "seed": seed, "first_failure": None}
     for i in range(cases):
-        case = random_case(rng, cfg)
+        case = random_case(rng, cfg, max_B, max_L, max_V)
         bound = case_bound(case, cfg.vector.vlen, fmt, cfg.mx.block)
         kw = dict(mask=case.mask, x=case.x, k=case.k, threshold=case.threshold, fmt=fmt,
                   block=cfg.mx.block, flow=case.flow)

