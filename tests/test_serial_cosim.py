@@ -144,3 +144,30 @@ def test_backend_retries_a_dropped_request_byte_on_the_rtl(board_lib):
         dev.ser.write = real_write
         assert dropped and dev.stats["retries"] == 1
         assert dev.read_csr("ARG5") == 0xCAFE_F00D
+
+
+def test_the_two_tops_have_their_own_cache_keys(tmp_path):
+    """dnpu_top's key ignores the serial board's files (its cached model stays valid when they
+    change); the board's key follows them and dnpu_top's sources."""
+    from dnpu.runtime import cosim
+    from dnpu.runtime.cosim.build import NPU_TOP, UART_TOP
+
+    rtl, src = tmp_path / "rtl", tmp_path / "cosim"
+    shutil.copytree(cosim.rtl_dir(), rtl)
+    shutil.copytree(cosim.cosim_dir(), src)
+
+    def keys():
+        return tuple(cosim.cache_key("sim", rtl=rtl, src=src, top=t) for t in (NPU_TOP, UART_TOP))
+
+    npu, uart = keys()
+    assert npu != uart
+    for f in (src / "uart_harness.cpp", rtl / "uart" / "dnpu_uart_bridge.v", rtl / "top" / "dnpu_uart_top.v"):
+        text = f.read_text()
+        f.write_text(text + "\n")
+        assert keys()[0] == npu and keys()[1] != uart, f
+        f.write_text(text)
+    core = rtl / "ctrl" / "dnpu_core.v"
+    core.write_text(core.read_text() + "\n")
+    assert keys()[0] != npu and keys()[1] != uart
+    with pytest.raises(ValueError, match="unknown co-simulation top 'nope'"):
+        cosim.cache_key("sim", top="nope")

@@ -19,6 +19,11 @@ builds this process ran (tests assert that a second open builds nothing).
     python -m dnpu.runtime.cosim build [--profile sim] [--rebuild]   # prints the library
     python -m dnpu.runtime.cosim key|path [--profile sim]
     python -m dnpu.runtime.cosim clean                               # removes the cache
+    python -m dnpu.runtime.cosim serve-serial [--profile sim] [--port N]
+
+A second top, `hw/rtl/top/dnpu_uart_top.v` with `cosim/uart_harness.cpp`
+(`ensure_built(profile, top="dnpu_uart_top")`), is the co-simulated serial board that
+`dnpu.runtime.cosim.serial_board` serves on a TCP port for the `serial` backend.
 """
 
 from dnpu.runtime.cosim import build as _build
