@@ -409,6 +409,13 @@ def test_uart_bridge_verilator():
 
 
 @pytest.mark.rtl
+@pytest.mark.slow          # the same cases on the second simulator (~35 s)
+def test_uart_bridge_icarus():
+    run_block("dnpu_uart_bridge", rtl_sources(*BRIDGE_SRC), __name__, sim="icarus", parameters=BRIDGE_PARAMS,
+              testcase=BRIDGE_TESTS)
+
+
+@pytest.mark.rtl
 @pytest.mark.parametrize("data_w", [128, 64])
 def test_axi_ram_verilator(data_w):
     run_block("dnpu_axi_ram", rtl_sources("mem/dnpu_axi_ram.v"), __name__,
