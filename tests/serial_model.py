@@ -13,7 +13,8 @@ as the RTL does. Framing as the RTL's: bytes before a sync byte are ignored; a f
 short ends after GAP_BITS idle bit times with FRAME_TIMEOUT; a refused frame is answered
 after the line has been idle that long.
 
-Faults (inject(kind, count=1, **where); each consumed by the next frame(s)):
+Faults (inject(kind, count=1, after=0, **where); each consumed by the next `count` frames
+once `after` frames have passed):
   flip_reply (byte=k, bit=b)     flip one bit of the reply
   drop_reply (byte=k)            leave one byte out of the reply
   drop_request (byte=k)          lose one byte of the incoming request
@@ -59,7 +60,7 @@ class BridgeModel:
         for i in range(csr.REGS["WIN_BASE"].count):
             self.emu.set_window(i, 0, 0, 0)
         self.counts = {"INSTRET": 0, "RD": 0, "WR": 0, "BUSY": 0}
-        self.faults: list[list] = []        # [kind, count, where]
+        self.faults: list[list] = []        # [kind, count, where, frames still to let pass]
         self.frames: list[sp.Request | str] = []    # what arrived, in order (a str: a refused frame)
         self.replies = 0
         self._lock = threading.Lock()
@@ -84,15 +85,18 @@ class BridgeModel:
         self._thread.join(timeout=5)
         self._sock.close()
 
-    def inject(self, kind: str, count: int = 1, **where) -> None:
+    def inject(self, kind: str, count: int = 1, after: int = 0, **where) -> None:
         assert kind in ("flip_reply", "drop_reply", "drop_request", "flip_request", "silent", "wrong_seq"), kind
         with self._lock:
-            self.faults.append([kind, count, where])
+            self.faults.append([kind, count, where, after])
 
     def _take(self, kind: str) -> dict | None:
         with self._lock:
             for f in self.faults:
                 if f[0] == kind and f[1] > 0:
+                    if f[3] > 0:
+                        f[3] -= 1
+                        return None
                     f[1] -= 1
                     return f[2]
         return None

@@ -221,6 +221,10 @@ def test_silent_device(dev, bridge):
     msg = str(ei.value).splitlines()[0]
     assert msg.startswith(f"no reply from {dev.port} to READ 0x40000010 seq ")
     assert "sent 9 bytes, received 0" in msg and f"({dev.retries + 1} tries)" in msg
+    n = bridge.replies + len(bridge.frames)
+    with pytest.warns(RuntimeWarning, match="stopped answering, so the NPU could not be checked"):
+        bounded(dev.close)                                  # at once: no more waiting on a dead link
+    assert bridge.replies + len(bridge.frames) == n
 
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
@@ -320,3 +324,26 @@ def test_cli_user_mistakes(argv, needle, monkeypatch, capsys):
     assert cli_main(["board", "selftest", *argv]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1 and err.startswith("dnpu board selftest: error: ")
+
+
+def test_cli_a_link_that_stops_answering_is_one_line(bridge, monkeypatch, capsys):
+    for k in ("DNPU_SERIAL_PORT", "DNPU_SERIAL_BAUDRATE"):
+        monkeypatch.delenv(k, raising=False)
+    bridge.inject("silent", count=10_000, after=10)          # attached, then the cable is pulled
+    with pytest.warns(RuntimeWarning, match="stopped answering"):
+        rc = bounded(cli_main, ["check-sampling", "--backend", "serial", "--port", bridge.url, "--baudrate",
+                                str(bridge.baud), "--cases", "1", "--max-batch", "1", "--max-len", "4",
+                                "--max-vocab", "64"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("dnpu check-sampling: error: no reply from " + bridge.url) and "received 0" in err
+
+
+def test_soft_and_hard_reset(dev, bridge):
+    prog = dev.load("S_ADDI x1, x0, 1\nC_HALT")
+    dev.run(prog, timeout=5)
+    assert dev.counters()["INSTRET"] == 2
+    dev.reset()
+    assert dev.counters()["INSTRET"] == 2 and dev.read_csr("STATUS") == 0
+    dev.reset(hard=True)                                     # no reset line: SOFT_RESET and CLEAR_COUNTERS
+    assert dev.counters()["INSTRET"] == 0

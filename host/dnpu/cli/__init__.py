@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dnpu {args.cmd}: error: {e}", file=sys.stderr)
         return 2
     except DeviceError as e:
-        if e.reason != "attach":
+        if e.reason not in ("attach", "link"):
             raise
-        # a device that cannot be opened (no board build, an unreadable .hwh) is the setup's mistake
+        # a device that cannot be opened (no board build, an unreadable .hwh) or a serial link that
+        # stops answering (a cable, a board without power) is the setup's mistake
         print(f"dnpu {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:

@@ -35,6 +35,7 @@ import os
 import re
 import struct
 import time
+import warnings
 
 from dnpu.spec import csr, mx
 from dnpu.spec import serial as sp
@@ -51,6 +52,7 @@ DEFAULT_RETRIES = 2            # repeats of a request that is safe to repeat
 COSIM_TIMEOUT = 30.0           # margin with the co-simulated board: its clock runs at the host's pace
 BITS_PER_BYTE = 10             # 8N1: start, 8 data, stop
 MAX_POLL_INTERVAL = 1.0
+READ_SLICE = 0.05              # s one port read may block: the deadlines are checked between reads
 _START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
@@ -63,7 +65,12 @@ _STATUS_REGS = ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")
 
 
 class _LinkFault(Exception):
-    """One exchange that went wrong on the wire (the caller decides about retrying)."""
+    """One exchange that went wrong on the wire (the caller decides about retrying); silent:
+    not one byte came back."""
+
+    def __init__(self, msg: str, silent: bool = False) -> None:
+        super().__init__(msg)
+        self.silent = silent
 
 
 def _import_serial():
@@ -117,6 +124,7 @@ class SerialDevice(Device):
         self.port = str(port)
         self.ser = None
         self._seq = 0
+        self._link_down = False        # the last request got no byte back, however often sent
         self.stats = {"frames": 0, "retries": 0, "bytes_sent": 0, "bytes_received": 0}
         self.gap_s = sp.LINK["frame_gap_bits"] / self.baudrate
         self.clks_per_bit = 0
@@ -124,7 +132,8 @@ class SerialDevice(Device):
         try:
             try:
                 self.ser = serial.serial_for_url(self.port, baudrate=self.baudrate, bytesize=8, parity="N",
-                                                 stopbits=1, timeout=self.margin, write_timeout=self.margin + 1)
+                                                 stopbits=1, timeout=min(READ_SLICE, self.margin),
+                                                 write_timeout=self.margin + 1)
             except (serial.SerialException, ValueError, OSError) as e:
                 why = str(e).splitlines()[0] if str(e) else type(e).__name__
                 raise DeviceError(f"cannot open the serial port {self.port!r}: {why}", reason="attach",
@@ -187,15 +196,11 @@ class SerialDevice(Device):
         return nbytes * BITS_PER_BYTE / self.baudrate + self.gap_s + bus + self.margin
 
     def _recv(self, n: int, deadline: float) -> bytes:
-        """Up to n bytes, returning early only at the deadline."""
+        """Up to n bytes, returning early only at the deadline (passed by at most READ_SLICE:
+        the port's timeout stays fixed, as reconfiguring a tty for every read costs a syscall)."""
         got = bytearray()
-        while len(got) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.ser.timeout = left
-            chunk = self.ser.read(n - len(got))
-            got += chunk
+        while len(got) < n and time.monotonic() < deadline:
+            got += self.ser.read(n - len(got))
         self.stats["bytes_received"] += len(got)
         return bytes(got)
 
@@ -216,7 +221,7 @@ class SerialDevice(Device):
         head = self._recv(sp.REPLY_HEADER, deadline)
         if not head:
             raise _LinkFault(f"no reply from {self.port} to {what} within {limit:.2f} s: sent {len(frame)} bytes, "
-                             f"received 0")
+                             f"received 0", silent=True)
         try:
             n = sp.reply_nwords(head) if len(head) == sp.REPLY_HEADER else None
         except sp.FrameError as e:
@@ -252,7 +257,6 @@ class SerialDevice(Device):
         last = time.monotonic()
         try:
             while time.monotonic() < end and time.monotonic() - last < quiet:
-                self.ser.timeout = min(quiet, max(0.0, end - time.monotonic()))
                 if self.ser.read(4096):
                     last = time.monotonic()
             self.ser.reset_input_buffer()
@@ -274,11 +278,13 @@ class SerialDevice(Device):
                 rep = self._exchange(frame, cmd, seq, addr, nwords)
             except _LinkFault as f:
                 faults.append(str(f))
+                self._link_down = f.silent
                 self._resync()
                 if repeatable:
                     continue
                 raise self._link_error(f"{f}; a WRITE to the CSR window is not repeated (it may have been "
                                        f"done)", faults[:-1])
+            self._link_down = False
             if rep.status == sp.Status.OK:
                 return rep
             what = f"{cmd.name} 0x{addr:08X}" + (f" ({nwords} words)" if nwords > 1 else "") + f" seq {seq}"
@@ -432,6 +438,13 @@ class SerialDevice(Device):
         bb = self.config.beat_bytes
         return counters.get("RD_BYTES"), counters.get("WR_BYTES"), \
             f"whole {bb}-byte AXI4 beats: RD_BEATS x {bb}, WR_BEATS x {bb}; reads include instruction fetch"
+
+    def _stop(self) -> bool:
+        if self._link_down:          # every try of the last request went unanswered: do not wait again
+            warnings.warn(f"closing the serial device: {self.port} stopped answering, so the NPU could not be "
+                          f"checked or stopped", RuntimeWarning, stacklevel=4)
+            return False
+        return super()._stop()
 
     def _close_link(self) -> None:
         ser, self.ser = self.ser, None
