@@ -219,13 +219,15 @@ def read_weights(d: Path, load_file) -> dict:
 
 
 def _numpy_load_file(path: str) -> dict[str, np.ndarray]:
+    import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy: safetensors reads BF16 tensors as it
+
     from safetensors.numpy import load_file
 
     try:
         return load_file(path)
-    except KeyError as e:           # safetensors' NumPy reader has no entry for the dtype (BF16)
-        raise CheckpointError(f"{path} stores {e.args[0]} tensors, which safetensors cannot read into NumPy: "
-                              f"convert the checkpoint to F32, or install PyTorch (pip install 'dnpu[torch]')") \
+    except (KeyError, TypeError) as e:      # a dtype this safetensors cannot map to NumPy
+        raise CheckpointError(f"{path}: safetensors cannot read its tensors into NumPy ({e}): convert the "
+                              f"checkpoint to F32 or BF16, or load it with PyTorch (pip install 'dnpu[torch]')") \
             from None
 
 
