@@ -135,10 +135,19 @@ module dnpu_axi_ram #(
     wire rd_go = rd_want && (!wr_want || turn_rd);
     wire wr_go = wr_want && !rd_go;
 
+    // a_q changes with every port A access, writes included, so a read beat that
+    // waits on R (RREADY low) is kept here from the cycle after its read.
+    reg              a_fresh;      // a_q is the beat on R
+    reg [DATA_W-1:0] a_hold;
+    always @(posedge clk) begin
+        a_fresh <= rd_go;
+        if (a_fresh) a_hold <= a_q;
+    end
+
     assign s_axi_arready = !rd_act;
     assign s_axi_awready = !wr_act;
     assign s_axi_wready  = wr_go;
-    assign s_axi_rdata   = rd_zero ? {DATA_W{1'b0}} : a_q;
+    assign s_axi_rdata   = rd_zero ? {DATA_W{1'b0}} : a_fresh ? a_q : a_hold;
 
     always @(*) begin
         a_en    = (rd_go && rd_ok) || (wr_go && wr_ok);
