@@ -347,3 +347,18 @@ def test_soft_and_hard_reset(dev, bridge):
     assert dev.counters()["INSTRET"] == 2 and dev.read_csr("STATUS") == 0
     dev.reset(hard=True)                                     # no reset line: SOFT_RESET and CLEAR_COUNTERS
     assert dev.counters()["INSTRET"] == 0
+
+
+def test_serve_serial_on_a_busy_port_is_one_line():
+    import subprocess
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "dnpu.runtime.cosim", "serve-serial", "--port", str(port)],
+                           capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.startswith(f"serve-serial: error: cannot serve the serial board on "
+                                                     f"127.0.0.1:{port}:"), p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

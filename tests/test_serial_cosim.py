@@ -171,3 +171,28 @@ def test_the_two_tops_have_their_own_cache_keys(tmp_path):
     assert keys()[0] != npu and keys()[1] != uart
     with pytest.raises(ValueError, match="unknown co-simulation top 'nope'"):
         cosim.cache_key("sim", top="nope")
+
+
+def test_serve_serial_for_another_terminal(board_lib):
+    """`python -m dnpu.runtime.cosim serve-serial` prints the URL a host then opens; Ctrl-C ends it."""
+    import selectors
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "dnpu.runtime.cosim", "serve-serial", "--config", "sim"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sel = selectors.DefaultSelector()
+        sel.register(p.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout=300), "serve-serial printed no URL within 300 s"
+        url = p.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:")
+        with runtime.open("serial", config="sim", port=url) as dev:
+            assert dev.board is None and dev.read_csr("ID") == csr.ID_MAGIC
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

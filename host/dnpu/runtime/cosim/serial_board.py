@@ -34,6 +34,7 @@ __all__ = ["SerialBoard", "UartModel", "acquire", "ABI_VERSION"]
 ABI_VERSION = 1                # cosim/uart_cosim.h DNPU_UART_ABI_VERSION
 STEP_CYCLES = 20_000           # cycles per step call while something happens (a few bytes' worth)
 IDLE_WAIT_S = 0.05             # socket wait while the board is quiet
+SEND_TIMEOUT_S = 30.0          # a reply the client does not take within this ends the session
 
 
 class _State(ctypes.Structure):
@@ -147,18 +148,21 @@ class SerialBoard:
     def __init__(self, profile: str = "sim", *, port: int = 0, host: str = "127.0.0.1", log=None,
                  cache_dir=None) -> None:
         self.profile = profile
-        self.build = ensure_built(profile, top=UART_TOP, log=log, cache_dir=cache_dir)
-        self.model = UartModel(self.build.path)
-        self.model.step(1)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)   # first: a busy port fails at once
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._sock.bind((host, int(port)))
+            self._sock.listen(1)
         except OSError as e:
             self._sock.close()
-            self.model.close()
             raise OSError(f"cannot serve the serial board on {host}:{port}: {e.strerror or e}") from None
-        self._sock.listen(1)
+        try:
+            self.build = ensure_built(profile, top=UART_TOP, log=log, cache_dir=cache_dir)
+            self.model = UartModel(self.build.path)
+            self.model.step(1)                 # its state (quiet or not) known before the first client
+        except BaseException:
+            self._sock.close()
+            raise
         self.host, self.port = self._sock.getsockname()[:2]
         self.url = f"socket://{self.host}:{self.port}"
         self.clients = 0
@@ -241,7 +245,7 @@ class SerialBoard:
                 out = m.recv()
                 if out:
                     try:
-                        conn.setblocking(True)
+                        conn.settimeout(SEND_TIMEOUT_S)     # a client that stops reading ends its session
                         conn.sendall(out)
                         conn.setblocking(False)
                     except OSError:
