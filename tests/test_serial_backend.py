@@ -362,3 +362,14 @@ def test_serve_serial_on_a_busy_port_is_one_line():
     assert p.returncode == 2 and p.stderr.startswith(f"serve-serial: error: cannot serve the serial board on "
                                                      f"127.0.0.1:{port}:"), p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_cli_a_step_larger_than_the_board_memory_is_one_line(cfg, monkeypatch, capsys):
+    for k in ("DNPU_SERIAL_PORT", "DNPU_SERIAL_BAUDRATE"):
+        monkeypatch.delenv(k, raising=False)
+    with BridgeModel(cfg, mem_bytes=4096) as br:
+        rc = bounded(cli_main, ["check-sampling", "--backend", "serial", "--port", br.url, "--baudrate", str(br.baud),
+                                "--cases", "1", "--max-batch", "1", "--max-len", "64", "--max-vocab", "4096"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("dnpu check-sampling: error: device heap exhausted: ") and "smaller sizes" in err

@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         # stops answering (a cable, a board without power) is the setup's mistake
         print(f"dnpu {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        if not str(e).startswith("device heap exhausted"):
+            raise
+        # sizes that do not fit the device's memory (a bare board's on-chip RAM): the user's choice
+        print(f"dnpu {args.cmd}: error: {e}: choose smaller sizes or a device with more memory", file=sys.stderr)
+        return 2
     except ModuleNotFoundError as e:
         if e.name != "torch":
             raise
