@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 __all__ = ["UsageError", "USER_ERRORS", "Parser", "command", "env_backend", "add_serial_args", "use_serial_args",
-           "one_of", "positive", "non_negative",
-           "name_list", "output_file", "output_dir", "progress_bar", "note", "atomic_output", "write_bytes", "write_json",
-           "print_json"]
+           "one_of", "positive", "non_negative", "name_list", "output_file", "output_dir", "progress_bar", "note",
+           "atomic_output", "write_bytes", "write_json", "print_json"]
 
 
 class UsageError(Exception):

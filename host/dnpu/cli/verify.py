@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dnpu.cli.common import (UsageError, add_serial_args, command, env_backend, name_list, non_negative, note, output_file,
-                             positive, print_json, progress_bar, write_json)
+from dnpu.cli.common import (UsageError, add_serial_args, command, env_backend, name_list, non_negative, note,
+                             output_file, positive, print_json, progress_bar, write_json)
 from dnpu.cli.gen import add_model_args, dtype_name, gen_settings, load_model, model_task
 from dnpu.compiler import FLOWS, MODES
 from dnpu.runtime import DEFAULT_BACKEND

@@ -109,6 +109,9 @@ class SerialDevice(Device):
         self.retries = _number("retries", retries, 0, 100, True)
         self.poll_interval = _number("poll_interval", poll_interval, 0, MAX_POLL_INTERVAL)
         port = port or os.environ.get(PORT_ENV) or None
+        if timeout is None:
+            timeout = COSIM_TIMEOUT if port is None else DEFAULT_TIMEOUT
+        self.margin = _number("timeout", timeout, 0.001, 3600)
         self.board = None
         if port is None:                         # a co-simulated board in this process
             from dnpu.runtime.cosim import CosimError, serial_board
@@ -116,11 +119,9 @@ class SerialDevice(Device):
                 self.board = serial_board.acquire(config)
             except (CosimError, OSError) as e:
                 raise DeviceError(f"no serial port given (port=, --port, ${PORT_ENV}) and the co-simulated "
-                                  f"serial board cannot start: {str(e).splitlines()[0]}", reason="attach", backend=self.backend,
-                                  profile=config.label) from e
+                                  f"serial board cannot start: {str(e).splitlines()[0]}", reason="attach",
+                                  backend=self.backend, profile=config.label) from e
             port = self.board.url
-            timeout = COSIM_TIMEOUT if timeout is None else timeout
-        self.margin = _number("timeout", DEFAULT_TIMEOUT if timeout is None else timeout, 0.001, 3600)
         self.port = str(port)
         self.ser = None
         self._seq = 0
