@@ -9,12 +9,13 @@ PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow test-pynq lint synth pnr-ecp5 bitstream check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow test-pynq test-wheel lint synth pnr-ecp5 bitstream check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
 	@echo "make test             install, check generated files, run the test suite (what CI runs)"
 	@echo "make test-slow        the long regressions (pytest -m slow)"
+	@echo "make test-wheel       build the wheel, install it into fresh venvs (without extras, with torch), run dnpu outside the tree"
 	@echo "make test-pynq        the generated .hwh files read by the real pynq (own venv, cached; slow tier)"
 	@echo "make lint             verilator --lint-only -Wall on every RTL block (zero warnings)"
 	@echo "make synth            Yosys resource estimate and LUT levels of the pynq-z2 build (xc7z020)"
@@ -35,6 +36,11 @@ test: setup check-generated
 
 test-slow: setup
 	@$(RUN) pytest -m slow $(XDIST) $(PYTEST_ARGS)
+
+# Also part of test-slow (about 5 minutes on 2 cores); the venv without extras downloads
+# numpy, ml-dtypes, tqdm and safetensors from the package index (or pip's cache).
+test-wheel: setup
+	@$(RUN) pytest -m slow tests/test_wheel.py $(PYTEST_ARGS)
 
 # Also part of test-slow; the first run installs pynq into ~/.cache/dnpu (needs the package index).
 test-pynq: setup
