@@ -84,7 +84,7 @@ def test_open_without_a_port_uses_the_cosimulated_board(board_lib):
 
 def test_check_sampling_end_to_end(board_lib, tmp_path, capsys):
     out = tmp_path / "cs.json"
-    rc = cli_main(["check-sampling", "--backend", "serial", "--cases", "2", "--max-batch", "2", "--max-len", "8",
+    rc = cli_main(["check-sampling", "--backend", "serial", "--cases", "2", "--max-batch", "1", "--max-len", "8",
                    "--max-vocab", "256", "--json", str(out)])
     assert rc == 0, capsys.readouterr().err
     r = json.loads(out.read_text())
