@@ -7,6 +7,7 @@ The same backend against the RTL bridge in co-simulation: tests/test_serial_cosi
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -373,3 +374,52 @@ def test_cli_a_step_larger_than_the_board_memory_is_one_line(cfg, monkeypatch, c
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert err.startswith("dnpu check-sampling: error: device heap exhausted: ") and "smaller sizes" in err
+
+
+def test_a_tty_port(cfg, bridge):
+    """The /dev/tty* path of pyserial (termios, tcflush), through a pseudo-terminal whose other
+    end is relayed to the bridge model."""
+    import pty
+    import select
+    import socket
+
+    master, slave = pty.openpty()
+    path = os.ttyname(slave)
+    host, port = bridge.url.removeprefix("socket://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    stop = threading.Event()
+
+    def relay():
+        while not stop.is_set():
+            r, _, _ = select.select([master, sock], [], [], 0.05)
+            if master in r:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    return
+                sock.sendall(data)
+            if sock in r:
+                data = sock.recv(4096)
+                if not data:
+                    return
+                os.write(master, data)
+
+    t = threading.Thread(target=relay, daemon=True)
+    t.start()
+    try:
+        d = bounded(runtime.open, "serial", config=cfg, port=path, baudrate=bridge.baud, timeout=MARGIN)
+        try:
+            assert d.port == path and d.read_csr("ID") == csr.ID_MAGIC
+            buf = d.alloc(300)
+            bounded(buf.write, bytes(range(256)) + bytes(44), 0)
+            assert buf.read(256) == bytes(range(256))
+            bridge.inject("drop_reply", byte=5)
+            assert bounded(d.read_csr, "ID") == csr.ID_MAGIC and d.stats["retries"] == 1
+        finally:
+            d.close()
+    finally:
+        stop.set()
+        t.join(5)
+        sock.close()
+        os.close(master)
+        os.close(slave)
