@@ -64,11 +64,11 @@ from dnpu.spec import config as config_mod
 from dnpu.spec import kernels, matrix, mx
 from dnpu.spec import numerics as nm
 from dnpu.spec.config import Config
-from dnpu.runtime import check_run_info
+from dnpu.runtime import BACKENDS as NPU_BACKENDS, check_run_info
 
 __all__ = ["linear", "linear_image", "rms_norm", "swiglu", "rope", "embedding", "attention", "BACKENDS"]
 
-BACKENDS = ("emu", "verilator", "pynq", "torch")
+BACKENDS = NPU_BACKENDS + ("torch",)
 
 
 def _array(name: str, v, dims: str = "[rows, cols]") -> np.ndarray:
