@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -56,10 +57,11 @@ def _clean_env(**extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel built (pip wheel, no isolation: setuptools from this venv) from a copy of the
-    build inputs, with a planted build output under bitstreams/ that must stay out."""
-    tmp = tmp_path_factory.mktemp("wheel")
+def dists(tmp_path_factory) -> tuple[Path, Path]:
+    """(sdist, wheel) as an index ships them: the sdist built from a copy of the build inputs
+    (with a planted build output under bitstreams/ that must stay out), the wheel built from
+    the sdist by pip (no isolation: setuptools from this venv)."""
+    tmp = tmp_path_factory.mktemp("dist")
     src = tmp / "src"
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "obj_dir", "sim_build")
     for name in BUILD_INPUTS:
@@ -72,10 +74,18 @@ def wheel(tmp_path_factory) -> Path:
     planted.parent.mkdir(parents=True)
     planted.write_bytes(b"not shipped")
     out = tmp / "dist"
+    _ok(_run([sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(out)!r})"],
+             timeout=300, cwd=src))
+    (sdist,) = out.glob("dnpu-*.tar.gz")
     _ok(_run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-              "--disable-pip-version-check", "-w", str(out), str(src)], timeout=300))
+              "--disable-pip-version-check", "-w", str(out), str(sdist)], timeout=300, cwd=tmp))
     (whl,) = out.glob("dnpu-*.whl")
-    return whl
+    return sdist, whl
+
+
+@pytest.fixture(scope="module")
+def wheel(dists) -> Path:
+    return dists[1]
 
 
 def _committed_data_files() -> list[str]:
@@ -83,16 +93,28 @@ def _committed_data_files() -> list[str]:
     return sorted(f for f in out.split("\0") if f and (REPO / f).is_file())
 
 
-def test_the_wheel_carries_every_data_file_and_module(wheel):
-    names = set(zipfile.ZipFile(wheel).namelist())
-    data = f"dnpu/{resources.DATA_PACKAGE_DIR}/"
+def _check_names(what: str, names: set[str], data: str, package: str) -> None:
+    """Every committed data file under `data`, every module under `package`, no build output."""
     committed = _committed_data_files()
     assert any(f.startswith("hw/config/") for f in committed) and any(f.startswith("models/") for f in committed)
     missing = [f for f in committed if data + f not in names]
-    assert not missing, f"data files missing from {wheel.name}: {missing}"
+    assert not missing, f"data files missing from {what}: {missing}"
     modules = sorted(str(p.relative_to(REPO / "host")) for p in (REPO / "host" / "dnpu").rglob("*.py"))
-    assert not [m for m in modules if m not in names], "modules missing from the wheel"
-    assert not [n for n in names if "/build/" in n or "__pycache__" in n], "build outputs in the wheel"
+    assert not [m for m in modules if package + m not in names], f"modules missing from {what}"
+    assert not [n for n in names if "/build/" in n or "__pycache__" in n], f"build outputs in {what}"
+
+
+def test_the_wheel_carries_every_data_file_and_module(wheel):
+    _check_names(wheel.name, set(zipfile.ZipFile(wheel).namelist()), f"dnpu/{resources.DATA_PACKAGE_DIR}/", "")
+
+
+def test_the_sdist_carries_them_too(dists):
+    sdist = dists[0]
+    with tarfile.open(sdist) as t:
+        top = sdist.name.removesuffix(".tar.gz") + "/"
+        names = {n.removeprefix(top) for n in t.getnames()}
+    _check_names(sdist.name, names, "", "host/")
+    assert {"setup.py", "MANIFEST.in", "pyproject.toml"} <= names
 
 
 def test_the_source_tree_is_found_in_development():
