@@ -248,6 +248,13 @@ async def cut_short(dut):
         assert slave.log == []
         await link.transact(encode_request("READ", 0x40, mem, nwords=2),
                             encode_reply(0x40, Status.OK, [slave.word(mem), slave.word(mem + 4)]))
+    # A break (the line held low for three byte times) inside a frame: no 0x00 bytes are
+    # read from it, so the frame is cut short after the bytes before it.
+    slave.log.clear()
+    await link.send(good[:4])
+    await link.glitch(30 * CPB)
+    await link.transact(b"", encode_reply(0x31, Status.FRAME_TIMEOUT), gap=True)
+    assert slave.log == []
     await link.transact(good, encode_reply(0x31, Status.OK))
     assert [slave.mem[mem], slave.mem[mem + 4]] == [0xA1, 0xA2]
 

@@ -173,7 +173,7 @@ def test_uart_top_verilator():
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("profile", ["SIM", "PYNQ_Z2", "ECP5"])
+@pytest.mark.parametrize("profile", ["SIM", "PYNQ_Z2", "ZCU104", "ECP5"])
 def test_uart_top_lint(profile):
     """Verilator -Wall is clean on dnpu_uart_top and everything under it (the board defaults)."""
     lint("dnpu_uart_top", _sources(), defines={f"DNPU_PROFILE_{profile}": None})
