@@ -165,6 +165,19 @@ def _sources():
     return rtl_sources(*(s.removeprefix("hw/rtl/") for s in top_sources(top=SERIAL_TOP)))
 
 
+def test_source_lists():
+    """The serial top's files are in its own source list and out of dnpu_top's (the Zynq
+    builds and the Yosys estimate read that one)."""
+    from dnpu.codegen.rtl import RTL_TOP, SERIAL_ONLY, SERIAL_TOP, rtl_sources as top_sources
+    npu, board = top_sources(top=RTL_TOP), top_sources(top=SERIAL_TOP)
+    extra = set(board) - set(npu)
+    assert set(npu) < set(board) and all(f.startswith(SERIAL_ONLY) for f in extra)
+    assert {f"hw/rtl/top/{SERIAL_TOP}.v", "hw/rtl/mem/dnpu_axi_ram.v", "hw/rtl/uart/dnpu_uart_bridge.v"} <= extra
+    assert "hw/rtl/top/dnpu_top.v" in npu
+    with pytest.raises(ValueError, match="unknown RTL top"):
+        top_sources(top="dnpu_uart")
+
+
 @pytest.mark.rtl
 @pytest.mark.slow          # the NPU's Verilator build: minutes on two cores (its run: ~15 s)
 def test_uart_top_verilator():
