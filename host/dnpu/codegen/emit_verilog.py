@@ -142,6 +142,11 @@ def profile_vh_name(profile: str) -> str:
     return f"dnpu_cfg_{profile.replace('-', '_')}.vh"
 
 
+def profile_define(profile: str) -> str:
+    """The macro that picks a profile's header (dnpu_cfg.vh; dnpu.codegen.rtl re-exports it)."""
+    return "DNPU_PROFILE_" + profile.upper().replace("-", "_")
+
+
 def emit_cfg_vh(p: Profile) -> str:
     tag = re.sub(r"[^A-Za-z0-9]", "_", p.name).upper()
     d = Defines(f"{RTL_GEN}/{profile_vh_name(p.name)}")
@@ -178,8 +183,6 @@ def emit_cfg_select_vh(profiles: list[Profile]) -> str:
     file that needs the profile's sizes (dnpu_top and its wrappers), whatever order a tool
     reads them in; none defined is an error (a board build must never silently get the
     simulation profile), two are an error in the profile headers."""
-    from dnpu.codegen.rtl import profile_define   # rtl imports RTL_GEN from this module
-
     lines = [banner("hw/config/*.toml", "//").rstrip(),
              "// Define exactly one of: " + ", ".join(profile_define(p.name) for p in profiles) + "."]
     for p in profiles:
@@ -192,8 +195,6 @@ def emit_cfg_select_vh(profiles: list[Profile]) -> str:
 
 
 def emit_serial_vh(s: Serial, profiles: list[Profile]) -> str:
-    from dnpu.codegen.rtl import profile_define   # rtl imports RTL_GEN from this module
-
     d = Defines(f"{RTL_GEN}/dnpu_serial.vh")
     d.comment("Serial link (dnpu_uart_bridge): link constants, frame sizes, command and status")
     d.comment("codes, address windows and INFO word indices. The protocol is in docs/SERIAL.md.")

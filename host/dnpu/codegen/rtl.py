@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dnpu.codegen.emit_verilog import RTL_GEN
+from dnpu.codegen.emit_verilog import RTL_GEN, profile_define  # noqa: F401 (the RTL builds' name for it)
 from dnpu.codegen.tables import default_root
 
 RTL_DIR = "hw/rtl"
@@ -28,8 +28,3 @@ def rtl_sources(root: Path | str | None = None, top: str = RTL_TOP) -> list[str]
     root = Path(root) if root is not None else default_root()
     files = sorted(p.relative_to(root).as_posix() for p in (root / RTL_DIR).rglob("*.v") if "_tb" not in p.stem)
     return [f for f in files if top == SERIAL_TOP or not f.startswith(SERIAL_ONLY)]
-
-
-def profile_define(profile: str) -> str:
-    """The macro dnpu_top.v tests to include a profile's generated header."""
-    return "DNPU_PROFILE_" + profile.upper().replace("-", "_")
