@@ -37,8 +37,9 @@ test: setup check-generated
 test-slow: setup
 	@$(RUN) pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
-# Also part of test-slow (about 5 minutes on 2 cores); the venv without extras downloads
-# numpy, ml-dtypes, tqdm and safetensors from the package index (or pip's cache).
+# Also part of test-slow: 2 to 6 minutes on 2 cores (the first run downloads numpy,
+# ml-dtypes, tqdm and safetensors from the package index and compiles the co-simulation;
+# pip's cache and ccache shorten later runs).
 test-wheel: setup
 	@$(RUN) pytest -m slow tests/test_wheel.py $(PYTEST_ARGS)
 
