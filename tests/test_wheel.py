@@ -27,6 +27,9 @@ import pytest
 
 from dnpu.spec import resources
 
+# One worker builds the sdist and the wheel once for every test here.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = "123+456="
 # What a build reads (MANIFEST.in decides what of it is shipped).
