@@ -36,6 +36,8 @@ PROMPT = "123+456="
 BUILD_INPUTS = ("host", *resources.DATA_DIRS, "setup.py", "pyproject.toml", "MANIFEST.in", "README.md")
 # Python with torch absent, as on a board: `import torch` raises ModuleNotFoundError, find_spec is None.
 NO_TORCH = "import sys; sys.modules['torch'] = None\n"
+# As on a PYNQ-Z2 (armv7l): no wheels of torch, ml-dtypes or safetensors.
+NO_NATIVE = "import sys; sys.modules.update(torch=None, ml_dtypes=None, safetensors=None)\n"
 
 
 def _run(cmd, *, timeout: float, **kw) -> subprocess.CompletedProcess:
@@ -172,6 +174,16 @@ def test_the_unpacked_wheel_runs_outside_the_tree_without_torch(wheel, reference
     assert got["tokens"] == reference("numpy") and got["device"] == "numpy"
 
 
+def test_generation_needs_only_numpy(reference, tmp_path):
+    """With torch, ml_dtypes and safetensors all absent (an armv7l board has no wheel of any),
+    the checkpoint is read and rounded by NumPy alone: the same tokens, host forward and the
+    whole step on the NPU."""
+    for forward in ("numpy", "npu"):
+        got = _dnpu_json(sys.executable, ["generate", "--backend", "emu", "--forward", forward, "--prompt", PROMPT],
+                         tmp_path, _clean_env(), tmp_path / f"{forward}.json", NO_NATIVE)
+        assert got["tokens"] == reference(forward), forward
+
+
 def test_torch_free_entry_points(tmp_path):
     """With torch installed, the torch-free paths still import none of it; with it absent, a
     torch path ends in one line naming the extra, exit 2."""
@@ -193,10 +205,14 @@ def test_torch_free_entry_points(tmp_path):
 # ------------------------------------------------------------------------------------------ slow
 
 
-def _venv(path: Path, site_from: Path | None = None) -> Path:
+def _venv(path: Path, site_from: Path | None = None, python: str | None = None) -> Path:
     """A fresh venv (with pip); site_from: another site-packages appended to its path, so that
-    pip finds the packages installed there instead of downloading them."""
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    pip finds the packages installed there instead of downloading them; python: another
+    interpreter's (its own `venv` module)."""
+    if python is not None:
+        _ok(_run([python, "-m", "venv", "--clear", str(path)], timeout=300, env=_clean_env()))
+    else:
+        venv.EnvBuilder(with_pip=True, clear=True).create(path)
     if site_from is not None:
         (site_packages,) = path.glob("lib/python*/site-packages")
         (site_packages / "zz_shared_site.pth").write_text(str(site_from) + "\n")
@@ -271,3 +287,38 @@ def test_fresh_venv_with_the_torch_extra(wheel, tmp_path):
     assert got["tokens"] == want["tokens"] and got["dtype"] == "bfloat16"
     out = _ok(_run([str(bindir / "dnpu"), "eval", "--problems", "4"], timeout=600, cwd=run, env=env))
     assert "exact match" in out
+
+
+def _python310() -> str | None:
+    """A working Python 3.10 interpreter (a PYNQ image's version): pyenv's or python3.10 on
+    PATH (a pyenv shim on PATH may not run, so each is tried)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for exe in [*map(str, sorted(pyenv.glob("3.10*/bin/python3.10"))), shutil.which("python3.10")]:
+        if exe and _run([exe, "-c", "import sys; assert sys.version_info[:2] == (3, 10)"], timeout=60,
+                        env=_clean_env()).returncode == 0:
+            return exe
+    return None
+
+
+@pytest.mark.slow
+def test_fresh_venv_on_python_3_10(wheel, reference, tmp_path):
+    """PYNQ images ship Python 3.10: the wheel installs and generates there (tomli stands in
+    for tomllib)."""
+    py310 = _python310()
+    if py310 is None:
+        pytest.skip("no Python 3.10 here (python3.10 on PATH or pyenv)")
+    bindir = _venv(tmp_path / "venv", python=py310)
+    _pip_install(bindir, str(wheel))
+    run = tmp_path / "run"
+    run.mkdir()
+    env = _clean_env()
+    env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
+    version = _ok(_run([str(bindir / "python"), "-c", "import sys, tomli; print(sys.version_info[:2])"],
+                       timeout=60, cwd=run, env=env))
+    assert version.strip() == "(3, 10)"
+    info = _ok(_run([str(bindir / "dnpu"), "info", "--config", "pynq-z2"], timeout=120, cwd=run, env=env))
+    assert "profile pynq-z2" in info
+    out = run / "g.json"
+    _ok(_run([str(bindir / "dnpu"), "generate", "--backend", "emu", "--prompt", PROMPT, "--json", str(out)],
+             timeout=900, cwd=run, env=env))
+    assert json.loads(out.read_text())["tokens"] == reference("numpy")

@@ -4,9 +4,13 @@ keys, TOML reading, and the enum tables both hw/isa.toml and hw/csr.toml hold.""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10 (a PYNQ image's): the same parser as tomli
+    import tomli as tomllib
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 UPPER_IDENT = re.compile(r"[A-Z][A-Z0-9_]*\Z")

@@ -3,7 +3,6 @@ streams (H_PREFETCH_V, H_SAMPLE_FUSED, H_SAMPLE_FUSED_N, H_STORE_MX) with their 
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from dnpu.emu.machine import PERM_R, _Fault, _op
@@ -207,7 +206,7 @@ class MemoryUnit:
         nbytes = mx.stream_nbytes(total, fmt, self.block)
         self._wr_check(addr, nbytes)
         if self.data_path:
-            rows = self._vsram[vs:vs + n].reshape(-1).view(ml_dtypes.bfloat16)
+            rows = nm.widen_bf16(self._vsram[vs:vs + n].reshape(-1)).view(np.float32)   # exact
             packed = np.frombuffer(mx.pack(mx.quantize(rows, fmt, self.block)), np.uint8)[:nbytes]
         else:
             packed = np.zeros(nbytes, np.uint8)

@@ -21,7 +21,7 @@ import numpy as np
 
 from dnpu.spec import resources
 
-__all__ = ["LLaDAConfig", "CheckpointError", "DEFAULT_MODEL_DIR", "model_dir", "model_info", "read_config",
+__all__ = ["LLaDAConfig", "CheckpointError", "DEFAULT_MODEL_DIR", "model_dir", "model_info", "read_config", "read_safetensors",
            "checkpoint_shapes", "check_tensors", "read_numpy_weights"]
 
 # The shipped tiny model (dnpu.spec.resources: the source tree's or the installed package's).
@@ -218,11 +218,54 @@ def read_weights(d: Path, load_file) -> dict:
     return tensors
 
 
+# safetensors dtype -> NumPy dtype for the reader below (BF16 is widened to float32, exactly).
+_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4",
+              "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+
+def read_safetensors(path: str) -> dict[str, np.ndarray]:
+    """The tensors of one .safetensors file with NumPy alone: an 8-byte little-endian header
+    length, a JSON header (name -> dtype, shape, data_offsets into the bytes after it), the
+    data. For boards where the safetensors package has no wheel (a PYNQ-Z2's armv7l);
+    BF16 tensors come back as float32 (exact). CheckpointError on a malformed file."""
+    raw = Path(path).read_bytes()
+    bad = f"{path} is not a valid safetensors file (truncated or corrupt?)"
+    if len(raw) < 8:
+        raise CheckpointError(f"{bad}: {len(raw)} bytes")
+    n = int.from_bytes(raw[:8], "little")
+    if n > len(raw) - 8:
+        raise CheckpointError(f"{bad}: a {n}-byte header in {len(raw)} bytes")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{bad}: header: {e}") from None
+    data = memoryview(raw)[8 + n:]
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dt = np.dtype(_ST_DTYPES[t["dtype"]])
+            shape = tuple(int(d) for d in t["shape"])
+            lo, hi = (int(x) for x in t["data_offsets"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: tensor {name!r}: unreadable entry {t!r} ({e})") from None
+        count = int(np.prod(shape, dtype=np.int64))
+        if not 0 <= lo <= hi <= len(data) or hi - lo != count * dt.itemsize:
+            raise CheckpointError(f"{bad}: tensor {name!r} bytes {lo}..{hi} of {len(data)}")
+        a = np.frombuffer(data[lo:hi], dt).reshape(shape)
+        if t["dtype"] == "BF16":
+            a = (a.astype(np.uint32) << np.uint32(16)).view(np.float32)
+        out[name] = a.astype(a.dtype.newbyteorder("="), copy=True)
+    return out
+
+
 def _numpy_load_file(path: str) -> dict[str, np.ndarray]:
-    import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy: safetensors reads BF16 tensors as it
-
-    from safetensors.numpy import load_file
-
+    try:
+        import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy: safetensors reads BF16 tensors as it
+        from safetensors.numpy import load_file
+    except ImportError:               # no wheel for this machine (armv7l): NumPy reads the format
+        return read_safetensors(path)
     try:
         return load_file(path)
     except (KeyError, TypeError) as e:      # a dtype this safetensors cannot map to NumPy

@@ -19,7 +19,6 @@ query instead (what the NPU does) gives the same scores.
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from dnpu.spec import config as config_mod
@@ -116,7 +115,7 @@ def baos_encode(k_bits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _to_bf16_f32(t) -> np.ndarray:
     if isinstance(t, np.ndarray):       # a NumPy model's cache (dnpu.model.numpy_forward)
-        return t.astype(np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)    # as torch's .to(bfloat16)
+        return nm.round_bf16_f32(t)                                    # as torch's .to(bfloat16)
     import torch
 
     return t.detach().to("cpu", torch.bfloat16).to(torch.float32).numpy()

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dnpu.spec import numerics as nm
+
 from .checkpoint import (CheckpointError, LLaDAConfig, check_tensors, checkpoint_shapes, model_dir, read_config,
                          read_numpy_weights)
 from .tokenizer import Tokenizer, load_tokenizer
@@ -39,15 +41,6 @@ class NumpyKV(NamedTuple):
 
     k: np.ndarray
     v: np.ndarray
-
-
-def _bf16(x: np.ndarray) -> np.ndarray:
-    """float32 x rounded to bfloat16 (nearest, ties to even: what ml_dtypes and torch's
-    .to(bfloat16) do), as float32; on the bits, which is several times faster than a cast
-    through ml_dtypes. The activations are finite (NaN would need its own case)."""
-    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
-    u = (u + (np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))) & np.uint32(0xFFFF0000)
-    return u.view(np.float32)
 
 
 def _rotate_half(x: np.ndarray) -> np.ndarray:
@@ -69,7 +62,7 @@ class NumpyLLaDA:
             raise ValueError(f"unknown dtype {dtype!r} for the NumPy model: use one of {', '.join(_DTYPE_NAMES)}")
         self.config = config
         self.dtype = _DTYPE_NAMES[dtype.lower()]
-        self._r = _bf16 if self.dtype == "bf16" else (lambda x: x)
+        self._r = nm.round_bf16_f32 if self.dtype == "bf16" else (lambda x: x)
         check_tensors("the weights given", checkpoint_shapes(config),
                       {k: tuple(np.shape(v)) for k, v in weights.items()})
         self._w = {k: self._r(np.asarray(v, np.float32)) for k, v in weights.items()}

@@ -24,9 +24,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Callable
+
+try:
+    import tomllib
+except ModuleNotFoundError:          # Python 3.10 (a PYNQ image's): the same parser as tomli
+    import tomli as tomllib
 
 from dnpu.spec import resources
 

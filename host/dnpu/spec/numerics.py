@@ -35,7 +35,7 @@ __all__ = [
     "EXP_BF16_MEASURED_REL_ERR", "exp_rel_errors", "exp_error_sweep",
     # reading / rounding / conversions
     "f32_value", "bf16_value", "round_f32", "round_bf16", "f32_bits", "bf16_bits", "two_sum",
-    "widen_bf16", "narrow_f32", "f32_from_float", "float_from_f32",
+    "widen_bf16", "narrow_f32", "f32_from_float", "float_from_f32", "round_bf16_f32",
     # arithmetic
     "add", "sub", "mul", "f32_add", "f32_sub", "f32_mul", "exp_values", "exp_f32", "exp_bf16",
     "reci_f32",
@@ -151,6 +151,16 @@ def widen_bf16(bits) -> np.ndarray:
 def narrow_f32(bits) -> np.ndarray:
     """FP32 -> BF16 bit patterns: DAZ read, RNE to 8 significant bits, FTZ, overflow -> +-Inf."""
     return round_bf16(f32_value(bits))
+
+
+def round_bf16_f32(x) -> np.ndarray:
+    """float32 x rounded to bfloat16 as the host libraries cast (torch's .to(bfloat16),
+    ml_dtypes: nearest, ties to even, subnormals kept, unlike the NPU's flushing rule), as
+    float32; on the bits, so NumPy alone does it. x must be finite (NaN would need its own
+    case)."""
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    u = (u + (np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))) & np.uint32(0xFFFF0000)
+    return u.view(np.float32)
 
 
 def f32_from_float(x) -> np.ndarray:
