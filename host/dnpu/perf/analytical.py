@@ -121,7 +121,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         if n == 0 or count == 0:
             return FE, 0
         if count == 1:
-            s = stream_cycles(m, fmt, n, True) + m.C + m.log2C + _K["FN_END"]
+            s = stream_cycles(m, fmt, n, True) + m.C + m.heap_delay + m.log2C + _K["FN_END"]
         else:
             s = stream_cycles(m, fmt, n, True, count)
         cyc = _K["STREAM"] + _K["FN_START"] + RL + s + _K["FN_TAIL"]
@@ -136,7 +136,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         cyc = _K["STREAM"] + RL + s
         if not fused:
             return cyc, 0
-        tail = m.C + m.log2C + _K["FUSED_TAIL"]
+        tail = m.C + m.heap_delay + m.log2C + _K["FUSED_TAIL"]
         # The part of the stream beyond what the memory needs is the vector unit's.
         mem_s = min(s, math.ceil(mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
         return cyc + tail, (s - mem_s) + tail
@@ -162,7 +162,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
     elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):
         c = _K["RED_MAX"] + n
     elif name == "V_RED_SUM":
-        c = _K["RED_SUM"] + m.log2C + n * C
+        c = _K["RED_SUM"] + m.heap_delay + m.log2C + n * C
     elif name in ("V_THRESH_MASK", "V_MASK_FP"):
         c = _K["THRESH"] + n
     elif name == "V_SELECT_INT":

@@ -41,9 +41,9 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
                   "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
     "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
-                      "log2(C) chunk-sum levels, S5, M_DONE: C + log2(C) + 4"),
+                      "the S3 heap's levels, log2(C) chunk-sum levels, S5, M_DONE: C + heap_delay + log2(C) + 4"),
     "FN_START": (1, "H_SAMPLE_FUSED_N issues its first read command in VEC, one cycle after EXEC"),
-    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + log2(C) + 4 cycles "
+    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + heap_delay + log2(C) + 4 cycles "
                   "after its last row's handshake; the next position's rows are taken after it"),
     "RECI_N": (25, "H_SAMPLE_FUSED_N: dnpu_vec's dnpu_fp32_reci: done 25 cycles after fn_end starts it; "
                    "a position's fn_end waits for the previous reciprocal's done"),
@@ -55,7 +55,8 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                        "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
     "EW_VV": (4, "elementwise V*_VV / V_AMAX_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
-    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + log2(C) levels: rows*C + 9 + log2(C)"),
+    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + heap and log2(C) levels: "
+                   "rows*C + 9 + heap_delay + log2(C)"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
     "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
                   "VLEN*VLEN elements"),
@@ -107,6 +108,13 @@ class Machine:
     @property
     def log2C(self) -> int:
         return self.C.bit_length() - 1
+
+    @property
+    def heap_delay(self) -> int:
+        """Cycles dnpu_vec's S3 heap adds to the row pipeline: the lanes' sums meet in a heap
+        of min(lanes, 8) group sums (its GROUPS), one level a cycle beyond the first, so
+        log2(GROUPS) - 1 (0 for two groups or fewer)."""
+        return max(min(self.lanes, 8).bit_length() - 2, 0)
 
     @property
     def line_bytes(self) -> int:

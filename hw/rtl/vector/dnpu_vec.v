@@ -34,7 +34,9 @@
 //    row sits in stage B for C cycles and its chunks flow through
 //      S1  d = fp32(l - m')        (V_RED_SUM: d = l)   and rd = fp32(m - m')
 //      S2  e = EXP(d)              (V_RED_SUM: e = d)   and r  = EXP(rd)
-//      S3  the LANES-lane pairwise sum of e
+//      S3  the LANES-lane pairwise sum of e: each group's lanes, then the heap of
+//          the group sums, one heap level a cycle (HD = log2(GROUPS) - 1 cycles
+//          more than one stage when there are more than two groups)
 //      L1.. pairwise combination of the C chunk sums (one level per log2 C)
 //      S5  s = fp32(fp32(s * r) + row sum)   (V_RED_SUM: s = fp32(s + row sum))
 //    which is NUMERICS' online algorithm with the row as the chunk. A new row
@@ -301,10 +303,40 @@ module dnpu_vec #(
     // S3: the pairwise FP32 sum of the P lanes, (0,1), (2,3), ... then pairs of pairs
     // (NUMERICS section 6): each group sums its G lanes, then a heap of adders sums the
     // groups' sums: node k (1 <= k < GROUPS) adds nodes 2k and 2k + 1, group g is node
-    // GROUPS + g, the row's sum is node 1.
+    // GROUPS + g, the row's sum is node 1. Three FP32 adders in series were the longest
+    // path of the whole NPU, so the heap is registered by level: node k at level
+    // floor(log2 k) >= 1 holds its sum in a register, and level l adds in the cycle
+    // HD - l after S2 (the groups' own sums, and the deepest level, in S2's cycle; node
+    // 1 in S3's). hd_*[j]: S2's valid, last and r j cycles later, for the adders'
+    // enables and for S3. The order of the additions, and so every bit, is unchanged.
+    localparam integer LOG_GR = $clog2(GROUPS);
+    localparam integer HD     = (LOG_GR > 1) ? LOG_GR - 1 : 0;
     wire [GROUPS*32-1:0] grp_sum;
     wire [31:0] s3_in;
+    wire [HD:0]        hd_v, hd_last;
+    wire [32*HD+31:0]  hd_r;
+    assign hd_v[0]     = s2_v;
+    assign hd_last[0]  = s2_last;
+    assign hd_r[31:0]  = s2_r;
     generate
+        genvar j;
+        for (j = 0; j < HD; j = j + 1) begin : g_hd
+            reg        v, l;
+            reg [31:0] r;
+            always @(posedge clk) begin
+                if (!rst_n | pipe_clr)
+                    v <= 1'b0;
+                else if (mode == M_PIPE)
+                    v <= hd_v[j];
+                if (mode == M_PIPE) begin
+                    l <= hd_last[j];
+                    r <= hd_r[32*j +: 32];
+                end
+            end
+            assign hd_v[j+1]            = v;
+            assign hd_last[j+1]         = l;
+            assign hd_r[32*(j+1) +: 32] = r;
+        end
         if (GROUPS == 1) begin : g_sum1
             assign s3_in = grp_sum;
         end else begin : g_sum
@@ -312,8 +344,19 @@ module dnpu_vec #(
             assign node[32*GROUPS +: 32*GROUPS] = grp_sum;
             genvar k;
             for (k = 1; k < GROUPS; k = k + 1) begin : g_node
-                dnpu_fp32_add u_add (.en(s2_v), .a(node[64*k +: 32]), .b(node[64*k+32 +: 32]),
-                                     .sub(1'b0), .bf16(1'b0), .y(node[32*k +: 32]));
+                localparam integer LV = $clog2(k + 1) - 1;         // floor(log2 k)
+                wire [31:0] y;
+                dnpu_fp32_add u_add (.en(hd_v[HD-LV]), .a(node[64*k +: 32]), .b(node[64*k+32 +: 32]),
+                                     .sub(1'b0), .bf16(1'b0), .y(y));
+                if (LV == 0) begin : g_top
+                    assign node[32*k +: 32] = y;
+                end else begin : g_reg
+                    reg [31:0] q;
+                    always @(posedge clk)
+                        if (mode == M_PIPE)
+                            q <= y;
+                    assign node[32*k +: 32] = q;
+                end
             end
             assign s3_in = node[63:32];
         end
@@ -662,12 +705,12 @@ module dnpu_vec #(
                             s2_e[32*b +: 32] <= ln_exp[32*b +: 32];
                         s2_r <= s2_r_y;
                     end
-                    // S3
-                    s3_v    <= s2_v;
-                    s3_last <= s2_last;
-                    if (s2_v) begin
+                    // S3 (HD cycles of heap levels after S2)
+                    s3_v    <= hd_v[HD];
+                    s3_last <= hd_last[HD];
+                    if (hd_v[HD]) begin
                         s3_sum <= s3_in;
-                        s3_r   <= s2_r;
+                        s3_r   <= hd_r[32*HD +: 32];
                     end
                     // S5
                     if (row_v) begin
