@@ -30,8 +30,8 @@ OOC_TOP = "dnpu_ooc"
 # nextpnr's report names for the resources worth a line, with how to print them
 SHOWN = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "CCU2C": "carry", "MULT18X18D": "MULT18",
          "ALU54B": "ALU54", "DP16KD": "EBR", "TRELLIS_RAMW": "LUT-RAM", "TRELLIS_IO": "IO", "DCCA": "clock"}
-NEXTPNR_STEP = re.compile(r"^Info: (Running \w+|Placing|Routing|Checksum|Running router\w*|\S+ placer\b.*|"
-                          r"iter #?\d+.*|Setting up.*|Critical path report.*|Max frequency.*)", re.M)
+NEXTPNR_STEP = re.compile(r"^Info: (Running .*|Packing .*|Routing.*|Setting up .*|Critical path report.*|"
+                          r"Max frequency.*|\s*at iteration #\d+.*)$", re.M)
 
 
 def nextpnr_step(log: Path) -> str:

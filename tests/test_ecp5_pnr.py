@@ -48,8 +48,9 @@ def test_report_gives_fmax_utilization_and_the_critical_path():
 def test_progress_names_nextpnrs_last_step(tmp_path):
     log = tmp_path / "nextpnr.log"
     assert ecp5_pnr.nextpnr_step(log) == "starting"
-    log.write_text("Info: Packing IOs..\nInfo: Running placer_heap\nInfo: something else\n")
-    assert ecp5_pnr.nextpnr_step(log) == "Running placer_heap"
+    log.write_text("Info: Packing IOs..\nInfo: Running simulated annealing placer for refinement.\n"
+                   "Info:   at iteration #5: temp = 0.000000, timing cost = 12867\nInfo: HeAP Placer Time: 3s\n")
+    assert ecp5_pnr.nextpnr_step(log) == "at iteration #5: temp = 0.000000, timing cost = 12867"
 
 
 @pytest.mark.parametrize("args,fragment", [
