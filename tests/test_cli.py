@@ -61,7 +61,7 @@ def test_isa_mx_format_enum_names_the_codec_formats():
 
 # --------------------------------------------------------------------------- the command line's shared rules
 
-COMMANDS = {"info", "asm", "disasm", "compile", "generate", "check-sampling", "check-lockstep", "check-perf",
+COMMANDS = {"info", "rtl", "asm", "disasm", "compile", "generate", "check-sampling", "check-lockstep", "check-perf",
             "check-generate", "eval", "project", "bench", "board"}
 
 
@@ -74,6 +74,7 @@ def test_every_command_is_registered_once_by_its_module():
 
 @pytest.mark.parametrize("argv,match", [
     (["info", "--config", "nope"], "unknown hardware profile"),
+    (["rtl", "--top", "nope"], "invalid choice"),
     (["asm", "/nonexistent/prog.s"], "cannot read /nonexistent/prog.s"),
     (["disasm", "prog.bin", "--base", "zz"], "invalid address value"),
     (["project", "--B", "0", "--no-gpu"], "must be a positive int"),

@@ -1,4 +1,5 @@
-"""`dnpu info`, `dnpu asm`, `dnpu disasm`: the hardware profiles and the instruction set (dnpu.spec)."""
+"""`dnpu info`, `dnpu rtl`, `dnpu asm`, `dnpu disasm`: the hardware profiles, what a vendor tool
+builds from, and the instruction set (dnpu.spec)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         print(cfg.describe())
         print(f"  isa_version            {isa.VERSION[0]}.{isa.VERSION[1]}")
+    return 0
+
+
+def _cmd_rtl(args: argparse.Namespace) -> int:
+    from dnpu.codegen import rtl
+    from dnpu.spec import config
+
+    cfg = config.load(args.config)
+    root = rtl.default_root()
+    out = {"top": args.top, "profile": cfg.name, "define": rtl.profile_define(cfg.name),
+           "include_dirs": [str(root / d) for d in rtl.RTL_INCLUDE_DIRS],
+           "sources": [str(root / f) for f in rtl.rtl_sources(root, args.top)]}
+    if args.json:
+        print_json(out)
+    else:
+        print(f"# {out['top']} for profile {out['profile']}: define {out['define']}; include folders, then sources")
+        print("\n".join([f"+incdir+{d}" for d in out["include_dirs"]] + out["sources"]))
     return 0
 
 
@@ -60,6 +78,13 @@ def register(sub) -> None:
     s = command(sub, "info", _cmd_info, "print a hardware profile, its config hash and the ISA version")
     s.add_argument("--config", default="sim", help="profile name (sim, pynq-z2, zcu104, asic-2048) or .toml path")
     s.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    s = command(sub, "rtl", _cmd_rtl, "the RTL sources, include folders and profile define of a build "
+                                      "(for a vendor tool: Vivado, Quartus, Yosys)")
+    s.add_argument("--top", default="dnpu_top", choices=("dnpu_top", "dnpu_uart_top"),
+                   help="the NPU for a SoC (AXI ports) or the bare-board serial top (UART pins)")
+    s.add_argument("--config", default="sim", help="profile name or .toml path")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a file list")
 
     s = command(sub, "asm", _cmd_asm, "assemble a .s file into a program binary")
     s.add_argument("source", help="assembly source")
