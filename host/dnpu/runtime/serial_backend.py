@@ -77,7 +77,7 @@ def _import_serial():
     try:
         return importlib.import_module("serial")
     except ImportError as e:
-        raise DeviceError(f"the serial backend needs pyserial: pip install pyserial, or 'dnpu[board]' ({e})",
+        raise DeviceError(f"the serial backend needs pyserial: pip install 'dnpu[serial]' (or pyserial) ({e})",
                           reason="attach", backend="serial") from None
 
 
