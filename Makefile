@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= auto
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PY   := $(RUN) python
 
-.PHONY: help setup demo test test-slow test-pynq test-wheel lint synth pnr-ecp5 bitstream check-generated generate bench-mx clean
+.PHONY: help setup demo test test-slow test-pynq test-wheel lint synth pnr-ecp5 bitstream bitstream-ecp5 check-generated generate bench-mx clean
 
 help:
 	@echo "make demo             install, then run the most complete demo that exists"
@@ -21,6 +21,7 @@ help:
 	@echo "make synth            Yosys resource estimate and LUT levels of the pynq-z2 build (xc7z020)"
 	@echo "make pnr-ecp5         place and route of the ecp5 profile (nextpnr): Fmax and utilization"
 	@echo "make bitstream BOARD=pynq-z2  Vivado build of a board (vivado on PATH): bitstreams/BOARD/build/"
+	@echo "make bitstream-ecp5 BOARD=ulx3s  open-tool build of the serial top for an ECP5 board: bitstreams/BOARD/build/dnpu.bit"
 	@echo "make check-generated  fail if a generated file (from hw/*.toml, the EXP table) is stale"
 	@echo "make generate         regenerate headers, Python tables, docs and the EXP table"
 	@echo "make bench-mx         MX codec throughput"
@@ -61,6 +62,10 @@ pnr-ecp5: setup
 BOARD ?= pynq-z2
 bitstream: setup
 	@$(PY) scripts/vivado_build.py --board $(BOARD) $(if $(BITSTREAM_OUT),--out $(BITSTREAM_OUT))
+
+# Yosys, nextpnr-ecp5 and ecppack (from PyPI) build dnpu_uart_top for a board of hw/boards/.
+bitstream-ecp5: setup
+	@$(PY) scripts/ecp5_build.py --board $(BOARD)
 
 check-generated: setup
 	@$(PY) -m dnpu.codegen --check
