@@ -38,7 +38,11 @@ module dnpu_ulx3s #(
 
     wire pressed = RST_ACTIVE_HIGH != 0 ? btn_reset : !btn_reset;
     wire hold    = pressed || !locked;
+    // The initial value is the state configuration leaves, which holds the NPU in
+    // reset when the clock runs from the oscillator (no lock to wait for).
+    /* verilator lint_off PROCASSINIT */
     reg [3:0] rst_sync = 4'd0;
+    /* verilator lint_on PROCASSINIT */
     always @(posedge clk or posedge hold)
         if (hold) rst_sync <= 4'd0;
         else      rst_sync <= {rst_sync[2:0], 1'b1};
