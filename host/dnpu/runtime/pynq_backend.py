@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
-import time
 import warnings
 from pathlib import Path
 
@@ -41,19 +39,14 @@ from dnpu.spec import csr, isa, mx, resources
 from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
+from dnpu.runtime.polled import check_poll_interval, run_polled
 
 __all__ = ["PynqDevice", "bitstream_dir", "IP_NAME"]
 
 IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
 MANIFEST = "manifest.json"         # what scripts/vivado_build.py writes beside dnpu.bit
 POOL_BYTES = 32 << 20
-MAX_POLL_INTERVAL = 1.0            # s between STATUS reads; longer would only delay the end of a run
-_START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
-_CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
-_BUSY = csr.mask("STATUS", "BUSY")
-_DONE = csr.mask("STATUS", "DONE")
-_ERROR = csr.mask("STATUS", "ERROR")
 
 
 def bitstream_dir() -> Path:
@@ -108,12 +101,7 @@ class PynqDevice(Device):
 
     def __init__(self, config: Config, *, board: str | None = None, bitstreams: str | os.PathLike | None = None,
                  download: bool = True, heap_size: int = POOL_BYTES, poll_interval: float = 0.0, **kw) -> None:
-        poll = float(poll_interval) if isinstance(poll_interval, (int, float)) and \
-            not isinstance(poll_interval, bool) else math.nan
-        if not (math.isfinite(poll) and 0 <= poll <= MAX_POLL_INTERVAL):
-            # checked first: nothing is allocated yet
-            raise ValueError(f"poll_interval = {poll_interval!r}: must be a number of seconds in "
-                             f"[0, {MAX_POLL_INTERVAL:g}] (the STATUS polls of a run)")
+        poll = check_poll_interval(poll_interval)       # checked first: nothing is allocated yet
         self.pynq = _import_pynq()
         self.board = board or config.name
         folder = Path(bitstreams) if bitstreams else bitstream_dir()
@@ -217,44 +205,8 @@ class PynqDevice(Device):
 
     # ---- running -----------------------------------------------------------------------------
     def _run(self, prog: int, args: list[int], budget: float, opts: dict) -> RunInfo:
-        if opts.get("wave"):
-            raise ValueError("waveforms come from the RTL simulation: open the 'verilator' backend to record one")
-        if opts.get("trace"):
-            raise ValueError("a board has no retire trace (dnpu_top's retire port is left unconnected): "
-                             "trace runs on the 'verilator' or 'emu' backend")
-        self.write_csr("PROG_BASE", prog)
-        for k, a in enumerate(args):
-            self.write_csr(f"ARG{k}", a)
-        clear = opts.get("clear_counters", True)
-        t0 = time.perf_counter()
-        deadline = t0 + budget
-        self.write_csr("CTRL", _START | (_CLEAR if clear else 0))
-        polls, status = 0, 0
-        while True:
-            status = self.read_csr("STATUS")
-            polls += 1
-            if not status & _BUSY and status & (_DONE | _ERROR):
-                # The previous run's DONE/ERROR until START reaches the core: with the counters
-                # cleared by the same write, a run that has begun has BUSY_CYCLES > 0.
-                if not clear or self.read_csr("BUSY_CYCLES_LO") or self.read_csr("BUSY_CYCLES_HI"):
-                    break
-            if time.perf_counter() >= deadline:
-                break
-            if self.poll_interval:
-                time.sleep(self.poll_interval)
-        wall = time.perf_counter() - t0
-        if status & _BUSY or not status & (_DONE | _ERROR):
-            outcome = "budget"
-        else:
-            outcome = "halted" if status & _DONE else "fault"
-        counters = self.counters()
-        detail = ""
-        if outcome == "budget":
-            detail = (f"polled STATUS {polls} times over {wall:.3f} s; last STATUS 0x{status:X}; the NPU is still "
-                      f"busy at PC 0x{self.read_csr('PC'):08X}")
-        return RunInfo(backend=self.backend, outcome=outcome, prog=prog, args=list(args), budget=budget,
-                       budget_unit=self.budget_unit, cycles=counters["BUSY_CYCLES"], instret=counters["INSTRET"],
-                       wall_s=wall, counters=counters, detail=detail)
+        return run_polled(self, prog, args, budget, opts, no_trace="a board has no retire trace (dnpu_top's "
+                          "retire port is left unconnected)")
 
     def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
         return counters.get("RD_BYTES"), counters.get("WR_BYTES"), \

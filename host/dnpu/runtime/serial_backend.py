@@ -42,6 +42,7 @@ from dnpu.spec import serial as sp
 from dnpu.spec.config import Config
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
+from dnpu.runtime.polled import MAX_POLL_INTERVAL, run_polled
 
 __all__ = ["SerialDevice", "PORT_ENV", "BAUD_ENV", "DEFAULT_TIMEOUT", "DEFAULT_RETRIES"]
 
@@ -51,14 +52,9 @@ DEFAULT_TIMEOUT = 1.0          # s of margin on every reply wait (a USB-UART's l
 DEFAULT_RETRIES = 2            # repeats of a request that is safe to repeat
 COSIM_TIMEOUT = 30.0           # margin with the co-simulated board: its clock runs at the host's pace
 BITS_PER_BYTE = 10             # 8N1: start, 8 data, stop
-MAX_POLL_INTERVAL = 1.0
 READ_SLICE = 0.05              # s one port read may block: the deadlines are checked between reads
-_START = csr.mask("CTRL", "START")
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 _CLEAR = csr.mask("CTRL", "CLEAR_COUNTERS")
-_BUSY = csr.mask("STATUS", "BUSY")
-_DONE = csr.mask("STATUS", "DONE")
-_ERROR = csr.mask("STATUS", "ERROR")
 _CSR_BYTES = 1 << csr.ADDR_WIDTH
 _NOT_DONE = (sp.Status.BAD_CRC, sp.Status.FRAME_TIMEOUT)    # replies that say nothing was done
 _STATUS_REGS = ("STATUS", "ERR_CAUSE", "ERR_PC", "PC")
@@ -397,43 +393,8 @@ class SerialDevice(Device):
 
     # ---- running -----------------------------------------------------------------------------
     def _run(self, prog: int, args: list[int], budget: float, opts: dict) -> RunInfo:
-        if opts.get("wave"):
-            raise ValueError("waveforms come from the RTL simulation: open the 'verilator' backend to record one")
-        if opts.get("trace"):
-            raise ValueError("the serial link has no retire trace: trace runs on the 'verilator' or 'emu' backend")
-        self.write_csr("PROG_BASE", prog)
-        for k, a in enumerate(args):
-            self.write_csr(f"ARG{k}", a)
-        clear = opts.get("clear_counters", True)
-        t0 = time.perf_counter()
-        deadline = t0 + budget
-        self.write_csr("CTRL", _START | (_CLEAR if clear else 0))
-        polls, status = 0, 0
-        while True:
-            status = self.read_csr("STATUS")
-            polls += 1
-            if not status & _BUSY and status & (_DONE | _ERROR):
-                # An earlier run's DONE/ERROR until START reaches the core: with the counters
-                # cleared by the same write, a run that has begun has BUSY_CYCLES > 0.
-                if not clear or self.read_csr("BUSY_CYCLES_LO") or self.read_csr("BUSY_CYCLES_HI"):
-                    break
-            if time.perf_counter() >= deadline:
-                break
-            if self.poll_interval:
-                time.sleep(self.poll_interval)
-        wall = time.perf_counter() - t0
-        if status & _BUSY or not status & (_DONE | _ERROR):
-            outcome = "budget"
-        else:
-            outcome = "halted" if status & _DONE else "fault"
-        counters = self.counters()
-        detail = ""
-        if outcome == "budget":
-            detail = (f"polled STATUS {polls} times over {wall:.3f} s through {self.port}; last STATUS "
-                      f"0x{status:X}; the NPU is still busy at PC 0x{self.read_csr('PC'):08X}")
-        return RunInfo(backend=self.backend, outcome=outcome, prog=prog, args=list(args), budget=budget,
-                       budget_unit=self.budget_unit, cycles=counters["BUSY_CYCLES"], instret=counters["INSTRET"],
-                       wall_s=wall, counters=counters, detail=detail)
+        return run_polled(self, prog, args, budget, opts, no_trace="the serial link has no retire trace",
+                          via=f" through {self.port}")
 
     def _bytes_moved(self, counters: dict) -> tuple[int | None, int | None, str]:
         bb = self.config.beat_bytes
