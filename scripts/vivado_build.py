@@ -30,8 +30,9 @@ from dnpu.codegen.emit_hwh import PYNQMETADATA_ACT_FREQ, pl_clock0, ps_family  #
 from dnpu.codegen.emit_vivado import (BIT_FILE, BUILD_DIR, HWH_FILE, TIMING_REPORT, UTIL_REPORT,  # noqa: E402
                                       XSA_FILE)
 from dnpu.codegen.tables import load_tables  # noqa: E402
+from dnpu.spec import resources  # noqa: E402
 
-MANIFEST = "manifest.json"
+MANIFEST = resources.BOARD_MANIFEST
 # Rows of report_utilization's tables, by resource: 7-series names, then UltraScale+ ones.
 UTIL_ROWS = {"lut": ("Slice LUTs", "CLB LUTs"), "ff": ("Slice Registers", "CLB Registers"),
              "bram36": ("Block RAM Tile",), "dsp": ("DSPs",)}

@@ -37,14 +37,14 @@ import numpy as np
 
 from dnpu.spec import csr, isa, mx, resources
 from dnpu.spec.config import Config
+from dnpu.codegen.emit_hwh import HWH_INSTANCE
 from dnpu.runtime.device import ALIGN, Device, RunInfo
 from dnpu.runtime.errors import DeviceError
 from dnpu.runtime.polled import check_poll_interval, run_polled
 
 __all__ = ["PynqDevice", "bitstream_dir", "IP_NAME"]
 
-IP_NAME = "dnpu_0"                 # the NPU's instance in the block design (dnpu.codegen.HWH_INSTANCE)
-MANIFEST = "manifest.json"         # what scripts/vivado_build.py writes beside dnpu.bit
+IP_NAME = HWH_INSTANCE             # the NPU's instance in the block design: the ip_dict key
 POOL_BYTES = 32 << 20
 _SOFT_RESET = csr.mask("CTRL", "SOFT_RESET")
 
@@ -115,7 +115,7 @@ class PynqDevice(Device):
                               f"comes from `make generate`, the .bit from the board's Vivado build, see "
                               f"bitstreams/README.md; DNPU_BITSTREAM_DIR moves the folder)",
                               reason="attach", backend="pynq", profile=config.label)
-        check_manifest(self.bitfile.with_name(MANIFEST), config)
+        check_manifest(self.bitfile.with_name(resources.BOARD_MANIFEST), config)
         try:
             self.overlay = self.pynq.Overlay(str(self.bitfile), download=download)
         except Exception as e:   # pynq's .hwh parser and loader raise many types: one attach error

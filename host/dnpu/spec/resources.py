@@ -16,12 +16,15 @@ import functools
 import importlib.resources
 from pathlib import Path
 
-__all__ = ["DATA_PACKAGE_DIR", "DATA_DIRS", "ResourceError", "data_root", "source_root", "installed_root"]
+__all__ = ["DATA_PACKAGE_DIR", "DATA_DIRS", "BOARD_MANIFEST", "ResourceError", "data_root", "source_root", "installed_root"]
 
 # The package's folder that holds the data in a wheel (setup.py copies DATA_DIRS into it).
 DATA_PACKAGE_DIR = "_data"
 # The top-level folders of the repository the package needs at run time.
 DATA_DIRS = ("hw", "cosim", "models", "bitstreams")
+# What a board build (scripts/vivado_build.py, scripts/ecp5_build.py) writes beside dnpu.bit
+# and the runtime checks before it loads one: profile, config hash, ISA version, tools.
+BOARD_MANIFEST = "manifest.json"
 # A file every layout has: how a candidate root is recognised.
 _MARKER = Path("hw") / "isa.toml"
 
