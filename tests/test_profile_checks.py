@@ -182,7 +182,7 @@ def test_a_non_zynq_fpga_profile_says_host_none(tmp_path):
     assert config.load("zcu104").zynq_board and config.load("pynq-z2").zynq_board
     assert not config.load("ecp5").zynq_board and not config.load("sim").zynq_board
     p.write_text(zcu.replace('part = "xczu7ev-ffvc1156-2-e"', 'part = "xczu7ev-ffvc1156-2-e"\nhost = "mmio"'))
-    with pytest.raises(ConfigError, match=r"\[profile\] host = 'mmio': must be one of zynq-ps, none"):
+    with pytest.raises(ConfigError, match=r"\[profile\] host = 'mmio': must be one of zynq-ps, serial, none"):
         config.load(p)
     q = _mutated(tmp_path, 'target = "sim"', 'target = "sim"\nhost = "none"')
     with pytest.raises(ConfigError, match=r"host = 'none': only fpga profiles have one \(target = 'sim'\)"):

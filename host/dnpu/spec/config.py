@@ -45,7 +45,7 @@ REQUIRED_MX_FORMAT = "e4m3"
 # describes (dnpu.codegen.emit_hwh.PS_FAMILIES; a test keeps the two equal).
 ZYNQ_PART_PREFIXES = ("xc7z", "xczu")
 # [profile] host values of an fpga profile; the first is the default.
-FPGA_HOSTS = ("zynq-ps", "none")
+FPGA_HOSTS = ("zynq-ps", "serial", "none")
 # The deepest hardware-loop nesting a compiled program uses (the sampling step's batch and
 # row loops); tests/test_profile_checks.py measures it.
 COMPILER_LOOP_DEPTH = 2
@@ -105,8 +105,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "part": (str, None, False, "FPGA part number (fpga targets)"),
         "host": (str, _one_of(*FPGA_HOSTS), False,
                  "fpga targets: what drives the NPU's AXI ports: zynq-ps (the default; a Zynq's processing "
-                 "system, for which dnpu.codegen writes the board's .hwh and Vivado build) or none (no board: "
-                 "resource and timing builds of the NPU alone, any part)"),
+                 "system, for which dnpu.codegen writes the board's .hwh and Vivado build), serial (no "
+                 "processor: dnpu_uart_top's UART bridge and on-chip memory, driven by a computer over a "
+                 "USB-UART with the serial backend; any part) or none (no board: resource and timing builds "
+                 "of the NPU alone, any part)"),
     },
     "clock": {
         "f_clk_mhz": (float, _check(lambda v: 0 < v <= 5000, "a frequency in MHz, > 0"), True, "core clock"),

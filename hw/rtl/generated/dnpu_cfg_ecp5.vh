@@ -28,8 +28,8 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             40
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
-// DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F, the NPU out of context (timing and resources only), 9 MHz"
-// DNPU_CFG_PROFILE_HOST = "none"
+// DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 9 MHz"
+// DNPU_CFG_PROFILE_HOST = "serial"
 // DNPU_CFG_PROFILE_NAME = "ecp5"
 // DNPU_CFG_PROFILE_PART = "LFE5U-85F-6BG381C"
 // DNPU_CFG_PROFILE_TARGET = "fpga"
