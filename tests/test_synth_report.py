@@ -86,8 +86,8 @@ def test_a_synthesis_past_its_timeout_is_stopped_and_says_where(tmp_path):
 @pytest.mark.parametrize("profile,seconds", [("pynq-z2", 1800), ("zcu104", 7200)])
 def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
     """The Yosys estimate of a board profile fits its part: scripts/synth_report.py exits 0
-    and says so in its JSON. pynq-z2 takes about 8 minutes here, zcu104 (with its matrix
-    unit) about an hour."""
+    and says so in its JSON, with the longest path's LUT levels and its two ends. pynq-z2
+    takes about 16 minutes here, zcu104 (with its matrix unit) about an hour."""
     import json
 
     out = tmp_path / "synth.json"
@@ -95,9 +95,13 @@ def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
                         "--json", str(out), "--timeout", str(seconds)],
                        capture_output=True, text=True, timeout=seconds + 600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    rep = json.loads(out.read_text())
-    assert rep["fits"] and rep["profile"] == profile
+    top = json.loads(out.read_text())
+    (rep,) = top["reports"]
+    assert top["fits"] and rep["fits"] and rep["profile"] == profile
     assert all(rep["used"][k] <= rep["available"][k] for k in rep["used"])
+    lp = rep["longest_path"]
+    assert lp["levels"] > 0 and lp["start_kind"] in ("ff", "bram", "dsp") and lp["from"] and lp["to"]
+    assert f"longest register-to-register path: {lp['levels']} LUT levels" in r.stdout
 
 
 def _cell(ctype: str, **pins):
