@@ -106,13 +106,45 @@ def lpf_text(board: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def pll_out_mhz(verilog: str, clkin_mhz: float) -> Fraction:
-    """The exact output clock of an ecppll-generated EHXPLLL fed clkin_mhz: CLKI_DIV divides the
-    input and, with CLKOP fed back, CLKFB_DIV multiplies it."""
+def pll_out_mhz(verilog: str, clkin_mhz: float) -> tuple[Fraction, Fraction]:
+    """The exact output clock on clkout0 of an ecppll-generated EHXPLLL fed clkin_mhz, and its
+    VCO: CLKI_DIV divides the input, the output FEEDBK_PATH names is fed back and multiplied
+    by CLKFB_DIV, and each output divides the VCO by its own *_DIV."""
     params = dict(re.findall(r"\.(\w+)\(\"?([\w.]+)\"?\)", verilog))
-    if params.get("FEEDBK_PATH") != "CLKOP" or "CLKI_DIV" not in params or "CLKFB_DIV" not in params:
-        raise ValueError("not an EHXPLLL with CLKOP feedback (FEEDBK_PATH, CLKI_DIV, CLKFB_DIV)")
-    return Fraction(str(clkin_mhz)) * int(params["CLKFB_DIV"]) / int(params["CLKI_DIV"])
+    pin = re.search(r"\.(CLKO(?:P|S|S2|S3))\(\s*clkout0\s*\)", verilog)
+    fb = params.get("FEEDBK_PATH")
+    need = ("CLKI_DIV", "CLKFB_DIV", f"{fb}_DIV", f"{pin.group(1)}_DIV" if pin else "clkout0 on an output")
+    if pin is None or fb not in ("CLKOP", "CLKOS", "CLKOS2", "CLKOS3") or any(k not in params for k in need):
+        raise ValueError(f"not an EHXPLLL driving clkout0 with output feedback ({', '.join(need)})")
+    vco = Fraction(str(clkin_mhz)) / int(params["CLKI_DIV"]) * int(params["CLKFB_DIV"]) * int(params[f"{fb}_DIV"])
+    return vco / int(params[f"{pin.group(1)}_DIV"]), vco
+
+
+class PllError(ValueError):
+    """No PLL makes the profile's clock exactly from the board's oscillator."""
+
+
+def make_pll(ecppll: str, in_mhz: float, out_mhz: float, path: Path, *, timeout: float) -> dict:
+    """Have ecppll write an EHXPLLL module (PLL_MODULE) making out_mhz from in_mhz into path,
+    exactly: its plain search first, then --highres (the output on CLKOS, CLKOP fed back,
+    which reaches more ratios). Raises PllError when neither is exact."""
+    want = Fraction(str(out_mhz))
+    got = None
+    for extra in ([], ["--highres"]):
+        argv = [ecppll, "-i", f"{in_mhz:g}", "-o", f"{out_mhz:g}", "-n", PLL_MODULE, "--clkin_name", "clkin",
+                "--clkout0_name", "clkout0", "-f", str(path.relative_to(REPO)), *extra]
+        try:
+            subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=True)
+            got, vco = pll_out_mhz(path.read_text(), in_mhz)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"{PROG}: ecppll did not finish within {timeout:.0f} s") from None
+        except (subprocess.CalledProcessError, OSError, ValueError) as e:
+            raise SystemExit(f"{PROG}: ecppll gave no PLL for {out_mhz:g} MHz from {in_mhz:g} MHz: {e}") from None
+        if got == want:
+            return {"in_mhz": in_mhz, "out_mhz": float(got), "vco_mhz": float(vco), "highres": bool(extra)}
+    path.unlink(missing_ok=True)
+    raise PllError(f"no PLL makes exactly the profile's {out_mhz:g} MHz from the {in_mhz:g} MHz oscillator "
+                   f"(closest: {float(got):.6g} MHz); the profile's clock must be what the board runs at")
 
 
 def board_clks_per_bit(profile: str) -> int:
@@ -208,18 +240,7 @@ def build(board: dict, cfg, part: dict, out: Path, *, timeout: float, seed: int,
     srcs = [*rtl_sources(REPO, top=SERIAL_TOP), rel(board["wrapper"])]
     if Fraction(str(f_clk)) != Fraction(str(board["osc_mhz"])):
         print(f"generating a PLL: {board['osc_mhz']:g} MHz -> {f_clk:g} MHz with ecppll ...", flush=True)
-        argv = [tools["yowasp-ecppll"], "-i", f"{board['osc_mhz']:g}", "-o", f"{f_clk:g}", "-n", PLL_MODULE,
-                "--clkin_name", "clkin", "--clkout0_name", "clkout0", "-f", rel(files["pll"])]
-        try:
-            subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=min(timeout, 300), check=True)
-            got = pll_out_mhz(files["pll"].read_text(), board["osc_mhz"])
-        except (subprocess.SubprocessError, OSError, ValueError) as e:
-            raise SystemExit(f"{PROG}: ecppll gave no PLL for {f_clk:g} MHz from {board['osc_mhz']:g} MHz: {e}")
-        if got != Fraction(str(f_clk)):
-            raise SystemExit(f"{PROG}: the PLL makes {float(got):.6g} MHz, not the profile's {f_clk:g} MHz: "
-                             f"no exact ratio from the {board['osc_mhz']:g} MHz oscillator; choose a profile "
-                             f"clock the PLL can make exactly")
-        pll = {"in_mhz": board["osc_mhz"], "out_mhz": float(got)}
+        pll = make_pll(tools["yowasp-ecppll"], board["osc_mhz"], f_clk, files["pll"], timeout=min(timeout, 300))
         srcs.append(rel(files["pll"]))
     pins = board["pins"]
     params = {"USE_PLL": int(pll is not None), "MEM_BYTES": board["mem_bytes"],
@@ -324,7 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir).resolve() if args.out_dir else REPO / "bitstreams" / board["name"] / "build"
     if not out.is_relative_to(REPO):
         return fail(f"--out-dir {out} must lie inside the repository (the YoWASP tools see only it)")
-    m, ok = build(board, cfg, part, out, timeout=args.timeout, seed=args.seed, threads=args.threads, tools=tools)
+    try:
+        m, ok = build(board, cfg, part, out, timeout=args.timeout, seed=args.seed, threads=args.threads,
+                      tools=tools)
+    except PllError as e:
+        return fail(f"board {board['name']}, profile {cfg.name}: {e}")
     print_summary(m, out)
     if not ok:
         print(f"{PROG}: timing not met or the design does not fit: no bitstream written", file=sys.stderr)

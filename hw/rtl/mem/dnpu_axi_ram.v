@@ -98,6 +98,12 @@ module dnpu_axi_ram #(
     wire [31:0] lr_off = s_axil_araddr - BASE, lw_off = s_axil_awaddr - BASE;
 
     // ---- the RAM ------------------------------------------------------------------
+    // no_rw_check: a read of bytes the other port writes in the same cycle may return
+    // either value (as the two ports writing the same bytes are undefined above), and a
+    // port's own read data in a write cycle is never used (a_q, b_q). Without it Yosys
+    // must keep old-data reads across the ports, which no ECP5 EBR mode gives, and
+    // builds the RAM from flip-flops.
+    (* no_rw_check *)
     reg [DATA_W-1:0] mem [0:(1 << AW) - 1];
     reg              a_en, b_en;
     reg [AW-1:0]     a_addr, b_addr;
