@@ -42,6 +42,7 @@ from dnpu.codegen.rtl import RTL_INCLUDE_DIRS, SERIAL_TOP, profile_define, rtl_s
 from dnpu.runtime.tools import find_tool, tool_dirs  # noqa: E402
 from dnpu.spec import config  # noqa: E402
 from dnpu.spec.csr import isa_version_word  # noqa: E402
+from dnpu.spec.resources import BOARD_MANIFEST  # noqa: E402
 from dnpu.spec.serial import LINK  # noqa: E402
 
 PROG = "ecp5_build"
@@ -231,7 +232,7 @@ def build(board: dict, cfg, part: dict, out: Path, *, timeout: float, seed: int,
     files = {k: out / v for k, v in (("lpf", "dnpu.lpf"), ("pll", "pll.v"), ("ylog", "yosys.log"),
                                       ("netlist", "netlist.json"), ("nlog", "nextpnr.log"),
                                       ("report", "report.json"), ("config", "dnpu.config"),
-                                      ("bit", "dnpu.bit"), ("manifest", "manifest.json"))}
+                                      ("bit", "dnpu.bit"), ("manifest", BOARD_MANIFEST))}
     for f in files.values():
         f.unlink(missing_ok=True)
     write_atomic(files["lpf"], lpf_text(board))
@@ -309,7 +310,7 @@ def print_summary(m: dict, out: Path) -> None:
           f"(nominal {m['baud']}); MEM window {m['mem_bytes'] // 1024} KiB")
     if m["bitstream"]:
         print(f"{out / 'dnpu.bit'}: {m['bitstream']['bytes']} bytes, sha256 {m['bitstream']['sha256']}")
-    print(f"manifest: {out / 'manifest.json'}")
+    print(f"manifest: {out / BOARD_MANIFEST}")
 
 
 def main(argv: list[str] | None = None) -> int:
