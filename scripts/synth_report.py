@@ -70,10 +70,15 @@ def resources(cells: dict[str, int]) -> dict[str, float]:
 # carry chain is one however many CARRY4/CARRY8 it spans (entering it costs a level, CI to CI
 # costs none: the dedicated carry path is a fraction of a LUT and its routing); MUXF7/F8/F9
 # cost none (they widen the LUT in front of them inside its slice). A LUT-RAM read and an SRL's
-# address-to-output are one level. Paths start and end at flip-flops, block RAMs, DSP slices
-# (each of the three a boundary, registered or not: Yosys absorbs the FFs it can and a DSP
-# without its registers would be a path of its own) and the top's ports.
+# address-to-output are one level. A DSP slice with none of its A/B/M/P registers is logic of
+# DSP_LEVELS levels (input to output through the multiplier and the ALU takes about 4 ns on a
+# 7-series -1, 2.3 ns on an UltraScale+ -2: five LUTs with their nets, by fpga_parts.toml's
+# level_ns); one with any of them is a boundary. Paths start and end at flip-flops, block RAMs,
+# those DSP slices and the top's ports.
 SEQ_CELL = re.compile(r"(FD[RSCP]E(_1)?|RAMB(18|36)E[12]|DSP48E[12]|LD[CP]E)$")
+DSP_CELL = re.compile(r"DSP48E[12]$")
+DSP_REGS = ("AREG", "BREG", "MREG", "PREG")
+DSP_LEVELS = 5
 LUT_CELL = re.compile(r"LUT[1-6](_2)?$")
 CARRY_CELL = re.compile(r"CARRY[48]$")
 MUXF_CELL = re.compile(r"MUXF[789]$")
@@ -145,7 +150,7 @@ def _graph(mod: dict) -> dict:
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if not isinstance(b, str)]
         for b in outs:
             driver[b] = ctype
-        if SEQ_CELL.match(ctype):
+        if SEQ_CELL.match(ctype) and not (DSP_CELL.match(ctype) and not _dsp_registered(cell)):
             kind = "ff" if ctype.startswith(("FD", "LD")) else ("bram" if ctype.startswith("RAMB") else "dsp")
             label = names.get(outs[0], cname) if kind == "ff" and len(outs) == 1 else cname
             for b in outs:
@@ -158,6 +163,8 @@ def _graph(mod: dict) -> dict:
         cell_out[cname] = outs
         cell_type[cname] = ctype
         for p, b in ins:
+            if p in CLOCK_PINS:
+                continue
             if async_in is not None and not async_in.search(p):
                 ends.setdefault(b, ("lutram", cname))
             else:
@@ -166,8 +173,18 @@ def _graph(mod: dict) -> dict:
             "driver": driver, "names": names}
 
 
+def _dsp_registered(cell: dict) -> bool:
+    """Whether a DSP slice registers anything (write_json gives parameters as bit strings)."""
+    def val(v) -> int:
+        v = str(v)
+        return int(v, 2) if v and set(v) <= {"0", "1"} else int(v) if v.isdigit() else 1
+    return any(val(cell.get("parameters", {}).get(r, "0")) for r in DSP_REGS)
+
+
 def _weight(g: dict, cname: str, port: str, src: int) -> int:
     t = g["cell_type"][cname]
+    if DSP_CELL.match(t):
+        return DSP_LEVELS
     if CARRY_CELL.match(t):
         return 0 if port in ("CI", "CIN") and CARRY_CELL.match(g["driver"].get(src, "")) else 1
     if MUXF_CELL.match(t) or PASS_CELL.match(t):
@@ -238,6 +255,7 @@ def _trace(g: dict, arrival: dict, back: dict, end: int) -> dict:
     return {"levels": arrival[bits[-1]], "luts": sum(bool(LUT_CELL.match(t)) for t in types),
             "carry_cells": sum(bool(CARRY_CELL.match(t)) for t in types),
             "muxf": sum(bool(MUXF_CELL.match(t)) for t in types),
+            "dsp": sum(bool(DSP_CELL.match(t)) for t in types),
             "from": names.get(bits[0], f"bit {bits[0]}"), "start_kind": g["starts"].get(bits[0], "const"),
             "to": label, "end_kind": kind,
             "through": [names[b] for b in bits[1:-1] if b in names and not names[b].startswith("$")]}
@@ -245,7 +263,7 @@ def _trace(g: dict, arrival: dict, back: dict, end: int) -> dict:
 
 def longest_path(netlist: dict) -> dict:
     """The longest register-to-register path of the netlist's top in LUT levels (rules above):
-    {"levels", "luts", "carry_cells", "muxf", "from", "to", "start_kind", "end_kind", "through"}
+    {"levels", "luts", "carry_cells", "muxf", "dsp", "from", "to", "start_kind", "end_kind", "through"}
     ("through": the named nets on the way), and under "with_ports" the longest path that
     starts or ends at a top-level port, or None."""
     _, mod = netlist_top(netlist)
@@ -384,8 +402,8 @@ def report(cfg, part: dict, out_dir: Path, timeout: float) -> dict:
     path = longest_path(json.loads(netlist.read_text()))
     budget = level_budget(part, cfg.clock.f_clk_mhz)
     print(f"longest register-to-register path: {path['levels']} LUT levels ({path['luts']} LUTs, "
-          f"{path['carry_cells']} carry cells, {path['muxf']} MUXF)\n  from {path['from']} ({path['start_kind']})"
-          f"\n  to   {path['to']} ({path['end_kind']})")
+          f"{path['carry_cells']} carry cells, {path['muxf']} MUXF, {path['dsp']} unregistered DSP)"
+          f"\n  from {path['from']} ({path['start_kind']})\n  to   {path['to']} ({path['end_kind']})")
     if path["through"]:
         shown = path["through"][:12]
         print(f"  through {', '.join(shown)}{' ...' if len(path['through']) > len(shown) else ''}")

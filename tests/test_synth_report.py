@@ -205,3 +205,18 @@ def test_longest_path_of_a_yosys_mapping(tmp_path):
     path = synth_report.longest_path(__import__("json").loads((tmp_path / "t.json").read_text()))
     assert path["levels"] == 3 and path["carry_cells"] >= 1
     assert path["from"].startswith(("ra[", "rb[")) and path["start_kind"] == path["end_kind"] == "ff"
+
+
+def test_an_unregistered_dsp_is_logic_and_a_registered_one_a_boundary():
+    net = _netlist()
+    cells = net["modules"]["top"]["cells"]
+    dsp = lambda regs: {"type": "DSP48E1", "parameters": {"AREG": regs, "BREG": "0", "MREG": "0", "PREG": "0"},
+                        "port_directions": {"CLK": "input", "A": "input", "P": "output"},
+                        "connections": {"CLK": [1], "A": [10], "P": [50]}}
+    cells.update({"dsp": dsp("00000000000000000000000000000000"), "d1": _lut([50], 51), "ff_f": _ff(51, 52)})
+    net["modules"]["top"]["netnames"]["f_q"] = {"hide_name": 0, "bits": [52]}
+    path = synth_report.longest_path(net)
+    assert (path["levels"], path["from"], path["to"], path["dsp"]) == (synth_report.DSP_LEVELS + 1, "a_q", "f_q", 1)
+    cells["dsp"] = dsp("00000000000000000000000000000001")       # AREG: A ends a path, P starts one
+    path = synth_report.longest_path(net)
+    assert (path["levels"], path["to"]) == (4, "b_q")
