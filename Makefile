@@ -63,7 +63,8 @@ BOARD ?= pynq-z2
 bitstream: setup
 	@$(PY) scripts/vivado_build.py --board $(BOARD) $(if $(BITSTREAM_OUT),--out $(BITSTREAM_OUT))
 
-# Yosys, nextpnr-ecp5 and ecppack (from PyPI) build dnpu_uart_top for a board of hw/boards/.
+# Yosys, nextpnr-ecp5 and ecppack (from PyPI) build dnpu_uart_top for a board of hw/boards/:
+# about 45 minutes on two cores (ULX3S: Yosys 5, nextpnr 40).
 bitstream-ecp5: setup
 	@$(PY) scripts/ecp5_build.py --board $(BOARD)
 

@@ -236,6 +236,7 @@ def build(board: dict, cfg, part: dict, out: Path, *, timeout: float, seed: int,
     for f in files.values():
         f.unlink(missing_ok=True)
     write_atomic(files["lpf"], lpf_text(board))
+    git = _git()            # the sources as the tools read them, not as they are when the build ends
     f_clk = cfg.clock.f_clk_mhz
     pll = None
     srcs = [*rtl_sources(REPO, top=SERIAL_TOP), rel(board["wrapper"])]
@@ -290,7 +291,7 @@ def build(board: dict, cfg, part: dict, out: Path, *, timeout: float, seed: int,
         seconds["ecppack"] = round(t_pack, 1)
         bit = files["bit"].read_bytes()
     m = manifest(board, cfg, report=report, bit=bit, clks_per_bit=board_clks_per_bit(cfg.name), pll=pll,
-                 seconds=seconds, tools=_tool_versions(), git=_git(), seed=seed)
+                 seconds=seconds, tools=_tool_versions(), git=git, seed=seed)
     if not bit:
         m["bitstream"] = None
     write_manifest(files["manifest"], m)
