@@ -65,8 +65,9 @@ bitstream: setup
 
 # Yosys, nextpnr-ecp5 and ecppack (from PyPI) build dnpu_uart_top for a board of hw/boards/:
 # about 45 minutes on two cores (ULX3S: Yosys 5, nextpnr 40).
+# BOARD given on the command line, else the one ECP5 board with a build (not the Zynq default above).
 bitstream-ecp5: setup
-	@$(PY) scripts/ecp5_build.py --board $(BOARD)
+	@$(PY) scripts/ecp5_build.py --board $(if $(filter command line,$(origin BOARD)),$(BOARD),ulx3s)
 
 check-generated: setup
 	@$(PY) -m dnpu.codegen --check
