@@ -669,6 +669,7 @@ def test_fp_verilator(monkeypatch):
 
 
 @pytest.mark.rtl
+@pytest.mark.slow              # the second simulator: make test-slow (Verilator runs these in make test)
 def test_fp_icarus(monkeypatch):
     """The same tests on Icarus with the random parts scaled down."""
     _run("icarus", 0.03, monkeypatch)

@@ -629,13 +629,16 @@ def _id(shape):
 
 
 @pytest.mark.rtl
-# WIDE_BUF (a four-square ring) only in the slow tier: each set is a Verilator build of its own
-@pytest.mark.parametrize("shape", [SIM, SMALL, pytest.param(WIDE_BUF, marks=pytest.mark.slow), WIDE], ids=_id)
+# WIDE_BUF (a four-square ring) and WIDE (vlen 64) only in the slow tier: each set is a
+# Verilator build of its own, and SIM and SMALL already cover the array's edge cases
+@pytest.mark.parametrize("shape", [SIM, SMALL, pytest.param(WIDE_BUF, marks=pytest.mark.slow),
+                                   pytest.param(WIDE, marks=pytest.mark.slow)], ids=_id)
 def test_matrix_verilator(shape):
     _run("verilator", shape, scale=1.0 if shape == SIM else 0.5)
 
 
 @pytest.mark.rtl
+@pytest.mark.slow              # the second simulator: make test-slow (Verilator runs these in make test)
 def test_matrix_icarus():
     _run("icarus", PORT_BOUND, scale=0.25)
 

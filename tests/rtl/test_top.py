@@ -1561,6 +1561,7 @@ def test_top_random_programs_verilator():
 
 
 @pytest.mark.rtl
+@pytest.mark.slow              # the second simulator: make test-slow (Verilator runs these in make test)
 def test_top_icarus():
     _run("icarus", ICARUS_SUBSET)
 

@@ -466,6 +466,7 @@ def test_top_vector_verilator():
 
 
 @pytest.mark.rtl
+@pytest.mark.slow              # the second simulator: make test-slow (Verilator runs these in make test)
 def test_top_vector_icarus():
     # the word engines, and the lanes' arithmetic with its group-sum tree (dnpu_vec_lanes)
     _run("icarus", ["vector_masks", "vector_reductions", "vector_elementwise", "vector_fused"],
