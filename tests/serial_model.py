@@ -270,3 +270,21 @@ class BridgeModel:
         c["BUSY"] += max(1, res.instret)
         c["RD"] += res.bytes_read + res.fetch_bytes
         c["WR"] += res.bytes_written
+
+
+# A tiny program for runs over the link: prefix sums of the ARG1 ints at ARG0, into ARG2.
+SUM = """
+    S_LD_ARG x1, 0
+    S_LD_ARG x2, 1
+    S_LD_ARG x3, 2
+    H_LOAD_INT x0, x1, x2
+    S_ADDI x4, x0, 0
+    S_ADDI x5, x0, 0
+    C_LOOP x2, @done
+      S_LD_INT x6, x5, 0
+      S_ADD x4, x4, x6
+      S_ST_INT x4, x5, 0
+      S_ADDI x5, x5, 1
+done: H_STORE_INT x0, x3, x2
+    C_HALT
+"""

@@ -22,7 +22,7 @@ from dnpu.spec import config, csr
 from dnpu.spec import serial as sp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serial_model import BridgeModel  # noqa: E402
+from serial_model import SUM, BridgeModel  # noqa: E402
 
 pytest.importorskip("serial")
 
@@ -107,22 +107,6 @@ def test_memory_outside_the_window(dev, bridge):
     with pytest.raises(ValueError, match="outside the bridge's memory window"):
         dev._read(bridge.mem_base + bridge.mem_bytes - 4, 8)
 
-
-SUM = """
-    S_LD_ARG x1, 0
-    S_LD_ARG x2, 1
-    S_LD_ARG x3, 2
-    H_LOAD_INT x0, x1, x2
-    S_ADDI x4, x0, 0
-    S_ADDI x5, x0, 0
-    C_LOOP x2, @done
-      S_LD_INT x6, x5, 0
-      S_ADD x4, x4, x6
-      S_ST_INT x4, x5, 0
-      S_ADDI x5, x5, 1
-done: H_STORE_INT x0, x3, x2
-    C_HALT
-"""
 
 
 def test_run_a_program(dev):

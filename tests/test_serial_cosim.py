@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,9 @@ from dnpu import runtime
 from dnpu.cli import main as cli_main
 from dnpu.spec import csr
 from dnpu.spec import serial as sp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serial_model import SUM  # noqa: E402
 
 serial = pytest.importorskip("serial")
 
@@ -43,22 +48,6 @@ def _no_port(monkeypatch):
     for k in ("DNPU_SERIAL_PORT", "DNPU_SERIAL_BAUDRATE"):     # the co-simulated board, and restored after
         monkeypatch.delenv(k, raising=False)
 
-
-SUM = """
-    S_LD_ARG x1, 0
-    S_LD_ARG x2, 1
-    S_LD_ARG x3, 2
-    H_LOAD_INT x0, x1, x2
-    S_ADDI x4, x0, 0
-    S_ADDI x5, x0, 0
-    C_LOOP x2, @done
-      S_LD_INT x6, x5, 0
-      S_ADD x4, x4, x6
-      S_ST_INT x4, x5, 0
-      S_ADDI x5, x5, 1
-done: H_STORE_INT x0, x3, x2
-    C_HALT
-"""
 
 
 def test_open_without_a_port_uses_the_cosimulated_board(board_lib):

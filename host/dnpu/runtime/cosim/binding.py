@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Model", "RunStats", "CosimError", "ABI_VERSION", "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX",
+__all__ = ["Model", "RunStats", "CosimError", "load_library", "ABI_VERSION", "RUN_REASONS", "RETIRE_DTYPE", "TRACE_MAX",
            "check_library", "library_digest", "META_NAME"]
 
 ABI_VERSION = 2                # cosim/dnpu_cosim.h DNPU_COSIM_ABI_VERSION
@@ -156,17 +156,23 @@ def check_library(path: str | os.PathLike) -> None:
                          f"Rebuild it (python -m dnpu.runtime.cosim build --rebuild)")
 
 
-@functools.lru_cache(maxsize=None)
-def _load(path: str) -> ctypes.CDLL:
+def load_library(path: str, sigs: dict, abi_fn: str, abi_version: int, what: str) -> ctypes.CDLL:
+    """A checked model library with the C signatures sigs declared, refused unless its
+    abi_fn() returns abi_version (what: the library's kind, for the message)."""
     check_library(path)
     lib = ctypes.CDLL(path)                  # RTLD_LOCAL: several profiles' models can coexist
-    for name, (res, args) in _SIGS.items():
+    for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
-    abi = lib.dnpu_cosim_abi_version()
-    if abi != ABI_VERSION:
-        raise CosimError(f"{path}: harness ABI {abi}, this binding speaks {ABI_VERSION}; rebuild it")
+    abi = getattr(lib, abi_fn)()
+    if abi != abi_version:
+        raise CosimError(f"{path}: {what} ABI {abi}, this binding speaks {abi_version}; rebuild it")
     return lib
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str) -> ctypes.CDLL:
+    return load_library(path, _SIGS, "dnpu_cosim_abi_version", ABI_VERSION, "harness")
 
 
 class Model:

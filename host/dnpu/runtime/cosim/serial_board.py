@@ -26,7 +26,7 @@ import select
 import socket
 import threading
 
-from dnpu.runtime.cosim.binding import CosimError, check_library
+from dnpu.runtime.cosim.binding import CosimError, load_library
 from dnpu.runtime.cosim.build import UART_TOP, ensure_built
 
 __all__ = ["SerialBoard", "UartModel", "acquire", "ABI_VERSION"]
@@ -61,15 +61,7 @@ _SIGS = {
 
 @functools.lru_cache(maxsize=None)
 def _load(path: str) -> ctypes.CDLL:
-    check_library(path)
-    lib = ctypes.CDLL(path)
-    for name, (res, args) in _SIGS.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    abi = lib.dnpu_cosim_uart_abi_version()
-    if abi != ABI_VERSION:
-        raise CosimError(f"{path}: serial board ABI {abi}, this binding speaks {ABI_VERSION}; rebuild it")
-    return lib
+    return load_library(path, _SIGS, "dnpu_cosim_uart_abi_version", ABI_VERSION, "serial board")
 
 
 class UartModel:
