@@ -261,6 +261,9 @@ def _trace(g: dict, arrival: dict, back: dict, end: int) -> dict:
             "through": [names[b] for b in bits[1:-1] if b in names and not names[b].startswith("$")]}
 
 
+REG_KINDS = {"ff", "bram", "dsp", "lutram"}
+
+
 def longest_path(netlist: dict) -> dict:
     """The longest register-to-register path of the netlist's top in LUT levels (rules above):
     {"levels", "luts", "carry_cells", "muxf", "dsp", "from", "to", "start_kind", "end_kind", "through"}
@@ -268,16 +271,41 @@ def longest_path(netlist: dict) -> dict:
     starts or ends at a top-level port, or None."""
     _, mod = netlist_top(netlist)
     g = _graph(mod)
-    regs = {"ff", "bram", "dsp", "lutram"}
     out: dict = {"levels": 0}
     arrival, back = _arrivals(g, {"ff", "bram", "dsp"})
-    cands = [(arrival[b], b) for b, (k, _) in g["ends"].items() if k in regs and b in arrival]
+    cands = [(arrival[b], b) for b, (k, _) in g["ends"].items() if k in REG_KINDS and b in arrival]
     if cands:
         out = _trace(g, arrival, back, max(cands)[1])
     arrival, back = _arrivals(g, {"ff", "bram", "dsp", "port"})
     cands = [(arrival[b], b) for b in g["ends"] if b in arrival]
     port = _trace(g, arrival, back, max(cands)[1]) if cands else None
     out["with_ports"] = port if port and "port" in (port["start_kind"], port["end_kind"]) else None
+    return out
+
+
+BIT_INDEX = re.compile(r"\[\d+\]$")
+
+
+def paths_over(netlist: dict, budget: int) -> list[dict]:
+    """Every register-to-register path longer than budget levels, grouped by the register it
+    ends at (the bits of a bus together): [{"to", "kind", "levels", "bits", "from"}], the
+    longest first, "from" the start of the group's longest path. What pipelining has to cut,
+    where longest_path names only the worst."""
+    _, mod = netlist_top(netlist)
+    g = _graph(mod)
+    arrival, back = _arrivals(g, {"ff", "bram", "dsp"})
+    groups: dict[str, dict] = {}
+    for b, (kind, label) in g["ends"].items():
+        if kind not in REG_KINDS or arrival.get(b, 0) <= budget:
+            continue
+        name = BIT_INDEX.sub("", label)
+        grp = groups.setdefault(name, {"to": name, "kind": kind, "levels": 0, "bits": 0, "end": b})
+        grp["bits"] += 1
+        if arrival[b] > grp["levels"]:
+            grp["levels"], grp["end"] = arrival[b], b
+    out = sorted(groups.values(), key=lambda x: (-x["levels"], x["to"]))
+    for grp in out:
+        grp["from"] = _trace(g, arrival, back, grp.pop("end"))["from"]
     return out
 
 
@@ -385,6 +413,9 @@ def level_budget(part: dict, f_clk_mhz: float) -> int | None:
     return int((1000.0 / f_clk_mhz - part["ff_overhead_ns"]) // part["level_ns"])
 
 
+SHOW_OVER = 25      # over-budget register groups printed (the JSON has them all)
+
+
 def report(cfg, part: dict, out_dir: Path, timeout: float) -> dict:
     """Synthesize one profile, print its resources and its longest path, and return both."""
     print(f"synthesizing dnpu_top for {cfg.name} ({cfg.profile.part}) with Yosys synth_xilinx ...",
@@ -399,7 +430,8 @@ def report(cfg, part: dict, out_dir: Path, timeout: float) -> dict:
     fits = all(used <= cap for _, used, cap in rows)
     print(f"\n(LUTs include {use['lutram_luts']} used as distributed RAM; Yosys took {seconds:.0f} s)")
     print(f"{cfg.name}: {'fits' if fits else 'DOES NOT FIT'} the {cfg.profile.part}")
-    path = longest_path(json.loads(netlist.read_text()))
+    net = json.loads(netlist.read_text())
+    path = longest_path(net)
     budget = level_budget(part, cfg.clock.f_clk_mhz)
     print(f"longest register-to-register path: {path['levels']} LUT levels ({path['luts']} LUTs, "
           f"{path['carry_cells']} carry cells, {path['muxf']} MUXF, {path['dsp']} unregistered DSP)"
@@ -412,9 +444,15 @@ def report(cfg, part: dict, out_dir: Path, timeout: float) -> dict:
     if budget is not None:
         print(f"{cfg.name}: {cfg.clock.f_clk_mhz:g} MHz on the {cfg.profile.part} allows about {budget} levels: "
               f"{'within' if path['levels'] <= budget else 'TOO LONG for'} the clock (a rule of thumb, not a timer)")
+    over = paths_over(net, budget) if budget is not None else []
+    if over:
+        print(f"registers reached by a path over {budget} levels: {len(over)} "
+              f"({sum(o['bits'] for o in over)} bits); the longest:")
+        for o in over[:SHOW_OVER]:
+            print(f"  {o['levels']:>4}  {o['to']} ({o['bits']} bits, from {o['from']})")
     return {"profile": cfg.name, "part": cfg.profile.part, "fits": fits, "seconds": round(seconds, 1),
             "used": {n: u for n, u, _ in rows}, "available": {n: c for n, _, c in rows}, "cells": cells,
-            "f_clk_mhz": cfg.clock.f_clk_mhz, "level_budget": budget, "longest_path": path}
+            "f_clk_mhz": cfg.clock.f_clk_mhz, "level_budget": budget, "longest_path": path, "over_budget": over}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,20 @@ def test_longest_path_counts_lut_levels_between_registers():
     assert (ports["levels"], ports["from"], ports["to"]) == (6, "p", "c_q")
 
 
+def test_paths_over_a_budget_are_grouped_by_the_register_they_end_at():
+    """b_q ends a 4-level path from a_q; the RAM read into ff_d (short) and c_q (from port p,
+    not a register) stay out at budget 3. The two bits of a bus q, reached in 4 and 5 levels,
+    are one entry with the worse path."""
+    net = _netlist()
+    cells = net["modules"]["top"]["cells"]
+    cells.update({"q1": _lut([17], 50), "ffq0": _ff(16, 60), "ffq1": _ff(50, 61)})
+    net["modules"]["top"]["netnames"]["q"] = {"hide_name": 0, "bits": [60, 61]}
+    over = synth_report.paths_over(net, 3)
+    assert [(o["to"], o["levels"], o["bits"], o["from"]) for o in over] == [("q", 5, 2, "a_q"), ("b_q", 4, 1, "a_q")]
+    assert synth_report.paths_over(net, 5) == []
+    assert [o["to"] for o in synth_report.paths_over(net, 4)] == ["q"]
+
+
 def test_a_lutram_read_is_a_level_and_its_write_ends_a_path():
     net = _netlist()
     cells = net["modules"]["top"]["cells"]
