@@ -32,7 +32,7 @@ __all__ = [
     "F32_NAN", "BF16_NAN", "F32_ONE", "F32_POS_INF", "F32_NEG_INF", "BF16_POS_INF", "BF16_NEG_INF",
     "MIN_NORMAL", "U_F32", "U_BF16", "LOG2E_BITS", "EXP_T_BITS", "EXP_D_BITS",
     "EXP_REL_ERR_BOUND", "EXP_MEASURED_REL_ERR", "EXP_BF16_IN_MEASURED_REL_ERR",
-    "EXP_BF16_MEASURED_REL_ERR", "exp_rel_errors", "exp_error_sweep",
+    "EXP_BF16_MEASURED_REL_ERR", "exp_rel_errors", "exp_error_sweep", "FP_MAX_STAGES",
     # reading / rounding / conversions
     "f32_value", "bf16_value", "round_f32", "round_bf16", "f32_bits", "bf16_bits", "two_sum",
     "widen_bf16", "narrow_f32", "f32_from_float", "float_from_f32", "round_bf16_f32",
@@ -60,6 +60,11 @@ MIN_NORMAL = 2.0 ** -126          # smallest normal magnitude, FP32 and BF16 ali
 _OVERFLOW = 2.0 ** 128            # a rounded magnitude this large is Inf
 U_F32 = 2.0 ** -24                # unit roundoff (half an ulp, relative) of FP32 ...
 U_BF16 = 2.0 ** -8                # ... and of BF16 (8 significant bits)
+
+# The most pipeline stages (a unit's STAGES parameter) the RTL's FP32 adder, multiplier and
+# EXP unit take: the steps their functions in hw/rtl/common/dnpu_fp_funcs.vh split into
+# (FP_ADD_STEPS, FP_MUL_STEPS, FP_EXP_STEPS); tests/rtl/test_fp_pipe.py checks the two agree.
+FP_MAX_STAGES = {"add": 4, "mul": 2, "exp": 7}
 
 _SIGN64 = np.uint64(1 << 63)
 _DROP = {"f32": 29, "bf16": 45}   # float64 fraction bits a rounding to FP32 / BF16 drops

@@ -11,6 +11,27 @@
 
 `include "dnpu_exp_table.vh"
 
+// ---- fp_seg_lo_f: the pipelined units' (hw/rtl/fp) register placement ----------------------
+// A unit of n steps with a register after step k where bit k of cuts is set runs in
+// segments; segment j begins at the step returned (segment 0 at step 0, and the segment
+// after the last, j = number of cuts + 1, at n).
+function integer fp_seg_lo_f;
+    input [31:0] sl_cuts;
+    input integer sl_n;
+    input integer sl_j;
+    integer sl_k, sl_c;
+    begin
+        fp_seg_lo_f = (sl_j == 0) ? 0 : sl_n;
+        sl_c = 0;
+        for (sl_k = 0; sl_k < 31; sl_k = sl_k + 1)
+            if (sl_k < sl_n - 1 && sl_cuts[sl_k]) begin
+                sl_c = sl_c + 1;
+                if (sl_c == sl_j)
+                    fp_seg_lo_f = sl_k + 1;
+            end
+    end
+endfunction
+
 // ---- fp_add_f: fp32(a + b), or fp32(a - b) when sub; bf16 rounds once to 8 bits -------
 // (S_ADD_FP/S_SUB_FP, V_RED_SUM's adds, V_ADD/SUB_* with bf16 = 1: y[15:0] = 0.)
 // Why 3 bits below the significand give the exactly rounded sum: the smaller operand is
@@ -23,131 +44,308 @@
 // is exact). The jammed sum therefore rounds like the exact sum. The rounded exponent is
 // a 10-bit two's-complement value, so a result that rounds up to 2^-126 survives and only
 // a rounded magnitude below 2^-126 is flushed.
+// The unit splits into FP_ADD_STEPS steps that pass a packed state of FP_ADD_ST_W bits,
+// so that hw/rtl/fp/dnpu_fp32_add.v can register the state between any two of them:
+//   step 0: DAZ, special operands, the larger magnitude, the exponent gap
+//   step 1: alignment with jamming, the 28-bit sum
+//   step 2: normalization (the leading-zero count), the exact-zero test
+//   step 3: rounding, the exponent, overflow / FTZ, the special results
+// fp_add_f is their composition; fp_add_step_f(k, st) is step k, fp_add_steps_f(lo, hi,
+// st) steps lo .. hi-1. State layouts (bit 0 first), after:
+//   in_f:  a[31:0], b[63:32], sub[64], bf16[65]
+//   step0: sig_x[23:0], sig_n[47:24], d5[52:48], ex[60:53], sx[61], eff_sub[62],
+//          zsign[63], nan[64], inf[65], inf_sign[66], bf16[67]
+//   step1: sum[27:0], ex[35:28], sx[36], zsign[37], nan[38], inf[39], inf_sign[40], bf16[41]
+//   step2: norm[26:0], lz[31:27], ex[39:32], sx[40], zsign[41], nan[42], inf[43],
+//          inf_sign[44], bf16[45], zero[46]
+//   step3: y[31:0]
+`define FP_ADD_STEPS 4
+`define FP_ADD_ST_W  68
+
+// a step reads the fields of its state layout, not every bit
+/* verilator lint_off UNUSEDSIGNAL */
+function [`FP_ADD_ST_W-1:0] fp_add_in_f;
+    input [31:0] ai_a;
+    input [31:0] ai_b;
+    input        ai_sub;
+    input        ai_bf16;
+    fp_add_in_f = {2'd0, ai_bf16, ai_sub, ai_b, ai_a};
+endfunction
+
+function [`FP_ADD_ST_W-1:0] fp_add_s0_f;
+    input [`FP_ADD_ST_W-1:0] a0_st;
+    reg [31:0] a0_a, a0_b;
+    reg        a0_sa, a0_sb, a0_a_max, a0_b_max, a0_a_nan, a0_b_nan, a0_a_inf, a0_b_inf, a0_eff_sub, a0_swap, a0_sx;
+    reg [30:0] a0_ma, a0_mb, a0_mx, a0_mn;
+    reg [7:0]  a0_dexp;
+    reg [4:0]  a0_d5;
+    begin
+        a0_a       = a0_st[31:0];
+        a0_b       = a0_st[63:32];
+        a0_sa      = a0_a[31];
+        a0_sb      = a0_b[31] ^ a0_st[64];
+        a0_a_max   = &a0_a[30:23];
+        a0_b_max   = &a0_b[30:23];
+        a0_a_nan   = a0_a_max & (|a0_a[22:0]);
+        a0_b_nan   = a0_b_max & (|a0_b[22:0]);
+        a0_a_inf   = a0_a_max & ~(|a0_a[22:0]);
+        a0_b_inf   = a0_b_max & ~(|a0_b[22:0]);
+        a0_eff_sub = a0_sa ^ a0_sb;
+        // DAZ: a zero exponent field reads as magnitude 0; {exponent, fraction} orders
+        // magnitudes, so one compare picks the larger operand.
+        a0_ma    = (|a0_a[30:23]) ? a0_a[30:0] : 31'd0;
+        a0_mb    = (|a0_b[30:23]) ? a0_b[30:0] : 31'd0;
+        a0_swap  = a0_mb > a0_ma;
+        a0_mx    = a0_swap ? a0_mb : a0_ma;
+        a0_mn    = a0_swap ? a0_ma : a0_mb;
+        a0_sx    = a0_swap ? a0_sb : a0_sa;                 // the sign of any nonzero result
+        a0_dexp  = a0_mx[30:23] - a0_mn[30:23];
+        a0_d5    = (|a0_dexp[7:5]) ? 5'd31 : a0_dexp[4:0];   // a gap >= 27 shifts everything out
+        fp_add_s0_f = {a0_st[65], a0_a_inf ? a0_sa : a0_sb, a0_a_inf | a0_b_inf,
+                       a0_a_nan | a0_b_nan | (a0_a_inf & a0_b_inf & a0_eff_sub), a0_sa & a0_sb,
+                       a0_eff_sub, a0_sx, a0_mx[30:23], a0_d5,
+                       |a0_mn[30:23], a0_mn[22:0], |a0_mx[30:23], a0_mx[22:0]};
+    end
+endfunction
+
+function [`FP_ADD_ST_W-1:0] fp_add_s1_f;
+    input [`FP_ADD_ST_W-1:0] a1_st;
+    reg [26:0] a1_sig_x, a1_sig_n, a1_al;
+    reg [4:0]  a1_d5;
+    reg        a1_lost, a1_eff_sub;
+    reg [27:0] a1_aln, a1_sum;
+    begin
+        a1_sig_x   = {a1_st[23:0], 3'b000};
+        a1_sig_n   = {a1_st[47:24], 3'b000};
+        a1_d5      = a1_st[52:48];
+        a1_eff_sub = a1_st[62];
+        a1_al      = a1_sig_n >> a1_d5;
+        a1_lost    = |(a1_sig_n & ~({27{1'b1}} << a1_d5));
+        a1_aln     = {1'b0, a1_al[26:1], a1_al[0] | a1_lost};
+        a1_sum     = {1'b0, a1_sig_x} + (a1_aln ^ {28{a1_eff_sub}}) + {27'd0, a1_eff_sub};   // x - n = x + ~n + 1
+        fp_add_s1_f = {26'd0, a1_st[67:63], a1_st[61:53], a1_sum};
+    end
+endfunction
+
+function [`FP_ADD_ST_W-1:0] fp_add_s2_f;
+    input [`FP_ADD_ST_W-1:0] a2_st;
+    reg [27:0] a2_sum, a2_n1, a2_n2, a2_n3, a2_n4;
+    reg        a2_z16, a2_z8, a2_z4, a2_z2, a2_z1;
+    reg [26:0] a2_norm;
+    begin
+        a2_sum   = a2_st[27:0];
+        // normalize in five stages; the stage decisions are the leading-zero count
+        a2_z16   = ~(|a2_sum[27:12]);
+        a2_n1    = a2_z16 ? {a2_sum[11:0], 16'd0} : a2_sum;
+        a2_z8    = ~(|a2_n1[27:20]);
+        a2_n2    = a2_z8 ? {a2_n1[19:0], 8'd0} : a2_n1;
+        a2_z4    = ~(|a2_n2[27:24]);
+        a2_n3    = a2_z4 ? {a2_n2[23:0], 4'd0} : a2_n2;
+        a2_z2    = ~(|a2_n3[27:26]);
+        a2_n4    = a2_z2 ? {a2_n3[25:0], 2'd0} : a2_n3;
+        a2_z1    = ~a2_n4[27];
+        a2_norm  = a2_z1 ? {a2_n4[25:0], 1'b0} : a2_n4[26:0];   // the bits below the leading one
+        fp_add_s2_f = {21'd0, a2_sum == 28'd0, a2_st[41:28], a2_z16, a2_z8, a2_z4, a2_z2, a2_z1, a2_norm};
+    end
+endfunction
+
+function [`FP_ADD_ST_W-1:0] fp_add_s3_f;
+    input [`FP_ADD_ST_W-1:0] a3_st;
+    reg [26:0] a3_norm;
+    reg [4:0]  a3_lz;
+    reg [7:0]  a3_ex;
+    reg        a3_sx, a3_zs, a3_nan, a3_inf, a3_inf_s, a3_bf16, a3_zero, a3_up32, a3_up16, a3_uf, a3_of;
+    reg [23:0] a3_frt, a3_inc, a3_frr;
+    reg [9:0]  a3_er;
+    reg [31:0] a3_y;
+    begin
+        {a3_zero, a3_bf16, a3_inf_s, a3_inf, a3_nan, a3_zs, a3_sx, a3_ex, a3_lz, a3_norm} = a3_st[46:0];
+        a3_up32  = a3_norm[3] & ((|a3_norm[2:0]) | a3_norm[4]);
+        a3_up16  = a3_norm[19] & ((|a3_norm[18:0]) | a3_norm[20]);
+        a3_frt   = a3_bf16 ? {1'b0, a3_norm[26:20], 16'd0} : {1'b0, a3_norm[26:4]};
+        a3_inc   = a3_bf16 ? {7'd0, a3_up16, 16'd0} : {23'd0, a3_up32};
+        a3_frr   = a3_frt + a3_inc;                              // frr[23]: carry to 2.0
+        a3_er    = {2'b00, a3_ex} + 10'd1 + {9'd0, a3_frr[23]} - {5'd0, a3_lz};
+        a3_uf    = a3_er[9] | (a3_er == 10'd0);
+        a3_of    = ~a3_er[9] & (a3_er >= 10'd255);
+        if (a3_nan)
+            a3_y = 32'h7FC0_0000;
+        else if (a3_inf)
+            a3_y = {a3_inf_s, 31'h7F80_0000};
+        else if (a3_zero)
+            a3_y = {a3_zs, 31'd0};                    // exact zero: +0 unless (-0) + (-0)
+        else if (a3_uf)
+            a3_y = {a3_sx, 31'd0};
+        else if (a3_of)
+            a3_y = {a3_sx, 31'h7F80_0000};
+        else
+            a3_y = {a3_sx, a3_er[7:0], a3_frr[22:0]};       // a carry leaves a zero fraction
+        fp_add_s3_f = {36'd0, a3_y};
+    end
+endfunction
+
+function [`FP_ADD_ST_W-1:0] fp_add_step_f;
+    input integer            as_k;
+    input [`FP_ADD_ST_W-1:0] as_st;
+    case (as_k)
+        0:       fp_add_step_f = fp_add_s0_f(as_st);
+        1:       fp_add_step_f = fp_add_s1_f(as_st);
+        2:       fp_add_step_f = fp_add_s2_f(as_st);
+        default: fp_add_step_f = fp_add_s3_f(as_st);
+    endcase
+endfunction
+
+// steps lo .. hi-1 (constant bounds, so that both simulators and Yosys unroll the loop)
+function [`FP_ADD_ST_W-1:0] fp_add_steps_f;
+    input integer            ar_lo;
+    input integer            ar_hi;
+    input [`FP_ADD_ST_W-1:0] ar_st;
+    integer ar_k;
+    begin
+        fp_add_steps_f = ar_st;
+        for (ar_k = 0; ar_k < `FP_ADD_STEPS; ar_k = ar_k + 1)
+            if (ar_k >= ar_lo && ar_k < ar_hi)
+                fp_add_steps_f = fp_add_step_f(ar_k, fp_add_steps_f);
+    end
+endfunction
+
+function [31:0] fp_add_out_f;
+    input [`FP_ADD_ST_W-1:0] ao_st;
+    fp_add_out_f = ao_st[31:0];
+endfunction
+
+/* verilator lint_on UNUSEDSIGNAL */
+
 function [31:0] fp_add_f;
     input [31:0] aa_a;
     input [31:0] aa_b;
     input        aa_sub;
     input        aa_bf16;
-    reg        aa_sa, aa_sb, aa_a_max, aa_b_max, aa_a_nan, aa_b_nan, aa_a_inf, aa_b_inf, aa_eff_sub, aa_swap, aa_sx;
-    reg [30:0] aa_ma, aa_mb, aa_mx, aa_mn;
-    reg [7:0]  aa_dexp;
-    reg [4:0]  aa_d5, aa_lz;
-    reg [26:0] aa_sig_x, aa_sig_n, aa_al, aa_norm;
-    reg        aa_lost, aa_z16, aa_z8, aa_z4, aa_z2, aa_z1, aa_up32, aa_up16, aa_uf, aa_of;
-    reg [27:0] aa_aln, aa_sum, aa_n1, aa_n2, aa_n3, aa_n4;
-    reg [23:0] aa_frt, aa_inc, aa_frr;
-    reg [9:0]  aa_er;
-    begin
-        aa_sa      = aa_a[31];
-        aa_sb      = aa_b[31] ^ aa_sub;
-        aa_a_max   = &aa_a[30:23];
-        aa_b_max   = &aa_b[30:23];
-        aa_a_nan   = aa_a_max & (|aa_a[22:0]);
-        aa_b_nan   = aa_b_max & (|aa_b[22:0]);
-        aa_a_inf   = aa_a_max & ~(|aa_a[22:0]);
-        aa_b_inf   = aa_b_max & ~(|aa_b[22:0]);
-        aa_eff_sub = aa_sa ^ aa_sb;
-        // DAZ: a zero exponent field reads as magnitude 0; {exponent, fraction} orders
-        // magnitudes, so one compare picks the larger operand.
-        aa_ma    = (|aa_a[30:23]) ? aa_a[30:0] : 31'd0;
-        aa_mb    = (|aa_b[30:23]) ? aa_b[30:0] : 31'd0;
-        aa_swap  = aa_mb > aa_ma;
-        aa_mx    = aa_swap ? aa_mb : aa_ma;
-        aa_mn    = aa_swap ? aa_ma : aa_mb;
-        aa_sx    = aa_swap ? aa_sb : aa_sa;                 // the sign of any nonzero result
-        aa_dexp  = aa_mx[30:23] - aa_mn[30:23];
-        aa_d5    = (|aa_dexp[7:5]) ? 5'd31 : aa_dexp[4:0];   // a gap >= 27 shifts everything out
-        aa_sig_x = {|aa_mx[30:23], aa_mx[22:0], 3'b000};
-        aa_sig_n = {|aa_mn[30:23], aa_mn[22:0], 3'b000};
-        aa_al    = aa_sig_n >> aa_d5;
-        aa_lost  = |(aa_sig_n & ~({27{1'b1}} << aa_d5));
-        aa_aln   = {1'b0, aa_al[26:1], aa_al[0] | aa_lost};
-        aa_sum   = {1'b0, aa_sig_x} + (aa_aln ^ {28{aa_eff_sub}}) + {27'd0, aa_eff_sub};   // x - n = x + ~n + 1
-        // normalize in five stages; the stage decisions are the leading-zero count
-        aa_z16   = ~(|aa_sum[27:12]);
-        aa_n1    = aa_z16 ? {aa_sum[11:0], 16'd0} : aa_sum;
-        aa_z8    = ~(|aa_n1[27:20]);
-        aa_n2    = aa_z8 ? {aa_n1[19:0], 8'd0} : aa_n1;
-        aa_z4    = ~(|aa_n2[27:24]);
-        aa_n3    = aa_z4 ? {aa_n2[23:0], 4'd0} : aa_n2;
-        aa_z2    = ~(|aa_n3[27:26]);
-        aa_n4    = aa_z2 ? {aa_n3[25:0], 2'd0} : aa_n3;
-        aa_z1    = ~aa_n4[27];
-        aa_lz    = {aa_z16, aa_z8, aa_z4, aa_z2, aa_z1};
-        aa_norm  = aa_z1 ? {aa_n4[25:0], 1'b0} : aa_n4[26:0];   // the bits below the leading one
-        aa_up32  = aa_norm[3] & ((|aa_norm[2:0]) | aa_norm[4]);
-        aa_up16  = aa_norm[19] & ((|aa_norm[18:0]) | aa_norm[20]);
-        aa_frt   = aa_bf16 ? {1'b0, aa_norm[26:20], 16'd0} : {1'b0, aa_norm[26:4]};
-        aa_inc   = aa_bf16 ? {7'd0, aa_up16, 16'd0} : {23'd0, aa_up32};
-        aa_frr   = aa_frt + aa_inc;                              // frr[23]: carry to 2.0
-        aa_er    = {2'b00, aa_mx[30:23]} + 10'd1 + {9'd0, aa_frr[23]} - {5'd0, aa_lz};
-        aa_uf    = aa_er[9] | (aa_er == 10'd0);
-        aa_of    = ~aa_er[9] & (aa_er >= 10'd255);
-        if (aa_a_nan | aa_b_nan | (aa_a_inf & aa_b_inf & aa_eff_sub))
-            fp_add_f = 32'h7FC0_0000;
-        else if (aa_a_inf)
-            fp_add_f = {aa_sa, 31'h7F80_0000};
-        else if (aa_b_inf)
-            fp_add_f = {aa_sb, 31'h7F80_0000};
-        else if (aa_sum == 28'd0)
-            fp_add_f = {aa_sa & aa_sb, 31'd0};               // exact zero: +0 unless (-0) + (-0)
-        else if (aa_uf)
-            fp_add_f = {aa_sx, 31'd0};
-        else if (aa_of)
-            fp_add_f = {aa_sx, 31'h7F80_0000};
-        else
-            fp_add_f = {aa_sx, aa_er[7:0], aa_frr[22:0]};       // a carry leaves a zero fraction
-    end
+    fp_add_f = fp_add_out_f(fp_add_s3_f(fp_add_s2_f(fp_add_s1_f(fp_add_s0_f(
+                   fp_add_in_f(aa_a, aa_b, aa_sub, aa_bf16))))));
 endfunction
 
 // ---- fp_mul_f: fp32(a * b); bf16 rounds once to 8 bits (S_MUL_FP, V_MUL_*, EXP's t) ------
 // The 24x24 significand product is exact (48 bits) and rounded once; the rounded exponent
 // is 10-bit two's complement, so a product that rounds up to 2^-126 is kept.
+// Two steps, FP_MUL_ST_W bits of state between them (hw/rtl/fp/dnpu_fp32_mul.v):
+//   step 0: the significand product and the operand classes; a register on its state
+//           takes the product into the DSP slices' own registers
+//   step 1: rounding, the exponent, overflow / FTZ, the special results
+// State layouts (bit 0 first), after:
+//   in_f:  a[31:0], b[63:32], bf16[64]
+//   step0: prod[47:0], es[57:48] (ea + eb - 127, 10-bit two's complement), sy[58],
+//          nan[59], inf[60], zero[61], bf16[62]
+//   step1: y[31:0]
+`define FP_MUL_STEPS 2
+`define FP_MUL_ST_W  65
+
+// a step reads the fields of its state layout, not every bit
+/* verilator lint_off UNUSEDSIGNAL */
+function [`FP_MUL_ST_W-1:0] fp_mul_in_f;
+    input [31:0] mi_a;
+    input [31:0] mi_b;
+    input        mi_bf16;
+    fp_mul_in_f = {mi_bf16, mi_b, mi_a};
+endfunction
+
+function [`FP_MUL_ST_W-1:0] fp_mul_s0_f;
+    input [`FP_MUL_ST_W-1:0] m0_st;
+    reg [31:0] m0_a, m0_b;
+    reg        m0_a_max, m0_b_max, m0_a_zero, m0_b_zero, m0_a_nan, m0_b_nan, m0_a_inf, m0_b_inf;
+    reg [47:0] m0_prod;
+    reg [9:0]  m0_es;
+    begin
+        m0_a      = m0_st[31:0];
+        m0_b      = m0_st[63:32];
+        m0_a_max  = &m0_a[30:23];
+        m0_b_max  = &m0_b[30:23];
+        m0_a_zero = ~(|m0_a[30:23]);                  // DAZ
+        m0_b_zero = ~(|m0_b[30:23]);
+        m0_a_nan  = m0_a_max & (|m0_a[22:0]);
+        m0_b_nan  = m0_b_max & (|m0_b[22:0]);
+        m0_a_inf  = m0_a_max & ~(|m0_a[22:0]);
+        m0_b_inf  = m0_b_max & ~(|m0_b[22:0]);
+        // zero, Inf and NaN operands are overridden in step 1, so the hidden bit is 1
+        m0_prod   = {1'b1, m0_a[22:0]} * {1'b1, m0_b[22:0]};
+        m0_es     = {2'b00, m0_a[30:23]} + {2'b00, m0_b[30:23]} - 10'd127;
+        fp_mul_s0_f = {2'd0, m0_st[64], m0_a_zero | m0_b_zero, m0_a_inf | m0_b_inf,
+                       m0_a_nan | m0_b_nan | (m0_a_inf & m0_b_zero) | (m0_b_inf & m0_a_zero),
+                       m0_a[31] ^ m0_b[31], m0_es, m0_prod};
+    end
+endfunction
+
+function [`FP_MUL_ST_W-1:0] fp_mul_s1_f;
+    input [`FP_MUL_ST_W-1:0] m1_st;
+    reg        m1_sy, m1_nan, m1_inf, m1_zero, m1_bf16;
+    reg        m1_hi, m1_g, m1_sticky, m1_up32, m1_up16, m1_uf, m1_of;
+    reg [47:0] m1_prod;
+    reg [22:0] m1_fr;
+    reg [23:0] m1_frt, m1_inc, m1_frr;
+    reg [9:0]  m1_es, m1_er;
+    reg [31:0] m1_y;
+    begin
+        {m1_bf16, m1_zero, m1_inf, m1_nan, m1_sy, m1_es, m1_prod} = m1_st[62:0];
+        m1_hi     = m1_prod[47];
+        m1_fr     = m1_hi ? m1_prod[46:24] : m1_prod[45:23];    // below the leading one
+        m1_g      = m1_hi ? m1_prod[23] : m1_prod[22];
+        m1_sticky = (|m1_prod[21:0]) | (m1_hi & m1_prod[22]);
+        m1_up32   = m1_g & (m1_sticky | m1_fr[0]);
+        m1_up16   = m1_fr[15] & ((|m1_fr[14:0]) | m1_g | m1_sticky | m1_fr[16]);
+        m1_frt    = m1_bf16 ? {1'b0, m1_fr[22:16], 16'd0} : {1'b0, m1_fr};
+        m1_inc    = m1_bf16 ? {7'd0, m1_up16, 16'd0} : {23'd0, m1_up32};
+        m1_frr    = m1_frt + m1_inc;                          // frr[23]: carry to 2.0
+        m1_er     = m1_es + {9'd0, m1_hi} + {9'd0, m1_frr[23]};
+        m1_uf     = m1_er[9] | (m1_er == 10'd0);
+        m1_of     = ~m1_er[9] & (m1_er >= 10'd255);
+        if (m1_nan)
+            m1_y = 32'h7FC0_0000;
+        else if (m1_inf)
+            m1_y = {m1_sy, 31'h7F80_0000};
+        else if (m1_zero | m1_uf)
+            m1_y = {m1_sy, 31'd0};
+        else if (m1_of)
+            m1_y = {m1_sy, 31'h7F80_0000};
+        else
+            m1_y = {m1_sy, m1_er[7:0], m1_frr[22:0]};
+        fp_mul_s1_f = {33'd0, m1_y};
+    end
+endfunction
+
+function [`FP_MUL_ST_W-1:0] fp_mul_step_f;
+    input integer            ms_k;
+    input [`FP_MUL_ST_W-1:0] ms_st;
+    case (ms_k)
+        0:       fp_mul_step_f = fp_mul_s0_f(ms_st);
+        default: fp_mul_step_f = fp_mul_s1_f(ms_st);
+    endcase
+endfunction
+
+function [`FP_MUL_ST_W-1:0] fp_mul_steps_f;
+    input integer            mr_lo;
+    input integer            mr_hi;
+    input [`FP_MUL_ST_W-1:0] mr_st;
+    integer mr_k;
+    begin
+        fp_mul_steps_f = mr_st;
+        for (mr_k = 0; mr_k < `FP_MUL_STEPS; mr_k = mr_k + 1)
+            if (mr_k >= mr_lo && mr_k < mr_hi)
+                fp_mul_steps_f = fp_mul_step_f(mr_k, fp_mul_steps_f);
+    end
+endfunction
+
+function [31:0] fp_mul_out_f;
+    input [`FP_MUL_ST_W-1:0] mo_st;
+    fp_mul_out_f = mo_st[31:0];
+endfunction
+
+/* verilator lint_on UNUSEDSIGNAL */
+
 function [31:0] fp_mul_f;
     input [31:0] mm_a;
     input [31:0] mm_b;
     input        mm_bf16;
-    reg        mm_sy, mm_a_max, mm_b_max, mm_a_zero, mm_b_zero, mm_a_nan, mm_b_nan, mm_a_inf, mm_b_inf;
-    reg        mm_hi, mm_g, mm_st, mm_up32, mm_up16, mm_uf, mm_of;
-    reg [47:0] mm_prod;
-    reg [22:0] mm_fr;
-    reg [23:0] mm_frt, mm_inc, mm_frr;
-    reg [9:0]  mm_er;
-    begin
-        mm_sy     = mm_a[31] ^ mm_b[31];
-        mm_a_max  = &mm_a[30:23];
-        mm_b_max  = &mm_b[30:23];
-        mm_a_zero = ~(|mm_a[30:23]);                  // DAZ
-        mm_b_zero = ~(|mm_b[30:23]);
-        mm_a_nan  = mm_a_max & (|mm_a[22:0]);
-        mm_b_nan  = mm_b_max & (|mm_b[22:0]);
-        mm_a_inf  = mm_a_max & ~(|mm_a[22:0]);
-        mm_b_inf  = mm_b_max & ~(|mm_b[22:0]);
-        // zero, Inf and NaN operands are overridden below, so the hidden bit is 1
-        mm_prod   = {1'b1, mm_a[22:0]} * {1'b1, mm_b[22:0]};
-        mm_hi     = mm_prod[47];
-        mm_fr     = mm_hi ? mm_prod[46:24] : mm_prod[45:23];    // below the leading one
-        mm_g      = mm_hi ? mm_prod[23] : mm_prod[22];
-        mm_st     = (|mm_prod[21:0]) | (mm_hi & mm_prod[22]);
-        mm_up32   = mm_g & (mm_st | mm_fr[0]);
-        mm_up16   = mm_fr[15] & ((|mm_fr[14:0]) | mm_g | mm_st | mm_fr[16]);
-        mm_frt    = mm_bf16 ? {1'b0, mm_fr[22:16], 16'd0} : {1'b0, mm_fr};
-        mm_inc    = mm_bf16 ? {7'd0, mm_up16, 16'd0} : {23'd0, mm_up32};
-        mm_frr    = mm_frt + mm_inc;                          // frr[23]: carry to 2.0
-        mm_er     = {2'b00, mm_a[30:23]} + {2'b00, mm_b[30:23]} + {9'd0, mm_hi} + {9'd0, mm_frr[23]} - 10'd127;
-        mm_uf     = mm_er[9] | (mm_er == 10'd0);
-        mm_of     = ~mm_er[9] & (mm_er >= 10'd255);
-        if (mm_a_nan | mm_b_nan | (mm_a_inf & mm_b_zero) | (mm_b_inf & mm_a_zero))
-            fp_mul_f = 32'h7FC0_0000;
-        else if (mm_a_inf | mm_b_inf)
-            fp_mul_f = {mm_sy, 31'h7F80_0000};
-        else if (mm_a_zero | mm_b_zero | mm_uf)
-            fp_mul_f = {mm_sy, 31'd0};
-        else if (mm_of)
-            fp_mul_f = {mm_sy, 31'h7F80_0000};
-        else
-            fp_mul_f = {mm_sy, mm_er[7:0], mm_frr[22:0]};
-    end
+    fp_mul_f = fp_mul_out_f(fp_mul_s1_f(fp_mul_s0_f(fp_mul_in_f(mm_a, mm_b, mm_bf16))));
 endfunction
 
 // ---- fp_cmp_f: {gt, eq} of a vs b in NUMERICS section 5's total order ---------------------
@@ -217,84 +415,202 @@ endfunction
 //    (126 << 23) + p * 2^23, and adding n to the exponent field gives y (p = 2 at n = 127
 //    becomes 0x7F800000, +Inf, by the same carry). y >= 2^-126 always.
 // D is stored less 2^16 so that D * m is a 17 x 24 product (one DSP48) plus m << 16.
+//
+// Seven steps, FP_EXP_ST_W bits of state between them (hw/rtl/fp/dnpu_fp_exp.v):
+//   step 0, 1: fp_mul_f's steps for t = x * LOG2E (the product; its rounding)
+//   step 2: t's classes, 64 t in fixed point, i, n, the multiplier, the small-t shift
+//   step 3: the table read and D * m (a register on its state lands in the DSP slice)
+//   step 4: q in the 2^-52 frame (+ m << 16, the small-t shift with jamming, 1 - ...)
+//   step 5: q rounded to 24 significant bits
+//   step 6: p = T[i] + q rounded, y = p * 2^n, the special results
+// State layouts (bit 0 first), after:
+//   in_f, step 0, step 1: fp_mul_f's (in_f: fp_mul_in_f(x, LOG2E, 0); step 1: t[31:0])
+//   step2: mult[23:0], idx[29:24], n[37:30], rs[43:38], t_fix[44], t_negsm[45], spc[47:46]
+//   step3: dm[40:0] (d_lo * mult), mult[64:41], d_lo[81:65], t_frac[104:82], n[112:105],
+//          rs[118:113], t_fix[119], t_negsm[120], spc[122:121]
+//   step4: qfix[46:0], t_frac[69:47], n[77:70], spc[79:78]
+//   step5: qr[46:0], t_frac[69:47], n[77:70], spc[79:78]
+//   step6: y[31:0]
+// spc: 0 a number, 1 NaN, 2 +Inf (t >= 128), 3 +0 (t < -126).
+`define FP_EXP_STEPS 7
+`define FP_EXP_ST_W  123
+
+// a step reads the fields of its state layout, not every bit
+/* verilator lint_off UNUSEDSIGNAL */
+function [`FP_EXP_ST_W-1:0] fp_exp_in_f;
+    input [31:0] ei_x;
+    fp_exp_in_f = {{(`FP_EXP_ST_W-`FP_MUL_ST_W){1'b0}}, fp_mul_in_f(ei_x, 32'h3FB8_AA3B, 1'b0)};   // LOG2E
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_s2_f;
+    input [`FP_EXP_ST_W-1:0] e2_st;
+    reg [31:0] e2_t;
+    reg        e2_ts, e2_t_nan, e2_t_big, e2_t_small, e2_t_fix, e2_t_negsm;
+    reg [7:0]  e2_te, e2_n;
+    reg [22:0] e2_tf;
+    reg [3:0]  e2_sh;
+    reg [35:0] e2_mag;
+    reg [36:0] e2_x64;
+    reg [5:0]  e2_idx, e2_rs;
+    reg [6:0]  e2_rs7;
+    reg [23:0] e2_mult;
+    reg [1:0]  e2_spc;
+    begin
+        e2_t       = e2_st[31:0];
+        e2_ts      = e2_t[31];
+        e2_te      = e2_t[30:23];
+        e2_tf      = e2_t[22:0];
+        e2_t_nan   = (&e2_te) & (|e2_tf);
+        e2_t_big   = ~e2_ts & (e2_te >= 8'd134);                     // t >= 128
+        e2_t_small = e2_ts & ((e2_te > 8'd133) | ((e2_te == 8'd133) & (e2_tf > 23'h7C_0000)));  // t < -126
+        e2_spc     = e2_t_nan ? 2'd1 : e2_t_big ? 2'd2 : e2_t_small ? 2'd3 : 2'd0;
+        e2_t_fix   = e2_te >= 8'd121;                             // |t| >= 2^-6
+        e2_t_negsm = e2_ts & (|e2_te) & ~e2_t_fix;                      // -2^-6 < t < 0
+        // 64 t = {1, tf} * 2^(te - 144); for 121 <= te <= 133 shift left by te - 121
+        e2_sh      = e2_te[3:0] - 4'd9;
+        e2_mag     = {12'd0, 1'b1, e2_tf} << e2_sh;
+        e2_x64     = e2_ts ? (37'd0 - {1'b0, e2_mag}) : {1'b0, e2_mag};   // j = x64[36:23]
+        e2_idx     = e2_t_fix ? e2_x64[28:23] : (e2_t_negsm ? 6'd63 : 6'd0);
+        e2_n       = e2_t_fix ? e2_x64[36:29] : (e2_t_negsm ? 8'hFF : 8'h00);
+        e2_mult    = e2_t_fix ? {1'b0, e2_x64[22:0]} : {|e2_te, e2_tf};
+        e2_rs7     = 7'd120 - e2_te[6:0];                         // >= 47 shifts everything out
+        e2_rs      = e2_t_fix ? 6'd0 : (e2_rs7[6] ? 6'd63 : e2_rs7[5:0]);
+        fp_exp_s2_f = {{(`FP_EXP_ST_W-48){1'b0}}, e2_spc, e2_t_negsm, e2_t_fix, e2_rs, e2_n, e2_idx, e2_mult};
+    end
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_s3_f;
+    input [`FP_EXP_ST_W-1:0] e3_st;
+    reg [23:0] e3_mult;
+    reg [39:0] e3_tab;
+    reg [40:0] e3_dm;
+    begin
+        e3_mult = e3_st[23:0];
+        e3_tab  = exp_table_f(e3_st[29:24]);
+        // D[i] * r = P * 2^-46 (|t| >= 2^-6) or +-P * 2^(te - 167) (|t| < 2^-6), P =
+        // D[i] * 2^23 * mult = d_lo * mult + mult << 16
+        e3_dm   = e3_tab[16:0] * e3_mult;
+        fp_exp_s3_f = {e3_st[47:30], e3_tab[39:17], e3_tab[16:0], e3_mult, e3_dm};
+    end
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_s4_f;
+    input [`FP_EXP_ST_W-1:0] e4_st;
+    reg [40:0] e4_dm;
+    reg [23:0] e4_mult;
+    reg [16:0] e4_d_lo;
+    reg [22:0] e4_t_frac;
+    reg [7:0]  e4_n;
+    reg [5:0]  e4_rs;
+    reg        e4_t_fix, e4_t_negsm, e4_plost;
+    reg [1:0]  e4_spc;
+    reg [17:0] e4_d_int;
+    reg [41:0] e4_prod;
+    reg [46:0] e4_pext, e4_psh, e4_qfix;
+    begin
+        {e4_spc, e4_t_negsm, e4_t_fix, e4_rs, e4_n, e4_t_frac, e4_d_lo, e4_mult, e4_dm} = e4_st;
+        e4_d_int   = {1'b0, e4_d_lo} + 18'h1_0000;                // D[i] * 2^23
+        // in the 2^-52 frame: P << 6, or (P << 5) >> (120 - te)
+        e4_prod    = {1'b0, e4_dm} + {2'b00, e4_mult, 16'd0};
+        e4_pext    = e4_t_fix ? {e4_prod[40:0], 6'd0} : {e4_prod, 5'd0};
+        e4_psh     = e4_pext >> e4_rs;
+        e4_plost   = |(e4_pext & ~({47{1'b1}} << e4_rs));
+        e4_qfix    = e4_t_negsm ? ({e4_d_int, 29'd0} - {e4_psh[46:1], e4_psh[0] | e4_plost})
+                          : {e4_psh[46:1], e4_psh[0] | e4_plost};
+        fp_exp_s4_f = {{(`FP_EXP_ST_W-80){1'b0}}, e4_spc, e4_n, e4_t_frac, e4_qfix};
+    end
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_s5_f;
+    input [`FP_EXP_ST_W-1:0] e5_st;
+    reg [46:0] e5_qfix, e5_s1, e5_s2, e5_s4, e5_s8, e5_s16, e5_sm, e5_below, e5_stk_m, e5_half, e5_ulp, e5_qr;
+    reg        e5_q_up;
+    begin
+        e5_qfix    = e5_st[46:0];
+        // round q to 24 significant bits, RNE
+        e5_s1      = e5_qfix | (e5_qfix >> 1);
+        e5_s2      = e5_s1 | (e5_s1 >> 2);
+        e5_s4      = e5_s2 | (e5_s2 >> 4);
+        e5_s8      = e5_s4 | (e5_s4 >> 8);
+        e5_s16     = e5_s8 | (e5_s8 >> 16);
+        e5_sm      = e5_s16 | (e5_s16 >> 32);                        // ones from q's leading one down
+        e5_below   = e5_sm >> 24;                                 // bits under q's ulp
+        e5_stk_m   = e5_sm >> 25;
+        e5_half    = e5_below & ~e5_stk_m;
+        e5_ulp     = e5_half << 1;
+        e5_q_up    = (|(e5_qfix & e5_half)) & ((|(e5_qfix & e5_stk_m)) | (|(e5_qfix & e5_ulp)));
+        e5_qr      = (e5_qfix & ~e5_below) + (e5_q_up ? e5_ulp : 47'd0);
+        fp_exp_s5_f = {e5_st[`FP_EXP_ST_W-1:47], e5_qr};
+    end
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_s6_f;
+    input [`FP_EXP_ST_W-1:0] e6_st;
+    reg [46:0] e6_qr;
+    reg [22:0] e6_t_frac;
+    reg [7:0]  e6_n, e6_eb;
+    reg [1:0]  e6_spc;
+    reg [53:0] e6_psum;
+    reg [24:0] e6_pm, e6_pr;
+    reg        e6_p_up;
+    reg [30:0] e6_mag_y;
+    reg [31:0] e6_y;
+    begin
+        {e6_spc, e6_n, e6_t_frac, e6_qr} = e6_st[79:0];
+        // p = fp32(T[i] + q): the frame's bit 52 is 1.0, p's ulp is bit 29
+        e6_psum    = {2'b01, e6_t_frac, 29'd0} + {7'd0, e6_qr};
+        e6_pm      = e6_psum[53:29];
+        e6_p_up    = e6_psum[28] & ((|e6_psum[27:0]) | e6_pm[0]);
+        e6_pr      = e6_pm + {24'd0, e6_p_up};                        // p * 2^23, 2^23 <= pr <= 2^24
+        e6_eb      = 8'd126 + e6_n;                                // p's exponent field - 1, plus n
+        e6_mag_y   = {e6_eb, 23'd0} + {6'd0, e6_pr};
+        case (e6_spc)
+            2'd1:    e6_y = 32'h7FC0_0000;
+            2'd2:    e6_y = 32'h7F80_0000;
+            2'd3:    e6_y = 32'h0000_0000;
+            default: e6_y = {1'b0, e6_mag_y};
+        endcase
+        fp_exp_s6_f = {{(`FP_EXP_ST_W-32){1'b0}}, e6_y};
+    end
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_step_f;
+    input integer            es_k;
+    input [`FP_EXP_ST_W-1:0] es_st;
+    case (es_k)
+        0:       fp_exp_step_f = {{(`FP_EXP_ST_W-`FP_MUL_ST_W){1'b0}}, fp_mul_s0_f(es_st[`FP_MUL_ST_W-1:0])};
+        1:       fp_exp_step_f = {{(`FP_EXP_ST_W-`FP_MUL_ST_W){1'b0}}, fp_mul_s1_f(es_st[`FP_MUL_ST_W-1:0])};
+        2:       fp_exp_step_f = fp_exp_s2_f(es_st);
+        3:       fp_exp_step_f = fp_exp_s3_f(es_st);
+        4:       fp_exp_step_f = fp_exp_s4_f(es_st);
+        5:       fp_exp_step_f = fp_exp_s5_f(es_st);
+        default: fp_exp_step_f = fp_exp_s6_f(es_st);
+    endcase
+endfunction
+
+function [`FP_EXP_ST_W-1:0] fp_exp_steps_f;
+    input integer            er_lo;
+    input integer            er_hi;
+    input [`FP_EXP_ST_W-1:0] er_st;
+    integer er_k;
+    begin
+        fp_exp_steps_f = er_st;
+        for (er_k = 0; er_k < `FP_EXP_STEPS; er_k = er_k + 1)
+            if (er_k >= er_lo && er_k < er_hi)
+                fp_exp_steps_f = fp_exp_step_f(er_k, fp_exp_steps_f);
+    end
+endfunction
+
+function [31:0] fp_exp_out_f;
+    input [`FP_EXP_ST_W-1:0] eo_st;
+    fp_exp_out_f = eo_st[31:0];
+endfunction
+
+/* verilator lint_on UNUSEDSIGNAL */
+
 function [31:0] fp_exp_f;
     input [31:0] ee_x;
-    reg [31:0] ee_t;
-    reg        ee_ts, ee_t_nan, ee_t_big, ee_t_small, ee_t_fix, ee_t_negsm, ee_plost, ee_q_up, ee_p_up;
-    reg [7:0]  ee_te, ee_n, ee_eb;
-    reg [22:0] ee_tf, ee_t_frac;
-    reg [3:0]  ee_sh;
-    reg [35:0] ee_mag;
-    reg [36:0] ee_x64;
-    reg [5:0]  ee_idx, ee_rs;
-    reg [23:0] ee_mult;
-    reg [16:0] ee_d_lo;
-    reg [39:0] ee_tab;
-    reg [17:0] ee_d_int;
-    reg [41:0] ee_prod;
-    reg [46:0] ee_pext, ee_psh, ee_qfix, ee_s1, ee_s2, ee_s4, ee_s8, ee_s16, ee_sm, ee_below, ee_stk_m, ee_half, ee_ulp, ee_qr;
-    reg [6:0]  ee_rs7;
-    reg [53:0] ee_psum;
-    reg [24:0] ee_pm, ee_pr;
-    reg [30:0] ee_mag_y;
-    begin
-        ee_t       = fp_mul_f(ee_x, 32'h3FB8_AA3B, 1'b0);        // LOG2E
-        ee_ts      = ee_t[31];
-        ee_te      = ee_t[30:23];
-        ee_tf      = ee_t[22:0];
-        ee_t_nan   = (&ee_te) & (|ee_tf);
-        ee_t_big   = ~ee_ts & (ee_te >= 8'd134);                     // t >= 128
-        ee_t_small = ee_ts & ((ee_te > 8'd133) | ((ee_te == 8'd133) & (ee_tf > 23'h7C_0000)));  // t < -126
-        ee_t_fix   = ee_te >= 8'd121;                             // |t| >= 2^-6
-        ee_t_negsm = ee_ts & (|ee_te) & ~ee_t_fix;                      // -2^-6 < t < 0
-        // 64 t = {1, tf} * 2^(te - 144); for 121 <= te <= 133 shift left by te - 121
-        ee_sh      = ee_te[3:0] - 4'd9;
-        ee_mag     = {12'd0, 1'b1, ee_tf} << ee_sh;
-        ee_x64     = ee_ts ? (37'd0 - {1'b0, ee_mag}) : {1'b0, ee_mag};   // j = x64[36:23]
-        ee_idx     = ee_t_fix ? ee_x64[28:23] : (ee_t_negsm ? 6'd63 : 6'd0);
-        ee_n       = ee_t_fix ? ee_x64[36:29] : (ee_t_negsm ? 8'hFF : 8'h00);
-        ee_mult    = ee_t_fix ? {1'b0, ee_x64[22:0]} : {|ee_te, ee_tf};
-        ee_tab     = exp_table_f(ee_idx);
-        ee_t_frac  = ee_tab[39:17];
-        ee_d_lo    = ee_tab[16:0];
-        ee_d_int   = {1'b0, ee_d_lo} + 18'h1_0000;                // D[i] * 2^23
-        // D[i] * r = P * 2^-46 (|t| >= 2^-6) or +-P * 2^(te - 167) (|t| < 2^-6); in the
-        // 2^-52 frame: P << 6, or (P << 5) >> (120 - te)
-        ee_prod    = ee_d_lo * ee_mult + {2'b00, ee_mult, 16'd0};
-        ee_pext    = ee_t_fix ? {ee_prod[40:0], 6'd0} : {ee_prod, 5'd0};
-        ee_rs7     = 7'd120 - ee_te[6:0];                         // >= 47 shifts everything out
-        ee_rs      = ee_t_fix ? 6'd0 : (ee_rs7[6] ? 6'd63 : ee_rs7[5:0]);
-        ee_psh     = ee_pext >> ee_rs;
-        ee_plost   = |(ee_pext & ~({47{1'b1}} << ee_rs));
-        ee_qfix    = ee_t_negsm ? ({ee_d_int, 29'd0} - {ee_psh[46:1], ee_psh[0] | ee_plost})
-                          : {ee_psh[46:1], ee_psh[0] | ee_plost};
-        // round q to 24 significant bits, RNE
-        ee_s1      = ee_qfix | (ee_qfix >> 1);
-        ee_s2      = ee_s1 | (ee_s1 >> 2);
-        ee_s4      = ee_s2 | (ee_s2 >> 4);
-        ee_s8      = ee_s4 | (ee_s4 >> 8);
-        ee_s16     = ee_s8 | (ee_s8 >> 16);
-        ee_sm      = ee_s16 | (ee_s16 >> 32);                        // ones from q's leading one down
-        ee_below   = ee_sm >> 24;                                 // bits under q's ulp
-        ee_stk_m   = ee_sm >> 25;
-        ee_half    = ee_below & ~ee_stk_m;
-        ee_ulp     = ee_half << 1;
-        ee_q_up    = (|(ee_qfix & ee_half)) & ((|(ee_qfix & ee_stk_m)) | (|(ee_qfix & ee_ulp)));
-        ee_qr      = (ee_qfix & ~ee_below) + (ee_q_up ? ee_ulp : 47'd0);
-        // p = fp32(T[i] + q): the frame's bit 52 is 1.0, p's ulp is bit 29
-        ee_psum    = {2'b01, ee_t_frac, 29'd0} + {7'd0, ee_qr};
-        ee_pm      = ee_psum[53:29];
-        ee_p_up    = ee_psum[28] & ((|ee_psum[27:0]) | ee_pm[0]);
-        ee_pr      = ee_pm + {24'd0, ee_p_up};                        // p * 2^23, 2^23 <= pr <= 2^24
-        ee_eb      = 8'd126 + ee_n;                                // p's exponent field - 1, plus n
-        ee_mag_y   = {ee_eb, 23'd0} + {6'd0, ee_pr};
-        if (ee_t_nan)
-            fp_exp_f = 32'h7FC0_0000;
-        else if (ee_t_big)
-            fp_exp_f = 32'h7F80_0000;
-        else if (ee_t_small)
-            fp_exp_f = 32'h0000_0000;
-        else
-            fp_exp_f = {1'b0, ee_mag_y};
-    end
+    fp_exp_f = fp_exp_out_f(fp_exp_s6_f(fp_exp_s5_f(fp_exp_s4_f(fp_exp_s3_f(fp_exp_s2_f(
+                   {{(`FP_EXP_ST_W-`FP_MUL_ST_W){1'b0}},
+                    fp_mul_s1_f(fp_mul_s0_f(fp_mul_in_f(ee_x, 32'h3FB8_AA3B, 1'b0)))}))))));   // LOG2E
 endfunction

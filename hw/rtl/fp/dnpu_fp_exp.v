@@ -1,22 +1,77 @@
 `default_nettype none
-// dnpu_fp_exp: y = EXP(x), FP32 -> FP32, docs/NUMERICS.md section 3 exactly.
-// Combinational; y = 0 while en is 0 (see dnpu_fp32_mul for why). The logic and the
-// reasons for its widths: fp_exp_f in
-// hw/rtl/common/dnpu_fp_funcs.vh (its T/D tables: hw/rtl/common/dnpu_exp_table.vh,
-// generated from dnpu.numerics).
-
+// dnpu_fp_exp: y = EXP(x), FP32 -> FP32, docs/NUMERICS.md section 3 exactly. With
+// STAGES = 1, en works as in dnpu_fp32_mul. The logic and the reasons for its widths:
+// fp_exp_f and its steps in hw/rtl/common/dnpu_fp_funcs.vh (its T/D tables:
+// hw/rtl/common/dnpu_exp_table.vh, generated from dnpu.numerics).
+//
+// STAGES = 1: combinational, y = 0 while en is 0; clk is unused.
+// STAGES = S, 2 <= S <= 7 (FP_EXP_STEPS): y is the result for the inputs and en of
+// S - 1 rising edges earlier, 0 where that en was 0; a new operation may enter every
+// cycle. No reset: y is defined from the (S - 1)th edge on. The seven steps
+// (fp_mul_s0_f, fp_mul_s1_f for t, fp_exp_s2_f .. s6) get their registers as CUTS
+// says; the cut after step 3 holds the D * m product (in its DSP slice).
+// The maximum is also host/dnpu/spec/numerics.py FP_MAX_STAGES; tests/rtl/test_fp_pipe.py
+// checks that the two agree.
 /* verilator tracing_off */
-module dnpu_fp_exp (
+module dnpu_fp_exp #(
+    parameter integer STAGES = 1
+) (
+    input  wire        clk,
     input  wire        en,
     input  wire [31:0] x,
     output reg  [31:0] y
 );
 `include "dnpu_fp_funcs.vh"
-    always @* begin
-        y = 32'd0;
-        if (en)
-            y = fp_exp_f(x);
-    end
+    localparam integer N = `FP_EXP_STEPS;
+    localparam integer W = `FP_EXP_ST_W;
+    // bit k: a register after step k (S = 2: after step 3; 3: 1, 4; 4: 1, 3, 4; 5: 0, 1, 3, 4;
+    // 6: 0, 1, 3, 4, 5; 7: every step)
+    localparam [31:0] CUTS = STAGES == 2 ? 32'b001000 : STAGES == 3 ? 32'b010010 : STAGES == 4 ? 32'b011010 :
+                               STAGES == 5 ? 32'b011011 : STAGES == 6 ? 32'b111011 : 32'b111111;
+
+    generate
+        if (STAGES < 1 || STAGES > N) begin : g_bad
+            // elaboration stops here in every tool, and the missing module's name says why
+            dnpu_fp_exp_STAGES_must_be_1_to_7 u_bad ();
+        end else if (STAGES == 1) begin : g_comb
+            wire unused_clk = clk;
+            always @* begin
+                y = 32'd0;
+                if (en)
+                    y = fp_exp_f(x);
+            end
+        end else begin : g_pipe
+            // Segment j computes steps LO .. HI-1 of the operation in its input state; the
+            // registered segments compute only under their valid bit (Verilator then skips
+            // an idle stage's arithmetic, as with en at STAGES = 1).
+            wire [STAGES*W-1:0] st;      // segment j's input state at [j*W +: W]
+            wire [STAGES-1:0]   v;       // and whether it holds an operation
+            assign st[0 +: W] = fp_exp_in_f(x);
+            assign v[0]       = en;
+            genvar j;
+            for (j = 0; j < STAGES; j = j + 1) begin : g_seg
+                localparam integer LO = fp_seg_lo_f(CUTS, N, j);
+                localparam integer HI = fp_seg_lo_f(CUTS, N, j + 1);
+                if (j < STAGES - 1) begin : g_reg
+                    reg [W-1:0] r;
+                    reg         rv;
+                    always @(posedge clk) begin
+                        rv <= v[j];
+                        if (v[j])
+                            r <= fp_exp_steps_f(LO, HI, st[j*W +: W]);
+                    end
+                    assign st[(j+1)*W +: W] = r;
+                    assign v[j+1]           = rv;
+                end else begin : g_out
+                    always @* begin
+                        y = 32'd0;
+                        if (v[j])
+                            y = fp_exp_out_f(fp_exp_steps_f(LO, HI, st[j*W +: W]));
+                    end
+                end
+            end
+        end
+    endgenerate
 endmodule
 
 `default_nettype wire

@@ -45,16 +45,16 @@ module dnpu_fp_tb_top #(
             wire [31:0] dif_y;
             wire [31:0] sum16_y;
             wire [31:0] dif16_y;
-            dnpu_fp32_add u_add (.en(1'b1),
+            dnpu_fp32_add u_add (.clk(clk), .en(1'b1),
                                  .a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(op_sub[l]),  .bf16(1'b0),
                                  .y(sum_y));
-            dnpu_fp32_add u_sub (.en(1'b1),
+            dnpu_fp32_add u_sub (.clk(clk), .en(1'b1),
                                  .a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(~op_sub[l]), .bf16(1'b0),
                                  .y(dif_y));
-            dnpu_fp32_add u_add16 (.en(1'b1),
+            dnpu_fp32_add u_add16 (.clk(clk), .en(1'b1),
                                    .a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(op_sub[l]),  .bf16(1'b1),
                                    .y(sum16_y));
-            dnpu_fp32_add u_sub16 (.en(1'b1),
+            dnpu_fp32_add u_sub16 (.clk(clk), .en(1'b1),
                                    .a(a[32*l +: 32]), .b(b[32*l +: 32]), .sub(~op_sub[l]), .bf16(1'b1),
                                    .y(dif16_y));
             assign add_y[32*l +: 32] = op_sub[l] ? dif_y : sum_y;
@@ -62,12 +62,12 @@ module dnpu_fp_tb_top #(
             assign add16_y[32*l +: 32] = op_sub[l] ? dif16_y : sum16_y;
             assign sub16_y[32*l +: 32] = op_sub[l] ? sum16_y : dif16_y;
 
-            dnpu_fp32_mul    u_mul (.en(1'b1), .a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b0),
+            dnpu_fp32_mul    u_mul (.clk(clk), .en(1'b1), .a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b0),
                                     .y(mul_y[32*l +: 32]));
-            dnpu_fp32_mul    u_mul16 (.en(1'b1), .a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b1),
+            dnpu_fp32_mul    u_mul16 (.clk(clk), .en(1'b1), .a(a[32*l +: 32]), .b(b[32*l +: 32]), .bf16(1'b1),
                                       .y(mul16_y[32*l +: 32]));
             dnpu_fp_cmp      u_cmp (.a(a[32*l +: 32]), .b(b[32*l +: 32]), .gt(cmp_gt[l]), .eq(cmp_eq[l]));
-            dnpu_fp_exp      u_exp (.en(1'b1), .x(x[32*l +: 32]), .y(exp_y[32*l +: 32]));
+            dnpu_fp_exp      u_exp (.clk(clk), .en(1'b1), .x(x[32*l +: 32]), .y(exp_y[32*l +: 32]));
             dnpu_f32_to_bf16 u_n16 (.a(x[32*l +: 32]), .y16(bf16_y[16*l +: 16]));
             dnpu_fp32_reci   u_rcp (.clk(clk), .rst_n(rst_n), .start(reci_start), .x(x[32*l +: 32]),
                                     .busy(reci_busy[l]), .done(reci_done[l]), .y(reci_y[32*l +: 32]));

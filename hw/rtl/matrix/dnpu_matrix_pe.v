@@ -23,8 +23,8 @@ module dnpu_matrix_pe (
     reg  [31:0] acc;
     wire [31:0] prod, sum;
 
-    dnpu_fp32_mul u_mul (.en(en), .a({x, 16'd0}), .b({w, 16'd0}), .bf16(1'b0), .y(prod));
-    dnpu_fp32_add u_add (.en(en), .a(first ? init : acc), .b(prod), .sub(1'b0), .bf16(1'b0), .y(sum));
+    dnpu_fp32_mul u_mul (.clk(clk), .en(en), .a({x, 16'd0}), .b({w, 16'd0}), .bf16(1'b0), .y(prod));
+    dnpu_fp32_add u_add (.clk(clk), .en(en), .a(first ? init : acc), .b(prod), .sub(1'b0), .bf16(1'b0), .y(sum));
 
     always @(posedge clk) begin
         if (en) begin
