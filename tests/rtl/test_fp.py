@@ -38,7 +38,7 @@ except ImportError:  # imported by cocotb inside the simulator, tests/rtl on PYT
 
 FP_DIR = REPO / "hw" / "rtl" / "fp"
 FP_FILES = ["dnpu_fp32_add.v", "dnpu_fp32_mul.v", "dnpu_f32_to_bf16.v", "dnpu_fp_cmp.v",
-            "dnpu_fp_exp.v", "dnpu_fp32_reci.v", "dnpu_fp32_rsqrt.v", "dnpu_fp_tb_top.v"]
+            "dnpu_fp_exp.v", "dnpu_fp32_reci.v", "dnpu_fp32_rsqrt.v", "dnpu_fp_tb_top.v", "dnpu_fp_pipe_tb.v"]
 TOP = "dnpu_fp_tb_top"
 LANES = 32
 ENV_SCALE = "DNPU_FP_TEST_SCALE"
