@@ -2,7 +2,7 @@
 # Vivado batch build of the pynq-z2 bitstream: vivado -mode batch -source build.tcl [-tclargs OUTDIR]
 # (scripts/vivado_build.py runs it: `make bitstream BOARD=pynq-z2`). OUTDIR (default: build/
 # beside this script) receives dnpu.bit, dnpu.hwh, dnpu.xsa, utilization.rpt and timing_summary.rpt;
-# the Vivado project goes to OUTDIR/vivado. Profile pynq-z2, config hash 2ba82697,
+# the Vivado project goes to OUTDIR/vivado. Profile pynq-z2, config hash 7c6fc7f5,
 # ISA 0.7.
 
 set here [file dirname [file normalize [info script]]]
@@ -51,6 +51,7 @@ add_files -norecurse -fileset sources_1 [list \
     $root/hw/rtl/mx/dnpu_mx_quant.v \
     $root/hw/rtl/top/dnpu_ooc.v \
     $root/hw/rtl/top/dnpu_top.v \
+    $root/hw/rtl/vector/dnpu_delay.v \
     $root/hw/rtl/vector/dnpu_vec.v \
     $root/hw/rtl/vector/dnpu_vec_lanes.v \
 ]

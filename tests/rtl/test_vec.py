@@ -78,7 +78,14 @@ INT_WORDS = int(os.environ.get("DNPU_VEC_INT_WORDS", "2048"))
 FP_WORDS = int(os.environ.get("DNPU_VEC_FP_WORDS", "1024"))
 SCALE = float(os.environ.get("DNPU_VEC_SCALE", "1.0"))
 SEED = int(os.environ.get("DNPU_VEC_SEED", "20260603"))
+# the FP units' pipeline stages ([pipeline] add/mul/exp_stages): latencies of stages - 1
+ADD_STAGES = int(os.environ.get("DNPU_VEC_ADD_STAGES", "1"))
+MUL_STAGES = int(os.environ.get("DNPU_VEC_MUL_STAGES", "1"))
+EXP_STAGES = int(os.environ.get("DNPU_VEC_EXP_STAGES", "1"))
 C = VLEN // LANES
+LA, LM, LE = ADD_STAGES - 1, MUL_STAGES - 1, EXP_STAGES - 1
+RP_FUSED = max(C, LM + LA + 1)          # the summing pipeline's row period (S5's recurrence)
+RP_SUM = max(C, LA + 1)
 U16, U32 = np.uint16, np.uint32
 M32 = (1 << 32) - 1
 
@@ -842,17 +849,18 @@ if cocotb is not None:
     async def timing(dut):
         """Cycles from start to done per row / word, as the module header states:
         V*F, V_EXP_V and V_INVPOW2_V C + 3 a row, V_RECI_V 25*C + 3, V*V and V_AMAX_VV C + 4,
+        each plus its unit's latency (stages - 1; none for V_AMAX_VV, V_INVPOW2_V, V_RECI_V),
         V_FILL_VF 1; V_RED_MAX(_IDX) one row a cycle; V_RED_SUM and H_SAMPLE_FUSED (dq never
-        idle) a row every C cycles;
+        idle) a row every C cycles, or S5's recurrence when longer;
         S_MAP_V_FP VLEN a row; V_THRESH_MASK and V_MASK_FP one a word; V_SELECT_INT 3;
         V_TOPK_MASK(_V) n + 2 per element. V_AMAX_VV takes V_ADD_VV's cycles and V_INVPOW2_V
         V_EXP_V's, start / done overhead included (the cycle model costs them so)."""
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3, "V_EXP_V": C + 3, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
-               "V_MUL_VV": C + 4, "V_ADD_VV": C + 4, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
-               "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": C, "H_SAMPLE_FUSED": C,
+        per = {"V_ADD_VF": C + 3 + LA, "V_EXP_V": C + 3 + LE, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
+               "V_MUL_VV": C + 4 + LM, "V_ADD_VV": C + 4 + LA, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
+               "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": RP_SUM, "H_SAMPLE_FUSED": RP_FUSED,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}
         lat = {}
         for name in per:
@@ -881,6 +889,8 @@ if cocotb is not None:
             if l2 - l1 != want:
                 bad.append(f"{name}: {l2 - l1} cycles for the extra items, header says {want}")
         for new, like in (("V_AMAX_VV", "V_ADD_VV"), ("V_INVPOW2_V", "V_EXP_V")):
+            if LA or LE:                                   # the cycle model adds the latency per op
+                continue
             if lat[new] != lat[like]:
                 bad.append(f"{new}: {lat[new]} cycles at n = 4, 12; {like} takes {lat[like]}")
         overhead = {name: l1 for name, (l1, _) in lat.items()}
@@ -916,16 +926,26 @@ if cocotb is not None:
 
 # ---------------------------------------------------------------------------- pytest entries
 
-SOURCES = ["vector/dnpu_vec.v", "vector/dnpu_vec_lanes.v", "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v",
+SOURCES = ["vector/dnpu_vec.v", "vector/dnpu_vec_lanes.v", "vector/dnpu_delay.v", "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v",
            "fp/dnpu_fp_exp.v", "fp/dnpu_f32_to_bf16.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp32_reci.v"]
-# (VLEN, LANES, VEC_ROWS, INT_WORDS, FP_WORDS): the sim profile (16 lanes, one chunk a row,
-# two lanes a group), pynq-z2's (8 lanes, four chunks a row, one lane a group), a small
-# odd shape (2 lanes: two groups, four chunks) and zcu104's (32 lanes, two chunks, four a group).
-SIM = (16, 16, 1024, 2048, 1024)
-PYNQ = (32, 8, 4096, 2048, 1024)
-SMALL = (8, 2, 512, 512, 512)
-ZCU = (64, 32, 4096, 4096, 2048)
-LINT = [SIM, PYNQ, SMALL, ZCU, (2048, 2048, 512, 8192, 4096), (4, 1, 64, 64, 64)]
+# (VLEN, LANES, VEC_ROWS, INT_WORDS, FP_WORDS, (ADD, MUL, EXP stages)): the sim profile (16
+# lanes, one chunk a row, two lanes a group), pynq-z2's (8 lanes, four chunks a row, one lane a
+# group, its pipelined FP units), a small odd shape (2 lanes: two groups, four chunks), zcu104's
+# (32 lanes, two chunks, four a group), and the sim shape with pynq-z2's stages: one chunk a
+# row, so S5's recurrence, not C, sets the summing pipeline's row period.
+def _profile_shape(name: str, stages_of: str | None = None) -> tuple:
+    from dnpu.spec import config
+    cfg, st = config.load(name), config.load(stages_of or name).pipeline
+    return (cfg.vector.vlen, cfg.vector.lanes, cfg.sram.vector_rows, cfg.sram.int_words, cfg.sram.fp_words,
+            (st.add_stages, st.mul_stages, st.exp_stages))
+
+
+SIM = _profile_shape("sim")
+PYNQ = _profile_shape("pynq-z2")
+SMALL = (8, 2, 512, 512, 512, (1, 1, 1))
+ZCU = _profile_shape("zcu104")
+SIM_PIPED = _profile_shape("sim", "pynq-z2")
+LINT = [SIM, PYNQ, SMALL, ZCU, SIM_PIPED, (2048, 2048, 512, 8192, 4096, (1, 1, 1)), (4, 1, 64, 64, 64, (3, 2, 5))]
 
 
 def _runner():
@@ -938,16 +958,23 @@ def _runner():
 
 def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None = None) -> None:
     cr = _runner()
-    vlen, lanes, rows, iw, fw = shape
+    vlen, lanes, rows, iw, fw, (sa, sm, se) = shape
     cr.run_block("dnpu_vec", cr.rtl_sources(*SOURCES), "test_vec", sim=sim, testcase=testcase,
-                 parameters={"VLEN": vlen, "LANES": lanes, "VEC_ROWS": rows, "INT_WORDS": iw, "FP_WORDS": fw},
+                 parameters=_params(shape),
                  extra_env={"DNPU_VEC_VLEN": str(vlen), "DNPU_VEC_LANES": str(lanes), "DNPU_VEC_ROWS": str(rows),
                             "DNPU_VEC_INT_WORDS": str(iw), "DNPU_VEC_FP_WORDS": str(fw),
-                            "DNPU_VEC_SCALE": str(scale)})
+                            "DNPU_VEC_ADD_STAGES": str(sa), "DNPU_VEC_MUL_STAGES": str(sm),
+                            "DNPU_VEC_EXP_STAGES": str(se), "DNPU_VEC_SCALE": str(scale)})
+
+
+def _params(shape) -> dict:
+    vlen, lanes, rows, iw, fw, (sa, sm, se) = shape
+    return {"VLEN": vlen, "LANES": lanes, "VEC_ROWS": rows, "INT_WORDS": iw, "FP_WORDS": fw,
+            "ADD_STAGES": sa, "MUL_STAGES": sm, "EXP_STAGES": se}
 
 
 def _id(shape):
-    return f"vlen{shape[0]}-lanes{shape[1]}"
+    return f"vlen{shape[0]}-lanes{shape[1]}" + ("" if shape[5] == (1, 1, 1) else "-stages" + "".join(map(str, shape[5])))
 
 
 @pytest.mark.rtl
@@ -971,9 +998,8 @@ def test_vec_icarus():
 @pytest.mark.rtl
 def test_vec_lint():
     cr = _runner()
-    for vlen, lanes, rows, iw, fw in LINT:
-        cr.lint("dnpu_vec", cr.rtl_sources(*SOURCES),
-                parameters={"VLEN": vlen, "LANES": lanes, "VEC_ROWS": rows, "INT_WORDS": iw, "FP_WORDS": fw})
+    for shape in LINT:
+        cr.lint("dnpu_vec", cr.rtl_sources(*SOURCES), parameters=_params(shape))
 
 
 

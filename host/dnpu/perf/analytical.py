@@ -88,7 +88,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
     if name in ("S_LD_INT", "S_LD_FP"):
         return FE + _K["LDW"], 0
     if name in ("S_ADD_FP", "S_SUB_FP", "S_MUL_FP", "S_MAX_FP", "S_EXP_FP", "S_LT_FP"):
-        return FE + _K["FPU"], 0
+        return FE + _K["FPU"] + m.scalar_fp_lat(name), 0
     if name == "S_RECI_FP":
         return FE + _K["RECI"], 0
     if name == "S_RSQRT_FP":
@@ -121,7 +121,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         if n == 0 or count == 0:
             return FE, 0
         if count == 1:
-            s = stream_cycles(m, fmt, n, True) + m.C + m.heap_delay + m.log2C + _K["FN_END"]
+            s = stream_cycles(m, fmt, n, True) + m.sum_tail(True) + _K["FN_END"]
         else:
             s = stream_cycles(m, fmt, n, True, count)
         cyc = _K["STREAM"] + _K["FN_START"] + RL + s + _K["FN_TAIL"]
@@ -136,7 +136,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         cyc = _K["STREAM"] + RL + s
         if not fused:
             return cyc, 0
-        tail = m.C + m.heap_delay + m.log2C + _K["FUSED_TAIL"]
+        tail = m.sum_tail(True) + _K["FUSED_TAIL"]
         # The part of the stream beyond what the memory needs is the vector unit's.
         mem_s = min(s, math.ceil(mx.stream_nbytes(n * m.vlen, fmt, m.mx_block) / m.read_bpc))
         return cyc + tail, (s - mem_s) + tail
@@ -152,9 +152,9 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
         return FE, FE
     C = m.C
     if name in ("V_ADD_VF", "V_SUB_VF", "V_MUL_VF", "V_EXP_V", "V_INVPOW2_V"):
-        c = _K["VEC"] + n * (C + _K["EW_VF"])
+        c = _K["VEC"] + n * (C + _K["EW_VF"] + m.elementwise_lat(name))
     elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV", "V_AMAX_VV"):
-        c = _K["VEC"] + n * (C + _K["EW_VV"])
+        c = _K["VEC"] + n * (C + _K["EW_VV"] + m.elementwise_lat(name))
     elif name == "V_RECI_V":
         c = _K["VEC"] + n * (_K["RECI_CHUNK"] * C + _K["EW_VF"])
     elif name == "V_FILL_VF":
@@ -162,7 +162,7 @@ def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None
     elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):
         c = _K["RED_MAX"] + n
     elif name == "V_RED_SUM":
-        c = _K["RED_SUM"] + m.heap_delay + m.log2C + n * C
+        c = _K["RED_SUM"] + (n - 1) * m.sum_row_period(False) + m.sum_tail(False)
     elif name in ("V_THRESH_MASK", "V_MASK_FP"):
         c = _K["THRESH"] + n
     elif name == "V_SELECT_INT":

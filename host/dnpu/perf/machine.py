@@ -29,7 +29,7 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                         "sees DONE after C_HALT; measured 8 on sim, pynq-z2, zcu104 (straight-line code)"),
     "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost')"),
     "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
-    "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU"),
+    "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU (pipelined units: scalar_fp_lat more)"),
     "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
     "RSQRT": (26, "S_RSQRT_FP waits in FPU for dnpu_fp32_rsqrt's done: 28 cycles in all"),
     "MISS": (2, "fetch miss: the core waits in FETCH while dnpu_fetch issues the line read and fills "
@@ -41,22 +41,24 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "STREAM": (4, "H_PREFETCH_V / H_SAMPLE_FUSED: FETCH, EXEC, read engine issue, AR handshake, done: "
                   "4 + RL + stream cycles (stream_cycles: first beat presentable to the last row delivered)"),
     "FUSED_TAIL": (4, "H_SAMPLE_FUSED after the last row enters dnpu_vec stage B: C chunk cycles, S1..S3, "
-                      "the S3 heap's levels, log2(C) chunk-sum levels, S5, M_DONE: C + heap_delay + log2(C) + 4"),
+                      "the S3 heap's levels, log2(C) chunk-sum levels, S5, M_DONE: sum_tail(fused) + 4"),
     "FN_START": (1, "H_SAMPLE_FUSED_N issues its first read command in VEC, one cycle after EXEC"),
-    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) C + heap_delay + log2(C) + 4 cycles "
+    "FN_END": (4, "H_SAMPLE_FUSED_N: a position's results are final (fn_end) sum_tail(fused) + 4 cycles "
                   "after its last row's handshake; the next position's rows are taken after it"),
     "RECI_N": (25, "H_SAMPLE_FUSED_N: dnpu_vec's dnpu_fp32_reci: done 25 cycles after fn_end starts it; "
                    "a position's fn_end waits for the previous reciprocal's done"),
     "FN_TAIL": (27, "H_SAMPLE_FUSED_N after the last fn_end: the reciprocal (25), FP write with fn_fin, "
                     "M_DONE, the done pulse: retire 27 cycles after it"),
     "VEC": (4, "dnpu_vec instructions: FETCH + EXEC, then the unit's engine, M_DONE, the done pulse"),
-    "EW_VF": (3, "elementwise V*_VF / V_EXP_V / V_INVPOW2_V: M_ERD, M_ELAT, C chunk cycles, M_EWR: C + 3 a row"),
+    "EW_VF": (3, "elementwise V*_VF / V_EXP_V / V_INVPOW2_V: M_ERD, M_ELAT, C chunk cycles, the unit's "
+                 "latency (M_EDRN, elementwise_lat), M_EWR: C + 3 + latency a row"),
     "RECI_CHUNK": (25, "V_RECI_V: each chunk of LANES elements takes the lanes' iterative reciprocal "
                        "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
-    "EW_VV": (4, "elementwise V*_VV / V_AMAX_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EWR: C + 4 a row"),
+    "EW_VV": (4, "elementwise V*_VV / V_AMAX_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EDRN, M_EWR: "
+                 "C + 4 + latency a row"),
     "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
-    "RED_SUM": (9, "V_RED_SUM: a row every C cycles, pipeline S1..S5 + heap and log2(C) levels: "
-                   "rows*C + 9 + heap_delay + log2(C)"),
+    "RED_SUM": (9, "V_RED_SUM: a row every sum_row_period cycles, then the last row's sum_tail: "
+                   "9 + (rows - 1) * period + sum_tail"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
     "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
                   "VLEN*VLEN elements"),
@@ -99,6 +101,9 @@ class Machine:
     matrix_rows: int = 0
     port: str = "rtl"
     fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
+    add_stages: int = 1           # [pipeline] add/mul/exp_stages: the vector unit's FP units take
+    mul_stages: int = 1           # stages - 1 cycles more than a single-cycle unit (dnpu_vec)
+    exp_stages: int = 1
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -110,11 +115,62 @@ class Machine:
         return self.C.bit_length() - 1
 
     @property
+    def add_lat(self) -> int:
+        """Cycles an FP32 adder of the vector unit adds to a path (dnpu_vec's LA)."""
+        return self.add_stages - 1
+
+    @property
+    def mul_lat(self) -> int:
+        return self.mul_stages - 1
+
+    @property
+    def exp_lat(self) -> int:
+        return self.exp_stages - 1
+
+    @property
     def heap_delay(self) -> int:
-        """Cycles dnpu_vec's S3 heap adds to the row pipeline: the lanes' sums meet in a heap
-        of min(lanes, 8) group sums (its GROUPS), one level a cycle beyond the first, so
-        log2(GROUPS) - 1 (0 for two groups or fewer)."""
-        return max(min(self.lanes, 8).bit_length() - 2, 0)
+        """Cycles dnpu_vec's S3 heap adds to the row pipeline (its HDL): the lanes' sums meet in
+        a heap of min(lanes, 8) group sums (GROUPS); with single-cycle adders one level a cycle
+        beyond the first, log2(GROUPS) - 1 (0 for two groups or fewer); each level takes
+        add_lat cycles more, the first included (none for one group: no adder)."""
+        groups = min(self.lanes, 8)
+        if groups == 1:
+            return 0
+        return max(groups.bit_length() - 2, 0) * self.add_stages + self.add_lat
+
+    @property
+    def chunk_delay(self) -> int:
+        """Cycles of dnpu_vec's log2(C) chunk-combination levels: one each, plus add_lat."""
+        return self.log2C * self.add_stages
+
+    def sum_row_period(self, fused: bool) -> int:
+        """Cycles between rows dnpu_vec's summing pipeline takes (its RPF / RPS): C, or S5's
+        recurrence when longer: s*r then + the row sum (fused; V_RED_SUM: the add alone)."""
+        s5 = self.mul_lat + self.add_lat if fused else self.add_lat
+        return max(self.C, s5 + 1)
+
+    def sum_tail(self, fused: bool) -> int:
+        """Cycles from the last row's entering stage B to its s in S5, beyond the fixed
+        per-state cycles (FUSED_TAIL, FN_END, RED_SUM): its C chunk cycles, the heap, the chunk
+        levels, and the FP units' latencies on the way (fused: S1's adder, S2's EXP, S5's
+        multiplier and adder; V_RED_SUM: S5's adder)."""
+        lat = (self.add_lat + self.exp_lat + self.mul_lat + self.add_lat) if fused else self.add_lat
+        return self.C + self.heap_delay + self.chunk_delay + lat
+
+    def scalar_fp_lat(self, name: str) -> int:
+        """Cycles a scalar FP instruction waits in FPU for its pipelined unit (dnpu_fpu)."""
+        return {"S_ADD_FP": self.add_lat, "S_SUB_FP": self.add_lat, "S_MUL_FP": self.mul_lat,
+                "S_EXP_FP": self.exp_lat}.get(name, 0)
+
+    def elementwise_lat(self, name: str) -> int:
+        """Cycles an elementwise row waits for its last chunk's result (dnpu_vec M_EDRN)."""
+        if name in ("V_EXP_V",):
+            return self.exp_lat
+        if name in ("V_MUL_VF", "V_MUL_VV"):
+            return self.mul_lat
+        if name in ("V_ADD_VF", "V_SUB_VF", "V_ADD_VV", "V_SUB_VV"):
+            return self.add_lat
+        return 0
 
     @property
     def line_bytes(self) -> int:
@@ -165,7 +221,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
-                   matrix_rows=cfg.matrix.rows, config=cfg)
+                   matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
+                   mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages, config=cfg)
 
 
 def miss_cycles(m: Machine) -> int:

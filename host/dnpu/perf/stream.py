@@ -38,8 +38,8 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
         return 0
     bits = mx.format_info(fmt).bits
     nbytes = mx.stream_nbytes(rows * m.vlen, fmt, m.mx_block)
-    C = m.C if fused else 1
-    end_gap = m.C + m.heap_delay + m.log2C + _K["FN_END"]
+    C = m.sum_row_period(True) if fused else 1       # stage B takes a row every C cycles
+    end_gap = m.sum_tail(True) + _K["FN_END"]
     if m.port == "ideal":
         one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
         return one if count == 1 else count * one + (0 if matrix else count * end_gap)

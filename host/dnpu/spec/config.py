@@ -33,6 +33,7 @@ except ModuleNotFoundError:          # Python 3.10 (a PYNQ image's): the same pa
     import tomli as tomllib
 
 from dnpu.spec import resources
+from dnpu.spec.numerics import FP_MAX_STAGES
 
 __all__ = ["Config", "ConfigError", "load", "profiles", "hw_dir", "shipped_hash", "sram_bytes", "HASHED_SECTIONS",
            "BUILD_RULES", "REQUIRED_MX_FORMAT", "COMPILER_LOOP_DEPTH", "MAX_SRAM_BYTES",
@@ -118,6 +119,17 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "lanes": (int, _pow2_in(1, 4096), True,
                   "arithmetic lanes of the vector unit: a row goes through them in vlen/lanes cycles"),
     },
+    "pipeline": {
+        "add_stages": (int, _int_in(1, FP_MAX_STAGES["add"]), False,
+                       "pipeline stages of the NPU's FP32 adders (vector unit and scalar FPU; 1: a single "
+                       "cycle; more cut the longest paths for a faster clock, a cycle of latency each)"),
+        "mul_stages": (int, _int_in(1, FP_MAX_STAGES["mul"]), False,
+                       "pipeline stages of its FP32 multipliers (as add_stages)"),
+        "exp_stages": (int, _int_in(1, FP_MAX_STAGES["exp"]), False, "pipeline stages of its EXP units (as add_stages)"),
+        "decode_stage": (int, _int_in(0, 1), False,
+                         "1: the controller decodes and reads registers in a cycle of its own (FETCH -> "
+                         "DECODE -> EXEC), a cycle more per instruction for a shorter EXEC"),
+    },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
         "fp_words": (int, _pow2_in(16, 1 << 20), True, "FP SRAM depth in FP32 words"),
@@ -149,9 +161,13 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     },
 }
 
+# Values of optional keys a profile leaves out (other optional keys stay None: absent).
+DEFAULTS: dict[tuple[str, str], Any] = {("pipeline", "add_stages"): 1, ("pipeline", "mul_stages"): 1,
+                                        ("pipeline", "exp_stages"): 1, ("pipeline", "decode_stage"): 0}
+
 # What config_hash covers: every parameter that changes the RTL. Not the name or
 # description, not the clock (same RTL, other timing) and not the memory model.
-HASHED_SECTIONS = ("vector", "sram", "ctrl", "mx", "matrix", "axi")
+HASHED_SECTIONS = ("vector", "pipeline", "sram", "ctrl", "mx", "matrix", "axi")
 
 
 def _section_class(section: str) -> type:
@@ -171,6 +187,7 @@ class Config:
     profile: Any
     clock: Any
     vector: Any
+    pipeline: Any
     sram: Any
     ctrl: Any
     mx: Any
@@ -307,6 +324,8 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
     sections = {}
     for s, keys in SCHEMA.items():
         table = raw.get(s)
+        if table is None and not any(req for _, _, req, _ in keys.values()):
+            table = {}                   # a section of optional keys only may be left out
         if table is None:
             raise ConfigError(f"{path}: missing section [{s}]")
         if not isinstance(table, dict):
@@ -320,7 +339,7 @@ def load(profile_or_path: str | os.PathLike = "sim") -> Config:
             if k not in table:
                 if required:
                     raise ConfigError(f"{where}: missing")
-                values[k] = None
+                values[k] = DEFAULTS.get((s, k))
                 continue
             v = _typed(where, typ, table[k])
             if check is not None and (why := check(v)) is not None:

@@ -76,7 +76,10 @@ module dnpu_core #(
     parameter integer VEC_ROWS    = 1024,
     parameter integer MX_BLOCK    = 32,
     parameter integer MATRIX_ROWS = 0,     // the matrix unit's rows; 0 = no matrix unit
-    parameter integer MATRIX_WBUF = 2      // its weight squares buffered
+    parameter integer MATRIX_WBUF = 2,     // its weight squares buffered
+    parameter integer ADD_STAGES  = 1,     // the FP adder, multiplier and EXP pipeline stages
+    parameter integer MUL_STAGES  = 1,     // of the vector unit and the scalar FPU ([pipeline])
+    parameter integer EXP_STAGES  = 1
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -340,7 +343,7 @@ module dnpu_core #(
     wire        fpu_done, fpu_x;
     wire [31:0] fpu_f;
 
-    dnpu_fpu u_fpu (
+    dnpu_fpu #(.ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES), .EXP_STAGES(EXP_STAGES)) u_fpu (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i), .op(op),
         .load(in_ex), .start(in_ex & ~soft_reset_i & x_fpu), .a(fa), .b(fb),
         .en(in_fpu), .done(fpu_done), .res_f(fpu_f), .res_x(fpu_x));
@@ -427,7 +430,8 @@ module dnpu_core #(
     wire [31:0]          vu_is_wdata, vu_fs_wdata;
 
     dnpu_vec #(.VLEN(VLEN), .LANES(LANES), .VEC_ROWS(VEC_ROWS), .INT_WORDS(INT_WORDS),
-               .FP_WORDS(FP_WORDS)) u_vec (
+               .FP_WORDS(FP_WORDS), .ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES),
+               .EXP_STAGES(EXP_STAGES)) u_vec (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i & ~flush),
         .start(in_ex & ~soft_reset_i & x_vec), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb),
         .a_rs3(xc), .f_s(fb),

@@ -10,14 +10,20 @@
 // whole unit per cycle, no register read or decode in front of it. The result is 0 outside
 // en, which in Verilator also skips the arithmetic (dnpu_fp_funcs.vh).
 //
-// S_RECI_FP and S_RSQRT_FP are iterative: start (in EXEC) hands a to the unit, which
-// samples it, and done comes 25 edges later; every other op is
-// done in its first FPU cycle. rst_n also comes with SOFT_RESET (synchronous), so a new
+// The adder, multiplier and EXP unit have ADD_STAGES, MUL_STAGES and EXP_STAGES pipeline
+// stages (the profile's [pipeline] section): their result, and done, come that many
+// FPU cycles minus one after the first (a counter, k, since load). S_RECI_FP and
+// S_RSQRT_FP are iterative: start (in EXEC) hands a to the unit, which samples it, and
+// done comes 25 edges later; S_MAX_FP and S_LT_FP are done in their first FPU cycle. rst_n also comes with SOFT_RESET (synchronous), so a new
 // program never finds either busy.
 
 `include "dnpu_isa.vh"
 
-module dnpu_fpu (
+module dnpu_fpu #(
+    parameter integer ADD_STAGES = 1,
+    parameter integer MUL_STAGES = 1,
+    parameter integer EXP_STAGES = 1
+) (
     input  wire        clk,
     input  wire        rst_n,
 
@@ -35,15 +41,35 @@ module dnpu_fpu (
     wire op_lt   = (op == `DNPU_OP_S_LT_FP);
     wire op_reci = (op == `DNPU_OP_S_RECI_FP);
     wire op_rsq  = (op == `DNPU_OP_S_RSQRT_FP);
+    wire op_add  = (op == `DNPU_OP_S_ADD_FP) | (op == `DNPU_OP_S_SUB_FP);
+    wire op_mul  = (op == `DNPU_OP_S_MUL_FP);
+    wire op_exp  = (op == `DNPU_OP_S_EXP_FP);
     wire is_fpu  = (op == `DNPU_OP_S_ADD_FP) | (op == `DNPU_OP_S_SUB_FP) | (op == `DNPU_OP_S_MUL_FP) |
                    (op == `DNPU_OP_S_MAX_FP) | (op == `DNPU_OP_S_EXP_FP) | op_reci | op_rsq | op_lt;
 
     reg  [31:0] a_q, b_q;
-    always @(posedge clk)
+    reg  [3:0]  k;                       // FPU cycles since load
+    always @(posedge clk) begin
         if (load & is_fpu) begin
             a_q <= a;
             b_q <= b;
         end
+        if (load)
+            k <= 4'd0;
+        else if (en & (k != 4'hF))
+            k <= k + 4'd1;
+    end
+    localparam [31:0] LA32 = ADD_STAGES - 1, LM32 = MUL_STAGES - 1, LE32 = EXP_STAGES - 1;
+    localparam [3:0]  LA = LA32[3:0], LM = LM32[3:0], LE = LE32[3:0];
+    wire [3:0]  lat = op_add ? LA : op_mul ? LM : op_exp ? LE : 4'd0;
+
+    // The units compute under en from the held operands; each result is final lat cycles on.
+    wire [31:0] add_y, mul_y, exp_y;
+    dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_add (.clk(clk), .en(en & op_add), .a(a_q), .b(b_q),
+                                               .sub(op == `DNPU_OP_S_SUB_FP), .bf16(1'b0), .y(add_y));
+    dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_mul (.clk(clk), .en(en & op_mul), .a(a_q), .b(b_q), .bf16(1'b0),
+                                               .y(mul_y));
+    dnpu_fp_exp   #(.STAGES(EXP_STAGES)) u_exp (.clk(clk), .en(en & op_exp), .x(a_q), .y(exp_y));
 
     wire [31:0] reci_y, rsq_y;
     wire        b_gt_a, cmp_eq, reci_busy, reci_done, rsq_busy, rsq_done;
@@ -55,7 +81,7 @@ module dnpu_fpu (
     dnpu_fp32_rsqrt u_fp_rsq (.clk(clk), .rst_n(rst_n), .start(start & op_rsq),
                               .x(a), .busy(rsq_busy), .done(rsq_done), .y(rsq_y));
 
-    assign done  = op_reci ? reci_done : op_rsq ? rsq_done : 1'b1;
+    assign done  = op_reci ? reci_done : op_rsq ? rsq_done : (k == lat);
     assign res_x = b_gt_a;
 
 `include "dnpu_fp_funcs.vh"
@@ -71,8 +97,8 @@ module dnpu_fpu (
         m     = 32'd0;
         if (en & ~op_lt) begin
             case (op)
-                `DNPU_OP_S_MUL_FP:  res_f = fp_mul_f(a_q, b_q, 1'b0);
-                `DNPU_OP_S_EXP_FP:  res_f = fp_exp_f(a_q);
+                `DNPU_OP_S_MUL_FP:  res_f = mul_y;
+                `DNPU_OP_S_EXP_FP:  res_f = exp_y;
                 `DNPU_OP_S_RECI_FP: res_f = reci_y;
                 `DNPU_OP_S_RSQRT_FP: res_f = rsq_y;
                 `DNPU_OP_S_MAX_FP: begin
@@ -85,7 +111,7 @@ module dnpu_fpu (
                     else
                         res_f = m;
                 end
-                default:            res_f = fp_add_f(a_q, b_q, op == `DNPU_OP_S_SUB_FP, 1'b0);
+                default:            res_f = add_y;
             endcase
         end
     end

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'hD74AA553  // CSR CONFIG_HASH
-// config_hash = 36eec733595b7f8cdd10ccb5e1d809a270f1170608a435fd8ab160cad74aa553
+`define DNPU_CFG_HASH32                          32'hE5F11613  // CSR CONFIG_HASH
+// config_hash = a474ca00b2bdabecb3c939d2fd5848173e35d241f6a5b45bd2ebf324e5f11613
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -28,6 +28,9 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             100
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
+`define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "VLEN 2048 at 1 GHz, HBM-class memory: projections only"
 // DNPU_CFG_PROFILE_NAME = "asic-2048"
 // DNPU_CFG_PROFILE_TARGET = "asic"

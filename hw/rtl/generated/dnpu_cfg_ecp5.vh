@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ECP5                    1
-`define DNPU_CFG_HASH32                          32'h989B70CB  // CSR CONFIG_HASH
-// config_hash = 22cfd25e55af731ab6acec49a1180f08a1cdd562aa8cd63e45c81c5b989b70cb
+`define DNPU_CFG_HASH32                          32'h0C14D45C  // CSR CONFIG_HASH
+// config_hash = 1403ade4afdfa43088c3e3d51f9a71755aa7d8fca2d76b39a9e231880c14d45c
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -28,6 +28,9 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             40
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
+`define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 9 MHz"
 // DNPU_CFG_PROFILE_HOST = "serial"
 // DNPU_CFG_PROFILE_NAME = "ecp5"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'h13AC66AE  // CSR CONFIG_HASH
-// config_hash = b27a7c19e5f89eb2d3d01341417d4494849dc0dff6636955da4f564a13ac66ae
+`define DNPU_CFG_HASH32                          32'hC9962E31  // CSR CONFIG_HASH
+// config_hash = 2f7d2caf68ebbb26b3d755edc04850d7b189f86fd9f4589f189b147ac9962e31
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -28,6 +28,9 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             20
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
+`define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "Small NPU for fast co-simulation and tests"
 // DNPU_CFG_PROFILE_NAME = "sim"
 // DNPU_CFG_PROFILE_TARGET = "sim"

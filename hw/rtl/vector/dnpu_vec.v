@@ -12,12 +12,21 @@
 // V_RECI_V's reciprocal is iterative (one quotient bit a cycle in every lane):
 // a full divider per lane would cost far more area than the op is worth.
 //
+// Pipelining. ADD_STAGES, MUL_STAGES and EXP_STAGES (the profile's [pipeline] add/mul/exp_
+// stages) cut every FP32 adder, multiplier and EXP unit of this unit (the lanes' and the
+// row pipeline's) into that many stages, for a faster clock: a result comes LA = ADD_STAGES
+// - 1 (LM, LE) cycles after its operands, and the engines below wait for it. With 1 every
+// unit is a single cycle and the cycle counts below are exact; each count with an "(+ L)"
+// grows by the latency named.
+//
 // Three engines, one active at a time:
 //
 //  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF, V_AMAX_VV,
 //    V_INVPOW2_V), row by row in increasing order: read row a (and row b), C chunk
-//    cycles through the lanes, write the row. V*F / V_EXP_V / V_INVPOW2_V take
-//    C + 3 cycles a row, V*V (V_AMAX_VV included) C + 4, V_FILL_VF one: the cycle
+//    cycles through the lanes, wait for the last chunk's result (M_EDRN: LA for
+//    V_ADD/SUB, LM for V_MUL, LE for V_EXP_V, none for the others), write the row.
+//    V*F / V_EXP_V / V_INVPOW2_V take C + 3 (+ L) cycles a row, V*V (V_AMAX_VV
+//    included) C + 4 (+ L), V_FILL_VF one: the cycle
 //    model costs V_AMAX_VV as V_ADD_VV and V_INVPOW2_V as V_EXP_V. V_RECI_V
 //    takes 25 cycles a chunk (24 quotient bits, then rounding and narrowing
 //    while the chunk is stored), so 25*C + 3 a row, for
@@ -41,7 +50,10 @@
 //      S5  s = fp32(fp32(s * r) + row sum)   (V_RED_SUM: s = fp32(s + row sum))
 //    which is NUMERICS' online algorithm with the row as the chunk. A new row
 //    is accepted every C cycles, so at C = 1 the fused path takes one row a
-//    cycle: the dequantizer's rate, one AXI beat a cycle.
+//    cycle: the dequantizer's rate, one AXI beat a cycle. With pipelined units
+//    S1 takes LA cycles more, S2 LE, each heap level and chunk level LA, S5
+//    LM + LA (V_RED_SUM: LA); S5's s feeds the next row's S5, so rows are taken
+//    at most every RP = max(C, LM + LA + 1) cycles (V_RED_SUM: max(C, LA + 1)).
 //
 //    H_SAMPLE_FUSED_N runs the same pipeline once per position p < count (a_rs3),
 //    n (a_rs2) rows each: rows of p + 1 are taken only once p's last row has
@@ -83,7 +95,10 @@ module dnpu_vec #(
     parameter integer LANES     = 16,
     parameter integer VEC_ROWS  = 1024,
     parameter integer INT_WORDS = 2048,
-    parameter integer FP_WORDS  = 1024
+    parameter integer FP_WORDS  = 1024,
+    parameter integer ADD_STAGES = 1,         // pipeline stages of every FP32 adder (the lanes',
+    parameter integer MUL_STAGES = 1,         // the row pipeline's), multiplier and EXP unit:
+    parameter integer EXP_STAGES = 1          // STAGES - 1 cycles of latency each
 ) (
     input  wire                     clk,
     input  wire                     rst_n,        // synchronous; also SOFT_RESET / a fault
@@ -141,6 +156,11 @@ module dnpu_vec #(
     localparam [31:0] C_M1   = C - 1;
     localparam [CW-1:0] C_LAST = C_M1[CW-1:0];
     localparam [31:0] NEG_INF = 32'hFF80_0000;
+    // The FP units' latencies: a result STAGES - 1 cycles after its operands.
+    localparam integer LA = ADD_STAGES - 1;
+    localparam integer LM = MUL_STAGES - 1;
+    localparam integer LE = EXP_STAGES - 1;
+    localparam integer LMAX = (LA > LM) ? ((LA > LE) ? LA : LE) : ((LM > LE) ? LM : LE);
 
     // ---- the instruction ----------------------------------------------------------
     reg [6:0]  opq;
@@ -181,11 +201,13 @@ module dnpu_vec #(
                      M_SEL0 = 4'd11,  // select: read mask j
                      M_SEL1 = 4'd12,  // select: mask arrives, read source j
                      M_SEL2 = 4'd13,  // select: source arrives, write
-                     M_DONE = 4'd14;
+                     M_DONE = 4'd14,
+                     M_EDRN = 4'd15;  // elementwise: the last chunk's results still in the units
     reg [3:0]  mode;
     reg [31:0] ri;                    // row / element being worked on (issued)
     reg [CW-1:0] ch;                  // chunk
     reg [4:0]  rc_k;                  // V_RECI_V: cycle within the chunk
+    reg [3:0]  drn;                   // M_EDRN: cycles left
     localparam [4:0] RC_LAST = 5'd24; // rounding cycle, after quotient bits 0 .. 23
 
     // ---- lanes ------------------------------------------------------------------------
@@ -268,8 +290,21 @@ module dnpu_vec #(
     reg  [31:0] pos;
     wire        pos_stop = stop & (pos >= stop_pos);
     wire        pos_live = ~o_fuse | ((rows_in != q_n) & ~(o_fn & ((pos == q_rs3) | pos_stop)));
-    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | b_free) & pos_live;
-    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & pos_live;
+    // S5's recurrence: a row's s is final L5 + 1 cycles after its row sum reaches S5, so
+    // the summing ops take a row at most every RP = max(C, L5 + 1) cycles (the pipeline from
+    // stage B to S5 has a fixed length, so rows reach S5 as far apart as they were taken).
+    // gap: cycles since a row was taken (saturating).
+    localparam integer L5F  = LM + LA;                          // fused: s*r, then + row sum
+    localparam integer RPF  = (C > L5F + 1) ? C : L5F + 1;
+    localparam integer RPS  = (C > LA + 1) ? C : LA + 1;        // V_RED_SUM: s + row sum
+    localparam [31:0]  RPF32 = RPF, RPS32 = RPS;
+    localparam [5:0]   RPF6 = RPF32[5:0], RPS6 = RPS32[5:0];
+    reg  [5:0]  gap;
+    wire [5:0]  gap_rp = o_rsum ? RPS6 : RPF6;
+    wire        gap_ok = gap >= gap_rp;
+    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | (b_free & gap_ok)) & pos_live;
+    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & gap_ok & pos_live;
+    wire [5:0]  gap_n  = in_go ? 6'd1 : ((gap == 6'd63) ? gap : gap + 6'd1);
 
     reg  [31:0] m_run, idx_run;
 
@@ -279,7 +314,7 @@ module dnpu_vec #(
     wire [CW-1:0] ch_n = in_go ? {CW{1'b0}} : ((b_v & ~(ch == C_LAST)) ? ch + 1'b1 : ch);
     wire        rd_more = (ri != q_n);
     wire        pipe_rd = (mode == M_PIPE) & ~o_fuse & rd_more &
-                          (o_rmax | ~b_v_n | (ch_n == C_LAST));
+                          (o_rmax | ((~b_v_n | (ch_n == C_LAST)) & (gap_n >= gap_rp)));
 
     // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r.
     // pipe_clr empties S1 .. the chunk levels as an instruction ends: a stopped
@@ -294,11 +329,22 @@ module dnpu_vec #(
     reg         s3_v, s3_last;
     reg  [31:0] s3_sum, s3_r;
 
-    // S1's rd = fp32(m - m') and S2's r = EXP(rd), fused path only
+    // S1's rd = fp32(m - m') and S2's r = EXP(rd), fused path only. The fused path's S1
+    // and S2 results come LA and LE cycles after their chunk (the lanes' adders and EXP
+    // units, and these two): b1_* / c1_* carry the chunk's valid and last along.
+    // V_RED_SUM's S1 and S2 pass the chunk on at once.
+    wire        vclr = ~rst_n | pipe_clr;
     wire [31:0] s1_rd_y, s2_r_y;
-    dnpu_fp32_add u_s1_rd (.en(b_v & o_fuse), .a(m_old), .b(m_run), .sub(1'b1), .bf16(1'b0),
-                           .y(s1_rd_y));
-    dnpu_fp_exp   u_s2_r  (.en(s1_v & o_fuse), .x(s1_rd), .y(s2_r_y));
+    wire        b1_v, b1_last, c1_v, c1_last;
+    dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s1_rd (.clk(clk), .en(b_v & o_fuse), .a(m_old), .b(m_run),
+                                                 .sub(1'b1), .bf16(1'b0), .y(s1_rd_y));
+    dnpu_fp_exp   #(.STAGES(EXP_STAGES)) u_s2_r  (.clk(clk), .en(s1_v & o_fuse), .x(s1_rd), .y(s2_r_y));
+    dnpu_delay #(.W(1), .D(LA), .CLR(1)) u_b1_v (.clk(clk), .clr(vclr), .x((mode == M_PIPE) & b_v & o_fuse),
+                                                .y(b1_v));
+    dnpu_delay #(.W(1), .D(LA)) u_b1_last (.clk(clk), .clr(1'b0), .x(ch == C_LAST), .y(b1_last));
+    dnpu_delay #(.W(1), .D(LE), .CLR(1)) u_c1_v (.clk(clk), .clr(vclr), .x((mode == M_PIPE) & s1_v & o_fuse),
+                                                .y(c1_v));
+    dnpu_delay #(.W(1), .D(LE)) u_c1_last (.clk(clk), .clr(1'b0), .x(s1_last), .y(c1_last));
 
     // S3: the pairwise FP32 sum of the P lanes, (0,1), (2,3), ... then pairs of pairs
     // (NUMERICS section 6): each group sums its G lanes, then a heap of adders sums the
@@ -309,18 +355,21 @@ module dnpu_vec #(
     // HD - l after S2 (the groups' own sums, and the deepest level, in S2's cycle; node
     // 1 in S3's). hd_*[j]: S2's valid, last and r j cycles later, for the adders'
     // enables and for S3. The order of the additions, and so every bit, is unchanged.
+    // With pipelined adders each level takes ADD_STAGES cycles (LA in the adder, one in q):
+    // level l adds in cycle (HD - l)(LA + 1) after S2, and S3 takes node 1 HDL cycles after S2.
     localparam integer LOG_GR = $clog2(GROUPS);
     localparam integer HD     = (LOG_GR > 1) ? LOG_GR - 1 : 0;
+    localparam integer HDL    = (GROUPS == 1) ? 0 : HD * (LA + 1) + LA;
     wire [GROUPS*32-1:0] grp_sum;
     wire [31:0] s3_in;
-    wire [HD:0]        hd_v, hd_last;
-    wire [32*HD+31:0]  hd_r;
+    wire [HDL:0]       hd_v, hd_last;
+    wire [32*HDL+31:0] hd_r;
     assign hd_v[0]     = s2_v;
     assign hd_last[0]  = s2_last;
     assign hd_r[31:0]  = s2_r;
     generate
         genvar j;
-        for (j = 0; j < HD; j = j + 1) begin : g_hd
+        for (j = 0; j < HDL; j = j + 1) begin : g_hd
             reg        v, l;
             reg [31:0] r;
             always @(posedge clk) begin
@@ -346,8 +395,9 @@ module dnpu_vec #(
             for (k = 1; k < GROUPS; k = k + 1) begin : g_node
                 localparam integer LV = $clog2(k + 1) - 1;         // floor(log2 k)
                 wire [31:0] y;
-                dnpu_fp32_add u_add (.en(hd_v[HD-LV]), .a(node[64*k +: 32]), .b(node[64*k+32 +: 32]),
-                                     .sub(1'b0), .bf16(1'b0), .y(y));
+                dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_add (
+                    .clk(clk), .en(hd_v[(HD-LV)*(LA+1)]), .a(node[64*k +: 32]), .b(node[64*k+32 +: 32]),
+                    .sub(1'b0), .bf16(1'b0), .y(y));
                 if (LV == 0) begin : g_top
                     assign node[32*k +: 32] = y;
                 end else begin : g_reg
@@ -382,25 +432,30 @@ module dnpu_vec #(
             assign lv_r[31:0] = s3_r;
             genvar k;
             for (k = 0; k < LOG_C; k = k + 1) begin : g_lv
+                // (the pair's sum comes LA cycles after the pair: p_v / p_r follow it)
                 reg         h_v, o_v;
                 reg  [31:0] h_x, o_x, o_r;
-                wire [31:0] pair_y;
-                dnpu_fp32_add u_add (.en(lv_v[k] & h_v), .a(h_x), .b(lv_x[32*k +: 32]),
-                                     .sub(1'b0), .bf16(1'b0), .y(pair_y));
+                wire [31:0] pair_y, p_r;
+                wire        p_v;
+                dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_add (
+                    .clk(clk), .en(lv_v[k] & h_v), .a(h_x), .b(lv_x[32*k +: 32]),
+                    .sub(1'b0), .bf16(1'b0), .y(pair_y));
+                dnpu_delay #(.W(1), .D(LA), .CLR(1)) u_p_v (.clk(clk), .clr(vclr), .x(lv_v[k] & h_v), .y(p_v));
+                dnpu_delay #(.W(32), .D(LA)) u_p_r (.clk(clk), .clr(1'b0), .x(lv_r[32*k +: 32]), .y(p_r));
                 always @(posedge clk) begin
                     if (!rst_n | pipe_clr) begin
                         h_v <= 1'b0;
                         o_v <= 1'b0;
                     end else begin
-                        o_v <= lv_v[k] & h_v;
+                        o_v <= p_v;
                         if (lv_v[k])
                             h_v <= ~h_v;
                     end
                     if (lv_v[k] & ~h_v)
                         h_x <= lv_x[32*k +: 32];
-                    if (lv_v[k] & h_v)
+                    if (p_v)
                         o_x <= pair_y;
-                    o_r <= lv_r[32*k +: 32];
+                    o_r <= p_r;
                 end
                 assign lv_v[k+1]            = o_v;
                 assign lv_x[32*(k+1) +: 32] = o_x;
@@ -428,10 +483,40 @@ module dnpu_vec #(
     wire ln_bit_en  = (mode == M_ECH) & o_bit;
     wire [P*32-1:0] ln_add, ln_mul, ln_exp;
     wire [P*16-1:0] ln_rc, ln_bit;
+
+    // Elementwise results: chunk ch issued in M_ECH comes out of its unit ew_lat cycles
+    // later (V_RECI_V, V_AMAX_VV, V_INVPOW2_V: at once) and is stored into wrow then; ewd_*
+    // carry each issued chunk's number along. M_EDRN waits for the last chunk's.
+    localparam [31:0] LA32 = LA, LM32 = LM, LE32 = LE;
+    localparam [3:0]  LA4 = LA32[3:0], LM4 = LM32[3:0], LE4 = LE32[3:0];
+    localparam integer LMAX_D = (LMAX > 0) ? LMAX : 1;
+    wire [3:0]  ew_lat   = o_exp ? LE4 : o_mul ? LM4 : (o_reci | o_bit) ? 4'd0 : LA4;
+    wire        ew_issue = (mode == M_ECH) & ~(o_reci & (rc_k != RC_LAST));
+    reg  [LMAX_D:1] ewd_v;
+    reg  [CW-1:0]   ewd_ch [1:LMAX_D];
+    reg             wr_v;
+    reg  [CW-1:0]   wr_ch;
+    always @* begin
+        wr_v  = ew_issue;
+        wr_ch = ch;
+        if (ew_lat != 4'd0) begin
+            wr_v  = ewd_v[ew_lat];
+            wr_ch = ewd_ch[ew_lat];
+        end
+    end
+    integer e;
+    always @(posedge clk) begin
+        ewd_v[1]  <= rst_n & ew_issue;
+        ewd_ch[1] <= ch;
+        for (e = 2; e <= LMAX_D; e = e + 1) begin
+            ewd_v[e]  <= rst_n & ewd_v[e-1];
+            ewd_ch[e] <= ewd_ch[e-1];
+        end
+    end
     genvar gg;
     generate
         for (gg = 0; gg < GROUPS; gg = gg + 1) begin : g_grp
-            dnpu_vec_lanes #(.G(G)) u_lanes (
+            dnpu_vec_lanes #(.G(G), .ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES), .EXP_STAGES(EXP_STAGES)) u_lanes (
                 .clk(clk), .rc_step(ln_rc_step), .rc_first(rc_k == 5'd0), .rc_out(ln_rc_out),
                 .rc_y(ln_rc[16*G*gg +: 16*G]),
                 .add_en(ln_add_en), .mul_en(ln_mul_en), .exp_en(ln_exp_en), .sum_en(s2_v),
@@ -444,11 +529,20 @@ module dnpu_vec #(
         end
     endgenerate
 
-    // S5: s = fp32(fp32(s * r) + row sum), V_RED_SUM s = fp32(s + row sum): one adder for both
-    wire [31:0] s5_mul_y, s5_y;
-    dnpu_fp32_mul u_s5_mul (.en(row_v & ~o_rsum), .a(s_acc), .b(row_r), .bf16(1'b0), .y(s5_mul_y));
-    dnpu_fp32_add u_s5_add (.en(row_v), .a(o_rsum ? s_acc : s5_mul_y), .b(row_sum), .sub(1'b0),
-                            .bf16(1'b0), .y(s5_y));
+    // S5: s = fp32(fp32(s * r) + row sum), V_RED_SUM s = fp32(s + row sum): one adder for
+    // both. The product comes LM cycles after the row (m5_* keep its row sum with it), the
+    // sum LA cycles after the add; s5_v marks it. RP keeps the next row away until then.
+    wire [31:0] s5_mul_y, s5_y, m5_sum;
+    wire        m5_v, s5_v;
+    wire        a5_en = o_rsum ? row_v : m5_v;
+    dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_s5_mul (.clk(clk), .en(row_v & ~o_rsum), .a(s_acc), .b(row_r),
+                                                  .bf16(1'b0), .y(s5_mul_y));
+    dnpu_delay #(.W(1), .D(LM), .CLR(1)) u_m5_v (.clk(clk), .clr(vclr), .x(row_v & ~o_rsum), .y(m5_v));
+    dnpu_delay #(.W(32), .D(LM)) u_m5_sum (.clk(clk), .clr(1'b0), .x(row_sum), .y(m5_sum));
+    dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s5_add (.clk(clk), .en(a5_en), .a(o_rsum ? s_acc : s5_mul_y),
+                                                  .b(o_rsum ? row_sum : m5_sum), .sub(1'b0), .bf16(1'b0),
+                                                  .y(s5_y));
+    dnpu_delay #(.W(1), .D(LA), .CLR(1)) u_s5_v (.clk(clk), .clr(vclr), .x(a5_en), .y(s5_v));
 
     // ---- H_SAMPLE_FUSED_N: per-position results ------------------------------------
     // fn_end: position pos is complete (every row through S5) and the reciprocal
@@ -622,6 +716,7 @@ module dnpu_vec #(
                     pos     <= 32'd0;
                     tr_sa   <= a_rs1[VAW-1:0];
                     tr_da   <= a_rd[VAW-1:0];
+                    gap     <= 6'd63;
                     case (op)
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
@@ -652,15 +747,17 @@ module dnpu_vec #(
                         rc_k <= rc_k + 5'd1;
                     end else begin
                         rc_k <= 5'd0;
-                        for (b = 0; b < P; b = b + 1)
-                            wrow[16*(P*ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
-                                                       : o_bit ? ln_bit[16*b +: 16]
-                                                       : o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
-                                                       : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
                         ch <= ch + 1'b1;
-                        if (ch == C_LAST)
-                            mode <= M_EWR;
+                        if (ch == C_LAST) begin
+                            mode <= (ew_lat == 4'd0) ? M_EWR : M_EDRN;
+                            drn  <= ew_lat - 4'd1;
+                        end
                     end
+                end
+                M_EDRN: begin
+                    drn <= drn - 4'd1;
+                    if (drn == 4'd0)
+                        mode <= M_EWR;
                 end
                 M_EWR: begin
                     ri   <= ri + 32'd1;
@@ -684,42 +781,43 @@ module dnpu_vec #(
                     end
                     b_v <= b_v_n & pipe_sum;
                     ch  <= ch_n;
+                    gap <= gap_n;
                     // S1
-                    s1_v    <= b_v & pipe_sum;
-                    s1_last <= ch == C_LAST;
+                    s1_v    <= (b_v & o_rsum) | b1_v;
+                    s1_last <= o_fuse ? b1_last : (ch == C_LAST);
                     if (b_v & o_rsum)
                         for (b = 0; b < P; b = b + 1)
                             s1_d[32*b +: 32] <= {ca[16*b +: 16], 16'd0};
-                    if (b_v & o_fuse) begin         // l - m' (m' of B's row is m_run)
+                    if (b1_v) begin                 // l - m' (m' of the chunk's row: m_run at issue)
                         for (b = 0; b < P; b = b + 1)
                             s1_d[32*b +: 32] <= ln_add[32*b +: 32];
                         s1_rd <= s1_rd_y;
                     end
                     // S2
-                    s2_v    <= s1_v;
-                    s2_last <= s1_last;
+                    s2_v    <= (s1_v & o_rsum) | c1_v;
+                    s2_last <= o_fuse ? c1_last : s1_last;
                     if (s1_v & o_rsum)
                         s2_e <= s1_d;
-                    if (s1_v & o_fuse) begin
+                    if (c1_v) begin
                         for (b = 0; b < P; b = b + 1)
                             s2_e[32*b +: 32] <= ln_exp[32*b +: 32];
                         s2_r <= s2_r_y;
                     end
-                    // S3 (HD cycles of heap levels after S2)
-                    s3_v    <= hd_v[HD];
-                    s3_last <= hd_last[HD];
-                    if (hd_v[HD]) begin
+                    // S3 (HDL cycles of heap levels after S2)
+                    s3_v    <= hd_v[HDL];
+                    s3_last <= hd_last[HDL];
+                    if (hd_v[HDL]) begin
                         s3_sum <= s3_in;
-                        s3_r   <= hd_r[32*HD +: 32];
+                        s3_r   <= hd_r[32*HDL +: 32];
                     end
                     // S5
-                    if (row_v) begin
+                    if (s5_v) begin
                         s_acc <= s5_y;
                         rows_out <= rows_out + 32'd1;
                     end
                     if (o_fn ? fn_fin
                              : o_rmax ? (in_go & (rows_in + 32'd1 == q_n))
-                             : (row_v & (rows_out + 32'd1 == q_n)))
+                             : (s5_v & (rows_out + 32'd1 == q_n)))
                         mode <= M_DONE;
                     if (fn_end) begin               // next position: m, idx, s restart
                         pos      <= pos + 32'd1;
@@ -791,6 +889,12 @@ module dnpu_vec #(
                 end
                 default: mode <= M_IDLE;
             endcase
+            if (wr_v)
+                for (b = 0; b < P; b = b + 1)
+                    wrow[16*(P*wr_ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
+                                                  : o_bit ? ln_bit[16*b +: 16]
+                                                  : o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
+                                                  : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
             if (pipe_clr) begin
                 s1_v <= 1'b0;
                 s2_v <= 1'b0;

@@ -12,6 +12,8 @@
 // Inside a group the hw/rtl/common/dnpu_fp_funcs.vh functions are called under their
 // enables (Verilator skips the arithmetic of idle lanes; synthesis builds one adder,
 // multiplier and EXP unit per lane plus G - 1 tree adders). Outputs are 0 when disabled.
+// With more than one stage the add, mul and exp results come STAGES - 1 cycles after their
+// operands and enable (dnpu_vec keeps its control in step); rc, bit and sum stay single-cycle.
 //   add: V_ADD/SUB_VV/VF (a - or + b, b = row b or f[s], BF16 result) or, with fuse,
 //        S1 of the fused path (FP32 l - m')
 //   mul: V_MUL_VV/VF (BF16 result);  exp: V_EXP_V of a, or with fuse S2's EXP(d)
@@ -27,7 +29,10 @@
 //        division, so the remainder is kept without them: 10 bits instead of 26.
 
 module dnpu_vec_lanes #(
-    parameter integer G = 1
+    parameter integer G          = 1,
+    parameter integer ADD_STAGES = 1,     // the add, mul and exp units' pipeline stages:
+    parameter integer MUL_STAGES = 1,     // each result appears STAGES - 1 cycles after
+    parameter integer EXP_STAGES = 1      // its operands and enable
 ) (
     input  wire          clk,
     input  wire          add_en,
@@ -48,9 +53,9 @@ module dnpu_vec_lanes #(
     input  wire [31:0]   m,           // fused S1: m' of stage B's row
     input  wire [G*32-1:0] d,         // fused S2: S1's d per lane
     input  wire [G*32-1:0] e,         // S3: S2's e per lane
-    output reg  [G*32-1:0] add_y,
-    output reg  [G*32-1:0] mul_y,
-    output reg  [G*32-1:0] exp_y,
+    output wire [G*32-1:0] add_y,
+    output wire [G*32-1:0] mul_y,
+    output wire [G*32-1:0] exp_y,
     output reg  [31:0]   sum_y,
     output reg  [G*16-1:0] rc_y,
     output reg  [G*16-1:0] bit_y
@@ -158,31 +163,60 @@ module dnpu_vec_lanes #(
             end
     end
 
-    // zero through a parameter: {G*32{1'b0}} passes Verilator's replication limit at 2048 lanes
-    localparam [G*32-1:0] ZERO = 0;
-    reg [31:0] xa, xb;
-    integer l;
     always @* begin
-        add_y = ZERO;
-        mul_y = ZERO;
-        exp_y = ZERO;
         sum_y = 32'd0;
-        xa    = 32'd0;
-        xb    = 32'd0;
-        if (add_en | mul_en | exp_en)         // an idle group skips the lane loop
-            for (l = 0; l < G; l = l + 1) begin
-                xa = {a16[16*l +: 16], 16'd0};
-                xb = vv ? {b16[16*l +: 16], 16'd0} : s;
-                if (add_en)
-                    add_y[32*l +: 32] = fp_add_f(xa, fuse ? m : xb, sub | fuse, ~fuse);
-                if (mul_en)
-                    mul_y[32*l +: 32] = fp_mul_f(xa, xb, 1'b1);
-                if (exp_en)
-                    exp_y[32*l +: 32] = fp_exp_f(fuse ? d[32*l +: 32] : xa);
-            end
         if (sum_en)
             sum_y = lane_sum_f(e);
     end
+
+    // The operands of lane l: xa from row a, xb from row b or f[s]; the adder subtracts m'
+    // (fused S1, FP32 result) or adds / subtracts xb (BF16 result).
+    generate
+        if (ADD_STAGES == 1 && MUL_STAGES == 1 && EXP_STAGES == 1) begin : g_comb
+            // One always block for all G lanes: Verilator emits one loop instead of G
+            // instances (asic-2048 has 256 lanes a group). Zero through a parameter: {G*32{1'b0}}
+            // passes Verilator's replication limit at 2048 lanes.
+            localparam [G*32-1:0] ZERO = 0;
+            reg [G*32-1:0] add_c, mul_c, exp_c;
+            reg [31:0] xa, xb;
+            integer l;
+            always @* begin
+                add_c = ZERO;
+                mul_c = ZERO;
+                exp_c = ZERO;
+                xa    = 32'd0;
+                xb    = 32'd0;
+                if (add_en | mul_en | exp_en)         // an idle group skips the lane loop
+                    for (l = 0; l < G; l = l + 1) begin
+                        xa = {a16[16*l +: 16], 16'd0};
+                        xb = vv ? {b16[16*l +: 16], 16'd0} : s;
+                        if (add_en)
+                            add_c[32*l +: 32] = fp_add_f(xa, fuse ? m : xb, sub | fuse, ~fuse);
+                        if (mul_en)
+                            mul_c[32*l +: 32] = fp_mul_f(xa, xb, 1'b1);
+                        if (exp_en)
+                            exp_c[32*l +: 32] = fp_exp_f(fuse ? d[32*l +: 32] : xa);
+                    end
+            end
+            assign add_y = add_c;
+            assign mul_y = mul_c;
+            assign exp_y = exp_c;
+        end else begin : g_pipe
+            // Pipelined units, one instance each per lane: the registers are inside them.
+            genvar l;
+            for (l = 0; l < G; l = l + 1) begin : g_lane
+                wire [31:0] xa = {a16[16*l +: 16], 16'd0};
+                wire [31:0] xb = vv ? {b16[16*l +: 16], 16'd0} : s;
+                dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_add (
+                    .clk(clk), .en(add_en), .a(xa), .b(fuse ? m : xb), .sub(sub | fuse), .bf16(~fuse),
+                    .y(add_y[32*l +: 32]));
+                dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_mul (
+                    .clk(clk), .en(mul_en), .a(xa), .b(xb), .bf16(1'b1), .y(mul_y[32*l +: 32]));
+                dnpu_fp_exp #(.STAGES(EXP_STAGES)) u_exp (
+                    .clk(clk), .en(exp_en), .x(fuse ? d[32*l +: 32] : xa), .y(exp_y[32*l +: 32]));
+            end
+        end
+    endgenerate
 endmodule
 
 `default_nettype wire
