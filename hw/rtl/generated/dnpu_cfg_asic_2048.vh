@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'hE5F11613  // CSR CONFIG_HASH
-// config_hash = a474ca00b2bdabecb3c939d2fd5848173e35d241f6a5b45bd2ebf324e5f11613
+`define DNPU_CFG_HASH32                          32'h87F4416C  // CSR CONFIG_HASH
+// config_hash = 35a0f492ef9aaabf17636874ddb02c403f7d90039710fae6f000fc6b87f4416c
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -29,6 +29,7 @@
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "VLEN 2048 at 1 GHz, HBM-class memory: projections only"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ECP5                    1
-`define DNPU_CFG_HASH32                          32'h0C14D45C  // CSR CONFIG_HASH
-// config_hash = 1403ade4afdfa43088c3e3d51f9a71755aa7d8fca2d76b39a9e231880c14d45c
+`define DNPU_CFG_HASH32                          32'hAF17EF06  // CSR CONFIG_HASH
+// config_hash = ebab1d444bc94d24391fb9c06d5792610b0afa775af73b3049d4d486af17ef06
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -29,6 +29,7 @@
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 9 MHz"

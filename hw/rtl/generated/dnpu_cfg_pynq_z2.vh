@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h7C6FC7F5  // CSR CONFIG_HASH
-// config_hash = eecd0fc67e5e0c8a5376d9a8e2be4edcf6a14b8621c5437b098fda037c6fc7f5
+`define DNPU_CFG_HASH32                          32'h09AC7406  // CSR CONFIG_HASH
+// config_hash = d80d6b4ec50da399bb3404228a6bca44c83bf2e3fb55097286c4195709ac7406
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -28,9 +28,10 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             40
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
-`define DNPU_CFG_PIPELINE_ADD_STAGES             1
-`define DNPU_CFG_PIPELINE_EXP_STAGES             1
-`define DNPU_CFG_PIPELINE_MUL_STAGES             1
+`define DNPU_CFG_PIPELINE_ADD_STAGES             4
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
+`define DNPU_CFG_PIPELINE_EXP_STAGES             7
+`define DNPU_CFG_PIPELINE_MUL_STAGES             2
 // DNPU_CFG_PROFILE_DESCRIPTION = "PYNQ-Z2 board (Zynq-7020), 64-bit HP port, 100 MHz"
 // DNPU_CFG_PROFILE_NAME = "pynq-z2"
 // DNPU_CFG_PROFILE_PART = "xc7z020clg400-1"

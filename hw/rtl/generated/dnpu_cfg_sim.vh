@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'hC9962E31  // CSR CONFIG_HASH
-// config_hash = 2f7d2caf68ebbb26b3d755edc04850d7b189f86fd9f4589f189b147ac9962e31
+`define DNPU_CFG_HASH32                          32'h244ED7A1  // CSR CONFIG_HASH
+// config_hash = 9cc7ed4f21757f8462c1e9794e8f9ef8c90833a91a48f43071346d04244ed7a1
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -29,6 +29,7 @@
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "Small NPU for fast co-simulation and tests"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'h1DDB00B9  // CSR CONFIG_HASH
-// config_hash = 4c0638723e3abd8ede5edba1a9a6ee45cec748c22e7a58d8e89a63081ddb00b9
+`define DNPU_CFG_HASH32                          32'hDA9BDEB9  // CSR CONFIG_HASH
+// config_hash = 12dfe2d01e1ae99eb84e6f374a1cbab9e7f0d65f9fd693c8b2a62611da9bdeb9
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -29,6 +29,7 @@
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 200 MHz"
