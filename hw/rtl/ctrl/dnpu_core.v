@@ -17,7 +17,11 @@
 //                    state), fault priority, counter strobes and the retire trace.
 //
 // A multi-cycle controller, not a pipeline: FETCH (until dnpu_fetch has the word at PC)
-// -> EXEC (decode and execute; most instructions retire here) -> FETCH. An instruction
+// -> EXEC (decode and execute; most instructions retire here) -> FETCH. With
+// DECODE_STAGE = 1 ([pipeline] decode_stage), FETCH -> DECODE -> EXEC: DECODE registers
+// the decoded fields, the register reads and the checks that depend only on them (dec_q),
+// and EXEC starts from those registers; ir, the registers, PC and the loop stack do not
+// change between DECODE and EXEC (registers are written only at retire). An instruction
 // that needs more cycles retires in the state that completes it: LDW (S_LD_INT /
 // S_LD_FP: the SRAMs read synchronously), FPU (scalar FP arithmetic), LOAD / STORE /
 // PREF (dnpu_lsu's transfers; a store once every B response is in), VEC (dnpu_vec,
@@ -26,7 +30,8 @@
 // its work is complete, so a fault always belongs to the instruction that caused it,
 // and registers are written only at retire.
 //
-// Cost: FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
+// Cost (DECODE_STAGE = 1: one cycle more for every instruction, DECODE):
+// FETCH + EXEC = 2 cycles per instruction whose line is resident, 3 for
 // S_LD_INT / S_LD_FP and the scalar FP ops but S_RECI_FP and S_RSQRT_FP, which take 28
 // (FETCH, EXEC, then 26 in FPU: the reciprocal's done comes 25 edges after the
 // edge that starts it); a line miss adds the memory's latency and the line's
@@ -79,7 +84,8 @@ module dnpu_core #(
     parameter integer MATRIX_WBUF = 2,     // its weight squares buffered
     parameter integer ADD_STAGES  = 1,     // the FP adder, multiplier and EXP pipeline stages
     parameter integer MUL_STAGES  = 1,     // of the vector unit and the scalar FPU ([pipeline])
-    parameter integer EXP_STAGES  = 1
+    parameter integer EXP_STAGES  = 1,
+    parameter integer DECODE_STAGE = 0     // 1: FETCH -> DECODE -> EXEC (see Cost)
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -168,6 +174,7 @@ module dnpu_core #(
     // (The benches in tests/rtl watch PREF and VEC by their numbers.)
     localparam [3:0] ST_IDLE  = 4'd0,
                      ST_FETCH = 4'd1,   // dnpu_fetch looks PC up (and fills its line)
+                     ST_DEC   = 4'd2,   // DECODE_STAGE: ir's fields, operands and checks registered
                      ST_EXEC  = 4'd3,   // decode and execute ir
                      ST_LDW   = 4'd4,   // S_LD_INT / S_LD_FP: SRAM data arrives
                      ST_LOAD  = 4'd5,   // H_LOAD_*: words stream into an SRAM
@@ -232,48 +239,48 @@ module dnpu_core #(
         .cmd_beats(if_cmd_beats), .s_valid(rd_valid), .s_data(rd_data), .s_err(rd_err),
         .s_last(rd_last), .s_ready(if_s_ready), .win_ok(win_ok), .win_fault(if_win_fault));
 
-    wire [6:0]  op;
-    wire [3:0]  f_rd, f_rs1, f_rs2, f_rs3;
-    wire [31:0] imm17, imm21, cnt15;
-    wire [15:0] imm16;
-    wire [4:0]  shamt;
-    wire [2:0]  argi, mxfmt;
-    wire [9:0]  len10;
-    wire        illegal;
+    // Everything below named *_c is computed from ir, the registers and the loop stack,
+    // none of which changes between FETCH and the retire. DECODE_STAGE = 0 uses it
+    // directly in EXEC; DECODE_STAGE = 1 registers it in DECODE (dec_q, below) and EXEC
+    // starts from those registers, so that no path runs from ir through EXEC's work.
+    wire [6:0]  op_c;
+    wire [3:0]  f_rd_c, f_rs1_c, f_rs2_c, f_rs3_c;
+    wire [31:0] imm17_c, imm21_c, cnt15_c;
+    wire [15:0] imm16_c;
+    wire [4:0]  shamt_c;
+    wire [2:0]  argi_c, mxfmt_c;
+    wire [9:0]  len10_c;
+    wire        illegal_c;
 
     dnpu_decode #(.MATRIX(MATRIX_ROWS > 0 ? 1'b1 : 1'b0)) u_decode (
-        .instr(ir), .op(op), .rd(f_rd), .rs1(f_rs1), .rs2(f_rs2), .rs3(f_rs3),
-        .imm17(imm17), .imm21(imm21), .imm16(imm16), .shamt(shamt), .argi(argi),
-        .count(cnt15), .len(len10), .fmt(mxfmt), .illegal(illegal));
-
-    wire is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
-    wire is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
+        .instr(ir), .op(op_c), .rd(f_rd_c), .rs1(f_rs1_c), .rs2(f_rs2_c), .rs3(f_rs3_c),
+        .imm17(imm17_c), .imm21(imm21_c), .imm16(imm16_c), .shamt(shamt_c), .argi(argi_c),
+        .count(cnt15_c), .len(len10_c), .fmt(mxfmt_c), .illegal(illegal_c));
 
     // ---- operands -------------------------------------------------------------------
     // Register reads are plain array selects, not a function: a function that reads
     // module state in a continuous assignment is not re-evaluated by every
     // simulator when that state changes (Icarus is not).
-    wire [31:0] xa = (f_rs1 == 4'd0) ? 32'd0 : xr[f_rs1];
-    wire [31:0] xb = (f_rs2 == 4'd0) ? 32'd0 : xr[f_rs2];
-    wire [31:0] xc = (f_rs3 == 4'd0) ? 32'd0 : xr[f_rs3];
-    wire [31:0] xd = (f_rd  == 4'd0) ? 32'd0 : xr[f_rd];   // rd as a source: stores, SRAM bases
-    wire [31:0] fa = fr[f_rs1[2:0]];
-    wire [31:0] fb = fr[f_rs2[2:0]];
-    wire [31:0] fd = fr[f_rd[2:0]];
+    wire [31:0] xa_c = (f_rs1_c == 4'd0) ? 32'd0 : xr[f_rs1_c];
+    wire [31:0] xb_c = (f_rs2_c == 4'd0) ? 32'd0 : xr[f_rs2_c];
+    wire [31:0] xc_c = (f_rs3_c == 4'd0) ? 32'd0 : xr[f_rs3_c];
+    wire [31:0] xd_c = (f_rd_c  == 4'd0) ? 32'd0 : xr[f_rd_c];   // rd as a source: stores, SRAM bases
+    wire [31:0] fa_c = fr[f_rs1_c[2:0]];
+    wire [31:0] fb_c = fr[f_rs2_c[2:0]];
+    wire [31:0] fd_c = fr[f_rd_c[2:0]];
 
-    wire        lt_s   = $signed(xa) < $signed(xb);
-    wire [31:0] prod   = xa * xb;         // the low 32 bits are all S_MUL keeps
-    wire [31:0] saddr  = xa + imm17;      // S_LD/S_ST word address, mod 2^32
-    wire        int_in = ({1'b0, saddr} < INT_DEPTH);
-    wire        fp_in  = ({1'b0, saddr} < FP_DEPTH);
+    wire        lt_s_c   = $signed(xa_c) < $signed(xb_c);
+    wire [31:0] saddr_c  = xa_c + imm17_c;      // S_LD/S_ST word address, mod 2^32
+    wire        int_in_c = ({1'b0, saddr_c} < INT_DEPTH);
+    wire        fp_in_c  = ({1'b0, saddr_c} < FP_DEPTH);
 
     // Vector-unit instructions (dnpu_vec): n is rs3, but rs2 for S_MAP_V_FP;
     // each base + count must fit its SRAM (dnpu.emu's order; one cause).
     localparam [31:0] VL_M1 = VLEN - 1;
-    wire        op_map   = (op == `DNPU_OP_S_MAP_V_FP);
-    wire [31:0] vn       = op_map ? xb : xc;
-    wire        vn0      = (vn == 32'd0);
-    wire [32:0] vrows    = ({1'b0, vn} + {1'b0, VL_M1}) >> LOG_VL;   // ceil(n / VLEN)
+    wire        op_map_c   = (op_c == `DNPU_OP_S_MAP_V_FP);
+    wire [31:0] vn_c       = op_map_c ? xb_c : xc_c;
+    wire        vn0_c      = (vn_c == 32'd0);
+    wire [32:0] vrows_c    = ({1'b0, vn_c} + {1'b0, VL_M1}) >> LOG_VL;   // ceil(n / VLEN)
     function out_of;                                    // base + count > depth
         input [31:0] base;
         input [32:0] count;
@@ -282,59 +289,96 @@ module dnpu_core #(
             out_of = ({2'b00, base} + {1'b0, count}) > {1'b0, depth};
         end
     endfunction
-    wire [32:0] vn33     = {1'b0, vn};
+    wire [32:0] vn33_c     = {1'b0, vn_c};
     // V_TRANS has no count (rs3 is a stride): its spans' last rows base + (VLEN-1)*stride,
     // exact in 48 bits, must be inside the SRAM and the spans must not overlap.
-    wire        op_tr    = (op == `DNPU_OP_V_TRANS);
-    wire [47:0] tr_send  = {16'd0, xa} + ({16'd0, xb} << LOG_VL) - {16'd0, xb};
-    wire [47:0] tr_dend  = {16'd0, xd} + ({16'd0, xc} << LOG_VL) - {16'd0, xc};
-    wire        tr_bad   = (tr_send >= {15'd0, VR_DEPTH}) | (tr_dend >= {15'd0, VR_DEPTH}) |
-                           (({16'd0, xa} <= tr_dend) & ({16'd0, xd} <= tr_send));
-    reg         v_bad;                                   // SRAM_RANGE
-    reg         v_op;                                    // a dnpu_vec instruction (not fused)
+    wire        op_tr_c    = (op_c == `DNPU_OP_V_TRANS);
+    wire [47:0] tr_send_c  = {16'd0, xa_c} + ({16'd0, xb_c} << LOG_VL) - {16'd0, xb_c};
+    wire [47:0] tr_dend_c  = {16'd0, xd_c} + ({16'd0, xc_c} << LOG_VL) - {16'd0, xc_c};
+    wire        tr_bad_c   = (tr_send_c >= {15'd0, VR_DEPTH}) | (tr_dend_c >= {15'd0, VR_DEPTH}) |
+                           (({16'd0, xa_c} <= tr_dend_c) & ({16'd0, xd_c} <= tr_send_c));
+    reg         v_bad_c;                                   // SRAM_RANGE
+    reg         v_op_c;                                    // a dnpu_vec instruction (not fused)
     always @* begin
-        v_op  = 1'b1;
-        v_bad = 1'b0;
-        case (op)
+        v_op_c  = 1'b1;
+        v_bad_c = 1'b0;
+        case (op_c)
             `DNPU_OP_V_ADD_VV, `DNPU_OP_V_SUB_VV, `DNPU_OP_V_MUL_VV, `DNPU_OP_V_AMAX_VV:
-                v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xb, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, VR_DEPTH) | out_of(xb_c, vn33_c, VR_DEPTH) | out_of(xd_c, vn33_c, VR_DEPTH);
             `DNPU_OP_V_ADD_VF, `DNPU_OP_V_SUB_VF, `DNPU_OP_V_MUL_VF, `DNPU_OP_V_EXP_V, `DNPU_OP_V_RECI_V,
             `DNPU_OP_V_INVPOW2_V:
-                v_bad = out_of(xa, vn33, VR_DEPTH) | out_of(xd, vn33, VR_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, VR_DEPTH) | out_of(xd_c, vn33_c, VR_DEPTH);
             `DNPU_OP_V_FILL_VF:
-                v_bad = out_of(xd, vn33, VR_DEPTH);
+                v_bad_c = out_of(xd_c, vn33_c, VR_DEPTH);
             `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_SUM, `DNPU_OP_V_RED_MAX_IDX:
-                v_bad = out_of(xa, vn33, VR_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, VR_DEPTH);
             `DNPU_OP_V_TOPK_MASK, `DNPU_OP_V_THRESH_MASK:
-                v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, FP_DEPTH) | out_of(xd_c, vn33_c, INT_DEPTH);
             `DNPU_OP_V_TOPK_MASK_V:
-                v_bad = out_of(xa, vrows, VR_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+                v_bad_c = out_of(xa_c, vrows_c, VR_DEPTH) | out_of(xd_c, vn33_c, INT_DEPTH);
             `DNPU_OP_V_SELECT_INT:
-                v_bad = out_of(xa, vn33, INT_DEPTH) | out_of(xb, vn33, INT_DEPTH) | out_of(xd, vn33, INT_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, INT_DEPTH) | out_of(xb_c, vn33_c, INT_DEPTH) | out_of(xd_c, vn33_c, INT_DEPTH);
             `DNPU_OP_S_MAP_V_FP:
-                v_bad = out_of(xa, vn33, FP_DEPTH) | out_of(xd, vrows, VR_DEPTH);
+                v_bad_c = out_of(xa_c, vn33_c, FP_DEPTH) | out_of(xd_c, vrows_c, VR_DEPTH);
             `DNPU_OP_V_MASK_FP:
-                v_bad = out_of(xd, vn33, FP_DEPTH) | out_of(xa, vn33, INT_DEPTH);
+                v_bad_c = out_of(xd_c, vn33_c, FP_DEPTH) | out_of(xa_c, vn33_c, INT_DEPTH);
             `DNPU_OP_V_TRANS:
-                v_bad = tr_bad;
-            default: v_op = 1'b0;
+                v_bad_c = tr_bad_c;
+            default: v_op_c = 1'b0;
         endcase
     end
 
     // ---- loops ----------------------------------------------------------------------
-    wire        is_loop   = (op == `DNPU_OP_C_LOOP) | (op == `DNPU_OP_C_LOOPI);
-    wire [31:0] loop_cnt  = (op == `DNPU_OP_C_LOOP) ? xa : cnt15;
-    wire [32:0] loop_end  = {1'b0, pc} + {21'd0, len10, 2'b00};
-    wire        loop_len0 = (len10 == 10'd0);
-    wire        loop_skip = (loop_cnt == 32'd0);
-    wire        loop_out, loop_full;
+    wire        is_loop_c   = (op_c == `DNPU_OP_C_LOOP) | (op_c == `DNPU_OP_C_LOOPI);
+    wire [31:0] loop_cnt_c  = (op_c == `DNPU_OP_C_LOOP) ? xa_c : cnt15_c;
+    wire [32:0] loop_end_c  = {1'b0, pc} + {21'd0, len10_c, 2'b00};
+    wire        loop_len0_c = (len10_c == 10'd0);
+    wire        loop_skip_c = (loop_cnt_c == 32'd0);
+    wire        loop_out_c, loop_full_c;
     wire [31:0] er_next;
+
+    // ---- what EXEC starts from: *_c, or its copy registered in DECODE ---------------
+    localparam integer SA_W  = (IAW > FAW) ? IAW : FAW;      // S_LD / S_ST address bits used
+    localparam integer DEC_W = 408 + SA_W;
+    wire [DEC_W-1:0] dec_c = {op_c, f_rd_c, f_rs2_c, f_rs3_c[2:0], imm17_c, imm21_c, imm16_c,
+                              shamt_c, argi_c, illegal_c,
+                              xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c,
+                              lt_s_c, saddr_c[SA_W-1:0], int_in_c, fp_in_c, v_op_c, v_bad_c, vn0_c, op_tr_c,
+                              is_loop_c, loop_cnt_c, loop_end_c, loop_len0_c, loop_skip_c,
+                              loop_out_c, loop_full_c};
+    reg  [DEC_W-1:0] dec_q;
+    wire [DEC_W-1:0] dec = (DECODE_STAGE != 0) ? dec_q : dec_c;
+
+    wire [6:0]  op;
+    wire [3:0]  f_rd, f_rs2;
+    wire [2:0]  f_rs3;
+    wire [31:0] imm17, imm21;
+    wire [15:0] imm16;
+    wire [4:0]  shamt;
+    wire [2:0]  argi;
+    wire        illegal;
+    wire [31:0] xa, xb, xc, xd, fa, fb, fd;
+    wire        lt_s, int_in, fp_in, v_op, v_bad, vn0, op_tr, is_loop;
+    wire [SA_W-1:0] saddr;
+    wire [31:0] loop_cnt;
+    wire [32:0] loop_end;
+    wire        loop_len0, loop_skip, loop_out, loop_full;
+    assign {op, f_rd, f_rs2, f_rs3, imm17, imm21, imm16, shamt, argi, illegal,
+            xa, xb, xc, xd, fa, fb, fd,
+            lt_s, saddr, int_in, fp_in, v_op, v_bad, vn0, op_tr,
+            is_loop, loop_cnt, loop_end, loop_len0, loop_skip, loop_out, loop_full} = dec;
+
+    wire        is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
+    wire        is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
+    wire [31:0] prod     = xa * xb;         // the low 32 bits are all S_MUL keeps
+
     // The end rule applies after the retiring instruction, or at a skipped body's end.
     wire [32:0] er_e = (in_ex && is_loop) ? loop_end : {1'b0, pc};
 
+    // nest_err and full are read in DECODE (or EXEC): the stack and pc are the same in both
     dnpu_loop_stack #(.DEPTH(LOOP_DEPTH)) u_loops (
         .clk(clk), .rst_n(rst_n), .clear(soft_reset_i | go),
-        .new_end(loop_end), .nest_err(loop_out), .full(loop_full),
+        .new_end(loop_end_c), .nest_err(loop_out_c), .full(loop_full_c),
         .push(retire & w_push), .push_start(pc + 32'd4), .push_count(loop_cnt),
         .at(er_e), .next_pc(er_next), .step(retire & ~w_push & ~w_halt));
 
@@ -394,10 +438,11 @@ module dnpu_core #(
 
     dnpu_lsu #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .INT_WORDS(INT_WORDS), .FP_WORDS(FP_WORDS),
                .VLEN(VLEN), .VEC_ROWS(VEC_ROWS), .MX_BLOCK(MX_BLOCK), .MATRIX_ROWS(MATRIX_ROWS),
-               .SRAM_AW(SAW)) u_lsu (
+               .DECODE_STAGE(DECODE_STAGE), .SRAM_AW(SAW)) u_lsu (
         .clk(clk), .rst_n(rst_n), .soft_reset(soft_reset_i), .fault(fault), .flush(flush),
-        .op(op), .fmt(mxfmt), .a_rd(xd), .a_rs1(xa), .a_rs2(xb), .a_rs3(xc),
-        .ex(in_ex), .ex_legal(~ir_err & ~illegal),
+        // the operands straight from ir: dnpu_lsu registers its checks itself in DECODE
+        .op(op_c), .fmt(mxfmt_c), .a_rd(xd_c), .a_rs1(xa_c), .a_rs2(xb_c), .a_rs3(xc_c),
+        .dec(state == ST_DEC), .ex(in_ex), .ex_legal(~ir_err & ~illegal),
         .ex_retire(ls_retire), .ex_fault(ls_fault), .ex_cause(ls_cause),
         .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec), .ex_mat(ls_mat),
         .mm_m(mm_m), .mm_n(mm_n), .mm_k(mm_k),
@@ -671,7 +716,7 @@ module dnpu_core #(
     wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : (in_vec ? vec_fwe : x_fwe));
     wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_f : (in_vec ? vu_res_f : x_fdata));
     wire [3:0]  w_xidx  = (in_vec & op_rmi) ? f_rs2 : f_rd;
-    wire [2:0]  w_fidx  = (in_vec & is_fused) ? f_rs3[2:0] : f_rd[2:0];
+    wire [2:0]  w_fidx  = (in_vec & is_fused) ? f_rs3 : f_rd[2:0];
     wire [31:0] next_pc = w_push ? pc + 32'd4 : er_next;
 
     // ---- SRAM ports: the scalar loads and stores in EXEC, dnpu_lsu, dnpu_vec ---------
@@ -800,8 +845,9 @@ module dnpu_core #(
                 ST_FETCH: if (if_valid) begin
                     ir     <= if_instr;
                     ir_err <= if_err;
-                    state  <= ST_EXEC;
+                    state  <= (DECODE_STAGE != 0) ? ST_DEC : ST_EXEC;
                 end
+                ST_DEC: state <= ST_EXEC;
                 ST_EXEC: begin
                     if (x_ldw)   state <= ST_LDW;
                     if (x_fpu)   state <= ST_FPU;
@@ -865,6 +911,13 @@ module dnpu_core #(
                 err_addr_o  <= 32'd0;
             end
         end
+    end
+
+    always @(posedge clk) begin
+        if (!rst_n)
+            dec_q <= {DEC_W{1'b0}};
+        else if (state == ST_DEC)
+            dec_q <= dec_c;
     end
 
     // ---- counter strobes and retire trace ---------------------------------------------

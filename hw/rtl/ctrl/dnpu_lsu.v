@@ -79,6 +79,11 @@
 // tile at once. H_SAMPLE_FUSED_N checks each position's stream when its command is due,
 // after the top of the address space, as that check (fn_stop_win says which it was).
 //
+// DECODE_STAGE = 1 (the core's DECODE): the operands are valid from DECODE on and do not
+// change until the instruction ends, so DECODE registers what EXEC's decision reads (the
+// operation's class, every check's outcome, win_ok for the instruction's access) and EXEC
+// decides from those registers and the engines' handshakes.
+//
 // A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
 // cycle after (flush, from the core, which resets the vector unit with it); the engines
 // finish the AXI bursts already issued on their own.
@@ -95,6 +100,7 @@ module dnpu_lsu #(
     parameter integer VEC_ROWS  = 1024,
     parameter integer MX_BLOCK  = 32,
     parameter integer MATRIX_ROWS = 0,     // the matrix unit's rows (a power of two); 0 = none
+    parameter integer DECODE_STAGE = 0,    // 1: the checks are registered in the core's DECODE
     // SRAM word / row address bits, of the deepest SRAM (derived: not to be set otherwise)
     parameter integer SRAM_AW   = $clog2((INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) > VEC_ROWS ?
                                          (INT_WORDS > FP_WORDS ? INT_WORDS : FP_WORDS) : VEC_ROWS)
@@ -114,6 +120,7 @@ module dnpu_lsu #(
     input  wire [31:0]             a_rs3,
 
     // EXEC: what the instruction does this cycle (ex_*: for the core's execute step)
+    input  wire                    dec,          // the core is in DECODE (DECODE_STAGE = 1)
     input  wire                    ex,           // the core is in EXEC
     input  wire                    ex_legal,     // ... with no fetch error and no ILLEGAL_INSTR
     output reg                     ex_retire,    // n = 0: retires without an access
@@ -298,6 +305,22 @@ module dnpu_lsu #(
     wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};
 
     // ---- EXEC --------------------------------------------------------------------------
+    // What the decision reads: these wires, or (DECODE_STAGE) their values registered in DECODE.
+    localparam integer CK_W = 25;
+    wire [CK_W-1:0] ck_c = {op_hload, op_hstore, op_pref, op_fused, op_smx, op_storev, op_loadv, op_fn,
+                            op_mm & (MATRIX_ROWS > 0), op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
+                            v_range, sv_past, fn_range, (a_rs3 == 32'd0), mm_zero, mm_misal,
+                            mm_past, mm_range, win_ok};
+    reg  [CK_W-1:0] ck_q;
+    always @(posedge clk)
+        if (dec) ck_q <= ck_c;
+    wire e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn;
+    wire e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past;
+    wire e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range, e_win_ok;
+    assign {e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn,
+            e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past,
+            e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range, e_win_ok} =
+        (DECODE_STAGE != 0) ? ck_q : ck_c;
     wire dq_cmd_ready, q_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
     always @* begin
@@ -312,35 +335,35 @@ module dnpu_lsu #(
         x_rd      = 1'b0;
         x_wr      = 1'b0;
         x_dq      = 1'b0;
-        if (op_hload | op_hstore) begin
-            if (h_n0) begin
+        if (e_op_hload | e_op_hstore) begin
+            if (e_h_n0) begin
                 ex_retire = 1'b1;
-            end else if (h_misal) begin
+            end else if (e_h_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (h_range) begin
+            end else if (e_h_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (h_past) begin
+            end else if (e_h_past) begin
                 ex_fault = 1'b1;
-                ex_cause = op_hload ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
-            end else if (op_hload) begin
+                ex_cause = e_op_hload ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
+            end else if (e_op_hload) begin
                 x_rd    = 1'b1;
                 ex_load = rd_cmd_ready;            // else wait in EXEC for the engine
             end else begin
                 x_wr     = 1'b1;
                 ex_store = wr_cmd_ready;
             end
-        end else if (op_pref | op_fused) begin
-            if (h_n0) begin
+        end else if (e_op_pref | e_op_fused) begin
+            if (e_h_n0) begin
                 ex_retire = 1'b1;
-            end else if (p_misal) begin
+            end else if (e_p_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (p_past) begin
+            end else if (e_p_past) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_AXI_READ;
-            end else if (op_pref & v_range) begin
+            end else if (e_op_pref & e_v_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
             end else begin
@@ -348,19 +371,19 @@ module dnpu_lsu #(
                 // is idle here: its done came before the previous retire)
                 x_rd    = dq_cmd_ready;
                 x_dq    = dq_cmd_ready & rd_cmd_ready;
-                ex_pref = op_pref & x_dq;
-                ex_vec  = op_fused & x_dq;
+                ex_pref = e_op_pref & x_dq;
+                ex_vec  = e_op_fused & x_dq;
             end
-        end else if (op_smx) begin
-            if (h_n0) begin
+        end else if (e_op_smx) begin
+            if (e_h_n0) begin
                 ex_retire = 1'b1;
-            end else if (p_misal) begin
+            end else if (e_p_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (v_range) begin
+            end else if (e_v_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (p_past) begin
+            end else if (e_p_past) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_AXI_WRITE;
             end else begin
@@ -368,54 +391,54 @@ module dnpu_lsu #(
                 x_wr     = q_cmd_ready;
                 ex_store = wr_cmd_ready & q_cmd_ready;
             end
-        end else if (op_storev | op_loadv) begin
-            if (h_n0) begin
+        end else if (e_op_storev | e_op_loadv) begin
+            if (e_h_n0) begin
                 ex_retire = 1'b1;
-            end else if (h_misal) begin
+            end else if (e_h_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (v_range) begin
+            end else if (e_v_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (sv_past) begin
+            end else if (e_sv_past) begin
                 ex_fault = 1'b1;
-                ex_cause = op_loadv ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
-            end else if (op_loadv) begin
+                ex_cause = e_op_loadv ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
+            end else if (e_op_loadv) begin
                 x_rd    = 1'b1;
                 ex_load = rd_cmd_ready;
             end else begin
                 x_wr     = 1'b1;
                 ex_store = wr_cmd_ready;
             end
-        end else if (op_fn) begin
-            if (h_n0 | (a_rs3 == 32'd0)) begin
+        end else if (e_op_fn) begin
+            if (e_h_n0 | e_fn_n0) begin
                 ex_retire = 1'b1;
-            end else if (p_misal) begin
+            end else if (e_p_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (fn_range) begin
+            end else if (e_fn_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
             end else begin
                 ex_vec = 1'b1;                     // AXI_READ is per position, in VEC
             end
-        end else if (op_mm & (MATRIX_ROWS > 0)) begin
-            if (mm_zero) begin
+        end else if (e_op_mm) begin
+            if (e_mm_zero) begin
                 ex_retire = 1'b1;
-            end else if (mm_misal) begin
+            end else if (e_mm_misal) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (mm_past) begin
+            end else if (e_mm_past) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_AXI_READ;
-            end else if (mm_range) begin
+            end else if (e_mm_range) begin
                 ex_fault = 1'b1;
                 ex_cause = `DNPU_ERR_SRAM_RANGE;
             end else begin
                 ex_mat = 1'b1;                     // commands are issued in MAT
             end
         end
-        if ((x_rd | x_wr | (ex_mat & ~op_mmv)) & ~win_ok) begin
+        if ((x_rd | x_wr | (ex_mat & ~e_op_mmv)) & ~e_win_ok) begin
             ex_fault = 1'b1;
             ex_cause = `DNPU_ERR_WINDOW;
             ex_load  = 1'b0;
