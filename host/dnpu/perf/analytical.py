@@ -78,8 +78,15 @@ def _x(x: list, r: int, what: str, name: str) -> int:
 
 def instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None = None) -> tuple[int, int]:
     """(cycles, of which vector-phase cycles) of one instruction whose fetch line is resident:
-    FETCH + EXEC + the state that finishes it. `a`: the decoded operands by role, `x`: the
-    integer registers (None for a data-dependent value). Fetch misses are added by the caller."""
+    FETCH (+ DECODE with m.decode_stage) + EXEC + the state that finishes it. `a`: the decoded
+    operands by role, `x`: the integer registers (None for a data-dependent value). Fetch
+    misses are added by the caller."""
+    c, vec = _instr_cycles(m, name, a, x, fmt)
+    # DECODE belongs to the vector phase where all of the instruction does (a V_* instruction)
+    return c + m.decode_stage, vec + (m.decode_stage if vec == c else 0)
+
+
+def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> tuple[int, int]:
     FE = _K["FE"]
     if name in ("C_HALT", "C_NOP", "C_LOOP", "C_LOOPI", "S_ADDI", "S_LUI", "S_ADD", "S_SUB", "S_MUL",
                 "S_MIN", "S_MAX", "S_SLT", "S_SLLI", "S_SRLI", "S_LD_ARG", "S_ST_INT", "S_ST_FP", "S_LI_FP",
@@ -293,7 +300,7 @@ def _costing(m: Machine, emu: Emulator, prog_addr: int, nbytes: int):
                 for role in ("m", "n", "k"):
                     if emu.x_data >> a[role] & 1:
                         raise _data_error(name, "the matrix shape", a[role])
-                c = _K["FE"]
+                c = _K["FE"] + m.decode_stage
             elif name in ("M_MM_V", "M_MM_V_RES"):
                 key = (emu.mshape, name)
                 c = cache.get(key)

@@ -27,7 +27,8 @@ class ModelError(ValueError):
 CONSTANTS: dict[str, tuple[int, str]] = {
     "RUN_OVERHEAD": (8, "harness run(): START write over AXI4-Lite reaches the core, and the STATUS poll "
                         "sees DONE after C_HALT; measured 8 on sim, pynq-z2, zcu104 (straight-line code)"),
-    "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost')"),
+    "FE": (2, "dnpu_core FETCH (line hit) + EXEC: every instruction that retires in EXEC (header 'Cost'); "
+              "every instruction's cost has Machine.decode_stage more (DECODE)"),
     "LDW": (1, "S_LD_INT / S_LD_FP: synchronous SRAM read, state LDW"),
     "FPU": (1, "scalar FP arithmetic and S_LT_FP retire in state FPU (pipelined units: scalar_fp_lat more)"),
     "RECI": (26, "S_RECI_FP waits in FPU for dnpu_fp32_reci's done: 28 cycles in all"),
@@ -104,6 +105,7 @@ class Machine:
     add_stages: int = 1           # [pipeline] add/mul/exp_stages: the vector unit's FP units take
     mul_stages: int = 1           # stages - 1 cycles more than a single-cycle unit (dnpu_vec)
     exp_stages: int = 1
+    decode_stage: int = 0         # [pipeline] decode_stage: dnpu_core's DECODE, a cycle more per instruction
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -222,7 +224,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
                    matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
-                   mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages, config=cfg)
+                   mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,
+                   decode_stage=cfg.pipeline.decode_stage, config=cfg)
 
 
 def miss_cycles(m: Machine) -> int:

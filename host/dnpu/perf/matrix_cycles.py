@@ -25,7 +25,7 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
     if not isinstance(m, Machine):
         m = machine(m)
     if not (M and N and K):
-        return _K["FE"]
+        return _K["FE"] + m.decode_stage
     if not m.matrix_rows:
         raise ModelError(f"profile {m.name} has no matrix unit")
     G = -(-M // m.matrix_rows)
@@ -38,7 +38,7 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
         s3, s4 = (stream_cycles(m, fmt, K, False, c, matrix=True) for c in (3, 4))
         s = s4 + (count - 4) * (s4 - s3)
     return (_K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
-            + _K["MAT_TAIL"])
+            + _K["MAT_TAIL"] + m.decode_stage)
 
 
 def mm_v_reads(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
@@ -71,8 +71,8 @@ def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: b
     if not isinstance(m, Machine):
         m = machine(m)
     if not (M and N and K):
-        return _K["FE"]
+        return _K["FE"] + m.decode_stage
     if not m.matrix_rows:
         raise ModelError(f"profile {m.name} has no matrix unit")
-    return _K["FE"] + _K["MAT_V"] + mm_v_unit_cycles(M, N, K, vlen=m.vlen, rows=m.matrix_rows,
+    return _K["FE"] + m.decode_stage + _K["MAT_V"] + mm_v_unit_cycles(M, N, K, vlen=m.vlen, rows=m.matrix_rows,
                                                       block=m.mx_block, res=res)
