@@ -48,8 +48,8 @@ MEASURED_SIM = [
 MEASURED_STREAMS = [
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),
     ("sim", "H_SAMPLE_FUSED", 32, "e4m3", 66), ("sim", "H_SAMPLE_FUSED", 1000, "e2m1", 1065),
-    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 4059), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 443),
-    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1083), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
+    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 5085), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 443),
+    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1368), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
 ]
 
 
@@ -109,8 +109,8 @@ MEASURED_KERNELS = [
     ("sim", "embedding", (8, 64, 40), 959), ("sim", "embedding", (64, 32, 1000), 4511),
     ("sim", "attention", (1, 8, 8, 32), 4088), ("sim", "attention", (2, 16, 36, 32), 18428),
     ("sim", "attention", (1, 4, 64, 64), 10721),
-    ("pynq-z2", "rms_norm", (1, 64), 617), ("pynq-z2", "swiglu", (7, 64), 2960),
-    ("pynq-z2", "rope", (16, 4, 64), 10472), ("pynq-z2", "embedding", (64, 32, 1000), 5897),
+    ("pynq-z2", "rms_norm", (1, 64), 647), ("pynq-z2", "swiglu", (7, 64), 3128),
+    ("pynq-z2", "rope", (16, 4, 64), 11111), ("pynq-z2", "embedding", (64, 32, 1000), 5897),
 ]
 MEASURED_FORWARD_SIM = 73514          # FORWARD_MODEL, T = 16 (the plain forward: every logit stored, no sampling)
 
@@ -323,8 +323,9 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
     pos = (K["STREAM"] + m.read_latency + an.stream_cycles(m, fmt, rows, False)    # H_PREFETCH_V
            + K["RED_MAX"] + rows                                                   # V_RED_MAX_IDX
-           + 2 * (K["VEC"] + rows * (m.C + K["EW_VF"]))                            # V_SUB_VF, V_EXP_V
-           + K["RED_SUM"] + m.heap_delay + m.log2C + rows * m.C)                   # V_RED_SUM
+           + 2 * (K["VEC"] + rows * (m.C + K["EW_VF"])) + rows * (m.add_lat + m.exp_lat)  # V_SUB_VF, V_EXP_V
+           + K["RED_SUM"] + (rows - 1) * max(m.C, m.add_stages)                    # V_RED_SUM: a row
+           + m.C + m.heap_delay + m.log2C * m.add_stages + m.add_lat)              # per period, tail
     row += K["MAP"] + -(-L // m.vlen) * m.vlen                                     # S_MAP_V_FP
     pos += two + K["RECI"] + two + K["LDW"] + 5 * two          # S_RECI_FP, S_LD_INT, 5 more
     commit = topk_row + K["VEC"] + K["SELECT"] * L
