@@ -147,9 +147,11 @@ class Machine:
 
     def sum_row_period(self, fused: bool) -> int:
         """Cycles between rows dnpu_vec's summing pipeline takes (its RPF / RPS): C, or S5's
-        recurrence when longer: s*r then + the row sum (fused; V_RED_SUM: the add alone)."""
-        s5 = self.mul_lat + self.add_lat if fused else self.add_lat
-        return max(self.C, s5 + 1)
+        recurrence when longer: s*r then + the row sum, the sum forwarded into the next
+        product (fused), or the add alone, through s_acc (V_RED_SUM)."""
+        if fused:
+            return max(self.C, self.mul_lat + self.add_lat, 1)
+        return max(self.C, self.add_lat + 1)
 
     def sum_tail(self, fused: bool) -> int:
         """Cycles from the last row's entering stage B to its s in S5, beyond the fixed

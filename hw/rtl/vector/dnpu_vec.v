@@ -53,7 +53,8 @@
 //    cycle: the dequantizer's rate, one AXI beat a cycle. With pipelined units
 //    S1 takes LA cycles more, S2 LE, each heap level and chunk level LA, S5
 //    LM + LA (V_RED_SUM: LA); S5's s feeds the next row's S5, so rows are taken
-//    at most every RP = max(C, LM + LA + 1) cycles (V_RED_SUM: max(C, LA + 1)).
+//    at most every RP = max(C, LM + LA) cycles (the adder's s goes straight into
+//    the multiplier) and V_RED_SUM's every max(C, LA + 1).
 //
 //    H_SAMPLE_FUSED_N runs the same pipeline once per position p < count (a_rs3),
 //    n (a_rs2) rows each: rows of p + 1 are taken only once p's last row has
@@ -290,12 +291,15 @@ module dnpu_vec #(
     reg  [31:0] pos;
     wire        pos_stop = stop & (pos >= stop_pos);
     wire        pos_live = ~o_fuse | ((rows_in != q_n) & ~(o_fn & ((pos == q_rs3) | pos_stop)));
-    // S5's recurrence: a row's s is final L5 + 1 cycles after its row sum reaches S5, so
-    // the summing ops take a row at most every RP = max(C, L5 + 1) cycles (the pipeline from
-    // stage B to S5 has a fixed length, so rows reach S5 as far apart as they were taken).
+    // S5's recurrence: a row's s comes out of S5's adder L5 cycles after its row sum reaches
+    // S5, so the summing ops take a row at most every RP cycles (the pipeline from stage B to
+    // S5 has a fixed length, so rows reach S5 as far apart as they were taken): the fused
+    // path's multiplier takes that s straight from the adder's output (s5_fwd), RP = max(C,
+    // L5, 1); V_RED_SUM's adder takes it from s_acc, RP = max(C, L5 + 1).
     // gap: cycles since a row was taken (saturating).
     localparam integer L5F  = LM + LA;                          // fused: s*r, then + row sum
-    localparam integer RPF  = (C > L5F + 1) ? C : L5F + 1;
+    localparam integer RPF0 = (C > L5F) ? C : L5F;
+    localparam integer RPF  = (RPF0 > 1) ? RPF0 : 1;
     localparam integer RPS  = (C > LA + 1) ? C : LA + 1;        // V_RED_SUM: s + row sum
     localparam [31:0]  RPF32 = RPF, RPS32 = RPS;
     localparam [5:0]   RPF6 = RPF32[5:0], RPS6 = RPS32[5:0];
@@ -531,12 +535,15 @@ module dnpu_vec #(
 
     // S5: s = fp32(fp32(s * r) + row sum), V_RED_SUM s = fp32(s + row sum): one adder for
     // both. The product comes LM cycles after the row (m5_* keep its row sum with it), the
-    // sum LA cycles after the add; s5_v marks it. RP keeps the next row away until then.
+    // sum LA cycles after the add; s5_v marks it. RP keeps the next row away until then
+    // (fused: until that cycle, s5_fwd).
     wire [31:0] s5_mul_y, s5_y, m5_sum;
     wire        m5_v, s5_v;
     wire        a5_en = o_rsum ? row_v : m5_v;
-    dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_s5_mul (.clk(clk), .en(row_v & ~o_rsum), .a(s_acc), .b(row_r),
-                                                  .bf16(1'b0), .y(s5_mul_y));
+    // s5_fwd: the previous row's s leaves the adder in the cycle this row enters S5
+    wire        s5_fwd = s5_v & ~o_rsum;
+    dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_s5_mul (.clk(clk), .en(row_v & ~o_rsum), .a(s5_fwd ? s5_y : s_acc),
+                                                  .b(row_r), .bf16(1'b0), .y(s5_mul_y));
     dnpu_delay #(.W(1), .D(LM), .CLR(1)) u_m5_v (.clk(clk), .clr(vclr), .x(row_v & ~o_rsum), .y(m5_v));
     dnpu_delay #(.W(32), .D(LM)) u_m5_sum (.clk(clk), .clr(1'b0), .x(row_sum), .y(m5_sum));
     dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s5_add (.clk(clk), .en(a5_en), .a(o_rsum ? s_acc : s5_mul_y),
