@@ -540,8 +540,10 @@ module dnpu_vec #(
     wire [31:0] s5_mul_y, s5_y, m5_sum;
     wire        m5_v, s5_v;
     wire        a5_en = o_rsum ? row_v : m5_v;
-    // s5_fwd: the previous row's s leaves the adder in the cycle this row enters S5
-    wire        s5_fwd = s5_v & ~o_rsum;
+    // s5_fwd: the previous row's s leaves the adder in the cycle this row enters S5 (never
+    // with single-cycle units: there s5_y depends on this very multiply, and RP = C >= 1)
+    localparam  FWD    = (L5F > 0) ? 1'b1 : 1'b0;
+    wire        s5_fwd = FWD & s5_v & ~o_rsum;
     dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_s5_mul (.clk(clk), .en(row_v & ~o_rsum), .a(s5_fwd ? s5_y : s_acc),
                                                   .b(row_r), .bf16(1'b0), .y(s5_mul_y));
     dnpu_delay #(.W(1), .D(LM), .CLR(1)) u_m5_v (.clk(clk), .clr(vclr), .x(row_v & ~o_rsum), .y(m5_v));
