@@ -24,6 +24,9 @@ module dnpu_fp32_add #(
     input  wire        bf16,
     output reg  [31:0] y
 );
+    // Not inlined: a parent that includes the functions too (dnpu_vec_lanes) would then
+    // hold two copies of every function in one scope (Verilator's VARHIDDEN).
+    /* verilator no_inline_module */
 `include "dnpu_fp_funcs.vh"
     localparam integer N = `FP_ADD_STEPS;
     localparam integer W = `FP_ADD_ST_W;

@@ -21,6 +21,9 @@ module dnpu_fp_exp #(
     input  wire [31:0] x,
     output reg  [31:0] y
 );
+    // Not inlined: a parent that includes the functions too (dnpu_vec_lanes) would then
+    // hold two copies of every function in one scope (Verilator's VARHIDDEN).
+    /* verilator no_inline_module */
 `include "dnpu_fp_funcs.vh"
     localparam integer N = `FP_EXP_STEPS;
     localparam integer W = `FP_EXP_ST_W;
