@@ -985,7 +985,7 @@ def test_vec_verilator(shape):
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@pytest.mark.parametrize("shape", [SMALL, ZCU], ids=_id)
+@pytest.mark.parametrize("shape", [SMALL, ZCU, SIM_PIPED], ids=_id)
 def test_vec_verilator_slow(shape):
     _run("verilator", shape, scale=2.0)
 
