@@ -43,7 +43,9 @@
 // ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, WINDOW, AXI_READ/AXI_WRITE.
 // One dnpu_window checks every access before it is issued: the line fill in FETCH (a
 // line outside the windows is never read: the fetch faults WINDOW at PC), dnpu_lsu's
-// transfer otherwise; ERR_ADDR takes the access's first byte on a WINDOW fault.
+// transfer otherwise (DECODE_STAGE = 1: a second one checks the instruction's transfer in
+// DECODE, the first the line fills and H_SAMPLE_FUSED_N's streams); ERR_ADDR takes the
+// access's first byte on a WINDOW fault.
 // A faulting instruction writes no register and does not retire. PC stays at
 // the faulting (or halting) instruction, like dnpu.emu's PC. A fault or SOFT_RESET
 // resets the dequantizer and the vector unit the cycle after (flush).
@@ -427,6 +429,9 @@ module dnpu_core #(
     wire                   ls_done, ls_err, ls_stall_rd, fn_stop, fn_stop_win, ls_chk_wr;
     wire [31:0]            ls_chk_addr;
     wire [47:0]            ls_chk_end;
+    wire [31:0]            ls_ins_addr;
+    wire [47:0]            ls_ins_end;
+    wire                   ins_win_ok;
     wire [31:0]            fn_stop_pos;
     wire                   ls_int_we, ls_fp_we, ls_vec_we, ls_int_re, ls_fp_re, ls_vec_re;
     wire [SAW-1:0]         ls_addr;
@@ -450,6 +455,7 @@ module dnpu_core #(
         .in_vec(in_vec), .in_mat(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
         .fn_stop_pos(fn_stop_pos), .fn_stop_win(fn_stop_win), .stall_rd(ls_stall_rd),
         .chk_addr(ls_chk_addr), .chk_end(ls_chk_end), .chk_wr(ls_chk_wr), .win_ok(win_ok),
+        .ins_chk_addr(ls_ins_addr), .ins_chk_end(ls_ins_end), .ins_win_ok(ins_win_ok),
         .int_we(ls_int_we), .fp_we(ls_fp_we), .vec_we(ls_vec_we),
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
@@ -800,6 +806,21 @@ module dnpu_core #(
         .end_x(chk_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
         .ok(win_ok));
 
+    // DECODE_STAGE = 1: the instruction's access has a checker of its own, read in DECODE,
+    // so that the line fills' and the streams' checks do not wait for its sizes.
+    generate
+        if (DECODE_STAGE != 0) begin : g_ins_window
+            dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
+                .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
+                .end_x(ls_ins_end),
+                .need(ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
+                .ok(ins_win_ok));
+        end else begin : g_one_window
+            assign ins_win_ok = win_ok;
+            wire unused_ins = &{1'b0, ls_ins_end};
+        end
+    endgenerate
+
     // ---- engine commands: line fills (FETCH) and dnpu_lsu's (EXEC, VEC) ---------------
     // A 32-bit byte address on the AXI address bus (ADDR_W >= 32). A function, not a
     // replication: {(ADDR_W-32){..}} would be zero-width, illegal in Verilog-2005.
@@ -883,7 +904,8 @@ module dnpu_core #(
                 error_o     <= 1'b1;
                 err_cause_o <= cause;
                 err_pc_o    <= pc;
-                err_addr_o  <= (cause == `DNPU_ERR_WINDOW) ? (chk_fetch ? pc : ls_chk_addr) : 32'd0;
+                err_addr_o  <= (cause == `DNPU_ERR_WINDOW) ?
+                               (chk_fetch ? pc : ((DECODE_STAGE != 0 && !in_vec) ? ls_ins_addr : ls_chk_addr)) : 32'd0;
             end
 
             // -- host control

@@ -154,6 +154,11 @@ module dnpu_lsu #(
     output wire [47:0]             chk_end,
     output wire                    chk_wr,
     input  wire                    win_ok,
+    // DECODE_STAGE = 1: the instruction's access has a window of its own, checked in DECODE,
+    // and chk_addr / chk_end are H_SAMPLE_FUSED_N's streams only
+    output wire [31:0]             ins_chk_addr,
+    output wire [47:0]             ins_chk_end,
+    input  wire                    ins_win_ok,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
 
     // SRAM requests: LOAD writes words (H_LOAD_V: rows), PREF rows, STORE reads words or rows
@@ -310,7 +315,7 @@ module dnpu_lsu #(
     wire [CK_W-1:0] ck_c = {op_hload, op_hstore, op_pref, op_fused, op_smx, op_storev, op_loadv, op_fn,
                             op_mm & (MATRIX_ROWS > 0), op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
                             v_range, sv_past, fn_range, (a_rs3 == 32'd0), mm_zero, mm_misal,
-                            mm_past, mm_range, win_ok};
+                            mm_past, mm_range, (DECODE_STAGE != 0) ? ins_win_ok : win_ok};
     reg  [CK_W-1:0] ck_q;
     always @(posedge clk)
         if (dec) ck_q <= ck_c;
@@ -485,9 +490,12 @@ module dnpu_lsu #(
     wire        in_seq  = in_fn | in_mat;             // one stream per position or tile
 
     wire [47:0] mm_top48 = (mm_top[80:48] != 33'd0) ? {48{1'b1}} : mm_top[47:0];
-    assign chk_addr = in_fn ? fn_addr[31:0] : (op_mm ? a_rs2 : a_rs1);
-    assign chk_end  = in_fn ? fn_top : (op_mm ? mm_top48 :
-                      ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top)));
+    assign ins_chk_addr = op_mm ? a_rs2 : a_rs1;
+    assign ins_chk_end  = op_mm ? mm_top48 :
+                          ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top));
+    wire   fn_chk       = in_fn | (DECODE_STAGE != 0);
+    assign chk_addr = fn_chk ? fn_addr[31:0] : ins_chk_addr;
+    assign chk_end  = fn_chk ? fn_top : ins_chk_end;
     assign chk_wr   = op_hstore | op_storev | op_smx;
 
     // ---- engines -------------------------------------------------------------------------
