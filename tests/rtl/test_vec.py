@@ -937,15 +937,16 @@ def _profile_shape(name: str, stages_of: str | None = None) -> tuple:
     from dnpu.spec import config
     cfg, st = config.load(name), config.load(stages_of or name).pipeline
     return (cfg.vector.vlen, cfg.vector.lanes, cfg.sram.vector_rows, cfg.sram.int_words, cfg.sram.fp_words,
-            (st.add_stages, st.mul_stages, st.exp_stages))
+            (st.add_stages, st.mul_stages, st.exp_stages, min(st.max_tree_stages, cfg.vector.vlen.bit_length() - 1)))
 
 
 SIM = _profile_shape("sim")
 PYNQ = _profile_shape("pynq-z2")
-SMALL = (8, 2, 512, 512, 512, (1, 1, 1))
+SMALL = (8, 2, 512, 512, 512, (1, 1, 1, 0))
 ZCU = _profile_shape("zcu104")
 SIM_PIPED = _profile_shape("sim", "pynq-z2")
-LINT = [SIM, PYNQ, SMALL, ZCU, SIM_PIPED, (2048, 2048, 512, 8192, 4096, (1, 1, 1)), (4, 1, 64, 64, 64, (3, 2, 5))]
+LINT = [SIM, PYNQ, SMALL, ZCU, SIM_PIPED, (2048, 2048, 512, 8192, 4096, (1, 1, 1, 0)), (4, 1, 64, 64, 64, (3, 2, 5, 2)),
+        (64, 16, 512, 512, 512, (2, 1, 3, 6))]
 
 
 def _runner():
@@ -958,7 +959,7 @@ def _runner():
 
 def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None = None) -> None:
     cr = _runner()
-    vlen, lanes, rows, iw, fw, (sa, sm, se) = shape
+    vlen, lanes, rows, iw, fw, (sa, sm, se, mt) = shape
     cr.run_block("dnpu_vec", cr.rtl_sources(*SOURCES), "test_vec", sim=sim, testcase=testcase,
                  parameters=_params(shape),
                  extra_env={"DNPU_VEC_VLEN": str(vlen), "DNPU_VEC_LANES": str(lanes), "DNPU_VEC_ROWS": str(rows),
@@ -968,13 +969,13 @@ def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None 
 
 
 def _params(shape) -> dict:
-    vlen, lanes, rows, iw, fw, (sa, sm, se) = shape
+    vlen, lanes, rows, iw, fw, (sa, sm, se, mt) = shape
     return {"VLEN": vlen, "LANES": lanes, "VEC_ROWS": rows, "INT_WORDS": iw, "FP_WORDS": fw,
-            "ADD_STAGES": sa, "MUL_STAGES": sm, "EXP_STAGES": se}
+            "ADD_STAGES": sa, "MUL_STAGES": sm, "EXP_STAGES": se, "MAX_TREE": mt}
 
 
 def _id(shape):
-    return f"vlen{shape[0]}-lanes{shape[1]}" + ("" if shape[5] == (1, 1, 1) else "-stages" + "".join(map(str, shape[5])))
+    return f"vlen{shape[0]}-lanes{shape[1]}" + ("" if shape[5] == (1, 1, 1, 0) else "-stages" + "".join(map(str, shape[5])))
 
 
 @pytest.mark.rtl

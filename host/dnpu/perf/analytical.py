@@ -167,7 +167,7 @@ def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> t
     elif name == "V_FILL_VF":
         c = _K["VEC"] + n
     elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):
-        c = _K["RED_MAX"] + n
+        c = _K["RED_MAX"] + m.max_tree + n
     elif name == "V_RED_SUM":
         c = _K["RED_SUM"] + (n - 1) * m.sum_row_period(False) + m.sum_tail(False)
     elif name in ("V_THRESH_MASK", "V_MASK_FP"):

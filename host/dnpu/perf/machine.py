@@ -57,7 +57,7 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                        "25 cycles (24 quotient bits, rounding + narrowing): 25 C + 3 a row"),
     "EW_VV": (4, "elementwise V*_VV / V_AMAX_VV: M_ERD, M_ERDB, M_ELAT, C chunks, M_EDRN, M_EWR: "
                  "C + 4 + latency a row"),
-    "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree, + 5"),
+    "RED_MAX": (5, "V_RED_MAX(_IDX): one row a cycle through the max tree (max_tree cycles deep), + 5"),
     "RED_SUM": (9, "V_RED_SUM: a row every sum_row_period cycles, then the last row's sum_tail: "
                    "9 + (rows - 1) * period + sum_tail"),
     "MAP": (5, "S_MAP_V_FP: word engine over whole rows, rows*VLEN + 1, + 4"),
@@ -106,6 +106,7 @@ class Machine:
     mul_stages: int = 1           # stages - 1 cycles more than a single-cycle unit (dnpu_vec)
     exp_stages: int = 1
     decode_stage: int = 0         # [pipeline] decode_stage: dnpu_core's DECODE, a cycle more per instruction
+    max_tree: int = 0             # [pipeline] max_tree_stages: cycles a row spends in dnpu_vec's maximum tree
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -154,12 +155,12 @@ class Machine:
         return max(self.C, self.add_lat + 1)
 
     def sum_tail(self, fused: bool) -> int:
-        """Cycles from the last row's entering stage B to its s in S5, beyond the fixed
-        per-state cycles (FUSED_TAIL, FN_END, RED_SUM): its C chunk cycles, the heap, the chunk
+        """Cycles from the last row's being taken to its s in S5, beyond the fixed per-state
+        cycles (FUSED_TAIL, FN_END, RED_SUM): the maximum tree, its C chunk cycles, the heap, the chunk
         levels, and the FP units' latencies on the way (fused: S1's adder, S2's EXP, S5's
         multiplier and adder; V_RED_SUM: S5's adder)."""
         lat = (self.add_lat + self.exp_lat + self.mul_lat + self.add_lat) if fused else self.add_lat
-        return self.C + self.heap_delay + self.chunk_delay + lat
+        return self.max_tree + self.C + self.heap_delay + self.chunk_delay + lat
 
     def scalar_fp_lat(self, name: str) -> int:
         """Cycles a scalar FP instruction waits in FPU for its pipelined unit (dnpu_fpu)."""
@@ -227,7 +228,7 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
                    matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
                    mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,
-                   decode_stage=cfg.pipeline.decode_stage, config=cfg)
+                   decode_stage=cfg.pipeline.decode_stage, max_tree=cfg.pipeline.max_tree_stages, config=cfg)
 
 
 def miss_cycles(m: Machine) -> int:

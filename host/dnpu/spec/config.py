@@ -129,6 +129,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "decode_stage": (int, _int_in(0, 1), False,
                          "1: the controller decodes and reads registers in a cycle of its own (FETCH -> "
                          "DECODE -> EXEC), a cycle more per instruction for a shorter EXEC"),
+        "max_tree_stages": (int, _int_in(0, 12), False,
+                            "registers in the vector unit's row-maximum tree (at most log2(vlen)): each is a "
+                            "cycle more for V_RED_MAX(_IDX), V_RED_SUM and H_SAMPLE_FUSED(_N)'s positions"),
     },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
@@ -163,7 +166,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
 
 # Values of optional keys a profile leaves out (other optional keys stay None: absent).
 DEFAULTS: dict[tuple[str, str], Any] = {("pipeline", "add_stages"): 1, ("pipeline", "mul_stages"): 1,
-                                        ("pipeline", "exp_stages"): 1, ("pipeline", "decode_stage"): 0}
+                                        ("pipeline", "exp_stages"): 1, ("pipeline", "decode_stage"): 0,
+                                        ("pipeline", "max_tree_stages"): 0}
 
 # What config_hash covers: every parameter that changes the RTL. Not the name or
 # description, not the clock (same RTL, other timing) and not the memory model.
@@ -358,6 +362,9 @@ def _cross_check(cfg: Config) -> None:
     if cfg.vector.lanes > cfg.vector.vlen:
         raise ConfigError(f"{where}: [vector] lanes = {cfg.vector.lanes}: at most vlen = {cfg.vector.vlen} "
                           "(a row is split over the lanes, never the other way round)")
+    if cfg.pipeline.max_tree_stages > cfg.vector.vlen.bit_length() - 1:
+        raise ConfigError(f"{where}: [pipeline] max_tree_stages = {cfg.pipeline.max_tree_stages}: at most "
+                          f"log2(vlen) = {cfg.vector.vlen.bit_length() - 1} (one register after a level of the tree)")
     if cfg.matrix.rows > cfg.vector.vlen:
         raise ConfigError(f"{where}: [matrix] rows = {cfg.matrix.rows}: at most vlen = {cfg.vector.vlen} "
                           "(the unit reads a row of each activation for every weight square)")

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'h87F4416C  // CSR CONFIG_HASH
-// config_hash = 35a0f492ef9aaabf17636874ddb02c403f7d90039710fae6f000fc6b87f4416c
+`define DNPU_CFG_HASH32                          32'h6C6923C5  // CSR CONFIG_HASH
+// config_hash = 643b0a16b1b163811df3b12921ff4b183c5adffc522a6c1a970d65226c6923c5
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -31,6 +31,7 @@
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
 `define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "VLEN 2048 at 1 GHz, HBM-class memory: projections only"
 // DNPU_CFG_PROFILE_NAME = "asic-2048"

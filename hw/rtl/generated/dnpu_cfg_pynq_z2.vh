@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h09AC7406  // CSR CONFIG_HASH
-// config_hash = d80d6b4ec50da399bb3404228a6bca44c83bf2e3fb55097286c4195709ac7406
+`define DNPU_CFG_HASH32                          32'h054DC9F3  // CSR CONFIG_HASH
+// config_hash = 4f9b3b768f96ef48afbce9905152488c3e5743cd4d6f3a4eecb2f224054dc9f3
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -31,6 +31,7 @@
 `define DNPU_CFG_PIPELINE_ADD_STAGES             4
 `define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             7
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             2
 // DNPU_CFG_PROFILE_DESCRIPTION = "PYNQ-Z2 board (Zynq-7020), 64-bit HP port, 100 MHz"
 // DNPU_CFG_PROFILE_NAME = "pynq-z2"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'h244ED7A1  // CSR CONFIG_HASH
-// config_hash = 9cc7ed4f21757f8462c1e9794e8f9ef8c90833a91a48f43071346d04244ed7a1
+`define DNPU_CFG_HASH32                          32'h79B1A378  // CSR CONFIG_HASH
+// config_hash = a6354724fc2e50daba59f5fb5ceb3d2b67e0ef3fb66e796f3fb0f24379b1a378
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -31,6 +31,7 @@
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
 `define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "Small NPU for fast co-simulation and tests"
 // DNPU_CFG_PROFILE_NAME = "sim"

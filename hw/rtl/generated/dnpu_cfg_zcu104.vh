@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'hDA9BDEB9  // CSR CONFIG_HASH
-// config_hash = 12dfe2d01e1ae99eb84e6f374a1cbab9e7f0d65f9fd693c8b2a62611da9bdeb9
+`define DNPU_CFG_HASH32                          32'h1F814BC2  // CSR CONFIG_HASH
+// config_hash = f150d03f01d54ff97526f203621cc029eca2695df7d44e92ed904b471f814bc2
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -31,6 +31,7 @@
 `define DNPU_CFG_PIPELINE_ADD_STAGES             1
 `define DNPU_CFG_PIPELINE_DECODE_STAGE           0
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
 // DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 200 MHz"
 // DNPU_CFG_PROFILE_NAME = "zcu104"

@@ -99,7 +99,8 @@ module dnpu_vec #(
     parameter integer FP_WORDS  = 1024,
     parameter integer ADD_STAGES = 1,         // pipeline stages of every FP32 adder (the lanes',
     parameter integer MUL_STAGES = 1,         // the row pipeline's), multiplier and EXP unit:
-    parameter integer EXP_STAGES = 1          // STAGES - 1 cycles of latency each
+    parameter integer EXP_STAGES = 1,         // STAGES - 1 cycles of latency each
+    parameter integer MAX_TREE   = 0          // registers in the row-maximum tree (0 .. log2 VLEN)
 ) (
     input  wire                     clk,
     input  wire                     rst_n,        // synchronous; also SOFT_RESET / a fault
@@ -231,20 +232,15 @@ module dnpu_vec #(
     // instances. The max tree's comparators are cheap and stay inline.
 `include "dnpu_fp_funcs.vh"
 
-    // (Lint: fp_cmp_f's eq in take_f is unused by design.)
+    // (Lint: fp_cmp_f's eq in tree_f and take_f is unused by design.)
     /* verilator lint_off UNUSEDSIGNAL */
-    // A row taken into the running maximum: {m', m, idx'} from the row, m and idx.
-    // The row's maximum by a pairwise tree in which the upper half wins only if
-    // strictly greater (equal maxima: the lowest lane; NaNs: the first), as the
-    // chosen element's DAZ-read value (NUMERICS section 5); m' = c if c > m.
-    function [95:0] take_f;
+    // The row's maximum by a pairwise tree in which the upper half wins only if strictly
+    // greater (equal maxima: the lowest lane; NaNs: the first): {the chosen element, its
+    // lane}; canon_f then gives its DAZ-read value (NUMERICS section 5).
+    function [32+LOG_VL-1:0] tree_f;
         input [VLEN*16-1:0] tk_row;
-        input [31:0]        tk_m;
-        input [31:0]        tk_idx;
-        input [31-LOG_VL:0] tk_rown;          // the row's number (its elements: rown * VLEN ..)
         reg   [VLEN*32-1:0] tk_w;
         reg   [VLEN*LOG_VL-1:0] tk_ix;
-        reg   [31:0]        tk_c;
         reg   [1:0]         tk_g;
         integer tk_l, tk_i;
         begin
@@ -260,14 +256,48 @@ module dnpu_vec #(
                         tk_ix[LOG_VL*tk_i +: LOG_VL] = tk_g[1] ? tk_ix[LOG_VL*(2*tk_i+1) +: LOG_VL]
                                                                : tk_ix[LOG_VL*(2*tk_i) +: LOG_VL];
                     end
-            tk_c = tk_w[31:0];
-            if ((&tk_c[30:23]) & (|tk_c[22:0]))
-                tk_c = 32'h7FC0_0000;
-            else if (~(|tk_c[30:23]))
-                tk_c = {tk_c[31], 31'd0};
+            tree_f = {tk_w[31:0], tk_ix[LOG_VL-1:0]};
+        end
+    endfunction
+
+    function [31:0] canon_f;
+        input [31:0] cn_c;
+        begin
+            if ((&cn_c[30:23]) & (|cn_c[22:0]))
+                canon_f = 32'h7FC0_0000;
+            else if (~(|cn_c[30:23]))
+                canon_f = {cn_c[31], 31'd0};
+            else
+                canon_f = cn_c;
+        end
+    endfunction
+
+    // A row taken into the running maximum: {m', m, idx'} from its maximum c (canonical)
+    // and that element's lane, m and idx: m' = c if c > m.
+    function [95:0] take_f;
+        input [31:0]        tk_c;
+        input [LOG_VL-1:0]  tk_lane;
+        input [31:0]        tk_m;
+        input [31:0]        tk_idx;
+        input [31-LOG_VL:0] tk_rown;          // the row's number (its elements: rown * VLEN ..)
+        reg   [1:0]         tk_g;
+        begin
             tk_g = fp_cmp_f(tk_c, tk_m);
-            take_f = {tk_g[1] ? tk_c : tk_m, tk_m,
-                      tk_g[1] ? {tk_rown, tk_ix[LOG_VL-1:0]} : tk_idx};
+            take_f = {tk_g[1] ? tk_c : tk_m, tk_m, tk_g[1] ? {tk_rown, tk_lane} : tk_idx};
+        end
+    endfunction
+
+    // The tree with MAX_TREE registers in it: after level cut, cut = floor(k(LOG_VL + 1) /
+    // (MAX_TREE + 1)), k = 1 .. MAX_TREE, counting the take's compare as a level of its own,
+    // so the parts are even. Every cut is a distinct level for MAX_TREE <= LOG_VL.
+    function tree_cut_f;
+        input integer tc_l;
+        integer tc_k;
+        begin
+            tree_cut_f = 1'b0;
+            for (tc_k = 1; tc_k <= MAX_TREE; tc_k = tc_k + 1)
+                if ((tc_k * (LOG_VL + 1)) / (MAX_TREE + 1) == tc_l)
+                    tree_cut_f = 1'b1;
         end
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */
@@ -284,7 +314,6 @@ module dnpu_vec #(
     wire        in_v   = o_fuse ? dq_valid : rd_pend;
     wire [VLEN*16-1:0] in_row = o_fuse ? dq_row : vs_rdata;
     reg         b_v;                  // stage B holds a row (ra)
-    wire        b_free = ~b_v | (ch == C_LAST);       // B can take a row this cycle
     // The dequantizer's rows: taken only while the instruction (H_SAMPLE_FUSED_N:
     // the position being taken) still expects one, so that a row offered after
     // the last is left waiting instead of folded into m / idx.
@@ -306,25 +335,86 @@ module dnpu_vec #(
     reg  [5:0]  gap;
     wire [5:0]  gap_rp = o_rsum ? RPS6 : RPF6;
     wire        gap_ok = gap >= gap_rp;
-    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | (b_free & gap_ok)) & pos_live;
-    assign dq_ready = (mode == M_PIPE) & o_fuse & b_free & gap_ok & pos_live;
+    // A row is taken (in_go) into the maximum tree and leaves it MAX_TREE cycles later
+    // (mt_go) into the running maximum and stage B. RP >= C rows apart, B has always
+    // emptied by then: the gap alone decides.
+    wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | gap_ok) & pos_live;
+    assign dq_ready = (mode == M_PIPE) & o_fuse & gap_ok & pos_live;
     wire [5:0]  gap_n  = in_go ? 6'd1 : ((gap == 6'd63) ? gap : gap + 6'd1);
+    wire        pipe_clr = (mode == M_DONE);
+    wire        vclr     = ~rst_n | pipe_clr;
+
+    wire                mt_go, mt_last;
+    wire [VLEN*16-1:0]  mt_row;
+    wire [31:0]         mt_c;
+    wire [LOG_VL-1:0]   mt_lane;
+    wire [31-LOG_VL:0]  mt_rown;
+    localparam integer  EW = 32 + LOG_VL;                       // a tree node: value, lane
+    generate
+        if (MAX_TREE == 0) begin : g_tree0
+            wire [EW-1:0] top = tree_f(in_row);
+            assign mt_c    = canon_f(top[EW-1 -: 32]);
+            assign mt_lane = top[LOG_VL-1:0];
+            assign mt_go   = in_go;
+            assign mt_row  = in_row;
+            assign mt_rown = rows_in[31-LOG_VL:0];
+            assign mt_last = (rows_in + 32'd1 == q_n);
+        end else begin : g_tree
+            // Level l (VLEN >> l nodes) at lv[EW * (2 VLEN - 2 (VLEN >> l)) +: EW * (VLEN >> l)].
+            wire [EW*(2*VLEN-1)-1:0] lv;
+            genvar l, i;
+            for (i = 0; i < VLEN; i = i + 1) begin : g_leaf
+                localparam [31:0] I32 = i;
+                assign lv[EW*i +: EW] = {in_row[16*i +: 16], 16'd0, I32[LOG_VL-1:0]};
+            end
+            for (l = 1; l <= LOG_VL; l = l + 1) begin : g_lv
+                localparam integer N  = VLEN >> l;
+                localparam integer OI = EW * (2 * VLEN - 2 * (VLEN >> (l - 1)));
+                localparam integer OO = EW * (2 * VLEN - 2 * N);
+                wire [EW*N-1:0] y;
+                for (i = 0; i < N; i = i + 1) begin : g_node
+                    wire [EW-1:0] lo = lv[OI + EW*(2*i) +: EW];
+                    wire [EW-1:0] hi = lv[OI + EW*(2*i+1) +: EW];
+                    wire [1:0]    g  = fp_cmp_f(hi[EW-1 -: 32], lo[EW-1 -: 32]);
+                    assign y[EW*i +: EW] = g[1] ? hi : lo;
+                    wire unused_ok = &{1'b0, g[0]};
+                end
+                if (tree_cut_f(l)) begin : g_cut
+                    reg [EW*N-1:0] q;
+                    always @(posedge clk)
+                        q <= y;
+                    assign lv[OO +: EW*N] = q;
+                end else begin : g_wire
+                    assign lv[OO +: EW*N] = y;
+                end
+            end
+            wire [EW-1:0] top = lv[EW*(2*VLEN-2) +: EW];
+            assign mt_c    = canon_f(top[EW-1 -: 32]);
+            assign mt_lane = top[LOG_VL-1:0];
+            dnpu_delay #(.W(1), .D(MAX_TREE), .CLR(1)) u_tk_go (.clk(clk), .clr(vclr), .x(in_go), .y(mt_go));
+            dnpu_delay #(.W(VLEN*16), .D(MAX_TREE)) u_tk_row (.clk(clk), .clr(1'b0), .x(in_row), .y(mt_row));
+            dnpu_delay #(.W(32-LOG_VL), .D(MAX_TREE)) u_tk_rown (.clk(clk), .clr(1'b0), .x(rows_in[31-LOG_VL:0]),
+                                                               .y(mt_rown));
+            dnpu_delay #(.W(1), .D(MAX_TREE)) u_tk_last (.clk(clk), .clr(1'b0), .x(rows_in + 32'd1 == q_n),
+                                                        .y(mt_last));
+        end
+    endgenerate
 
     reg  [31:0] m_run, idx_run;
 
     // Issue SRAM row reads so that each arrives when it can be taken: the
     // max-only reductions every cycle, the summing ones when B frees next cycle.
-    wire        b_v_n  = in_go | (b_v & ~(ch == C_LAST));
-    wire [CW-1:0] ch_n = in_go ? {CW{1'b0}} : ((b_v & ~(ch == C_LAST)) ? ch + 1'b1 : ch);
+    wire        b_v_n  = mt_go | (b_v & ~(ch == C_LAST));
+    wire [CW-1:0] ch_n = mt_go ? {CW{1'b0}} : ((b_v & ~(ch == C_LAST)) ? ch + 1'b1 : ch);
     wire        rd_more = (ri != q_n);
     wire        pipe_rd = (mode == M_PIPE) & ~o_fuse & rd_more &
-                          (o_rmax | ((~b_v_n | (ch_n == C_LAST)) & (gap_n >= gap_rp)));
+                          (o_rmax | (gap_n >= gap_rp));
 
     // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r.
     // pipe_clr empties S1 .. the chunk levels as an instruction ends: a stopped
     // H_SAMPLE_FUSED_N leaves rows of stop_pos there, which must not reach the
     // next summing instruction's S5 (nothing else advances them outside M_PIPE).
-    wire        pipe_clr = (mode == M_DONE);
+    // (pipe_clr is declared with the maximum tree, whose valid it clears too)
     reg         s1_v, s1_last;
     reg  [31:0] s1_rd;
     reg         s2_v, s2_last;
@@ -337,7 +427,6 @@ module dnpu_vec #(
     // and S2 results come LA and LE cycles after their chunk (the lanes' adders and EXP
     // units, and these two): b1_* / c1_* carry the chunk's valid and last along.
     // V_RED_SUM's S1 and S2 pass the chunk on at once.
-    wire        vclr = ~rst_n | pipe_clr;
     wire [31:0] s1_rd_y, s2_r_y;
     wire        b1_v, b1_last, c1_v, c1_last;
     dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s1_rd (.clk(clk), .en(b_v & o_fuse), .a(m_old), .b(m_run),
@@ -783,10 +872,11 @@ module dnpu_vec #(
                     rd_pend <= pipe_rd;
                     if (pipe_rd)
                         ri <= ri + 32'd1;
-                    if (in_go) begin
+                    if (in_go)
                         rows_in <= rows_in + 32'd1;
-                        {m_run, m_old, idx_run} <= take_f(in_row, m_run, idx_run, rows_in[31-LOG_VL:0]);
-                        ra      <= in_row;
+                    if (mt_go) begin
+                        {m_run, m_old, idx_run} <= take_f(mt_c, mt_lane, m_run, idx_run, mt_rown);
+                        ra      <= mt_row;
                     end
                     b_v <= b_v_n & pipe_sum;
                     ch  <= ch_n;
@@ -825,7 +915,7 @@ module dnpu_vec #(
                         rows_out <= rows_out + 32'd1;
                     end
                     if (o_fn ? fn_fin
-                             : o_rmax ? (in_go & (rows_in + 32'd1 == q_n))
+                             : o_rmax ? (mt_go & mt_last)
                              : (s5_v & (rows_out + 32'd1 == q_n)))
                         mode <= M_DONE;
                     if (fn_end) begin               // next position: m, idx, s restart
