@@ -87,7 +87,8 @@ module dnpu_core #(
     parameter integer ADD_STAGES  = 1,     // the FP adder, multiplier and EXP pipeline stages
     parameter integer MUL_STAGES  = 1,     // of the vector unit and the scalar FPU ([pipeline])
     parameter integer EXP_STAGES  = 1,
-    parameter integer DECODE_STAGE = 0     // 1: FETCH -> DECODE -> EXEC (see Cost)
+    parameter integer DECODE_STAGE = 0,    // 1: FETCH -> DECODE -> EXEC (see Cost)
+    parameter integer MAX_TREE    = 0      // registers in dnpu_vec's row-maximum tree
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -482,7 +483,7 @@ module dnpu_core #(
 
     dnpu_vec #(.VLEN(VLEN), .LANES(LANES), .VEC_ROWS(VEC_ROWS), .INT_WORDS(INT_WORDS),
                .FP_WORDS(FP_WORDS), .ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES),
-               .EXP_STAGES(EXP_STAGES)) u_vec (
+               .EXP_STAGES(EXP_STAGES), .MAX_TREE(MAX_TREE)) u_vec (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i & ~flush),
         .start(in_ex & ~soft_reset_i & x_vec), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb),
         .a_rs3(xc), .f_s(fb),
