@@ -43,9 +43,9 @@
 // ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, WINDOW, AXI_READ/AXI_WRITE.
 // One dnpu_window checks every access before it is issued: the line fill in FETCH (a
 // line outside the windows is never read: the fetch faults WINDOW at PC), dnpu_lsu's
-// transfer otherwise (DECODE_STAGE = 1: a second one checks the instruction's transfer in
-// DECODE, the first the line fills and H_SAMPLE_FUSED_N's streams); ERR_ADDR takes the
-// access's first byte on a WINDOW fault.
+// transfer otherwise (DECODE_STAGE = 1: a second one checks the instruction's transfer,
+// registered in DECODE, the first the line fills and H_SAMPLE_FUSED_N's streams); ERR_ADDR
+// takes the access's first byte on a WINDOW fault.
 // A faulting instruction writes no register and does not retire. PC stays at
 // the faulting (or halting) instruction, like dnpu.emu's PC. A fault or SOFT_RESET
 // resets the dequantizer and the vector unit the cycle after (flush).
@@ -807,8 +807,8 @@ module dnpu_core #(
         .end_x(chk_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
         .ok(win_ok));
 
-    // DECODE_STAGE = 1: the instruction's access has a checker of its own, read in DECODE,
-    // so that the line fills' and the streams' checks do not wait for its sizes.
+    // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a checker of its
+    // own, so that the line fills' and the streams' checks do not wait for its sizes.
     generate
         if (DECODE_STAGE != 0) begin : g_ins_window
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (

@@ -81,8 +81,8 @@
 //
 // DECODE_STAGE = 1 (the core's DECODE): the operands are valid from DECODE on and do not
 // change until the instruction ends, so DECODE registers what EXEC's decision reads (the
-// operation's class, every check's outcome, win_ok for the instruction's access) and EXEC
-// decides from those registers and the engines' handshakes.
+// operation's class, every check's outcome, the access's first and last byte) and EXEC
+// decides from those registers, a window check of that access and the engines' handshakes.
 //
 // A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
 // cycle after (flush, from the core, which resets the vector unit with it); the engines
@@ -154,8 +154,8 @@ module dnpu_lsu #(
     output wire [47:0]             chk_end,
     output wire                    chk_wr,
     input  wire                    win_ok,
-    // DECODE_STAGE = 1: the instruction's access has a window of its own, checked in DECODE,
-    // and chk_addr / chk_end are H_SAMPLE_FUSED_N's streams only
+    // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a window of its
+    // own, read in EXEC, and chk_addr / chk_end are H_SAMPLE_FUSED_N's streams only
     output wire [31:0]             ins_chk_addr,
     output wire [47:0]             ins_chk_end,
     input  wire                    ins_win_ok,
@@ -311,21 +311,23 @@ module dnpu_lsu #(
 
     // ---- EXEC --------------------------------------------------------------------------
     // What the decision reads: these wires, or (DECODE_STAGE) their values registered in DECODE.
-    localparam integer CK_W = 25;
+    localparam integer CK_W = 24;
     wire [CK_W-1:0] ck_c = {op_hload, op_hstore, op_pref, op_fused, op_smx, op_storev, op_loadv, op_fn,
                             op_mm & (MATRIX_ROWS > 0), op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
                             v_range, sv_past, fn_range, (a_rs3 == 32'd0), mm_zero, mm_misal,
-                            mm_past, mm_range, (DECODE_STAGE != 0) ? ins_win_ok : win_ok};
+                            mm_past, mm_range};
     reg  [CK_W-1:0] ck_q;
     always @(posedge clk)
         if (dec) ck_q <= ck_c;
     wire e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn;
     wire e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past;
-    wire e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range, e_win_ok;
+    wire e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range;
     assign {e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn,
             e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past,
-            e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range, e_win_ok} =
+            e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range} =
         (DECODE_STAGE != 0) ? ck_q : ck_c;
+    // the window: its check is as deep as the sizes before it, so it takes EXEC's side
+    wire e_win_ok = (DECODE_STAGE != 0) ? ins_win_ok : win_ok;
     wire dq_cmd_ready, q_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
     always @* begin
@@ -490,12 +492,21 @@ module dnpu_lsu #(
     wire        in_seq  = in_fn | in_mat;             // one stream per position or tile
 
     wire [47:0] mm_top48 = (mm_top[80:48] != 33'd0) ? {48{1'b1}} : mm_top[47:0];
-    assign ins_chk_addr = op_mm ? a_rs2 : a_rs1;
-    assign ins_chk_end  = op_mm ? mm_top48 :
-                          ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top));
+    wire [31:0] ins_addr = op_mm ? a_rs2 : a_rs1;
+    wire [47:0] ins_end  = op_mm ? mm_top48 :
+                           ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top));
+    reg  [31:0] ins_addr_q;
+    reg  [47:0] ins_end_q;
+    always @(posedge clk)
+        if (dec) begin
+            ins_addr_q <= ins_addr;
+            ins_end_q  <= ins_end;
+        end
+    assign ins_chk_addr = (DECODE_STAGE != 0) ? ins_addr_q : ins_addr;
+    assign ins_chk_end  = (DECODE_STAGE != 0) ? ins_end_q : ins_end;
     wire   fn_chk       = in_fn | (DECODE_STAGE != 0);
-    assign chk_addr = fn_chk ? fn_addr[31:0] : ins_chk_addr;
-    assign chk_end  = fn_chk ? fn_top : ins_chk_end;
+    assign chk_addr = fn_chk ? fn_addr[31:0] : ins_addr;
+    assign chk_end  = fn_chk ? fn_top : ins_end;
     assign chk_wr   = op_hstore | op_storev | op_smx;
 
     // ---- engines -------------------------------------------------------------------------
