@@ -23,7 +23,9 @@ from dnpu.spec import config
 from dnpu.verify import lockstep
 import dnpu.verify.perf as vperf
 
-pytestmark = pytest.mark.rtl
+# slow tier: a second Verilator build of the whole NPU (2 to 3 minutes) for an option no
+# shipped profile sets
+pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 SIM = config.load("sim")
 
