@@ -263,7 +263,7 @@ class Config:
                     continue
                 if isinstance(v, tuple):
                     v = ", ".join(v)
-                lines.append(f"  {s + '.' + k:<22} {v}")
+                lines.append(f"  {s + '.' + k:<26} {v}")
         return "\n".join(lines)
 
 
