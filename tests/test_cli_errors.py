@@ -318,12 +318,20 @@ def test_ctrl_c_in_a_generation_is_one_line_and_status_130(capsys, monkeypatch):
     assert rc == 130 and err == "dnpu generate: interrupted\n", err
 
 
+def _interruptible() -> None:
+    """In the child before exec: SIGINT delivered and handled by default, as from a terminal,
+    whatever the test runner's process has ignored or blocked (both are inherited)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_a_long_check_cleanly():
     # The check's own modules are imported before 'ready': on a loaded machine their import
     # (NumPy, the emulator) can outlast the second below, and Ctrl-C must land in the cases.
     code = ("import sys; from dnpu import cli; import dnpu.verify.sampling; print('ready', flush=True); "
             "sys.exit(cli.main(['check-sampling', '--backend', 'emu', '--cases', '100000']))")
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_interruptible)
     try:
         assert p.stdout.readline() == "ready\n"
         time.sleep(1.0)                              # into the cases

@@ -169,8 +169,12 @@ def test_serve_serial_for_another_terminal(board_lib):
     import subprocess
     import sys
 
+    def interruptible() -> None:      # SIGINT as from a terminal, whatever the runner ignores or blocks
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     p = subprocess.Popen([sys.executable, "-m", "dnpu.runtime.cosim", "serve-serial", "--config", "sim"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         sel = selectors.DefaultSelector()
         sel.register(p.stdout, selectors.EVENT_READ)
