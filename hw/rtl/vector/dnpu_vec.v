@@ -351,6 +351,8 @@ module dnpu_vec #(
     wire [31-LOG_VL:0]  mt_rown;
     localparam integer  EW = 32 + LOG_VL;                       // a tree node: value, lane
     generate
+        // Without registers the tree stays the function tree_f, one loop for Verilator: the
+        // generated levels below cost a statement per node, 2047 of them at asic-2048's VLEN.
         if (MAX_TREE == 0) begin : g_tree0
             wire [EW-1:0] top = tree_f(in_row);
             assign mt_c    = canon_f(top[EW-1 -: 32]);
