@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         print(f"ecp5_pnr: cannot write {args.json}: no such folder", file=sys.stderr)
         return 2
-    r = run(cfg, part, REPO / args.out_dir / cfg.name, timeout=args.timeout, seed=args.seed, threads=args.threads)
+    out_dir = (REPO / args.out_dir).resolve()
+    if not out_dir.is_relative_to(REPO):
+        print(f"ecp5_pnr: --out-dir {out_dir} must lie inside the repository (the YoWASP tools see only it)",
+              file=sys.stderr)
+        return 2
+    r = run(cfg, part, out_dir / cfg.name, timeout=args.timeout, seed=args.seed, threads=args.threads)
     print_report(r)
     if args.json:
         write_atomic(Path(args.json), json.dumps(r, indent=2) + "\n")

@@ -491,7 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and not Path(args.json).resolve().parent.is_dir():
         print(f"synth_report: cannot write {args.json}: no such folder", file=sys.stderr)
         return 2
-    reports = [report(cfg, parts[cfg.profile.part], REPO / args.out_dir, args.timeout) for cfg in cfgs]
+    out_dir = (REPO / args.out_dir).resolve()
+    if not out_dir.is_relative_to(REPO):
+        print(f"synth_report: --out-dir {out_dir} must lie inside the repository (YoWASP's Yosys sees only it)",
+              file=sys.stderr)
+        return 2
+    reports = [report(cfg, parts[cfg.profile.part], out_dir, args.timeout) for cfg in cfgs]
     if len(reports) > 1:
         print(f"\n{'profile':<10} {'LUT levels':>10} {'budget':>7}  {'fits':<5} longest path")
         for r in reports:

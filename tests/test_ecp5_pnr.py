@@ -58,6 +58,7 @@ def test_progress_names_nextpnrs_last_step(tmp_path):
     (["--config", "nosuch"], "unknown hardware profile 'nosuch'"),
     (["--timeout", "0"], "--timeout must be > 0"),
     (["--json", "/nonexistent/dir/x.json"], "cannot write /nonexistent/dir/x.json"),
+    (["--out-dir", "/tmp"], "--out-dir /tmp must lie inside the repository"),
 ])
 def test_a_bad_option_is_one_line_and_exit_2(args, fragment):
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "ecp5_pnr.py"), *args], capture_output=True,

@@ -234,3 +234,11 @@ def test_an_unregistered_dsp_is_logic_and_a_registered_one_a_boundary():
     cells["dsp"] = dsp("00000000000000000000000000000001")       # AREG: A ends a path, P starts one
     path = synth_report.longest_path(net)
     assert (path["levels"], path["to"]) == (4, "b_q")
+
+
+def test_an_out_dir_outside_the_repository_is_one_line_and_exit_2():
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "synth_report.py"), "--out-dir", "/tmp"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "--out-dir /tmp must lie inside the repository" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
