@@ -2,6 +2,7 @@
 the sweep and the CLI."""
 
 import csv
+import dataclasses
 import importlib.util
 import json
 import math
@@ -48,7 +49,7 @@ MEASURED_SIM = [
 MEASURED_STREAMS = [
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),
     ("sim", "H_SAMPLE_FUSED", 32, "e4m3", 66), ("sim", "H_SAMPLE_FUSED", 1000, "e2m1", 1065),
-    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 4086), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 443),
+    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 4089), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 444),
     ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1113), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
 ]
 
@@ -59,7 +60,7 @@ MEASURED_STREAMS = [
 MEASURED_STORE_MX = [
     ("sim", 2, "e4m3", 39), ("sim", 32, "e3m2", 93), ("sim", 256, "e2m1", 309), ("sim", 128, "int8", 207),
     ("zcu104", 1, "e3m2", 78), ("zcu104", 32, "e4m3", 240), ("zcu104", 256, "e2m1", 738),
-    ("pynq-z2", 1, "e4m3", 60), ("pynq-z2", 32, "e3m2", 174), ("pynq-z2", 256, "int8", 1188),
+    ("pynq-z2", 1, "e4m3", 60), ("pynq-z2", 32, "e3m2", 177), ("pynq-z2", 256, "int8", 1191),
 ]
 
 
@@ -109,8 +110,8 @@ MEASURED_KERNELS = [
     ("sim", "embedding", (8, 64, 40), 959), ("sim", "embedding", (64, 32, 1000), 4511),
     ("sim", "attention", (1, 8, 8, 32), 4088), ("sim", "attention", (2, 16, 36, 32), 18428),
     ("sim", "attention", (1, 4, 64, 64), 10721),
-    ("pynq-z2", "rms_norm", (1, 64), 647), ("pynq-z2", "swiglu", (7, 64), 3128),
-    ("pynq-z2", "rope", (16, 4, 64), 11111), ("pynq-z2", "embedding", (64, 32, 1000), 5897),
+    ("pynq-z2", "rms_norm", (1, 64), 674), ("pynq-z2", "swiglu", (7, 64), 3152),
+    ("pynq-z2", "rope", (16, 4, 64), 11897), ("pynq-z2", "embedding", (64, 32, 1000), 6299),
 ]
 MEASURED_FORWARD_SIM = 73514          # FORWARD_MODEL, T = 16 (the plain forward: every logit stored, no sampling)
 
@@ -259,9 +260,12 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
     V_SELECT_INT (4 + 3n), three stores of n words and the 2-cycle set-up and pointer
     updates; loads and stores timed at each tile's addresses.
 
-    The fetch-miss count comes from the program's layout (_closed_misses)."""
+    The fetch-miss count comes from the program's layout (_closed_misses); with a DECODE
+    stage every executed instruction (_closed_instret) costs decode_stage cycles more, so the
+    terms above are taken without it."""
     c = cfg if isinstance(cfg, config.Config) else config.load(cfg)
-    m = an.machine(c, port)
+    m_full = an.machine(c, port)
+    m = dataclasses.replace(m_full, decode_stage=0)
     prog = compiler.sampling_program(c, B, L, V, mode=mode, flow=flow, fmt=fmt)
     code = _decode(prog.binary)
     rows = V // c.vector.vlen
@@ -317,7 +321,8 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
             tile += 6 * two                                                        # S_SLLI + 5 S_ADD
             body += tile
         misses = _closed_misses(code, m, {9: L, 11: n})
-        return K["RUN_OVERHEAD"] + pro + body + misses * an.miss_cycles(m) + two    # + C_HALT
+        decode = m_full.decode_stage * _closed_instret(code, {9: L, 11: n})
+        return K["RUN_OVERHEAD"] + pro + body + misses * an.miss_cycles(m) + two + decode   # + C_HALT
     load = K["LOAD"] + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
     store = K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
@@ -334,24 +339,15 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
     else:
         commit += two + K["THRESH"] + L                            # S_ADDI, V_THRESH_MASK
     misses = _closed_misses(code, m, {9: L})
-    return K["RUN_OVERHEAD"] + pro + B * (row + L * pos + commit) + misses * an.miss_cycles(m) + two  # + C_HALT
+    decode = m_full.decode_stage * _closed_instret(code, {9: L})
+    return K["RUN_OVERHEAD"] + pro + B * (row + L * pos + commit) + misses * an.miss_cycles(m) + two + decode
 
 
-def _closed_misses(code: list, m: an.Machine, counts: dict[int, int]) -> int:
-    """Fetch misses of a program of (nested) hardware loops from its layout. A loop body's PC
-    sequence is the same every iteration, so after its first iteration the line buffers hold
-    the same lines at the end of every iteration: walk the first two iterations of each loop
-    (recursively) and count the second one (count - 1) times. `counts`: the x registers that
-    C_LOOP counts come from (the compiler's constants)."""
-    lb = m.line_bytes
-    tags: list = [None] * m.fetch_lines
-
-    def touch(i: int) -> int:
-        line = (HEAP_BASE + 4 * i) // lb
-        if tags[line % m.fetch_lines] != line:
-            tags[line % m.fetch_lines] = line
-            return 1
-        return 0
+def _closed_walk(code: list, counts: dict[int, int], touch) -> int:
+    """The sum of touch(i) over the instructions a program of (nested) hardware loops executes,
+    in order. A loop body's PC sequence is the same every iteration: its first iteration is
+    walked, then its second, counted (count - 1) times. `counts`: the x registers that C_LOOP
+    counts come from (the compiler's constants)."""
 
     def run(lo: int, hi: int) -> int:                                # instructions lo..hi-1
         n, i = 0, lo
@@ -372,6 +368,28 @@ def _closed_misses(code: list, m: an.Machine, counts: dict[int, int]) -> int:
         return n
 
     return run(0, len(code))
+
+
+def _closed_misses(code: list, m: an.Machine, counts: dict[int, int]) -> int:
+    """Fetch misses of a program from its layout: after a loop body's first iteration the line
+    buffers hold the same lines at the end of every iteration, so its second iteration's
+    misses are every later one's (_closed_walk)."""
+    lb = m.line_bytes
+    tags: list = [None] * m.fetch_lines
+
+    def touch(i: int) -> int:
+        line = (HEAP_BASE + 4 * i) // lb
+        if tags[line % m.fetch_lines] != line:
+            tags[line % m.fetch_lines] = line
+            return 1
+        return 0
+
+    return _closed_walk(code, counts, touch)
+
+
+def _closed_instret(code: list, counts: dict[int, int]) -> int:
+    """Instructions a program executes (each costs Machine.decode_stage cycles more)."""
+    return _closed_walk(code, counts, lambda i: 1)
 
 
 @pytest.mark.parametrize("prof,B,L,V", [("sim", 2, 8, 4096), ("sim", 3, 5, 512), ("sim", 12, 45, 512),

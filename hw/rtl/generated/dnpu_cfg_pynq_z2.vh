@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h054DC9F3  // CSR CONFIG_HASH
-// config_hash = 4f9b3b768f96ef48afbce9905152488c3e5743cd4d6f3a4eecb2f224054dc9f3
+`define DNPU_CFG_HASH32                          32'h5BB44D9D  // CSR CONFIG_HASH
+// config_hash = fb644cc37e15a0430b89a772513ade3c2c23ee8e873ab66711854d7b5bb44d9d
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -29,7 +29,7 @@
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
 `define DNPU_CFG_PIPELINE_ADD_STAGES             4
-`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           1
 `define DNPU_CFG_PIPELINE_EXP_STAGES             7
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             2
