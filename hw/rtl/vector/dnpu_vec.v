@@ -165,26 +165,43 @@ module dnpu_vec #(
     localparam integer LMAX = (LA > LM) ? ((LA > LE) ? LA : LE) : ((LM > LE) ? LM : LE);
 
     // ---- the instruction ----------------------------------------------------------
-    reg [6:0]  opq;
-    reg [31:0] q_rd, q_rs1, q_rs2, q_rs3, q_s;
-    wire o_amax = (opq == `DNPU_OP_V_AMAX_VV);
-    wire o_bit  = o_amax | (opq == `DNPU_OP_V_INVPOW2_V);     // dnpu_vec_lanes' bit functions
-    wire o_vv   = (opq == `DNPU_OP_V_ADD_VV) | (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_MUL_VV) | o_amax;
-    wire o_sub  = (opq == `DNPU_OP_V_SUB_VV) | (opq == `DNPU_OP_V_SUB_VF);
-    wire o_mul  = (opq == `DNPU_OP_V_MUL_VV) | (opq == `DNPU_OP_V_MUL_VF);
-    wire o_exp  = (opq == `DNPU_OP_V_EXP_V);
-    wire o_reci = (opq == `DNPU_OP_V_RECI_V);
-    wire o_rmax = (opq == `DNPU_OP_V_RED_MAX) | (opq == `DNPU_OP_V_RED_MAX_IDX);
-    wire o_rsum = (opq == `DNPU_OP_V_RED_SUM);
-    wire o_fn   = (opq == `DNPU_OP_H_SAMPLE_FUSED_N);
-    wire o_fuse = (opq == `DNPU_OP_H_SAMPLE_FUSED) | o_fn;
-    wire o_map  = (opq == `DNPU_OP_S_MAP_V_FP);
-    wire o_tkv  = (opq == `DNPU_OP_V_TOPK_MASK_V);
-    wire o_thr  = (opq == `DNPU_OP_V_THRESH_MASK);
-    wire o_mfp  = (opq == `DNPU_OP_V_MASK_FP);
-    wire o_tr   = (opq == `DNPU_OP_V_TRANS);
+    // The opcode is decoded as the instruction is taken (op_flags_f into oq), and its row
+    // count chosen then (q_n), so that no path of the engines starts with an opcode compare.
+    reg [31:0] q_rd, q_rs1, q_rs2, q_rs3, q_s, q_n;
+    localparam integer NF = 16;
+    function [NF-1:0] op_flags_f;
+        input [6:0] f_op;
+        reg amax;
+        begin
+            amax = (f_op == `DNPU_OP_V_AMAX_VV);
+            op_flags_f = {
+                amax,
+                amax | (f_op == `DNPU_OP_V_INVPOW2_V),                     // dnpu_vec_lanes' bit functions
+                (f_op == `DNPU_OP_V_ADD_VV) | (f_op == `DNPU_OP_V_SUB_VV) | (f_op == `DNPU_OP_V_MUL_VV) | amax,
+                (f_op == `DNPU_OP_V_SUB_VV) | (f_op == `DNPU_OP_V_SUB_VF),
+                (f_op == `DNPU_OP_V_MUL_VV) | (f_op == `DNPU_OP_V_MUL_VF),
+                (f_op == `DNPU_OP_V_EXP_V),
+                (f_op == `DNPU_OP_V_RECI_V),
+                (f_op == `DNPU_OP_V_RED_MAX) | (f_op == `DNPU_OP_V_RED_MAX_IDX),
+                (f_op == `DNPU_OP_V_RED_SUM),
+                (f_op == `DNPU_OP_H_SAMPLE_FUSED_N),
+                (f_op == `DNPU_OP_H_SAMPLE_FUSED) | (f_op == `DNPU_OP_H_SAMPLE_FUSED_N),
+                (f_op == `DNPU_OP_S_MAP_V_FP),
+                (f_op == `DNPU_OP_V_TOPK_MASK_V),
+                (f_op == `DNPU_OP_V_THRESH_MASK),
+                (f_op == `DNPU_OP_V_MASK_FP),
+                (f_op == `DNPU_OP_V_TRANS)};
+        end
+    endfunction
+    reg  [NF-1:0] oq;
+    wire o_amax, o_bit, o_vv, o_sub, o_mul, o_exp, o_reci, o_rmax, o_rsum, o_fn, o_fuse, o_map, o_tkv,
+         o_thr, o_mfp, o_tr;
+    assign {o_amax, o_bit, o_vv, o_sub, o_mul, o_exp, o_reci, o_rmax, o_rsum, o_fn, o_fuse, o_map, o_tkv,
+            o_thr, o_mfp, o_tr} = oq;
+    wire [NF-1:0] op_f = op_flags_f(op);
     // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED(_N).
-    wire [31:0] q_n = (o_map | o_fuse) ? q_rs2 : q_rs3;
+    wire [31:0] op_n = ((op == `DNPU_OP_S_MAP_V_FP) | (op == `DNPU_OP_H_SAMPLE_FUSED) |
+                        (op == `DNPU_OP_H_SAMPLE_FUSED_N)) ? a_rs2 : a_rs3;
 
     localparam [3:0] M_IDLE = 4'd0,
                      // elementwise
@@ -317,9 +334,13 @@ module dnpu_vec #(
     // The dequantizer's rows: taken only while the instruction (H_SAMPLE_FUSED_N:
     // the position being taken) still expects one, so that a row offered after
     // the last is left waiting instead of folded into m / idx.
+    // rows_more, rows_last and pos_end are rows_in != q_n, rows_in + 1 == q_n and pos ==
+    // q_rs3 kept as registers beside the counters, so that the dequantizer's ready does not
+    // wait for 32-bit compares.
     reg  [31:0] pos;
+    reg         rows_more, rows_last, pos_end;
     wire        pos_stop = stop & (pos >= stop_pos);
-    wire        pos_live = ~o_fuse | ((rows_in != q_n) & ~(o_fn & ((pos == q_rs3) | pos_stop)));
+    wire        pos_live = ~o_fuse | (rows_more & ~(o_fn & (pos_end | pos_stop)));
     // S5's recurrence: a row's s comes out of S5's adder L5 cycles after its row sum reaches
     // S5, so the summing ops take a row at most every RP cycles (the pipeline from stage B to
     // S5 has a fixed length, so rows reach S5 as far apart as they were taken): the fused
@@ -333,14 +354,15 @@ module dnpu_vec #(
     localparam [31:0]  RPF32 = RPF, RPS32 = RPS;
     localparam [5:0]   RPF6 = RPF32[5:0], RPS6 = RPS32[5:0];
     reg  [5:0]  gap;
+    reg         gap_ok;                                         // gap >= gap_rp
     wire [5:0]  gap_rp = o_rsum ? RPS6 : RPF6;
-    wire        gap_ok = gap >= gap_rp;
     // A row is taken (in_go) into the maximum tree and leaves it MAX_TREE cycles later
     // (mt_go) into the running maximum and stage B. RP >= C rows apart, B has always
     // emptied by then: the gap alone decides.
     wire        in_go  = (mode == M_PIPE) & in_v & (o_rmax | gap_ok) & pos_live;
     assign dq_ready = (mode == M_PIPE) & o_fuse & gap_ok & pos_live;
     wire [5:0]  gap_n  = in_go ? 6'd1 : ((gap == 6'd63) ? gap : gap + 6'd1);
+    wire        gap_ok_n = gap_n >= gap_rp;
     wire        pipe_clr = (mode == M_DONE);
     wire        vclr     = ~rst_n | pipe_clr;
 
@@ -360,7 +382,7 @@ module dnpu_vec #(
             assign mt_go   = in_go;
             assign mt_row  = in_row;
             assign mt_rown = rows_in[31-LOG_VL:0];
-            assign mt_last = (rows_in + 32'd1 == q_n);
+            assign mt_last = rows_last;
         end else begin : g_tree
             // Level l (VLEN >> l nodes) at lv[EW * (2 VLEN - 2 (VLEN >> l)) +: EW * (VLEN >> l)].
             wire [EW*(2*VLEN-1)-1:0] lv;
@@ -397,7 +419,7 @@ module dnpu_vec #(
             dnpu_delay #(.W(VLEN*16), .D(MAX_TREE)) u_tk_row (.clk(clk), .clr(1'b0), .x(in_row), .y(mt_row));
             dnpu_delay #(.W(32-LOG_VL), .D(MAX_TREE)) u_tk_rown (.clk(clk), .clr(1'b0), .x(rows_in[31-LOG_VL:0]),
                                                                .y(mt_rown));
-            dnpu_delay #(.W(1), .D(MAX_TREE)) u_tk_last (.clk(clk), .clr(1'b0), .x(rows_in + 32'd1 == q_n),
+            dnpu_delay #(.W(1), .D(MAX_TREE)) u_tk_last (.clk(clk), .clr(1'b0), .x(rows_last),
                                                         .y(mt_last));
         end
     endgenerate
@@ -410,7 +432,7 @@ module dnpu_vec #(
     wire [CW-1:0] ch_n = mt_go ? {CW{1'b0}} : ((b_v & ~(ch == C_LAST)) ? ch + 1'b1 : ch);
     wire        rd_more = (ri != q_n);
     wire        pipe_rd = (mode == M_PIPE) & ~o_fuse & rd_more &
-                          (o_rmax | (gap_n >= gap_rp));
+                          (o_rmax | gap_ok_n);
 
     // S1 / S2 / S3 / chunk levels / S5, each with valid, last-chunk and r.
     // pipe_clr empties S1 .. the chunk levels as an instruction ends: a stopped
@@ -652,10 +674,10 @@ module dnpu_vec #(
     wire        r_done;
     wire [31:0] rc_y;
     wire        r_busy;
-    wire        fn_end  = (mode == M_PIPE) & o_fn & (pos != q_rs3) & ~pos_stop &
-                          (rows_in == q_n) & (rows_out == q_n) & (~r_pend | r_done);
+    wire        fn_end  = (mode == M_PIPE) & o_fn & ~pos_end & ~pos_stop &
+                          ~rows_more & (rows_out == q_n) & (~r_pend | r_done);
     wire        fn_last = ~r_pend | r_done;       // no reciprocal left after this cycle (if none starts)
-    wire        fn_fin  = (mode == M_PIPE) & o_fn & ((pos == q_rs3) | pos_stop) & fn_last;
+    wire        fn_fin  = (mode == M_PIPE) & o_fn & (pos_end | pos_stop) & fn_last;
     dnpu_fp32_reci u_reci (.clk(clk), .rst_n(rst_n), .start(fn_end), .x(s_acc),
                            .busy(r_busy), .done(r_done), .y(rc_y));
 
@@ -795,7 +817,8 @@ module dnpu_vec #(
             end
             case (mode)
                 M_IDLE: if (start) begin
-                    opq     <= op;
+                    oq      <= op_f;
+                    q_n     <= op_n;
                     q_rd    <= a_rd;
                     q_rs1   <= a_rs1;
                     q_rs2   <= a_rs2;
@@ -807,6 +830,9 @@ module dnpu_vec #(
                     m_run   <= NEG_INF;
                     idx_run <= 32'd0;
                     rows_in <= 32'd0;
+                    rows_more <= (op_n != 32'd0);
+                    rows_last <= (op_n == 32'd1);
+                    pos_end <= (a_rs3 == 32'd0);
                     rows_out <= 32'd0;
                     s_acc   <= 32'd0;
                     b_v     <= 1'b0;
@@ -817,6 +843,7 @@ module dnpu_vec #(
                     tr_sa   <= a_rs1[VAW-1:0];
                     tr_da   <= a_rd[VAW-1:0];
                     gap     <= 6'd63;
+                    gap_ok  <= 1'b1;                      // 63 >= any 6-bit gap_rp
                     case (op)
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
@@ -874,15 +901,19 @@ module dnpu_vec #(
                     rd_pend <= pipe_rd;
                     if (pipe_rd)
                         ri <= ri + 32'd1;
-                    if (in_go)
-                        rows_in <= rows_in + 32'd1;
+                    if (in_go) begin
+                        rows_in   <= rows_in + 32'd1;
+                        rows_more <= (rows_in + 32'd1 != q_n);
+                        rows_last <= (rows_in + 32'd2 == q_n);
+                    end
                     if (mt_go) begin
                         {m_run, m_old, idx_run} <= take_f(mt_c, mt_lane, m_run, idx_run, mt_rown);
                         ra      <= mt_row;
                     end
                     b_v <= b_v_n & pipe_sum;
                     ch  <= ch_n;
-                    gap <= gap_n;
+                    gap    <= gap_n;
+                    gap_ok <= gap_ok_n;
                     // S1
                     s1_v    <= (b_v & o_rsum) | b1_v;
                     s1_last <= o_fuse ? b1_last : (ch == C_LAST);
@@ -922,6 +953,9 @@ module dnpu_vec #(
                         mode <= M_DONE;
                     if (fn_end) begin               // next position: m, idx, s restart
                         pos      <= pos + 32'd1;
+                        pos_end  <= (pos + 32'd1 == q_rs3);
+                        rows_more <= (q_n != 32'd0);
+                        rows_last <= (q_n == 32'd1);
                         m_run    <= NEG_INF;
                         idx_run  <= 32'd0;
                         rows_in  <= 32'd0;
