@@ -176,21 +176,24 @@ module dnpu_mx_dequant #(
 
     wire working  = active & (|rows_left);
     wire hdr_go   = working & hdr_needed & (fill >= C16[FW-1:0]);
-    wire slice_go = working & ~hdr_needed & (fill >= sb_r) & d1_ready;
+    wire slice_ok = working & ~hdr_needed & (fill >= sb_r);     // a slice goes if D1 can take it
+    wire slice_go = slice_ok & d1_ready;
     wire eor      = (j == J_LAST[JW-1:0]);
     wire last_go  = slice_go & eor & (rows_left == 24'd1);
-    wire [FW-1:0] take = hdr_go ? C16[FW-1:0] : (slice_go ? sb_r : {FW{1'b0}});
-    wire [FW-1:0] wpos = fill - take;
+
+    // The buffer's next state both ways, a slice taken (_s) or not (_n), selected by
+    // slice_go last: m_ready, through d1_ready, decides only the final select.
+    wire [FW-1:0] wpos_n = hdr_go ? fill - C16[FW-1:0] : fill;
+    wire [FW-1:0] wpos_s = fill - sb_r;
 
     wire [CAP*8-1:0] beat_ext = {{((CAP - IB) * 8){1'b0}}, s_data};
     // take has four nonzero values: constant shifts and a mux, not a barrel shifter.
-    wire [CAP*8-1:0] bq_shr   = hdr_go    ? (bq >> (C16 * 8))
-                              : !slice_go ? bq
-                              : c8_r      ? (bq >> (SB8 * 8))
-                              : c6_r      ? (bq >> (SB6 * 8))
-                              :             (bq >> (SB4 * 8));
-    wire [CAP*8-1:0] bq_next  = bq_shr | (s_go ? (beat_ext << {wpos[FW-1:LG], {(LG + 3){1'b0}}}) : {CAP*8{1'b0}});
-    wire [FW-1:0]    fill_next = wpos + (s_go ? IB[FW-1:0] : {FW{1'b0}});
+    wire [CAP*8-1:0] bq_shr_n  = hdr_go ? (bq >> (C16 * 8)) : bq;
+    wire [CAP*8-1:0] bq_shr_s  = c8_r ? (bq >> (SB8 * 8)) : (c6_r ? (bq >> (SB6 * 8)) : (bq >> (SB4 * 8)));
+    wire [CAP*8-1:0] bq_next_n = bq_shr_n | (s_go ? (beat_ext << {wpos_n[FW-1:LG], {(LG + 3){1'b0}}}) : {CAP*8{1'b0}});
+    wire [CAP*8-1:0] bq_next_s = bq_shr_s | (s_go ? (beat_ext << {wpos_s[FW-1:LG], {(LG + 3){1'b0}}}) : {CAP*8{1'b0}});
+    wire [CAP*8-1:0] bq_next   = slice_go ? bq_next_s : bq_next_n;
+    wire [FW-1:0]    fill_next = (slice_go ? wpos_s : wpos_n) + (s_go ? IB[FW-1:0] : {FW{1'b0}});
 
     // The scales retire as their blocks do: after each slice when a slice holds
     // whole blocks, after a block's last slice otherwise.
