@@ -225,28 +225,39 @@ module dnpu_mx_quant #(
     wire   s_go    = s_valid & s_ready;
     wire   f_ulast = (f_row == FR_LAST[FRW-1:0]) | (f_rows_left == 24'd1);
 
-    // F0: the row's exponent fields; F1: their maxima per block (or per row, VLEN < BLOCK).
+    // F0: the largest exponent field of each PRE lanes of the row; F1: the maxima per block
+    // (or per row, VLEN < BLOCK). The max trees' first levels run before F0 so that each
+    // cycle has half a tree (the maximum of unsigned fields does not depend on the order).
+    localparam integer PRE  = 4;                       // SEGL >= 8: a power of two
+    localparam integer NPRE = VLEN / PRE;
+    localparam integer SEGP = SEGL / PRE;              // F0 entries per block
     reg               f0_v, f0_ulast, f1_v, f1_ulast, f0_bank, f1_bank;
     reg  [FRW-1:0]    f0_row, f1_row;
-    reg  [VLEN*8-1:0] f0_e;
+    reg  [NPRE*8-1:0] f0_e;
     reg  [NSEG*8-1:0] f1_max;
 
-    reg  [VLEN*8-1:0] in_e;
+    function [7:0] max8_f;
+        input [7:0] ma, mb;
+        max8_f = (ma > mb) ? ma : mb;
+    endfunction
+
+    reg  [NPRE*8-1:0] in_e;
     integer           ii;
     always @* begin
-        for (ii = 0; ii < VLEN; ii = ii + 1)
-            in_e[8*ii +: 8] = s_data[16*ii + 7 +: 8];
+        for (ii = 0; ii < NPRE; ii = ii + 1)
+            in_e[8*ii +: 8] = max8_f(max8_f(s_data[16*(PRE*ii) + 7 +: 8], s_data[16*(PRE*ii+1) + 7 +: 8]),
+                                     max8_f(s_data[16*(PRE*ii+2) + 7 +: 8], s_data[16*(PRE*ii+3) + 7 +: 8]));
     end
 
     // Max trees, one per block of the row (a NaN or Inf has exponent 0xFF: the largest).
-    reg  [7:0]        mt [0:SEGL-1];
+    reg  [7:0]        mt [0:SEGP-1];
     reg  [NSEG*8-1:0] seg_max;
     integer           sg, lv2, kk;
     always @* begin
         for (sg = 0; sg < NSEG; sg = sg + 1) begin
-            for (kk = 0; kk < SEGL; kk = kk + 1)
-                mt[kk] = f0_e[8*(sg*SEGL + kk) +: 8];
-            for (lv2 = SEGL / 2; lv2 >= 1; lv2 = lv2 / 2)
+            for (kk = 0; kk < SEGP; kk = kk + 1)
+                mt[kk] = f0_e[8*(sg*SEGP + kk) +: 8];
+            for (lv2 = SEGP / 2; lv2 >= 1; lv2 = lv2 / 2)
                 for (kk = 0; kk < lv2; kk = kk + 1)
                     mt[kk] = (mt[2*kk] > mt[2*kk+1]) ? mt[2*kk] : mt[2*kk+1];
             seg_max[8*sg +: 8] = mt[0];
