@@ -122,6 +122,8 @@ module dnpu_axi_wr #(
 
     // ---- W: beat packing ----------------------------------------------------
     reg [8:0]          wb_left;      // beats left in the current W burst
+    reg                wb_nz;        // wb_left != 0, and words_nz words_left != 0, kept as
+    reg                words_nz;     // registers: the input's ready starts at flags
     reg [DATA_W-1:0]   wbuf;
     reg [BB-1:0]       wstrb_q;
     reg [LOG_WPB-1:0]  lane;         // next word's lane in wbuf
@@ -130,26 +132,26 @@ module dnpu_axi_wr #(
     reg                bmode;        // the command's data come as beats
     reg [BB-1:0]       blast_strb;   // beats: WSTRB of the last beat
 
-    wire w_valid   = (wb_left != 9'd0) & (full | aborting);
+    wire w_valid   = wb_nz & (full | aborting);
     wire w_hs      = w_valid & m_axi_wready;
-    wire lq_pop    = (wb_left == 9'd0) & (lq_cnt != {OUT_W{1'b0}});
+    wire lq_pop    = ~wb_nz & (lq_cnt != {OUT_W{1'b0}});
     wire last_lane = (lane == {LOG_WPB{1'b1}}) | (words_left == 32'd1);  // WPB is a power of 2
 
-    wire   in_ok   = active & ~aborting & (words_left != 32'd0) & (~full | w_hs);
+    wire   in_ok   = active & ~aborting & words_nz & (~full | w_hs);
     assign s_ready = in_ok & ~bmode;
     assign bt_ready = in_ok & bmode;
     wire   s_hs    = s_valid & s_ready;
     wire   bt_hs   = bt_valid & bt_ready;
 
     // Drained: every raised burst has sent its beats and got its response.
-    wire drained = ~awvalid_q & (lq_cnt == {OUT_W{1'b0}}) & (wb_left == 9'd0)
+    wire drained = ~awvalid_q & (lq_cnt == {OUT_W{1'b0}}) & ~wb_nz
                  & (outstanding == {OUT_W{1'b0}});
     wire idle    = ~active & ~aborting & drained;
 
     assign cmd_ready = idle;
     assign stall = (awvalid_q & ~m_axi_awready) | (w_valid & ~m_axi_wready)
                  | (active & (aw_left == 32'd0) & ~awvalid_q & (lq_cnt == {OUT_W{1'b0}})
-                    & (wb_left == 9'd0) & (outstanding != {OUT_W{1'b0}}));
+                    & ~wb_nz & (outstanding != {OUT_W{1'b0}}));
 
     assign m_axi_awid    = id_q;
     assign m_axi_awaddr  = awaddr_q;
@@ -214,9 +216,11 @@ module dnpu_axi_wr #(
             lq_rd       <= {LOG_OUT{1'b0}};
             lq_cnt      <= {OUT_W{1'b0}};
             wb_left     <= 9'd0;
+            wb_nz       <= 1'b0;
             wstrb_q     <= {BB{1'b0}};
             full        <= 1'b0;
             words_left  <= 32'd0;
+            words_nz    <= 1'b0;
             bmode       <= 1'b0;
             done        <= 1'b0;
             err         <= 1'b0;
@@ -234,18 +238,23 @@ module dnpu_axi_wr #(
             end
             if (lq_pop) begin
                 wb_left <= lq[lq_rd];
+                wb_nz   <= (lq[lq_rd] != 9'd0);
                 lq_rd   <= lq_rd + 1'b1;
             end else if (w_hs) begin
                 wb_left <= wb_left - 9'd1;
+                wb_nz   <= (wb_left != 9'd1);
             end
             wstrb_q <= strb_n;
             full    <= full_n;
             if (s_hs) begin
                 words_left <= words_left - 32'd1;
+                words_nz   <= (words_left != 32'd1);
                 lane       <= last_lane ? {LOG_WPB{1'b0}} : lane + 1'b1;
             end
-            if (bt_hs)
+            if (bt_hs) begin
                 words_left <= words_left - 32'd1;
+                words_nz   <= (words_left != 32'd1);
+            end
             if (b_hs & m_axi_bresp[1])                    // SLVERR or DECERR
                 err <= 1'b1;
             if (active & ~aborting & (aw_left == 32'd0) & drained) begin
@@ -257,6 +266,7 @@ module dnpu_axi_wr #(
                 aw_next    <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
                 aw_left    <= cmd_beats;
                 words_left <= cmd_beat ? cmd_bbeats : cmd_words;
+                words_nz   <= ((cmd_beat ? cmd_bbeats : cmd_words) != 32'd0);
                 bmode      <= cmd_beat;
                 blast_strb <= cmd_bstrb;
                 lane       <= cmd_addr[LOG_BB-1:2];
@@ -270,6 +280,7 @@ module dnpu_axi_wr #(
             end else if (aborting & drained) begin
                 aborting   <= 1'b0;
                 words_left <= 32'd0;
+                words_nz   <= 1'b0;
                 wstrb_q    <= {BB{1'b0}};
                 full       <= 1'b0;
             end
