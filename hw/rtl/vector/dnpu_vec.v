@@ -686,6 +686,7 @@ module dnpu_vec #(
     reg  [31:0] w_j;                  // its element index
     reg  [31:0] tk_vj;                // top-k: element j (FP32 bits)
     reg  [31:0] tk_rank;
+    reg         rk_lt0, rk_lt1;       // tk_rank < k, tk_rank + 1 < k (set with tk_rank in M_TKI)
     reg  [31:0] ti;                   // top-k: i issued
     reg  [LOG_VL-1:0] v_lane;         // lane of the element arriving (vector source)
     reg         sel_m;                // select: the mask word was nonzero
@@ -703,7 +704,8 @@ module dnpu_vec #(
     localparam [31:0] TR_TOTAL = VLEN * VLEN;
     wire [31:0] w_total   = o_map ? map_total : (o_tr ? TR_TOTAL : q_n);
     wire        ranks_bf  = (w_j < ri) ? (w_gt | w_eq) : w_gt;       // element w_j ranks before ri
-    wire [31:0] rank_n    = tk_rank + {31'd0, (w_j != ri) & ranks_bf};
+    wire        rank_inc  = (w_j != ri) & ranks_bf;
+    wire [31:0] rank_n    = tk_rank + {31'd0, rank_inc};
     wire        tk_last   = (w_j == q_n - 32'd1);
     wire        vj_ninf   = (tk_vj == NEG_INF);
 
@@ -780,7 +782,7 @@ module dnpu_vec #(
                     fs_raddr = q_rs1[FAW-1:0] + ((mode == M_TKJ) ? ri[FAW-1:0] : ti[FAW-1:0]);
                 end
                 is_waddr = q_rd[IAW-1:0] + ri[IAW-1:0];
-                is_wdata = {31'd0, (rank_n < q_rs2) & ~vj_ninf};
+                is_wdata = {31'd0, (rank_inc ? rk_lt1 : rk_lt0) & ~vj_ninf};   // rank_n < k
                 is_we    = (mode == M_TKI) & w_pend & tk_last;
             end
             M_SEL0: is_re = 1'b1;                            // mask j
@@ -990,8 +992,12 @@ module dnpu_vec #(
                     if (!w_pend) begin
                         tk_vj   <= w_val;                    // element j arrived
                         tk_rank <= 32'd0;
+                        rk_lt0  <= (32'd0 < q_rs2);
+                        rk_lt1  <= (32'd1 < q_rs2);
                     end else begin
                         tk_rank <= rank_n;
+                        rk_lt0  <= (rank_n < q_rs2);
+                        rk_lt1  <= (rank_n + 32'd1 < q_rs2);
                     end
                     w_pend <= ti < q_n;
                     w_j    <= ti;
