@@ -329,7 +329,8 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
     pos = (K["STREAM"] + m.read_latency + an.stream_cycles(m, fmt, rows, False)    # H_PREFETCH_V
            + K["RED_MAX"] + m.max_tree + rows                                      # V_RED_MAX_IDX
-           + 2 * (K["VEC"] + rows * (m.C + K["EW_VF"])) + rows * (m.add_lat + m.exp_lat)  # V_SUB_VF, V_EXP_V
+           + 2 * (K["VEC"] + rows * (m.C + K["EW_VF"]))                                # V_SUB_VF, V_EXP_V
+           + rows * (m.add_lat + m.exp_lat + m.result_regs)
            + K["RED_SUM"] + (rows - 1) * max(m.C, m.add_stages)                    # V_RED_SUM: a row
            + m.max_tree + m.C + m.heap_delay + m.log2C * m.add_stages + m.add_lat)  # per period, tail
     row += K["MAP"] + -(-L // m.vlen) * m.vlen                                     # S_MAP_V_FP

@@ -82,9 +82,10 @@ SEED = int(os.environ.get("DNPU_VEC_SEED", "20260603"))
 ADD_STAGES = int(os.environ.get("DNPU_VEC_ADD_STAGES", "1"))
 MUL_STAGES = int(os.environ.get("DNPU_VEC_MUL_STAGES", "1"))
 EXP_STAGES = int(os.environ.get("DNPU_VEC_EXP_STAGES", "1"))
+RR = int(os.environ.get("DNPU_VEC_RESULT_REGS", "0"))     # [pipeline] result_regs
 C = VLEN // LANES
 LA, LM, LE = ADD_STAGES - 1, MUL_STAGES - 1, EXP_STAGES - 1
-RP_FUSED = max(C, LM + LA, 1)           # the summing pipeline's row period (S5's recurrence)
+RP_FUSED = max(C, LM + LA + 2 * RR, 1)  # the summing pipeline's row period (S5's recurrence)
 RP_SUM = max(C, LA + 1)
 U16, U32 = np.uint16, np.uint32
 M32 = (1 << 32) - 1
@@ -858,7 +859,7 @@ if cocotb is not None:
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3 + LA, "V_EXP_V": C + 3 + LE, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
+        per = {"V_ADD_VF": C + 3 + LA, "V_EXP_V": C + 3 + LE + RR, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
                "V_MUL_VV": C + 4 + LM, "V_ADD_VV": C + 4 + LA, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
                "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": RP_SUM, "H_SAMPLE_FUSED": RP_FUSED,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}
@@ -889,7 +890,7 @@ if cocotb is not None:
             if l2 - l1 != want:
                 bad.append(f"{name}: {l2 - l1} cycles for the extra items, header says {want}")
         for new, like in (("V_AMAX_VV", "V_ADD_VV"), ("V_INVPOW2_V", "V_EXP_V")):
-            if LA or LE:                                   # the cycle model adds the latency per op
+            if LA or LE or RR:                             # the cycle model adds the latency per op
                 continue
             if lat[new] != lat[like]:
                 bad.append(f"{new}: {lat[new]} cycles at n = 4, 12; {like} takes {lat[like]}")
@@ -928,7 +929,7 @@ if cocotb is not None:
 
 SOURCES = ["vector/dnpu_vec.v", "vector/dnpu_vec_lanes.v", "vector/dnpu_delay.v", "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v",
            "fp/dnpu_fp_exp.v", "fp/dnpu_f32_to_bf16.v", "fp/dnpu_fp_cmp.v", "fp/dnpu_fp32_reci.v"]
-# (VLEN, LANES, VEC_ROWS, INT_WORDS, FP_WORDS, (ADD, MUL, EXP stages)): the sim profile (16
+# (VLEN, LANES, VEC_ROWS, INT_WORDS, FP_WORDS, (ADD, MUL, EXP stages, MAX_TREE, RESULT_REGS)): the sim profile (16
 # lanes, one chunk a row, two lanes a group), pynq-z2's (8 lanes, four chunks a row, one lane a
 # group, its pipelined FP units), a small odd shape (2 lanes: two groups, four chunks), zcu104's
 # (32 lanes, two chunks, four a group), and the sim shape with pynq-z2's stages: one chunk a
@@ -937,16 +938,17 @@ def _profile_shape(name: str, stages_of: str | None = None) -> tuple:
     from dnpu.spec import config
     cfg, st = config.load(name), config.load(stages_of or name).pipeline
     return (cfg.vector.vlen, cfg.vector.lanes, cfg.sram.vector_rows, cfg.sram.int_words, cfg.sram.fp_words,
-            (st.add_stages, st.mul_stages, st.exp_stages, min(st.max_tree_stages, cfg.vector.vlen.bit_length() - 1)))
+            (st.add_stages, st.mul_stages, st.exp_stages, min(st.max_tree_stages, cfg.vector.vlen.bit_length() - 1),
+             st.result_regs))
 
 
 SIM = _profile_shape("sim")
 PYNQ = _profile_shape("pynq-z2")
-SMALL = (8, 2, 512, 512, 512, (1, 1, 1, 0))
+SMALL = (8, 2, 512, 512, 512, (1, 1, 1, 0, 0))
 ZCU = _profile_shape("zcu104")
 SIM_PIPED = _profile_shape("sim", "pynq-z2")
-LINT = [SIM, PYNQ, SMALL, ZCU, SIM_PIPED, (2048, 2048, 512, 8192, 4096, (1, 1, 1, 0)), (4, 1, 64, 64, 64, (3, 2, 5, 2)),
-        (64, 16, 512, 512, 512, (2, 1, 3, 6))]
+LINT = [SIM, PYNQ, SMALL, ZCU, SIM_PIPED, (2048, 2048, 512, 8192, 4096, (1, 1, 1, 0, 0)),
+        (4, 1, 64, 64, 64, (3, 2, 5, 2, 1)), (64, 16, 512, 512, 512, (2, 1, 3, 6, 0))]
 
 
 def _runner():
@@ -959,23 +961,24 @@ def _runner():
 
 def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None = None) -> None:
     cr = _runner()
-    vlen, lanes, rows, iw, fw, (sa, sm, se, mt) = shape
+    vlen, lanes, rows, iw, fw, (sa, sm, se, mt, rr) = shape
     cr.run_block("dnpu_vec", cr.rtl_sources(*SOURCES), "test_vec", sim=sim, testcase=testcase,
                  parameters=_params(shape),
                  extra_env={"DNPU_VEC_VLEN": str(vlen), "DNPU_VEC_LANES": str(lanes), "DNPU_VEC_ROWS": str(rows),
                             "DNPU_VEC_INT_WORDS": str(iw), "DNPU_VEC_FP_WORDS": str(fw),
                             "DNPU_VEC_ADD_STAGES": str(sa), "DNPU_VEC_MUL_STAGES": str(sm),
-                            "DNPU_VEC_EXP_STAGES": str(se), "DNPU_VEC_SCALE": str(scale)})
+                            "DNPU_VEC_EXP_STAGES": str(se), "DNPU_VEC_RESULT_REGS": str(rr),
+                            "DNPU_VEC_SCALE": str(scale)})
 
 
 def _params(shape) -> dict:
-    vlen, lanes, rows, iw, fw, (sa, sm, se, mt) = shape
+    vlen, lanes, rows, iw, fw, (sa, sm, se, mt, rr) = shape
     return {"VLEN": vlen, "LANES": lanes, "VEC_ROWS": rows, "INT_WORDS": iw, "FP_WORDS": fw,
-            "ADD_STAGES": sa, "MUL_STAGES": sm, "EXP_STAGES": se, "MAX_TREE": mt}
+            "ADD_STAGES": sa, "MUL_STAGES": sm, "EXP_STAGES": se, "MAX_TREE": mt, "RESULT_REGS": rr}
 
 
 def _id(shape):
-    return f"vlen{shape[0]}-lanes{shape[1]}" + ("" if shape[5] == (1, 1, 1, 0) else "-stages" + "".join(map(str, shape[5])))
+    return f"vlen{shape[0]}-lanes{shape[1]}" + ("" if shape[5] == (1, 1, 1, 0, 0) else "-stages" + "".join(map(str, shape[5])))
 
 
 @pytest.mark.rtl

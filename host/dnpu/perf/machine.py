@@ -107,6 +107,7 @@ class Machine:
     exp_stages: int = 1
     decode_stage: int = 0         # [pipeline] decode_stage: dnpu_core's DECODE, a cycle more per instruction
     max_tree: int = 0             # [pipeline] max_tree_stages: cycles a row spends in dnpu_vec's maximum tree
+    result_regs: int = 0          # [pipeline] result_regs: dnpu_vec's registers after S5's product and sum, EXP's result
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -150,8 +151,8 @@ class Machine:
         """Cycles between rows dnpu_vec's summing pipeline takes (its RPF / RPS): C, or S5's
         recurrence when longer: s*r then + the row sum, the sum forwarded into the next
         product (fused), or the add alone, through s_acc (V_RED_SUM)."""
-        if fused:
-            return max(self.C, self.mul_lat + self.add_lat, 1)
+        if fused:        # result_regs: the product registered, the sum taken from s_acc (no forwarding)
+            return max(self.C, self.mul_lat + self.add_lat + 2 * self.result_regs, 1)
         return max(self.C, self.add_lat + 1)
 
     def sum_tail(self, fused: bool) -> int:
@@ -159,7 +160,7 @@ class Machine:
         cycles (FUSED_TAIL, FN_END, RED_SUM): the maximum tree, its C chunk cycles, the heap, the chunk
         levels, and the FP units' latencies on the way (fused: S1's adder, S2's EXP, S5's
         multiplier and adder; V_RED_SUM: S5's adder)."""
-        lat = (self.add_lat + self.exp_lat + self.mul_lat + self.add_lat) if fused else self.add_lat
+        lat = (self.add_lat + self.exp_lat + self.mul_lat + self.result_regs + self.add_lat) if fused else self.add_lat
         return self.max_tree + self.C + self.heap_delay + self.chunk_delay + lat
 
     def scalar_fp_lat(self, name: str) -> int:
@@ -170,7 +171,7 @@ class Machine:
     def elementwise_lat(self, name: str) -> int:
         """Cycles an elementwise row waits for its last chunk's result (dnpu_vec M_EDRN)."""
         if name in ("V_EXP_V",):
-            return self.exp_lat
+            return self.exp_lat + self.result_regs
         if name in ("V_MUL_VF", "V_MUL_VV"):
             return self.mul_lat
         if name in ("V_ADD_VF", "V_SUB_VF", "V_ADD_VV", "V_SUB_VV"):
@@ -228,7 +229,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
                    matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
                    mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,
-                   decode_stage=cfg.pipeline.decode_stage, max_tree=cfg.pipeline.max_tree_stages, config=cfg)
+                   decode_stage=cfg.pipeline.decode_stage, max_tree=cfg.pipeline.max_tree_stages,
+                   result_regs=cfg.pipeline.result_regs, config=cfg)
 
 
 def miss_cycles(m: Machine) -> int:

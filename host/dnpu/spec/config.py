@@ -132,6 +132,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "max_tree_stages": (int, _int_in(0, 12), False,
                             "registers in the vector unit's row-maximum tree (at most log2(vlen)): each is a "
                             "cycle more for V_RED_MAX(_IDX), V_RED_SUM and H_SAMPLE_FUSED(_N)'s positions"),
+        "result_regs": (int, _int_in(0, 1), False,
+                        "1: a register after the vector unit's pipelined results where more logic follows: "
+                        "S5's product and sum (H_SAMPLE_FUSED's row period max(chunks, mul + add stages)) "
+                        "and EXP's result into the write row (V_EXP_V a cycle more a row)"),
     },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
@@ -167,7 +171,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
 # Values of optional keys a profile leaves out (other optional keys stay None: absent).
 DEFAULTS: dict[tuple[str, str], Any] = {("pipeline", "add_stages"): 1, ("pipeline", "mul_stages"): 1,
                                         ("pipeline", "exp_stages"): 1, ("pipeline", "decode_stage"): 0,
-                                        ("pipeline", "max_tree_stages"): 0}
+                                        ("pipeline", "max_tree_stages"): 0, ("pipeline", "result_regs"): 0}
 
 # What config_hash covers: every parameter that changes the RTL. Not the name or
 # description, not the clock (same RTL, other timing) and not the memory model.

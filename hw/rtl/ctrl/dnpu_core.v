@@ -88,7 +88,8 @@ module dnpu_core #(
     parameter integer MUL_STAGES  = 1,     // of the vector unit and the scalar FPU ([pipeline])
     parameter integer EXP_STAGES  = 1,
     parameter integer DECODE_STAGE = 0,    // 1: FETCH -> DECODE -> EXEC (see Cost)
-    parameter integer MAX_TREE    = 0      // registers in dnpu_vec's row-maximum tree
+    parameter integer MAX_TREE    = 0,     // registers in dnpu_vec's row-maximum tree
+    parameter integer RESULT_REGS = 0      // dnpu_vec: registers after S5's product and sum, EXP's result
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -483,7 +484,7 @@ module dnpu_core #(
 
     dnpu_vec #(.VLEN(VLEN), .LANES(LANES), .VEC_ROWS(VEC_ROWS), .INT_WORDS(INT_WORDS),
                .FP_WORDS(FP_WORDS), .ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES),
-               .EXP_STAGES(EXP_STAGES), .MAX_TREE(MAX_TREE)) u_vec (
+               .EXP_STAGES(EXP_STAGES), .MAX_TREE(MAX_TREE), .RESULT_REGS(RESULT_REGS)) u_vec (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i & ~flush),
         .start(in_ex & ~soft_reset_i & x_vec), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb),
         .a_rs3(xc), .f_s(fb),

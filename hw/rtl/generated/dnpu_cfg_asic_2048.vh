@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'h6C6923C5  // CSR CONFIG_HASH
-// config_hash = 643b0a16b1b163811df3b12921ff4b183c5adffc522a6c1a970d65226c6923c5
+`define DNPU_CFG_HASH32                          32'h03D3EAD6  // CSR CONFIG_HASH
+// config_hash = 0f62f9a2e0a68b9c8f256c4f4dd24e709619fd81cb9004338f9cedef03d3ead6
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
@@ -33,6 +33,7 @@
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
+`define DNPU_CFG_PIPELINE_RESULT_REGS            0
 // DNPU_CFG_PROFILE_DESCRIPTION = "VLEN 2048 at 1 GHz, HBM-class memory: projections only"
 // DNPU_CFG_PROFILE_NAME = "asic-2048"
 // DNPU_CFG_PROFILE_TARGET = "asic"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ECP5                    1
-`define DNPU_CFG_HASH32                          32'hBA9A4049  // CSR CONFIG_HASH
-// config_hash = a9c4151dc3216cad338c6e7e2c3f2021142dc6727ff1394b836fa783ba9a4049
+`define DNPU_CFG_HASH32                          32'h28E81957  // CSR CONFIG_HASH
+// config_hash = 2d17ceea93ced161d8cb67a6bcab275cef2bcab1170e4d3fb317d91628e81957
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -33,6 +33,7 @@
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
+`define DNPU_CFG_PIPELINE_RESULT_REGS            0
 // DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 9 MHz"
 // DNPU_CFG_PROFILE_HOST = "serial"
 // DNPU_CFG_PROFILE_NAME = "ecp5"

@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h731CC45D  // CSR CONFIG_HASH
-// config_hash = 1a02144e3896eacb26f0615d4d1a1e2388f4369e4f39c127443c14e7731cc45d
+`define DNPU_CFG_HASH32                          32'h908D010A  // CSR CONFIG_HASH
+// config_hash = a07801c7d0d4a250c47c9911454e395d67d6529c09103d3925667680908d010a
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -33,6 +33,7 @@
 `define DNPU_CFG_PIPELINE_EXP_STAGES             7
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        2
 `define DNPU_CFG_PIPELINE_MUL_STAGES             2
+`define DNPU_CFG_PIPELINE_RESULT_REGS            1
 // DNPU_CFG_PROFILE_DESCRIPTION = "PYNQ-Z2 board (Zynq-7020), 64-bit HP port, 100 MHz"
 // DNPU_CFG_PROFILE_NAME = "pynq-z2"
 // DNPU_CFG_PROFILE_PART = "xc7z020clg400-1"

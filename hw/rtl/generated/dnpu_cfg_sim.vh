@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'h79B1A378  // CSR CONFIG_HASH
-// config_hash = a6354724fc2e50daba59f5fb5ceb3d2b67e0ef3fb66e796f3fb0f24379b1a378
+`define DNPU_CFG_HASH32                          32'hD85087F3  // CSR CONFIG_HASH
+// config_hash = acedaef3c36081926b4473ffe1b3b9bd03fc31970dc7cb58b735fc50d85087f3
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -33,6 +33,7 @@
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
+`define DNPU_CFG_PIPELINE_RESULT_REGS            0
 // DNPU_CFG_PROFILE_DESCRIPTION = "Small NPU for fast co-simulation and tests"
 // DNPU_CFG_PROFILE_NAME = "sim"
 // DNPU_CFG_PROFILE_TARGET = "sim"

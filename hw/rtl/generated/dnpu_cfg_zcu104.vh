@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'h1F814BC2  // CSR CONFIG_HASH
-// config_hash = f150d03f01d54ff97526f203621cc029eca2695df7d44e92ed904b471f814bc2
+`define DNPU_CFG_HASH32                          32'h7EAE1ACD  // CSR CONFIG_HASH
+// config_hash = 59a542b903ef81b32bc8201ac1a02b1775f30b185bccdf2d5d6b0af27eae1acd
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
@@ -33,6 +33,7 @@
 `define DNPU_CFG_PIPELINE_EXP_STAGES             1
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
 `define DNPU_CFG_PIPELINE_MUL_STAGES             1
+`define DNPU_CFG_PIPELINE_RESULT_REGS            0
 // DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 200 MHz"
 // DNPU_CFG_PROFILE_NAME = "zcu104"
 // DNPU_CFG_PROFILE_PART = "xczu7ev-ffvc1156-2-e"

@@ -168,7 +168,8 @@ module dnpu_top (
         .ADD_STAGES(`DNPU_CFG_PIPELINE_ADD_STAGES), .MUL_STAGES(`DNPU_CFG_PIPELINE_MUL_STAGES),
         .EXP_STAGES(`DNPU_CFG_PIPELINE_EXP_STAGES),
         .DECODE_STAGE(`DNPU_CFG_PIPELINE_DECODE_STAGE),
-        .MAX_TREE(`DNPU_CFG_PIPELINE_MAX_TREE_STAGES)
+        .MAX_TREE(`DNPU_CFG_PIPELINE_MAX_TREE_STAGES),
+        .RESULT_REGS(`DNPU_CFG_PIPELINE_RESULT_REGS)
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .start_i(start), .soft_reset_i(soft_reset), .prog_base_i(prog_base), .args_i(args),

@@ -17,7 +17,10 @@
 // row pipeline's) into that many stages, for a faster clock: a result comes LA = ADD_STAGES
 // - 1 (LM, LE) cycles after its operands, and the engines below wait for it. With 1 every
 // unit is a single cycle and the cycle counts below are exact; each count with an "(+ L)"
-// grows by the latency named.
+// grows by the latency named. RESULT_REGS ([pipeline] result_regs) puts a register where a
+// unit's last stage would otherwise run into more logic in the same cycle: after S5's
+// product and after its sum (so S5's recurrence takes LM + LA + 2 cycles: no forwarding),
+// and after EXP's result on its way to the write row (V_EXP_V: LE + 1).
 //
 // Three engines, one active at a time:
 //
@@ -100,7 +103,8 @@ module dnpu_vec #(
     parameter integer ADD_STAGES = 1,         // pipeline stages of every FP32 adder (the lanes',
     parameter integer MUL_STAGES = 1,         // the row pipeline's), multiplier and EXP unit:
     parameter integer EXP_STAGES = 1,         // STAGES - 1 cycles of latency each
-    parameter integer MAX_TREE   = 0          // registers in the row-maximum tree (0 .. log2 VLEN)
+    parameter integer MAX_TREE   = 0,         // registers in the row-maximum tree (0 .. log2 VLEN)
+    parameter integer RESULT_REGS = 0         // 1: registers after S5's product and sum, EXP's result
 ) (
     input  wire                     clk,
     input  wire                     rst_n,        // synchronous; also SOFT_RESET / a fault
@@ -162,7 +166,9 @@ module dnpu_vec #(
     localparam integer LA = ADD_STAGES - 1;
     localparam integer LM = MUL_STAGES - 1;
     localparam integer LE = EXP_STAGES - 1;
-    localparam integer LMAX = (LA > LM) ? ((LA > LE) ? LA : LE) : ((LM > LE) ? LM : LE);
+    localparam integer RR = (RESULT_REGS != 0) ? 1 : 0;
+    localparam integer LEW = LE + RR;                           // V_EXP_V's result into wrow
+    localparam integer LMAX = (LA > LM) ? ((LA > LEW) ? LA : LEW) : ((LM > LEW) ? LM : LEW);
 
     // ---- the instruction ----------------------------------------------------------
     // The opcode is decoded as the instruction is taken (op_flags_f into oq), and its row
@@ -347,7 +353,7 @@ module dnpu_vec #(
     // path's multiplier takes that s straight from the adder's output (s5_fwd), RP = max(C,
     // L5, 1); V_RED_SUM's adder takes it from s_acc, RP = max(C, L5 + 1).
     // gap: cycles since a row was taken (saturating).
-    localparam integer L5F  = LM + LA;                          // fused: s*r, then + row sum
+    localparam integer L5F  = LM + LA + 2 * RR;                 // fused: s*r, then + row sum
     localparam integer RPF0 = (C > L5F) ? C : L5F;
     localparam integer RPF  = (RPF0 > 1) ? RPF0 : 1;
     localparam integer RPS  = (C > LA + 1) ? C : LA + 1;        // V_RED_SUM: s + row sum
@@ -600,11 +606,13 @@ module dnpu_vec #(
     wire ln_bit_en  = (mode == M_ECH) & o_bit;
     wire [P*32-1:0] ln_add, ln_mul, ln_exp;
     wire [P*16-1:0] ln_rc, ln_bit;
+    wire [P*32-1:0] ew_exp;                           // EXP's results into wrow (RR cycles later)
+    dnpu_delay #(.W(P*32), .D(RR)) u_ew_exp (.clk(clk), .clr(1'b0), .x(ln_exp), .y(ew_exp));
 
     // Elementwise results: chunk ch issued in M_ECH comes out of its unit ew_lat cycles
     // later (V_RECI_V, V_AMAX_VV, V_INVPOW2_V: at once) and is stored into wrow then; ewd_*
     // carry each issued chunk's number along. M_EDRN waits for the last chunk's.
-    localparam [31:0] LA32 = LA, LM32 = LM, LE32 = LE;
+    localparam [31:0] LA32 = LA, LM32 = LM, LE32 = LEW;
     localparam [3:0]  LA4 = LA32[3:0], LM4 = LM32[3:0], LE4 = LE32[3:0];
     localparam integer LMAX_D = (LMAX > 0) ? LMAX : 1;
     wire [3:0]  ew_lat   = o_exp ? LE4 : o_mul ? LM4 : (o_reci | o_bit) ? 4'd0 : LA4;
@@ -655,13 +663,15 @@ module dnpu_vec #(
     wire        a5_en = o_rsum ? row_v : m5_v;
     // s5_fwd: the previous row's s leaves the adder in the cycle this row enters S5 (never
     // with single-cycle units: there s5_y depends on this very multiply, and RP = C >= 1)
-    localparam  FWD    = (L5F > 0) ? 1'b1 : 1'b0;
+    localparam  FWD    = (L5F > 0 && RR == 0) ? 1'b1 : 1'b0;
     wire        s5_fwd = FWD & s5_v & ~o_rsum;
     dnpu_fp32_mul #(.STAGES(MUL_STAGES)) u_s5_mul (.clk(clk), .en(row_v & ~o_rsum), .a(s5_fwd ? s5_y : s_acc),
                                                   .b(row_r), .bf16(1'b0), .y(s5_mul_y));
-    dnpu_delay #(.W(1), .D(LM), .CLR(1)) u_m5_v (.clk(clk), .clr(vclr), .x(row_v & ~o_rsum), .y(m5_v));
-    dnpu_delay #(.W(32), .D(LM)) u_m5_sum (.clk(clk), .clr(1'b0), .x(row_sum), .y(m5_sum));
-    dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s5_add (.clk(clk), .en(a5_en), .a(o_rsum ? s_acc : s5_mul_y),
+    wire [31:0] s5_prod;                              // the product as S5's adder takes it
+    dnpu_delay #(.W(32), .D(RR)) u_s5_prod (.clk(clk), .clr(1'b0), .x(s5_mul_y), .y(s5_prod));
+    dnpu_delay #(.W(1), .D(LM + RR), .CLR(1)) u_m5_v (.clk(clk), .clr(vclr), .x(row_v & ~o_rsum), .y(m5_v));
+    dnpu_delay #(.W(32), .D(LM + RR)) u_m5_sum (.clk(clk), .clr(1'b0), .x(row_sum), .y(m5_sum));
+    dnpu_fp32_add #(.STAGES(ADD_STAGES)) u_s5_add (.clk(clk), .en(a5_en), .a(o_rsum ? s_acc : s5_prod),
                                                   .b(o_rsum ? row_sum : m5_sum), .sub(1'b0), .bf16(1'b0),
                                                   .y(s5_y));
     dnpu_delay #(.W(1), .D(LA), .CLR(1)) u_s5_v (.clk(clk), .clr(vclr), .x(a5_en), .y(s5_v));
@@ -1034,7 +1044,7 @@ module dnpu_vec #(
                 for (b = 0; b < P; b = b + 1)
                     wrow[16*(P*wr_ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
                                                   : o_bit ? ln_bit[16*b +: 16]
-                                                  : o_exp ? fp_narrow_f(ln_exp[32*b +: 32])
+                                                  : o_exp ? fp_narrow_f(ew_exp[32*b +: 32])
                                                   : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
             if (pipe_clr) begin
                 s1_v <= 1'b0;
