@@ -43,8 +43,8 @@
 // ILLEGAL_INSTR, LOOP_OVERFLOW, MISALIGNED, SRAM_RANGE, WINDOW, AXI_READ/AXI_WRITE.
 // One dnpu_window checks every access before it is issued: the line fill in FETCH (a
 // line outside the windows is never read: the fetch faults WINDOW at PC), dnpu_lsu's
-// transfer otherwise (DECODE_STAGE = 1: a second one checks the instruction's transfer,
-// registered in DECODE, the first the line fills and H_SAMPLE_FUSED_N's streams); ERR_ADDR
+// transfer otherwise (DECODE_STAGE = 1: one checks the instruction's transfer, registered
+// in DECODE, one the line fills, the first H_SAMPLE_FUSED_N's streams); ERR_ADDR
 // takes the access's first byte on a WINDOW fault.
 // A faulting instruction writes no register and does not retire. PC stays at
 // the faulting (or halting) instruction, like dnpu.emu's PC. A fault or SOFT_RESET
@@ -223,8 +223,10 @@ module dnpu_core #(
     reg        x_fpu;                  // go to FPU
     reg        x_load, x_store, x_pref, x_vec;   // go to LOAD / STORE / PREF / VEC
     reg        x_mat;                  // go to MAT
-    // the matrix unit's shape (M_CFG): M rows, N outputs, K products; 0 after reset
-    reg [31:0] mm_m, mm_n, mm_k;
+    // the matrix unit's shape (M_CFG): M rows, N outputs, K products; 0 after reset, and
+    // always without a matrix unit (M_CFG is ILLEGAL_INSTR there), so that synthesis drops
+    // M_MM's sizes and streams
+    wire [31:0] mm_m, mm_n, mm_k;
     reg        retire;
     reg        fault;
     reg [`DNPU_ERR_W-1:0] cause;
@@ -232,7 +234,7 @@ module dnpu_core #(
     wire       w_push = in_ex & x_push;
 
     // ---- fetch and decode -----------------------------------------------------------
-    wire        if_valid, if_err, if_stall, if_cmd_valid, if_s_ready, if_win_fault, win_ok;
+    wire        if_valid, if_err, if_stall, if_cmd_valid, if_s_ready, if_win_fault, win_ok, if_win_ok;
     wire [31:0] if_instr, if_cmd_addr, if_cmd_beats;
 
     dnpu_fetch #(.DATA_W(DATA_W), .LINE_WORDS(FETCH_WORDS)) u_fetch (
@@ -241,7 +243,7 @@ module dnpu_core #(
         .instr_valid(if_valid), .instr(if_instr), .instr_err(if_err), .stall(if_stall),
         .cmd_valid(if_cmd_valid), .cmd_ready(rd_cmd_ready), .cmd_addr(if_cmd_addr),
         .cmd_beats(if_cmd_beats), .s_valid(rd_valid), .s_data(rd_data), .s_err(rd_err),
-        .s_last(rd_last), .s_ready(if_s_ready), .win_ok(win_ok), .win_fault(if_win_fault));
+        .s_last(rd_last), .s_ready(if_s_ready), .win_ok(if_win_ok), .win_fault(if_win_fault));
 
     // Everything below named *_c is computed from ir, the registers and the loop stack,
     // none of which changes between FETCH and the retire. DECODE_STAGE = 0 uses it
@@ -376,15 +378,18 @@ module dnpu_core #(
     wire        is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
     wire [31:0] prod     = xa * xb;         // the low 32 bits are all S_MUL keeps
 
-    // The end rule applies after the retiring instruction, or at a skipped body's end.
-    wire [32:0] er_e = (in_ex && is_loop) ? loop_end : {1'b0, pc};
+    // The end rule applies after the retiring instruction, or at a skipped body's end
+    // (DECODE_STAGE = 1: the stack registers its outcome in DECODE, from the instruction
+    // being decoded).
+    wire [32:0] er_e = (DECODE_STAGE != 0) ? (is_loop_c ? loop_end_c : {1'b0, pc}) :
+                       ((in_ex && is_loop) ? loop_end : {1'b0, pc});
 
     // nest_err and full are read in DECODE (or EXEC): the stack and pc are the same in both
-    dnpu_loop_stack #(.DEPTH(LOOP_DEPTH)) u_loops (
+    dnpu_loop_stack #(.DEPTH(LOOP_DEPTH), .REG_RULE(DECODE_STAGE != 0 ? 1 : 0)) u_loops (
         .clk(clk), .rst_n(rst_n), .clear(soft_reset_i | go),
         .new_end(loop_end_c), .nest_err(loop_out_c), .full(loop_full_c),
         .push(retire & w_push), .push_start(pc + 32'd4), .push_count(loop_cnt),
-        .at(er_e), .next_pc(er_next), .step(retire & ~w_push & ~w_halt));
+        .at(er_e), .next_pc(er_next), .latch(state == ST_DEC), .step(retire & ~w_push & ~w_halt));
 
     // ---- scalar FP unit -------------------------------------------------------------
     wire        op_lt = (op == `DNPU_OP_S_LT_FP);
@@ -454,7 +459,7 @@ module dnpu_core #(
         .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec), .ex_mat(ls_mat),
         .mm_m(mm_m), .mm_n(mm_n), .mm_k(mm_k),
         .in_load(state == ST_LOAD), .in_store(state == ST_STORE), .in_pref(state == ST_PREF),
-        .in_vec(in_vec), .in_mat(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
+        .in_vec(in_vec), .in_mat_i(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
         .fn_stop_pos(fn_stop_pos), .fn_stop_win(fn_stop_win), .stall_rd(ls_stall_rd),
         .chk_addr(ls_chk_addr), .chk_end(ls_chk_end), .chk_wr(ls_chk_wr), .win_ok(win_ok),
         .ins_chk_addr(ls_ins_addr), .ins_chk_end(ls_ins_end), .ins_win_ok(ins_win_ok),
@@ -799,19 +804,25 @@ module dnpu_core #(
     localparam integer LOG_BB = $clog2(DATA_W / 8);
     localparam [47:0]  LINE_BYTES = 4 * FETCH_WORDS;
     wire        chk_fetch = (state == ST_FETCH);
-    wire [31:0] chk_addr  = chk_fetch ? if_cmd_addr : ls_chk_addr;
-    wire [2:0]  chk_need  = chk_fetch ? (3'd1 << `DNPU_CSR_WIN_PERM_X_BIT) :
+    wire        win_fetch = (DECODE_STAGE == 0) && chk_fetch;   // else u_line_window's
+    wire [31:0] chk_addr  = win_fetch ? if_cmd_addr : ls_chk_addr;
+    wire [2:0]  chk_need  = win_fetch ? (3'd1 << `DNPU_CSR_WIN_PERM_X_BIT) :
                             (ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT));
 
     dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_window (
         .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(chk_addr),
-        .end_x(chk_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
+        .end_x(win_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
         .ok(win_ok));
 
     // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a checker of its
-    // own, so that the line fills' and the streams' checks do not wait for its sizes.
+    // own, so that the line fills' and the streams' checks do not wait for its sizes, and
+    // so has the line fill (an aligned line: no adder, and no select by state ahead of the
+    // fetch's fault and the read engine's command).
     generate
         if (DECODE_STAGE != 0) begin : g_ins_window
+            dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
+                .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(if_cmd_addr),
+                .end_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
                 .end_x(ls_ins_end),
@@ -819,6 +830,7 @@ module dnpu_core #(
                 .ok(ins_win_ok));
         end else begin : g_one_window
             assign ins_win_ok = win_ok;
+            assign if_win_ok  = win_ok;
             wire unused_ins = &{1'b0, ls_ins_end};
         end
     endgenerate
@@ -857,9 +869,6 @@ module dnpu_core #(
             err_cause_o <= `DNPU_ERR_NONE;
             err_pc_o    <= 32'd0;
             err_addr_o  <= 32'd0;
-            mm_m        <= 32'd0;
-            mm_n        <= 32'd0;
-            mm_k        <= 32'd0;
             for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
             for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
         end else begin
@@ -888,11 +897,6 @@ module dnpu_core #(
                     xr[w_xidx] <= w_xdata;
                 if (w_fwe)
                     fr[w_fidx] <= w_fdata;
-                if (in_ex && op == `DNPU_OP_M_CFG) begin
-                    mm_m <= xa;
-                    mm_n <= xb;
-                    mm_k <= xc;
-                end
                 if (w_halt) begin
                     state  <= ST_IDLE;
                     done_o <= 1'b1;
@@ -919,9 +923,6 @@ module dnpu_core #(
                 err_cause_o <= `DNPU_ERR_NONE;
                 err_pc_o    <= 32'd0;
                 err_addr_o  <= 32'd0;
-                mm_m        <= 32'd0;
-                mm_n        <= 32'd0;
-                mm_k        <= 32'd0;
                 for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
                 for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
             end
@@ -936,6 +937,29 @@ module dnpu_core #(
             end
         end
     end
+
+    generate
+        if (MATRIX_ROWS > 0) begin : g_shape
+            reg [31:0] m_q, n_q, k_q;
+            always @(posedge clk)
+                if (!rst_n || soft_reset_i) begin
+                    m_q <= 32'd0;
+                    n_q <= 32'd0;
+                    k_q <= 32'd0;
+                end else if (retire && in_ex && op == `DNPU_OP_M_CFG) begin
+                    m_q <= xa;
+                    n_q <= xb;
+                    k_q <= xc;
+                end
+            assign mm_m = m_q;
+            assign mm_n = n_q;
+            assign mm_k = k_q;
+        end else begin : g_no_shape
+            assign mm_m = 32'd0;
+            assign mm_n = 32'd0;
+            assign mm_k = 32'd0;
+        end
+    endgenerate
 
     always @(posedge clk) begin
         if (!rst_n)

@@ -11,9 +11,16 @@
 // the next one out is looked at. Ends nest, so the loops ending at `at` are the top
 // entries of the stack. next_pc is where execution continues: at + 4 when no loop ends
 // there. A pushed loop's count is never 0 (the core skips such a body instead).
+//
+// REG_RULE = 1 (the core's DECODE stage): the rule's outcome (next_pc, the new depth, the
+// entry that counts down and its new count) is registered while `latch` is high (DECODE),
+// from `at` as it is then, and `step` only applies it: `at` (PC, or a skipped body's
+// end) and the stack do not change between DECODE and the retire, so the retire's enable
+// is the only path from the instruction's end into the stack and the next PC.
 
 module dnpu_loop_stack #(
-    parameter integer DEPTH = 4
+    parameter integer DEPTH    = 4,
+    parameter integer REG_RULE = 0
 ) (
     input  wire        clk,
     input  wire        rst_n,
@@ -29,7 +36,8 @@ module dnpu_loop_stack #(
 
     // the end rule
     input  wire [32:0] at,
-    output reg  [31:0] next_pc,
+    output wire [31:0] next_pc,
+    input  wire        latch,        // REG_RULE = 1: register the rule's outcome at `at`
     input  wire        step          // the instruction at `at` retires (not a push, not C_HALT)
 );
     localparam integer SP_W = $clog2(DEPTH + 1);
@@ -47,13 +55,14 @@ module dnpu_loop_stack #(
     assign nest_err = (sp != {SP_W{1'b0}}) & (new_end > ls_end[sp_top]);
     assign full     = (sp == DEPTH_FULL);
 
+    reg  [31:0]     er_pc;
     reg  [SP_W-1:0] er_sp;
     reg             er_dec;                         // count entry er_idx down
     reg  [LS_W-1:0] er_idx;
     reg             er_stop;
     integer k;
     always @* begin
-        next_pc = at[31:0] + 32'd4;
+        er_pc   = at[31:0] + 32'd4;
         er_sp   = sp;
         er_dec  = 1'b0;
         er_idx  = {LS_W{1'b0}};
@@ -63,7 +72,7 @@ module dnpu_loop_stack #(
                 if (ls_end[k] != at) begin
                     er_stop = 1'b1;
                 end else if (ls_rem[k] > 32'd1) begin
-                    next_pc = ls_start[k];
+                    er_pc   = ls_start[k];
                     er_sp   = k[SP_W-1:0] + 1'b1;
                     er_dec  = 1'b1;
                     er_idx  = k[LS_W-1:0];
@@ -75,6 +84,28 @@ module dnpu_loop_stack #(
         end
     end
 
+    wire [31:0] er_rem = ls_rem[er_idx] - 32'd1;
+
+    reg  [31:0]     q_pc, q_rem;
+    reg  [SP_W-1:0] q_sp;
+    reg             q_dec;
+    reg  [LS_W-1:0] q_idx;
+    always @(posedge clk)
+        if (latch) begin
+            q_pc  <= er_pc;
+            q_sp  <= er_sp;
+            q_dec <= er_dec;
+            q_idx <= er_idx;
+            q_rem <= er_rem;
+        end
+
+    wire [31:0]     s_pc  = (REG_RULE != 0) ? q_pc  : er_pc;
+    wire [SP_W-1:0] s_sp  = (REG_RULE != 0) ? q_sp  : er_sp;
+    wire            s_dec = (REG_RULE != 0) ? q_dec : er_dec;
+    wire [LS_W-1:0] s_idx = (REG_RULE != 0) ? q_idx : er_idx;
+    wire [31:0]     s_rem = (REG_RULE != 0) ? q_rem : er_rem;
+    assign next_pc = s_pc;
+
     always @(posedge clk) begin
         if (!rst_n || clear) begin
             sp <= {SP_W{1'b0}};
@@ -84,9 +115,9 @@ module dnpu_loop_stack #(
             ls_rem[sp_new]   <= push_count;
             sp               <= sp + 1'b1;
         end else if (step) begin
-            sp <= er_sp;
-            if (er_dec)
-                ls_rem[er_idx] <= ls_rem[er_idx] - 32'd1;
+            sp <= s_sp;
+            if (s_dec)
+                ls_rem[s_idx] <= s_rem;
         end
     end
 

@@ -142,7 +142,7 @@ module dnpu_lsu #(
     input  wire                    in_store,
     input  wire                    in_pref,
     input  wire                    in_vec,
-    input  wire                    in_mat,
+    input  wire                    in_mat_i,
     output wire                    done,         // LOAD / STORE / PREF: complete, retire
     output wire                    err,          // LOAD / PREF / H_SAMPLE_FUSED / MAT: AXI_READ; STORE: AXI_WRITE
     output reg                     fn_stop,      // H_SAMPLE_FUSED_N: position fn_stop_pos faulted AXI_READ
@@ -241,7 +241,11 @@ module dnpu_lsu #(
     wire op_mres   = (op == `DNPU_OP_M_MM_RES) | (op == `DNPU_OP_M_MM_V_RES);
     wire op_mf32   = (op == `DNPU_OP_M_MM_F32) | (op == `DNPU_OP_M_MM_ACC_F32);   // FP32 rows out
     wire op_macc   = (op == `DNPU_OP_M_MM_ACC) | (op == `DNPU_OP_M_MM_ACC_RES);   // reads A at rs3
-    wire op_mm     = (op == `DNPU_OP_M_MM) | op_mres | op_mf32 | op_macc | op_mmv;
+    // Without a matrix unit the M_MM* opcodes are ILLEGAL_INSTR and MAT is never entered:
+    // constants, so that synthesis keeps none of M_MM's sizes and streams.
+    localparam         MM_ON   = (MATRIX_ROWS > 0);
+    wire op_mm     = ((op == `DNPU_OP_M_MM) | op_mres | op_mf32 | op_macc | op_mmv) & MM_ON;
+    wire in_mat    = in_mat_i & MM_ON;
 
     // ---- checks and sizes ------------------------------------------------------------
     // Sizes past the range checks are used only once those passed (n <= the SRAM's
@@ -313,7 +317,7 @@ module dnpu_lsu #(
     // What the decision reads: these wires, or (DECODE_STAGE) their values registered in DECODE.
     localparam integer CK_W = 24;
     wire [CK_W-1:0] ck_c = {op_hload, op_hstore, op_pref, op_fused, op_smx, op_storev, op_loadv, op_fn,
-                            op_mm & (MATRIX_ROWS > 0), op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
+                            op_mm, op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
                             v_range, sv_past, fn_range, (a_rs3 == 32'd0), mm_zero, mm_misal,
                             mm_past, mm_range};
     reg  [CK_W-1:0] ck_q;
@@ -464,6 +468,8 @@ module dnpu_lsu #(
     reg  [31:0] mo_base;               // SRAM word (vector: row) address of the range
     reg  [31:0] mo_n;                  // words (vector: rows)
     reg  [31:0] mo_cnt;                // words / rows written (LOAD, PREF) or read (STORE)
+    reg         mo_last;               // mo_cnt == mo_n - 1, kept with mo_cnt: done is a flag,
+                                       // not a 32-bit compare ahead of the retire
     reg         mo_fp;                 // FP SRAM, else int SRAM
     reg         mo_vec;                // H_STORE_V / H_LOAD_V / H_STORE_MX: vector SRAM rows
     reg         mo_mx;                 // H_STORE_MX: whole rows into the quantizer
@@ -472,20 +478,26 @@ module dnpu_lsu #(
 
     // H_SAMPLE_FUSED_N's streams, one per position; M_MM's, one per weight tile
     reg  [47:0] fn_addr;               // next position's stream address
-    reg  [47:0] fn_stride, fn_span, fn_pbeats;
+    reg  [47:0] fn_stride, fn_pbeats;
+    reg  [47:0] fn_top;                // one past its stream's last beat (H_SAMPLE_FUSED_N), kept
+                                       // with fn_addr: no adder ahead of its window check
     reg  [31:0] fn_rq, fn_dq;          // next position to read / to dequantize
-    reg  [31:0] fn_bpos, fn_bcnt;      // position and beat of the next beat delivered
+    reg  [31:0] fn_bpos;               // position of the next beat delivered
+    reg  [31:0] fn_bleft;              // beats of its stream after that one (mod 2^32): a
+    reg         fn_blast;              // down-counter and its zero flag, so that the beat
+    reg         fn_pb1;                // ends a position without an add and compare
     wire        in_fn   = in_vec & op_fn;
     wire        in_fuse = in_vec & (op_fused | op_fn);
     wire        fn_more = in_fn & (fn_rq != a_rs3) & ~fn_stop;
-    wire [47:0] fn_top  = fn_addr + fn_span;
     wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & (fn_top > {13'd0, ADDR_TOP});
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
     wire        fn_dqv  = in_fn & (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset;
     reg  [47:0] mt_base;               // M_MM: tile 0's address
-    reg  [31:0] mt_count, mt_tile;     // streams in all (G * NT); tile of the next read command
+    reg  [31:0] mt_count;              // streams in all (G * NT)
+    reg  [31:0] mt_left;               // tiles after the next read command's in its pass (mod
+    reg         mt_last;               // 2^32), counted down with its zero flag as fn_bleft
     wire        mt_err  = in_mat & rd_valid & rd_err;
     wire        mt_rd   = in_mat & (fn_rq != mt_count) & ~mt_err & ~soft_reset;
     wire        mt_dqv  = in_mat & (fn_dq != mt_count) & ~soft_reset;
@@ -502,6 +514,19 @@ module dnpu_lsu #(
             ins_addr_q <= ins_addr;
             ins_end_q  <= ins_end;
         end
+    // the engines' command sizes too: EXEC's handshake then starts them from registers
+    wire [31:0] ex_rbeats = (op_pref | op_fused) ? p_beats[31:0] : h_beats;
+    wire [31:0] ex_wwords = op_smx ? p_bytes[31:0] : (op_storev ? sv_words : a_rs2);
+    reg  [31:0] ex_rbeats_q, ex_wwords_q, ld_words_q;
+    always @(posedge clk)
+        if (dec) begin
+            ex_rbeats_q <= ex_rbeats;
+            ex_wwords_q <= ex_wwords;
+            ld_words_q  <= ld_words;
+        end
+    wire [31:0] e_rbeats = (DECODE_STAGE != 0) ? ex_rbeats_q : ex_rbeats;
+    wire [31:0] e_wwords = (DECODE_STAGE != 0) ? ex_wwords_q : ex_wwords;
+    wire [31:0] e_ldwords = (DECODE_STAGE != 0) ? ld_words_q : ld_words;
     assign ins_chk_addr = (DECODE_STAGE != 0) ? ins_addr_q : ins_addr;
     assign ins_chk_end  = (DECODE_STAGE != 0) ? ins_end_q : ins_end;
     wire   fn_chk       = in_fn | (DECODE_STAGE != 0);
@@ -527,14 +552,14 @@ module dnpu_lsu #(
 
     dnpu_beat_unpack #(.DATA_W(DATA_W)) u_unpack (
         .clk(clk), .rst_n(rst_n),
-        .start(ex_go & ex_load), .start_lane(a_rs1[LOG_BB-1:2]), .start_words(ld_words),
+        .start(ex_go & ex_load), .start_lane(a_rs1[LOG_BB-1:2]), .start_words(e_ldwords),
         .flush(rd_abort),
         .s_valid(rd_valid & in_load), .s_data(rd_data), .s_err(rd_err), .s_ready(up_s_ready),
         .m_valid(up_valid), .m_data(up_data), .m_err(up_err), .m_ready(1'b1));
 
     assign rd_cmd_valid = (ex_go & x_rd) | fn_rd | mt_rd;
     assign rd_cmd_addr  = in_seq ? fn_addr[31:0] : a_rs1;
-    assign rd_cmd_beats = in_seq ? fn_pbeats[31:0] : ((op_pref | op_fused) ? p_beats[31:0] : h_beats);
+    assign rd_cmd_beats = in_seq ? fn_pbeats[31:0] : e_rbeats;
     assign rd_ready     = (in_load & up_s_ready) | (dq_stream & dq_s_ready);
     assign rd_abort     = soft_reset | fault | fn_err | mt_err;
 
@@ -549,7 +574,7 @@ module dnpu_lsu #(
 
     assign wr_cmd_valid = ex_go & x_wr;
     assign wr_cmd_addr  = a_rs1;
-    assign wr_cmd_words = op_smx ? p_bytes[31:0] : (op_storev ? sv_words : a_rs2);
+    assign wr_cmd_words = e_wwords;
     assign wr_cmd_beat  = op_smx;
     assign wr_valid     = in_store & st_hold & ~mo_mx;
 
@@ -572,7 +597,7 @@ module dnpu_lsu #(
     // H_LOAD_V: st_wlast) writes it.
     wire ld_word = in_load & up_valid & ~up_err;
     wire ld_item = ld_word & st_wlast;
-    wire ld_last = ld_item & (mo_cnt == mo_n - 32'd1);
+    wire ld_last = ld_item & mo_last;
     wire st_end  = in_store & wr_done;
     assign done = ld_last | st_end | (in_pref & dq_done);
     assign err  = (in_load & up_valid & up_err) | (st_end & wr_err) |
@@ -614,6 +639,7 @@ module dnpu_lsu #(
                 mo_base   <= a_rd;
                 mo_n      <= a_rs2;
                 mo_cnt    <= 32'd0;
+                mo_last   <= (a_rs2 == 32'd1);
                 mo_fp     <= h_is_fp;
                 mo_vec    <= op_storev | op_loadv | op_smx;
                 mo_mx     <= op_smx;
@@ -622,30 +648,36 @@ module dnpu_lsu #(
                 fn_addr   <= {16'd0, op_mm ? a_rs2 : a_rs1};
                 fn_stride <= op_mm ? mm_strd : mx_packed_nbytes(fmt, p_elems, LOG_BLK);
                 fn_pbeats <= op_mm ? mm_beats : p_beats;
-                fn_span   <= p_beats << LOG_BB;
+                fn_top    <= p_top;
                 mt_base   <= {16'd0, a_rs2};
                 mt_count  <= op_mmv ? 32'd0 : mm_count[31:0];      // M_MM_V: no stream
-                mt_tile   <= 32'd0;
+                mt_left   <= mm_nt - 32'd1;
+                mt_last   <= (mm_nt == 32'd1);
                 fn_rq     <= 32'd0;
                 fn_dq     <= 32'd0;
                 fn_bpos   <= 32'd0;
-                fn_bcnt   <= 32'd0;
+                fn_bleft  <= p_beats[31:0] - 32'd1;
+                fn_blast  <= (p_beats[31:0] == 32'd1);
+                fn_pb1    <= (p_beats[31:0] == 32'd1);
                 fn_stop   <= 1'b0;
                 fn_stop_win <= 1'b0;
             end
             if (in_fn) begin
                 if (fn_rd & rd_cmd_ready) begin
                     fn_addr <= fn_addr + fn_stride;
+                    fn_top  <= fn_top + fn_stride;
                     fn_rq   <= fn_rq + 32'd1;
                 end
                 if (fn_dqv & dq_cmd_ready)
                     fn_dq <= fn_dq + 32'd1;
                 if (rd_valid & rd_ready & ~rd_err) begin
-                    if (fn_bcnt + 32'd1 == fn_pbeats[31:0]) begin
-                        fn_bcnt <= 32'd0;
-                        fn_bpos <= fn_bpos + 32'd1;
+                    if (fn_blast) begin
+                        fn_bleft <= fn_pbeats[31:0] - 32'd1;
+                        fn_blast <= fn_pb1;
+                        fn_bpos  <= fn_bpos + 32'd1;
                     end else begin
-                        fn_bcnt <= fn_bcnt + 32'd1;
+                        fn_bleft <= fn_bleft - 32'd1;
+                        fn_blast <= (fn_bleft == 32'd1);
                     end
                 end
                 if (fn_err) begin                  // the first error beat aborts the engine
@@ -661,24 +693,26 @@ module dnpu_lsu #(
             if (in_mat) begin
                 if (mt_rd & rd_cmd_ready) begin   // G passes over the tiles
                     fn_rq <= fn_rq + 32'd1;
-                    if (mt_tile + 32'd1 == mm_nt) begin
-                        mt_tile <= 32'd0;
+                    if (mt_last) begin
+                        mt_left <= mm_nt - 32'd1;
+                        mt_last <= (mm_nt == 32'd1);
                         fn_addr <= mt_base;
                     end else begin
-                        mt_tile <= mt_tile + 32'd1;
+                        mt_left <= mt_left - 32'd1;
+                        mt_last <= (mt_left == 32'd1);
                         fn_addr <= fn_addr + fn_stride;
                     end
                 end
                 if (mt_dqv & dq_cmd_ready)
                     fn_dq <= fn_dq + 32'd1;
             end
-            if ((in_pref & dq_row_valid) | ld_item)
-                mo_cnt <= mo_cnt + 32'd1;
+            if ((in_pref & dq_row_valid) | ld_item | (in_store & st_re)) begin
+                mo_cnt  <= mo_cnt + 32'd1;
+                mo_last <= (mo_cnt + 32'd2 == mo_n);
+            end
             if (ld_word & mo_vec)
                 vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;
             if (in_store) begin
-                if (st_re)
-                    mo_cnt <= mo_cnt + 32'd1;
                 st_hold <= st_re | (st_hold & ~(st_hs & st_wlast));
                 if (wr_hs)
                     vst_w <= st_wlast ? {(LOG_VL-1){1'b0}} : vst_w + 1'b1;

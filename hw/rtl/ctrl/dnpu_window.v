@@ -9,10 +9,15 @@
 // inclusive, so one window can grant the whole 32-bit address space; a window whose perm
 // lacks a needed bit (perm 0: disabled) grants nothing. An access ending past 2^32 is
 // never inside.
+//
+// SPAN > 0: the access is the aligned block of SPAN bytes (a power of two) at addr, and
+// end_x is not read: its last beat's last byte is addr's with the low bits set, no adder
+// ahead of the comparisons (the fetch unit's line fills).
 
 module dnpu_window #(
     parameter integer N      = 4,       // windows
-    parameter integer LOG_BB = 4        // log2 of the AXI beat's bytes
+    parameter integer LOG_BB = 4,       // log2 of the AXI beat's bytes
+    parameter integer SPAN   = 0        // > 0: the access is the aligned SPAN bytes at addr
 ) (
     input  wire [N*32-1:0] base,        // window i's first byte in bits [32i+31:32i]
     input  wire [N*32-1:0] limit,       // window i's last byte
@@ -25,7 +30,9 @@ module dnpu_window #(
     localparam [47:0] BEAT_M1 = (48'd1 << LOG_BB) - 48'd1;
 
     wire [31:0] lo   = addr & ~BEAT_M1[31:0];
-    wire [47:0] last = (end_x - 48'd1) | BEAT_M1;
+    localparam integer SPAN_B  = (SPAN > (1 << LOG_BB)) ? SPAN : (1 << LOG_BB);
+    localparam [31:0]  SPAN_M1 = SPAN_B - 1;
+    wire [47:0] last = (SPAN > 0) ? {16'd0, addr | SPAN_M1} : ((end_x - 48'd1) | BEAT_M1);
 
     reg     hit;
     integer i;
