@@ -444,7 +444,7 @@ module dnpu_core #(
     wire [SAW-1:0]         ls_addr;
     wire [31:0]            ls_wdata;
     wire                   ls_row_valid, vu_dq_ready, mu_w_ready;
-    wire [VLEN*16-1:0]     ls_row;
+    wire [VLEN*16-1:0]     ls_row, ls_dq;
     wire                   ls_rd_cmd_valid, ls_rd_ready;
     wire [31:0]            ls_rd_cmd_addr, ls_rd_cmd_beats, ls_wr_cmd_addr;
 
@@ -467,7 +467,7 @@ module dnpu_core #(
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
         .int_rdata(int_rdata), .fp_rdata(fp_rdata), .vec_rdata(vec_rdata),
-        .row_valid(ls_row_valid), .row_data(ls_row), .row_ready(in_mat ? mu_w_ready : vu_dq_ready),
+        .row_valid(ls_row_valid), .dq_data(ls_dq), .row_data(ls_row), .row_ready(in_mat ? mu_w_ready : vu_dq_ready),
         .rd_cmd_valid(ls_rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(ls_rd_cmd_addr),
         .rd_cmd_beats(ls_rd_cmd_beats), .rd_valid(rd_valid), .rd_data(rd_data), .rd_err(rd_err),
         .rd_ready(ls_rd_ready), .rd_abort(rd_abort),
@@ -500,7 +500,7 @@ module dnpu_core #(
         .is_we(vu_is_we), .is_waddr(vu_is_waddr), .is_wdata(vu_is_wdata),
         .fs_re(vu_fs_re), .fs_raddr(vu_fs_raddr), .fs_rdata(fp_rdata),
         .fs_we(vu_fs_we), .fs_waddr(vu_fs_waddr), .fs_wdata(vu_fs_wdata),
-        .dq_valid(ls_row_valid), .dq_row(ls_row), .dq_ready(vu_dq_ready),
+        .dq_valid(ls_row_valid), .dq_row(ls_dq), .dq_ready(vu_dq_ready),
         .stop(fn_stop), .stop_pos(fn_stop_pos));
 
     // ---- matrix unit ------------------------------------------------------------------
@@ -531,7 +531,7 @@ module dnpu_core #(
                 .cmd_vw(xb[VAW-1:0]), .cmd_wv(op_mmv),
                 .cmd_ain(op_macc_f32 | (op == `DNPU_OP_M_MM_ACC) | op_macc_res),
                 .cmd_f32((op == `DNPU_OP_M_MM_F32) | op_macc_f32),
-                .w_valid(ls_row_valid & in_mat), .w_data(ls_row), .w_ready(mu_w_ready),
+                .w_valid(ls_row_valid & in_mat), .w_data(ls_dq), .w_ready(mu_w_ready),
                 .v_re(mu_v_re), .v_raddr(mu_v_raddr), .v_rdata(vec_rdata),
                 .v_we(mu_v_we), .v_waddr(mu_v_waddr), .v_wdata(mu_v_wdata),
                 .done(mu_done));

@@ -174,10 +174,11 @@ module dnpu_lsu #(
     input  wire [31:0]             fp_rdata,
     input  wire [VLEN*16-1:0]      vec_rdata,
 
-    // dequantized rows: to the vector unit in VEC, to the matrix unit in MAT; row_data is
-    // PREF's vector SRAM data too,
-    // and in LOAD H_LOAD_V's row
+    // dequantized rows: to the vector unit in VEC, to the matrix unit in MAT (dq_data, the
+    // dequantizer's output register, so that no select by state lies on their way); row_data
+    // is the vector SRAM's write data: PREF's rows, and in LOAD H_LOAD_V's row
     output wire                    row_valid,
+    output wire [VLEN*16-1:0]      dq_data,
     output wire [VLEN*16-1:0]      row_data,
     input  wire                    row_ready,
 
@@ -630,6 +631,7 @@ module dnpu_lsu #(
     assign sram_wdata = up_data;
     assign row_valid  = dq_row_valid & (in_fuse | in_mat);
     assign row_data   = in_load ? {up_data, ldv_row} : dq_row;
+    assign dq_data    = dq_row;
 
     always @(posedge clk) begin
         if (!rst_n) begin

@@ -697,6 +697,8 @@ module dnpu_vec #(
     reg  [31:0] tk_vj;                // top-k: element j (FP32 bits)
     reg  [31:0] tk_rank;
     reg         rk_lt0, rk_lt1;       // tk_rank < k, tk_rank + 1 < k (set with tk_rank in M_TKI)
+    wire        rk_c1 = (tk_rank + 32'd1 < q_rs2);   // from the register: off the element's path
+    wire        rk_c2 = (tk_rank + 32'd2 < q_rs2);
     reg  [31:0] ti;                   // top-k: i issued
     reg  [LOG_VL-1:0] v_lane;         // lane of the element arriving (vector source)
     reg         sel_m;                // select: the mask word was nonzero
@@ -1006,8 +1008,8 @@ module dnpu_vec #(
                         rk_lt1  <= (32'd1 < q_rs2);
                     end else begin
                         tk_rank <= rank_n;
-                        rk_lt0  <= (rank_n < q_rs2);
-                        rk_lt1  <= (rank_n + 32'd1 < q_rs2);
+                        rk_lt0  <= rank_inc ? rk_c1 : rk_lt0;        // rank_n < k
+                        rk_lt1  <= rank_inc ? rk_c2 : rk_c1;         // rank_n + 1 < k
                     end
                     w_pend <= ti < q_n;
                     w_j    <= ti;
