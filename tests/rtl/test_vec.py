@@ -859,8 +859,8 @@ if cocotb is not None:
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3 + LA, "V_EXP_V": C + 3 + LE + RR, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
-               "V_MUL_VV": C + 4 + LM, "V_ADD_VV": C + 4 + LA, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
+        per = {"V_ADD_VF": C + 3 + LA + RR, "V_EXP_V": C + 3 + LE + RR, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
+               "V_MUL_VV": C + 4 + LM + RR, "V_ADD_VV": C + 4 + LA + RR, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
                "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": RP_SUM, "H_SAMPLE_FUSED": RP_FUSED,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}
         lat = {}

@@ -169,13 +169,14 @@ class Machine:
                 "S_EXP_FP": self.exp_lat}.get(name, 0)
 
     def elementwise_lat(self, name: str) -> int:
-        """Cycles an elementwise row waits for its last chunk's result (dnpu_vec M_EDRN)."""
+        """Cycles an elementwise row waits for its last chunk's result (dnpu_vec M_EDRN): the
+        unit's latency, and result_regs' register on the way to the write row."""
         if name in ("V_EXP_V",):
             return self.exp_lat + self.result_regs
         if name in ("V_MUL_VF", "V_MUL_VV"):
-            return self.mul_lat
+            return self.mul_lat + self.result_regs
         if name in ("V_ADD_VF", "V_SUB_VF", "V_ADD_VV", "V_SUB_VV"):
-            return self.add_lat
+            return self.add_lat + self.result_regs
         return 0
 
     @property

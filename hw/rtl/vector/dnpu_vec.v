@@ -20,7 +20,8 @@
 // grows by the latency named. RESULT_REGS ([pipeline] result_regs) puts a register where a
 // unit's last stage would otherwise run into more logic in the same cycle: after S5's
 // product and after its sum (so S5's recurrence takes LM + LA + 2 cycles: no forwarding),
-// and after EXP's result on its way to the write row (V_EXP_V: LE + 1).
+// and after the lanes' adder, multiplier and EXP results on their way to the write row
+// (V_ADD/SUB/MUL/EXP: their latency + 1).
 //
 // Three engines, one active at a time:
 //
@@ -167,14 +168,14 @@ module dnpu_vec #(
     localparam integer LM = MUL_STAGES - 1;
     localparam integer LE = EXP_STAGES - 1;
     localparam integer RR = (RESULT_REGS != 0) ? 1 : 0;
-    localparam integer LEW = LE + RR;                           // V_EXP_V's result into wrow
-    localparam integer LMAX = (LA > LM) ? ((LA > LEW) ? LA : LEW) : ((LM > LEW) ? LM : LEW);
+    localparam integer LAW = LA + RR, LMW = LM + RR, LEW = LE + RR;   // results into wrow
+    localparam integer LMAX = (LAW > LMW) ? ((LAW > LEW) ? LAW : LEW) : ((LMW > LEW) ? LMW : LEW);
 
     // ---- the instruction ----------------------------------------------------------
     // The opcode is decoded as the instruction is taken (op_flags_f into oq), and its row
     // count chosen then (q_n), so that no path of the engines starts with an opcode compare.
     reg [31:0] q_rd, q_rs1, q_rs2, q_rs3, q_s, q_n;
-    localparam integer NF = 16;
+    localparam integer NF = 15;
     function [NF-1:0] op_flags_f;
         input [6:0] f_op;
         reg amax;
@@ -194,16 +195,15 @@ module dnpu_vec #(
                 (f_op == `DNPU_OP_H_SAMPLE_FUSED) | (f_op == `DNPU_OP_H_SAMPLE_FUSED_N),
                 (f_op == `DNPU_OP_S_MAP_V_FP),
                 (f_op == `DNPU_OP_V_TOPK_MASK_V),
-                (f_op == `DNPU_OP_V_THRESH_MASK),
                 (f_op == `DNPU_OP_V_MASK_FP),
                 (f_op == `DNPU_OP_V_TRANS)};
         end
     endfunction
     reg  [NF-1:0] oq;
     wire o_amax, o_bit, o_vv, o_sub, o_mul, o_exp, o_reci, o_rmax, o_rsum, o_fn, o_fuse, o_map, o_tkv,
-         o_thr, o_mfp, o_tr;
+         o_mfp, o_tr;                 // (V_THRESH_MASK: the word engine's default)
     assign {o_amax, o_bit, o_vv, o_sub, o_mul, o_exp, o_reci, o_rmax, o_rsum, o_fn, o_fuse, o_map, o_tkv,
-            o_thr, o_mfp, o_tr} = oq;
+            o_mfp, o_tr} = oq;
     wire [NF-1:0] op_f = op_flags_f(op);
     // Row count: rs3 for the vector ops, rs2 for S_MAP_V_FP and H_SAMPLE_FUSED(_N).
     wire [31:0] op_n = ((op == `DNPU_OP_S_MAP_V_FP) | (op == `DNPU_OP_H_SAMPLE_FUSED) |
@@ -606,13 +606,15 @@ module dnpu_vec #(
     wire ln_bit_en  = (mode == M_ECH) & o_bit;
     wire [P*32-1:0] ln_add, ln_mul, ln_exp;
     wire [P*16-1:0] ln_rc, ln_bit;
-    wire [P*32-1:0] ew_exp;                           // EXP's results into wrow (RR cycles later)
+    wire [P*32-1:0] ew_add, ew_mul, ew_exp;           // the units' results into wrow (RR cycles later)
+    dnpu_delay #(.W(P*32), .D(RR)) u_ew_add (.clk(clk), .clr(1'b0), .x(ln_add), .y(ew_add));
+    dnpu_delay #(.W(P*32), .D(RR)) u_ew_mul (.clk(clk), .clr(1'b0), .x(ln_mul), .y(ew_mul));
     dnpu_delay #(.W(P*32), .D(RR)) u_ew_exp (.clk(clk), .clr(1'b0), .x(ln_exp), .y(ew_exp));
 
     // Elementwise results: chunk ch issued in M_ECH comes out of its unit ew_lat cycles
     // later (V_RECI_V, V_AMAX_VV, V_INVPOW2_V: at once) and is stored into wrow then; ewd_*
     // carry each issued chunk's number along. M_EDRN waits for the last chunk's.
-    localparam [31:0] LA32 = LA, LM32 = LM, LE32 = LEW;
+    localparam [31:0] LA32 = LAW, LM32 = LMW, LE32 = LEW;
     localparam [3:0]  LA4 = LA32[3:0], LM4 = LM32[3:0], LE4 = LE32[3:0];
     localparam integer LMAX_D = (LMAX > 0) ? LMAX : 1;
     wire [3:0]  ew_lat   = o_exp ? LE4 : o_mul ? LM4 : (o_reci | o_bit) ? 4'd0 : LA4;
@@ -707,11 +709,12 @@ module dnpu_vec #(
     wire [31:0] w_val  = o_tkv ? {v_elem, 16'd0} : fs_rdata;   // the arriving element
     wire [15:0] map16;
     dnpu_f32_to_bf16 u_map (.a(fs_rdata), .y16(map16));
-    // One comparator: top-k compares v_i with v_j; V_THRESH_MASK t with v.
-    wire [31:0] cmp_a = o_thr ? q_s : w_val;
-    wire [31:0] cmp_b = o_thr ? w_val : tk_vj;
-    wire        w_gt, w_eq;
-    dnpu_fp_cmp u_wcmp (.a(cmp_a), .b(cmp_b), .gt(w_gt), .eq(w_eq));
+    // Two comparators: top-k compares v_i with v_j, V_THRESH_MASK t with v (the FP SRAM's
+    // word), so that the vector SRAM's lanes never reach the threshold's write enable.
+    wire        w_gt, w_eq, th_gt, th_eq;
+    dnpu_fp_cmp u_wcmp (.a(w_val), .b(tk_vj), .gt(w_gt), .eq(w_eq));
+    dnpu_fp_cmp u_tcmp (.a(q_s), .b(fs_rdata), .gt(th_gt), .eq(th_eq));
+    wire        unused_th = &{1'b0, th_eq};
     wire [31:0] map_total = ((q_n + VLEN - 1) >> LOG_VL) << LOG_VL;  // n rounded up to rows
     localparam [31:0] TR_TOTAL = VLEN * VLEN;
     wire [31:0] w_total   = o_map ? map_total : (o_tr ? TR_TOTAL : q_n);
@@ -781,7 +784,7 @@ module dnpu_vec #(
                     vs_we    = w_pend & (w_j[LOG_VL-1:0] == {LOG_VL{1'b1}});
                 end else begin
                     is_waddr = q_rd[IAW-1:0] + w_j[IAW-1:0];
-                    is_we    = w_pend & ~w_gt;                 // v >= t: not (t > v)
+                    is_we    = w_pend & ~th_gt;                // v >= t: not (t > v)
                 end
             end
             M_TKJ, M_TKI: begin
@@ -1047,7 +1050,7 @@ module dnpu_vec #(
                     wrow[16*(P*wr_ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
                                                   : o_bit ? ln_bit[16*b +: 16]
                                                   : o_exp ? fp_narrow_f(ew_exp[32*b +: 32])
-                                                  : (o_mul ? ln_mul[32*b+16 +: 16] : ln_add[32*b+16 +: 16]);
+                                                  : (o_mul ? ew_mul[32*b+16 +: 16] : ew_add[32*b+16 +: 16]);
             if (pipe_clr) begin
                 s1_v <= 1'b0;
                 s2_v <= 1'b0;
