@@ -188,6 +188,21 @@ def test_check_lockstep_agrees(model):
     assert r["excluded"] == []
 
 
+@pytest.mark.slow
+def test_check_lockstep_agrees_on_the_pipelined_pynq_z2(model):
+    """pynq-z2's [pipeline] (FP units in stages, DECODE, the maximum tree's and the result
+    registers) changes when things happen, never what: random programs, faults included, retire
+    for retire as on the emulator. (Slow tier: a second NPU build, 3 to 5 minutes.)"""
+    cfg = config.load("pynq-z2")
+    st = cfg.pipeline
+    assert st.add_stages > 1 and st.decode_stage and st.max_tree_stages and st.result_regs
+    r = lockstep.check_lockstep(40, seed=5, config=cfg)
+    assert r["mismatches"] == 0, r["first_mismatch"]
+    assert r["programs"] == 40 and r["outcomes"].get("halted", 0) >= 20, r["outcomes"]
+    assert len([end for end in r["outcomes"] if end.startswith("fault:")]) >= 3, r["outcomes"]
+    assert r["excluded"] == [] and r["not_generated"] == []
+
+
 def _corrupt(retire_index: int):
     """A run_pair whose RTL side has retire #retire_index's x write changed (a fake divergence)."""
     real = lockstep.run_pair

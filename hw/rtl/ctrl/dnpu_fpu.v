@@ -61,7 +61,24 @@ module dnpu_fpu #(
     end
     localparam [31:0] LA32 = ADD_STAGES - 1, LM32 = MUL_STAGES - 1, LE32 = EXP_STAGES - 1;
     localparam [3:0]  LA = LA32[3:0], LM = LM32[3:0], LE = LE32[3:0];
-    wire [3:0]  lat = op_add ? LA : op_mul ? LM : op_exp ? LE : 4'd0;
+
+    // The result's source, its latency and S_MAX_FP's result are settled at load (EXEC), so
+    // that in FPU a unit's last stage meets only a select on its way to the register file.
+    reg         s_mul, s_exp, s_reci, s_rsq, s_max, s_lt;
+    reg  [3:0]  lat;
+    reg  [31:0] max_q;
+    always @(posedge clk)
+        if (load) begin
+            s_mul  <= op_mul;
+            s_exp  <= op_exp;
+            s_reci <= op_reci;
+            s_rsq  <= op_rsq;
+            s_max  <= (op == `DNPU_OP_S_MAX_FP);
+            s_lt   <= op_lt;
+            lat    <= op_add ? LA : op_mul ? LM : op_exp ? LE : 4'd0;
+            if (op == `DNPU_OP_S_MAX_FP)
+                max_q <= max_f(a, b);
+        end
 
     // The units compute under en from the held operands; each result is final lat cycles on.
     wire [31:0] add_y, mul_y, exp_y;
@@ -81,7 +98,7 @@ module dnpu_fpu #(
     dnpu_fp32_rsqrt u_fp_rsq (.clk(clk), .rst_n(rst_n), .start(start & op_rsq),
                               .x(a), .busy(rsq_busy), .done(rsq_done), .y(rsq_y));
 
-    assign done  = op_reci ? reci_done : op_rsq ? rsq_done : (k == lat);
+    assign done  = s_reci ? reci_done : s_rsq ? rsq_done : (k == lat);
     assign res_x = b_gt_a;
 
 `include "dnpu_fp_funcs.vh"
@@ -89,35 +106,32 @@ module dnpu_fpu #(
     // S_MAX_FP: b if b > a (ties: -0 vs +0, equal values, two NaNs keep rs1), as the
     // chosen operand's DAZ-read value (NUMERICS section 5: a subnormal is a zero of its
     // sign, a NaN the canonical NaN).
-    reg [1:0]  c;
-    reg [31:0] m;
+    /* verilator lint_off UNUSEDSIGNAL */        // fp_cmp_f's eq
+    function [31:0] max_f;
+        input [31:0] ma, mb;
+        reg   [1:0]  c;
+        reg   [31:0] m;
+        begin
+            c = fp_cmp_f(mb, ma);
+            m = c[1] ? mb : ma;
+            if ((&m[30:23]) & (|m[22:0]))
+                max_f = 32'h7FC0_0000;
+            else if (~(|m[30:23]))
+                max_f = {m[31], 31'd0};
+            else
+                max_f = m;
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+
     always @* begin
         res_f = 32'd0;
-        c     = 2'd0;
-        m     = 32'd0;
-        if (en & ~op_lt) begin
-            case (op)
-                `DNPU_OP_S_MUL_FP:  res_f = mul_y;
-                `DNPU_OP_S_EXP_FP:  res_f = exp_y;
-                `DNPU_OP_S_RECI_FP: res_f = reci_y;
-                `DNPU_OP_S_RSQRT_FP: res_f = rsq_y;
-                `DNPU_OP_S_MAX_FP: begin
-                    c = fp_cmp_f(b_q, a_q);
-                    m = c[1] ? b_q : a_q;
-                    if ((&m[30:23]) & (|m[22:0]))
-                        res_f = 32'h7FC0_0000;
-                    else if (~(|m[30:23]))
-                        res_f = {m[31], 31'd0};
-                    else
-                        res_f = m;
-                end
-                default:            res_f = add_y;
-            endcase
-        end
+        if (en & ~s_lt)
+            res_f = s_mul ? mul_y : s_exp ? exp_y : s_reci ? reci_y : s_rsq ? rsq_y : s_max ? max_q : add_y;
     end
 
     // Not needed here: the comparators' eq, and busy (the core waits for done).
-    wire unused_ok = &{1'b0, cmp_eq, reci_busy, rsq_busy, c[0]};
+    wire unused_ok = &{1'b0, cmp_eq, reci_busy, rsq_busy};
 
 endmodule
 
