@@ -12,8 +12,8 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'h908D010A  // CSR CONFIG_HASH
-// config_hash = a07801c7d0d4a250c47c9911454e395d67d6529c09103d3925667680908d010a
+`define DNPU_CFG_HASH32                          32'hA7E475E0  // CSR CONFIG_HASH
+// config_hash = 7655b5c841834ad3130380ce2dcea56fc57f5426010e91102f5105e5a7e475e0
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
@@ -31,7 +31,7 @@
 `define DNPU_CFG_PIPELINE_ADD_STAGES             4
 `define DNPU_CFG_PIPELINE_DECODE_STAGE           1
 `define DNPU_CFG_PIPELINE_EXP_STAGES             7
-`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        2
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        3
 `define DNPU_CFG_PIPELINE_MUL_STAGES             2
 `define DNPU_CFG_PIPELINE_RESULT_REGS            1
 // DNPU_CFG_PROFILE_DESCRIPTION = "PYNQ-Z2 board (Zynq-7020), 64-bit HP port, 100 MHz"
