@@ -837,13 +837,17 @@ module dnpu_core #(
     // fetch's fault and the read engine's command).
     generate
         if (DECODE_STAGE != 0) begin : g_ins_window
+            // the permission it needs, from ir's operation: registered with the access
+            reg ins_wr_q;
+            always @(posedge clk)
+                if (state == ST_DEC) ins_wr_q <= ls_chk_wr;
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(if_cmd_addr),
                 .end_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
                 .end_x(ls_ins_end),
-                .need(ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
+                .need(ins_wr_q ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
                 .ok(ins_win_ok));
         end else begin : g_one_window
             assign ins_win_ok = win_ok;
