@@ -370,6 +370,20 @@ function [1:0] fp_cmp_f;
     end
 endfunction
 
+// ---- fp_canon_f: an FP32 operand's DAZ-read value (NUMERICS section 5) ------------------
+// A subnormal reads as the zero of its sign, a NaN as the canonical NaN.
+function [31:0] fp_canon_f;
+    input [31:0] cn_c;
+    begin
+        if ((&cn_c[30:23]) & (|cn_c[22:0]))
+            fp_canon_f = 32'h7FC0_0000;
+        else if (~(|cn_c[30:23]))
+            fp_canon_f = {cn_c[31], 31'd0};
+        else
+            fp_canon_f = cn_c;
+    end
+endfunction
+
 // ---- fp_narrow_f: FP32 -> BF16 (DAZ, RNE, FTZ, overflow to Inf, canonical NaN) -----------
 // A normal input keeps its exponent field, so adding the rounding increment to the top
 // half carries into the exponent (and to Inf) by itself; a normal input never rounds

@@ -114,12 +114,7 @@ module dnpu_fpu #(
         begin
             c = fp_cmp_f(mb, ma);
             m = c[1] ? mb : ma;
-            if ((&m[30:23]) & (|m[22:0]))
-                max_f = 32'h7FC0_0000;
-            else if (~(|m[30:23]))
-                max_f = {m[31], 31'd0};
-            else
-                max_f = m;
+            max_f = fp_canon_f(m);
         end
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */

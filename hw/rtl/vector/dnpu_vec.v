@@ -259,7 +259,7 @@ module dnpu_vec #(
     /* verilator lint_off UNUSEDSIGNAL */
     // The row's maximum by a pairwise tree in which the upper half wins only if strictly
     // greater (equal maxima: the lowest lane; NaNs: the first): {the chosen element, its
-    // lane}; canon_f then gives its DAZ-read value (NUMERICS section 5).
+    // lane}; fp_canon_f then gives its DAZ-read value (NUMERICS section 5).
     function [32+LOG_VL-1:0] tree_f;
         input [VLEN*16-1:0] tk_row;
         reg   [VLEN*32-1:0] tk_w;
@@ -280,18 +280,6 @@ module dnpu_vec #(
                                                                : tk_ix[LOG_VL*(2*tk_i) +: LOG_VL];
                     end
             tree_f = {tk_w[31:0], tk_ix[LOG_VL-1:0]};
-        end
-    endfunction
-
-    function [31:0] canon_f;
-        input [31:0] cn_c;
-        begin
-            if ((&cn_c[30:23]) & (|cn_c[22:0]))
-                canon_f = 32'h7FC0_0000;
-            else if (~(|cn_c[30:23]))
-                canon_f = {cn_c[31], 31'd0};
-            else
-                canon_f = cn_c;
         end
     endfunction
 
@@ -383,7 +371,7 @@ module dnpu_vec #(
         // generated levels below cost a statement per node, 2047 of them at asic-2048's VLEN.
         if (MAX_TREE == 0) begin : g_tree0
             wire [EW-1:0] top = tree_f(in_row);
-            assign mt_c    = canon_f(top[EW-1 -: 32]);
+            assign mt_c    = fp_canon_f(top[EW-1 -: 32]);
             assign mt_lane = top[LOG_VL-1:0];
             assign mt_go   = in_go;
             assign mt_row  = in_row;
@@ -419,7 +407,7 @@ module dnpu_vec #(
                 end
             end
             wire [EW-1:0] top = lv[EW*(2*VLEN-2) +: EW];
-            assign mt_c    = canon_f(top[EW-1 -: 32]);
+            assign mt_c    = fp_canon_f(top[EW-1 -: 32]);
             assign mt_lane = top[LOG_VL-1:0];
             dnpu_delay #(.W(1), .D(MAX_TREE), .CLR(1)) u_tk_go (.clk(clk), .clr(vclr), .x(in_go), .y(mt_go));
             dnpu_delay #(.W(VLEN*16), .D(MAX_TREE)) u_tk_row (.clk(clk), .clr(1'b0), .x(in_row), .y(mt_row));
