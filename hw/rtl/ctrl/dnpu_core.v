@@ -213,8 +213,8 @@ module dnpu_core #(
     reg        x_fault;
     reg [`DNPU_ERR_W-1:0] x_cause;
     reg        x_retire;
-    reg        x_halt;
-    reg        x_push;                 // a loop opens (next PC = pc + 4)
+    wire       x_halt;
+    wire       x_push;                 // a loop opens (next PC = pc + 4)
     reg        x_xwe;
     reg [31:0] x_xdata;
     reg        x_fwe;
@@ -345,13 +345,11 @@ module dnpu_core #(
 
     // ---- what EXEC starts from: *_c, or its copy registered in DECODE ---------------
     localparam integer SA_W  = (IAW > FAW) ? IAW : FAW;      // S_LD / S_ST address bits used
-    localparam integer DEC_W = 408 + SA_W;
+    localparam integer DEC_W = 398 + SA_W;
     wire [DEC_W-1:0] dec_c = {op_c, f_rd_c, f_rs2_c, f_rs3_c[2:0], imm17_c, imm21_c, imm16_c,
                               shamt_c, argi_c, illegal_c,
                               xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c,
-                              lt_s_c, saddr_c[SA_W-1:0], int_in_c, fp_in_c, v_op_c, v_bad_c, vn0_c, op_tr_c,
-                              is_loop_c, loop_cnt_c, loop_end_c, loop_len0_c, loop_skip_c,
-                              loop_out_c, loop_full_c};
+                              lt_s_c, saddr_c[SA_W-1:0], is_loop_c, loop_cnt_c, loop_end_c};
     reg  [DEC_W-1:0] dec_q;
     wire [DEC_W-1:0] dec = (DECODE_STAGE != 0) ? dec_q : dec_c;
 
@@ -364,15 +362,13 @@ module dnpu_core #(
     wire [2:0]  argi;
     wire        illegal;
     wire [31:0] xa, xb, xc, xd, fa, fb, fd;
-    wire        lt_s, int_in, fp_in, v_op, v_bad, vn0, op_tr, is_loop;
+    wire        lt_s, is_loop;
     wire [SA_W-1:0] saddr;
     wire [31:0] loop_cnt;
     wire [32:0] loop_end;
-    wire        loop_len0, loop_skip, loop_out, loop_full;
     assign {op, f_rd, f_rs2, f_rs3, imm17, imm21, imm16, shamt, argi, illegal,
             xa, xb, xc, xd, fa, fb, fd,
-            lt_s, saddr, int_in, fp_in, v_op, v_bad, vn0, op_tr,
-            is_loop, loop_cnt, loop_end, loop_len0, loop_skip, loop_out, loop_full} = dec;
+            lt_s, saddr, is_loop, loop_cnt, loop_end} = dec;
 
     wire        is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
     wire        is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
@@ -549,117 +545,138 @@ module dnpu_core #(
     endgenerate
 
     // ---- execute ----------------------------------------------------------------------
-    // Everything an instruction does in its EXEC cycle, as next-state values.
+    // Everything an instruction does in its EXEC cycle, as next-state values. What depends
+    // on the instruction alone (k_*, from the *_c wires: which state comes next, the fault
+    // and its cause, the retire) is decided apart from what dnpu_lsu decides with its
+    // engines' handshakes; DECODE_STAGE = 1 registers it in DECODE with dec_q, so that
+    // EXEC's engine starts and faults are that register ANDed with the LSU's answer.
+    reg        k_fault, k_retire, k_halt, k_push, k_ldw, k_fpu, k_vec, k_lsu;
+    reg [`DNPU_ERR_W-1:0] k_cause;
     always @* begin
-        x_fault  = 1'b0;
-        x_cause  = `DNPU_ERR_NONE;
-        x_retire = 1'b0;
-        x_halt   = 1'b0;
-        x_push   = 1'b0;
-        x_xwe    = 1'b0;
-        x_xdata  = 32'd0;
-        x_fwe    = 1'b0;
-        x_fdata  = 32'd0;
-        x_ldw    = 1'b0;
-        x_fpu    = 1'b0;
-        x_load   = 1'b0;
-        x_store  = 1'b0;
-        x_pref   = 1'b0;
-        x_vec    = 1'b0;
-        x_mat    = 1'b0;
+        k_fault  = 1'b0;
+        k_cause  = `DNPU_ERR_NONE;
+        k_retire = 1'b0;
+        k_halt   = 1'b0;
+        k_push   = 1'b0;
+        k_ldw    = 1'b0;
+        k_fpu    = 1'b0;
+        k_vec    = 1'b0;
+        k_lsu    = 1'b0;
         if (ir_err) begin
-            x_fault = 1'b1;
-            x_cause = `DNPU_ERR_AXI_READ;
-        end else if (illegal) begin
-            x_fault = 1'b1;
-            x_cause = `DNPU_ERR_ILLEGAL_INSTR;
+            k_fault = 1'b1;
+            k_cause = `DNPU_ERR_AXI_READ;
+        end else if (illegal_c) begin
+            k_fault = 1'b1;
+            k_cause = `DNPU_ERR_ILLEGAL_INSTR;
         end else begin
-            case (op)
+            case (op_c)
                 `DNPU_OP_C_HALT: begin
-                    x_retire = 1'b1;
-                    x_halt   = 1'b1;
+                    k_retire = 1'b1;
+                    k_halt   = 1'b1;
                 end
                 `DNPU_OP_C_LOOP, `DNPU_OP_C_LOOPI: begin
-                    if (loop_len0 | loop_out) begin
-                        x_fault = 1'b1;
-                        x_cause = `DNPU_ERR_LOOP_OVERFLOW;
-                    end else if (loop_skip) begin
-                        x_retire = 1'b1;              // the end rule at loop_end
-                    end else if (loop_full) begin
-                        x_fault = 1'b1;
-                        x_cause = `DNPU_ERR_LOOP_OVERFLOW;
+                    if (loop_len0_c | loop_out_c) begin
+                        k_fault = 1'b1;
+                        k_cause = `DNPU_ERR_LOOP_OVERFLOW;
+                    end else if (loop_skip_c) begin
+                        k_retire = 1'b1;              // the end rule at loop_end
+                    end else if (loop_full_c) begin
+                        k_fault = 1'b1;
+                        k_cause = `DNPU_ERR_LOOP_OVERFLOW;
                     end else begin
-                        x_retire = 1'b1;
-                        x_push   = 1'b1;
+                        k_retire = 1'b1;
+                        k_push   = 1'b1;
                     end
                 end
-                `DNPU_OP_S_ADDI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa + imm17; end
-                `DNPU_OP_S_LUI:    begin x_retire = 1'b1; x_xwe = 1'b1;
-                                         x_xdata = imm21 << `DNPU_F_IMM21_LSB; end
-                `DNPU_OP_S_ADD:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa + xb; end
-                `DNPU_OP_S_SUB:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa - xb; end
-                `DNPU_OP_S_MUL:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = prod; end
-                `DNPU_OP_S_MIN:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = lt_s ? xa : xb; end
-                `DNPU_OP_S_MAX:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = lt_s ? xb : xa; end
-                `DNPU_OP_S_SLT:    begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = {31'd0, lt_s}; end
-                `DNPU_OP_S_SLLI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa << shamt; end
-                `DNPU_OP_S_SRLI:   begin x_retire = 1'b1; x_xwe = 1'b1; x_xdata = xa >> shamt; end
-                `DNPU_OP_S_LD_ARG: begin x_retire = 1'b1; x_xwe = 1'b1;
-                                         x_xdata = args_i[{argi, 5'd0} +: 32]; end
-                `DNPU_OP_S_LI_FP:  begin x_retire = 1'b1; x_fwe = 1'b1; x_fdata = {imm16, 16'd0}; end
-                `DNPU_OP_S_SEL_FP: begin x_retire = 1'b1; x_fwe = 1'b1;
-                                         x_fdata = (xc != 32'd0) ? fa : fb; end
+                `DNPU_OP_S_ADDI, `DNPU_OP_S_LUI, `DNPU_OP_S_ADD, `DNPU_OP_S_SUB, `DNPU_OP_S_MUL,
+                `DNPU_OP_S_MIN, `DNPU_OP_S_MAX, `DNPU_OP_S_SLT, `DNPU_OP_S_SLLI, `DNPU_OP_S_SRLI,
+                `DNPU_OP_S_LD_ARG, `DNPU_OP_S_LI_FP, `DNPU_OP_S_SEL_FP, `DNPU_OP_M_CFG:
+                    k_retire = 1'b1;                   // M_CFG: legal only with a matrix unit
                 `DNPU_OP_S_ADD_FP, `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP,
                 `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_RSQRT_FP, `DNPU_OP_S_LT_FP: begin
-                    x_fpu = 1'b1;                      // retires in FPU
+                    k_fpu = 1'b1;                      // retires in FPU
                 end
-                `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP: begin
-                    if ((op == `DNPU_OP_S_LD_FP) ? ~fp_in : ~int_in) begin
-                        x_fault = 1'b1;
-                        x_cause = `DNPU_ERR_SRAM_RANGE;
+                `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP, `DNPU_OP_S_ST_INT, `DNPU_OP_S_ST_FP: begin
+                    if ((op_c == `DNPU_OP_S_LD_FP || op_c == `DNPU_OP_S_ST_FP) ? ~fp_in_c : ~int_in_c) begin
+                        k_fault = 1'b1;
+                        k_cause = `DNPU_ERR_SRAM_RANGE;
+                    end else if (op_c == `DNPU_OP_S_LD_INT || op_c == `DNPU_OP_S_LD_FP) begin
+                        k_ldw = 1'b1;                  // retires in LDW
                     end else begin
-                        x_ldw = 1'b1;                  // retires in LDW
-                    end
-                end
-                `DNPU_OP_S_ST_INT, `DNPU_OP_S_ST_FP: begin
-                    if ((op == `DNPU_OP_S_ST_FP) ? ~fp_in : ~int_in) begin
-                        x_fault = 1'b1;
-                        x_cause = `DNPU_ERR_SRAM_RANGE;
-                    end else begin
-                        x_retire = 1'b1;
+                        k_retire = 1'b1;
                     end
                 end
                 `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
                 `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V, `DNPU_OP_H_STORE_MX,
                 `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
                 `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
-                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES: begin  // dnpu_lsu
-                    x_retire = ls_retire;
-                    x_fault  = ls_fault;
-                    x_cause  = ls_cause;
-                    x_load   = ls_load;
-                    x_store  = ls_store;
-                    x_pref   = ls_pref;
-                    x_vec    = ls_vec;
-                    x_mat    = ls_mat;
-                end
-                `DNPU_OP_M_CFG:    x_retire = 1'b1;    // legal only with a matrix unit
+                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES:
+                    k_lsu = 1'b1;                      // dnpu_lsu decides
                 default: begin
-                    if (v_op) begin                    // dnpu_vec
-                        if (vn0 & ~op_tr) begin
-                            x_retire = 1'b1;
-                        end else if (v_bad) begin
-                            x_fault = 1'b1;
-                            x_cause = `DNPU_ERR_SRAM_RANGE;
+                    if (v_op_c) begin                  // dnpu_vec
+                        if (vn0_c & ~op_tr_c) begin
+                            k_retire = 1'b1;
+                        end else if (v_bad_c) begin
+                            k_fault = 1'b1;
+                            k_cause = `DNPU_ERR_SRAM_RANGE;
                         end else begin
-                            x_vec = 1'b1;
+                            k_vec = 1'b1;
                         end
                     end else begin                     // C_NOP
-                        x_retire = 1'b1;
+                        k_retire = 1'b1;
                     end
                 end
             endcase
         end
+    end
+    localparam integer K_W = 8 + `DNPU_ERR_W;
+    wire [K_W-1:0] kd_c = {k_fault, k_cause, k_retire, k_halt, k_push, k_ldw, k_fpu, k_vec, k_lsu};
+    reg  [K_W-1:0] kd_q;
+    always @(posedge clk) begin
+        if (!rst_n)
+            kd_q <= {K_W{1'b0}};
+        else if (state == ST_DEC)
+            kd_q <= kd_c;
+    end
+    wire                  e_fault, e_retire, e_ldw, e_fpu, e_vec, e_lsu;
+    wire [`DNPU_ERR_W-1:0] e_cause;
+    assign {e_fault, e_cause, e_retire, x_halt, x_push, e_ldw, e_fpu, e_vec, e_lsu} =
+        (DECODE_STAGE != 0) ? kd_q : kd_c;
+    always @* begin
+        x_fault  = e_fault | (e_lsu & ls_fault);
+        x_cause  = e_lsu ? ls_cause : e_cause;
+        x_retire = e_retire | (e_lsu & ls_retire);
+        x_ldw    = e_ldw;
+        x_fpu    = e_fpu;
+        x_load   = e_lsu & ls_load;
+        x_store  = e_lsu & ls_store;
+        x_pref   = e_lsu & ls_pref;
+        x_vec    = e_vec | (e_lsu & ls_vec);
+        x_mat    = e_lsu & ls_mat;
+    end
+
+    // The register an EXEC retire writes (only with x_retire).
+    always @* begin
+        x_xwe    = 1'b0;
+        x_xdata  = 32'd0;
+        x_fwe    = 1'b0;
+        x_fdata  = 32'd0;
+        case (op)
+            `DNPU_OP_S_ADDI:   begin x_xwe = 1'b1; x_xdata = xa + imm17; end
+            `DNPU_OP_S_LUI:    begin x_xwe = 1'b1; x_xdata = imm21 << `DNPU_F_IMM21_LSB; end
+            `DNPU_OP_S_ADD:    begin x_xwe = 1'b1; x_xdata = xa + xb; end
+            `DNPU_OP_S_SUB:    begin x_xwe = 1'b1; x_xdata = xa - xb; end
+            `DNPU_OP_S_MUL:    begin x_xwe = 1'b1; x_xdata = prod; end
+            `DNPU_OP_S_MIN:    begin x_xwe = 1'b1; x_xdata = lt_s ? xa : xb; end
+            `DNPU_OP_S_MAX:    begin x_xwe = 1'b1; x_xdata = lt_s ? xb : xa; end
+            `DNPU_OP_S_SLT:    begin x_xwe = 1'b1; x_xdata = {31'd0, lt_s}; end
+            `DNPU_OP_S_SLLI:   begin x_xwe = 1'b1; x_xdata = xa << shamt; end
+            `DNPU_OP_S_SRLI:   begin x_xwe = 1'b1; x_xdata = xa >> shamt; end
+            `DNPU_OP_S_LD_ARG: begin x_xwe = 1'b1; x_xdata = args_i[{argi, 5'd0} +: 32]; end
+            `DNPU_OP_S_LI_FP:  begin x_fwe = 1'b1; x_fdata = {imm16, 16'd0}; end
+            `DNPU_OP_S_SEL_FP: begin x_fwe = 1'b1; x_fdata = (xc != 32'd0) ? fa : fb; end
+            default: ;
+        endcase
     end
 
     // ---- retire / fault of the current instruction, whichever state ends it ----------
@@ -820,13 +837,17 @@ module dnpu_core #(
     // fetch's fault and the read engine's command).
     generate
         if (DECODE_STAGE != 0) begin : g_ins_window
+            // the permission it needs, from ir's operation: registered with the access
+            reg ins_wr_q;
+            always @(posedge clk)
+                if (state == ST_DEC) ins_wr_q <= ls_chk_wr;
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(if_cmd_addr),
                 .end_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
                 .end_x(ls_ins_end),
-                .need(ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
+                .need(ins_wr_q ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
                 .ok(ins_win_ok));
         end else begin : g_one_window
             assign ins_win_ok = win_ok;

@@ -82,14 +82,20 @@ module dnpu_mx_enc (
             default: qp = {1'b0, ef_q[0], q0[5:0]};
         endcase
     end
-    wire [7:0] q  = qp + {7'd0, rnd};
-    wire [7:0] qs = (q > maxq) ? maxq : q;
+    // q = qp + rnd, saturated to maxq, and its negation: the compare and -qp are made from
+    // qp beside the increment, not after it (-(qp + 1) = ~qp; qp + rnd never wraps, as
+    // qp <= 127 with the caller's base)
+    wire [7:0] q   = qp + {7'd0, rnd};
+    wire       sat = (qp > maxq) | (rnd & (qp == maxq));
+    wire [7:0] qs  = sat ? maxq : q;
+    wire [7:0] nqp = ~qp + 8'd1;
+    wire [7:0] nqs = sat ? (~maxq + 8'd1) : (rnd ? ~qp : nqp);
 
     always @* begin
         if (nan_q)
             code = 8'd0;
         else if (fint)
-            code = s_q ? (~qs + 8'd1) : qs;
+            code = s_q ? nqs : qs;
         else
             code = qs | {s_q & fsgn[2], 1'b0, s_q & fsgn[1], 1'b0, s_q & fsgn[0], 3'b000};
     end

@@ -461,8 +461,13 @@ module dnpu_mx_quant #(
     assign m_last   = (beats_left == {{(BW-1){1'b0}}, 1'b1});
     assign m_bytes  = m_last ? lastb : BB_B;
 
-    wire [SW-1:0]   cnt_ao   = cnt - (out_go ? RS_S : {SW{1'b0}});
-    wire            ins      = p3_v & ({1'b0, cnt_ao} + {1'b0, p3_cs} <= {1'b0, NSL_S});
+    // The slots after this cycle's beat (out_go) and insert (ins): both outcomes of the
+    // beat's handshake are made from cnt beside it and chosen by it last.
+    wire [SW-1:0]   cnt_b    = cnt - RS_S;              // a beat leaves
+    wire            ins_b    = p3_v & ({1'b0, cnt_b} + {1'b0, p3_cs} <= {1'b0, NSL_S});
+    wire            ins      = out_go ? ins_b : ins_regs;
+    wire [SW-1:0]   cnt_nb   = cnt_b + (ins_b ? p3_cs : {SW{1'b0}});
+    wire [SW-1:0]   cnt_nn   = cnt + (ins_regs ? p3_cs : {SW{1'b0}});
 
     generate
         for (gi = 0; gi < RS; gi = gi + 1) begin : g_out
@@ -606,7 +611,7 @@ module dnpu_mx_quant #(
             end
 
             // output buffer
-            cnt <= cnt_ao + (ins ? p3_cs : {SW{1'b0}});
+            cnt <= out_go ? cnt_nb : cnt_nn;
             if (ins)
                 wp <= (wp_n >= NSL32) ? wp_n[PW-1:0] - NSL32[PW-1:0] : wp_n[PW-1:0];
             if (out_go) begin
