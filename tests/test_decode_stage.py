@@ -1,8 +1,9 @@
 """dnpu_core with [pipeline] decode_stage = 1 (FETCH -> DECODE -> EXEC) on the co-simulation.
 
-No shipped profile sets it, so the tests build the sim profile with decode_stage = 1 from a
-copy of hw/rtl whose sim header is regenerated from the edited profile (the cosim cache keys
-the build by the RTL's contents; the CONFIG_HASH the model reports is the edited profile's).
+pynq-z2 sets it with its other pipeline stages; these tests isolate it: they build the sim
+profile with decode_stage = 1 alone from a copy of hw/rtl whose sim header is regenerated from
+the edited profile (the cosim cache keys the build by the RTL's contents; the CONFIG_HASH the
+model reports is the edited profile's).
 They check that the core retires what the emulator retires, fault for fault (random
 programs with every instruction, dnpu.verify.lockstep), and that DECODE costs exactly one
 cycle per instruction, on the RTL and in the cycle model, against the shipped sim build.
@@ -23,8 +24,7 @@ from dnpu.spec import config
 from dnpu.verify import lockstep
 import dnpu.verify.perf as vperf
 
-# slow tier: a second Verilator build of the whole NPU (2 to 3 minutes) for an option no
-# shipped profile sets
+# slow tier: a second Verilator build of the whole NPU (2 to 3 minutes) for an option alone
 pytestmark = [pytest.mark.rtl, pytest.mark.slow]
 
 SIM = config.load("sim")

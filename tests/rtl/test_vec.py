@@ -850,7 +850,8 @@ if cocotb is not None:
     async def timing(dut):
         """Cycles from start to done per row / word, as the module header states:
         V*F, V_EXP_V and V_INVPOW2_V C + 3 a row, V_RECI_V 25*C + 3, V*V and V_AMAX_VV C + 4,
-        each plus its unit's latency (stages - 1; none for V_AMAX_VV, V_INVPOW2_V, V_RECI_V),
+        each plus its unit's latency (stages - 1; none for V_AMAX_VV, V_INVPOW2_V, V_RECI_V)
+        and the result register (RR; none for V_AMAX_VV, V_INVPOW2_V),
         V_FILL_VF 1; V_RED_MAX(_IDX) one row a cycle; V_RED_SUM and H_SAMPLE_FUSED (dq never
         idle) a row every C cycles, or S5's recurrence when longer;
         S_MAP_V_FP VLEN a row; V_THRESH_MASK and V_MASK_FP one a word; V_SELECT_INT 3;
@@ -859,7 +860,7 @@ if cocotb is not None:
         tb = Bench(dut, "timing")
         await tb.start()
         tb.fill()
-        per = {"V_ADD_VF": C + 3 + LA + RR, "V_EXP_V": C + 3 + LE + RR, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3,
+        per = {"V_ADD_VF": C + 3 + LA + RR, "V_EXP_V": C + 3 + LE + RR, "V_INVPOW2_V": C + 3, "V_RECI_V": 25 * C + 3 + RR,
                "V_MUL_VV": C + 4 + LM + RR, "V_ADD_VV": C + 4 + LA + RR, "V_AMAX_VV": C + 4, "V_FILL_VF": 1,
                "V_RED_MAX": 1, "V_RED_MAX_IDX": 1, "V_RED_SUM": RP_SUM, "H_SAMPLE_FUSED": RP_FUSED,
                "V_THRESH_MASK": 1, "V_MASK_FP": 1, "V_SELECT_INT": 3}

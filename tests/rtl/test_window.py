@@ -69,7 +69,7 @@ if cocotb is not None:
             dut.limit.value = sum(lim << (32 * i) for i, (_, lim, _) in enumerate(wins))
             dut.perm.value = sum(p << (3 * i) for i, (_, _, p) in enumerate(wins))
             dut.addr.value = addr
-            dut.end_x.value = end
+            dut.last_x.value = end - 1
             dut.need.value = need
             await Timer(1, unit="ns")
             want = model(wins, addr, end, need)

@@ -47,8 +47,9 @@
 // in DECODE, one the line fills, the first H_SAMPLE_FUSED_N's streams); ERR_ADDR
 // takes the access's first byte on a WINDOW fault.
 // A faulting instruction writes no register and does not retire. PC stays at
-// the faulting (or halting) instruction, like dnpu.emu's PC. A fault or SOFT_RESET
-// resets the dequantizer and the vector unit the cycle after (flush).
+// the faulting (or halting) instruction, like dnpu.emu's PC. A transfer's fault or
+// SOFT_RESET resets the dequantizer and the vector unit the cycle after (flush); a fault
+// in FETCH or EXEC finds them idle.
 //
 // SOFT_RESET: back to idle with x/f registers, loop stack, status, cause,
 // ERR_PC and PC cleared; SRAMs, arguments and counters are kept. A transfer in
@@ -89,7 +90,8 @@ module dnpu_core #(
     parameter integer EXP_STAGES  = 1,
     parameter integer DECODE_STAGE = 0,    // 1: FETCH -> DECODE -> EXEC (see Cost)
     parameter integer MAX_TREE    = 0,     // registers in dnpu_vec's row-maximum tree
-    parameter integer RESULT_REGS = 0      // dnpu_vec: registers after S5's product and sum, EXP's result
+    parameter integer RESULT_REGS = 0      // registers after dnpu_vec's S5 product and sum and lane
+                                           // results, and dnpu_fpu's pipelined results
 ) (
     input  wire                             clk,
     input  wire                             rst_n,
@@ -215,9 +217,7 @@ module dnpu_core #(
     reg        x_retire;
     wire       x_halt;
     wire       x_push;                 // a loop opens (next PC = pc + 4)
-    reg        x_xwe;
     reg [31:0] x_xdata;
-    reg        x_fwe;
     reg [31:0] x_fdata;
     reg        x_ldw;                  // go to LDW
     reg        x_fpu;                  // go to FPU
@@ -267,13 +267,63 @@ module dnpu_core #(
     // Register reads are plain array selects, not a function: a function that reads
     // module state in a continuous assignment is not re-evaluated by every
     // simulator when that state changes (Icarus is not).
-    wire [31:0] xa_c = (f_rs1_c == 4'd0) ? 32'd0 : xr[f_rs1_c];
-    wire [31:0] xb_c = (f_rs2_c == 4'd0) ? 32'd0 : xr[f_rs2_c];
-    wire [31:0] xc_c = (f_rs3_c == 4'd0) ? 32'd0 : xr[f_rs3_c];
-    wire [31:0] xd_c = (f_rd_c  == 4'd0) ? 32'd0 : xr[f_rd_c];   // rd as a source: stores, SRAM bases
-    wire [31:0] fa_c = fr[f_rs1_c[2:0]];
-    wire [31:0] fb_c = fr[f_rs2_c[2:0]];
-    wire [31:0] fd_c = fr[f_rd_c[2:0]];
+    // DECODE_STAGE = 1 reads them as the word is fetched, from its fields, into registers
+    // (op_f; a loop's end and class too): the registers are written only at a retire,
+    // which comes before FETCH and after EXEC, and PC does not change in between, so the
+    // copies hold until the instruction ends, and DECODE's checks and the transfers start
+    // from a register instead of a 16-way select.
+    wire [3:0]  rs1_r, rs2_r, rs3_r, rd_r;       // the fields the reads select by
+    wire [31:0] xa_r = (rs1_r == 4'd0) ? 32'd0 : xr[rs1_r];
+    wire [31:0] xb_r = (rs2_r == 4'd0) ? 32'd0 : xr[rs2_r];
+    wire [31:0] xc_r = (rs3_r == 4'd0) ? 32'd0 : xr[rs3_r];
+    wire [31:0] xd_r = (rd_r  == 4'd0) ? 32'd0 : xr[rd_r];   // rd as a source: stores, SRAM bases
+    wire [31:0] fa_r = fr[rs1_r[2:0]];
+    wire [31:0] fb_r = fr[rs2_r[2:0]];
+    wire [31:0] fd_r = fr[rd_r[2:0]];
+    wire [31:0] xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c;
+    wire [32:0] loop_end_c;                      // C_LOOP*: its body's last instruction
+    wire        is_loop_c;                       // C_LOOP / C_LOOPI
+    generate
+        if (DECODE_STAGE != 0) begin : g_op_fetch
+            wire [6:0]  if_op;
+            wire [31:0] if_imm17, if_imm21, if_cnt;
+            wire [15:0] if_imm16;
+            wire [4:0]  if_shamt;
+            wire [2:0]  if_argi, if_fmt;
+            wire [9:0]  if_len;
+            wire        if_illegal;
+            dnpu_decode #(.MATRIX(MATRIX_ROWS > 0 ? 1'b1 : 1'b0)) u_if_fields (
+                .instr(if_instr), .op(if_op), .rd(rd_r), .rs1(rs1_r), .rs2(rs2_r), .rs3(rs3_r),
+                .imm17(if_imm17), .imm21(if_imm21), .imm16(if_imm16), .shamt(if_shamt),
+                .argi(if_argi), .count(if_cnt), .len(if_len), .fmt(if_fmt), .illegal(if_illegal));
+            reg [31:0] op_f [0:6];
+            reg [32:0] loop_end_f;
+            reg        is_loop_f;
+            always @(posedge clk)
+                if (state == ST_FETCH && if_valid) begin
+                    loop_end_f <= {1'b0, pc} + {21'd0, if_len, 2'b00};
+                    is_loop_f  <= (if_op == `DNPU_OP_C_LOOP) | (if_op == `DNPU_OP_C_LOOPI);
+                    op_f[0] <= xa_r;
+                    op_f[1] <= xb_r;
+                    op_f[2] <= xc_r;
+                    op_f[3] <= xd_r;
+                    op_f[4] <= fa_r;
+                    op_f[5] <= fb_r;
+                    op_f[6] <= fd_r;
+                end
+            assign {xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c} =
+                {op_f[0], op_f[1], op_f[2], op_f[3], op_f[4], op_f[5], op_f[6]};
+            assign loop_end_c = loop_end_f;
+            assign is_loop_c  = is_loop_f;
+            wire unused_if = &{1'b0, if_imm17, if_imm21, if_cnt, if_imm16, if_shamt,
+                               if_argi, if_fmt, if_illegal, f_rs1_c, f_rs3_c[3]};
+        end else begin : g_op_exec
+            assign {rs1_r, rs2_r, rs3_r, rd_r} = {f_rs1_c, f_rs2_c, f_rs3_c, f_rd_c};
+            assign {xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c} = {xa_r, xb_r, xc_r, xd_r, fa_r, fb_r, fd_r};
+            assign loop_end_c = {1'b0, pc} + {21'd0, len10_c, 2'b00};
+            assign is_loop_c  = (op_c == `DNPU_OP_C_LOOP) | (op_c == `DNPU_OP_C_LOOPI);
+        end
+    endgenerate
 
     wire        lt_s_c   = $signed(xa_c) < $signed(xb_c);
     wire [31:0] saddr_c  = xa_c + imm17_c;      // S_LD/S_ST word address, mod 2^32
@@ -335,21 +385,57 @@ module dnpu_core #(
     end
 
     // ---- loops ----------------------------------------------------------------------
-    wire        is_loop_c   = (op_c == `DNPU_OP_C_LOOP) | (op_c == `DNPU_OP_C_LOOPI);
     wire [31:0] loop_cnt_c  = (op_c == `DNPU_OP_C_LOOP) ? xa_c : cnt15_c;
-    wire [32:0] loop_end_c  = {1'b0, pc} + {21'd0, len10_c, 2'b00};
     wire        loop_len0_c = (len10_c == 10'd0);
     wire        loop_skip_c = (loop_cnt_c == 32'd0);
     wire        loop_out_c, loop_full_c;
     wire [31:0] er_next;
 
+    // ---- the register its retire writes --------------------------------------------
+    // From the opcode alone: an instruction retires in its opcode's state (EXEC, LDW, FPU or
+    // VEC), except that a vector-unit instruction with no work (n = 0) retires in EXEC and
+    // writes nothing. {x written, at rs2 (else rd); f written, at rs3 (else rd); only in VEC}.
+    function [4:0] writes_f;
+        input [6:0] o;
+        begin
+            case (o)
+                `DNPU_OP_S_ADDI, `DNPU_OP_S_LUI, `DNPU_OP_S_ADD, `DNPU_OP_S_SUB, `DNPU_OP_S_MUL,
+                `DNPU_OP_S_MIN, `DNPU_OP_S_MAX, `DNPU_OP_S_SLT, `DNPU_OP_S_SLLI, `DNPU_OP_S_SRLI,
+                `DNPU_OP_S_LD_ARG, `DNPU_OP_S_LD_INT, `DNPU_OP_S_LT_FP:
+                    writes_f = 5'b10_00_0;
+                `DNPU_OP_S_LI_FP, `DNPU_OP_S_SEL_FP, `DNPU_OP_S_LD_FP, `DNPU_OP_S_ADD_FP,
+                `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP, `DNPU_OP_S_EXP_FP,
+                `DNPU_OP_S_RECI_FP, `DNPU_OP_S_RSQRT_FP:
+                    writes_f = 5'b00_10_0;
+                `DNPU_OP_V_RED_MAX_IDX:                    writes_f = 5'b11_10_1;   // f[rd], x[rs2]
+                `DNPU_OP_H_SAMPLE_FUSED:                   writes_f = 5'b10_11_1;   // x[rd], f[rs3]
+                `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_SUM:    writes_f = 5'b00_10_1;
+                default:                                   writes_f = 5'b00_00_0;
+            endcase
+        end
+    endfunction
+    wire [4:0]  wr_c   = writes_f(op_c);
+    wire [3:0]  wxi_c  = wr_c[3] ? f_rs2_c : f_rd_c;
+    wire [2:0]  wfi_c  = wr_c[1] ? f_rs3_c[2:0] : f_rd_c[2:0];
+    wire        wvec_c = wr_c[0];
+    reg  [15:0] wx_c;                       // x0 is never written
+    reg  [7:0]  wf_c;
+    integer wi;
+    always @* begin
+        for (wi = 0; wi < 16; wi = wi + 1)
+            wx_c[wi] = wr_c[4] & (wxi_c == wi[3:0]) & (wi != 0);
+        for (wi = 0; wi < 8; wi = wi + 1)
+            wf_c[wi] = wr_c[2] & (wfi_c == wi[2:0]);
+    end
+
     // ---- what EXEC starts from: *_c, or its copy registered in DECODE ---------------
     localparam integer SA_W  = (IAW > FAW) ? IAW : FAW;      // S_LD / S_ST address bits used
-    localparam integer DEC_W = 398 + SA_W;
+    localparam integer DEC_W = 398 + SA_W + 16 + 8 + 1;
     wire [DEC_W-1:0] dec_c = {op_c, f_rd_c, f_rs2_c, f_rs3_c[2:0], imm17_c, imm21_c, imm16_c,
                               shamt_c, argi_c, illegal_c,
                               xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c,
-                              lt_s_c, saddr_c[SA_W-1:0], is_loop_c, loop_cnt_c, loop_end_c};
+                              lt_s_c, saddr_c[SA_W-1:0], is_loop_c, loop_cnt_c, loop_end_c,
+                              wx_c, wf_c, wvec_c};
     reg  [DEC_W-1:0] dec_q;
     wire [DEC_W-1:0] dec = (DECODE_STAGE != 0) ? dec_q : dec_c;
 
@@ -366,9 +452,12 @@ module dnpu_core #(
     wire [SA_W-1:0] saddr;
     wire [31:0] loop_cnt;
     wire [32:0] loop_end;
+    wire [15:0] wx;                         // the x register written at the retire, one-hot
+    wire [7:0]  wf;                         // the f register
+    wire        wvec;                       // ... only by a retire in VEC
     assign {op, f_rd, f_rs2, f_rs3, imm17, imm21, imm16, shamt, argi, illegal,
             xa, xb, xc, xd, fa, fb, fd,
-            lt_s, saddr, is_loop, loop_cnt, loop_end} = dec;
+            lt_s, saddr, is_loop, loop_cnt, loop_end, wx, wf, wvec} = dec;
 
     wire        is_fused = (op == `DNPU_OP_H_SAMPLE_FUSED);
     wire        is_fn    = (op == `DNPU_OP_H_SAMPLE_FUSED_N);
@@ -377,22 +466,22 @@ module dnpu_core #(
     // The end rule applies after the retiring instruction, or at a skipped body's end
     // (DECODE_STAGE = 1: the stack registers its outcome in DECODE, from the instruction
     // being decoded).
-    wire [32:0] er_e = (DECODE_STAGE != 0) ? (is_loop_c ? loop_end_c : {1'b0, pc}) :
-                       ((in_ex && is_loop) ? loop_end : {1'b0, pc});
+    wire        er_skip = (DECODE_STAGE != 0) ? is_loop_c : (in_ex && is_loop);
+    wire [32:0] er_e    = (DECODE_STAGE != 0) ? loop_end_c : loop_end;
 
     // nest_err and full are read in DECODE (or EXEC): the stack and pc are the same in both
     dnpu_loop_stack #(.DEPTH(LOOP_DEPTH), .REG_RULE(DECODE_STAGE != 0 ? 1 : 0)) u_loops (
         .clk(clk), .rst_n(rst_n), .clear(soft_reset_i | go),
         .new_end(loop_end_c), .nest_err(loop_out_c), .full(loop_full_c),
         .push(retire & w_push), .push_start(pc + 32'd4), .push_count(loop_cnt),
-        .at(er_e), .next_pc(er_next), .latch(state == ST_DEC), .step(retire & ~w_push & ~w_halt));
+        .at_pc(pc), .at_skip(er_e), .skip(er_skip), .next_pc(er_next), .latch(state == ST_DEC), .step(retire & ~w_push & ~w_halt));
 
     // ---- scalar FP unit -------------------------------------------------------------
-    wire        op_lt = (op == `DNPU_OP_S_LT_FP);
     wire        fpu_done, fpu_x;
     wire [31:0] fpu_f;
 
-    dnpu_fpu #(.ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES), .EXP_STAGES(EXP_STAGES)) u_fpu (
+    dnpu_fpu #(.ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES), .EXP_STAGES(EXP_STAGES),
+               .RESULT_REGS(RESULT_REGS)) u_fpu (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i), .op(op),
         .load(in_ex), .start(in_ex & ~soft_reset_i & x_fpu), .a(fa), .b(fb),
         .en(in_fpu), .done(fpu_done), .res_f(fpu_f), .res_x(fpu_x));
@@ -431,9 +520,9 @@ module dnpu_core #(
     wire [`DNPU_ERR_W-1:0] ls_cause;
     wire                   ls_done, ls_err, ls_stall_rd, fn_stop, fn_stop_win, ls_chk_wr;
     wire [31:0]            ls_chk_addr;
-    wire [47:0]            ls_chk_end;
+    wire [47:0]            ls_chk_last;
     wire [31:0]            ls_ins_addr;
-    wire [47:0]            ls_ins_end;
+    wire [47:0]            ls_ins_last;
     wire                   ins_win_ok;
     wire [31:0]            fn_stop_pos;
     wire                   ls_int_we, ls_fp_we, ls_vec_we, ls_int_re, ls_fp_re, ls_vec_re;
@@ -447,7 +536,7 @@ module dnpu_core #(
     dnpu_lsu #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .INT_WORDS(INT_WORDS), .FP_WORDS(FP_WORDS),
                .VLEN(VLEN), .VEC_ROWS(VEC_ROWS), .MX_BLOCK(MX_BLOCK), .MATRIX_ROWS(MATRIX_ROWS),
                .DECODE_STAGE(DECODE_STAGE), .SRAM_AW(SAW)) u_lsu (
-        .clk(clk), .rst_n(rst_n), .soft_reset(soft_reset_i), .fault(fault), .flush(flush),
+        .clk(clk), .rst_n(rst_n), .soft_reset(soft_reset_i), .fault(xfer_fault), .flush(flush),
         // the operands straight from ir: dnpu_lsu registers its checks itself in DECODE
         .op(op_c), .fmt(mxfmt_c), .a_rd(xd_c), .a_rs1(xa_c), .a_rs2(xb_c), .a_rs3(xc_c),
         .dec(state == ST_DEC), .ex(in_ex), .ex_legal(~ir_err & ~illegal),
@@ -457,8 +546,8 @@ module dnpu_core #(
         .in_load(state == ST_LOAD), .in_store(state == ST_STORE), .in_pref(state == ST_PREF),
         .in_vec(in_vec), .in_mat_i(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
         .fn_stop_pos(fn_stop_pos), .fn_stop_win(fn_stop_win), .stall_rd(ls_stall_rd),
-        .chk_addr(ls_chk_addr), .chk_end(ls_chk_end), .chk_wr(ls_chk_wr), .win_ok(win_ok),
-        .ins_chk_addr(ls_ins_addr), .ins_chk_end(ls_ins_end), .ins_win_ok(ins_win_ok),
+        .chk_addr(ls_chk_addr), .chk_last(ls_chk_last), .chk_wr(ls_chk_wr), .win_ok(win_ok),
+        .ins_chk_addr(ls_ins_addr), .ins_chk_last(ls_ins_last), .ins_win_ok(ins_win_ok),
         .int_we(ls_int_we), .fp_we(ls_fp_we), .vec_we(ls_vec_we),
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
@@ -657,24 +746,22 @@ module dnpu_core #(
 
     // The register an EXEC retire writes (only with x_retire).
     always @* begin
-        x_xwe    = 1'b0;
         x_xdata  = 32'd0;
-        x_fwe    = 1'b0;
         x_fdata  = 32'd0;
         case (op)
-            `DNPU_OP_S_ADDI:   begin x_xwe = 1'b1; x_xdata = xa + imm17; end
-            `DNPU_OP_S_LUI:    begin x_xwe = 1'b1; x_xdata = imm21 << `DNPU_F_IMM21_LSB; end
-            `DNPU_OP_S_ADD:    begin x_xwe = 1'b1; x_xdata = xa + xb; end
-            `DNPU_OP_S_SUB:    begin x_xwe = 1'b1; x_xdata = xa - xb; end
-            `DNPU_OP_S_MUL:    begin x_xwe = 1'b1; x_xdata = prod; end
-            `DNPU_OP_S_MIN:    begin x_xwe = 1'b1; x_xdata = lt_s ? xa : xb; end
-            `DNPU_OP_S_MAX:    begin x_xwe = 1'b1; x_xdata = lt_s ? xb : xa; end
-            `DNPU_OP_S_SLT:    begin x_xwe = 1'b1; x_xdata = {31'd0, lt_s}; end
-            `DNPU_OP_S_SLLI:   begin x_xwe = 1'b1; x_xdata = xa << shamt; end
-            `DNPU_OP_S_SRLI:   begin x_xwe = 1'b1; x_xdata = xa >> shamt; end
-            `DNPU_OP_S_LD_ARG: begin x_xwe = 1'b1; x_xdata = args_i[{argi, 5'd0} +: 32]; end
-            `DNPU_OP_S_LI_FP:  begin x_fwe = 1'b1; x_fdata = {imm16, 16'd0}; end
-            `DNPU_OP_S_SEL_FP: begin x_fwe = 1'b1; x_fdata = (xc != 32'd0) ? fa : fb; end
+            `DNPU_OP_S_ADDI:   begin x_xdata = xa + imm17; end
+            `DNPU_OP_S_LUI:    begin x_xdata = imm21 << `DNPU_F_IMM21_LSB; end
+            `DNPU_OP_S_ADD:    begin x_xdata = xa + xb; end
+            `DNPU_OP_S_SUB:    begin x_xdata = xa - xb; end
+            `DNPU_OP_S_MUL:    begin x_xdata = prod; end
+            `DNPU_OP_S_MIN:    begin x_xdata = lt_s ? xa : xb; end
+            `DNPU_OP_S_MAX:    begin x_xdata = lt_s ? xb : xa; end
+            `DNPU_OP_S_SLT:    begin x_xdata = {31'd0, lt_s}; end
+            `DNPU_OP_S_SLLI:   begin x_xdata = xa << shamt; end
+            `DNPU_OP_S_SRLI:   begin x_xdata = xa >> shamt; end
+            `DNPU_OP_S_LD_ARG: begin x_xdata = args_i[{argi, 5'd0} +: 32]; end
+            `DNPU_OP_S_LI_FP:  begin x_fdata = {imm16, 16'd0}; end
+            `DNPU_OP_S_SEL_FP: begin x_fdata = (xc != 32'd0) ? fa : fb; end
             default: ;
         endcase
     end
@@ -685,12 +772,9 @@ module dnpu_core #(
         fault  = 1'b0;
         cause  = `DNPU_ERR_NONE;
         case (state)
-            ST_FETCH: if (pc[1:0] != 2'b00) begin          // only via PROG_BASE
-                fault = 1'b1;
-                cause = `DNPU_ERR_MISALIGNED;
-            end else if (if_win_fault) begin
-                fault = 1'b1;
-                cause = `DNPU_ERR_WINDOW;
+            ST_FETCH: begin                                // misaligned only via PROG_BASE
+                fault = (pc[1:0] != 2'b00) | if_win_fault;
+                cause = (pc[1:0] != 2'b00) ? `DNPU_ERR_MISALIGNED : `DNPU_ERR_WINDOW;
             end
             ST_EXEC: begin
                 retire = x_retire;
@@ -734,19 +818,21 @@ module dnpu_core #(
         end
     end
 
-    // Register written at retire: EXEC's, LDW's SRAM data, FPU's result, or VEC's:
-    // V_RED_MAX_IDX writes f[rd] and x[rs2], H_SAMPLE_FUSED x[rd] and f[rs3],
-    // V_RED_MAX / V_RED_SUM f[rd]; the rest no register.
-    wire        ldw_fp  = (op == `DNPU_OP_S_LD_FP);
-    wire        op_rmi  = (op == `DNPU_OP_V_RED_MAX_IDX);
-    wire        vec_xwe = op_rmi | is_fused;
-    wire        vec_fwe = op_rmi | is_fused | (op == `DNPU_OP_V_RED_MAX) | (op == `DNPU_OP_V_RED_SUM);
-    wire        w_xwe   = in_ldw ? ~ldw_fp    : (in_fpu ? op_lt : (in_vec ? vec_xwe : x_xwe));
+    // A transfer's fault: dnpu_lsu's error (raised only in LOAD, STORE, PREF, VEC and MAT)
+    // or H_SAMPLE_FUSED_N's stop. It alone aborts the read engine and flushes the units:
+    // FETCH's and EXEC's faults come before the instruction's first command, with the
+    // engines and units idle (see dnpu_lsu), so the lookup and the checks do not reach them.
+    wire xfer_fault = ~soft_reset_i & (ls_err | (in_vec & is_fn & fn_stop & vu_done));
+
+    // Register written at retire (writes_f, selects registered with the instruction): EXEC's,
+    // LDW's SRAM data, FPU's result, or VEC's.
+    wire        w_here  = ~wvec | in_vec;
+    wire [15:0] w_xsel  = wx & {16{w_here}};
+    wire [7:0]  w_fsel  = wf & {8{w_here}};
     wire [31:0] w_xdata = in_ldw ? int_rdata  : (in_fpu ? {31'd0, fpu_x} : (in_vec ? vu_res_x : x_xdata));
-    wire        w_fwe   = in_ldw ? ldw_fp     : (in_fpu ? ~op_lt : (in_vec ? vec_fwe : x_fwe));
     wire [31:0] w_fdata = in_ldw ? fp_rdata   : (in_fpu ? fpu_f : (in_vec ? vu_res_f : x_fdata));
-    wire [3:0]  w_xidx  = (in_vec & op_rmi) ? f_rs2 : f_rd;
-    wire [2:0]  w_fidx  = (in_vec & is_fused) ? f_rs3 : f_rd[2:0];
+    wire [3:0]  w_xidx  = (op == `DNPU_OP_V_RED_MAX_IDX) ? f_rs2 : f_rd;   // the trace's
+    wire [2:0]  w_fidx  = is_fused ? f_rs3 : f_rd[2:0];
     wire [31:0] next_pc = w_push ? pc + 32'd4 : er_next;
 
     // ---- SRAM ports: the scalar loads and stores in EXEC, dnpu_lsu, dnpu_vec ---------
@@ -819,7 +905,7 @@ module dnpu_core #(
 
     // ---- memory windows: the access about to be issued ---------------------------------
     localparam integer LOG_BB = $clog2(DATA_W / 8);
-    localparam [47:0]  LINE_BYTES = 4 * FETCH_WORDS;
+    localparam [31:0]  LINE_M1 = 4 * FETCH_WORDS - 1;   // a line fill's address is aligned
     wire        chk_fetch = (state == ST_FETCH);
     wire        win_fetch = (DECODE_STAGE == 0) && chk_fetch;   // else u_line_window's
     wire [31:0] chk_addr  = win_fetch ? if_cmd_addr : ls_chk_addr;
@@ -828,7 +914,7 @@ module dnpu_core #(
 
     dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_window (
         .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(chk_addr),
-        .end_x(win_fetch ? {16'd0, if_cmd_addr} + LINE_BYTES : ls_chk_end), .need(chk_need),
+        .last_x(win_fetch ? {16'd0, if_cmd_addr | LINE_M1} : ls_chk_last), .need(chk_need),
         .ok(win_ok));
 
     // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a checker of its
@@ -843,16 +929,16 @@ module dnpu_core #(
                 if (state == ST_DEC) ins_wr_q <= ls_chk_wr;
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(if_cmd_addr),
-                .end_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
+                .last_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
             dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
-                .end_x(ls_ins_end),
+                .last_x(ls_ins_last),
                 .need(ins_wr_q ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
                 .ok(ins_win_ok));
         end else begin : g_one_window
             assign ins_win_ok = win_ok;
             assign if_win_ok  = win_ok;
-            wire unused_ins = &{1'b0, ls_ins_end};
+            wire unused_ins = &{1'b0, ls_ins_last};
         end
     endgenerate
 
@@ -868,13 +954,21 @@ module dnpu_core #(
     endfunction
 
     assign rd_cmd_valid = if_cmd_valid | ls_rd_cmd_valid;
-    assign rd_cmd_addr  = axi_addr(if_cmd_valid ? if_cmd_addr : ls_rd_cmd_addr);
-    assign rd_cmd_beats = if_cmd_valid ? if_cmd_beats : ls_rd_cmd_beats;
-    assign rd_cmd_id    = if_cmd_valid ? ID_FETCH : ID_DATA;
+    // FETCH's commands are the line fills, every other state's dnpu_lsu's (chosen by state,
+    // not by the fill's valid, so that the lookup is not ahead of the engine's counters)
+    assign rd_cmd_addr  = axi_addr(chk_fetch ? if_cmd_addr : ls_rd_cmd_addr);
+    assign rd_cmd_beats = chk_fetch ? if_cmd_beats : ls_rd_cmd_beats;
+    assign rd_cmd_id    = chk_fetch ? ID_FETCH : ID_DATA;
     assign rd_ready     = if_s_ready | ls_rd_ready;
     assign wr_cmd_addr  = axi_addr(ls_wr_cmd_addr);
     assign wr_cmd_id    = ID_DATA;
     assign wr_abort     = soft_reset_i;
+
+    // ERR_ADDR on a fault: the access's first byte on WINDOW, else 0. In FETCH the fault is
+    // WINDOW unless PC is misaligned; the choice leaves the lookup out of it.
+    wire [31:0] err_addr_d = chk_fetch ? ((pc[1:0] == 2'b00) ? pc : 32'd0) :
+                             ((cause == `DNPU_ERR_WINDOW) ?
+                              (((DECODE_STAGE != 0) && !in_vec) ? ls_ins_addr : ls_chk_addr) : 32'd0);
 
     // ---- state ------------------------------------------------------------------------
     integer i;
@@ -893,7 +987,7 @@ module dnpu_core #(
             for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
             for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
         end else begin
-            flush <= soft_reset_i | fault;
+            flush <= soft_reset_i | xfer_fault;
             case (state)
                 ST_FETCH: if (if_valid) begin
                     ir     <= if_instr;
@@ -914,10 +1008,10 @@ module dnpu_core #(
             endcase
 
             if (retire) begin
-                if (w_xwe && w_xidx != 4'd0)
-                    xr[w_xidx] <= w_xdata;
-                if (w_fwe)
-                    fr[w_fidx] <= w_fdata;
+                for (i = 1; i < 16; i = i + 1)
+                    if (w_xsel[i]) xr[i] <= w_xdata;
+                for (i = 0; i < 8; i = i + 1)
+                    if (w_fsel[i]) fr[i] <= w_fdata;
                 if (w_halt) begin
                     state  <= ST_IDLE;
                     done_o <= 1'b1;
@@ -931,8 +1025,7 @@ module dnpu_core #(
                 error_o     <= 1'b1;
                 err_cause_o <= cause;
                 err_pc_o    <= pc;
-                err_addr_o  <= (cause == `DNPU_ERR_WINDOW) ?
-                               (chk_fetch ? pc : ((DECODE_STAGE != 0 && !in_vec) ? ls_ins_addr : ls_chk_addr)) : 32'd0;
+                err_addr_o  <= err_addr_d;
             end
 
             // -- host control
@@ -1006,8 +1099,8 @@ module dnpu_core #(
             retire_valid   <= retire;
             sram_write     <= int_we | fp_we | vec_we;
         end
-        retire_x_we   <= retire & w_xwe & (w_xidx != 4'd0);
-        retire_f_we   <= retire & w_fwe;
+        retire_x_we   <= retire & (|w_xsel);
+        retire_f_we   <= retire & (|w_fsel);
         if (retire) begin                 // the rest is read only with retire_valid
             retire_pc     <= pc;
             retire_word   <= ir;

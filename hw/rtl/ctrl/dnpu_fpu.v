@@ -14,15 +14,18 @@
 // stages (the profile's [pipeline] section): their result, and done, come that many
 // FPU cycles minus one after the first (a counter, k, since load). S_RECI_FP and
 // S_RSQRT_FP are iterative: start (in EXEC) hands a to the unit, which samples it, and
-// done comes 25 edges later; S_MAX_FP and S_LT_FP are done in their first FPU cycle. rst_n also comes with SOFT_RESET (synchronous), so a new
-// program never finds either busy.
+// done comes 25 edges later; S_MAX_FP and S_LT_FP are done in their first FPU cycle.
+// RESULT_REGS = 1 ([pipeline] result_regs) registers the adder's, multiplier's and EXP's
+// result before the register file: those take one FPU cycle more. rst_n also comes with
+// SOFT_RESET (synchronous), so a new program never finds either busy.
 
 `include "dnpu_isa.vh"
 
 module dnpu_fpu #(
     parameter integer ADD_STAGES = 1,
     parameter integer MUL_STAGES = 1,
-    parameter integer EXP_STAGES = 1
+    parameter integer EXP_STAGES = 1,
+    parameter integer RESULT_REGS = 0      // 1: the pipelined units' result registered
 ) (
     input  wire        clk,
     input  wire        rst_n,
@@ -59,7 +62,8 @@ module dnpu_fpu #(
         else if (en & (k != 4'hF))
             k <= k + 4'd1;
     end
-    localparam [31:0] LA32 = ADD_STAGES - 1, LM32 = MUL_STAGES - 1, LE32 = EXP_STAGES - 1;
+    localparam [31:0] LA32 = ADD_STAGES - 1 + RESULT_REGS, LM32 = MUL_STAGES - 1 + RESULT_REGS,
+                      LE32 = EXP_STAGES - 1 + RESULT_REGS;
     localparam [3:0]  LA = LA32[3:0], LM = LM32[3:0], LE = LE32[3:0];
 
     // The result's source, its latency and S_MAX_FP's result are settled at load (EXEC), so
@@ -119,10 +123,23 @@ module dnpu_fpu #(
     endfunction
     /* verilator lint_on UNUSEDSIGNAL */
 
+    wire [31:0] unit_y = s_mul ? mul_y : s_exp ? exp_y : add_y;
+    wire [31:0] pipe_y;
+    generate
+        if (RESULT_REGS != 0) begin : g_res_reg
+            reg [31:0] y_q;
+            always @(posedge clk)
+                y_q <= unit_y;
+            assign pipe_y = y_q;
+        end else begin : g_res_wire
+            assign pipe_y = unit_y;
+        end
+    endgenerate
+
     always @* begin
         res_f = 32'd0;
         if (en & ~s_lt)
-            res_f = s_mul ? mul_y : s_exp ? exp_y : s_reci ? reci_y : s_rsq ? rsq_y : s_max ? max_q : add_y;
+            res_f = s_reci ? reci_y : s_rsq ? rsq_y : s_max ? max_q : pipe_y;
     end
 
     // Not needed here: the comparators' eq, and busy (the core waits for done).

@@ -34,8 +34,11 @@ module dnpu_loop_stack #(
     input  wire [31:0] push_start,   // its body's first instruction
     input  wire [31:0] push_count,
 
-    // the end rule
-    input  wire [32:0] at,
+    // the end rule, at `at`: a skipped body's end with `skip`, else PC (the two compared
+    // apart and chosen after, so that the choice is not ahead of the compares)
+    input  wire [31:0] at_pc,
+    input  wire [32:0] at_skip,
+    input  wire        skip,
     output wire [31:0] next_pc,
     input  wire        latch,        // REG_RULE = 1: register the rule's outcome at `at`
     input  wire        step          // the instruction at `at` retires (not a push, not C_HALT)
@@ -55,6 +58,13 @@ module dnpu_loop_stack #(
     assign nest_err = (sp != {SP_W{1'b0}}) & (new_end > ls_end[sp_top]);
     assign full     = (sp == DEPTH_FULL);
 
+    wire [31:0]     at = skip ? at_skip[31:0] : at_pc;
+    reg  [DEPTH-1:0] at_end;                        // entry k's loop ends at `at`
+    integer j;
+    always @*
+        for (j = 0; j < DEPTH; j = j + 1)
+            at_end[j] = skip ? (ls_end[j] == at_skip) : (ls_end[j] == {1'b0, at_pc});
+
     reg  [31:0]     er_pc;
     reg  [SP_W-1:0] er_sp;
     reg             er_dec;                         // count entry er_idx down
@@ -69,7 +79,7 @@ module dnpu_loop_stack #(
         er_stop = 1'b0;
         for (k = DEPTH - 1; k >= 0; k = k - 1) begin
             if (!er_stop && k < sp) begin
-                if (ls_end[k] != at) begin
+                if (!at_end[k]) begin
                     er_stop = 1'b1;
                 end else if (ls_rem[k] > 32'd1) begin
                     er_pc   = ls_start[k];

@@ -72,7 +72,7 @@
 // without the weight address's alignment and AXI_READ, and SRAM_RANGE for W outside the
 // SRAM or overlapping Y (W = nt rows of K: the stream end's multiplier with stride K).
 //
-// Memory windows (EXECUTION.md): chk_addr / chk_end / chk_wr describe the instruction's
+// Memory windows (EXECUTION.md): chk_addr / chk_last / chk_wr describe the instruction's
 // access, the core's dnpu_window answers win_ok. In EXEC the window is the last check
 // before the access starts (every operand check passed), so a faulting instruction issues
 // nothing: one command covers the instruction's bytes, M_MM*'s check covers every weight
@@ -84,9 +84,12 @@
 // operation's class, every check's outcome, the access's first and last byte) and EXEC
 // decides from those registers, a window check of that access and the engines' handshakes.
 //
-// A fault or SOFT_RESET aborts the read engine at once and resets the dequantizer the
-// cycle after (flush, from the core, which resets the vector unit with it); the engines
-// finish the AXI bursts already issued on their own.
+// A fault in a transfer's state (LOAD, STORE, PREF, VEC, MAT) or SOFT_RESET aborts the
+// read engine at once and resets the dequantizer the cycle after (flush, from the core,
+// which resets the vector unit with it); the engines finish the AXI bursts already
+// issued on their own. A fault in FETCH or EXEC needs neither: it comes before the
+// instruction's first command, and every instruction before it retired only once its
+// transfer was complete.
 
 `include "dnpu_isa.vh"
 `include "dnpu_csr.vh"
@@ -108,8 +111,8 @@ module dnpu_lsu #(
     input  wire                    clk,
     input  wire                    rst_n,
     input  wire                    soft_reset,
-    input  wire                    fault,        // the core faults this cycle
-    input  wire                    flush,        // the cycle after a fault or SOFT_RESET
+    input  wire                    fault,        // the core faults in a transfer's state this cycle
+    input  wire                    flush,        // the cycle after that or SOFT_RESET
 
     // the instruction and its operands x[rd], x[rs1], x[rs2], x[rs3]
     input  wire [6:0]              op,
@@ -151,13 +154,13 @@ module dnpu_lsu #(
 
     // the access to check against the memory windows, and the answer (dnpu_window)
     output wire [31:0]             chk_addr,
-    output wire [47:0]             chk_end,
+    output wire [47:0]             chk_last,     // the access's last byte
     output wire                    chk_wr,
     input  wire                    win_ok,
     // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a window of its
-    // own, read in EXEC, and chk_addr / chk_end are H_SAMPLE_FUSED_N's streams only
+    // own, read in EXEC, and chk_addr / chk_last are H_SAMPLE_FUSED_N's streams only
     output wire [31:0]             ins_chk_addr,
-    output wire [47:0]             ins_chk_end,
+    output wire [47:0]             ins_chk_last,
     input  wire                    ins_win_ok,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
 
@@ -227,6 +230,7 @@ module dnpu_lsu #(
     localparam [32:0]  VR_DEPTH  = {1'b0, VR_D32};
     // One byte past the top of the AXI address space, in 35 bits (0 = beyond).
     localparam [34:0]  ADDR_TOP  = (ADDR_W >= 35) ? 35'd0 : (35'd1 << ADDR_W);
+    localparam integer TOP_SH    = (ADDR_W >= 35) ? 35 : ADDR_W;   // a byte at or past ADDR_TOP
     localparam [31:0]  VW_LAST   = VLEN / 2 - 1;          // H_STORE_V: last word of a row
 
     wire op_hload  = (op == `DNPU_OP_H_LOAD_INT)  | (op == `DNPU_OP_H_LOAD_FP);
@@ -480,17 +484,17 @@ module dnpu_lsu #(
     // H_SAMPLE_FUSED_N's streams, one per position; M_MM's, one per weight tile
     reg  [47:0] fn_addr;               // next position's stream address
     reg  [47:0] fn_stride, fn_pbeats;
-    reg  [47:0] fn_top;                // one past its stream's last beat (H_SAMPLE_FUSED_N), kept
-                                       // with fn_addr: no adder ahead of its window check
+    reg  [47:0] fn_last;               // its stream's last byte (H_SAMPLE_FUSED_N), kept with
+                                       // fn_addr: no adder ahead of its window check
     reg  [31:0] fn_rq, fn_dq;          // next position to read / to dequantize
     reg  [31:0] fn_bpos;               // position of the next beat delivered
     reg  [31:0] fn_bleft;              // beats of its stream after that one (mod 2^32): a
     reg         fn_blast;              // down-counter and its zero flag, so that the beat
     reg         fn_pb1;                // ends a position without an add and compare
-    wire        in_fn   = in_vec & op_fn;
-    wire        in_fuse = in_vec & (op_fused | op_fn);
+    wire        in_fn   = in_vec & e_op_fn;       // the decision's registered class, past EXEC too
+    wire        in_fuse = in_vec & (e_op_fused | e_op_fn);
     wire        fn_more = in_fn & (fn_rq != a_rs3) & ~fn_stop;
-    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & (fn_top > {13'd0, ADDR_TOP});
+    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & ((fn_last >> TOP_SH) != 48'd0);
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
@@ -506,14 +510,19 @@ module dnpu_lsu #(
 
     wire [47:0] mm_top48 = (mm_top[80:48] != 33'd0) ? {48{1'b1}} : mm_top[47:0];
     wire [31:0] ins_addr = op_mm ? a_rs2 : a_rs1;
-    wire [47:0] ins_end  = op_mm ? mm_top48 :
-                           ((op_hload | op_hstore) ? {13'd0, h_top} : ((op_loadv | op_storev) ? sv_top : p_top));
+    // the access's last byte: its end less one, added from the address less one so that no
+    // subtractor follows the sizes (mod 2^48: exact, as every checked access has a byte)
+    wire [47:0] am1      = {16'd0, a_rs1} - 48'd1;
+    wire [47:0] p_last   = am1 + (p_beats << LOG_BB);
+    wire [47:0] ins_last = op_mm ? mm_top48 - 48'd1 :
+                           ((op_hload | op_hstore) ? am1 + {14'd0, a_rs2, 2'b00} :
+                            ((op_loadv | op_storev) ? am1 + (p_elems << 1) : p_last));
     reg  [31:0] ins_addr_q;
-    reg  [47:0] ins_end_q;
+    reg  [47:0] ins_last_q;
     always @(posedge clk)
         if (dec) begin
             ins_addr_q <= ins_addr;
-            ins_end_q  <= ins_end;
+            ins_last_q <= ins_last;
         end
     // the engines' command sizes too: EXEC's handshake then starts them from registers
     wire [31:0] ex_rbeats = (op_pref | op_fused) ? p_beats[31:0] : h_beats;
@@ -529,10 +538,10 @@ module dnpu_lsu #(
     wire [31:0] e_wwords = (DECODE_STAGE != 0) ? ex_wwords_q : ex_wwords;
     wire [31:0] e_ldwords = (DECODE_STAGE != 0) ? ld_words_q : ld_words;
     assign ins_chk_addr = (DECODE_STAGE != 0) ? ins_addr_q : ins_addr;
-    assign ins_chk_end  = (DECODE_STAGE != 0) ? ins_end_q : ins_end;
+    assign ins_chk_last = (DECODE_STAGE != 0) ? ins_last_q : ins_last;
     wire   fn_chk       = in_fn | (DECODE_STAGE != 0);
     assign chk_addr = fn_chk ? fn_addr[31:0] : ins_addr;
-    assign chk_end  = fn_chk ? fn_top : ins_end;
+    assign chk_last = fn_chk ? fn_last : ins_last;
     assign chk_wr   = op_hstore | op_storev | op_smx;
 
     // ---- engines -------------------------------------------------------------------------
@@ -585,7 +594,7 @@ module dnpu_lsu #(
 
     dnpu_mx_quant #(.DATA_W(DATA_W), .VLEN(VLEN), .BLOCK(MX_BLOCK)) u_mxq (
         .clk(clk), .rst_n(rst_n & ~flush),
-        .cmd_valid(ex_go & op_smx & ex_store), .cmd_ready(q_cmd_ready), .cmd_fmt(fmt),
+        .cmd_valid(ex_go & e_op_smx & ex_store), .cmd_ready(q_cmd_ready), .cmd_fmt(fmt),
         .cmd_rows(a_rs2[23:0]), .cmd_error(q_cmd_error),
         .s_data(vec_rdata), .s_valid(in_store & mo_mx & st_hold), .s_ready(q_s_ready),
         .m_data(wr_bdata), .m_bytes(q_m_bytes), .m_last(q_m_last), .m_valid(q_m_valid),
@@ -602,7 +611,7 @@ module dnpu_lsu #(
     wire st_end  = in_store & wr_done;
     assign done = ld_last | st_end | (in_pref & dq_done);
     assign err  = (in_load & up_valid & up_err) | (st_end & wr_err) |
-                  ((in_pref | (in_vec & op_fused)) & rd_valid & rd_err) | mt_err;
+                  ((in_pref | (in_vec & e_op_fused)) & rd_valid & rd_err) | mt_err;
     assign stall_rd = (in_load & ~up_valid) | (in_pref & dq_s_ready & ~rd_valid);
 
     // H_LOAD_V's row register: words 0 .. VLEN/2-2 of the row, the oldest (lane 0) at the
@@ -650,7 +659,7 @@ module dnpu_lsu #(
                 fn_addr   <= {16'd0, op_mm ? a_rs2 : a_rs1};
                 fn_stride <= op_mm ? mm_strd : mx_packed_nbytes(fmt, p_elems, LOG_BLK);
                 fn_pbeats <= op_mm ? mm_beats : p_beats;
-                fn_top    <= p_top;
+                fn_last   <= p_last;
                 mt_base   <= {16'd0, a_rs2};
                 mt_count  <= op_mmv ? 32'd0 : mm_count[31:0];      // M_MM_V: no stream
                 mt_left   <= mm_nt - 32'd1;
@@ -667,7 +676,7 @@ module dnpu_lsu #(
             if (in_fn) begin
                 if (fn_rd & rd_cmd_ready) begin
                     fn_addr <= fn_addr + fn_stride;
-                    fn_top  <= fn_top + fn_stride;
+                    fn_last <= fn_last + fn_stride;
                     fn_rq   <= fn_rq + 32'd1;
                 end
                 if (fn_dqv & dq_cmd_ready)

@@ -10,9 +10,11 @@
 // lacks a needed bit (perm 0: disabled) grants nothing. An access ending past 2^32 is
 // never inside.
 //
-// SPAN > 0: the access is the aligned block of SPAN bytes (a power of two) at addr, and
-// end_x is not read: its last beat's last byte is addr's with the low bits set, no adder
-// ahead of the comparisons (the fetch unit's line fills).
+// The access comes as its first and its last byte (last_x, not one past it: the callers
+// keep the last byte in their registers, so that no subtractor comes ahead of the
+// comparisons). SPAN > 0: the access is the aligned block of SPAN bytes (a power of two)
+// at addr, and last_x is not read: its last byte is addr's with the low bits set (the
+// fetch unit's line fills).
 
 module dnpu_window #(
     parameter integer N      = 4,       // windows
@@ -23,7 +25,7 @@ module dnpu_window #(
     input  wire [N*32-1:0] limit,       // window i's last byte
     input  wire [N*3-1:0]  perm,        // window i's permissions (WIN_PERM's R, W, X bits)
     input  wire [31:0]     addr,        // the access's first byte
-    input  wire [47:0]     end_x,       // one past its last byte, exact (> addr)
+    input  wire [47:0]     last_x,      // its last byte, exact (>= addr)
     input  wire [2:0]      need,        // the permission it needs (one bit)
     output wire            ok
 );
@@ -32,7 +34,7 @@ module dnpu_window #(
     wire [31:0] lo   = addr & ~BEAT_M1[31:0];
     localparam integer SPAN_B  = (SPAN > (1 << LOG_BB)) ? SPAN : (1 << LOG_BB);
     localparam [31:0]  SPAN_M1 = SPAN_B - 1;
-    wire [47:0] last = (SPAN > 0) ? {16'd0, addr | SPAN_M1} : ((end_x - 48'd1) | BEAT_M1);
+    wire [47:0] last = (SPAN > 0) ? {16'd0, addr | SPAN_M1} : (last_x | BEAT_M1);
 
     reg     hit;
     integer i;

@@ -126,6 +126,9 @@ module dnpu_axi_rd #(
 
     wire [OUT_W-1:0] out_inc = {{(OUT_W-1){1'b0}}, issue};
     wire [OUT_W-1:0] out_dec = {{(OUT_W-1){1'b0}}, r_hs & m_axi_rlast};
+    // the count with the issue, less one chosen by the last beat: the beat's handshake (the
+    // consumer's ready) is a select after the adders, not an input of them
+    wire [OUT_W-1:0] out_up  = outstanding + out_inc;
 
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -138,7 +141,7 @@ module dnpu_axi_rd #(
         end else begin
             // Bursts count as outstanding from the moment AR is raised: a raised
             // AR is committed (it may not be withdrawn).
-            outstanding <= outstanding + out_inc - out_dec;
+            outstanding <= out_dec[0] ? out_up - 1'b1 : out_up;
             if (ar_hs)
                 arvalid_q <= 1'b0;
             if (issue) begin
@@ -151,9 +154,12 @@ module dnpu_axi_rd #(
                 if (rx_left == 32'd1)
                     active <= 1'b0;
             end
+            // ar_next is free whenever a command may be taken (idle, or every burst of the
+            // active one issued): it loads then, so that cmd_valid reaches only the counters.
+            if (cmd_ready)
+                ar_next <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
             if (cmd_go) begin
                 active  <= 1'b1;
-                ar_next <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
                 ar_left <= cmd_beats;
                 rx_left <= (idle ? 32'd0 : rx_left) + cmd_beats - {31'd0, rx_take};
             end

@@ -261,15 +261,19 @@ module dnpu_axi_wr #(
                 active <= 1'b0;
                 done   <= 1'b1;
             end
-            if (cmd_valid & idle) begin
-                active     <= 1'b1;
+            // The command's data registers are idle's: they load in every idle cycle, the
+            // command's last, so that cmd_valid reaches only the control bits.
+            if (idle) begin
                 aw_next    <= {cmd_addr[ADDR_W-1:LOG_BB], {LOG_BB{1'b0}}};
-                aw_left    <= cmd_beats;
                 words_left <= cmd_beat ? cmd_bbeats : cmd_words;
                 words_nz   <= ((cmd_beat ? cmd_bbeats : cmd_words) != 32'd0);
                 bmode      <= cmd_beat;
                 blast_strb <= cmd_bstrb;
                 lane       <= cmd_addr[LOG_BB-1:2];
+            end
+            if (cmd_valid & idle) begin
+                active     <= 1'b1;
+                aw_left    <= cmd_beats;
                 err        <= 1'b0;
             end
             if (abort & ~idle) begin

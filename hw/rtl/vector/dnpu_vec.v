@@ -28,12 +28,13 @@
 //  * Elementwise (V_ADD/SUB/MUL_VV/VF, V_EXP_V, V_RECI_V, V_FILL_VF, V_AMAX_VV,
 //    V_INVPOW2_V), row by row in increasing order: read row a (and row b), C chunk
 //    cycles through the lanes, wait for the last chunk's result (M_EDRN: LA for
-//    V_ADD/SUB, LM for V_MUL, LE for V_EXP_V, none for the others), write the row.
+//    V_ADD/SUB, LM for V_MUL, LE for V_EXP_V, none for the others; each one more with
+//    RESULT_REGS, V_RECI_V's too), write the row.
 //    V*F / V_EXP_V / V_INVPOW2_V take C + 3 (+ L) cycles a row, V*V (V_AMAX_VV
 //    included) C + 4 (+ L), V_FILL_VF one: the cycle
 //    model costs V_AMAX_VV as V_ADD_VV and V_INVPOW2_V as V_EXP_V. V_RECI_V
 //    takes 25 cycles a chunk (24 quotient bits, then rounding and narrowing
-//    while the chunk is stored), so 25*C + 3 a row, for
+//    while the chunk is stored), so 25*C + 3 (+ RR) a row, for
 //    every operand (specials included): n*(25*C + 3) cycles in all, plus the
 //    start / done overhead the other elementwise ops have. Row i is written
 //    before row i+1 is read, so overlapping source and destination ranges
@@ -169,6 +170,7 @@ module dnpu_vec #(
     localparam integer LE = EXP_STAGES - 1;
     localparam integer RR = (RESULT_REGS != 0) ? 1 : 0;
     localparam integer LAW = LA + RR, LMW = LM + RR, LEW = LE + RR;   // results into wrow
+    localparam integer LRW = RR;                                        // V_RECI_V's
     localparam integer LMAX = (LAW > LMW) ? ((LAW > LEW) ? LAW : LEW) : ((LMW > LEW) ? LMW : LEW);
 
     // ---- the instruction ----------------------------------------------------------
@@ -598,14 +600,17 @@ module dnpu_vec #(
     dnpu_delay #(.W(P*32), .D(RR)) u_ew_add (.clk(clk), .clr(1'b0), .x(ln_add), .y(ew_add));
     dnpu_delay #(.W(P*32), .D(RR)) u_ew_mul (.clk(clk), .clr(1'b0), .x(ln_mul), .y(ew_mul));
     dnpu_delay #(.W(P*32), .D(RR)) u_ew_exp (.clk(clk), .clr(1'b0), .x(ln_exp), .y(ew_exp));
+    wire [P*16-1:0] ew_rc;
+    dnpu_delay #(.W(P*16), .D(RR)) u_ew_rc (.clk(clk), .clr(1'b0), .x(ln_rc), .y(ew_rc));
 
     // Elementwise results: chunk ch issued in M_ECH comes out of its unit ew_lat cycles
-    // later (V_RECI_V, V_AMAX_VV, V_INVPOW2_V: at once) and is stored into wrow then; ewd_*
+    // later (V_AMAX_VV, V_INVPOW2_V: at once; V_RECI_V's last cycle: RR) and is stored into
+    // wrow then; ewd_*
     // carry each issued chunk's number along. M_EDRN waits for the last chunk's.
-    localparam [31:0] LA32 = LAW, LM32 = LMW, LE32 = LEW;
-    localparam [3:0]  LA4 = LA32[3:0], LM4 = LM32[3:0], LE4 = LE32[3:0];
+    localparam [31:0] LA32 = LAW, LM32 = LMW, LE32 = LEW, LR32 = LRW;
+    localparam [3:0]  LA4 = LA32[3:0], LM4 = LM32[3:0], LE4 = LE32[3:0], LR4 = LR32[3:0];
     localparam integer LMAX_D = (LMAX > 0) ? LMAX : 1;
-    wire [3:0]  ew_lat   = o_exp ? LE4 : o_mul ? LM4 : (o_reci | o_bit) ? 4'd0 : LA4;
+    wire [3:0]  ew_lat   = o_exp ? LE4 : o_mul ? LM4 : o_reci ? LR4 : o_bit ? 4'd0 : LA4;
     wire        ew_issue = (mode == M_ECH) & ~(o_reci & (rc_k != RC_LAST));
     reg  [LMAX_D:1] ewd_v;
     reg  [CW-1:0]   ewd_ch [1:LMAX_D];
@@ -687,7 +692,8 @@ module dnpu_vec #(
     reg  [31:0] tk_vj;                // top-k: element j (FP32 bits)
     reg  [31:0] tk_rank;
     reg         rk_lt0, rk_lt1;       // tk_rank < k, tk_rank + 1 < k (set with tk_rank in M_TKI)
-    wire        rk_c1 = (tk_rank + 32'd1 < q_rs2);   // from the register: off the element's path
+    wire [31:0] rk_p1 = tk_rank + 32'd1;             // from the register: off the element's path
+    wire        rk_c1 = (rk_p1 < q_rs2);
     wire        rk_c2 = (tk_rank + 32'd2 < q_rs2);
     reg  [31:0] ti;                   // top-k: i issued
     reg  [LOG_VL-1:0] v_lane;         // lane of the element arriving (vector source)
@@ -708,7 +714,7 @@ module dnpu_vec #(
     wire [31:0] w_total   = o_map ? map_total : (o_tr ? TR_TOTAL : q_n);
     wire        ranks_bf  = (w_j < ri) ? (w_gt | w_eq) : w_gt;       // element w_j ranks before ri
     wire        rank_inc  = (w_j != ri) & ranks_bf;
-    wire [31:0] rank_n    = tk_rank + {31'd0, rank_inc};
+    wire [31:0] rank_n    = rank_inc ? rk_p1 : tk_rank;
     wire        tk_last   = (w_j == q_n - 32'd1);
     wire        vj_ninf   = (tk_vj == NEG_INF);
 
@@ -821,7 +827,9 @@ module dnpu_vec #(
                 r_pend <= 1'b0;
             end
             case (mode)
-                M_IDLE: if (start) begin
+                // The instruction's registers load in every idle cycle, the one with start
+                // last: start (the controller's whole decision) reaches only mode.
+                M_IDLE: begin
                     oq      <= op_f;
                     q_n     <= op_n;
                     q_rd    <= a_rd;
@@ -849,7 +857,7 @@ module dnpu_vec #(
                     tr_da   <= a_rd[VAW-1:0];
                     gap     <= 6'd63;
                     gap_ok  <= 1'b1;                      // 63 >= any 6-bit gap_rp
-                    case (op)
+                    if (start) case (op)
                         `DNPU_OP_V_FILL_VF:      mode <= M_FILL;
                         `DNPU_OP_V_RED_MAX, `DNPU_OP_V_RED_MAX_IDX, `DNPU_OP_V_RED_SUM,
                         `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N: mode <= M_PIPE;
@@ -1035,7 +1043,7 @@ module dnpu_vec #(
             endcase
             if (wr_v)
                 for (b = 0; b < P; b = b + 1)
-                    wrow[16*(P*wr_ch + b) +: 16] <= o_reci ? ln_rc[16*b +: 16]
+                    wrow[16*(P*wr_ch + b) +: 16] <= o_reci ? ew_rc[16*b +: 16]
                                                   : o_bit ? ln_bit[16*b +: 16]
                                                   : o_exp ? fp_narrow_f(ew_exp[32*b +: 32])
                                                   : (o_mul ? ew_mul[32*b+16 +: 16] : ew_add[32*b+16 +: 16]);
