@@ -163,7 +163,7 @@ def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> t
     elif name in ("V_ADD_VV", "V_SUB_VV", "V_MUL_VV", "V_AMAX_VV"):
         c = _K["VEC"] + n * (C + _K["EW_VV"] + m.elementwise_lat(name))
     elif name == "V_RECI_V":
-        c = _K["VEC"] + n * (_K["RECI_CHUNK"] * C + _K["EW_VF"])
+        c = _K["VEC"] + n * (_K["RECI_CHUNK"] * C + _K["EW_VF"] + m.elementwise_lat(name))
     elif name == "V_FILL_VF":
         c = _K["VEC"] + n
     elif name in ("V_RED_MAX", "V_RED_MAX_IDX"):

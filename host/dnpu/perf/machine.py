@@ -107,7 +107,7 @@ class Machine:
     exp_stages: int = 1
     decode_stage: int = 0         # [pipeline] decode_stage: dnpu_core's DECODE, a cycle more per instruction
     max_tree: int = 0             # [pipeline] max_tree_stages: cycles a row spends in dnpu_vec's maximum tree
-    result_regs: int = 0          # [pipeline] result_regs: dnpu_vec's registers after S5's product and sum, EXP's result
+    result_regs: int = 0          # [pipeline] result_regs: registers after the FP units' results (dnpu_vec, dnpu_fpu)
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
 
     @property
@@ -164,9 +164,11 @@ class Machine:
         return self.max_tree + self.C + self.heap_delay + self.chunk_delay + lat
 
     def scalar_fp_lat(self, name: str) -> int:
-        """Cycles a scalar FP instruction waits in FPU for its pipelined unit (dnpu_fpu)."""
-        return {"S_ADD_FP": self.add_lat, "S_SUB_FP": self.add_lat, "S_MUL_FP": self.mul_lat,
-                "S_EXP_FP": self.exp_lat}.get(name, 0)
+        """Cycles a scalar FP instruction waits in FPU for its pipelined unit (dnpu_fpu), and
+        result_regs' register after it."""
+        lat = {"S_ADD_FP": self.add_lat, "S_SUB_FP": self.add_lat, "S_MUL_FP": self.mul_lat,
+               "S_EXP_FP": self.exp_lat}.get(name)
+        return 0 if lat is None else lat + self.result_regs
 
     def elementwise_lat(self, name: str) -> int:
         """Cycles an elementwise row waits for its last chunk's result (dnpu_vec M_EDRN): the
@@ -177,6 +179,8 @@ class Machine:
             return self.mul_lat + self.result_regs
         if name in ("V_ADD_VF", "V_SUB_VF", "V_ADD_VV", "V_SUB_VV"):
             return self.add_lat + self.result_regs
+        if name == "V_RECI_V":
+            return self.result_regs
         return 0
 
     @property

@@ -133,9 +133,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
                             "registers in the vector unit's row-maximum tree (at most log2(vlen)): each is a "
                             "cycle more for V_RED_MAX(_IDX), V_RED_SUM and H_SAMPLE_FUSED(_N)'s positions"),
         "result_regs": (int, _int_in(0, 1), False,
-                        "1: a register after the vector unit's pipelined results where more logic follows: "
-                        "S5's product and sum (H_SAMPLE_FUSED's row period max(chunks, mul + add stages)) "
-                        "and EXP's result into the write row (V_EXP_V a cycle more a row)"),
+                        "1: a register after the pipelined FP results where more logic follows: the vector "
+                        "unit's S5 product and sum (H_SAMPLE_FUSED's row period max(chunks, mul + add "
+                        "stages)) and its lanes' results into the write row (an elementwise row a cycle "
+                        "more), the scalar FPU's adder, multiplier and EXP (a cycle more each)"),
     },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),
