@@ -300,7 +300,7 @@ module dnpu_core #(
             reg [32:0] loop_end_f;
             reg        is_loop_f;
             always @(posedge clk)
-                if (state == ST_FETCH && if_valid) begin
+                if (state == ST_FETCH) begin       // the last FETCH cycle's (if_valid) is kept
                     loop_end_f <= {1'b0, pc} + {21'd0, if_len, 2'b00};
                     is_loop_f  <= (if_op == `DNPU_OP_C_LOOP) | (if_op == `DNPU_OP_C_LOOPI);
                     op_f[0] <= xa_r;
@@ -909,8 +909,10 @@ module dnpu_core #(
     wire        chk_fetch = (state == ST_FETCH);
     wire        win_fetch = (DECODE_STAGE == 0) && chk_fetch;   // else u_line_window's
     wire [31:0] chk_addr  = win_fetch ? if_cmd_addr : ls_chk_addr;
+    // (DECODE_STAGE = 1: it checks H_SAMPLE_FUSED_N's streams alone, reads)
     wire [2:0]  chk_need  = win_fetch ? (3'd1 << `DNPU_CSR_WIN_PERM_X_BIT) :
-                            (ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT));
+                            ((ls_chk_wr && DECODE_STAGE == 0) ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) :
+                                                                (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT));
 
     dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_window (
         .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(chk_addr),
@@ -989,10 +991,13 @@ module dnpu_core #(
         end else begin
             flush <= soft_reset_i | xfer_fault;
             case (state)
-                ST_FETCH: if (if_valid) begin
+                // ir loads in every FETCH cycle, the one with the word last, so that the
+                // lookup reaches only the state
+                ST_FETCH: begin
                     ir     <= if_instr;
                     ir_err <= if_err;
-                    state  <= (DECODE_STAGE != 0) ? ST_DEC : ST_EXEC;
+                    if (if_valid)
+                        state <= (DECODE_STAGE != 0) ? ST_DEC : ST_EXEC;
                 end
                 ST_DEC: state <= ST_EXEC;
                 ST_EXEC: begin

@@ -493,7 +493,8 @@ module dnpu_lsu #(
     reg         fn_pb1;                // ends a position without an add and compare
     wire        in_fn   = in_vec & e_op_fn;       // the decision's registered class, past EXEC too
     wire        in_fuse = in_vec & (e_op_fused | e_op_fn);
-    wire        fn_more = in_fn & (fn_rq != a_rs3) & ~fn_stop;
+    reg         fn_rq_end;             // fn_rq == count, kept with fn_rq (a flag, not a compare)
+    wire        fn_more = in_fn & ~fn_rq_end & ~fn_stop;
     wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & ((fn_last >> TOP_SH) != 48'd0);
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
@@ -665,6 +666,7 @@ module dnpu_lsu #(
                 mt_left   <= mm_nt - 32'd1;
                 mt_last   <= (mm_nt == 32'd1);
                 fn_rq     <= 32'd0;
+                fn_rq_end <= (a_rs3 == 32'd0);
                 fn_dq     <= 32'd0;
                 fn_bpos   <= 32'd0;
                 fn_bleft  <= p_beats[31:0] - 32'd1;
@@ -675,9 +677,10 @@ module dnpu_lsu #(
             end
             if (in_fn) begin
                 if (fn_rd & rd_cmd_ready) begin
-                    fn_addr <= fn_addr + fn_stride;
-                    fn_last <= fn_last + fn_stride;
-                    fn_rq   <= fn_rq + 32'd1;
+                    fn_addr   <= fn_addr + fn_stride;
+                    fn_last   <= fn_last + fn_stride;
+                    fn_rq     <= fn_rq + 32'd1;
+                    fn_rq_end <= (fn_rq + 32'd1 == a_rs3);
                 end
                 if (fn_dqv & dq_cmd_ready)
                     fn_dq <= fn_dq + 32'd1;

@@ -107,6 +107,13 @@ module dnpu_axi_rd #(
     assign cmd_ready = idle | queue;
     wire cmd_go  = cmd_valid & cmd_ready;
     wire rx_take = m_valid & m_ready;
+    // The beats still to deliver after this cycle: every outcome of the command and of the
+    // consumer's ready made beside them, chosen by them last (no adder after m_ready).
+    wire [31:0] rx_base = idle ? 32'd0 : rx_left;
+    wire [31:0] rx_cmd  = rx_base + cmd_beats;
+    wire [31:0] rx_cmd1 = rx_base + (cmd_beats - 32'd1);
+    wire [31:0] rx_dec  = rx_left - 32'd1;
+    wire [31:0] rx_next = cmd_go ? (rx_take ? rx_cmd1 : rx_cmd) : (rx_take ? rx_dec : rx_left);
 
     assign m_valid = m_axi_rvalid & active & ~aborting;
     assign m_data  = m_axi_rdata;
@@ -149,11 +156,9 @@ module dnpu_axi_rd #(
                 ar_next   <= ar_next + bstep;
                 ar_left   <= ar_left - blen;
             end
-            if (rx_take) begin
-                rx_left <= rx_left - 32'd1;
-                if (rx_left == 32'd1)
-                    active <= 1'b0;
-            end
+            if (rx_take & (rx_left == 32'd1))
+                active <= 1'b0;
+            rx_left <= rx_next;
             // ar_next is free whenever a command may be taken (idle, or every burst of the
             // active one issued): it loads then, so that cmd_valid reaches only the counters.
             if (cmd_ready)
@@ -161,7 +166,6 @@ module dnpu_axi_rd #(
             if (cmd_go) begin
                 active  <= 1'b1;
                 ar_left <= cmd_beats;
-                rx_left <= (idle ? 32'd0 : rx_left) + cmd_beats - {31'd0, rx_take};
             end
             if (abort & ~idle) begin
                 active   <= 1'b0;
