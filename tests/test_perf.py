@@ -251,7 +251,7 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
     phased: T = RUN_OVERHEAD + prologue + B * (row + L * position + commit(L)) + misses * miss,
     `position` the stream and vector instructions, S_RECI_FP, S_LD_INT and five 2-cycle
     instructions; `row` the two H_LOAD_INT (mask, x), S_MAP_V_FP, three stores and the 2-cycle
-    set-up and pointer updates; `commit(L)` top-k (L(L+2) + 4), the select (3L + 4) and the
+    set-up and pointer updates; `commit(L)` top-k (L(L+2+ρ) + 4, ρ = result_regs), the select (3L + 4) and the
     mode's instructions.
 
     fused (tiles of G = compiler.tile_rows(...) batch rows, n = G*L positions, B/G tiles):
@@ -298,7 +298,7 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
         else:
             pro += an.instr_cycles(m, nm, a, x, f)[0]
     pro += two                                                     # C_LOOPI (batch rows / tiles)
-    topk_row = K["TOPK"] + L * (L + 2)                              # V_TOPK_MASK over one row's L
+    topk_row = K["TOPK"] + L * (L + 2 + m.result_regs)              # V_TOPK_MASK over one row's L
     if flow == "fused":
         G = compiler.tile_rows(c, B, L, mode)
         n, T = G * L, B // G

@@ -2,13 +2,14 @@
 the buffers it uses, and an access outside them faults WINDOW with the instruction's PC and
 the access's address, identically on the emulator and the RTL."""
 
+import numpy as np
 import pytest
 
 import dnpu.runtime as rt
 from dnpu.emu import Emulator
 from dnpu.emu.machine import PERM_R, PERM_W, PERM_X
 from dnpu.runtime import windows as win
-from dnpu.spec import csr, isa
+from dnpu.spec import config, csr, isa, mx
 
 BACKENDS = ["emu", pytest.param("verilator", marks=pytest.mark.rtl)]
 
@@ -82,6 +83,48 @@ def test_fetch_outside_faults(backend):
             dev.run(prog, windows=[(prog, "rw")])
         assert _fault(ei.value) == ("WINDOW", prog.addr)
         dev.run(prog)
+
+
+# H_SAMPLE_FUSED over the packed logits at ARG0, its argmax and sum stored to ARG1
+FUSED = """S_LD_ARG x1, 0
+S_ADDI x2, x0, {rows}
+H_SAMPLE_FUSED x3, f1, x1, x2, e4m3
+S_ST_INT x3, x0, 0
+S_ST_FP f1, x0, 1
+S_LD_ARG x5, 1
+S_ADDI x6, x0, 2
+H_STORE_INT x0, x5, x6
+C_HALT"""
+
+
+@pytest.mark.parametrize("config_name", ["sim", pytest.param("pynq-z2", marks=pytest.mark.slow)])
+@pytest.mark.rtl
+def test_fused_window_fault_then_run(config_name):
+    """The vector unit takes H_SAMPLE_FUSED's start before the window check; when the
+    stream is outside the windows the instruction faults WINDOW and the unit is flushed, so
+    the next run samples as the emulator does."""
+    cfg = config.load(config_name)
+    V = 16 * cfg.vector.vlen
+    rng = np.random.default_rng(5)
+    q = mx.quantize(rng.normal(0, 4, (1, V)).astype(np.float32), "e4m3", cfg.mx.block)
+    data = mx.pack(mx.MXArray("e4m3", q.block, (V,), q.scales[0], q.codes[0]))
+    rows = V // cfg.vector.vlen
+    outs = {}
+    for backend in ("emu", "verilator"):
+        with rt.open(backend, config=config_name) as dev:
+            # the faulting run streams half the rows: a unit left running would take the
+            # next run's rows as its own and answer for the first half
+            bad, good = dev.load(FUSED.format(rows=rows // 2)), dev.load(FUSED.format(rows=rows))
+            logits, out = dev.alloc(len(data)), dev.alloc(64)
+            logits.write(data)
+            with pytest.raises(rt.DeviceError) as ei:
+                dev.run(bad, args=[logits, out], windows=[(bad, "x"), (out, "rw")])
+            assert _fault(ei.value) == ("WINDOW", bad.addr + 8)
+            assert dev.read_csr("ERR_ADDR") == logits.addr
+            dev.run(good, args=[logits, out])
+            outs[backend] = out.read()[:8]
+    assert outs["verilator"] == outs["emu"]
+    assert outs["emu"] != bytes(8)                   # an argmax and a nonzero sum were stored
 
 
 def test_plan():

@@ -5,7 +5,9 @@ beat boundaries, accesses ending exactly at a limit or one beat past it, the who
 space, ends past 2^32, each permission alone.
 
 The file is both the pytest entry (bottom) and the cocotb test module the simulator
-imports; LOG_BB reaches the cocotb side through WIN_LOG_BB.
+imports; LOG_BB reaches the cocotb side through WIN_LOG_BB, PRE through WIN_PRE. With
+PRE = 1 the bench feeds the module's own first-byte half (`first`) back into `pre`, as the
+core does a cycle later, and the answer must be the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ except ImportError:  # pytest collection without cocotb: only the entries below 
 
 N = csr.REGS["WIN_BASE"].count
 LOG_BB = int(os.environ.get("WIN_LOG_BB", "4"))
+PRE = int(os.environ.get("WIN_PRE", "0"))
 M32 = (1 << 32) - 1
 PERMS = [csr.mask("WIN_PERM", b) for b in "RWX"]
 
@@ -34,6 +37,12 @@ def model(wins, addr: int, end: int, need: int) -> bool:
     bb = 1 << LOG_BB
     lo, last = addr & -bb, (end - 1) | (bb - 1)
     return any(p & need == need and b <= lo and last <= lim for b, lim, p in wins)
+
+
+def model_first(wins, addr: int, need: int) -> int:
+    """Per window (bit i): it grants `need` and begins at or before the first beat."""
+    lo = addr & -(1 << LOG_BB)
+    return sum(1 << i for i, (b, _, p) in enumerate(wins) if p & need == need and b <= lo)
 
 
 def random_case(r: random.Random):
@@ -71,7 +80,14 @@ if cocotb is not None:
             dut.addr.value = addr
             dut.last_x.value = end - 1
             dut.need.value = need
+            dut.pre.value = 0
             await Timer(1, unit="ns")
+            first = int(dut.first.value)
+            assert first == model_first(wins, addr, need), (k, bin(first))
+            if PRE:                             # ok comes from pre: none given, none granted
+                assert int(dut.ok.value) == 0, (k, "ok without pre")
+                dut.pre.value = first
+                await Timer(1, unit="ns")
             want = model(wins, addr, end, need)
             assert int(dut.ok.value) == want, (k, [tuple(map(hex, w)) for w in wins], hex(addr), hex(end), need)
             hits += want
@@ -87,11 +103,12 @@ def _runner():
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("log_bb", [3, 4, 6])       # 64-, 128- and 512-bit beats
-def test_window_verilator(log_bb):
+@pytest.mark.parametrize("log_bb,pre", [(3, 0), (4, 0), (6, 0), (4, 1)])   # 64-, 128-, 512-bit beats
+def test_window_verilator(log_bb, pre):
     cr = _runner()
     cr.run_block("dnpu_window", cr.rtl_sources("ctrl/dnpu_window.v"), "test_window", sim="verilator",
-                 parameters={"N": N, "LOG_BB": log_bb}, extra_env={"WIN_LOG_BB": str(log_bb)})
+                 parameters={"N": N, "LOG_BB": log_bb, "PRE": pre},
+                 extra_env={"WIN_LOG_BB": str(log_bb), "WIN_PRE": str(pre)})
 
 
 def test_model_is_the_emulators_rule():

@@ -175,7 +175,7 @@ def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> t
     elif name == "V_SELECT_INT":
         c = _K["VEC"] + _K["SELECT"] * n
     elif name in ("V_TOPK_MASK", "V_TOPK_MASK_V"):
-        c = _K["TOPK"] + n * (n + 2)
+        c = _K["TOPK"] + n * (n + 2 + m.result_regs)
     else:
         raise ModelError(f"{name}: no timing rule (a new instruction? add it to dnpu.perf.analytical)")
     return c, c

@@ -64,7 +64,8 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "THRESH": (5, "V_THRESH_MASK and V_MASK_FP: n + 1 words, + 4; V_TRANS the same word engine over "
                   "VLEN*VLEN elements"),
     "SELECT": (3, "V_SELECT_INT: 3 cycles an element (mask, source, write), + 4"),
-    "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2) (M_TKJ + n+1 M_TKI cycles per element j), + 4"),
+    "TOPK": (4, "V_TOPK_MASK(_V): n*(n+2+result_regs) (M_TKJ + n+1 M_TKI cycles per element j, and "
+                 "result_regs' register before the compare), + 4"),
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
                           "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
     "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),

@@ -96,7 +96,7 @@ class VectorGen:
             return out + [f"V_RED_MAX_IDX f{fd}, x{idx}, x{a}, x{c}"]
         return out + [f"{op} f{fd}, x{a}, x{c}"]
 
-    # The RTL ranks top-k elements one against each other: n*(n+2) cycles, no retire, no bus
+    # The RTL ranks top-k elements one against each other: n*(n+2+result_regs) cycles, no retire, no bus
     # traffic. TOPK_MAX keeps that inside the lockstep's watchdog and its run time small.
     TOPK_MAX = 300
 

@@ -49,7 +49,8 @@
 // A faulting instruction writes no register and does not retire. PC stays at
 // the faulting (or halting) instruction, like dnpu.emu's PC. A transfer's fault or
 // SOFT_RESET resets the dequantizer and the vector unit the cycle after (flush); a fault
-// in FETCH or EXEC finds them idle.
+// in FETCH finds them idle, and so does one in EXEC but for the vector unit, started by
+// H_SAMPLE_FUSED before its window check: EXEC's faults flush too.
 //
 // SOFT_RESET: back to idle with x/f registers, loop stack, status, cause,
 // ERR_PC and PC cleared; SRAMs, arguments and counters are kept. A transfer in
@@ -222,6 +223,7 @@ module dnpu_core #(
     reg        x_ldw;                  // go to LDW
     reg        x_fpu;                  // go to FPU
     reg        x_load, x_store, x_pref, x_vec;   // go to LOAD / STORE / PREF / VEC
+    wire       v_start;                          // x_vec before the window check (dnpu_lsu)
     reg        x_mat;                  // go to MAT
     // the matrix unit's shape (M_CFG): M rows, N outputs, K products; 0 after reset, and
     // always without a matrix unit (M_CFG is ILLEGAL_INSTR there), so that synthesis drops
@@ -436,6 +438,9 @@ module dnpu_core #(
                               xa_c, xb_c, xc_c, xd_c, fa_c, fb_c, fd_c,
                               lt_s_c, saddr_c[SA_W-1:0], is_loop_c, loop_cnt_c, loop_end_c,
                               wx_c, wf_c, wvec_c};
+    // dec_q keeps its own copy of the operands although op_f holds them too: S_MUL's
+    // multiplier takes dec_q's flip-flops as its DSP input registers; fed from op_f, the
+    // product ran unregistered through three DSPs into the retire (Yosys synth_xilinx).
     reg  [DEC_W-1:0] dec_q;
     wire [DEC_W-1:0] dec = (DECODE_STAGE != 0) ? dec_q : dec_c;
 
@@ -516,13 +521,14 @@ module dnpu_core #(
         .re(vec_re), .raddr(vec_raddr), .rdata(vec_rdata));
 
     // ---- transfers and MX streams -----------------------------------------------------
-    wire                   ls_retire, ls_fault, ls_load, ls_store, ls_pref, ls_vec, ls_mat;
+    wire                   ls_retire, ls_fault, ls_load, ls_store, ls_pref, ls_vec, ls_vstart, ls_mat;
     wire [`DNPU_ERR_W-1:0] ls_cause;
     wire                   ls_done, ls_err, ls_stall_rd, fn_stop, fn_stop_win, ls_chk_wr;
     wire [31:0]            ls_chk_addr;
     wire [47:0]            ls_chk_last;
     wire [31:0]            ls_ins_addr;
     wire [47:0]            ls_ins_last;
+    wire [31:0]            ls_dec_addr;
     wire                   ins_win_ok;
     wire [31:0]            fn_stop_pos;
     wire                   ls_int_we, ls_fp_we, ls_vec_we, ls_int_re, ls_fp_re, ls_vec_re;
@@ -541,13 +547,15 @@ module dnpu_core #(
         .op(op_c), .fmt(mxfmt_c), .a_rd(xd_c), .a_rs1(xa_c), .a_rs2(xb_c), .a_rs3(xc_c),
         .dec(state == ST_DEC), .ex(in_ex), .ex_legal(~ir_err & ~illegal),
         .ex_retire(ls_retire), .ex_fault(ls_fault), .ex_cause(ls_cause),
-        .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec), .ex_mat(ls_mat),
+        .ex_load(ls_load), .ex_store(ls_store), .ex_pref(ls_pref), .ex_vec(ls_vec),
+        .ex_vstart(ls_vstart), .ex_mat(ls_mat),
         .mm_m(mm_m), .mm_n(mm_n), .mm_k(mm_k),
         .in_load(state == ST_LOAD), .in_store(state == ST_STORE), .in_pref(state == ST_PREF),
         .in_vec(in_vec), .in_mat_i(in_mat), .done(ls_done), .err(ls_err), .fn_stop(fn_stop),
         .fn_stop_pos(fn_stop_pos), .fn_stop_win(fn_stop_win), .stall_rd(ls_stall_rd),
         .chk_addr(ls_chk_addr), .chk_last(ls_chk_last), .chk_wr(ls_chk_wr), .win_ok(win_ok),
-        .ins_chk_addr(ls_ins_addr), .ins_chk_last(ls_ins_last), .ins_win_ok(ins_win_ok),
+        .ins_chk_addr(ls_ins_addr), .ins_chk_last(ls_ins_last), .ins_dec_addr(ls_dec_addr),
+        .ins_win_ok(ins_win_ok),
         .int_we(ls_int_we), .fp_we(ls_fp_we), .vec_we(ls_vec_we),
         .int_re(ls_int_re), .fp_re(ls_fp_re), .vec_re(ls_vec_re),
         .sram_addr(ls_addr), .sram_wdata(ls_wdata),
@@ -576,7 +584,7 @@ module dnpu_core #(
                .FP_WORDS(FP_WORDS), .ADD_STAGES(ADD_STAGES), .MUL_STAGES(MUL_STAGES),
                .EXP_STAGES(EXP_STAGES), .MAX_TREE(MAX_TREE), .RESULT_REGS(RESULT_REGS)) u_vec (
         .clk(clk), .rst_n(rst_n & ~soft_reset_i & ~flush),
-        .start(in_ex & ~soft_reset_i & x_vec), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb),
+        .start(in_ex & ~soft_reset_i & v_start), .op(op), .a_rd(xd), .a_rs1(xa), .a_rs2(xb),
         .a_rs3(xc), .f_s(fb),
         .done(vu_done), .res_f(vu_res_f), .res_x(vu_res_x),
         .vs_re(vu_vs_re), .vs_raddr(vu_vs_raddr), .vs_rdata(vec_rdata),
@@ -639,85 +647,60 @@ module dnpu_core #(
     // and its cause, the retire) is decided apart from what dnpu_lsu decides with its
     // engines' handshakes; DECODE_STAGE = 1 registers it in DECODE with dec_q, so that
     // EXEC's engine starts and faults are that register ANDed with the LSU's answer.
-    reg        k_fault, k_retire, k_halt, k_push, k_ldw, k_fpu, k_vec, k_lsu;
-    reg [`DNPU_ERR_W-1:0] k_cause;
+    // Written as a sum of products over a one-hot class of the opcode, so that the mapping
+    // has no priority chain from the opcode through every case in series.
+    reg        c_halt, c_loop, c_alu, c_fpu, c_ld, c_st, c_lsu;
     always @* begin
-        k_fault  = 1'b0;
-        k_cause  = `DNPU_ERR_NONE;
-        k_retire = 1'b0;
-        k_halt   = 1'b0;
-        k_push   = 1'b0;
-        k_ldw    = 1'b0;
-        k_fpu    = 1'b0;
-        k_vec    = 1'b0;
-        k_lsu    = 1'b0;
-        if (ir_err) begin
-            k_fault = 1'b1;
-            k_cause = `DNPU_ERR_AXI_READ;
-        end else if (illegal_c) begin
-            k_fault = 1'b1;
-            k_cause = `DNPU_ERR_ILLEGAL_INSTR;
-        end else begin
-            case (op_c)
-                `DNPU_OP_C_HALT: begin
-                    k_retire = 1'b1;
-                    k_halt   = 1'b1;
-                end
-                `DNPU_OP_C_LOOP, `DNPU_OP_C_LOOPI: begin
-                    if (loop_len0_c | loop_out_c) begin
-                        k_fault = 1'b1;
-                        k_cause = `DNPU_ERR_LOOP_OVERFLOW;
-                    end else if (loop_skip_c) begin
-                        k_retire = 1'b1;              // the end rule at loop_end
-                    end else if (loop_full_c) begin
-                        k_fault = 1'b1;
-                        k_cause = `DNPU_ERR_LOOP_OVERFLOW;
-                    end else begin
-                        k_retire = 1'b1;
-                        k_push   = 1'b1;
-                    end
-                end
-                `DNPU_OP_S_ADDI, `DNPU_OP_S_LUI, `DNPU_OP_S_ADD, `DNPU_OP_S_SUB, `DNPU_OP_S_MUL,
-                `DNPU_OP_S_MIN, `DNPU_OP_S_MAX, `DNPU_OP_S_SLT, `DNPU_OP_S_SLLI, `DNPU_OP_S_SRLI,
-                `DNPU_OP_S_LD_ARG, `DNPU_OP_S_LI_FP, `DNPU_OP_S_SEL_FP, `DNPU_OP_M_CFG:
-                    k_retire = 1'b1;                   // M_CFG: legal only with a matrix unit
-                `DNPU_OP_S_ADD_FP, `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP,
-                `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_RSQRT_FP, `DNPU_OP_S_LT_FP: begin
-                    k_fpu = 1'b1;                      // retires in FPU
-                end
-                `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP, `DNPU_OP_S_ST_INT, `DNPU_OP_S_ST_FP: begin
-                    if ((op_c == `DNPU_OP_S_LD_FP || op_c == `DNPU_OP_S_ST_FP) ? ~fp_in_c : ~int_in_c) begin
-                        k_fault = 1'b1;
-                        k_cause = `DNPU_ERR_SRAM_RANGE;
-                    end else if (op_c == `DNPU_OP_S_LD_INT || op_c == `DNPU_OP_S_LD_FP) begin
-                        k_ldw = 1'b1;                  // retires in LDW
-                    end else begin
-                        k_retire = 1'b1;
-                    end
-                end
-                `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
-                `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V, `DNPU_OP_H_STORE_MX,
-                `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
-                `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
-                `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES:
-                    k_lsu = 1'b1;                      // dnpu_lsu decides
-                default: begin
-                    if (v_op_c) begin                  // dnpu_vec
-                        if (vn0_c & ~op_tr_c) begin
-                            k_retire = 1'b1;
-                        end else if (v_bad_c) begin
-                            k_fault = 1'b1;
-                            k_cause = `DNPU_ERR_SRAM_RANGE;
-                        end else begin
-                            k_vec = 1'b1;
-                        end
-                    end else begin                     // C_NOP
-                        k_retire = 1'b1;
-                    end
-                end
-            endcase
-        end
+        c_halt = 1'b0;
+        c_loop = 1'b0;
+        c_alu  = 1'b0;
+        c_fpu  = 1'b0;
+        c_ld   = 1'b0;
+        c_st   = 1'b0;
+        c_lsu  = 1'b0;
+        case (op_c)
+            `DNPU_OP_C_HALT: c_halt = 1'b1;
+            `DNPU_OP_C_LOOP, `DNPU_OP_C_LOOPI: c_loop = 1'b1;
+            `DNPU_OP_S_ADDI, `DNPU_OP_S_LUI, `DNPU_OP_S_ADD, `DNPU_OP_S_SUB, `DNPU_OP_S_MUL,
+            `DNPU_OP_S_MIN, `DNPU_OP_S_MAX, `DNPU_OP_S_SLT, `DNPU_OP_S_SLLI, `DNPU_OP_S_SRLI,
+            `DNPU_OP_S_LD_ARG, `DNPU_OP_S_LI_FP, `DNPU_OP_S_SEL_FP, `DNPU_OP_M_CFG:
+                c_alu = 1'b1;                          // M_CFG: legal only with a matrix unit
+            `DNPU_OP_S_ADD_FP, `DNPU_OP_S_SUB_FP, `DNPU_OP_S_MUL_FP, `DNPU_OP_S_MAX_FP,
+            `DNPU_OP_S_EXP_FP, `DNPU_OP_S_RECI_FP, `DNPU_OP_S_RSQRT_FP, `DNPU_OP_S_LT_FP:
+                c_fpu = 1'b1;                          // retires in FPU
+            `DNPU_OP_S_LD_INT, `DNPU_OP_S_LD_FP: c_ld = 1'b1;
+            `DNPU_OP_S_ST_INT, `DNPU_OP_S_ST_FP: c_st = 1'b1;
+            `DNPU_OP_H_LOAD_INT, `DNPU_OP_H_LOAD_FP, `DNPU_OP_H_STORE_INT, `DNPU_OP_H_STORE_FP,
+            `DNPU_OP_H_PREFETCH_V, `DNPU_OP_H_STORE_V, `DNPU_OP_H_LOAD_V, `DNPU_OP_H_STORE_MX,
+            `DNPU_OP_H_SAMPLE_FUSED, `DNPU_OP_H_SAMPLE_FUSED_N,
+            `DNPU_OP_M_MM, `DNPU_OP_M_MM_RES, `DNPU_OP_M_MM_F32, `DNPU_OP_M_MM_ACC_F32,
+            `DNPU_OP_M_MM_ACC, `DNPU_OP_M_MM_ACC_RES, `DNPU_OP_M_MM_V, `DNPU_OP_M_MM_V_RES:
+                c_lsu = 1'b1;                          // dnpu_lsu decides
+            default: ;
+        endcase
     end
+    // C_NOP: every legal opcode of no other class
+    wire c_nop  = ~(c_halt | c_loop | c_alu | c_fpu | c_ld | c_st | c_lsu | v_op_c);
+    wire k_ok   = ~ir_err & ~illegal_c;
+    wire sp_bad = ((op_c == `DNPU_OP_S_LD_FP) | (op_c == `DNPU_OP_S_ST_FP)) ? ~fp_in_c : ~int_in_c;
+    wire lp_bad = loop_len0_c | loop_out_c | (~loop_skip_c & loop_full_c);   // LOOP_OVERFLOW
+    wire v_none = vn0_c & ~op_tr_c;                    // no element: retires at once
+    wire f_loop = k_ok & c_loop & lp_bad;
+    wire f_sram = k_ok & (((c_ld | c_st) & sp_bad) | (v_op_c & ~v_none & v_bad_c));
+    wire k_fault  = ir_err | illegal_c | f_loop | f_sram;
+    wire [`DNPU_ERR_W-1:0] k_cause =
+        ({`DNPU_ERR_W{ir_err}}                & `DNPU_ERR_AXI_READ) |
+        ({`DNPU_ERR_W{~ir_err & illegal_c}}   & `DNPU_ERR_ILLEGAL_INSTR) |
+        ({`DNPU_ERR_W{f_loop}}                & `DNPU_ERR_LOOP_OVERFLOW) |
+        ({`DNPU_ERR_W{f_sram}}                & `DNPU_ERR_SRAM_RANGE);
+    wire k_retire = k_ok & (c_halt | (c_loop & ~lp_bad) | c_alu | (c_st & ~sp_bad) |
+                            (v_op_c & v_none) | c_nop);
+    wire k_halt   = k_ok & c_halt;
+    wire k_push   = k_ok & c_loop & ~lp_bad & ~loop_skip_c;
+    wire k_ldw    = k_ok & c_ld & ~sp_bad;
+    wire k_fpu    = k_ok & c_fpu;
+    wire k_vec    = k_ok & v_op_c & ~v_none & ~v_bad_c;
+    wire k_lsu    = k_ok & c_lsu;
     localparam integer K_W = 8 + `DNPU_ERR_W;
     wire [K_W-1:0] kd_c = {k_fault, k_cause, k_retire, k_halt, k_push, k_ldw, k_fpu, k_vec, k_lsu};
     reg  [K_W-1:0] kd_q;
@@ -743,6 +726,7 @@ module dnpu_core #(
         x_vec    = e_vec | (e_lsu & ls_vec);
         x_mat    = e_lsu & ls_mat;
     end
+    assign v_start = e_vec | (e_lsu & ls_vstart);
 
     // The register an EXEC retire writes (only with x_retire).
     always @* begin
@@ -914,35 +898,52 @@ module dnpu_core #(
                             ((ls_chk_wr && DECODE_STAGE == 0) ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) :
                                                                 (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT));
 
-    dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_window (
+    localparam integer NW = `DNPU_CSR_WIN_BASE_COUNT;
+    wire [NW-1:0] win_first;
+    dnpu_window #(.N(NW), .LOG_BB(LOG_BB)) u_window (
         .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(chk_addr),
         .last_x(win_fetch ? {16'd0, if_cmd_addr | LINE_M1} : ls_chk_last), .need(chk_need),
-        .ok(win_ok));
+        .pre({NW{1'b0}}), .first(win_first), .ok(win_ok));
 
     // DECODE_STAGE = 1: the instruction's access (registered in DECODE) has a checker of its
     // own, so that the line fills' and the streams' checks do not wait for its sizes, and
     // so has the line fill (an aligned line: no adder, and no select by state ahead of the
-    // fetch's fault and the read engine's command).
+    // fetch's fault and the read engine's command). The half of the access's check that
+    // needs only its first byte is made in DECODE (u_ins_first) and registered, so that
+    // EXEC's decision waits for the limits' compares alone.
     generate
         if (DECODE_STAGE != 0) begin : g_ins_window
             // the permission it needs, from ir's operation: registered with the access
-            reg ins_wr_q;
+            wire [2:0] dec_need = ls_chk_wr ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT)
+                                            : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT);
+            reg  [2:0] ins_need_q;
+            wire [NW-1:0] dec_first, line_first, ins_first;
+            reg  [NW-1:0] ins_first_q;
             always @(posedge clk)
-                if (state == ST_DEC) ins_wr_q <= ls_chk_wr;
-            dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
+                if (state == ST_DEC) begin
+                    ins_need_q  <= dec_need;
+                    ins_first_q <= dec_first;
+                end
+            dnpu_window #(.N(NW), .LOG_BB(LOG_BB), .SPAN(4 * FETCH_WORDS)) u_line_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(if_cmd_addr),
-                .last_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT), .ok(if_win_ok));
-            dnpu_window #(.N(`DNPU_CSR_WIN_BASE_COUNT), .LOG_BB(LOG_BB)) u_ins_window (
+                .last_x(48'd0), .need(3'd1 << `DNPU_CSR_WIN_PERM_X_BIT),
+                .pre({NW{1'b0}}), .first(line_first), .ok(if_win_ok));
+            wire dec_ok;
+            dnpu_window #(.N(NW), .LOG_BB(LOG_BB)) u_ins_first (
+                .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_dec_addr),
+                .last_x(48'd0), .need(dec_need), .pre({NW{1'b0}}), .first(dec_first), .ok(dec_ok));
+            dnpu_window #(.N(NW), .LOG_BB(LOG_BB), .PRE(1)) u_ins_window (
                 .base(win_base_i), .limit(win_limit_i), .perm(win_perm_i), .addr(ls_ins_addr),
-                .last_x(ls_ins_last),
-                .need(ins_wr_q ? (3'd1 << `DNPU_CSR_WIN_PERM_W_BIT) : (3'd1 << `DNPU_CSR_WIN_PERM_R_BIT)),
+                .last_x(ls_ins_last), .need(ins_need_q), .pre(ins_first_q), .first(ins_first),
                 .ok(ins_win_ok));
+            wire unused_first = &{1'b0, line_first, ins_first, dec_ok};
         end else begin : g_one_window
             assign ins_win_ok = win_ok;
             assign if_win_ok  = win_ok;
-            wire unused_ins = &{1'b0, ls_ins_last};
+            wire unused_ins = &{1'b0, ls_ins_last, ls_dec_addr};
         end
     endgenerate
+    wire unused_wfirst = &{1'b0, win_first};
 
     // ---- engine commands: line fills (FETCH) and dnpu_lsu's (EXEC, VEC) ---------------
     // A 32-bit byte address on the AXI address bus (ADDR_W >= 32). A function, not a
@@ -989,7 +990,7 @@ module dnpu_core #(
             for (i = 0; i < 16; i = i + 1) xr[i] <= 32'd0;
             for (i = 0; i < 8; i = i + 1)  fr[i] <= 32'd0;
         end else begin
-            flush <= soft_reset_i | xfer_fault;
+            flush <= soft_reset_i | xfer_fault | (in_ex & x_fault);
             case (state)
                 // ir loads in every FETCH cycle, the one with the word last, so that the
                 // lookup reaches only the state

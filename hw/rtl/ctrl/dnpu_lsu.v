@@ -89,7 +89,9 @@
 // which resets the vector unit with it); the engines finish the AXI bursts already
 // issued on their own. A fault in FETCH or EXEC needs neither: it comes before the
 // instruction's first command, and every instruction before it retired only once its
-// transfer was complete.
+// transfer was complete. The vector unit's start (ex_vstart) does not wait for the window
+// check, so that the window's compares do not run into it: a fault in EXEC flushes the
+// vector unit (and the idle dequantizer) the cycle after as well.
 
 `include "dnpu_isa.vh"
 `include "dnpu_csr.vh"
@@ -133,6 +135,8 @@ module dnpu_lsu #(
     output reg                     ex_store,
     output reg                     ex_pref,
     output reg                     ex_vec,
+    output reg                     ex_vstart,    // ex_vec before the window check: the vector
+                                                 // unit's start (a WINDOW fault flushes it)
     output reg                     ex_mat,       // M_MM / M_MM_RES: MAT next
 
     // the matrix unit's shape (M_CFG)
@@ -161,6 +165,7 @@ module dnpu_lsu #(
     // own, read in EXEC, and chk_addr / chk_last are H_SAMPLE_FUSED_N's streams only
     output wire [31:0]             ins_chk_addr,
     output wire [47:0]             ins_chk_last,
+    output wire [31:0]             ins_dec_addr, // its first byte in DECODE (not registered)
     input  wire                    ins_win_ok,
     output wire                    stall_rd,     // counter strobe: LOAD / PREF waits for read data
 
@@ -347,6 +352,7 @@ module dnpu_lsu #(
         ex_store  = 1'b0;
         ex_pref   = 1'b0;
         ex_vec    = 1'b0;
+        ex_vstart = 1'b0;
         ex_mat    = 1'b0;
         x_rd      = 1'b0;
         x_wr      = 1'b0;
@@ -454,6 +460,7 @@ module dnpu_lsu #(
                 ex_mat = 1'b1;                     // commands are issued in MAT
             end
         end
+        ex_vstart = ex_vec;
         if ((x_rd | x_wr | (ex_mat & ~e_op_mmv)) & ~e_win_ok) begin
             ex_fault = 1'b1;
             ex_cause = `DNPU_ERR_WINDOW;
@@ -539,6 +546,7 @@ module dnpu_lsu #(
     wire [31:0] e_wwords = (DECODE_STAGE != 0) ? ex_wwords_q : ex_wwords;
     wire [31:0] e_ldwords = (DECODE_STAGE != 0) ? ld_words_q : ld_words;
     assign ins_chk_addr = (DECODE_STAGE != 0) ? ins_addr_q : ins_addr;
+    assign ins_dec_addr = ins_addr;
     assign ins_chk_last = (DECODE_STAGE != 0) ? ins_last_q : ins_last;
     wire   fn_chk       = in_fn | (DECODE_STAGE != 0);
     assign chk_addr = fn_chk ? fn_addr[31:0] : ins_addr;

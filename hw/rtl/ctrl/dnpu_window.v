@@ -15,11 +15,17 @@
 // comparisons). SPAN > 0: the access is the aligned block of SPAN bytes (a power of two)
 // at addr, and last_x is not read: its last byte is addr's with the low bits set (the
 // fetch unit's line fills).
+//
+// first[i] is window i's half of the check that needs only the first byte and the need
+// (the permission and base <= the first beat). PRE = 1 takes it from pre instead: the
+// caller registered first a cycle earlier (the core's DECODE, before the access's last
+// byte is known), so that only the limit's compare is left in the cycle that uses ok.
 
 module dnpu_window #(
     parameter integer N      = 4,       // windows
     parameter integer LOG_BB = 4,       // log2 of the AXI beat's bytes
-    parameter integer SPAN   = 0        // > 0: the access is the aligned SPAN bytes at addr
+    parameter integer SPAN   = 0,       // > 0: the access is the aligned SPAN bytes at addr
+    parameter integer PRE    = 0        // 1: the first-byte half from pre
 ) (
     input  wire [N*32-1:0] base,        // window i's first byte in bits [32i+31:32i]
     input  wire [N*32-1:0] limit,       // window i's last byte
@@ -27,6 +33,8 @@ module dnpu_window #(
     input  wire [31:0]     addr,        // the access's first byte
     input  wire [47:0]     last_x,      // its last byte, exact (>= addr)
     input  wire [2:0]      need,        // the permission it needs (one bit)
+    input  wire [N-1:0]    pre,         // PRE = 1: first, as it was (registered by the caller)
+    output reg  [N-1:0]    first,       // window i grants need and begins at or before addr's beat
     output wire            ok
 );
     localparam [47:0] BEAT_M1 = (48'd1 << LOG_BB) - 48'd1;
@@ -40,10 +48,14 @@ module dnpu_window #(
     integer i;
     always @* begin
         hit = 1'b0;
-        for (i = 0; i < N; i = i + 1)
-            if (((perm[3*i +: 3] & need) == need) && (base[32*i +: 32] <= lo) &&
-                (last[31:0] <= limit[32*i +: 32]))
+        for (i = 0; i < N; i = i + 1) begin
+            first[i] = ((perm[3*i +: 3] & need) == need) && (base[32*i +: 32] <= lo);
+            if (((PRE != 0) ? pre[i] : first[i]) && (last[31:0] <= limit[32*i +: 32]))
                 hit = 1'b1;
+        end
+    end
+    if (PRE == 0) begin : g_no_pre
+        wire unused_pre = &{1'b0, pre};
     end
     assign ok = hit & (last[47:32] == 16'd0);
 

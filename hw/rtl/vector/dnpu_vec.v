@@ -89,10 +89,13 @@
 //      V_THRESH_MASK   n + 1
 //      V_MASK_FP       n + 1 (mask word read from the int SRAM, FP write the next cycle)
 //      V_SELECT_INT    3 per element (mask, source, write: in order)
-//      V_TOPK_MASK(_V) n*(n+2) + 1: for each j, the rank of element j is the
+//      V_TOPK_MASK(_V) n*(n+2+RR) + 1: for each j, the rank of element j is the
 //                      number of elements ranked before it (i < j: v_i >= v_j,
 //                      i > j: v_i > v_j); j is chosen if rank < k and v_j is
 //                      not -inf. Exactly the emulator's stable descending order.
+//                      With RESULT_REGS the arriving element i (after the vector
+//                      SRAM's lane select) is registered before its compare, so
+//                      the SRAM's data never reaches the rank in one cycle.
 
 `include "dnpu_isa.vh"
 
@@ -701,21 +704,29 @@ module dnpu_vec #(
     reg  [VAW-1:0] tr_sa, tr_da;      // V_TRANS: source row read next, destination row written next
     wire [15:0] v_elem = vs_rdata[16*v_lane +: 16];
     wire [31:0] w_val  = o_tkv ? {v_elem, 16'd0} : fs_rdata;   // the arriving element
+    // top-k's element i reaches its compare RR cycles after it arrives (c_*: pending, index,
+    // value); clear outside M_TKI so that nothing of a finished j is left in flight
+    wire        c_pend;
+    wire [31:0] c_j, c_val;
+    wire        tk_clr    = (mode != M_TKI);
+    dnpu_delay #(.W(1), .D(RR), .CLR(1)) u_tk_cpend (.clk(clk), .clr(tk_clr), .x(w_pend), .y(c_pend));
+    dnpu_delay #(.W(32), .D(RR)) u_tk_cj (.clk(clk), .clr(1'b0), .x(w_j), .y(c_j));
+    dnpu_delay #(.W(32), .D(RR)) u_tk_cval (.clk(clk), .clr(1'b0), .x(w_val), .y(c_val));
     wire [15:0] map16;
     dnpu_f32_to_bf16 u_map (.a(fs_rdata), .y16(map16));
     // Two comparators: top-k compares v_i with v_j, V_THRESH_MASK t with v (the FP SRAM's
     // word), so that the vector SRAM's lanes never reach the threshold's write enable.
     wire        w_gt, w_eq, th_gt, th_eq;
-    dnpu_fp_cmp u_wcmp (.a(w_val), .b(tk_vj), .gt(w_gt), .eq(w_eq));
+    dnpu_fp_cmp u_wcmp (.a(c_val), .b(tk_vj), .gt(w_gt), .eq(w_eq));
     dnpu_fp_cmp u_tcmp (.a(q_s), .b(fs_rdata), .gt(th_gt), .eq(th_eq));
     wire        unused_th = &{1'b0, th_eq};
     wire [31:0] map_total = ((q_n + VLEN - 1) >> LOG_VL) << LOG_VL;  // n rounded up to rows
     localparam [31:0] TR_TOTAL = VLEN * VLEN;
     wire [31:0] w_total   = o_map ? map_total : (o_tr ? TR_TOTAL : q_n);
-    wire        ranks_bf  = (w_j < ri) ? (w_gt | w_eq) : w_gt;       // element w_j ranks before ri
-    wire        rank_inc  = (w_j != ri) & ranks_bf;
+    wire        ranks_bf  = (c_j < ri) ? (w_gt | w_eq) : w_gt;       // element c_j ranks before ri
+    wire        rank_inc  = (c_j != ri) & ranks_bf;
     wire [31:0] rank_n    = rank_inc ? rk_p1 : tk_rank;
-    wire        tk_last   = (w_j == q_n - 32'd1);
+    wire        tk_last   = (c_j == q_n - 32'd1);
     wire        vj_ninf   = (tk_vj == NEG_INF);
 
     // ---- sequencing --------------------------------------------------------------------
@@ -792,7 +803,7 @@ module dnpu_vec #(
                 end
                 is_waddr = q_rd[IAW-1:0] + ri[IAW-1:0];
                 is_wdata = {31'd0, (rank_inc ? rk_lt1 : rk_lt0) & ~vj_ninf};   // rank_n < k
-                is_we    = (mode == M_TKI) & w_pend & tk_last;
+                is_we    = (mode == M_TKI) & c_pend & tk_last;
             end
             M_SEL0: is_re = 1'b1;                            // mask j
             M_SEL1: begin
@@ -1000,12 +1011,12 @@ module dnpu_vec #(
                     mode   <= M_TKI;
                 end
                 M_TKI: begin
-                    if (!w_pend) begin
+                    if (!w_pend && !c_pend) begin
                         tk_vj   <= w_val;                    // element j arrived
                         tk_rank <= 32'd0;
                         rk_lt0  <= (32'd0 < q_rs2);
                         rk_lt1  <= (32'd1 < q_rs2);
-                    end else begin
+                    end else if (c_pend) begin
                         tk_rank <= rank_n;
                         rk_lt0  <= rank_inc ? rk_c1 : rk_lt0;        // rank_n < k
                         rk_lt1  <= rank_inc ? rk_c2 : rk_c1;         // rank_n + 1 < k
@@ -1015,7 +1026,7 @@ module dnpu_vec #(
                     v_lane <= ti[LOG_VL-1:0];
                     if (ti < q_n)
                         ti <= ti + 32'd1;
-                    if (w_pend && tk_last) begin
+                    if (c_pend && tk_last) begin
                         ri <= ri + 32'd1;
                         if (ri + 32'd1 == q_n) begin
                             mode <= M_DONE;
