@@ -80,8 +80,9 @@ def test_lockstep_with_decode_stage(decode_cfg):
 
 @pytest.mark.parametrize("point", [(1, 2, 512, "topk", "fused"), (2, 4, 1024, "threshold", "phased")])
 def test_decode_costs_one_cycle_per_instruction(decode_cfg, point, monkeypatch):
-    """The same sampling step on both builds: the RTL takes exactly instret cycles more with
-    DECODE, and so does the model; the model's error is the shipped profile's, cycle for cycle."""
+    """The same sampling step on both builds: with DECODE the RTL takes a cycle more per
+    instruction and one more per memory access (its registered window check), and the model
+    exactly as many more: its error is the shipped profile's, cycle for cycle."""
     decode_cfg, shipped = decode_cfg
     with rt.open("verilator", config=decode_cfg) as dev:
         p1 = vperf.run_point(dev, decode_cfg, *point)
@@ -89,6 +90,7 @@ def test_decode_costs_one_cycle_per_instruction(decode_cfg, point, monkeypatch):
     with rt.open("verilator", config=SIM) as dev:
         p0 = vperf.run_point(dev, SIM, *point)
     assert p1["instret"] == p0["instret"] > 40
-    assert p1["rtl_cycles"] == p0["rtl_cycles"] + p0["instret"], (p0, p1)
-    assert p1["model_cycles"] == p0["model_cycles"] + p0["instret"], (p0, p1)
+    more = p1["rtl_busy_cycles"] - p0["rtl_busy_cycles"]
+    assert more == p1["model_cycles"] - p0["model_cycles"], (p0, p1)
+    assert p0["instret"] < more < 2 * p0["instret"], (p0, p1)   # the accesses: some, not all
     assert an.machine(decode_cfg).decode_stage == 1 and an.machine(SIM).decode_stage == 0

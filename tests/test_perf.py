@@ -49,8 +49,8 @@ MEASURED_SIM = [
 MEASURED_STREAMS = [
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),
     ("sim", "H_SAMPLE_FUSED", 32, "e4m3", 66), ("sim", "H_SAMPLE_FUSED", 1000, "e2m1", 1065),
-    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 6090), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 444),
-    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1627), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
+    ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 6091), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 445),
+    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1628), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
 ]
 
 
@@ -61,7 +61,7 @@ MEASURED_STREAMS = [
 MEASURED_STORE_MX = [
     ("sim", 2, "e4m3", 39), ("sim", 32, "e3m2", 93), ("sim", 256, "e2m1", 309), ("sim", 128, "int8", 207),
     ("zcu104", 1, "e3m2", 78), ("zcu104", 32, "e4m3", 240), ("zcu104", 256, "e2m1", 738),
-    ("pynq-z2", 1, "e4m3", 61), ("pynq-z2", 32, "e3m2", 176), ("pynq-z2", 256, "int8", 1191),
+    ("pynq-z2", 1, "e4m3", 62), ("pynq-z2", 32, "e3m2", 177), ("pynq-z2", 256, "int8", 1192),
 ]
 
 
@@ -111,8 +111,8 @@ MEASURED_KERNELS = [
     ("sim", "embedding", (8, 64, 40), 959), ("sim", "embedding", (64, 32, 1000), 4511),
     ("sim", "attention", (1, 8, 8, 32), 4088), ("sim", "attention", (2, 16, 36, 32), 18428),
     ("sim", "attention", (1, 4, 64, 64), 10721),
-    ("pynq-z2", "rms_norm", (1, 64), 686), ("pynq-z2", "swiglu", (7, 64), 3236),
-    ("pynq-z2", "rope", (16, 4, 64), 12281), ("pynq-z2", "embedding", (64, 32, 1000), 6299),
+    ("pynq-z2", "rms_norm", (1, 64), 689), ("pynq-z2", "swiglu", (7, 64), 3239),
+    ("pynq-z2", "rope", (16, 4, 64), 12284), ("pynq-z2", "embedding", (64, 32, 1000), 6365),
 ]
 MEASURED_FORWARD_SIM = 73514          # FORWARD_MODEL, T = 16 (the plain forward: every logit stored, no sampling)
 
@@ -294,7 +294,7 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
             n = B if nm == "H_LOAD_INT" else 1
             lane0 = ((HEAP_BASE + prog.layout["commit_arg"].offset) % m.beat_bytes) // 4
             beats = -(-(lane0 + n) // (m.beat_bytes // 4))
-            pro += K["LOAD"] + m.read_latency + max(n, beats * m.beat_period)
+            pro += K["LOAD"] + m.window_cycle + m.read_latency + max(n, beats * m.beat_period)
         else:
             pro += an.instr_cycles(m, nm, a, x, f)[0]
     pro += two                                                     # C_LOOPI (batch rows / tiles)
@@ -324,10 +324,10 @@ def step_closed(cfg, B: int, L: int, V: int, mode: str = "topk", flow: str = "fu
         misses = _closed_misses(code, m, {9: L, 11: n})
         decode = m_full.decode_stage * _closed_instret(code, {9: L, 11: n})
         return K["RUN_OVERHEAD"] + pro + body + misses * an.miss_cycles(m) + two + decode   # + C_HALT
-    load = K["LOAD"] + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
-    store = K["STORE"] + m.write_latency + math.ceil(L / m.write_word_rate)
+    load = K["LOAD"] + m.window_cycle + m.read_latency + max(L, -(-L // (m.beat_bytes // 4)) * m.beat_period)
+    store = K["STORE"] + m.window_cycle + m.write_latency + math.ceil(L / m.write_word_rate)
     row = 2 * load + two + two + 3 * store + 6 * two               # loads, S_ADDI, C_LOOP, stores, S_SLLI + 5 S_ADD
-    pos = (K["STREAM"] + m.read_latency + an.stream_cycles(m, fmt, rows, False)    # H_PREFETCH_V
+    pos = (K["STREAM"] + m.window_cycle + m.read_latency + an.stream_cycles(m, fmt, rows, False)    # H_PREFETCH_V
            + K["RED_MAX"] + m.max_tree + rows                                      # V_RED_MAX_IDX
            + 2 * (K["VEC"] + rows * (m.C + K["EW_VF"]))                                # V_SUB_VF, V_EXP_V
            + rows * (m.add_lat + m.exp_lat + 2 * m.result_regs)

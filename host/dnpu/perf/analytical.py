@@ -111,14 +111,14 @@ def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> t
             words = n * m.vlen // 2 if name == "H_LOAD_V" else n
             lane0 = (_x(x, a["addr"], "the address", name) % m.beat_bytes) // 4
             beats = -(-(lane0 + words) // (m.beat_bytes // 4))
-            return _K["LOAD"] + RL + max(words, beats * m.beat_period), 0
+            return _K["LOAD"] + m.window_cycle + RL + max(words, beats * m.beat_period), 0
         words = (x[a["addr"]] or 0) % m.beat_bytes // 4 + n           # from the first beat's lane 0
-        return _K["STORE"] + WL + math.ceil(n / m.write_word_rate) + _one_beat_burst(m, words), 0
+        return _K["STORE"] + m.window_cycle + WL + math.ceil(n / m.write_word_rate) + _one_beat_burst(m, words), 0
     if name == "H_STORE_V":
         n = _x(x, a["n"], "the row count", name)
         if n == 0:
             return FE, 0
-        return _K["STORE"] + WL + math.ceil(n * m.vlen // 2 / m.write_word_rate), 0
+        return _K["STORE"] + m.window_cycle + WL + math.ceil(n * m.vlen // 2 / m.write_word_rate), 0
     if name == "H_STORE_MX":
         n = _x(x, a["n"], "the row count", name)
         return (FE, 0) if n == 0 else (store_mx_cycles(m, n, fmt), 0)
@@ -140,7 +140,7 @@ def _instr_cycles(m: Machine, name: str, a: dict, x: list, fmt: str | None) -> t
             return FE, 0
         fused = name == "H_SAMPLE_FUSED"
         s = stream_cycles(m, fmt, n, fused)
-        cyc = _K["STREAM"] + RL + s
+        cyc = _K["STREAM"] + m.window_cycle + RL + s
         if not fused:
             return cyc, 0
         tail = m.sum_tail(True) + _K["FUSED_TAIL"]
@@ -195,7 +195,7 @@ def store_mx_cycles(m: Machine, n: int, fmt: str) -> int:
     out = min(n, unit_rows) + _K["SMX_PIPE"] + B + (-(-B // burst) - 1)
     rows = n + _K["SMX_PIPE"] + last_beats
     inflight = math.ceil(B * (m.write_latency + _K["SMX_BURST_GAP"]) / (_K["WR_MAX_OUT"] * burst))
-    return _K["FE"] + _K["SMX_CMD"] + max(out, rows, inflight) + m.write_latency
+    return _K["FE"] + m.window_cycle + _K["SMX_CMD"] + max(out, rows, inflight) + m.write_latency
 
 
 def _one_beat_burst(m: Machine, words: int) -> int:

@@ -107,6 +107,9 @@ class Machine:
     mul_stages: int = 1           # stages - 1 cycles more than a single-cycle unit (dnpu_vec)
     exp_stages: int = 1
     decode_stage: int = 0         # [pipeline] decode_stage: dnpu_core's DECODE, a cycle more per instruction
+    window_cycle: int = 0         # with DECODE, an instruction's access waits a second EXEC cycle for its
+                                  # registered window check (dnpu_lsu): H_LOAD/STORE_*, H_*_V, H_STORE_MX,
+                                  # H_PREFETCH_V, H_SAMPLE_FUSED, M_MM* but M_MM_V*
     max_tree: int = 0             # [pipeline] max_tree_stages: cycles a row spends in dnpu_vec's maximum tree
     result_regs: int = 0          # [pipeline] result_regs: registers after the FP units' results (dnpu_vec, dnpu_fpu)
     config: Config | None = dataclasses.field(default=None, compare=False, repr=False)  # what program() runs on
@@ -235,7 +238,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
                    matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
                    mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,
-                   decode_stage=cfg.pipeline.decode_stage, max_tree=cfg.pipeline.max_tree_stages,
+                   decode_stage=cfg.pipeline.decode_stage, window_cycle=cfg.pipeline.decode_stage,
+                   max_tree=cfg.pipeline.max_tree_stages,
                    result_regs=cfg.pipeline.result_regs, config=cfg)
 
 

@@ -37,7 +37,7 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
         # (exact on sim; within a few cycles where the read engine's bursts in flight bind)
         s3, s4 = (stream_cycles(m, fmt, K, False, c, matrix=True) for c in (3, 4))
         s = s4 + (count - 4) * (s4 - s3)
-    return (_K["STREAM"] + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
+    return (_K["STREAM"] + m.window_cycle + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
             + _K["MAT_TAIL"] + m.decode_stage)
 
 

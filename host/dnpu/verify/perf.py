@@ -182,6 +182,8 @@ def run_point(dev, cfg, B: int, L: int, V: int, mode: str, flow: str, fmt: str =
     return {
         "config": cfg.label, "B": B, "L": L, "V": V, "mode": mode, "flow": flow, "fmt": fmt,
         "rtl_cycles": rtl, "model_cycles": est.cycles,
+        # BUSY_CYCLES: exact, where rtl_cycles ends at the harness's STATUS poll (up to 2 late)
+        "rtl_busy_cycles": info.counters.get("BUSY_CYCLES"),
         "error_pct": round(100.0 * (est.cycles - rtl) / rtl, 4),
         "bound_cycles": b["cycles"], "bound_vector_cycles": b["vector_cycles"],
         "bound_memory_cycles": b["memory_cycles"], "logits_bytes": b["bytes"],

@@ -83,6 +83,8 @@
 // change until the instruction ends, so DECODE registers what EXEC's decision reads (the
 // operation's class, every check's outcome, the access's first and last byte) and EXEC
 // decides from those registers, a window check of that access and the engines' handshakes.
+// The window check's answer is registered too: an instruction with an access spends a
+// second cycle in EXEC, and decides there.
 //
 // A fault in a transfer's state (LOAD, STORE, PREF, VEC, MAT) or SOFT_RESET aborts the
 // read engine at once and resets the dequantizer the cycle after (flush, from the core,
@@ -340,128 +342,109 @@ module dnpu_lsu #(
             e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past,
             e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range} =
         (DECODE_STAGE != 0) ? ck_q : ck_c;
-    // the window: its check is as deep as the sizes before it, so it takes EXEC's side
-    wire e_win_ok = (DECODE_STAGE != 0) ? ins_win_ok : win_ok;
+    // the decision reads sdec_f's outcome (below); of the class, the transfer's states read these
+    wire unused_ck = &{1'b0, e_op_hload, e_op_hstore, e_op_pref, e_op_storev, e_op_loadv, e_op_mm, e_op_mmv,
+                       e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past, e_v_range, e_sv_past,
+                       e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range};
+    // the window: its check is as deep as the sizes before it, so it takes EXEC's side.
+    // DECODE_STAGE = 1 registers its answer in EXEC's first cycle (win_ok_q) and an access
+    // waits for it in EXEC (a cycle more), so that no decision follows the limits' compares.
+    reg  win_ok_q, ex_seen;           // ex_seen: EXEC's cycles after its first
+    always @(posedge clk) begin
+        win_ok_q <= ins_win_ok;
+        ex_seen  <= rst_n & ex & ~soft_reset;
+    end
+    wire e_win_ok = (DECODE_STAGE != 0) ? win_ok_q : win_ok;
+    wire e_win_v  = (DECODE_STAGE != 0) ? ex_seen : 1'b1;
+    wire unused_win_q = &{1'b0, win_ok_q, ex_seen};     // DECODE_STAGE = 0: not read
+    // The decision's part that the instruction alone settles (its class and its checks, in
+    // their priority): n = 0's retire, a fault and its cause, or the kind of access it
+    // starts. A sum of products of one-hot flags, so that EXEC applies it to the engines'
+    // handshakes and the window in a few levels; DECODE_STAGE = 1 registers it in DECODE.
+    localparam integer SD_W = 12 + `DNPU_ERR_W;
+    function [SD_W-1:0] sdec_f(input [CK_W-1:0] ck);
+        reg hload, hstore, pref, fused, smx, storev, loadv, fnn, mm, mmv, hn0, hmis, hrange, hpast;
+        reg pmis, ppast, vrange, svpast, fnrange, fnn0, mmzero, mmmis, mmpast, mmrange;
+        reg c_h, c_p, c_x, c_v;
+        reg r_h, r_p, r_x, r_v, r_f, r_m;             // retire (n = 0)
+        reg f_mis, f_range, f_read, f_write;          // the faults, by cause
+        reg g_h, g_p, g_x, g_v, g_f, g_m;             // go: the access starts
+        begin
+            {hload, hstore, pref, fused, smx, storev, loadv, fnn, mm, mmv, hn0, hmis, hrange, hpast,
+             pmis, ppast, vrange, svpast, fnrange, fnn0, mmzero, mmmis, mmpast, mmrange} = ck;
+            c_h = hload | hstore;
+            c_p = pref | fused;
+            c_x = smx;
+            c_v = storev | loadv;
+            r_h = c_h & hn0;
+            r_p = c_p & hn0;
+            r_x = c_x & hn0;
+            r_v = c_v & hn0;
+            r_f = fnn & (hn0 | fnn0);
+            r_m = mm & mmzero;
+            f_mis   = (c_h & ~hn0 & hmis) | (c_p & ~hn0 & pmis) | (c_x & ~hn0 & pmis) |
+                      (c_v & ~hn0 & hmis) | (fnn & ~(hn0 | fnn0) & pmis) | (mm & ~mmzero & mmmis);
+            f_range = (c_h & ~hn0 & ~hmis & hrange) | (pref & ~hn0 & ~pmis & ~ppast & vrange) |
+                      (c_x & ~hn0 & ~pmis & vrange) | (c_v & ~hn0 & ~hmis & vrange) |
+                      (fnn & ~(hn0 | fnn0) & ~pmis & fnrange) |
+                      (mm & ~mmzero & ~mmmis & ~mmpast & mmrange);
+            f_read  = (hload & ~hn0 & ~hmis & ~hrange & hpast) | (c_p & ~hn0 & ~pmis & ppast) |
+                      (loadv & ~hn0 & ~hmis & ~vrange & svpast) | (mm & ~mmzero & ~mmmis & mmpast);
+            f_write = (hstore & ~hn0 & ~hmis & ~hrange & hpast) | (c_x & ~hn0 & ~pmis & ~vrange & ppast) |
+                      (storev & ~hn0 & ~hmis & ~vrange & svpast);
+            g_h = c_h & ~hn0 & ~hmis & ~hrange & ~hpast;
+            g_p = c_p & ~hn0 & ~pmis & ~ppast & ~(pref & vrange);
+            g_x = c_x & ~hn0 & ~pmis & ~vrange & ~ppast;
+            g_v = c_v & ~hn0 & ~hmis & ~vrange & ~svpast;
+            g_f = fnn & ~(hn0 | fnn0) & ~pmis & ~fnrange;
+            g_m = mm & ~mmzero & ~mmmis & ~mmpast & ~mmrange;
+            sdec_f = {r_h | r_p | r_x | r_v | r_f | r_m,
+                      f_mis | f_range | f_read | f_write,
+                      ({`DNPU_ERR_W{f_mis}}   & `DNPU_ERR_MISALIGNED) |
+                      ({`DNPU_ERR_W{f_range}} & `DNPU_ERR_SRAM_RANGE) |
+                      ({`DNPU_ERR_W{f_read}}  & `DNPU_ERR_AXI_READ) |
+                      ({`DNPU_ERR_W{f_write}} & `DNPU_ERR_AXI_WRITE),
+                      g_h & hload, g_h & hstore, g_p & pref, g_p & fused, g_x,
+                      g_v & loadv, g_v & storev, g_f, g_m & ~mmv, g_m & mmv};
+        end
+    endfunction
+    reg  [SD_W-1:0] sd_q;
+    always @(posedge clk)
+        if (dec) sd_q <= sdec_f(ck_c);
+    wire                  s_retire, s_fault, s_ld, s_st, s_pf, s_fu, s_smx, s_lv, s_sv, s_fn, s_mmw, s_mmv;
+    wire [`DNPU_ERR_W-1:0] s_cause;
+    assign {s_retire, s_fault, s_cause, s_ld, s_st, s_pf, s_fu, s_smx, s_lv, s_sv, s_fn, s_mmw, s_mmv} =
+        (DECODE_STAGE != 0) ? sd_q : sdec_f(ck_c);
     wire dq_cmd_ready, q_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
     always @* begin
-        ex_retire = 1'b0;
-        ex_fault  = 1'b0;
-        ex_cause  = `DNPU_ERR_NONE;
-        ex_load   = 1'b0;
-        ex_store  = 1'b0;
-        ex_pref   = 1'b0;
-        ex_vec    = 1'b0;
+        // the access, as the engines take it: both of H_PREFETCH_V / H_SAMPLE_FUSED's in the
+        // same cycle (the dequantizer is idle here: its done came before the previous
+        // retire), H_STORE_MX's with the quantizer's (idle too: its last beat came before)
+        ex_retire = s_retire;
+        ex_fault  = s_fault;
+        ex_cause  = s_cause;
+        x_rd      = s_ld | s_lv | ((s_pf | s_fu) & dq_cmd_ready);
+        x_dq      = (s_pf | s_fu) & dq_cmd_ready & rd_cmd_ready;
+        x_wr      = s_st | s_sv | (s_smx & q_cmd_ready);
+        ex_load   = (s_ld | s_lv) & rd_cmd_ready;        // else wait in EXEC for the engine
+        ex_store  = ((s_st | s_sv) & wr_cmd_ready) | (s_smx & wr_cmd_ready & q_cmd_ready);
+        ex_pref   = s_pf & x_dq;
+        ex_vec    = (s_fu & x_dq) | s_fn;                 // H_SAMPLE_FUSED_N: AXI_READ per position, in VEC
+        ex_mat    = s_mmw | s_mmv;                        // commands are issued in MAT
         ex_vstart = 1'b0;
-        ex_mat    = 1'b0;
-        x_rd      = 1'b0;
-        x_wr      = 1'b0;
-        x_dq      = 1'b0;
-        if (e_op_hload | e_op_hstore) begin
-            if (e_h_n0) begin
-                ex_retire = 1'b1;
-            end else if (e_h_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_h_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (e_h_past) begin
-                ex_fault = 1'b1;
-                ex_cause = e_op_hload ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
-            end else if (e_op_hload) begin
-                x_rd    = 1'b1;
-                ex_load = rd_cmd_ready;            // else wait in EXEC for the engine
-            end else begin
-                x_wr     = 1'b1;
-                ex_store = wr_cmd_ready;
-            end
-        end else if (e_op_pref | e_op_fused) begin
-            if (e_h_n0) begin
-                ex_retire = 1'b1;
-            end else if (e_p_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_p_past) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_AXI_READ;
-            end else if (e_op_pref & e_v_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else begin
-                // both engines take their command in the same cycle (the dequantizer
-                // is idle here: its done came before the previous retire)
-                x_rd    = dq_cmd_ready;
-                x_dq    = dq_cmd_ready & rd_cmd_ready;
-                ex_pref = e_op_pref & x_dq;
-                ex_vec  = e_op_fused & x_dq;
-            end
-        end else if (e_op_smx) begin
-            if (e_h_n0) begin
-                ex_retire = 1'b1;
-            end else if (e_p_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_v_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (e_p_past) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_AXI_WRITE;
-            end else begin
-                // the quantizer is idle here too (its last beat came before the retire)
-                x_wr     = q_cmd_ready;
-                ex_store = wr_cmd_ready & q_cmd_ready;
-            end
-        end else if (e_op_storev | e_op_loadv) begin
-            if (e_h_n0) begin
-                ex_retire = 1'b1;
-            end else if (e_h_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_v_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else if (e_sv_past) begin
-                ex_fault = 1'b1;
-                ex_cause = e_op_loadv ? `DNPU_ERR_AXI_READ : `DNPU_ERR_AXI_WRITE;
-            end else if (e_op_loadv) begin
-                x_rd    = 1'b1;
-                ex_load = rd_cmd_ready;
-            end else begin
-                x_wr     = 1'b1;
-                ex_store = wr_cmd_ready;
-            end
-        end else if (e_op_fn) begin
-            if (e_h_n0 | e_fn_n0) begin
-                ex_retire = 1'b1;
-            end else if (e_p_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_fn_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else begin
-                ex_vec = 1'b1;                     // AXI_READ is per position, in VEC
-            end
-        end else if (e_op_mm) begin
-            if (e_mm_zero) begin
-                ex_retire = 1'b1;
-            end else if (e_mm_misal) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_MISALIGNED;
-            end else if (e_mm_past) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_AXI_READ;
-            end else if (e_mm_range) begin
-                ex_fault = 1'b1;
-                ex_cause = `DNPU_ERR_SRAM_RANGE;
-            end else begin
-                ex_mat = 1'b1;                     // commands are issued in MAT
-            end
+        if ((x_rd | x_wr | s_mmw) & ~e_win_v) begin
+            ex_load  = 1'b0;                   // the window's answer comes next cycle
+            ex_store = 1'b0;
+            ex_pref  = 1'b0;
+            ex_vec   = 1'b0;
+            ex_mat   = 1'b0;
+            x_rd     = 1'b0;
+            x_wr     = 1'b0;
+            x_dq     = 1'b0;
         end
         ex_vstart = ex_vec;
-        if ((x_rd | x_wr | (ex_mat & ~e_op_mmv)) & ~e_win_ok) begin
+        if ((x_rd | x_wr | (s_mmw & e_win_v)) & ~e_win_ok) begin
             ex_fault = 1'b1;
             ex_cause = `DNPU_ERR_WINDOW;
             ex_load  = 1'b0;
