@@ -326,26 +326,18 @@ module dnpu_lsu #(
     wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};
 
     // ---- EXEC --------------------------------------------------------------------------
-    // What the decision reads: these wires, or (DECODE_STAGE) their values registered in DECODE.
+    // What the decision reads (sdec_f, below): the class and every check's outcome.
     localparam integer CK_W = 24;
     wire [CK_W-1:0] ck_c = {op_hload, op_hstore, op_pref, op_fused, op_smx, op_storev, op_loadv, op_fn,
                             op_mm, op_mmv, h_n0, h_misal, h_range, h_past, p_misal, p_past,
                             v_range, sv_past, fn_range, (a_rs3 == 32'd0), mm_zero, mm_misal,
                             mm_past, mm_range};
-    reg  [CK_W-1:0] ck_q;
+    // the classes the transfer's states read past EXEC (DECODE_STAGE: registered in DECODE)
+    reg  [2:0] cls_q;
     always @(posedge clk)
-        if (dec) ck_q <= ck_c;
-    wire e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn;
-    wire e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past;
-    wire e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range;
-    assign {e_op_hload, e_op_hstore, e_op_pref, e_op_fused, e_op_smx, e_op_storev, e_op_loadv, e_op_fn,
-            e_op_mm, e_op_mmv, e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past,
-            e_v_range, e_sv_past, e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range} =
-        (DECODE_STAGE != 0) ? ck_q : ck_c;
-    // the decision reads sdec_f's outcome (below); of the class, the transfer's states read these
-    wire unused_ck = &{1'b0, e_op_hload, e_op_hstore, e_op_pref, e_op_storev, e_op_loadv, e_op_mm, e_op_mmv,
-                       e_h_n0, e_h_misal, e_h_range, e_h_past, e_p_misal, e_p_past, e_v_range, e_sv_past,
-                       e_fn_range, e_fn_n0, e_mm_zero, e_mm_misal, e_mm_past, e_mm_range};
+        if (dec) cls_q <= {op_fused, op_smx, op_fn};
+    wire e_op_fused, e_op_smx, e_op_fn;
+    assign {e_op_fused, e_op_smx, e_op_fn} = (DECODE_STAGE != 0) ? cls_q : {op_fused, op_smx, op_fn};
     // the window: its check is as deep as the sizes before it, so it takes EXEC's side.
     // DECODE_STAGE = 1 registers its answer in EXEC's first cycle (win_ok_q) and an access
     // waits for it in EXEC (a cycle more), so that no decision follows the limits' compares.
@@ -417,6 +409,7 @@ module dnpu_lsu #(
         (DECODE_STAGE != 0) ? sd_q : sdec_f(ck_c);
     wire dq_cmd_ready, q_cmd_ready;
     reg  x_rd, x_wr, x_dq;          // raise a read / write / dequantizer command
+    reg  x_acc;                     // ... or a matrix stream: the window decides
     always @* begin
         // the access, as the engines take it: both of H_PREFETCH_V / H_SAMPLE_FUSED's in the
         // same cycle (the dequantizer is idle here: its done came before the previous
@@ -432,21 +425,16 @@ module dnpu_lsu #(
         ex_pref   = s_pf & x_dq;
         ex_vec    = (s_fu & x_dq) | s_fn;                 // H_SAMPLE_FUSED_N: AXI_READ per position, in VEC
         ex_mat    = s_mmw | s_mmv;                        // commands are issued in MAT
-        ex_vstart = 1'b0;
-        if ((x_rd | x_wr | s_mmw) & ~e_win_v) begin
-            ex_load  = 1'b0;                   // the window's answer comes next cycle
-            ex_store = 1'b0;
-            ex_pref  = 1'b0;
-            ex_vec   = 1'b0;
-            ex_mat   = 1'b0;
-            x_rd     = 1'b0;
-            x_wr     = 1'b0;
-            x_dq     = 1'b0;
-        end
-        ex_vstart = ex_vec;
-        if ((x_rd | x_wr | (s_mmw & e_win_v)) & ~e_win_ok) begin
-            ex_fault = 1'b1;
-            ex_cause = `DNPU_ERR_WINDOW;
+        // an access starts only inside the windows: with DECODE_STAGE it waits in EXEC's
+        // first cycle for the registered answer; the vector unit starts once the answer is
+        // in, without waiting for it to be good (a WINDOW fault flushes it)
+        x_acc     = x_rd | x_wr | s_mmw;
+        ex_vstart = ex_vec & ~(x_acc & ~e_win_v);
+        if (x_acc & ~(e_win_v & e_win_ok)) begin
+            if (e_win_v) begin
+                ex_fault = 1'b1;
+                ex_cause = `DNPU_ERR_WINDOW;
+            end
             ex_load  = 1'b0;
             ex_store = 1'b0;
             ex_pref  = 1'b0;
