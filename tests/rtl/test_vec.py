@@ -429,7 +429,9 @@ class Bench:
                     row = rows[di] if di < len(rows) else bf16_vals(self.nrng, VLEN)
                     dut.dq_row.value = row_int(row)
             dut.dq_valid.value = int(held)
-            if stop is not None and not stop_on and di >= stop[1]:
+            # stop rises once the instruction runs, never in its start cycle: in dnpu_top
+            # the load/store unit clears its stop in that cycle, so dnpu_vec ignores it then
+            if stop is not None and not stop_on and not first and di >= stop[1]:
                 if rng.random() < (stop[3] if len(stop) > 3 else 0.3):
                     stop_on = True
                     stop_cycle = self.cycle

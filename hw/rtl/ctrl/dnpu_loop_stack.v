@@ -12,11 +12,14 @@
 // entries of the stack. next_pc is where execution continues: at + 4 when no loop ends
 // there. A pushed loop's count is never 0 (the core skips such a body instead).
 //
-// REG_RULE = 1 (the core's DECODE stage): the rule's outcome (next_pc, the new depth, the
-// entry that counts down and its new count) is registered while `latch` is high (DECODE),
-// from `at` as it is then, and `step` only applies it: `at` (PC, or a skipped body's
-// end) and the stack do not change between DECODE and the retire, so the retire's enable
-// is the only path from the instruction's end into the stack and the next PC.
+// REG_RULE = 1 (the core's DECODE stage): which entries end at `at` (the compares) is
+// registered while `latch` is high (DECODE), from `at` as it is then; the rest of the rule
+// runs from that register and the stack: `at` (PC, or a skipped body's end) and the stack
+// do not change between DECODE and the retire. The stack takes a push or the rule's outcome
+// the cycle after `push` or `step` (a retire is followed by at least one FETCH cycle, in
+// which nothing reads the stack and the registered compares still hold), so that the
+// retire, which settles late in its cycle, reaches next_pc alone; `clear` in either cycle
+// wins.
 
 module dnpu_loop_stack #(
     parameter integer DEPTH    = 4,
@@ -58,12 +61,28 @@ module dnpu_loop_stack #(
     assign nest_err = (sp != {SP_W{1'b0}}) & (new_end > ls_end[sp_top]);
     assign full     = (sp == DEPTH_FULL);
 
-    wire [31:0]     at = skip ? at_skip[31:0] : at_pc;
-    reg  [DEPTH-1:0] at_end;                        // entry k's loop ends at `at`
+    reg  [DEPTH-1:0] at_end_c;                      // entry k's loop ends at `at`
     integer j;
     always @*
         for (j = 0; j < DEPTH; j = j + 1)
-            at_end[j] = skip ? (ls_end[j] == at_skip) : (ls_end[j] == {1'b0, at_pc});
+            at_end_c[j] = skip ? (ls_end[j] == at_skip) : (ls_end[j] == {1'b0, at_pc});
+    reg  [DEPTH-1:0] at_end_q;
+    always @(posedge clk)
+        if (latch)
+            at_end_q <= at_end_c;
+    wire [DEPTH-1:0] at_end = (REG_RULE != 0) ? at_end_q : at_end_c;
+
+    // at + 4 from each side and every entry's count minus one, ahead of the priority below,
+    // so that no carry chain follows it
+    wire [31:0]     at_pc4   = at_pc + 32'd4;
+    wire [31:0]     at_skip4 = at_skip[31:0] + 32'd4;
+    wire [31:0]     rem_m1 [0:DEPTH-1];
+    genvar i;
+    generate
+        for (i = 0; i < DEPTH; i = i + 1) begin : g_rem
+            assign rem_m1[i] = ls_rem[i] - 32'd1;
+        end
+    endgenerate
 
     reg  [31:0]     er_pc;
     reg  [SP_W-1:0] er_sp;
@@ -72,7 +91,7 @@ module dnpu_loop_stack #(
     reg             er_stop;
     integer k;
     always @* begin
-        er_pc   = at[31:0] + 32'd4;
+        er_pc   = skip ? at_skip4 : at_pc4;
         er_sp   = sp;
         er_dec  = 1'b0;
         er_idx  = {LS_W{1'b0}};
@@ -94,40 +113,40 @@ module dnpu_loop_stack #(
         end
     end
 
-    wire [31:0] er_rem = ls_rem[er_idx] - 32'd1;
+    wire [31:0] er_rem = rem_m1[er_idx];
+    assign next_pc = er_pc;
 
-    reg  [31:0]     q_pc, q_rem;
-    reg  [SP_W-1:0] q_sp;
-    reg             q_dec;
-    reg  [LS_W-1:0] q_idx;
-    always @(posedge clk)
-        if (latch) begin
-            q_pc  <= er_pc;
-            q_sp  <= er_sp;
-            q_dec <= er_dec;
-            q_idx <= er_idx;
-            q_rem <= er_rem;
-        end
-
-    wire [31:0]     s_pc  = (REG_RULE != 0) ? q_pc  : er_pc;
-    wire [SP_W-1:0] s_sp  = (REG_RULE != 0) ? q_sp  : er_sp;
-    wire            s_dec = (REG_RULE != 0) ? q_dec : er_dec;
-    wire [LS_W-1:0] s_idx = (REG_RULE != 0) ? q_idx : er_idx;
-    wire [31:0]     s_rem = (REG_RULE != 0) ? q_rem : er_rem;
-    assign next_pc = s_pc;
+    // REG_RULE = 1: a retire's push or step applies a cycle later, from copies of its
+    // operands taken every cycle (no enable: only the push and step flags see the retire)
+    reg        step_q, push_q;
+    reg [31:0] pstart_q, pcount_q;
+    reg [32:0] pend_q;
+    always @(posedge clk) begin
+        step_q   <= rst_n & ~clear & step;
+        push_q   <= rst_n & ~clear & push;
+        pstart_q <= push_start;
+        pcount_q <= push_count;
+        pend_q   <= new_end;
+    end
+    wire        s_step   = (REG_RULE != 0) ? step_q   : step;
+    wire        s_push   = (REG_RULE != 0) ? push_q   : push;
+    wire [31:0] s_pstart = (REG_RULE != 0) ? pstart_q : push_start;
+    wire [31:0] s_pcount = (REG_RULE != 0) ? pcount_q : push_count;
+    wire [32:0] s_pend   = (REG_RULE != 0) ? pend_q   : new_end;
+    wire unused_q = &{1'b0, at_end_q, step_q, push_q, pstart_q, pcount_q, pend_q};   // REG_RULE = 0
 
     always @(posedge clk) begin
         if (!rst_n || clear) begin
             sp <= {SP_W{1'b0}};
-        end else if (push) begin
-            ls_start[sp_new] <= push_start;
-            ls_end[sp_new]   <= new_end;
-            ls_rem[sp_new]   <= push_count;
+        end else if (s_push) begin
+            ls_start[sp_new] <= s_pstart;
+            ls_end[sp_new]   <= s_pend;
+            ls_rem[sp_new]   <= s_pcount;
             sp               <= sp + 1'b1;
-        end else if (step) begin
-            sp <= s_sp;
-            if (s_dec)
-                ls_rem[s_idx] <= s_rem;
+        end else if (s_step) begin
+            sp <= er_sp;
+            if (er_dec)
+                ls_rem[er_idx] <= er_rem;
         end
     end
 

@@ -267,8 +267,13 @@ module dnpu_lsu #(
     wire        h_misal  = (a_rs1[1:0] != 2'b00);
     wire [32:0] h_end    = {1'b0, a_rd} + {1'b0, a_rs2};
     wire        h_range  = h_end > (h_is_fp ? FP_DEPTH : INT_DEPTH);
-    wire [34:0] h_top    = {3'b000, a_rs1} + {1'b0, a_rs2, 2'b00};
-    wire        h_past   = (ADDR_TOP != 35'd0) & (h_top > ADDR_TOP);
+    // an access's last byte: its end less one, added from the address less one so that no
+    // subtractor follows the sizes (mod 2^48: exact, as every checked access has a byte).
+    // It runs past the top of the address space when a bit at or above TOP_SH is set: no
+    // compare follows the adder.
+    wire [47:0] am1      = {16'd0, a_rs1} - 48'd1;
+    wire [47:0] h_last   = am1 + {14'd0, a_rs2, 2'b00};
+    wire        h_past   = (ADDR_TOP != 35'd0) & ((h_last >> TOP_SH) != 48'd0);
     wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, a_rs1[LOG_BB-1:2]};
 
     wire        v_range  = h_end > VR_DEPTH;
@@ -276,10 +281,10 @@ module dnpu_lsu #(
     wire [47:0] p_elems  = {16'd0, a_rs2} << LOG_VL;      // n*VLEN
     wire [47:0] p_beats  = mx_need_beats(fmt, p_elems, LOG_BLK, LOG_BB);
     wire [47:0] p_bytes  = mx_need_bytes(fmt, p_elems, LOG_BLK);     // H_STORE_MX writes these
-    wire [47:0] p_top    = {16'd0, a_rs1} + (p_beats << LOG_BB);
-    wire        p_past   = (ADDR_TOP != 35'd0) & (p_top > {13'd0, ADDR_TOP});
-    wire [47:0] sv_top   = {16'd0, a_rs1} + (p_elems << 1);   // H_STORE_V: 2 bytes a lane
-    wire        sv_past  = (ADDR_TOP != 35'd0) & (sv_top > {13'd0, ADDR_TOP});
+    wire [47:0] p_last   = am1 + (p_beats << LOG_BB);
+    wire        p_past   = (ADDR_TOP != 35'd0) & ((p_last >> TOP_SH) != 48'd0);
+    wire [47:0] sv_last  = am1 + (p_elems << 1);             // H_STORE_V: 2 bytes a lane
+    wire        sv_past  = (ADDR_TOP != 35'd0) & ((sv_last >> TOP_SH) != 48'd0);
     wire [31:0] sv_words = p_elems[32:1];                     // n*VLEN/2
     wire [31:0] ld_words = op_loadv ? sv_words : a_rs2;       // LOAD: words to read
     wire [31:0] h_beats  = ((h_lane0 + ld_words - 32'd1) >> LOG_WPB) + 32'd1;
@@ -477,7 +482,17 @@ module dnpu_lsu #(
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
-    wire        fn_dqv  = in_fn & (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)) & ~soft_reset;
+    // fn_dq == count and "fn_stop and fn_dq >= fn_stop_pos" kept as flags beside fn_dq, so
+    // that the dequantizer's command valid follows registers alone. The stop flag's next
+    // value compares both of fn_dq's next values (fn_dq1 = fn_dq + 1 is a register too)
+    // with each of fn_stop_pos's, and chooses after.
+    reg         fn_dq_end, fn_dq_stop;
+    reg  [32:0] fn_dq1;
+    wire        fn_dqv  = in_fn & ~fn_dq_end & ~fn_dq_stop & ~soft_reset;
+    wire        fn_dq_step = fn_dqv & dq_cmd_ready;
+    wire        fn_ge_b = fn_dq_step ? (fn_dq1 >= {1'b0, fn_bpos}) : (fn_dq >= fn_bpos);
+    wire        fn_ge_r = fn_dq_step ? (fn_dq1 >= {1'b0, fn_rq}) : (fn_dq >= fn_rq);
+    wire        fn_ge_s = fn_dq_step ? (fn_dq1 >= {1'b0, fn_stop_pos}) : (fn_dq >= fn_stop_pos);
     reg  [47:0] mt_base;               // M_MM: tile 0's address
     reg  [31:0] mt_count;              // streams in all (G * NT)
     reg  [31:0] mt_left;               // tiles after the next read command's in its pass (mod
@@ -489,13 +504,8 @@ module dnpu_lsu #(
 
     wire [47:0] mm_top48 = (mm_top[80:48] != 33'd0) ? {48{1'b1}} : mm_top[47:0];
     wire [31:0] ins_addr = op_mm ? a_rs2 : a_rs1;
-    // the access's last byte: its end less one, added from the address less one so that no
-    // subtractor follows the sizes (mod 2^48: exact, as every checked access has a byte)
-    wire [47:0] am1      = {16'd0, a_rs1} - 48'd1;
-    wire [47:0] p_last   = am1 + (p_beats << LOG_BB);
     wire [47:0] ins_last = op_mm ? mm_top48 - 48'd1 :
-                           ((op_hload | op_hstore) ? am1 + {14'd0, a_rs2, 2'b00} :
-                            ((op_loadv | op_storev) ? am1 + (p_elems << 1) : p_last));
+                           ((op_hload | op_hstore) ? h_last : ((op_loadv | op_storev) ? sv_last : p_last));
     reg  [31:0] ins_addr_q;
     reg  [47:0] ins_last_q;
     always @(posedge clk)
@@ -647,6 +657,9 @@ module dnpu_lsu #(
                 fn_rq     <= 32'd0;
                 fn_rq_end <= (a_rs3 == 32'd0);
                 fn_dq     <= 32'd0;
+                fn_dq1    <= 33'd1;
+                fn_dq_end <= (a_rs3 == 32'd0);
+                fn_dq_stop <= 1'b0;
                 fn_bpos   <= 32'd0;
                 fn_bleft  <= p_beats[31:0] - 32'd1;
                 fn_blast  <= (p_beats[31:0] == 32'd1);
@@ -661,8 +674,12 @@ module dnpu_lsu #(
                     fn_rq     <= fn_rq + 32'd1;
                     fn_rq_end <= (fn_rq + 32'd1 == a_rs3);
                 end
-                if (fn_dqv & dq_cmd_ready)
-                    fn_dq <= fn_dq + 32'd1;
+                if (fn_dq_step) begin
+                    fn_dq     <= fn_dq1[31:0];
+                    fn_dq1    <= fn_dq1 + 33'd1;
+                    fn_dq_end <= (fn_dq1 == {1'b0, a_rs3});
+                end
+                fn_dq_stop <= fn_err ? fn_ge_b : ((fn_past | fn_wbad) ? fn_ge_r : (fn_stop & fn_ge_s));
                 if (rd_valid & rd_ready & ~rd_err) begin
                     if (fn_blast) begin
                         fn_bleft <= fn_pbeats[31:0] - 32'd1;
@@ -696,8 +713,10 @@ module dnpu_lsu #(
                         fn_addr <= fn_addr + fn_stride;
                     end
                 end
-                if (mt_dqv & dq_cmd_ready)
-                    fn_dq <= fn_dq + 32'd1;
+                if (mt_dqv & dq_cmd_ready) begin
+                    fn_dq     <= fn_dq1[31:0];
+                    fn_dq1    <= fn_dq1 + 33'd1;
+                end
             end
             if ((in_pref & dq_row_valid) | ld_item | (in_store & st_re)) begin
                 mo_cnt  <= mo_cnt + 32'd1;

@@ -72,8 +72,12 @@
 //    waits for its done. stop / stop_pos (from the core: the stream of position
 //    stop_pos faulted AXI_READ, on an error beat or past the top of the address
 //    space) end the instruction once every position before stop_pos is written;
-//    rows of stop_pos already taken are dropped. done pulses after the last
-//    FP write (res_f / res_x are not used).
+//    rows of stop_pos already taken are dropped. They are compared with pos a cycle
+//    late (a registered flag, so that the dequantizer's ready follows no compare): a
+//    row of stop_pos offered in the cycle stop rises may be taken, and is dropped like
+//    the others (no position ends within a cycle of taking its last row). stop in the
+//    start cycle is ignored: the core's load/store unit clears it only then. done
+//    pulses after the last FP write (res_f / res_x are not used).
 //
 //  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT, V_TRANS)
 //    on the FP / int SRAM ports, one word a cycle:
@@ -337,8 +341,9 @@ module dnpu_vec #(
     // q_rs3 kept as registers beside the counters, so that the dequantizer's ready does not
     // wait for 32-bit compares.
     reg  [31:0] pos;
+    reg  [32:0] pos1;                 // pos + 1, kept beside pos
     reg         rows_more, rows_last, pos_end;
-    wire        pos_stop = stop & (pos >= stop_pos);
+    reg         pos_stop;             // stop & (pos >= stop_pos), a cycle behind stop / stop_pos
     wire        pos_live = ~o_fuse | (rows_more & ~(o_fn & (pos_end | pos_stop)));
     // S5's recurrence: a row's s comes out of S5's adder L5 cycles after its row sum reaches
     // S5, so the summing ops take a row at most every RP cycles (the pipeline from stage B to
@@ -684,6 +689,8 @@ module dnpu_vec #(
     wire        r_busy;
     wire        fn_end  = (mode == M_PIPE) & o_fn & ~pos_end & ~pos_stop &
                           ~rows_more & (rows_out == q_n) & (~r_pend | r_done);
+    // pos_stop's next value: both of pos's next values compared, the choice after
+    wire        pos_stop_n = stop & (fn_end ? (pos1 >= {1'b0, stop_pos}) : (pos >= stop_pos));
     wire        fn_last = ~r_pend | r_done;       // no reciprocal left after this cycle (if none starts)
     wire        fn_fin  = (mode == M_PIPE) & o_fn & (pos_end | pos_stop) & fn_last;
     dnpu_fp32_reci u_reci (.clk(clk), .rst_n(rst_n), .start(fn_end), .x(s_acc),
@@ -821,6 +828,7 @@ module dnpu_vec #(
     always @(posedge clk) begin
         if (!rst_n) begin
             mode    <= M_IDLE;
+            pos_stop <= 1'b0;
             done    <= 1'b0;
             rd_pend <= 1'b0;
             b_v     <= 1'b0;
@@ -831,6 +839,7 @@ module dnpu_vec #(
             r_pend  <= 1'b0;
         end else begin
             done <= 1'b0;
+            pos_stop <= (mode != M_IDLE) & pos_stop_n;
             if (fn_end) begin
                 r_pend <= 1'b1;
                 r_pos  <= pos[FAW-1:0];
@@ -864,6 +873,7 @@ module dnpu_vec #(
                     w_pend  <= 1'b0;
                     tk_rank <= 32'd0;
                     pos     <= 32'd0;
+                    pos1    <= 33'd1;
                     tr_sa   <= a_rs1[VAW-1:0];
                     tr_da   <= a_rd[VAW-1:0];
                     gap     <= 6'd63;
@@ -976,8 +986,9 @@ module dnpu_vec #(
                              : (s5_v & (rows_out + 32'd1 == q_n)))
                         mode <= M_DONE;
                     if (fn_end) begin               // next position: m, idx, s restart
-                        pos      <= pos + 32'd1;
-                        pos_end  <= (pos + 32'd1 == q_rs3);
+                        pos      <= pos1[31:0];
+                        pos1     <= pos1 + 33'd1;
+                        pos_end  <= (pos1 == {1'b0, q_rs3});
                         rows_more <= (q_n != 32'd0);
                         rows_last <= (q_n == 32'd1);
                         m_run    <= NEG_INF;
