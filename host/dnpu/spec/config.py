@@ -136,9 +136,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
                         "1: a register after the pipelined FP results where more logic follows: the vector "
                         "unit's S5 product and sum (H_SAMPLE_FUSED's row period max(chunks, mul + add "
                         "stages)) and its lanes' results into the write row (an elementwise row a cycle "
-                        "more), the scalar FPU's adder, multiplier and EXP (a cycle more each), the element "
-                        "before top-k's compare (V_TOPK_MASK(_V): a cycle more per element pair), and "
-                        "H_SAMPLE_FUSED_N's stop compare (no cycle more)"),
+                        "more), the scalar FPU's adder, multiplier and EXP (a cycle more each), and the element "
+                        "before top-k's compare (V_TOPK_MASK(_V): a cycle more per element pair)"),
     },
     "sram": {
         "vector_rows": (int, _pow2_in(16, 1 << 20), True, "vector SRAM depth in rows"),

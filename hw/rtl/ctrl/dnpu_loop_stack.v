@@ -72,10 +72,8 @@ module dnpu_loop_stack #(
             at_end_q <= at_end_c;
     wire [DEPTH-1:0] at_end = (REG_RULE != 0) ? at_end_q : at_end_c;
 
-    // REG_RULE = 1: at + 4 from each side and every entry's count minus one, ahead of the
-    // priority below, so that no carry chain follows it (REG_RULE = 0: one adder and one
-    // subtractor after it, fewer LUTs)
-    wire [31:0]     at       = skip ? at_skip[31:0] : at_pc;
+    // at + 4 from each side and every entry's count minus one, ahead of the priority below,
+    // so that no carry chain follows it
     wire [31:0]     at_pc4   = at_pc + 32'd4;
     wire [31:0]     at_skip4 = at_skip[31:0] + 32'd4;
     wire [31:0]     rem_m1 [0:DEPTH-1];
@@ -93,7 +91,7 @@ module dnpu_loop_stack #(
     reg             er_stop;
     integer k;
     always @* begin
-        er_pc   = (REG_RULE != 0) ? (skip ? at_skip4 : at_pc4) : at + 32'd4;
+        er_pc   = skip ? at_skip4 : at_pc4;
         er_sp   = sp;
         er_dec  = 1'b0;
         er_idx  = {LS_W{1'b0}};
@@ -115,7 +113,7 @@ module dnpu_loop_stack #(
         end
     end
 
-    wire [31:0] er_rem = (REG_RULE != 0) ? rem_m1[er_idx] : ls_rem[er_idx] - 32'd1;
+    wire [31:0] er_rem = rem_m1[er_idx];
     assign next_pc = er_pc;
 
     // REG_RULE = 1: a retire's push or step applies a cycle later, from copies of its

@@ -482,17 +482,13 @@ module dnpu_lsu #(
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
-    // DECODE_STAGE = 1: fn_dq == count and "fn_stop and fn_dq >= fn_stop_pos" kept as flags
-    // beside fn_dq, so that the dequantizer's command valid follows registers alone. The
-    // stop flag's next value compares both of fn_dq's next values (fn_dq1 = fn_dq + 1 is a
-    // register too) with each of fn_stop_pos's, and chooses after. DECODE_STAGE = 0 compares
-    // as it goes (fewer LUTs).
+    // fn_dq == count and "fn_stop and fn_dq >= fn_stop_pos" kept as flags beside fn_dq, so
+    // that the dequantizer's command valid follows registers alone. The stop flag's next
+    // value compares both of fn_dq's next values (fn_dq1 = fn_dq + 1 is a register too)
+    // with each of fn_stop_pos's, and chooses after.
     reg         fn_dq_end, fn_dq_stop;
     reg  [32:0] fn_dq1;
-    wire        fn_dqv  = in_fn & ~soft_reset &
-                          ((DECODE_STAGE != 0) ? ~fn_dq_end & ~fn_dq_stop
-                                               : (fn_dq != a_rs3) & ~(fn_stop & (fn_dq >= fn_stop_pos)));
-    wire [31:0] fn_dq_n = (DECODE_STAGE != 0) ? fn_dq1[31:0] : fn_dq + 32'd1;
+    wire        fn_dqv  = in_fn & ~fn_dq_end & ~fn_dq_stop & ~soft_reset;
     wire        fn_dq_step = fn_dqv & dq_cmd_ready;
     wire        fn_ge_b = fn_dq_step ? (fn_dq1 >= {1'b0, fn_bpos}) : (fn_dq >= fn_bpos);
     wire        fn_ge_r = fn_dq_step ? (fn_dq1 >= {1'b0, fn_rq}) : (fn_dq >= fn_rq);
@@ -679,7 +675,7 @@ module dnpu_lsu #(
                     fn_rq_end <= (fn_rq + 32'd1 == a_rs3);
                 end
                 if (fn_dq_step) begin
-                    fn_dq     <= fn_dq_n;
+                    fn_dq     <= fn_dq1[31:0];
                     fn_dq1    <= fn_dq1 + 33'd1;
                     fn_dq_end <= (fn_dq1 == {1'b0, a_rs3});
                 end
@@ -718,7 +714,7 @@ module dnpu_lsu #(
                     end
                 end
                 if (mt_dqv & dq_cmd_ready) begin
-                    fn_dq     <= fn_dq_n;
+                    fn_dq     <= fn_dq1[31:0];
                     fn_dq1    <= fn_dq1 + 33'd1;
                 end
             end

@@ -72,13 +72,12 @@
 //    waits for its done. stop / stop_pos (from the core: the stream of position
 //    stop_pos faulted AXI_READ, on an error beat or past the top of the address
 //    space) end the instruction once every position before stop_pos is written;
-//    rows of stop_pos already taken are dropped. With RESULT_REGS they are compared
-//    with pos a cycle late (a registered flag, so that the dequantizer's ready
-//    follows no compare): a row of stop_pos offered in the cycle stop rises may be
-//    taken, and is dropped like the others (no position ends within a cycle of taking
-//    its last row). stop in the start cycle is ignored: the core's load/store unit
-//    clears it only then. done pulses after the last FP write (res_f / res_x are not
-//    used).
+//    rows of stop_pos already taken are dropped. They are compared with pos a cycle
+//    late (a registered flag, so that the dequantizer's ready follows no compare): a
+//    row of stop_pos offered in the cycle stop rises may be taken, and is dropped like
+//    the others (no position ends within a cycle of taking its last row). stop in the
+//    start cycle is ignored: the core's load/store unit clears it only then. done
+//    pulses after the last FP write (res_f / res_x are not used).
 //
 //  * Word engines (S_MAP_V_FP, V_TOPK_MASK(_V), V_THRESH_MASK, V_SELECT_INT, V_TRANS)
 //    on the FP / int SRAM ports, one word a cycle:
@@ -344,8 +343,7 @@ module dnpu_vec #(
     reg  [31:0] pos;
     reg  [32:0] pos1;                 // pos + 1, kept beside pos
     reg         rows_more, rows_last, pos_end;
-    reg         pos_stop_q;           // stop & (pos >= stop_pos), a cycle behind stop / stop_pos
-    wire        pos_stop = (RESULT_REGS != 0) ? pos_stop_q : stop & (pos >= stop_pos);
+    reg         pos_stop;             // stop & (pos >= stop_pos), a cycle behind stop / stop_pos
     wire        pos_live = ~o_fuse | (rows_more & ~(o_fn & (pos_end | pos_stop)));
     // S5's recurrence: a row's s comes out of S5's adder L5 cycles after its row sum reaches
     // S5, so the summing ops take a row at most every RP cycles (the pipeline from stage B to
@@ -830,7 +828,7 @@ module dnpu_vec #(
     always @(posedge clk) begin
         if (!rst_n) begin
             mode    <= M_IDLE;
-            pos_stop_q <= 1'b0;
+            pos_stop <= 1'b0;
             done    <= 1'b0;
             rd_pend <= 1'b0;
             b_v     <= 1'b0;
@@ -841,7 +839,7 @@ module dnpu_vec #(
             r_pend  <= 1'b0;
         end else begin
             done <= 1'b0;
-            pos_stop_q <= (mode != M_IDLE) & pos_stop_n;
+            pos_stop <= (mode != M_IDLE) & pos_stop_n;
             if (fn_end) begin
                 r_pend <= 1'b1;
                 r_pos  <= pos[FAW-1:0];
