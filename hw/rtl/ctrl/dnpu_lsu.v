@@ -271,9 +271,12 @@ module dnpu_lsu #(
     // subtractor follows the sizes (mod 2^48: exact, as every checked access has a byte).
     // It runs past the top of the address space when a bit at or above TOP_SH is set: no
     // compare follows the adder.
+    function past_top(input [47:0] last);
+        past_top = (ADDR_TOP != 35'd0) && ((last >> TOP_SH) != 48'd0);
+    endfunction
     wire [47:0] am1      = {16'd0, a_rs1} - 48'd1;
     wire [47:0] h_last   = am1 + {14'd0, a_rs2, 2'b00};
-    wire        h_past   = (ADDR_TOP != 35'd0) & ((h_last >> TOP_SH) != 48'd0);
+    wire        h_past   = past_top(h_last);
     wire [31:0] h_lane0  = {{(32-LOG_WPB){1'b0}}, a_rs1[LOG_BB-1:2]};
 
     wire        v_range  = h_end > VR_DEPTH;
@@ -282,9 +285,9 @@ module dnpu_lsu #(
     wire [47:0] p_beats  = mx_need_beats(fmt, p_elems, LOG_BLK, LOG_BB);
     wire [47:0] p_bytes  = mx_need_bytes(fmt, p_elems, LOG_BLK);     // H_STORE_MX writes these
     wire [47:0] p_last   = am1 + (p_beats << LOG_BB);
-    wire        p_past   = (ADDR_TOP != 35'd0) & ((p_last >> TOP_SH) != 48'd0);
+    wire        p_past   = past_top(p_last);
     wire [47:0] sv_last  = am1 + (p_elems << 1);             // H_STORE_V: 2 bytes a lane
-    wire        sv_past  = (ADDR_TOP != 35'd0) & ((sv_last >> TOP_SH) != 48'd0);
+    wire        sv_past  = past_top(sv_last);
     wire [31:0] sv_words = p_elems[32:1];                     // n*VLEN/2
     wire [31:0] ld_words = op_loadv ? sv_words : a_rs2;       // LOAD: words to read
     wire [31:0] h_beats  = ((h_lane0 + ld_words - 32'd1) >> LOG_WPB) + 32'd1;
@@ -478,7 +481,7 @@ module dnpu_lsu #(
     wire        in_fuse = in_vec & (e_op_fused | e_op_fn);
     reg         fn_rq_end;             // fn_rq == count, kept with fn_rq (a flag, not a compare)
     wire        fn_more = in_fn & ~fn_rq_end & ~fn_stop;
-    wire        fn_past = fn_more & (ADDR_TOP != 35'd0) & ((fn_last >> TOP_SH) != 48'd0);
+    wire        fn_past = fn_more & past_top(fn_last);
     wire        fn_wbad = fn_more & ~fn_past & ~win_ok;       // outside the windows
     wire        fn_err  = in_fn & rd_valid & rd_err;          // an error beat of position fn_bpos
     wire        fn_rd   = fn_more & ~fn_past & ~fn_wbad & ~fn_err & ~soft_reset;
