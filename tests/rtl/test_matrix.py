@@ -1,4 +1,4 @@
-"""dnpu_matrix (hw/rtl/matrix/dnpu_matrix.v, dnpu_matrix_pe.v): the matrix unit on its own,
+"""dnpu_matrix (hw/rtl/matrix/dnpu_matrix.v, dnpu_matrix_pe.v, dnpu_matrix_out.v): the matrix unit on its own,
 bit for bit against dnpu.spec.matmul.matmul_bf16 (docs/NUMERICS.md section 11).
 
 Bench (a model, drivers, one monitor, checkers):
@@ -591,7 +591,7 @@ if cocotb is not None:
 
 # ---------------------------------------------------------------------------- pytest entries
 
-SOURCES = ["matrix/dnpu_matrix.v", "matrix/dnpu_matrix_pe.v", "fp/dnpu_fp32_add.v", "fp/dnpu_fp32_mul.v"]
+SOURCES = ["matrix/dnpu_matrix.v", "matrix/dnpu_matrix_pe.v", "matrix/dnpu_matrix_out.v", "fp/dnpu_fp32_add.v"]
 # (VLEN, ROWS, BLOCK, WBUF, VEC_ROWS): the sim profile's vector shape; a small odd array with
 # VLEN = BLOCK; four squares buffered; VLEN > BLOCK (two squares per X row); on Icarus a
 # full array (ROWS = VLEN) whose X and residual reads exceed BLOCK cycles a square (stalls).

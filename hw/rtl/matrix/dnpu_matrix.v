@@ -367,10 +367,8 @@ module dnpu_matrix #(
     generate
         for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_out
             wire [31:0] y;
-            // -0 leaves acc unchanged, a -0 acc included; a residual is added with one rounding
-            dnpu_fp32_add u_out (.clk(clk), .en(d1_v & ~q_f32), .a(sh_row[gc*32 +: 32]),
-                                 .b(q_res ? {v_rdata[gc*16 +: 16], 16'd0} : 32'h8000_0000),
-                                 .sub(1'b0), .bf16(1'b1), .y(y));
+            dnpu_matrix_out u_out (.en(d1_v & ~q_f32), .sh(sh_row[gc*32 +: 32]), .res(q_res),
+                                   .r(v_rdata[gc*16 +: 16]), .y(y));
             assign out_row[gc*16 +: 16] = q_f32 ? (d1_p ? sh_row[gc*32 +: 16] : sh_row[gc*32+16 +: 16])
                                                 : y[31:16];
             wire unused_ok = &{1'b0, y[15:0]};

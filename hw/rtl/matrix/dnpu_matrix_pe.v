@@ -6,9 +6,12 @@
 // FP32 add per k in increasing k). On the tile's last k the new sum also goes to sh, the
 // shadow register the unit drains from while the next tile accumulates.
 //
-// x and w are BF16; widening to FP32 is the bit pattern << 16 (exact). The arithmetic is
-// the shared dnpu_fp32_mul / dnpu_fp32_add: Yosys maps each once, and with en low the
-// simulator skips an idle PE's arithmetic (rows beyond a partial group, stall cycles).
+// x and w are BF16; widening to FP32 is the bit pattern << 16 (exact). The product is
+// fp_mul_f called here on the widened operands rather than a dnpu_fp32_mul instance:
+// synthesis keeps the hierarchy, so only inside this module does Yosys see the operands'
+// zero low halves (an 8x8-bit significand product: half the multiplier's LUTs and one
+// DSP slice instead of two, per PE). The add is the shared dnpu_fp32_add. With en low
+// the simulator skips an idle PE's arithmetic (rows beyond a partial group, stall cycles).
 
 module dnpu_matrix_pe (
     input  wire        clk,
@@ -20,10 +23,18 @@ module dnpu_matrix_pe (
     input  wire [15:0] w,
     output reg  [31:0] sh
 );
+    // Not inlined into dnpu_matrix, so each PE's copy of the functions has a scope of its own.
+    /* verilator no_inline_module */
+`include "dnpu_fp_funcs.vh"
     reg  [31:0] acc;
-    wire [31:0] prod, sum;
+    reg  [31:0] prod;
+    wire [31:0] sum;
 
-    dnpu_fp32_mul u_mul (.clk(clk), .en(en), .a({x, 16'd0}), .b({w, 16'd0}), .bf16(1'b0), .y(prod));
+    always @* begin
+        prod = 32'd0;
+        if (en)
+            prod = fp_mul_f({x, 16'd0}, {w, 16'd0}, 1'b0);
+    end
     dnpu_fp32_add u_add (.clk(clk), .en(en), .a(first ? init : acc), .b(prod), .sub(1'b0), .bf16(1'b0), .y(sum));
 
     always @(posedge clk) begin
