@@ -76,8 +76,8 @@ def test_store_mx_costs_match_measured_rtl(prof, rows, fmt, cycles):
 # M_MM_V(_RES) on the sim profile, measured as MEASURED_SIM: (M, N, K, residual, cycles). The model
 # counts the matrix unit's read-port reads; ring-full and drain stalls make the RTL a few per
 # cent slower (docs/PERF.md), so it is held to 6 % + 4 cycles.
-MEASURED_MM_V = [(1, 16, 32, False, 73), (4, 32, 64, True, 207), (5, 48, 96, False, 712),
-                 (13, 16, 32, True, 202), (8, 64, 128, True, 1365)]
+MEASURED_MM_V = [(1, 16, 32, False, 75), (4, 32, 64, True, 209), (5, 48, 96, False, 715),
+                 (13, 16, 32, True, 204), (8, 64, 128, True, 1367)]
 
 
 @pytest.mark.parametrize("M,N,K,res,cycles", MEASURED_MM_V)
@@ -109,12 +109,12 @@ MEASURED_KERNELS = [
     ("sim", "swiglu", (7, 64), 2276), ("sim", "swiglu", (16, 256), 19148),
     ("sim", "rope", (8, 2, 32), 2018), ("sim", "rope", (16, 4, 64), 11027),
     ("sim", "embedding", (8, 64, 40), 959), ("sim", "embedding", (64, 32, 1000), 4511),
-    ("sim", "attention", (1, 8, 8, 32), 4088), ("sim", "attention", (2, 16, 36, 32), 18428),
-    ("sim", "attention", (1, 4, 64, 64), 10721),
+    ("sim", "attention", (1, 8, 8, 32), 4106), ("sim", "attention", (2, 16, 36, 32), 18500),
+    ("sim", "attention", (1, 4, 64, 64), 10733),
     ("pynq-z2", "rms_norm", (1, 64), 689), ("pynq-z2", "swiglu", (7, 64), 3239),
     ("pynq-z2", "rope", (16, 4, 64), 12284), ("pynq-z2", "embedding", (64, 32, 1000), 6365),
 ]
-MEASURED_FORWARD_SIM = 73514          # FORWARD_MODEL, T = 16 (the plain forward: every logit stored, no sampling)
+MEASURED_FORWARD_SIM = 73577          # FORWARD_MODEL, T = 16 (the plain forward: every logit stored, no sampling)
 
 
 def _kernel_estimate(prof: str, kernel: str, shape) -> an.Estimate:

@@ -69,9 +69,9 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
                           "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
     "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),
-    "MAT_TAIL": (3, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
-                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 3 "
-                    "(dnpu_matrix's done, retire)"),
+    "MAT_TAIL": (5, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
+                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 5 "
+                    "(the PEs' operand and product registers, dnpu_matrix's done, retire)"),
     "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
                  "mm_v_unit_cycles) retires the instruction"),
     "SMX_CMD": (4, "H_STORE_MX: EXEC's checks, the commands to dnpu_axi_wr and dnpu_mx_quant, the first row read "

@@ -59,10 +59,10 @@ def mm_v_unit_cycles(M: int, N: int, K: int, *, vlen: int, rows: int, block: int
     """dnpu_matrix's done cycle after the handshake for M_MM_V(_RES) (dnpu_matrix.v, "Timing,
     M_MM_V"): the port is busy every cycle until the last W read (mm_v_reads), the last ring
     row arrives the cycle after it, then as M_MM: the last square's block cycles, the last
-    tile's m_last rows drained, 3."""
+    tile's m_last rows drained, MAT_TAIL."""
     G = -(-M // rows)
     last = M - (G - 1) * rows
-    return mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res) + 1 + block + last + 3
+    return mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res) + 1 + block + last + _K["MAT_TAIL"]
 
 
 def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: bool = False) -> int:

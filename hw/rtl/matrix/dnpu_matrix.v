@@ -8,7 +8,8 @@
 // X, R is Y itself or does not overlap Y); the unit assumes them.
 //
 // Array. ROWS x VLEN output-stationary PEs (dnpu_matrix_pe), one FP32 multiply-add per PE
-// per cycle, one k per cycle. N is cut into NT tiles of VLEN columns, M into G = ceil(M/ROWS)
+// per cycle, one k per cycle (a step). A step's sums reach the PEs' accumulators PE_D = 2
+// cycles later (the operands, then the product, are registered first). N is cut into NT tiles of VLEN columns, M into G = ceil(M/ROWS)
 // groups of ROWS rows (the last group may be partial: its missing rows' PEs stay idle and
 // are neither read nor written). Tiles run in the weight stream's order: for each group g,
 // for each tile j, the tile's K/BLOCK squares.
@@ -45,7 +46,7 @@
 // prefetch (the array must not starve), then these reads, then a drain's residual reads.
 //
 // Output. A tile's last multiply-add writes its sums to a shadow register in each PE as
-// well, and the next tile starts from its init in the following cycle; the shadow drains while
+// well (PE_D cycles after its step), and the next tile starts from its init in the step after; the shadow drains while
 // the next tile accumulates, one row a cycle: read R[vr + i*NT + j] (residual only), then
 // out = fp_add_f(sh, r, bf16) (without residual: fp_add_f(sh, -0, bf16) = bf16(sh), -0
 // kept), then write V[vd + i*NT + j]; with cmd_f32 two writes a row, sh's bits 31:16 to
@@ -61,9 +62,9 @@
 // Timing, M_MM_V. Every cycle from the handshake's next the port does one read, the
 // weight reads filling whatever the X, A and residual reads leave, until the last weight
 // read; that row arrives the cycle after, then as M_MM: the last square's BLOCK cycles,
-// the last tile's m_last rows drained, 3. With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
+// the last tile's m_last rows drained, 5 (PE_D, then 3). With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
 // reads + NT*(K/BLOCK)*M*max(1, BLOCK/VLEN) X reads (+ (M*NT - m_last) residual reads):
-//     done ~ R + 1 + BLOCK + m_last + 3
+//     done ~ R + 1 + BLOCK + m_last + 5
 // (dnpu.perf.analytical.mm_v_unit_cycles). The port idles, and the figure runs a few per
 // cent short, when the ring is full (a square holds its slot until its last k) or a tile
 // end waits for the previous drain; X reads of the last square after the last weight read
@@ -71,13 +72,14 @@
 //
 // Timing. With w_valid always 1 and the read port keeping up, which
 // ROWS*(max(1, BLOCK/VLEN) + 1) + 1 <= BLOCK guarantees (a square's X slice reads plus a tile
-// end's residual reads fit in the BLOCK cycles a square takes): handshake in cycle 0, weight
+// end's residual reads fit in the BLOCK cycles a square takes; with cmd_f32 also
+// 2*ROWS + PE_D + 1 <= BLOCK: a tile's drain ends within the next square): handshake in cycle 0, weight
 // rows taken in cycles 1 .. T (T = G*NT*K, one a cycle across square, tile and group
 // boundaries), the last square computes in cycles T+1 .. T+BLOCK (a square computes from
 // the cycle after its last row arrives), its tile drains m_last = M - (G-1)*ROWS rows (read,
-// convert, write: one a cycle, three stages; two cycles a row with cmd_f32), and done is
-// high in cycle
-//     T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 3.
+// convert, write: one a cycle, three stages, from PE_D cycles after the last step; two
+// cycles a row with cmd_f32), and done is high in cycle
+//     T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 5.
 // The accumulator reads of cmd_ain hide behind the weight stream when 2*ROWS more reads
 // fit a tile's K cycles beside the X slices.
 // Otherwise the unit stalls (w_ready low while the square ring is full) and stays correct.
@@ -140,6 +142,7 @@ module dnpu_matrix #(
     localparam integer PW   = (XR > 1) ? $clog2(XR) : 1;
     localparam integer RW   = (ROWS > 1) ? $clog2(ROWS) : 1;
     localparam integer XIW  = $clog2(2 * ROWS);
+    localparam integer PE_D = 2;        // cycles from a step to its sums in acc / sh (dnpu_matrix_pe)
     localparam integer SH_UP = (LOGB >= LOGV) ? LOGB - LOGV : 0;
     localparam integer SH_DN = (LOGB >= LOGV) ? 0 : LOGV - LOGB;
     localparam [31:0] ROWS_32 = ROWS;
@@ -242,8 +245,9 @@ module dnpu_matrix #(
     reg [1:0]      xrdy;                // X buffer half holds its square's slices
 
     reg            sh_full;             // shadow rows still to be read out
+    reg [PE_D-1:0] te_q;                // a tile's last step, on its way through the PEs' stages
     reg            d1_v, d1_last;
-    wire           sh_block   = sh_full | (d1_v & ~d1_last);
+    wire           sh_block   = sh_full | (|te_q) | (d1_v & ~d1_last);
     wire           c_sq_last  = &c_kk;
     wire           c_tile_end = c_sq_last & (c_b == q_kb_m1);
     wire           c_first = (c_b == 0) & (c_kk == 0);
@@ -294,7 +298,7 @@ module dnpu_matrix #(
                         else
                             ainit[31:16] <= v_rdata[gc*16 +: 16];
                     end
-                dnpu_matrix_pe u_pe (.clk(clk), .en(en_r), .first(c_first), .last(c_tile_end),
+                dnpu_matrix_pe u_pe (.clk(clk), .clr(~rst_n | flush), .en(en_r), .first(c_first), .last(c_tile_end),
                                      .init(q_ain ? ainit : 32'd0),
                                      .x(x_row[gr*16 +: 16]), .w(w_col[gc*16 +: 16]),
                                      .sh(sh_all[(gr*VLEN + gc)*32 +: 32]));
@@ -417,6 +421,7 @@ module dnpu_matrix #(
             we_fin  <= 1'b0;
             done_r  <= 1'b0;
             sh_full <= 1'b0;
+            te_q    <= 0;
             xrdy    <= 2'b00;
             aid_v   <= 1'b0;
             ai_full <= 1'b0;
@@ -490,6 +495,7 @@ module dnpu_matrix #(
             pf_rkr  <= 0;
             pfd_v   <= 1'b0;
             sh_full <= 1'b0;
+            te_q    <= 0;
             d1_v    <= 1'b0;
             we_r    <= 1'b0;
             we_fin  <= 1'b0;
@@ -668,7 +674,8 @@ module dnpu_matrix #(
                 if (dr_last)
                     sh_full <= 1'b0;
             end
-            if (step & c_tile_end)
+            te_q <= {te_q[PE_D-2:0], step & c_tile_end};
+            if (te_q[PE_D-1])
                 sh_full <= 1'b1;
             we_r   <= d1_v;
             we_fin <= d1_v & d1_fin;
