@@ -43,6 +43,7 @@ add_files -norecurse -fileset sources_1 [list \
     $root/hw/rtl/fp/dnpu_fp_cmp.v \
     $root/hw/rtl/fp/dnpu_fp_exp.v \
     $root/hw/rtl/matrix/dnpu_matrix.v \
+    $root/hw/rtl/matrix/dnpu_matrix_out.v \
     $root/hw/rtl/matrix/dnpu_matrix_pe.v \
     $root/hw/rtl/mem/dnpu_sram.v \
     $root/hw/rtl/mx/dnpu_mx_dequant.v \
