@@ -51,7 +51,7 @@ import random
 import numpy as np
 import pytest
 
-from dnpu.perf.machine import CONSTANTS
+from dnpu.perf.matrix_cycles import mm_unit_tail
 from dnpu.spec import matmul
 from dnpu.spec import matrix as mxs
 from dnpu.spec import numerics as nm
@@ -68,18 +68,19 @@ ROWS = int(os.environ.get("DNPU_MATRIX_ROWS", "4"))
 BLOCK = int(os.environ.get("DNPU_MATRIX_BLOCK", "32"))
 WBUF = int(os.environ.get("DNPU_MATRIX_WBUF", "2"))
 VEC_ROWS = int(os.environ.get("DNPU_MATRIX_VEC_ROWS", "1024"))
+SLOTS = int(os.environ.get("DNPU_MATRIX_SLOTS", "1"))
 SCALE = float(os.environ.get("DNPU_MATRIX_SCALE", "1.0"))
 SEED = int(os.environ.get("DNPU_MATRIX_SEED", "20260604"))
 KM = max(VLEN, BLOCK)                    # K is a multiple of this
 XR = max(1, BLOCK // VLEN)               # vector-SRAM rows per X slice
 # the read port keeps up (dnpu_matrix.v, "Timing"): a square's X reads plus a tile's residual
 # reads fit in BLOCK cycles, so the unit runs at the weight rate and meets the cycle figure
-PORT_OK = ROWS * (XR + 1) + 1 <= BLOCK
+PORT_OK = ROWS * (XR + 1) + 1 <= SLOTS * BLOCK
 # and with a tile's 2*ROWS accumulator reads as well (cmd_ain)
-PORT_OK_ACC = ROWS * (XR + 3) + 1 <= BLOCK
-# FP32 rows out (cmd_f32): a tile's drain, two cycles a row from PE_D = 2 cycles after its
-# last step, ends within the next tile's square
-DRAIN_OK_F32 = 2 * ROWS + 3 <= BLOCK
+PORT_OK_ACC = ROWS * (XR + 3) + 1 <= SLOTS * BLOCK
+# FP32 rows out (cmd_f32): a tile's drain, two cycles a row from PE_D = 2*SLOTS cycles after
+# its last step, ends within the next tile's square
+DRAIN_OK_F32 = 2 * ROWS + 2 * SLOTS + 1 <= SLOTS * BLOCK
 U16, U32 = np.uint16, np.uint32
 
 SPECIAL16 = [0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F81, 0x0001, 0x807F, 0x0080,
@@ -172,7 +173,7 @@ class Cmd:
         """M_MM_V's done cycle after the handshake (dnpu_matrix.v "Timing, M_MM_V")."""
         from dnpu.perf import analytical
         return analytical.mm_v_unit_cycles(self.m, self.nt * VLEN, self.k, vlen=VLEN, rows=ROWS, block=BLOCK,
-                                           res=self.res)
+                                           res=self.res, slots=SLOTS)
 
 
 def _apart(a, na, b, nb) -> bool:
@@ -517,7 +518,7 @@ if cocotb is not None:
     @cocotb.test()
     async def full_rate(dut):
         """w_valid always 1: a row every cycle from the one after the handshake, and done
-        exactly T + BLOCK + m_last + MAT_TAIL cycles after it (dnpu.perf.machine)."""
+        exactly BLOCK + 1 + SLOTS*(T-1) + m_last + mm_unit_tail(SLOTS) cycles after it."""
         tb = Bench(dut, "full_rate")
         await tb.start()
         for case in range(_scale(12)):
@@ -530,10 +531,13 @@ if cocotb is not None:
             assert len(r["took"]) == c.t and r["took"][0] == 1, f"first row taken in cycle {r['took'][0]}"
             if not (PORT_OK_ACC if c.ain else PORT_OK) or (c.f32 and not DRAIN_OK_F32):   # correct only
                 continue
-            assert r["took"] == list(range(1, c.t + 1)), \
-                f"M={c.m} NT={c.nt} K={c.k} res={c.res} {c.mode}: rows not taken every cycle 1..{c.t}: first gap at {next((i for i, t in enumerate(r['took']) if t != i + 1), None)}: {r['took'][:40]}"
-            want = c.t + BLOCK + c.m_last * (2 if c.f32 else 1) + CONSTANTS["MAT_TAIL"][0]
-            assert want <= c.t + BLOCK + 2 * ROWS + 10
+            # every row the cycle after the one before; with SLOTS > 1 the first square's, then
+            # the array's pace (a square in SLOTS*BLOCK cycles)
+            n = c.t if SLOTS == 1 else BLOCK
+            gap = next((i for i, t in enumerate(r["took"][:n]) if t != i + 1), None)
+            assert gap is None, (f"M={c.m} NT={c.nt} K={c.k} res={c.res} {c.mode}: rows not taken every cycle "
+                                 f"1..{n}: first gap at {gap}: {r['took'][:40]}")
+            want = BLOCK + 1 + SLOTS * (c.t - 1) + c.m_last * (2 if c.f32 else 1) + mm_unit_tail(SLOTS)
             assert r["done"] == want, \
                 f"{c.mode} M={c.m} NT={c.nt} K={c.k} res={c.res}: done at {r['done']}, expected {want}"
 
@@ -604,7 +608,12 @@ SMALL = (8, 3, 8, 2, 512)
 WIDE_BUF = (32, 2, 32, 4, 512)
 WIDE = (64, 2, 32, 2, 256)
 PORT_BOUND = (8, 8, 8, 2, 512)
-LINT = [SIM, SMALL, WIDE_BUF, WIDE, PORT_BOUND, (8, 1, 64, 2, 64), (8, 8, 8, 2, 16), (128, 3, 16, 8, 4096)]
+# (..., SLOTS): PEs interleaving rows: four in one physical row (zcu104's shape, narrower); two
+# in each of three rows with small squares (partial groups leave whole PEs and single slots idle)
+SLOTTED = (16, 4, 32, 2, 1024, 4)
+SLOTTED_SMALL = (8, 6, 8, 2, 512, 2)
+LINT = [SIM, SMALL, WIDE_BUF, WIDE, PORT_BOUND, (8, 1, 64, 2, 64), (8, 8, 8, 2, 16), (128, 3, 16, 8, 4096),
+        SLOTTED, SLOTTED_SMALL, (8, 8, 8, 2, 64, 2), (16, 12, 16, 2, 256, 3)]
 
 
 def _runner():
@@ -616,8 +625,8 @@ def _runner():
 
 
 def _params(shape):
-    vlen, rows, block, wbuf, vrows = shape
-    return {"VLEN": vlen, "ROWS": rows, "BLOCK": block, "WBUF": wbuf, "VEC_ROWS": vrows}
+    vlen, rows, block, wbuf, vrows, *slots = shape
+    return {"VLEN": vlen, "ROWS": rows, "BLOCK": block, "WBUF": wbuf, "VEC_ROWS": vrows, "SLOTS": slots[0] if slots else 1}
 
 
 def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None = None) -> None:
@@ -629,13 +638,13 @@ def _run(sim: str, shape: tuple, scale: float = 1.0, testcase: list[str] | None 
 
 
 def _id(shape):
-    return "vlen{}-rows{}-block{}-wbuf{}".format(*shape[:4])
+    return "vlen{}-rows{}-block{}-wbuf{}".format(*shape[:4]) + (f"-slots{shape[5]}" if len(shape) > 5 else "")
 
 
 @pytest.mark.rtl
 # WIDE_BUF (a four-square ring) and WIDE (vlen 64) only in the slow tier: each set is a
 # Verilator build of its own, and SIM and SMALL already cover the array's edge cases
-@pytest.mark.parametrize("shape", [SIM, SMALL, pytest.param(WIDE_BUF, marks=pytest.mark.slow),
+@pytest.mark.parametrize("shape", [SIM, SMALL, SLOTTED, SLOTTED_SMALL, pytest.param(WIDE_BUF, marks=pytest.mark.slow),
                                    pytest.param(WIDE, marks=pytest.mark.slow)], ids=_id)
 def test_matrix_verilator(shape):
     _run("verilator", shape, scale=1.0 if shape == SIM else 0.5)

@@ -48,7 +48,7 @@ from typing import Any
 from dnpu import compiler
 from dnpu.emu import Emulator
 from dnpu.perf.machine import _K, CONSTANTS, Machine, ModelError, machine, miss_cycles
-from dnpu.perf.matrix_cycles import (MATMUL_EXACT_ROWS, matmul_cycles, matmul_v_cycles, mm_v_reads,
+from dnpu.perf.matrix_cycles import (MATMUL_EXACT_ROWS, matmul_cycles, matmul_v_cycles, mm_unit_tail, mm_v_reads,
                                      mm_v_unit_cycles)
 from dnpu.perf.stream import stream_cycles
 from dnpu.runtime import HEAP_BASE
@@ -58,7 +58,8 @@ from dnpu.spec.config import Config
 
 __all__ = ["Machine", "Estimate", "ModelError", "machine", "instr_cycles", "stream_cycles", "store_mx_cycles", "program",
            "step", "bound", "check_positive", "PHASES", "CONSTANTS", "pad_vocab", "variant", "miss_cycles",
-           "matmul_cycles", "matmul_v_cycles", "mm_v_reads", "mm_v_unit_cycles", "MATMUL_EXACT_ROWS"]
+           "matmul_cycles", "matmul_v_cycles", "mm_unit_tail", "mm_v_reads", "mm_v_unit_cycles",
+           "MATMUL_EXACT_ROWS"]
 
 PHASES = ("memory", "vector", "scalar", "control", "matrix")
 

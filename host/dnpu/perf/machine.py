@@ -69,9 +69,9 @@ CONSTANTS: dict[str, tuple[int, str]] = {
     "ONE_BEAT_BURST": (1, "H_STORE_*: a last AXI burst holding a single word (lane offset + n = "
                           "k*max_burst*words_per_beat + 1) costs one more cycle (dnpu_axi_wr); measured"),
     "MAT_START": (1, "M_MM* issue their first read command in MAT, one cycle after EXEC"),
-    "MAT_TAIL": (5, "M_MM* after the last weight row: the last square's mx.block multiply-add cycles, the "
-                    "last tile's m_last output rows (one a cycle, two with FP32 rows out), then 5 "
-                    "(the PEs' operand and product registers, dnpu_matrix's done, retire)"),
+    "MAT_TAIL": (3, "M_MM*: from the last step's sums in the PEs' shadow registers (2*matrix_slots cycles "
+                    "after it, mm_unit_tail) and the last tile's m_last output rows (one a cycle, two with "
+                    "FP32 rows out), 3: dnpu_matrix's drain stages, done, retire"),
     "MAT_V": (0, "M_MM_V(_RES): dnpu_matrix takes the command in EXEC's cycle; its done (from the handshake, "
                  "mm_v_unit_cycles) retires the instruction"),
     "SMX_CMD": (4, "H_STORE_MX: EXEC's checks, the commands to dnpu_axi_wr and dnpu_mx_quant, the first row read "
@@ -101,6 +101,8 @@ class Machine:
     mx_block: int
     f_clk_mhz: float
     matrix_rows: int = 0
+    matrix_slots: int = 1         # rows a matrix PE interleaves (= add_stages: its adder's stages)
+    matrix_wbuf: int = 2          # [matrix] weight_buffers: the square ring
     port: str = "rtl"
     fetch_lines: int = 4          # FETCH_LINES of hw/rtl/ctrl/dnpu_fetch.v (a localparam): direct-mapped line buffers
     add_stages: int = 1           # [pipeline] add/mul/exp_stages: the vector unit's FP units take
@@ -236,7 +238,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
                    fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
                    max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
-                   matrix_rows=cfg.matrix.rows, add_stages=cfg.pipeline.add_stages,
+                   matrix_rows=cfg.matrix.rows, matrix_slots=cfg.matrix_slots,
+                   matrix_wbuf=cfg.matrix.weight_buffers, add_stages=cfg.pipeline.add_stages,
                    mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,
                    decode_stage=cfg.pipeline.decode_stage, window_cycle=cfg.pipeline.decode_stage,
                    max_tree=cfg.pipeline.max_tree_stages,

@@ -7,7 +7,14 @@ from dnpu.perf.machine import _K, Machine, ModelError, machine
 from dnpu.perf.stream import stream_cycles
 from dnpu.spec.config import Config
 
-__all__ = ["MATMUL_EXACT_ROWS", "matmul_cycles", "mm_v_reads", "mm_v_unit_cycles", "matmul_v_cycles"]
+__all__ = ["MATMUL_EXACT_ROWS", "matmul_cycles", "mm_unit_tail", "mm_v_reads", "mm_v_unit_cycles", "matmul_v_cycles"]
+
+
+def mm_unit_tail(slots: int) -> int:
+    """dnpu_matrix's cycles from the last step to done beyond the last tile's output rows: the
+    PEs' 2*slots (the operand and product registers, then one cycle a row interleaved in a PE),
+    then MAT_TAIL (the drain's stages, done)."""
+    return 2 * slots + _K["MAT_TAIL"]
 
 
 # Up to this many weight rows an M_MM's stream is stepped cycle by cycle; beyond, extrapolated.
@@ -18,9 +25,10 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
                   f32: bool = False) -> int:
     """Cycles of one M_MM* of shape (M, N, K) whose line is resident: FETCH, EXEC, the first
     read command, the memory's latency, G = ceil(M / matrix.rows) passes over the N / vlen
-    weight tiles of K rows each (stream_cycles, a row a cycle at best), then the last
-    square's mx.block cycles and the last group's output rows, two cycles each when they
-    are written as FP32 rows (`f32`: M_MM_F32, M_MM_ACC_F32). Reading the accumulators
+    weight tiles of K rows each to the array's last step (stream_cycles: a row a cycle at
+    best, a step every matrix_slots cycles), then the last group's output rows, two cycles
+    each when they are written as FP32 rows (`f32`: M_MM_F32, M_MM_ACC_F32), and
+    mm_unit_tail. Reading the accumulators
     (M_MM_ACC*) costs nothing more: it hides behind the stream (docs/PERF.md)."""
     if not isinstance(m, Machine):
         m = machine(m)
@@ -37,8 +45,8 @@ def matmul_cycles(m: Machine | Config | str, M: int, N: int, K: int, fmt: str = 
         # (exact on sim; within a few cycles where the read engine's bursts in flight bind)
         s3, s4 = (stream_cycles(m, fmt, K, False, c, matrix=True) for c in (3, 4))
         s = s4 + (count - 4) * (s4 - s3)
-    return (_K["STREAM"] + m.window_cycle + _K["MAT_START"] + m.read_latency + s + m.mx_block + last * (2 if f32 else 1)
-            + _K["MAT_TAIL"] + m.decode_stage)
+    return (_K["STREAM"] + m.window_cycle + _K["MAT_START"] + m.read_latency + s + last * (2 if f32 else 1)
+            + mm_unit_tail(m.matrix_slots) + m.decode_stage)
 
 
 def mm_v_reads(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
@@ -55,14 +63,27 @@ def mm_v_reads(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res:
     return w + x + r
 
 
-def mm_v_unit_cycles(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool) -> int:
+def mm_v_unit_cycles(M: int, N: int, K: int, *, vlen: int, rows: int, block: int, res: bool,
+                     slots: int = 1) -> int:
     """dnpu_matrix's done cycle after the handshake for M_MM_V(_RES) (dnpu_matrix.v, "Timing,
     M_MM_V"): the port is busy every cycle until the last W read (mm_v_reads), the last ring
-    row arrives the cycle after it, then as M_MM: the last square's block cycles, the last
-    tile's m_last rows drained, MAT_TAIL."""
+    row arrives the cycle after it, then as M_MM: the last square's slots*block cycles, the
+    last tile's m_last rows drained, mm_unit_tail. Where the array is the limit (a square's
+    slots*block cycles above its reads), the first square's reads and then every square's
+    slots*block cycles, longer after each tile end by what the square after it must read
+    beyond its cycles (its weights and X slices, and the drained tile's residual rows)."""
     G = -(-M // rows)
     last = M - (G - 1) * rows
-    return mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res) + 1 + block + last + _K["MAT_TAIL"]
+    reads = mm_v_reads(M, N, K, vlen=vlen, rows=rows, block=block, res=res)
+    tiles = G * (N // vlen)
+    squares = tiles * (K // block)
+    sq_cycles = slots * block
+    nt, xr = N // vlen, max(1, block // vlen)
+    group_rows = [min(rows, M - g * rows) for g in range(G)]
+    ends = [(group_rows[t // nt], group_rows[(t + 1) // nt]) for t in range(tiles - 1)]   # (drained, next)
+    extra = sum(max(0, max(vlen, block) + nxt * xr + (cur if res else 0) + 1 - sq_cycles) for cur, nxt in ends)
+    array = -(-reads // squares) + 1 + squares * sq_cycles + extra
+    return max(reads + 1 + sq_cycles, array) + last + mm_unit_tail(slots)
 
 
 def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: bool = False) -> int:
@@ -75,4 +96,4 @@ def matmul_v_cycles(m: Machine | Config | str, M: int, N: int, K: int, *, res: b
     if not m.matrix_rows:
         raise ModelError(f"profile {m.name} has no matrix unit")
     return _K["FE"] + m.decode_stage + _K["MAT_V"] + mm_v_unit_cycles(M, N, K, vlen=m.vlen, rows=m.matrix_rows,
-                                                      block=m.mx_block, res=res)
+                                                      block=m.mx_block, res=res, slots=m.matrix_slots)

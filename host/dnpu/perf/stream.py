@@ -27,8 +27,10 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
 
     count > 1 (H_SAMPLE_FUSED_N, fused): `count` such streams back to back, to the cycle the
     last position's results are final in dnpu_vec (fn_end). matrix=True (M_MM): `count` weight
-    tiles of `rows` rows to dnpu_matrix, which takes a row every cycle; to the last row's
-    handshake. The R channel runs on (the
+    tiles of `rows` rows to dnpu_matrix, whose ring takes a row a cycle while it holds fewer
+    than weight_buffers complete squares; the array steps through a complete square's
+    mx.block rows one every matrix_slots cycles and frees its slot at the last; to the
+    array's last step. The R channel runs on (the
     read engine has the next position's bursts queued); between positions the dequantizer
     turns round (done, a new command, active two cycles after the last row handshake) and
     dnpu_vec takes the next position's first row only after fn_end, C + log2(C) + FN_END
@@ -40,9 +42,12 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
     nbytes = mx.stream_nbytes(rows * m.vlen, fmt, m.mx_block)
     C = m.sum_row_period(True) if fused else 1       # stage B takes a row every C cycles
     end_gap = m.sum_tail(True) + _K["FN_END"]
+    S = m.matrix_slots if matrix else 1
     if m.port == "ideal":
-        one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C)
-        return one if count == 1 else count * one + (0 if matrix else count * end_gap)
+        one = max(math.ceil(nbytes / m.bytes_per_cycle), rows * C * S)
+        if matrix:
+            return count * one + S * m.mx_block
+        return one if count == 1 else count * one + count * end_gap
 
     IB = m.beat_bytes
     GE = mx.group_elements(fmt, m.mx_block)
@@ -63,6 +68,9 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
     m_v = m_last = False                                # m_data
     b_v, ch = False, 0                                  # dnpu_vec stage B (fused)
     c_last = C - 1
+    # matrix: the ring's complete squares not yet computed (registered), the array's position
+    nsq, steps, next_step, last_step, row_n = 0, 0, 0, 0, 0
+    total_steps = count * rows
     t = 0
     limit = count * (64 * (total_beats + total_slices + rows * C) + 1000)
     while t < limit:
@@ -74,12 +82,23 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
         working = slices_left > 0
         hdr_go = working and hdr and fill >= 16
         slice_go = working and not hdr and fill >= sb and d1_ready
+        if matrix:
+            m_ready = nsq < m.matrix_wbuf
         row_hs = m_v and m_ready
+        if matrix:              # the array's step in this cycle, the ring's count after it
+            step = nsq > 0 and t >= next_step
+            sq_out = step and steps % m.mx_block == m.mx_block - 1
+            if step:
+                steps, next_step, last_step = steps + 1, t + S, t
+            row_n += row_hs
+            nsq += (row_hs and row_n % m.mx_block == 0) - sq_out
         if row_hs and m_last:
             if count > 1 and not matrix:
                 fn_end = max(t + end_gap, fn_end + _K["RECI_N"])
             pos += 1
             if pos == count:
+                if matrix:      # every square is complete: a step every S cycles to the last
+                    last_step = max(next_step, t + 1) + S * (total_steps - steps - 1)
                 break
             # the next position: the dequantizer's new command, dnpu_vec after fn_end
             fill, beats_left, hdr, g, slices_left = 0, total_beats, True, 0, total_slices
@@ -135,4 +154,6 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
         raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
     if count > 1 and not matrix:
         return max(fn_end, math.ceil(count * total_beats / m.inflight_rate))
+    if matrix:
+        return max(last_step, math.ceil(count * total_beats / m.inflight_rate) + m.mx_block)
     return max(t, math.ceil(count * total_beats / m.inflight_rate))

@@ -250,6 +250,12 @@ class Config:
     def beat_bytes(self) -> int:
         return self.axi.data_width // 8
 
+    @property
+    def matrix_slots(self) -> int:
+        """Rows each matrix PE interleaves: the FP32 adder's stages (pipeline.add_stages), so
+        the accumulation loop, one add per row and k, can be pipelined that deep."""
+        return self.pipeline.add_stages
+
     def flat(self) -> dict[str, Any]:
         """SECTION_KEY -> value, for generated headers (e.g. VECTOR_VLEN)."""
         out = {}
@@ -374,6 +380,10 @@ def _cross_check(cfg: Config) -> None:
     if cfg.matrix.rows > cfg.vector.vlen:
         raise ConfigError(f"{where}: [matrix] rows = {cfg.matrix.rows}: at most vlen = {cfg.vector.vlen} "
                           "(the unit reads a row of each activation for every weight square)")
+    if cfg.matrix.rows and cfg.matrix.rows % cfg.matrix_slots:
+        raise ConfigError(f"{where}: [matrix] rows = {cfg.matrix.rows}: must be a multiple of [pipeline] add_stages = "
+                          f"{cfg.pipeline.add_stages} (each PE interleaves that many rows, so that its accumulating "
+                          "adder can have as many stages)")
     if cfg.profile.target == "fpga" and cfg.profile.part is None:
         raise ConfigError(f"{where}: [profile] part: an fpga profile must name its FPGA part")
     if cfg.profile.host is not None and cfg.profile.target != "fpga":

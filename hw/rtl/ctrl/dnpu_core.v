@@ -612,8 +612,9 @@ module dnpu_core #(
             wire op_macc_res = (op == `DNPU_OP_M_MM_ACC_RES);
             wire op_mmv_res  = (op == `DNPU_OP_M_MM_V_RES);
             wire op_mmv      = (op == `DNPU_OP_M_MM_V) | op_mmv_res;
+            // its PEs interleave ADD_STAGES rows, so their accumulating adder has as many stages
             dnpu_matrix #(.VLEN(VLEN), .ROWS(MATRIX_ROWS), .BLOCK(MX_BLOCK), .WBUF(MATRIX_WBUF),
-                          .VEC_ROWS(VEC_ROWS)) u_matrix (
+                          .VEC_ROWS(VEC_ROWS), .SLOTS(ADD_STAGES)) u_matrix (
                 .clk(clk), .rst_n(rst_n), .flush(soft_reset_i | flush),
                 .cmd_valid(in_ex & ~soft_reset_i & x_mat), .cmd_ready(mu_cmd_ready),
                 .cmd_m(mm_m), .cmd_ntiles(mm_n >> LOG_VL), .cmd_k(mm_k),

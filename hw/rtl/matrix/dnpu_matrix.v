@@ -7,9 +7,12 @@
 // a residual, or (cmd_f32) acc itself as two rows, bits 31:16 then 15:0. dnpu_core checks the operands before it issues (ranges fit, Y does not overlap
 // X, R is Y itself or does not overlap Y); the unit assumes them.
 //
-// Array. ROWS x VLEN output-stationary PEs (dnpu_matrix_pe), one FP32 multiply-add per PE
-// per cycle, one k per cycle (a step). A step's sums reach the PEs' accumulators PE_D = 2
-// cycles later (the operands, then the product, are registered first). N is cut into NT tiles of VLEN columns, M into G = ceil(M/ROWS)
+// Array. ROWS x VLEN outputs, held by (ROWS/SLOTS) x VLEN output-stationary PEs
+// (dnpu_matrix_pe), each serving SLOTS rows of one column: one FP32 multiply-add per PE per
+// cycle. A step offers one k to every row; the PEs take one every SLOTS cycles (each row's
+// multiply-add in one of them, so the adder and accumulator loop can be SLOTS stages deep),
+// and a step's sums reach the shadow registers PE_D = 2*SLOTS cycles after it (the
+// operands, then each product, are registered first). SLOTS = 1: a step a cycle. N is cut into NT tiles of VLEN columns, M into G = ceil(M/ROWS)
 // groups of ROWS rows (the last group may be partial: its missing rows' PEs stay idle and
 // are neither read nor written). Tiles run in the weight stream's order: for each group g,
 // for each tile j, the tile's K/BLOCK squares.
@@ -61,25 +64,31 @@
 //
 // Timing, M_MM_V. Every cycle from the handshake's next the port does one read, the
 // weight reads filling whatever the X, A and residual reads leave, until the last weight
-// read; that row arrives the cycle after, then as M_MM: the last square's BLOCK cycles,
-// the last tile's m_last rows drained, 5 (PE_D, then 3). With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
+// read; that row arrives the cycle after, then as M_MM: the last square's SLOTS*BLOCK
+// cycles, the last tile's m_last rows drained, PE_D + 3. With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
 // reads + NT*(K/BLOCK)*M*max(1, BLOCK/VLEN) X reads (+ (M*NT - m_last) residual reads):
-//     done ~ R + 1 + BLOCK + m_last + 5
-// (dnpu.perf.analytical.mm_v_unit_cycles). The port idles, and the figure runs a few per
+//     done ~ R + 1 + SLOTS*BLOCK + m_last + PE_D + 3
+// (dnpu.perf.analytical.mm_v_unit_cycles), or, where the array is the limit (SLOTS*BLOCK
+// cycles a square above a square's reads), the first square's reads and then every square's
+// SLOTS*BLOCK cycles. The port idles, and the figure runs a few per
 // cent short, when the ring is full (a square holds its slot until its last k) or a tile
 // end waits for the previous drain; X reads of the last square after the last weight read
 // make it long by as many.
 //
 // Timing. With w_valid always 1 and the read port keeping up, which
-// ROWS*(max(1, BLOCK/VLEN) + 1) + 1 <= BLOCK guarantees (a square's X slice reads plus a tile
-// end's residual reads fit in the BLOCK cycles a square takes; with cmd_f32 also
-// 2*ROWS + PE_D + 1 <= BLOCK: a tile's drain ends within the next square): handshake in cycle 0, weight
-// rows taken in cycles 1 .. T (T = G*NT*K, one a cycle across square, tile and group
-// boundaries), the last square computes in cycles T+1 .. T+BLOCK (a square computes from
-// the cycle after its last row arrives), its tile drains m_last = M - (G-1)*ROWS rows (read,
-// convert, write: one a cycle, three stages, from PE_D cycles after the last step; two
-// cycles a row with cmd_f32), and done is high in cycle
-//     T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 5.
+// ROWS*(max(1, BLOCK/VLEN) + 1) + 1 <= SLOTS*BLOCK guarantees (a square's X slice reads plus
+// a tile end's residual reads fit in the SLOTS*BLOCK cycles a square takes; with cmd_f32
+// also 2*ROWS + PE_D + 1 <= SLOTS*BLOCK: a tile's drain ends within the next square):
+// handshake in cycle 0, the first square's rows taken in cycles 1 .. BLOCK, the steps
+// from cycle BLOCK+1 one every SLOTS cycles (a square computes from the cycle after its
+// last row arrives; the ring keeps the next square ready, the loader taking a row a cycle
+// while it has room), so the last of the T = G*NT*K steps is in cycle
+// BLOCK + 1 + SLOTS*(T-1) (SLOTS = 1: every row taken the cycle after the one before, the
+// last in cycle T); the last tile drains m_last = M - (G-1)*ROWS rows (read, convert,
+// write: one a cycle, three stages, from PE_D cycles after the last step; two cycles a row
+// with cmd_f32), and done is high in cycle
+//     BLOCK + 1 + SLOTS*(T-1) + m_last * (cmd_f32 ? 2 : 1) + PE_D + 3
+// (SLOTS = 1: T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 5).
 // The accumulator reads of cmd_ain hide behind the weight stream when 2*ROWS more reads
 // fit a tile's K cycles beside the X slices.
 // Otherwise the unit stalls (w_ready low while the square ring is full) and stays correct.
@@ -91,14 +100,15 @@
 // idle (in-flight reads are dropped). rst_n (synchronous) returns to idle at its edge.
 //
 // Parameters: VLEN power of two 8..2048, ROWS 1..VLEN, BLOCK 8/16/32/64, WBUF power of
-// two >= 2, VEC_ROWS the vector SRAM's depth.
+// two >= 2, VEC_ROWS the vector SRAM's depth, SLOTS 1..4 dividing ROWS.
 
 module dnpu_matrix #(
     parameter integer VLEN     = 16,
     parameter integer ROWS     = 4,
     parameter integer BLOCK    = 32,
     parameter integer WBUF     = 2,
-    parameter integer VEC_ROWS = 1024
+    parameter integer VEC_ROWS = 1024,
+    parameter integer SLOTS    = 1
 ) (
     input  wire                        clk,
     input  wire                        rst_n,         // synchronous, active low
@@ -142,7 +152,10 @@ module dnpu_matrix #(
     localparam integer PW   = (XR > 1) ? $clog2(XR) : 1;
     localparam integer RW   = (ROWS > 1) ? $clog2(ROWS) : 1;
     localparam integer XIW  = $clog2(2 * ROWS);
-    localparam integer PE_D = 2;        // cycles from a step to its sums in acc / sh (dnpu_matrix_pe)
+    localparam integer PE_D = 2 * SLOTS; // cycles from a step to its last row's sums in sh (dnpu_matrix_pe)
+    localparam integer PR   = ROWS / SLOTS;                       // physical PE rows
+    localparam integer SW   = (SLOTS > 1) ? $clog2(SLOTS) : 1;
+    localparam [31:0] SL_M1_32 = SLOTS - 1;
     localparam integer SH_UP = (LOGB >= LOGV) ? LOGB - LOGV : 0;
     localparam integer SH_DN = (LOGB >= LOGV) ? 0 : LOGV - LOGB;
     localparam [31:0] ROWS_32 = ROWS;
@@ -254,8 +267,9 @@ module dnpu_matrix #(
     reg            ai_full;             // init registers hold the next tile's accumulators
     reg            aid_v, aid_p, aid_last;  // an A read's data arrives (row aid_r, half aid_p)
     reg [RW-1:0]   aid_r;
+    reg  [SW-1:0]  ph;                  // cycles until the PEs take the next step
     wire           step = busy & ~c_done & (nsq != 0) & xrdy[c_xs] & ~(c_tile_end & sh_block) &
-                          ~(q_ain & c_first & ~ai_full);
+                          ~(q_ain & c_first & ~ai_full) & (ph == {SW{1'b0}});
     wire           sq_out = step & c_sq_last;
 
     (* ram_style = "logic" *)                 // ROWS read ports a cycle, as wbuf
@@ -263,6 +277,8 @@ module dnpu_matrix #(
     wire [ROWS*16-1:0] x_row;
     wire [VLEN*16-1:0] w_col;
     wire [ROWS*VLEN*32-1:0] sh_all;
+    wire [ROWS*VLEN*32-1:0] a_init;     // per row and column: the tile's initial accumulator
+    wire [ROWS-1:0]         row_v;      // the group's row exists
 
     // the k's element in the X slice: with VLEN > BLOCK a slice holds XPB squares
     wire [$clog2(XW)-1:0] xe;
@@ -274,23 +290,27 @@ module dnpu_matrix #(
         end
     endgenerate
 
-    genvar gr, gc;
+    genvar gr, gc, gs;
     generate
+        if (SLOTS < 1 || SLOTS > 4 || ROWS % SLOTS != 0) begin : g_bad
+            // elaboration stops here in every tool, and the missing module's name says why
+            dnpu_matrix_SLOTS_must_be_1_to_4_and_divide_ROWS u_bad ();
+        end
         for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_wcol
             // column c's element k of the square: flat index c*BLOCK + k, row / lane of it
             localparam [31:0] CI32 = gc;
             wire [LOGV+LOGB-1:0] e = {CI32[LOGV-1:0], c_kk};
             assign w_col[gc*16 +: 16] = wbuf[{cslot, e[LOGV+LOGB-1:LOGV]}][e[LOGV-1:0]*16 +: 16];
         end
-        for (gr = 0; gr < ROWS; gr = gr + 1) begin : g_row
+        for (gr = 0; gr < ROWS; gr = gr + 1) begin : g_x
             localparam [31:0] RI32 = gr;
             localparam [XIW-1:0] XI0 = RI32[XIW-1:0];
             localparam [31:0] RI2_32 = gr + ROWS;
             localparam [XIW-1:0] XI1 = RI2_32[XIW-1:0];
-            wire en_r = step & (RI32 < c_mg);
+            assign row_v[gr] = RI32 < c_mg;
             assign x_row[gr*16 +: 16] = xbuf[c_xs ? XI1 : XI0][xe*16 +: 16];
-            for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_pe
-                reg [31:0] ainit;           // this PE's accumulator from A, hi half then lo
+            for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_ai
+                reg [31:0] ainit;           // this row and column's accumulator from A, hi half then lo
                 always @(posedge clk)
                     if (aid_v & (aid_r == RI32[RW-1:0])) begin
                         if (aid_p)
@@ -298,10 +318,23 @@ module dnpu_matrix #(
                         else
                             ainit[31:16] <= v_rdata[gc*16 +: 16];
                     end
-                dnpu_matrix_pe u_pe (.clk(clk), .clr(~rst_n | flush), .en(en_r), .first(c_first), .last(c_tile_end),
-                                     .init(q_ain ? ainit : 32'd0),
-                                     .x(x_row[gr*16 +: 16]), .w(w_col[gc*16 +: 16]),
-                                     .sh(sh_all[(gr*VLEN + gc)*32 +: 32]));
+                assign a_init[(gr*VLEN + gc)*32 +: 32] = q_ain ? ainit : 32'd0;
+            end
+        end
+        // the array: physical row pr's PEs serve rows pr*SLOTS .. pr*SLOTS + SLOTS-1
+        for (gr = 0; gr < PR; gr = gr + 1) begin : g_row
+            wire [SLOTS-1:0] v_p = row_v[gr*SLOTS +: SLOTS];
+            for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_pe
+                wire [SLOTS*32-1:0] init_p, sh_p;
+                for (gs = 0; gs < SLOTS; gs = gs + 1) begin : g_slot
+                    localparam integer LR = gr*SLOTS + gs;
+                    assign init_p[gs*32 +: 32] = a_init[(LR*VLEN + gc)*32 +: 32];
+                    assign sh_all[(LR*VLEN + gc)*32 +: 32] = sh_p[gs*32 +: 32];
+                end
+                dnpu_matrix_pe #(.SLOTS(SLOTS)) u_pe (
+                    .clk(clk), .clr(~rst_n | flush), .en(step & v_p[0]), .v(v_p),
+                    .first(c_first), .last(c_tile_end), .init(init_p),
+                    .x(x_row[gr*SLOTS*16 +: SLOTS*16]), .w(w_col[gc*16 +: 16]), .sh(sh_p));
             end
         end
     endgenerate
@@ -422,6 +455,7 @@ module dnpu_matrix #(
             done_r  <= 1'b0;
             sh_full <= 1'b0;
             te_q    <= 0;
+            ph      <= 0;
             xrdy    <= 2'b00;
             aid_v   <= 1'b0;
             ai_full <= 1'b0;
@@ -496,6 +530,7 @@ module dnpu_matrix #(
             pfd_v   <= 1'b0;
             sh_full <= 1'b0;
             te_q    <= 0;
+            ph      <= 0;
             d1_v    <= 1'b0;
             we_r    <= 1'b0;
             we_fin  <= 1'b0;
@@ -628,7 +663,11 @@ module dnpu_matrix #(
                 ai_issued <= ai_fin;
             end
 
-            // compute
+            // compute: a step every SLOTS cycles at most
+            if (step)
+                ph <= SL_M1_32[SW-1:0];
+            else if (ph != {SW{1'b0}})
+                ph <= ph - 1'b1;
             if (step) begin
                 c_kk <= c_kk + 1'b1;
                 if (c_sq_last) begin
