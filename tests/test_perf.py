@@ -50,7 +50,7 @@ MEASURED_STREAMS = [
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),
     ("sim", "H_SAMPLE_FUSED", 32, "e4m3", 66), ("sim", "H_SAMPLE_FUSED", 1000, "e2m1", 1065),
     ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 6091), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 445),
-    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1628), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5028),
+    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1628), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5026),
 ]
 
 
@@ -60,7 +60,7 @@ MEASURED_STREAMS = [
 # slots and the quantizer's unit hand-over are modelled as rates, not cycle by cycle.
 MEASURED_STORE_MX = [
     ("sim", 2, "e4m3", 39), ("sim", 32, "e3m2", 93), ("sim", 256, "e2m1", 309), ("sim", 128, "int8", 207),
-    ("zcu104", 1, "e3m2", 78), ("zcu104", 32, "e4m3", 240), ("zcu104", 256, "e2m1", 738),
+    ("zcu104", 1, "e3m2", 80), ("zcu104", 32, "e4m3", 243), ("zcu104", 256, "e2m1", 740),
     ("pynq-z2", 1, "e4m3", 62), ("pynq-z2", 32, "e3m2", 177), ("pynq-z2", 256, "int8", 1192),
 ]
 

@@ -12,29 +12,29 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'h7EAE1ACD  // CSR CONFIG_HASH
-// config_hash = 59a542b903ef81b32bc8201ac1a02b1775f30b185bccdf2d5d6b0af27eae1acd
+`define DNPU_CFG_HASH32                          32'hA6ACACAA  // CSR CONFIG_HASH
+// config_hash = dba4749a963d90d78ede649d527948b827950345ae7d1d47b1d97a54a6acacaa
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
-// DNPU_CFG_CLOCK_F_CLK_MHZ = 200.0
+// DNPU_CFG_CLOCK_F_CLK_MHZ = 150.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
-`define DNPU_CFG_MATRIX_ROWS                     1
+`define DNPU_CFG_MATRIX_ROWS                     4
 `define DNPU_CFG_MATRIX_WEIGHT_BUFFERS           2
 `define DNPU_CFG_MEMORY_BYTES_PER_CYCLE          16
 `define DNPU_CFG_MEMORY_READ_LATENCY             60
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
-`define DNPU_CFG_PIPELINE_ADD_STAGES             1
-`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
-`define DNPU_CFG_PIPELINE_EXP_STAGES             1
-`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
-`define DNPU_CFG_PIPELINE_MUL_STAGES             1
-`define DNPU_CFG_PIPELINE_RESULT_REGS            0
-// DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 200 MHz"
+`define DNPU_CFG_PIPELINE_ADD_STAGES             4
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           1
+`define DNPU_CFG_PIPELINE_EXP_STAGES             7
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        3
+`define DNPU_CFG_PIPELINE_MUL_STAGES             2
+`define DNPU_CFG_PIPELINE_RESULT_REGS            1
+// DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 150 MHz"
 // DNPU_CFG_PROFILE_NAME = "zcu104"
 // DNPU_CFG_PROFILE_PART = "xczu7ev-ffvc1156-2-e"
 // DNPU_CFG_PROFILE_TARGET = "fpga"
