@@ -9,7 +9,8 @@ For each shape M x N x K two programs run on the same device and memory image: b
 X (H_LOAD_V) and set the shape (M_CFG); one then runs M_MM. The difference of their
 cycle counters is the M_MM's cycles, and the difference of their read-beat counters its
 weight beats. Per shape it prints cycles, MACs per cycle (M·N·K / cycles), the array's
-peak (matrix.rows x vlen MACs a cycle, over the rows a shape can use), utilization, weight
+peak (a multiply-add per PE a cycle: matrix.rows x vlen / matrix_slots, the PEs interleaving
+matrix_slots rows; over the rows a shape can use), utilization, weight
 beats per cycle and the model's cycles (dnpu.perf.analytical) with its error.
 
 Targets (checked, exit status 1 when missed): compute-bound shapes (M a multiple of
@@ -76,13 +77,14 @@ def measure(cfg, backend: str, M: int, N: int, K: int, fmt: str, seed: int = 0) 
     cycles = runs["mm"].cycles - runs["base"].cycles
     beats = runs["mm"].counters["RD_BEATS"] - runs["base"].counters["RD_BEATS"]
     macs = M * N * K
-    rows = cfg.matrix.rows
-    peak = min(M, rows) * cfg.vector.vlen
+    rows, slots = cfg.matrix.rows, cfg.matrix_slots
+    array_peak = rows * cfg.vector.vlen // slots             # a multiply-add per PE per cycle
+    peak = min(M, rows) * cfg.vector.vlen // slots
     model = analytical.matmul_cycles(cfg, M, N, K, fmt)
     stream_rows = -(-M // rows) * (N // cfg.vector.vlen) * K
     judged = stream_rows >= TARGET_MIN_CYCLES
     return {"M": M, "N": N, "K": K, "fmt": fmt, "cycles": cycles, "macs_per_cycle": macs / cycles,
-            "array_peak": rows * cfg.vector.vlen, "shape_peak": peak, "utilization": macs / cycles / (rows * cfg.vector.vlen),
+            "array_peak": array_peak, "shape_peak": peak, "utilization": macs / cycles / array_peak,
             "weight_beats": beats, "beats_per_cycle": beats / cycles, "model_cycles": model,
             "model_error": (model - cycles) / cycles, "compute_bound": judged and M % rows == 0,
             "gemv": judged and M == 1}
@@ -111,8 +113,9 @@ def main(argv=None) -> int:
         print(f"bench_matrix: error: {e}", file=sys.stderr)
         return 2
     rows = []
-    print(f"profile {cfg.name}: matrix {cfg.matrix.rows} x {cfg.vector.vlen} "
-          f"(peak {cfg.matrix.rows * cfg.vector.vlen} MACs/cycle), fmt {a.fmt}, backend {a.backend}")
+    pes = cfg.matrix.rows // cfg.matrix_slots
+    print(f"profile {cfg.name}: matrix {cfg.matrix.rows} x {cfg.vector.vlen} on {pes} x {cfg.vector.vlen} PEs, "
+          f"{cfg.matrix_slots} row(s) a PE (peak {pes * cfg.vector.vlen} MACs/cycle), fmt {a.fmt}, backend {a.backend}")
     print(f"{'shape':>14} {'cycles':>9} {'MAC/cyc':>8} {'util':>6} {'beats/cyc':>9} {'model':>9} {'err':>6}")
     for M, N, K in shapes:
         r = measure(cfg, a.backend, M, N, K, a.fmt)

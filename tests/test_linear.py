@@ -369,6 +369,23 @@ def test_ops_linear_verilator_equals_emu(model, M, N, K, res, special, fmt):
         assert np.all(np.abs(yv.astype(np.float64) - t) <= bound + np.abs(t) * 2.0 ** -8)
 
 
+@pytest.mark.slow             # a co-simulation build of zcu104 of its own
+@pytest.mark.parametrize("M,N,K,res,fmt", [(7, 128, 96, True, "e4m3"), (4, 64, 64, False, "e2m1")])
+def test_ops_linear_interleaved_pes_verilator_equals_emu(M, N, K, res, fmt):
+    """zcu104's matrix unit, whose PEs interleave add_stages rows through a pipelined adder
+    (partial groups, a residual): the RTL equals the emulator bit for bit."""
+    cfg = config_mod.load("zcu104")
+    assert cfg.matrix_slots > 1 and cfg.matrix.rows % cfg.matrix_slots == 0
+    rng = np.random.default_rng(M + N + K)
+    x, w, r = _special_operands(rng, M, N, K, 0.05)
+    r = r if res else None
+    info = []
+    yv = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="verilator", run_info=info)
+    ye = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="emu")
+    assert np.array_equal(yv.view(np.uint32), ye.view(np.uint32))
+    assert info[0].cycles > 0
+
+
 def test_ops_linear_k_split_verilator_equals_emu(model):
     """K just past what one instruction takes on the sim profile: M_MM_F32, M_MM_ACC_F32 and
     M_MM_ACC_RES on the RTL equal the emulator bit for bit."""
