@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth_report import REPO, current_pass, find_yowasp, read_script, run_logged, write_atomic  # noqa: E402
+from synth_report import (REPO, current_pass, find_yowasp, read_script, run_logged, stale_rtl_headers,  # noqa: E402
+                          write_atomic)
 
 from dnpu.spec import config  # noqa: E402
 
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.json and not Path(args.json).resolve().parent.is_dir():
         print(f"ecp5_pnr: cannot write {args.json}: no such folder", file=sys.stderr)
+        return 2
+    if stale := stale_rtl_headers():
+        print(f"ecp5_pnr: {', '.join(stale)} out of date with the profiles and tables "
+              f"(synthesis would read the old parameters): run `make generate`", file=sys.stderr)
         return 2
     out_dir = (REPO / args.out_dir).resolve()
     if not out_dir.is_relative_to(REPO):

@@ -394,6 +394,14 @@ def synthesize(cfg, family: str, out_dir: Path, *, timeout: float,
     return parse_stat(stat.read_text()), dt, netlist
 
 
+def stale_rtl_headers() -> list[str]:
+    """The generated RTL headers (hw/rtl/generated: profile parameters, ISA, CSRs) whose text
+    differs from what the tables and profiles give now: synthesis would read old parameters."""
+    from dnpu.codegen import generate
+    return [rel for rel, text in generate(REPO).items() if rel.startswith("hw/rtl/generated/")
+            and (not (REPO / rel).is_file() or (REPO / rel).read_text() != text)]
+
+
 def write_atomic(path: Path, text: str) -> None:
     """path gets text whole or not at all (a temporary file beside it, then a rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -490,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.json and not Path(args.json).resolve().parent.is_dir():
         print(f"synth_report: cannot write {args.json}: no such folder", file=sys.stderr)
+        return 2
+    if stale := stale_rtl_headers():
+        print(f"synth_report: {', '.join(stale)} out of date with the profiles and tables "
+              f"(synthesis would read the old parameters): run `make generate`", file=sys.stderr)
         return 2
     out_dir = (REPO / args.out_dir).resolve()
     if not out_dir.is_relative_to(REPO):

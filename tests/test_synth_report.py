@@ -245,3 +245,18 @@ def test_an_out_dir_outside_the_repository_is_one_line_and_exit_2():
     assert r.returncode == 2, r.stderr
     assert "--out-dir /tmp must lie inside the repository" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_stale_generated_headers_are_named(tmp_path, monkeypatch):
+    """A profile edited without `make generate`: synthesis would read the old parameters from
+    hw/rtl/generated, so the scripts name the stale header and stop."""
+    import shutil
+
+    shutil.copytree(REPO / "hw", tmp_path / "hw")
+    monkeypatch.setattr(synth_report, "REPO", tmp_path)
+    assert synth_report.stale_rtl_headers() == []
+    prof = tmp_path / "hw" / "config" / "sim.toml"
+    text = prof.read_text()
+    assert "lanes = 16 " in text
+    prof.write_text(text.replace("lanes = 16 ", "lanes = 8 ", 1))
+    assert synth_report.stale_rtl_headers() == ["hw/rtl/generated/dnpu_cfg_sim.vh"]
