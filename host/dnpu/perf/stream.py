@@ -154,6 +154,6 @@ def stream_cycles(m: Machine, fmt: str, rows: int, fused: bool, count: int = 1, 
         raise ModelError(f"stream model did not finish ({rows} rows of {fmt} on {m.name}): a bug in the model")
     if count > 1 and not matrix:
         return max(fn_end, math.ceil(count * total_beats / m.inflight_rate))
-    if matrix:
-        return max(last_step, math.ceil(count * total_beats / m.inflight_rate) + m.mx_block)
+    if matrix:      # the bursts in flight bound the last row; its square's steps follow
+        return max(last_step, math.ceil(count * total_beats / m.inflight_rate) + 1 + S * (m.mx_block - 1))
     return max(t, math.ceil(count * total_beats / m.inflight_rate))
