@@ -140,10 +140,11 @@ class Machine:
     @property
     def heap_delay(self) -> int:
         """Cycles dnpu_vec's S3 heap adds to the row pipeline (its HDL): the lanes' sums meet in
-        a heap of min(lanes, 8) group sums (GROUPS); with single-cycle adders one level a cycle
-        beyond the first, log2(GROUPS) - 1 (0 for two groups or fewer); each level takes
-        add_lat cycles more, the first included (none for one group: no adder)."""
-        groups = min(self.lanes, 8)
+        a heap of min(lanes, 8) group sums (GROUPS; lanes with pipelined adders, one lane a
+        group); with single-cycle adders one level a cycle beyond the first, log2(GROUPS) - 1
+        (0 for two groups or fewer); each level takes add_lat cycles more, the first included
+        (none for one group: no adder)."""
+        groups = self.lanes if self.add_stages > 1 else min(self.lanes, 8)
         if groups == 1:
             return 0
         return max(groups.bit_length() - 2, 0) * self.add_stages + self.add_lat

@@ -13,8 +13,9 @@ __all__ = ["MATMUL_EXACT_ROWS", "matmul_cycles", "mm_unit_tail", "mm_v_reads", "
 def mm_unit_tail(slots: int) -> int:
     """dnpu_matrix's cycles from the last step to done beyond the last tile's output rows: the
     PEs' 2*slots (the operand and product registers, then one cycle a row interleaved in a PE),
-    then MAT_TAIL (the drain's stages, done)."""
-    return 2 * slots + _K["MAT_TAIL"]
+    then MAT_TAIL (the drain's stages, done), one more where the PEs interleave rows (the
+    drain's add in two stages, OUT_D)."""
+    return 2 * slots + _K["MAT_TAIL"] + (1 if slots > 1 else 0)
 
 
 # Up to this many weight rows an M_MM's stream is stepped cycle by cycle; beyond, extrapolated.

@@ -65,9 +65,9 @@
 // Timing, M_MM_V. Every cycle from the handshake's next the port does one read, the
 // weight reads filling whatever the X, A and residual reads leave, until the last weight
 // read; that row arrives the cycle after, then as M_MM: the last square's SLOTS*BLOCK
-// cycles, the last tile's m_last rows drained, PE_D + 3. With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
+// cycles, the last tile's m_last rows drained, PE_D + 2 + OUT_D. With R = G*NT*(K/BLOCK)*max(VLEN, BLOCK) weight
 // reads + NT*(K/BLOCK)*M*max(1, BLOCK/VLEN) X reads (+ (M*NT - m_last) residual reads):
-//     done ~ R + 1 + SLOTS*BLOCK + m_last + PE_D + 3
+//     done ~ R + 1 + SLOTS*BLOCK + m_last + PE_D + 2 + OUT_D
 // (dnpu.perf.analytical.mm_v_unit_cycles), or, where the array is the limit (SLOTS*BLOCK
 // cycles a square above a square's reads), the first square's reads and then every square's
 // SLOTS*BLOCK cycles. The port idles, and the figure runs a few per
@@ -85,10 +85,10 @@
 // while it has room), so the last of the T = G*NT*K steps is in cycle
 // BLOCK + 1 + SLOTS*(T-1) (SLOTS = 1: every row taken the cycle after the one before, the
 // last in cycle T); the last tile drains m_last = M - (G-1)*ROWS rows (read, convert,
-// write: one a cycle, three stages, from PE_D cycles after the last step; two cycles a row
-// with cmd_f32), and done is high in cycle
-//     BLOCK + 1 + SLOTS*(T-1) + m_last * (cmd_f32 ? 2 : 1) + PE_D + 3
-// (SLOTS = 1: T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 5).
+// write: one a cycle, 2 + OUT_D stages, from PE_D cycles after the last step; two cycles
+// a row with cmd_f32), and done is high in cycle
+//     BLOCK + 1 + SLOTS*(T-1) + m_last * (cmd_f32 ? 2 : 1) + PE_D + 2 + OUT_D
+// (SLOTS = 1: T + BLOCK + m_last * (cmd_f32 ? 2 : 1) + 5; OUT_D = 2 where SLOTS > 1).
 // The accumulator reads of cmd_ain hide behind the weight stream when 2*ROWS more reads
 // fit a tile's K cycles beside the X slices.
 // Otherwise the unit stalls (w_ready low while the square ring is full) and stays correct.
@@ -154,6 +154,8 @@ module dnpu_matrix #(
     localparam integer XIW  = $clog2(2 * ROWS);
     localparam integer PE_D = 2 * SLOTS; // cycles from a step to its last row's sums in sh (dnpu_matrix_pe)
     localparam integer PR   = ROWS / SLOTS;                       // physical PE rows
+    // the drain's add (dnpu_matrix_out) in two stages where the PEs are pipelined: D1, D2
+    localparam integer OUT_D = (SLOTS > 1) ? 2 : 1;
     localparam integer SW   = (SLOTS > 1) ? $clog2(SLOTS) : 1;
     localparam [31:0] SL_M1_32 = SLOTS - 1;
     localparam integer SH_UP = (LOGB >= LOGV) ? LOGB - LOGV : 0;
@@ -399,15 +401,45 @@ module dnpu_matrix #(
         end
     endgenerate
     wire [VLEN*32-1:0] sh_row = sh_rows[d1_r];
-    wire [VLEN*16-1:0] out_row;
+    wire [VLEN*16-1:0] out_row;         // the row written: in D1, or with OUT_D = 2 in D2
+    wire [VLEN*16-1:0] f32_row;         // cmd_f32: the half of sh_row D1 takes
 
+    // with OUT_D = 2 the converted row is written from D2 (wr_*: the stage that writes)
+    wire               wr_v, wr_fin;
+    wire [VAW-1:0]     wr_addr;
+    wire [VLEN*16-1:0] f32_wr;
     generate
+        if (OUT_D == 2) begin : g_d2
+            reg                d2_v, d2_fin;
+            reg [VAW-1:0]      d2_waddr;
+            reg [VLEN*16-1:0]  d2_f32;
+            always @(posedge clk) begin
+                if (~rst_n | flush)
+                    d2_v <= 1'b0;
+                else
+                    d2_v <= d1_v;
+                d2_fin <= d1_fin;
+                if (d1_v) begin
+                    d2_waddr <= d1_waddr;
+                    d2_f32   <= f32_row;
+                end
+            end
+            assign wr_v    = d2_v;
+            assign wr_fin  = d2_fin;
+            assign wr_addr = d2_waddr;
+            assign f32_wr  = d2_f32;
+        end else begin : g_d1
+            assign wr_v    = d1_v;
+            assign wr_fin  = d1_fin;
+            assign wr_addr = d1_waddr;
+            assign f32_wr  = f32_row;
+        end
         for (gc = 0; gc < VLEN; gc = gc + 1) begin : g_out
             wire [31:0] y;
-            dnpu_matrix_out u_out (.en(d1_v & ~q_f32), .sh(sh_row[gc*32 +: 32]), .res(q_res),
-                                   .r(v_rdata[gc*16 +: 16]), .y(y));
-            assign out_row[gc*16 +: 16] = q_f32 ? (d1_p ? sh_row[gc*32 +: 16] : sh_row[gc*32+16 +: 16])
-                                                : y[31:16];
+            dnpu_matrix_out #(.STAGES(OUT_D)) u_out (.clk(clk), .en(d1_v & ~q_f32), .sh(sh_row[gc*32 +: 32]),
+                                                     .res(q_res), .r(v_rdata[gc*16 +: 16]), .y(y));
+            assign f32_row[gc*16 +: 16] = d1_p ? sh_row[gc*32 +: 16] : sh_row[gc*32+16 +: 16];
+            assign out_row[gc*16 +: 16] = q_f32 ? f32_wr[gc*16 +: 16] : y[31:16];
             wire unused_ok = &{1'b0, y[15:0]};
         end
     endgenerate
@@ -697,7 +729,7 @@ module dnpu_matrix #(
                 end
             end
 
-            // drain: D0 residual read, D1 convert (v_rdata), D2 write
+            // drain: D0 residual read, D1 convert (v_rdata), D2 write (OUT_D = 2: D1, D2 convert, D3 write)
             d1_v <= dr_go;
             if (dr_go) begin
                 d1_r     <= dr_r[RW-1:0];
@@ -716,8 +748,8 @@ module dnpu_matrix #(
             te_q <= {te_q[PE_D-2:0], step & c_tile_end};
             if (te_q[PE_D-1])
                 sh_full <= 1'b1;
-            we_r   <= d1_v;
-            we_fin <= d1_v & d1_fin;
+            we_r   <= wr_v;
+            we_fin <= wr_v & wr_fin;
             done_r <= we_fin;
             if (we_fin)
                 busy <= 1'b0;
@@ -725,8 +757,8 @@ module dnpu_matrix #(
     end
 
     always @(posedge clk)
-        if (d1_v) begin
-            v_waddr <= d1_waddr;
+        if (wr_v) begin
+            v_waddr <= wr_addr;
             v_wdata <= out_row;
         end
 

@@ -160,7 +160,9 @@ module dnpu_vec #(
 );
     localparam integer P      = LANES;
     localparam integer C      = VLEN / LANES;
-    localparam integer GROUPS = (P < 8) ? P : 8;              // lane groups (dnpu_vec_lanes)
+    // lane groups (dnpu_vec_lanes): eight, or with pipelined adders one lane each, so that
+    // every level of S3's sum is a registered heap level (Machine.heap_delay follows)
+    localparam integer GROUPS = (P < 8 || ADD_STAGES > 1) ? P : 8;
     localparam integer G      = P / GROUPS;                    // lanes a group
     localparam integer LOG_C  = (C > 1) ? $clog2(C) : 0;
     localparam integer CW     = (C > 1) ? $clog2(C) : 1;      // chunk counter width

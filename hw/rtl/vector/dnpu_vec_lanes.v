@@ -1,6 +1,7 @@
 `default_nettype none
 // dnpu_vec_lanes: G of the vector unit's arithmetic lanes, and the pairwise sum of their
-// G S2 outputs. dnpu_vec instantiates GROUPS = min(LANES, 8) of these, G = LANES/GROUPS
+// G S2 outputs. dnpu_vec instantiates GROUPS = min(LANES, 8) of these (LANES with
+// pipelined adders: the group sum is combinational, the heap registered), G = LANES/GROUPS
 // each, lanes [gG, (g+1)G) in group g, and adds the group sums in a pairwise tree: since
 // G is a power of two, that is NUMERICS section 6's pairwise sum of all LANES lanes.
 //
