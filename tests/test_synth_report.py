@@ -83,12 +83,13 @@ def test_a_synthesis_past_its_timeout_is_stopped_and_says_where(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile,seconds,in_budget", [("pynq-z2", 1800, True), ("zcu104", 7200, False)])
-def test_the_board_profiles_fit_their_parts(profile, seconds, in_budget, tmp_path):
+@pytest.mark.parametrize("profile,seconds", [("pynq-z2", 1800), ("zcu104", 7200)])
+def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
     """The Yosys estimate of a board profile fits its part: scripts/synth_report.py exits 0
-    and says so in its JSON, with the longest path's LUT levels and its two ends. pynq-z2,
-    pipelined for its 100 MHz, keeps its longest path within the clock's level budget.
-    pynq-z2 takes 6 to 16 minutes here, zcu104 (with its matrix unit) about an hour."""
+    and says so in its JSON, with the longest path's LUT levels and its two ends, and the
+    longest path is within the level budget of the profile's clock (pynq-z2 at 100 MHz,
+    zcu104 at 75). pynq-z2 takes 6 to 16 minutes here, zcu104 (with its matrix unit) 20 to
+    60."""
     import json
 
     out = tmp_path / "synth.json"
@@ -103,8 +104,7 @@ def test_the_board_profiles_fit_their_parts(profile, seconds, in_budget, tmp_pat
     lp = rep["longest_path"]
     assert lp["levels"] > 0 and lp["start_kind"] in ("ff", "bram", "dsp") and lp["from"] and lp["to"]
     assert f"longest register-to-register path: {lp['levels']} LUT levels" in r.stdout
-    if in_budget:
-        assert lp["levels"] <= rep["level_budget"], rep["over_budget"]
+    assert lp["levels"] <= rep["level_budget"], rep["over_budget"]
 
 
 def _cell(ctype: str, **pins):
