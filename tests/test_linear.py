@@ -345,6 +345,16 @@ def _special_operands(rng, M, N, K, special):
     return x, w, r
 
 
+def _verilator_equals_emu(cfg, x, w, r, fmt):
+    """ops.linear on the co-simulation, asserted bit for bit equal to the emulator's."""
+    info = []
+    yv = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="verilator", run_info=info)
+    ye = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="emu")
+    assert np.array_equal(yv.view(np.uint32), ye.view(np.uint32))
+    assert info[0].cycles > 0
+    return yv
+
+
 @pytest.mark.parametrize("M,N,K,res,special,fmt", [
     (1, 16, 32, False, 0.0, "e4m3"), (6, 40, 70, True, 0.0, "e2m1"), (9, 48, 96, True, 0.1, "e5m2"),
     (4, 16, 64, False, 0.2, "int8"), (3, 32, 32, True, 0.05, "e3m2"), (5, 16, 32, False, 0.05, "e2m3"),
@@ -355,11 +365,7 @@ def test_ops_linear_verilator_equals_emu(model, M, N, K, res, special, fmt):
     rng = np.random.default_rng(M * 7 + N + K)
     x, w, r = _special_operands(rng, M, N, K, special)
     r = r if res else None
-    info = []
-    yv = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="verilator", run_info=info)
-    ye = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="emu")
-    assert np.array_equal(yv.view(np.uint32), ye.view(np.uint32))
-    assert info[0].cycles > 0
+    yv = _verilator_equals_emu(cfg, x, w, r, fmt)
     if not special:
         Kp = -(-K // 32) * 32
         xp, wp = np.pad(x, ((0, 0), (0, Kp - K))), np.pad(w, ((0, 0), (0, Kp - K)))
@@ -378,12 +384,7 @@ def test_ops_linear_interleaved_pes_verilator_equals_emu(M, N, K, res, fmt):
     assert cfg.matrix_slots > 1 and cfg.matrix.rows % cfg.matrix_slots == 0
     rng = np.random.default_rng(M + N + K)
     x, w, r = _special_operands(rng, M, N, K, 0.05)
-    r = r if res else None
-    info = []
-    yv = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="verilator", run_info=info)
-    ye = ops.linear(x, w, fmt=fmt, config=cfg, residual=r, backend="emu")
-    assert np.array_equal(yv.view(np.uint32), ye.view(np.uint32))
-    assert info[0].cycles > 0
+    _verilator_equals_emu(cfg, x, w, r if res else None, fmt)
 
 
 def test_ops_linear_k_split_verilator_equals_emu(model):
