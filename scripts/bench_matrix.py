@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
 
 import dnpu.runtime as rt  # noqa: E402
+from dnpu.runtime.cosim.binding import CosimError  # noqa: E402
 from dnpu.perf import analytical  # noqa: E402
 from dnpu.spec import config as config_mod  # noqa: E402
 from dnpu.spec import isa, matrix  # noqa: E402
@@ -118,7 +119,11 @@ def main(argv=None) -> int:
           f"{cfg.matrix_slots} row(s) a PE (peak {pes * cfg.vector.vlen} MACs/cycle), fmt {a.fmt}, backend {a.backend}")
     print(f"{'shape':>14} {'cycles':>9} {'MAC/cyc':>8} {'util':>6} {'beats/cyc':>9} {'model':>9} {'err':>6}")
     for M, N, K in shapes:
-        r = measure(cfg, a.backend, M, N, K, a.fmt)
+        try:
+            r = measure(cfg, a.backend, M, N, K, a.fmt)
+        except (rt.DeviceError, CosimError) as e:      # no co-simulation of the profile, no board
+            print(f"bench_matrix: error: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
         rows.append(r)
         print(f"{f'{M}x{N}x{K}':>14} {r['cycles']:>9} {r['macs_per_cycle']:>8.1f} {r['utilization']:>6.1%} "
               f"{r['beats_per_cycle']:>9.3f} {r['model_cycles']:>9} {r['model_error']:>+6.1%}")

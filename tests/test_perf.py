@@ -590,3 +590,18 @@ def test_forward_projection_sizes_the_sram_it_assumes():
         forward_program(half, prog.shape)
     text = pf.format_forward(pf.forward_projection(cfg, seq_len=16, block=16))
     assert f"vector SRAM of {c.sram.vector_rows:,} rows assumed" in text and "padded to" in text
+
+
+def test_bench_matrix_without_a_cosimulation_is_one_line_and_exit_2(tmp_path):
+    """A profile file outside hw/config has no generated RTL header, so no co-simulation:
+    scripts/bench_matrix.py says so in one line and exits 2."""
+    import subprocess
+    import sys
+
+    prof = tmp_path / "mine.toml"
+    prof.write_text((REPO / "hw" / "config" / "sim.toml").read_text().replace('name = "sim"', 'name = "mine"', 1))
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_matrix.py"), "--config", str(prof),
+                        "--shapes", "1x16x32"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("bench_matrix: error: no RTL header for profile 'mine'"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
