@@ -301,19 +301,40 @@ module dnpu_lsu #(
     localparam [31:0]  MR_M1  = (MATRIX_ROWS > 1) ? MATRIX_ROWS - 1 : 0;
     wire        mm_zero  = (mm_m == 32'd0) | (mm_n == 32'd0) | (mm_k == 32'd0);
     wire [31:0] mm_nt    = mm_n >> LOG_VL;                            // weight tiles
+    wire [31:0] mm_groups = (mm_m + MR_M1) >> LOG_MR;                 // row groups
     wire [31:0] mm_kv    = mm_k >> LOG_VL;                            // X rows per activation row
     wire        mm_misal = (mm_n[LOG_VL-1:0] != {LOG_VL{1'b0}}) | (mm_k[LOG_KM-1:0] != {LOG_KM{1'b0}}) |
                            (~op_mmv & (a_rs2[LOG_MXA-1:0] != {LOG_MXA{1'b0}}));
     wire [47:0] mm_elems = {16'd0, mm_k} << LOG_VL;                   // a tile's elements
-    wire [47:0] mm_beats = mx_need_beats(fmt, mm_elems, LOG_BLK, LOG_BB);
-    wire [47:0] mm_strd  = mx_packed_nbytes(fmt, mm_elems, LOG_BLK);
+    // The shape's sizes and products, registered every cycle, for each of the eight format
+    // codes: M_CFG changes the shape at its retire, and a FETCH cycle follows every retire,
+    // so the next instruction's checks (DECODE's, or EXEC's) read them settled. The checks
+    // then add and compare only, with no multiplier or format arithmetic before them.
+    reg  [8*48-1:0] mq_beats, mq_strd;
+    reg  [8*80-1:0] mq_lastf;
+    reg  [79:0]     mq_lastk;
+    reg  [63:0]     mq_xrows, mq_brows, mq_count;
+    integer mf;
+    always @(posedge clk) begin
+        for (mf = 0; mf < 8; mf = mf + 1) begin
+            mq_beats[mf*48 +: 48] <= mx_need_beats(mf[2:0], mm_elems, LOG_BLK, LOG_BB);
+            mq_strd[mf*48 +: 48]  <= mx_packed_nbytes(mf[2:0], mm_elems, LOG_BLK);
+            mq_lastf[mf*80 +: 80] <= {48'd0, mm_nt - 32'd1} * {32'd0, mx_packed_nbytes(mf[2:0], mm_elems, LOG_BLK)};
+        end
+        mq_lastk <= {48'd0, mm_nt - 32'd1} * {32'd0, 16'd0, mm_k};
+        mq_xrows <= {32'd0, mm_m} * {32'd0, mm_kv};
+        mq_brows <= {32'd0, mm_m} * {32'd0, mm_nt};
+        mq_count <= {32'd0, mm_groups} * {32'd0, mm_nt};
+    end
+    wire [47:0] mm_beats = mq_beats[fmt*48 +: 48];
+    wire [47:0] mm_strd  = mq_strd[fmt*48 +: 48];
     // M_MM_V: a tile is K rows of the vector SRAM
-    wire [79:0] mm_last  = {48'd0, mm_nt - 32'd1} * {32'd0, op_mmv ? {16'd0, mm_k} : mm_strd};
+    wire [79:0] mm_last  = op_mmv ? mq_lastk : mq_lastf[fmt*80 +: 80];
     wire [80:0] mm_top   = {49'd0, a_rs2} + {1'b0, mm_last} + {33'd0, mm_beats << LOG_BB};
     wire        mm_past  = ~op_mmv & (ADDR_TOP != 35'd0) & (mm_top > {46'd0, ADDR_TOP});
     wire [80:0] mm_wend  = {49'd0, a_rs2} + {1'b0, mm_last} + {49'd0, mm_k};
-    wire [63:0] mm_xrows = {32'd0, mm_m} * {32'd0, mm_kv};
-    wire [63:0] mm_brows = {32'd0, mm_m} * {32'd0, mm_nt};           // BF16 rows of [M, N]
+    wire [63:0] mm_xrows = mq_xrows;
+    wire [63:0] mm_brows = mq_brows;                                  // BF16 rows of [M, N]
     wire [64:0] mm_arows = {mm_brows, 1'b0};                          // FP32 rows of [M, N]
     wire [64:0] mm_yrows = op_mf32 ? mm_arows : {1'b0, mm_brows};
     wire [64:0] mm_xend  = {33'd0, a_rs1} + {1'b0, mm_xrows};
@@ -330,8 +351,7 @@ module dnpu_lsu #(
                             ({33'd0, a_rd} < mm_rend)) |
                            (op_macc & ({34'd0, a_rs3} < mm_yend) & ({34'd0, a_rd} < mm_aend));
     // tiles streamed: G passes over the NT tiles (valid once the range check passed)
-    wire [31:0] mm_groups = (mm_m + MR_M1) >> LOG_MR;
-    wire [63:0] mm_count  = {32'd0, mm_groups} * {32'd0, mm_nt};
+    wire [63:0] mm_count  = mq_count;
 
     // ---- EXEC --------------------------------------------------------------------------
     // What the decision reads (sdec_f, below): the class and every check's outcome.
