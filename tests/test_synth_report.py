@@ -88,7 +88,7 @@ def test_the_board_profiles_fit_their_parts(profile, seconds, tmp_path):
     """The Yosys estimate of a board profile fits its part: scripts/synth_report.py exits 0
     and says so in its JSON, with the longest path's LUT levels and its two ends, and the
     longest path is within the level budget of the profile's clock (pynq-z2 at 100 MHz,
-    zcu104 at 75). pynq-z2 takes 6 to 16 minutes here, zcu104 (with its matrix unit) 20 to
+    zcu104 at 100). pynq-z2 takes 6 to 16 minutes here, zcu104 (with its matrix unit) 20 to
     60."""
     import json
 

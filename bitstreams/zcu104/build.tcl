@@ -68,7 +68,7 @@ create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e:3.3 zynq_ultra_ps_e_
 apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config [list apply_board_preset $preset] [get_bd_cells zynq_ultra_ps_e_0]
 # After the automation, whose board preset would otherwise undo them: the NPU's two ports and
 # PL clock 0 from the IO PLL at the rate dnpu.hwh states.
-set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__M_AXI_GP2 {0} CONFIG.PSU__MAXIGP0__DATA_WIDTH {32} CONFIG.PSU__USE__S_AXI_GP2 {1} CONFIG.PSU__SAXIGP2__DATA_WIDTH {128} CONFIG.PSU__FPGA_PL0_ENABLE {1} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__SRCSEL {IOPLL} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {75}] [get_bd_cells zynq_ultra_ps_e_0]
+set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__M_AXI_GP2 {0} CONFIG.PSU__MAXIGP0__DATA_WIDTH {32} CONFIG.PSU__USE__S_AXI_GP2 {1} CONFIG.PSU__SAXIGP2__DATA_WIDTH {128} CONFIG.PSU__FPGA_PL0_ENABLE {1} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__SRCSEL {IOPLL} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {100}] [get_bd_cells zynq_ultra_ps_e_0]
 
 create_bd_cell -type module -reference dnpu_top dnpu_0
 set_property -dict [list CONFIG.ASSOCIATED_BUSIF {s_axil:m_axi} CONFIG.ASSOCIATED_RESET {rst_n}] [get_bd_pins dnpu_0/clk]
@@ -99,8 +99,8 @@ assign_bd_address -target_address_space [get_bd_addr_spaces dnpu_0/m_axi] \
 
 validate_bd_design
 set act [get_property CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ [get_bd_cells zynq_ultra_ps_e_0]]
-if {![string is double -strict $act] || abs($act - 75) > 1e-3} {
-    error "PL clock 0 runs at '$act' MHz, not the 75 MHz dnpu.hwh states"
+if {![string is double -strict $act] || abs($act - 100) > 1e-3} {
+    error "PL clock 0 runs at '$act' MHz, not the 100 MHz dnpu.hwh states"
 }
 save_bd_design
 

@@ -19,7 +19,7 @@
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
-// DNPU_CFG_CLOCK_F_CLK_MHZ = 75.0
+// DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
 `define DNPU_CFG_MATRIX_ROWS                     4
@@ -34,7 +34,7 @@
 `define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        3
 `define DNPU_CFG_PIPELINE_MUL_STAGES             2
 `define DNPU_CFG_PIPELINE_RESULT_REGS            1
-// DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 75 MHz"
+// DNPU_CFG_PROFILE_DESCRIPTION = "ZCU104 board (Zynq UltraScale+ ZU7EV), 128-bit HP port, 100 MHz"
 // DNPU_CFG_PROFILE_NAME = "zcu104"
 // DNPU_CFG_PROFILE_PART = "xczu7ev-ffvc1156-2-e"
 // DNPU_CFG_PROFILE_TARGET = "fpga"

@@ -65,7 +65,7 @@
 `define DNPU_SERIAL_BOARD_CLKS_PER_BIT           868  // 100 MHz, profile sim
 `endif
 `ifdef DNPU_PROFILE_ZCU104
-`define DNPU_SERIAL_BOARD_CLKS_PER_BIT           651  // 75 MHz, profile zcu104
+`define DNPU_SERIAL_BOARD_CLKS_PER_BIT           868  // 100 MHz, profile zcu104
 `endif
 
 `endif // DNPU_SERIAL_VH
