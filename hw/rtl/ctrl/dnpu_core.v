@@ -686,24 +686,25 @@ module dnpu_core #(
     wire sp_bad = ((op_c == `DNPU_OP_S_LD_FP) | (op_c == `DNPU_OP_S_ST_FP)) ? ~fp_in_c : ~int_in_c;
     wire lp_bad = loop_len0_c | loop_out_c | (~loop_skip_c & loop_full_c);   // LOOP_OVERFLOW
     wire v_none = vn0_c & ~op_tr_c;                    // no element: retires at once
-    wire f_loop = k_ok & c_loop & lp_bad;
-    wire f_sram = k_ok & (((c_ld | c_st) & sp_bad) | (v_op_c & ~v_none & v_bad_c));
-    wire k_fault  = ir_err | illegal_c | f_loop | f_sram;
-    wire [`DNPU_ERR_W-1:0] k_cause =
+    // Registered apart: the instruction's class (legal, by the opcode) and its three range
+    // checks (loop, scalar SRAM, vector SRAM). EXEC combines them in one or two LUTs; ANDing
+    // each check with its class in DECODE put the checks' adds, compares and the opcode's
+    // decode on one path.
+    wire k_fault0 = ir_err | illegal_c;
+    wire [`DNPU_ERR_W-1:0] k_cause0 =
         ({`DNPU_ERR_W{ir_err}}                & `DNPU_ERR_AXI_READ) |
-        ({`DNPU_ERR_W{~ir_err & illegal_c}}   & `DNPU_ERR_ILLEGAL_INSTR) |
-        ({`DNPU_ERR_W{f_loop}}                & `DNPU_ERR_LOOP_OVERFLOW) |
-        ({`DNPU_ERR_W{f_sram}}                & `DNPU_ERR_SRAM_RANGE);
-    wire k_retire = k_ok & (c_halt | (c_loop & ~lp_bad) | c_alu | (c_st & ~sp_bad) |
-                            (v_op_c & v_none) | c_nop);
+        ({`DNPU_ERR_W{~ir_err & illegal_c}}   & `DNPU_ERR_ILLEGAL_INSTR);
+    wire k_done   = k_ok & (c_halt | c_alu | (v_op_c & v_none) | c_nop);   // retires in EXEC
     wire k_halt   = k_ok & c_halt;
-    wire k_push   = k_ok & c_loop & ~lp_bad & ~loop_skip_c;
-    wire k_ldw    = k_ok & c_ld & ~sp_bad;
+    wire k_loop   = k_ok & c_loop;
+    wire k_ld     = k_ok & c_ld;
+    wire k_st     = k_ok & c_st;
     wire k_fpu    = k_ok & c_fpu;
-    wire k_vec    = k_ok & v_op_c & ~v_none & ~v_bad_c;
+    wire k_vec    = k_ok & v_op_c & ~v_none;
     wire k_lsu    = k_ok & c_lsu;
-    localparam integer K_W = 8 + `DNPU_ERR_W;
-    wire [K_W-1:0] kd_c = {k_fault, k_cause, k_retire, k_halt, k_push, k_ldw, k_fpu, k_vec, k_lsu};
+    localparam integer K_W = 13 + `DNPU_ERR_W;
+    wire [K_W-1:0] kd_c = {k_fault0, k_cause0, k_done, k_halt, k_loop, k_ld, k_st, k_fpu, k_vec,
+                           k_lsu, lp_bad, loop_skip_c, sp_bad, v_bad_c};
     reg  [K_W-1:0] kd_q;
     always @(posedge clk) begin
         if (!rst_n)
@@ -711,10 +712,24 @@ module dnpu_core #(
         else if (state == ST_DEC)
             kd_q <= kd_c;
     end
-    wire                  e_fault, e_retire, e_ldw, e_fpu, e_vec, e_lsu;
-    wire [`DNPU_ERR_W-1:0] e_cause;
-    assign {e_fault, e_cause, e_retire, x_halt, x_push, e_ldw, e_fpu, e_vec, e_lsu} =
-        (DECODE_STAGE != 0) ? kd_q : kd_c;
+    wire                   d_fault0, d_done, d_loop, d_ld, d_st, d_fpu, d_vec, d_lsu;
+    wire                   d_lp_bad, d_skip, d_sp_bad, d_v_bad;
+    wire [`DNPU_ERR_W-1:0] d_cause0;
+    assign {d_fault0, d_cause0, d_done, x_halt, d_loop, d_ld, d_st, d_fpu, d_vec, d_lsu,
+            d_lp_bad, d_skip, d_sp_bad, d_v_bad} = (DECODE_STAGE != 0) ? kd_q : kd_c;
+    // the classes are exclusive, and none is set with d_fault0: one cause at most
+    wire f_loop = d_loop & d_lp_bad;
+    wire f_sram = ((d_ld | d_st) & d_sp_bad) | (d_vec & d_v_bad);
+    wire                   e_fault  = d_fault0 | f_loop | f_sram;
+    wire [`DNPU_ERR_W-1:0] e_cause  = d_cause0 |
+        ({`DNPU_ERR_W{f_loop}} & `DNPU_ERR_LOOP_OVERFLOW) |
+        ({`DNPU_ERR_W{f_sram}} & `DNPU_ERR_SRAM_RANGE);
+    wire e_retire = d_done | (d_loop & ~d_lp_bad) | (d_st & ~d_sp_bad);
+    assign x_push = d_loop & ~d_lp_bad & ~d_skip;
+    wire e_ldw    = d_ld & ~d_sp_bad;
+    wire e_fpu    = d_fpu;
+    wire e_vec    = d_vec & ~d_v_bad;
+    wire e_lsu    = d_lsu;
     always @* begin
         x_fault  = e_fault | (e_lsu & ls_fault);
         x_cause  = e_lsu ? ls_cause : e_cause;
