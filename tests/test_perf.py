@@ -50,7 +50,7 @@ MEASURED_STREAMS = [
     ("sim", "H_PREFETCH_V", 1000, "e4m3", 1059), ("sim", "H_PREFETCH_V", 1000, "e3m2", 1309),
     ("sim", "H_SAMPLE_FUSED", 32, "e4m3", 66), ("sim", "H_SAMPLE_FUSED", 1000, "e2m1", 1065),
     ("pynq-z2", "H_SAMPLE_FUSED", 1000, "e2m1", 6091), ("pynq-z2", "H_PREFETCH_V", 96, "e4m3", 445),
-    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1628), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 5026),
+    ("pynq-z2", "H_SAMPLE_FUSED", 256, "e3m2", 1628), ("zcu104", "H_PREFETCH_V", 1000, "e4m3", 4194),
 ]
 
 

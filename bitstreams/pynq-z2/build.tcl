@@ -2,7 +2,7 @@
 # Vivado batch build of the pynq-z2 bitstream: vivado -mode batch -source build.tcl [-tclargs OUTDIR]
 # (scripts/vivado_build.py runs it: `make bitstream BOARD=pynq-z2`). OUTDIR (default: build/
 # beside this script) receives dnpu.bit, dnpu.hwh, dnpu.xsa, utilization.rpt and timing_summary.rpt;
-# the Vivado project goes to OUTDIR/vivado. Profile pynq-z2, config hash a7e475e0,
+# the Vivado project goes to OUTDIR/vivado. Profile pynq-z2, config hash 6df06bf6,
 # ISA 0.7.
 
 set here [file dirname [file normalize [info script]]]

@@ -2,7 +2,7 @@
 # Vivado batch build of the zcu104 bitstream: vivado -mode batch -source build.tcl [-tclargs OUTDIR]
 # (scripts/vivado_build.py runs it: `make bitstream BOARD=zcu104`). OUTDIR (default: build/
 # beside this script) receives dnpu.bit, dnpu.hwh, dnpu.xsa, utilization.rpt and timing_summary.rpt;
-# the Vivado project goes to OUTDIR/vivado. Profile zcu104, config hash a6acacaa,
+# the Vivado project goes to OUTDIR/vivado. Profile zcu104, config hash 9a3bd8a2,
 # ISA 0.7.
 
 set here [file dirname [file normalize [info script]]]

@@ -76,11 +76,12 @@ def _cocotb_run():
 
 
 def dma_parameters(combo) -> dict[str, int]:
-    return dict(zip(("DATA_W", "MAX_BURST", "ADDR_W", "ID_W"), combo))
+    """(DATA_W, MAX_BURST, ADDR_W, ID_W[, MAX_OUT]) as the engine's parameters."""
+    return dict(zip(("DATA_W", "MAX_BURST", "ADDR_W", "ID_W", "MAX_OUT"), combo))
 
 
 def combo_ids(combos) -> list[str]:
-    return [f"w{d}-b{b}-a{a}-id{i}" for d, b, a, i in combos]
+    return [f"w{c[0]}-b{c[1]}-a{c[2]}-id{c[3]}" + (f"-out{c[4]}" if len(c) > 4 else "") for c in combos]
 
 
 def run_dma_bench(top: str, test_module: str, env_prefix: str, sources: list[str], sim: str, combo, *,

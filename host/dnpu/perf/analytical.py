@@ -29,7 +29,7 @@ instructions and programs and re-exports their names.
 Two memory-port variants (`port`):
 
 * ``"rtl"`` (default): the RTL as built: one AXI4 read port of axi.data_width bits, the
-  read engine's 4 bursts in flight, the dequantizer's one chunk a cycle. On asic-2048 this
+  read engine's axi.read_bursts bursts in flight, the dequantizer's one chunk a cycle. On asic-2048 this
   port moves at most 64 bytes a cycle, a sixteenth of its memory.bytes_per_cycle (1024).
 * ``"ideal"``: a memory port and MX decoder that keep up with memory.bytes_per_cycle
   (what the asic-2048 profile's HBM figure assumes): a stream of `n` bytes and `r` rows

@@ -80,7 +80,6 @@ CONSTANTS: dict[str, tuple[int, str]] = {
                     "first beat, and the write engine's W pipeline; measured"),
     "SMX_BURST_GAP": (18, "H_STORE_MX: cycles a write burst holds its slot beyond the write latency; measured"),
     "WR_MAX_OUT": (4, "dnpu_axi_wr MAX_OUT: write bursts in flight"),
-    "RD_MAX_OUT": (4, "dnpu_axi_rd MAX_OUT: bursts in flight; a burst slot is busy RL + burst + 1 cycles"),
 }
 _K = {k: v for k, (v, _) in CONSTANTS.items()}
 
@@ -99,6 +98,7 @@ class Machine:
     bytes_per_cycle: int
     max_burst: int
     mx_block: int
+    read_bursts: int              # [axi] read_bursts: dnpu_axi_rd's bursts in flight, a slot busy RL + burst + 1
     f_clk_mhz: float
     matrix_rows: int = 0
     matrix_slots: int = 1         # rows a matrix PE interleaves (= add_stages: its adder's stages)
@@ -206,10 +206,10 @@ class Machine:
 
     @property
     def inflight_rate(self) -> float:
-        """Beats a cycle the read engine sustains on a long stream: RD_MAX_OUT bursts in flight,
+        """Beats a cycle the read engine sustains on a long stream: read_bursts bursts in flight,
         each holding its slot for RL + burst + 1 cycles (dnpu_axi_rd)."""
         burst = min(self.max_burst, 4096 // self.beat_bytes)
-        return _K["RD_MAX_OUT"] * burst / (self.read_latency + burst + 1)
+        return self.read_bursts * burst / (self.read_latency + burst + 1)
 
     @property
     def beat_rate(self) -> float:
@@ -238,7 +238,8 @@ def machine(cfg: Config | str, port: str = "rtl") -> Machine:
     return Machine(name=cfg.name, vlen=cfg.vector.vlen, lanes=cfg.vector.lanes, beat_bytes=cfg.beat_bytes,
                    fetch_words=cfg.ctrl.fetch_words, read_latency=cfg.memory.read_latency,
                    write_latency=cfg.memory.read_latency, bytes_per_cycle=cfg.memory.bytes_per_cycle,
-                   max_burst=cfg.axi.max_burst, mx_block=cfg.mx.block, f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
+                   max_burst=cfg.axi.max_burst, read_bursts=cfg.axi.read_bursts, mx_block=cfg.mx.block,
+                   f_clk_mhz=cfg.clock.f_clk_mhz, port=port,
                    matrix_rows=cfg.matrix.rows, matrix_slots=cfg.matrix_slots,
                    matrix_wbuf=cfg.matrix.weight_buffers, add_stages=cfg.pipeline.add_stages,
                    mul_stages=cfg.pipeline.mul_stages, exp_stages=cfg.pipeline.exp_stages,

@@ -163,6 +163,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "addr_width": (int, _int_in(32, 64), True, "AXI4 master address bits"),
         "max_burst": (int, _pow2_in(1, 256), True, "beats per AXI4 burst"),
         "id_width": (int, _int_in(1, 16), True, "AXI4 ID bits"),
+        "read_bursts": (int, _int_in(1, 16), False,
+                        "read bursts the NPU keeps in flight: a long read streams at most read_bursts * "
+                        "max_burst beats per (memory.read_latency + max_burst + 1) cycles"),
     },
     "memory": {
         "read_latency": (int, _int_in(0, 100000), True, "cycles from AR handshake to first R beat"),
@@ -173,7 +176,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
 # Values of optional keys a profile leaves out (other optional keys stay None: absent).
 DEFAULTS: dict[tuple[str, str], Any] = {("pipeline", "add_stages"): 1, ("pipeline", "mul_stages"): 1,
                                         ("pipeline", "exp_stages"): 1, ("pipeline", "decode_stage"): 0,
-                                        ("pipeline", "max_tree_stages"): 0, ("pipeline", "result_regs"): 0}
+                                        ("pipeline", "max_tree_stages"): 0, ("pipeline", "result_regs"): 0,
+                                        ("axi", "read_bursts"): 4}
 
 # What config_hash covers: every parameter that changes the RTL. Not the name or
 # description, not the clock (same RTL, other timing) and not the memory model.

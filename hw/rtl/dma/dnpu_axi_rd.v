@@ -17,7 +17,8 @@
 //
 // Bursts: INCR, ARSIZE = the full data width, at most MAX_BURST beats, never
 // crossing a 4 KiB boundary (AXI4 rule), up to MAX_OUT bursts in flight so the
-// memory's read latency overlaps the previous burst's data.
+// memory's read latency overlaps the previous burst's data: a stream sustains at most
+// MAX_OUT * MAX_BURST beats per (latency + MAX_BURST + 1) cycles.
 //
 // abort (the core faulted or took SOFT_RESET): no new burst is issued; an AR
 // already raised stays up until accepted (AXI4 does not allow withdrawing it),
@@ -32,7 +33,8 @@ module dnpu_axi_rd #(
     parameter integer ADDR_W    = 32,    // dnpu_top passes the profile's values
     parameter integer DATA_W    = 128,
     parameter integer ID_W      = 4,
-    parameter integer MAX_BURST = 16
+    parameter integer MAX_BURST = 16,
+    parameter integer MAX_OUT   = 4      // bursts in flight (the profile's axi.read_bursts)
 ) (
     input  wire                clk,
     input  wire                rst_n,
@@ -70,10 +72,7 @@ module dnpu_axi_rd #(
 );
     localparam integer BB      = DATA_W / 8;          // bytes per beat
     localparam integer LOG_BB  = $clog2(BB);
-    // Four bursts in flight cover the sim profile's 20-cycle read latency with
-    // 16-beat bursts twice over; more only adds counter bits.
-    localparam integer MAX_OUT = 4;
-    localparam integer OUT_W   = 3;
+    localparam integer OUT_W   = (MAX_OUT < 3) ? 2 : $clog2(MAX_OUT + 1);   // 0 .. MAX_OUT
     localparam [31:0]  MAXB    = MAX_BURST;
     localparam [31:0]  PAGE    = 32'd4096;            // AXI4 bursts must not cross 4 KiB
 

@@ -12,13 +12,14 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ASIC_2048               1
-`define DNPU_CFG_HASH32                          32'h03D3EAD6  // CSR CONFIG_HASH
-// config_hash = 0f62f9a2e0a68b9c8f256c4f4dd24e709619fd81cb9004338f9cedef03d3ead6
+`define DNPU_CFG_HASH32                          32'hAF4E5E15  // CSR CONFIG_HASH
+// config_hash = 39a1ec5a4dec008aba719bc7b3c922b853488926b2857d5d468da120af4e5e15
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  40
 `define DNPU_CFG_AXI_DATA_WIDTH                  512
 `define DNPU_CFG_AXI_ID_WIDTH                    6
 `define DNPU_CFG_AXI_MAX_BURST                   64
+`define DNPU_CFG_AXI_READ_BURSTS                 4
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 1000.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4

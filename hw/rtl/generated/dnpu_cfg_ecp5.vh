@@ -12,13 +12,14 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ECP5                    1
-`define DNPU_CFG_HASH32                          32'h28E81957  // CSR CONFIG_HASH
-// config_hash = 2d17ceea93ced161d8cb67a6bcab275cef2bcab1170e4d3fb317d91628e81957
+`define DNPU_CFG_HASH32                          32'h339EFC94  // CSR CONFIG_HASH
+// config_hash = 8c7111406b52165826200c8dcd1c282a17be7ddd7f18535d5d22af2d339efc94
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
+`define DNPU_CFG_AXI_READ_BURSTS                 4
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 9.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4

@@ -12,13 +12,14 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_PYNQ_Z2                 1
-`define DNPU_CFG_HASH32                          32'hA7E475E0  // CSR CONFIG_HASH
-// config_hash = 7655b5c841834ad3130380ce2dcea56fc57f5426010e91102f5105e5a7e475e0
+`define DNPU_CFG_HASH32                          32'h6DF06BF6  // CSR CONFIG_HASH
+// config_hash = c5a9d0f5914a500d1d10b5ba9ea08db3bf673ac7ddcc57a2cc6762e46df06bf6
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
+`define DNPU_CFG_AXI_READ_BURSTS                 4
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4

@@ -12,13 +12,14 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_SIM                     1
-`define DNPU_CFG_HASH32                          32'hD85087F3  // CSR CONFIG_HASH
-// config_hash = acedaef3c36081926b4473ffe1b3b9bd03fc31970dc7cb58b735fc50d85087f3
+`define DNPU_CFG_HASH32                          32'hE64BA6E1  // CSR CONFIG_HASH
+// config_hash = 1ea7542f9ac484dc66df41d5ac6ff84ae2bf11f2a193c672c894d25ce64ba6e1
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
+`define DNPU_CFG_AXI_READ_BURSTS                 4
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4

@@ -12,13 +12,14 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ZCU104                  1
-`define DNPU_CFG_HASH32                          32'hA6ACACAA  // CSR CONFIG_HASH
-// config_hash = dba4749a963d90d78ede649d527948b827950345ae7d1d47b1d97a54a6acacaa
+`define DNPU_CFG_HASH32                          32'h9A3BD8A2  // CSR CONFIG_HASH
+// config_hash = 1bf80d765187c92e94f53a269a8192f2272ec0398ea42027eb2deebb9a3bd8a2
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  128
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
+`define DNPU_CFG_AXI_READ_BURSTS                 8
 // DNPU_CFG_CLOCK_F_CLK_MHZ = 100.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4

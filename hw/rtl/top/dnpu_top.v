@@ -194,7 +194,7 @@ module dnpu_top (
 
     // ---- AXI4 engines ----------------------------------------------------------------
     dnpu_axi_rd #(.ADDR_W(ADDR_W), .DATA_W(DATA_W), .ID_W(ID_W),
-                  .MAX_BURST(`DNPU_CFG_AXI_MAX_BURST)) u_rd (
+                  .MAX_BURST(`DNPU_CFG_AXI_MAX_BURST), .MAX_OUT(`DNPU_CFG_AXI_READ_BURSTS)) u_rd (
         .clk(clk), .rst_n(rst_n),
         .cmd_valid(rd_cmd_valid), .cmd_ready(rd_cmd_ready), .cmd_addr(rd_cmd_addr),
         .cmd_beats(rd_cmd_beats), .cmd_id(rd_cmd_id),
