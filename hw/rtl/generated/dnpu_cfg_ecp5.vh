@@ -12,15 +12,15 @@
 
 `define DNPU_CFG_VH
 `define DNPU_CFG_PROFILE_ECP5                    1
-`define DNPU_CFG_HASH32                          32'h339EFC94  // CSR CONFIG_HASH
-// config_hash = 8c7111406b52165826200c8dcd1c282a17be7ddd7f18535d5d22af2d339efc94
+`define DNPU_CFG_HASH32                          32'h119EE6E0  // CSR CONFIG_HASH
+// config_hash = a5e4914ec1493e0dc335c32b5fe8e88647fcc6d2433d836a394d5fdc119ee6e0
 
 `define DNPU_CFG_AXI_ADDR_WIDTH                  32
 `define DNPU_CFG_AXI_DATA_WIDTH                  64
 `define DNPU_CFG_AXI_ID_WIDTH                    4
 `define DNPU_CFG_AXI_MAX_BURST                   16
 `define DNPU_CFG_AXI_READ_BURSTS                 4
-// DNPU_CFG_CLOCK_F_CLK_MHZ = 9.0
+// DNPU_CFG_CLOCK_F_CLK_MHZ = 25.0
 `define DNPU_CFG_CTRL_FETCH_WORDS                8
 `define DNPU_CFG_CTRL_LOOP_DEPTH                 4
 `define DNPU_CFG_MATRIX_ROWS                     0
@@ -29,13 +29,13 @@
 `define DNPU_CFG_MEMORY_READ_LATENCY             40
 `define DNPU_CFG_MX_BLOCK                        32
 // DNPU_CFG_MX_FORMATS = ["e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8"]
-`define DNPU_CFG_PIPELINE_ADD_STAGES             1
-`define DNPU_CFG_PIPELINE_DECODE_STAGE           0
-`define DNPU_CFG_PIPELINE_EXP_STAGES             1
-`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        0
-`define DNPU_CFG_PIPELINE_MUL_STAGES             1
-`define DNPU_CFG_PIPELINE_RESULT_REGS            0
-// DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 9 MHz"
+`define DNPU_CFG_PIPELINE_ADD_STAGES             4
+`define DNPU_CFG_PIPELINE_DECODE_STAGE           1
+`define DNPU_CFG_PIPELINE_EXP_STAGES             7
+`define DNPU_CFG_PIPELINE_MAX_TREE_STAGES        3
+`define DNPU_CFG_PIPELINE_MUL_STAGES             2
+`define DNPU_CFG_PIPELINE_RESULT_REGS            1
+// DNPU_CFG_PROFILE_DESCRIPTION = "Lattice ECP5-85F (ULX3S), bare board over a USB-UART (serial backend), 25 MHz"
 // DNPU_CFG_PROFILE_HOST = "serial"
 // DNPU_CFG_PROFILE_NAME = "ecp5"
 // DNPU_CFG_PROFILE_PART = "LFE5U-85F-6BG381C"

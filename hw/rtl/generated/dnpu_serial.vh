@@ -56,7 +56,7 @@
 `define DNPU_SERIAL_BOARD_CLKS_PER_BIT           8681  // 1000 MHz, profile asic-2048
 `endif
 `ifdef DNPU_PROFILE_ECP5
-`define DNPU_SERIAL_BOARD_CLKS_PER_BIT           78  // 9 MHz, profile ecp5
+`define DNPU_SERIAL_BOARD_CLKS_PER_BIT           217  // 25 MHz, profile ecp5
 `endif
 `ifdef DNPU_PROFILE_PYNQ_Z2
 `define DNPU_SERIAL_BOARD_CLKS_PER_BIT           868  // 100 MHz, profile pynq-z2
