@@ -712,10 +712,10 @@ module dnpu_core #(
         else if (state == ST_DEC)
             kd_q <= kd_c;
     end
-    wire                   d_fault0, d_done, d_loop, d_ld, d_st, d_fpu, d_vec, d_lsu;
+    wire                   d_fault0, d_done, d_loop, d_ld, d_st, e_fpu, d_vec, e_lsu;
     wire                   d_lp_bad, d_skip, d_sp_bad, d_v_bad;
     wire [`DNPU_ERR_W-1:0] d_cause0;
-    assign {d_fault0, d_cause0, d_done, x_halt, d_loop, d_ld, d_st, d_fpu, d_vec, d_lsu,
+    assign {d_fault0, d_cause0, d_done, x_halt, d_loop, d_ld, d_st, e_fpu, d_vec, e_lsu,
             d_lp_bad, d_skip, d_sp_bad, d_v_bad} = (DECODE_STAGE != 0) ? kd_q : kd_c;
     // the classes are exclusive, and none is set with d_fault0: one cause at most
     wire f_loop = d_loop & d_lp_bad;
@@ -727,9 +727,7 @@ module dnpu_core #(
     wire e_retire = d_done | (d_loop & ~d_lp_bad) | (d_st & ~d_sp_bad);
     assign x_push = d_loop & ~d_lp_bad & ~d_skip;
     wire e_ldw    = d_ld & ~d_sp_bad;
-    wire e_fpu    = d_fpu;
     wire e_vec    = d_vec & ~d_v_bad;
-    wire e_lsu    = d_lsu;
     always @* begin
         x_fault  = e_fault | (e_lsu & ls_fault);
         x_cause  = e_lsu ? ls_cause : e_cause;
